@@ -1,0 +1,227 @@
+"""The hash chain and the one writer of activity events.
+
+Every workspace's events form a chain: a gapless sequence number per workspace, the previous
+event's hash, and ``SHA-256(domain tag || prev_hash || canonical bytes of the event)``. The
+canonical bytes are built in Python from the values themselves (UTC ISO timestamps with
+microseconds, canonical JSON for details, fixed field order), never from the database's text
+rendering of a row, so they do not depend on the session's TimeZone, DateStyle or locale.
+
+Writers serialise per workspace by updating that workspace's ``chain_heads`` row first: on
+PostgreSQL the row lock, on SQLite the database write lock, is held until commit, so two
+writers can never both extend the same link (no forks, no gaps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from nvadmin.audit.taxonomy import category_of
+from nvadmin.db.models import ActivityEvent, ChainHead
+from nvadmin.db.types import canonical_json
+
+GENESIS_HASH = bytes(32)
+DOMAIN_TAG = b"nvadmin-event-v1\x00"
+
+# The fields covered by the hash, in hash order. ``id`` is not covered: it is a storage detail.
+CHAINED_FIELDS: tuple[str, ...] = (
+    "workspace_id",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_email",
+    "actor_name",
+    "actor_role",
+    "action",
+    "category",
+    "outcome",
+    "failure_reason",
+    "resource_type",
+    "resource_id",
+    "patient_id",
+    "ip",
+    "user_agent",
+    "session_id",
+    "request_id",
+    "details",
+)
+# Columns written for each event (hash fields plus the links).
+STORED_FIELDS: tuple[str, ...] = (*CHAINED_FIELDS, "prev_hash", "hash")
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event before it is sealed into a chain."""
+
+    occurred_at: datetime
+    action: str
+    actor_type: str
+    actor_name: str
+    actor_id: int | None = None
+    actor_email: str | None = None
+    actor_role: str | None = None
+    outcome: str = "success"
+    failure_reason: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    patient_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    session_id: str | None = None
+    request_id: str | None = None
+    details: Mapping[str, Any] | None = field(default=None)
+
+
+def utc_text(value: datetime) -> str:
+    """The canonical text of an instant: UTC, microseconds, ``Z``."""
+    if value.tzinfo is None:
+        raise ValueError("event time must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(values: Sequence[Any]) -> bytes:
+    """Canonical encoding of the CHAINED_FIELDS values (occurred_at already as utc_text,
+    details already as canonical JSON text or None)."""
+    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def digest(prev_hash: bytes, values: Sequence[Any]) -> bytes:
+    return hashlib.sha256(DOMAIN_TAG + prev_hash + canonical_bytes(values)).digest()
+
+
+def seal(
+    workspace_id: int, last_seq: int, last_hash: bytes, drafts: Iterable[EventDraft]
+) -> Iterator[tuple[Any, ...]]:
+    """Yield storage rows (STORED_FIELDS order, occurred_at as an aware datetime) for drafts
+    appended after ``(last_seq, last_hash)``."""
+    seq, prev = last_seq, last_hash
+    for d in drafts:
+        seq += 1
+        details = None if d.details is None else canonical_json(d.details)
+        values = [
+            workspace_id,
+            seq,
+            utc_text(d.occurred_at),
+            str(d.actor_type),
+            d.actor_id,
+            d.actor_email,
+            d.actor_name,
+            d.actor_role,
+            d.action,
+            str(category_of(d.action)),
+            str(d.outcome),
+            d.failure_reason,
+            d.resource_type,
+            d.resource_id,
+            d.patient_id,
+            d.ip,
+            d.user_agent,
+            d.session_id,
+            d.request_id,
+            details,
+        ]
+        current = digest(prev, values)
+        values[2] = d.occurred_at.astimezone(UTC)
+        yield (*values, prev, current)
+        prev = current
+
+
+def lock_head(connection: Connection, workspace_id: int) -> tuple[int, bytes]:
+    """Lock the workspace's chain head for this transaction and return ``(last_seq, last_hash)``.
+
+    The no-op UPDATE is the lock: it takes the row lock (PostgreSQL) or the write lock (SQLite)
+    before anything is read, so the values returned cannot go stale before commit.
+    """
+    touch = (
+        update(ChainHead)
+        .where(ChainHead.workspace_id == workspace_id)
+        .values(last_seq=ChainHead.last_seq)
+        .returning(ChainHead.last_seq, ChainHead.last_hash)
+    )
+    row = connection.execute(touch).first()
+    if row is None:
+        dialect_insert = (
+            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        )
+        connection.execute(
+            dialect_insert(ChainHead)
+            .values(workspace_id=workspace_id, last_seq=0, last_hash=GENESIS_HASH)
+            .on_conflict_do_nothing()
+        )
+        row = connection.execute(touch).one()
+    return int(row[0]), bytes(row[1])
+
+
+def store_head(connection: Connection, workspace_id: int, last_seq: int, last_hash: bytes) -> None:
+    connection.execute(
+        update(ChainHead)
+        .where(ChainHead.workspace_id == workspace_id)
+        .values(last_seq=last_seq, last_hash=last_hash)
+    )
+
+
+def months_between(first: datetime, last: datetime) -> list[date]:
+    months = []
+    year, month = first.astimezone(UTC).year, first.astimezone(UTC).month
+    end = last.astimezone(UTC)
+    while (year, month) <= (end.year, end.month):
+        months.append(date(year, month, 1))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def ensure_partitions(engine: Engine, months: Iterable[date]) -> None:
+    """Create the monthly event partitions (PostgreSQL only; a no-op on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as connection:
+        for month in sorted(set(months)):
+            connection.execute(
+                text("SELECT nvadmin_ensure_event_partition(:month)"), {"month": month}
+            )
+
+
+class ChainWriter:
+    """Appends events to workspace chains. The only code that inserts activity events."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._known_months: set[date] = set()
+
+    def append(self, workspace_id: int, drafts: Sequence[EventDraft]) -> list[int]:
+        """Append events in one transaction; returns their sequence numbers."""
+        if not drafts:
+            return []
+        months = set(months_between(min(d.occurred_at for d in drafts),
+                                    max(d.occurred_at for d in drafts)))
+        if months - self._known_months:
+            ensure_partitions(self._engine, months - self._known_months)
+            self._known_months |= months
+        with self._engine.begin() as connection:
+            last_seq, last_hash = lock_head(connection, workspace_id)
+            rows = [dict(zip(STORED_FIELDS, r, strict=True))
+                    for r in seal(workspace_id, last_seq, last_hash, drafts)]
+            connection.execute(insert(ActivityEvent), rows)
+            store_head(connection, workspace_id, rows[-1]["seq"], rows[-1]["hash"])
+        return [r["seq"] for r in rows]
+
+    def append_one(self, workspace_id: int, draft: EventDraft) -> int:
+        return self.append(workspace_id, [draft])[0]
+
+
+def head(connection: Connection, workspace_id: int) -> tuple[int, bytes]:
+    """The current head without locking (``(0, GENESIS_HASH)`` for an empty chain)."""
+    row = connection.execute(
+        select(ChainHead.last_seq, ChainHead.last_hash).where(
+            ChainHead.workspace_id == workspace_id
+        )
+    ).first()
+    return (int(row[0]), bytes(row[1])) if row else (0, GENESIS_HASH)

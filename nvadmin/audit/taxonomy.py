@@ -1,0 +1,90 @@
+"""What the Activity Log records: categories, actions and their readable labels.
+
+The categories are the ones named on the product's help page. Every action belongs to exactly
+one category; the category is stored on the event so filters and charts never need a mapping
+table at query time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    CHART_VIEWS = "chart_views"
+    PATIENT_RECORDS = "patient_records"
+    SIGN_INS = "sign_ins"
+    FAILED_SIGN_INS = "failed_sign_ins"
+    API_USAGE = "api_usage"
+    LOG_ACCESS = "activity_log_access"
+
+    @property
+    def label(self) -> str:
+        return CATEGORY_LABELS[self]
+
+
+CATEGORY_LABELS: dict[Category, str] = {
+    Category.CHART_VIEWS: "Chart views",
+    Category.PATIENT_RECORDS: "Patient records",
+    Category.SIGN_INS: "Sign-ins",
+    Category.FAILED_SIGN_INS: "Failed sign-ins",
+    Category.API_USAGE: "API usage",
+    Category.LOG_ACCESS: "Activity log access",
+}
+
+# Short names accepted by the search bar (`category:api`) and the command line.
+CATEGORY_ALIASES: dict[str, Category] = {
+    "chart": Category.CHART_VIEWS,
+    "charts": Category.CHART_VIEWS,
+    "record": Category.PATIENT_RECORDS,
+    "records": Category.PATIENT_RECORDS,
+    "signin": Category.SIGN_INS,
+    "sign-in": Category.SIGN_INS,
+    "failed": Category.FAILED_SIGN_INS,
+    "api": Category.API_USAGE,
+    "log": Category.LOG_ACCESS,
+    **{c.value: c for c in Category},
+}
+
+
+class ActorType(StrEnum):
+    MEMBER = "member"  # a team member of the workspace
+    API_CLIENT = "api_client"
+    STAFF = "staff"  # nvadmin support / compliance / admin staff
+    SYSTEM = "system"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+# action -> (category, readable label)
+ACTIONS: dict[str, tuple[Category, str]] = {
+    "chart.view": (Category.CHART_VIEWS, "Viewed chart"),
+    "chart.print": (Category.CHART_VIEWS, "Printed chart"),
+    "patient_record.read": (Category.PATIENT_RECORDS, "Read patient record"),
+    "patient_record.create": (Category.PATIENT_RECORDS, "Created patient record"),
+    "patient_record.update": (Category.PATIENT_RECORDS, "Updated patient record"),
+    "encounter.note_signed": (Category.PATIENT_RECORDS, "Signed encounter note"),
+    "auth.sign_in": (Category.SIGN_INS, "Signed in"),
+    "auth.sign_out": (Category.SIGN_INS, "Signed out"),
+    "auth.sign_in_failed": (Category.FAILED_SIGN_INS, "Sign-in failed"),
+    "api.request": (Category.API_USAGE, "API request"),
+    "activity_log.view": (Category.LOG_ACCESS, "Viewed activity log"),
+    "activity_log.export": (Category.LOG_ACCESS, "Exported activity log"),
+    "staff.sign_in": (Category.SIGN_INS, "Staff signed in"),
+    "staff.sign_in_failed": (Category.FAILED_SIGN_INS, "Staff sign-in failed"),
+}
+
+
+def category_of(action: str) -> Category:
+    try:
+        return ACTIONS[action][0]
+    except KeyError:
+        raise ValueError(f"unknown action {action!r}") from None
+
+
+def action_label(action: str) -> str:
+    entry = ACTIONS.get(action)
+    return entry[1] if entry else action

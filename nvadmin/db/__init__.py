@@ -1,0 +1,1 @@
+"""The audit database: models, engine, migrations and partitions (no Qt widgets)."""

@@ -1,0 +1,113 @@
+"""Engines for the audit database, with the same behaviour on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from nvadmin.errors import DatabaseUnavailable, SchemaError, UserError
+
+log = logging.getLogger(__name__)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def parse_url(url: str) -> URL:
+    """Parse a database URL, accepting ``postgresql://`` as shorthand for psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"not a database URL: {url!r}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UserError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+    return parsed
+
+
+def make_engine(url: str | URL, *, statement_timeout_ms: int | None = None) -> Engine:
+    """Build an engine; nothing connects until first use."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    connect_args: dict[str, Any] = {
+        "application_name": "nvadmin",
+        "connect_timeout": 10,
+        # Timestamps are converted by Python; UTC keeps server-side text (COPY) unambiguous.
+        "options": "-c TimeZone=UTC"
+        + (f" -c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""),
+    }
+    try:
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+        )
+    except NoSuchModuleError:
+        raise UserError(f"unsupported database driver {parsed.drivername!r}") from None
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            raise DatabaseUnavailable(f"folder {folder} does not exist")
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (SQLAlchemy's
+        # documented recipe for pysqlite), so BEGIN/COMMIT behave as on PostgreSQL.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        if database and database != ":memory:":
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def describe(error: BaseException) -> str:
+    """A one-line, user-facing description of a database failure."""
+    if isinstance(error, UserError):
+        return str(error)
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
+    if "file is not a database" in text or "database disk image is malformed" in text:
+        return "the SQLite file is damaged or is not an nvadmin database"
+    if "unable to open database file" in text:
+        return "cannot open the SQLite database file (check the path and permissions)"
+    if "canceling statement due to statement timeout" in text:
+        return "the query took too long and was stopped: narrow your filters"
+    if "password authentication failed" in text:
+        return "the database refused the user name or password"
+    if "does not exist" in text and "database" in text:
+        return f"database not found: {text}"
+    if isinstance(error, OperationalError | DBAPIError) and getattr(
+        error, "connection_invalidated", False
+    ):
+        return "the connection to the database was lost; try again"
+    if "Connection refused" in text or "could not translate host name" in text:
+        return "cannot reach the database server (is it running, and is the address right?)"
+    return text
+
+
+def translate(error: BaseException) -> UserError:
+    """Wrap a driver error in the matching user-facing error."""
+    message = describe(error)
+    if "damaged" in message:
+        return SchemaError(message)
+    return DatabaseUnavailable(message)

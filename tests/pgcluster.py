@@ -1,0 +1,86 @@
+"""A throwaway PostgreSQL cluster for tests and benchmarks.
+
+`initdb`, `pg_ctl` and `postgres` refuse to run as root, so when running as root the cluster is
+owned by and run as the ``postgres`` system user. The port is picked at random.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _runner() -> tuple[dict[str, object], int | None]:
+    if os.geteuid() != 0:
+        return {}, None
+    account = pwd.getpwnam("postgres")
+    return {"user": account.pw_uid, "group": account.pw_gid}, account.pw_uid
+
+
+@contextlib.contextmanager
+def cluster(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
+    """Start a cluster and yield its ``postgresql+psycopg://`` URL; stop and delete it after."""
+    for tool in ("initdb", "pg_ctl"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not on PATH: install the PostgreSQL server")
+    run_as, uid = _runner()
+    base = Path(tempfile.mkdtemp(prefix="nvadmin-pg-"))
+    data = base / "data"
+    if uid is not None:
+        os.chown(base, uid, -1)
+    base.chmod(0o755)
+    port = _free_port()
+    settings = {
+        "listen_addresses": "'127.0.0.1'",
+        "unix_socket_directories": f"'{base}'",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "100",
+        "shared_buffers": "256MB",
+        "max_wal_size": "4GB",
+        **(extra_settings or {}),
+    }
+    options = " ".join(f"-c {k}={v}" for k, v in settings.items())
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    try:
+        subprocess.run(
+            ["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+             "--no-sync", "--no-instructions"],
+            check=True, capture_output=True, env=env, **run_as,  # type: ignore[arg-type]
+        )
+        subprocess.run(
+            ["pg_ctl", "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60",
+             "-o", f"-p {port} {options}", "start"],
+            check=True, capture_output=True, env=env, **run_as,  # type: ignore[arg-type]
+        )
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q", "-c",
+             "CREATE DATABASE nvadmin"],
+            check=True, capture_output=True, env=env,
+        )
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/nvadmin"
+    except subprocess.CalledProcessError as error:
+        log = (base / "server.log").read_text(errors="replace") if (base / "server.log").exists() else ""
+        raise RuntimeError(
+            f"PostgreSQL did not start: {error.stderr.decode(errors='replace')}\n{log}"
+        ) from error
+    finally:
+        subprocess.run(
+            ["pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True, env=env, **run_as,  # type: ignore[arg-type]
+        )
+        shutil.rmtree(base, ignore_errors=True)
