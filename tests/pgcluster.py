@@ -58,29 +58,75 @@ def cluster(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     try:
         subprocess.run(
-            ["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-             "--no-sync", "--no-instructions"],
-            check=True, capture_output=True, env=env, **run_as,  # type: ignore[arg-type]
+            [
+                "initdb",
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            **run_as,  # type: ignore[arg-type]
         )
         subprocess.run(
-            ["pg_ctl", "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60",
-             "-o", f"-p {port} {options}", "start"],
-            check=True, capture_output=True, env=env, **run_as,  # type: ignore[arg-type]
+            [
+                "pg_ctl",
+                "-D",
+                str(data),
+                "-l",
+                str(base / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} {options}",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            **run_as,  # type: ignore[arg-type]
         )
         subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q", "-c",
-             "CREATE DATABASE nvadmin"],
-            check=True, capture_output=True, env=env,
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                "CREATE DATABASE nvadmin",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
         )
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/nvadmin"
     except subprocess.CalledProcessError as error:
-        log = (base / "server.log").read_text(errors="replace") if (base / "server.log").exists() else ""
+        log = (
+            (base / "server.log").read_text(errors="replace")
+            if (base / "server.log").exists()
+            else ""
+        )
         raise RuntimeError(
             f"PostgreSQL did not start: {error.stderr.decode(errors='replace')}\n{log}"
         ) from error
     finally:
         subprocess.run(
             ["pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True, env=env, **run_as,  # type: ignore[arg-type]
+            capture_output=True,
+            env=env,
+            **run_as,  # type: ignore[arg-type]
         )
         shutil.rmtree(base, ignore_errors=True)

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nvadmin.audit.taxonomy import category_of
+from nvadmin.db import partitions
 from nvadmin.db.models import ActivityEvent, ChainHead
 from nvadmin.db.types import canonical_json
 
@@ -168,27 +169,6 @@ def store_head(connection: Connection, workspace_id: int, last_seq: int, last_ha
     )
 
 
-def months_between(first: datetime, last: datetime) -> list[date]:
-    months = []
-    year, month = first.astimezone(UTC).year, first.astimezone(UTC).month
-    end = last.astimezone(UTC)
-    while (year, month) <= (end.year, end.month):
-        months.append(date(year, month, 1))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
-
-
-def ensure_partitions(engine: Engine, months: Iterable[date]) -> None:
-    """Create the monthly event partitions (PostgreSQL only; a no-op on SQLite)."""
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as connection:
-        for month in sorted(set(months)):
-            connection.execute(
-                text("SELECT nvadmin_ensure_event_partition(:month)"), {"month": month}
-            )
-
-
 class ChainWriter:
     """Appends events to workspace chains. The only code that inserts activity events."""
 
@@ -200,15 +180,17 @@ class ChainWriter:
         """Append events in one transaction; returns their sequence numbers."""
         if not drafts:
             return []
-        months = set(months_between(min(d.occurred_at for d in drafts),
-                                    max(d.occurred_at for d in drafts)))
+        times = [d.occurred_at for d in drafts]
+        months = set(partitions.months_between(min(times), max(times)))
         if months - self._known_months:
-            ensure_partitions(self._engine, months - self._known_months)
+            partitions.ensure(self._engine, months - self._known_months)
             self._known_months |= months
         with self._engine.begin() as connection:
             last_seq, last_hash = lock_head(connection, workspace_id)
-            rows = [dict(zip(STORED_FIELDS, r, strict=True))
-                    for r in seal(workspace_id, last_seq, last_hash, drafts)]
+            rows = [
+                dict(zip(STORED_FIELDS, r, strict=True))
+                for r in seal(workspace_id, last_seq, last_hash, drafts)
+            ]
             connection.execute(insert(ActivityEvent), rows)
             store_head(connection, workspace_id, rows[-1]["seq"], rows[-1]["hash"])
         return [r["seq"] for r in rows]

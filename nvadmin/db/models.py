@@ -10,6 +10,7 @@ saying who someone was *at the time*, whatever happens to their account later.
 from __future__ import annotations
 
 from datetime import datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,

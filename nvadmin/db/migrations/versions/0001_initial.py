@@ -42,7 +42,7 @@ DECLARE
 BEGIN
     IF to_regclass(part) IS NULL THEN
         PERFORM pg_advisory_xact_lock(hashtext('nvadmin_event_partitions'));
-        IF to_regclass(part) IS NULL THEN
+        BEGIN
             EXECUTE format(
                 'CREATE TABLE %I PARTITION OF activity_events FOR VALUES FROM (%L) TO (%L)',
                 part,
@@ -51,7 +51,9 @@ BEGIN
             EXECUTE format(
                 'CREATE TRIGGER activity_events_no_truncate BEFORE TRUNCATE ON %I '
                 'FOR EACH STATEMENT EXECUTE FUNCTION nvadmin_refuse_event_change()', part);
-        END IF;
+        EXCEPTION WHEN duplicate_table THEN
+            NULL;  -- another writer created it first
+        END;
     END IF;
     RETURN part;
 END $$;
@@ -233,7 +235,9 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime, nullable=False),
         sa.Column("revoked_at", UTCDateTime),
         sa.PrimaryKeyConstraint("id", name="pk_remember_tokens"),
-        sa.ForeignKeyConstraint(["staff_id"], ["staff.id"], name="fk_remember_tokens_staff_id_staff"),
+        sa.ForeignKeyConstraint(
+            ["staff_id"], ["staff.id"], name="fk_remember_tokens_staff_id_staff"
+        ),
         sa.UniqueConstraint("token_hash", name="uq_remember_tokens_token_hash"),
     )
     op.create_index("ix_remember_tokens_staff_id", "remember_tokens", ["staff_id"])

@@ -1,0 +1,36 @@
+"""Builds the application: Qt, the database (first-run demo included), sign-in, main window.
+
+Wiring lives here and only here; the windows receive what they need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from nvadmin.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def run_gui(context: Context, args: argparse.Namespace) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from nvadmin.ui.startup import prepare_database, show_fatal
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("nvadmin")
+    app.setOrganizationName("nvadmin")
+    context.paths.create()
+    if not prepare_database(context):
+        return 1
+    try:
+        from nvadmin.ui.session import start_session
+    except ImportError as error:  # pragma: no cover - broken installation
+        log.exception("cannot load the main window")
+        show_fatal(f"nvadmin is not installed correctly: {error}")
+        return 1
+    if not start_session(context):
+        return 0
+    return int(app.exec())

@@ -1,0 +1,1 @@
+"""Staff accounts, sign-in, roles and the credential store (no Qt widgets)."""

@@ -1,0 +1,52 @@
+"""What every command and window needs: paths, the chosen database and its engine.
+
+Built once by the entry point and passed down; importing this module does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from nvadmin.db.engine import make_engine, parse_url, sqlite_url
+from nvadmin.paths import Paths
+
+
+@dataclass
+class Context:
+    paths: Paths
+    database_url: str
+    is_default_database: bool
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, database: str | None = None, environ: dict[str, str] | None = None) -> Context:
+        env = os.environ if environ is None else environ
+        paths = Paths.from_environment(dict(env))
+        url = database or env.get("NVADMIN_DATABASE_URL")
+        if url:
+            parse_url(url)  # reject a malformed URL before anything else happens
+            return cls(paths=paths, database_url=url, is_default_database=False)
+        return cls(
+            paths=paths,
+            database_url=sqlite_url(paths.default_database),
+            is_default_database=True,
+        )
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.database_url)
+        return self._engine
+
+    @property
+    def display_url(self) -> str:
+        """The database URL with any password hidden, for titles, logs and manifests."""
+        return parse_url(self.database_url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

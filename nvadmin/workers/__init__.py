@@ -1,0 +1,1 @@
+"""The one way nvadmin runs background work: see :mod:`nvadmin.workers.jobs`."""

@@ -1,0 +1,120 @@
+"""Shared fixtures: real SQLite files and a real, throwaway PostgreSQL server.
+
+PostgreSQL tests are marked ``pg``. Without a server they are skipped locally, but with
+``NVADMIN_REQUIRE_PG=1`` (set by .ci/run) a server that cannot start fails the run instead.
+``NVADMIN_TEST_PG_URL`` points the tests at an existing server instead of starting one.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from nvadmin.db import migrate
+from nvadmin.db.engine import make_engine, sqlite_url
+from tests import pgcluster
+
+
+@pytest.fixture(autouse=True)
+def nvadmin_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data, config and log folders and no database override."""
+    home = tmp_path / "nvadmin-home"
+    monkeypatch.setenv("NVADMIN_HOME", str(home))
+    monkeypatch.delenv("NVADMIN_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    existing = os.environ.get("NVADMIN_TEST_PG_URL")
+    if existing:
+        yield existing
+        return
+    try:
+        with pgcluster.cluster() as url:
+            yield url
+    except RuntimeError as error:
+        if os.environ.get("NVADMIN_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL is required here but could not start: {error}")
+        pytest.skip(f"PostgreSQL not available: {error}")
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server_url: str) -> str:
+    """A migrated database used as the template for each test's fresh database."""
+    name = f"nvadmin_tpl_{uuid.uuid4().hex[:8]}"
+    _pg_admin(pg_server_url, f'CREATE DATABASE "{name}"')
+    url = make_url(pg_server_url).set(database=name)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return name
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str, pg_template: str) -> Iterator[str]:
+    name = f"nvadmin_t_{uuid.uuid4().hex[:10]}"
+    _pg_admin(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    _pg_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_pg_url(pg_server_url: str) -> Iterator[str]:
+    """A PostgreSQL database with no schema at all."""
+    name = f"nvadmin_e_{uuid.uuid4().hex[:10]}"
+    _pg_admin(pg_server_url, f'CREATE DATABASE "{name}"')
+    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    _pg_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    engine = make_engine(sqlite_url(path))
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "audit.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return sqlite_url(path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty audit database on each backend."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_db_url"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _pg_admin(server_url: str, statement: str) -> None:
+    admin = make_engine(make_url(server_url).set(database="postgres"))
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(statement))
+    finally:
+        admin.dispose()
