@@ -1,0 +1,122 @@
+"""nvadmin's own entries in the Activity Log: staff viewing, exporting, signing in.
+
+"Viewing the log itself generates entries": when staff browse, report on or export a
+workspace's activity, the workspace's own log says so, through the same chain writer as every
+other event. Staff sign-ins, and views across all workspaces at once, go to the staff
+workspace (``nvadmin-staff``), whose chain belongs to nvadmin itself.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from nvadmin import __version__
+from nvadmin.audit.chain import ChainWriter, EventDraft
+from nvadmin.audit.query import EventFilter
+from nvadmin.audit.taxonomy import ActorType
+from nvadmin.auth.roles import StaffIdentity
+from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG, Workspace
+
+
+@cache
+def _host() -> tuple[str, str | None]:
+    """This machine's name and primary address, recorded as where staff acted from."""
+    name = socket.gethostname()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET address: no packet is sent
+            address: str | None = probe.getsockname()[0]
+    except OSError:
+        address = None
+    return name, address
+
+
+def staff_workspace_id(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(Workspace.id).where(Workspace.slug == SYSTEM_WORKSPACE_SLUG)
+            ).scalar_one()
+        )
+
+
+def staff_draft(
+    identity: StaffIdentity | None,
+    action: str,
+    details: Mapping[str, Any],
+    *,
+    email: str | None = None,
+    outcome: str = "success",
+    failure_reason: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+) -> EventDraft:
+    """An event done by nvadmin staff (``identity`` None for an unknown e-mail at sign-in)."""
+    host, address = _host()
+    return EventDraft(
+        occurred_at=datetime.now(UTC),
+        action=action,
+        actor_type=ActorType.STAFF,
+        actor_id=identity.id if identity else None,
+        actor_email=identity.email if identity else email,
+        actor_name=identity.display_name if identity else (email or "unknown"),
+        actor_role=str(identity.role) if identity else None,
+        outcome=outcome,
+        failure_reason=failure_reason,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        ip=address,
+        user_agent=f"nvadmin/{__version__} ({host}; {getpass.getuser()})",
+        details=dict(details),
+    )
+
+
+def record(
+    engine: Engine,
+    identity: StaffIdentity,
+    action: str,
+    event_filter: EventFilter,
+    details: Mapping[str, Any],
+) -> None:
+    """Write one ``action`` event to each workspace the filter covers (or to the staff
+    workspace when it covers all of them)."""
+    payload = {"filter": event_filter.to_dict(), **details}
+    targets = list(event_filter.workspace_ids) or [staff_workspace_id(engine)]
+    writer = ChainWriter(engine)
+    for workspace_id in targets:
+        writer.append_one(
+            workspace_id,
+            staff_draft(
+                identity,
+                action,
+                payload,
+                resource_type="activity_log",
+                resource_id=str(workspace_id) if event_filter.workspace_ids else "all",
+            ),
+        )
+
+
+def record_view(
+    engine: Engine, identity: StaffIdentity, event_filter: EventFilter, purpose: str = "browse"
+) -> None:
+    """``activity_log.view``: once per query (not per scroll or keystroke)."""
+    record(engine, identity, "activity_log.view", event_filter, {"purpose": purpose})
+
+
+def record_export(
+    engine: Engine, identity: StaffIdentity, event_filter: EventFilter, facts: Mapping[str, Any]
+) -> None:
+    """``activity_log.export`` with the manifest's facts (rows, sha256, ticket, file name)."""
+    record(engine, identity, "activity_log.export", event_filter, facts)
+
+
+def record_staff_event(engine: Engine, draft: EventDraft) -> None:
+    """Staff sign-in events and the like, chained in the staff workspace."""
+    ChainWriter(engine).append_one(staff_workspace_id(engine), draft)

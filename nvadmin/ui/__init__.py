@@ -1,0 +1,1 @@
+"""Widgets, dialogs and table models. Only this package imports QtWidgets."""
