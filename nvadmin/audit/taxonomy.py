@@ -17,6 +17,7 @@ class Category(StrEnum):
     FAILED_SIGN_INS = "failed_sign_ins"
     API_USAGE = "api_usage"
     LOG_ACCESS = "activity_log_access"
+    STAFF_ACCOUNTS = "staff_accounts"  # nvadmin's own staff accounts (staff workspace only)
 
     @property
     def label(self) -> str:
@@ -30,6 +31,7 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.FAILED_SIGN_INS: "Failed sign-ins",
     Category.API_USAGE: "API usage",
     Category.LOG_ACCESS: "Activity log access",
+    Category.STAFF_ACCOUNTS: "Staff accounts",
 }
 
 # Short names accepted by the search bar (`category:api`) and the command line.
@@ -75,6 +77,14 @@ ACTIONS: dict[str, tuple[Category, str]] = {
     "activity_log.export": (Category.LOG_ACCESS, "Exported activity log"),
     "staff.sign_in": (Category.SIGN_INS, "Staff signed in"),
     "staff.sign_in_failed": (Category.FAILED_SIGN_INS, "Staff sign-in failed"),
+    "staff.sign_out": (Category.SIGN_INS, "Staff signed out"),
+    "staff.session_locked": (Category.SIGN_INS, "Staff session locked"),
+    "staff.account_created": (Category.STAFF_ACCOUNTS, "Staff account created"),
+    "staff.account_disabled": (Category.STAFF_ACCOUNTS, "Staff account disabled"),
+    "staff.account_enabled": (Category.STAFF_ACCOUNTS, "Staff account enabled"),
+    "staff.account_unlocked": (Category.STAFF_ACCOUNTS, "Staff account unlocked"),
+    "staff.password_reset": (Category.STAFF_ACCOUNTS, "Staff password reset"),
+    "staff.role_changed": (Category.STAFF_ACCOUNTS, "Staff role changed"),
 }
 
 
