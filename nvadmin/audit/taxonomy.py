@@ -85,6 +85,7 @@ ACTIONS: dict[str, tuple[Category, str]] = {
     "staff.account_unlocked": (Category.STAFF_ACCOUNTS, "Staff account unlocked"),
     "staff.password_reset": (Category.STAFF_ACCOUNTS, "Staff password reset"),
     "staff.role_changed": (Category.STAFF_ACCOUNTS, "Staff role changed"),
+    "staff.second_factor_changed": (Category.STAFF_ACCOUNTS, "Staff second factor changed"),
 }
 
 
