@@ -16,6 +16,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
+import keyring.backend
+import keyring.backends.fail
+import keyring.errors
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -32,6 +36,36 @@ def nvadmin_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NVADMIN_HOME", str(home))
     monkeypatch.delenv("NVADMIN_DATABASE_URL", raising=False)
     return home
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that lives in the test's memory; ``secrets`` shows what was stored."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.secrets.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """No test ever reads or writes the real keyring of the machine running it (afterwards
+    the "no keyring" backend is left in place, never the machine's default)."""
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(keyring.backends.fail.Keyring())
 
 
 @pytest.fixture(scope="session")
