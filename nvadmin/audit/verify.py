@@ -1,0 +1,638 @@
+"""Integrity verification: walk a workspace's chain and name the first broken link.
+
+The walk reads the rows in sequence order as plain driver tuples (no ORM objects, no
+SQLAlchemy type processing: that is what keeps it close to the speed of merely reading them),
+recomputes every hash with :func:`nvadmin.audit.chain.digest` exactly as ``seal()`` built it,
+and checks three things per event: the sequence number is the next one, ``prev_hash`` is the
+previous event's hash, and ``hash`` matches the event's content. Around the walk, the chain
+head and the trusted signed checkpoints (:mod:`nvadmin.audit.checkpoints`) catch what a walk
+cannot see on its own: events cut off the end.
+
+When a link breaks, the rows just after it are examined to say what happened, in the words
+an auditor uses: *altered* (content changed), *missing* (events removed), *inserted* (an event
+that was never chained), *reordered* (events moved or swapped).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, select
+
+from nvadmin.audit import checkpoints as cp
+from nvadmin.audit.chain import CHAINED_FIELDS, digest, utc_text
+from nvadmin.auth.roles import Permission, StaffIdentity
+from nvadmin.db.models import ActivityEvent, ChainHead, Workspace
+from nvadmin.errors import UserError
+from nvadmin.workers.cancel import CancelToken, no_progress
+
+log = logging.getLogger(__name__)
+
+# Where the walk reads from. Case files pass a union of their two event tables instead.
+EVENTS_SOURCE = "activity_events"
+# Rows examined after a break to tell "reordered" from "altered".
+LOOKAHEAD_ROWS = 100_000
+_BATCH = 5_000
+_SEQ = CHAINED_FIELDS.index("seq")
+_TIME = CHAINED_FIELDS.index("occurred_at")
+_N = len(CHAINED_FIELDS)  # row layout: chained fields, then id, prev_hash, hash
+_ID, _PREV, _HASH = _N, _N + 1, _N + 2
+_MAX_SEQ = 2**62
+
+Progress = Callable[[int, int | None, str], None]
+
+
+class BreakKind(StrEnum):
+    ALTERED = "altered"
+    MISSING = "missing"
+    INSERTED = "inserted"
+    REORDERED = "reordered"
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    kind: BreakKind
+    seq: int
+    event_id: int | None
+    expected_hash: bytes | None
+    found_hash: bytes | None
+    explanation: str
+
+    def lines(self) -> list[str]:
+        where = f"event #{self.seq:,}" + (f" (id {self.event_id})" if self.event_id else "")
+        lines = [f"chain broken at {where}: {self.kind}", f"  {self.explanation}"]
+        if self.expected_hash is not None:
+            lines.append(f"  expected hash {self.expected_hash.hex()}")
+        if self.found_hash is not None:
+            lines.append(f"  found hash    {self.found_hash.hex()}")
+        return lines
+
+
+@dataclass
+class Verification:
+    """The outcome of verifying one workspace's chain (or a part of it)."""
+
+    workspace_id: int
+    workspace_slug: str
+    scope: str  # "whole chain", "events #a to #b (range ...)"
+    first_seq: int
+    last_seq: int
+    events_verified: int = 0
+    broken: BrokenLink | None = None
+    checkpoints_valid: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
+
+    def lines(self) -> list[str]:
+        lines = [f"workspace {self.workspace_slug}: {self.scope}"]
+        if self.broken is None:
+            lines.append(f"{self.events_verified:,} events verified, chain intact")
+        else:
+            lines.append(f"{self.events_verified:,} events verified before the break")
+            lines.extend(self.broken.lines())
+        if self.checkpoints_valid:
+            lines.append(f"{self.checkpoints_valid:,} signed checkpoints checked")
+        lines.extend(self.notes)
+        return lines
+
+
+def canonical_time(value: Any) -> str:
+    """``utc_text`` of a stored ``occurred_at`` as the driver returns it.
+
+    PostgreSQL gives an aware datetime. SQLite gives the fixed-width text ``UTCDateTime``
+    stores (``YYYY-MM-DD HH:MM:SS.ffffff``, always UTC), which maps one-to-one onto
+    ``utc_text``'s form; anything else stored there is parsed, so the same instant always
+    yields the same text.
+    """
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":
+            return f"{value[:10]}T{value[11:]}Z"
+        parsed = datetime.fromisoformat(value)
+        value = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not isinstance(value, datetime):
+        return str(value)
+    return utc_text(value)
+
+
+def chained_values(row: Sequence[Any]) -> list[Any]:
+    values = list(row[:_N])
+    values[_TIME] = canonical_time(values[_TIME])
+    return values
+
+
+def _stream(
+    connection: Connection, source: str, workspace_id: int, first: int, last: int
+) -> Generator[tuple[Any, ...], None, None]:
+    """Rows ``first <= seq <= last`` of one workspace, in chain order, as driver tuples."""
+    columns = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    if connection.dialect.name == "postgresql":
+        sql = (
+            f"SELECT {columns} FROM {source} WHERE workspace_id = %s AND seq BETWEEN %s AND %s "
+            "ORDER BY seq, id"
+        )
+        # A server-side cursor streams millions of rows in bounded memory.
+        cursor = dbapi.cursor(name="nvadmin_verify")
+        cursor.itersize = _BATCH  # type: ignore[attr-defined]
+    else:
+        sql = (
+            f"SELECT {columns} FROM {source} WHERE workspace_id = ? AND seq BETWEEN ? AND ? "
+            "ORDER BY seq, id"
+        )
+        cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, (workspace_id, first, last))
+        while batch := cursor.fetchmany(_BATCH):
+            yield from batch
+    finally:
+        cursor.close()
+
+
+def _stored_hash(connection: Connection, source: str, workspace_id: int, seq: int) -> bytes | None:
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(
+            f"SELECT hash FROM {source} WHERE workspace_id = {mark} AND seq = {mark} "
+            "ORDER BY id LIMIT 1",
+            (workspace_id, seq),
+        )
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return bytes(row[0]) if row else None
+
+
+def _classify_gap(row: tuple[Any, ...], expected_seq: int, prev: bytes, head_seq: int | None):
+    seq = int(row[_SEQ])
+    if head_seq is not None and seq > head_seq and expected_seq > head_seq:
+        return BrokenLink(
+            BreakKind.INSERTED,
+            seq,
+            int(row[_ID]),
+            None,
+            bytes(row[_HASH]),
+            f"event #{seq:,} lies beyond the chain head (#{head_seq:,}): it was never chained",
+        )
+    missing = (
+        f"event #{expected_seq:,} is missing"
+        if seq == expected_seq + 1
+        else f"events #{expected_seq:,} to #{seq - 1:,} are missing"
+    )
+    return BrokenLink(
+        BreakKind.MISSING,
+        expected_seq,
+        None,
+        bytes(row[_PREV]),
+        prev,
+        f"{missing}: the chain jumps to event #{seq:,} (id {row[_ID]}), "
+        "whose link names an event that is not there",
+    )
+
+
+def _classify_duplicate(
+    previous: tuple[Any, ...], row: tuple[Any, ...], rows: Iterator[tuple[Any, ...]]
+) -> BrokenLink:
+    """Two rows carry the same sequence number: the one the chain does not continue from
+    is the intruder."""
+    seq = int(row[_SEQ])
+    following = next(rows, None)
+    intruder, genuine = row, previous
+    if following is not None and bytes(following[_PREV]) == bytes(row[_HASH]):
+        intruder, genuine = previous, row
+    return BrokenLink(
+        BreakKind.INSERTED,
+        seq,
+        int(intruder[_ID]),
+        bytes(genuine[_HASH]),
+        bytes(intruder[_HASH]),
+        f"two events carry sequence number #{seq:,}: id {intruder[_ID]} was inserted next "
+        f"to the chained event id {genuine[_ID]}",
+    )
+
+
+def _classify_mismatch(
+    row: tuple[Any, ...],
+    values: list[Any],
+    found: bytes,
+    prev: bytes,
+    previous: tuple[Any, ...] | None,
+    rows: Iterator[tuple[Any, ...]],
+) -> BrokenLink:
+    seq, event_id = int(row[_SEQ]), int(row[_ID])
+    stored_prev, stored_hash = bytes(row[_PREV]), bytes(row[_HASH])
+    link_ok = stored_prev == prev
+    content_ok = found == stored_hash
+    ahead: list[tuple[Any, ...]] = []
+    for later in rows:
+        ahead.append(later)
+        if len(ahead) >= LOOKAHEAD_ROWS:
+            break
+    if not link_ok:
+        # This event links to another one's hash: if that one sits further on, rows moved.
+        for later in ahead:
+            if bytes(later[_HASH]) == stored_prev:
+                return BrokenLink(
+                    BreakKind.REORDERED,
+                    seq,
+                    event_id,
+                    prev,
+                    stored_prev,
+                    f"event id {event_id} stands at #{seq:,} but was chained after event "
+                    f"#{int(later[_SEQ]):,} (id {later[_ID]}): events were moved or swapped",
+                )
+        if content_ok and previous is not None:
+            pseq = int(previous[_SEQ])
+            return BrokenLink(
+                BreakKind.ALTERED,
+                pseq,
+                int(previous[_ID]),
+                stored_prev,
+                prev,
+                f"event #{pseq:,} was rewritten and its hash recomputed: event #{seq:,} "
+                "still links to the original",
+            )
+        return BrokenLink(
+            BreakKind.ALTERED,
+            seq,
+            event_id,
+            stored_hash,
+            found,
+            f"event #{seq:,} does not match its recorded hash nor link to event #{seq - 1:,}",
+        )
+    # Linked correctly but the content changed: is it another slot's content (a swap)?
+    for later in ahead:
+        other = int(later[_SEQ])
+        if other == seq:
+            continue
+        moved = list(values)
+        moved[_SEQ] = other
+        if digest(bytes(later[_PREV]), moved) == bytes(later[_HASH]):
+            return BrokenLink(
+                BreakKind.REORDERED,
+                seq,
+                event_id,
+                stored_hash,
+                found,
+                f"event #{seq:,} holds the content recorded for event #{other:,}: "
+                "events were swapped",
+            )
+    return BrokenLink(
+        BreakKind.ALTERED,
+        seq,
+        event_id,
+        stored_hash,
+        found,
+        f"event #{seq:,} was changed after it was recorded (its content no longer matches "
+        "its hash)",
+    )
+
+
+def walk(
+    connection: Connection,
+    workspace_id: int,
+    first_seq: int,
+    last_seq: int,
+    *,
+    anchor: bytes | None,
+    source: str = EVENTS_SOURCE,
+    head_seq: int | None = None,
+    signed: Mapping[int, bytes] | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> tuple[int, BrokenLink | None, tuple[int, bytes] | None]:
+    """Verify events ``first_seq..last_seq``. ``anchor`` is the hash event ``first_seq`` must
+    link to (None: trust the first event's own link). ``signed`` maps sequence numbers to the
+    hash a trusted checkpoint signed for them.
+
+    Returns ``(events verified, first broken link or None, (seq, hash) of the last good event)``.
+    """
+    total = None if last_seq >= _MAX_SEQ else last_seq - first_seq + 1
+    signed = signed or {}
+    expected_seq, prev = first_seq, anchor
+    previous: tuple[Any, ...] | None = None
+    count = 0
+    rows = _stream(connection, source, workspace_id, first_seq, last_seq)
+    try:
+        for row in rows:
+            seq = row[_SEQ]
+            if seq != expected_seq:
+                if previous is not None and seq == expected_seq - 1:
+                    return count, _classify_duplicate(previous, row, rows), _last(previous)
+                return (
+                    count,
+                    _classify_gap(row, expected_seq, prev or bytes(row[_PREV]), head_seq),
+                    _last(previous),
+                )
+            values = chained_values(row)
+            stored_prev = bytes(row[_PREV])
+            if prev is None:
+                prev = stored_prev
+            found = digest(stored_prev, values)
+            stored_hash = bytes(row[_HASH])
+            if stored_prev != prev or found != stored_hash:
+                broken = _classify_mismatch(row, values, found, prev, previous, rows)
+                return count, broken, _last(previous)
+            promised = signed.get(seq)
+            if promised is not None and promised != stored_hash:
+                return (
+                    count,
+                    BrokenLink(
+                        BreakKind.ALTERED,
+                        seq,
+                        int(row[_ID]),
+                        promised,
+                        stored_hash,
+                        f"the chain up to event #{seq:,} was rewritten: it no longer matches "
+                        "the hash a signed checkpoint recorded for it",
+                    ),
+                    _last(previous),
+                )
+            prev, previous = stored_hash, row
+            expected_seq += 1
+            count += 1
+            if count % _BATCH == 0:
+                if cancel is not None:
+                    cancel.check()
+                progress(count, total, f"{count:,} events verified")
+    finally:
+        rows.close()
+    progress(count, total, f"{count:,} events verified")
+    return count, None, _last(previous)
+
+
+def _last(row: tuple[Any, ...] | None) -> tuple[int, bytes] | None:
+    return None if row is None else (int(row[_SEQ]), bytes(row[_HASH]))
+
+
+def _workspace(connection: Connection, slug_or_id: str | int) -> tuple[int, str, str]:
+    w = Workspace
+    query = select(w.id, w.slug, w.timezone)
+    query = query.where(w.id == slug_or_id if isinstance(slug_or_id, int) else w.slug == slug_or_id)
+    row = connection.execute(query).first()
+    if row is None:
+        raise UserError(f"no workspace {slug_or_id!r}")
+    return int(row[0]), str(row[1]), str(row[2])
+
+
+def _seq_span(
+    connection: Connection, workspace_id: int, start: datetime | None, end: datetime | None
+) -> tuple[int, int] | None:
+    e = ActivityEvent
+    from sqlalchemy import func
+
+    query = select(func.min(e.seq), func.max(e.seq)).where(e.workspace_id == workspace_id)
+    if start is not None:
+        query = query.where(e.occurred_at >= start)
+    if end is not None:
+        query = query.where(e.occurred_at < end)
+    low, high = connection.execute(query).one()
+    return None if low is None else (int(low), int(high))
+
+
+def verify_workspace(
+    engine: Engine,
+    identity: StaffIdentity,
+    workspace: str | int,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> Verification:
+    """Verify a workspace's whole chain, or the events between ``start`` (incl.) and ``end``
+    (excl.). Signed checkpoints count only when their key is in ``trusted_keys``."""
+    identity.require(Permission.VERIFY)
+    began = time.perf_counter()
+    trusted = dict(trusted_keys or {})
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # One snapshot for the head, the checkpoints and every row walked.
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            workspace_id, slug, _zone = _workspace(connection, workspace)
+            head_seq, head_hash = _head(connection, workspace_id)
+            whole = start is None and end is None
+            if whole:
+                first, last, scope = 1, _MAX_SEQ, "whole chain"
+            else:
+                span = _seq_span(connection, workspace_id, start, end)
+                scope = _range_text(start, end)
+                if span is None:
+                    result = Verification(workspace_id, slug, scope, 0, 0)
+                    result.notes.append("no events in this range")
+                    return result
+                first, last = span
+                scope = f"events #{first:,} to #{last:,} ({scope})"
+            open_ended = end is None
+            result = Verification(workspace_id, slug, scope, first, min(last, head_seq))
+            anchor: bytes | None = None
+            if first == 1:
+                anchor = bytes(32)
+            else:
+                anchor = _stored_hash(connection, EVENTS_SOURCE, workspace_id, first - 1)
+                if anchor is None:
+                    result.broken = BrokenLink(
+                        BreakKind.MISSING,
+                        first - 1,
+                        None,
+                        None,
+                        None,
+                        f"event #{first - 1:,}, just before the range, is missing",
+                    )
+                    result.seconds = time.perf_counter() - began
+                    return result
+            checkpoints = cp.load(connection, workspace_id, first, None if open_ended else last)
+            signed, checkpoint_problem = _check_signatures(checkpoints, trusted, result)
+            total_hint = head_seq if whole else last
+            count, broken, last_good = walk(
+                connection,
+                workspace_id,
+                first,
+                min(last, _MAX_SEQ),
+                anchor=anchor,
+                head_seq=head_seq,
+                signed=signed,
+                progress=lambda done, _total, message: progress(
+                    done, max(total_hint - first + 1, done), message
+                ),
+                cancel=cancel,
+            )
+            result.events_verified = count
+            result.broken = broken
+            if last_good is not None:
+                result.last_seq = last_good[0]
+            if broken is None and open_ended:
+                result.broken = _check_tail(last_good, head_seq, head_hash, checkpoints, signed)
+            if result.broken is None and checkpoint_problem is not None:
+                result.broken = checkpoint_problem
+            result.checkpoints_valid = sum(
+                1 for c in checkpoints if c.seq in signed and signed[c.seq] == c.hash
+            )
+            if not signed and open_ended:
+                result.notes.append(
+                    "no trusted signed checkpoint covers this chain: removal of the newest "
+                    "events is detected only against the chain head"
+                )
+    result.seconds = time.perf_counter() - began
+    log.info("verified %s: %s", slug, " / ".join(result.lines()))
+    return result
+
+
+def _head(connection: Connection, workspace_id: int) -> tuple[int, bytes]:
+    row = connection.execute(
+        select(ChainHead.last_seq, ChainHead.last_hash).where(
+            ChainHead.workspace_id == workspace_id
+        )
+    ).first()
+    return (int(row[0]), bytes(row[1])) if row else (0, bytes(32))
+
+
+def _check_signatures(
+    checkpoints: Sequence[cp.Checkpoint],
+    trusted: Mapping[str, Ed25519PublicKey],
+    result: Verification,
+) -> tuple[dict[int, bytes], BrokenLink | None]:
+    signed: dict[int, bytes] = {}
+    problem: BrokenLink | None = None
+    unknown: set[str] = set()
+    for checkpoint in checkpoints:
+        state = checkpoint.check(trusted)
+        if state is cp.SignatureState.VALID:
+            # Two valid checkpoints for one seq with different hashes cannot both hold.
+            if signed.get(checkpoint.seq, checkpoint.hash) != checkpoint.hash and problem is None:
+                problem = _forged_checkpoint(checkpoint)
+            signed[checkpoint.seq] = checkpoint.hash
+        elif state is cp.SignatureState.INVALID:
+            problem = problem or _forged_checkpoint(checkpoint)
+        else:
+            unknown.add(checkpoint.key_id)
+    for ident in sorted(unknown):
+        result.notes.append(
+            f"checkpoints signed by key {ident} were not relied on: that key is not trusted "
+            "here (see `nvadmin checkpoint --trust`)"
+        )
+    return signed, problem
+
+
+def _forged_checkpoint(checkpoint: cp.Checkpoint) -> BrokenLink:
+    return BrokenLink(
+        BreakKind.ALTERED,
+        checkpoint.seq,
+        None,
+        None,
+        checkpoint.hash,
+        f"the signed checkpoint #{checkpoint.id} for event #{checkpoint.seq:,} does not verify "
+        "with its key: the checkpoint itself was altered",
+    )
+
+
+def _check_tail(
+    last_good: tuple[int, bytes] | None,
+    head_seq: int,
+    head_hash: bytes,
+    checkpoints: Sequence[cp.Checkpoint],
+    signed: Mapping[int, bytes],
+) -> BrokenLink | None:
+    last_seq, last_hash = last_good or (0, bytes(32))
+    if last_seq > head_seq:
+        return BrokenLink(
+            BreakKind.INSERTED,
+            head_seq + 1,
+            None,
+            head_hash,
+            None,
+            f"events #{head_seq + 1:,} to #{last_seq:,} were added behind the chain head's "
+            f"back (the head says the chain has {head_seq:,} events)",
+        )
+    newest_signed = max(signed, default=0)
+    if newest_signed > last_seq:
+        signed_at = next(c.signed_at for c in checkpoints if c.seq == newest_signed)
+        return BrokenLink(
+            BreakKind.MISSING,
+            last_seq + 1,
+            None,
+            signed[newest_signed],
+            last_hash,
+            f"the newest events were removed: a checkpoint signed "
+            f"{utc_text(signed_at)[:19].replace('T', ' ')} UTC says the chain had "
+            f"{newest_signed:,} events, only {last_seq:,} are left",
+        )
+    if head_seq > last_seq:
+        return BrokenLink(
+            BreakKind.MISSING,
+            last_seq + 1,
+            None,
+            head_hash,
+            last_hash,
+            f"the newest events #{last_seq + 1:,} to #{head_seq:,} are missing: the chain head "
+            f"says the chain has {head_seq:,} events, only {last_seq:,} are left",
+        )
+    if head_seq == last_seq and head_hash != last_hash and last_seq:
+        return BrokenLink(
+            BreakKind.ALTERED,
+            last_seq,
+            None,
+            head_hash,
+            last_hash,
+            f"the newest event #{last_seq:,} does not match the chain head",
+        )
+    return None
+
+
+def _range_text(start: datetime | None, end: datetime | None) -> str:
+    def text(value: datetime | None, default: str) -> str:
+        return utc_text(value)[:19].replace("T", " ") + " UTC" if value else default
+
+    return f"from {text(start, 'the first event')} to {text(end, 'the newest event')}"
+
+
+def sign_checkpoint(
+    engine: Engine,
+    identity: StaffIdentity,
+    workspace: str | int,
+    key: cp.SigningKey,
+    *,
+    trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelToken | None = None,
+) -> tuple[Verification, cp.Checkpoint | None]:
+    """Verify the chain, then sign its newest event. Nothing is signed when it is broken:
+    a signature must never vouch for a tampered chain."""
+    trusted = dict(trusted_keys or {})
+    trusted[key.key_id] = key.public_key
+    result = verify_workspace(
+        engine, identity, workspace, trusted_keys=trusted, progress=progress, cancel=cancel
+    )
+    if not result.intact or result.events_verified == 0:
+        return result, None
+    with engine.begin() as connection:
+        head_seq, head_hash = _head(connection, result.workspace_id)
+        last = result.last_seq
+        stored = _stored_hash(connection, EVENTS_SOURCE, result.workspace_id, last)
+        if stored is None:
+            raise UserError("the chain changed while it was being verified; try again")
+        checkpoint = cp.store(connection, key, result.workspace_id, last, stored)
+    log.info(
+        "signed checkpoint for %s at #%d (head #%d %s)",
+        result.workspace_slug,
+        last,
+        head_seq,
+        head_hash.hex()[:12],
+    )
+    return result, checkpoint
