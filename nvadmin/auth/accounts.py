@@ -1,0 +1,326 @@
+"""Staff accounts: add, list, disable, enable, unlock, reset passwords, change roles.
+
+Every function takes the acting :class:`StaffIdentity` and checks ``MANAGE_STAFF`` itself, so
+the rule holds whether the call comes from the Staff dialog, the command line or a test. Each
+change is written to the staff workspace's Activity Log.
+
+The command line acts as :func:`command_line_operator`: whoever runs it already holds database
+credentials that can write the staff table, so it is treated as an admin and named after the
+operating-system user. That is also how the first admin of a new database is made (there is
+no default password anywhere).
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nvadmin.audit.access_log import record_staff_event, staff_draft
+from nvadmin.auth import passwords, totp
+from nvadmin.auth.roles import Permission, Role, StaffIdentity
+from nvadmin.db.models import RememberToken, Staff
+from nvadmin.errors import UserError
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class StaffAccount:
+    """What the Staff dialog and ``staff list`` show (never the hash or TOTP secret)."""
+
+    id: int
+    email: str
+    display_name: str
+    role: Role
+    disabled: bool
+    failed_attempts: int
+    locked_until: datetime | None
+    has_totp: bool
+    created_at: datetime | None
+    last_sign_in_at: datetime | None
+
+    def is_locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or datetime.now(UTC))
+
+    @property
+    def status(self) -> str:
+        if self.disabled:
+            return "disabled"
+        return "locked" if self.is_locked() else "active"
+
+    def identity(self) -> StaffIdentity:
+        return StaffIdentity(self.id, self.email, self.display_name, self.role)
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    account: StaffAccount
+    totp_secret: str | None  # shown once, to be entered in an authenticator app
+
+    @property
+    def totp_uri(self) -> str | None:
+        if self.totp_secret is None:
+            return None
+        return totp.provisioning_uri(self.totp_secret, self.account.email)
+
+
+def command_line_operator() -> StaffIdentity:
+    user = getpass.getuser()
+    return StaffIdentity(
+        id=0,
+        email=f"{user}@{socket.gethostname()}",
+        display_name=f"command line ({user})",
+        role=Role.ADMIN,
+    )
+
+
+def normalise_email(email: str) -> str:
+    cleaned = email.strip().lower()
+    if not _EMAIL.match(cleaned) or len(cleaned) > 320:
+        raise UserError(f"not an e-mail address: {email.strip()!r}")
+    return cleaned
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise UserError(f"unknown role {value!r}: choose one of {choices}") from None
+
+
+def _account(row: Staff) -> StaffAccount:
+    return StaffAccount(
+        id=row.id,
+        email=row.email,
+        display_name=row.display_name,
+        role=Role(row.role),
+        disabled=row.disabled,
+        failed_attempts=row.failed_attempts,
+        locked_until=row.locked_until,
+        has_totp=row.totp_secret is not None,
+        created_at=row.created_at,
+        last_sign_in_at=row.last_sign_in_at,
+    )
+
+
+def _record(
+    engine: Engine, actor: StaffIdentity, action: str, account: StaffAccount, **details: object
+) -> None:
+    record_staff_event(
+        engine,
+        staff_draft(
+            actor,
+            action,
+            {"staff_email": account.email, "staff_role": str(account.role), **details},
+            resource_type="staff",
+            resource_id=str(account.id),
+        ),
+    )
+
+
+def staff_count(engine: Engine) -> int:
+    """How many accounts exist (no permission needed: the sign-in dialog asks it to decide
+    whether to offer creating the first admin)."""
+    with Session(engine) as session:
+        return int(session.execute(select(func.count()).select_from(Staff)).scalar_one())
+
+
+def list_staff(engine: Engine, actor: StaffIdentity) -> list[StaffAccount]:
+    actor.require(Permission.MANAGE_STAFF)
+    with Session(engine) as session:
+        rows = session.execute(select(Staff).order_by(Staff.email)).scalars().all()
+        return [_account(r) for r in rows]
+
+
+def find_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccount:
+    actor.require(Permission.MANAGE_STAFF)
+    with Session(engine) as session:
+        row = session.execute(
+            select(Staff).where(Staff.email == normalise_email(email))
+        ).scalar_one_or_none()
+        if row is None:
+            raise UserError(f"no staff account for {email.strip()}")
+        return _account(row)
+
+
+def add_staff(
+    engine: Engine,
+    actor: StaffIdentity,
+    email: str,
+    password: str,
+    role: Role | str,
+    display_name: str | None = None,
+    *,
+    with_totp: bool = False,
+) -> NewAccount:
+    actor.require(Permission.MANAGE_STAFF)
+    return _insert(engine, actor, email, password, role, display_name, with_totp)
+
+
+def create_first_admin(
+    engine: Engine, email: str, password: str, display_name: str | None = None
+) -> NewAccount:
+    """The first account of a new database, from the first-run dialog. Refused once any
+    account exists, so it cannot be used to add an admin to a database in use."""
+    if staff_count(engine):
+        raise UserError("this database already has staff accounts: sign in instead")
+    identity = StaffIdentity(0, normalise_email(email), "first-run setup", Role.ADMIN)
+    return _insert(engine, identity, email, password, Role.ADMIN, display_name, False)
+
+
+def _insert(
+    engine: Engine,
+    actor: StaffIdentity,
+    email: str,
+    password: str,
+    role: Role | str,
+    display_name: str | None,
+    with_totp: bool,
+) -> NewAccount:
+    address = normalise_email(email)
+    chosen_role = role if isinstance(role, Role) else parse_role(role)
+    passwords.check_policy(password)
+    name = (display_name or "").strip() or address.split("@")[0]
+    secret = totp.new_secret() if with_totp else None
+    row = Staff(
+        email=address,
+        display_name=name[:200],
+        role=chosen_role.value,
+        password_hash=passwords.hash_password(password),
+        disabled=False,
+        failed_attempts=0,
+        totp_secret=secret,
+        created_at=datetime.now(UTC),
+    )
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            session.add(row)
+            session.flush()
+            account = _account(row)
+    except IntegrityError:
+        raise UserError(f"a staff account for {address} already exists") from None
+    _record(engine, actor, "staff.account_created", account, totp=with_totp)
+    return NewAccount(account, secret)
+
+
+def _change(
+    engine: Engine,
+    actor: StaffIdentity,
+    email: str,
+    action: str,
+    values: dict[str, object],
+    *,
+    revoke_tokens: bool = False,
+    **details: object,
+) -> StaffAccount:
+    actor.require(Permission.MANAGE_STAFF)
+    address = normalise_email(email)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        row = session.execute(select(Staff).where(Staff.email == address)).scalar_one_or_none()
+        if row is None:
+            raise UserError(f"no staff account for {email.strip()}")
+        for name, value in values.items():
+            setattr(row, name, value)
+        if revoke_tokens:
+            session.execute(
+                update(RememberToken)
+                .where(RememberToken.staff_id == row.id, RememberToken.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+        session.flush()
+        account = _account(row)
+    _record(engine, actor, action, account, **details)
+    return account
+
+
+def _require_other_admin(engine: Engine, actor: StaffIdentity, email: str) -> None:
+    """Refuse to take away the last working admin: nobody could manage staff afterwards."""
+    address = normalise_email(email)
+    with Session(engine) as session:
+        others = session.execute(
+            select(func.count())
+            .select_from(Staff)
+            .where(
+                Staff.role == Role.ADMIN.value, Staff.disabled.is_(False), Staff.email != address
+            )
+        ).scalar_one()
+        target = session.execute(select(Staff.role).where(Staff.email == address)).scalar()
+    if target == Role.ADMIN.value and not others:
+        raise UserError(f"{address} is the only active admin: add another admin first")
+
+
+def disable_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccount:
+    actor.require(Permission.MANAGE_STAFF)
+    _require_other_admin(engine, actor, email)
+    return _change(
+        engine, actor, email, "staff.account_disabled", {"disabled": True}, revoke_tokens=True
+    )
+
+
+def enable_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccount:
+    return _change(engine, actor, email, "staff.account_enabled", {"disabled": False})
+
+
+def unlock_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccount:
+    return _change(
+        engine,
+        actor,
+        email,
+        "staff.account_unlocked",
+        {"failed_attempts": 0, "locked_until": None},
+    )
+
+
+def reset_password(engine: Engine, actor: StaffIdentity, email: str, password: str) -> StaffAccount:
+    actor.require(Permission.MANAGE_STAFF)
+    passwords.check_policy(password)
+    return _change(
+        engine,
+        actor,
+        email,
+        "staff.password_reset",
+        {
+            "password_hash": passwords.hash_password(password),
+            "failed_attempts": 0,
+            "locked_until": None,
+        },
+        revoke_tokens=True,
+    )
+
+
+def change_role(engine: Engine, actor: StaffIdentity, email: str, role: Role | str) -> StaffAccount:
+    actor.require(Permission.MANAGE_STAFF)
+    new_role = role if isinstance(role, Role) else parse_role(role)
+    if new_role is not Role.ADMIN:
+        _require_other_admin(engine, actor, email)
+    return _change(
+        engine,
+        actor,
+        email,
+        "staff.role_changed",
+        {"role": new_role.value},
+        revoke_tokens=True,
+        new_role=new_role.value,
+    )
+
+
+def set_totp(engine: Engine, actor: StaffIdentity, email: str, enabled: bool) -> NewAccount:
+    """Turn the second factor on (a fresh secret, returned once) or off."""
+    secret = totp.new_secret() if enabled else None
+    account = _change(
+        engine,
+        actor,
+        email,
+        "staff.second_factor_changed",
+        {"totp_secret": secret, "totp_last_step": None},
+        totp=enabled,
+    )
+    return NewAccount(account, secret)

@@ -1,0 +1,68 @@
+"""Staff password hashing with Argon2id.
+
+Parameters are RFC 9106's "low memory" profile (m = 64 MiB, t = 3, p = 4), above OWASP's
+minimum for Argon2id (m = 19 MiB, t = 2, p = 1). A hash made with weaker parameters (an older
+nvadmin, or a hand-made account) is upgraded the next time its owner signs in.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from argon2 import PasswordHasher, Type, profiles
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from nvadmin.errors import UserError
+
+PARAMETERS = profiles.RFC_9106_LOW_MEMORY
+# OWASP Password Storage Cheat Sheet, Argon2id minimum.
+OWASP_MIN_MEMORY_KIB = 19 * 1024
+OWASP_MIN_TIME_COST = 2
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+
+
+@cache
+def hasher() -> PasswordHasher:
+    assert PARAMETERS.type is Type.ID
+    return PasswordHasher.from_parameters(PARAMETERS)
+
+
+def check_policy(password: str) -> None:
+    """NIST SP 800-63B: length is what matters; no composition rules, no silent truncation."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UserError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+    if password.strip() == "":
+        raise UserError("the password must not be blank")
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return hasher().verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    try:
+        return hasher().check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_password("nvadmin-dummy-password-for-unknown-accounts")
+
+
+def burn_verification_time(password: str) -> None:
+    """Spend the time of one real verification, for an unknown or unusable account, so that the
+    answer's timing does not tell whether an e-mail belongs to a staff member."""
+    verify_password(_dummy_hash(), password)

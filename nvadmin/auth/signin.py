@@ -1,0 +1,311 @@
+"""Staff sign-in: password (Argon2id), optional TOTP, lockout, remember-me tokens.
+
+Whatever goes wrong (unknown e-mail, wrong password or code, locked or disabled account) the
+person sees the same message, and the work done takes about the same time: an unknown e-mail
+still costs one Argon2 verification against a dummy hash, and a locked or disabled account's
+password is still verified. The real reason goes only into the audit log
+(``staff.sign_in_failed`` with ``failure_reason``), which is where an investigator needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session
+
+from nvadmin.audit.access_log import record_staff_event, staff_draft
+from nvadmin.auth import passwords, totp
+from nvadmin.auth.policy import SecurityPolicy, load_policy
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db.models import RememberToken, Staff
+from nvadmin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SIGN_IN_REFUSED = (
+    "Sign-in refused: the e-mail, password or code is wrong, or the account is locked "
+    "or disabled. Ask an admin if this keeps happening."
+)
+
+
+class SignInRefused(UserError):
+    """The one answer for every failed sign-in (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(SIGN_IN_REFUSED)
+
+
+class SecondFactorRequired(UserError):
+    """The password was right and the account has TOTP: ask for the code and try again.
+
+    Raised only after the password has been verified, so it tells nothing to someone who
+    does not know the password.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("Enter the 6-digit code from your authenticator app.")
+
+
+class Reason:
+    UNKNOWN_ACCOUNT = "unknown_account"
+    WRONG_PASSWORD = "wrong_password"
+    WRONG_CODE = "wrong_code"
+    ACCOUNT_LOCKED = "account_locked"
+    ACCOUNT_DISABLED = "account_disabled"
+    TOKEN_EXPIRED = "remember_token_expired"
+
+
+@dataclass(frozen=True, slots=True)
+class SignInResult:
+    identity: StaffIdentity
+    remember_token: str | None  # to be put in the keyring; None unless asked for
+
+
+def _identity(row: Staff) -> StaffIdentity:
+    return StaffIdentity(row.id, row.email, row.display_name, Role(row.role))
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class Authenticator:
+    """Signs staff in against one audit database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: SecurityPolicy | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._policy = policy
+        self._clock = clock
+
+    @property
+    def policy(self) -> SecurityPolicy:
+        if self._policy is None:
+            self._policy = load_policy(self._engine)
+        return self._policy
+
+    # -- password (+ code) ----------------------------------------------------------------
+
+    def sign_in(
+        self,
+        email: str,
+        password: str,
+        code: str | None = None,
+        *,
+        remember: bool = False,
+        purpose: str = "sign_in",
+    ) -> SignInResult:
+        """Check the credentials; raise :class:`SignInRefused` or :class:`SecondFactorRequired`.
+
+        ``purpose="unlock"`` resumes a locked session: the password is checked (and counted
+        towards lockout) but not the second factor, which this session already passed.
+        """
+        now = self._clock()
+        address = email.strip().lower()
+        with Session(self._engine) as session:
+            row = session.execute(select(Staff).where(Staff.email == address)).scalar_one_or_none()
+            if row is not None:
+                session.expunge(row)
+        if row is None:
+            passwords.burn_verification_time(password)
+            self._refuse(None, address, Reason.UNKNOWN_ACCOUNT, purpose)
+        assert row is not None
+        password_ok = passwords.verify_password(row.password_hash, password)
+        lock_over = row.locked_until is not None and row.locked_until <= now
+        if row.locked_until is not None and not lock_over:
+            # The lock is not extended by further attempts, so an attacker cannot keep a
+            # colleague locked out for ever; each attempt is still in the audit log.
+            self._refuse(row, address, Reason.ACCOUNT_LOCKED, purpose)
+        if row.disabled:
+            self._refuse(row, address, Reason.ACCOUNT_DISABLED, purpose)
+        if not password_ok:
+            self._count_failure(row, lock_over, now)
+            self._refuse(row, address, Reason.WRONG_PASSWORD, purpose)
+        step: int | None = None
+        if row.totp_secret is not None and purpose != "unlock":
+            if not code:
+                raise SecondFactorRequired()
+            step = totp.matching_step(row.totp_secret, code, row.totp_last_step, now.timestamp())
+            if step is None or not self._claim_step(row.id, step):
+                self._count_failure(row, lock_over, now)
+                self._refuse(row, address, Reason.WRONG_CODE, purpose)
+        self._record_success(row, now, password, purpose)
+        token = self.issue_token(row.id) if remember else None
+        identity = _identity(row)
+        method = "password+totp" if step is not None else "password"
+        record_staff_event(
+            self._engine,
+            staff_draft(identity, "staff.sign_in", {"method": method, "purpose": purpose}),
+        )
+        return SignInResult(identity, token)
+
+    def _claim_step(self, staff_id: int, step: int) -> bool:
+        """Record the code's step unless an equal or later one was used meanwhile; the
+        conditional UPDATE makes two simultaneous uses of one code impossible."""
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(Staff)
+                .where(
+                    Staff.id == staff_id,
+                    or_(Staff.totp_last_step.is_(None), Staff.totp_last_step < step),
+                )
+                .values(totp_last_step=step)
+            )
+            return result.rowcount == 1
+
+    def _count_failure(self, row: Staff, lock_over: bool, now: datetime) -> None:
+        # Atomic increment: concurrent wrong guesses from two machines all count.
+        with self._engine.begin() as connection:
+            base = 0 if lock_over else Staff.failed_attempts
+            connection.execute(
+                update(Staff).where(Staff.id == row.id).values(failed_attempts=base + 1)
+            )
+            connection.execute(
+                update(Staff)
+                .where(
+                    Staff.id == row.id,
+                    Staff.failed_attempts >= self.policy.max_failed_sign_ins,
+                )
+                .values(locked_until=now + self.policy.lockout)
+            )
+
+    def _record_success(self, row: Staff, now: datetime, password: str, purpose: str) -> None:
+        values: dict[str, object] = {
+            "failed_attempts": 0,
+            "locked_until": None,
+        }
+        if purpose != "unlock":
+            values["last_sign_in_at"] = now
+        if passwords.needs_rehash(row.password_hash):
+            values["password_hash"] = passwords.hash_password(password)
+        with self._engine.begin() as connection:
+            connection.execute(update(Staff).where(Staff.id == row.id).values(**values))
+
+    def _refuse(self, row: Staff | None, email: str, reason: str, purpose: str) -> None:
+        identity = _identity(row) if row is not None else None
+        details: dict[str, object] = {"purpose": purpose}
+        if row is not None:
+            with Session(self._engine) as session:
+                locked_until = session.execute(
+                    select(Staff.locked_until).where(Staff.id == row.id)
+                ).scalar()
+            if locked_until is not None and locked_until > self._clock():
+                details["locked_until"] = locked_until.isoformat()
+        record_staff_event(
+            self._engine,
+            staff_draft(
+                identity,
+                "staff.sign_in_failed",
+                details,
+                email=email[:320] or None,
+                outcome="failure",
+                failure_reason=reason,
+            ),
+        )
+        log.info("staff sign-in refused for %s: %s", email, reason)
+        raise SignInRefused()
+
+    # -- remember-me tokens ---------------------------------------------------------------
+
+    def issue_token(self, staff_id: int) -> str:
+        """A new random token; only its SHA-256 is stored, the token goes to the keyring."""
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        with Session(self._engine) as session, session.begin():
+            session.add(
+                RememberToken(
+                    staff_id=staff_id,
+                    token_hash=token_hash(token),
+                    created_at=now,
+                    expires_at=now + self.policy.remember,
+                )
+            )
+        return token
+
+    def sign_in_with_token(self, token: str) -> StaffIdentity | None:
+        """The staff member a valid remember-me token belongs to, or None (expired, revoked,
+        unknown, or the account is now disabled or locked)."""
+        now = self._clock()
+        digest = token_hash(token)
+        with Session(self._engine) as session:
+            found = session.execute(
+                select(RememberToken, Staff)
+                .join(Staff, Staff.id == RememberToken.staff_id)
+                .where(RememberToken.token_hash == digest)
+            ).first()
+            if found is None:
+                return None
+            remembered, row = found
+            session.expunge_all()
+        reason = None
+        if remembered.revoked_at is not None or remembered.expires_at <= now:
+            reason = Reason.TOKEN_EXPIRED
+        elif row.disabled:
+            reason = Reason.ACCOUNT_DISABLED
+        elif row.locked_until is not None and row.locked_until > now:
+            reason = Reason.ACCOUNT_LOCKED
+        identity = _identity(row)
+        if reason is not None:
+            record_staff_event(
+                self._engine,
+                staff_draft(
+                    identity,
+                    "staff.sign_in_failed",
+                    {"method": "remember_token", "purpose": "sign_in"},
+                    outcome="failure",
+                    failure_reason=reason,
+                ),
+            )
+            return None
+        with self._engine.begin() as connection:
+            connection.execute(update(Staff).where(Staff.id == row.id).values(last_sign_in_at=now))
+        record_staff_event(
+            self._engine,
+            staff_draft(
+                identity, "staff.sign_in", {"method": "remember_token", "purpose": "sign_in"}
+            ),
+        )
+        return identity
+
+    def revoke_token(self, token: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(RememberToken)
+                .where(
+                    RememberToken.token_hash == token_hash(token),
+                    RememberToken.revoked_at.is_(None),
+                )
+                .values(revoked_at=self._clock())
+            )
+
+    def revoke_all_tokens(self, staff_id: int) -> int:
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(RememberToken)
+                .where(RememberToken.staff_id == staff_id, RememberToken.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
+            return int(result.rowcount)
+
+    # -- session events -------------------------------------------------------------------
+
+    def record_sign_out(self, identity: StaffIdentity, reason: str = "explicit") -> None:
+        record_staff_event(
+            self._engine, staff_draft(identity, "staff.sign_out", {"reason": reason})
+        )
+
+    def record_lock(self, identity: StaffIdentity, reason: str) -> None:
+        record_staff_event(
+            self._engine, staff_draft(identity, "staff.session_locked", {"reason": reason})
+        )
