@@ -1,0 +1,370 @@
+"""Keyset pagination over activity events: pages at any depth in constant time.
+
+``OFFSET`` costs about a second per two million rows skipped, so the browser never uses it.
+Every page is fetched relative to a *cursor*, the ``(sort value, id)`` of a row already on
+screen, with a row-value comparison that the ``(column, occurred_at, id)`` indexes answer
+directly. The id breaks ties, so the order is total and stable: no row is skipped or shown
+twice between pages.
+
+Sort keys come from an allow-list (:data:`SORT_KEYS`); nothing the user types reaches SQL
+except as a bound value. Nullable columns are sorted through ``coalesce(column, '')`` in both
+the ``ORDER BY`` and the keyset predicate, so "no value" sorts first on both backends and the
+predicate agrees with the order (PostgreSQL would otherwise put NULLs last, SQLite first, and a
+row comparison with a NULL is never true).
+
+Access is checked here, not only in the window: browsing all workspaces at once needs
+:attr:`Permission.ALL_WORKSPACES`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine, Select, func, literal, select, tuple_
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
+
+from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.auth.roles import Permission, StaffIdentity
+from nvadmin.db.models import ActivityEvent as E
+from nvadmin.db.types import UTCDateTime
+from nvadmin.workers.cancel import CancelToken
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 200
+# A browse query that needs longer than this is scanning far too much: the user is told to
+# narrow the filters rather than being left with a spinner.
+BROWSE_TIMEOUT_MS = 5_000
+COUNT_TIMEOUT_MS = 60_000
+
+
+def _nullable(column: Any) -> Any:
+    return func.coalesce(column, literal(""))
+
+
+# Sort key -> SQL expression. The only way a sort reaches SQL.
+SORT_KEYS: dict[str, Any] = {
+    "time": E.occurred_at,
+    "workspace": E.workspace_id,
+    "member": E.actor_name,
+    "user": _nullable(E.actor_email),
+    "role": _nullable(E.actor_role),
+    "action": E.action,
+    "category": E.category,
+    "outcome": E.outcome,
+    "patient": _nullable(E.patient_id),
+    "resource": _nullable(E.resource_id),
+    "ip": _nullable(E.ip),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    key: str = "time"
+    descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.key not in SORT_KEYS:
+            raise ValueError(f"cannot sort by {self.key!r}")
+
+
+# The columns a browser row carries: everything a person reads, plus the chain link.
+ROW_COLUMNS = (
+    E.id,
+    E.workspace_id,
+    E.seq,
+    E.occurred_at,
+    E.actor_type,
+    E.actor_id,
+    E.actor_email,
+    E.actor_name,
+    E.actor_role,
+    E.action,
+    E.category,
+    E.outcome,
+    E.failure_reason,
+    E.resource_type,
+    E.resource_id,
+    E.patient_id,
+    E.ip,
+    E.user_agent,
+    E.session_id,
+    E.request_id,
+    E.details,
+    E.hash,
+)
+
+
+class EventRow(NamedTuple):
+    """One event as shown in the browser; ``sort_value`` is this row's cursor value."""
+
+    id: int
+    workspace_id: int
+    seq: int
+    occurred_at: datetime
+    actor_type: str
+    actor_id: int | None
+    actor_email: str | None
+    actor_name: str
+    actor_role: str | None
+    action: str
+    category: str
+    outcome: str
+    failure_reason: str | None
+    resource_type: str | None
+    resource_id: str | None
+    patient_id: str | None
+    ip: str | None
+    user_agent: str | None
+    session_id: str | None
+    request_id: str | None
+    details: str | None
+    hash: bytes
+    sort_value: Any
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.sort_value, self.id)
+
+
+class Cursor(NamedTuple):
+    value: Any
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Consecutive rows in display order. ``at_start``/``at_end``: nothing exists before the
+    first / after the last row. ``anchor`` is the index of the row a jump aimed at."""
+
+    rows: tuple[EventRow, ...]
+    at_start: bool
+    at_end: bool
+    anchor: int = 0
+    elapsed: float = 0.0
+
+
+def authorize(identity: StaffIdentity, event_filter: EventFilter) -> None:
+    """Raise AccessDenied unless ``identity`` may browse what the filter covers."""
+    identity.require(Permission.BROWSE)
+    if not event_filter.workspace_ids:
+        identity.require(Permission.ALL_WORKSPACES)
+
+
+# In-memory SQLite (offline case files) has one shared connection: workers take turns on it.
+_shared_connection_locks: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def _serialise(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    if not isinstance(engine.pool, StaticPool | SingletonThreadPool):
+        return contextlib.nullcontext()
+    with _locks_guard:
+        lock = _shared_connection_locks.get(engine)
+        if lock is None:
+            lock = _shared_connection_locks[engine] = threading.Lock()
+    return lock
+
+
+@contextlib.contextmanager
+def browse_connection(
+    engine: Engine, timeout_ms: int, token: CancelToken | None = None
+) -> Iterator[Connection]:
+    """A read connection whose statements stop after ``timeout_ms`` (PostgreSQL) and that the
+    cancel token interrupts on either backend."""
+    with _serialise(engine), engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # SET LOCAL: ends with this transaction, never leaks to the pooled connection.
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        if token is not None:
+            raw = connection.connection.driver_connection
+            stop = raw.cancel if connection.dialect.name == "postgresql" else raw.interrupt
+
+            def _stop() -> None:
+                with contextlib.suppress(Exception):
+                    stop()
+
+            token.on_cancel(_stop)
+            token.check()
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+
+
+class EventPager:
+    """Pages of one filtered, sorted result. Plain data in, plain data out: safe to use from
+    a worker thread (each call opens its own connection)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: StaffIdentity,
+        event_filter: EventFilter,
+        sort: Sort = Sort(),
+        *,
+        page_size: int = PAGE_SIZE,
+        timeout_ms: int = BROWSE_TIMEOUT_MS,
+    ) -> None:
+        authorize(identity, event_filter)
+        self.engine = engine
+        self.identity = identity
+        self.filter = event_filter
+        self.sort = sort
+        self.page_size = page_size
+        self.timeout_ms = timeout_ms
+        self._key = SORT_KEYS[sort.key]
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _select(self, forward: bool) -> Select[Any]:
+        """Rows in display order (``forward``) or reverse display order."""
+        descending = self.sort.descending != (not forward)
+        statement = select(*ROW_COLUMNS, self._key.label("sort_value")).where(
+            where_clause(self.filter)
+        )
+        if descending:
+            return statement.order_by(self._key.desc(), E.id.desc())
+        return statement.order_by(self._key.asc(), E.id.asc())
+
+    def _beyond(self, cursor: Cursor, forward: bool, inclusive: bool = False) -> Any:
+        """Rows after ``cursor`` in display order (``forward``) or before it."""
+        descending = self.sort.descending != (not forward)
+        left = tuple_(self._key, E.id)
+        right = tuple_(self._bind(cursor.value), literal(cursor.id))
+        if descending:
+            return left <= right if inclusive else left < right
+        return left >= right if inclusive else left > right
+
+    def _bind(self, value: Any) -> Any:
+        if self.sort.key == "time":
+            return literal(value, UTCDateTime())
+        return literal(value)
+
+    def _fetch(
+        self, statement: Select[Any], token: CancelToken | None, limit: int
+    ) -> list[EventRow]:
+        with browse_connection(self.engine, self.timeout_ms, token) as connection:
+            result = connection.execute(statement.limit(limit))
+            return [EventRow(*row) for row in result]
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def first(self, token: CancelToken | None = None) -> Page:
+        started = time.perf_counter()
+        rows = self._fetch(self._select(True), token, self.page_size + 1)
+        more = len(rows) > self.page_size
+        return Page(tuple(rows[: self.page_size]), True, not more, 0, _since(started))
+
+    def last(self, token: CancelToken | None = None) -> Page:
+        started = time.perf_counter()
+        rows = self._fetch(self._select(False), token, self.page_size + 1)
+        more = len(rows) > self.page_size
+        rows = rows[: self.page_size]
+        rows.reverse()
+        return Page(tuple(rows), not more, True, len(rows) - 1, _since(started))
+
+    def after(self, cursor: Cursor, token: CancelToken | None = None) -> Page:
+        """The page that follows the row at ``cursor`` in display order."""
+        started = time.perf_counter()
+        statement = self._select(True).where(self._beyond(cursor, True))
+        rows = self._fetch(statement, token, self.page_size + 1)
+        more = len(rows) > self.page_size
+        return Page(tuple(rows[: self.page_size]), False, not more, 0, _since(started))
+
+    def before(self, cursor: Cursor, token: CancelToken | None = None) -> Page:
+        """The page that precedes the row at ``cursor`` in display order."""
+        started = time.perf_counter()
+        statement = self._select(False).where(self._beyond(cursor, False))
+        rows = self._fetch(statement, token, self.page_size + 1)
+        more = len(rows) > self.page_size
+        rows = rows[: self.page_size]
+        rows.reverse()
+        return Page(tuple(rows), not more, False, len(rows) - 1, _since(started))
+
+    def around(self, cursor: Cursor, token: CancelToken | None = None) -> Page:
+        """Rows on both sides of ``cursor``; the anchor is the row at or just after it."""
+        started = time.perf_counter()
+        half = max(1, self.page_size // 2)
+        after_rows = self._fetch(
+            self._select(True).where(self._beyond(cursor, True, inclusive=True)),
+            token,
+            self.page_size + 1,
+        )
+        before_rows = self._fetch(
+            self._select(False).where(self._beyond(cursor, False)), token, half + 1
+        )
+        at_start = len(before_rows) <= half
+        before_rows = before_rows[:half]
+        before_rows.reverse()
+        at_end = len(after_rows) <= self.page_size
+        rows = before_rows + after_rows[: self.page_size]
+        anchor = len(before_rows) if after_rows else max(0, len(rows) - 1)
+        return Page(tuple(rows), at_start, at_end, anchor, _since(started))
+
+    def at_time(self, instant: datetime, token: CancelToken | None = None) -> Page:
+        """Go to time: rows around the first event at or after ``instant`` (time order only).
+
+        In descending order the first event at or after the instant is the oldest of the
+        newer ones, so the anchor is the row whose time is >= instant with the smallest
+        (time, id): the same event in both directions.
+        """
+        if self.sort.key != "time":
+            raise ValueError("go to time needs the table sorted by time")
+        started = time.perf_counter()
+        if instant.tzinfo is None:
+            raise ValueError("the time to go to must be timezone-aware")
+        anchor_statement = (
+            select(E.occurred_at, E.id)
+            .where(where_clause(self.filter), E.occurred_at >= literal(instant, UTCDateTime()))
+            .order_by(E.occurred_at.asc(), E.id.asc())
+            .limit(1)
+        )
+        with browse_connection(self.engine, self.timeout_ms, token) as connection:
+            found = connection.execute(anchor_statement).first()
+        if found is None:
+            # Nothing that late: the nearest event is the newest one.
+            page = self.first(token) if self.sort.descending else self.last(token)
+            return Page(page.rows, page.at_start, page.at_end, page.anchor, _since(started))
+        page = self.around(Cursor(found[0], found[1]), token)
+        return Page(page.rows, page.at_start, page.at_end, page.anchor, _since(started))
+
+    def count(self, token: CancelToken | None = None) -> int:
+        statement = select(func.count()).select_from(E).where(where_clause(self.filter))
+        with browse_connection(self.engine, COUNT_TIMEOUT_MS, token) as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    def fetch_event(self, event_id: int) -> EventRow | None:
+        statement = select(*ROW_COLUMNS, E.id.label("sort_value")).where(E.id == event_id)
+        with browse_connection(self.engine, self.timeout_ms) as connection:
+            row = connection.execute(statement).first()
+        return EventRow(*row) if row is not None else None
+
+
+def offset_page(
+    engine: Engine, event_filter: EventFilter, sort: Sort, offset: int, limit: int = PAGE_SIZE
+) -> Sequence[Any]:
+    """The naive ``OFFSET`` page, kept only as the benchmark's baseline."""
+    key = SORT_KEYS[sort.key]
+    order = (key.desc(), E.id.desc()) if sort.descending else (key.asc(), E.id.asc())
+    statement = (
+        select(*ROW_COLUMNS)
+        .where(where_clause(event_filter))
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return connection.execute(statement).fetchall()
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started

@@ -1,0 +1,623 @@
+"""The activity table's model: a sliding window of loaded rows over a keyset-paged result.
+
+The model never touches the database in ``data()``: it holds at most :data:`MAX_ROWS` rows
+(already formatted for display) and asks :class:`~nvadmin.audit.paging.EventPager` for more in
+background jobs as the view nears either edge of the window. Rows that scroll far out of sight
+are dropped, so memory stays flat however far one scrolls. Jumps (to the end, to a time)
+replace the window. Every request carries the generation of the query it belongs to; results
+of an older generation are dropped, and starting a new query cancels the running ones
+(on PostgreSQL the statement itself is cancelled).
+
+The exact match count is computed separately and arrives when it arrives; the table is usable
+before it does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QThreadPool,
+    Signal,
+)
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from sqlalchemy import Engine
+
+from nvadmin.audit import access_log
+from nvadmin.audit.paging import Cursor, EventPager, EventRow, Page, Sort
+from nvadmin.audit.query import EventFilter
+from nvadmin.audit.taxonomy import Category, action_label
+from nvadmin.auth.roles import StaffIdentity
+from nvadmin.workers.jobs import Job, JobControl
+
+log = logging.getLogger(__name__)
+
+# The window never holds more than this many rows; far-away rows are dropped.
+MAX_ROWS = 3000
+PLACEHOLDER = "…"
+
+
+class Column(IntEnum):
+    TIME = 0
+    TIME_UTC = 1
+    WORKSPACE = 2
+    MEMBER = 3
+    ROLE = 4
+    ACTION = 5
+    CATEGORY = 6
+    OUTCOME = 7
+    PATIENT = 8
+    RESOURCE = 9
+    IP = 10
+    DETAILS = 11
+
+
+COLUMN_TITLES: dict[Column, str] = {
+    Column.TIME: "Time",
+    Column.TIME_UTC: "Time (UTC)",
+    Column.WORKSPACE: "Workspace",
+    Column.MEMBER: "Team member",
+    Column.ROLE: "Role",
+    Column.ACTION: "Action",
+    Column.CATEGORY: "Category",
+    Column.OUTCOME: "Outcome",
+    Column.PATIENT: "Patient",
+    Column.RESOURCE: "Resource",
+    Column.IP: "IP address",
+    Column.DETAILS: "Details",
+}
+
+# Header column -> allow-listed SQL sort key (paging.SORT_KEYS). Details are not sortable.
+SORT_KEY_OF: dict[Column, str] = {
+    Column.TIME: "time",
+    Column.TIME_UTC: "time",
+    Column.WORKSPACE: "workspace",
+    Column.MEMBER: "member",
+    Column.ROLE: "role",
+    Column.ACTION: "action",
+    Column.CATEGORY: "category",
+    Column.OUTCOME: "outcome",
+    Column.PATIENT: "patient",
+    Column.RESOURCE: "resource",
+    Column.IP: "ip",
+}
+
+CATEGORY_COLOURS: dict[str, str] = {
+    Category.CHART_VIEWS.value: "#2f6fb3",
+    Category.PATIENT_RECORDS.value: "#2a9d8f",
+    Category.SIGN_INS.value: "#5a8f29",
+    Category.FAILED_SIGN_INS.value: "#c0392b",
+    Category.API_USAGE.value: "#8e5ab8",
+    Category.LOG_ACCESS.value: "#8a8a8a",
+}
+
+EventRole = Qt.ItemDataRole.UserRole + 1  # the EventRow
+FilterValueRole = Qt.ItemDataRole.UserRole + 2  # (filter field, value) for "filter by this"
+
+
+def category_icon(category: str) -> QIcon:
+    icon = _icons.get(category)
+    if icon is None:
+        pixmap = QPixmap(12, 12)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(QColor(CATEGORY_COLOURS.get(category, "#999999")))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawEllipse(1, 1, 10, 10)
+        painter.end()
+        icon = _icons[category] = QIcon(pixmap)
+    return icon
+
+
+_icons: dict[str, QIcon] = {}
+
+
+def category_label(value: str) -> str:
+    try:
+        return Category(value).label
+    except ValueError:
+        return value
+
+
+def details_summary(row: EventRow, limit: int = 160) -> str:
+    """One line from the details JSON: ``key: value`` pairs, nested values compacted."""
+    parts: list[str] = []
+    if row.failure_reason:
+        parts.append(row.failure_reason)
+    if row.details:
+        try:
+            data = json.loads(row.details)
+        except ValueError:
+            data = row.details
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, dict | list):
+                    value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+                parts.append(f"{key}: {value}")
+        else:
+            parts.append(str(data))
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_time(instant: datetime, zone: tzinfo) -> str:
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ActivityModel(QAbstractTableModel):
+    """See the module docstring. Signals carry plain values for the window's status bar."""
+
+    loading_changed = Signal(bool)
+    rows_shown = Signal(float, float)  # seconds from request to rows shown, SQL seconds
+    count_changed = Signal(object)  # int, or None while counting
+    failed = Signal(str)
+    rows_prepended = Signal(int)  # the view keeps its place by scrolling this many rows down
+    rows_trimmed_top = Signal(int)  # ... or up
+    jumped = Signal(int)  # row to scroll to and select after a jump
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[EventRow] = []
+        self._display: list[tuple[str, ...]] = []
+        self._engine: Engine | None = None
+        self._identity: StaffIdentity | None = None
+        self._filter: EventFilter | None = None
+        self._sort = Sort()
+        self._zone: tzinfo = UTC
+        self._workspace_names: dict[int, str] = {}
+        self._generation = 0
+        self._at_start = True
+        self._at_end = True
+        self._loading_after = False
+        self._loading_before = False
+        self._loading = False
+        self._jobs: list[Job] = []
+        self._count_job: Job | None = None
+        self._count: int | None = None
+        self._requested_at = 0.0
+        self.error: str | None = None
+        self.page_size = 200
+        self.max_rows = MAX_ROWS
+        # Page loads get their own small pool so a slow count or an export elsewhere never
+        # queues in front of the rows the user is waiting for.
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._count_pool = QThreadPool(self)
+        self._count_pool.setMaxThreadCount(1)
+
+    # -- configuration -------------------------------------------------------------------
+
+    def set_source(self, engine: Engine, identity: StaffIdentity) -> None:
+        self._engine = engine
+        self._identity = identity
+
+    def set_display(self, zone: tzinfo, workspace_names: dict[int, str]) -> None:
+        """Time zone and workspace names used for display; reformats the loaded rows."""
+        self._zone = zone
+        self._workspace_names = dict(workspace_names)
+        self._display = [self._format(row) for row in self._rows]
+        if self._rows:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._rows) - 1, len(Column) - 1)
+            )
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, Column.TIME, Column.TIME)
+
+    @property
+    def zone(self) -> tzinfo:
+        return self._zone
+
+    @property
+    def event_filter(self) -> EventFilter | None:
+        return self._filter
+
+    @property
+    def sort_order(self) -> Sort:
+        return self._sort
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def count(self) -> int | None:
+        return self._count
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    @property
+    def at_start(self) -> bool:
+        return self._at_start
+
+    @property
+    def at_end(self) -> bool:
+        return self._at_end
+
+    # -- Qt model API (O(1), no database) --------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def data(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if not index.isValid():
+            return None
+        row, column = index.row(), index.column()
+        if row >= len(self._rows) or column >= len(Column):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display[row][column]
+        if role == EventRole:
+            return self._rows[row]
+        event = self._rows[row]
+        if role == Qt.ItemDataRole.DecorationRole and column == Column.CATEGORY:
+            return category_icon(event.category)
+        if role == Qt.ItemDataRole.ForegroundRole and column == Column.OUTCOME:
+            return QColor("#c0392b") if event.outcome == "failure" else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == Column.DETAILS:
+                return self._display[row][column]
+            if column == Column.ACTION:
+                return event.action
+            if column in (Column.TIME, Column.TIME_UTC):
+                return event.occurred_at.astimezone(UTC).isoformat()
+        if role == FilterValueRole:
+            return filter_value(event, Column(column))
+        return None
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or section >= len(Column):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            if section == Column.TIME:
+                return f"Time ({zone_name(self._zone)})"
+            return COLUMN_TITLES[Column(section)]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if Column(section) not in SORT_KEY_OF:
+                return "Not sortable"
+            return "Click to sort"
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        key = SORT_KEY_OF.get(Column(column)) if 0 <= column < len(Column) else None
+        if key is None:
+            return
+        new = Sort(key, order == Qt.SortOrder.DescendingOrder)
+        if new == self._sort:
+            return
+        self._sort = new
+        if self._filter is not None:
+            self._start_query(self._filter, log_view=False, count=False)
+
+    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and bool(self._rows) and not self._at_end
+
+    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> None:  # noqa: B008
+        if not parent.isValid():
+            self.fetch_after()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def run(self, event_filter: EventFilter, *, log_view: bool, sort: Sort | None = None) -> None:
+        """Show ``event_filter`` from the top. ``log_view``: write the activity_log.view
+        event for it (once per new query, never for pages of the same query)."""
+        if sort is not None:
+            self._sort = sort
+        self._start_query(event_filter, log_view=log_view, count=True)
+
+    def refresh(self) -> None:
+        if self._filter is not None:
+            self._start_query(self._filter, log_view=False, count=True)
+
+    def jump_to_end(self) -> None:
+        self._jump(lambda pager, token: pager.last(token))
+
+    def jump_to_start(self) -> None:
+        self._jump(lambda pager, token: pager.first(token))
+
+    def go_to_time(self, instant: datetime) -> None:
+        """Rows around the first event at or after ``instant``; the table must be in time
+        order (the window switches to it first)."""
+        if self._sort.key != "time":
+            self._sort = Sort("time", self._sort.descending)
+        self._jump(lambda pager, token: pager.at_time(instant, token))
+
+    def clear(self) -> None:
+        """Forget every row and stop every request (used when the session locks)."""
+        self._new_generation()
+        self._filter = None
+        self._count = None
+        self.error = None
+        self.beginResetModel()
+        self._rows, self._display = [], []
+        self._at_start = self._at_end = True
+        self.endResetModel()
+        self._set_loading(False)
+        self.count_changed.emit(None)
+
+    def _new_generation(self) -> int:
+        self._generation += 1
+        for job in self._jobs:
+            job.cancel()
+        self._jobs = []
+        if self._count_job is not None:
+            self._count_job.cancel()
+            self._count_job = None
+        self._loading_after = self._loading_before = False
+        return self._generation
+
+    def _pager(self, event_filter: EventFilter) -> EventPager:
+        assert self._engine is not None and self._identity is not None
+        return EventPager(
+            self._engine, self._identity, event_filter, self._sort, page_size=self.page_size
+        )
+
+    def _start_query(self, event_filter: EventFilter, *, log_view: bool, count: bool) -> None:
+        generation = self._new_generation()
+        self._filter = event_filter
+        self.error = None
+        self._requested_at = time.perf_counter()
+        engine, identity, sort, size = self._engine, self._identity, self._sort, self.page_size
+        assert engine is not None and identity is not None
+
+        def work(control: JobControl) -> Page:
+            pager = EventPager(engine, identity, event_filter, sort, page_size=size)
+            if generation != self._generation:
+                control.token.cancel()
+            control.token.check()
+            if log_view:
+                # In the worker, before the page: the new view event is part of what is shown.
+                access_log.record_view(engine, identity, event_filter)
+            return pager.first(control.token)
+
+        def show_first_page(page: Page) -> None:
+            self._replace(page)
+            if count:
+                # Counted once the view event is written, so the count includes it.
+                self._start_count(event_filter, generation)
+
+        if count:
+            self._count = None
+            self.count_changed.emit(None)
+        self._submit(work, generation, show_first_page, "first page")
+
+    def _start_count(self, event_filter: EventFilter, generation: int) -> None:
+        engine, identity = self._engine, self._identity
+        assert engine is not None and identity is not None
+
+        def work(control: JobControl) -> tuple[int, int]:
+            pager = EventPager(engine, identity, event_filter)
+            return generation, pager.count(control.token)
+
+        job = Job(work, name="count events", pool=self._count_pool, parent=self)
+        job.succeeded.connect(self._on_count)
+        job.failed.connect(lambda message: log.info("count failed: %s", message))
+        self._count_job = job
+        job.start()
+
+    def _on_count(self, result: tuple[int, int]) -> None:
+        generation, count = result
+        if generation != self._generation:
+            return
+        self._count = count
+        self.count_changed.emit(count)
+
+    def _jump(self, fetch: Callable[[EventPager, Any], Page]) -> None:
+        if self._filter is None:
+            return
+        generation = self._new_generation()
+        self._requested_at = time.perf_counter()
+        pager = self._pager(self._filter)
+
+        def work(control: JobControl) -> Page:
+            control.token.check()
+            return fetch(pager, control.token)
+
+        self._submit(work, generation, self._replace, "jump")
+
+    def fetch_after(self) -> None:
+        if self._loading_after or self._at_end or not self._rows or self._filter is None:
+            return
+        self._loading_after = True
+        cursor = self._rows[-1].cursor
+        self._extend(lambda pager, token: pager.after(cursor, token), self._append)
+
+    def fetch_before(self) -> None:
+        if self._loading_before or self._at_start or not self._rows or self._filter is None:
+            return
+        self._loading_before = True
+        cursor = self._rows[0].cursor
+        self._extend(lambda pager, token: pager.before(cursor, token), self._prepend)
+
+    def _extend(
+        self, fetch: Callable[[EventPager, Any], Page], apply: Callable[[Page], None]
+    ) -> None:
+        assert self._filter is not None
+        generation = self._generation
+        pager = self._pager(self._filter)
+        self._submit(lambda control: fetch(pager, control.token), generation, apply, "page")
+
+    def _submit(
+        self,
+        work: Callable[[JobControl], Page],
+        generation: int,
+        apply: Callable[[Page], None],
+        name: str,
+    ) -> None:
+        job = Job(work, name=f"activity {name}", pool=self._pool, parent=self)
+        job.succeeded.connect(lambda page: self._on_page(generation, page, apply))
+        job.failed.connect(lambda message: self._on_failed(generation, message))
+        job.cancelled.connect(lambda: self._on_cancelled(generation))
+        job.finished.connect(lambda: self._forget(job))
+        self._jobs.append(job)
+        self._set_loading(True)
+        job.start()
+
+    def _forget(self, job: Job) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        if not self._jobs:
+            self._set_loading(False)
+        job.deleteLater()
+
+    def _on_page(self, generation: int, page: Page, apply: Callable[[Page], None]) -> None:
+        if generation != self._generation:
+            log.debug("dropping a page of an older query")
+            return
+        apply(page)
+        self.rows_shown.emit(time.perf_counter() - self._requested_at, page.elapsed)
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        self._loading_after = self._loading_before = False
+        if generation != self._generation:
+            return
+        self.error = message
+        self.failed.emit(message)
+
+    def _on_cancelled(self, generation: int) -> None:
+        if generation == self._generation:
+            self._loading_after = self._loading_before = False
+
+    def _set_loading(self, loading: bool) -> None:
+        if loading != self._loading:
+            self._loading = loading
+            self.loading_changed.emit(loading)
+
+    # -- applying pages ----------------------------------------------------------------------
+
+    def _replace(self, page: Page) -> None:
+        self.beginResetModel()
+        self._rows = list(page.rows)
+        self._display = [self._format(row) for row in page.rows]
+        self._at_start, self._at_end = page.at_start, page.at_end
+        self.endResetModel()
+        if page.rows:
+            self.jumped.emit(page.anchor)
+
+    def _append(self, page: Page) -> None:
+        self._loading_after = False
+        self._at_end = page.at_end
+        if not page.rows:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(page.rows) - 1)
+        self._rows.extend(page.rows)
+        self._display.extend(self._format(row) for row in page.rows)
+        self.endInsertRows()
+        excess = len(self._rows) - self.max_rows
+        if excess > 0:
+            self.beginRemoveRows(QModelIndex(), 0, excess - 1)
+            del self._rows[:excess]
+            del self._display[:excess]
+            self._at_start = False
+            self.endRemoveRows()
+            self.rows_trimmed_top.emit(excess)
+
+    def _prepend(self, page: Page) -> None:
+        self._loading_before = False
+        self._at_start = page.at_start
+        if not page.rows:
+            return
+        count = len(page.rows)
+        self.beginInsertRows(QModelIndex(), 0, count - 1)
+        self._rows[:0] = page.rows
+        self._display[:0] = [self._format(row) for row in page.rows]
+        self.endInsertRows()
+        self.rows_prepended.emit(count)
+        excess = len(self._rows) - self.max_rows
+        if excess > 0:
+            start = len(self._rows) - excess
+            self.beginRemoveRows(QModelIndex(), start, len(self._rows) - 1)
+            del self._rows[start:]
+            del self._display[start:]
+            self._at_end = False
+            self.endRemoveRows()
+
+    def _format(self, row: EventRow) -> tuple[str, ...]:
+        member = row.actor_name
+        if row.actor_email and row.actor_email != row.actor_name:
+            member = f"{row.actor_name} <{row.actor_email}>"
+        resource = ""
+        if row.resource_type or row.resource_id:
+            resource = f"{row.resource_type or ''} {row.resource_id or ''}".strip()
+        return (
+            format_time(row.occurred_at, self._zone),
+            format_time(row.occurred_at, UTC),
+            self._workspace_names.get(row.workspace_id, str(row.workspace_id)),
+            member,
+            row.actor_role or "",
+            action_label(row.action),
+            category_label(row.category),
+            row.outcome,
+            row.patient_id or "",
+            resource,
+            row.ip or "",
+            details_summary(row),
+        )
+
+    def rows(self) -> list[EventRow]:
+        """The loaded rows, in display order (a copy)."""
+        return list(self._rows)
+
+    def row_at(self, row: int) -> EventRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def find_row(self, cursor: Cursor) -> int:
+        for i, row in enumerate(self._rows):
+            if row.id == cursor.id:
+                return i
+        return -1
+
+
+def filter_value(event: EventRow, column: Column) -> tuple[str, str] | None:
+    """The (filter field, value) a cell stands for, for "Filter by / Exclude this value"."""
+    pairs: dict[Column, tuple[str, str | None]] = {
+        Column.MEMBER: ("user", event.actor_email)
+        if event.actor_email
+        else ("name", event.actor_name),
+        Column.ROLE: ("role", event.actor_role),
+        Column.ACTION: ("action", event.action),
+        Column.CATEGORY: ("category", event.category),
+        Column.OUTCOME: ("outcome", event.outcome),
+        Column.PATIENT: ("patient", event.patient_id),
+        Column.RESOURCE: ("resource", event.resource_id),
+        Column.IP: ("ip", event.ip),
+    }
+    pair = pairs.get(column)
+    if pair is None or not pair[1]:
+        return None
+    return pair[0], pair[1]
+
+
+def zone_name(zone: tzinfo) -> str:
+    key = getattr(zone, "key", None)
+    return str(key) if key else (zone.tzname(None) or "UTC")

@@ -1,0 +1,114 @@
+"""The detail pane: every field of the selected event, details JSON pretty-printed, copyable."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, tzinfo
+
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.audit.paging import EventRow
+from nvadmin.audit.taxonomy import action_label
+from nvadmin.ui.activity_model import category_label, zone_name
+
+
+def describe_event(event: EventRow, zone: tzinfo, workspace_name: str | None = None) -> str:
+    """The event as plain text: one field per line, then the details JSON, indented."""
+    local = event.occurred_at.astimezone(zone)
+    utc = event.occurred_at.astimezone(UTC)
+    lines = [
+        ("Event id", str(event.id)),
+        (
+            "Workspace",
+            f"{workspace_name} (id {event.workspace_id})"
+            if workspace_name
+            else str(event.workspace_id),
+        ),
+        ("Sequence", str(event.seq)),
+        (f"Time ({zone_name(zone)})", local.isoformat(sep=" ", timespec="microseconds")),
+        ("Time (UTC)", utc.isoformat(sep=" ", timespec="microseconds")),
+        ("Action", f"{action_label(event.action)} ({event.action})"),
+        ("Category", category_label(event.category)),
+        ("Outcome", event.outcome + (f": {event.failure_reason}" if event.failure_reason else "")),
+        ("Actor type", event.actor_type),
+        ("Team member", event.actor_name),
+        ("E-mail", event.actor_email or ""),
+        ("Role", event.actor_role or ""),
+        ("Actor id", "" if event.actor_id is None else str(event.actor_id)),
+        ("Patient", event.patient_id or ""),
+        ("Resource", " ".join(p for p in (event.resource_type, event.resource_id) if p)),
+        ("IP address", event.ip or ""),
+        ("User agent", event.user_agent or ""),
+        ("Session", event.session_id or ""),
+        ("Request", event.request_id or ""),
+        ("Hash", event.hash.hex() if event.hash else ""),
+    ]
+    width = max(len(name) for name, _ in lines)
+    text = "\n".join(f"{name + ':':<{width + 1}} {value}" for name, value in lines)
+    details = event.details
+    if details:
+        with contextlib.suppress(ValueError):
+            details = json.dumps(json.loads(details), indent=2, ensure_ascii=False, sort_keys=True)
+        text += "\n\nDetails:\n" + details
+    else:
+        text += "\n\nDetails: (none)"
+    return text
+
+
+class DetailPane(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("No event selected", self)
+        self.title.setObjectName("detailTitle")
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.copy_button = QPushButton("Copy", self)
+        self.copy_button.setToolTip("Copy every field of this event")
+        self.copy_button.clicked.connect(self.copy)
+        self.copy_button.setEnabled(False)
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setPlaceholderText("Select an event to see all of its fields.")
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.copy_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.text)
+        self.event: EventRow | None = None
+
+    def show_event(
+        self, event: EventRow | None, zone: tzinfo, workspace_name: str | None = None
+    ) -> None:
+        self.event = event
+        if event is None:
+            self.clear()
+            return
+        self.title.setText(f"{action_label(event.action)} — {event.actor_name}")
+        self.text.setPlainText(describe_event(event, zone, workspace_name))
+        self.copy_button.setEnabled(True)
+
+    def clear(self) -> None:
+        self.event = None
+        self.title.setText("No event selected")
+        self.text.clear()
+        self.copy_button.setEnabled(False)
+
+    def copy(self) -> None:
+        selected = self.text.textCursor().selectedText()
+        QGuiApplication.clipboard().setText(
+            selected.replace("\u2029", "\n") if selected else self.text.toPlainText()
+        )

@@ -1,0 +1,443 @@
+"""The filter bar: a qualifier search bar and the widgets that edit the same search.
+
+One :class:`~nvadmin.audit.search.Search` is the state. A widget edits only its own part of it
+(the rest, e.g. a precise ``after:`` time or an excluded value typed in the bar, is kept), and
+the bar's text is rewritten from the state. Pressing Enter in the bar parses it and sets the
+widgets; a malformed search is not run: the message says what is wrong and the offending text
+is selected. Typing in the text fields is debounced so a query runs once the user pauses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from PySide6.QtCore import QDate, QEvent, QObject, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.audit.query import Term
+from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
+from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
+from nvadmin.audit.workspaces import MemberInfo
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_MS = 400
+_ANY_TIME = "any"
+_CUSTOM = "custom"
+
+
+class _ListCompleter(QCompleter):
+    """Completes the last comma-separated entry of a line edit (several team members)."""
+
+    def pathFromIndex(self, index):  # type: ignore[no-untyped-def]
+        done = [p.strip() for p in self.widget().text().split(",")[:-1] if p.strip()]
+        return ", ".join([*done, str(super().pathFromIndex(index))])
+
+    def splitPath(self, path: str) -> list[str]:
+        return [path.split(",")[-1].strip()]
+
+
+class FilterBar(QWidget):
+    """``search_requested(Search)``: run this search. ``search_failed(str)``: it is malformed."""
+
+    search_requested = Signal(object)
+    search_failed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._search = Search()
+        self._zone: tzinfo = UTC
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._emit)
+
+        self.search_edit = QLineEdit(self)
+        self.search_edit.setObjectName("search")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setPlaceholderText(
+            "Search (Ctrl+F): user:alice@clinic.example action:chart.view patient:P123 "
+            "after:2025-03-01 before:2025-03-31 outcome:failure -category:api"
+        )
+        self.search_edit.returnPressed.connect(self.run_search_text)
+        self.search_edit.installEventFilter(self)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("searchError")
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+
+        self.range_box = QComboBox(self)
+        self.range_box.addItem("Any time", _ANY_TIME)
+        for key, label in PRESETS.items():
+            self.range_box.addItem(label, key)
+        self.range_box.addItem("Custom range", _CUSTOM)
+        self.range_box.setToolTip("Time range, in the time zone shown in the table")
+        self.range_box.activated.connect(self._on_range_preset)
+        self.from_date = QDateEdit(self)
+        self.to_date = QDateEdit(self)
+        for edit, tip in (
+            (self.from_date, "From the start of this day"),
+            (self.to_date, "To the end of this day (the whole day is included)"),
+        ):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setDate(QDate.currentDate())
+            edit.setToolTip(tip)
+            edit.dateChanged.connect(self._on_custom_range)
+        self.members_edit = QLineEdit(self)
+        self.members_edit.setPlaceholderText("Team members (e-mail, comma-separated)")
+        self._member_model = QStringListModel(self)
+        completer = _ListCompleter(self._member_model, self.members_edit)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.members_edit.setCompleter(completer)
+        self.members_edit.textEdited.connect(self._on_members)
+        completer.activated.connect(lambda _text: self._on_members(self.members_edit.text()))
+
+        self.category_button = QToolButton(self)
+        self.category_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        category_menu = QMenu(self.category_button)
+        self.category_actions: dict[str, QAction] = {}
+        for category in Category:
+            action = category_menu.addAction(category.label)
+            action.setCheckable(True)
+            action.toggled.connect(self._on_categories)
+            self.category_actions[category.value] = action
+        self.category_button.setMenu(category_menu)
+        self.action_box = QComboBox(self)
+        self.action_box.addItem("Any action", None)
+        for name, (_category, label) in ACTIONS.items():
+            self.action_box.addItem(f"{label} ({name})", name)
+        self.action_box.activated.connect(self._on_action)
+        self.outcome_box = QComboBox(self)
+        self.outcome_box.addItem("Any outcome", None)
+        self.outcome_box.addItem("Success", Outcome.SUCCESS.value)
+        self.outcome_box.addItem("Failure", Outcome.FAILURE.value)
+        self.outcome_box.activated.connect(self._on_outcome)
+        self.patient_edit = QLineEdit(self)
+        self.patient_edit.setPlaceholderText("Patient id")
+        self.patient_edit.textEdited.connect(lambda t: self._on_single_term("patient", t))
+        self.ip_edit = QLineEdit(self)
+        self.ip_edit.setPlaceholderText("IP address")
+        self.ip_edit.textEdited.connect(lambda t: self._on_single_term("ip", t))
+        self.text_edit = QLineEdit(self)
+        self.text_edit.setPlaceholderText("Text in details")
+        self.text_edit.textEdited.connect(self._on_text)
+        self.log_access_box = QCheckBox("Show log access", self)
+        self.log_access_box.setChecked(True)
+        self.log_access_box.setToolTip(
+            "Show the Activity log access events (staff viewing or exporting this log)"
+        )
+        self.log_access_box.toggled.connect(self._on_log_access)
+        for edit in (self.patient_edit, self.ip_edit, self.text_edit):
+            edit.setClearButtonEnabled(True)
+            edit.setMaximumWidth(160)
+        self.members_edit.setClearButtonEnabled(True)
+        self.members_edit.setMinimumWidth(220)
+
+        widgets = QHBoxLayout()
+        widgets.setContentsMargins(0, 0, 0, 0)
+        for widget in (
+            self.range_box,
+            self.from_date,
+            self.to_date,
+            self.members_edit,
+            self.category_button,
+            self.action_box,
+            self.outcome_box,
+            self.patient_edit,
+            self.ip_edit,
+            self.text_edit,
+            self.log_access_box,
+        ):
+            widgets.addWidget(widget)
+        widgets.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.search_edit)
+        layout.addWidget(self.error_label)
+        layout.addLayout(widgets)
+        self._show_widgets()
+
+    # -- public ----------------------------------------------------------------------------
+
+    def search(self) -> Search:
+        return self._search
+
+    def zone(self) -> tzinfo:
+        return self._zone
+
+    def set_zone(self, zone: tzinfo) -> None:
+        """Dates typed or shown are read in ``zone`` (the zone the table shows)."""
+        self._zone = zone
+        self._show_widgets()
+        self._show_text()
+
+    def set_search(self, search: Search) -> None:
+        """Show ``search`` in the bar and the widgets without running it."""
+        self._debounce.stop()
+        self._search = search
+        self.clear_error()
+        self._show_widgets()
+        self._show_text()
+
+    def set_member_suggestions(self, members: list[MemberInfo]) -> None:
+        self._member_model.setStringList([m.email for m in members])
+
+    def run_search_text(self) -> bool:
+        """Parse the bar (Enter): show the error at its spot, or set the widgets and run."""
+        text = self.search_edit.text()
+        try:
+            search = parse(text, self._zone)
+        except SearchError as error:
+            self.show_error(error)
+            return False
+        self._debounce.stop()
+        self._search = search
+        self.clear_error()
+        self._show_widgets()
+        self.search_requested.emit(search)
+        return True
+
+    def show_error(self, error: SearchError) -> None:
+        text = self.search_edit.text()
+        fragment = text[error.start : error.end]
+        self.error_label.setText(
+            f"{error} — at character {error.start + 1}: “{fragment}”. Nothing was run."
+        )
+        self.error_label.show()
+        self.search_edit.setStyleSheet("QLineEdit#search { border: 2px solid #b00020; }")
+        self.search_edit.setFocus()
+        self.search_edit.setSelection(error.start, error.end - error.start)
+        self.search_failed.emit(str(error))
+
+    def clear_error(self) -> None:
+        self.error_label.hide()
+        self.search_edit.setStyleSheet("")
+
+    def has_error(self) -> bool:
+        return not self.error_label.isHidden()
+
+    def clear(self) -> None:
+        """Esc in the search bar: no filters at all, run at once."""
+        self.set_search(Search())
+        self.search_requested.emit(self._search)
+
+    def flush(self) -> None:
+        """Run a pending debounced change now."""
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.search_edit
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):
+            self.clear()
+            return True
+        return super().eventFilter(watched, event)
+
+    # -- widgets -> state --------------------------------------------------------------------
+
+    def _changed(self, search: Search, *, debounce: bool) -> None:
+        self._search = search
+        self.clear_error()
+        self._show_text()
+        if debounce:
+            self._debounce.start()
+        else:
+            self._debounce.stop()
+            self._emit()
+
+    def _emit(self) -> None:
+        self.search_requested.emit(self._search)
+
+    def _replace_terms(self, field: str, values: list[str], search: Search | None = None) -> Search:
+        search = search or self._search
+        kept = tuple(t for t in search.terms if t.field != field or t.negate)
+        return replace(search, terms=(*kept, *(Term(field, v) for v in values)))
+
+    def _on_members(self, text: str) -> None:
+        emails = [p.strip().lower() for p in text.split(",") if p.strip()]
+        self._changed(self._replace_terms("user", emails), debounce=True)
+
+    def _on_categories(self) -> None:
+        chosen = [value for value, action in self.category_actions.items() if action.isChecked()]
+        self._update_category_button()
+        self._changed(self._replace_terms("category", chosen), debounce=True)
+
+    def _on_action(self) -> None:
+        value = self.action_box.currentData()
+        if value == "*":
+            return
+        self._changed(self._replace_terms("action", [value] if value else []), debounce=False)
+
+    def _on_outcome(self) -> None:
+        value = self.outcome_box.currentData()
+        self._changed(self._replace_terms("outcome", [value] if value else []), debounce=False)
+
+    def _on_single_term(self, field: str, text: str) -> None:
+        value = text.strip()
+        self._changed(self._replace_terms(field, [value] if value else []), debounce=True)
+
+    def _on_text(self, text: str) -> None:
+        self._changed(replace(self._search, text=text.strip()), debounce=True)
+
+    def _on_log_access(self, checked: bool) -> None:
+        self._changed(replace(self._search, include_log_access=checked), debounce=False)
+
+    def _on_range_preset(self) -> None:
+        key = self.range_box.currentData()
+        if key == _ANY_TIME:
+            search = replace(self._search, last=None, start=None, end=None)
+        elif key == _CUSTOM:
+            search = replace(self._search, last=None, **self._custom_range())
+        else:
+            search = replace(self._search, last=key, start=None, end=None)
+        self._show_date_edits(key == _CUSTOM)
+        self._changed(search, debounce=False)
+
+    def _on_custom_range(self) -> None:
+        if self.range_box.currentData() != _CUSTOM:
+            return
+        if self.to_date.date() < self.from_date.date():
+            self.to_date.blockSignals(True)
+            self.to_date.setDate(self.from_date.date())
+            self.to_date.blockSignals(False)
+        self._changed(replace(self._search, last=None, **self._custom_range()), debounce=True)
+
+    def _custom_range(self) -> dict[str, datetime]:
+        first = _to_date(self.from_date.date())
+        last = _to_date(self.to_date.date())
+        return {
+            "start": _midnight(first, self._zone),
+            # The end date means the whole day: up to the next midnight, exclusive.
+            "end": _midnight(last + timedelta(days=1), self._zone),
+        }
+
+    # -- state -> widgets ----------------------------------------------------------------------
+
+    def _show_text(self) -> None:
+        self.search_edit.setText(format_search(self._search, self._zone))
+
+    def _show_widgets(self) -> None:
+        s = self._search
+        blockers = [
+            self.range_box,
+            self.from_date,
+            self.to_date,
+            self.action_box,
+            self.outcome_box,
+            self.log_access_box,
+            *self.category_actions.values(),
+        ]
+        for widget in blockers:
+            widget.blockSignals(True)
+        try:
+            if s.last:
+                index = self.range_box.findData(s.last)
+                if index < 0:
+                    self.range_box.addItem(f"Last {s.last}", s.last)
+                    index = self.range_box.count() - 1
+                self.range_box.setCurrentIndex(index)
+                self._show_date_edits(False)
+            elif s.start is None and s.end is None:
+                self.range_box.setCurrentIndex(self.range_box.findData(_ANY_TIME))
+                self._show_date_edits(False)
+            else:
+                self.range_box.setCurrentIndex(self.range_box.findData(_CUSTOM))
+                if s.start is not None:
+                    self.from_date.setDate(_qdate(s.start.astimezone(self._zone).date()))
+                if s.end is not None:
+                    # The end is exclusive: the last whole day shown is the one before it.
+                    local_end = s.end.astimezone(self._zone)
+                    day = local_end.date()
+                    if local_end.time() == time(0):
+                        day -= timedelta(days=1)
+                    self.to_date.setDate(_qdate(day))
+                self._show_date_edits(True)
+            users = [t.value for t in s.terms if t.field == "user" and not t.negate]
+            if self.members_edit.text() != ", ".join(users) and not self.members_edit.hasFocus():
+                self.members_edit.setText(", ".join(users))
+            elif not users:
+                self.members_edit.setText("")
+            categories = {t.value for t in s.terms if t.field == "category" and not t.negate}
+            for value, action in self.category_actions.items():
+                action.setChecked(value in categories)
+            self._update_category_button()
+            actions = [t.value for t in s.terms if t.field == "action" and not t.negate]
+            self._show_choice(self.action_box, actions, "Several actions")
+            outcomes = [t.value for t in s.terms if t.field == "outcome" and not t.negate]
+            self._show_choice(self.outcome_box, outcomes, "Success or failure")
+            for field, edit in (("patient", self.patient_edit), ("ip", self.ip_edit)):
+                values = [t.value for t in s.terms if t.field == field and not t.negate]
+                if not edit.hasFocus():
+                    edit.setText(values[0] if len(values) == 1 else ", ".join(values))
+                edit.setEnabled(len(values) <= 1)
+                edit.setToolTip(
+                    "Several values: edit them in the search bar" if len(values) > 1 else ""
+                )
+            if not self.text_edit.hasFocus():
+                self.text_edit.setText(s.text)
+            self.log_access_box.setChecked(s.include_log_access)
+        finally:
+            for widget in blockers:
+                widget.blockSignals(False)
+
+    def _show_choice(self, box: QComboBox, values: list[str], several_label: str) -> None:
+        several = box.findData("*")
+        if len(values) > 1:
+            if several < 0:
+                box.addItem(several_label, "*")
+                several = box.count() - 1
+            box.setCurrentIndex(several)
+            return
+        if several >= 0:
+            box.removeItem(several)
+        index = box.findData(values[0]) if values else 0
+        box.setCurrentIndex(max(0, index))
+
+    def _show_date_edits(self, visible: bool) -> None:
+        self.from_date.setVisible(visible)
+        self.to_date.setVisible(visible)
+
+    def _update_category_button(self) -> None:
+        chosen = [a.text() for a in self.category_actions.values() if a.isChecked()]
+        if not chosen:
+            self.category_button.setText("All categories")
+        elif len(chosen) <= 2:
+            self.category_button.setText(", ".join(chosen))
+        else:
+            self.category_button.setText(f"{len(chosen)} categories")
+
+
+def _to_date(value: QDate) -> date:
+    return date(value.year(), value.month(), value.day())
+
+
+def _qdate(value: date) -> QDate:
+    return QDate(value.year, value.month, value.day)
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

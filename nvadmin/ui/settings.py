@@ -1,0 +1,74 @@
+"""The browser's UI settings (window layout, columns, last filters, saved searches).
+
+One INI file under ``context.paths.settings_file`` so tests and portable installs redirect it
+with ``NVADMIN_HOME``; every key is declared here once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+log = logging.getLogger(__name__)
+
+GEOMETRY = "browser/geometry"
+WINDOW_STATE = "browser/window_state"
+SPLITTER = "browser/splitter"
+HEADER = "browser/header"
+SEARCH_TEXT = "browser/search"
+WORKSPACE_ID = "browser/workspace"  # "" for all workspaces, absent for "not chosen yet"
+TIMES_IN_UTC = "browser/times_in_utc"
+SAVED_SEARCHES = "browser/saved_searches"
+
+
+class UiSettings:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._settings = QSettings(str(path), QSettings.Format.IniFormat)
+
+    def bytes(self, key: str) -> QByteArray | None:
+        value = self._settings.value(key)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_bytes(self, key: str, value: QByteArray) -> None:
+        self._settings.setValue(key, value)
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self._settings.value(key)
+        return default if value is None else str(value)
+
+    def set_text(self, key: str, value: str) -> None:
+        self._settings.setValue(key, value)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self._settings.value(key)
+        if value is None:
+            return default
+        return str(value).lower() in ("1", "true", "yes")
+
+    def set_flag(self, key: str, value: bool) -> None:
+        self._settings.setValue(key, "true" if value else "false")
+
+    def json(self, key: str, default: Any) -> Any:
+        raw = self._settings.value(key)
+        if raw is None:
+            return default
+        try:
+            return json.loads(str(raw))
+        except ValueError:
+            log.warning("ignoring unreadable setting %s", key)
+            return default
+
+    def set_json(self, key: str, value: Any) -> None:
+        self._settings.setValue(key, json.dumps(value, ensure_ascii=False))
+
+    def remove(self, key: str) -> None:
+        self._settings.remove(key)
+
+    def sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._settings.sync()
