@@ -1,0 +1,240 @@
+"""Files that appear complete or not at all.
+
+An export is written to a hidden temporary file in the destination folder (same file system,
+so the final ``rename`` is atomic), created with mode 0600 because it holds PHI, fsynced, and
+only then renamed to its final name; the folder is fsynced so the rename survives a power cut.
+On cancel or error the temporary file is removed. A crash (killed process, power cut) can still
+leave one behind: its name carries the writing process's id, and :func:`sweep_stale` removes
+those whose process is gone at the start of the next export into that folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import secrets
+import threading
+from pathlib import Path
+from types import TracebackType
+
+from nvadmin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+TEMP_SUFFIX = ".nvexport-part"
+_TEMP_NAME = re.compile(
+    r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<nonce>[0-9a-f]{8})" + re.escape(TEMP_SUFFIX) + "$"
+)
+FILE_MODE = 0o600
+BUFFER_SIZE = 1 << 20
+
+# Temporary files being written by this process (another thread's live export is not stale).
+_active: set[Path] = set()
+_active_lock = threading.Lock()
+
+
+class ExportWriteError(UserError):
+    """The export file could not be written (disk full, permission denied, ...)."""
+
+
+def describe_os_error(error: OSError, path: Path) -> str:
+    """A one-line message for a failed file operation on ``path``."""
+    folder = path.parent
+    code = error.errno
+    if code == errno.ENOSPC:
+        return f"the disk is full: no space left in {folder}; no file was written"
+    if code == errno.EDQUOT:
+        return f"disk quota exceeded in {folder}; no file was written"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied: cannot write to {folder}"
+    if code == errno.EROFS:
+        return f"{folder} is on a read-only file system"
+    if code == errno.ENOENT:
+        return f"folder {folder} does not exist"
+    if code == errno.ENOTDIR:
+        return f"{folder} is not a folder"
+    if code == errno.EISDIR:
+        return f"{path} is a folder; choose a file name"
+    return f"cannot write {path}: {error.strerror or error}"
+
+
+def temp_path_for(destination: Path) -> Path:
+    name = f".{destination.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    return destination.with_name(name)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def sweep_stale(folder: Path) -> list[Path]:
+    """Remove temporary export files left in ``folder`` by processes that no longer run."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    me = os.getpid()
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if not match or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match["pid"])
+        path = Path(entry.path)
+        with _active_lock:
+            busy = path in _active
+        if busy or (pid != me and _process_alive(pid)):
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            log.warning("could not remove stale export file %s: %s", path, error)
+            continue
+        log.info("removed stale export file %s", path)
+        removed.append(path)
+    return removed
+
+
+def fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # not supported on this platform/file system; the data itself is synced
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AtomicFile:
+    """A file written under a temporary name and published by :meth:`publish`.
+
+    Usage::
+
+        with AtomicFile(destination) as out:
+            out.write(b"...")
+            out.finish()        # flush + fsync + close; sha256 and size known
+            out.publish()       # rename to the destination
+        # leaving the block without publish() removes the temporary file
+
+    Every OSError becomes an :class:`ExportWriteError` with a plain message.
+    """
+
+    def __init__(self, destination: Path) -> None:
+        self.destination = destination
+        self.temp_path = temp_path_for(destination)
+        self._sha = hashlib.sha256()
+        self.size = 0
+        self._fd: int | None = None
+        self._buffer = bytearray()
+        self._published = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> AtomicFile:
+        with _active_lock:
+            _active.add(self.temp_path)
+        try:
+            self._fd = os.open(
+                self.temp_path,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                FILE_MODE,
+            )
+            os.fchmod(self._fd, FILE_MODE)  # whatever the umask says, only the owner may read
+        except OSError as error:
+            self._forget()
+            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._published:
+            self.discard()
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._buffer += data
+        if len(self._buffer) >= BUFFER_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        if self._fd is None:
+            raise ExportWriteError("the export file is already closed")
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._sha.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as error:
+            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+
+    def finish(self) -> None:
+        """Flush, fsync and close: the content is on disk under the temporary name."""
+        self.flush()
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        except OSError as error:
+            os.close(fd)
+            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+        try:
+            os.close(fd)
+        except OSError as error:
+            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+
+    def publish(self) -> None:
+        """Give the finished file its final name (replacing an older file of that name)."""
+        if self._fd is not None:
+            self.finish()
+        try:
+            os.replace(self.temp_path, self.destination)
+        except OSError as error:
+            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+        self._published = True
+        self._forget()
+        fsync_folder(self.destination.parent)
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        try:
+            os.unlink(self.temp_path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            log.warning("could not remove %s: %s", self.temp_path, error)
+        self._forget()
+
+    def _forget(self) -> None:
+        with _active_lock:
+            _active.discard(self.temp_path)

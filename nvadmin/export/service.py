@@ -1,0 +1,525 @@
+"""The CSV export of activity events: one engine for the window, the command line and tests.
+
+How an export stays honest:
+
+- **One snapshot.** On PostgreSQL the row count and the rows come from one ``REPEATABLE READ,
+  READ ONLY`` transaction; on SQLite from one read transaction (WAL keeps its snapshot). The
+  rows streamed must equal the count, or no file is kept.
+- **Streamed, never held.** PostgreSQL sends the formatted CSV itself (``COPY (SELECT ...) TO
+  STDOUT``) straight into the file; SQLite rows go through the csv module in batches.
+- **Atomic.** The file and its manifest are written under temporary names (mode 0600), fsynced,
+  the export is recorded in the workspace's log, and only then are both renamed into place.
+  Cancel, error or crash: nothing under the final names.
+- **Cancellable on the server.** Cancel stops the query on the server too (a cancel request on
+  PostgreSQL, ``interrupt()`` on SQLite), not only the reading loop.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine, func, literal_column, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from nvadmin import __version__
+from nvadmin.audit import access_log
+from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.auth.roles import Permission, Role, StaffIdentity
+from nvadmin.db.engine import describe, translate
+from nvadmin.db.models import ActivityEvent, Workspace
+from nvadmin.db.types import sqlite_timestamp
+from nvadmin.errors import DatabaseUnavailable, UserError
+from nvadmin.export import manifest as manifests
+from nvadmin.export.atomic import AtomicFile, sweep_stale
+from nvadmin.export.columns import DEFAULT_COLUMNS, Column, resolve, sqlite_formatters
+from nvadmin.workers.cancel import Cancelled, CancelToken
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, "int | None", str], None]
+BOM = "\ufeff".encode()
+# Rows between cancel checks and progress reports while streaming.
+CHECK_EVERY = 4096
+SQLITE_BATCH = 5000
+EVENTS = ActivityEvent.__table__
+NEUTRALISING = "cells starting with = + - @ tab CR LF are prefixed with an apostrophe"
+
+
+def _no_progress(done: int, total: int | None = None, message: str = "") -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """What to export and where. Plain data: safe to hand to a worker thread."""
+
+    event_filter: EventFilter
+    output: Path
+    time_zone: str  # zone of the local timestamp column
+    range_zone: str | None = None  # zone the date range was chosen in (default: time_zone)
+    columns: tuple[str, ...] = DEFAULT_COLUMNS
+    bom: bool = False
+    ticket: str = ""
+    overwrite: bool = False
+
+    @property
+    def manifest_path(self) -> Path:
+        return manifests.manifest_path_for(self.output)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    path: Path
+    manifest_path: Path
+    rows: int
+    sha256: str
+    size: int
+    seconds: float
+    manifest: dict[str, Any] = field(repr=False)
+
+
+def day_range(first: date, last: date, zone: str) -> tuple[datetime, datetime]:
+    """``first`` 00:00 to the end of ``last`` (inclusive) in ``zone``, as [start, end)."""
+    if last < first:
+        raise UserError(f"the range ends ({last}) before it starts ({first})")
+    tz = zone_info(zone)
+    start = datetime.combine(first, dtime(0), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), dtime(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def zone_info(zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"unknown time zone {zone!r} (use an IANA name such as Europe/Paris)"
+        ) from None
+
+
+def authorize(identity: StaffIdentity, request: ExportRequest) -> None:
+    """Who may export what; checked here, whatever the window or command line allowed."""
+    identity.require(Permission.EXPORT)
+    if not request.event_filter.workspace_ids:
+        identity.require(Permission.ALL_WORKSPACES)
+    if identity.role is Role.SUPPORT and not request.ticket.strip():
+        raise UserError("support staff must give the ticket id of the export request")
+
+
+def validate(request: ExportRequest) -> tuple[Column, ...]:
+    zone_info(request.time_zone)
+    if request.range_zone:
+        zone_info(request.range_zone)
+    try:
+        columns = resolve(request.columns)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    output = request.output
+    if output.name in ("", ".", ".."):
+        raise UserError("choose a file name for the export")
+    if output.is_dir():
+        raise UserError(f"{output} is a folder; choose a file name")
+    if not output.parent.is_dir():
+        raise UserError(f"folder {output.parent} does not exist")
+    if not request.overwrite:
+        for path in (output, request.manifest_path):
+            if path.exists():
+                raise UserError(f"{path} already exists (choose another name or allow replacing)")
+    return columns
+
+
+def count_matching(
+    engine: Engine,
+    identity: StaffIdentity,
+    event_filter: EventFilter,
+    token: CancelToken | None = None,
+) -> int:
+    """How many events an export of ``event_filter`` would hold right now (for the form)."""
+    identity.require(Permission.EXPORT)
+    if not event_filter.workspace_ids:
+        identity.require(Permission.ALL_WORKSPACES)
+    statement = select(func.count()).select_from(EVENTS).where(where_clause(event_filter))
+    try:
+        with engine.connect() as connection:
+            stop = _interrupter(connection.connection.driver_connection, engine.dialect.name)
+            if token is not None:
+                token.on_cancel(stop.fire)
+                token.check()
+            try:
+                return int(connection.execute(statement).scalar_one())
+            finally:
+                stop.disarm()
+    except SQLAlchemyError as error:
+        if token is not None and token.cancelled:
+            raise Cancelled() from error
+        raise translate(error) from error
+
+
+def export_csv(
+    engine: Engine,
+    identity: StaffIdentity,
+    request: ExportRequest,
+    *,
+    progress: Progress = _no_progress,
+    token: CancelToken | None = None,
+) -> ExportResult:
+    """Write the CSV and its manifest, record the export in the log; see the module docs."""
+    token = token or CancelToken()
+    authorize(identity, request)
+    columns = validate(request)
+    token.check()
+    started = time.monotonic()
+    created_at = datetime.now(UTC)
+    workspaces = _workspaces(engine, request.event_filter)
+    removed = sweep_stale(request.output.parent)
+    if removed:
+        log.info("swept %d stale export file(s) in %s", len(removed), request.output.parent)
+    progress(0, None, "counting rows")
+    backend = engine.dialect.name
+    stream = _stream_pg if backend == "postgresql" else _stream_sqlite
+    with AtomicFile(request.output) as out:
+        if request.bom:
+            out.write(BOM)
+        rows, counted = stream(engine, request, columns, out, progress, token)
+        if rows != counted:
+            raise UserError(
+                f"the export read {rows} rows but {counted} match in the same snapshot; "
+                "the file was not kept"
+            )
+        out.finish()
+        token.check()
+        facts = _facts(request, columns, workspaces, rows, out.sha256, out.size, backend)
+        manifest = {
+            "format": manifests.FORMAT,
+            **facts,
+            "exported_by": identity.email,
+            "exported_by_name": identity.display_name,
+            "exported_by_role": str(identity.role),
+            "app_version": __version__,
+            "created_at": created_at.isoformat(),
+        }
+        with AtomicFile(request.manifest_path) as manifest_out:
+            manifest_out.write(manifests.render(manifest))
+            manifest_out.finish()
+            token.check()
+            try:
+                # Logged before the files get their names: every delivered export is in the log.
+                access_log.record_export(engine, identity, request.event_filter, facts)
+            except SQLAlchemyError as error:
+                log.warning("recording the export failed", exc_info=True)
+                raise DatabaseUnavailable(
+                    f"could not record the export in the Activity Log ({describe(error)}); "
+                    "the file was not kept"
+                ) from error
+            # Manifest first: whenever the CSV exists under its name, so does its manifest.
+            manifest_out.publish()
+            out.publish()
+    seconds = time.monotonic() - started
+    progress(rows, rows, "done")
+    log.info("exported %d rows to %s in %.1f s", rows, request.output, seconds)
+    return ExportResult(
+        path=request.output,
+        manifest_path=request.manifest_path,
+        rows=rows,
+        sha256=out.sha256,
+        size=out.size,
+        seconds=seconds,
+        manifest=manifest,
+    )
+
+
+# -- the facts shared by the manifest and the log event ---------------------------------------
+
+
+def _workspaces(engine: Engine, event_filter: EventFilter) -> list[dict[str, Any]]:
+    statement = select(Workspace.id, Workspace.slug, Workspace.name, Workspace.timezone)
+    if event_filter.workspace_ids:
+        statement = statement.where(Workspace.id.in_(event_filter.workspace_ids))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(statement.order_by(Workspace.id)).all()
+    except SQLAlchemyError as error:
+        raise translate(error) from error
+    found = {r.id for r in rows}
+    missing = [w for w in event_filter.workspace_ids if w not in found]
+    if missing:
+        raise UserError(f"workspace id {missing[0]} does not exist")
+    return [{"id": r.id, "slug": r.slug, "name": r.name, "timezone": r.timezone} for r in rows]
+
+
+def _facts(
+    request: ExportRequest,
+    columns: Sequence[Column],
+    workspaces: list[dict[str, Any]],
+    rows: int,
+    sha256: str,
+    size: int,
+    backend: str,
+) -> dict[str, Any]:
+    f = request.event_filter
+    range_zone = request.range_zone or request.time_zone
+    return {
+        "file": request.output.name,
+        "manifest": request.manifest_path.name,
+        "rows": rows,
+        "sha256": sha256,
+        "bytes": size,
+        "ticket": request.ticket.strip() or None,
+        "workspaces": workspaces if f.workspace_ids else "all",
+        "filter": f.to_dict(),
+        "time_zone": request.time_zone,
+        **manifests.inclusive_bounds(f.start, f.end, range_zone),
+        "columns": [c.key for c in columns],
+        "csv": {
+            "encoding": "utf-8",
+            "bom": request.bom,
+            "header": True,
+            "delimiter": ",",
+            "line_terminator": "LF" if backend == "postgresql" else "CRLF",
+            "quoting": "RFC 4180",
+            "order": "occurred_at, event id",
+            "formula_neutralising": NEUTRALISING,
+        },
+        "snapshot": (
+            "PostgreSQL REPEATABLE READ, READ ONLY"
+            if backend == "postgresql"
+            else "SQLite read transaction"
+        ),
+    }
+
+
+# -- cancelling the running statement ---------------------------------------------------------
+
+
+class _Interrupter:
+    """Stops the statement running on one connection, but only while the export owns it:
+    after :meth:`disarm` a late cancel must not hit whoever uses the pooled connection next."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self._stop = stop
+        self._armed = True
+        self._lock = threading.Lock()
+
+    def fire(self) -> None:
+        # Called on the cancelling (GUI) thread: never block it on the network.
+        threading.Thread(target=self._fire, name="export-cancel", daemon=True).start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._armed:
+                return
+            try:
+                self._stop()
+            except Exception:
+                log.info("cancel request failed", exc_info=True)
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._armed = False
+
+
+def _interrupter(driver_connection: Any, backend: str) -> _Interrupter:
+    if backend == "postgresql":
+        return _Interrupter(lambda: driver_connection.cancel_safe(timeout=5))
+    return _Interrupter(driver_connection.interrupt)
+
+
+def _header(columns: Sequence[Column], terminator: str) -> bytes:
+    return (",".join(c.key for c in columns) + terminator).encode("utf-8")
+
+
+# -- PostgreSQL: COPY straight into the file ---------------------------------------------------
+
+
+def _pg_statements(
+    request: ExportRequest, columns: Sequence[Column], dialect: Any
+) -> tuple[str, str, dict[str, Any]]:
+    where = where_clause(request.event_filter)
+    rows: Any = (
+        select(*[literal_column(c.pg_sql("activity_events")).label(c.key) for c in columns])
+        .select_from(EVENTS)
+        .where(where)
+        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+    )
+    count = select(func.count()).select_from(EVENTS).where(where)
+    kwargs = {"render_postcompile": True}
+    rows_sql = rows.compile(dialect=dialect, compile_kwargs=kwargs)
+    count_sql = count.compile(dialect=dialect, compile_kwargs=kwargs)
+    params = {**rows_sql.params, **count_sql.params}
+    return f"COPY ({rows_sql}) TO STDOUT (FORMAT csv)", str(count_sql), params
+
+
+def _stream_pg(
+    engine: Engine,
+    request: ExportRequest,
+    columns: Sequence[Column],
+    out: AtomicFile,
+    progress: Progress,
+    token: CancelToken,
+) -> tuple[int, int]:
+    import psycopg
+    from psycopg import errors as pg_errors
+
+    copy_sql, count_sql, params = _pg_statements(request, columns, engine.dialect)
+    try:
+        raw = engine.raw_connection()
+    except SQLAlchemyError as error:
+        raise translate(error) from error
+    pg: Any = raw.driver_connection
+    stop = _interrupter(pg, "postgresql")
+    try:
+        token.on_cancel(stop.fire)
+        token.check()
+        pg.rollback()  # the pool's liveness ping may have opened a transaction
+        with pg.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SELECT set_config('TimeZone', %s, true)", (request.time_zone,))
+            cursor.execute(count_sql, params)
+            counted = int(cursor.fetchone()[0])  # type: ignore[index]
+            progress(0, counted, "exporting")
+            token.check()
+            out.write(_header(columns, "\n"))
+            rows = 0
+            with cursor.copy(copy_sql, params) as copy:
+                # libpq hands over one CSV row per chunk, whatever newlines it contains.
+                for chunk in copy:
+                    out.write(chunk)
+                    rows += 1
+                    if not rows % CHECK_EVERY:
+                        token.check()
+                        progress(rows, counted, "exporting")
+            copied = cursor.rowcount
+        pg.rollback()
+        if copied >= 0 and copied != rows:
+            raise UserError(
+                f"the server sent {copied} rows but {rows} arrived; the file was not kept"
+            )
+        return rows, counted
+    except pg_errors.QueryCanceled as error:
+        if token.cancelled:
+            raise Cancelled() from error
+        raise UserError(describe(error)) from error
+    except pg_errors.InvalidParameterValue as error:
+        raise UserError(
+            f"the database does not know the time zone {request.time_zone!r}"
+        ) from error
+    except psycopg.OperationalError as error:
+        if token.cancelled:
+            raise Cancelled() from error
+        log.warning("database connection lost during export", exc_info=True)
+        raise DatabaseUnavailable(
+            "the connection to the database was lost during the export; no file was written"
+        ) from error
+    except psycopg.Error as error:
+        if token.cancelled:
+            raise Cancelled() from error
+        raise translate(error) from error
+    finally:
+        stop.disarm()
+        # The connection may be mid-COPY, cancelled or dead; a fresh one costs milliseconds,
+        # a poisoned one in the pool would fail someone else's query.
+        raw.invalidate()
+        raw.close()
+
+
+# -- SQLite: the csv module, in batches --------------------------------------------------------
+
+
+def _sqlite_statement(
+    request: ExportRequest, columns: Sequence[Column], dialect: Any
+) -> tuple[str, str, list[Any], list[Any]]:
+    where = where_clause(request.event_filter)
+    rows = (
+        select(*[EVENTS.c[c.source] for c in columns])
+        .select_from(EVENTS)
+        .where(where)
+        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+    )
+    count = select(func.count()).select_from(EVENTS).where(where)
+    kwargs = {"render_postcompile": True}
+
+    def positional(compiled: Any) -> list[Any]:
+        values = compiled.params
+        ordered = [values[name] for name in compiled.positiontup]
+        return [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in ordered]
+
+    rows_sql = rows.compile(dialect=dialect, compile_kwargs=kwargs)
+    count_sql = count.compile(dialect=dialect, compile_kwargs=kwargs)
+    return str(rows_sql), str(count_sql), positional(rows_sql), positional(count_sql)
+
+
+class _TextSink(io.TextIOBase):
+    """What the csv writer writes into: UTF-8 bytes straight to the atomic file."""
+
+    def __init__(self, out: AtomicFile) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        self._out.write(text.encode("utf-8"))
+        return len(text)
+
+
+@contextmanager
+def _read_transaction(engine: Engine) -> Iterator[Any]:
+    with engine.connect() as connection, connection.begin():
+        yield connection.connection.driver_connection
+
+
+def _stream_sqlite(
+    engine: Engine,
+    request: ExportRequest,
+    columns: Sequence[Column],
+    out: AtomicFile,
+    progress: Progress,
+    token: CancelToken,
+) -> tuple[int, int]:
+    import sqlite3
+
+    rows_sql, count_sql, rows_params, count_params = _sqlite_statement(
+        request, columns, engine.dialect
+    )
+    formatters = sqlite_formatters(tuple(columns), zone_info(request.time_zone))
+    pairs = list(enumerate(formatters))
+    try:
+        with _read_transaction(engine) as db:
+            stop = _interrupter(db, "sqlite")
+            token.on_cancel(stop.fire)
+            try:
+                token.check()
+                counted = int(db.execute(count_sql, count_params).fetchone()[0])
+                progress(0, counted, "exporting")
+                out.write(_header(columns, "\r\n"))
+                # RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a
+                # lone CR inside a value (it only quotes characters of its terminator).
+                writer = csv.writer(_TextSink(out), lineterminator="\r\n")
+                cursor = db.execute(rows_sql, rows_params)
+                rows = 0
+                while batch := cursor.fetchmany(SQLITE_BATCH):
+                    writer.writerows([[f(r[i]) for i, f in pairs] for r in batch])
+                    rows += len(batch)
+                    token.check()
+                    progress(rows, counted, "exporting")
+                cursor.close()
+            finally:
+                stop.disarm()
+        return rows, counted
+    except sqlite3.OperationalError as error:
+        if token.cancelled:
+            raise Cancelled() from error
+        raise translate(error) from error
+    except SQLAlchemyError as error:
+        if token.cancelled:
+            raise Cancelled() from error
+        raise translate(error) from error

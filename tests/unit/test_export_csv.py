@@ -1,0 +1,343 @@
+"""CSV exports on both backends: complete, correct CSV, neutralised formulas, honest manifest."""
+
+from __future__ import annotations
+
+import csv
+import json
+import stat
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from nvadmin.audit.query import EventFilter, Term
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db.engine import make_engine
+from nvadmin.db.models import ActivityEvent
+from nvadmin.errors import AccessDenied, UserError
+from nvadmin.export import service
+from nvadmin.export.columns import COLUMNS
+from nvadmin.export.manifest import file_sha256, load
+from nvadmin.export.service import ExportRequest, count_matching, day_range, export_csv
+from tests.factories import T0, add_workspace, draft, write
+
+SUPPORT = StaffIdentity(7, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
+COMPLIANCE = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)
+CHICAGO = "America/Chicago"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def march(workspace_id: int) -> EventFilter:
+    start, end = day_range(date(2025, 3, 1), date(2025, 3, 31), CHICAGO)
+    return EventFilter(workspace_ids=(workspace_id,), start=start, end=end)
+
+
+def request(path: Path, event_filter: EventFilter, **fields: object) -> ExportRequest:
+    return ExportRequest(
+        event_filter=event_filter,
+        output=path,
+        time_zone=fields.pop("time_zone", CHICAGO),  # type: ignore[arg-type]
+        ticket=fields.pop("ticket", "SUP-1234"),  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_export_equals_an_independent_query(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    other = add_workspace(engine, slug="lakeside", name="Lakeside")
+    write(
+        engine,
+        ws,
+        [
+            draft(
+                i * 37.5,
+                email=f"user{i % 3}@riverside.example",
+                patient_id=f"P{i}",
+                details={"field": "allergies", "n": i},
+            )
+            for i in range(60)
+        ],
+    )
+    # Outside the range or the workspace: must not appear.
+    write(
+        engine, ws, [draft(occurred_at=datetime(2025, 4, 1, 5, 0, tzinfo=UTC))]
+    )  # Apr 1 00:00 CDT
+    write(
+        engine, ws, [draft(occurred_at=datetime(2025, 3, 1, 5, 59, 59, tzinfo=UTC))]
+    )  # Feb 28 CST
+    write(engine, other, [draft(5)])
+    event_filter = march(ws)
+    out = tmp_path / "riverside.csv"
+
+    result = export_csv(engine, SUPPORT, request(out, event_filter))
+
+    rows = read_csv(out)
+    with Session(engine) as session:
+        expected = session.scalars(
+            select(ActivityEvent)
+            .where(ActivityEvent.workspace_id == ws)
+            .where(ActivityEvent.occurred_at >= event_filter.start)
+            .where(ActivityEvent.occurred_at < event_filter.end)
+            .order_by(ActivityEvent.occurred_at, ActivityEvent.id)
+        ).all()
+    assert result.rows == len(rows) == len(expected) == 60
+    chicago = ZoneInfo(CHICAGO)
+    for row, event in zip(rows, expected, strict=True):
+        assert int(row["seq"]) == event.seq
+        assert row["actor_email"] == event.actor_email
+        assert row["patient_id"] == event.patient_id
+        assert row["details"] == event.details  # compact JSON, exactly as hashed
+        assert json.loads(row["details"])["field"] == "allergies"
+        local = datetime.fromisoformat(row["occurred_at_local"])
+        assert local == event.occurred_at
+        assert local.utcoffset() == event.occurred_at.astimezone(chicago).utcoffset()
+        assert row["occurred_at_utc"].endswith("Z")
+        assert datetime.fromisoformat(row["occurred_at_utc"]) == event.occurred_at
+    assert list(rows[0]) == list(service.DEFAULT_COLUMNS)
+
+
+def test_filters_by_team_member_and_category(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    write(
+        engine,
+        ws,
+        [
+            draft(1, email="ana@riverside.example"),
+            draft(2, email="ben@riverside.example"),
+            draft(3, email="ana@riverside.example", action="auth.sign_in_failed"),
+            draft(4, email="cy@riverside.example"),
+        ],
+    )
+    event_filter = march(ws).with_terms(
+        Term("user", "ana@riverside.example"),
+        Term("user", "ben@riverside.example"),
+        Term("category", "chart_views"),
+    )
+    assert count_matching(engine, SUPPORT, event_filter) == 2
+    out = tmp_path / "f.csv"
+    export_csv(engine, SUPPORT, request(out, event_filter))
+    assert [r["actor_email"] for r in read_csv(out)] == [
+        "ana@riverside.example",
+        "ben@riverside.example",
+    ]
+
+
+def test_formula_cells_are_neutralised(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    nasty = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "\nLF"]
+    write(
+        engine, ws, [draft(i, name=n, resource_id=n, patient_id="=1") for i, n in enumerate(nasty)]
+    )
+    write(engine, ws, [draft(30, name="Ana = fine", resource_id="a-1")])
+    out = tmp_path / "f.csv"
+    export_csv(engine, SUPPORT, request(out, march(ws)))
+    rows = read_csv(out)
+    for row, original in zip(rows, nasty, strict=False):
+        assert row["actor_name"] == "'" + original
+        assert row["resource_id"] == "'" + original
+        assert row["patient_id"] == "'=1"
+    assert rows[-1]["actor_name"] == "Ana = fine"  # only a leading formula character counts
+    assert rows[-1]["resource_id"] == "a-1"
+    for row in rows:
+        for value in row.values():
+            assert not value or value[0] not in "=+-@\t\r\n"
+
+
+def test_quoting_and_non_ascii_round_trip(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    names = [
+        'Doe, "JJ" Jr.',
+        "line one\nline two",
+        "carriage\rreturn",
+        "crlf\r\ninside",
+        "sep\u2028arator",
+        "Zoë Ångström 😀",
+        "ماريا الحسن",  # right-to-left
+        "",
+    ]
+    write(engine, ws, [draft(i, name=n, user_agent=n or None) for i, n in enumerate(names)])
+    out = tmp_path / "f.csv"
+    export_csv(engine, SUPPORT, request(out, march(ws), bom=True))
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with the BOM
+    assert raw.count(b"\xef\xbb\xbf") == 1
+    rows = read_csv(out)
+    assert [r["actor_name"] for r in rows] == names
+
+
+def test_manifest_matches_the_file(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i) for i in range(25)])
+    event_filter = march(ws).with_terms(Term("user", "ana@riverside.example"))
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "export.csv"
+    result = export_csv(
+        engine, SUPPORT, request(out, event_filter, time_zone="Europe/Paris", range_zone=CHICAGO)
+    )
+    manifest_path = folder / "export.csv.manifest.json"
+    assert result.manifest_path == manifest_path
+    manifest = load(manifest_path)
+    assert manifest["sha256"] == file_sha256(out) == result.sha256
+    assert manifest["bytes"] == out.stat().st_size
+    assert manifest["rows"] == 25 == len(read_csv(out))
+    assert manifest["ticket"] == "SUP-1234"
+    assert manifest["exported_by"] == SUPPORT.email
+    assert manifest["workspaces"][0]["slug"] == "riverside"
+    assert manifest["time_zone"] == "Europe/Paris"
+    assert manifest["range_time_zone"] == CHICAGO
+    assert manifest["start"] == "2025-03-01T00:00:00-06:00"
+    assert manifest["end"] == "2025-03-31T23:59:59-05:00"  # inclusive, after the DST change
+    assert manifest["filter"] == event_filter.to_dict()
+    assert manifest["app_version"]
+    assert datetime.fromisoformat(manifest["created_at"]).tzinfo is not None
+    for path in (out, manifest_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in folder.iterdir()) == ["export.csv", "export.csv.manifest.json"]
+
+
+def test_export_is_written_to_the_workspace_log(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i) for i in range(3)])
+    out = tmp_path / "e.csv"
+    result = export_csv(engine, SUPPORT, request(out, march(ws)))
+    with Session(engine) as session:
+        event = session.execute(
+            select(ActivityEvent).where(ActivityEvent.action == "activity_log.export")
+        ).scalar_one()
+    assert event.workspace_id == ws
+    assert event.actor_email == SUPPORT.email
+    facts = json.loads(event.details or "{}")
+    assert facts["rows"] == 3
+    assert facts["sha256"] == result.sha256
+    assert facts["ticket"] == "SUP-1234"
+    assert facts["file"] == "e.csv"
+    assert facts["start"] == "2025-03-01T00:00:00-06:00"
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 23])
+def test_every_row_at_batch_boundaries(
+    engine: Engine, tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "CHECK_EVERY", 8)
+    monkeypatch.setattr(service, "SQLITE_BATCH", 8)
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i, resource_id=f"r{i}") for i in range(size)])
+    out = tmp_path / "e.csv"
+    seen: list[tuple[int, int | None]] = []
+    result = export_csv(
+        engine, SUPPORT, request(out, march(ws)), progress=lambda d, t, m="": seen.append((d, t))
+    )
+    rows = read_csv(out)
+    assert result.rows == size
+    assert [r["resource_id"] for r in rows] == [f"r{i}" for i in range(size)]
+    assert out.read_text(encoding="utf-8").startswith("occurred_at_local,occurred_at_utc,seq,")
+    assert seen[-1] == (size, size)
+
+
+def test_all_columns_including_hash(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(1)])
+    out = tmp_path / "e.csv"
+    export_csv(engine, SUPPORT, request(out, march(ws), columns=tuple(c.key for c in COLUMNS)))
+    (row,) = read_csv(out)
+    with Session(engine) as session:
+        event = session.execute(
+            select(ActivityEvent).where(ActivityEvent.action == "chart.view")
+        ).scalar_one()
+    assert row["hash"] == event.hash.hex()
+    assert int(row["event_id"]) == event.id
+
+
+def test_support_needs_a_ticket_and_one_workspace(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    with pytest.raises(UserError, match="ticket"):
+        export_csv(engine, SUPPORT, request(tmp_path / "a.csv", march(ws), ticket="  "))
+    everywhere = EventFilter(start=T0, end=T0 + timedelta(days=1))
+    with pytest.raises(AccessDenied):
+        export_csv(engine, COMPLIANCE, request(tmp_path / "b.csv", everywhere))
+    # Compliance may export without a ticket.
+    export_csv(engine, COMPLIANCE, request(tmp_path / "c.csv", march(ws), ticket=""))
+    assert not (tmp_path / "a.csv").exists()
+    assert (tmp_path / "c.csv").exists()
+
+
+def test_refuses_to_replace_unless_asked(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(1)])
+    out = tmp_path / "e.csv"
+    out.write_text("older export")
+    with pytest.raises(UserError, match="already exists"):
+        export_csv(engine, SUPPORT, request(out, march(ws)))
+    assert out.read_text() == "older export"
+    export_csv(engine, SUPPORT, request(out, march(ws), overwrite=True))
+    assert len(read_csv(out)) == 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "problem"),
+    [("Mars/Olympus", "unknown time zone"), ("", "unknown time zone")],
+)
+def test_bad_zone_is_a_plain_message(
+    engine: Engine, tmp_path: Path, zone: str, problem: str
+) -> None:
+    ws = add_workspace(engine)
+    with pytest.raises(UserError, match=problem):
+        export_csv(engine, SUPPORT, request(tmp_path / "e.csv", march(ws), time_zone=zone))
+
+
+def test_missing_folder_is_a_plain_message(engine: Engine, tmp_path: Path) -> None:
+    ws = add_workspace(engine)
+    with pytest.raises(UserError, match="does not exist"):
+        export_csv(engine, SUPPORT, request(tmp_path / "nope" / "e.csv", march(ws)))
+
+
+def test_day_range_covers_whole_days_in_the_zone() -> None:
+    start, end = day_range(date(2025, 3, 9), date(2025, 3, 9), CHICAGO)  # DST starts that day
+    assert start == datetime(2025, 3, 9, 6, 0, tzinfo=UTC)
+    assert end == datetime(2025, 3, 10, 5, 0, tzinfo=UTC)  # a 23-hour day
+    with pytest.raises(UserError):
+        day_range(date(2025, 3, 9), date(2025, 3, 8), CHICAGO)
+
+
+@pytest.mark.pg
+def test_both_backends_write_the_same_cells(
+    sqlite_db_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    drafts = [
+        draft(i * 61.123457, name=n, details={"k": n})
+        for i, n in enumerate(["a", "=b", 'c,"d"', "é\nf", "g\rh"])
+    ]
+    drafts.append(draft(occurred_at=datetime(2025, 3, 9, 8, 0, 0, tzinfo=UTC)))  # whole second
+    tables = []
+    for url in (sqlite_db_url, pg_url):
+        engine = make_engine(url)
+        try:
+            ws = add_workspace(engine, timezone="Asia/Kolkata")
+            write(engine, ws, drafts)
+            out = tmp_path / f"{engine.dialect.name}.csv"
+            export_csv(
+                engine,
+                SUPPORT,
+                request(
+                    out,
+                    march(ws),
+                    time_zone="Asia/Kolkata",
+                    columns=tuple(c.key for c in COLUMNS if c.key not in ("event_id", "hash")),
+                ),
+            )
+            tables.append(read_csv(out))
+        finally:
+            engine.dispose()
+    assert tables[0] == tables[1]
+    assert tables[0][0]["occurred_at_local"] == "2025-03-03T14:30:00+05:30"
+    assert (
+        tables[0][1]["occurred_at_utc"] == "2025-03-03T10:01:07.40742Z"
+    )  # PostgreSQL drops trailing zeros
