@@ -35,7 +35,16 @@ def split_password(url: str) -> tuple[str, str | None]:
     """``(url without password, password or None)``."""
     parsed: URL = parse_url(url)
     password = parsed.password
-    clean = parsed.set(password=None).render_as_string(hide_password=False)
+    # URL.set(password=None) means "leave unchanged", so the URL is rebuilt without it.
+    without = URL.create(
+        parsed.drivername,
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
+    clean = without.render_as_string(hide_password=False)
     return clean, (str(password) if password is not None else None)
 
 
