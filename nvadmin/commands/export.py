@@ -1,0 +1,208 @@
+"""``nvadmin export``: answer an export ticket from the command line.
+
+Same engine as the window (:mod:`nvadmin.export.service`): one database snapshot, atomic file,
+manifest, ``activity_log.export`` in the workspace's log. The staff member signs in with a
+password read from standard input (first line; a second line, if any, is the authenticator
+code), so it never appears in the process list or the shell history. Progress goes to stderr
+as a bar when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from nvadmin.context import Context
+from nvadmin.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from nvadmin.export.columns import DEFAULT_COLUMNS
+
+    parser = subparsers.add_parser(
+        "export",
+        help="export a workspace's activity to CSV with an evidence manifest",
+        description="Export the activity of one workspace between two days (both included) to "
+        "a CSV file, with FILE.manifest.json beside it (rows, SHA-256, filter, ticket). The "
+        "export is recorded in the workspace's Activity Log.",
+    )
+    parser.add_argument("--workspace", required=True, metavar="SLUG")
+    parser.add_argument("--from", dest="first_day", required=True, metavar="YYYY-MM-DD")
+    parser.add_argument(
+        "--to", dest="last_day", required=True, metavar="YYYY-MM-DD", help="last day, included"
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="EMAIL",
+        help="only this team member's events; may be repeated",
+    )
+    parser.add_argument(
+        "--category",
+        action="append",
+        default=[],
+        metavar="CATEGORY",
+        help="only this category (chart, records, signin, failed, api, log); may be repeated",
+    )
+    parser.add_argument(
+        "--ticket", default="", metavar="ID", help="support ticket id (required for support staff)"
+    )
+    parser.add_argument("--output", required=True, type=Path, metavar="FILE")
+    parser.add_argument("--staff", required=True, metavar="EMAIL", help="your nvadmin e-mail")
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read your password from standard input (first line; a second line is the "
+        "authenticator code)",
+    )
+    parser.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="time zone of the days and of the local time column (default: the workspace's)",
+    )
+    parser.add_argument(
+        "--bom", action="store_true", help="start the file with a UTF-8 BOM (for Excel)"
+    )
+    parser.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        default=",".join(DEFAULT_COLUMNS),
+        help="columns to write (default: %(default)s; also event_id, hash)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_export)
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _credentials(args: argparse.Namespace, stdin: TextIO) -> tuple[str, str | None]:
+    if args.password_stdin:
+        lines = stdin.read().splitlines()
+        password = lines[0] if lines else ""
+        code = lines[1].strip() if len(lines) > 1 and lines[1].strip() else None
+    elif stdin.isatty():
+        password = getpass.getpass(f"Password for {args.staff}: ")
+        code = None
+    else:
+        raise UserError("give --password-stdin and pipe the password in")
+    if not password:
+        raise UserError("no password given on standard input")
+    return password, code
+
+
+def sign_in(context: Context, email: str, password: str, code: str | None):  # type: ignore[no-untyped-def]
+    from nvadmin.auth.signin import Authenticator, SecondFactorRequired
+
+    try:
+        return Authenticator(context.engine).sign_in(email, password, code).identity
+    except SecondFactorRequired:
+        raise UserError(
+            "this account needs its authenticator code: give it on the second line of stdin"
+        ) from None
+
+
+class ProgressBar:
+    """A one-line bar on a terminal, redrawn at most 10 times a second."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._started = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int | None = None, message: str = "") -> None:
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and message != "done":
+            return
+        self._last = now
+        elapsed = max(now - self._started, 1e-6)
+        rate = done / elapsed
+        if total:
+            fraction = min(1.0, done / total)
+            width = 30
+            filled = int(fraction * width)
+            eta = (total - done) / rate if rate > 0 else 0.0
+            line = (
+                f"[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} "
+                f"{done:,}/{total:,} rows  {rate:,.0f} rows/s  ETA {eta:4.0f} s"
+            )
+        else:
+            line = f"{message or 'working'}..."
+        self._stream.write("\r" + line.ljust(96))
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._enabled:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def run_export(context: Context, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from nvadmin.audit.query import EventFilter, Term
+    from nvadmin.audit.taxonomy import CATEGORY_ALIASES
+    from nvadmin.db.engine import translate
+    from nvadmin.db.models import Workspace
+    from nvadmin.export.service import ExportRequest, day_range, export_csv
+
+    first, last = _day(args.first_day, "--from"), _day(args.last_day, "--to")
+    categories = []
+    for name in args.category:
+        category = CATEGORY_ALIASES.get(name.strip().lower())
+        if category is None:
+            raise UserError(
+                f"unknown category {name!r} (use one of: {', '.join(sorted(CATEGORY_ALIASES))})"
+            )
+        categories.append(category.value)
+    columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
+    password, code = _credentials(args, sys.stdin)
+    identity = sign_in(context, args.staff, password, code)
+    try:
+        with context.engine.connect() as connection:
+            workspace = connection.execute(
+                select(Workspace.id, Workspace.timezone).where(Workspace.slug == args.workspace)
+            ).first()
+    except Exception as error:
+        raise translate(error) from error
+    if workspace is None:
+        raise UserError(f"no workspace with the slug {args.workspace!r}")
+    zone = args.tz or workspace.timezone
+    start, end = day_range(first, last, zone)
+    terms = [Term("user", email.strip()) for email in args.user]
+    terms += [Term("category", value) for value in dict.fromkeys(categories)]
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(workspace.id,), start=start, end=end, terms=tuple(terms)
+        ),
+        output=args.output.expanduser().absolute(),
+        time_zone=zone,
+        range_zone=zone,
+        columns=columns,
+        bom=args.bom,
+        ticket=args.ticket,
+        overwrite=args.force,
+    )
+    bar = ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        result = export_csv(context.engine, identity, request, progress=bar)
+    finally:
+        bar.close()
+    print(f"{result.rows:,} rows written to {result.path}")
+    print(f"sha256 {result.sha256}")
+    print(f"manifest {result.manifest_path}")
+    return 0
