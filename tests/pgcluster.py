@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def _free_port() -> int:
@@ -23,24 +24,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _runner() -> tuple[dict[str, object], int | None]:
+def _run_as_postgres() -> dict[str, Any]:
     if os.geteuid() != 0:
-        return {}, None
+        return {}
     account = pwd.getpwnam("postgres")
-    return {"user": account.pw_uid, "group": account.pw_gid}, account.pw_uid
+    return {"user": account.pw_uid, "group": account.pw_gid}
 
 
 @contextlib.contextmanager
 def cluster(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
     """Start a cluster and yield its ``postgresql+psycopg://`` URL; stop and delete it after."""
-    for tool in ("initdb", "pg_ctl"):
+    for tool in ("initdb", "pg_ctl", "psql"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not on PATH: install the PostgreSQL server")
-    run_as, uid = _runner()
+    as_postgres = _run_as_postgres()
     base = Path(tempfile.mkdtemp(prefix="nvadmin-pg-"))
-    data = base / "data"
-    if uid is not None:
-        os.chown(base, uid, -1)
+    data, server_log = base / "data", base / "server.log"
+    if as_postgres:
+        os.chown(base, as_postgres["user"], -1)
     base.chmod(0o755)
     port = _free_port()
     settings = {
@@ -56,77 +57,26 @@ def cluster(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
     }
     options = " ".join(f"-c {k}={v}" for k, v in settings.items())
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
+
+    def run(args: list[str], **kwargs: Any) -> None:
+        subprocess.run(args, check=True, capture_output=True, env=env, **kwargs)
+
     try:
-        subprocess.run(
-            [
-                "initdb",
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-            **run_as,  # type: ignore[arg-type]
-        )
-        subprocess.run(
-            [
-                "pg_ctl",
-                "-D",
-                str(data),
-                "-l",
-                str(base / "server.log"),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-p {port} {options}",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-            **run_as,  # type: ignore[arg-type]
-        )
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "-q",
-                "-c",
-                "CREATE DATABASE nvadmin",
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
+        try:
+            run(["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                 "--no-sync", "--no-instructions"], **as_postgres)  # fmt: skip
+            run(["pg_ctl", "-D", str(data), "-l", str(server_log), "-w", "-t", "60",
+                 "-o", f"-p {port} {options}", "start"], **as_postgres)  # fmt: skip
+            run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q",
+                 "-c", "CREATE DATABASE nvadmin"])  # fmt: skip
+        except (subprocess.CalledProcessError, OSError) as error:
+            detail = (getattr(error, "stderr", None) or b"").decode(errors="replace")
+            text = server_log.read_text(errors="replace") if server_log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {detail or error}\n{text}") from error
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/nvadmin"
-    except subprocess.CalledProcessError as error:
-        log = (
-            (base / "server.log").read_text(errors="replace")
-            if (base / "server.log").exists()
-            else ""
-        )
-        raise RuntimeError(
-            f"PostgreSQL did not start: {error.stderr.decode(errors='replace')}\n{log}"
-        ) from error
     finally:
         subprocess.run(
             ["pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-            env=env,
-            **run_as,  # type: ignore[arg-type]
-        )
+            capture_output=True, env=env, **as_postgres,
+        )  # fmt: skip
         shutil.rmtree(base, ignore_errors=True)

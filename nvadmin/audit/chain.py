@@ -85,7 +85,8 @@ def utc_text(value: datetime) -> str:
     """The canonical text of an instant: UTC, microseconds, ``Z``."""
     if value.tzinfo is None:
         raise ValueError("event time must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat with a fixed timespec is the same text as strftime, several times faster.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def canonical_bytes(values: Sequence[Any]) -> bytes:

@@ -39,7 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def sqlite_timestamp(value: datetime) -> str:
     """The text SQLite holds for an aware datetime (same as :class:`UTCDateTime`)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def canonical_json(value: Any) -> str:

@@ -1,0 +1,810 @@
+"""Deterministic, realistic demo activity for the audit database.
+
+Given the same plan (workspaces, events, seed, end date, days) the generator produces the same
+events, byte for byte. Clinics sit in several time zones; team members (clinicians, front desk,
+billing...) work shifts mostly on weekdays in working hours; they sign in, view charts, read
+and update patient records (with before/after values), sign notes; API clients call endpoints
+around the clock. A few cases worth finding are planted and listed in the database (meta key
+``demo_planted``): failed sign-in bursts (one account, one IP spraying many accounts, a burst
+followed by a success), after-hours access, a chart-view volume spike, one member opening an
+unusual number of distinct patients, an API error spike and a sign-in from a never-seen IP.
+
+Events are sealed with the chain writer's own encoding (:func:`nvadmin.audit.chain.seal`) so
+every chain verifies, and written with COPY on PostgreSQL and batched inserts on SQLite, all
+in one transaction: a seed either completes or leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from nvadmin.audit import demo_data as vocab
+from nvadmin.audit.chain import STORED_FIELDS, EventDraft, lock_head, seal, store_head
+from nvadmin.audit.taxonomy import ActorType
+from nvadmin.db import migrate, partitions
+from nvadmin.db.models import ActivityEvent, ApiClient, Meta, TeamMember, Workspace
+from nvadmin.db.types import sqlite_timestamp
+from nvadmin.errors import UserError
+
+ProgressFn = Callable[[int, int], None]
+
+# Working hours used by the generator (local time); normal shifts never leave them.
+WORK_START, WORK_END = 7, 19
+API_SHARE = 0.18
+MIN_EVENTS_FOR_PLANTS = 8_000
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    workspaces: int = 3
+    events: int = 150_000
+    seed: int = 1
+    end: date = field(default_factory=lambda: datetime.now(UTC).date() + timedelta(days=1))
+    days: int = 90
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workspaces <= 500:
+            raise UserError("--workspaces must be between 1 and 500")
+        if self.events < 0:
+            raise UserError("--events cannot be negative")
+        if not 7 <= self.days <= 3650:
+            raise UserError("--days must be between 7 and 3650")
+
+
+@dataclass(frozen=True)
+class PlantedCase:
+    """A case a reviewer (and the security flags) should find."""
+
+    flag: str
+    workspace: str
+    subject: str  # member e-mail, IP address or API client name
+    day: str  # local date, ISO
+    events: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flag": self.flag,
+            "workspace": self.workspace,
+            "subject": self.subject,
+            "day": self.day,
+            "events": self.events,
+        }
+
+
+@dataclass
+class SeedReport:
+    workspaces: list[str]
+    events: int
+    planted: list[PlantedCase]
+
+
+@dataclass(frozen=True)
+class _Member:
+    id: int
+    email: str
+    name: str
+    role: str
+    factor: float
+    home_ip: str
+    browser: str
+
+
+@dataclass(frozen=True)
+class _Client:
+    id: int
+    name: str
+    agent: str
+    endpoints: tuple[str, ...]
+    ip: str
+
+
+def seed(engine: Engine, plan: SeedPlan, progress: ProgressFn | None = None) -> SeedReport:
+    """Fill an empty, migrated database with the plan's demo activity."""
+    migrate.require_head(engine)
+    with engine.connect() as connection:
+        existing = connection.execute(
+            select(func.count()).select_from(Workspace).where(Workspace.is_system.is_(False))
+        ).scalar_one()
+        events = connection.execute(select(func.count()).select_from(ActivityEvent)).scalar_one()
+    if existing or events:
+        raise UserError(
+            "the database already holds workspaces or activity: seed only into an empty "
+            "database (nothing was changed)"
+        )
+    first_day = plan.end - timedelta(days=plan.days)
+    partitions.ensure(
+        engine,
+        partitions.months_between(
+            datetime.combine(first_day - timedelta(days=1), time(), UTC),
+            datetime.combine(plan.end + timedelta(days=1), time(), UTC),
+        ),
+    )
+    targets = _split(plan.events, plan.workspaces, random.Random(f"{plan.seed}:split"))
+    report = SeedReport(workspaces=[], events=0, planted=[])
+    done = 0
+    with engine.begin() as connection:
+        for index, target in enumerate(targets):
+            sim = _WorkspaceSim(connection, plan, index, target)
+            last_seq, last_hash = lock_head(connection, sim.workspace_id)
+            sink = _sink(connection)
+            for row in seal(sim.workspace_id, last_seq, last_hash, sim.events()):
+                sink.add(row)
+                done += 1
+                last_seq, last_hash = row[1], row[-1]
+                if progress and done % 5000 == 0:
+                    progress(done, plan.events)
+            sink.close()
+            store_head(connection, sim.workspace_id, last_seq, last_hash)
+            report.workspaces.append(sim.slug)
+            report.planted.extend(sim.planted)
+        report.events = done
+        connection.execute(
+            insert(Meta),
+            [
+                {
+                    "key": "demo_plan",
+                    "value": json.dumps(
+                        {
+                            "workspaces": plan.workspaces,
+                            "events": plan.events,
+                            "seed": plan.seed,
+                            "end": plan.end.isoformat(),
+                            "days": plan.days,
+                        }
+                    ),
+                },
+                {"key": "demo_planted", "value": json.dumps([c.to_dict() for c in report.planted])},
+            ],
+        )
+    if progress:
+        progress(done, plan.events)
+    return report
+
+
+def _split(total: int, parts: int, rng: random.Random) -> list[int]:
+    """Split events over workspaces unevenly (clinics differ in size), summing exactly."""
+    weights = [rng.uniform(0.6, 1.6) for _ in range(parts)]
+    return _allocate(total, weights)
+
+
+def _allocate(total: int, weights: list[float]) -> list[int]:
+    """Largest-remainder allocation of ``total`` proportional to ``weights``."""
+    if not weights:
+        return []
+    scale = sum(weights)
+    exact = [total * w / scale for w in weights]
+    counts = [int(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+class _Sink:
+    def add(self, row: tuple[Any, ...]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _CopySink(_Sink):
+    """PostgreSQL: one COPY per workspace on the transaction's own connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        self._cursor = raw.cursor()
+        columns = ", ".join(STORED_FIELDS)
+        self._copy_cm = self._cursor.copy(f"COPY activity_events ({columns}) FROM STDIN")
+        self._copy = self._copy_cm.__enter__()
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self._copy.write_row(row)
+
+    def close(self) -> None:
+        self._copy_cm.__exit__(None, None, None)
+        self._cursor.close()
+
+
+class _InsertSink(_Sink):
+    """SQLite: batched executemany inside the open transaction."""
+
+    BATCH = 20_000
+    TIME_INDEX = STORED_FIELDS.index("occurred_at")
+
+    def __init__(self, connection: Connection) -> None:
+        self._cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        marks = ", ".join("?" for _ in STORED_FIELDS)
+        self._sql = f"INSERT INTO activity_events ({', '.join(STORED_FIELDS)}) VALUES ({marks})"
+        self._batch: list[tuple[Any, ...]] = []
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        i = self.TIME_INDEX
+        self._batch.append((*row[:i], sqlite_timestamp(row[i]), *row[i + 1 :]))
+        if len(self._batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._cursor.executemany(self._sql, self._batch)
+        self._batch.clear()
+
+    def close(self) -> None:
+        self._flush()
+        self._cursor.close()
+
+
+def _sink(connection: Connection) -> _Sink:
+    if connection.dialect.name == "postgresql":
+        return _CopySink(connection)
+    return _InsertSink(connection)
+
+
+def _ip(rng: random.Random, first: int | None = None) -> str:
+    a = first if first is not None else rng.choice((24, 50, 67, 73, 98, 104, 108, 174))
+    return f"{a}.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(2, 254)}"
+
+
+class _WorkspaceSim:
+    """Generates one clinic's activity, day by day, in time order."""
+
+    def __init__(self, connection: Connection, plan: SeedPlan, index: int, target: int) -> None:
+        self.rng = rng = random.Random(f"{plan.seed}:workspace:{index}")
+        base_name, base_slug, zone = vocab.CLINICS[index % len(vocab.CLINICS)]
+        round_ = index // len(vocab.CLINICS)
+        self.name = base_name if round_ == 0 else f"{base_name} {round_ + 1}"
+        self.slug = base_slug if round_ == 0 else f"{base_slug}-{round_ + 1}"
+        self.zone = ZoneInfo(zone)
+        self.domain = f"{self.slug}.example"
+        self.target = target
+        self.days = [plan.end - timedelta(days=plan.days - i) for i in range(plan.days)]
+        self.planted: list[PlantedCase] = []
+        workdays = sum(1 for d in self.days if d.weekday() < 5)
+        team_size = max(6, min(400, round(target / max(1, workdays * 55))))
+        self.workspace_id = int(
+            connection.execute(
+                insert(Workspace).returning(Workspace.id),
+                {
+                    "slug": self.slug,
+                    "name": self.name,
+                    "timezone": zone,
+                    "work_day_start": WORK_START,
+                    "work_day_end": WORK_END,
+                    "is_system": False,
+                },
+            ).scalar_one()
+        )
+        self.office_ip = _ip(rng)
+        self.members = self._add_members(connection, team_size)
+        self.clients = self._add_clients(connection)
+        n_patients = max(150, min(60_000, target // (plan.days * 2) + team_size * 40))
+        self.patients = [f"P{index:02d}{n:05d}" for n in range(1, n_patients + 1)]
+
+    # -- people -----------------------------------------------------------------------------
+
+    def _add_members(self, connection: Connection, size: int) -> list[_Member]:
+        rng = self.rng
+        roles = list(vocab.ROLES)
+        shares = _allocate(size, [vocab.ROLES[r][0] for r in roles])
+        # Every clinic has at least one physician and one front-desk member.
+        for must in ("physician", "front_desk"):
+            if shares[roles.index(must)] == 0:
+                shares[roles.index(must)] = 1
+        rows, taken = [], set()
+        for role, count in zip(roles, shares, strict=True):
+            for _ in range(count):
+                while True:
+                    first, last = rng.choice(vocab.FIRST_NAMES), rng.choice(vocab.LAST_NAMES)
+                    local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
+                    email = f"{_ascii(local)}@{self.domain}"
+                    if email not in taken:
+                        taken.add(email)
+                        break
+                title = "Dr. " if role == "physician" else ""
+                rows.append(
+                    {
+                        "workspace_id": self.workspace_id,
+                        "email": email,
+                        "display_name": f"{title}{first} {last}",
+                        "role": role,
+                        "active": True,
+                    }
+                )
+        connection.execute(insert(TeamMember), rows)
+        ids = dict(
+            connection.execute(
+                select(TeamMember.email, TeamMember.id).where(
+                    TeamMember.workspace_id == self.workspace_id
+                )
+            ).all()
+        )
+        return [
+            _Member(
+                id=ids[r["email"]],
+                email=r["email"],
+                name=r["display_name"],
+                role=r["role"],
+                factor=rng.uniform(0.6, 1.6),
+                home_ip=_ip(rng),
+                browser=rng.choice(vocab.BROWSERS),
+            )
+            for r in rows
+        ]
+
+    def _add_clients(self, connection: Connection) -> list[_Client]:
+        chosen = self.rng.sample(vocab.API_CLIENTS, k=self.rng.randint(1, len(vocab.API_CLIENTS)))
+        clients = []
+        for name, agent, endpoints in chosen:
+            client_id = connection.execute(
+                insert(ApiClient).returning(ApiClient.id),
+                {
+                    "workspace_id": self.workspace_id,
+                    "name": name,
+                    "client_key": f"ck_{self.rng.getrandbits(64):016x}",
+                },
+            ).scalar_one()
+            clients.append(_Client(int(client_id), name, agent, endpoints, _ip(self.rng, 34)))
+        return clients
+
+    # -- time -------------------------------------------------------------------------------
+
+    def _at(self, day: date, hour: float) -> datetime:
+        seconds = round(hour * 3600 * 1_000_000) // 1  # microseconds since local midnight
+        local = datetime.combine(day, time(), self.zone) + timedelta(microseconds=seconds)
+        return local.astimezone(UTC)
+
+    # -- the plan ---------------------------------------------------------------------------
+
+    def events(self) -> Iterator[EventDraft]:
+        rng = self.rng
+        planted = self._plant() if self.target >= MIN_EVENTS_FOR_PLANTS else {}
+        n_planted = sum(len(v) for v in planted.values())
+        n_api = round(self.target * API_SHARE) if self.clients else 0
+        n_members = self.target - n_planted - n_api
+        if n_members < 2:  # too few for even one shift (sign-in + sign-out): all API calls
+            n_api, n_members = n_api + n_members, 0
+        shifts = self._shifts(n_members)
+        api_per_day = _allocate(n_api, [1.0 if d.weekday() < 5 else 0.35 for d in self.days])
+        by_day: dict[int, list[tuple[_Member, int, float, float]]] = {}
+        for day_index, member, count, start, end in shifts:
+            by_day.setdefault(day_index, []).append((member, count, start, end))
+        for day_index, day in enumerate(self.days):
+            todays = by_day.get(day_index, [])
+            schedule = rng.sample(
+                self.patients, k=min(len(self.patients), max(10, len(todays) * 9))
+            )
+            drafts: list[EventDraft] = []
+            for member, count, start, end in todays:
+                drafts.extend(self._shift(day, member, count, start, end, schedule))
+            drafts.extend(self._api_day(day, api_per_day[day_index]))
+            drafts.extend(planted.get(day, ()))
+            drafts.sort(key=lambda d: d.occurred_at)
+            yield from drafts
+
+    def _shifts(self, total: int) -> list[tuple[int, _Member, int, float, float]]:
+        rng = self.rng
+        candidates = []
+        for day_index, day in enumerate(self.days):
+            weekday = day.weekday()
+            for member in self.members:
+                if weekday < 5:
+                    works = rng.random() < 0.88
+                elif weekday == 5:
+                    works = member.role in ("physician", "front_desk", "medical_assistant") and (
+                        rng.random() < 0.12
+                    )
+                else:
+                    works = rng.random() < 0.02
+                if not works:
+                    continue
+                start = rng.uniform(WORK_START, 9.5)
+                length = rng.uniform(6.0, 9.4) if weekday < 5 else rng.uniform(3.0, 5.0)
+                end = min(start + length, WORK_END - 0.02)
+                weight = vocab.ROLES[member.role][1] * member.factor * rng.uniform(0.75, 1.25)
+                if weekday >= 5:
+                    weight *= 0.5
+                candidates.append((day_index, member, weight, start, end))
+        if not candidates or total <= 0:
+            return []
+        # Each shift holds at least a sign-in and a sign-out; with few events, fewer shifts.
+        keep = min(len(candidates), total // 2)
+        if keep < len(candidates):
+            candidates = sorted(rng.sample(candidates, keep), key=lambda c: c[0])
+        if not candidates:
+            return []
+        extra = _allocate(total - 2 * len(candidates), [c[2] for c in candidates])
+        shifts = [
+            (d, m, 2 + x, s, e) for (d, m, _w, s, e), x in zip(candidates, extra, strict=True)
+        ]
+        leftover = total - sum(s[2] for s in shifts)  # only when total is odd and tiny
+        if leftover:
+            d, m, c, s, e = shifts[-1]
+            shifts[-1] = (d, m, c + leftover, s, e)
+        return shifts
+
+    def _shift(
+        self,
+        day: date,
+        member: _Member,
+        count: int,
+        start: float,
+        end: float,
+        schedule: list[str],
+    ) -> list[EventDraft]:
+        rng = self.rng
+        remote = rng.random() < 0.1
+        ip = member.home_ip if remote else self.office_ip
+        session = f"s_{rng.getrandbits(64):016x}"
+        common = {
+            "actor_type": ActorType.MEMBER,
+            "actor_id": member.id,
+            "actor_email": member.email,
+            "actor_name": member.name,
+            "actor_role": member.role,
+            "ip": ip,
+            "user_agent": member.browser,
+        }
+        drafts = []
+        middle = count - 2
+        typo = middle >= 1 and rng.random() < 0.03
+        if typo:
+            middle -= 1
+            drafts.append(
+                EventDraft(
+                    occurred_at=self._at(day, start - 0.01),
+                    action="auth.sign_in_failed",
+                    outcome="failure",
+                    failure_reason="wrong_password",
+                    details={"attempted_email": member.email, "method": "password"},
+                    **common,
+                )
+            )
+        drafts.append(
+            EventDraft(
+                occurred_at=self._at(day, start),
+                action="auth.sign_in",
+                session_id=session,
+                details={"method": rng.choice(("password", "sso")), "mfa": rng.random() < 0.7},
+                **common,
+            )
+        )
+        mix = vocab.ROLES[member.role][2]
+        actions = [a for a, _ in mix]
+        weights = [w for _, w in mix]
+        times = sorted(rng.uniform(start + 0.005, end - 0.005) for _ in range(middle))
+        chosen = rng.choices(actions, weights, k=middle)
+        for at, action in zip(times, chosen, strict=True):
+            patient = rng.choice(schedule)
+            drafts.append(self._clinical(day, at, action, patient, session, common))
+        drafts.append(
+            EventDraft(
+                occurred_at=self._at(day, end),
+                action="auth.sign_out",
+                session_id=session,
+                details={"reason": rng.choice(("user", "user", "idle_timeout"))},
+                **common,
+            )
+        )
+        return drafts
+
+    def _clinical(
+        self,
+        day: date,
+        hour: float,
+        action: str,
+        patient: str,
+        session: str,
+        common: dict[str, Any],
+    ) -> EventDraft:
+        rng = self.rng
+        resource_type, resource_id, details = "patient_record", patient, {}
+        if action == "chart.view":
+            resource_type, resource_id = "chart", f"chart-{patient}"
+            details = {"sections": sorted(rng.sample(vocab.CHART_SECTIONS, rng.randint(1, 4)))}
+        elif action == "chart.print":
+            resource_type, resource_id = "chart", f"chart-{patient}"
+            details = {"pages": rng.randint(1, 12), "printer": "front-office"}
+        elif action == "patient_record.read":
+            details = {"fields": sorted(rng.sample(vocab.RECORD_FIELDS, rng.randint(1, 3)))}
+        elif action == "patient_record.create":
+            details = {"fields": ["demographics", "insurance", "phone"]}
+        elif action == "patient_record.update":
+            name = rng.choice(vocab.RECORD_FIELDS)
+            before, after = _field_change(rng, name)
+            details = {"changes": {name: {"after": after, "before": before}}}
+        elif action == "encounter.note_signed":
+            resource_type = "encounter"
+            resource_id = f"E{rng.getrandbits(40):010x}"
+            details = {"note_type": rng.choice(vocab.NOTE_TYPES), "words": rng.randint(80, 900)}
+        return EventDraft(
+            occurred_at=self._at(day, hour),
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patient_id=patient,
+            session_id=session,
+            details=details,
+            **common,
+        )
+
+    def _api_day(
+        self,
+        day: date,
+        count: int,
+        *,
+        client: _Client | None = None,
+        hours: tuple[float, float] = (0.0, 24.0),
+        error_rate: float = 0.012,
+    ) -> list[EventDraft]:
+        rng = self.rng
+        drafts = []
+        for _ in range(count):
+            c = client or rng.choice(self.clients)
+            # Integrations run all day, busiest in clinic hours, with a nightly batch at 2 am.
+            if hours != (0.0, 24.0):
+                hour = rng.uniform(*hours)
+            elif rng.random() < 0.15:
+                hour = rng.uniform(2.0, 3.0)
+            else:
+                hour = min(23.99, max(0.0, rng.gauss(12.5, 3.2)))
+            template = rng.choice(c.endpoints)
+            patient = rng.choice(self.patients) if "{p}" in template else None
+            method, path = template.split(" ", 1)
+            path = path.replace("{p}", patient or "").replace("{e}", f"E{rng.getrandbits(40):010x}")
+            roll = rng.random()
+            if roll < error_rate * 0.2:
+                status = rng.choice((500, 502, 503))
+            elif roll < error_rate * 0.45:
+                status = 429
+            elif roll < error_rate:
+                status = rng.choice((400, 401, 404))
+            else:
+                status = 201 if method == "POST" else 200
+            failed = status >= 400
+            drafts.append(
+                EventDraft(
+                    occurred_at=self._at(day, hour),
+                    action="api.request",
+                    actor_type=ActorType.API_CLIENT,
+                    actor_id=c.id,
+                    actor_name=c.name,
+                    outcome="failure" if failed else "success",
+                    failure_reason=f"HTTP {status}" if failed else None,
+                    resource_type="api_endpoint",
+                    resource_id=template,
+                    patient_id=patient,
+                    ip=c.ip,
+                    user_agent=c.agent,
+                    request_id=f"req_{rng.getrandbits(64):016x}",
+                    details={
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "duration_ms": int(rng.lognormvariate(4.2, 0.6)),
+                        "bytes": rng.randint(200, 48_000),
+                    },
+                )
+            )
+        return drafts
+
+    # -- planted cases ----------------------------------------------------------------------
+
+    def _plant(self) -> dict[date, list[EventDraft]]:
+        """Cases worth finding, on distinct days in the last third of the range."""
+        rng = self.rng
+        late = [d for d in self.days[len(self.days) * 2 // 3 :] if d.weekday() < 5]
+        if len(late) < 8 or len(self.members) < 6:
+            return {}
+        days = rng.sample(late, 8)
+        people = rng.sample(self.members, 6)
+        out: dict[date, list[EventDraft]] = {}
+
+        def add(flag: str, subject: str, day: date, drafts: list[EventDraft]) -> None:
+            out.setdefault(day, []).extend(drafts)
+            self.planted.append(PlantedCase(flag, self.slug, subject, day.isoformat(), len(drafts)))
+
+        def member_common(m: _Member, ip: str) -> dict[str, Any]:
+            return {
+                "actor_type": ActorType.MEMBER,
+                "actor_id": m.id,
+                "actor_email": m.email,
+                "actor_name": m.name,
+                "actor_role": m.role,
+                "ip": ip,
+                "user_agent": m.browser,
+            }
+
+        def failures(
+            m_email: str,
+            m: _Member | None,
+            day: date,
+            hour: float,
+            n: int,
+            ip: str,
+            minutes: float,
+            reason: str = "wrong_password",
+        ) -> list[EventDraft]:
+            common = (
+                member_common(m, ip)
+                if m
+                else {
+                    "actor_type": ActorType.MEMBER,
+                    "actor_email": m_email,
+                    "actor_name": m_email,
+                    "ip": ip,
+                    "user_agent": "python-requests/2.32",
+                }
+            )
+            return [
+                EventDraft(
+                    occurred_at=self._at(day, hour + i * minutes / 60 / n),
+                    action="auth.sign_in_failed",
+                    outcome="failure",
+                    failure_reason=reason if m else "unknown_user",
+                    details={"attempted_email": m_email, "method": "password"},
+                    **common,
+                )
+                for i in range(n)
+            ]
+
+        # 1. one account hammered: 8 failures in 4 minutes, ending in a lock.
+        victim, attacker_ip = people[0], _ip(rng, 185)
+        burst = failures(victim.email, victim, days[0], 10.2, 8, attacker_ip, 4)
+        add("failed_sign_in_burst", victim.email, days[0], burst)
+        # 2. a burst followed by a success from the same address (possible takeover).
+        target, ip2 = people[1], _ip(rng, 45)
+        burst = failures(target.email, target, days[1], 21.5, 6, ip2, 3)
+        session = f"s_{rng.getrandbits(64):016x}"
+        success = [
+            EventDraft(
+                occurred_at=self._at(days[1], 21.56),
+                action="auth.sign_in",
+                session_id=session,
+                details={"method": "password", "mfa": False},
+                **member_common(target, ip2),
+            )
+        ]
+        views = [
+            self._clinical(
+                days[1],
+                21.6 + i * 0.01,
+                "chart.view",
+                rng.choice(self.patients),
+                session,
+                member_common(target, ip2),
+            )
+            for i in range(4)
+        ]
+        add("failed_burst_then_success", target.email, days[1], burst + success + views)
+        # 3. one address trying many accounts (password spraying).
+        spray_ip = _ip(rng, 193)
+        emails = [m.email for m in rng.sample(self.members, min(6, len(self.members)))]
+        emails += [e.format(domain=self.domain) for e in vocab.UNKNOWN_EMAILS[:4]]
+        by_email = {m.email: m for m in self.members}
+        spray = []
+        for i, email in enumerate(emails):
+            spray += failures(
+                email, by_email.get(email), days[2], 3.1 + i * 0.008, 1, spray_ip, 0.3
+            )
+        add("ip_failed_sign_in_burst", spray_ip, days[2], spray)
+        # 4. after-hours access on three nights.
+        owl = people[2]
+        for night in (days[3], days[4], days[5]):
+            s = f"s_{rng.getrandbits(64):016x}"
+            common = member_common(owl, owl.home_ip)
+            start = rng.uniform(1.0, 2.5)
+            night_events = [
+                EventDraft(
+                    occurred_at=self._at(night, start),
+                    action="auth.sign_in",
+                    session_id=s,
+                    details={"method": "password", "mfa": True},
+                    **common,
+                )
+            ]
+            night_events += [
+                self._clinical(
+                    night,
+                    start + 0.02 + i * 0.015,
+                    "chart.view",
+                    rng.choice(self.patients),
+                    s,
+                    common,
+                )
+                for i in range(rng.randint(12, 20))
+            ]
+            add("after_hours", owl.email, night, night_events)
+        # 5. a chart-view volume spike: many views of the day's patients.
+        heavy = people[3]
+        s = f"s_{rng.getrandbits(64):016x}"
+        common = member_common(heavy, self.office_ip)
+        spike = [
+            self._clinical(
+                days[6],
+                10.0 + i * 5.5 / 240,
+                "chart.view",
+                rng.choice(self.patients[:40]),
+                s,
+                common,
+            )
+            for i in range(240)
+        ]
+        add("chart_view_spike", heavy.email, days[6], spike)
+        # 6. one member opening an unusual number of distinct patients (also a volume spike).
+        curious = people[4]
+        s = f"s_{rng.getrandbits(64):016x}"
+        common = member_common(curious, self.office_ip)
+        patients = rng.sample(self.patients, min(len(self.patients), 180))
+        wide = [
+            self._clinical(days[7], 12.5 + i * 4.0 / len(patients), "chart.view", p, s, common)
+            for i, p in enumerate(patients)
+        ]
+        add("many_distinct_patients", curious.email, days[7], wide)
+        self.planted.append(
+            PlantedCase(
+                "chart_view_spike", self.slug, curious.email, days[7].isoformat(), len(wide)
+            )
+        )
+        # 7. an API error and volume spike within one hour.
+        client = self.clients[0]
+        api = self._api_day(days[0], 400, client=client, hours=(14.0, 15.0), error_rate=0.45)
+        add("api_spike", client.name, days[0], api)
+        # 8. a sign-in from an address this member never used before.
+        roamer, new_ip = people[5], _ip(rng, 91)
+        s = f"s_{rng.getrandbits(64):016x}"
+        common = member_common(roamer, new_ip)
+        roam = [
+            EventDraft(
+                occurred_at=self._at(days[3], 11.0),
+                action="auth.sign_in",
+                session_id=s,
+                details={"method": "password", "mfa": True},
+                **common,
+            )
+        ]
+        roam += [
+            self._clinical(
+                days[3], 11.05 + i * 0.02, "chart.view", rng.choice(self.patients), s, common
+            )
+            for i in range(5)
+        ]
+        add("new_ip", roamer.email, days[3], roam)
+        return out
+
+
+def _ascii(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def _field_change(rng: random.Random, name: str) -> tuple[Any, Any]:
+    if name == "phone":
+        return (
+            f"(555) 01{rng.randint(0, 9)}-{rng.randint(1000, 9999)}",
+            f"(555) 01{rng.randint(0, 9)}-{rng.randint(1000, 9999)}",
+        )
+    if name == "address":
+        streets = ("Oak St", "Pine Ave", "Elm Rd", "Calle Mayor", "Rue des Lilas", "Maple Dr")
+        return (
+            f"{rng.randint(1, 999)} {rng.choice(streets)}",
+            f"{rng.randint(1, 999)} {rng.choice(streets)}",
+        )
+    if name == "email":
+        return ("old.address@mail.example", "new.address@mail.example")
+    if name == "allergies":
+        options = ["penicillin", "latex", "peanuts", "sulfa", "iodine"]
+        before = sorted(rng.sample(options, rng.randint(0, 2)))
+        return before, sorted({*before, rng.choice(options)})
+    if name == "insurance":
+        plans = ("Aetna PPO", "Blue Cross HMO", "Medicare Part B", "Kaiser", "Cigna Open Access")
+        return rng.choice(plans), rng.choice(plans)
+    return (f"{name} v{rng.randint(1, 5)}", f"{name} v{rng.randint(6, 9)}")

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from nvadmin.audit.chain import GENESIS_HASH, digest, utc_text
+from nvadmin.audit.seed import SeedPlan, seed
+from nvadmin.db.models import ActivityEvent as E
+from nvadmin.db.models import Meta, TeamMember, Workspace
+from nvadmin.errors import UserError
+
+PLAN = SeedPlan(workspaces=2, events=30_000, seed=11, end=date(2026, 6, 1), days=60)
+
+
+def _chain_rows(engine: Engine, workspace_id: int) -> list[tuple]:
+    columns = [
+        E.workspace_id,
+        E.seq,
+        E.occurred_at,
+        E.actor_type,
+        E.actor_id,
+        E.actor_email,
+        E.actor_name,
+        E.actor_role,
+        E.action,
+        E.category,
+        E.outcome,
+        E.failure_reason,
+        E.resource_type,
+        E.resource_id,
+        E.patient_id,
+        E.ip,
+        E.user_agent,
+        E.session_id,
+        E.request_id,
+        E.details,
+        E.prev_hash,
+        E.hash,
+    ]
+    with engine.connect() as c:
+        return list(
+            c.execute(select(*columns).where(E.workspace_id == workspace_id).order_by(E.seq))
+        )
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> Engine:
+    report = seed(engine, PLAN)
+    assert report.events == PLAN.events
+    return engine
+
+
+def test_seed_writes_exactly_the_requested_events_in_verifiable_chains(seeded: Engine) -> None:
+    with seeded.connect() as c:
+        assert c.execute(select(func.count()).select_from(E)).scalar_one() == PLAN.events
+        workspaces = c.execute(select(Workspace.id).where(Workspace.is_system.is_(False))).all()
+    assert len(workspaces) == 2
+    for (workspace_id,) in workspaces:
+        prev = GENESIS_HASH
+        rows = _chain_rows(seeded, workspace_id)
+        assert [r[1] for r in rows] == list(range(1, len(rows) + 1))
+        times = [r[2] for r in rows]
+        assert times == sorted(times), "chain order follows time"
+        for r in rows:
+            values = list(r[:20])
+            values[2] = utc_text(values[2])
+            assert r[20] == prev and r[21] == digest(prev, values)
+            prev = r[21]
+
+
+def test_seed_is_realistic(seeded: Engine) -> None:
+    with seeded.connect() as c:
+        zones = {
+            z
+            for (z,) in c.execute(select(Workspace.timezone).where(Workspace.is_system.is_(False)))
+        }
+        roles = {r for (r,) in c.execute(select(TeamMember.role).distinct())}
+        categories = Counter(
+            dict(c.execute(select(E.category, func.count()).group_by(E.category)).all())
+        )
+        updates = (
+            c.execute(select(E.details).where(E.action == "patient_record.update").limit(50))
+            .scalars()
+            .all()
+        )
+        members = c.execute(
+            select(E.occurred_at, Workspace.timezone)
+            .join(Workspace)
+            .where(E.action == "chart.view")
+            .limit(5000)
+        ).all()
+    assert len(zones) == 2
+    assert {"physician", "front_desk", "billing"} <= roles
+    assert set(categories) >= {
+        "chart_views",
+        "patient_records",
+        "sign_ins",
+        "failed_sign_ins",
+        "api_usage",
+    }
+    assert all("before" in json.dumps(json.loads(d)) and "after" in d for d in updates)
+    local = [t.astimezone(ZoneInfo(z)) for t, z in members]
+    in_hours = sum(7 <= t.hour < 19 for t in local) / len(local)
+    weekdays = sum(t.weekday() < 5 for t in local) / len(local)
+    assert in_hours > 0.9 and weekdays > 0.85
+
+
+def test_seed_plants_cases_worth_finding(seeded: Engine) -> None:
+    with seeded.connect() as c:
+        planted = json.loads(
+            c.execute(select(Meta.value).where(Meta.key == "demo_planted")).scalar_one()
+        )
+        bursts = [p for p in planted if p["flag"] == "failed_sign_in_burst"]
+        failures = [
+            c.execute(
+                select(func.count())
+                .select_from(E)
+                .where(E.action == "auth.sign_in_failed", E.actor_email == p["subject"])
+            ).scalar_one()
+            for p in bursts
+        ]
+    flags = Counter(p["flag"] for p in planted)
+    assert {
+        "failed_sign_in_burst",
+        "failed_burst_then_success",
+        "ip_failed_sign_in_burst",
+        "after_hours",
+        "chart_view_spike",
+        "many_distinct_patients",
+        "api_spike",
+        "new_ip",
+    } <= set(flags)
+    assert flags["failed_sign_in_burst"] == 2, "both workspaces are big enough for planted cases"
+    assert all(n >= 8 for n in failures)
+
+
+def test_seed_is_deterministic(tmp_path, sqlite_template) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from nvadmin.db.engine import make_engine, sqlite_url
+
+    hashes = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        engine = make_engine(sqlite_url(path))
+        seed(engine, SeedPlan(workspaces=3, events=3_000, seed=5, end=date(2026, 1, 1)))
+        with engine.connect() as c:
+            hashes.append(c.execute(select(E.hash).order_by(E.workspace_id, E.seq)).scalars().all())
+        engine.dispose()
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 3_000
+
+
+def test_seed_refuses_a_database_that_holds_activity(seeded: Engine) -> None:
+    with pytest.raises(UserError, match="empty database"):
+        seed(seeded, SeedPlan(workspaces=1, events=100, end=date(2026, 1, 1)))
+    with seeded.connect() as c:
+        assert c.execute(select(func.count()).select_from(E)).scalar_one() == PLAN.events
+
+
+@pytest.mark.parametrize("events", [0, 1, 7, 401])
+def test_tiny_seeds_are_exact(engine: Engine, events: int) -> None:
+    seed(engine, SeedPlan(workspaces=2, events=events, seed=3, end=date(2026, 1, 1)))
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(E)).scalar_one() == events
