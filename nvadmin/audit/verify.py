@@ -102,7 +102,8 @@ class Verification:
             lines.append(f"{self.events_verified:,} events verified before the break")
             lines.extend(self.broken.lines())
         if self.checkpoints_valid:
-            lines.append(f"{self.checkpoints_valid:,} signed checkpoints checked")
+            plural = "s" if self.checkpoints_valid != 1 else ""
+            lines.append(f"{self.checkpoints_valid:,} signed checkpoint{plural} checked")
         lines.extend(self.notes)
         return lines
 

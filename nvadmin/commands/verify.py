@@ -1,0 +1,227 @@
+"""``nvadmin verify`` and ``nvadmin checkpoint``: prove a workspace's log was not altered.
+
+``verify`` exits 0 when the chain is intact and 1 when it is not, so it can run from cron or
+a CI job and alert on failure. ``checkpoint`` signs the newest event of a verified chain (see
+:mod:`nvadmin.audit.checkpoints` for where the key lives and how reviewers trust it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from nvadmin.context import Context
+from nvadmin.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "verify",
+        help="verify a workspace's hash chain (exit 0 intact, 1 broken)",
+        description="Walk a workspace's hash chain, whole or a time range, and report either "
+        "'N events verified, chain intact' or the first broken link.",
+    )
+    parser.add_argument("--workspace", required=True, metavar="SLUG")
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="WHEN",
+        help="first day (YYYY-MM-DD, in the workspace's time zone) or an ISO instant with offset",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        metavar="WHEN",
+        help="last day, included (YYYY-MM-DD), or an ISO instant with offset (excluded)",
+    )
+    parser.add_argument(
+        "--trusted-key",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="also trust checkpoints signed by this public key (PEM); may be repeated",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(run=run_verify)
+
+    sign = subparsers.add_parser(
+        "checkpoint",
+        help="sign checkpoints of verified chains; manage the signing and trusted keys",
+        description="Verify a workspace's chain and sign its newest event with this machine's "
+        "Ed25519 key, so that a later removal of events is detected.",
+    )
+    target = sign.add_mutually_exclusive_group()
+    target.add_argument("--workspace", metavar="SLUG", help="sign this workspace's chain")
+    target.add_argument("--all", action="store_true", help="sign every workspace's chain")
+    sign.add_argument("--create-key", action="store_true", help="create the signing key")
+    sign.add_argument(
+        "--export-public-key", type=Path, metavar="FILE", help="write the public key (PEM)"
+    )
+    sign.add_argument("--fingerprint", action="store_true", help="print the key's fingerprint")
+    sign.add_argument(
+        "--trust", type=Path, metavar="FILE", help="trust a public key received from a signer"
+    )
+    sign.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sign.set_defaults(run=run_checkpoint)
+
+
+def parse_bound(text: str, zone: str, *, is_end: bool) -> datetime:
+    """A day in the workspace's zone (an end day is included) or an aware ISO instant."""
+    from nvadmin.export.service import day_range
+
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        start, end = day_range(day, day, zone)
+        return end if is_end else start
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"not a date or time: {text!r} (use YYYY-MM-DD)") from None
+    if instant.tzinfo is None:
+        raise UserError(f"give a UTC offset with a time, e.g. {text}+00:00")
+    return instant.astimezone(UTC)
+
+
+def _progress(quiet: bool, label: str):  # type: ignore[no-untyped-def]
+    from nvadmin.commands.seed import TerminalProgress
+    from nvadmin.workers.cancel import ProgressReporter, no_progress
+
+    if quiet:
+        return no_progress, lambda: None
+    bar = TerminalProgress(label)
+    reporter = ProgressReporter(lambda update: bar(update.done, update.total, update.message))
+
+    def close() -> None:
+        reporter.finish()
+        bar.close()
+
+    return reporter, close
+
+
+def run_verify(context: Context, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from nvadmin.audit.checkpoints import KeyStore, load_public_pem
+    from nvadmin.audit.verify import verify_workspace
+    from nvadmin.auth.accounts import command_line_operator
+    from nvadmin.db import migrate
+    from nvadmin.db.models import Workspace
+
+    migrate.require_head(context.engine)
+    store = KeyStore(context.paths.config_dir)
+    trusted = store.trusted_keys()
+    for path in args.trusted_key:
+        try:
+            key = load_public_pem(path.read_bytes())
+        except OSError as error:
+            raise UserError(f"cannot read {path}: {error.strerror}") from None
+        from nvadmin.audit.checkpoints import key_id
+
+        trusted[key_id(key)] = key
+    with context.engine.connect() as connection:
+        zone = connection.execute(
+            select(Workspace.timezone).where(Workspace.slug == args.workspace)
+        ).scalar()
+    if zone is None:
+        raise UserError(f"no workspace {args.workspace!r}")
+    start = parse_bound(args.start, zone, is_end=False) if args.start else None
+    end = parse_bound(args.end, zone, is_end=True) if args.end else None
+    if start and end and start >= end:
+        raise UserError("the range ends before it starts")
+    progress, close = _progress(args.quiet, "verifying")
+    try:
+        result = verify_workspace(
+            context.engine,
+            command_line_operator(),
+            args.workspace,
+            start=start,
+            end=end,
+            trusted_keys=trusted,
+            progress=progress,
+        )
+    finally:
+        close()
+    for line in result.lines():
+        print(line)
+    rate = result.events_verified / result.seconds if result.seconds else 0
+    print(f"({result.seconds:.1f} s, {rate:,.0f} events/s)", file=sys.stderr)
+    return 0 if result.intact else 1
+
+
+def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from nvadmin.audit.checkpoints import KeyStore, fingerprint, public_pem
+    from nvadmin.audit.verify import sign_checkpoint
+    from nvadmin.auth.accounts import command_line_operator
+    from nvadmin.db.models import Workspace
+
+    store = KeyStore(context.paths.config_dir)
+    did_something = False
+    if args.create_key:
+        key = store.create_signing_key()
+        print(f"created signing key {store.signing_key_path}")
+        print(f"fingerprint: {fingerprint(key.public_key)}")
+        did_something = True
+    if args.trust:
+        try:
+            trusted = store.trust(args.trust.read_bytes())
+        except OSError as error:
+            raise UserError(f"cannot read {args.trust}: {error.strerror}") from None
+        print(f"now trusting checkpoint key {fingerprint(trusted)}")
+        did_something = True
+    if args.export_public_key or args.fingerprint:
+        key = store.require_signing_key()
+        if args.export_public_key:
+            args.export_public_key.write_bytes(public_pem(key.public_key))
+            print(f"public key written to {args.export_public_key}")
+        print(f"fingerprint: {fingerprint(key.public_key)}")
+        did_something = True
+    if not (args.workspace or args.all):
+        if not did_something:
+            raise UserError("say which chain to sign: --workspace SLUG or --all")
+        return 0
+    from nvadmin.db import migrate
+
+    migrate.require_head(context.engine)
+    key = store.require_signing_key()
+    with context.engine.connect() as connection:
+        query = select(Workspace.slug).order_by(Workspace.slug)
+        if args.workspace:
+            query = query.where(Workspace.slug == args.workspace)
+        slugs = list(connection.execute(query).scalars())
+    if not slugs:
+        raise UserError(f"no workspace {args.workspace!r}")
+    failed = 0
+    for slug in slugs:
+        progress, close = _progress(args.quiet, f"verifying {slug}")
+        try:
+            result, checkpoint = sign_checkpoint(
+                context.engine,
+                command_line_operator(),
+                slug,
+                key,
+                trusted_keys=store.trusted_keys(),
+                progress=progress,
+            )
+        finally:
+            close()
+        if checkpoint is not None:
+            print(
+                f"{slug}: {result.events_verified:,} events verified, chain intact; signed "
+                f"checkpoint at event #{checkpoint.seq:,} with key {key.key_id}"
+            )
+        elif result.intact:
+            print(f"{slug}: no events yet, nothing to sign")
+        else:
+            failed += 1
+            for line in result.lines():
+                print(line)
+            print(f"{slug}: NOT signed: the chain is broken")
+    return 1 if failed else 0

@@ -1,0 +1,90 @@
+"""``nvadmin verify`` / ``nvadmin checkpoint``: plain lines, exit 0 intact and 1 broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from nvadmin.__main__ import main
+from nvadmin.db.engine import make_engine
+from tests.factories import add_workspace, draft, write
+
+
+@pytest.fixture
+def populated(sqlite_db_url: str) -> str:
+    engine = make_engine(sqlite_db_url)
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i) for i in range(1500)])
+    engine.dispose()
+    return sqlite_db_url
+
+
+def run(url: str, *argv: str) -> int:
+    return main(["--database", url, *argv])
+
+
+def test_intact_chain_exits_0_with_a_plain_line(
+    populated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(populated, "verify", "--workspace", "riverside", "--quiet") == 0
+    assert "1,500 events verified, chain intact" in capsys.readouterr().out
+
+
+def test_range_is_read_in_the_workspaces_zone(
+    populated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Events start 2025-03-03 09:00 UTC = 03:00 in Chicago, one a minute.
+    assert (
+        run(
+            populated,
+            "verify",
+            "--workspace",
+            "riverside",
+            "--from",
+            "2025-03-03",
+            "--to",
+            "2025-03-03",
+            "--quiet",
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "events #1 to #1,260" in out and "1,260 events verified, chain intact" in out
+
+
+def test_broken_chain_exits_1_and_names_the_link(
+    populated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = make_engine(populated)
+    with engine.begin() as c:
+        c.execute(text("DROP TRIGGER activity_events_no_delete"))
+        c.execute(text("DELETE FROM activity_events WHERE seq = 700"))
+    engine.dispose()
+    assert run(populated, "verify", "--workspace", "riverside", "--quiet") == 1
+    out = capsys.readouterr().out
+    assert "chain broken at event #700: missing" in out
+    assert "699 events verified before the break" in out
+
+
+def test_checkpoint_key_and_signing(
+    populated: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(populated, "checkpoint", "--workspace", "riverside") == 1
+    assert "no checkpoint signing key" in capsys.readouterr().err
+    assert run(populated, "checkpoint", "--create-key", "--workspace", "riverside", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "signed checkpoint at event #1,500" in out
+    public = tmp_path / "signer.pem"
+    assert run(populated, "checkpoint", "--export-public-key", str(public)) == 0
+    assert public.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    assert run(populated, "verify", "--workspace", "riverside", "--quiet") == 0
+    assert "1 signed checkpoint checked" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line(populated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(populated, "verify", "--workspace", "riverside", "--from", "yesterday") == 1
+    assert capsys.readouterr().err.strip() == (
+        "nvadmin: not a date or time: 'yesterday' (use YYYY-MM-DD)"
+    )
