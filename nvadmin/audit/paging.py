@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Select, func, literal, select, tuple_
+from sqlalchemy import Connection, Engine, func, literal, select, tuple_
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from nvadmin.audit.query import EventFilter, where_clause
@@ -185,7 +185,7 @@ def browse_connection(
             # SET LOCAL: ends with this transaction, never leaks to the pooled connection.
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
         if token is not None:
-            raw = connection.connection.driver_connection
+            raw: Any = connection.connection.driver_connection
             stop = raw.cancel if connection.dialect.name == "postgresql" else raw.interrupt
 
             def _stop() -> None:
@@ -225,7 +225,7 @@ class EventPager:
 
     # -- queries -------------------------------------------------------------------------
 
-    def _select(self, forward: bool) -> Select[Any]:
+    def _select(self, forward: bool) -> Any:
         """Rows in display order (``forward``) or reverse display order."""
         descending = self.sort.descending != (not forward)
         statement = select(*ROW_COLUMNS, self._key.label("sort_value")).where(
@@ -249,9 +249,7 @@ class EventPager:
             return literal(value, UTCDateTime())
         return literal(value)
 
-    def _fetch(
-        self, statement: Select[Any], token: CancelToken | None, limit: int
-    ) -> list[EventRow]:
+    def _fetch(self, statement: Any, token: CancelToken | None, limit: int) -> list[EventRow]:
         with browse_connection(self.engine, self.timeout_ms, token) as connection:
             result = connection.execute(statement.limit(limit))
             return [EventRow(*row) for row in result]
@@ -322,7 +320,7 @@ class EventPager:
         started = time.perf_counter()
         if instant.tzinfo is None:
             raise ValueError("the time to go to must be timezone-aware")
-        anchor_statement = (
+        anchor_statement: Any = (
             select(E.occurred_at, E.id)
             .where(where_clause(self.filter), E.occurred_at >= literal(instant, UTCDateTime()))
             .order_by(E.occurred_at.asc(), E.id.asc())
@@ -346,7 +344,7 @@ class EventPager:
         statement = select(*ROW_COLUMNS, E.id.label("sort_value")).where(E.id == event_id)
         with browse_connection(self.engine, self.timeout_ms) as connection:
             row = connection.execute(statement).first()
-        return EventRow(*row) if row is not None else None
+        return EventRow(*row) if row is not None else None  # type: ignore[call-arg]
 
 
 def offset_page(

@@ -168,7 +168,7 @@ def _tokens(text: str) -> list[_Token]:
             continue
         start = i
         negate = False
-        if text[i] == "-" and i + 1 < n and not text[i + 1].isspace():
+        if text[i] == "-" and i + 1 < n and text[i + 1].isalpha():
             negate = True
             i += 1
         qualifier = None
@@ -265,9 +265,9 @@ def parse(text: str, zone: tzinfo = UTC) -> Search:
             "use either last: or after:/before:, not both", last_token.start, last_token.end
         )
     if start is not None and end is not None and start >= end:
-        token = end_token or start_token
-        assert token is not None
-        raise SearchError("the range ends before it starts", token.start, token.end)
+        culprit = end_token or start_token
+        assert culprit is not None
+        raise SearchError("the range ends before it starts", culprit.start, culprit.end)
     return Search(
         terms=tuple(terms),
         text=" ".join(words),
