@@ -1,0 +1,150 @@
+"""D2: the viewer role reads and appends nvadmin's own events, and can change nothing else."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
+
+from nvadmin.__main__ import main
+from nvadmin.audit.chain import ChainWriter
+from nvadmin.auth import accounts, db_roles
+from nvadmin.auth.accounts import command_line_operator
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.auth.signin import Authenticator
+from nvadmin.db.engine import make_engine
+from tests.factories import add_workspace, draft, write
+
+pytestmark = pytest.mark.pg
+
+PASSWORD = "viewer-sign-in-pass"
+
+
+def login_engine(owner_url: str, login: str) -> Engine:
+    return make_engine(make_url(owner_url).set(username=login, password="unused-trust-auth"))
+
+
+@pytest.fixture
+def owner(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def viewer(pg_url: str, owner: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A login made by the real command: ``nvadmin db roles --login ... --password-stdin``."""
+    login = f"viewer_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-database-password\n"))
+    assert main(["--database", pg_url, "db", "roles", "--login", login, "--password-stdin"]) == 0
+    engine = login_engine(pg_url, login)
+    yield engine
+    engine.dispose()
+
+
+def refused(engine: Engine, statement: str) -> None:
+    with (
+        pytest.raises(ProgrammingError, match="permission denied|must be owner"),
+        engine.begin() as c,
+    ):
+        c.execute(text(statement))
+
+
+def test_viewer_reads_and_appends_but_cannot_change_events(owner: Engine, viewer: Engine) -> None:
+    workspace = add_workspace(owner)
+    write(owner, workspace, [draft(0), draft(1)])
+    with viewer.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM activity_events")).scalar() == 2
+        assert connection.execute(text("SELECT count(*) FROM staff")).scalar() == 0
+
+    # nvadmin's own events: appended through the chain writer, also into a month whose
+    # partition does not exist yet (created with the owner's rights by the partition function)
+    later = datetime(2031, 7, 1, 12, tzinfo=UTC)
+    assert ChainWriter(viewer).append(workspace, [draft(occurred_at=later), draft(2)]) == [3, 4]
+    with owner.connect() as connection:
+        assert connection.execute(
+            text("SELECT to_regclass('activity_events_2031_07') IS NOT NULL")
+        ).scalar()
+    # ...and a workspace's first event creates its chain head
+    other = add_workspace(owner, slug="lakeside", name="Lakeside")
+    assert ChainWriter(viewer).append_one(other, draft(0)) == 1
+
+    for statement in (
+        "UPDATE activity_events SET actor_name = 'x'",
+        "DELETE FROM activity_events",
+        "TRUNCATE activity_events",
+        "TRUNCATE activity_events_2031_07",
+        "DELETE FROM activity_events_2031_07",
+        "DELETE FROM chain_heads",
+        f"UPDATE chain_heads SET workspace_id = {other} WHERE workspace_id = {workspace}",
+        "INSERT INTO staff (email, display_name, role, password_hash, disabled, failed_attempts)"
+        " VALUES ('x@y.z', 'x', 'admin', 'h', false, 0)",
+        "UPDATE staff SET role = 'admin'",
+        "UPDATE staff SET password_hash = 'h'",
+        "DELETE FROM staff",
+        "INSERT INTO nvadmin_meta (key, value) VALUES ('demo', '1')",
+        "UPDATE workspaces SET name = 'x'",
+        "DELETE FROM remember_tokens",
+        "CREATE TABLE sneaky (id int)",
+        "DROP TRIGGER activity_events_append_only ON activity_events",
+    ):
+        refused(viewer, statement)
+
+
+def test_viewer_can_sign_staff_in_and_remember(owner: Engine, viewer: Engine) -> None:
+    accounts.add_staff(owner, command_line_operator(), "ana@n.example", PASSWORD, "support")
+    auth = Authenticator(viewer)
+    for _ in range(5):
+        with pytest.raises(Exception, match="Sign-in refused"):
+            auth.sign_in("ana@n.example", "not-the-password")
+    accounts.unlock_staff(owner, command_line_operator(), "ana@n.example")
+    result = auth.sign_in("ana@n.example", PASSWORD, remember=True)
+    assert result.remember_token and auth.sign_in_with_token(result.remember_token)
+    auth.revoke_token(result.remember_token)
+    # ...but cannot manage staff
+    admin = StaffIdentity(99, "a@n.example", "A", Role.ADMIN)
+    with pytest.raises(ProgrammingError, match="permission denied"):
+        accounts.add_staff(viewer, admin, "new@n.example", PASSWORD, "admin")
+
+
+def test_staff_admin_login_manages_staff(pg_url: str, owner: Engine) -> None:
+    login = f"staffadmin_{uuid.uuid4().hex[:8]}"
+    db_roles.create_roles(owner, login, "a-database-password", staff_admin=True)
+    engine = login_engine(pg_url, login)
+    try:
+        admin = StaffIdentity(99, "a@n.example", "A", Role.ADMIN)
+        accounts.add_staff(engine, admin, "new@n.example", PASSWORD, "support")
+        accounts.reset_password(engine, admin, "new@n.example", "another-long-pass")
+        accounts.add_staff(engine, admin, "boss@n.example", PASSWORD, "admin")
+        accounts.disable_staff(engine, admin, "new@n.example")
+        refused(engine, "UPDATE activity_events SET actor_name = 'x'")
+        refused(engine, "DELETE FROM staff")
+    finally:
+        engine.dispose()
+
+
+def test_warning_when_connected_as_superuser_or_owner(
+    pg_url: str, owner: Engine, viewer: Engine
+) -> None:
+    as_owner = db_roles.connection_privileges(owner)
+    assert as_owner is not None and as_owner.superuser
+    assert as_owner.warning and "superuser" in as_owner.warning
+    as_viewer = db_roles.connection_privileges(viewer)
+    assert as_viewer is not None and not as_viewer.superuser and not as_viewer.owns_tables
+    assert as_viewer.warning is None
+    # a non-superuser who owns the tables is warned too
+    facts = db_roles.ConnectionPrivileges(user="app", superuser=False, owns_tables=True)
+    assert facts.warning and "owner" in facts.warning
+
+
+def test_roles_command_is_repeatable(pg_url: str, owner: Engine, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--database", pg_url, "db", "roles", "--print"]) == 0
+    assert main(["--database", pg_url, "db", "roles"]) == 0
+    out = capsys.readouterr().out
+    assert "GRANT INSERT ON" in out and "UPDATE, DELETE" not in out
