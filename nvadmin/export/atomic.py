@@ -32,6 +32,12 @@ _TEMP_NAME = re.compile(
 FILE_MODE = 0o600
 BUFFER_SIZE = 1 << 20
 
+# The system calls that can fail with ENOSPC, EDQUOT or EIO; named here so the failure tests
+# can make exactly these fail at the Nth call.
+_open = os.open
+_write = os.write
+_fsync = os.fsync
+
 # Temporary files being written by this process (another thread's live export is not stale).
 _active: set[Path] = set()
 _active_lock = threading.Lock()
@@ -148,7 +154,7 @@ class AtomicFile:
         with _active_lock:
             _active.add(self.temp_path)
         try:
-            self._fd = os.open(
+            self._fd = _open(
                 self.temp_path,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
                 FILE_MODE,
@@ -189,7 +195,7 @@ class AtomicFile:
         view = memoryview(data)
         try:
             while view:
-                written = os.write(self._fd, view)
+                written = _write(self._fd, view)
                 view = view[written:]
         except OSError as error:
             raise ExportWriteError(describe_os_error(error, self.destination)) from error
@@ -201,7 +207,7 @@ class AtomicFile:
             return
         fd, self._fd = self._fd, None
         try:
-            os.fsync(fd)
+            _fsync(fd)
         except OSError as error:
             os.close(fd)
             raise ExportWriteError(describe_os_error(error, self.destination)) from error

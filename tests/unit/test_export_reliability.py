@@ -1,0 +1,420 @@
+"""What an export promises when things go wrong (RELIABILITY.md E1-E5, C3).
+
+E1 a killed database connection, E2 cancel at 10/50/99 %, E3 SIGKILL of the exporting process,
+E4 disk full and permission denied at every write, E5 completeness (see test_export_csv), C3
+files readable only by their owner; plus concurrent exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from nvadmin.audit.query import EventFilter
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db.engine import make_engine
+from nvadmin.db.models import ActivityEvent
+from nvadmin.errors import DatabaseUnavailable, UserError
+from nvadmin.export import atomic, service
+from nvadmin.export.atomic import ExportWriteError, sweep_stale
+from nvadmin.export.manifest import file_sha256
+from nvadmin.export.service import ExportRequest, day_range, export_csv
+from nvadmin.workers.cancel import Cancelled, CancelToken
+from tests.factories import add_workspace, draft, write
+
+CLEO = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def march(workspace_id: int) -> EventFilter:
+    start, end = day_range(date(2025, 3, 1), date(2025, 3, 31), "UTC")
+    return EventFilter(workspace_ids=(workspace_id,), start=start, end=end)
+
+
+def export_request(path: Path, workspace_id: int) -> ExportRequest:
+    return ExportRequest(event_filter=march(workspace_id), output=path, time_zone="UTC")
+
+
+def seed(engine: Engine, rows: int, workspace: str = "riverside") -> int:
+    ws = add_workspace(engine, slug=workspace)
+    batch = 5000
+    for first in range(0, rows, batch):
+        write(
+            engine,
+            ws,
+            [
+                draft(i * 0.05, resource_id=f"r{i}", details={"n": i, "pad": "x" * 200})
+                for i in range(first, min(rows, first + batch))
+            ],
+        )
+    return ws
+
+
+def export_events(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count())
+                .select_from(ActivityEvent)
+                .where(ActivityEvent.action == "activity_log.export")
+            ).scalar_one()
+        )
+
+
+# -- a PostgreSQL database with enough rows for the server query to be running ----------------
+
+BIG = 30_000
+
+
+@pytest.fixture(scope="module")
+def big_pg(pg_server_url: str, pg_template: str) -> Iterator[tuple[Engine, int]]:
+    name = f"nvadmin_x_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(make_url(pg_server_url).set(database="postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    engine = make_engine(make_url(pg_server_url).set(database=name))
+    try:
+        yield engine, seed(engine, BIG)
+    finally:
+        engine.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def running_copies(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND query LIKE 'COPY (SELECT%' AND state <> 'idle' "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        )
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("at", [0.10, 0.50, 0.99])
+def test_cancel_is_prompt_and_stops_the_server_query(
+    big_pg: tuple[Engine, int], tmp_path: Path, at: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ws = big_pg
+    monkeypatch.setattr(service, "CHECK_EVERY", 250)
+    token = CancelToken()
+    cancelled_at: list[float] = []
+    copies_running: list[int] = []
+
+    def progress(done: int, total: int | None, message: str = "") -> None:
+        if total and done >= at * total and not token.cancelled:
+            copies_running.append(running_copies(engine))
+            cancelled_at.append(time.monotonic())
+            token.cancel()
+        time.sleep(0.01)  # a slow reader: the server is still sending when cancel comes
+
+    out = tmp_path / "big.csv"
+    with pytest.raises(Cancelled):
+        export_csv(engine, CLEO, export_request(out, ws), progress=progress, token=token)
+    stopped_after = time.monotonic() - cancelled_at[0]
+    assert stopped_after < 1.0, f"cancel took {stopped_after:.2f} s"
+    if at < 0.5:
+        assert copies_running == [1]  # the query really was running on the server
+    assert wait_until(lambda: running_copies(engine) == 0, 2.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.pg
+def test_killed_connection_is_a_clear_error_and_leaves_nothing(
+    big_pg: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ws = big_pg
+    monkeypatch.setattr(service, "CHECK_EVERY", 250)
+    before = export_events(engine)
+    terminated: list[bool] = []
+
+    def progress(done: int, total: int | None, message: str = "") -> None:
+        if done > 0 and not terminated:
+            with engine.connect() as connection:
+                killed = (
+                    connection.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE query LIKE 'COPY (SELECT%' AND pid <> pg_backend_pid()"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            terminated.append(bool(killed))
+        time.sleep(0.01)
+
+    out = tmp_path / "big.csv"
+    with pytest.raises(DatabaseUnavailable, match="connection to the database was lost"):
+        export_csv(engine, CLEO, export_request(out, ws), progress=progress)
+    assert terminated == [True]
+    assert list(tmp_path.iterdir()) == []
+    assert export_events(engine) == before  # nothing claimed in the log
+    # The pool is still usable: the next export works.
+    export_csv(engine, CLEO, export_request(out, ws))
+    assert out.exists()
+
+
+@pytest.mark.pg
+def test_statement_timeout_is_a_plain_message(big_pg: tuple[Engine, int], tmp_path: Path) -> None:
+    engine, ws = big_pg
+    impatient = make_engine(engine.url, statement_timeout_ms=1)
+    try:
+        with pytest.raises(UserError, match="narrow your filters"):
+            export_csv(impatient, CLEO, export_request(tmp_path / "t.csv", ws))
+    finally:
+        impatient.dispose()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.pg
+def test_one_snapshot_while_events_keep_arriving(
+    big_pg: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events written during the export are not in the file, and the count still matches."""
+    engine, ws = big_pg
+    monkeypatch.setattr(service, "CHECK_EVERY", 2000)
+    written: list[int] = []
+
+    def progress(done: int, total: int | None, message: str = "") -> None:
+        if done > 0 and not written:
+            written.extend(write(engine, ws, [draft(5.5), draft(6.5)]))
+
+    out = tmp_path / "snap.csv"
+    result = export_csv(engine, CLEO, export_request(out, ws), progress=progress)
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = sum(1 for _ in csv.DictReader(handle))
+    assert written and rows == result.rows
+    with out.open(encoding="utf-8", newline="") as handle:
+        seqs = {int(r["seq"]) for r in csv.DictReader(handle)}
+    assert not seqs & set(written)
+
+
+@pytest.mark.pg
+def test_concurrent_exports(big_pg: tuple[Engine, int], tmp_path: Path) -> None:
+    engine, ws = big_pg
+    results: dict[int, object] = {}
+
+    def run(i: int) -> None:
+        try:
+            results[i] = export_csv(engine, CLEO, export_request(tmp_path / f"c{i}.csv", ws))
+        except Exception as error:  # reported below
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    hashes = set()
+    for i in range(3):
+        result = results[i]
+        assert isinstance(result, service.ExportResult), result
+        assert result.rows >= BIG
+        hashes.add(file_sha256(tmp_path / f"c{i}.csv"))
+    assert len(hashes) == 1  # the same rows, byte for byte
+
+
+# -- E4: disk full, permission denied ---------------------------------------------------------
+
+
+class FailAt:
+    """Counts calls to a system call and fails the Nth with ``errno``."""
+
+    def __init__(self, real: Callable[..., object], n: int, code: int) -> None:
+        self.real, self.n, self.code, self.calls = real, n, code, 0
+
+    def __call__(self, *args: object) -> object:
+        self.calls += 1
+        if self.calls == self.n:
+            raise OSError(self.code, os.strerror(self.code))
+        return self.real(*args)
+
+
+def test_disk_full_at_every_write_and_fsync(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = seed(engine, 300)
+    monkeypatch.setattr(atomic, "BUFFER_SIZE", 4096)
+    counter = FailAt(atomic._write, 0, errno.ENOSPC)
+    monkeypatch.setattr(atomic, "_write", counter)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    export_csv(engine, CLEO, export_request(folder / "count.csv", ws))
+    writes = counter.calls
+    assert writes > 10
+    for path in list(folder.iterdir()):
+        path.unlink()
+    before = export_events(engine)
+    failures = [("_write", n) for n in range(1, writes + 1)] + [("_fsync", 1), ("_fsync", 2)]
+    for name, n in failures:
+        monkeypatch.setattr(atomic, name, FailAt(getattr(os, name[1:]), n, errno.ENOSPC))
+        with pytest.raises(ExportWriteError, match="disk is full"):
+            export_csv(engine, CLEO, export_request(folder / "full.csv", ws))
+        monkeypatch.setattr(atomic, name, getattr(os, name[1:]))
+        assert list(folder.iterdir()) == [], (name, n)
+    assert export_events(engine) == before
+
+
+def test_permission_denied(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = seed(engine, 3)
+    monkeypatch.setattr(atomic, "_open", FailAt(os.open, 1, errno.EACCES))
+    with pytest.raises(ExportWriteError, match="permission denied: cannot write to"):
+        export_csv(engine, CLEO, export_request(tmp_path / "p.csv", ws))
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB file system (tmpfs), when this machine lets us mount one."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_real_full_disk(engine: Engine, tiny_disk: Path) -> None:
+    ws = seed(engine, 600)  # ~200 KB of CSV on a 64 KiB disk
+    with pytest.raises(ExportWriteError, match="disk is full"):
+        export_csv(engine, CLEO, export_request(tiny_disk / "full.csv", ws))
+    assert list(tiny_disk.iterdir()) == []
+
+
+# -- C3: owner-only files, also while being written --------------------------------------------
+
+
+def test_temporary_file_is_owner_only_while_written(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = seed(engine, 50)
+    monkeypatch.setattr(service, "CHECK_EVERY", 10)
+    monkeypatch.setattr(service, "SQLITE_BATCH", 10)
+    old_umask = os.umask(0)  # even a permissive umask must not open the file up
+    modes: list[int] = []
+
+    def progress(done: int, total: int | None, message: str = "") -> None:
+        for path in tmp_path.glob(".p.csv.*" + atomic.TEMP_SUFFIX):
+            modes.append(stat.S_IMODE(path.stat().st_mode))
+
+    try:
+        export_csv(engine, CLEO, export_request(tmp_path / "p.csv", ws), progress=progress)
+    finally:
+        os.umask(old_umask)
+    assert modes and set(modes) == {0o600}
+    assert stat.S_IMODE((tmp_path / "p.csv").stat().st_mode) == 0o600
+
+
+# -- E3: SIGKILL at random points --------------------------------------------------------------
+
+
+def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, sqlite_db_url: str) -> None:
+    engine = make_engine(sqlite_db_url)
+    ws = seed(engine, 4000)
+    engine.dispose()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from nvadmin.auth.roles import Role, StaffIdentity\n"
+        "from nvadmin.audit.query import EventFilter\n"
+        "from nvadmin.db.engine import make_engine\n"
+        "from nvadmin.export import service\n"
+        "from nvadmin.export.service import ExportRequest, export_csv\n"
+        "service.SQLITE_BATCH = 100\n"
+        "engine = make_engine(sys.argv[1])\n"
+        "ef = EventFilter.from_dict({'workspace_ids': [int(sys.argv[2])]})\n"
+        "who = StaffIdentity(8, 'cleo@nvadmin.example', 'Cleo', Role.COMPLIANCE)\n"
+        "request = ExportRequest(event_filter=ef, output=Path(sys.argv[3]), time_zone='UTC',"
+        " overwrite=True)\n"
+        "print('ready', flush=True)\n"
+        "export_csv(engine, who, request, progress=lambda d, t=None, m='': time.sleep(0.01))\n"
+        "print('done', flush=True)\n"
+    )
+    dice = random.Random(20251127)
+    outcomes = {"absent": 0, "complete": 0}
+    for _ in range(10):
+        target = folder / "killed.csv"
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, sqlite_db_url, str(ws), str(target)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == b"ready"
+        time.sleep(dice.uniform(0.0, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+        if target.exists():
+            manifest = json.loads((folder / "killed.csv.manifest.json").read_text())
+            assert manifest["sha256"] == file_sha256(target)
+            with target.open(encoding="utf-8", newline="") as handle:
+                assert sum(1 for _ in csv.DictReader(handle)) == manifest["rows"] == 4000
+            outcomes["complete"] += 1
+            target.unlink()
+            (folder / "killed.csv.manifest.json").unlink()
+        else:
+            outcomes["absent"] += 1
+        sweep_stale(folder)
+        leftovers = [p.name for p in folder.iterdir() if p.name != "killed.csv.manifest.json"]
+        assert leftovers == []
+        (folder / "killed.csv.manifest.json").unlink(missing_ok=True)
+    assert outcomes["absent"] > 0
+
+
+def test_stale_temporary_files_are_swept_at_the_next_export(engine: Engine, tmp_path: Path) -> None:
+    ws = seed(engine, 3)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".old.csv.{dead.pid}.0badcafe{atomic.TEMP_SUFFIX}"
+    stale.write_bytes(b"half an export")
+    alive = tmp_path / f".live.csv.{os.getppid()}.0badcafe{atomic.TEMP_SUFFIX}"
+    alive.write_bytes(b"another process is still writing this")
+    export_csv(engine, CLEO, export_request(tmp_path / "new.csv", ws))
+    assert not stale.exists()
+    assert alive.exists()  # its writer still runs
