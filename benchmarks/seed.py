@@ -67,7 +67,10 @@ def bench_postgres(plan: SeedPlan, work: Path) -> tuple[float, float]:
         seed(engine, plan)
         ours = time.perf_counter() - started
         engine.dispose()
-        csv_file = work / "pg-events.csv"
+        csv_file, ws_file = work / "pg-events.csv", work / "pg-workspaces.csv"
+        _psql(
+            url_a, "-c", f"\\copy (SELECT * FROM workspaces WHERE NOT is_system) TO '{ws_file}' CSV"
+        )
         _psql(url_a, "-c", f"\\copy (SELECT {COLUMNS} FROM activity_events) TO '{csv_file}' CSV")
         engine = make_engine(url_b)
         migrate.upgrade(engine)
@@ -77,6 +80,7 @@ def bench_postgres(plan: SeedPlan, work: Path) -> tuple[float, float]:
             ).one()
         partitions.ensure(engine, partitions.months_between(first, last))
         engine.dispose()
+        _psql(url_b, "-c", f"\\copy workspaces FROM '{ws_file}' CSV")
         started = time.perf_counter()
         _psql(url_b, "-c", f"\\copy activity_events ({COLUMNS}) FROM '{csv_file}' CSV")
         reference = time.perf_counter() - started

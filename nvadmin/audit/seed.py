@@ -808,3 +808,12 @@ def _field_change(rng: random.Random, name: str) -> tuple[Any, Any]:
         plans = ("Aetna PPO", "Blue Cross HMO", "Medicare Part B", "Kaiser", "Cigna Open Access")
         return rng.choice(plans), rng.choice(plans)
     return (f"{name} v{rng.randint(1, 5)}", f"{name} v{rng.randint(6, 9)}")
+
+
+def seed_demo(engine: Engine, plan: SeedPlan, progress: ProgressFn | None = None) -> SeedReport:
+    """Seed, then add the demo staff accounts (whose passwords the sign-in dialog shows)."""
+    from nvadmin.auth.demo import create_demo_accounts
+
+    report = seed(engine, plan, progress)
+    create_demo_accounts(engine)
+    return report

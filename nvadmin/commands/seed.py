@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(context: Context, args: argparse.Namespace) -> int:
-    from nvadmin.audit.seed import SeedPlan, seed
+    from nvadmin.audit.seed import SeedPlan, seed_demo
     from nvadmin.db import migrate
 
     migrate.upgrade(context.engine)
@@ -44,14 +44,14 @@ def run(context: Context, args: argparse.Namespace) -> int:
     plan = SeedPlan(**plan_args)
     started = time.monotonic()
     bar = TerminalProgress("seeding")
-    report = seed(context.engine, plan, progress=bar)
+    report = seed_demo(context.engine, plan, progress=bar)
     bar.close()
     elapsed = time.monotonic() - started
     print(
         f"seeded {report.events:,} events in {len(report.workspaces)} workspaces "
         f"({', '.join(report.workspaces)}) in {elapsed:.1f} s "
         f"({report.events / max(elapsed, 1e-9):,.0f} events/s); "
-        f"{len(report.planted)} planted cases"
+        f"{len(report.planted)} planted cases; demo staff accounts created"
     )
     return 0
 

@@ -100,8 +100,20 @@ def describe(error: BaseException) -> str:
         error, "connection_invalidated", False
     ):
         return "the connection to the database was lost; try again"
-    if "Connection refused" in text or "could not translate host name" in text:
-        return "cannot reach the database server (is it running, and is the address right?)"
+    if any(
+        sign in text
+        for sign in (
+            "Connection refused",
+            "could not translate host name",
+            "failed to resolve",
+            "timeout expired",
+            "No route to host",
+            "server closed the connection",
+        )
+    ):
+        return (
+            f"cannot reach the database server (is it running, and is the address right?): {text}"
+        )
     return text
 
 

@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -53,7 +54,7 @@ def current_revision(engine: Engine) -> str | None:
         return None
     try:
         ScriptDirectory.from_config(_config()).get_revision(revision)
-    except ResolutionError:
+    except (ResolutionError, CommandError):
         raise SchemaError(
             f"the database schema ({revision}) is newer than this nvadmin "
             f"(which knows up to {head_revision()}): upgrade nvadmin"
