@@ -1,0 +1,139 @@
+"""The lock screen: shown over a cleared main window until the staff member's password is given.
+
+HIPAA's automatic logoff (164.312(a)(2)(iii)): the window has already removed every row and
+detail from the screen before this appears, so nothing is readable while it waits. The
+password check counts towards lockout like any sign-in and is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.auth.roles import StaffIdentity
+from nvadmin.context import Context
+from nvadmin.workers.jobs import Job, JobControl
+
+
+class LockScreen(QDialog):
+    unlocked = Signal()
+    sign_out_requested = Signal()
+
+    def __init__(
+        self,
+        context: Context,
+        identity: StaffIdentity,
+        reason: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.identity = identity
+        self._busy = False
+        self.setObjectName("lockScreen")
+        self.setWindowTitle("nvadmin is locked")
+        self.setModal(True)
+        self.setMinimumWidth(420)
+        # No close button: the only ways out are the password or signing out.
+        self.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
+
+        heading = QLabel("<h3>🔒 nvadmin is locked</h3>", self)
+        self.reason_label = QLabel(reason, self)
+        self.reason_label.setWordWrap(True)
+        who = QLabel(
+            f"Signed in as <b>{identity.display_name}</b> &lt;{identity.email}&gt;. "
+            "Enter your password to continue.",
+            self,
+        )
+        who.setWordWrap(True)
+        self.password_edit = QLineEdit(self)
+        self.password_edit.setObjectName("lockPassword")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("Password")
+        self.message = QLabel(self)
+        self.message.setObjectName("lockMessage")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet(
+            "background: #fdecea; color: #8a1c12; padding: 6px; border: 1px solid #f5c2bd;"
+        )
+        self.message.hide()
+        self.unlock_button = QPushButton("Unlock", self)
+        self.unlock_button.setObjectName("unlockButton")
+        self.unlock_button.setDefault(True)
+        self.unlock_button.clicked.connect(self.submit)
+        self.sign_out_button = QPushButton("Sign out", self)
+        self.sign_out_button.setAutoDefault(False)
+        self.sign_out_button.clicked.connect(self._sign_out)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.sign_out_button)
+        buttons.addWidget(self.unlock_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addWidget(self.reason_label)
+        layout.addWidget(who)
+        layout.addWidget(self.password_edit)
+        layout.addWidget(self.message)
+        layout.addLayout(buttons)
+        self.password_edit.setFocus()
+
+    def submit(self) -> None:
+        if self._busy:
+            return
+        password = self.password_edit.text()
+        if not password:
+            self.password_edit.setFocus()
+            return
+        email, context = self.identity.email, self.context
+
+        def work(control: JobControl) -> None:
+            from nvadmin.auth.signin import Authenticator
+
+            Authenticator(context.engine).sign_in(email, password, purpose="unlock")
+
+        self._busy = True
+        self.unlock_button.setEnabled(False)
+        job = Job(work, name="unlock", parent=self)
+        job.succeeded.connect(self._on_unlocked)
+        job.failed.connect(self._on_refused)
+        job.start()
+
+    def _on_unlocked(self, _result: object) -> None:
+        self._busy = False
+        self.password_edit.clear()
+        self.unlocked.emit()
+        self.accept()
+
+    def _on_refused(self, message: str) -> None:
+        self._busy = False
+        self.unlock_button.setEnabled(True)
+        self.password_edit.clear()
+        self.message.setText(message)
+        self.message.show()
+        self.password_edit.setFocus()
+
+    def _sign_out(self) -> None:
+        self.sign_out_requested.emit()
+        self.done(QDialog.DialogCode.Rejected)
+
+    # Escape and the window manager's close must not dismiss the lock.
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            event.ignore()
+            return
+        super().keyPressEvent(event)
+
+    def reject(self) -> None:
+        pass
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        event.ignore()

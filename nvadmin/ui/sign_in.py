@@ -1,0 +1,429 @@
+"""The sign-in dialog: e-mail, password, a code when the account has one, and first-run setup.
+
+Every database and keyring call runs in a background job; the dialog stays responsive and
+shows what it is waiting for. A failed sign-in always shows the same sentence (see
+:mod:`nvadmin.auth.signin`); the reason is in the audit log, not on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.auth.credentials import CredentialStore, KeyringStatus
+from nvadmin.auth.roles import StaffIdentity
+from nvadmin.auth.signin import SecondFactorRequired, SignInResult
+from nvadmin.context import Context
+from nvadmin.workers.jobs import Job, JobControl
+
+log = logging.getLogger(__name__)
+
+_WARNING_STYLE = (
+    "background: #fdecea; color: #8a1c12; padding: 6px; border: 1px solid #f5c2bd; "
+    "border-radius: 3px;"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseFacts:
+    """What the dialog needs to know about the database before anyone signs in."""
+
+    staff_count: int
+    demo_accounts: list[tuple[str, str, str]]
+    privilege_warning: str | None
+
+
+def load_facts(context: Context) -> DatabaseFacts:
+    from nvadmin.auth.accounts import staff_count
+    from nvadmin.auth.db_roles import connection_privileges
+    from nvadmin.auth.demo import demo_accounts
+
+    engine = context.engine
+    privileges = connection_privileges(engine)
+    return DatabaseFacts(
+        staff_count=staff_count(engine),
+        demo_accounts=demo_accounts(engine),
+        privilege_warning=privileges.warning if privileges else None,
+    )
+
+
+class _NeedsCode:
+    """Returned (not raised) by the sign-in job when the password was right and a code is due."""
+
+
+class SignInDialog(QDialog):
+    def __init__(
+        self,
+        context: Context,
+        store: CredentialStore,
+        parent: QWidget | None = None,
+        *,
+        keyring_status: KeyringStatus | None = None,
+        try_remembered: bool = True,
+    ) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.store = store
+        self.identity: StaffIdentity | None = None
+        self.remember_token: str | None = None
+        self.facts: DatabaseFacts | None = None
+        self.keyring_status = keyring_status
+        self._try_remembered = try_remembered
+        self._busy = False
+        self.setWindowTitle("Sign in to nvadmin")
+        self.setObjectName("signInDialog")
+        self.setMinimumWidth(460)
+        self._build()
+        self._start_loading()
+        if keyring_status is None:
+            from nvadmin.ui.keyring_status import KeyringProbe
+
+            self._probe = KeyringProbe(store, self)
+            self._probe.known.connect(self._on_keyring)
+            self._probe.start()
+        else:
+            self._on_keyring(keyring_status)
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        from nvadmin.ui.keyring_status import KeyringNotice
+
+        title = QLabel("<b>nvadmin</b> — Activity Log administration", self)
+        self.database_label = QLabel(f"Database: {self.context.display_url}", self)
+        self.database_label.setObjectName("databaseLabel")
+        self.database_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.database_label.setWordWrap(True)
+        self.database_label.setStyleSheet("color: #555;")
+        self.privilege_label = QLabel(self)
+        self.privilege_label.setObjectName("privilegeWarning")
+        self.privilege_label.setWordWrap(True)
+        self.privilege_label.setStyleSheet(_WARNING_STYLE)
+        self.privilege_label.hide()
+        self.keyring_notice = KeyringNotice(self)
+
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self._build_sign_in_page())
+        self.pages.addWidget(self._build_first_admin_page())
+
+        self.message = QLabel(self)
+        self.message.setObjectName("signInMessage")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        self.status = QLabel("Connecting to the database…", self)
+        self.status.setStyleSheet("color: #555;")
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(self.database_label)
+        layout.addWidget(self.privilege_label)
+        layout.addWidget(self.pages)
+        layout.addWidget(self.message)
+        layout.addWidget(self.keyring_notice)
+        layout.addWidget(self.status)
+
+    def _build_sign_in_page(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout()
+        self.email_edit = QLineEdit(page)
+        self.email_edit.setObjectName("email")
+        self.email_edit.setPlaceholderText("you@example.com")
+        self.password_edit = QLineEdit(page)
+        self.password_edit.setObjectName("password")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.code_edit = QLineEdit(page)
+        self.code_edit.setObjectName("code")
+        self.code_edit.setPlaceholderText("6-digit code from your authenticator app")
+        self.code_edit.setMaxLength(8)
+        self.code_label = QLabel("Code:", page)
+        form.addRow("E-mail:", self.email_edit)
+        form.addRow("Password:", self.password_edit)
+        form.addRow(self.code_label, self.code_edit)
+        self.code_label.hide()
+        self.code_edit.hide()
+        self.remember_box = QCheckBox("Keep me signed in on this computer for 12 hours", page)
+        self.remember_box.setEnabled(False)
+        self.remember_box.setToolTip("Checking the system keyring…")
+        self.sign_in_button = QPushButton("Sign in", page)
+        self.sign_in_button.setObjectName("signInButton")
+        self.sign_in_button.setDefault(True)
+        self.sign_in_button.setAutoDefault(True)
+        self.sign_in_button.setEnabled(False)
+        self.sign_in_button.clicked.connect(self.submit)
+        cancel = QPushButton("Quit", page)
+        cancel.setAutoDefault(False)
+        cancel.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.remember_box, 1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(self.sign_in_button)
+
+        self.demo_box = QGroupBox("Demo accounts (shown only for the demo database)", page)
+        self.demo_box.setObjectName("demoAccounts")
+        self.demo_layout = QVBoxLayout(self.demo_box)
+        self.demo_box.hide()
+
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.demo_box)
+        return page
+
+    def _build_first_admin_page(self) -> QWidget:
+        page = QWidget(self)
+        intro = QLabel(
+            "This database has no staff accounts yet. Create the first administrator; "
+            "there is no default password. Further accounts are added in Account ▸ Staff… "
+            "or with <tt>nvadmin staff add</tt>.",
+            page,
+        )
+        intro.setWordWrap(True)
+        form = QFormLayout()
+        self.admin_email = QLineEdit(page)
+        self.admin_email.setObjectName("adminEmail")
+        self.admin_name = QLineEdit(page)
+        self.admin_password = QLineEdit(page)
+        self.admin_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.admin_password.setPlaceholderText("at least 12 characters")
+        self.admin_repeat = QLineEdit(page)
+        self.admin_repeat.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("E-mail:", self.admin_email)
+        form.addRow("Name:", self.admin_name)
+        form.addRow("Password:", self.admin_password)
+        form.addRow("Repeat:", self.admin_repeat)
+        self.create_button = QPushButton("Create administrator and sign in", page)
+        self.create_button.setDefault(True)
+        self.create_button.clicked.connect(self.create_first_admin)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.create_button, 0, Qt.AlignmentFlag.AlignRight)
+        return page
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self.pages.currentIndex() == 0:
+            self.email_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _start_loading(self) -> None:
+        context = self.context
+        job = Job(lambda control: load_facts(context), name="sign-in facts", parent=self)
+        job.succeeded.connect(self._on_facts)
+        job.failed.connect(self._on_load_failed)
+        job.start()
+
+    def _on_facts(self, facts: DatabaseFacts) -> None:
+        self.facts = facts
+        self.status.setText("")
+        self.status.hide()
+        if facts.privilege_warning:
+            self.privilege_label.setText("⚠ " + facts.privilege_warning)
+            self.privilege_label.show()
+        if facts.staff_count == 0:
+            self.pages.setCurrentIndex(1)
+            self.admin_email.setFocus()
+            return
+        self.sign_in_button.setEnabled(True)
+        self._show_demo_accounts(facts.demo_accounts)
+        self._maybe_use_remembered()
+
+    def _on_load_failed(self, message: str) -> None:
+        self.status.hide()
+        self.show_error(f"Cannot read the database: {message}")
+
+    def _show_demo_accounts(self, accounts: list[tuple[str, str, str]]) -> None:
+        if not accounts:
+            return
+        for email, password, role in accounts:
+            button = QPushButton(f"Use the {role} demo account  ({email} / {password})", self)
+            button.setAutoDefault(False)
+            button.setProperty("demoRole", role)
+            button.clicked.connect(self._use_demo_account)
+            self.demo_layout.addWidget(button)
+        self.demo_box.show()
+        self.adjustSize()
+
+    def _use_demo_account(self) -> None:
+        button = self.sender()
+        assert self.facts is not None
+        role = button.property("demoRole")
+        for email, password, demo_role in self.facts.demo_accounts:
+            if demo_role == role:
+                self.email_edit.setText(email)
+                self.password_edit.setText(password)
+                self.sign_in_button.setFocus()
+
+    # -- keyring and remembered sign-in ------------------------------------------------------
+
+    def _on_keyring(self, status: KeyringStatus) -> None:
+        self.keyring_status = status
+        self.keyring_notice.show_status(status)
+        self.remember_box.setEnabled(status.available)
+        self.remember_box.setToolTip(
+            "The token is kept in the system keyring and can be revoked by signing out."
+            if status.available
+            else status.message
+        )
+        if not status.available:
+            self.remember_box.setChecked(False)
+        self._maybe_use_remembered()
+
+    def _maybe_use_remembered(self) -> None:
+        if not (self._try_remembered and self.facts and self.facts.staff_count):
+            return
+        if self.keyring_status is None or not self.keyring_status.available:
+            return
+        self._try_remembered = False
+        store, context = self.store, self.context
+        database = context.display_url
+
+        def work(control: JobControl) -> tuple[StaffIdentity, str] | None:
+            from nvadmin.auth.signin import Authenticator
+
+            token = store.remember_token(database)
+            if not token:
+                return None
+            identity = Authenticator(context.engine).sign_in_with_token(token)
+            if identity is None:
+                store.forget_remember_token(database)  # expired or revoked: stop trying it
+                return None
+            return identity, token
+
+        self.status.setText("Looking for a remembered sign-in…")
+        self.status.show()
+        job = Job(work, name="remembered sign-in", parent=self)
+        job.succeeded.connect(self._on_remembered)
+        job.failed.connect(self._on_remembered_failed)
+        job.start()
+
+    def _on_remembered(self, found: tuple[StaffIdentity, str] | None) -> None:
+        self.status.hide()
+        if found is not None and self.identity is None and not self._busy:
+            self.identity, self.remember_token = found
+            self.accept()
+
+    def _on_remembered_failed(self, message: str) -> None:
+        self.status.hide()
+        log.info("remembered sign-in not used: %s", message)
+
+    # -- signing in --------------------------------------------------------------------------
+
+    def show_error(self, text: str) -> None:
+        self.message.setStyleSheet(_WARNING_STYLE)
+        self.message.setText(text)
+        self.message.show()
+
+    def show_info(self, text: str) -> None:
+        self.message.setStyleSheet("color: #1a4d8f; padding: 4px;")
+        self.message.setText(text)
+        self.message.show()
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        for widget in (
+            self.email_edit,
+            self.password_edit,
+            self.code_edit,
+            self.sign_in_button,
+            self.create_button,
+        ):
+            widget.setEnabled(not busy)
+        self.status.setText(text)
+        self.status.setVisible(busy)
+
+    def submit(self) -> None:
+        if self._busy or self.facts is None:
+            return
+        email = self.email_edit.text().strip()
+        password = self.password_edit.text()
+        if not email or not password:
+            self.show_error("Enter your e-mail and password.")
+            (self.email_edit if not email else self.password_edit).setFocus()
+            return
+        code = self.code_edit.text().strip() if self.code_edit.isVisible() else None
+        remember = self.remember_box.isChecked() and self.remember_box.isEnabled()
+        context = self.context
+
+        def work(control: JobControl) -> SignInResult | _NeedsCode:
+            from nvadmin.auth.signin import Authenticator
+
+            try:
+                return Authenticator(context.engine).sign_in(
+                    email, password, code, remember=remember
+                )
+            except SecondFactorRequired:
+                return _NeedsCode()
+
+        self._set_busy(True, "Checking…")
+        job = Job(work, name="sign in", parent=self)
+        job.succeeded.connect(self._on_signed_in)
+        job.failed.connect(self._on_refused)
+        job.start()
+
+    def _on_signed_in(self, result: SignInResult | _NeedsCode) -> None:
+        self._set_busy(False)
+        if isinstance(result, _NeedsCode):
+            self.code_label.show()
+            self.code_edit.show()
+            self.code_edit.clear()
+            self.code_edit.setFocus()
+            self.show_info("Enter the 6-digit code from your authenticator app.")
+            return
+        self.identity = result.identity
+        self.remember_token = result.remember_token
+        self.accept()
+
+    def _on_refused(self, message: str) -> None:
+        self._set_busy(False)
+        self.password_edit.clear()
+        self.code_edit.clear()
+        self.show_error(message)
+        self.password_edit.setFocus()
+
+    # -- first run ---------------------------------------------------------------------------
+
+    def create_first_admin(self) -> None:
+        if self._busy:
+            return
+        if self.admin_password.text() != self.admin_repeat.text():
+            self.show_error("The two passwords differ.")
+            return
+        email, name = self.admin_email.text(), self.admin_name.text()
+        password, context = self.admin_password.text(), self.context
+
+        def work(control: JobControl) -> SignInResult:
+            from nvadmin.auth.accounts import create_first_admin
+            from nvadmin.auth.signin import Authenticator
+
+            account = create_first_admin(context.engine, email, password, name)
+            return Authenticator(context.engine).sign_in(account.account.email, password)
+
+        self._set_busy(True, "Creating the administrator…")
+        job = Job(work, name="first admin", parent=self)
+        job.succeeded.connect(self._on_signed_in)
+        job.failed.connect(self._on_first_admin_failed)
+        job.start()
+
+    def _on_first_admin_failed(self, message: str) -> None:
+        self._set_busy(False)
+        self.show_error(message)

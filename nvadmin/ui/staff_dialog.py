@@ -1,0 +1,308 @@
+"""Account ▸ Staff…: admins add, disable, enable, unlock staff and reset their passwords.
+
+The dialog calls the same service functions as ``nvadmin staff``; they check the admin role
+themselves, so this dialog being reachable is not what protects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.auth import accounts
+from nvadmin.auth.accounts import NewAccount, StaffAccount
+from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.context import Context
+from nvadmin.workers.jobs import Job, JobControl
+
+COLUMNS = ("E-mail", "Name", "Role", "Status", "2FA", "Last sign-in")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+class AccountForm(QDialog):
+    """New account (e-mail, name, role, password, TOTP) or new password for one account."""
+
+    def __init__(self, parent: QWidget, *, email: str | None = None) -> None:
+        super().__init__(parent)
+        self.reset_only = email is not None
+        self.setWindowTitle(f"New password for {email}" if email else "Add staff account")
+        form = QFormLayout()
+        self.email = QLineEdit(self)
+        self.name = QLineEdit(self)
+        self.role = QComboBox(self)
+        for role in Role:
+            self.role.addItem(role.value.capitalize(), role.value)
+        self.password = QLineEdit(self)
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText(f"at least {MIN_PASSWORD_LENGTH} characters")
+        self.repeat = QLineEdit(self)
+        self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
+        self.totp = QCheckBox("Require a code from an authenticator app", self)
+        if not self.reset_only:
+            form.addRow("E-mail:", self.email)
+            form.addRow("Name:", self.name)
+            form.addRow("Role:", self.role)
+        form.addRow("Password:", self.password)
+        form.addRow("Repeat:", self.repeat)
+        if not self.reset_only:
+            form.addRow("", self.totp)
+        self.error = QLabel(self)
+        self.error.setStyleSheet("color: #8a1c12;")
+        self.error.hide()
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self._check)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def _check(self) -> None:
+        if self.password.text() != self.repeat.text():
+            self.error.setText("The two passwords differ.")
+            self.error.show()
+            return
+        self.accept()
+
+
+class StaffDialog(QDialog):
+    def __init__(self, context: Context, identity: StaffIdentity, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.context = context
+        self.identity = identity
+        self.accounts: list[StaffAccount] = []
+        self._busy = False
+        self.setObjectName("staffDialog")
+        self.setWindowTitle("Staff accounts")
+        self.resize(860, 420)
+
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("staffTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+
+        self.add_button = QPushButton("Add…", self)
+        self.disable_button = QPushButton("Disable", self)
+        self.enable_button = QPushButton("Enable", self)
+        self.unlock_button = QPushButton("Unlock", self)
+        self.reset_button = QPushButton("Reset password…", self)
+        self.role_box = QComboBox(self)
+        for role in Role:
+            self.role_box.addItem(f"Make {role.value}", role.value)
+        self.role_button = QPushButton("Change role", self)
+        self.add_button.clicked.connect(self.add_account)
+        self.disable_button.clicked.connect(lambda: self._act("disable"))
+        self.enable_button.clicked.connect(lambda: self._act("enable"))
+        self.unlock_button.clicked.connect(lambda: self._act("unlock"))
+        self.reset_button.clicked.connect(self.reset_selected_password)
+        self.role_button.clicked.connect(lambda: self._act("role"))
+        buttons = QHBoxLayout()
+        for widget in (
+            self.add_button,
+            self.disable_button,
+            self.enable_button,
+            self.unlock_button,
+            self.reset_button,
+        ):
+            buttons.addWidget(widget)
+        buttons.addStretch(1)
+        buttons.addWidget(self.role_box)
+        buttons.addWidget(self.role_button)
+        self.message = QLabel(self)
+        self.message.setObjectName("staffMessage")
+        self.message.setWordWrap(True)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addWidget(self.message)
+        layout.addWidget(close)
+        self._update_buttons()
+        self.refresh()
+
+    # -- background calls --------------------------------------------------------------------
+
+    def _run(self, work: Callable[[], object], done_text: str | None) -> None:
+        """Run one service call then reload the list; errors (including AccessDenied) shown."""
+        engine, identity = self.context.engine, self.identity
+
+        def job_work(control: JobControl) -> tuple[object, list[StaffAccount]]:
+            result = work()
+            return result, accounts.list_staff(engine, identity)
+
+        self._busy = True
+        self._done_text = done_text
+        self._update_buttons()
+        job = Job(job_work, name="staff", parent=self)
+        job.succeeded.connect(self._on_done)
+        job.failed.connect(self._on_failed)
+        job.start()
+
+    def refresh(self) -> None:
+        self._run(lambda: None, None)
+
+    def _on_done(self, outcome: tuple[object, list[StaffAccount]]) -> None:
+        result, listed = outcome
+        self._busy = False
+        selected = self.selected()
+        self._fill(listed)
+        if selected is not None:
+            self.select(selected.email)
+        if self._done_text:
+            self.message.setStyleSheet("color: #1a5d1a;")
+            self.message.setText(self._done_text)
+        if isinstance(result, NewAccount) and result.totp_secret:
+            self._show_totp(result)
+        self._update_buttons()
+
+    def _on_failed(self, message: str) -> None:
+        self._busy = False
+        self.message.setStyleSheet("color: #8a1c12;")
+        self.message.setText(message)
+        self._update_buttons()
+
+    # -- table -------------------------------------------------------------------------------
+
+    def _fill(self, listed: list[StaffAccount]) -> None:
+        self.accounts = listed
+        self.table.setRowCount(len(listed))
+        for row, account in enumerate(listed):
+            status = account.status
+            if status == "locked":
+                status = f"locked until {_when(account.locked_until)}"
+            cells = (
+                account.email,
+                account.display_name,
+                account.role.value,
+                status,
+                "TOTP" if account.has_totp else "—",
+                _when(account.last_sign_in_at),
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 3 and account.status != "active":
+                    item.setForeground(Qt.GlobalColor.darkRed)
+                self.table.setItem(row, column, item)
+
+    def selected(self) -> StaffAccount | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.accounts[rows[0].row()] if rows else None
+
+    def select(self, email: str) -> None:
+        for row, account in enumerate(self.accounts):
+            if account.email == email:
+                self.table.selectRow(row)
+
+    def _update_buttons(self) -> None:
+        account = self.selected()
+        idle = not self._busy
+        self.add_button.setEnabled(idle)
+        self.disable_button.setEnabled(idle and account is not None and not account.disabled)
+        self.enable_button.setEnabled(idle and account is not None and account.disabled)
+        self.unlock_button.setEnabled(
+            idle and account is not None and (account.failed_attempts > 0 or account.is_locked())
+        )
+        self.reset_button.setEnabled(idle and account is not None)
+        self.role_button.setEnabled(idle and account is not None)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _act(self, what: str) -> None:
+        account = self.selected()
+        if account is None:
+            return
+        engine, me, email = self.context.engine, self.identity, account.email
+        if what == "disable":
+            if (
+                email == me.email
+                and QMessageBox.question(
+                    self, "Disable your own account", "Disable your own account?"
+                )
+                != QMessageBox.StandardButton.Yes
+            ):
+                return
+            self._run(lambda: accounts.disable_staff(engine, me, email), f"Disabled {email}.")
+        elif what == "enable":
+            self._run(lambda: accounts.enable_staff(engine, me, email), f"Enabled {email}.")
+        elif what == "unlock":
+            self._run(lambda: accounts.unlock_staff(engine, me, email), f"Unlocked {email}.")
+        elif what == "role":
+            role = str(self.role_box.currentData())
+            self._run(
+                lambda: accounts.change_role(engine, me, email, role), f"{email} is now {role}."
+            )
+
+    def add_account(self) -> None:
+        form = AccountForm(self)
+        if form.exec() != QDialog.DialogCode.Accepted:
+            return
+        engine, me = self.context.engine, self.identity
+        email, name = form.email.text(), form.name.text()
+        role, password = str(form.role.currentData()), form.password.text()
+        totp = form.totp.isChecked()
+        self._run(
+            lambda: accounts.add_staff(engine, me, email, password, role, name, with_totp=totp),
+            f"Added {email.strip().lower()}.",
+        )
+
+    def reset_selected_password(self) -> None:
+        account = self.selected()
+        if account is None:
+            return
+        form = AccountForm(self, email=account.email)
+        if form.exec() != QDialog.DialogCode.Accepted:
+            return
+        engine, me, email, password = (
+            self.context.engine,
+            self.identity,
+            account.email,
+            form.password.text(),
+        )
+        self._run(
+            lambda: accounts.reset_password(engine, me, email, password),
+            f"New password set for {email}; their remembered sign-ins were ended.",
+        )
+
+    def _show_totp(self, new: NewAccount) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("Authenticator app set-up")
+        box.setText(
+            f"Give {new.account.email} this secret for their authenticator app now. "
+            "It is not shown again."
+        )
+        box.setInformativeText(f"Secret: {new.totp_secret}\n\n{new.totp_uri}")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
