@@ -1,0 +1,52 @@
+"""PostgreSQL partitioning: monthly partitions made by nvadmin, and date queries that prune."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.db import partitions
+from nvadmin.db.engine import make_engine
+from nvadmin.db.models import ActivityEvent
+from tests.factories import add_workspace, draft, write
+
+pytestmark = pytest.mark.pg
+
+
+def test_writer_creates_the_months_it_needs_and_one_month_queries_prune(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    ws = add_workspace(engine)
+    months = [datetime(2025, m, 15, 12, tzinfo=UTC) for m in (1, 2, 3, 4)]
+    write(engine, ws, [draft(occurred_at=t) for t in months])
+    assert partitions.existing(engine) == [f"activity_events_2025_0{m}" for m in (1, 2, 3, 4)]
+
+    march = EventFilter(
+        workspace_ids=(ws,),
+        start=datetime(2025, 3, 1, tzinfo=UTC),
+        end=datetime(2025, 4, 1, tzinfo=UTC),
+    )
+    query = select(ActivityEvent.id).where(where_clause(march))
+    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as connection:
+        plan = "\n".join(r[0] for r in connection.execute(text(f"EXPLAIN {compiled}")))
+        rows = connection.execute(query).all()
+    assert "activity_events_2025_03" in plan
+    for other in ("2025_01", "2025_02", "2025_04"):
+        assert f"activity_events_{other}" not in plan
+    assert len(rows) == 1
+    engine.dispose()
+
+
+def test_partitions_ahead_are_idempotent(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    now = datetime(2030, 11, 20, tzinfo=UTC)
+    first = partitions.ensure_ahead(engine, now, 3)
+    again = partitions.ensure_ahead(engine, now, 3)
+    assert first == again
+    names = partitions.existing(engine)
+    for expected in ("2030_11", "2030_12", "2031_01", "2031_02"):
+        assert f"activity_events_{expected}" in names
+    engine.dispose()
