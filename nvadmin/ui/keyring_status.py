@@ -21,7 +21,7 @@ class KeyringProbe(QObject):
 
     def start(self) -> None:
         store = self.store
-        job = Job(lambda control: store.probe(), name="keyring probe", parent=self)
+        job = Job(lambda control: store.probe(), name="keyring probe")
         job.succeeded.connect(self._on_status)
         job.start()
 

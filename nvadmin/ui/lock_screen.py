@@ -102,7 +102,7 @@ class LockScreen(QDialog):
 
         self._busy = True
         self.unlock_button.setEnabled(False)
-        job = Job(work, name="unlock", parent=self)
+        job = Job(work, name="unlock")
         job.succeeded.connect(self._on_unlocked)
         job.failed.connect(self._on_refused)
         job.start()

@@ -125,7 +125,7 @@ class Session(QObject):
         def work(control: JobControl) -> None:
             store.set_remember_token(database, token)
 
-        job = Job(work, name="remember sign-in", parent=self)
+        job = Job(work, name="remember sign-in")
         job.failed.connect(self._on_token_not_stored)
         job.start()
 
@@ -245,7 +245,7 @@ class Session(QObject):
 
             what(Authenticator(engine), identity)
 
-        Job(work, name="session event", parent=self).start()
+        Job(work, name="session event").start()
 
     def sign_out(self) -> None:
         """Revoke the remembered sign-in, record it, close the window and its connections,
@@ -290,7 +290,7 @@ class Session(QObject):
                     except KeyringUnavailable as error:
                         log.info("remember-me token not removed from the keyring: %s", error)
 
-        job = Job(work, name="sign out", parent=self)
+        job = Job(work, name="sign out")
         job.finished.connect(self._after_sign_out)
         job.start()
 

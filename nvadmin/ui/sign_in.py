@@ -209,7 +209,8 @@ class SignInDialog(QDialog):
         form.addRow("Password:", self.admin_password)
         form.addRow("Repeat:", self.admin_repeat)
         self.create_button = QPushButton("Create administrator and sign in", page)
-        self.create_button.setDefault(True)
+        # Made the default button only when this page is shown (one default per dialog).
+        self.create_button.setAutoDefault(False)
         self.create_button.clicked.connect(self.create_first_admin)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 6, 0, 0)
@@ -227,7 +228,9 @@ class SignInDialog(QDialog):
 
     def _start_loading(self) -> None:
         context = self.context
-        job = Job(lambda control: load_facts(context), name="sign-in facts", parent=self)
+        # Jobs are not parented to the dialog: they keep themselves alive until finished, and
+        # a dialog closed meanwhile simply no longer receives their result.
+        job = Job(lambda control: load_facts(context), name="sign-in facts")
         job.succeeded.connect(self._on_facts)
         job.failed.connect(self._on_load_failed)
         job.start()
@@ -241,6 +244,8 @@ class SignInDialog(QDialog):
             self.privilege_label.show()
         if facts.staff_count == 0:
             self.pages.setCurrentIndex(1)
+            self.sign_in_button.setDefault(False)
+            self.create_button.setDefault(True)
             self.admin_email.setFocus()
             return
         self.sign_in_button.setEnabled(True)
@@ -311,7 +316,7 @@ class SignInDialog(QDialog):
 
         self.status.setText("Looking for a remembered sign-in…")
         self.status.show()
-        job = Job(work, name="remembered sign-in", parent=self)
+        job = Job(work, name="remembered sign-in")
         job.succeeded.connect(self._on_remembered)
         job.failed.connect(self._on_remembered_failed)
         job.start()
@@ -375,7 +380,7 @@ class SignInDialog(QDialog):
                 return _NeedsCode()
 
         self._set_busy(True, "Checking…")
-        job = Job(work, name="sign in", parent=self)
+        job = Job(work, name="sign in")
         job.succeeded.connect(self._on_signed_in)
         job.failed.connect(self._on_refused)
         job.start()
@@ -419,7 +424,7 @@ class SignInDialog(QDialog):
             return Authenticator(context.engine).sign_in(account.account.email, password)
 
         self._set_busy(True, "Creating the administrator…")
-        job = Job(work, name="first admin", parent=self)
+        job = Job(work, name="first admin")
         job.succeeded.connect(self._on_signed_in)
         job.failed.connect(self._on_first_admin_failed)
         job.start()

@@ -166,7 +166,7 @@ class StaffDialog(QDialog):
         self._busy = True
         self._done_text = done_text
         self._update_buttons()
-        job = Job(job_work, name="staff", parent=self)
+        job = Job(job_work, name="staff")
         job.succeeded.connect(self._on_done)
         job.failed.connect(self._on_failed)
         job.start()

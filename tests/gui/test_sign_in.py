@@ -1,0 +1,186 @@
+"""The sign-in dialog on a real SQLite database, with the in-memory keyring."""
+
+from __future__ import annotations
+
+import keyring
+import keyring.backends.fail
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from nvadmin.auth import accounts, totp
+from nvadmin.auth.accounts import command_line_operator
+from nvadmin.auth.credentials import CredentialStore
+from nvadmin.auth.demo import create_demo_accounts
+from nvadmin.auth.signin import SIGN_IN_REFUSED
+from nvadmin.context import Context
+from nvadmin.db.models import ActivityEvent, RememberToken
+from nvadmin.paths import Paths
+from nvadmin.ui.sign_in import SignInDialog
+from tests.conftest import MemoryKeyring
+
+PASSWORD = "quiet-river-stones"
+
+
+@pytest.fixture
+def context(sqlite_db_url: str):  # type: ignore[no-untyped-def]
+    ctx = Context(Paths.from_environment(), sqlite_db_url, is_default_database=False)
+    yield ctx
+    ctx.dispose()
+
+
+def open_dialog(qtbot, context: Context) -> SignInDialog:  # type: ignore[no-untyped-def]
+    dialog = SignInDialog(context, CredentialStore(timeout=2))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.facts is not None and dialog.keyring_status is not None)
+    return dialog
+
+
+def actions(context: Context) -> list[tuple[str, str | None]]:
+    with DbSession(context.engine) as session:
+        return [
+            (a, r)
+            for a, r in session.execute(
+                select(ActivityEvent.action, ActivityEvent.failure_reason)
+                .where(ActivityEvent.action.like("staff.sign%"))
+                .order_by(ActivityEvent.seq)
+            )
+        ]
+
+
+def test_focus_in_email_and_enter_signs_in(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    accounts.add_staff(
+        context.engine, command_line_operator(), "ana@n.example", PASSWORD, "support"
+    )
+    dialog = open_dialog(qtbot, context)
+    assert dialog.email_edit.hasFocus()
+    assert not dialog.demo_box.isVisible()  # not a demo database
+    qtbot.keyClicks(dialog.email_edit, "ana@n.example")
+    dialog.password_edit.setFocus()
+    qtbot.keyClicks(dialog.password_edit, PASSWORD)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert dialog.identity and dialog.identity.email == "ana@n.example"
+    assert actions(context) == [("staff.sign_in", None)]
+
+
+def test_refusal_message_is_the_same_and_logged(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    accounts.add_staff(
+        context.engine, command_line_operator(), "ana@n.example", PASSWORD, "support"
+    )
+    dialog = open_dialog(qtbot, context)
+    shown = []
+    for email, password in (("ana@n.example", "wrong-password!"), ("who@n.example", PASSWORD)):
+        dialog.email_edit.setText(email)
+        dialog.password_edit.setText(password)
+        dialog.sign_in_button.click()
+        qtbot.waitUntil(lambda: dialog.message.isVisible() and dialog.sign_in_button.isEnabled())
+        shown.append(dialog.message.text())
+        dialog.message.hide()
+    assert shown == [SIGN_IN_REFUSED, SIGN_IN_REFUSED]
+    assert dialog.password_edit.text() == ""  # cleared after a refusal
+    assert actions(context) == [
+        ("staff.sign_in_failed", "wrong_password"),
+        ("staff.sign_in_failed", "unknown_account"),
+    ]
+
+
+def test_code_asked_after_right_password(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    new = accounts.add_staff(
+        context.engine, command_line_operator(), "ana@n.example", PASSWORD, "admin", with_totp=True
+    )
+    dialog = open_dialog(qtbot, context)
+    assert not dialog.code_edit.isVisible()
+    dialog.email_edit.setText("ana@n.example")
+    dialog.password_edit.setText(PASSWORD)
+    dialog.sign_in_button.click()
+    qtbot.waitUntil(dialog.code_edit.isVisible)
+    assert dialog.code_edit.hasFocus()
+    assert new.totp_secret
+    import time
+
+    dialog.code_edit.setText(totp.code_at(new.totp_secret, time.time()))
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.sign_in_button.click()
+
+
+def test_demo_accounts_shown_only_on_demo_database(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    created = create_demo_accounts(context.engine)
+    dialog = open_dialog(qtbot, context)
+    assert dialog.demo_box.isVisible()
+    buttons = dialog.demo_box.findChildren(type(dialog.sign_in_button))
+    assert len(buttons) == 3
+    buttons[2].click()
+    assert (dialog.email_edit.text(), dialog.password_edit.text()) == created[2][:2]
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.sign_in_button.click()
+    assert dialog.identity and dialog.identity.role == "admin"
+
+
+def test_first_run_creates_the_first_admin(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    dialog = open_dialog(qtbot, context)
+    assert dialog.pages.currentIndex() == 1
+    dialog.admin_email.setText("boss@n.example")
+    dialog.admin_name.setText("Boss")
+    dialog.admin_password.setText("short")
+    dialog.admin_repeat.setText("short")
+    dialog.create_button.click()
+    qtbot.waitUntil(lambda: "at least 12" in dialog.message.text())
+    dialog.admin_password.setText(PASSWORD)
+    dialog.admin_repeat.setText(PASSWORD)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.create_button.click()
+    assert dialog.identity and dialog.identity.role == "admin"
+    assert accounts.staff_count(context.engine) == 1
+
+
+def test_no_keyring_disables_remember_me_and_says_so(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    accounts.add_staff(
+        context.engine, command_line_operator(), "ana@n.example", PASSWORD, "support"
+    )
+    dialog = open_dialog(qtbot, context)
+    assert dialog.keyring_notice.isVisible()
+    assert "No system keyring" in dialog.keyring_notice.text()
+    assert not dialog.remember_box.isEnabled()
+    dialog.email_edit.setText("ana@n.example")
+    dialog.password_edit.setText(PASSWORD)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.sign_in_button.click()  # signing in still works
+    assert dialog.remember_token is None
+
+
+def test_remembered_sign_in_skips_the_password(
+    qtbot, context: Context, memory_keyring: MemoryKeyring
+) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.ui.session import Session
+
+    accounts.add_staff(
+        context.engine, command_line_operator(), "ana@n.example", PASSWORD, "support"
+    )
+    dialog = open_dialog(qtbot, context)
+    assert dialog.remember_box.isEnabled()
+    dialog.email_edit.setText("ana@n.example")
+    dialog.password_edit.setText(PASSWORD)
+    dialog.remember_box.setChecked(True)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.sign_in_button.click()
+    token = dialog.remember_token
+    assert token
+    session = Session(context)
+    session._store_token(token)
+    key = ("nvadmin", f"remember:{context.display_url}")
+    qtbot.waitUntil(lambda: key in memory_keyring.secrets)
+    assert memory_keyring.secrets[key] == token
+    with DbSession(context.engine) as db:
+        assert db.execute(select(RememberToken.token_hash)).scalar_one() != token.encode()
+
+    again = SignInDialog(context, CredentialStore(timeout=2))
+    qtbot.addWidget(again)
+    with qtbot.waitSignal(again.accepted, timeout=10_000):
+        again.show()
+    assert again.identity and again.identity.email == "ana@n.example"
