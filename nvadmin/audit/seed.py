@@ -49,6 +49,7 @@ class SeedPlan:
     seed: int = 1
     end: date = field(default_factory=lambda: datetime.now(UTC).date() + timedelta(days=1))
     days: int = 90
+    plant: bool = True  # False gives a clean data set (no planted cases), for flag tests
 
     def __post_init__(self) -> None:
         if not 1 <= self.workspaces <= 500:
@@ -267,6 +268,8 @@ class _WorkspaceSim:
         self.target = target
         self.days = [plan.end - timedelta(days=plan.days - i) for i in range(plan.days)]
         self.planted: list[PlantedCase] = []
+        self.plan = plan
+        self.shifts_seen: dict[int, int] = {}
         workdays = sum(1 for d in self.days if d.weekday() < 5)
         team_size = max(6, min(400, round(target / max(1, workdays * 55))))
         self.workspace_id = int(
@@ -365,7 +368,8 @@ class _WorkspaceSim:
 
     def events(self) -> Iterator[EventDraft]:
         rng = self.rng
-        planted = self._plant() if self.target >= MIN_EVENTS_FOR_PLANTS else {}
+        worth_planting = self.plan.plant and self.target >= MIN_EVENTS_FOR_PLANTS
+        planted = self._plant() if worth_planting else {}
         n_planted = sum(len(v) for v in planted.values())
         n_api = round(self.target * API_SHARE) if self.clients else 0
         n_members = self.target - n_planted - n_api
@@ -440,7 +444,11 @@ class _WorkspaceSim:
         schedule: list[str],
     ) -> list[EventDraft]:
         rng = self.rng
-        remote = rng.random() < 0.1
+        # Each member's second shift is from home, so both of their usual addresses are
+        # known from the first days on; later, one shift in ten is remote.
+        shift_number = self.shifts_seen.get(member.id, 0)
+        self.shifts_seen[member.id] = shift_number + 1
+        remote = shift_number == 1 or (shift_number > 1 and rng.random() < 0.1)
         ip = member.home_ip if remote else self.office_ip
         session = f"s_{rng.getrandbits(64):016x}"
         common = {
@@ -684,6 +692,12 @@ class _WorkspaceSim:
             for i in range(4)
         ]
         add("failed_burst_then_success", target.email, days[1], burst + success + views)
+        # ...which is also a sign-in from an address this member never used.
+        self.planted.append(
+            PlantedCase(
+                "new_ip", self.slug, target.email, days[1].isoformat(), len(success + views)
+            )
+        )
         # 3. one address trying many accounts (password spraying).
         spray_ip = _ip(rng, 193)
         emails = [m.email for m in rng.sample(self.members, min(6, len(self.members)))]
