@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-FEATURES: tuple[str, ...] = ()
+FEATURES: tuple[str, ...] = ("nvadmin.ui.export_panel",)
 
 
 def install_all(window: Any) -> None:

@@ -1,0 +1,520 @@
+"""The export form: the ticket ("workspace X, from D1 to D2") as a dialog.
+
+It opens pre-filled from the browser (workspace, range, team members, categories, display
+zone) and shows how many events match before anything starts; the count runs in a worker,
+again after every change (debounced, newest request wins). The dialog only builds an
+:class:`~nvadmin.export.service.ExportRequest`; the export panel runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, available_timezones
+
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy import Engine
+
+from nvadmin.audit.query import EventFilter, Term
+from nvadmin.audit.taxonomy import Category
+from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.errors import UserError
+from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
+from nvadmin.export.manifest import manifest_path_for
+from nvadmin.export.service import ExportRequest, count_matching, day_range
+from nvadmin.workers.jobs import Job
+
+log = logging.getLogger(__name__)
+
+COUNT_DELAY_MS = 300
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _zone_names() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+
+
+def _local_day(instant: datetime, zone: ZoneInfo) -> date:
+    return instant.astimezone(zone).date()
+
+
+def _is_midnight(instant: datetime, zone: ZoneInfo) -> bool:
+    local = instant.astimezone(zone)
+    return (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0)
+
+
+class ExportDialog(QDialog):
+    """Fill in the ticket, see the row count, get an :class:`ExportRequest` from
+    :meth:`request` once accepted."""
+
+    count_changed = Signal(object)  # int, or None while counting / after an error
+    workspaces_loaded = Signal()
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: StaffIdentity,
+        *,
+        initial_filter: EventFilter | None = None,
+        workspace: WorkspaceInfo | None = None,
+        display_zone: str | None = None,
+        folder: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export activity to CSV")
+        self.setObjectName("exportDialog")
+        self._engine = engine
+        self._identity = identity
+        self._initial = initial_filter or EventFilter()
+        self._initial_workspace_id = (
+            workspace.id
+            if workspace is not None
+            else (self._initial.workspace_ids[0] if self._initial.workspace_ids else None)
+        )
+        self._display_zone = display_zone
+        self._folder = folder or Path.home()
+        self._generation = 0
+        self._count_job: Job | None = None
+        self._name_edited = False
+        self._accepted_request: ExportRequest | None = None
+        self.last_count: int | None = None
+        self.workspaces: list[WorkspaceInfo] = []
+
+        self._build()
+        self._prefill()
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(COUNT_DELAY_MS)
+        self._count_timer.timeout.connect(self._count_now)
+        self._connect()
+        QTimer.singleShot(0, self._load_workspaces)
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        zones = ["UTC", *_zone_names()]
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+
+        self.workspace_box = QComboBox(self)
+        self.workspace_box.setPlaceholderText("Loading workspaces…")
+        form.addRow("&Workspace:", self.workspace_box)
+
+        self.from_edit = QDateEdit(self)
+        self.to_edit = QDateEdit(self)
+        for edit in (self.from_edit, self.to_edit):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+        self.range_zone_box = self._zone_box(zones)
+        dates = QHBoxLayout()
+        dates.addWidget(self.from_edit)
+        dates.addWidget(QLabel("to", self))
+        dates.addWidget(self.to_edit)
+        dates.addWidget(QLabel("(both days included) in", self))
+        dates.addWidget(self.range_zone_box, 1)
+        form.addRow("&From:", dates)
+        self.exact_range_box = QCheckBox(self)
+        self.exact_range_box.hide()
+        form.addRow("", self.exact_range_box)
+
+        self.members_edit = QLineEdit(self)
+        self.members_edit.setPlaceholderText("all team members, or e-mails separated by commas")
+        form.addRow("Team &members:", self.members_edit)
+
+        categories = QGridLayout()
+        self.category_boxes: dict[Category, QCheckBox] = {}
+        for i, category in enumerate(Category):
+            box = QCheckBox(category.label, self)
+            self.category_boxes[category] = box
+            categories.addWidget(box, i // 3, i % 3)
+        form.addRow("Categories:", categories)
+        self.category_hint = QLabel("None ticked: every category.", self)
+        self.category_hint.setEnabled(False)
+        form.addRow("", self.category_hint)
+
+        self.keep_other_box = QCheckBox(self)
+        self.keep_other_box.setChecked(True)
+        self.keep_other_box.hide()
+        form.addRow("", self.keep_other_box)
+
+        self.ticket_edit = QLineEdit(self)
+        required = self._identity.role is Role.SUPPORT
+        self.ticket_edit.setPlaceholderText(
+            "required: the support ticket asking for this export"
+            if required
+            else "the request this export answers (optional)"
+        )
+        form.addRow("&Ticket id:" + (" *" if required else ""), self.ticket_edit)
+
+        self.column_list = QListWidget(self)
+        self.column_list.setMaximumHeight(150)
+        for column in COLUMNS:
+            item = QListWidgetItem(f"{column.label}  ({column.key})", self.column_list)
+            item.setData(Qt.ItemDataRole.UserRole, column.key)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            checked = column.key in DEFAULT_COLUMNS
+            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        form.addRow("&Columns:", self.column_list)
+
+        self.time_zone_box = self._zone_box(zones)
+        form.addRow("Timestamps &in:", self.time_zone_box)
+
+        self.bom_box = QCheckBox("Excel-friendly (start the file with a UTF-8 BOM)", self)
+        form.addRow("", self.bom_box)
+
+        self.output_edit = QLineEdit(self)
+        self.browse_button = QPushButton("&Browse…", self)
+        output = QHBoxLayout()
+        output.addWidget(self.output_edit, 1)
+        output.addWidget(self.browse_button)
+        form.addRow("&Save as:", output)
+
+        self.count_label = QLabel("Counting matching events…", self)
+        self.count_label.setObjectName("exportCount")
+        font = self.count_label.font()
+        font.setBold(True)
+        self.count_label.setFont(font)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("exportError")
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.start_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.start_button.setText("&Start export")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.count_label)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+        self.resize(720, self.sizeHint().height())
+
+    def _zone_box(self, zones: list[str]) -> QComboBox:
+        box = QComboBox(self)
+        box.setEditable(True)
+        box.addItems(zones)
+        box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        completer = QCompleter(zones, box)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        box.setCompleter(completer)
+        return box
+
+    def _connect(self) -> None:
+        self.buttons.accepted.connect(self._on_start)
+        self.buttons.rejected.connect(self.reject)
+        self.browse_button.clicked.connect(self._browse)
+        self.workspace_box.currentIndexChanged.connect(self._on_workspace_changed)
+        for signal in (
+            self.from_edit.dateChanged,
+            self.to_edit.dateChanged,
+            self.range_zone_box.currentTextChanged,
+            self.members_edit.textChanged,
+            self.exact_range_box.toggled,
+            self.keep_other_box.toggled,
+            *(box.toggled for box in self.category_boxes.values()),
+        ):
+            signal.connect(self._schedule_count)
+        for signal in (
+            self.from_edit.dateChanged,
+            self.to_edit.dateChanged,
+            self.ticket_edit.textChanged,
+        ):
+            signal.connect(self._suggest_name)
+        self.exact_range_box.toggled.connect(self._on_exact_toggled)
+        self.output_edit.textEdited.connect(self._on_name_edited)
+
+    # -- pre-filling from the browser ----------------------------------------------------------
+
+    def _prefill(self) -> None:
+        f = self._initial
+        zone_name = self._display_zone or "UTC"
+        self._set_zone(self.range_zone_box, zone_name)
+        self._set_zone(self.time_zone_box, zone_name)
+        zone = ZoneInfo(zone_name)
+        today = datetime.now(UTC).astimezone(zone).date()
+        first = _local_day(f.start, zone) if f.start else today - timedelta(days=30)
+        last = _local_day(f.end - timedelta(microseconds=1), zone) if f.end else today
+        self.from_edit.setDate(QDate(first.year, first.month, first.day))
+        self.to_edit.setDate(QDate(last.year, last.month, last.day))
+        exact = (f.start is not None and not _is_midnight(f.start, zone)) or (
+            f.end is not None and not _is_midnight(f.end, zone)
+        )
+        if exact and f.start is not None and f.end is not None:
+            self.exact_range_box.setText(
+                "Exactly the browser's range: "
+                f"{f.start.astimezone(zone):%Y-%m-%d %H:%M:%S} to "
+                f"{f.end.astimezone(zone):%Y-%m-%d %H:%M:%S} (end excluded)"
+            )
+            self.exact_range_box.setChecked(True)
+            self.exact_range_box.show()
+            self._on_exact_toggled(True)
+        self.members_edit.setText(", ".join(f.values("user")))
+        wanted = set(f.values("category"))
+        for category, box in self.category_boxes.items():
+            box.setChecked(category.value in wanted)
+        others = self._other_terms()
+        if others or f.text.strip() or not f.include_log_access:
+            parts = [f"{'not ' if t.negate else ''}{t.field}:{t.value}" for t in others]
+            if f.text.strip():
+                parts.append(f'text "{f.text.strip()}"')
+            if not f.include_log_access:
+                parts.append("without activity log access")
+            self.keep_other_box.setText("Also the browser's other filters: " + ", ".join(parts))
+            self.keep_other_box.show()
+        self._suggest_name()
+
+    def _other_terms(self) -> tuple[Term, ...]:
+        return tuple(
+            t for t in self._initial.terms if not (t.field in ("user", "category") and not t.negate)
+        )
+
+    @staticmethod
+    def _set_zone(box: QComboBox, zone: str) -> None:
+        index = box.findText(zone)
+        if index < 0:
+            box.addItem(zone)
+            index = box.count() - 1
+        box.setCurrentIndex(index)
+
+    def _on_exact_toggled(self, exact: bool) -> None:
+        for widget in (self.from_edit, self.to_edit):
+            widget.setEnabled(not exact)
+
+    # -- workspaces ----------------------------------------------------------------------------
+
+    def _load_workspaces(self) -> None:
+        engine, identity = self._engine, self._identity
+        job = Job(lambda control: list_workspaces(engine, identity), name="export workspaces")
+        job.succeeded.connect(self._on_workspaces)
+        job.failed.connect(self._show_error)
+        job.start()
+
+    def _on_workspaces(self, workspaces: list[WorkspaceInfo]) -> None:
+        self.workspaces = list(workspaces)
+        self.workspace_box.blockSignals(True)
+        self.workspace_box.clear()
+        for workspace in self.workspaces:
+            self.workspace_box.addItem(workspace.label, workspace.id)
+        index = self.workspace_box.findData(self._initial_workspace_id)
+        self.workspace_box.setCurrentIndex(max(index, 0) if self.workspaces else -1)
+        self.workspace_box.blockSignals(False)
+        if self._display_zone is None and self.current_workspace() is not None:
+            self._on_workspace_changed()
+        self._suggest_name()
+        self._schedule_count()
+        self.workspaces_loaded.emit()
+
+    def current_workspace(self) -> WorkspaceInfo | None:
+        workspace_id = self.workspace_box.currentData()
+        return next((w for w in self.workspaces if w.id == workspace_id), None)
+
+    def _on_workspace_changed(self, *_args: object) -> None:
+        workspace = self.current_workspace()
+        if workspace is not None:
+            # The ticket's days are the clinic's days.
+            self._set_zone(self.range_zone_box, workspace.timezone)
+            self._set_zone(self.time_zone_box, workspace.timezone)
+        self._suggest_name()
+        self._schedule_count()
+
+    # -- the filter and the request ------------------------------------------------------------
+
+    def event_filter(self) -> EventFilter:
+        """The filter the form describes; :class:`UserError` when it is incomplete."""
+        workspace = self.current_workspace()
+        if workspace is None:
+            raise UserError("choose a workspace")
+        zone = self.range_zone_box.currentText().strip()
+        if self.exact_range_box.isVisible() and self.exact_range_box.isChecked():
+            start, end = self._initial.start, self._initial.end
+        else:
+            first = self.from_edit.date().toPython()
+            last = self.to_edit.date().toPython()
+            start, end = day_range(first, last, zone)  # type: ignore[arg-type]
+        terms: list[Term] = []
+        for email in self.members_edit.text().replace(";", ",").split(","):
+            if email.strip():
+                terms.append(Term("user", email.strip()))
+        for category, box in self.category_boxes.items():
+            if box.isChecked():
+                terms.append(Term("category", category.value))
+        text, include_log_access = "", True
+        if self.keep_other_box.isVisible() and self.keep_other_box.isChecked():
+            terms.extend(self._other_terms())
+            text, include_log_access = self._initial.text, self._initial.include_log_access
+        return EventFilter(
+            workspace_ids=(workspace.id,),
+            start=start,
+            end=end,
+            terms=tuple(terms),
+            text=text,
+            include_log_access=include_log_access,
+        )
+
+    def columns(self) -> tuple[str, ...]:
+        keys = []
+        for row in range(self.column_list.count()):
+            item = self.column_list.item(row)
+            if item.checkState() == Qt.CheckState.Checked:
+                keys.append(str(item.data(Qt.ItemDataRole.UserRole)))
+        return tuple(keys)
+
+    def build_request(self, *, overwrite: bool = False) -> ExportRequest:
+        event_filter = self.event_filter()
+        ticket = self.ticket_edit.text().strip()
+        if self._identity.role is Role.SUPPORT and not ticket:
+            raise UserError("enter the ticket id of the export request")
+        columns = self.columns()
+        if not columns:
+            raise UserError("choose at least one column")
+        path_text = self.output_edit.text().strip()
+        if not path_text:
+            raise UserError("choose where to save the file")
+        output = Path(path_text).expanduser()
+        if output.suffix.lower() != ".csv":
+            output = output.with_name(output.name + ".csv")
+        return ExportRequest(
+            event_filter=event_filter,
+            output=output.absolute(),
+            time_zone=self.time_zone_box.currentText().strip(),
+            range_zone=self.range_zone_box.currentText().strip(),
+            columns=columns,
+            bom=self.bom_box.isChecked(),
+            ticket=ticket,
+            overwrite=overwrite,
+        )
+
+    def request(self) -> ExportRequest | None:
+        """The request the user started (None unless accepted)."""
+        return self._accepted_request
+
+    # -- row count -----------------------------------------------------------------------------
+
+    def _schedule_count(self, *_args: object) -> None:
+        self._generation += 1
+        if self._count_job is not None:
+            self._count_job.cancel()
+            self._count_job = None
+        self.last_count = None
+        self.count_label.setText("Counting matching events…")
+        self._count_timer.start()
+
+    def _count_now(self) -> None:
+        try:
+            event_filter = self.event_filter()
+        except (UserError, ValueError) as error:
+            self.count_label.setText(f"Cannot count yet: {error}")
+            self.count_changed.emit(None)
+            return
+        generation = self._generation
+        engine, identity = self._engine, self._identity
+        job = Job(
+            lambda control: count_matching(engine, identity, event_filter, control.token),
+            name="export row count",
+        )
+        job.succeeded.connect(lambda count: self._on_count(generation, count))
+        job.failed.connect(lambda message: self._on_count_failed(generation, message))
+        self._count_job = job
+        job.start()
+
+    def _on_count(self, generation: int, count: int) -> None:
+        if generation != self._generation:
+            return  # the form changed meanwhile: a newer count is on its way
+        self._count_job = None
+        self.last_count = count
+        noun = "event matches" if count == 1 else "events match"
+        self.count_label.setText(f"{count:,} {noun} — all of them will be exported.")
+        self.count_changed.emit(count)
+
+    def _on_count_failed(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return
+        self._count_job = None
+        self.count_label.setText(f"Could not count the events: {message}")
+        self.count_changed.emit(None)
+
+    # -- file name -----------------------------------------------------------------------------
+
+    def _on_name_edited(self, _text: str) -> None:
+        self._name_edited = True
+
+    def _suggest_name(self, *_args: object) -> None:
+        if self._name_edited:
+            return
+        workspace = self.current_workspace()
+        slug = workspace.slug if workspace else "activity"
+        first = self.from_edit.date().toString("yyyy-MM-dd")
+        last = self.to_edit.date().toString("yyyy-MM-dd")
+        ticket = _UNSAFE_IN_NAME.sub("-", self.ticket_edit.text().strip()).strip("-")
+        name = f"{slug}_{first}_{last}" + (f"_{ticket}" if ticket else "") + ".csv"
+        self.output_edit.setText(str(self._folder / name))
+
+    def _browse(self) -> None:
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Save the export as", self.output_edit.text(), "CSV files (*.csv)"
+        )
+        if path:
+            self._name_edited = True
+            self.output_edit.setText(path)
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()
+
+    def _on_start(self) -> None:
+        try:
+            request = self.build_request()
+        except (UserError, ValueError) as error:
+            self._show_error(str(error))
+            return
+        existing = [p for p in (request.output, manifest_path_for(request.output)) if p.exists()]
+        if existing:
+            answer = QMessageBox.question(
+                self,
+                "Replace the file?",
+                f"{existing[0]} already exists. Replace it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            request = self.build_request(overwrite=True)
+        self._accepted_request = request
+        self.accept()
+
+    def done(self, result: int) -> None:
+        self._count_timer.stop()
+        if self._count_job is not None:
+            self._count_job.cancel()
+        super().done(result)
