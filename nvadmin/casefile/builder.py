@@ -1,0 +1,411 @@
+"""Creating a case file from any event filter."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select
+from sqlalchemy.pool import StaticPool
+
+from nvadmin import __version__
+from nvadmin.audit import access_log
+from nvadmin.audit.checkpoints import fingerprint, public_pem
+from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.auth.roles import Permission, StaffIdentity
+from nvadmin.casefile import container
+from nvadmin.db import migrate
+from nvadmin.db.models import (
+    ActivityEvent,
+    ApiClient,
+    ChainCheckpoint,
+    ChainHead,
+    TeamMember,
+    Workspace,
+)
+from nvadmin.db.types import sqlite_timestamp
+from nvadmin.errors import UserError
+from nvadmin.export.atomic import AtomicFile
+from nvadmin.workers.cancel import CancelToken
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".nvcase"
+MANIFEST_FORMAT = "nvadmin-case-manifest/1"
+# A segment is stretched to the next signed checkpoint only when that is reasonably near.
+MAX_EXTENSION = 2_000_000
+_BATCH = 5_000
+EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
+_TIME_INDEX = EVENT_COLUMNS.index("occurred_at")
+CASE_TABLES = (
+    "CREATE TABLE case_chain_context AS SELECT * FROM activity_events WHERE 0",
+    "CREATE INDEX ix_case_chain_context_workspace_seq ON case_chain_context (workspace_id, seq)",
+    "CREATE TABLE case_manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE case_public_keys (key_id TEXT PRIMARY KEY, pem TEXT NOT NULL)",
+)
+
+Progress = Callable[[int, int | None, str], None]
+
+
+@dataclass(frozen=True)
+class CaseFileSummary:
+    path: Path
+    events: int
+    context_events: int
+    checkpoints: int
+    bytes: int
+    sha256: str
+    seconds: float
+    manifest: dict[str, Any]
+
+
+class SharedConnection(sqlite3.Connection):
+    """An in-memory database's only connection: the database lives exactly as long as it.
+
+    Engines built on it (:func:`memory_engine`) may be disposed without losing the data;
+    :meth:`discard` really closes it.
+    """
+
+    def close(self) -> None:
+        """Kept open: see :meth:`discard`."""
+
+    def discard(self) -> None:
+        sqlite3.Connection.close(self)
+
+
+def memory_database() -> SharedConnection:
+    """An in-memory SQLite connection whose temporary storage stays in memory too."""
+    connection = sqlite3.connect(
+        ":memory:", check_same_thread=False, isolation_level=None, factory=SharedConnection
+    )
+    connection.execute("PRAGMA temp_store = MEMORY")
+    return connection
+
+
+def memory_engine(connection: sqlite3.Connection) -> Engine:
+    """An engine over one existing SQLite connection (the only one: memory is per connection)."""
+    engine = create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    return engine
+
+
+def _progress_none(done: int, total: int | None = None, message: str = "") -> None:
+    """No progress wanted."""
+
+
+def create_case_file(
+    engine: Engine,
+    identity: StaffIdentity,
+    event_filter: EventFilter,
+    destination: Path,
+    passphrase: str,
+    *,
+    source: str,
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    progress: Progress = _progress_none,
+    cancel: CancelToken | None = None,
+) -> CaseFileSummary:
+    """Write the events matching ``event_filter`` and what is needed to verify them into an
+    encrypted case file at ``destination``. Logged as an export in each workspace's log."""
+    identity.require(Permission.CASE_FILES)
+    if not event_filter.workspace_ids:
+        identity.require(Permission.ALL_WORKSPACES)
+    container.check_passphrase(passphrase)
+    if destination.suffix != SUFFIX:
+        destination = destination.with_name(destination.name + SUFFIX)
+    began = time.perf_counter()
+    token = cancel or CancelToken()
+    memory = memory_database()
+    case_engine = memory_engine(memory)
+    try:
+        migrate.upgrade(case_engine)
+        case_engine.dispose()  # the schema is in; from here on the raw connection writes
+        for statement in CASE_TABLES:
+            memory.execute(statement)
+        # Indexes are built after the bulk copy: much faster than maintaining them row by row.
+        indexes = [
+            sql
+            for (sql,) in memory.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "AND tbl_name IN ('activity_events', 'case_chain_context')"
+            )
+        ]
+        for (name,) in memory.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('activity_events', 'case_chain_context')"
+        ).fetchall():
+            memory.execute(f'DROP INDEX "{name}"')
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection = connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with connection.begin():
+                manifest = _copy(
+                    connection,
+                    memory,
+                    identity,
+                    event_filter,
+                    source,
+                    public_keys or {},
+                    progress,
+                    token,
+                )
+        progress(0, None, "indexing")
+        memory.execute("BEGIN")
+        for sql in indexes:
+            memory.execute(sql)
+        memory.execute(
+            "INSERT INTO case_manifest (key, value) VALUES ('manifest', ?)",
+            (json.dumps(manifest, ensure_ascii=False, sort_keys=True),),
+        )
+        memory.execute("COMMIT")
+        token.check()
+        image = memory.serialize()
+    finally:
+        memory.discard()
+    progress(0, len(image), "encrypting")
+
+    def encrypting(done: int, total: int) -> None:
+        token.check()
+        progress(done, total, "encrypting")
+
+    with AtomicFile(destination) as out:
+        container.encrypt(
+            image,
+            passphrase,
+            out.write,
+            progress=encrypting,
+        )
+        del image
+        out.finish()
+        facts = {
+            "file": destination.name,
+            "kind": "case file",
+            "format": container.FORMAT,
+            "encryption": "AES-256-GCM, key from passphrase by scrypt",
+            "rows": manifest["events"],
+            "chain_context_rows": manifest["context_events"],
+            "bytes": out.size,
+            "sha256": out.sha256,
+        }
+        # Logged before the file gets its name: a case file never exists unrecorded.
+        access_log.record_export(engine, identity, event_filter, facts)
+        out.publish()
+    seconds = time.perf_counter() - began
+    log.info("case file %s written: %s", destination, facts)
+    return CaseFileSummary(
+        destination,
+        manifest["events"],
+        manifest["context_events"],
+        manifest["checkpoints"],
+        out.size,
+        out.sha256,
+        seconds,
+        manifest,
+    )
+
+
+def _copy(
+    source_connection: Connection,
+    memory: SharedConnection,
+    identity: StaffIdentity,
+    event_filter: EventFilter,
+    source: str,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    progress: Progress,
+    token: CancelToken,
+) -> dict[str, Any]:
+    e = ActivityEvent
+    table = ActivityEvent.__table__
+    where = where_clause(event_filter)
+    total = int(
+        source_connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    )
+    placeholders = ", ".join("?" for _ in EVENT_COLUMNS)
+    insert_event = (
+        f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})"
+    )
+    insert_context = (
+        f"INSERT INTO case_chain_context ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})"
+    )
+    spans: dict[int, list[int]] = {}  # workspace -> [first seq, last seq, matching count]
+    matched: dict[int, set[int]] = {}
+    done = 0
+    memory.execute("BEGIN")
+    rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
+        select(table).where(where).order_by(e.workspace_id, e.seq)
+    )
+    for batch in rows.partitions(_BATCH):
+        token.check()
+        memory.executemany(insert_event, [_storable(r) for r in batch])
+        for r in batch:
+            span = spans.get(r.workspace_id)
+            if span is None:
+                spans[r.workspace_id] = [r.seq, r.seq, 1]
+                matched[r.workspace_id] = {r.id}
+            else:
+                span[1] = r.seq
+                span[2] += 1
+                matched[r.workspace_id].add(r.id)
+        done += len(batch)
+        progress(done, total, f"{done:,} of {total:,} events copied")
+    workspace_ids = sorted(set(spans) | set(event_filter.workspace_ids))
+    segments: list[dict[str, Any]] = []
+    context_total = 0
+    checkpoint_total = 0
+    used_keys: set[str] = set()
+    for workspace_id in sorted(spans):
+        first, last, count = spans[workspace_id]
+        next_checkpoint = source_connection.execute(
+            select(func.min(ChainCheckpoint.seq)).where(
+                ChainCheckpoint.workspace_id == workspace_id, ChainCheckpoint.seq >= last
+            )
+        ).scalar()
+        end = last
+        if next_checkpoint is not None and next_checkpoint - last <= MAX_EXTENSION:
+            end = int(next_checkpoint)
+        context = 0
+        segment_rows = source_connection.execution_options(
+            stream_results=True, yield_per=_BATCH
+        ).execute(
+            select(table)
+            .where(e.workspace_id == workspace_id, e.seq.between(first, end))
+            .order_by(e.seq)
+        )
+        ids = matched[workspace_id]
+        for batch in segment_rows.partitions(_BATCH):
+            token.check()
+            extra = [_storable(r) for r in batch if r.id not in ids]
+            if extra:
+                memory.executemany(insert_context, extra)
+                context += len(extra)
+            progress(context, None, f"{context:,} chain context events copied")
+        checkpoints = source_connection.execute(
+            select(ChainCheckpoint.__table__).where(
+                ChainCheckpoint.workspace_id == workspace_id,
+                ChainCheckpoint.seq.between(first, end),
+            )
+        ).all()
+        memory.executemany(
+            "INSERT INTO chain_checkpoints (id, workspace_id, seq, hash, signed_at, key_id, "
+            "signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.id,
+                    c.workspace_id,
+                    c.seq,
+                    c.hash,
+                    sqlite_timestamp(c.signed_at),
+                    c.key_id,
+                    c.signature,
+                )
+                for c in checkpoints
+            ],
+        )
+        used_keys |= {c.key_id for c in checkpoints}
+        head = source_connection.execute(
+            select(ChainHead.last_seq, ChainHead.last_hash).where(
+                ChainHead.workspace_id == workspace_id
+            )
+        ).first()
+        segments.append(
+            {
+                "workspace_id": workspace_id,
+                "first_seq": first,
+                "last_seq": end,
+                "last_matching_seq": last,
+                "matching_events": count,
+                "context_events": context,
+                "checkpoints": len(checkpoints),
+                "ends_at_checkpoint": end == next_checkpoint,
+                "chain_head_at_creation": (
+                    {"seq": int(head[0]), "hash": bytes(head[1]).hex()} if head else None
+                ),
+            }
+        )
+        context_total += context
+        checkpoint_total += len(checkpoints)
+    memory.execute("COMMIT")
+    workspaces = _copy_context_tables(source_connection, memory, workspace_ids)
+    keys = {k: public_keys[k] for k in sorted(used_keys) if k in public_keys}
+    memory.executemany(
+        "INSERT INTO case_public_keys (key_id, pem) VALUES (?, ?)",
+        [(k, public_pem(v).decode("ascii")) for k, v in keys.items()],
+    )
+    now = datetime.now(UTC)
+    return {
+        "format": MANIFEST_FORMAT,
+        "created_at": now.isoformat(),
+        "created_by": {
+            "id": identity.id,
+            "email": identity.email,
+            "display_name": identity.display_name,
+            "role": str(identity.role),
+        },
+        "nvadmin_version": __version__,
+        "source": source,
+        "filter": event_filter.to_dict(),
+        "workspaces": workspaces,
+        "events": done,
+        "context_events": context_total,
+        "checkpoints": checkpoint_total,
+        "segments": segments,
+        "public_keys": {k: fingerprint(v) for k, v in keys.items()},
+        "unknown_checkpoint_keys": sorted(used_keys - set(keys)),
+    }
+
+
+def _storable(row: Any) -> tuple[Any, ...]:
+    values = list(row)
+    values[_TIME_INDEX] = sqlite_timestamp(values[_TIME_INDEX])
+    return tuple(values)
+
+
+def _copy_context_tables(
+    source_connection: Connection, memory: sqlite3.Connection, workspace_ids: list[int]
+) -> list[dict[str, Any]]:
+    """Workspaces, team members and API clients of the case (never staff accounts)."""
+    case_engine = memory_engine(memory)
+    summary: list[dict[str, Any]] = []
+    try:
+        with case_engine.begin() as target:
+            for model in (Workspace, TeamMember, ApiClient):
+                table = model.__table__
+                assert isinstance(table, Table)
+                key = table.c.id if model is Workspace else table.c.workspace_id
+                rows = [
+                    dict(r._mapping)
+                    for r in source_connection.execute(select(table).where(key.in_(workspace_ids)))
+                ]
+                if model is Workspace:
+                    # The staff workspace row comes with the schema; replace it as it was.
+                    target.execute(table.delete().where(table.c.id.in_(workspace_ids)))
+                    summary = [
+                        {
+                            "id": r["id"],
+                            "slug": r["slug"],
+                            "name": r["name"],
+                            "timezone": r["timezone"],
+                        }
+                        for r in rows
+                    ]
+                if rows:
+                    target.execute(insert(table), rows)
+    finally:
+        case_engine.dispose()
+    if len(summary) != len(workspace_ids):
+        raise UserError("a workspace of the filter does not exist")
+    return summary

@@ -1,0 +1,224 @@
+"""Opening a case file: decrypt into memory, deserialise into SQLite, browse read-only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Engine
+
+from nvadmin.audit import checkpoints as cp
+from nvadmin.audit.verify import BreakKind, BrokenLink, Verification, walk
+from nvadmin.auth.roles import Permission, Role, StaffIdentity
+from nvadmin.casefile import container
+from nvadmin.casefile.builder import (
+    EVENT_COLUMNS,
+    MANIFEST_FORMAT,
+    SharedConnection,
+    memory_engine,
+)
+from nvadmin.casefile.container import CaseFileError
+from nvadmin.workers.cancel import CancelToken, no_progress
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = ", ".join(EVENT_COLUMNS)
+# What verification walks: the case's events and their chain context, as one chain.
+SEGMENT_SOURCE = (
+    f"(SELECT {_COLUMNS} FROM activity_events "
+    f"UNION ALL SELECT {_COLUMNS} FROM case_chain_context) AS segment"
+)
+
+
+@dataclass
+class OpenCase:
+    """A decrypted case file, held only in memory."""
+
+    path: Path
+    engine: Engine
+    manifest: dict[str, Any]
+    public_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    _connection: SharedConnection | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"case file {self.path.name} (offline, read-only)"
+
+    @property
+    def creator(self) -> StaffIdentity:
+        """Who made the case file: the identity a reviewer works under offline."""
+        made_by = self.manifest["created_by"]
+        return StaffIdentity(
+            int(made_by["id"]), made_by["email"], made_by["display_name"], Role(made_by["role"])
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._connection is not None:
+            self._connection.discard()
+            self._connection = None
+
+
+def open_case_file(
+    path: Path,
+    passphrase: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> OpenCase:
+    """Decrypt ``path`` into an in-memory, read-only database. Raises :class:`CaseFileError`
+    with a one-line reason (wrong passphrase, truncated, altered, not a case file)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CaseFileError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise CaseFileError(f"{path} is a folder, not a case file") from None
+    except OSError as error:
+        raise CaseFileError(f"cannot read {path}: {error.strerror}") from None
+    image = container.decrypt(data, passphrase, progress=progress)
+    del data
+    connection = sqlite3.connect(
+        ":memory:", check_same_thread=False, isolation_level=None, factory=SharedConnection
+    )
+    try:
+        connection.deserialize(image)
+        del image
+        connection.execute("PRAGMA temp_store = MEMORY")
+        # Read-only for real: SQLite refuses any write, whatever code tries one.
+        connection.execute("PRAGMA query_only = ON")
+        manifest = json.loads(
+            connection.execute("SELECT value FROM case_manifest WHERE key = 'manifest'").fetchone()[
+                0
+            ]
+        )
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise CaseFileError("this case file was made by a newer nvadmin: upgrade to open it")
+        keys: dict[str, Ed25519PublicKey] = {}
+        for key_id, pem in connection.execute("SELECT key_id, pem FROM case_public_keys"):
+            key = cp.load_public_pem(pem.encode("ascii"))
+            if cp.key_id(key) == key_id:
+                keys[key_id] = key
+    except (sqlite3.DatabaseError, TypeError, ValueError, KeyError) as error:
+        connection.discard()
+        log.info("case file %s decrypted but unreadable: %s", path, error)
+        raise CaseFileError("the case file's content is not a case database") from None
+    except BaseException:
+        connection.discard()
+        raise
+    log.info("opened case file %s (%s events)", path, manifest.get("events"))
+    return OpenCase(path, memory_engine(connection), manifest, keys, connection)
+
+
+def verify_case(
+    case: OpenCase,
+    identity: StaffIdentity,
+    trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    *,
+    progress: Callable[[int, int | None, str], None] = no_progress,
+    cancel: CancelToken | None = None,
+) -> list[Verification]:
+    """Verify every chain segment the case file carries, offline.
+
+    Checkpoints are relied on when signed by a key this reviewer trusts, or by a key carried
+    in the case file; the latter is named with its fingerprint so the reviewer can compare it
+    with the published one.
+    """
+    identity.require(Permission.VERIFY)
+    trusted = dict(trusted_keys or {})
+    slugs = {w["id"]: w["slug"] for w in case.manifest["workspaces"]}
+    total = sum(s["last_seq"] - s["first_seq"] + 1 for s in case.manifest["segments"])
+    results: list[Verification] = []
+    offset = 0
+    with case.engine.connect() as connection:
+        for segment in case.manifest["segments"]:
+            workspace_id = int(segment["workspace_id"])
+            first, last = int(segment["first_seq"]), int(segment["last_seq"])
+            result = Verification(
+                workspace_id,
+                slugs.get(workspace_id, str(workspace_id)),
+                f"events #{first:,} to #{last:,} carried in the case file",
+                first,
+                last,
+            )
+            checkpoints = cp.load(connection, workspace_id, first, last)
+            signed: dict[int, bytes] = {}
+            for checkpoint in checkpoints:
+                local = checkpoint.check(trusted)
+                state = local
+                if local is cp.SignatureState.UNKNOWN_KEY:
+                    state = checkpoint.check(case.public_keys)
+                    if state is cp.SignatureState.VALID:
+                        result.notes.append(
+                            f"checkpoint at event #{checkpoint.seq:,} verified with the key "
+                            f"carried in the case file, fingerprint "
+                            f"{cp.fingerprint(case.public_keys[checkpoint.key_id])}: compare it "
+                            "with your organisation's published fingerprint"
+                        )
+                if state is cp.SignatureState.VALID:
+                    signed[checkpoint.seq] = checkpoint.hash
+                elif state is cp.SignatureState.INVALID and result.broken is None:
+                    result.broken = BrokenLink(
+                        BreakKind.ALTERED,
+                        checkpoint.seq,
+                        None,
+                        None,
+                        checkpoint.hash,
+                        f"the signed checkpoint for event #{checkpoint.seq:,} does not verify",
+                    )
+                else:
+                    result.notes.append(
+                        f"checkpoint at event #{checkpoint.seq:,} is signed by an unknown key "
+                        f"{checkpoint.key_id}; not relied on"
+                    )
+
+            def walked(done: int, _total: int | None, _message: str, base: int = offset) -> None:
+                progress(base + done, total, f"{base + done:,} events verified")
+
+            count, broken, last_good = walk(
+                connection,
+                workspace_id,
+                first,
+                last,
+                anchor=None,
+                source=SEGMENT_SOURCE,
+                signed=signed,
+                progress=walked,
+                cancel=cancel,
+            )
+            offset += last - first + 1
+            result.events_verified = count
+            result.broken = result.broken or broken
+            if result.broken is None and (last_good is None or last_good[0] != last):
+                have = last_good[0] if last_good else first - 1
+                result.broken = BrokenLink(
+                    BreakKind.MISSING,
+                    have + 1,
+                    None,
+                    None,
+                    None,
+                    f"the case file should carry events up to #{last:,}; it ends at #{have:,}",
+                )
+            if result.broken is None:
+                result.checkpoints_valid = len(signed)
+                if last in signed:
+                    result.notes.append(
+                        f"the segment ends at a signed checkpoint (event #{last:,}): every "
+                        "event in it is covered by that signature"
+                    )
+                else:
+                    head = segment.get("chain_head_at_creation") or {}
+                    result.notes.append(
+                        "no signed checkpoint after these events when the case file was made: "
+                        "the segment is consistent, but only a signature could prove it is the "
+                        f"original (chain head then: #{head.get('seq', '?'):,})"
+                        if isinstance(head.get("seq"), int)
+                        else "no signed checkpoint after these events when the case file was made"
+                    )
+            results.append(result)
+    return results

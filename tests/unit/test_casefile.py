@@ -1,0 +1,290 @@
+"""Case files: round trip, offline verification, wrong passphrase, damage, no plaintext on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from nvadmin.audit.checkpoints import KeyStore
+from nvadmin.audit.query import EventFilter, Term
+from nvadmin.audit.reports import patient_access_report
+from nvadmin.audit.verify import BreakKind, sign_checkpoint
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.casefile import container
+from nvadmin.casefile.builder import create_case_file
+from nvadmin.casefile.reader import open_case_file, verify_case
+from nvadmin.errors import AccessDenied, UserError
+from tests.factories import add_member, add_workspace, draft, write
+
+REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
+SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
+PASSPHRASE = "correct horse battery staple"
+MARKER = "PHI-MARKER-4242"
+EVENT_SQL = (
+    "SELECT id, workspace_id, seq, actor_email, action, patient_id, details, hash "
+    "FROM activity_events WHERE workspace_id = :ws AND patient_id = :p ORDER BY seq"
+)
+
+
+@pytest.fixture
+def clinic(engine: Engine) -> int:
+    ws = add_workspace(engine)
+    add_member(engine, ws, "ana@riverside.example", "Ana Ruiz", "physician")
+    write(
+        engine,
+        ws,
+        [
+            draft(
+                i,
+                patient_id=MARKER if i % 4 == 0 else f"P-{i}",
+                session_id="s1",
+                details={"note": f"seen {MARKER}" if i % 4 == 0 else "other"},
+            )
+            for i in range(40)
+        ],
+    )
+    return ws
+
+
+def make(engine: Engine, ws: int, path: Path, **kwargs: object):
+    f = EventFilter(workspace_ids=(ws,), terms=(Term("patient", MARKER),))
+    return create_case_file(
+        engine,
+        REVIEWER,
+        f,
+        path,
+        PASSPHRASE,
+        source="test database",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_round_trip_same_rows_and_verifies(engine: Engine, clinic: int, tmp_path: Path) -> None:
+    summary = make(engine, clinic, tmp_path / "incident-17")
+    assert summary.path == tmp_path / "incident-17.nvcase"
+    assert summary.events == 10 and summary.context_events == 27  # seq 1..37 minus the 10
+    assert oct(summary.path.stat().st_mode & 0o777) == "0o600"
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        with engine.connect() as a, case.engine.connect() as b:
+            params = {"ws": clinic, "p": MARKER}
+            original = [tuple(r) for r in a.execute(text(EVENT_SQL), params)]
+            carried = [tuple(r) for r in b.execute(text(EVENT_SQL), params)]
+            assert carried == original and len(carried) == 10
+            # Only the matching events are browsable; the context rows serve verification.
+            assert b.execute(text("SELECT count(*) FROM activity_events")).scalar_one() == 10
+            members = b.execute(text("SELECT email FROM team_members")).scalars().all()
+            assert members == ["ana@riverside.example"]
+            assert b.execute(text("SELECT count(*) FROM staff")).scalar_one() == 0
+        manifest = case.manifest
+        assert manifest["events"] == 10 and manifest["created_by"]["email"] == REVIEWER.email
+        assert manifest["filter"]["terms"][0]["value"] == MARKER
+        assert manifest["segments"][0]["first_seq"] == 1
+        assert manifest["segments"][0]["last_seq"] == 37
+        (result,) = verify_case(case, REVIEWER)
+        assert result.intact and result.events_verified == 37
+        # Reports work offline too (and write nothing: there is no log to write to).
+        report = patient_access_report(
+            case.engine,
+            case.creator,
+            workspace_id=clinic,
+            patient_id=MARKER,
+            start=None,
+            end=None,
+            record=False,
+        )
+        assert report.row_count == 10
+        with pytest.raises(OperationalError, match="readonly"), case.engine.begin() as c:
+            c.execute(text("INSERT INTO nvadmin_meta (key, value) VALUES ('x', 'y')"))
+    finally:
+        case.close()
+
+
+def test_creating_a_case_file_is_logged_as_an_export(
+    engine: Engine, clinic: int, tmp_path: Path
+) -> None:
+    summary = make(engine, clinic, tmp_path / "c.nvcase")
+    with engine.connect() as c:
+        details = c.execute(
+            text("SELECT details FROM activity_events WHERE action = 'activity_log.export'")
+        ).scalar_one()
+    facts = json.loads(details)
+    assert facts["kind"] == "case file" and facts["rows"] == 10
+    assert facts["sha256"] == summary.sha256 and facts["file"] == "c.nvcase"
+
+
+def test_segment_reaches_the_next_checkpoint(engine: Engine, clinic: int, tmp_path: Path) -> None:
+    keys = KeyStore(tmp_path / "config")
+    key = keys.create_signing_key()
+    sign_checkpoint(engine, REVIEWER, clinic, key)  # at #40
+    summary = make(engine, clinic, tmp_path / "c", public_keys=keys.trusted_keys())
+    assert summary.manifest["segments"][0]["last_seq"] == 40
+    assert summary.checkpoints == 1
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        (trusted,) = verify_case(case, REVIEWER, keys.trusted_keys())
+        assert trusted.intact and trusted.checkpoints_valid == 1
+        assert any("ends at a signed checkpoint" in n for n in trusted.notes)
+        (carried,) = verify_case(case, REVIEWER, {})  # reviewer without the key installed
+        assert carried.intact and any("fingerprint" in n for n in carried.notes)
+    finally:
+        case.close()
+
+
+def test_a_tampered_source_is_visible_in_the_case_file(
+    engine: Engine, clinic: int, tmp_path: Path
+) -> None:
+    with engine.begin() as c:
+        if engine.dialect.name == "postgresql":
+            c.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            c.execute(text("DROP TRIGGER activity_events_no_update"))
+        c.execute(text("UPDATE activity_events SET actor_name = 'Mallory' WHERE seq = 9"))
+    case = open_case_file(make(engine, clinic, tmp_path / "c").path, PASSPHRASE)
+    try:
+        (result,) = verify_case(case, REVIEWER)
+        assert result.broken and (result.broken.kind, result.broken.seq) == (BreakKind.ALTERED, 9)
+    finally:
+        case.close()
+
+
+def test_wrong_passphrase_is_said_plainly(engine: Engine, clinic: int, tmp_path: Path) -> None:
+    path = make(engine, clinic, tmp_path / "c").path
+    with pytest.raises(container.WrongPassphrase, match="wrong passphrase"):
+        open_case_file(path, "correct horse battery stapler")
+
+
+@pytest.mark.parametrize("where", ["header", "middle", "last byte"])
+def test_a_flipped_byte_opens_nothing(
+    engine: Engine, clinic: int, tmp_path: Path, where: str
+) -> None:
+    path = make(engine, clinic, tmp_path / "c").path
+    data = bytearray(path.read_bytes())
+    _, body = container.read_header(bytes(data))
+    position = {"header": body - 20, "middle": (body + len(data)) // 2, "last byte": -1}[where]
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(container.CaseFileError) as caught:
+        open_case_file(path, PASSPHRASE)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert any(w in message for w in ("altered", "damaged", "wrong passphrase", "truncated"))
+
+
+def test_truncated_files_open_nothing(engine: Engine, clinic: int, tmp_path: Path) -> None:
+    path = make(engine, clinic, tmp_path / "c").path
+    whole = path.read_bytes()
+    for size in (0, 5, 40, len(whole) // 2, len(whole) - 1):
+        path.write_bytes(whole[:size])
+        with pytest.raises(container.CaseFileError, match=r"short|truncated|damaged"):
+            open_case_file(path, PASSPHRASE)
+    path.write_bytes(whole + b"extra")
+    with pytest.raises(container.CaseFileError):
+        open_case_file(path, PASSPHRASE)
+    (tmp_path / "not-a-case.nvcase").write_bytes(b"SQLite format 3\x00" + bytes(100))
+    with pytest.raises(container.CaseFileError, match="not an nvadmin case file"):
+        open_case_file(tmp_path / "not-a-case.nvcase", PASSPHRASE)
+
+
+def test_segments_cannot_be_cut_or_reordered() -> None:
+    payload = os.urandom(3 * container.SEGMENT_SIZE)  # incompressible: several segments
+    out = bytearray()
+    container.encrypt(payload, PASSPHRASE, out.extend)
+    assert bytes(container.decrypt(bytes(out), PASSPHRASE)) == payload
+    _, body = container.read_header(bytes(out))
+    segment = 4 + container.SEGMENT_SIZE + 16
+    cut = bytes(out[: body + 3 * segment])  # drop the final segment exactly at a boundary
+    with pytest.raises(container.CaseFileError, match="truncated or was altered"):
+        container.decrypt(cut, PASSPHRASE)
+    swapped = (
+        bytes(out[:body])
+        + bytes(out[body + segment : body + 2 * segment])
+        + bytes(out[body : body + segment])
+        + bytes(out[body + 2 * segment :])
+    )
+    with pytest.raises(container.CaseFileError, match="altered"):
+        container.decrypt(swapped, PASSPHRASE)
+
+
+_watched: list[tuple[str, str]] | None = None
+_hooked = False
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _watched is None:
+        return
+    if event == "open":
+        path, _mode, flags = args
+        if isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            _watched.append(("write", str(path)))
+    elif event == "sqlite3.connect":
+        _watched.append(("sqlite", str(args[0])))
+
+
+@contextmanager
+def file_writes() -> Iterator[list[tuple[str, str]]]:
+    """Every file opened for writing and every SQLite database opened, in this block."""
+    global _watched, _hooked
+    if not _hooked:
+        sys.addaudithook(_audit)  # audit hooks cannot be removed: it stays idle outside
+        _hooked = True
+    _watched = []
+    try:
+        yield _watched
+    finally:
+        _watched = None
+
+
+def test_no_plaintext_ever_reaches_the_disk(
+    engine: Engine, clinic: int, tmp_path: Path, db_url: str
+) -> None:
+    started = time.time()
+    (tmp_path / "out").mkdir()
+    with file_writes() as writes:
+        summary = make(engine, clinic, tmp_path / "out" / "c")
+        case = open_case_file(summary.path, PASSPHRASE)
+        (result,) = verify_case(case, REVIEWER)
+        case.close()
+    assert result.intact
+    written = {path for kind, path in writes if kind == "write"}
+    assert written and all(p.endswith(".nvexport-part") for p in written), written
+    assert all(Path(p).parent == tmp_path / "out" for p in written)
+    databases = {path for kind, path in writes if kind == "sqlite"}
+    source = db_url.removeprefix("sqlite:///")
+    assert databases <= {":memory:", source}, databases
+    assert os.listdir(tmp_path / "out") == ["c.nvcase"]
+    assert MARKER.encode() not in summary.path.read_bytes()
+    # Nothing new in the temporary folders holds the patient id either.
+    # (The system temp folder's own files; the test database server's data lives below it.)
+    candidates = [*Path(tempfile.gettempdir()).glob("*"), *tmp_path.rglob("*")]
+    for path in candidates:
+        try:
+            fresh = path.is_file() and path.stat().st_mtime >= started - 1
+            is_source = path.name.startswith(Path(source).name)  # the database itself
+            if fresh and not is_source and path.stat().st_size < 50_000_000:
+                assert MARKER.encode() not in path.read_bytes(), path
+        except OSError:
+            continue
+
+
+def test_only_compliance_and_admin_make_case_files(
+    engine: Engine, clinic: int, tmp_path: Path
+) -> None:
+    f = EventFilter(workspace_ids=(clinic,))
+    with pytest.raises(AccessDenied):
+        create_case_file(engine, SUPPORT, f, tmp_path / "c", PASSPHRASE, source="x")
+    with pytest.raises(AccessDenied):  # every workspace at once: admins only
+        create_case_file(engine, REVIEWER, EventFilter(), tmp_path / "c", PASSPHRASE, source="x")
+    with pytest.raises(UserError, match="at least 10 characters"):
+        create_case_file(engine, REVIEWER, f, tmp_path / "c", "short", source="x")
+    assert not list(tmp_path.glob("c*"))
