@@ -20,6 +20,9 @@ class Context:
     database_url: str
     is_default_database: bool
     _engine: Engine | None = field(default=None, repr=False)
+    # An opened case file: an in-memory database nothing may write to, not even view events.
+    read_only: bool = False
+    label: str | None = None
 
     @classmethod
     def create(cls, database: str | None = None, environ: dict[str, str] | None = None) -> Context:
@@ -44,6 +47,8 @@ class Context:
     @property
     def display_url(self) -> str:
         """The database URL with any password hidden, for titles, logs and manifests."""
+        if self.label:
+            return self.label
         return parse_url(self.database_url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:

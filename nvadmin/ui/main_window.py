@@ -553,6 +553,7 @@ class MainWindow(QMainWindow):
         key = (ids, search)
         if log_view is None:
             log_view = key != self._last_logged
+        log_view = log_view and not self.context.read_only  # a case file has no log to write
         self._last_logged = key
         self._hide_banner()
         self.detail.clear()
