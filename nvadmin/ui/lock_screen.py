@@ -42,11 +42,11 @@ class LockScreen(QDialog):
         self.setObjectName("lockScreen")
         self.setWindowTitle("nvadmin is locked")
         self.setModal(True)
-        self.setMinimumWidth(420)
+        self.setMinimumWidth(480)
         # No close button: the only ways out are the password or signing out.
         self.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
 
-        heading = QLabel("<h3>🔒 nvadmin is locked</h3>", self)
+        heading = QLabel("<h3>nvadmin is locked</h3>", self)
         self.reason_label = QLabel(reason, self)
         self.reason_label.setWordWrap(True)
         who = QLabel(
@@ -119,6 +119,7 @@ class LockScreen(QDialog):
         self.password_edit.clear()
         self.message.setText(message)
         self.message.show()
+        self.adjustSize()
         self.password_edit.setFocus()
 
     def _sign_out(self) -> None:

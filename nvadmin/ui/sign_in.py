@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -121,6 +122,7 @@ class SignInDialog(QDialog):
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self._build_sign_in_page())
         self.pages.addWidget(self._build_first_admin_page())
+        self._show_page(0)
 
         self.message = QLabel(self)
         self.message.setObjectName("signInMessage")
@@ -219,6 +221,14 @@ class SignInDialog(QDialog):
         layout.addWidget(self.create_button, 0, Qt.AlignmentFlag.AlignRight)
         return page
 
+    def _show_page(self, index: int) -> None:
+        # A stack is as tall as its tallest page; hidden pages are told not to count.
+        for i in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.pages.widget(i).setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(index)
+        self.adjustSize()
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self.pages.currentIndex() == 0:
@@ -243,7 +253,7 @@ class SignInDialog(QDialog):
             self.privilege_label.setText("⚠ " + facts.privilege_warning)
             self.privilege_label.show()
         if facts.staff_count == 0:
-            self.pages.setCurrentIndex(1)
+            self._show_page(1)
             self.sign_in_button.setDefault(False)
             self.create_button.setDefault(True)
             self.admin_email.setFocus()
@@ -260,7 +270,8 @@ class SignInDialog(QDialog):
         if not accounts:
             return
         for email, password, role in accounts:
-            button = QPushButton(f"Use the {role} demo account  ({email} / {password})", self)
+            button = QPushButton(f"{role.capitalize()}:  {email}  /  {password}", self)
+            button.setToolTip(f"Fill in the {role} demo account")
             button.setAutoDefault(False)
             button.setProperty("demoRole", role)
             button.clicked.connect(self._use_demo_account)
@@ -337,11 +348,13 @@ class SignInDialog(QDialog):
         self.message.setStyleSheet(_WARNING_STYLE)
         self.message.setText(text)
         self.message.show()
+        self.adjustSize()
 
     def show_info(self, text: str) -> None:
         self.message.setStyleSheet("color: #1a4d8f; padding: 4px;")
         self.message.setText(text)
         self.message.show()
+        self.adjustSize()
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
