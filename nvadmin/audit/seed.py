@@ -692,12 +692,14 @@ class _WorkspaceSim:
             for i in range(4)
         ]
         add("failed_burst_then_success", target.email, days[1], burst + success + views)
-        # ...which is also a sign-in from an address this member never used.
-        self.planted.append(
-            PlantedCase(
-                "new_ip", self.slug, target.email, days[1].isoformat(), len(success + views)
+        # ...which is also a sign-in from an address this member never used, at 21:30 local:
+        # outside working hours too.
+        for also in ("new_ip", "after_hours"):
+            self.planted.append(
+                PlantedCase(
+                    also, self.slug, target.email, days[1].isoformat(), len(success + views)
+                )
             )
-        )
         # 3. one address trying many accounts (password spraying).
         spray_ip = _ip(rng, 193)
         emails = [m.email for m in rng.sample(self.members, min(6, len(self.members)))]
