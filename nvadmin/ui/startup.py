@@ -6,6 +6,7 @@ the window system never sees a frozen application, even while 150,000 demo event
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +27,9 @@ DEMO_EVENTS = 150_000
 
 def prepare_database(context: Context) -> bool:
     """Migrate (and on first run seed) the database; False (after telling the user) on failure."""
-    first_run = context.is_default_database and not context.paths.default_database.exists()
+    # The embedded default is (re)built whenever it is missing or empty, so a first run that
+    # was interrupted (power cut, killed) simply starts over next time.
+    first_run = context.is_default_database and not _has_workspaces(context)
     if first_run:
         title = "Preparing the demo database"
         label = (
@@ -43,6 +46,19 @@ def prepare_database(context: Context) -> bool:
             _discard_partial_demo(context)
         show_fatal(message)
     return ok
+
+
+def _has_workspaces(context: Context) -> bool:
+    import sqlite3
+
+    path = context.paths.default_database
+    if not path.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return bool(db.execute("SELECT 1 FROM workspaces WHERE NOT is_system").fetchone())
+    except sqlite3.Error:
+        return True  # let the normal path report a damaged file instead of overwriting it
 
 
 def _prepare(context: Context, control: JobControl, first_run: bool) -> None:
