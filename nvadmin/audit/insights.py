@@ -1,0 +1,490 @@
+"""Usage analysis: counts of activity over time, per team member, per API client and per hour
+of the week, computed by the database.
+
+Every number here is a ``GROUP BY`` in SQL (``date_trunc`` on PostgreSQL, ``strftime`` on
+SQLite); no event is ever loaded into Python, so the cost grows with the number of buckets
+shown, not with the number of events counted.
+
+Time zone. Buckets are wall-clock hours, days and weeks (weeks start on Monday) in one zone:
+the workspace's own zone when one workspace is shown, otherwise the zone the caller passes
+(UTC for "all workspaces"). PostgreSQL converts with ``AT TIME ZONE`` (the ``timezone()``
+function). SQLite knows no zones, so the UTC offsets of the zone over the range are computed
+here from the IANA database and handed to SQLite as a ``CASE`` of ``datetime(t, '±N minutes')``
+modifiers, one per stretch between two daylight-saving changes: the same wall-clock result, to
+the microsecond, on both backends. On the autumn night the clocks go back, the repeated local
+hour is one bucket two real hours long (as ``date_trunc`` on local time makes it); the skipped
+spring hour has no bucket. The filter behind a bucket covers exactly the real instants that
+fall into it, so a click shows exactly the counted events.
+
+Every bucket's events are shown again by :meth:`Insights.filter_for_bucket` and friends: the
+browser's filter narrowed to the bucket's instants and the clicked value. Same-field terms of
+the browser's filter are replaced, not added to (added terms of a field are OR-ed, which would
+widen the result instead of narrowing it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Connection, Engine, String, and_, case, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import SQLAlchemyError
+
+from nvadmin.audit.paging import authorize, browse_connection
+from nvadmin.audit.query import EventFilter, Term, where_clause
+from nvadmin.audit.taxonomy import ActorType, Category
+from nvadmin.auth.roles import StaffIdentity
+from nvadmin.db.engine import translate
+from nvadmin.db.models import ActivityEvent as E
+from nvadmin.errors import UserError
+from nvadmin.workers.cancel import Cancelled, CancelToken, no_progress
+
+log = logging.getLogger(__name__)
+
+# A chart query scans every event of the range once; this bounds a runaway one.
+INSIGHTS_TIMEOUT_MS = 300_000
+TOP_MEMBERS = 20
+SIGN_IN_ACTIONS = ("auth.sign_in", "staff.sign_in")
+FAILED_SIGN_IN_ACTIONS = ("auth.sign_in_failed", "staff.sign_in_failed")
+# The categories drawn, in stacking order (the rest, if any, follow alphabetically).
+CATEGORY_ORDER = tuple(c.value for c in Category)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+ProgressFn = Callable[[int, int | None, str], None]
+
+
+class Bucket(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+
+    @property
+    def step(self) -> timedelta:
+        return {
+            Bucket.HOUR: timedelta(hours=1),
+            Bucket.DAY: timedelta(days=1),
+            Bucket.WEEK: timedelta(weeks=1),
+        }[self]
+
+
+def choose_bucket(start: datetime, end: datetime) -> Bucket:
+    """Hours up to three days, days up to two months, weeks beyond: 24-90 bars at most
+    for the common ranges, so every bar stays wide enough to click."""
+    span = end - start
+    if span <= timedelta(days=3):
+        return Bucket.HOUR
+    if span <= timedelta(days=62):
+        return Bucket.DAY
+    return Bucket.WEEK
+
+
+# -- local time in SQL ------------------------------------------------------------------------
+
+
+def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """``[(until, minutes), ...]``: the zone's UTC offset in minutes up to each instant where
+    it changes, over ``[start, end)``; the last entry's ``until`` is ``end``."""
+
+    def minutes(at: datetime) -> int:
+        offset = at.astimezone(zone).utcoffset()
+        assert offset is not None
+        return int(offset.total_seconds() // 60)
+
+    spans: list[tuple[datetime, int]] = []
+    current = minutes(start)
+    cursor = start
+    day = timedelta(days=1)
+    while cursor < end:
+        step_end = min(cursor + day, end)
+        later = minutes(step_end) if step_end < end else current
+        if later != current:
+            # Bisect the change to the second; zones change offsets on whole seconds.
+            low, high = cursor, step_end
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if minutes(middle) == current:
+                    low = middle
+                else:
+                    high = middle
+            change = high.replace(microsecond=0)
+            if minutes(change) == current:
+                change += timedelta(seconds=1)
+            spans.append((change, current))
+            current = minutes(change)
+            cursor = change
+        else:
+            cursor = step_end
+    spans.append((end, current))
+    return spans
+
+
+def local_clock(dialect: str, zone: ZoneInfo, start: datetime, end: datetime) -> Any:
+    """The wall-clock time of each event in ``zone``: a ``timestamp`` on PostgreSQL, the text
+    ``YYYY-MM-DD HH:MM:SS`` on SQLite (exact for events in ``[start, end)``)."""
+    if dialect == "postgresql":
+        return func.timezone(zone.key, E.occurred_at)
+    spans = offset_spans(zone, start, end)
+
+    def modifier(minutes: int) -> str:
+        return f"{minutes:+d} minutes"
+
+    if len(spans) == 1:
+        return func.datetime(E.occurred_at, modifier(spans[0][1]))
+    whens = [(E.occurred_at < until, modifier(m)) for until, m in spans[:-1]]
+    return func.datetime(E.occurred_at, case(*whens, else_=modifier(spans[-1][1])))
+
+
+def bucket_key(dialect: str, bucket: Bucket, clock: Any) -> Any:
+    """The local start of each event's bucket (``date_trunc`` / ``strftime``)."""
+    if dialect == "postgresql":
+        return func.date_trunc(bucket.value, clock)
+    if bucket is Bucket.HOUR:
+        return func.strftime("%Y-%m-%d %H:00:00", clock)
+    if bucket is Bucket.DAY:
+        return func.strftime("%Y-%m-%d 00:00:00", clock)
+    # 'weekday 0' moves forward to Sunday (staying on a Sunday); six days back is its Monday.
+    return func.strftime("%Y-%m-%d 00:00:00", clock, "weekday 0", "-6 days")
+
+
+def _naive(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.fromisoformat(str(value))
+
+
+def truncate(local: datetime, bucket: Bucket) -> datetime:
+    """A naive local wall-clock time truncated to its bucket's start."""
+    if bucket is Bucket.HOUR:
+        return local.replace(minute=0, second=0, microsecond=0)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if bucket is Bucket.DAY:
+        return day
+    return day - timedelta(days=day.weekday())
+
+
+def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
+    """A naive local wall-clock time as a UTC instant (the earlier one when it repeats)."""
+    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBucket:
+    local: datetime  # naive wall-clock start in the insights' zone
+    start: datetime  # UTC, clipped to the range
+    end: datetime  # UTC, exclusive, clipped to the range
+
+    def label(self, bucket: Bucket) -> str:
+        if bucket is Bucket.HOUR:
+            return self.local.strftime("%a %d %b %H:00")
+        if bucket is Bucket.DAY:
+            return self.local.strftime("%a %d %b")
+        return "wk " + self.local.strftime("%d %b")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberViews:
+    email: str
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientUsage:
+    client: str
+    statuses: dict[int | None, int]  # HTTP status (None when unknown) -> requests
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(n for s, n in self.statuses.items() if s is None or s >= 400)
+
+
+@dataclass
+class Insights:
+    """Everything the insights view draws, for one filter, zone and bucket size."""
+
+    event_filter: EventFilter
+    zone: str
+    bucket: Bucket
+    start: datetime
+    end: datetime
+    buckets: list[TimeBucket]
+    activity: dict[str, list[int]]  # category -> count per bucket
+    sign_ins: dict[str, list[int]]  # "succeeded" / "failed" -> count per bucket
+    members: list[MemberViews]  # busiest first, at most TOP_MEMBERS
+    members_total: int  # chart views by team members, all of them
+    members_count: int  # team members with at least one chart view
+    api: list[ClientUsage]  # busiest client first
+    hours: dict[tuple[int, int], list[tuple[date, int]]] = field(default_factory=dict)
+    # (weekday Mon=0, hour) -> [(local date, events)] of the range
+
+    @property
+    def total(self) -> int:
+        return sum(sum(v) for v in self.activity.values())
+
+    def heat(self) -> list[list[int]]:
+        """7 x 24 counts, Monday first."""
+        grid = [[0] * 24 for _ in range(7)]
+        for (weekday, hour), days in self.hours.items():
+            grid[weekday][hour] = sum(n for _, n in days)
+        return grid
+
+    # -- click-through filters ------------------------------------------------------------
+
+    def filter_for_bucket(self, index: int, category: str | None = None) -> EventFilter:
+        b = self.buckets[index]
+        f = replace(self.event_filter, start=b.start, end=b.end)
+        return narrow(f, "category", category) if category else f
+
+    def filter_for_sign_ins(self, index: int, outcome: str) -> EventFilter:
+        actions = SIGN_IN_ACTIONS if outcome == "succeeded" else FAILED_SIGN_IN_ACTIONS
+        return narrow(self.filter_for_bucket(index), "action", *actions)
+
+    def filter_for_member(self, email: str) -> EventFilter:
+        f = narrow(self.event_filter, "category", Category.CHART_VIEWS.value)
+        f = narrow(f, "actor_type", ActorType.MEMBER.value)
+        return narrow(f, "user", email)
+
+    def filter_for_client(self, client: str, status: int | None = None) -> EventFilter:
+        f = narrow(self.event_filter, "category", Category.API_USAGE.value)
+        f = narrow(f, "actor_type", ActorType.API_CLIENT.value)
+        f = narrow(f, "name", client)
+        if status is None or f.text.strip():
+            return f
+        # The status lives in the details JSON, stored in canonical form: keys sorted, no
+        # spaces, quotes inside strings escaped. "status" is the last key of an API request's
+        # details, so this text occurs in exactly the requests answered with that status.
+        return replace(f, text=status_text(status))
+
+    def filter_for_hour(self, day: date, hour: int) -> EventFilter:
+        zone = ZoneInfo(self.zone)
+        local = datetime(day.year, day.month, day.day, hour)
+        start = max(to_utc(local, zone), self.start)
+        end = min(to_utc(local + timedelta(hours=1), zone), self.end)
+        return replace(self.event_filter, start=start, end=end)
+
+
+def status_text(status: int) -> str:
+    return f'"status":{int(status)}}}'
+
+
+def narrow(event_filter: EventFilter, field_name: str, *values: str) -> EventFilter:
+    """``event_filter`` with the positive terms of ``field_name`` replaced by ``values``.
+
+    The data drawn already satisfies the old terms, so replacing them narrows exactly."""
+    kept = tuple(t for t in event_filter.terms if t.field != field_name or t.negate)
+    return replace(event_filter, terms=(*kept, *(Term(field_name, v) for v in values)))
+
+
+# -- computing --------------------------------------------------------------------------------
+
+
+def resolve_range(
+    connection: Connection, event_filter: EventFilter, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """The filter's range; an open end is closed at the newest event (or now)."""
+    start, end = event_filter.start, event_filter.end
+    if start is None or end is None:
+        bounds = select(func.min(E.occurred_at), func.max(E.occurred_at))
+        if event_filter.workspace_ids:
+            bounds = bounds.where(E.workspace_id.in_(event_filter.workspace_ids))
+        low, high = connection.execute(bounds).one()
+        now = now or datetime.now(UTC)
+        start = start or (_aware(low) if low else now - timedelta(days=1))
+        end = end or (_aware(high) + timedelta(microseconds=1) if high else now)
+    if end <= start:
+        end = start + timedelta(microseconds=1)
+    return start, end
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def time_buckets(
+    start: datetime, end: datetime, zone: ZoneInfo, bucket: Bucket
+) -> list[TimeBucket]:
+    """Every bucket of the range in order (empty ones too: a gap is information)."""
+    local = truncate(start.astimezone(zone).replace(tzinfo=None), bucket)
+    out: list[TimeBucket] = []
+    while True:
+        following = local + bucket.step
+        if bucket is not Bucket.HOUR:
+            following = truncate(following, bucket)
+        b_start, b_end = to_utc(local, zone), to_utc(following, zone)
+        b_start, b_end = max(b_start, start), min(b_end, end)
+        if b_start < b_end:
+            out.append(TimeBucket(local, b_start, b_end))
+        if to_utc(following, zone) >= end:
+            break
+        local = following
+    return out
+
+
+def compute(
+    engine: Engine,
+    identity: StaffIdentity,
+    event_filter: EventFilter,
+    zone: str,
+    *,
+    bucket: Bucket | None = None,
+    token: CancelToken | None = None,
+    progress: ProgressFn = no_progress,
+) -> Insights:
+    """Run the five aggregations for ``event_filter``; cancellable through ``token`` (the
+    running statement is cancelled on the server)."""
+    authorize(identity, event_filter)
+    try:
+        tz = ZoneInfo(zone)
+    except (KeyError, ValueError) as error:
+        raise UserError(f"unknown time zone {zone!r}") from error
+    steps = 6
+    try:
+        with browse_connection(engine, INSIGHTS_TIMEOUT_MS, token) as connection:
+            progress(0, steps, "Finding the range")
+            start, end = resolve_range(connection, event_filter)
+            f = replace(event_filter, start=start, end=end)
+            chosen = bucket or choose_bucket(start, end)
+            dialect = connection.dialect.name
+            clock = local_clock(dialect, tz, start, end)
+            where = where_clause(f)
+            buckets = time_buckets(start, end, tz, chosen)
+            index = {b.local: i for i, b in enumerate(buckets)}
+
+            def run(statement: Any, step: int, message: str) -> Sequence[Any]:
+                if token is not None:
+                    token.check()
+                progress(step, steps, message)
+                return connection.execute(statement).all()
+
+            key = bucket_key(dialect, chosen, clock).label("bucket")
+            rows = run(
+                select(key, E.category, func.count()).where(where).group_by(key, E.category),
+                1,
+                "Counting activity by category",
+            )
+            activity: dict[str, list[int]] = {}
+            for raw, category, count in rows:
+                i = index.get(_naive(raw))
+                if i is None:  # cannot happen: every instant of the range has a bucket
+                    log.warning("event bucket %r outside the range", raw)
+                    continue
+                activity.setdefault(category, [0] * len(buckets))[i] += int(count)
+            activity = dict(sorted(activity.items(), key=lambda kv: _category_rank(kv[0])))
+
+            outcome = case((E.action.in_(SIGN_IN_ACTIONS), "succeeded"), else_="failed")
+            rows = run(
+                select(key, outcome.label("outcome"), func.count())
+                .where(where, E.action.in_(SIGN_IN_ACTIONS + FAILED_SIGN_IN_ACTIONS))
+                .group_by(key, outcome),
+                2,
+                "Counting sign-ins",
+            )
+            sign_ins = {"succeeded": [0] * len(buckets), "failed": [0] * len(buckets)}
+            for raw, result, count in rows:
+                i = index.get(_naive(raw))
+                if i is not None:
+                    sign_ins[result][i] += int(count)
+
+            views = and_(
+                where,
+                E.category == Category.CHART_VIEWS.value,
+                E.actor_type == ActorType.MEMBER.value,
+            )
+            who = func.coalesce(E.actor_email, "")
+            rows = run(
+                select(who, func.max(E.actor_name), func.count().label("n"))
+                .where(views)
+                .group_by(who)
+                .order_by(func.count().desc(), who),
+                3,
+                "Counting chart views per team member",
+            )
+            members = [MemberViews(e, n, int(c)) for e, n, c in rows[:TOP_MEMBERS]]
+            members_total = sum(int(r[2]) for r in rows)
+            members_count = len(rows)
+
+            status = _status(dialect).label("status")
+            rows = run(
+                select(E.actor_name, status, func.count())
+                .where(where, E.category == Category.API_USAGE.value)
+                .where(E.actor_type == ActorType.API_CLIENT.value)
+                .group_by(E.actor_name, status),
+                4,
+                "Counting API requests",
+            )
+            clients: dict[str, dict[int | None, int]] = {}
+            for client, code, count in rows:
+                statuses = clients.setdefault(client, {})
+                parsed = _int_or_none(code)
+                statuses[parsed] = statuses.get(parsed, 0) + int(count)
+            api = sorted(
+                (ClientUsage(c, s) for c, s in clients.items()), key=lambda u: (-u.total, u.client)
+            )
+
+            hour_key = bucket_key(dialect, Bucket.HOUR, clock).label("hour")
+            rows = run(
+                select(hour_key, func.count()).where(where).group_by(hour_key),
+                5,
+                "Finding the busiest hours",
+            )
+            hours: dict[tuple[int, int], list[tuple[date, int]]] = {}
+            for raw, count in sorted(rows, key=lambda r: _naive(r[0])):
+                local = _naive(raw)
+                hours.setdefault((local.weekday(), local.hour), []).append(
+                    (local.date(), int(count))
+                )
+            progress(steps, steps, "Done")
+    except SQLAlchemyError as error:
+        if token is not None and token.cancelled:
+            raise Cancelled() from error
+        raise translate(error) from error
+    return Insights(
+        event_filter=f,
+        zone=zone,
+        bucket=chosen,
+        start=start,
+        end=end,
+        buckets=buckets,
+        activity=activity,
+        sign_ins=sign_ins,
+        members=members,
+        members_total=members_total,
+        members_count=members_count,
+        api=api,
+        hours=hours,
+    )
+
+
+def _category_rank(category: str) -> tuple[int, str]:
+    try:
+        return (CATEGORY_ORDER.index(category), category)
+    except ValueError:
+        return (len(CATEGORY_ORDER), category)
+
+
+def _status(dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.jsonb_extract_path_text(cast(E.details, JSONB), "status")
+    return cast(func.json_extract(E.details, "$.status"), String)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
