@@ -29,6 +29,8 @@ from nvadmin.db.models import ActivityEvent, ChainHead
 from nvadmin.db.types import canonical_json
 
 GENESIS_HASH = bytes(32)
+# One encoder, built once: json.dumps() with options builds a new encoder on every call.
+_FIELDS_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 DOMAIN_TAG = b"nvadmin-event-v1\x00"
 
 # The fields covered by the hash, in hash order. ``id`` is not covered: it is a storage detail.
@@ -92,7 +94,7 @@ def utc_text(value: datetime) -> str:
 def canonical_bytes(values: Sequence[Any]) -> bytes:
     """Canonical encoding of the CHAINED_FIELDS values (occurred_at already as utc_text,
     details already as canonical JSON text or None)."""
-    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _FIELDS_ENCODER.encode(list(values)).encode("utf-8")
 
 
 def digest(prev_hash: bytes, values: Sequence[Any]) -> bytes:
