@@ -1,0 +1,229 @@
+"""Security flags on seeded demo data: each rule finds exactly the planted cases, on both
+backends, and nothing at all in a clean data set; thresholds and working hours change what
+is found; every finding's filter shows exactly the events it counts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from nvadmin.audit import flags
+from nvadmin.audit.flags import RULES, evaluate, set_working_hours
+from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.audit.seed import SeedPlan, seed
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db.engine import make_engine, sqlite_url
+from nvadmin.db.models import ActivityEvent, Workspace
+from nvadmin.errors import AccessDenied, UserError
+from nvadmin.workers.cancel import Cancelled, CancelToken
+from tests.conftest import _pg_admin
+from tests.factories import add_workspace, draft, write
+
+ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
+SUPPORT = StaffIdentity(2, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
+END = date(2026, 11, 1)
+# Two clinics of ~16k events each: both large enough for planted cases.
+PLAN = SeedPlan(workspaces=2, events=32_000, seed=7, end=END)
+
+
+@dataclass
+class Seeded:
+    engine: Engine
+    planted: set[tuple[str, str, str, str]]
+
+
+def _seeded(request: pytest.FixtureRequest, backend: str, plant: bool) -> Iterator[Seeded]:
+    """A seeded database per module (seeding takes seconds; the rules only read)."""
+    if backend == "sqlite":
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("seeded")
+        path = Path(folder) / "audit.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = sqlite_url(path)
+        drop = None
+    else:
+        server = request.getfixturevalue("pg_server_url")
+        template = request.getfixturevalue("pg_template")
+        name = f"nvadmin_flags_{uuid.uuid4().hex[:8]}"
+        _pg_admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        drop = (server, name)
+    engine = make_engine(url)
+    report = seed(engine, SeedPlan(**{**PLAN.__dict__, "plant": plant}))
+    planted = {(c.flag, c.workspace, c.subject, c.day) for c in report.planted}
+    yield Seeded(engine, planted)
+    engine.dispose()
+    if drop:
+        _pg_admin(drop[0], f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def planted_db(request: pytest.FixtureRequest) -> Iterator[Seeded]:
+    yield from _seeded(request, request.param, plant=True)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def clean_db(request: pytest.FixtureRequest) -> Iterator[Seeded]:
+    yield from _seeded(request, request.param, plant=False)
+
+
+def whole_range() -> EventFilter:
+    start = datetime.combine(END - timedelta(days=PLAN.days + 1), datetime.min.time(), UTC)
+    return EventFilter(
+        start=start, end=datetime.combine(END + timedelta(days=1), datetime.min.time(), UTC)
+    )
+
+
+def found(report: flags.FlagReport) -> set[tuple[str, str, str, str]]:
+    return {(f.rule, f.workspace, f.subject, f.day.isoformat()) for f in report.findings()}
+
+
+def test_the_demo_plants_a_case_for_every_rule(planted_db: Seeded) -> None:
+    assert {p[0] for p in planted_db.planted} == set(RULES)
+    with planted_db.engine.connect() as connection:
+        stored = json.loads(
+            connection.execute(
+                text("SELECT value FROM nvadmin_meta WHERE key = 'demo_planted'")
+            ).scalar_one()
+        )
+    assert {(p["flag"], p["workspace"], p["subject"], p["day"]) for p in stored} == (
+        planted_db.planted
+    )
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_each_rule_finds_exactly_the_planted_cases(planted_db: Seeded, rule: str) -> None:
+    report = evaluate(planted_db.engine, ADMIN, whole_range(), rules=(rule,))
+    expected = {p for p in planted_db.planted if p[0] == rule}
+    assert found(report) == expected
+    assert report.results[0].count == len(expected)
+
+
+def test_nothing_is_flagged_in_a_clean_data_set(clean_db: Seeded) -> None:
+    report = evaluate(clean_db.engine, ADMIN, whole_range())
+    assert clean_db.planted == set()
+    assert report.findings() == []
+    assert [r.count for r in report.results] == [0] * len(RULES)
+
+
+def test_a_finding_counts_exactly_the_events_its_filter_shows(planted_db: Seeded) -> None:
+    report = evaluate(planted_db.engine, ADMIN, whole_range())
+    with planted_db.engine.connect() as connection:
+        for finding in report.findings():
+            shown = connection.execute(
+                select(func.count())
+                .select_from(ActivityEvent)
+                .where(where_clause(finding.event_filter))
+            ).scalar_one()
+            assert shown == finding.events > 0, finding
+            assert finding.event_filter.workspace_ids == (finding.workspace_id,)
+    by_rule = {f.rule: f for f in report.findings()}
+    # The planted bursts are exactly the events counted.
+    assert by_rule["failed_sign_in_burst"].events == 8
+    assert by_rule["ip_failed_sign_in_burst"].events == 10
+
+
+def test_every_rule_is_explained_with_its_thresholds(planted_db: Seeded) -> None:
+    report = evaluate(
+        planted_db.engine,
+        ADMIN,
+        whole_range(),
+        {"failed_sign_in_burst": {"failures": 7, "minutes": 3}},
+    )
+    result = {r.rule.name: r for r in report.results}
+    assert result["failed_sign_in_burst"].explanation.startswith(
+        "7 or more failed sign-ins for one account within 3 minutes"
+    )
+    assert "07:00-19:00" in result["after_hours"].explanation or (
+        "each workspace" in result["after_hours"].explanation
+    )
+    for r in report.results:
+        assert r.explanation and "{" not in r.explanation
+
+
+def test_thresholds_change_what_is_found(planted_db: Seeded) -> None:
+    strict = {"failed_sign_in_burst": {"failures": 9}, "many_distinct_patients": {"patients": 500}}
+    report = evaluate(
+        planted_db.engine,
+        ADMIN,
+        whole_range(),
+        strict,
+        rules=("failed_sign_in_burst", "many_distinct_patients"),
+    )
+    assert report.findings() == []
+    # Out-of-range values are clamped to the threshold's limits, not trusted.
+    assert RULES["failed_sign_in_burst"].values({"failed_sign_in_burst": {"failures": -4}}) == {
+        "failures": 2,
+        "minutes": 10,
+    }
+
+
+def test_working_hours_are_per_workspace(planted_db: Seeded) -> None:
+    engine = planted_db.engine
+    with engine.connect() as connection:
+        ids = dict(connection.execute(select(Workspace.slug, Workspace.id)).all())
+    owl_workspace = sorted(p[1] for p in planted_db.planted if p[0] == "after_hours")[0]
+    ws = ids[owl_workspace]
+    try:
+        set_working_hours(engine, ADMIN, ws, 0, 24)  # around the clock: nothing is after hours
+        report = evaluate(engine, ADMIN, whole_range(), rules=("after_hours",))
+        assert {f.workspace for f in report.findings()} == (
+            {p[1] for p in planted_db.planted if p[0] == "after_hours"} - {owl_workspace}
+        )
+    finally:
+        set_working_hours(engine, ADMIN, ws, 7, 19)
+    with pytest.raises(UserError):
+        set_working_hours(engine, ADMIN, ws, 9, 9)
+    with pytest.raises(AccessDenied):
+        set_working_hours(engine, SUPPORT, ws, 8, 18)
+
+
+def test_burst_edges_on_a_small_log(engine: Engine) -> None:
+    """N failures within M minutes is a burst; N-1, or N spread wider, is not."""
+    ws = add_workspace(engine)
+    t0 = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)  # 09:00 in Chicago
+
+    def fail(email: str, minute: float, ip: str = "203.0.113.9") -> object:
+        return draft(
+            occurred_at=t0 + timedelta(minutes=minute),
+            action="auth.sign_in_failed",
+            email=email,
+            outcome="failure",
+            failure_reason="wrong_password",
+            ip=ip,
+        )
+
+    drafts = [fail("five@c.example", m * 2) for m in range(5)]  # 5 within 8 min
+    drafts += [fail("four@c.example", 60 + m) for m in range(4)]  # only 4
+    drafts += [fail("slow@c.example", 120 + m * 3) for m in range(5)]  # 5 within 12 min
+    write(engine, ws, sorted(drafts, key=lambda d: d.occurred_at))  # type: ignore[attr-defined]
+    f = EventFilter(workspace_ids=(ws,), start=t0 - timedelta(days=1), end=t0 + timedelta(days=1))
+    report = evaluate(engine, ADMIN, f, rules=("failed_sign_in_burst",))
+    assert [(x.subject, x.events) for x in report.findings()] == [("five@c.example", 5)]
+    wider = evaluate(
+        engine, ADMIN, f, {"failed_sign_in_burst": {"minutes": 13}}, rules=("failed_sign_in_burst",)
+    )
+    assert {x.subject for x in wider.findings()} == {"five@c.example", "slow@c.example"}
+
+
+def test_support_staff_may_run_flags_for_one_workspace_only(planted_db: Seeded) -> None:
+    with pytest.raises(AccessDenied):
+        evaluate(planted_db.engine, SUPPORT, whole_range(), rules=("new_ip",))
+
+
+def test_a_cancelled_run_stops(planted_db: Seeded) -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        evaluate(planted_db.engine, ADMIN, whole_range(), token=token)
