@@ -41,7 +41,8 @@ def make_engine(url: str | URL, *, statement_timeout_ms: int | None = None) -> E
         "application_name": "nvadmin",
         "connect_timeout": 10,
         # Timestamps are converted by Python; UTC keeps server-side text (COPY) unambiguous.
-        "options": "-c TimeZone=UTC"
+        # psycopg parses timestamps only in ISO style, whatever the server's default.
+        "options": "-c TimeZone=UTC -c DateStyle=ISO,YMD"
         + (f" -c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""),
     }
     try:
