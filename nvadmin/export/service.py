@@ -496,6 +496,7 @@ def _stream_sqlite(
         with _read_transaction(engine) as db:
             stop = _interrupter(db, "sqlite")
             token.on_cancel(stop.fire)
+            cursor = None
             try:
                 token.check()
                 counted = int(db.execute(count_sql, count_params).fetchone()[0])
@@ -511,9 +512,12 @@ def _stream_sqlite(
                     rows += len(batch)
                     token.check()
                     progress(rows, counted, "exporting")
-                cursor.close()
             finally:
                 stop.disarm()
+                # An unfinished statement keeps SQLite's interrupt flag raised, which would
+                # make the rollback fail too; finishing it first clears the flag.
+                if cursor is not None:
+                    cursor.close()
         return rows, counted
     except sqlite3.OperationalError as error:
         if token.cancelled:

@@ -136,7 +136,7 @@ class ExportDialog(QDialog):
         dates.addWidget(self.to_edit)
         dates.addWidget(QLabel("(both days included) in", self))
         dates.addWidget(self.range_zone_box, 1)
-        form.addRow("&From:", dates)
+        form.addRow("From:", dates)
         self.exact_range_box = QCheckBox(self)
         self.exact_range_box.hide()
         form.addRow("", self.exact_range_box)
@@ -191,7 +191,7 @@ class ExportDialog(QDialog):
         output = QHBoxLayout()
         output.addWidget(self.output_edit, 1)
         output.addWidget(self.browse_button)
-        form.addRow("&Save as:", output)
+        form.addRow("Save as:", output)
 
         self.count_label = QLabel("Counting matching events…", self)
         self.count_label.setObjectName("exportCount")

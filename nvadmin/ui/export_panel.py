@@ -106,18 +106,22 @@ class ExportRow(QFrame):
         for button in (self.open_button, self.copy_button, self.dismiss_button):
             button.hide()
 
+        self.progress.setFixedWidth(240)
         top = QHBoxLayout()
-        top.addWidget(self.title, 1)
+        top.addWidget(self.title)
+        top.addWidget(self.subtitle, 1)
         top.addWidget(self.cancel_button)
         top.addWidget(self.open_button)
         top.addWidget(self.copy_button)
         top.addWidget(self.dismiss_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.progress)
+        bottom.addWidget(self.status, 1)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(2)
         layout.addLayout(top)
-        layout.addWidget(self.subtitle)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        layout.addLayout(bottom)
 
         self.cancel_button.clicked.connect(self.cancel)
         self.open_button.clicked.connect(self.open_folder)
@@ -246,6 +250,7 @@ class ExportPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(scroll)
+        self.setMinimumHeight(160)
 
     def engine(self) -> Engine:
         return self._engine() if callable(self._engine) else self._engine  # type: ignore[no-any-return]
@@ -343,7 +348,9 @@ class _Installed(QObject):
             return
         self.last_folder = request.output.parent
         self.panel.start(request)
-        self.dock.show()
+        if not self.dock.isVisible():
+            self.dock.show()
+            self.window.resizeDocks([self.dock], [260], Qt.Orientation.Vertical)
         self.dock.raise_()
 
 
