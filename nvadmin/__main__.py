@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. postgresql://user@host/db or sqlite:///path/file.sqlite3",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="check this installation: start offscreen on a temporary demo database, sign in, "
+        "show the first rows, exit 0 (1 with the reason on failure)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"nvadmin.commands.{name}").register(subparsers)
@@ -47,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.smoke:
+        from nvadmin.ui.smoke import run_smoke
+
+        return run_smoke(verbose=args.verbose)
     try:
         context = Context.create(args.database)
     except UserError as error:

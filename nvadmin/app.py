@@ -22,6 +22,10 @@ def run_gui(context: Context, args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("nvadmin")
     app.setOrganizationName("nvadmin")
+    from nvadmin.ui import crash, desktop
+
+    crash.install(context.paths.log_file)
+    desktop.prepare_application(app)
     context.paths.create()
     if not prepare_database(context):
         return 1

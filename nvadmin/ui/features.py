@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-FEATURES: tuple[str, ...] = ("nvadmin.ui.export_panel",)
+FEATURES: tuple[str, ...] = (
+    "nvadmin.ui.export_panel",
+    "nvadmin.ui.desktop",
+)
 
 
 def install_all(window: Any) -> None:

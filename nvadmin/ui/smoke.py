@@ -1,0 +1,283 @@
+"""``nvadmin --smoke``: start the whole application offscreen and prove it works, then exit.
+
+Used on a freshly built bundle (and by the tests) to show that everything the app needs is
+really inside: Qt and its platform plugin, the compiled icons, the migrations, the licence
+metadata, the database drivers. It goes through the same steps a user does:
+
+1. a temporary ``NVADMIN_HOME`` with a small demo database (2 clinics, 2,000 events);
+2. :func:`nvadmin.ui.startup.prepare_database`, as at every start;
+3. :func:`nvadmin.ui.session.start_session`: the real sign-in dialog, where the admin demo
+   account is chosen and "Sign in" clicked, checked by the real sign-in service;
+4. the main window, until its first page of activity rows is on screen.
+
+Exit status 0 when all of that worked, 1 with a one-line reason on stderr otherwise. The
+temporary folder is removed afterwards. The system keyring is never touched (the "no keyring"
+backend is used, as on a headless machine).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SMOKE_WORKSPACES = 2
+SMOKE_EVENTS = 2_000
+TIMEOUT_S = float(os.environ.get("NVADMIN_SMOKE_TIMEOUT", "120"))
+DEMO_ROLE = "admin"
+
+
+def process_age() -> float:
+    """Seconds since this process started (from the kernel on Linux, so the time spent
+    before Python ran, e.g. unpacking a bundle, counts too); elsewhere since import."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _IMPORTED_AT
+
+
+_IMPORTED_AT = time.perf_counter()
+
+
+class SmokeFailed(Exception):
+    pass
+
+
+def _say(text: str) -> None:
+    print(f"nvadmin smoke: {text}", flush=True)
+
+
+def run_smoke(*, verbose: bool = False) -> int:
+    home = Path(tempfile.mkdtemp(prefix="nvadmin-smoke-"))
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["NVADMIN_HOME"] = str(home)
+    os.environ.pop("NVADMIN_DATABASE_URL", None)
+    try:
+        return _run(home, verbose)
+    except SmokeFailed as failure:
+        print(f"nvadmin smoke: FAILED: {failure}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as error:  # anything else is a failure of the bundle too, with a reason
+        log.exception("smoke test failed")
+        print(f"nvadmin smoke: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        logging.shutdown()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _run(home: Path, verbose: bool) -> int:
+    import keyring
+    import keyring.backends.fail
+
+    from nvadmin import __version__
+    from nvadmin import log as logsetup
+    from nvadmin.context import Context
+
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    context = Context.create()
+    logsetup.configure(context.paths.log_file, verbose=verbose)
+    context.paths.create()
+    _say(f"nvadmin {__version__}, temporary home {home}")
+
+    from PySide6.QtCore import QEventLoop, QFile, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from nvadmin.ui import crash, desktop
+    from nvadmin.ui.startup import prepare_database, run_with_progress
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("nvadmin")
+    app.setOrganizationName("nvadmin")
+    reporter = crash.install(context.paths.log_file)
+    desktop.prepare_application(app)
+    if not QFile.exists(":/app/nvadmin.svg"):
+        raise SmokeFailed("the compiled icons are missing from this installation")
+
+    seeding_started = time.perf_counter()
+    ok, message = run_with_progress(
+        "Preparing the smoke-test database", "Creating demo data…", lambda c: _seed(context)
+    )
+    seeding = time.perf_counter() - seeding_started
+    if not ok:
+        raise SmokeFailed(f"cannot create the demo database: {message}")
+    _say(f"demo database with {SMOKE_EVENTS:,} events created in {seeding:.2f} s")
+
+    if not prepare_database(context):
+        raise SmokeFailed("the database could not be opened (see the log)")
+
+    driver = _Driver(app, seeding)
+    reporter.show_dialogs = False
+    reporter.reported.connect(lambda report: driver.fail(f"unexpected error: {report.summary}"))
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(
+        lambda: driver.fail(f"no result after {TIMEOUT_S:.0f} s at: {driver.step}")
+    )
+    deadline.start(int(TIMEOUT_S * 1000))
+    driver.start()
+
+    from nvadmin.ui.session import start_session
+
+    try:
+        if not start_session(context) and driver.outcome is None:
+            driver.fail("the sign-in dialog was closed without signing in")
+        if driver.outcome is None:
+            loop = QEventLoop()
+            driver.finished_callback = loop.quit
+            loop.exec()
+    finally:
+        deadline.stop()
+        driver.stop()
+        reporter.uninstall()
+    if driver.outcome:
+        raise SmokeFailed(driver.outcome)
+    _check_about(context, driver.window)
+    if driver.window is not None:
+        driver.window.close()
+    context.dispose()
+    _say("OK")
+    return 0
+
+
+def _seed(context: Any) -> None:
+    from nvadmin.audit.seed import SeedPlan, seed_demo
+    from nvadmin.db import migrate
+
+    migrate.upgrade(context.engine)
+    seed_demo(context.engine, SeedPlan(workspaces=SMOKE_WORKSPACES, events=SMOKE_EVENTS, days=30))
+
+
+def _check_about(context: Any, window: Any) -> None:
+    """The About dialog lists the bundled components: their metadata made it into the bundle."""
+    from nvadmin import __version__
+    from nvadmin.ui.desktop import AboutDialog
+
+    if __version__.startswith("0.0.0"):
+        raise SmokeFailed("nvadmin's own version metadata is missing")
+    dialog = AboutDialog(context, window)
+    names = {c.name.lower().replace("_", "-") for c in dialog.components}
+    missing = {"sqlalchemy", "alembic", "pyside6-essentials", "keyring"} - names
+    dialog.deleteLater()
+    if missing:
+        raise SmokeFailed(f"licence metadata missing for: {', '.join(sorted(missing))}")
+    _say(f"About lists {len(dialog.components)} components with their licences")
+
+
+class _Driver:
+    """Polls the real widgets, like a user watching the screen, and clicks what they would."""
+
+    def __init__(self, app: Any, seeding: float) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.app = app
+        self.seeding = seeding
+        self.step = "waiting for the sign-in dialog"
+        self.outcome: str | None = None  # None while running, "" on success, else the failure
+        self.window: Any = None
+        self.finished_callback: Callable[[], None] | None = None
+        self._dialog: Any = None
+        self._signed_in_at = 0.0
+        self._timer = QTimer()
+        self._timer.setInterval(10)
+        self._timer.timeout.connect(self._poll)
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def fail(self, reason: str) -> None:
+        self._finish(reason)
+
+    def _finish(self, outcome: str) -> None:
+        if self.outcome is not None:
+            return
+        self.outcome = outcome
+        self._timer.stop()
+        if self._dialog is not None and self._dialog.isVisible():
+            self._dialog.reject()
+        if self.finished_callback is not None:
+            self.finished_callback()
+
+    def _poll(self) -> None:
+        try:
+            if self._dialog is None or (self.window is None and self._dialog.isVisible()):
+                self._drive_sign_in()
+            else:
+                self._wait_for_rows()
+        except Exception as error:  # a failure of the smoke test, never of the hook machinery
+            log.exception("smoke driver failed")
+            self.fail(f"{type(error).__name__}: {error}")
+
+    def _drive_sign_in(self) -> None:
+        from PySide6.QtWidgets import QApplication, QPushButton
+
+        from nvadmin.ui.sign_in import SignInDialog
+
+        if self._dialog is None:
+            found = [
+                w
+                for w in QApplication.topLevelWidgets()
+                if isinstance(w, SignInDialog) and w.isVisible()
+            ]
+            if not found:
+                return
+            self._dialog = found[0]
+        dialog = self._dialog
+        if dialog.message.isVisible() and dialog.message.text():
+            self.fail(f"sign-in refused: {dialog.message.text()}")
+            return
+        if self._signed_in_at or dialog.facts is None or not dialog.sign_in_button.isEnabled():
+            return
+        ready = process_age()
+        _say(
+            f"sign-in dialog interactive {ready:.2f} s after the process started; "
+            f"start-up without the demo data: {ready - self.seeding:.2f} s"
+        )
+        self.startup_seconds = ready - self.seeding
+        buttons = [
+            b
+            for b in dialog.demo_box.findChildren(QPushButton)
+            if b.property("demoRole") == DEMO_ROLE
+        ]
+        if not buttons:
+            self.fail("the demo accounts are not offered on the sign-in dialog")
+            return
+        self.step = "signing in with the admin demo account"
+        buttons[0].click()
+        self._signed_in_at = time.perf_counter()
+        dialog.sign_in_button.click()
+
+    def _wait_for_rows(self) -> None:
+        from nvadmin.ui.main_window import MainWindow
+        from nvadmin.ui.session import _sessions
+
+        if self.window is None:
+            window = _sessions[-1].window if _sessions else None
+            if not isinstance(window, MainWindow):
+                return
+            self.window = window
+            self.step = "waiting for the first page of activity rows"
+            _say(f"signed in as {window.identity.email} ({window.identity.role})")
+        window = self.window
+        if window.banner.isVisible() and window.banner.text():
+            self.fail(f"the main window shows an error: {window.banner.text()}")
+            return
+        rows = window.model.rowCount()
+        if rows and not window.model.loading:
+            seconds = time.perf_counter() - self._signed_in_at
+            _say(f"{rows} activity rows shown {seconds:.2f} s after signing in")
+            self._finish("")
