@@ -328,10 +328,16 @@ class _Installed(QObject):
     def open_dialog(self) -> ExportDialog:
         window = self.window
         zone = window.display_zone()
+        try:
+            initial = window.current_filter()
+        except Exception:
+            # A half-typed search must not stop the form from opening; it starts blank.
+            log.info("no usable browser filter for the export form", exc_info=True)
+            initial = None
         dialog = ExportDialog(
             window.context.engine,
             window.identity,
-            initial_filter=window.current_filter(),
+            initial_filter=initial,
             workspace=window.current_workspace(),
             display_zone=str(getattr(zone, "key", zone)),
             folder=self.last_folder,

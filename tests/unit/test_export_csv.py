@@ -341,3 +341,15 @@ def test_both_backends_write_the_same_cells(
     assert (
         tables[0][1]["occurred_at_utc"] == "2025-03-03T10:01:07.40742Z"
     )  # PostgreSQL drops trailing zeros
+
+
+def test_the_export_engine_needs_no_widgets() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nvadmin.export.service, nvadmin.commands.export; "
+        "print('PySide6.QtWidgets' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
