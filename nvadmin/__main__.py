@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check this installation: start offscreen on a temporary demo database, sign in, "
         "show the first rows, exit 0 (1 with the reason on failure)",
     )
+    parser.add_argument(
+        "--case",
+        metavar="FILE",
+        help="open an encrypted case file (.nvcase) offline, read-only; asks for its passphrase",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"nvadmin.commands.{name}").register(subparsers)
@@ -65,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logsetup.configure(context.paths.log_file, verbose=args.verbose)
     run = getattr(args, "run", None)
     try:
+        if run is None and args.case:
+            from pathlib import Path
+
+            from nvadmin.ui.compliance import run_case_offline
+
+            return run_case_offline(context, Path(args.case))
         if run is None:
             from nvadmin.app import run_gui
 

@@ -12,6 +12,7 @@ from typing import Any
 
 FEATURES: tuple[str, ...] = (
     "nvadmin.ui.export_panel",
+    "nvadmin.ui.compliance",
     "nvadmin.ui.desktop",
 )
 

@@ -1,0 +1,548 @@
+"""The compliance toolkit in the main window.
+
+Tools → Verify integrity…, Patient access report…, User activity report…;
+File → Save case file…, Open case file…. A case file opens in a second browser window over an
+in-memory, read-only copy: the same filters, sorting, reports and verification, no network,
+nothing written anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEventLoop, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.audit.checkpoints import KeyStore
+from nvadmin.audit.query import EventFilter
+from nvadmin.audit.reports import (
+    PATIENT_ACCESS,
+    USER_ACTIVITY,
+    Report,
+    patient_access_report,
+    user_activity_report,
+)
+from nvadmin.auth.roles import Permission, StaffIdentity
+from nvadmin.casefile import container
+from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
+from nvadmin.casefile.reader import OpenCase, open_case_file
+from nvadmin.context import Context
+from nvadmin.errors import UserError
+from nvadmin.ui.report_view import ReportRequestDialog, ReportView
+from nvadmin.ui.verify_dialog import VerifyDialog
+from nvadmin.workers.cancel import ProgressUpdate
+from nvadmin.workers.jobs import Job, JobControl
+
+log = logging.getLogger(__name__)
+
+# Case files open in their own windows; their decrypted databases live as long as those do.
+_open_cases: dict[int, OpenCase] = {}
+
+
+def case_of(context: Context) -> OpenCase | None:
+    return _open_cases.get(id(context))
+
+
+class Compliance:
+    """The toolkit's actions on one main window."""
+
+    def __init__(self, window: Any) -> None:
+        self.window = window
+        self.keys = KeyStore(window.context.paths.config_dir)
+        self.case_windows: list[Any] = []
+        self.last_folder: Path | None = None
+        identity: StaffIdentity = window.identity
+        read_only = bool(getattr(window.context, "read_only", False))
+
+        def add(menu: Any, text: str, slot: Any, permission: Permission, tip: str) -> QAction:
+            act = QAction(text, window)
+            act.setStatusTip(tip)
+            act.triggered.connect(slot)
+            allowed = identity.can(permission)
+            act.setEnabled(allowed)
+            if not allowed:
+                act.setToolTip("Only compliance and admin staff may do this")
+            menu.addAction(act)
+            return act
+
+        tools = window.tools_menu
+        tools.addSeparator()
+        self.verify_action = add(
+            tools,
+            "&Verify integrity…",
+            self.open_verify,
+            Permission.VERIFY,
+            "Check that the workspace's log was not altered, removed from or added to",
+        )
+        self.patient_action = add(
+            tools,
+            "&Patient access report…",
+            lambda: self.ask_report(PATIENT_ACCESS),
+            Permission.REPORTS,
+            "Every access to one patient between two days",
+        )
+        self.user_action = add(
+            tools,
+            "&User activity report…",
+            lambda: self.ask_report(USER_ACTIVITY),
+            Permission.REPORTS,
+            "Everything one team member did, by day and session",
+        )
+        file_menu = window.file_menu
+        quit_action = getattr(window, "quit_action", None)
+        self.save_case_action = QAction("Save &case file…", window)
+        self.save_case_action.setStatusTip(
+            "Take the events of the current filter offline, encrypted with a passphrase"
+        )
+        self.save_case_action.triggered.connect(self.ask_save_case)
+        self.save_case_action.setEnabled(identity.can(Permission.CASE_FILES) and not read_only)
+        self.open_case_action = QAction("&Open case file…", window)
+        self.open_case_action.triggered.connect(self.ask_open_case)
+        self.open_case_action.setEnabled(identity.can(Permission.CASE_FILES))
+        for act in (self.save_case_action, self.open_case_action):
+            if quit_action is not None:
+                file_menu.insertAction(quit_action, act)
+            else:
+                file_menu.addAction(act)
+        if quit_action is not None:
+            file_menu.insertSeparator(quit_action)
+        self._follow_locks()
+
+    # -- locking --------------------------------------------------------------------------------
+
+    def _follow_locks(self) -> None:
+        """Case windows lock and unlock with the window they were opened from.
+
+        The session locks the one window it knows; PHI in a case window must not stay on
+        screen when that happens.
+        """
+        window = self.window
+        original = window.set_locked
+
+        def set_locked(locked: bool) -> None:
+            original(locked)
+            for case_window in list(self.case_windows):
+                case_window.set_locked(locked)
+                case_window.setEnabled(not locked)
+
+        window.set_locked = set_locked
+
+    # -- verification ---------------------------------------------------------------------------
+
+    def open_verify(self) -> VerifyDialog:
+        window = self.window
+        dialog = VerifyDialog(
+            window.context.engine,
+            window.identity,
+            self.keys,
+            current=window.current_workspace(),
+            case=case_of(window.context),
+            parent=window,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    # -- reports --------------------------------------------------------------------------------
+
+    def ask_report(self, kind: str) -> ReportRequestDialog | None:
+        window = self.window
+        workspace = window.current_workspace()
+        if workspace is None:
+            window.show_message("Choose a workspace first: reports cover one workspace.")
+            return None
+        current: EventFilter = window.current_filter()
+        field = "patient" if kind == PATIENT_ACCESS else "user"
+        subject = next(iter(current.values(field)), "")
+        zone = str(getattr(window.display_zone(), "key", "UTC"))
+        if zone == "UTC" and workspace.timezone:
+            zone = workspace.timezone
+        first_day = last_day = None
+        if current.start is not None:
+            first_day = current.start.astimezone(window.display_zone()).date()
+        if current.end is not None:
+            last_day = (
+                (current.end - timedelta(microseconds=1)).astimezone(window.display_zone()).date()
+            )
+        dialog = ReportRequestDialog(
+            kind,
+            workspace_label=workspace.label,
+            zone=zone,
+            subject=subject,
+            first_day=first_day,
+            last_day=last_day,
+            parent=window,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.produce_report(kind, workspace.id, dialog))
+        dialog.open()
+        return dialog
+
+    def produce_report(self, kind: str, workspace_id: int, dialog: ReportRequestDialog) -> Job:
+        window = self.window
+        engine, identity = window.context.engine, window.identity
+        subject = dialog.subject.text().strip()
+        start, end = dialog.bounds()
+        zone = dialog.zone
+        read_only = bool(getattr(window.context, "read_only", False))
+        source = window.context.display_url
+
+        def work(control: JobControl) -> Report:
+            common = {
+                "start": start,
+                "end": end,
+                "zone": zone,
+                "source": source,
+                "record": not read_only,
+            }
+            if kind == PATIENT_ACCESS:
+                return patient_access_report(
+                    engine, identity, workspace_id=workspace_id, patient_id=subject, **common
+                )
+            return user_activity_report(
+                engine, identity, workspace_id=workspace_id, user_email=subject, **common
+            )
+
+        job = Job(work, name=kind, parent=window)
+        job.succeeded.connect(self.show_report)
+        job.failed.connect(lambda message: window.show_message(message, error=True))
+        window.show_message(f"Producing the {kind.lower()}…")
+        job.start()
+        return job
+
+    def show_report(self, report: Report) -> ReportView:
+        view = ReportView(report, self.window)
+        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        view.show()
+        self.window.show_message(f"{report.kind}: {report.row_count:,} events")
+        return view
+
+    # -- case files -----------------------------------------------------------------------------
+
+    def ask_save_case(self) -> CaseFileDialog:
+        window = self.window
+        dialog = CaseFileDialog(window.current_filter(), self.last_folder, window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(
+            lambda: self.save_case(
+                dialog.destination(), dialog.passphrase.text(), dialog.event_filter
+            )
+        )
+        dialog.open()
+        return dialog
+
+    def save_case(self, destination: Path, passphrase: str, event_filter: EventFilter) -> Job:
+        window = self.window
+        engine, identity = window.context.engine, window.identity
+        source = window.context.display_url
+        keys = self.keys
+        self.last_folder = destination.parent
+
+        def work(control: JobControl) -> CaseFileSummary:
+            return create_case_file(
+                engine,
+                identity,
+                event_filter,
+                destination,
+                passphrase,
+                source=source,
+                public_keys=keys.trusted_keys(),
+                progress=control.progress,
+                cancel=control.token,
+            )
+
+        progress = _progress_dialog("Saving case file…", window)
+        job = Job(work, name="save case file", parent=window)
+        _wire(job, progress)
+        job.succeeded.connect(
+            lambda summary: window.show_message(
+                f"Case file saved: {summary.path} ({summary.events:,} events, "
+                f"{summary.bytes / 1e6:,.1f} MB, encrypted)"
+            )
+        )
+        job.failed.connect(lambda message: window.show_message(message, error=True))
+        job.cancelled.connect(lambda: window.show_message("Case file not saved (cancelled)."))
+        job.start()
+        return job
+
+    def ask_open_case(self) -> None:
+        window = self.window
+        chosen, _ = QFileDialog.getOpenFileName(
+            window,
+            "Open case file",
+            str(self.last_folder or Path.home()),
+            f"nvadmin case files (*{SUFFIX});;All files (*)",
+        )
+        if not chosen:
+            return
+        passphrase, ok = QInputDialog.getText(
+            window,
+            "Open case file",
+            f"Passphrase for {Path(chosen).name}:",
+            QLineEdit.EchoMode.Password,
+        )
+        if ok:
+            self.open_case(Path(chosen), passphrase)
+
+    def open_case(self, path: Path, passphrase: str) -> Job:
+        window = self.window
+        progress = _progress_dialog(f"Opening {path.name}…", window)
+
+        def work(control: JobControl) -> OpenCase:
+            return open_case_file(
+                path, passphrase, progress=lambda done, total: control.progress(done, total, "")
+            )
+
+        job = Job(work, name="open case file", parent=window)
+        _wire(job, progress)
+        job.succeeded.connect(self.show_case)
+        job.failed.connect(lambda message: window.show_message(message, error=True))
+        job.start()
+        return job
+
+    def show_case(self, case: OpenCase) -> Any:
+        case_window = open_case_window(case, self.window.context, self.window.identity)
+        self.case_windows.append(case_window)
+        case_window.destroyed.connect(lambda *_: self._forget(case_window))
+        return case_window
+
+    def _forget(self, case_window: Any) -> None:
+        if case_window in self.case_windows:
+            self.case_windows.remove(case_window)
+
+
+def open_case_window(case: OpenCase, base: Context, identity: StaffIdentity) -> Any:
+    """A browser window over the decrypted case file, closed with it."""
+    from nvadmin.ui.main_window import MainWindow
+
+    context = Context(
+        paths=base.paths,
+        database_url="sqlite://",
+        is_default_database=False,
+        _engine=case.engine,
+        read_only=True,
+        label=case.label,
+    )
+    _open_cases[id(context)] = case
+    window = MainWindow(context, identity)
+    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    window.setWindowTitle(f"nvadmin — {case.label}")
+    made = case.manifest.get("created_by", {})
+    window.show_message(
+        f"Offline case file made by {made.get('display_name', '?')} on "
+        f"{str(case.manifest.get('created_at', ''))[:10]}: "
+        f"{case.manifest.get('events', 0):,} events, read-only"
+    )
+
+    def closed() -> None:
+        _open_cases.pop(id(context), None)
+        case.close()
+        log.info("closed case file %s", case.path)
+
+    window.destroyed.connect(closed)
+    window.show()
+    return window
+
+
+class CaseFileDialog(QDialog):
+    """Where to save the case file and the passphrase that will protect it."""
+
+    def __init__(
+        self, event_filter: EventFilter, folder: Path | None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.event_filter = event_filter
+        self.setObjectName("caseFileDialog")
+        self.setWindowTitle("Save case file")
+        self.path = QLineEdit(self)
+        self.path.setObjectName("casePath")
+        self.path.setText(str((folder or Path.home()) / f"case-{date.today().isoformat()}{SUFFIX}"))
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        self.passphrase = QLineEdit(self)
+        self.passphrase.setObjectName("casePassphrase")
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.confirm = QLineEdit(self)
+        self.confirm.setObjectName("caseConfirm")
+        self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
+        summary = QLabel(describe_filter(event_filter), self)
+        summary.setWordWrap(True)
+        note = QLabel(
+            "The file holds the matching events, their workspace and team members, and the "
+            "part of the hash chain needed to verify them, encrypted with AES-256-GCM under a "
+            "key derived from the passphrase (scrypt). Without the passphrase nobody can open "
+            "it, including you: keep it apart from the file. Saving is recorded in the "
+            "workspace's log as an export.",
+            self,
+        )
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #444")
+        self.error = QLabel("", self)
+        self.error.setStyleSheet("color: #a40000")
+        form = QFormLayout()
+        form.addRow("Events:", summary)
+        holder = QWidget(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        holder.setLayout(row)
+        form.addRow("File:", holder)
+        form.addRow("Passphrase:", self.passphrase)
+        form.addRow("Repeat passphrase:", self.confirm)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self._check)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.resize(620, 0)
+
+    def _browse(self) -> None:
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Save case file", self.path.text(), f"nvadmin case files (*{SUFFIX})"
+        )
+        if chosen:
+            self.path.setText(chosen)
+
+    def destination(self) -> Path:
+        path = Path(self.path.text().strip()).expanduser()
+        return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
+
+    def _check(self) -> None:
+        if not self.path.text().strip():
+            self.error.setText("Choose where to save the case file.")
+            return
+        if not self.destination().parent.is_dir():
+            self.error.setText(f"Folder {self.destination().parent} does not exist.")
+            return
+        try:
+            container.check_passphrase(self.passphrase.text())
+        except UserError as error:
+            self.error.setText(str(error))
+            return
+        if self.passphrase.text() != self.confirm.text():
+            self.error.setText("The two passphrases differ.")
+            return
+        self.accept()
+
+
+def describe_filter(event_filter: EventFilter) -> str:
+    parts = []
+    if event_filter.workspace_ids:
+        ids = ", ".join(str(i) for i in event_filter.workspace_ids)
+        parts.append(f"workspace {ids}")
+    else:
+        parts.append("all workspaces")
+    for term in event_filter.terms:
+        parts.append(f"{term.field} {'≠' if term.negate else '='} {term.value}")
+    if event_filter.text.strip():
+        parts.append(f'text "{event_filter.text.strip()}"')
+    if event_filter.start:
+        parts.append(f"from {event_filter.start:%Y-%m-%d %H:%M} UTC")
+    if event_filter.end:
+        parts.append(f"until {event_filter.end:%Y-%m-%d %H:%M} UTC")
+    return "The current filter: " + "; ".join(parts)
+
+
+def _progress_dialog(text: str, parent: QWidget) -> QProgressDialog:
+    dialog = QProgressDialog(text, "Cancel", 0, 0, parent)
+    dialog.setWindowTitle("nvadmin")
+    dialog.setMinimumDuration(400)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    return dialog
+
+
+def _wire(job: Job, dialog: QProgressDialog) -> None:
+    label = dialog.labelText()
+
+    def progressed(update: ProgressUpdate) -> None:
+        if update.total:
+            dialog.setRange(0, 1000)
+            dialog.setValue(int(1000 * min(1.0, update.done / update.total)))
+        if update.message:
+            dialog.setLabelText(f"{label}\n{update.message}")
+
+    job.progressed.connect(progressed)
+    dialog.canceled.connect(job.cancel)
+    job.finished.connect(dialog.deleteLater)
+    job.finished.connect(dialog.close)
+
+
+def install(window: Any) -> None:
+    window.compliance = Compliance(window)
+
+
+def _open_with_progress(path: Path, passphrase: str) -> OpenCase | str:
+    """Decrypt on a worker thread while a progress dialog stays responsive; the case, or the
+    one-line reason it could not be opened."""
+    progress = QProgressDialog(f"Opening {path.name}…", "", 0, 0)
+    progress.setWindowTitle("nvadmin")
+    progress.setCancelButton(None)
+    progress.setMinimumDuration(0)
+    loop = QEventLoop()
+    outcome: list[OpenCase | str] = []
+    job = Job(lambda control: open_case_file(path, passphrase), name="open case file")
+    job.succeeded.connect(outcome.append)
+    job.failed.connect(outcome.append)
+    job.finished.connect(loop.quit)
+    progress.show()
+    job.start()
+    if job.running:
+        loop.exec()
+    progress.close()
+    return outcome[0] if outcome else "the case file could not be opened"
+
+
+def run_case_offline(context: Context, path: Path) -> int:
+    """``nvadmin --case FILE``: ask for the passphrase and browse the case file, offline.
+
+    No database is contacted: the reviewer works under the identity recorded in the case
+    file by whoever made it, and nothing is written.
+    """
+    app = QApplication.instance() or QApplication([])
+    app.setApplicationName("nvadmin")
+    context.paths.create()
+    while True:
+        passphrase, ok = QInputDialog.getText(
+            None,
+            "Open case file",
+            f"Passphrase for {path.name}:",
+            QLineEdit.EchoMode.Password,
+        )
+        if not ok:
+            return 0
+        outcome = _open_with_progress(path, passphrase)
+        if isinstance(outcome, OpenCase):
+            break
+        QMessageBox.warning(None, "Open case file", outcome)
+        if "passphrase" not in outcome:
+            return 1
+    window = open_case_window(outcome, context, outcome.creator)
+    window.raise_()
+    return int(app.exec())  # type: ignore[union-attr]

@@ -1,0 +1,222 @@
+"""Reports in the app: asking for one, showing it, printing it, saving it as PDF and CSV."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QBuffer, QByteArray, QDate, QIODevice, QMarginsF, Qt
+from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+from PySide6.QtWidgets import (
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.audit.reports import PATIENT_ACCESS, Report
+from nvadmin.errors import UserError
+from nvadmin.export.atomic import AtomicFile
+
+log = logging.getLogger(__name__)
+
+
+class ReportRequestDialog(QDialog):
+    """Who or what to report on, and over which days (inclusive, in the workspace's zone)."""
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        workspace_label: str,
+        zone: str,
+        subject: str = "",
+        first_day: date | None = None,
+        last_day: date | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.zone = zone
+        self.setWindowTitle(kind)
+        self.setObjectName("reportRequestDialog")
+        form = QFormLayout()
+        form.addRow("Workspace:", QLabel(workspace_label, self))
+        self.subject = QLineEdit(subject, self)
+        self.subject.setObjectName("reportSubject")
+        if kind == PATIENT_ACCESS:
+            self.subject.setPlaceholderText("patient id, e.g. P-10234")
+            form.addRow("Patient:", self.subject)
+        else:
+            self.subject.setPlaceholderText("team member e-mail")
+            form.addRow("Team member:", self.subject)
+        today = date.today()
+        self.first = QDateEdit(self)
+        self.last = QDateEdit(self)
+        for edit, value in (
+            (self.first, first_day or today - timedelta(days=30)),
+            (self.last, last_day or today),
+        ):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setDate(QDate(value.year, value.month, value.day))
+        form.addRow("From (day included):", self.first)
+        form.addRow("To (day included):", self.last)
+        form.addRow("Time zone:", QLabel(zone, self))
+        self.error = QLabel("", self)
+        self.error.setStyleSheet("color: #a40000")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Produce report")
+        buttons.accepted.connect(self._check)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def _check(self) -> None:
+        if not self.subject.text().strip():
+            self.error.setText("Say who or what the report is about.")
+            return
+        if self.last.date() < self.first.date():
+            self.error.setText("The last day is before the first day.")
+            return
+        self.accept()
+
+    def days(self) -> tuple[date, date]:
+        return self.first.date().toPython(), self.last.date().toPython()  # type: ignore[return-value]
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The days as a [start, end) range of instants in the dialog's zone."""
+        first, last = self.days()
+        tz = ZoneInfo(self.zone)
+        start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        return start, end
+
+
+def _document(report: Report) -> QTextDocument:
+    document = QTextDocument()
+    document.setDocumentMargin(0)
+    document.setHtml(report.html())
+    return document
+
+
+def _layout() -> QPageLayout:
+    return QPageLayout(
+        QPageSize(QPageSize.PageSizeId.A4),
+        QPageLayout.Orientation.Landscape,
+        QMarginsF(12, 12, 12, 12),
+        QPageLayout.Unit.Millimeter,
+    )
+
+
+def pdf_bytes(report: Report) -> bytes:
+    """The report as a PDF, rendered in memory (it holds PHI: it is written only once, 0600)."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setPageLayout(_layout())
+    writer.setResolution(300)
+    writer.setTitle(report.title)
+    writer.setCreator("nvadmin")
+    document = _document(report)
+    document.print_(writer)
+    del writer  # finishes the PDF
+    buffer.close()
+    return bytes(data.data())
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Atomically, readable by the owner only (reports name patients and people)."""
+    with AtomicFile(path) as out:
+        out.write(data)
+        out.publish()
+
+
+class ReportView(QDialog):
+    """A produced report: read it, print it, save it as PDF or CSV."""
+
+    def __init__(self, report: Report, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.report = report
+        self.setObjectName("reportView")
+        self.setWindowTitle(report.title)
+        self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
+        self.resize(1200, 800)
+        self.browser = QTextBrowser(self)
+        self.browser.setObjectName("reportBrowser")
+        self.browser.setHtml(report.html())
+        self.print_button = QPushButton("&Print…", self)
+        self.pdf_button = QPushButton("Save as P&DF…", self)
+        self.csv_button = QPushButton("Save as &CSV…", self)
+        close = QPushButton("Close", self)
+        self.print_button.clicked.connect(self.print_report)
+        self.pdf_button.clicked.connect(lambda: self.save("pdf"))
+        self.csv_button.clicked.connect(lambda: self.save("csv"))
+        close.clicked.connect(self.close)
+        self.status = QLabel(f"{report.row_count:,} events", self)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        for button in (self.print_button, self.pdf_button, self.csv_button, close):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser, 1)
+        layout.addLayout(buttons)
+        self.last_folder: Path | None = None
+
+    def suggested_name(self, suffix: str) -> str:
+        kind = "patient-access" if self.report.kind == PATIENT_ACCESS else "user-activity"
+        subject = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.report.subject)
+        return f"{kind}-{subject[:60]}.{suffix}"
+
+    def save(self, fmt: str, path: Path | None = None) -> Path | None:
+        if path is None:
+            folder = self.last_folder or Path.home()
+            chosen, _ = QFileDialog.getSaveFileName(
+                self,
+                "Save report as PDF" if fmt == "pdf" else "Save report as CSV",
+                str(folder / self.suggested_name(fmt)),
+                "PDF (*.pdf)" if fmt == "pdf" else "CSV (*.csv)",
+            )
+            if not chosen:
+                return None
+            path = Path(chosen)
+        if path.suffix.lower() != f".{fmt}":
+            path = path.with_name(path.name + f".{fmt}")
+        try:
+            data = pdf_bytes(self.report) if fmt == "pdf" else self.report.csv_bytes()
+            write_file(path, data)
+        except UserError as error:
+            self.status.setText(str(error))
+            return None
+        self.last_folder = path.parent
+        self.status.setText(f"Saved {path}")
+        log.info("report %s saved to %s", self.report.title, path)
+        return path
+
+    def print_report(self, printer: Any = None) -> bool:
+        if printer is None:
+            printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+            printer.setPageLayout(_layout())
+            dialog = QPrintDialog(printer, self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return False
+        _document(self.report).print_(printer)
+        self.status.setText("Sent to the printer")
+        return True

@@ -1,0 +1,344 @@
+"""Verify integrity: walk a workspace's chain (or a case file's segments) with progress and
+cancel, and show "chain intact" or the first broken link in plain words."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy import Engine
+
+from nvadmin.audit.checkpoints import KeyStore
+from nvadmin.audit.verify import Verification, sign_checkpoint, verify_workspace
+from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
+from nvadmin.auth.roles import StaffIdentity
+from nvadmin.workers.cancel import ProgressUpdate
+from nvadmin.workers.jobs import Job, JobControl
+
+log = logging.getLogger(__name__)
+
+INTACT_STYLE = "color: #1b6e20; font-weight: bold; font-size: 15pt;"
+BROKEN_STYLE = "color: #a40000; font-weight: bold; font-size: 15pt;"
+
+
+class VerifyDialog(QDialog):
+    finished_verifying = Signal(object)  # list[Verification]
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: StaffIdentity,
+        keys: KeyStore,
+        *,
+        current: WorkspaceInfo | None = None,
+        case: object | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.identity = identity
+        self.keys = keys
+        self.case = case
+        self.job: Job | None = None
+        self.results: list[Verification] = []
+        self._started = 0.0
+        self.setObjectName("verifyDialog")
+        self.setWindowTitle("Verify integrity")
+        self.resize(760, 520)
+
+        form = QFormLayout()
+        self.workspace = QComboBox(self)
+        self.workspace.setObjectName("verifyWorkspace")
+        self.whole = QRadioButton("Whole chain", self)
+        self.ranged = QRadioButton("Only events between", self)
+        self.whole.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.whole)
+        group.addButton(self.ranged)
+        today = date.today()
+        self.first = QDateEdit(QDate(today.year, today.month, 1), self)
+        self.last = QDateEdit(QDate(today.year, today.month, today.day), self)
+        for edit in (self.first, self.last):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setEnabled(False)
+        self.ranged.toggled.connect(self.first.setEnabled)
+        self.ranged.toggled.connect(self.last.setEnabled)
+        span = QHBoxLayout()
+        span.addWidget(self.ranged)
+        span.addWidget(self.first)
+        span.addWidget(QLabel("and", self))
+        span.addWidget(self.last)
+        span.addWidget(QLabel("(days included, workspace time)", self))
+        span.addStretch(1)
+        if case is None:
+            form.addRow("Workspace:", self.workspace)
+            form.addRow("Scope:", self.whole)
+            form.addRow("", _wrap(span, self))
+        else:
+            label = getattr(case, "label", "case file")
+            form.addRow("Verifying:", QLabel(f"the chain segments carried in the {label}", self))
+
+        self.headline = QLabel("Not verified yet.", self)
+        self.headline.setObjectName("verifyHeadline")
+        self.headline.setWordWrap(True)
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("verifyProgress")
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.rate = QLabel("", self)
+        self.details = QPlainTextEdit(self)
+        self.details.setObjectName("verifyDetails")
+        self.details.setReadOnly(True)
+        self.details.setFont(QFont("monospace"))
+        self.details.setPlaceholderText(
+            "The result appears here: how many events were checked, and where the chain is "
+            "broken if it is."
+        )
+
+        self.verify_button = QPushButton("&Verify", self)
+        self.verify_button.setObjectName("verifyButton")
+        self.verify_button.setDefault(True)
+        self.cancel_button = QPushButton("&Cancel", self)
+        self.cancel_button.setEnabled(False)
+        self.sign_button = QPushButton("&Sign checkpoint", self)
+        self.sign_button.setToolTip(
+            "Sign the newest event of an intact chain with this machine's checkpoint key, so "
+            "that a later removal of events is detected"
+        )
+        self.sign_button.setEnabled(False)
+        self.sign_button.setVisible(case is None and keys.signing_key_path.exists())
+        self.copy_button = QPushButton("Cop&y result", self)
+        self.copy_button.setEnabled(False)
+        close = QPushButton("Close", self)
+        self.verify_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.sign_button.clicked.connect(self.sign)
+        self.copy_button.clicked.connect(self.copy_result)
+        close.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.rate, 1)
+        for button in (
+            self.verify_button,
+            self.cancel_button,
+            self.sign_button,
+            self.copy_button,
+            close,
+        ):
+            buttons.addWidget(button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.details, 1)
+        layout.addLayout(buttons)
+
+        if case is None:
+            self._load_workspaces(current)
+
+    # -- workspaces --------------------------------------------------------------------------
+
+    def _load_workspaces(self, current: WorkspaceInfo | None) -> None:
+        engine, identity = self.engine, self.identity
+        self.verify_button.setEnabled(False)
+        job = Job(lambda control: list_workspaces(engine, identity), name="workspaces", parent=self)
+        job.succeeded.connect(lambda items: self._fill(items, current))
+        job.failed.connect(lambda message: self._show_failure(message))
+        job.start()
+
+    def _fill(self, workspaces: list[WorkspaceInfo], current: WorkspaceInfo | None) -> None:
+        for workspace in workspaces:
+            self.workspace.addItem(workspace.label, workspace)
+        if current is not None:
+            index = self.workspace.findText(current.label)
+            if index >= 0:
+                self.workspace.setCurrentIndex(index)
+        self.verify_button.setEnabled(self.workspace.count() > 0)
+
+    def selected_workspace(self) -> WorkspaceInfo | None:
+        data = self.workspace.currentData()
+        return data if isinstance(data, WorkspaceInfo) else None
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        engine, identity, trusted = self.engine, self.identity, self.keys.trusted_keys()
+        if self.case is not None:
+            from nvadmin.casefile.reader import OpenCase, verify_case
+
+            case = self.case
+            assert isinstance(case, OpenCase)
+
+            def work(control: JobControl) -> list[Verification]:
+                return verify_case(
+                    case, identity, trusted, progress=control.progress, cancel=control.token
+                )
+
+        else:
+            workspace = self.selected_workspace()
+            if workspace is None:
+                return
+            start = end = None
+            if self.ranged.isChecked():
+                tz = ZoneInfo(workspace.timezone)
+                first = self.first.date().toPython()
+                last = self.last.date().toPython()
+                start = datetime.combine(first, datetime.min.time(), tzinfo=tz)  # type: ignore[arg-type]
+                end = datetime.combine(last, datetime.min.time(), tzinfo=tz) + timedelta(days=1)  # type: ignore[arg-type]
+                if end <= start:
+                    self._show_failure("The last day is before the first day.")
+                    return
+
+            def work(control: JobControl) -> list[Verification]:
+                return [
+                    verify_workspace(
+                        engine,
+                        identity,
+                        workspace.id,
+                        start=start,
+                        end=end,
+                        trusted_keys=trusted,
+                        progress=control.progress,
+                        cancel=control.token,
+                    )
+                ]
+
+        self._run(work, "Verifying…")
+
+    def _run(self, work, text: str) -> None:  # type: ignore[no-untyped-def]
+        job = Job(work, name="verify integrity", parent=self)
+        job.progressed.connect(self._on_progress)
+        job.succeeded.connect(self._on_done)
+        job.failed.connect(self._show_failure)
+        job.cancelled.connect(self._on_cancelled)
+        job.finished.connect(self._on_finished)
+        self.job = job
+        self._started = time.monotonic()
+        self.headline.setStyleSheet("")
+        self.headline.setText(text)
+        self.details.clear()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.verify_button.setEnabled(False)
+        self.sign_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        job.start()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.headline.setText("Cancelling…")
+
+    def _on_progress(self, update: ProgressUpdate) -> None:
+        if update.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(1.0, update.done / update.total)))
+            self.progress.setFormat(f"{update.done:,} of {update.total:,} events")
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        self.rate.setText(f"{update.done / elapsed:,.0f} events/s")
+
+    def _on_done(self, results: list[Verification]) -> None:
+        self.results = results
+        intact = all(r.intact for r in results)
+        verified = sum(r.events_verified for r in results)
+        if intact:
+            self.headline.setStyleSheet(INTACT_STYLE)
+            self.headline.setText(f"✔ {verified:,} events verified, chain intact")
+        else:
+            broken = next(r for r in results if not r.intact)
+            assert broken.broken is not None
+            self.headline.setStyleSheet(BROKEN_STYLE)
+            self.headline.setText(
+                f"✘ Chain broken at event #{broken.broken.seq:,} "
+                f"({broken.workspace_slug}): {broken.broken.kind}"
+            )
+        lines: list[str] = []
+        for result in results:
+            lines.extend(result.lines())
+            lines.append(f"({result.seconds:.1f} s)" if result.seconds else "")
+        self.details.setPlainText("\n".join(lines).strip())
+        self.copy_button.setEnabled(True)
+        self.sign_button.setEnabled(
+            intact and self.case is None and not self.ranged.isChecked() and verified > 0
+        )
+        self.finished_verifying.emit(results)
+
+    def _on_cancelled(self) -> None:
+        self.headline.setStyleSheet("")
+        self.headline.setText("Verification cancelled: nothing was concluded.")
+
+    def _on_finished(self) -> None:
+        self.job = None
+        self.progress.hide()
+        self.cancel_button.setEnabled(False)
+        self.verify_button.setEnabled(True)
+
+    def _show_failure(self, message: str) -> None:
+        self.headline.setStyleSheet(BROKEN_STYLE)
+        self.headline.setText(message)
+
+    def sign(self) -> None:
+        workspace = self.selected_workspace()
+        if workspace is None:
+            return
+        engine, identity, keys = self.engine, self.identity, self.keys
+
+        def work(control: JobControl) -> list[Verification]:
+            key = keys.require_signing_key()
+            result, checkpoint = sign_checkpoint(
+                engine,
+                identity,
+                workspace.id,
+                key,
+                trusted_keys=keys.trusted_keys(),
+                progress=control.progress,
+                cancel=control.token,
+            )
+            if checkpoint is not None:
+                result.notes.append(
+                    f"signed a checkpoint at event #{checkpoint.seq:,} with key {checkpoint.key_id}"
+                )
+            return [result]
+
+        self._run(work, "Verifying, then signing…")
+
+    def copy_result(self) -> None:
+        QGuiApplication.clipboard().setText(
+            self.headline.text() + "\n" + self.details.toPlainText()
+        )
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        if self.job is not None:
+            self.job.cancel()
+        super().closeEvent(event)
+
+
+def _wrap(layout: QHBoxLayout, parent: QWidget) -> QWidget:
+    holder = QWidget(parent)
+    layout.setContentsMargins(0, 0, 0, 0)
+    holder.setLayout(layout)
+    return holder
+
+
+__all__ = ["Qt", "VerifyDialog"]

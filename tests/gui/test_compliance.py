@@ -1,0 +1,266 @@
+"""The compliance toolkit in the main window: verify, reports, case files (both backends)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from nvadmin.audit.reports import PATIENT_ACCESS, USER_ACTIVITY
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.context import Context
+from nvadmin.db.models import ActivityEvent
+from nvadmin.ui import compliance
+from nvadmin.ui.main_window import MainWindow
+from nvadmin.ui.report_view import ReportRequestDialog, ReportView, pdf_bytes
+from nvadmin.ui.verify_dialog import VerifyDialog
+from tests.factories import add_member, add_workspace, draft, write
+
+REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
+SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
+PASSPHRASE = "correct horse battery staple"
+
+
+def seed(engine: Engine) -> int:
+    ws = add_workspace(engine)
+    add_member(engine, ws, "ana@riverside.example", "Ana Ruiz", "physician")
+    write(
+        engine,
+        ws,
+        [
+            draft(
+                i,
+                "chart.view" if i % 3 else "patient_record.update",
+                patient_id="P-17" if i % 2 else "P-20",
+                session_id=f"s{i // 10}",
+                ip="10.0.0.5",
+            )
+            for i in range(60)
+        ],
+    )
+    return ws
+
+
+@pytest.fixture
+def context(db_url: str) -> Iterator[Context]:
+    ctx = Context.create(db_url)
+    yield ctx
+    ctx.dispose()
+
+
+def open_window(qtbot, context: Context, identity: StaffIdentity = REVIEWER) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = MainWindow(context, identity)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.model.event_filter is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    return window
+
+
+def actions(menu) -> dict[str, bool]:  # type: ignore[no-untyped-def]
+    return {a.text().replace("&", ""): a.isEnabled() for a in menu.actions() if a.text()}
+
+
+def test_menus_and_roles(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    seed(context.engine)
+    window = open_window(qtbot, context)
+    tools = actions(window.tools_menu)
+    assert tools["Verify integrity…"] and tools["Patient access report…"]
+    assert tools["User activity report…"]
+    files = actions(window.file_menu)
+    assert files["Save case file…"] and files["Open case file…"]
+    support = open_window(qtbot, context, SUPPORT)
+    assert not actions(support.tools_menu)["Verify integrity…"]
+    assert not actions(support.file_menu)["Save case file…"]
+
+
+def test_verify_dialog_intact_then_broken(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    seed(context.engine)
+    window = open_window(qtbot, context)
+    dialog = window.compliance.open_verify()
+    assert isinstance(dialog, VerifyDialog)
+    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
+    assert dialog.selected_workspace().slug == "riverside"
+    dialog.start()
+    qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)
+    # 60 events plus the view the browser itself recorded when it opened.
+    assert "61 events verified, chain intact" in dialog.headline.text()
+    engine = context.engine
+    with engine.begin() as c:
+        if engine.dialect.name == "postgresql":
+            c.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            c.execute(text("DROP TRIGGER activity_events_no_update"))
+        c.execute(text("UPDATE activity_events SET patient_id = 'P-99' WHERE seq = 33"))
+    dialog.results = []
+    dialog.start()
+    qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)
+    assert "Chain broken at event #33" in dialog.headline.text()
+    assert "altered" in dialog.headline.text()
+    assert "expected hash" in dialog.details.toPlainText()
+
+
+def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.audit import verify
+
+    seed(context.engine)
+    monkeypatch.setattr(verify, "_BATCH", 1)  # a check for cancel after every event
+    original = verify.digest
+
+    def slow_digest(prev, values):  # type: ignore[no-untyped-def]
+        import time
+
+        time.sleep(0.02)
+        return original(prev, values)
+
+    monkeypatch.setattr(verify, "digest", slow_digest)
+    window = open_window(qtbot, context)
+    dialog = window.compliance.open_verify()
+    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10_000)
+    dialog.cancel()
+    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
+    assert "cancelled" in dialog.headline.text()
+    assert not dialog.results
+
+
+def test_patient_report_renders_saves_pdf_and_csv(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ws = seed(context.engine)
+    window = open_window(qtbot, context)
+    request = window.compliance.ask_report(PATIENT_ACCESS)
+    assert isinstance(request, ReportRequestDialog)
+    request.subject.setText("P-17")
+    request.first.setDate(date(2025, 3, 1))
+    request.last.setDate(date(2025, 3, 31))
+    views: list[ReportView] = []
+    original = window.compliance.show_report
+    window.compliance.show_report = lambda report: views.append(original(report))  # type: ignore[method-assign]
+    request._check()
+    qtbot.waitUntil(lambda: bool(views), timeout=20_000)
+    view = views[0]
+    assert view.report.row_count == 30
+    assert "P-17" in view.browser.toPlainText()
+    pdf = view.save("pdf", tmp_path / "report")
+    assert pdf == tmp_path / "report.pdf" and pdf.read_bytes().startswith(b"%PDF")
+    assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
+    csv_path = view.save("csv", tmp_path / "report.csv")
+    assert csv_path is not None
+    assert csv_path.read_bytes().count(b"\r\n") > 30
+    with context.engine.connect() as c:
+        purposes = [
+            json.loads(d)["purpose"]
+            for d in c.execute(
+                select(ActivityEvent.details).where(
+                    ActivityEvent.action == "activity_log.view", ActivityEvent.workspace_id == ws
+                )
+            ).scalars()
+        ]
+    assert "patient access report" in purposes
+
+
+def test_user_report_pdf_has_pages() -> None:
+    from datetime import UTC, datetime
+
+    from nvadmin.audit.reports import Report, ReportRow, ReportSection
+
+    rows = [
+        ReportRow((f"2025-03-0{1 + i % 9}", "x", "Viewed chart"), event_id=i) for i in range(300)
+    ]
+    report = Report(
+        USER_ACTIVITY,
+        "ana@riverside.example",
+        [("Produced at", datetime.now(UTC).isoformat())],
+        ("Time", "UTC", "Action"),
+        [ReportSection("Monday", rows)],
+        row_count=300,
+    )
+    data = pdf_bytes(report)
+    assert (
+        data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type/Page") >= 1
+    )
+
+
+def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ws = seed(context.engine)
+    window = open_window(qtbot, context)
+    from nvadmin.audit.query import EventFilter, Term
+
+    window.apply_filter(EventFilter(workspace_ids=(ws,), terms=(Term("patient", "P-17"),)))
+    qtbot.waitUntil(
+        lambda: not window.model.loading and window.model.rowCount() == 30, timeout=10_000
+    )
+    dialog = window.compliance.ask_save_case()
+    dialog.path.setText(str(tmp_path / "incident"))
+    dialog.passphrase.setText(PASSPHRASE)
+    dialog.confirm.setText("something else entirely")
+    dialog._check()
+    assert "differ" in dialog.error.text()
+    dialog.confirm.setText(PASSPHRASE)
+    job = window.compliance.save_case(dialog.destination(), PASSPHRASE, dialog.event_filter)
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        pass
+    path = tmp_path / "incident.nvcase"
+    assert path.exists()
+
+    views_before = _count_views(context.engine)
+    opening = window.compliance.open_case(path, PASSPHRASE)
+    with qtbot.waitSignal(opening.finished, timeout=60_000):
+        pass
+    (case_window,) = window.compliance.case_windows  # closed (and deleted) at the end
+    assert case_window.context.read_only
+    qtbot.waitUntil(lambda: case_window.model.event_filter is not None, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: not case_window.model.loading and case_window.model.rowCount() == 30,
+        timeout=10_000,
+    )
+    assert "case file incident.nvcase" in case_window.windowTitle()
+    assert not case_window.banner.isVisible()  # no failed write, no error
+    assert not actions(case_window.file_menu)["Save case file…"]
+    verify_dialog = case_window.compliance.open_verify()
+    verify_dialog.start()
+    qtbot.waitUntil(lambda: bool(verify_dialog.results), timeout=20_000)
+    assert "chain intact" in verify_dialog.headline.text()
+    assert _count_views(context.engine) == views_before  # browsing a case file logs nothing
+    # Locking the window it came from hides the case window's rows too.
+    window.set_locked(True)
+    assert case_window.model.rowCount() == 0
+    window.set_locked(False)
+    case_window.close()
+
+
+def test_wrong_passphrase_is_shown_and_nothing_opens(
+    qtbot, context: Context, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    ws = seed(context.engine)
+    window = open_window(qtbot, context)
+    from nvadmin.audit.query import EventFilter
+
+    job = window.compliance.save_case(
+        tmp_path / "c.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
+    )
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        pass
+    opening = window.compliance.open_case(tmp_path / "c.nvcase", "not the passphrase at all")
+    with qtbot.waitSignal(opening.finished, timeout=60_000):
+        pass
+    assert window.compliance.case_windows == []
+    assert "wrong passphrase" in window.banner.text()
+
+
+def _count_views(engine: Engine) -> int:
+    with engine.connect() as c:
+        return int(
+            c.execute(
+                select(func.count()).where(ActivityEvent.action == "activity_log.view")
+            ).scalar_one()
+        )
+
+
+def test_case_of_unknown_context_is_none(context: Context) -> None:
+    assert compliance.case_of(context) is None
