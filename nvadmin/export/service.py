@@ -385,7 +385,12 @@ def _stream_pg(
         pg.rollback()  # the pool's liveness ping may have opened a transaction
         with pg.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            cursor.execute("SELECT set_config('TimeZone', %s, true)", (request.time_zone,))
+            # The cell text of timestamps comes from these two settings: fix both.
+            cursor.execute(
+                "SELECT set_config('TimeZone', %s, true),"
+                " set_config('DateStyle', 'ISO, YMD', true)",
+                (request.time_zone,),
+            )
             cursor.execute(count_sql, params)
             counted = int(cursor.fetchone()[0])  # type: ignore[index]
             progress(0, counted, "exporting")
