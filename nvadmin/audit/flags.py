@@ -888,3 +888,65 @@ class _Checker:
                 )
             )
         return out
+
+
+# -- export -----------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "flag",
+    "flag_title",
+    "workspace",
+    "subject",
+    "local_day",
+    "time_zone",
+    "first_utc",
+    "last_utc",
+    "events",
+    "detail",
+    "thresholds",
+    "explanation",
+    "events_filter",
+)
+
+
+def to_csv(report: FlagReport, scope: str) -> bytes:
+    """The findings as CSV (UTF-8 with BOM for spreadsheets, CRLF). The scope (filter, range
+    and time zone) and each rule's thresholds are repeated on every row, so a row read alone
+    still says what it covers; a rule with no findings gets one row saying so. Cells that a
+    spreadsheet would run as formulas are neutralised."""
+    import csv
+    import io
+    import json
+
+    from nvadmin.export.columns import neutralise
+
+    zones = {w.id: w.timezone for w in report.workspaces}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*CSV_COLUMNS, "scope"])
+    for result in report.results:
+        thresholds = json.dumps(result.values, sort_keys=True)
+        if not result.findings:
+            # A rule that found nothing is stated too: "checked, nothing found" is evidence.
+            empty = [result.rule.name, result.rule.title, "", "", "", "", "", "", "0"]
+            empty += ["no findings", thresholds, result.explanation, "", scope]
+            writer.writerow([neutralise(cell) for cell in empty])
+        for f in result.findings:
+            row = [
+                f.rule,
+                result.rule.title,
+                f.workspace,
+                f.subject,
+                f.day.isoformat(),
+                zones.get(f.workspace_id, "UTC"),
+                f.first.astimezone(UTC).isoformat(),
+                f.last.astimezone(UTC).isoformat(),
+                str(f.events),
+                f.detail,
+                thresholds,
+                result.explanation,
+                json.dumps(f.event_filter.to_dict(), sort_keys=True),
+                scope,
+            ]
+            writer.writerow([neutralise(cell) for cell in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

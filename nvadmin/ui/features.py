@@ -14,6 +14,7 @@ FEATURES: tuple[str, ...] = (
     "nvadmin.ui.export_panel",
     "nvadmin.ui.compliance",
     "nvadmin.ui.desktop",
+    "nvadmin.ui.insights",
 )
 
 

@@ -1,0 +1,749 @@
+"""View → Insights…: charts of the browser's current filter and the security flags of its
+workspace and range, computed in background jobs (progress, cancel), clickable through to the
+events in the main window, exportable (PNG/PDF, CSV), and logged as views of the log."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QEvent,
+    QIODevice,
+    QMarginsF,
+    QObject,
+    QPoint,
+    QSize,
+    Qt,
+)
+from PySide6.QtGui import (
+    QAction,
+    QImage,
+    QKeySequence,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvadmin.audit import access_log
+from nvadmin.audit import flags as flag_rules
+from nvadmin.audit.flags import RULES, Finding, FlagReport
+from nvadmin.audit.insights import Bucket, Insights, compute
+from nvadmin.audit.query import EventFilter
+from nvadmin.audit.search import Search, format_search
+from nvadmin.auth.roles import Permission
+from nvadmin.export.atomic import AtomicFile, ExportWriteError
+from nvadmin.ui.insights_charts import (
+    ActivityChart,
+    ApiChart,
+    HeatMap,
+    InsightChart,
+    MemberChart,
+    SignInChart,
+)
+from nvadmin.workers.cancel import ProgressUpdate
+from nvadmin.workers.jobs import Job, JobControl
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS_KEY = "insights/thresholds"
+BUCKET_CHOICES = (
+    ("Automatic", None),
+    ("Hours", Bucket.HOUR),
+    ("Days", Bucket.DAY),
+    ("Weeks", Bucket.WEEK),
+)
+FindingRole = Qt.ItemDataRole.UserRole + 1
+
+
+def describe_scope(event_filter: EventFilter, zone: str, workspace: str) -> str:
+    """One line naming what a chart or flag list covers: workspace, range, search, zone."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    parts = [workspace]
+    if event_filter.start and event_filter.end:
+        last = event_filter.end - timedelta(microseconds=1)
+        first = event_filter.start.astimezone(tz)
+        parts.append(f"{first:%Y-%m-%d %H:%M} to {last.astimezone(tz):%Y-%m-%d %H:%M}")
+    search = format_search(
+        Search.from_filter(
+            EventFilter(
+                terms=event_filter.terms,
+                text=event_filter.text,
+                include_log_access=event_filter.include_log_access,
+            )
+        ),
+        tz,
+    )
+    parts.append(f"search: {search}" if search else "no search terms")
+    parts.append(f"time zone {zone}")
+    return " · ".join(parts)
+
+
+class ThresholdsDialog(QDialog):
+    """Every flag rule's thresholds (defaults shown) and the workspace's working hours."""
+
+    def __init__(
+        self,
+        values: dict[str, dict[str, float]],
+        hours: tuple[int, int] | None,
+        workspace: str | None,
+        may_change_hours: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Flag thresholds")
+        self.spins: dict[tuple[str, str], QDoubleSpinBox] = {}
+        layout = QVBoxLayout(self)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        inner = QWidget()
+        inner_layout = QVBoxLayout(inner)
+        for rule in RULES.values():
+            box = QGroupBox(rule.title, inner)
+            form = QFormLayout(box)
+            if rule.name == "after_hours":
+                if hours is None:
+                    form.addRow(QLabel("Choose one workspace to see and change its working hours."))
+                else:
+                    self.open_spin = QSpinBox(box)
+                    self.open_spin.setRange(0, 23)
+                    self.open_spin.setValue(hours[0])
+                    self.open_spin.setSuffix(":00")
+                    self.close_spin = QSpinBox(box)
+                    self.close_spin.setRange(1, 24)
+                    self.close_spin.setValue(hours[1])
+                    self.close_spin.setSuffix(":00")
+                    for spin in (self.open_spin, self.close_spin):
+                        spin.setEnabled(may_change_hours)
+                    form.addRow(f"Working day starts ({workspace})", self.open_spin)
+                    form.addRow("Working day ends", self.close_spin)
+                    if not may_change_hours:
+                        form.addRow(
+                            QLabel("Only compliance staff and admins change working hours.")
+                        )
+            for t in rule.thresholds:
+                spin = QDoubleSpinBox(box)
+                spin.setDecimals(t.decimals)
+                spin.setRange(t.minimum, t.maximum)
+                spin.setValue(values.get(rule.name, {}).get(t.key, t.default))
+                if t.unit:
+                    spin.setSuffix(f" {t.unit}")
+                spin.setToolTip(f"Default: {t.default:g}")
+                form.addRow(f"{t.label} (default {t.default:g})", spin)
+                self.spins[(rule.name, t.key)] = spin
+            inner_layout.addWidget(box)
+        scroll.setWidget(inner)
+        layout.addWidget(scroll)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults,
+            self,
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            self.restore_defaults
+        )
+        layout.addWidget(buttons)
+        self.resize(520, 640)
+
+    def restore_defaults(self) -> None:
+        for (rule, key), spin in self.spins.items():
+            spin.setValue(next(t.default for t in RULES[rule].thresholds if t.key == key))
+
+    def values(self) -> dict[str, dict[str, float]]:
+        """Only the thresholds that differ from their defaults."""
+        out: dict[str, dict[str, float]] = {}
+        for (rule, key), spin in self.spins.items():
+            default = next(t.default for t in RULES[rule].thresholds if t.key == key)
+            if abs(spin.value() - default) > 1e-9:
+                out.setdefault(rule, {})[key] = spin.value()
+        return out
+
+    def hours(self) -> tuple[int, int] | None:
+        if not hasattr(self, "open_spin"):
+            return None
+        return self.open_spin.value(), self.close_spin.value()
+
+
+class InsightsWindow(QWidget):
+    """Charts and flags for the main window's current filter."""
+
+    def __init__(self, main: Any) -> None:
+        super().__init__(main, Qt.WindowType.Window)
+        self.main = main
+        self.setObjectName("insightsWindow")
+        self.setWindowTitle("Insights")
+        self.insights: Insights | None = None
+        self.report: FlagReport | None = None
+        self.scope = ""
+        self.zone = "UTC"
+        self.workspace_label = ""
+        self.jobs: dict[str, Job] = {}
+        self._progress: dict[str, ProgressUpdate] = {}
+        self._generation = 0
+
+        self.header = QLabel(self)
+        self.header.setWordWrap(True)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.bucket_box = QComboBox(self)
+        for text, _bucket in BUCKET_CHOICES:
+            self.bucket_box.addItem(text)
+        self.bucket_box.setToolTip("Bar width of the time charts")
+        self.refresh_button = QPushButton("Refresh from browser", self)
+        self.thresholds_button = QPushButton("Thresholds…", self)
+        self.export_charts_button = QPushButton("Export charts…", self)
+        self.export_flags_button = QPushButton("Export flags (CSV)…", self)
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(220)
+        self.progress_label = QLabel(self)
+        self.cancel_button = QPushButton("Cancel", self)
+
+        self.activity = ActivityChart(self)
+        self.sign_ins = SignInChart(self)
+        self.members = MemberChart(self)
+        self.api = ApiChart(self)
+        self.heat = HeatMap(self)
+        self.charts: list[InsightChart | HeatMap] = [
+            self.activity,
+            self.sign_ins,
+            self.members,
+            self.api,
+            self.heat,
+        ]
+        self.empty_label = QLabel("", self)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.dashboard = QWidget(self)
+        grid = QGridLayout(self.dashboard)
+        grid.addWidget(self.empty_label, 0, 0, 1, 2)
+        grid.addWidget(self.activity, 1, 0, 1, 2)
+        grid.addWidget(self.sign_ins, 2, 0)
+        grid.addWidget(self.heat, 2, 1)
+        grid.addWidget(self.members, 3, 0)
+        grid.addWidget(self.api, 3, 1)
+        grid.setRowStretch(1, 3)
+        grid.setRowStretch(2, 2)
+        grid.setRowStretch(3, 3)
+        self.empty_label.hide()
+        charts_scroll = QScrollArea(self)
+        charts_scroll.setWidgetResizable(True)
+        charts_scroll.setWidget(self.dashboard)
+
+        self.flags_tree = QTreeWidget(self)
+        self.flags_tree.setObjectName("flagsTree")
+        self.flags_tree.setColumnCount(5)
+        self.flags_tree.setHeaderLabels(
+            ["Flag / subject", "Count / events", "Day", "Thresholds / detail", "Workspace"]
+        )
+        self.flags_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.flags_tree.setColumnWidth(0, 330)
+        self.flags_tree.setColumnWidth(1, 100)
+        self.flags_tree.setColumnWidth(2, 95)
+        self.flags_tree.setColumnWidth(3, 430)
+        self.flags_tree.setAlternatingRowColors(True)
+        self.explanation = QLabel(self)
+        self.explanation.setWordWrap(True)
+        self.explanation.setMinimumHeight(40)
+        self.show_button = QPushButton("Show these events", self)
+        self.show_button.setEnabled(False)
+        flags_page = QWidget(self)
+        flags_layout = QVBoxLayout(flags_page)
+        flags_layout.addWidget(self.flags_tree, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.explanation, 1)
+        row.addWidget(self.show_button)
+        flags_layout.addLayout(row)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(charts_scroll, "Charts")
+        self.tabs.addTab(flags_page, "Flags")
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Bars:", self))
+        bar.addWidget(self.bucket_box)
+        bar.addWidget(self.refresh_button)
+        bar.addWidget(self.thresholds_button)
+        bar.addStretch(1)
+        bar.addWidget(self.progress_label)
+        bar.addWidget(self.progress)
+        bar.addWidget(self.cancel_button)
+        bar.addWidget(self.export_charts_button)
+        bar.addWidget(self.export_flags_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addLayout(bar)
+        layout.addWidget(self.tabs, 1)
+
+        for chart in self.charts:
+            chart.filter_requested.connect(self.show_events)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.bucket_box.currentIndexChanged.connect(lambda _i: self.refresh(flags=False))
+        self.thresholds_button.clicked.connect(self.edit_thresholds)
+        self.export_charts_button.clicked.connect(self.ask_export_charts)
+        self.export_flags_button.clicked.connect(self.ask_export_flags)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.flags_tree.currentItemChanged.connect(self._on_flag_selected)
+        self.flags_tree.itemActivated.connect(lambda item, _col: self.show_finding(item))
+        self.show_button.clicked.connect(lambda: self.show_finding(self.flags_tree.currentItem()))
+        self._set_busy(False)
+        self.resize(QSize(1280, 900))
+
+    # -- running --------------------------------------------------------------------------
+
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.main.context, "read_only", False))
+
+    def thresholds(self) -> dict[str, dict[str, float]]:
+        value = self.main.settings.json(THRESHOLDS_KEY, {})
+        return value if isinstance(value, dict) else {}
+
+    def refresh(self, *, flags: bool = True) -> None:
+        """Recompute from the browser's current filter (charts, and flags unless told not)."""
+        try:
+            event_filter = self.main.current_filter()
+        except Exception as error:  # a half-typed search: say so, keep the last result
+            log.info("no usable browser filter for insights", exc_info=True)
+            self._message(f"The browser's search cannot be used: {error}", error=True)
+            return
+        workspace = self.main.current_workspace()
+        if event_filter.workspace_ids and workspace is not None:
+            self.zone = workspace.timezone
+            self.workspace_label = workspace.label
+        else:
+            self.zone = "UTC"
+            self.workspace_label = (
+                "all workspaces" if not event_filter.workspace_ids else "selected workspaces"
+            )
+        self.cancel()
+        self._generation += 1
+        generation = self._generation
+        engine, identity, zone = self.main.context.engine, self.main.identity, self.zone
+        read_only = self.read_only
+        bucket = BUCKET_CHOICES[self.bucket_box.currentIndex()][1]
+
+        def charts(control: JobControl) -> Insights:
+            result = compute(
+                engine,
+                identity,
+                event_filter,
+                zone,
+                bucket=bucket,
+                token=control.token,
+                progress=control.progress,
+            )
+            control.token.check()
+            if not read_only:  # an offline case file has no log to write to
+                access_log.record_view(engine, identity, result.event_filter, purpose="insights")
+            return result
+
+        self._start("charts", charts, generation, self._on_insights)
+        if flags:
+            thresholds = self.thresholds()
+
+            def run_flags(control: JobControl) -> FlagReport:
+                return flag_rules.evaluate(
+                    engine,
+                    identity,
+                    event_filter,
+                    thresholds,
+                    token=control.token,
+                    progress=control.progress,
+                )
+
+            self._start("flags", run_flags, generation, self._on_report)
+        self.header.setText(f"<b>{self.workspace_label}</b> — computing…")
+
+    def _start(
+        self,
+        name: str,
+        work: Callable[[JobControl], Any],
+        generation: int,
+        done: Callable[[Any], None],
+    ) -> None:
+        job = Job(work, name=f"insights {name}", parent=self)
+        job.progressed.connect(lambda update: self._on_progress(name, update))
+        job.succeeded.connect(lambda result: generation == self._generation and done(result))
+        job.failed.connect(
+            lambda message: (
+                generation == self._generation
+                and self._message(f"Insights could not be computed: {message}", error=True)
+            )
+        )
+        job.cancelled.connect(
+            lambda: generation == self._generation and self._message("Insights cancelled.")
+        )
+        job.finished.connect(lambda: self._on_finished(name, job))
+        self.jobs[name] = job
+        self._progress[name] = ProgressUpdate(0, None, "Starting")
+        self._set_busy(True)
+        job.start()
+
+    def cancel(self) -> None:
+        for job in list(self.jobs.values()):
+            job.cancel()
+
+    def busy(self) -> bool:
+        return bool(self.jobs)
+
+    def _on_finished(self, name: str, job: Job) -> None:
+        if self.jobs.get(name) is job:
+            del self.jobs[name]
+            self._progress.pop(name, None)
+        self._set_busy(self.busy())
+
+    def _on_progress(self, name: str, update: ProgressUpdate) -> None:
+        self._progress[name] = update
+        fractions = [u.fraction or 0.0 for u in self._progress.values()]
+        self.progress.setRange(0, 100)
+        self.progress.setValue(int(100 * sum(fractions) / max(1, len(fractions))))
+        self.progress_label.setText(update.message)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress_label.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+
+    def _message(self, text: str, *, error: bool = False) -> None:
+        self.main.show_message(text, error=error)
+        self.progress_label.setText(text)
+        self.progress_label.setVisible(True)
+
+    # -- showing --------------------------------------------------------------------------
+
+    def _on_insights(self, insights: Insights) -> None:
+        self.insights = insights
+        self.scope = describe_scope(insights.event_filter, insights.zone, self.workspace_label)
+        self.header.setText(
+            f"<b>{self.workspace_label}</b> — {insights.total:,} events — "
+            + self.scope.split(" · ", 1)[-1]
+            + f" · bars per {insights.bucket.value}"
+        )
+        for chart in self.charts:
+            chart.show_insights(insights)  # type: ignore[union-attr]
+        self.empty_label.setText(
+            "No events match this filter and range." if not insights.total else ""
+        )
+        self.empty_label.setVisible(not insights.total)
+
+    def _on_report(self, report: FlagReport) -> None:
+        self.report = report
+        tree = self.flags_tree
+        tree.clear()
+        total = 0
+        for result in report.results:
+            thresholds = (
+                ", ".join(
+                    f"{t.label.lower()} {result.values[t.key]:g}{(' ' + t.unit) if t.unit else ''}"
+                    for t in result.rule.thresholds
+                )
+                or "working hours per workspace"
+            )
+            parent = QTreeWidgetItem([result.rule.title, str(result.count), "", thresholds, ""])
+            parent.setToolTip(0, result.explanation)
+            parent.setData(0, FindingRole, result.explanation)
+            font = parent.font(0)
+            font.setBold(result.count > 0)
+            parent.setFont(0, font)
+            parent.setFont(1, font)
+            tree.addTopLevelItem(parent)
+            for finding in result.findings:
+                child = QTreeWidgetItem(
+                    [
+                        finding.subject,
+                        f"{finding.events:,} events",
+                        finding.day.isoformat(),
+                        finding.detail,
+                        finding.workspace,
+                    ]
+                )
+                child.setData(0, FindingRole, finding)
+                child.setToolTip(0, "Double-click to show these events in the browser")
+                parent.addChild(child)
+            parent.setExpanded(result.count > 0)
+            total += result.count
+        self.tabs.setTabText(1, f"Flags ({total})")
+
+    def _on_flag_selected(self, item: QTreeWidgetItem | None, _previous: object = None) -> None:
+        data = item.data(0, FindingRole) if item is not None else None
+        if isinstance(data, Finding):
+            rule = next(
+                r for r in (self.report.results if self.report else []) if r.rule.name == data.rule
+            )
+            self.explanation.setText(f"{rule.explanation}\n{data.subject}: {data.detail}")
+            self.show_button.setEnabled(True)
+        else:
+            self.explanation.setText(str(data or ""))
+            self.show_button.setEnabled(False)
+
+    def show_finding(self, item: QTreeWidgetItem | None) -> bool:
+        data = item.data(0, FindingRole) if item is not None else None
+        if not isinstance(data, Finding):
+            return False
+        self.show_events(data.event_filter)
+        return True
+
+    def show_events(self, event_filter: EventFilter) -> None:
+        """Click-through: the browser shows exactly the clicked events."""
+        self.main.apply_filter(event_filter)
+        self.main.raise_()
+        self.main.activateWindow()
+
+    # -- thresholds -----------------------------------------------------------------------
+
+    def edit_thresholds(self) -> None:
+        workspace = self.main.current_workspace()
+        hours = None
+        if workspace is not None and self.report is not None:
+            match = [w for w in self.report.workspaces if w.id == workspace.id]
+            hours = (match[0].work_day_start, match[0].work_day_end) if match else None
+        dialog = ThresholdsDialog(
+            self.thresholds(),
+            hours,
+            workspace.name if workspace else None,
+            self.main.identity.can(Permission.REPORTS) and not self.read_only,
+            self,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._apply_thresholds(dialog, workspace, hours))
+        dialog.open()
+        self.thresholds_dialog = dialog
+
+    def _apply_thresholds(
+        self, dialog: ThresholdsDialog, workspace: Any, old: tuple[int, int] | None
+    ) -> None:
+        self.main.settings.set_json(THRESHOLDS_KEY, dialog.values())
+        self.main.settings.sync()
+        new = dialog.hours()
+        if workspace is not None and new is not None and new != old:
+            engine, identity = self.main.context.engine, self.main.identity
+            job = Job(
+                lambda _c: flag_rules.set_working_hours(engine, identity, workspace.id, *new),
+                name="working hours",
+                parent=self,
+            )
+            job.failed.connect(
+                lambda m: self._message(f"Working hours not changed: {m}", error=True)
+            )
+            job.succeeded.connect(lambda _r: self.refresh())
+            job.start()
+        else:
+            self.refresh()
+
+    # -- exporting ------------------------------------------------------------------------
+
+    def render_dashboard(self) -> QImage:
+        """The charts with a header line naming the filter, range and time zone."""
+        size = self.dashboard.size()
+        header_height = 56
+        image = QImage(size.width(), size.height() + header_height, QImage.Format.Format_ARGB32)
+        image.fill(Qt.GlobalColor.white)
+        painter = QPainter(image)
+        painter.setPen(Qt.GlobalColor.black)
+        font = painter.font()
+        font.setPointSize(10)
+        painter.setFont(font)
+        painter.drawText(
+            8,
+            4,
+            size.width() - 16,
+            header_height - 8,
+            int(Qt.TextFlag.TextWordWrap),
+            f"nvadmin insights — {self.scope}\nproduced by {self.main.identity.email}",
+        )
+        self.dashboard.render(painter, QPoint(0, header_height))
+        painter.end()
+        return image
+
+    def export_charts(self, path: Path) -> None:
+        """PNG or PDF (by suffix); the view is logged first, the file appears only after."""
+        if self.insights is None:
+            self._message("Nothing to export yet: wait for the charts.", error=True)
+            return
+        image = self.render_dashboard()
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if path.suffix.lower() == ".pdf":
+            writer = QPdfWriter(buffer)
+            writer.setTitle(f"nvadmin insights — {self.scope}")
+            writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+            writer.setPageOrientation(QPageLayout.Orientation.Landscape)
+            writer.setPageMargins(QMarginsF(10, 10, 10, 10), QPageLayout.Unit.Millimeter)
+            writer.setResolution(150)
+            painter = QPainter(writer)
+            target = painter.viewport()
+            scaled = image.size().scaled(target.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            painter.drawImage(
+                target.x(),
+                target.y(),
+                image.scaled(
+                    scaled,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                ),
+            )
+            painter.end()
+        else:
+            image.save(buffer, "PNG")
+        buffer.close()
+        self._export(path, bytes(data.data()), self.insights.event_filter, "charts")
+
+    def export_flags(self, path: Path) -> None:
+        if self.report is None:
+            self._message("Nothing to export yet: wait for the flags.", error=True)
+            return
+        scope = describe_scope(
+            self.report.event_filter,
+            self.zone,
+            self.workspace_label,
+        )
+        data = flag_rules.to_csv(self.report, scope)
+        self._export(path, data, self.report.event_filter, "flags")
+
+    def _export(self, path: Path, data: bytes, event_filter: EventFilter, what: str) -> None:
+        engine, identity = self.main.context.engine, self.main.identity
+
+        read_only = self.read_only
+
+        def work(_control: JobControl) -> Path:
+            # The log says so before the file exists: no export without its view event.
+            if not read_only:
+                access_log.record(
+                    engine,
+                    identity,
+                    "activity_log.view",
+                    event_filter,
+                    {"purpose": "insights", "export": what, "file": path.name},
+                )
+            try:
+                with AtomicFile(path) as out:
+                    out.write(data)
+                    out.finish()
+                    out.publish()
+            except ExportWriteError as error:
+                from nvadmin.errors import UserError
+
+                raise UserError(str(error)) from error
+            return path
+
+        job = Job(work, name=f"insights export {what}", parent=self)
+        job.succeeded.connect(lambda p: self._message(f"Saved {p}"))
+        job.failed.connect(lambda m: self._message(f"Not saved: {m}", error=True))
+        self.export_job = job
+        job.start()
+
+    def ask_export_charts(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export charts", "insights.png", "PNG image (*.png);;PDF document (*.pdf)"
+        )
+        if name:
+            path = Path(name)
+            if path.suffix.lower() not in (".png", ".pdf"):
+                path = path.with_suffix(".png")
+            self.export_charts(path)
+
+    def ask_export_flags(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Export flags", "flags.csv", "CSV (*.csv)")
+        if name:
+            path = Path(name)
+            self.export_flags(path if path.suffix else path.with_suffix(".csv"))
+
+    # -- locking --------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Forget everything shown (the session locked): nothing stays on screen."""
+        self.cancel()
+        self._generation += 1
+        self.insights = None
+        self.report = None
+        for chart in self.charts:
+            if isinstance(chart, HeatMap):
+                chart.show_insights(None)
+            else:
+                chart.reset()
+        self.flags_tree.clear()
+        self.header.setText("")
+        self.explanation.setText("")
+        self.hide()
+
+    def closeEvent(self, event: Any) -> None:
+        self.cancel()
+        super().closeEvent(event)
+
+
+class _LockWatcher(QObject):
+    """Clears the insights when the session's lock screen appears over the main window."""
+
+    def __init__(self, window: Any, feature: _Installed) -> None:
+        super().__init__(window)
+        self.feature = feature
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ChildPolished:
+            from nvadmin.ui.lock_screen import LockScreen
+
+            if isinstance(event.child(), LockScreen) and self.feature.view is not None:
+                self.feature.view.clear()
+        return False
+
+
+class _Installed:
+    def __init__(self, window: Any) -> None:
+        self.window = window
+        self.view: InsightsWindow | None = None
+        menu = getattr(window, "view_menu", None) or window.tools_menu
+        menu.addSeparator()
+        self.action = QAction("&Insights…", window)
+        self.action.setShortcut(QKeySequence("Ctrl+Shift+I"))
+        self.action.setStatusTip("Charts and security flags for the current filter")
+        self.action.triggered.connect(self.open)
+        menu.addAction(self.action)
+        self.watcher = _LockWatcher(window, self)
+        window.installEventFilter(self.watcher)
+
+    def open(self) -> InsightsWindow:
+        if self.view is None:
+            self.view = InsightsWindow(self.window)
+        self.view.show()
+        self.view.raise_()
+        self.view.refresh()
+        return self.view
+
+
+def install(window: Any) -> None:
+    """View → Insights… (Ctrl+Shift+I)."""
+    window.insights_feature = _Installed(window)

@@ -1,0 +1,223 @@
+"""The insights window over seeded demo data: charts and flags computed in jobs, clicks that
+filter the browser to exactly the clicked events, exports that state their scope and are
+logged, thresholds, cancel, and the lock screen clearing it all."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PySide6.QtCharts import QAbstractBarSeries
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDialogButtonBox
+from sqlalchemy import Engine, func, select
+
+from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.audit.seed import SeedPlan, seed
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.context import Context
+from nvadmin.db.models import ActivityEvent, Workspace
+from nvadmin.ui import features
+from nvadmin.ui.insights import InsightsWindow, ThresholdsDialog
+from nvadmin.ui.main_window import MainWindow
+
+ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
+END = date(2026, 11, 1)
+
+
+@pytest.fixture
+def context(db_url: str) -> Iterator[Context]:
+    ctx = Context.create(db_url)
+    # One clinic just large enough for every planted case.
+    seed(ctx.engine, SeedPlan(workspaces=1, events=9_000, seed=3, end=END))
+    yield ctx
+    ctx.dispose()
+
+
+def sql_count(engine: Engine, f: EventFilter) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(ActivityEvent).where(where_clause(f))
+            ).scalar_one()
+        )
+
+
+def views(engine: Engine, purpose: str = "insights") -> list[str]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ActivityEvent.details).where(ActivityEvent.action == "activity_log.view")
+        ).all()
+    return [r[0] for r in rows if f'"purpose":"{purpose}"' in r[0]]
+
+
+def clinic(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(Workspace.id).where(Workspace.is_system.is_(False))
+            ).scalar_one()
+        )
+
+
+def last_month(ws: int) -> EventFilter:
+    end = datetime.combine(END, datetime.min.time(), UTC)
+    return EventFilter(workspace_ids=(ws,), start=end - timedelta(days=30), end=end)
+
+
+def open_insights(qtbot, context: Context) -> tuple[MainWindow, InsightsWindow]:  # type: ignore[no-untyped-def]
+    assert "nvadmin.ui.insights" in features.FEATURES
+    window = MainWindow(context, ADMIN)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
+    window.apply_filter(last_month(clinic(context.engine)))
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    view = window.insights_feature.open()
+    qtbot.waitUntil(lambda: view.insights is not None and view.report is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=30_000)
+    return window, view
+
+
+def bar_series(chart) -> QAbstractBarSeries:  # type: ignore[no-untyped-def]
+    return next(s for s in chart.chart().series() if isinstance(s, QAbstractBarSeries))
+
+
+def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    engine = context.engine
+    window, view = open_insights(qtbot, context)
+    insights = view.insights
+    assert insights is not None and insights.total == sql_count(engine, last_month(clinic(engine)))
+    assert "insights" in window.view_menu.actions()[-1].text().lower()
+    assert len(views(engine)) == 1  # producing the view is logged once
+    assert insights.zone in view.header.text() and "America/" in insights.zone
+
+    # A click on a stacked bar segment: the browser shows exactly those events.
+    series = bar_series(view.activity)
+    bars = series.barSets()[0]
+    busiest = max(range(bars.count()), key=bars.at)
+    bars.clicked.emit(busiest)
+    category = next(iter(insights.activity))
+    expected = insights.filter_for_bucket(busiest, category)
+    assert window.current_filter() == expected
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    assert sql_count(engine, expected) == int(bars.at(busiest))
+
+    # A real mouse click on the busiest member's bar.
+    chart = view.members.chart()
+    member_series = bar_series(view.members)
+    top = len(insights.members) - 1  # drawn bottom-up: the busiest is the last category
+    value = member_series.barSets()[0].at(top)
+    scene_point = chart.mapToPosition(QPointF(value / 2, top), member_series)
+    point = view.members.mapFromScene(scene_point)
+    view.tabs.setCurrentIndex(0)
+    qtbot.waitExposed(view)
+    qtbot.mouseClick(view.members.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point))
+    qtbot.waitUntil(
+        lambda: window.current_filter() == insights.filter_for_member(insights.members[0].email),
+        timeout=5_000,
+    )
+    assert sql_count(engine, window.current_filter()) == insights.members[0].count
+
+    # API status segment and sign-in outcome.
+    api_series = bar_series(view.api)
+    for bar_set in api_series.barSets():
+        if bar_set.label() == "429" and bar_set.at(0):
+            bar_set.clicked.emit(0)
+            assert sql_count(engine, window.current_filter()) == int(bar_set.at(0))
+    failed = bar_series(view.sign_ins).barSets()[1]
+    day = max(range(failed.count()), key=failed.at)
+    failed.clicked.emit(day)
+    assert sql_count(engine, window.current_filter()) == int(failed.at(day)) > 0
+
+    # A heat map cell offers its dates; each is an exact filter.
+    grid = insights.heat()
+    cell = max(((d, h) for d in range(7) for h in range(24)), key=lambda c: grid[c[0]][c[1]])
+    menu = view.heat.menu_for(*cell)
+    assert menu is not None and menu.actions()
+    menu.actions()[0].trigger()
+    first_day, first_count = max(insights.hours[cell], key=lambda d: (d[1], -d[0].toordinal()))
+    assert window.current_filter() == insights.filter_for_hour(first_day, cell[1])
+    assert sql_count(engine, window.current_filter()) == first_count
+
+    # Flags: one top-level row per rule, each planted case listed, "show these events".
+    tree = view.flags_tree
+    assert tree.topLevelItemCount() == 8
+    counts = {tree.topLevelItem(i).text(0): int(tree.topLevelItem(i).text(1)) for i in range(8)}
+    assert counts["Burst of failed sign-ins for one account"] == 1
+    item = tree.topLevelItem(0).child(0)
+    tree.setCurrentItem(item)
+    assert view.show_button.isEnabled() and "within" in view.explanation.text()
+    qtbot.mouseClick(view.show_button, Qt.MouseButton.LeftButton)
+    finding = item.data(0, Qt.ItemDataRole.UserRole + 1)
+    assert window.current_filter() == finding.event_filter
+    assert sql_count(engine, finding.event_filter) == finding.events
+
+
+def test_exports_state_their_scope_and_are_logged(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engine = context.engine
+    _window, view = open_insights(qtbot, context)
+    before = len(views(engine))
+    for name in ("charts.png", "charts.pdf"):
+        view.export_charts(tmp_path / name)
+        qtbot.waitUntil(lambda n=name: (tmp_path / n).exists(), timeout=15_000)
+    view.export_flags(tmp_path / "flags.csv")
+    qtbot.waitUntil(lambda: (tmp_path / "flags.csv").exists(), timeout=15_000)
+    image = QImage(str(tmp_path / "charts.png"))
+    assert image.width() > 600 and image.height() > 400
+    assert (tmp_path / "charts.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "charts.png").stat().st_mode & 0o777 == 0o600
+    text = (tmp_path / "flags.csv").read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["flag"] for r in rows} >= {"failed_sign_in_burst", "new_ip", "api_spike"}
+    assert all("time zone America/" in r["scope"] for r in rows)
+    assert all(r["time_zone"].startswith("America/") for r in rows if r["subject"])
+    logged = views(engine)
+    assert len(logged) == before + 3
+    assert sum('"export":"flags"' in d for d in logged) == 1
+    assert sum('"export":"charts"' in d for d in logged) == 2
+
+
+def test_thresholds_are_shown_changed_and_kept(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    window, view = open_insights(qtbot, context)
+    view.edit_thresholds()
+    dialog: ThresholdsDialog = view.thresholds_dialog
+    spin = dialog.spins[("failed_sign_in_burst", "failures")]
+    assert spin.value() == 5
+    assert dialog.hours() == (7, 19)
+    spin.setValue(9)
+    dialog.button_box = dialog.findChild(QDialogButtonBox)
+    dialog.button_box.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: not view.busy() and view.report is not None, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: view.report is not None and view.report.results[0].values["failures"] == 9,
+        timeout=60_000,
+    )
+    assert view.report.results[0].count == 0
+    assert window.settings.json("insights/thresholds", {}) == {
+        "failed_sign_in_burst": {"failures": 9.0}
+    }
+    assert "9 or more" in view.flags_tree.topLevelItem(0).toolTip(0)
+
+
+def test_cancel_and_lock(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    window, view = open_insights(qtbot, context)
+    view.refresh()
+    assert view.busy()
+    view.cancel()
+    qtbot.waitUntil(lambda: not view.busy(), timeout=10_000)
+    assert not view.cancel_button.isVisible()
+    view.refresh()
+    qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
+    from nvadmin.ui.lock_screen import LockScreen
+
+    screen = LockScreen(context, ADMIN, "Locked on request.", window)
+    screen.open()
+    qtbot.waitUntil(lambda: view.insights is None and not view.isVisible(), timeout=5_000)
+    assert view.flags_tree.topLevelItemCount() == 0
+    screen.close()
