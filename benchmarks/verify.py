@@ -1,0 +1,112 @@
+"""Verification benchmark: `verify_workspace` against plain reading of the same rows.
+
+Run:  uv run python -m benchmarks.verify [--events 1000000] [--backend sqlite|postgresql|both]
+
+For each backend it seeds one workspace with ``--events`` events (`nvadmin seed`'s generator),
+then, in the same run and on the same warm database:
+
+* reads the rows verification reads — the same SELECT, the same driver cursor, the same
+  batches — and does nothing with them (the reference: what reading costs);
+* verifies the whole chain (every hash recomputed with ``chain.digest``).
+
+It prints both rates in events/s and their ratio (1.0 = verification as fast as reading).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
+
+from nvadmin.audit.seed import SeedPlan, seed
+from nvadmin.audit.verify import _MAX_SEQ, _stream, verify_workspace
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db import migrate
+from nvadmin.db.engine import make_engine, sqlite_url
+from nvadmin.db.models import Workspace
+
+END = date(2026, 11, 1)
+REVIEWER = StaffIdentity(0, "bench@nvadmin.invalid", "benchmark", Role.COMPLIANCE)
+
+
+def _workspace(engine: Engine) -> tuple[int, str]:
+    with engine.connect() as c:
+        row = c.execute(
+            select(Workspace.id, Workspace.slug).where(Workspace.is_system.is_(False))
+        ).first()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+def plain_read(engine: Engine, workspace_id: int) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = 0
+    with engine.connect() as connection, connection.begin():
+        for _row in _stream(connection, "activity_events", workspace_id, 1, _MAX_SEQ):
+            count += 1
+    return count, time.perf_counter() - started
+
+
+def measure(engine: Engine, events: int, label: str) -> dict[str, float]:
+    migrate.upgrade(engine)
+    started = time.perf_counter()
+    seed(engine, SeedPlan(workspaces=1, events=events, end=END, plant=False))
+    print(f"[{label}] seeded {events:,} events in {time.perf_counter() - started:.1f} s")
+    workspace_id, slug = _workspace(engine)
+    plain_read(engine, workspace_id)  # warm the cache: both measurements read warm pages
+    rows, read_s = plain_read(engine, workspace_id)
+    result = verify_workspace(engine, REVIEWER, slug)
+    assert result.intact, result.lines()
+    assert result.events_verified == rows
+    out = {
+        "rows": rows,
+        "read_s": read_s,
+        "verify_s": result.seconds,
+        "read_rate": rows / read_s,
+        "verify_rate": rows / result.seconds,
+    }
+    print(
+        f"[{label}] {rows:,} events: plain read {read_s:.2f} s ({out['read_rate']:,.0f}/s), "
+        f"verify {result.seconds:.2f} s ({out['verify_rate']:,.0f}/s), "
+        f"verify/read time ratio {result.seconds / read_s:.2f}"
+    )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    args = parser.parse_args()
+    print(
+        f"{date.today()} {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as folder:
+            engine = make_engine(sqlite_url(Path(folder) / "bench.sqlite3"))
+            measure(engine, args.events, "sqlite")
+            engine.dispose()
+    if args.backend in ("postgresql", "both"):
+        from tests.pgcluster import cluster
+
+        with cluster() as server:
+            admin = make_engine(make_url(server).set(database="postgres"))
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql("CREATE DATABASE bench_verify")
+            admin.dispose()
+            engine = make_engine(make_url(server).set(database="bench_verify"))
+            measure(engine, args.events, "postgresql")
+            engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
