@@ -4,6 +4,8 @@ is found; every finding's filter shows exactly the events it counts."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import uuid
@@ -227,3 +229,39 @@ def test_a_cancelled_run_stops(planted_db: Seeded) -> None:
     token.cancel()
     with pytest.raises(Cancelled):
         evaluate(planted_db.engine, ADMIN, whole_range(), token=token)
+
+
+def test_flags_csv_states_scope_and_neutralises_formulas(engine: Engine) -> None:
+    """An attacker chooses the e-mail typed at sign-in: it must not run in a spreadsheet."""
+    ws = add_workspace(engine)
+    t0 = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
+    evil = '=HYPERLINK("http://x.example")@c.example'
+    write(
+        engine,
+        ws,
+        [
+            draft(
+                occurred_at=t0 + timedelta(minutes=m),
+                action="auth.sign_in_failed",
+                email=evil,
+                name=evil,
+                outcome="failure",
+                failure_reason="unknown_user",
+                ip="198.51.100.7",
+            )
+            for m in range(6)
+        ],
+    )
+    f = EventFilter(workspace_ids=(ws,), start=t0 - timedelta(days=1), end=t0 + timedelta(days=1))
+    report = evaluate(engine, ADMIN, f)
+    data = flags.to_csv(report, "Riverside · time zone America/Chicago")
+    assert data.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    burst = [r for r in rows if r["flag"] == "failed_sign_in_burst"]
+    assert [r["subject"] for r in burst] == ["'" + evil]
+    assert burst[0]["events"] == "6" and burst[0]["time_zone"] == "America/Chicago"
+    assert json.loads(burst[0]["events_filter"])["workspace_ids"] == [ws]
+    # Every rule is stated, with its thresholds, even when it found nothing.
+    assert {r["flag"] for r in rows} == set(RULES)
+    assert all(r["scope"].endswith("time zone America/Chicago") for r in rows)
+    assert all(r["thresholds"].startswith("{") for r in rows)
