@@ -5,6 +5,7 @@ events in the main window, exportable (PNG/PDF, CSV), and logged as views of the
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -412,7 +413,9 @@ class InsightsWindow(QWidget):
 
     def cancel(self) -> None:
         for job in list(self.jobs.values()):
-            job.cancel()
+            # Cancelling asks the server to stop the query over a new connection: never let
+            # a slow network hold the GUI thread for that.
+            threading.Thread(target=job.cancel, name="insights-cancel", daemon=True).start()
 
     def busy(self) -> bool:
         return bool(self.jobs)
