@@ -1,13 +1,15 @@
 """Verification benchmark: `verify_workspace` against plain reading of the same rows.
 
 Run:  uv run python -m benchmarks.verify [--events 1000000] [--backend sqlite|postgresql|both]
+      uv run python -m benchmarks.verify --database URL     (an already seeded database)
 
 For each backend it seeds one workspace with ``--events`` events (`nvadmin seed`'s generator),
 then, in the same run and on the same warm database:
 
 * reads the rows verification reads — the same SELECT, the same driver cursor, the same
   batches — and does nothing with them (the reference: what reading costs);
-* verifies the whole chain (every hash recomputed with ``chain.digest``).
+* verifies the whole chain (every hash recomputed with ``chain.digest``), once hashing in
+  the reading thread and once in worker processes.
 
 It prints both rates in events/s and their ratio (1.0 = verification as fast as reading).
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
+from nvadmin.audit import verify
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.audit.verify import _MAX_SEQ, _stream, verify_workspace
 from nvadmin.auth.roles import Role, StaffIdentity
@@ -54,29 +57,31 @@ def plain_read(engine: Engine, workspace_id: int) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def measure(engine: Engine, events: int, label: str) -> dict[str, float]:
-    migrate.upgrade(engine)
-    started = time.perf_counter()
-    seed(engine, SeedPlan(workspaces=1, events=events, end=END, plant=False))
-    print(f"[{label}] seeded {events:,} events in {time.perf_counter() - started:.1f} s")
+def measure(engine: Engine, events: int, label: str, *, seeded: bool = False) -> dict[str, float]:
+    if not seeded:
+        migrate.upgrade(engine)
+        started = time.perf_counter()
+        seed(engine, SeedPlan(workspaces=1, events=events, end=END, plant=False))
+        print(f"[{label}] seeded {events:,} events in {time.perf_counter() - started:.1f} s")
     workspace_id, slug = _workspace(engine)
     plain_read(engine, workspace_id)  # warm the cache: both measurements read warm pages
     rows, read_s = plain_read(engine, workspace_id)
-    result = verify_workspace(engine, REVIEWER, slug)
-    assert result.intact, result.lines()
-    assert result.events_verified == rows
-    out = {
-        "rows": rows,
-        "read_s": read_s,
-        "verify_s": result.seconds,
-        "read_rate": rows / read_s,
-        "verify_rate": rows / result.seconds,
-    }
-    print(
-        f"[{label}] {rows:,} events: plain read {read_s:.2f} s ({out['read_rate']:,.0f}/s), "
-        f"verify {result.seconds:.2f} s ({out['verify_rate']:,.0f}/s), "
-        f"verify/read time ratio {result.seconds / read_s:.2f}"
-    )
+    out: dict[str, float] = {"rows": rows, "read_s": read_s}
+    for mode, threshold in (
+        ("in one thread", 2**62),
+        ("with worker processes, starting them", 0),
+        ("with worker processes, already started", 0),
+    ):
+        verify.PARALLEL_THRESHOLD = threshold
+        result = verify_workspace(engine, REVIEWER, slug)
+        assert result.intact, result.lines()
+        assert result.events_verified == rows
+        out[mode] = result.seconds
+        print(
+            f"[{label}] {rows:,} events: plain read {read_s:.2f} s ({rows / read_s:,.0f}/s); "
+            f"verify {mode} {result.seconds:.2f} s ({rows / result.seconds:,.0f}/s), "
+            f"verify/read time ratio {result.seconds / read_s:.2f}"
+        )
     return out
 
 
@@ -84,11 +89,19 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--database", metavar="URL", help="an already seeded database (its first clinic is used)"
+    )
     args = parser.parse_args()
     print(
         f"{date.today()} {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
+    if args.database:
+        engine = make_engine(args.database)
+        measure(engine, 0, engine.dialect.name, seeded=True)
+        engine.dispose()
+        return 0
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as folder:
             engine = make_engine(sqlite_url(Path(folder) / "bench.sqlite3"))

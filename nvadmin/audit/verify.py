@@ -15,13 +15,15 @@ that was never chained), *reordered* (events moved or swapped).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -326,6 +328,31 @@ def parallel_workers(expected_rows: int | None) -> int:
     return min(4, max(2, os.cpu_count() or 1))
 
 
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The hashing processes, started on first use and kept for the next walk: starting them
+    (a fresh interpreter importing nvadmin) costs far more than a batch of hashes."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool_size = workers
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
+
+
+def _forget_pool() -> None:
+    global _pool
+    with _pool_lock:
+        _pool = None
+
+
 class _HashedRows:
     """Rows in chain order, each with its recomputed hash.
 
@@ -339,11 +366,7 @@ class _HashedRows:
         self._batch: list[tuple[Any, ...]] = []
         self._position = 0
         self._pending: deque[tuple[list[tuple[Any, ...]], Future[list[bytes]]]] = deque()
-        self._pool = (
-            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            if workers
-            else None
-        )
+        self._pool = _worker_pool(workers) if workers else None
         self._depth = 2 * workers
 
     def __iter__(self) -> Iterator[tuple[tuple[Any, ...], bytes]]:
@@ -360,7 +383,13 @@ class _HashedRows:
             if not self._pending:
                 return
             batch, future = self._pending.popleft()
-            hashes = future.result()
+            try:
+                hashes = future.result()
+            except BrokenExecutor:
+                _forget_pool()
+                raise UserError(
+                    "a verification worker process stopped unexpectedly; try again"
+                ) from None
             self._batch, self._position = batch, 0
             for index, row in enumerate(batch):
                 self._position = index + 1
@@ -375,8 +404,9 @@ class _HashedRows:
         )
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for _batch, future in self._pending:
+            future.cancel()
+        self._pending.clear()
         self._rows.close()
 
 
