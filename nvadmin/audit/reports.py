@@ -247,7 +247,8 @@ def describe_details(action: str, details: str | None, failure_reason: str | Non
         known = {"method", "path", "status", "fields", "sections", "changes"}
         for key, value in data.items():
             if key not in known and not isinstance(value, dict | list):
-                parts.append(f"{key}: {value}")
+                shown = json.dumps(value) if isinstance(value, bool) or value is None else value
+                parts.append(f"{key}: {shown}")
     elif data:
         parts.append(str(data))
     if failure_reason:
@@ -547,11 +548,12 @@ def user_activity_report(
     for section in sections:
         if section.level == 1:
             count = day_counts.get(section.subtitle, 0)
-            section.subtitle = f"{section.subtitle}|{count:,} events"
+            section.subtitle = f"{section.subtitle}|{count:,} event{'' if count == 1 else 's'}"
         elif section.rows:
             first, last = section.rows[0].cells[0][11:16], section.rows[-1].cells[0][11:16]
             failures = sum(1 for r in section.rows if r.tone == "failed")
-            note = f"{first} to {last}, {len(section.rows)} events"
+            count = len(section.rows)
+            note = f"{first} to {last}, {count} event{'' if count == 1 else 's'}"
             if failures:
                 note += f", {failures} failed"
             where = section.rows[0].cells[6]

@@ -126,6 +126,13 @@ class Compliance:
         if quit_action is not None:
             file_menu.insertSeparator(quit_action)
         self._follow_locks()
+        if read_only:
+            badge = QLabel("  Offline case file · read-only  ", window)
+            badge.setObjectName("caseFileBadge")
+            badge.setStyleSheet(
+                "background: #5a3e9b; color: white; border-radius: 3px; font-weight: bold;"
+            )
+            window.statusBar().insertPermanentWidget(0, badge)
 
     # -- locking --------------------------------------------------------------------------------
 
@@ -419,7 +426,7 @@ class CaseFileDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
-        self.resize(620, 0)
+        self.setMinimumWidth(680)
 
     def _browse(self) -> None:
         chosen, _ = QFileDialog.getSaveFileName(

@@ -97,6 +97,13 @@ class VerifyDialog(QDialog):
         else:
             label = getattr(case, "label", "case file")
             form.addRow("Verifying:", QLabel(f"the chain segments carried in the {label}", self))
+            # A case file is verified as carried: no workspace or range to choose.
+            for widget in (self.workspace, self.whole, self.ranged, self.first, self.last):
+                widget.hide()
+            for index in range(span.count()):
+                item = span.itemAt(index).widget()
+                if item is not None:
+                    item.hide()
 
         self.headline = QLabel("Not verified yet.", self)
         self.headline.setObjectName("verifyHeadline")
