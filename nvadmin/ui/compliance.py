@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEventLoop, Qt
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QApplication,
@@ -50,7 +50,7 @@ from nvadmin.errors import UserError
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from nvadmin.workers.cancel import ProgressUpdate
-from nvadmin.workers.jobs import Job, JobControl
+from nvadmin.workers.jobs import Job, JobControl, running_jobs
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class Compliance:
                 engine, identity, workspace_id=workspace_id, user_email=subject, **common
             )
 
-        job = Job(work, name=kind, parent=window)
+        job = Job(work, name=kind)
         job.succeeded.connect(self.show_report)
         job.failed.connect(lambda message: window.show_message(message, error=True))
         window.show_message(f"Producing the {kind.lower()}…")
@@ -278,7 +278,7 @@ class Compliance:
             )
 
         progress = _progress_dialog("Saving case file…", window)
-        job = Job(work, name="save case file", parent=window)
+        job = Job(work, name="save case file")
         _wire(job, progress)
         job.succeeded.connect(
             lambda summary: window.show_message(
@@ -319,7 +319,7 @@ class Compliance:
                 path, passphrase, progress=lambda done, total: control.progress(done, total, "")
             )
 
-        job = Job(work, name="open case file", parent=window)
+        job = Job(work, name="open case file")
         _wire(job, progress)
         job.succeeded.connect(self.show_case)
         job.failed.connect(lambda message: window.show_message(message, error=True))
@@ -351,7 +351,9 @@ def open_case_window(case: OpenCase, base: Context, identity: StaffIdentity) -> 
     )
     _open_cases[id(context)] = case
     window = MainWindow(context, identity)
-    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    # Not deleted on close at once: its background queries may still be running on the
+    # decrypted database; _CaseWindowCloser lets them end first.
+    window.installEventFilter(_CaseWindowCloser(window))
     window.setWindowTitle(f"nvadmin — {case.label}")
     made = case.manifest.get("created_by", {})
     window.show_message(
@@ -368,6 +370,31 @@ def open_case_window(case: OpenCase, base: Context, identity: StaffIdentity) -> 
     window.destroyed.connect(closed)
     window.show()
     return window
+
+
+class _CaseWindowCloser(QObject):
+    """Deletes a closed case window (and so frees the decrypted database) once no
+    background job is running any more."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.timer = QTimer(self)
+        self.timer.setInterval(100)
+        self.timer.timeout.connect(self._try_delete)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close and not self.timer.isActive():
+            self.timer.start()
+        return False
+
+    def _try_delete(self) -> None:
+        if self.window.isVisible():  # reopened (e.g. the close was refused)
+            self.timer.stop()
+            return
+        if not running_jobs():
+            self.timer.stop()
+            self.window.deleteLater()
 
 
 class CaseFileDialog(QDialog):

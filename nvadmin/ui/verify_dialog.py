@@ -168,12 +168,14 @@ class VerifyDialog(QDialog):
     def _load_workspaces(self, current: WorkspaceInfo | None) -> None:
         engine, identity = self.engine, self.identity
         self.verify_button.setEnabled(False)
-        job = Job(lambda control: list_workspaces(engine, identity), name="workspaces", parent=self)
-        job.succeeded.connect(lambda items: self._fill(items, current))
-        job.failed.connect(lambda message: self._show_failure(message))
+        self._current = current
+        job = Job(lambda control: list_workspaces(engine, identity), name="workspaces")
+        job.succeeded.connect(self._fill)
+        job.failed.connect(self._show_failure)
         job.start()
 
-    def _fill(self, workspaces: list[WorkspaceInfo], current: WorkspaceInfo | None) -> None:
+    def _fill(self, workspaces: list[WorkspaceInfo]) -> None:
+        current = self._current
         for workspace in workspaces:
             self.workspace.addItem(workspace.label, workspace)
         if current is not None:
@@ -233,7 +235,8 @@ class VerifyDialog(QDialog):
         self._run(work, "Verifying…")
 
     def _run(self, work, text: str) -> None:  # type: ignore[no-untyped-def]
-        job = Job(work, name="verify integrity", parent=self)
+        # No Qt parent: a job must outlive a dialog closed (and deleted) while it runs.
+        job = Job(work, name="verify integrity")
         job.progressed.connect(self._on_progress)
         job.succeeded.connect(self._on_done)
         job.failed.connect(self._show_failure)

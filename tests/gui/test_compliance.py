@@ -264,3 +264,36 @@ def _count_views(engine: Engine) -> int:
 
 def test_case_of_unknown_context_is_none(context: Context) -> None:
     assert compliance.case_of(context) is None
+
+
+def test_offline_open_under_the_creators_identity(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What `nvadmin --case FILE` does once the passphrase is typed: no database at all."""
+    from nvadmin.audit.query import EventFilter, Term
+    from nvadmin.casefile.builder import create_case_file
+    from nvadmin.casefile.reader import OpenCase
+
+    ws = seed(context.engine)
+    path = tmp_path / "offline.nvcase"
+    create_case_file(
+        context.engine,
+        REVIEWER,
+        EventFilter(workspace_ids=(ws,), terms=(Term("patient", "P-20"),)),
+        path,
+        PASSPHRASE,
+        source="test",
+    )
+    assert "wrong passphrase" in str(compliance._open_with_progress(path, "nope, not this one"))
+    case = compliance._open_with_progress(path, PASSPHRASE)
+    assert isinstance(case, OpenCase)
+    offline = Context.create("sqlite:///" + str(tmp_path / "never-created.sqlite3"))
+    window = compliance.open_case_window(case, offline, case.creator)
+    qtbot.waitUntil(
+        lambda: not window.model.loading and window.model.rowCount() == 30, timeout=10_000
+    )
+    assert window.identity == REVIEWER
+    from PySide6.QtWidgets import QLabel
+
+    assert window.findChild(QLabel, "caseFileBadge") is not None
+    window.close()
+    qtbot.waitUntil(lambda: compliance.case_of(window.context) is None, timeout=10_000)
+    assert not (tmp_path / "never-created.sqlite3").exists()
