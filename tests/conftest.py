@@ -68,6 +68,28 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(keyring.backends.fail.Keyring())
 
 
+@pytest.fixture(autouse=True)
+def owasp_minimum_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests hash passwords at OWASP's Argon2id minimum (19 MiB, t=2, p=1) instead of the
+    production profile (64 MiB, t=3, p=4): still compliant, several times faster. The
+    production profile itself is checked in test_auth_passwords."""
+    import dataclasses
+
+    from nvadmin.auth import passwords
+
+    monkeypatch.setattr(
+        passwords,
+        "PARAMETERS",
+        dataclasses.replace(passwords.PARAMETERS, time_cost=2, memory_cost=19 * 1024,
+                            parallelism=1),
+    )  # fmt: skip
+    passwords.hasher.cache_clear()
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords.hasher.cache_clear()
+    passwords._dummy_hash.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     existing = os.environ.get("NVADMIN_TEST_PG_URL")

@@ -23,6 +23,17 @@ def test_hash_is_argon2id_at_or_above_owasp_minimum() -> None:
     assert not passwords.verify_password("not a hash", "correct horse battery")
 
 
+def test_production_profile_is_rfc_9106_low_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from argon2 import profiles
+
+    # The suite hashes at the OWASP minimum for speed (conftest); check the real profile here.
+    monkeypatch.setattr(passwords, "PARAMETERS", profiles.RFC_9106_LOW_MEMORY)
+    passwords.hasher.cache_clear()
+    stored = passwords.hash_password("correct horse battery")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    passwords.hasher.cache_clear()
+
+
 def test_weak_hash_is_flagged_for_upgrade() -> None:
     from argon2 import PasswordHasher
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from nvadmin.auth import accounts, signin, totp
+from nvadmin.auth import accounts, passwords, signin, totp
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.auth.policy import SecurityPolicy, load_policy, save_policy
 from nvadmin.auth.roles import Role
@@ -241,4 +241,5 @@ def test_weak_stored_hash_upgraded_at_sign_in(engine: Engine, auth: Authenticato
     auth.sign_in("ana@nvadmin.example", PASSWORD)
     with Session(engine) as session:
         upgraded = session.execute(select(Staff.password_hash)).scalar_one()
-    assert upgraded.startswith("$argon2id$v=19$m=65536,t=3")
+    current = passwords.PARAMETERS
+    assert upgraded.startswith(f"$argon2id$v=19$m={current.memory_cost},t={current.time_cost}")
