@@ -262,7 +262,9 @@ class CrashReporter(QObject):
         self._showing = True
         self.dialogs_shown += 1
         try:
-            dialog = CrashDialog(report, QApplication.activeWindow())
+            # No parent: the window that failed may be the one being torn down.
+            dialog = CrashDialog(report)
+            dialog.setWindowModality(Qt.WindowModality.ApplicationModal)
             self.last_dialog = dialog
             dialog.exec()
         finally:
