@@ -149,6 +149,13 @@ def test_patient_report_renders_saves_pdf_and_csv(qtbot, context: Context, tmp_p
     pdf = view.save("pdf", tmp_path / "report")
     assert pdf == tmp_path / "report.pdf" and pdf.read_bytes().startswith(b"%PDF")
     assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
+    from PySide6.QtPrintSupport import QPrinter
+
+    printer = QPrinter()
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(tmp_path / "printed.pdf"))
+    assert view.print_report(printer)
+    assert (tmp_path / "printed.pdf").read_bytes().startswith(b"%PDF")
     csv_path = view.save("csv", tmp_path / "report.csv")
     assert csv_path is not None
     assert csv_path.read_bytes().count(b"\r\n") > 30
