@@ -91,11 +91,10 @@ def _run(home: Path, verbose: bool) -> int:
     context.paths.create()
     _say(f"nvadmin {__version__}, temporary home {home}")
 
-    from PySide6.QtCore import QEventLoop, QFile, QTimer
+    from PySide6.QtCore import QFile, QTimer
     from PySide6.QtWidgets import QApplication
 
     from nvadmin.ui import crash, desktop
-    from nvadmin.ui.startup import prepare_database, run_with_progress
 
     _route_qt_messages_to_log()
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -106,38 +105,19 @@ def _run(home: Path, verbose: bool) -> int:
     if not QFile.exists(":/app/nvadmin.svg"):
         raise SmokeFailed("the compiled icons are missing from this installation")
 
-    seeding_started = time.perf_counter()
-    ok, message = run_with_progress(
-        "Preparing the smoke-test database", "Creating demo data…", lambda c: _seed(context)
-    )
-    seeding = time.perf_counter() - seeding_started
-    if not ok:
-        raise SmokeFailed(f"cannot create the demo database: {message}")
-    _say(f"demo database with {SMOKE_EVENTS:,} events created in {seeding:.2f} s")
-
-    if not prepare_database(context):
-        raise SmokeFailed("the database could not be opened (see the log)")
-
-    driver = _Driver(app, seeding)
+    # The deadline covers every step, each of which may wait on a background job.
+    driver = _Driver(app)
     reporter.show_dialogs = False
     reporter.reported.connect(lambda report: driver.fail(f"unexpected error: {report.summary}"))
     deadline = QTimer()
     deadline.setSingleShot(True)
     deadline.timeout.connect(
-        lambda: driver.fail(f"no result after {TIMEOUT_S:.0f} s at: {driver.step}")
+        lambda: driver.fail(f"no result after {TIMEOUT_S:g} s at: {driver.step}")
     )
     deadline.start(int(TIMEOUT_S * 1000))
     driver.start()
-
-    from nvadmin.ui.session import start_session
-
     try:
-        if not start_session(context) and driver.outcome is None:
-            driver.fail("the sign-in dialog was closed without signing in")
-        if driver.outcome is None:
-            loop = QEventLoop()
-            driver.finished_callback = loop.quit
-            loop.exec()
+        _start_up(context, driver)
     finally:
         deadline.stop()
         driver.stop()
@@ -150,6 +130,38 @@ def _run(home: Path, verbose: bool) -> int:
     context.dispose()
     _say("OK")
     return 0
+
+
+def _start_up(context: Any, driver: _Driver) -> None:
+    from PySide6.QtCore import QEventLoop
+
+    from nvadmin.ui.session import start_session
+    from nvadmin.ui.startup import prepare_database, run_with_progress
+
+    driver.step = "creating the demo database"
+    seeding_started = time.perf_counter()
+    ok, message = run_with_progress(
+        "Preparing the smoke-test database", "Creating demo data…", lambda c: _seed(context)
+    )
+    driver.seeding = time.perf_counter() - seeding_started
+    if driver.outcome:
+        return
+    if not ok:
+        raise SmokeFailed(f"cannot create the demo database: {message}")
+    _say(f"demo database with {SMOKE_EVENTS:,} events created in {driver.seeding:.2f} s")
+
+    driver.step = "opening the database"
+    if not prepare_database(context):
+        raise SmokeFailed(driver.outcome or "the database could not be opened (see the log)")
+    if driver.outcome:
+        return
+    driver.step = "waiting for the sign-in dialog"
+    if not start_session(context) and driver.outcome is None:
+        driver.fail("the sign-in dialog was closed without signing in")
+    if driver.outcome is None:
+        loop = QEventLoop()
+        driver.finished_callback = loop.quit
+        loop.exec()
 
 
 def _route_qt_messages_to_log() -> None:
@@ -197,12 +209,12 @@ def _check_about(context: Any, window: Any) -> None:
 class _Driver:
     """Polls the real widgets, like a user watching the screen, and clicks what they would."""
 
-    def __init__(self, app: Any, seeding: float) -> None:
+    def __init__(self, app: Any) -> None:
         from PySide6.QtCore import QTimer
 
         self.app = app
-        self.seeding = seeding
-        self.step = "waiting for the sign-in dialog"
+        self.seeding = 0.0
+        self.step = "starting"
         self.outcome: str | None = None  # None while running, "" on success, else the failure
         self.window: Any = None
         self.finished_callback: Callable[[], None] | None = None
@@ -225,13 +237,24 @@ class _Driver:
         if self.outcome is not None:
             return
         self.outcome = outcome
-        self._timer.stop()
-        if self._dialog is not None and self._dialog.isVisible():
-            self._dialog.reject()
+        if not outcome:
+            self._timer.stop()
         if self.finished_callback is not None:
             self.finished_callback()
 
+    def _close_dialogs(self) -> None:
+        """After a failure, close whatever dialog holds the start-up (one may still be
+        about to open), so the failure is reported instead of waiting forever."""
+        from PySide6.QtWidgets import QApplication, QDialog
+
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, QDialog) and widget.isVisible():
+                widget.reject()
+
     def _poll(self) -> None:
+        if self.outcome:
+            self._close_dialogs()
+            return
         try:
             if self._dialog is None or (self.window is None and self._dialog.isVisible()):
                 self._drive_sign_in()
