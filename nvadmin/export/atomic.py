@@ -188,8 +188,7 @@ class AtomicFile:
             return
         if self._fd is None:
             raise ExportWriteError("the export file is already closed")
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        data, self._buffer = self._buffer, bytearray()
         self._sha.update(data)
         self.size += len(data)
         view = memoryview(data)

@@ -397,14 +397,18 @@ def _stream_pg(
             token.check()
             out.write(_header(columns, "\n"))
             rows = 0
+            pending = bytearray()  # one write per CHECK_EVERY rows, not one per row
             with cursor.copy(copy_sql, params) as copy:
                 # libpq hands over one CSV row per chunk, whatever newlines it contains.
                 for chunk in copy:
-                    out.write(chunk)
+                    pending += chunk
                     rows += 1
                     if not rows % CHECK_EVERY:
+                        out.write(pending)
+                        pending.clear()
                         token.check()
                         progress(rows, counted, "exporting")
+            out.write(pending)
             copied = cursor.rowcount
         pg.rollback()
         if copied >= 0 and copied != rows:
