@@ -73,6 +73,7 @@ def measure(engine: Engine, events: int, label: str, *, seeded: bool = False) ->
         ("with worker processes, already started", 0),
     ):
         verify.PARALLEL_THRESHOLD = threshold
+        verify.MIN_CORES = 1  # measure the worker processes even where they are off by default
         result = verify_workspace(engine, REVIEWER, slug)
         assert result.intact, result.lines()
         assert result.events_verified == rows

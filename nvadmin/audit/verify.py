@@ -48,6 +48,7 @@ EVENTS_SOURCE = "activity_events"
 LOOKAHEAD_ROWS = 100_000
 # Walks at least this long hash in worker processes (their start-up costs about a second).
 PARALLEL_THRESHOLD = 250_000
+MIN_CORES = 4
 _BATCH = 5_000
 _SEQ = CHAINED_FIELDS.index("seq")
 _TIME = CHAINED_FIELDS.index("occurred_at")
@@ -322,10 +323,16 @@ def hash_batch(rows: list[tuple[Any, ...]]) -> list[bytes]:
 
 
 def parallel_workers(expected_rows: int | None) -> int:
-    """Worker processes worth starting for a walk of this size (0: hash in this thread)."""
-    if expected_rows is None or expected_rows < PARALLEL_THRESHOLD:
+    """Worker processes worth starting for a walk of this size (0: hash in this thread).
+
+    Only with cores to spare: on a 2-core machine the workers compete with the reading
+    thread and the database itself, and measured slower than hashing in place
+    (benchmarks/RESULTS.md).
+    """
+    cores = os.cpu_count() or 1
+    if expected_rows is None or expected_rows < PARALLEL_THRESHOLD or cores < MIN_CORES:
         return 0
-    return min(4, max(2, os.cpu_count() or 1))
+    return min(4, cores - 1)
 
 
 _pool: ProcessPoolExecutor | None = None

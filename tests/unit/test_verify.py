@@ -356,6 +356,7 @@ def test_parallel_hashing_finds_the_same_breaks(
     from nvadmin.db.engine import make_engine
 
     monkeypatch.setattr(module, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(module, "MIN_CORES", 1)
     monkeypatch.setattr(module, "_BATCH", 4)
     engine = make_engine(sqlite_db_url)
     ws = chain(engine, 40)
