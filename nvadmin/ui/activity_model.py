@@ -39,6 +39,7 @@ from nvadmin.audit.paging import Cursor, EventPager, EventRow, Page, Sort
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.taxonomy import Category, action_label
 from nvadmin.auth.roles import StaffIdentity
+from nvadmin.ui import browser_pyside_guard
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ class ActivityModel(QAbstractTableModel):
     jumped = Signal(int)  # row to scroll to and select after a jump
 
     def __init__(self, parent: QObject | None = None) -> None:
+        browser_pyside_guard.install()
         super().__init__(parent)
         self._rows: list[EventRow] = []
         self._display: list[tuple[str, ...]] = []
@@ -418,7 +420,7 @@ class ActivityModel(QAbstractTableModel):
             pager = EventPager(engine, identity, event_filter)
             return generation, pager.count(control.token)
 
-        job = Job(work, name="count events", pool=self._count_pool, parent=self)
+        job = Job(work, name="count events", pool=self._count_pool)
         job.succeeded.connect(self._on_count)
         job.failed.connect(lambda message: log.info("count failed: %s", message))
         self._count_job = job
@@ -473,7 +475,10 @@ class ActivityModel(QAbstractTableModel):
         apply: Callable[[Page], None],
         name: str,
     ) -> None:
-        job = Job(work, name=f"activity {name}", pool=self._pool, parent=self)
+        # No Qt parent and no deleteLater: the pool's runner keeps the job alive until its
+        # last signal is out, then Python frees it (deleting it earlier could race the
+        # worker thread still emitting ``finished``).
+        job = Job(work, name=f"activity {name}", pool=self._pool)
         job.succeeded.connect(lambda page: self._on_page(generation, page, apply))
         job.failed.connect(lambda message: self._on_failed(generation, message))
         job.cancelled.connect(lambda: self._on_cancelled(generation))
@@ -487,7 +492,6 @@ class ActivityModel(QAbstractTableModel):
             self._jobs.remove(job)
         if not self._jobs:
             self._set_loading(False)
-        job.deleteLater()
 
     def _on_page(self, generation: int, page: Page, apply: Callable[[Page], None]) -> None:
         if generation != self._generation:
