@@ -278,21 +278,24 @@ def _copy(
         if next_checkpoint is not None and next_checkpoint - last <= MAX_EXTENSION:
             end = int(next_checkpoint)
         context = 0
-        segment_rows = source_connection.execution_options(
-            stream_results=True, yield_per=_BATCH
-        ).execute(
-            select(table)
-            .where(e.workspace_id == workspace_id, e.seq.between(first, end))
-            .order_by(e.seq)
-        )
-        ids = matched[workspace_id]
-        for batch in segment_rows.partitions(_BATCH):
-            token.check()
-            extra = [_storable(r) for r in batch if r.id not in ids]
-            if extra:
-                memory.executemany(insert_context, extra)
-                context += len(extra)
-            progress(context, None, f"{context:,} chain context events copied")
+        # When the matching events already form the whole segment (a workspace, a time
+        # range), there is nothing to add; otherwise add the events between them.
+        if count != end - first + 1:
+            segment_rows = source_connection.execution_options(
+                stream_results=True, yield_per=_BATCH
+            ).execute(
+                select(table)
+                .where(e.workspace_id == workspace_id, e.seq.between(first, end))
+                .order_by(e.seq)
+            )
+            ids = matched[workspace_id]
+            for batch in segment_rows.partitions(_BATCH):
+                token.check()
+                extra = [_storable(r) for r in batch if r.id not in ids]
+                if extra:
+                    memory.executemany(insert_context, extra)
+                    context += len(extra)
+                progress(context, None, f"{context:,} chain context events copied")
         checkpoints = source_connection.execute(
             select(ChainCheckpoint.__table__).where(
                 ChainCheckpoint.workspace_id == workspace_id,
