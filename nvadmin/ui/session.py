@@ -268,6 +268,8 @@ class Session(QObject):
             app.setQuitOnLastWindowClosed(False)
         window, self.window = self.window, None
         if window is not None:
+            # The window is hidden, not closed, so keep its size, splitter and columns here.
+            window.save_layout()  # type: ignore[attr-defined]
             window.set_locked(True)  # type: ignore[attr-defined]
             window.hide()
             window.deleteLater()

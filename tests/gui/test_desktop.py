@@ -352,3 +352,66 @@ def test_crash_dialog_quit_button_ends_the_application(qtbot, tmp_path: Path) ->
         app.exit = original_exit  # type: ignore[method-assign]
     assert exits == [1]
     assert not dialog.isVisible()
+
+
+# -- single-window restore ---------------------------------------------------------------------
+
+
+def test_window_size_position_and_splitter_come_back_after_quit(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    first = MainWindow(context, ADMIN)
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitUntil(lambda: first._workspaces_loaded and not first.model.loading, timeout=10_000)
+    # The offscreen test screen is 800x800; the window's minimum width is wider than that,
+    # so only the height is free to change here without the screen clamping it.
+    first.resize(first.minimumSizeHint().width(), 650)
+    first.splitter.setSizes([800, 250])
+    size, sizes = first.size(), first.splitter.sizes()
+    first.close()  # File > Quit and the window's close button end up here
+
+    second = MainWindow(context, ADMIN)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitUntil(lambda: second._workspaces_loaded and not second.model.loading, timeout=10_000)
+    assert second.size() == size
+    assert all(abs(a - b) <= 16 for a, b in zip(second.splitter.sizes(), sizes, strict=True))
+
+
+def test_layout_is_kept_when_signing_out(
+    qtbot, sqlite_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.auth import accounts
+    from nvadmin.auth.accounts import command_line_operator
+    from nvadmin.auth.signin import Authenticator
+    from nvadmin.ui.session import Session
+
+    context = Context.create(sqlite_db_url)
+    accounts.add_staff(
+        context.engine, command_line_operator(), "ana@n.example", "pw-long-1234", "admin"
+    )
+    session = Session(context, idle_timeout_ms=600_000)
+    session.identity = (
+        Authenticator(context.engine).sign_in("ana@n.example", "pw-long-1234").identity
+    )
+    session.open_window()
+    window = session.window
+    qtbot.waitUntil(lambda: window._workspaces_loaded and not window.model.loading, timeout=10_000)
+    window.resize(window.minimumSizeHint().width(), 610)
+    window.splitter.setSizes([900, 200])
+    qtbot.wait(100)  # let the layout settle, as it has long before anyone signs out
+    size, sizes = window.size(), window.splitter.sizes()
+    monkeypatch.setattr(session, "_sign_in_again", lambda: None)
+    with qtbot.waitSignal(session.signed_out, timeout=10_000):
+        window.sign_out_action.trigger()
+
+    again = MainWindow(context, ADMIN)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: again._workspaces_loaded and not again.model.loading, timeout=10_000)
+    assert again.size() == size
+    # Within a few pixels: the detail pane's minimum width changes with the event it shows.
+    assert all(abs(a - b) <= 16 for a, b in zip(again.splitter.sizes(), sizes, strict=True)), (
+        again.splitter.sizes(),
+        sizes,
+    )
+    context.dispose()
