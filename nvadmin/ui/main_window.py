@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._column_menu_at)
         widths = {
-            Column.TIME: 160,
+            Column.TIME: 205,
             Column.TIME_UTC: 160,
             Column.WORKSPACE: 160,
             Column.MEMBER: 260,
@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
         self.model.loading_changed.connect(self._on_loading)
         self.model.rows_shown.connect(self._on_rows_shown)
         self.model.count_changed.connect(self._on_count)
-        self.model.failed.connect(lambda message: self.show_message(message, error=True))
+        self.model.failed.connect(self._on_failed)
         self.model.rows_prepended.connect(self._keep_place_after_prepend)
         self.model.rows_trimmed_top.connect(self._keep_place_after_trim)
         self.model.jumped.connect(self._on_jumped)
@@ -567,6 +567,15 @@ class MainWindow(QMainWindow):
     def _on_loading(self, loading: bool) -> None:
         if loading:
             self.time_label.setText("Loading…")
+        elif self.time_label.text() == "Loading…":
+            self.time_label.setText("")
+        self._update_overlay()
+
+    def _on_failed(self, message: str) -> None:
+        self.time_label.setText("")
+        if self.model.count is None:
+            self.count_label.setText("")
+        self.show_message(f"Could not load the events: {message}", error=True)
         self._update_overlay()
 
     def _on_rows_shown(self, shown: float, sql: float) -> None:
