@@ -107,9 +107,9 @@ class CrashDialog(QDialog):
         icon.setAlignment(Qt.AlignmentFlag.AlignTop)
         headline = QLabel("<b>Something went wrong inside nvadmin.</b>", self)
         explanation = QLabel(
-            "The action you were doing did not finish. Nothing in the Activity Log was "
-            "changed (the log cannot be changed). You can keep working; if this happens "
-            "again, send the details to your nvadmin administrator.",
+            "The action you were doing may not have finished. The Activity Log itself is "
+            "append-only, so recorded events cannot have been damaged. You can keep working; "
+            "if this happens again, send the details to your nvadmin administrator.",
             self,
         )
         explanation.setWordWrap(True)
@@ -127,7 +127,9 @@ class CrashDialog(QDialog):
             self,
         )
         notice.setWordWrap(True)
-        notice.setEnabled(False)  # drawn in the palette's muted colour
+        font = notice.font()
+        font.setItalic(True)
+        notice.setFont(font)
 
         self.details_view = QPlainTextEdit(report.details, self)
         self.details_view.setObjectName("crashDetails")

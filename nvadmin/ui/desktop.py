@@ -159,6 +159,7 @@ class AboutDialog(QDialog):
         self.table.setObjectName("aboutLicences")
         self.table.setHorizontalHeaderLabels(["Component", "Version", "Licence"])
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
