@@ -126,16 +126,29 @@ def planted_check(engine: Engine, report: Any) -> str:
         ).scalar()
     if raw is None:
         return "No planted cases recorded in this database."
-    first, last = report.start.date(), report.end.date()
+    # Planted days are local dates; the range's first and last UTC dates are local days only
+    # partly inside the range (a case there may fall outside it), so both sides skip them.
+    first, last = report.start.date().isoformat(), report.end.date().isoformat()
+
+    def inside(day: str) -> bool:
+        return first < day < last and day != (report.end.date() - timedelta(days=1)).isoformat()
+
     planted = {
         (p["flag"], p["workspace"], p["subject"], p["day"])
         for p in json.loads(raw)
-        if first.isoformat() <= p["day"] <= last.isoformat()
+        if inside(p["day"])
     }
-    found = {(f.rule, f.workspace, f.subject, f.day.isoformat()) for f in report.findings()}
+    found = {
+        (f.rule, f.workspace, f.subject, f.day.isoformat())
+        for f in report.findings()
+        if inside(f.day.isoformat())
+    }
     missing, extra = sorted(planted - found), sorted(found - planted)
     verdict = "exactly the planted cases" if not (missing or extra) else "DIFFERENT from planted"
-    text_ = f"Flags over all workspaces found {len(found)} cases: {verdict}"
+    text_ = (
+        f"Flags over all workspaces, days strictly inside the range: {len(found)} cases found, "
+        f"{len(planted)} planted: {verdict}"
+    )
     if missing or extra:
         text_ += f" (missing {missing[:5]}, extra {extra[:5]})"
     return text_ + "."

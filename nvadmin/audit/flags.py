@@ -43,9 +43,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from nvadmin.audit.insights import offset_spans, resolve_range, to_utc
+from nvadmin.audit.insights import analytic, offset_spans, resolve_range, to_utc
 from nvadmin.audit.paging import authorize, browse_connection
 from nvadmin.audit.query import EventFilter, Term, where_clause
+from nvadmin.audit.taxonomy import ACTIONS, Category
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.engine import translate
 from nvadmin.db.models import ActivityEvent as E
@@ -57,6 +58,19 @@ from nvadmin.workers.cancel import Cancelled, CancelToken, no_progress
 log = logging.getLogger(__name__)
 
 FLAGS_TIMEOUT_MS = 300_000
+
+
+def _actions_in(category: Category) -> str:
+    """``action IN (...)`` for a category: the same rows as ``category = ...`` (the category
+    is derived from the action), but answered by the ``(action, occurred_at)`` index."""
+    names = ", ".join(f"'{a}'" for a, (c, _label) in ACTIONS.items() if c is category)
+    return f"action IN ({names})"
+
+
+# Failed sign-ins are rare: the action index finds them without reading the workspace's other
+# events. Chart views and API calls are a large share of all events: the workspace's own
+# (workspace_id, occurred_at) index reads fewer rows for those, so they filter by category.
+FAILED = _actions_in(Category.FAILED_SIGN_INS)
 BASELINE_DAYS = 30
 ProgressFn = Callable[[int, int | None, str], None]
 
@@ -358,6 +372,7 @@ def evaluate(
     chosen = [RULES[name] for name in (rules or tuple(RULES))]
     try:
         with browse_connection(engine, FLAGS_TIMEOUT_MS, token) as connection:
+            analytic(connection)
             start, end = resolve_range(connection, event_filter)
             base = EventFilter(workspace_ids=event_filter.workspace_ids, start=start, end=end)
             workspaces = workspaces_in_scope(connection, event_filter)
@@ -418,6 +433,7 @@ class _Checker:
         self.sql = _Sql(connection.dialect.name, zone, self.baseline_start, end)
         self.token = token
         self.results = thresholds_of
+        self._daily: list[Any] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -492,7 +508,7 @@ class _Checker:
             WITH failed AS (
                 SELECT {key} AS subject, actor_email AS account, occurred_at, id
                 FROM activity_events
-                WHERE workspace_id = :ws AND category = 'failed_sign_ins'
+                WHERE workspace_id = :ws AND {FAILED}
                   AND occurred_at >= :start AND occurred_at < :end
                   AND {key} IS NOT NULL AND actor_email IS NOT NULL
             )
@@ -536,7 +552,7 @@ class _Checker:
                   AND s.ip IN (
                     SELECT f.ip FROM activity_events f
                     WHERE f.workspace_id = :ws AND f.actor_email = :account
-                      AND f.category = 'failed_sign_ins'
+                      AND f.{FAILED}
                       AND f.occurred_at >= :first AND f.occurred_at <= :last)
                 ORDER BY s.occurred_at LIMIT 1
                 """,
@@ -583,6 +599,23 @@ class _Checker:
         for ip, first, last in self._episodes(
             self._bursts("ip", v["accounts"], v["minutes"], distinct=True)
         ):
+            failures, successes = self.rows(
+                f"""
+                SELECT SUM(CASE WHEN {FAILED} THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN {FAILED} THEN 0 ELSE 1 END)
+                FROM activity_events
+                WHERE workspace_id = :ws AND ip = :ip
+                  AND ({FAILED} OR action IN ('auth.sign_in', 'staff.sign_in'))
+                  AND occurred_at >= :first AND occurred_at <= :until
+                """,
+                ip=ip,
+                first=self.sql.ts(first),
+                until=self.sql.ts(last + timedelta(minutes=v["minutes"])),
+            )[0]
+            if (successes or 0) >= (failures or 0):
+                # A clinic's shared office address: a few people mistyping among many who
+                # sign in fine, each right after their typo. Spraying does not succeed.
+                continue
             f = self.base_filter(
                 first,
                 last + timedelta(microseconds=1),
@@ -590,9 +623,9 @@ class _Checker:
                 Term("ip", ip),
             )
             accounts = self.rows(
-                """
+                f"""
                 SELECT COUNT(DISTINCT actor_email) FROM activity_events
-                WHERE workspace_id = :ws AND category = 'failed_sign_ins' AND ip = :ip
+                WHERE workspace_id = :ws AND {FAILED} AND ip = :ip
                   AND occurred_at >= :first AND occurred_at <= :last
                 """,
                 ip=ip,
@@ -690,32 +723,42 @@ class _Checker:
 
     # -- baselines --------------------------------------------------------------------------
 
-    def _daily_against_baseline(self, measure: str) -> list[Any]:
-        """Per member and local day: ``(email, day number, value, baseline mean, baseline
-        days)``, the baseline over the 30 days before (days with any chart view)."""
+    def _daily_against_baseline(self) -> list[Any]:
+        """Per member and local day of the range: ``(email, day number, chart views,
+        distinct patients, mean views, mean distinct patients, baseline days)``; the means
+        over the 30 days before (days with any chart view). Only events inside the range
+        count for a judged day, so a finding never rests on events its filter cannot show.
+        Computed once for both baseline rules."""
+        if self._daily is not None:
+            return self._daily
         day = self.sql.day_number("occurred_at")
         first_day = (self.start.astimezone(self.zone).date() - date(1970, 1, 1)).days
-        return self.rows(
+        self._daily = self.rows(
             f"""
             WITH daily AS (
-                SELECT actor_email AS who, {day} AS d, {measure} AS n
+                SELECT actor_email AS who, {day} AS d,
+                       CASE WHEN occurred_at >= :start THEN 1 ELSE 0 END AS judged,
+                       COUNT(*) AS n, COUNT(DISTINCT patient_id) AS p
                 FROM activity_events
                 WHERE workspace_id = :ws AND category = 'chart_views'
                   AND actor_type = 'member' AND actor_email IS NOT NULL
                   AND occurred_at >= :bstart AND occurred_at < :end
-                GROUP BY actor_email, {day}
-            ), judged AS (
-                SELECT who, d, n,
-                       AVG(n) OVER w AS mean,
+                GROUP BY actor_email, {day}, CASE WHEN occurred_at >= :start THEN 1 ELSE 0 END
+            ), windowed AS (
+                SELECT who, d, judged, n, p,
+                       AVG(n) OVER w AS mean_n,
+                       AVG(p) OVER w AS mean_p,
                        COUNT(*) OVER w AS days
                 FROM daily
                 WINDOW w AS (PARTITION BY who ORDER BY d
                              RANGE BETWEEN {BASELINE_DAYS} PRECEDING AND 1 PRECEDING)
             )
-            SELECT who, d, n, mean, days FROM judged WHERE d >= :first_day ORDER BY d, who
+            SELECT who, d, n, p, mean_n, mean_p, days FROM windowed
+            WHERE judged = 1 AND d >= :first_day ORDER BY d, who
             """,
             first_day=first_day,
         )
+        return self._daily
 
     def _member_day_filter(self, email: str, day: date) -> tuple[EventFilter, datetime, datetime]:
         start, end = self.day_bounds(day)
@@ -732,7 +775,7 @@ class _Checker:
     def chart_view_spike(self) -> list[Finding]:
         v = self.v("chart_view_spike")
         out = []
-        for who, d, n, mean, days in self._daily_against_baseline("COUNT(*)"):
+        for who, d, n, _p, mean, _mean_p, days in self._daily_against_baseline():
             if mean is None or days < v["min_days"]:
                 continue
             mean = float(mean)
@@ -753,7 +796,7 @@ class _Checker:
     def many_distinct_patients(self) -> list[Finding]:
         v = self.v("many_distinct_patients")
         out = []
-        for who, d, n, mean, _days in self._daily_against_baseline("COUNT(DISTINCT patient_id)"):
+        for who, d, _n, n, _mean_n, mean, _days in self._daily_against_baseline():
             if n < v["patients"]:
                 continue
             if mean is not None and n < v["multiplier"] * float(mean):

@@ -291,6 +291,21 @@ def narrow(event_filter: EventFilter, field_name: str, *values: str) -> EventFil
 # -- computing --------------------------------------------------------------------------------
 
 
+def analytic(connection: Connection) -> None:
+    """Settings for these few large aggregations (SET LOCAL: they end with the transaction,
+    pooled connections are unaffected). Measured on one workspace's 500k events of a 10M
+    table, a 5.0 s query took about 2 s:
+
+    * ``jit = off``: the JIT compiler spent 4.4 s compiling a query to save far less;
+    * ``random_page_cost = 1.1``: one workspace is a tenth of each monthly partition, and its
+      (workspace_id, occurred_at) index beats a scan of the whole month when pages are in
+      memory or on SSD, which the default cost (4, spinning disks) does not believe;
+    * ``work_mem = 64MB``: the per-member, per-day groups sort in memory, not on disk."""
+    if connection.dialect.name == "postgresql":
+        for setting in ("jit = off", "random_page_cost = 1.1", "work_mem = '64MB'"):
+            connection.exec_driver_sql(f"SET LOCAL {setting}")
+
+
 def resolve_range(
     connection: Connection, event_filter: EventFilter, now: datetime | None = None
 ) -> tuple[datetime, datetime]:
@@ -355,6 +370,7 @@ def compute(
     steps = 6
     try:
         with browse_connection(engine, INSIGHTS_TIMEOUT_MS, token) as connection:
+            analytic(connection)
             progress(0, steps, "Finding the range")
             start, end = resolve_range(connection, event_filter)
             f = replace(event_filter, start=start, end=end)

@@ -265,3 +265,44 @@ def test_flags_csv_states_scope_and_neutralises_formulas(engine: Engine) -> None
     assert {r["flag"] for r in rows} == set(RULES)
     assert all(r["scope"].endswith("time zone America/Chicago") for r in rows)
     assert all(r["thresholds"].startswith("{") for r in rows)
+
+
+def test_a_shared_office_address_with_typos_is_not_spraying(engine: Engine) -> None:
+    """Six people mistyping once at the office, each then signing in, is not an attack;
+    six accounts failing from one address with no success is."""
+    ws = add_workspace(engine)
+    t0 = datetime(2025, 3, 3, 14, 0, tzinfo=UTC)
+    drafts = []
+    for i in range(6):
+        email = f"member{i}@c.example"
+        at = t0 + timedelta(minutes=i)
+        drafts.append(
+            draft(
+                occurred_at=at,
+                action="auth.sign_in_failed",
+                email=email,
+                outcome="failure",
+                ip="203.0.113.10",
+            )
+        )
+        drafts.append(
+            draft(
+                occurred_at=at + timedelta(seconds=30),
+                action="auth.sign_in",
+                email=email,
+                ip="203.0.113.10",
+            )
+        )
+        drafts.append(
+            draft(
+                occurred_at=at + timedelta(hours=3),
+                action="auth.sign_in_failed",
+                email=email,
+                outcome="failure",
+                ip="198.51.100.66",
+            )
+        )
+    write(engine, ws, sorted(drafts, key=lambda d: d.occurred_at))
+    f = EventFilter(workspace_ids=(ws,), start=t0 - timedelta(days=1), end=t0 + timedelta(days=1))
+    report = evaluate(engine, ADMIN, f, rules=("ip_failed_sign_in_burst",))
+    assert [(x.subject, x.events) for x in report.findings()] == [("198.51.100.66", 6)]
