@@ -39,7 +39,6 @@ from nvadmin.audit.paging import Cursor, EventPager, EventRow, Page, Sort
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.taxonomy import Category, action_label
 from nvadmin.auth.roles import StaffIdentity
-from nvadmin.ui import browser_pyside_guard
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
@@ -169,7 +168,6 @@ class ActivityModel(QAbstractTableModel):
     jumped = Signal(int)  # row to scroll to and select after a jump
 
     def __init__(self, parent: QObject | None = None) -> None:
-        browser_pyside_guard.install()
         super().__init__(parent)
         self._rows: list[EventRow] = []
         self._display: list[tuple[str, ...]] = []

@@ -46,7 +46,7 @@ from nvadmin.audit.workspaces import (
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.errors import AccessDenied
-from nvadmin.ui import browser_pyside_guard, features
+from nvadmin.ui import features
 from nvadmin.ui import settings as keys
 from nvadmin.ui.activity_model import (
     COLUMN_TITLES,
@@ -75,7 +75,6 @@ class MainWindow(QMainWindow):
     lock_requested = Signal()
 
     def __init__(self, context: Context, identity: StaffIdentity, parent: QWidget | None = None):
-        browser_pyside_guard.install()  # before the first signal: see the module
         super().__init__(parent)
         self.context = context
         self.identity = identity
