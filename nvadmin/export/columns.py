@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
-from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _FORMULA_START_SET = frozenset(FORMULA_STARTS)
@@ -38,6 +37,23 @@ class Column:
     source: str  # the event table column
     kind: Kind
     label: str  # shown in the export form
+
+    def sqlite_sql(self, table: str) -> str:
+        """The same cell text on SQLite, except local times (formatted in Python: SQLite has
+        no time zone rules)."""
+        c = f"{table}.{self.source}"
+        if self.kind is Kind.TEXT:
+            return (
+                f"CASE WHEN unicode({c}) < 65 AND unicode({c}) IN ({_SQL_FORMULA_CODES}) "
+                f"THEN '''' || {c} ELSE {c} END"
+            )
+        if self.kind is Kind.UTC_TIME:
+            # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (always with the dot): trimming zeros and
+            # then the dot never reaches the seconds.
+            return f"replace(rtrim(rtrim({c}, '0'), '.'), ' ', 'T') || 'Z'"
+        if self.kind is Kind.HEX:
+            return f"lower(hex({c}))"
+        return c
 
     def pg_sql(self, table: str) -> str:
         """The SQL expression for this cell, over the event table named ``table``."""
@@ -136,31 +152,31 @@ def local_text(value: datetime, zone: tzinfo) -> str:
     return base + _offset_text(local.utcoffset() or timedelta(0))
 
 
-def _sqlite_instant(stored: str) -> datetime:
-    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+def local_time_formatter(zone: tzinfo) -> Callable[[str], str]:
+    """Stored SQLite time text (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``) -> :func:`local_text`.
 
-
-def sqlite_formatters(columns: tuple[Column, ...], zone: tzinfo) -> list[Callable[[Any], Any]]:
-    """One function per column turning a raw SQLite value into the cell text."""
+    Offsets change only on whole minutes (modern zones), so the local date, hour and minute
+    are worked out once per UTC minute; seconds and fraction are copied. Offsets with seconds
+    (local mean time before 1900) take the slow path.
+    """
+    minutes: dict[str, tuple[str, str] | None] = {}
 
     def local(stored: str) -> str:
-        return local_text(_sqlite_instant(stored), zone)
+        key = stored[:16]
+        if key in minutes:
+            known = minutes[key]
+        else:
+            instant = datetime.fromisoformat(key).replace(tzinfo=UTC).astimezone(zone)
+            offset = instant.utcoffset() or timedelta(0)
+            known = (
+                None
+                if int(offset.total_seconds()) % 60
+                else (instant.strftime("%Y-%m-%dT%H:%M"), _offset_text(offset))
+            )
+            minutes[key] = known
+        if known is None:
+            return local_text(datetime.fromisoformat(stored).replace(tzinfo=UTC), zone)
+        prefix, offset_text = known
+        return prefix + _trim_fraction(stored[16:]) + offset_text
 
-    def utc(stored: str) -> str:
-        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: only the separator and zeros change.
-        return _trim_fraction(stored.replace(" ", "T", 1)) + "Z"
-
-    def hex_text(value: bytes | None) -> str | None:
-        return None if value is None else bytes(value).hex()
-
-    def same(value: Any) -> Any:
-        return value
-
-    chosen: dict[Kind, Callable[[Any], Any]] = {
-        Kind.TEXT: neutralise,
-        Kind.NUMBER: same,
-        Kind.LOCAL_TIME: local,
-        Kind.UTC_TIME: utc,
-        Kind.HEX: hex_text,
-    }
-    return [chosen[c.kind] for c in columns]
+    return local

@@ -43,7 +43,7 @@ from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.export import manifest as manifests
 from nvadmin.export.atomic import AtomicFile, sweep_stale
-from nvadmin.export.columns import DEFAULT_COLUMNS, Column, resolve, sqlite_formatters
+from nvadmin.export.columns import DEFAULT_COLUMNS, Column, Kind, local_time_formatter, resolve
 from nvadmin.workers.cancel import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
@@ -450,8 +450,8 @@ def _sqlite_statement(
     request: ExportRequest, columns: Sequence[Column], dialect: Any
 ) -> tuple[str, str, list[Any], list[Any]]:
     where = where_clause(request.event_filter)
-    rows = (
-        select(*[EVENTS.c[c.source] for c in columns])
+    rows: Any = (
+        select(*[literal_column(c.sqlite_sql("activity_events")).label(c.key) for c in columns])
         .select_from(EVENTS)
         .where(where)
         .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
@@ -467,17 +467,6 @@ def _sqlite_statement(
     rows_sql = rows.compile(dialect=dialect, compile_kwargs=kwargs)
     count_sql = count.compile(dialect=dialect, compile_kwargs=kwargs)
     return str(rows_sql), str(count_sql), positional(rows_sql), positional(count_sql)
-
-
-class _TextSink(io.TextIOBase):
-    """What the csv writer writes into: UTF-8 bytes straight to the atomic file."""
-
-    def __init__(self, out: AtomicFile) -> None:
-        self._out = out
-
-    def write(self, text: str) -> int:  # type: ignore[override]
-        self._out.write(text.encode("utf-8"))
-        return len(text)
 
 
 @contextmanager
@@ -499,8 +488,20 @@ def _stream_sqlite(
     rows_sql, count_sql, rows_params, count_params = _sqlite_statement(
         request, columns, engine.dialect
     )
-    formatters = sqlite_formatters(tuple(columns), zone_info(request.time_zone))
-    pairs = list(enumerate(formatters))
+    local = local_time_formatter(zone_info(request.time_zone))
+    local_positions = [i for i, c in enumerate(columns) if c.kind is Kind.LOCAL_TIME]
+
+    def shaped(batch: list[Any]) -> list[Any]:
+        if not local_positions:
+            return batch
+        rows = []
+        for raw in batch:
+            row = list(raw)
+            for i in local_positions:
+                row[i] = local(row[i])
+            rows.append(row)
+        return rows
+
     try:
         with _read_transaction(engine) as db:
             stop = _interrupter(db, "sqlite")
@@ -513,11 +514,16 @@ def _stream_sqlite(
                 out.write(_header(columns, "\r\n"))
                 # RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a
                 # lone CR inside a value (it only quotes characters of its terminator).
-                writer = csv.writer(_TextSink(out), lineterminator="\r\n")
+                # Each batch is formatted into text, then encoded and written at once.
+                text = io.StringIO()
+                writer = csv.writer(text, lineterminator="\r\n")
                 cursor = db.execute(rows_sql, rows_params)
                 rows = 0
                 while batch := cursor.fetchmany(SQLITE_BATCH):
-                    writer.writerows([[f(r[i]) for i, f in pairs] for r in batch])
+                    writer.writerows(shaped(batch))
+                    out.write(text.getvalue().encode("utf-8"))
+                    text.seek(0)
+                    text.truncate()
                     rows += len(batch)
                     token.check()
                     progress(rows, counted, "exporting")

@@ -269,6 +269,7 @@ def test_disk_full_at_every_write_and_fsync(
     ws = seed(engine, 300)
     monkeypatch.setattr(atomic, "BUFFER_SIZE", 4096)
     monkeypatch.setattr(service, "CHECK_EVERY", 10)
+    monkeypatch.setattr(service, "SQLITE_BATCH", 10)
     counter = FailAt(atomic._write, 0, errno.ENOSPC)
     monkeypatch.setattr(atomic, "_write", counter)
     folder = tmp_path / "exports"
