@@ -31,7 +31,7 @@ from itertools import chain, islice
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.chain import CHAINED_FIELDS, digest, utc_text
@@ -512,8 +512,6 @@ def _seq_span(
     connection: Connection, workspace_id: int, start: datetime | None, end: datetime | None
 ) -> tuple[int, int] | None:
     e = ActivityEvent
-    from sqlalchemy import func
-
     query = select(func.min(e.seq), func.max(e.seq)).where(e.workspace_id == workspace_id)
     if start is not None:
         query = query.where(e.occurred_at >= start)
