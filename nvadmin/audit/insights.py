@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 # A chart query scans every event of the range once; this bounds a runaway one.
 INSIGHTS_TIMEOUT_MS = 300_000
 TOP_MEMBERS = 20
+# Up to this span the activity and heat-map charts share one pass counting local hours
+# (at most ~2,400 hours x 7 categories of rows); longer ranges count their bars directly.
+ONE_SCAN_SPAN = timedelta(days=100)
 SIGN_IN_ACTIONS = ("auth.sign_in", "staff.sign_in")
 FAILED_SIGN_IN_ACTIONS = ("auth.sign_in_failed", "staff.sign_in_failed")
 # The categories drawn, in stacking order (the rest, if any, follow alphabetically).
@@ -388,18 +391,40 @@ def compute(
                 return connection.execute(statement).all()
 
             key = bucket_key(dialect, chosen, clock).label("bucket")
-            rows = run(
-                select(key, E.category, func.count()).where(where).group_by(key, E.category),
-                1,
-                "Counting activity by category",
-            )
+            hour_key = bucket_key(dialect, Bucket.HOUR, clock).label("hour")
             activity: dict[str, list[int]] = {}
-            for raw, category, count in rows:
-                i = index.get(_naive(raw))
+            by_hour: dict[datetime, int] = {}
+
+            def add(category: str, local_bucket: datetime, count: int) -> None:
+                i = index.get(local_bucket)
                 if i is None:  # cannot happen: every instant of the range has a bucket
-                    log.warning("event bucket %r outside the range", raw)
-                    continue
-                activity.setdefault(category, [0] * len(buckets))[i] += int(count)
+                    log.warning("event bucket %s outside the range", local_bucket)
+                    return
+                activity.setdefault(category, [0] * len(buckets))[i] += count
+
+            if end - start <= ONE_SCAN_SPAN:
+                # One pass over the events for two charts: counts per local hour and
+                # category, summed here into the bars (every bar is a union of whole local
+                # hours) and into the heat map.
+                rows = run(
+                    select(hour_key, E.category, func.count())
+                    .where(where)
+                    .group_by(hour_key, E.category),
+                    1,
+                    "Counting activity by hour and category",
+                )
+                for raw, category, count in rows:
+                    local = _naive(raw)
+                    add(category, truncate(local, chosen), int(count))
+                    by_hour[local] = by_hour.get(local, 0) + int(count)
+            else:
+                rows = run(
+                    select(key, E.category, func.count()).where(where).group_by(key, E.category),
+                    1,
+                    "Counting activity by category",
+                )
+                for raw, category, count in rows:
+                    add(category, _naive(raw), int(count))
             activity = dict(sorted(activity.items(), key=lambda kv: _category_rank(kv[0])))
 
             outcome = case((E.action.in_(SIGN_IN_ACTIONS), "succeeded"), else_="failed")
@@ -452,17 +477,17 @@ def compute(
                 (ClientUsage(c, s) for c, s in clients.items()), key=lambda u: (-u.total, u.client)
             )
 
-            hour_key = bucket_key(dialect, Bucket.HOUR, clock).label("hour")
-            rows = run(
-                select(hour_key, func.count()).where(where).group_by(hour_key),
-                5,
-                "Finding the busiest hours",
-            )
+            if not by_hour and end - start > ONE_SCAN_SPAN:
+                rows = run(
+                    select(hour_key, func.count()).where(where).group_by(hour_key),
+                    5,
+                    "Finding the busiest hours",
+                )
+                by_hour = {_naive(raw): int(count) for raw, count in rows}
             hours: dict[tuple[int, int], list[tuple[date, int]]] = {}
-            for raw, count in sorted(rows, key=lambda r: _naive(r[0])):
-                local = _naive(raw)
+            for local in sorted(by_hour):
                 hours.setdefault((local.weekday(), local.hour), []).append(
-                    (local.date(), int(count))
+                    (local.date(), by_hour[local])
                 )
             progress(steps, steps, "Done")
     except SQLAlchemyError as error:

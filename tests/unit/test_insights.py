@@ -214,3 +214,21 @@ def test_access_and_bad_input(engine: Engine) -> None:
     token.cancel()
     with pytest.raises(Cancelled):
         compute(engine, ADMIN, EventFilter(workspace_ids=(ws,)), CHICAGO, token=token)
+
+
+def test_long_ranges_count_bars_directly(engine: Engine) -> None:
+    """Past 100 days the bars are counted per week in SQL and the heat map separately;
+    both still equal the counts of their filters."""
+    ws = add_workspace(engine)
+    t0 = datetime(2025, 1, 1, 18, tzinfo=UTC)
+    instants = [t0 + timedelta(hours=37 * i) for i in range(120)]  # ~185 days
+    write(engine, ws, [draft(occurred_at=t) for t in instants])
+    f = EventFilter(workspace_ids=(ws,), start=t0, end=t0 + timedelta(days=200))
+    insights = compute(engine, ADMIN, f, CHICAGO)
+    assert insights.bucket is Bucket.WEEK
+    assert sum(insights.activity["chart_views"]) == sum(map(sum, insights.heat())) == 120
+    for i, n in enumerate(insights.activity["chart_views"]):
+        assert n == count(engine, insights.filter_for_bucket(i))
+    for (_weekday, hour), days in list(insights.hours.items())[:5]:
+        for day, n in days:
+            assert n == count(engine, insights.filter_for_hour(day, hour))
