@@ -301,7 +301,8 @@ class _WorkspaceSim:
         for must in ("physician", "front_desk"):
             if shares[roles.index(must)] == 0:
                 shares[roles.index(must)] = 1
-        rows, taken = [], set()
+        rows: list[dict[str, Any]] = []
+        taken: set[str] = set()
         for role, count in zip(roles, shares, strict=True):
             for _ in range(count):
                 while True:
@@ -451,7 +452,7 @@ class _WorkspaceSim:
         remote = shift_number == 1 or (shift_number > 1 and rng.random() < 0.1)
         ip = member.home_ip if remote else self.office_ip
         session = f"s_{rng.getrandbits(64):016x}"
-        common = {
+        common: dict[str, Any] = {
             "actor_type": ActorType.MEMBER,
             "actor_id": member.id,
             "actor_email": member.email,
@@ -513,7 +514,8 @@ class _WorkspaceSim:
         common: dict[str, Any],
     ) -> EventDraft:
         rng = self.rng
-        resource_type, resource_id, details = "patient_record", patient, {}
+        resource_type, resource_id = "patient_record", patient
+        details: dict[str, Any] = {}
         if action == "chart.view":
             resource_type, resource_id = "chart", f"chart-{patient}"
             details = {"sections": sorted(rng.sample(vocab.CHART_SECTIONS, rng.randint(1, 4)))}

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from nvadmin.errors import DatabaseUnavailable, SchemaError, UserError
 
@@ -81,37 +81,40 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+# (signs in the driver's message, what the user is told), first match wins.
+_MESSAGES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("file is not a database", "database disk image is malformed"),
+     "the SQLite file is damaged or is not an nvadmin database"),
+    (("unable to open database file",),
+     "cannot open the SQLite database file (check the path and permissions)"),
+    (("canceling statement due to statement timeout",),
+     "the query took too long and was stopped: narrow your filters"),
+    (("password authentication failed",), "the database refused the user name or password"),
+    (("not currently accepting connections", "is starting up", "is shutting down",
+      "in recovery mode"),
+     "the database server is not accepting connections right now; try again shortly"),
+    (("terminating connection", "server closed the connection unexpectedly",
+      "consuming input failed", "connection already closed", "SSL SYSCALL"),
+     "the connection to the database was lost; try again"),
+)  # fmt: skip
+_UNREACHABLE = ("Connection refused", "could not translate host name", "failed to resolve",
+                "timeout expired", "No route to host")  # fmt: skip
+
+
 def describe(error: BaseException) -> str:
     """A one-line, user-facing description of a database failure."""
     if isinstance(error, UserError):
         return str(error)
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
-    if "file is not a database" in text or "database disk image is malformed" in text:
-        return "the SQLite file is damaged or is not an nvadmin database"
-    if "unable to open database file" in text:
-        return "cannot open the SQLite database file (check the path and permissions)"
-    if "canceling statement due to statement timeout" in text:
-        return "the query took too long and was stopped: narrow your filters"
-    if "password authentication failed" in text:
-        return "the database refused the user name or password"
+    for signs, message in _MESSAGES:
+        if any(sign in text for sign in signs):
+            return message
     if "does not exist" in text and "database" in text:
         return f"database not found: {text}"
-    if isinstance(error, OperationalError | DBAPIError) and getattr(
-        error, "connection_invalidated", False
-    ):
+    if getattr(error, "connection_invalidated", False):
         return "the connection to the database was lost; try again"
-    if any(
-        sign in text
-        for sign in (
-            "Connection refused",
-            "could not translate host name",
-            "failed to resolve",
-            "timeout expired",
-            "No route to host",
-            "server closed the connection",
-        )
-    ):
+    if any(sign in text for sign in _UNREACHABLE):
         return (
             f"cannot reach the database server (is it running, and is the address right?): {text}"
         )

@@ -119,7 +119,7 @@ def upgrade() -> None:
 
     if is_pg:
         op.execute(sa.schema.CreateSequence(sa.Sequence("activity_events_id_seq")))
-    event_columns = [
+    event_columns: list[sa.schema.SchemaItem] = [
         sa.Column(
             "id",
             BigId,
