@@ -221,3 +221,32 @@ def test_cancel_and_lock(qtbot, context: Context) -> None:  # type: ignore[no-un
     qtbot.waitUntil(lambda: view.insights is None and not view.isVisible(), timeout=5_000)
     assert view.flags_tree.topLevelItemCount() == 0
     screen.close()
+
+
+def test_working_hours_are_changed_from_the_thresholds_dialog(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    _window, view = open_insights(qtbot, context)
+    after_hours = next(r for r in view.report.results if r.rule.name == "after_hours")
+    assert after_hours.count == 4  # three nights and the 21:30 takeover
+    view.edit_thresholds()
+    dialog: ThresholdsDialog = view.thresholds_dialog
+    dialog.open_spin.setValue(0)
+    dialog.close_spin.setValue(24)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+
+    def recomputed() -> bool:
+        report = view.report
+        if report is None or view.busy():
+            return False
+        return report.workspaces[0].work_day_end == 24
+
+    qtbot.waitUntil(recomputed, timeout=60_000)
+    after_hours = next(r for r in view.report.results if r.rule.name == "after_hours")
+    assert after_hours.count == 0
+    assert "00:00-24:00" in after_hours.explanation
+    with context.engine.connect() as connection:
+        hours = connection.execute(
+            select(Workspace.work_day_start, Workspace.work_day_end).where(
+                Workspace.id == clinic(context.engine)
+            )
+        ).one()
+    assert tuple(hours) == (0, 24)
