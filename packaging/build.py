@@ -1,7 +1,11 @@
 """Build the nvadmin bundle for the platform this runs on, in one command.
 
     packaging/build.sh                                     # Linux / macOS
-    uv run --group packaging python packaging/build.py     # anywhere (Windows too)
+    set UV_PROJECT_ENVIRONMENT=build\venv                  # Windows (cmd), then:
+    uv run --no-dev --group packaging python packaging/build.py
+
+The build runs in its own environment (build/venv) so that it neither disturbs nor depends
+on the development .venv, and the bundle's analysis never sees the test tools.
 
 Options: ``--no-smoke`` skips running the built bundle; ``--reuse`` skips PyInstaller when
 build/dist/nvadmin already exists (to repack only).
