@@ -15,19 +15,12 @@ that was never chained), *reordered* (events moved or swapped).
 
 from __future__ import annotations
 
-import atexit
 import logging
-import multiprocessing
-import os
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from itertools import chain, islice
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -46,9 +39,6 @@ log = logging.getLogger(__name__)
 EVENTS_SOURCE = "activity_events"
 # Rows examined after a break to tell "reordered" from "altered".
 LOOKAHEAD_ROWS = 100_000
-# Walks at least this long hash in worker processes (their start-up costs about a second).
-PARALLEL_THRESHOLD = 250_000
-MIN_CORES = 4
 _BATCH = 5_000
 _SEQ = CHAINED_FIELDS.index("seq")
 _TIME = CHAINED_FIELDS.index("occurred_at")
@@ -313,110 +303,6 @@ def _classify_mismatch(
     )
 
 
-def hash_batch(rows: list[tuple[Any, ...]]) -> list[bytes]:
-    """Each row's hash recomputed from its content and its own stored link.
-
-    Independent per row, so batches can be hashed in worker processes; whether the links
-    themselves join up is checked in order by :func:`walk`.
-    """
-    return [digest(bytes(row[_PREV]), chained_values(row)) for row in rows]
-
-
-def parallel_workers(expected_rows: int | None) -> int:
-    """Worker processes worth starting for a walk of this size (0: hash in this thread).
-
-    Only with cores to spare: on a 2-core machine the workers compete with the reading
-    thread and the database itself, and measured slower than hashing in place
-    (benchmarks/RESULTS.md).
-    """
-    cores = os.cpu_count() or 1
-    if expected_rows is None or expected_rows < PARALLEL_THRESHOLD or cores < MIN_CORES:
-        return 0
-    return min(4, cores - 1)
-
-
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
-
-
-def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """The hashing processes, started on first use and kept for the next walk: starting them
-    (a fresh interpreter importing nvadmin) costs far more than a batch of hashes."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size != workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            _pool_size = workers
-            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
-        return _pool
-
-
-def _forget_pool() -> None:
-    global _pool
-    with _pool_lock:
-        _pool = None
-
-
-class _HashedRows:
-    """Rows in chain order, each with its recomputed hash.
-
-    With workers, batches are hashed in separate processes (started with "spawn": safe from
-    a GUI's worker thread) while this thread keeps reading, so a long walk runs at nearly the
-    speed of reading rather than of reading plus hashing.
-    """
-
-    def __init__(self, rows: Generator[tuple[Any, ...], None, None], workers: int) -> None:
-        self._rows = rows
-        self._batch: list[tuple[Any, ...]] = []
-        self._position = 0
-        self._pending: deque[tuple[list[tuple[Any, ...]], Future[list[bytes]]]] = deque()
-        self._pool = _worker_pool(workers) if workers else None
-        self._depth = 2 * workers
-
-    def __iter__(self) -> Iterator[tuple[tuple[Any, ...], bytes]]:
-        if self._pool is None:
-            for row in self._rows:
-                yield row, digest(bytes(row[_PREV]), chained_values(row))
-            return
-        while True:
-            while len(self._pending) < self._depth:
-                batch = list(islice(self._rows, _BATCH))
-                if not batch:
-                    break
-                self._pending.append((batch, self._pool.submit(hash_batch, batch)))
-            if not self._pending:
-                return
-            batch, future = self._pending.popleft()
-            try:
-                hashes = future.result()
-            except BrokenExecutor:
-                _forget_pool()
-                raise UserError(
-                    "a verification worker process stopped unexpectedly; try again"
-                ) from None
-            self._batch, self._position = batch, 0
-            for index, row in enumerate(batch):
-                self._position = index + 1
-                yield row, hashes[index]
-
-    def remaining(self) -> Iterator[tuple[Any, ...]]:
-        """The rows not yet handed out, for looking ahead after a break."""
-        return chain(
-            self._batch[self._position :],
-            *(batch for batch, _future in list(self._pending)),
-            self._rows,
-        )
-
-    def close(self) -> None:
-        for _batch, future in self._pending:
-            future.cancel()
-        self._pending.clear()
-        self._rows.close()
-
-
 def walk(
     connection: Connection,
     workspace_id: int,
@@ -427,7 +313,6 @@ def walk(
     source: str = EVENTS_SOURCE,
     head_seq: int | None = None,
     signed: Mapping[int, bytes] | None = None,
-    expected_rows: int | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> tuple[int, BrokenLink | None, tuple[int, bytes] | None]:
@@ -442,29 +327,27 @@ def walk(
     expected_seq, prev = first_seq, anchor
     previous: tuple[Any, ...] | None = None
     count = 0
-    hashed = _HashedRows(
-        _stream(connection, source, workspace_id, first_seq, last_seq),
-        parallel_workers(expected_rows if expected_rows is not None else total),
-    )
+    rows = _stream(connection, source, workspace_id, first_seq, last_seq)
     try:
-        for row, found in hashed:
+        for row in rows:
             seq = row[_SEQ]
             if seq != expected_seq:
                 if previous is not None and seq == expected_seq - 1:
-                    broken = _classify_duplicate(previous, row, hashed.remaining())
+                    broken = _classify_duplicate(previous, row, rows)
                     return count, broken, _last(previous)
                 return (
                     count,
                     _classify_gap(row, expected_seq, prev or bytes(row[_PREV]), head_seq),
                     _last(previous),
                 )
+            values = chained_values(row)
             stored_prev = bytes(row[_PREV])
             if prev is None:
                 prev = stored_prev
+            found = digest(stored_prev, values)
             stored_hash = bytes(row[_HASH])
             if stored_prev != prev or found != stored_hash:
-                values = chained_values(row)
-                broken = _classify_mismatch(row, values, found, prev, previous, hashed.remaining())
+                broken = _classify_mismatch(row, values, found, prev, previous, rows)
                 return count, broken, _last(previous)
             promised = signed.get(seq)
             if promised is not None and promised != stored_hash:
@@ -489,7 +372,7 @@ def walk(
                     cancel.check()
                 progress(count, total, f"{count:,} events verified")
     finally:
-        hashed.close()
+        rows.close()
     progress(count, total, f"{count:,} events verified")
     return count, None, _last(previous)
 
@@ -585,7 +468,6 @@ def verify_workspace(
                 anchor=anchor,
                 head_seq=head_seq,
                 signed=signed,
-                expected_rows=total_hint - first + 1,
                 progress=lambda done, _total, message: progress(
                     done, max(total_hint - first + 1, done), message
                 ),
