@@ -108,11 +108,13 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from nvadmin.audit.seed import SeedPlan, seed_demo
+    from nvadmin.auth.credentials import CredentialStore
     from nvadmin.auth.signin import Authenticator
     from nvadmin.context import Context
     from nvadmin.db import migrate
     from nvadmin.ui import crash, desktop
     from nvadmin.ui.main_window import MainWindow
+    from nvadmin.ui.sign_in import SignInDialog
 
     app = QApplication([sys.argv[0]])
     app.setStyle("Fusion")
@@ -181,6 +183,15 @@ def main() -> int:
             about.close()
         window.close()
         wait(200)
+        sign_in = SignInDialog(context, CredentialStore())
+        sign_in.show()
+        for _ in range(100):
+            if sign_in.facts is not None and sign_in.keyring_status is not None:
+                break
+            wait(50)
+        wait(200)
+        sign_in.grab().save(str(OUT / f"{name}-sign-in.png"))
+        sign_in.close()
 
     app.setPalette(light)
     try:
