@@ -318,7 +318,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nvadmin-export-bench-") as tmp:
         folder = Path(tmp)
         os.chmod(folder, 0o777)  # psql's \copy writes as the client user, but be safe
-        lines = bench_postgres(args.events, folder)
+        lines = bench_postgres(args.events, folder) if args.events else []
         if args.sqlite_events:
             lines += bench_sqlite(args.sqlite_events, folder)
     header = (
