@@ -125,6 +125,7 @@ def _run(home: Path, verbose: bool) -> int:
     if driver.outcome:
         raise SmokeFailed(driver.outcome)
     _check_about(context, driver.window)
+    _check_keyring_backends()
     if driver.window is not None:
         driver.window.close()
     context.dispose()
@@ -204,6 +205,19 @@ def _check_about(context: Any, window: Any) -> None:
     if missing:
         raise SmokeFailed(f"licence metadata missing for: {', '.join(sorted(missing))}")
     _say(f"About lists {len(dialog.components)} components with their licences")
+
+
+def _check_keyring_backends() -> None:
+    """The system keyrings are found through keyring's entry points; without its metadata in
+    the bundle "remember me" would silently never be offered."""
+    from importlib.metadata import entry_points
+
+    names = sorted(e.name for e in entry_points(group="keyring.backends"))
+    wanted = {"linux": "SecretService", "win32": "Windows", "darwin": "macOS"}
+    expected = next((v for k, v in wanted.items() if sys.platform.startswith(k)), None)
+    if expected and expected not in names:
+        raise SmokeFailed(f"the {expected} keyring backend is missing (found: {names})")
+    _say(f"keyring backends available: {', '.join(names)}")
 
 
 class _Driver:
