@@ -232,3 +232,61 @@ def test_long_ranges_count_bars_directly(engine: Engine) -> None:
     for (_weekday, hour), days in list(insights.hours.items())[:5]:
         for day, n in days:
             assert n == count(engine, insights.filter_for_hour(day, hour))
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("what", ["charts", "flags"])
+def test_cancel_stops_the_server_query(pg_url: str, what: str) -> None:
+    """A query waiting on the server (here: behind a lock) is cancelled there, promptly."""
+    import threading
+    import time
+
+    from nvadmin.audit.flags import evaluate
+    from nvadmin.db.engine import make_engine
+
+    engine = make_engine(pg_url)
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i) for i in range(20)])
+    f = EventFilter(
+        workspace_ids=(ws,),
+        start=datetime(2025, 3, 1, tzinfo=UTC),
+        end=datetime(2025, 4, 1, tzinfo=UTC),
+    )
+    token = CancelToken()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            if what == "charts":
+                compute(engine, ADMIN, f, CHICAGO, token=token)
+            else:
+                evaluate(engine, ADMIN, f, token=token)
+        except BaseException as error:
+            outcome.append(error)
+
+    blocker = engine.connect()
+    try:
+        blocker.exec_driver_sql("BEGIN")
+        blocker.exec_driver_sql("LOCK TABLE activity_events IN ACCESS EXCLUSIVE MODE")
+        thread = threading.Thread(target=run)
+        thread.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        with engine.connect() as probe:
+            deadline = time.monotonic() + 10
+            # pg_stat_activity is a snapshot per transaction: read it afresh each time.
+            while probe.exec_driver_sql(waiting).scalar_one() == 0:
+                probe.rollback()
+                assert time.monotonic() < deadline, f"the {what} query never started: {outcome}"
+                time.sleep(0.05)
+        cancelled_at = time.monotonic()
+        token.cancel()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert time.monotonic() - cancelled_at < 2
+        assert outcome and isinstance(outcome[0], Cancelled)
+        with engine.connect() as probe:
+            assert probe.exec_driver_sql(waiting).scalar_one() == 0
+    finally:
+        blocker.rollback()
+        blocker.close()
+        engine.dispose()
