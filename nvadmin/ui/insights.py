@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import (
     QBuffer,
     QByteArray,
@@ -393,23 +394,40 @@ class InsightsWindow(QWidget):
         generation: int,
         done: Callable[[Any], None],
     ) -> None:
-        job = Job(work, name=f"insights {name}", parent=self)
-        job.progressed.connect(lambda update: self._on_progress(name, update))
-        job.succeeded.connect(lambda result: generation == self._generation and done(result))
+        # No parent: a job outlives a window closed under it (the pool thread still holds
+        # it) and reports into the void instead of into a deleted widget.
+        job = Job(work, name=f"insights {name}")
+        job.progressed.connect(self._alive(lambda update: self._on_progress(name, update)))
+        job.succeeded.connect(
+            self._alive(lambda result: generation == self._generation and done(result))
+        )
         job.failed.connect(
-            lambda message: (
-                generation == self._generation
-                and self._message(f"Insights could not be computed: {message}", error=True)
+            self._alive(
+                lambda message: (
+                    generation == self._generation
+                    and self._message(f"Insights could not be computed: {message}", error=True)
+                )
             )
         )
         job.cancelled.connect(
-            lambda: generation == self._generation and self._message("Insights cancelled.")
+            self._alive(
+                lambda: generation == self._generation and self._message("Insights cancelled.")
+            )
         )
-        job.finished.connect(lambda: self._on_finished(name, job))
+        job.finished.connect(self._alive(lambda: self._on_finished(name, job)))
         self.jobs[name] = job
         self._progress[name] = ProgressUpdate(0, None, "Starting")
         self._set_busy(True)
         job.start()
+
+    def _alive(self, slot: Callable[..., Any]) -> Callable[..., Any]:
+        """``slot``, skipped once this window's C++ side is gone."""
+
+        def guarded(*args: Any) -> None:
+            if shiboken6.isValid(self):
+                slot(*args)
+
+        return guarded
 
     def cancel(self) -> None:
         for job in list(self.jobs.values()):
@@ -663,9 +681,9 @@ class InsightsWindow(QWidget):
                 raise UserError(str(error)) from error
             return path
 
-        job = Job(work, name=f"insights export {what}", parent=self)
-        job.succeeded.connect(lambda p: self._message(f"Saved {p}"))
-        job.failed.connect(lambda m: self._message(f"Not saved: {m}", error=True))
+        job = Job(work, name=f"insights export {what}")
+        job.succeeded.connect(self._alive(lambda p: self._message(f"Saved {p}")))
+        job.failed.connect(self._alive(lambda m: self._message(f"Not saved: {m}", error=True)))
         self.export_job = job
         job.start()
 

@@ -250,3 +250,16 @@ def test_working_hours_are_changed_from_the_thresholds_dialog(qtbot, context: Co
             )
         ).one()
     assert tuple(hours) == (0, 24)
+
+
+def test_closing_the_window_under_a_running_job_is_harmless(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.workers.jobs import running_jobs
+
+    window, view = open_insights(qtbot, context)
+    view.refresh()
+    assert view.busy()
+    view.deleteLater()
+    window.insights_feature.view = None
+    qtbot.waitUntil(lambda: not [j for j in running_jobs() if j.name.startswith("insights")])
+    again = window.insights_feature.open()
+    qtbot.waitUntil(lambda: again.insights is not None and not again.busy(), timeout=60_000)
