@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"nvadmin: {error}", file=sys.stderr)
         return 2
+    context.paths.create()  # the embedded default database's folder, settings, logs
     logsetup.configure(context.paths.log_file, verbose=args.verbose)
     run = getattr(args, "run", None)
     try:

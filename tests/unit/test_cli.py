@@ -150,3 +150,13 @@ def test_database_with_foreign_tables_is_not_taken_over(
     with make_engine(url).connect() as connection:
         tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
         assert [name for (name,) in tables] == ["invoices"]
+
+
+def test_commands_work_in_a_brand_new_home(
+    capsys: pytest.CaptureFixture[str], nvadmin_home: Path
+) -> None:
+    assert not nvadmin_home.exists()
+    code, out, err = run(capsys, "seed", "--workspaces", "1", "--events", "50")
+    assert code == 0, err
+    assert "seeded 50 events" in out
+    assert (nvadmin_home / "data" / "nvadmin.sqlite3").exists()

@@ -9,8 +9,9 @@ import sys
 def test_domain_packages_do_not_import_qt_widgets() -> None:
     code = (
         "import sys, importlib, pkgutil\n"
-        "import nvadmin.db, nvadmin.audit, nvadmin.auth, nvadmin.export\n"
-        "for package in (nvadmin.db, nvadmin.audit, nvadmin.auth, nvadmin.export):\n"
+        "import nvadmin.db, nvadmin.audit, nvadmin.auth, nvadmin.export, nvadmin.casefile\n"
+        "for package in (nvadmin.db, nvadmin.audit, nvadmin.auth, nvadmin.export,\n"
+        "                nvadmin.casefile):\n"
         "    for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
         "        if '.migrations' not in info.name:\n"
         "            importlib.import_module(info.name)\n"
