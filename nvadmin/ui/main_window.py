@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from PySide6.QtCore import QDateTime, QEvent, QModelIndex, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateTimeEdit,
@@ -214,7 +221,11 @@ class MainWindow(QMainWindow):
         self.banner_retry.clicked.connect(self.refresh)
         self.overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.overlay.setWordWrap(True)
-        self.overlay.setStyleSheet("color: #666; font-size: 14pt; background: transparent;")
+        # Secondary text from the palette, so it reads on light and dark themes alike.
+        self.overlay.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        overlay_font = self.overlay.font()
+        overlay_font.setPointSize(14)
+        self.overlay.setFont(overlay_font)
         self.overlay.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
 
         top = QHBoxLayout()

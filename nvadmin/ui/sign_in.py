@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -111,7 +111,7 @@ class SignInDialog(QDialog):
         self.database_label.setObjectName("databaseLabel")
         self.database_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.database_label.setWordWrap(True)
-        self.database_label.setStyleSheet("color: #555;")
+        self.database_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.privilege_label = QLabel(self)
         self.privilege_label.setObjectName("privilegeWarning")
         self.privilege_label.setWordWrap(True)
@@ -129,7 +129,7 @@ class SignInDialog(QDialog):
         self.message.setWordWrap(True)
         self.message.hide()
         self.status = QLabel("Connecting to the database…", self)
-        self.status.setStyleSheet("color: #555;")
+        self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         layout = QVBoxLayout(self)
         layout.addWidget(title)
