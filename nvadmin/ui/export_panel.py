@@ -316,6 +316,11 @@ class _Installed(QObject):
         self.action.setShortcut(QKeySequence("Ctrl+E"))
         self.action.setStatusTip("Export activity to CSV with an evidence manifest")
         self.action.triggered.connect(self.open_dialog)
+        if window.context.read_only:
+            # Every export is recorded in the workspace's log; a case file has no log to
+            # write to, so evidence-grade exports come from the audit database only.
+            self.action.setEnabled(False)
+            self.action.setStatusTip("Exports are made from the audit database, not a case file")
         menu = window.file_menu
         first = menu.actions()[0] if menu.actions() else None
         menu.insertAction(first, self.action)

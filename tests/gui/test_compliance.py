@@ -229,6 +229,7 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
     assert "case file incident.nvcase" in case_window.windowTitle()
     assert not case_window.banner.isVisible()  # no failed write, no error
     assert not actions(case_window.file_menu)["Save case file…"]
+    assert not actions(case_window.file_menu)["Export…"]  # a case file has no log to record it
     verify_dialog = case_window.compliance.open_verify()
     verify_dialog.start()
     qtbot.waitUntil(lambda: bool(verify_dialog.results), timeout=20_000)
