@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nvadmin.audit.taxonomy import category_of
@@ -200,13 +200,3 @@ class ChainWriter:
 
     def append_one(self, workspace_id: int, draft: EventDraft) -> int:
         return self.append(workspace_id, [draft])[0]
-
-
-def head(connection: Connection, workspace_id: int) -> tuple[int, bytes]:
-    """The current head without locking (``(0, GENESIS_HASH)`` for an empty chain)."""
-    row = connection.execute(
-        select(ChainHead.last_seq, ChainHead.last_hash).where(
-            ChainHead.workspace_id == workspace_id
-        )
-    ).first()
-    return (int(row[0]), bytes(row[1])) if row else (0, GENESIS_HASH)
