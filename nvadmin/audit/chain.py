@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -173,11 +173,19 @@ def store_head(connection: Connection, workspace_id: int, last_seq: int, last_ha
 
 
 class ChainWriter:
-    """Appends events to workspace chains. The only code that inserts activity events."""
+    """Appends events to workspace chains. The only code that inserts activity events.
+
+    Writers are cheap and made where needed (one per view event, say); the months whose
+    partitions are known to exist are remembered per database for the life of the process,
+    so a single event costs one transaction, not two. Partitions are never dropped by nvadmin.
+    """
+
+    _known_months_by_database: ClassVar[dict[str, set[date]]] = {}
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._known_months: set[date] = set()
+        key = engine.url.render_as_string(hide_password=True)
+        self._known_months = self._known_months_by_database.setdefault(key, set())
 
     def append(self, workspace_id: int, drafts: Sequence[EventDraft]) -> list[int]:
         """Append events in one transaction; returns their sequence numbers."""
@@ -187,7 +195,7 @@ class ChainWriter:
         months = set(partitions.months_between(min(times), max(times)))
         if months - self._known_months:
             partitions.ensure(self._engine, months - self._known_months)
-            self._known_months |= months
+            self._known_months.update(months)
         with self._engine.begin() as connection:
             last_seq, last_hash = lock_head(connection, workspace_id)
             rows = [
