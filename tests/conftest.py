@@ -174,3 +174,16 @@ def _pg_admin(server_url: str, statement: str) -> None:
             connection.execute(text(statement))
     finally:
         admin.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many PostgreSQL tests ran, so a CI log shows they were not skipped."""
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "pg" in getattr(report, "keywords", {}) and report.when in ("call", "setup"):
+                if outcome == "passed" and report.when != "call":
+                    continue
+                counts[outcome] = counts.get(outcome, 0) + 1
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) or "none collected"
+    terminalreporter.write_line(f"PostgreSQL tests: {summary}")
