@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -97,6 +98,22 @@ class ActivityEvent(Base):
         Index("ix_activity_events_patient_time", "patient_id", "occurred_at"),
         Index("ix_activity_events_action_time", "action", "occurred_at"),
         Index("ix_activity_events_workspace_seq", "workspace_id", "seq"),
+        # Narrow filters the browser offers as presets (migration 0002).
+        Index(
+            "ix_activity_events_failures",
+            "workspace_id",
+            "occurred_at",
+            "id",
+            postgresql_where=text("outcome = 'failure'"),
+            sqlite_where=text("outcome = 'failure'"),
+        ),
+        Index(
+            "ix_activity_events_workspace_category_time",
+            "workspace_id",
+            "category",
+            "occurred_at",
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, EVENT_ID_SEQUENCE, primary_key=True)
