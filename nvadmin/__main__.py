@@ -15,7 +15,7 @@ from nvadmin import __version__
 log = logging.getLogger("nvadmin")
 
 # Subcommand modules, in the order `nvadmin --help` lists them.
-COMMANDS = ("db", "seed", "verify", "export", "staff")
+COMMANDS = ("db", "seed", "verify", "export", "staff", "profile")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="database to use (default: $NVADMIN_DATABASE_URL, else the local demo database); "
         "e.g. postgresql://user@host/db or sqlite:///path/file.sqlite3",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="use a saved connection (see `nvadmin profile`); its password comes from the "
+        "OS keyring",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument(
@@ -63,7 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_smoke(verbose=args.verbose)
     try:
-        context = Context.create(args.database)
+        database = args.database
+        if args.profile:
+            if database:
+                raise UserError("give --database or --profile, not both")
+            from nvadmin.commands.profile import resolve
+            from nvadmin.paths import Paths
+
+            database = resolve(Paths.from_environment(), args.profile)
+        context = Context.create(database)
     except UserError as error:
         print(f"nvadmin: {error}", file=sys.stderr)
         return 2

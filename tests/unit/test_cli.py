@@ -160,3 +160,55 @@ def test_commands_work_in_a_brand_new_home(
     assert code == 0, err
     assert "seeded 50 events" in out
     assert (nvadmin_home / "data" / "nvadmin.sqlite3").exists()
+
+
+@pytest.mark.pg
+def test_saved_connection_keeps_its_password_in_the_keyring_only(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    memory_keyring,  # type: ignore[no-untyped-def]
+    nvadmin_home: Path,
+    pg_url: str,
+) -> None:
+    import io
+
+    from sqlalchemy.engine import make_url
+
+    # A real password-protected login on the test server.
+    admin = make_engine(pg_url)
+    with admin.begin() as connection:
+        connection.execute(text("CREATE ROLE profile_user LOGIN PASSWORD 's3cret-pass' SUPERUSER"))
+    admin.dispose()
+    url = make_url(pg_url).set(username="profile_user", password="s3cret-pass")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, out, err = run(capsys, "profile", "add", "audit",
+                         url.render_as_string(hide_password=False))  # fmt: skip
+    assert code == 0, err
+    assert "password in the keyring" in out
+    stored = (nvadmin_home / "config" / "connections.ini").read_text()
+    assert "s3cret-pass" not in stored and "profile_user@" in stored
+    assert "s3cret-pass" in memory_keyring.secrets.values()
+    assert run(capsys, "profile", "list")[1].startswith("audit\t")
+    code, out, err = run(capsys, "--profile", "audit", "db", "upgrade")
+    assert code == 0, err
+    code, _, err = run(capsys, "--profile", "nothing", "db", "upgrade")
+    assert code != 0
+    assert_one_line_error(err, "no saved connection named 'nothing'")
+    assert run(capsys, "profile", "remove", "audit")[0] == 0
+    assert "s3cret-pass" not in memory_keyring.secrets.values()
+
+
+def test_without_a_keyring_a_connection_password_is_not_kept_anywhere(
+    capsys: pytest.CaptureFixture[str], nvadmin_home: Path
+) -> None:
+    import keyring
+    import keyring.backends.fail
+
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    code, out, _ = run(capsys, "profile", "add", "prod",
+                       "postgresql://auditor:hunter2-long@db.example/audit")  # fmt: skip
+    assert code == 0
+    assert "password was NOT kept" in out
+    for path in nvadmin_home.rglob("*"):
+        if path.is_file():
+            assert b"hunter2-long" not in path.read_bytes(), path
