@@ -50,7 +50,7 @@ def viewer(pg_url: str, owner: Engine, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 def refused(engine: Engine, statement: str) -> None:
     with (
-        pytest.raises(ProgrammingError, match="permission denied|must be owner"),
+        pytest.raises(ProgrammingError, match=r"permission denied|must be owner"),
         engine.begin() as c,
     ):
         c.execute(text(statement))

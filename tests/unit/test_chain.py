@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
-from nvadmin.audit.chain import GENESIS_HASH, ChainWriter, digest, utc_text
+from nvadmin.audit.chain import CHAINED_FIELDS, GENESIS_HASH, ChainWriter, digest, utc_text
 from nvadmin.db.models import ActivityEvent
 from tests.factories import T0, add_workspace, draft, write
 
@@ -26,31 +26,9 @@ def _rows(engine: Engine, workspace_id: int) -> list[ActivityEvent]:
 
 
 def _recompute(event: ActivityEvent, prev: bytes) -> bytes:
-    return digest(
-        prev,
-        [
-            event.workspace_id,
-            event.seq,
-            utc_text(event.occurred_at),
-            event.actor_type,
-            event.actor_id,
-            event.actor_email,
-            event.actor_name,
-            event.actor_role,
-            event.action,
-            event.category,
-            event.outcome,
-            event.failure_reason,
-            event.resource_type,
-            event.resource_id,
-            event.patient_id,
-            event.ip,
-            event.user_agent,
-            event.session_id,
-            event.request_id,
-            event.details,
-        ],
-    )
+    values = [getattr(event, name) for name in CHAINED_FIELDS]
+    values[CHAINED_FIELDS.index("occurred_at")] = utc_text(event.occurred_at)
+    return digest(prev, values)
 
 
 def test_events_chain_with_gapless_sequence_and_verifiable_hashes(engine: Engine) -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, func, select
 
-from nvadmin.audit.chain import GENESIS_HASH, digest, utc_text
+from nvadmin.audit.chain import GENESIS_HASH, STORED_FIELDS, digest, utc_text
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Meta, TeamMember, Workspace
@@ -18,30 +18,7 @@ PLAN = SeedPlan(workspaces=2, events=30_000, seed=11, end=date(2026, 6, 1), days
 
 
 def _chain_rows(engine: Engine, workspace_id: int) -> list[tuple]:
-    columns = [
-        E.workspace_id,
-        E.seq,
-        E.occurred_at,
-        E.actor_type,
-        E.actor_id,
-        E.actor_email,
-        E.actor_name,
-        E.actor_role,
-        E.action,
-        E.category,
-        E.outcome,
-        E.failure_reason,
-        E.resource_type,
-        E.resource_id,
-        E.patient_id,
-        E.ip,
-        E.user_agent,
-        E.session_id,
-        E.request_id,
-        E.details,
-        E.prev_hash,
-        E.hash,
-    ]
+    columns = [getattr(E, name) for name in STORED_FIELDS]
     with engine.connect() as c:
         return list(
             c.execute(select(*columns).where(E.workspace_id == workspace_id).order_by(E.seq))
