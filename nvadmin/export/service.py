@@ -343,20 +343,31 @@ def _header(columns: Sequence[Column], terminator: str) -> bytes:
 # -- PostgreSQL: COPY straight into the file ---------------------------------------------------
 
 
-def _pg_statements(
-    request: ExportRequest, columns: Sequence[Column], dialect: Any
-) -> tuple[str, str, dict[str, Any]]:
+def _compiled_statements(
+    request: ExportRequest, cells: Sequence[tuple[str, str]], dialect: Any
+) -> tuple[Any, Any]:
+    """The rows (``cells``: key and SQL expression per column) and their count, compiled for
+    ``dialect`` from the same filter, so both read exactly the same events."""
     where = where_clause(request.event_filter)
     rows: Any = (
-        select(*[literal_column(c.pg_sql("activity_events")).label(c.key) for c in columns])
+        select(*[literal_column(sql).label(key) for key, sql in cells])
         .select_from(EVENTS)
         .where(where)
         .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
     )
     count = select(func.count()).select_from(EVENTS).where(where)
     kwargs = {"render_postcompile": True}
-    rows_sql = rows.compile(dialect=dialect, compile_kwargs=kwargs)
-    count_sql = count.compile(dialect=dialect, compile_kwargs=kwargs)
+    return (
+        rows.compile(dialect=dialect, compile_kwargs=kwargs),
+        count.compile(dialect=dialect, compile_kwargs=kwargs),
+    )
+
+
+def _pg_statements(
+    request: ExportRequest, columns: Sequence[Column], dialect: Any
+) -> tuple[str, str, dict[str, Any]]:
+    cells = [(c.key, c.pg_sql("activity_events")) for c in columns]
+    rows_sql, count_sql = _compiled_statements(request, cells, dialect)
     params = {**rows_sql.params, **count_sql.params}
     return f"COPY ({rows_sql}) TO STDOUT (FORMAT csv)", str(count_sql), params
 
@@ -449,23 +460,14 @@ def _stream_pg(
 def _sqlite_statement(
     request: ExportRequest, columns: Sequence[Column], dialect: Any
 ) -> tuple[str, str, list[Any], list[Any]]:
-    where = where_clause(request.event_filter)
-    rows: Any = (
-        select(*[literal_column(c.sqlite_sql("activity_events")).label(c.key) for c in columns])
-        .select_from(EVENTS)
-        .where(where)
-        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
-    )
-    count = select(func.count()).select_from(EVENTS).where(where)
-    kwargs = {"render_postcompile": True}
+    cells = [(c.key, c.sqlite_sql("activity_events")) for c in columns]
+    rows_sql, count_sql = _compiled_statements(request, cells, dialect)
 
     def positional(compiled: Any) -> list[Any]:
         values = compiled.params
         ordered = [values[name] for name in compiled.positiontup]
         return [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in ordered]
 
-    rows_sql = rows.compile(dialect=dialect, compile_kwargs=kwargs)
-    count_sql = count.compile(dialect=dialect, compile_kwargs=kwargs)
     return str(rows_sql), str(count_sql), positional(rows_sql), positional(count_sql)
 
 
