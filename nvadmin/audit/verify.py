@@ -1,10 +1,20 @@
 """Integrity verification: walk a workspace's chain and name the first broken link.
 
 The walk reads the rows in sequence order as plain driver tuples (no ORM objects, no
-SQLAlchemy type processing: that is what keeps it close to the speed of merely reading them),
-recomputes every hash with :func:`nvadmin.audit.chain.digest` exactly as ``seal()`` built it,
-and checks three things per event: the sequence number is the next one, ``prev_hash`` is the
-previous event's hash, and ``hash`` matches the event's content. Around the walk, the chain
+SQLAlchemy type processing) and checks three things per event: the sequence number is the next
+one, ``prev_hash`` is the previous event's hash, and ``hash`` matches the event's content.
+
+Two passes share that work. The *fast pass* asks the database for each event's canonical
+encoding (the JSON array ``chain.canonical_bytes`` builds, rendered by the database's own
+JSON functions in C) and hashes it here with SHA-256: the hash is always computed by nvadmin,
+the database only lays out the values, and that keeps verification close to the speed of
+reading. The rendering cannot hide a change: both sides are JSON encoders, which never give
+two different values the same text, so a rendered text that hashes to the stored hash is the
+text the event was sealed with. At the first event the fast pass cannot confirm (a broken link,
+or a rendering that differs from Python's in some corner), the *careful pass* takes over from
+the event before it: it reads whole rows and recomputes every hash with
+:func:`nvadmin.audit.chain.digest` exactly as ``seal()`` built it, and it alone decides and
+describes a break. Around the walk, the chain
 head and the trusted signed checkpoints (:mod:`nvadmin.audit.checkpoints`) catch what a walk
 cannot see on its own: events cut off the end.
 
@@ -15,6 +25,7 @@ that was never chained), *reordered* (events moved or swapped).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -27,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, select
 
 from nvadmin.audit import checkpoints as cp
-from nvadmin.audit.chain import CHAINED_FIELDS, digest, utc_text
+from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent, ChainHead, Workspace
 from nvadmin.errors import UserError
@@ -132,26 +143,66 @@ def chained_values(row: Sequence[Any]) -> list[Any]:
     return values
 
 
+# Columns holding integers; every other chained field is text (or NULL).
+_INTEGER_FIELDS = frozenset({"workspace_id", "seq", "actor_id"})
+_FULL_ROW = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
+
+
+def canonical_sql(dialect: str) -> str:
+    """SQL rendering each event's ``chain.canonical_bytes`` text: a JSON array of the chained
+    fields, compact, non-ASCII kept, the time as ``utc_text`` gives it. PostgreSQL's and
+    SQLite's JSON string escaping are Python's (quote and backslash escaped, the five short
+    forms for backspace, form feed, newline, return and tab, other control characters as
+    lowercase u00xx escapes); a value rendered any other way only sends that event to the
+    careful pass."""
+    parts: list[str] = []
+    for name in CHAINED_FIELDS:
+        if dialect == "postgresql":
+            if name == "occurred_at":
+                text = (
+                    "to_json(to_char(occurred_at AT TIME ZONE 'UTC', "
+                    '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\'))::text'
+                )
+            elif name in _INTEGER_FIELDS:
+                text = f"coalesce({name}::text, 'null')"
+            else:
+                text = f"coalesce(to_json({name})::text, 'null')"
+        elif name == "occurred_at":
+            # UTCDateTime's fixed-width text; anything else stored there renders as null.
+            text = (
+                "CASE WHEN length(occurred_at) = 26 AND substr(occurred_at, 11, 1) = ' ' "
+                "THEN substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z' END"
+            )
+        else:
+            text = name
+        parts.append(text)
+    if dialect == "postgresql":
+        return "'[' || concat_ws(',', " + ", ".join(parts) + ") || ']'"
+    return "json_array(" + ", ".join(parts) + ")"
+
+
 def _stream(
-    connection: Connection, source: str, workspace_id: int, first: int, last: int
+    connection: Connection,
+    source: str,
+    workspace_id: int,
+    first: int,
+    last: int,
+    columns: str = _FULL_ROW,
 ) -> Generator[tuple[Any, ...], None, None]:
     """Rows ``first <= seq <= last`` of one workspace, in chain order, as driver tuples."""
-    columns = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
-    if connection.dialect.name == "postgresql":
-        sql = (
-            f"SELECT {columns} FROM {source} WHERE workspace_id = %s AND seq BETWEEN %s AND %s "
-            "ORDER BY seq, id"
-        )
+    postgres = connection.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    sql = (
+        f"SELECT {columns} FROM {source} "
+        f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
+    )
+    if postgres:
         # A server-side cursor streams millions of rows in bounded memory.
         cursor = dbapi.cursor(name="nvadmin_verify")
         cursor.itersize = _BATCH  # type: ignore[attr-defined]
     else:
-        sql = (
-            f"SELECT {columns} FROM {source} WHERE workspace_id = ? AND seq BETWEEN ? AND ? "
-            "ORDER BY seq, id"
-        )
         cursor = dbapi.cursor()
     try:
         cursor.execute(sql, (workspace_id, first, last))
@@ -159,6 +210,19 @@ def _stream(
             yield from batch
     finally:
         cursor.close()
+
+
+def _row_by_id(connection: Connection, source: str, event_id: int) -> tuple[Any, ...] | None:
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(f"SELECT {_FULL_ROW} FROM {source} WHERE id = {mark}", (event_id,))
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if row is None else tuple(row)
 
 
 def _stored_hash(connection: Connection, source: str, workspace_id: int, seq: int) -> bytes | None:
@@ -324,9 +388,90 @@ def walk(
     """
     total = None if last_seq >= _MAX_SEQ else last_seq - first_seq + 1
     signed = signed or {}
+    sha256, tag = hashlib.sha256, DOMAIN_TAG
     expected_seq, prev = first_seq, anchor
-    previous: tuple[Any, ...] | None = None
+    # (id, prev_hash) of the last two events confirmed: the careful pass restarts one event
+    # back, so that a second row carrying the last confirmed number is seen.
+    last_two: list[tuple[int, bytes]] = []
+    last_good: tuple[int, bytes] | None = None
     count = 0
+    columns = f"seq, id, prev_hash, hash, {canonical_sql(connection.dialect.name)}"
+    rows = _stream(connection, source, workspace_id, first_seq, last_seq, columns)
+    try:
+        for seq, event_id, stored_prev, stored_hash, text in rows:
+            if prev is None:
+                prev = stored_prev
+            if (
+                seq != expected_seq
+                or stored_prev != prev
+                or text is None
+                or sha256(tag + stored_prev + text.encode()).digest() != stored_hash
+                or signed.get(seq, stored_hash) != stored_hash
+            ):
+                break
+            prev = stored_hash
+            last_good = (seq, bytes(stored_hash))
+            last_two = [*last_two[-1:], (event_id, stored_prev)]
+            expected_seq += 1
+            count += 1
+            if count % _BATCH == 0:
+                if cancel is not None:
+                    cancel.check()
+                progress(count, total, f"{count:,} events verified")
+        else:
+            progress(count, total, f"{count:,} events verified")
+            return count, None, last_good
+    finally:
+        rows.close()
+    # Something the fast pass cannot confirm at #expected_seq: let the careful pass decide,
+    # starting one event back.
+    restart, previous = expected_seq, None
+    if last_two:
+        restart = expected_seq - 1
+        prev = last_two[-1][1]
+        count -= 1
+        if len(last_two) == 2:
+            previous = _row_by_id(connection, source, last_two[0][0])
+    else:
+        prev = anchor
+    log.info("verification of workspace %s continues row by row from #%s", workspace_id, restart)
+    return _careful_walk(
+        connection,
+        workspace_id,
+        restart,
+        last_seq,
+        anchor=prev,
+        source=source,
+        head_seq=head_seq,
+        signed=signed,
+        progress=progress,
+        cancel=cancel,
+        total=total,
+        previous=previous,
+        count=count,
+    )
+
+
+def _careful_walk(
+    connection: Connection,
+    workspace_id: int,
+    first_seq: int,
+    last_seq: int,
+    *,
+    anchor: bytes | None,
+    source: str = EVENTS_SOURCE,
+    head_seq: int | None = None,
+    signed: Mapping[int, bytes],
+    progress: Progress,
+    cancel: CancelToken | None,
+    total: int | None,
+    previous: tuple[Any, ...] | None = None,
+    count: int = 0,
+) -> tuple[int, BrokenLink | None, tuple[int, bytes] | None]:
+    """The careful pass: whole rows, every hash recomputed by ``chain.digest``, breaks
+    classified. ``previous`` is the full row before ``first_seq`` (if it is in the range) and
+    ``count`` the events already verified before it."""
+    expected_seq, prev = first_seq, anchor
     rows = _stream(connection, source, workspace_id, first_seq, last_seq)
     try:
         for row in rows:

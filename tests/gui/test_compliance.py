@@ -110,15 +110,16 @@ def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> 
 
     seed(context.engine)
     monkeypatch.setattr(verify, "_BATCH", 1)  # a check for cancel after every event
-    original = verify.digest
+    original = verify._stream
 
-    def slow_digest(prev, values):  # type: ignore[no-untyped-def]
+    def slow_stream(*args, **kwargs):  # type: ignore[no-untyped-def]
         import time
 
-        time.sleep(0.02)
-        return original(prev, values)
+        for row in original(*args, **kwargs):
+            time.sleep(0.02)
+            yield row
 
-    monkeypatch.setattr(verify, "digest", slow_digest)
+    monkeypatch.setattr(verify, "_stream", slow_stream)
     window = open_window(qtbot, context)
     dialog = window.compliance.open_verify()
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)

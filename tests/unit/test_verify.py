@@ -390,3 +390,69 @@ def test_breaks_are_found_across_fetch_batches(
     # Up to the break; with an inserted twin, the genuine event #22 itself verified.
     verified = {"none": 40, "edit": 16, "swap": 17, "insert": 22}[tamper]
     assert result.events_verified == verified
+
+
+NASTY = (
+    'quote " backslash \\ slash /',
+    "controls \x01\x08\x0c\n\r\t\x1f and delete \x7f",
+    "Zoë Ångström, 日本語, 🩺, line\u2028separator",
+    "",
+)
+
+
+def test_database_renders_each_event_exactly_as_it_was_sealed(engine: Engine) -> None:
+    """The fast pass hashes the database's rendering of each event: it must be, byte for
+    byte, the encoding the chain writer hashed, for any text a field can hold."""
+    from nvadmin.audit.chain import canonical_bytes
+    from nvadmin.audit.verify import canonical_sql
+
+    ws = add_workspace(engine)
+    drafts = [
+        draft(
+            i,
+            name=value or "Ana",
+            actor_id=None if i % 2 else 41,
+            user_agent=value,
+            resource_id=None,
+            occurred_at=T0 + timedelta(minutes=i, microseconds=7 * i),
+            details={"note": value, "n": i, "nested": {"k": [value, None, True]}},
+        )
+        for i, value in enumerate(NASTY)
+    ]
+    write(engine, ws, drafts)
+    with engine.connect() as c:
+        rendered = c.execute(
+            text(
+                f"SELECT {canonical_sql(engine.dialect.name)} FROM activity_events "
+                "WHERE workspace_id = :ws ORDER BY seq"
+            ),
+            {"ws": ws},
+        ).scalars()
+        fields = [name.strip() for name in COLUMNS.split(",")]
+        sealed = [
+            canonical_bytes(chained_values([row(c, ws, seq)[f] for f in fields]))
+            for seq in (1, 2, 3, 4)
+        ]
+        assert [r.encode() for r in rendered] == sealed
+
+
+def test_a_rendering_the_fast_pass_cannot_confirm_is_checked_row_by_row(
+    sqlite_db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same instant stored in another text form renders differently in SQL: the careful
+    pass, which parses it, confirms the event instead of calling it altered."""
+    from nvadmin.db.engine import make_engine
+
+    engine = make_engine(sqlite_db_url)
+    ws = chain(engine, 10)
+    with attacker(engine) as c:
+        stored = row(c, ws, 5)["occurred_at"]
+        other_form = stored.replace(" ", "T") + "+00:00"
+        c.execute(
+            text("UPDATE activity_events SET occurred_at = :t WHERE seq = 5"), {"t": other_form}
+        )
+    with caplog.at_level("INFO", logger="nvadmin.audit.verify"):
+        result = verify(engine)
+    engine.dispose()
+    assert result.intact and result.events_verified == 10
+    assert "continues row by row from #4" in caplog.text
