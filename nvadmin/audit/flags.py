@@ -43,7 +43,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from nvadmin.audit.insights import analytic, offset_spans, resolve_range, to_utc
+from nvadmin.audit.insights import analytic, resolve_range
+from nvadmin.audit.localtime import offset_spans, to_utc
 from nvadmin.audit.paging import authorize, browse_connection
 from nvadmin.audit.query import EventFilter, Term, where_clause
 from nvadmin.audit.taxonomy import ACTIONS, Category

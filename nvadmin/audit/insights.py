@@ -7,19 +7,17 @@ shown, not with the number of events counted.
 
 Time zone. Buckets are wall-clock hours, days and weeks (weeks start on Monday) in one zone:
 the workspace's own zone when one workspace is shown, otherwise the zone the caller passes
-(UTC for "all workspaces"). PostgreSQL converts with ``AT TIME ZONE`` (the ``timezone()``
-function). SQLite knows no zones, so the UTC offsets of the zone over the range are computed
-here from the IANA database and handed to SQLite as a ``CASE`` of ``datetime(t, '±N minutes')``
-modifiers, one per stretch between two daylight-saving changes: the same wall-clock result, to
-the microsecond, on both backends. On the autumn night the clocks go back, the repeated local
-hour is one bucket two real hours long (as ``date_trunc`` on local time makes it); the skipped
-spring hour has no bucket. The filter behind a bucket covers exactly the real instants that
-fall into it, so a click shows exactly the counted events.
+(UTC for "all workspaces"), converted in SQL by :mod:`nvadmin.audit.localtime` (the same
+wall-clock result, to the microsecond, on both backends). On the autumn night the clocks go
+back, the repeated local hour is one bucket two real hours long (as ``date_trunc`` on local
+time makes it); the skipped spring hour has no bucket. The filter behind a bucket covers
+exactly the real instants that fall into it, so a click shows exactly the counted events.
 
 Every bucket's events are shown again by :meth:`Insights.filter_for_bucket` and friends: the
-browser's filter narrowed to the bucket's instants and the clicked value. Same-field terms of
-the browser's filter are replaced, not added to (added terms of a field are OR-ed, which would
-widen the result instead of narrowing it).
+browser's filter narrowed to the bucket's instants and the clicked value (a heat-map cell is
+``weekday:`` and ``hour:`` terms read in the insights' zone; an API status is ``status:``).
+Same-field terms of the browser's filter are replaced, not added to (added terms of a field
+are OR-ed, which would widen the result instead of narrowing it).
 """
 
 from __future__ import annotations
@@ -27,17 +25,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, String, and_, case, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, Engine, and_, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from nvadmin.audit.localtime import local_clock, to_utc
 from nvadmin.audit.paging import authorize, browse_connection
-from nvadmin.audit.query import EventFilter, Term, where_clause
+from nvadmin.audit.query import WEEKDAYS as WEEKDAY_TERMS
+from nvadmin.audit.query import ApiStatus, EventFilter, Term, where_clause
 from nvadmin.audit.taxonomy import ActorType, Category
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.db.engine import translate
@@ -87,62 +86,6 @@ def choose_bucket(start: datetime, end: datetime) -> Bucket:
     return Bucket.WEEK
 
 
-# -- local time in SQL ------------------------------------------------------------------------
-
-
-def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
-    """``[(until, minutes), ...]``: the zone's UTC offset in minutes up to each instant where
-    it changes, over ``[start, end)``; the last entry's ``until`` is ``end``."""
-
-    def minutes(at: datetime) -> int:
-        offset = at.astimezone(zone).utcoffset()
-        assert offset is not None
-        return int(offset.total_seconds() // 60)
-
-    spans: list[tuple[datetime, int]] = []
-    current = minutes(start)
-    cursor = start
-    day = timedelta(days=1)
-    while cursor < end:
-        step_end = min(cursor + day, end)
-        later = minutes(step_end) if step_end < end else current
-        if later != current:
-            # Bisect the change to the second; zones change offsets on whole seconds.
-            low, high = cursor, step_end
-            while high - low > timedelta(seconds=1):
-                middle = low + (high - low) / 2
-                if minutes(middle) == current:
-                    low = middle
-                else:
-                    high = middle
-            change = high.replace(microsecond=0)
-            if minutes(change) == current:
-                change += timedelta(seconds=1)
-            spans.append((change, current))
-            current = minutes(change)
-            cursor = change
-        else:
-            cursor = step_end
-    spans.append((end, current))
-    return spans
-
-
-def local_clock(dialect: str, zone: ZoneInfo, start: datetime, end: datetime) -> Any:
-    """The wall-clock time of each event in ``zone``: a ``timestamp`` on PostgreSQL, the text
-    ``YYYY-MM-DD HH:MM:SS`` on SQLite (exact for events in ``[start, end)``)."""
-    if dialect == "postgresql":
-        return func.timezone(zone.key, E.occurred_at)
-    spans = offset_spans(zone, start, end)
-
-    def modifier(minutes: int) -> str:
-        return f"{minutes:+d} minutes"
-
-    if len(spans) == 1:
-        return func.datetime(E.occurred_at, modifier(spans[0][1]))
-    whens = [(E.occurred_at < until, modifier(m)) for until, m in spans[:-1]]
-    return func.datetime(E.occurred_at, case(*whens, else_=modifier(spans[-1][1])))
-
-
 def bucket_key(dialect: str, bucket: Bucket, clock: Any) -> Any:
     """The local start of each event's bucket (``date_trunc`` / ``strftime``)."""
     if dialect == "postgresql":
@@ -169,11 +112,6 @@ def truncate(local: datetime, bucket: Bucket) -> datetime:
     if bucket is Bucket.DAY:
         return day
     return day - timedelta(days=day.weekday())
-
-
-def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
-    """A naive local wall-clock time as a UTC instant (the earlier one when it repeats)."""
-    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -230,8 +168,8 @@ class Insights:
     members_total: int  # chart views by team members, all of them
     members_count: int  # team members with at least one chart view
     api: list[ClientUsage]  # busiest client first
-    hours: dict[tuple[int, int], list[tuple[date, int]]] = field(default_factory=dict)
-    # (weekday Mon=0, hour) -> [(local date, events)] of the range
+    hours: dict[tuple[int, int], int] = field(default_factory=dict)
+    # (weekday Mon=0, local hour) -> events
 
     @property
     def total(self) -> int:
@@ -240,8 +178,8 @@ class Insights:
     def heat(self) -> list[list[int]]:
         """7 x 24 counts, Monday first."""
         grid = [[0] * 24 for _ in range(7)]
-        for (weekday, hour), days in self.hours.items():
-            grid[weekday][hour] = sum(n for _, n in days)
+        for (weekday, hour), count in self.hours.items():
+            grid[weekday][hour] = count
         return grid
 
     # -- click-through filters ------------------------------------------------------------
@@ -260,27 +198,21 @@ class Insights:
         f = narrow(f, "actor_type", ActorType.MEMBER.value)
         return narrow(f, "user", email)
 
-    def filter_for_client(self, client: str, status: int | None = None) -> EventFilter:
+    def filter_for_client(self, client: str) -> EventFilter:
         f = narrow(self.event_filter, "category", Category.API_USAGE.value)
         f = narrow(f, "actor_type", ActorType.API_CLIENT.value)
-        f = narrow(f, "name", client)
-        if status is None or f.text.strip():
-            return f
-        # The status lives in the details JSON, stored in canonical form: keys sorted, no
-        # spaces, quotes inside strings escaped. "status" is the last key of an API request's
-        # details, so this text occurs in exactly the requests answered with that status.
-        return replace(f, text=status_text(status))
+        return narrow(f, "name", client)
 
-    def filter_for_hour(self, day: date, hour: int) -> EventFilter:
-        zone = ZoneInfo(self.zone)
-        local = datetime(day.year, day.month, day.day, hour)
-        start = max(to_utc(local, zone), self.start)
-        end = min(to_utc(local + timedelta(hours=1), zone), self.end)
-        return replace(self.event_filter, start=start, end=end)
+    def filter_for_status(self, client: str, status: int | None) -> EventFilter:
+        """A client's requests answered with ``status`` (None: with no status recorded)."""
+        value = "none" if status is None else str(status)
+        return narrow(self.filter_for_client(client), "status", value)
 
-
-def status_text(status: int) -> str:
-    return f'"status":{int(status)}}}'
+    def filter_for_cell(self, weekday: int, hour: int) -> EventFilter:
+        """The events of one heat-map cell: that weekday and local hour, every week of the
+        range, in the insights' zone."""
+        f = replace(self.event_filter, start=self.start, end=self.end, zone=self.zone)
+        return narrow(narrow(f, "weekday", WEEKDAY_TERMS[weekday]), "hour", str(hour))
 
 
 def narrow(event_filter: EventFilter, field_name: str, *values: str) -> EventFilter:
@@ -459,7 +391,7 @@ def compute(
             members_total = sum(int(r[2]) for r in rows)
             members_count = len(rows)
 
-            status = _status(dialect).label("status")
+            status = ApiStatus().label("status")
             rows = run(
                 select(E.actor_name, status, func.count())
                 .where(where, E.category == Category.API_USAGE.value)
@@ -484,11 +416,10 @@ def compute(
                     "Finding the busiest hours",
                 )
                 by_hour = {_naive(raw): int(count) for raw, count in rows}
-            hours: dict[tuple[int, int], list[tuple[date, int]]] = {}
-            for local in sorted(by_hour):
-                hours.setdefault((local.weekday(), local.hour), []).append(
-                    (local.date(), by_hour[local])
-                )
+            hours: dict[tuple[int, int], int] = {}
+            for local, count in by_hour.items():
+                cell = (local.weekday(), local.hour)
+                hours[cell] = hours.get(cell, 0) + count
             progress(steps, steps, "Done")
     except SQLAlchemyError as error:
         if token is not None and token.cancelled:
@@ -516,12 +447,6 @@ def _category_rank(category: str) -> tuple[int, str]:
         return (CATEGORY_ORDER.index(category), category)
     except ValueError:
         return (len(CATEGORY_ORDER), category)
-
-
-def _status(dialect: str) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return func.jsonb_extract_path_text(cast(E.details, JSONB), "status")
-    return cast(func.json_extract(E.details, "$.status"), String)
 
 
 def _int_or_none(value: Any) -> int | None:

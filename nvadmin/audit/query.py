@@ -7,15 +7,93 @@ come from an allow-list, never from user text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    cast,
+    extract,
+    func,
+    literal_column,
+    or_,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
+from nvadmin.audit.localtime import local_clock
 from nvadmin.audit.taxonomy import Category
 from nvadmin.db.models import ActivityEvent as E
+
+
+class ApiStatus(FunctionElement[str]):
+    """The HTTP status an API request was answered with (``details.status``), as text;
+    NULL for events that have none."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(ApiStatus, "postgresql")
+def _api_status_pg(element: ApiStatus, compiler: Any, **kw: Any) -> str:
+    # The key as a literal: GROUP BY must repeat the select's expression exactly.
+    expression = func.jsonb_extract_path_text(cast(E.details, JSONB), literal_column("'status'"))
+    return str(compiler.process(expression, **kw))
+
+
+@compiles(ApiStatus)
+def _api_status(element: ApiStatus, compiler: Any, **kw: Any) -> str:
+    expression = cast(func.json_extract(E.details, literal_column("'$.status'")), String)
+    return str(compiler.process(expression, **kw))
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Without a range, SQLite's local clock is exact for events in these years.
+_CLOCK_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+_CLOCK_AHEAD = timedelta(days=3 * 366)
+
+
+class LocalPart(FunctionElement[int]):
+    """The weekday (Monday 0) or hour (0-23) of each event's time in a zone."""
+
+    type = Integer()
+    # The SQL text depends on the zone and, on SQLite, on the range: never reuse it.
+    inherit_cache = False
+
+    def __init__(self, part: str, zone: str, start: datetime | None, end: datetime | None):
+        self.part, self.zone, self.start, self.end = part, zone, start, end
+        super().__init__()
+
+
+@compiles(LocalPart, "postgresql")
+def _local_part_pg(element: LocalPart, compiler: Any, **kw: Any) -> str:
+    clock = func.timezone(element.zone, E.occurred_at)
+    if element.part == "weekday":
+        expression = cast(extract("isodow", clock), Integer) - 1
+    else:
+        expression = cast(extract("hour", clock), Integer)
+    return str(compiler.process(expression, **kw))
+
+
+@compiles(LocalPart)
+def _local_part(element: LocalPart, compiler: Any, **kw: Any) -> str:
+    start = element.start or _CLOCK_FROM
+    end = element.end or datetime.now(UTC) + _CLOCK_AHEAD
+    clock = local_clock("sqlite", ZoneInfo(element.zone), start, end)
+    if element.part == "weekday":
+        # %w counts from Sunday (0); Monday first, as everywhere in nvadmin.
+        expression = (cast(func.strftime("%w", clock), Integer) + 6) % 7
+    else:
+        expression = cast(func.strftime("%H", clock), Integer)
+    return str(compiler.process(expression, **kw))
+
 
 # Filterable fields: the name used in terms and the search bar -> column.
 FIELDS: dict[str, Any] = {
@@ -32,7 +110,12 @@ FIELDS: dict[str, Any] = {
     "resource": E.resource_id,
     "session": E.session_id,
     "request": E.request_id,
+    "status": ApiStatus(),
 }
+# ``status:none``: API requests with no status recorded.
+NO_STATUS = "none"
+# Fields of the event's wall-clock time in the filter's zone (values: mon..sun, 0..23).
+CLOCK_FIELDS = ("weekday", "hour")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +130,12 @@ class Term:
     negate: bool = False
 
     def __post_init__(self) -> None:
-        if self.field not in FIELDS:
+        if self.field not in FIELDS and self.field not in CLOCK_FIELDS:
             raise ValueError(f"unknown filter field {self.field!r}")
+        if self.field == "weekday" and self.value not in WEEKDAYS:
+            raise ValueError(f"not a weekday: {self.value!r}")
+        if self.field == "hour" and self.value not in {str(h) for h in range(24)}:
+            raise ValueError(f"not an hour of the day: {self.value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +149,13 @@ class EventFilter:
     terms: tuple[Term, ...] = ()
     text: str = ""
     include_log_access: bool = True
+    zone: str = "UTC"
 
     def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.zone)
+        except (KeyError, ValueError):
+            raise ValueError(f"unknown time zone {self.zone!r}") from None
         for instant in (self.start, self.end):
             if instant is not None and instant.tzinfo is None:
                 raise ValueError("filter times must be timezone-aware")
@@ -94,6 +186,7 @@ class EventFilter:
             terms=tuple(Term(**t) for t in data.get("terms", ())),
             text=data.get("text", ""),
             include_log_access=bool(data.get("include_log_access", True)),
+            zone=str(data.get("zone") or "UTC"),
         )
 
 
@@ -113,11 +206,21 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
     if f.end is not None:
         where.append(E.occurred_at < f.end)
     for name in _fields_in(f.terms):
-        column = FIELDS[name]
-        wanted = f.values(name)
-        if wanted:
-            where.append(column.in_(wanted))
-        for value in f.values(name, negate=True):
+        column: Any = FIELDS.get(name)
+        convert: Callable[[str], Any] = str
+        if name in CLOCK_FIELDS:
+            column = LocalPart(name, f.zone, f.start, f.end)
+            convert = WEEKDAYS.index if name == "weekday" else int
+        wanted = [convert(v) for v in f.values(name) if v != NO_STATUS or name != "status"]
+        matches: list[ColumnElement[bool]] = [column.in_(wanted)] if wanted else []
+        if name == "status" and NO_STATUS in f.values(name):
+            matches.append(column.is_(None))
+        if matches:
+            where.append(or_(*matches))
+        for value in map(convert, f.values(name, negate=True)):
+            if name == "status" and value == NO_STATUS:
+                where.append(column.is_not(None))
+                continue
             # NULL-safe: excluding a value keeps the rows that have no value at all.
             where.append(or_(column.is_(None), column != value))
     if not f.include_log_access:

@@ -14,6 +14,9 @@ Rules a reader can predict:
   started it"); with a time (``after:2025-03-01T09:30``) the instant is exact, and ``before:``
   is then exclusive;
 * ``on:D`` is the whole day D; ``last:24h`` / ``last:7d`` is relative to when the search runs;
+* ``weekday:mon`` and ``hour:10`` (``hour:9`` = 09:00-09:59) pick events by their wall-clock
+  time in the zone on screen, every week of the range (the insights heat map's cells);
+* ``status:500`` is an API request's HTTP status (``status:none``: no status recorded);
 * ``-category:log`` hides the Activity log access events (the same as the toggle);
 * words without a qualifier search the details, names, e-mails and resources.
 
@@ -29,7 +32,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from nvadmin.audit.query import EventFilter, Term
+from nvadmin.audit.query import NO_STATUS, WEEKDAYS, EventFilter, Term
 from nvadmin.audit.taxonomy import ACTIONS, CATEGORY_ALIASES, Category, Outcome
 from nvadmin.errors import UserError
 
@@ -50,6 +53,9 @@ TERM_QUALIFIERS: dict[str, str] = {
     "session": "session",
     "request": "request",
     "actor": "actor_type",
+    "status": "status",
+    "weekday": "weekday",
+    "hour": "hour",
 }
 # filter field -> the qualifier written back into the search bar
 FIELD_QUALIFIER: dict[str, str] = {
@@ -66,6 +72,9 @@ FIELD_QUALIFIER: dict[str, str] = {
     "session": "session",
     "request": "request",
     "actor_type": "actor",
+    "status": "status",
+    "weekday": "weekday",
+    "hour": "hour",
 }
 TIME_QUALIFIERS = ("after", "before", "on", "last")
 ALL_QUALIFIERS = sorted({*TERM_QUALIFIERS, *TIME_QUALIFIERS})
@@ -81,6 +90,7 @@ CATEGORY_SHORT: dict[Category, str] = {
 
 # Relative ranges offered as presets; ``last:`` also accepts any ``<n>h`` / ``<n>d``.
 PRESETS: dict[str, str] = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
+_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RELATIVE = re.compile(r"^(\d{1,4})([hd])$")
 
 
@@ -103,6 +113,7 @@ class Search:
     end: datetime | None = None
     last: str | None = None
     include_log_access: bool = True
+    zone: str = "UTC"  # the zone weekday: and hour: are read in
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def to_filter(
@@ -118,6 +129,7 @@ class Search:
             terms=self.terms,
             text=self.text,
             include_log_access=self.include_log_access,
+            zone=self.zone,
         )
 
     @classmethod
@@ -128,6 +140,7 @@ class Search:
             start=event_filter.start,
             end=event_filter.end,
             include_log_access=event_filter.include_log_access,
+            zone=event_filter.zone,
         )
 
     def with_terms(self, *terms: Term) -> Search:
@@ -275,7 +288,13 @@ def parse(text: str, zone: tzinfo = UTC) -> Search:
         end=end,
         last=last,
         include_log_access=include_log_access,
+        zone=zone_name(zone),
     )
+
+
+def zone_name(zone: tzinfo) -> str:
+    """The IANA name of a zone (UTC for the fixed UTC zone)."""
+    return str(getattr(zone, "key", "UTC"))
 
 
 def _term_value(field_name: str, token: _Token) -> str:
@@ -299,6 +318,22 @@ def _term_value(field_name: str, token: _Token) -> str:
         return value
     if field_name == "user":
         return value.lower() if "@" in value else value
+    if field_name == "weekday":
+        # "mon", "Monday", "tues": three letters or more of a weekday's English name.
+        day = value.lower()
+        for short, full in zip(WEEKDAYS, _WEEKDAY_NAMES, strict=True):
+            if len(day) >= 3 and full.startswith(day):
+                return short
+        raise SearchError("weekday: is mon, tue, wed, thu, fri, sat or sun", *where)
+    if field_name == "hour":
+        if not value.isdigit() or int(value) > 23:
+            raise SearchError("hour: is an hour of the day, 0 to 23", *where)
+        return str(int(value))
+    if field_name == "status":
+        if value.lower() == NO_STATUS:
+            return NO_STATUS
+        if not (value.isdigit() and len(value) == 3):
+            raise SearchError("status: is an HTTP status such as 200 or 500, or none", *where)
     return value
 
 

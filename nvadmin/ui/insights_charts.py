@@ -16,7 +16,7 @@ from PySide6.QtCharts import (
 )
 from PySide6.QtCore import QMargins, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QMenu, QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from nvadmin.audit.insights import WEEKDAYS, Insights
 from nvadmin.audit.query import EventFilter
@@ -217,7 +217,7 @@ class ApiChart(InsightChart):
             bars.append([float(n) for n in counts])
             bars.clicked.connect(
                 lambda i, s=status: self.filter_requested.emit(
-                    insights.filter_for_client(clients[i].client, s)
+                    insights.filter_for_status(clients[i].client, s)
                 )
             )
             bars.hovered.connect(
@@ -363,46 +363,19 @@ class HeatMap(QWidget):
         QToolTip.showText(
             event.globalPosition().toPoint(),
             f"{WEEKDAYS[weekday]} {hour:02d}:00-{hour + 1:02d}:00: {value:,} events"
-            " — click to pick a date",
+            " — click to show them",
             self,
         )
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         cell = self.cell_at(event.position())
-        if cell is None or self.insights is None:
-            return
-        menu = self.menu_for(*cell)
-        if menu is not None:
-            menu.exec(event.globalPosition().toPoint())
+        if cell is not None:
+            self.request_cell(*cell)
 
-    def menu_for(self, weekday: int, hour: int) -> QMenu | None:
-        """One entry per date of this weekday and hour in the range, busiest first."""
+    def request_cell(self, weekday: int, hour: int) -> EventFilter | None:
+        """Show the events of one cell: that weekday and hour, every week of the range."""
         if self.insights is None:
             return None
-        days = self.insights.hours.get((weekday, hour), [])
-        menu = QMenu(self)
-        if not days:
-            menu.addAction("No events in this hour").setEnabled(False)
-            return menu
-        insights = self.insights
-        for day, count in sorted(days, key=lambda d: (-d[1], d[0])):
-            action = menu.addAction(
-                f"{day:%a %d %b %Y}, {hour:02d}:00-{hour + 1:02d}:00 — {count:,} events"
-            )
-            action.triggered.connect(
-                lambda _c=False, d=day: self.filter_requested.emit(
-                    insights.filter_for_hour(d, hour)
-                )
-            )
-        return menu
-
-    def request_cell(self, weekday: int, hour: int, day_index: int = 0) -> EventFilter | None:
-        """The filter of the ``day_index``-th busiest date of a cell (for keyboard users)."""
-        if self.insights is None:
-            return None
-        days = sorted(self.insights.hours.get((weekday, hour), []), key=lambda d: (-d[1], d[0]))
-        if day_index >= len(days):
-            return None
-        f = self.insights.filter_for_hour(days[day_index][0], hour)
+        f = self.insights.filter_for_cell(weekday, hour)
         self.filter_requested.emit(f)
         return f

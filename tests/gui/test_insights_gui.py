@@ -135,15 +135,15 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
     failed.clicked.emit(day)
     assert sql_count(engine, window.current_filter()) == int(failed.at(day)) > 0
 
-    # A heat map cell offers its dates; each is an exact filter.
+    # A heat map cell: that weekday and hour, every week of the range, read in the zone.
     grid = insights.heat()
     cell = max(((d, h) for d in range(7) for h in range(24)), key=lambda c: grid[c[0]][c[1]])
-    menu = view.heat.menu_for(*cell)
-    assert menu is not None and menu.actions()
-    menu.actions()[0].trigger()
-    first_day, first_count = max(insights.hours[cell], key=lambda d: (d[1], -d[0].toordinal()))
-    assert window.current_filter() == insights.filter_for_hour(first_day, cell[1])
-    assert sql_count(engine, window.current_filter()) == first_count
+    centre = view.heat.cell_rect(*cell).center()
+    qtbot.mouseClick(view.heat, Qt.MouseButton.LeftButton, pos=centre.toPoint())
+    assert window.current_filter() == insights.filter_for_cell(*cell)
+    assert sql_count(engine, window.current_filter()) == grid[cell[0]][cell[1]] > 0
+    weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[cell[0]]
+    assert f"weekday:{weekday} hour:{cell[1]}" in window.filter_bar.search_edit.text()
 
     # Flags: one top-level row per rule, each planted case listed, "show these events".
     tree = view.flags_tree

@@ -83,6 +83,9 @@ def test_relative_ranges_stay_relative() -> None:
         ("-chart", "only a qualifier can be excluded", "-chart"),
         ("user:", "needs a value", "user:"),
         ("last:soon", "hours or days", "soon"),
+        ("weekday:mo", "weekday: is mon, tue", "mo"),
+        ("hour:24", "hour: is an hour of the day", "24"),
+        ("status:ok", "status: is an HTTP status", "ok"),
     ],
 )
 def test_errors_point_at_the_spot(text: str, message: str, spot: str) -> None:
@@ -125,3 +128,16 @@ def test_format_then_parse_is_identity(terms, text, log_access) -> None:  # type
         search.end,
         search.include_log_access,
     )
+
+
+def test_clock_and_status_qualifiers() -> None:
+    search = parse("weekday:Tuesday hour:09 -status:none status:503", CHICAGO)
+    assert set(search.terms) == {
+        Term("weekday", "tue"),
+        Term("hour", "9"),
+        Term("status", "503"),
+        Term("status", "none", negate=True),
+    }
+    # Read in the zone on screen, which the filter carries.
+    assert search.to_filter().zone == "America/Chicago"
+    assert set(parse(format_search(search, CHICAGO), CHICAGO).terms) == set(search.terms)

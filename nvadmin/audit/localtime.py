@@ -1,0 +1,76 @@
+"""Wall-clock time of events in a time zone, in SQL, the same on both backends.
+
+PostgreSQL converts with ``AT TIME ZONE`` (the ``timezone()`` function). SQLite knows no zones,
+so the UTC offsets of the zone over a range are computed here from the IANA database and handed
+to SQLite as a ``CASE`` of ``datetime(t, '±N minutes')`` modifiers, one per stretch between two
+daylight-saving changes: the same wall-clock result, to the microsecond, on both backends for
+events inside that range.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func
+
+from nvadmin.db.models import ActivityEvent as E
+
+
+def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """``[(until, minutes), ...]``: the zone's UTC offset in minutes up to each instant where
+    it changes, over ``[start, end)``; the last entry's ``until`` is ``end``."""
+
+    def minutes(at: datetime) -> int:
+        offset = at.astimezone(zone).utcoffset()
+        assert offset is not None
+        return int(offset.total_seconds() // 60)
+
+    spans: list[tuple[datetime, int]] = []
+    current = minutes(start)
+    cursor = start
+    day = timedelta(days=1)
+    while cursor < end:
+        step_end = min(cursor + day, end)
+        later = minutes(step_end) if step_end < end else current
+        if later != current:
+            # Bisect the change to the second; zones change offsets on whole seconds.
+            low, high = cursor, step_end
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if minutes(middle) == current:
+                    low = middle
+                else:
+                    high = middle
+            change = high.replace(microsecond=0)
+            if minutes(change) == current:
+                change += timedelta(seconds=1)
+            spans.append((change, current))
+            current = minutes(change)
+            cursor = change
+        else:
+            cursor = step_end
+    spans.append((end, current))
+    return spans
+
+
+def local_clock(dialect: str, zone: ZoneInfo, start: datetime, end: datetime) -> Any:
+    """The wall-clock time of each event in ``zone``: a ``timestamp`` on PostgreSQL, the text
+    ``YYYY-MM-DD HH:MM:SS`` on SQLite (exact for events in ``[start, end)``)."""
+    if dialect == "postgresql":
+        return func.timezone(zone.key, E.occurred_at)
+    spans = offset_spans(zone, start, end)
+
+    def modifier(minutes: int) -> str:
+        return f"{minutes:+d} minutes"
+
+    if len(spans) == 1:
+        return func.datetime(E.occurred_at, modifier(spans[0][1]))
+    whens = [(E.occurred_at < until, modifier(m)) for until, m in spans[:-1]]
+    return func.datetime(E.occurred_at, case(*whens, else_=modifier(spans[-1][1])))
+
+
+def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
+    """A naive local wall-clock time as a UTC instant (the earlier one when it repeats)."""
+    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
