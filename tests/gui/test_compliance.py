@@ -110,16 +110,19 @@ def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> 
 
     seed(context.engine)
     monkeypatch.setattr(verify, "_BATCH", 1)  # a check for cancel after every event
-    original = verify._stream
 
-    def slow_stream(*args, **kwargs):  # type: ignore[no-untyped-def]
-        import time
+    def slowed(stream):  # type: ignore[no-untyped-def]
+        def slow_stream(*args, **kwargs):  # type: ignore[no-untyped-def]
+            import time
 
-        for row in original(*args, **kwargs):
-            time.sleep(0.02)
-            yield row
+            for row in stream(*args, **kwargs):
+                time.sleep(0.02)
+                yield row
 
-    monkeypatch.setattr(verify, "_stream", slow_stream)
+        return slow_stream
+
+    monkeypatch.setattr(verify, "_stream", slowed(verify._stream))
+    monkeypatch.setattr(verify, "_copy_stream", slowed(verify._copy_stream))
     window = open_window(qtbot, context)
     dialog = window.compliance.open_verify()
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)

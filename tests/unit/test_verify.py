@@ -456,3 +456,21 @@ def test_a_rendering_the_fast_pass_cannot_confirm_is_checked_row_by_row(
     engine.dispose()
     assert result.intact and result.events_verified == 10
     assert "continues row by row from #4" in caplog.text
+
+
+def test_a_break_early_in_a_long_chain_stops_the_stream_and_is_located(engine: Engine) -> None:
+    """The fast pass stops at the first doubt while the database is still sending (on
+    PostgreSQL: the COPY is cancelled mid-stream); the careful pass then reads on in the
+    same snapshot and locates the break."""
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i / 60, patient_id=f"P-{i % 97}") for i in range(30_000)])
+    with attacker(engine) as c:
+        c.execute(text("UPDATE activity_events SET patient_id = 'P-X' WHERE seq = 3"))
+    result = verify(engine)
+    assert result.broken and (result.broken.kind, result.broken.seq) == (BreakKind.ALTERED, 3)
+    assert result.events_verified == 2
+    # The connection went back to the pool usable: the next verification runs normally.
+    with attacker(engine) as c:
+        c.execute(text("UPDATE activity_events SET patient_id = 'P-2' WHERE seq = 3"))
+    again = verify(engine)
+    assert again.intact and again.events_verified == 30_000
