@@ -27,15 +27,18 @@ Rules work per workspace, in the workspace's own time zone and working hours
 * ``new_ip`` — a successful sign-in from an address the member never signed in from before,
   once the member has a history of at least D days.
 
-Findings cover the filter's workspaces and time range; the browser's other search terms do
-not apply to flags (a flag is about the whole workspace's activity).
+Rules look at the whole of the filter's workspaces and time range: a baseline, a burst or a
+"first time from this address" is only true of all the activity, never of a slice of it. The
+browser's other search terms (team members, IP, patient, free text, ...) then choose which
+findings are listed: those with at least one event the search matches. Searching for one
+member shows that member's flags; the findings left out are counted (``FlagReport.hidden``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -248,6 +251,7 @@ class FlagReport:
     end: datetime
     workspaces: list[WorkspaceHours]
     results: list[FlagResult]
+    hidden: int = 0  # findings with no event matching the search's terms
 
     def findings(self) -> list[Finding]:
         return [f for r in self.results for f in r.findings]
@@ -397,6 +401,14 @@ def evaluate(
                     progress(done, steps, f"{rule.title} — {workspace.name}")
                     results[rule.name].findings.extend(getattr(checker, rule.name)())
                     done += 1
+            scope = replace(base, terms=event_filter.terms, text=event_filter.text)
+            scope = replace(scope, zone=event_filter.zone)
+            hidden = 0
+            if scope.terms or scope.text.strip():
+                for result in results.values():
+                    kept = [f for f in result.findings if _touches(connection, f, scope, token)]
+                    hidden += len(result.findings) - len(kept)
+                    result.findings = kept
             for result in results.values():
                 values: dict[str, Any] = dict(result.values)
                 if result.rule.name == "after_hours":
@@ -410,7 +422,17 @@ def evaluate(
         if token is not None and token.cancelled:
             raise Cancelled() from error
         raise translate(error) from error
-    return FlagReport(base, start, end, workspaces, list(results.values()))
+    return FlagReport(scope, start, end, workspaces, list(results.values()), hidden)
+
+
+def _touches(
+    connection: Connection, finding: Finding, scope: EventFilter, token: CancelToken | None
+) -> bool:
+    """Whether one of the finding's events matches the search."""
+    if token is not None:
+        token.check()
+    statement = select(E.id).where(where_clause(finding.event_filter), where_clause(scope)).limit(1)
+    return connection.execute(statement).first() is not None
 
 
 class _Checker:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -279,8 +281,13 @@ class InsightsWindow(QWidget):
         self.explanation.setMinimumHeight(40)
         self.show_button = QPushButton("Show these events", self)
         self.show_button.setEnabled(False)
+        self.flags_note = QLabel(self)
+        self.flags_note.setObjectName("flagsNote")
+        self.flags_note.setWordWrap(True)
+        self.flags_note.hide()
         flags_page = QWidget(self)
         flags_layout = QVBoxLayout(flags_page)
+        flags_layout.addWidget(self.flags_note)
         flags_layout.addWidget(self.flags_tree, 1)
         row = QHBoxLayout()
         row.addWidget(self.explanation, 1)
@@ -517,6 +524,17 @@ class InsightsWindow(QWidget):
             parent.setExpanded(result.count > 0)
             total += result.count
         self.tabs.setTabText(1, f"Flags ({total})")
+        f = report.event_filter
+        narrowed = bool(f.terms or f.text.strip())
+        self.flags_note.setVisible(narrowed)
+        if narrowed:
+            search = format_search(Search.from_filter(replace(f, start=None, end=None)))
+            others = f"{report.hidden:,} other finding{'s' if report.hidden != 1 else ''}"
+            self.flags_note.setText(
+                f"Listing the findings with events that match the search <b>{escape(search)}</b>"
+                f" — {others} in this range, not involving them. Rules always look at all of "
+                "the workspace's activity."
+            )
 
     def _on_flag_selected(self, item: QTreeWidgetItem | None, _previous: object = None) -> None:
         data = item.data(0, FindingRole) if item is not None else None

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from nvadmin.audit import flags
 from nvadmin.audit.flags import RULES, evaluate, set_working_hours
-from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.audit.query import EventFilter, Term, where_clause
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine, sqlite_url
@@ -134,6 +134,31 @@ def test_a_finding_counts_exactly_the_events_its_filter_shows(planted_db: Seeded
     # The planted bursts are exactly the events counted.
     assert by_rule["failed_sign_in_burst"].events == 8
     assert by_rule["ip_failed_sign_in_burst"].events == 10
+
+
+def test_a_search_lists_the_findings_that_involve_its_events(planted_db: Seeded) -> None:
+    """Rules still see the whole workspace; the browser's search terms pick the findings
+    with at least one matching event, and the others are counted, not lost."""
+    everything = evaluate(planted_db.engine, ADMIN, whole_range())
+    member = next(f for f in everything.findings() if f.rule == "chart_view_spike").subject
+    searched = whole_range().with_terms(Term("user", member))
+    report = evaluate(planted_db.engine, ADMIN, searched)
+
+    def involves(finding: flags.Finding) -> bool:
+        with planted_db.engine.connect() as connection:
+            return bool(
+                connection.execute(
+                    select(func.count())
+                    .select_from(ActivityEvent)
+                    .where(where_clause(finding.event_filter), ActivityEvent.actor_email == member)
+                ).scalar_one()
+            )
+
+    expected = {f for f in everything.findings() if involves(f)}
+    assert member in {f.subject for f in expected}
+    assert found(report) == {(f.rule, f.workspace, f.subject, f.day.isoformat()) for f in expected}
+    assert report.hidden == len(everything.findings()) - len(expected) > 0
+    assert report.event_filter.terms == (Term("user", member),)
 
 
 def test_every_rule_is_explained_with_its_thresholds(planted_db: Seeded) -> None:
