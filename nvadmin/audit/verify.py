@@ -5,16 +5,19 @@ SQLAlchemy type processing) and checks three things per event: the sequence numb
 one, ``prev_hash`` is the previous event's hash, and ``hash`` matches the event's content.
 
 Two passes share that work. The *fast pass* asks the database for each event's canonical
-encoding (the JSON array ``chain.canonical_bytes`` builds, rendered by the database's own
-JSON functions in C) and hashes it here with SHA-256: the hash is always computed by nvadmin,
-the database only lays out the values, and that keeps verification close to the speed of
-reading. The rendering cannot hide a change: both sides are JSON encoders, which never give
-two different values the same text, so a rendered text that hashes to the stored hash is the
-text the event was sealed with. At the first event the fast pass cannot confirm (a broken link,
-or a rendering that differs from Python's in some corner), the *careful pass* takes over from
-the event before it: it reads whole rows and recomputes every hash with
-:func:`nvadmin.audit.chain.digest` exactly as ``seal()`` built it, and it alone decides and
-describes a break. Around the walk, the chain
+encoding (the JSON array ``chain.canonical_bytes`` builds, laid out by the database in C, see
+:func:`canonical_sql`) and hashes it here with SHA-256: the hash is always computed by
+nvadmin, the database only lays out the values, and that keeps verification close to the
+speed of reading. The layout cannot hide a change. Both layouts are *injective* (different
+values never give the same text: strings are quoted with their quotes and backslashes
+escaped), and for every value Python's encoder would write the same text, or (PostgreSQL, for
+a string with a control character in it) a text the layout never produces. So a layout
+that hashes to the stored hash is the very text the event was sealed with, and a tampered
+event cannot pass. At the first event the fast pass cannot confirm (a broken link, or a
+layout that differs from Python's), the *careful pass* takes over from the event before it:
+it reads whole rows and recomputes the hashes with :func:`nvadmin.audit.chain.digest` exactly
+as ``seal()`` built them, and it alone decides and describes a break; once it has confirmed
+the doubtful event, the fast pass goes on. Around the walk, the chain
 head and the trusted signed checkpoints (:mod:`nvadmin.audit.checkpoints`) catch what a walk
 cannot see on its own: events cut off the end.
 
@@ -149,24 +152,30 @@ _FULL_ROW = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
 
 
 def canonical_sql(dialect: str) -> str:
-    """SQL rendering each event's ``chain.canonical_bytes`` text: a JSON array of the chained
-    fields, compact, non-ASCII kept, the time as ``utc_text`` gives it. PostgreSQL's and
-    SQLite's JSON string escaping are Python's (quote and backslash escaped, the five short
-    forms for backspace, form feed, newline, return and tab, other control characters as
-    lowercase u00xx escapes); a value rendered any other way only sends that event to the
-    careful pass."""
+    """SQL laying out each event as ``chain.canonical_bytes`` does: a compact JSON array of
+    the chained fields, non-ASCII kept, the time as ``utc_text`` writes it.
+
+    SQLite's ``json_array`` escapes strings exactly as Python's encoder does (quote, backslash,
+    the short forms for backspace, form feed, newline, return and tab, other control
+    characters as lowercase u00xx). On PostgreSQL, ``to_json`` escapes the same way but costs
+    more than the rest of the walk, so strings are quoted with only their backslashes and
+    quotes escaped: the same text as Python's for every string without a control character,
+    and for one with, a text Python never writes (the event then goes to the careful pass).
+    Anything stored in an unexpected form (a time in another text form, say) also only sends
+    that event to the careful pass."""
     parts: list[str] = []
     for name in CHAINED_FIELDS:
         if dialect == "postgresql":
             if name == "occurred_at":
                 text = (
-                    "to_json(to_char(occurred_at AT TIME ZONE 'UTC', "
-                    '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\'))::text'
+                    "'\"' || to_char(occurred_at AT TIME ZONE 'UTC', "
+                    '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\''
                 )
             elif name in _INTEGER_FIELDS:
                 text = f"coalesce({name}::text, 'null')"
             else:
-                text = f"coalesce(to_json({name})::text, 'null')"
+                escaped = f"replace(replace({name}, '\\', '\\\\'), '\"', '\\\"')"
+                text = f"coalesce('\"' || {escaped} || '\"', 'null')"
         elif name == "occurred_at":
             # UTCDateTime's fixed-width text; anything else stored there renders as null.
             text = (
@@ -223,7 +232,7 @@ def _copy_stream(
     pg: Any = connection.connection.driver_connection
     sql = (
         f"COPY (SELECT seq::int8, id::int8, prev_hash, hash, "
-        f"({canonical_sql('postgresql')})::text FROM {source} "
+        f"convert_to({canonical_sql('postgresql')}, 'UTF8') FROM {source} "
         "WHERE workspace_id = %s AND seq BETWEEN %s AND %s ORDER BY seq, id) "
         "TO STDOUT (FORMAT BINARY)"
     )
@@ -232,7 +241,7 @@ def _copy_stream(
         pg.cursor() as cursor,
         cursor.copy(sql, (workspace_id, first, last)) as copy,
     ):
-        copy.set_types(["int8", "int8", "bytea", "bytea", "text"])
+        copy.set_types(["int8", "int8", "bytea", "bytea", "bytea"])
         yield from copy.rows()
 
 
@@ -391,6 +400,20 @@ def _classify_mismatch(
     )
 
 
+@dataclass
+class _Position:
+    """How far a walk has confirmed the chain."""
+
+    expected_seq: int  # the next event's number
+    prev: bytes | None  # the hash it must link to (None: trust its own link)
+    count: int = 0  # events confirmed
+    last_good: tuple[int, bytes] | None = None
+    # (id, prev_hash) of the last two events confirmed, the older first: the careful pass
+    # restarts one event back, so that a second row carrying the last number is seen.
+    older: tuple[int, bytes] | None = None
+    newer: tuple[int, bytes] | None = None
+
+
 def walk(
     connection: Connection,
     workspace_id: int,
@@ -408,75 +431,114 @@ def walk(
     link to (None: trust the first event's own link). ``signed`` maps sequence numbers to the
     hash a trusted checkpoint signed for them.
 
+    The fast pass runs until an event it cannot confirm; the careful pass then decides from
+    the event before it, and hands back once it has confirmed that event and a stretch after
+    it (twice as long each time, so a chain full of such events is soon walked carefully to
+    its end instead of switching back and forth).
+
     Returns ``(events verified, first broken link or None, (seq, hash) of the last good event)``.
     """
     total = None if last_seq >= _MAX_SEQ else last_seq - first_seq + 1
     signed = signed or {}
-    sha256, tag = hashlib.sha256, DOMAIN_TAG
-    expected_seq, prev = first_seq, anchor
-    # (id, prev_hash) of the last two events confirmed: the careful pass restarts one event
-    # back, so that a second row carrying the last confirmed number is seen.
-    last_two: list[tuple[int, bytes]] = []
-    last_good: tuple[int, bytes] | None = None
-    count = 0
+    at = _Position(first_seq, anchor)
+    careful_rows = 1
+    while _fast_pass(
+        connection, source, workspace_id, last_seq, at, signed, total, progress, cancel
+    ):
+        restart, previous, link = at.expected_seq, None, at.prev
+        if at.newer is not None:
+            restart, link = at.expected_seq - 1, at.newer[1]
+            at.count -= 1
+            if at.older is not None:
+                previous = _row_by_id(connection, source, at.older[0])
+        log.info("verification of workspace %s checks #%s on row by row", workspace_id, restart)
+        count, broken, last_good, tail = _careful_walk(
+            connection,
+            workspace_id,
+            restart,
+            last_seq,
+            anchor=link,
+            source=source,
+            head_seq=head_seq,
+            signed=signed,
+            progress=progress,
+            cancel=cancel,
+            total=total,
+            previous=previous,
+            count=at.count,
+            stop_after=at.expected_seq - 1 + careful_rows,
+        )
+        if broken is not None or tail is None:
+            return count, broken, last_good
+        older, newer = tail
+        at = _Position(
+            int(newer[_SEQ]) + 1,
+            bytes(newer[_HASH]),
+            count,
+            last_good,
+            (int(older[_ID]), bytes(older[_PREV])) if older is not None else None,
+            (int(newer[_ID]), bytes(newer[_PREV])),
+        )
+        careful_rows *= 2
+    progress(at.count, total, f"{at.count:,} events verified")
+    return at.count, None, at.last_good
+
+
+def _fast_pass(
+    connection: Connection,
+    source: str,
+    workspace_id: int,
+    last_seq: int,
+    at: _Position,
+    signed: Mapping[int, bytes],
+    total: int | None,
+    progress: Progress,
+    cancel: CancelToken | None,
+) -> bool:
+    """Confirm events from ``at`` on by hashing the database's rendering of each. Returns
+    False at the end of the range, True at the first event it cannot confirm (``at`` is then
+    the position just before it)."""
+    first = at.expected_seq
     if connection.dialect.name == "postgresql":
-        rows = _copy_stream(connection, source, workspace_id, first_seq, last_seq)
+        rows: Generator[tuple[Any, ...], None, None] = _copy_stream(
+            connection, source, workspace_id, first, last_seq
+        )
     else:
-        columns = f"seq, id, prev_hash, hash, {canonical_sql('sqlite')}"
-        rows = _stream(connection, source, workspace_id, first_seq, last_seq, columns)
+        columns = f"seq, id, prev_hash, hash, CAST({canonical_sql('sqlite')} AS BLOB)"
+        rows = _stream(connection, source, workspace_id, first, last_seq, columns)
+    sha256, tag = hashlib.sha256, DOMAIN_TAG
+    expected, prev, count = first, at.prev, at.count
+    older, newer = at.older, at.newer
+    doubt = False
     try:
-        for seq, event_id, stored_prev, stored_hash, text in rows:
+        for seq, event_id, stored_prev, stored_hash, rendered in rows:
             if prev is None:
                 prev = stored_prev
             if (
-                seq != expected_seq
+                seq != expected
                 or stored_prev != prev
-                or text is None
-                or sha256(tag + stored_prev + text.encode()).digest() != stored_hash
+                or rendered is None
+                or sha256(tag + stored_prev + rendered).digest() != stored_hash
                 or signed.get(seq, stored_hash) != stored_hash
             ):
+                doubt = True
                 break
             prev = stored_hash
-            last_good = (seq, bytes(stored_hash))
-            last_two = [*last_two[-1:], (event_id, stored_prev)]
-            expected_seq += 1
+            older, newer = newer, (event_id, stored_prev)
+            expected += 1
             count += 1
             if count % _BATCH == 0:
                 if cancel is not None:
                     cancel.check()
                 progress(count, total, f"{count:,} events verified")
-        else:
-            progress(count, total, f"{count:,} events verified")
-            return count, None, last_good
     finally:
         rows.close()
-    # Something the fast pass cannot confirm at #expected_seq: let the careful pass decide,
-    # starting one event back.
-    restart, previous = expected_seq, None
-    if last_two:
-        restart = expected_seq - 1
-        prev = last_two[-1][1]
-        count -= 1
-        if len(last_two) == 2:
-            previous = _row_by_id(connection, source, last_two[0][0])
-    else:
-        prev = anchor
-    log.info("verification of workspace %s continues row by row from #%s", workspace_id, restart)
-    return _careful_walk(
-        connection,
-        workspace_id,
-        restart,
-        last_seq,
-        anchor=prev,
-        source=source,
-        head_seq=head_seq,
-        signed=signed,
-        progress=progress,
-        cancel=cancel,
-        total=total,
-        previous=previous,
-        count=count,
-    )
+        if expected > first:
+            assert prev is not None
+            at.last_good = (expected - 1, bytes(prev))
+        at.expected_seq, at.prev, at.count = expected, prev, count
+        at.older, at.newer = older, newer
+    return doubt
 
 
 def _careful_walk(
@@ -492,13 +554,22 @@ def _careful_walk(
     progress: Progress,
     cancel: CancelToken | None,
     total: int | None,
-    previous: tuple[Any, ...] | None = None,
-    count: int = 0,
-) -> tuple[int, BrokenLink | None, tuple[int, bytes] | None]:
+    previous: tuple[Any, ...] | None,
+    count: int,
+    stop_after: int,
+) -> tuple[
+    int,
+    BrokenLink | None,
+    tuple[int, bytes] | None,
+    tuple[tuple[Any, ...] | None, tuple[Any, ...]] | None,
+]:
     """The careful pass: whole rows, every hash recomputed by ``chain.digest``, breaks
     classified. ``previous`` is the full row before ``first_seq`` (if it is in the range) and
-    ``count`` the events already verified before it."""
+    ``count`` the events already verified before it. Once event ``stop_after`` is confirmed it
+    returns, with the last two rows confirmed, for the fast pass to go on from; at a break or
+    the end of the range that element is None."""
     expected_seq, prev = first_seq, anchor
+    older: tuple[Any, ...] | None = None
     rows = _stream(connection, source, workspace_id, first_seq, last_seq)
     try:
         for row in rows:
@@ -506,11 +577,12 @@ def _careful_walk(
             if seq != expected_seq:
                 if previous is not None and seq == expected_seq - 1:
                     broken = _classify_duplicate(previous, row, rows)
-                    return count, broken, _last(previous)
+                    return count, broken, _last(previous), None
                 return (
                     count,
                     _classify_gap(row, expected_seq, prev or bytes(row[_PREV]), head_seq),
                     _last(previous),
+                    None,
                 )
             values = chained_values(row)
             stored_prev = bytes(row[_PREV])
@@ -520,7 +592,7 @@ def _careful_walk(
             stored_hash = bytes(row[_HASH])
             if stored_prev != prev or found != stored_hash:
                 broken = _classify_mismatch(row, values, found, prev, previous, rows)
-                return count, broken, _last(previous)
+                return count, broken, _last(previous), None
             promised = signed.get(seq)
             if promised is not None and promised != stored_hash:
                 return (
@@ -535,10 +607,13 @@ def _careful_walk(
                         "the hash a signed checkpoint recorded for it",
                     ),
                     _last(previous),
+                    None,
                 )
-            prev, previous = stored_hash, row
+            prev, older, previous = stored_hash, previous, row
             expected_seq += 1
             count += 1
+            if seq >= stop_after:
+                return count, None, _last(previous), (older, row)
             if count % _BATCH == 0:
                 if cancel is not None:
                     cancel.check()
@@ -546,7 +621,7 @@ def _careful_walk(
     finally:
         rows.close()
     progress(count, total, f"{count:,} events verified")
-    return count, None, _last(previous)
+    return count, None, _last(previous), None
 
 
 def _last(row: tuple[Any, ...] | None) -> tuple[int, bytes] | None:
