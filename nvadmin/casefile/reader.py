@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from nvadmin.casefile.builder import (
     memory_engine,
 )
 from nvadmin.casefile.container import CaseFileError
+from nvadmin.errors import UserError
 from nvadmin.workers.cancel import CancelToken, no_progress
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,23 @@ class OpenCase:
         if self._connection is not None:
             self._connection.discard()
             self._connection = None
+
+
+def passphrase_check(passphrase: str) -> Callable[[str], None]:
+    """A check that a later entry is the same passphrase (the offline lock screen's): only a
+    salted scrypt digest is kept, never the passphrase."""
+    salt = os.urandom(16)
+
+    def derive(text: str) -> bytes:
+        return hashlib.scrypt(text.encode(), salt=salt, n=2**14, r=8, p=1)
+
+    expected = derive(passphrase)
+
+    def check(candidate: str) -> None:
+        if not hmac.compare_digest(derive(candidate), expected):
+            raise UserError("That is not the case file's passphrase.")
+
+    return check
 
 
 def open_case_file(

@@ -9,6 +9,7 @@ nothing written anywhere.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from nvadmin.audit.reports import (
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.casefile import container
 from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
-from nvadmin.casefile.reader import OpenCase, open_case_file
+from nvadmin.casefile.reader import OpenCase, open_case_file, passphrase_check
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
@@ -578,5 +579,51 @@ def run_case_offline(context: Context, path: Path) -> int:
         if "passphrase" not in outcome:
             return 1
     window = open_case_window(outcome, context, outcome.creator)
+    window.offline_lock = OfflineLock(window, passphrase_check(passphrase))
+    del passphrase
     window.raise_()
     return int(app.exec())  # type: ignore[union-attr]
+
+
+class OfflineLock(QObject):
+    """The idle lock of a case file opened on its own (``nvadmin --case``): after the
+    default idle time without input, or on Account → Lock, the window clears every row and
+    waits for the case file's passphrase; "Close case file" closes it instead."""
+
+    def __init__(
+        self, window: Any, check: Callable[[str], None], timeout_ms: int | None = None
+    ) -> None:
+        from nvadmin.auth.policy import SecurityPolicy
+        from nvadmin.ui.session import IdleWatcher
+
+        super().__init__(window)
+        self.window = window
+        self.check = check
+        self.screen: Any = None
+        timeout_ms = timeout_ms or SecurityPolicy().idle_lock_minutes * 60_000
+        minutes = max(1, round(timeout_ms / 60_000))
+        idle_text = f"Locked after {minutes} minute(s) without input."
+        self.watcher = IdleWatcher(timeout_ms, self)
+        self.watcher.idle.connect(lambda: self.lock(idle_text))
+        window.lock_requested.connect(lambda: self.lock("Locked on request."))
+        self.watcher.start()
+
+    def lock(self, reason: str) -> None:
+        from nvadmin.ui.lock_screen import LockScreen
+
+        if self.screen is not None:
+            return
+        self.window.set_locked(True)
+        self.watcher.stop()
+        screen = LockScreen(
+            self.window.context, self.window.identity, reason, self.window, check=self.check
+        )
+        screen.unlocked.connect(self._unlocked)
+        screen.sign_out_requested.connect(self.window.close)
+        self.screen = screen
+        screen.open()
+
+    def _unlocked(self) -> None:
+        self.screen = None
+        self.window.set_locked(False)
+        self.watcher.start()

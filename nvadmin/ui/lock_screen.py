@@ -3,9 +3,14 @@
 HIPAA's automatic logoff (164.312(a)(2)(iii)): the window has already removed every row and
 detail from the screen before this appears, so nothing is readable while it waits. The
 password check counts towards lockout like any sign-in and is written to the audit log.
+
+An offline case file (``nvadmin --case``) has no staff database to ask: its lock screen takes
+the case file's passphrase instead (``check``), and its way out is closing the case file.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
@@ -34,10 +39,13 @@ class LockScreen(QDialog):
         identity: StaffIdentity,
         reason: str,
         parent: QWidget | None = None,
+        *,
+        check: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.context = context
         self.identity = identity
+        self.check = check
         self._busy = False
         self.setObjectName("lockScreen")
         self.setWindowTitle("nvadmin is locked")
@@ -50,7 +58,9 @@ class LockScreen(QDialog):
         self.reason_label = QLabel(reason, self)
         self.reason_label.setWordWrap(True)
         who = QLabel(
-            f"Signed in as <b>{identity.display_name}</b> &lt;{identity.email}&gt;. "
+            "This case file is open offline. Enter its passphrase to continue."
+            if check is not None
+            else f"Signed in as <b>{identity.display_name}</b> &lt;{identity.email}&gt;. "
             "Enter your password to continue.",
             self,
         )
@@ -58,7 +68,7 @@ class LockScreen(QDialog):
         self.password_edit = QLineEdit(self)
         self.password_edit.setObjectName("lockPassword")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password_edit.setPlaceholderText("Password")
+        self.password_edit.setPlaceholderText("Passphrase" if check is not None else "Password")
         self.message = QLabel(self)
         self.message.setObjectName("lockMessage")
         self.message.setWordWrap(True)
@@ -70,7 +80,9 @@ class LockScreen(QDialog):
         self.unlock_button.setObjectName("unlockButton")
         self.unlock_button.setDefault(True)
         self.unlock_button.clicked.connect(self.submit)
-        self.sign_out_button = QPushButton("Sign out", self)
+        self.sign_out_button = QPushButton(
+            "Close case file" if check is not None else "Sign out", self
+        )
         self.sign_out_button.setAutoDefault(False)
         self.sign_out_button.clicked.connect(self._sign_out)
         buttons = QHBoxLayout()
@@ -93,9 +105,12 @@ class LockScreen(QDialog):
         if not password:
             self.password_edit.setFocus()
             return
-        email, context = self.identity.email, self.context
+        email, context, check = self.identity.email, self.context, self.check
 
         def work(control: JobControl) -> None:
+            if check is not None:
+                check(password)
+                return
             from nvadmin.auth.signin import Authenticator
 
             Authenticator(context.engine).sign_in(email, password, purpose="unlock")

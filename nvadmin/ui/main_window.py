@@ -601,7 +601,7 @@ class MainWindow(QMainWindow):
 
     def _update_overlay(self, *_args: object) -> None:
         if self._locked:
-            self._overlay_text("Locked. Sign in again to see the activity log.")
+            self._overlay_text("Locked. Unlock to see the activity log again.")
         elif self.model.rowCount() > 0:
             self.overlay.hide()
         elif self.model.error:

@@ -309,3 +309,39 @@ def test_offline_open_under_the_creators_identity(qtbot, context: Context, tmp_p
     window.close()
     qtbot.waitUntil(lambda: compliance.case_of(window.context) is None, timeout=10_000)
     assert not (tmp_path / "never-created.sqlite3").exists()
+
+
+def test_a_case_file_opened_on_its_own_locks_when_idle(
+    qtbot, context: Context, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """``nvadmin --case`` has no staff database: after the idle time its window clears and
+    only the case file's passphrase opens it again."""
+    from nvadmin.audit.query import EventFilter
+    from nvadmin.casefile.reader import open_case_file, passphrase_check
+
+    ws = seed(context.engine)
+    window = open_window(qtbot, context)
+    job = window.compliance.save_case(
+        tmp_path / "c.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
+    )
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        pass
+    case = open_case_file(tmp_path / "c.nvcase", PASSPHRASE)
+    case_window = compliance.open_case_window(case, context, case.creator)
+    lock = compliance.OfflineLock(case_window, passphrase_check(PASSPHRASE), timeout_ms=300)
+    qtbot.waitUntil(lambda: not case_window.model.loading and case_window.model.rowCount() > 0)
+    qtbot.waitUntil(lambda: lock.screen is not None, timeout=10_000)
+    screen = lock.screen
+    assert case_window.model.rowCount() == 0  # nothing readable while locked
+    assert "passphrase" in screen.password_edit.placeholderText().lower()
+    screen.password_edit.setText("a guess")
+    screen.submit()
+    qtbot.waitUntil(lambda: screen.message.isVisible(), timeout=10_000)
+    assert "not the case file's passphrase" in screen.message.text()
+    assert lock.screen is screen and case_window.model.rowCount() == 0
+    screen.password_edit.setText(PASSPHRASE)
+    screen.submit()
+    qtbot.waitUntil(lambda: lock.screen is None, timeout=10_000)
+    qtbot.waitUntil(lambda: case_window.model.rowCount() > 0, timeout=10_000)
+    lock.watcher.stop()
+    case_window.close()
