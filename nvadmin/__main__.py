@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nvadmin.paths import Paths
 
             database = resolve(Paths.from_environment(), args.profile)
-        context = Context.create(database)
+        context = Context.create(database, profile=args.profile)
     except UserError as error:
         print(f"nvadmin: {error}", file=sys.stderr)
         return 2

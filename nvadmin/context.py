@@ -23,15 +23,27 @@ class Context:
     # An opened case file: an in-memory database nothing may write to, not even view events.
     read_only: bool = False
     label: str | None = None
+    profile: str | None = None  # the saved connection this database was opened from
 
     @classmethod
-    def create(cls, database: str | None = None, environ: dict[str, str] | None = None) -> Context:
+    def create(
+        cls,
+        database: str | None = None,
+        environ: dict[str, str] | None = None,
+        *,
+        profile: str | None = None,
+    ) -> Context:
         env = os.environ if environ is None else environ
         paths = Paths.from_environment(dict(env))
         url = database or env.get("NVADMIN_DATABASE_URL")
         if url:
             parse_url(url)  # reject a malformed URL before anything else happens
-            return cls(paths=paths, database_url=url, is_default_database=False)
+            return cls(paths=paths, database_url=url, is_default_database=False, profile=profile)
+        return cls.embedded(paths)
+
+    @classmethod
+    def embedded(cls, paths: Paths) -> Context:
+        """The embedded default: local SQLite in the data folder (the demo on first run)."""
         return cls(
             paths=paths,
             database_url=sqlite_url(paths.default_database),

@@ -105,9 +105,14 @@ class Session(QObject):
         """Show the sign-in dialog (blocking in its own event loop); True once signed in."""
         from nvadmin.ui.sign_in import SignInDialog
 
-        dialog = SignInDialog(self.context, self.store, keyring_status=self.keyring_status)
-        accepted = dialog.exec() == QDialog.DialogCode.Accepted and dialog.identity is not None
-        self.keyring_status = dialog.keyring_status
+        while True:
+            dialog = SignInDialog(self.context, self.store, keyring_status=self.keyring_status)
+            result = dialog.exec()
+            self.keyring_status = dialog.keyring_status
+            if result != SignInDialog.SWITCH or dialog.switch_to is None:
+                break
+            self.switch_database(dialog.switch_to)
+        accepted = result == QDialog.DialogCode.Accepted and dialog.identity is not None
         if not accepted:
             return False
         assert dialog.identity is not None
@@ -117,6 +122,17 @@ class Session(QObject):
             self._store_token(dialog.remember_token)
         privilege_warning = dialog.facts.privilege_warning if dialog.facts else None
         self.open_window(privilege_warning)
+        return True
+
+    def switch_database(self, choice: str) -> bool:
+        """Move to another database before signing in (the old one stays if this fails)."""
+        from nvadmin.ui.connections import open_choice
+
+        target = open_choice(self.context, choice, self.store)
+        if target is None:
+            return False
+        old, self.context = self.context, target
+        old.dispose()
         return True
 
     def _store_token(self, token: str) -> None:

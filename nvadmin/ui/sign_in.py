@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QFormLayout,
     QGroupBox,
@@ -69,6 +70,9 @@ class _NeedsCode:
 
 
 class SignInDialog(QDialog):
+    # exec() result when the user picked another database: see ``switch_to``.
+    SWITCH = 2
+
     def __init__(
         self,
         context: Context,
@@ -84,6 +88,7 @@ class SignInDialog(QDialog):
         self.identity: StaffIdentity | None = None
         self.remember_token: str | None = None
         self.facts: DatabaseFacts | None = None
+        self.switch_to: str | None = None
         self.keyring_status = keyring_status
         self._try_remembered = try_remembered
         self._busy = False
@@ -112,6 +117,21 @@ class SignInDialog(QDialog):
         self.database_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.database_label.setWordWrap(True)
         self.database_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        from nvadmin.ui.connections import choices
+
+        self.connection_box = QComboBox(self)
+        self.connection_box.setObjectName("connectionBox")
+        self.connection_box.addItem("Switch to another database…", None)
+        for label, choice in choices(self.context):
+            self.connection_box.addItem(label, choice)
+        self.connection_box.setToolTip(
+            "Saved connections are added with `nvadmin profile add NAME URL`"
+        )
+        self.connection_box.setVisible(self.connection_box.count() > 1)
+        # The list may be wider than the dialog: long URLs stay readable when it opens.
+        view = self.connection_box.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 24)
+        self.connection_box.activated.connect(self._on_connection_chosen)
         self.privilege_label = QLabel(self)
         self.privilege_label.setObjectName("privilegeWarning")
         self.privilege_label.setWordWrap(True)
@@ -134,11 +154,20 @@ class SignInDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addWidget(self.database_label)
+        layout.addWidget(self.connection_box)
         layout.addWidget(self.privilege_label)
         layout.addWidget(self.pages)
         layout.addWidget(self.message)
         layout.addWidget(self.keyring_notice)
         layout.addWidget(self.status)
+
+    def _on_connection_chosen(self, index: int) -> None:
+        choice = self.connection_box.itemData(index)
+        if choice is None or self._busy:
+            self.connection_box.setCurrentIndex(0)
+            return
+        self.switch_to = str(choice)
+        self.done(self.SWITCH)
 
     def _build_sign_in_page(self) -> QWidget:
         page = QWidget(self)

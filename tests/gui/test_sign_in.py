@@ -184,3 +184,61 @@ def test_remembered_sign_in_skips_the_password(
     with qtbot.waitSignal(again.accepted, timeout=10_000):
         again.show()
     assert again.identity and again.identity.email == "ana@n.example"
+
+
+def test_switching_to_a_saved_connection_from_the_dialog(qtbot, context: Context, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Another database is one pick away: the dialog lists the saved connections, and the
+    chosen one is prepared (migrated) and becomes the session's database."""
+    from nvadmin.auth.profiles import ProfileStore
+    from nvadmin.db.engine import sqlite_url
+    from nvadmin.ui.session import Session
+
+    other = sqlite_url(tmp_path / "clinic-b.sqlite3")
+    ProfileStore(context.paths.config_dir / "connections.ini").save("clinic-b", other)
+    dialog = open_dialog(qtbot, context)
+    labels = [dialog.connection_box.itemText(i) for i in range(dialog.connection_box.count())]
+    assert any(label.startswith("clinic-b — ") for label in labels)
+    assert any("Embedded demo database" in label for label in labels)
+    index = next(i for i, label in enumerate(labels) if label.startswith("clinic-b"))
+    dialog.connection_box.activated.emit(index)
+    assert dialog.result() == SignInDialog.SWITCH and dialog.switch_to == "clinic-b"
+
+    session = Session(context, CredentialStore(timeout=2))
+    assert session.switch_database("clinic-b")
+    assert session.context.database_url == other and session.context.profile == "clinic-b"
+    with session.context.engine.connect() as c:  # prepared: migrated to this version
+        assert c.exec_driver_sql("SELECT count(*) FROM workspaces WHERE is_system").scalar_one()
+    # The current database is not offered again.
+    again = open_dialog(qtbot, session.context)
+    offered = [again.connection_box.itemData(i) for i in range(again.connection_box.count())]
+    assert "clinic-b" not in offered
+    session.context.dispose()
+
+
+def test_a_connection_that_fails_keeps_the_current_database(
+    qtbot, context: Context, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.auth.profiles import ProfileStore
+    from nvadmin.ui import startup
+    from nvadmin.ui.session import Session
+
+    told: list[str] = []
+    monkeypatch.setattr(startup, "show_fatal", told.append)
+    ProfileStore(context.paths.config_dir / "connections.ini").save(
+        "nowhere", "postgresql+psycopg://nvadmin@127.0.0.1:1/audit"
+    )
+    keyring.set_password("nvadmin", "database:nowhere", "not-used")
+    session = Session(context, CredentialStore(timeout=2))
+    assert not session.switch_database("nowhere")
+    assert session.context is context
+    assert told and "127.0.0.1" in told[0] and "not-used" not in told[0]
+
+
+def test_a_saved_connection_password_comes_from_the_keyring(context: Context) -> None:
+    from nvadmin.auth.profiles import ConnectionProfile
+    from nvadmin.ui.connections import _url_with_password
+
+    keyring.set_password("nvadmin", "database:audit", "s3cret-from-keyring")
+    profile = ConnectionProfile("audit", "postgresql+psycopg://nv@db.example/audit")
+    url = _url_with_password(profile, CredentialStore(timeout=2), None)
+    assert url is not None and "s3cret-from-keyring" in url
