@@ -352,8 +352,10 @@ def test_temporary_file_is_owner_only_while_written(
 # -- E3: SIGKILL at random points --------------------------------------------------------------
 
 
-def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, sqlite_db_url: str) -> None:
-    engine = make_engine(sqlite_db_url)
+def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) -> None:
+    """Killed at random points (PostgreSQL: mid-COPY), an export leaves no partial file:
+    either nothing, or the whole file with its manifest."""
+    engine = make_engine(db_url)
     ws = seed(engine, 4000)
     engine.dispose()
     folder = tmp_path / "exports"
@@ -367,6 +369,7 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, sqlite_db_url
         "from nvadmin.export import service\n"
         "from nvadmin.export.service import ExportRequest, export_csv\n"
         "service.SQLITE_BATCH = 100\n"
+        "service.CHECK_EVERY = 100\n"
         "engine = make_engine(sys.argv[1])\n"
         "ef = EventFilter.from_dict({'workspace_ids': [int(sys.argv[2])]})\n"
         "who = StaffIdentity(8, 'cleo@nvadmin.example', 'Cleo', Role.COMPLIANCE)\n"
@@ -381,7 +384,7 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, sqlite_db_url
     for _ in range(10):
         target = folder / "killed.csv"
         process = subprocess.Popen(
-            [sys.executable, "-c", script, sqlite_db_url, str(ws), str(target)],
+            [sys.executable, "-c", script, db_url, str(ws), str(target)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
