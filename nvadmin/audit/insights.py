@@ -141,7 +141,10 @@ class MemberViews:
 @dataclass(frozen=True, slots=True)
 class ClientUsage:
     client: str
-    statuses: dict[int | None, int]  # HTTP status (None when unknown) -> requests
+    # HTTP status -> requests. None: no status recorded (``status:none``), and also the rare
+    # status that is not a number, which no filter term names (the only click-through that
+    # could then show fewer requests than counted).
+    statuses: dict[int | None, int]
 
     @property
     def total(self) -> int:

@@ -15,7 +15,16 @@ from PySide6.QtCharts import (
     QValueAxis,
 )
 from PySide6.QtCore import QMargins, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QCursor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QCursor,
+    QFont,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from nvadmin.audit.insights import WEEKDAYS, Insights
@@ -277,8 +286,9 @@ def _attach_axes(chart: QChart, series: QStackedBarSeries, labels: list[str], to
 
 
 class HeatMap(QWidget):
-    """Busiest hours of the week: 7 rows x 24 columns, darker is busier. Clicking a cell
-    offers each date of that weekday and hour in the range (each an exact filter)."""
+    """Busiest hours of the week: 7 rows x 24 columns, darker is busier. Clicking a cell (or
+    Enter on the cell chosen with the arrow keys) shows its events: that weekday and hour,
+    every week of the range."""
 
     filter_requested = Signal(object)  # EventFilter
 
@@ -289,7 +299,9 @@ class HeatMap(QWidget):
         self.title = "Busiest hours of the week"
         self.insights: Insights | None = None
         self.grid = [[0] * 24 for _ in range(7)]
+        self.current = (0, 9)  # the cell the keyboard is on
         self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(QSize(420, 220))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -343,6 +355,9 @@ class HeatMap(QWidget):
                 )
                 rect = self.cell_rect(weekday, hour)
                 painter.fillRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), colour)
+        if self.hasFocus():
+            painter.setPen(QPen(QColor("#d55e00"), 2))
+            painter.drawRect(self.cell_rect(*self.current).adjusted(1, 1, -1, -1))
         painter.setPen(QPen(QColor("#444444")))
         for hour in range(0, 24, 3):
             rect = self.cell_rect(6, hour)
@@ -362,15 +377,43 @@ class HeatMap(QWidget):
         value = self.grid[weekday][hour]
         QToolTip.showText(
             event.globalPosition().toPoint(),
-            f"{WEEKDAYS[weekday]} {hour:02d}:00-{hour + 1:02d}:00: {value:,} events"
-            " — click to show them",
+            self._describe(weekday, hour) + (" — click to show them" if value else ""),
             self,
         )
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         cell = self.cell_at(event.position())
         if cell is not None:
+            self.current = cell
+            self.update()
             self.request_cell(*cell)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        moves = {
+            Qt.Key.Key_Left: (0, -1),
+            Qt.Key.Key_Right: (0, 1),
+            Qt.Key.Key_Up: (-1, 0),
+            Qt.Key.Key_Down: (1, 0),
+        }
+        key = Qt.Key(event.key())
+        if key in moves:
+            d_day, d_hour = moves[key]
+            self.current = ((self.current[0] + d_day) % 7, (self.current[1] + d_hour) % 24)
+            self.update()
+            weekday, hour = self.current
+            self.setToolTip(self._describe(weekday, hour))
+            self.setAccessibleDescription(self._describe(weekday, hour))
+            return
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.request_cell(*self.current)
+            return
+        super().keyPressEvent(event)
+
+    def _describe(self, weekday: int, hour: int) -> str:
+        return (
+            f"{WEEKDAYS[weekday]} {hour:02d}:00-{hour + 1:02d}:00: "
+            f"{self.grid[weekday][hour]:,} events"
+        )
 
     def request_cell(self, weekday: int, hour: int) -> EventFilter | None:
         """Show the events of one cell: that weekday and hour, every week of the range."""

@@ -144,6 +144,13 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
     assert sql_count(engine, window.current_filter()) == grid[cell[0]][cell[1]] > 0
     weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[cell[0]]
     assert f"weekday:{weekday} hour:{cell[1]}" in window.filter_bar.search_edit.text()
+    # From the keyboard: arrows move, Enter shows the cell (here: one hour later).
+    view.heat.setFocus()
+    qtbot.keyClick(view.heat, Qt.Key.Key_Right)
+    qtbot.keyClick(view.heat, Qt.Key.Key_Return)
+    later = (cell[0], (cell[1] + 1) % 24)
+    assert window.current_filter() == insights.filter_for_cell(*later)
+    assert sql_count(engine, window.current_filter()) == grid[later[0]][later[1]]
 
     # Flags: one top-level row per rule, each planted case listed, "show these events".
     tree = view.flags_tree
