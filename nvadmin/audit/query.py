@@ -211,18 +211,18 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
         if name in CLOCK_FIELDS:
             column = LocalPart(name, f.zone, f.start, f.end)
             convert = WEEKDAYS.index if name == "weekday" else int
-        wanted = [convert(v) for v in f.values(name) if v != NO_STATUS or name != "status"]
-        matches: list[ColumnElement[bool]] = [column.in_(wanted)] if wanted else []
-        if name == "status" and NO_STATUS in f.values(name):
+        wanted = [v for v in f.values(name) if not _means_null(name, v)]
+        matches = [column.in_([convert(v) for v in wanted])] if wanted else []
+        if len(wanted) < len(f.values(name)):
             matches.append(column.is_(None))
         if matches:
             where.append(or_(*matches))
-        for value in map(convert, f.values(name, negate=True)):
-            if name == "status" and value == NO_STATUS:
+        for value in f.values(name, negate=True):
+            if _means_null(name, value):
                 where.append(column.is_not(None))
-                continue
-            # NULL-safe: excluding a value keeps the rows that have no value at all.
-            where.append(or_(column.is_(None), column != value))
+            else:
+                # NULL-safe: excluding a value keeps the rows that have no value at all.
+                where.append(or_(column.is_(None), column != convert(value)))
     if not f.include_log_access:
         where.append(E.category != Category.LOG_ACCESS.value)
     if f.text.strip():
@@ -236,6 +236,10 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
             )
         )
     return where
+
+
+def _means_null(field_name: str, value: str) -> bool:
+    return field_name == "status" and value == NO_STATUS
 
 
 def where_clause(event_filter: EventFilter) -> ColumnElement[bool]:

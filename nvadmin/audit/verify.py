@@ -17,9 +17,11 @@ event cannot pass. At the first event the fast pass cannot confirm (a broken lin
 layout that differs from Python's), the *careful pass* takes over from the event before it:
 it reads whole rows and recomputes the hashes with :func:`nvadmin.audit.chain.digest` exactly
 as ``seal()`` built them, and it alone decides and describes a break; once it has confirmed
-the doubtful event, the fast pass goes on. Around the walk, the chain
-head and the trusted signed checkpoints (:mod:`nvadmin.audit.checkpoints`) catch what a walk
-cannot see on its own: events cut off the end.
+the doubtful event, the fast pass goes on.
+
+Around the walk, the chain head and the trusted signed checkpoints
+(:mod:`nvadmin.audit.checkpoints`) catch what a walk cannot see on its own: events cut off
+the end.
 
 When a link breaks, the rows just after it are examined to say what happened, in the words
 an auditor uses: *altered* (content changed), *missing* (events removed), *inserted* (an event
@@ -223,8 +225,8 @@ def _stream(
 
 def _copy_stream(
     connection: Connection, source: str, workspace_id: int, first: int, last: int
-) -> Generator[tuple[int, int, bytes, bytes, str | None], None, None]:
-    """The fast pass's rows on PostgreSQL: ``(seq, id, prev_hash, hash, canonical text)`` by
+) -> Generator[tuple[int, int, bytes, bytes, bytes | None], None, None]:
+    """The fast pass's rows on PostgreSQL: ``(seq, id, prev_hash, hash, canonical bytes)`` by
     ``COPY ... TO STDOUT`` in binary. COPY streams: the server renders the next rows while
     this process hashes the last ones, where a cursor would wait for each batch. Stopping
     early (closing the generator) cancels the COPY; the savepoint keeps the transaction, and
