@@ -112,16 +112,24 @@ def create_roles(
                 )
                 done.append(f"CREATE ROLE {q} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
             if password:
-                # Quoted by the server itself; the password never appears in what we return.
-                literal = connection.exec_driver_sql(
-                    "SELECT quote_literal(%(p)s)", {"p": password}
-                ).scalar_one()
-                connection.exec_driver_sql(f"ALTER ROLE {q} PASSWORD {literal}")
+                verifier = _password_verifier(connection, login, password)
+                connection.exec_driver_sql(f"ALTER ROLE {q} PASSWORD '{verifier}'")
                 done.append(f"ALTER ROLE {q} PASSWORD '...'")
             group = STAFF_ADMIN if staff_admin else VIEWER
             connection.exec_driver_sql(f"GRANT {group} TO {q}")
             done.append(f"GRANT {group} TO {q}")
     return done
+
+
+def _password_verifier(connection: Connection, login: str, password: str) -> str:
+    """The role's password as the server stores it (SCRAM-SHA-256, or whatever the server's
+    ``password_encryption`` asks for), computed here by libpq: only the verifier is sent, so
+    the password itself never reaches the server, its statement log or its activity views."""
+    pgconn = connection.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    verifier = pgconn.encrypt_password(password.encode(), login.encode(), None).decode()
+    if "'" in verifier or "\\" in verifier:  # base64 and $ : only; never quote-breaking
+        raise UserError("the server returned an unexpected password format")
+    return str(verifier)
 
 
 @dataclass(frozen=True, slots=True)

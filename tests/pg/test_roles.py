@@ -148,3 +148,40 @@ def test_roles_command_is_repeatable(pg_url: str, owner: Engine, capsys) -> None
     assert main(["--database", pg_url, "db", "roles"]) == 0
     out = capsys.readouterr().out
     assert "GRANT INSERT ON" in out and "UPDATE, DELETE" not in out
+
+
+def test_a_login_password_never_reaches_the_server_in_clear(owner: Engine, pg_url: str) -> None:
+    """Only a SCRAM verifier computed on this side is sent (so a statement log shows no
+    password), and it is the verifier of exactly that password."""
+    import base64
+    import hashlib
+    import hmac
+
+    from sqlalchemy import event
+
+    secret = "Plain-text must not travel 7!"
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        sent.append(f"{statement} {parameters!r}")
+
+    event.listen(owner, "before_cursor_execute", record)
+    login = f"scram_{uuid.uuid4().hex[:8]}"
+    try:
+        db_roles.create_roles(owner, login, secret)
+    finally:
+        event.remove(owner, "before_cursor_execute", record)
+    assert sent and not any(secret in s for s in sent)
+    with owner.connect() as c:
+        stored = c.execute(
+            text("SELECT rolpassword FROM pg_authid WHERE rolname = :r"), {"r": login}
+        ).scalar_one()
+    scheme, rest = stored.split("$", 1)
+    iterations_salt, keys = rest.split("$")
+    iterations, salt = iterations_salt.split(":")
+    stored_key, server_key = (base64.b64decode(k) for k in keys.split(":"))
+    salted = hashlib.pbkdf2_hmac("sha256", secret.encode(), base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    assert scheme == "SCRAM-SHA-256"
+    assert hashlib.sha256(client_key).digest() == stored_key
+    assert hmac.new(salted, b"Server Key", "sha256").digest() == server_key
