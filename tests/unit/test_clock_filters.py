@@ -63,3 +63,29 @@ def test_status_is_the_recorded_http_status(engine: Engine) -> None:
     assert seqs(engine, base.with_terms(Term("status", "200"), Term("status", "429"))) == {1, 4, 5}
     assert seqs(engine, base.with_terms(Term("status", "none", negate=True))) == {1, 2, 4, 5, 6}
     assert seqs(engine, base.with_terms(Term("status", "200", negate=True))) == {2, 3, 4, 6, 7}
+
+
+def test_an_export_of_a_heat_map_cell_holds_exactly_its_events(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Heat map → browser → Export: the file has the cell's events, no more, no fewer."""
+    import csv
+
+    from nvadmin.auth.roles import Role, StaffIdentity
+    from nvadmin.export.service import ExportRequest, export_csv
+
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(occurred_at=t) for t in INSTANTS])
+    cell = EventFilter(
+        workspace_ids=(ws,),
+        start=INSTANTS[0],
+        end=INSTANTS[-1] + timedelta(seconds=1),
+        terms=(Term("weekday", "sun"), Term("hour", "2"), Term("status", "none")),
+        zone="America/Chicago",
+    )
+    expected = seqs(engine, cell)
+    assert expected
+    who = StaffIdentity(8, "cleo@nvadmin.example", "Cleo", Role.COMPLIANCE)
+    out = tmp_path / "cell.csv"
+    export_csv(engine, who, ExportRequest(event_filter=cell, output=out, time_zone="UTC"))
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {int(r["seq"]) for r in rows} == expected
