@@ -390,12 +390,12 @@ class HeatMap(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         moves = {
-            Qt.Key.Key_Left: (0, -1),
-            Qt.Key.Key_Right: (0, 1),
-            Qt.Key.Key_Up: (-1, 0),
-            Qt.Key.Key_Down: (1, 0),
+            int(Qt.Key.Key_Left): (0, -1),
+            int(Qt.Key.Key_Right): (0, 1),
+            int(Qt.Key.Key_Up): (-1, 0),
+            int(Qt.Key.Key_Down): (1, 0),
         }
-        key = Qt.Key(event.key())
+        key = int(event.key())  # any key code, not only those Qt.Key names
         if key in moves:
             d_day, d_hour = moves[key]
             self.current = ((self.current[0] + d_day) % 7, (self.current[1] + d_hour) % 24)
@@ -404,7 +404,7 @@ class HeatMap(QWidget):
             self.setToolTip(self._describe(weekday, hour))
             self.setAccessibleDescription(self._describe(weekday, hour))
             return
-        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+        if key in (int(Qt.Key.Key_Return), int(Qt.Key.Key_Enter), int(Qt.Key.Key_Space)):
             self.request_cell(*self.current)
             return
         super().keyPressEvent(event)
