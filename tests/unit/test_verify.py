@@ -78,6 +78,25 @@ def row(connection: Connection, ws: int, seq: int) -> dict:
     )
 
 
+def insert_twin(connection: Connection, ws: int, seq: int) -> None:
+    """Insert a never-chained copy of event ``seq`` next to it (same number, bogus hash)."""
+    values = row(connection, ws, seq)
+    values["hash"] = bytes(32)
+    del values["id"]
+    insert_row(connection, values)
+
+
+def insert_row(connection: Connection, values: dict) -> None:
+    names = ", ".join(":" + k.strip() for k in COLUMNS.split(","))
+    connection.execute(
+        text(
+            f"INSERT INTO activity_events ({COLUMNS}, prev_hash, hash) "
+            f"VALUES ({names}, :prev_hash, :hash)"
+        ),
+        values,
+    )
+
+
 def rehash(connection: Connection, values: dict, prev: bytes) -> bytes:
     ordered = [values[c.strip()] for c in COLUMNS.split(",")]
     return digest(prev, chained_values([*ordered, None, None, None]))
@@ -157,13 +176,7 @@ def test_inserted_event_is_located(engine: Engine) -> None:
         occurred = values["occurred_at"]
         if engine.dialect.name == "sqlite" and not isinstance(occurred, str):
             values["occurred_at"] = sqlite_timestamp(occurred)
-        c.execute(
-            text(
-                f"INSERT INTO activity_events ({COLUMNS}, prev_hash, hash) VALUES "
-                f"({', '.join(':' + k.strip() for k in COLUMNS.split(','))}, :prev_hash, :hash)"
-            ),
-            values,
-        )
+        insert_row(c, values)
         inserted_id = c.execute(text("SELECT max(id) FROM activity_events")).scalar_one()
     broken = verify(engine).broken
     assert broken and (broken.kind, broken.seq) == (BreakKind.INSERTED, 4)
@@ -179,13 +192,7 @@ def test_event_appended_behind_the_heads_back_is_located(engine: Engine) -> None
         del values["id"]
         if engine.dialect.name == "sqlite" and not isinstance(values["occurred_at"], str):
             values["occurred_at"] = sqlite_timestamp(values["occurred_at"])
-        c.execute(
-            text(
-                f"INSERT INTO activity_events ({COLUMNS}, prev_hash, hash) VALUES "
-                f"({', '.join(':' + k.strip() for k in COLUMNS.split(','))}, :prev_hash, :hash)"
-            ),
-            values,
-        )
+        insert_row(c, values)
     broken = verify(engine).broken
     assert broken and (broken.kind, broken.seq) == (BreakKind.INSERTED, 6)
 
@@ -366,17 +373,7 @@ def test_breaks_are_found_across_fetch_batches(
             c.execute(text("UPDATE activity_events SET seq = 18 WHERE seq = 31"))
             c.execute(text("UPDATE activity_events SET seq = 31 WHERE seq = -1"))
         elif tamper == "insert":
-            values = row(c, ws, 22)
-            values["hash"] = bytes(32)
-            del values["id"]
-            c.execute(
-                text(
-                    f"INSERT INTO activity_events ({COLUMNS}, prev_hash, hash) VALUES "
-                    f"({', '.join(':' + k.strip() for k in COLUMNS.split(','))}, "
-                    ":prev_hash, :hash)"
-                ),
-                values,
-            )
+            insert_twin(c, ws, 22)
     result = verify(engine)
     engine.dispose()
     expected = {
@@ -505,17 +502,7 @@ def test_a_break_after_the_careful_pass_handed_back_is_located(
         elif tamper == "delete":
             c.execute(text("DELETE FROM activity_events WHERE seq = 20"))
         else:
-            values = row(c, ws, 20)
-            values["hash"] = bytes(32)
-            del values["id"]
-            c.execute(
-                text(
-                    f"INSERT INTO activity_events ({COLUMNS}, prev_hash, hash) VALUES "
-                    f"({', '.join(':' + k.strip() for k in COLUMNS.split(','))}, "
-                    ":prev_hash, :hash)"
-                ),
-                values,
-            )
+            insert_twin(c, ws, 20)
     result = verify(engine)
     engine.dispose()
     kind = {"edit": BreakKind.ALTERED, "delete": BreakKind.MISSING, "insert": BreakKind.INSERTED}
