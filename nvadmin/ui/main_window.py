@@ -986,9 +986,11 @@ class MainWindow(QMainWindow):
             self,
             "Activity browser",
             "Search qualifiers: user: name: role: action: category: outcome: patient: ip: "
-            "resource: type: session: request: after: before: on: last:\n"
-            "Prefix with - to exclude (e.g. -category:api). Dates are in the zone shown in the "
-            "table; an end date includes the whole day.\n\n"
+            "resource: type: session: request: status: weekday: hour: after: before: on: "
+            "last:\n"
+            "Prefix with - to exclude (e.g. -category:api). Dates, weekdays and hours are in "
+            "the zone shown in the table; an end date includes the whole day; status:none is "
+            "an API request with no status recorded.\n\n"
             "Ctrl+F search · Enter run · Esc clear · F5 refresh · Ctrl+G go to time · "
             "Ctrl+End jump to the end · Ctrl+C copy rows",
         )
