@@ -185,3 +185,14 @@ def test_a_login_password_never_reaches_the_server_in_clear(owner: Engine, pg_ur
     assert scheme == "SCRAM-SHA-256"
     assert hashlib.sha256(client_key).digest() == stored_key
     assert hmac.new(salted, b"Server Key", "sha256").digest() == server_key
+
+
+def test_viewer_can_verify_a_chain(owner: Engine, viewer: Engine) -> None:
+    """Verification streams by COPY inside a savepoint: all within the viewer's rights."""
+    from nvadmin.audit.verify import verify_workspace
+
+    workspace = add_workspace(owner)
+    write(owner, workspace, [draft(i) for i in range(30)])
+    reviewer = StaffIdentity(7, "casey@n.example", "Casey", Role.COMPLIANCE)
+    result = verify_workspace(viewer, reviewer, workspace)
+    assert result.intact and result.events_verified == 30
