@@ -232,8 +232,9 @@ class ApiChart(InsightChart):
             bars.hovered.connect(
                 lambda on, i, s=status, n=counts: (
                     self._tip(
-                        f"{clients[i].client}: {n[i]:,} requests answered {s} "
-                        f"({clients[i].errors:,} errors of {clients[i].total:,} in all)"
+                        f"{clients[i].client}: {n[i]:,} requests "
+                        + (f"answered {s} " if s is not None else "with no status recorded ")
+                        + f"({clients[i].errors:,} errors of {clients[i].total:,} in all)"
                     )
                     if on
                     else QToolTip.hideText()
