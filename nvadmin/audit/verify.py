@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class BrokenLink:
         lines = [f"chain broken at {where}: {self.kind}", f"  {self.explanation}"]
         if self.expected_hash is not None:
             lines.append(f"  expected hash {self.expected_hash.hex()}")
-        if self.found_hash is not None:
+        if self.found_hash:  # empty: the content cannot even be hashed
             lines.append(f"  found hash    {self.found_hash.hex()}")
         return lines
 
@@ -140,6 +141,15 @@ def canonical_time(value: Any) -> str:
     if not isinstance(value, datetime):
         return str(value)
     return utc_text(value)
+
+
+def _digest(prev: bytes, values: list[Any]) -> bytes:
+    """``chain.digest``, or an empty (never matching) hash for values no event can hold (a
+    byte string stored in a text column of a SQLite file, say): such an event was altered."""
+    try:
+        return digest(prev, values)
+    except (TypeError, ValueError):
+        return b""
 
 
 def chained_values(row: Sequence[Any]) -> list[Any]:
@@ -381,7 +391,7 @@ def _classify_mismatch(
             continue
         moved = list(values)
         moved[_SEQ] = other
-        if digest(bytes(later[_PREV]), moved) == bytes(later[_HASH]):
+        if _digest(bytes(later[_PREV]), moved) == bytes(later[_HASH]):
             return BrokenLink(
                 BreakKind.REORDERED,
                 seq,
@@ -513,11 +523,12 @@ def _fast_pass(
     older, newer = at.older, at.newer
     doubt = False
     try:
-        for seq, event_id, stored_prev, stored_hash, rendered in rows:
+        for seq, event_id, stored_prev, stored_hash, rendered in _until_unreadable(rows):
             if prev is None:
                 prev = stored_prev
             if (
-                seq != expected
+                seq is None
+                or seq != expected
                 or stored_prev != prev
                 or rendered is None
                 or sha256(tag + stored_prev + rendered).digest() != stored_hash
@@ -541,6 +552,18 @@ def _fast_pass(
         at.expected_seq, at.prev, at.count = expected, prev, count
         at.older, at.newer = older, newer
     return doubt
+
+
+def _until_unreadable(
+    rows: Generator[tuple[Any, ...], None, None],
+) -> Iterator[tuple[Any, ...]]:
+    """The fast pass's rows, ending in a row of Nones if the database cannot lay one out
+    (SQLite refuses a byte string in ``json_array``): the careful pass then reads it as it is."""
+    try:
+        yield from rows
+    except sqlite3.DatabaseError as error:
+        log.info("the fast pass stops: %s", error)
+        yield (None, None, None, None, None)
 
 
 def _careful_walk(
@@ -590,7 +613,7 @@ def _careful_walk(
             stored_prev = bytes(row[_PREV])
             if prev is None:
                 prev = stored_prev
-            found = digest(stored_prev, values)
+            found = _digest(stored_prev, values)
             stored_hash = bytes(row[_HASH])
             if stored_prev != prev or found != stored_hash:
                 broken = _classify_mismatch(row, values, found, prev, previous, rows)

@@ -508,3 +508,21 @@ def test_a_break_after_the_careful_pass_handed_back_is_located(
     kind = {"edit": BreakKind.ALTERED, "delete": BreakKind.MISSING, "insert": BreakKind.INSERTED}
     assert result.broken and (result.broken.kind, result.broken.seq) == (kind[tamper], 20)
     assert result.events_verified == (20 if tamper == "insert" else 19)
+
+
+def test_a_byte_string_smuggled_into_a_sqlite_text_column_is_an_alteration(
+    sqlite_db_url: str,
+) -> None:
+    """SQLite stores whatever it is given: a byte string where text belongs cannot even be
+    laid out as JSON. Verification names the event as altered instead of failing."""
+    from nvadmin.db.engine import make_engine
+
+    engine = make_engine(sqlite_db_url)
+    chain(engine, 10)
+    with attacker(engine) as c:
+        c.execute(text("UPDATE activity_events SET actor_name = X'4d616c6c6f7279' WHERE seq = 5"))
+    result = verify(engine)
+    engine.dispose()
+    assert result.broken and (result.broken.kind, result.broken.seq) == (BreakKind.ALTERED, 5)
+    assert result.events_verified == 4
+    assert not any(line.strip() == "found hash" for line in result.lines())
