@@ -15,7 +15,7 @@ from nvadmin import __version__
 log = logging.getLogger("nvadmin")
 
 # Subcommand modules, in the order `nvadmin --help` lists them.
-COMMANDS = ("db", "seed", "verify", "export", "staff", "profile")
+COMMANDS = ("db", "seed", "verify", "flags", "export", "staff", "profile")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from nvadmin.audit.query import NO_STATUS, WEEKDAYS, EventFilter, Term
 from nvadmin.audit.taxonomy import ACTIONS, CATEGORY_ALIASES, Category, Outcome
@@ -437,3 +438,26 @@ def format_search(search: Search, zone: tzinfo = UTC) -> str:
 
 def format_filter(event_filter: EventFilter, zone: tzinfo = UTC) -> str:
     return format_search(Search.from_filter(event_filter), zone)
+
+
+def describe_scope(event_filter: EventFilter, zone: str, workspace: str) -> str:
+    """One line naming what a chart or flag list covers: workspace, range, search, zone."""
+    tz = ZoneInfo(zone)
+    parts = [workspace]
+    if event_filter.start and event_filter.end:
+        last = event_filter.end - timedelta(microseconds=1)
+        first = event_filter.start.astimezone(tz)
+        parts.append(f"{first:%Y-%m-%d %H:%M} to {last.astimezone(tz):%Y-%m-%d %H:%M}")
+    search = format_search(
+        Search.from_filter(
+            EventFilter(
+                terms=event_filter.terms,
+                text=event_filter.text,
+                include_log_access=event_filter.include_log_access,
+            )
+        ),
+        tz,
+    )
+    parts.append(f"search: {search}" if search else "no search terms")
+    parts.append(f"time zone {zone}")
+    return " · ".join(parts)

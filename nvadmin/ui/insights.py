@@ -8,7 +8,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,7 @@ from nvadmin.audit import flags as flag_rules
 from nvadmin.audit.flags import RULES, Finding, FlagReport
 from nvadmin.audit.insights import Bucket, Insights, compute
 from nvadmin.audit.query import EventFilter
-from nvadmin.audit.search import Search, format_search
+from nvadmin.audit.search import Search, describe_scope, format_search
 from nvadmin.auth.roles import Permission
 from nvadmin.export.atomic import AtomicFile, ExportWriteError
 from nvadmin.ui.insights_charts import (
@@ -86,31 +85,6 @@ BUCKET_CHOICES = (
     ("Weeks", Bucket.WEEK),
 )
 FindingRole = Qt.ItemDataRole.UserRole + 1
-
-
-def describe_scope(event_filter: EventFilter, zone: str, workspace: str) -> str:
-    """One line naming what a chart or flag list covers: workspace, range, search, zone."""
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(zone)
-    parts = [workspace]
-    if event_filter.start and event_filter.end:
-        last = event_filter.end - timedelta(microseconds=1)
-        first = event_filter.start.astimezone(tz)
-        parts.append(f"{first:%Y-%m-%d %H:%M} to {last.astimezone(tz):%Y-%m-%d %H:%M}")
-    search = format_search(
-        Search.from_filter(
-            EventFilter(
-                terms=event_filter.terms,
-                text=event_filter.text,
-                include_log_access=event_filter.include_log_access,
-            )
-        ),
-        tz,
-    )
-    parts.append(f"search: {search}" if search else "no search terms")
-    parts.append(f"time zone {zone}")
-    return " · ".join(parts)
 
 
 class ThresholdsDialog(QDialog):

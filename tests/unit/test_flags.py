@@ -331,3 +331,81 @@ def test_a_shared_office_address_with_typos_is_not_spraying(engine: Engine) -> N
     f = EventFilter(workspace_ids=(ws,), start=t0 - timedelta(days=1), end=t0 + timedelta(days=1))
     report = evaluate(engine, ADMIN, f, rules=("ip_failed_sign_in_burst",))
     assert [(x.subject, x.events) for x in report.findings()] == [("198.51.100.66", 6)]
+
+
+# -- nvadmin flags (for scheduled runs) ------------------------------------------------------
+
+
+def _cli(seeded: Seeded, *argv: str) -> int:
+    from nvadmin.__main__ import main
+
+    url = seeded.engine.url.render_as_string(hide_password=False)
+    return main(["--database", url, "flags", *argv])
+
+
+def _days() -> tuple[str, str]:
+    return (END - timedelta(days=PLAN.days + 1)).isoformat(), END.isoformat()
+
+
+def test_flags_command_lists_the_planted_cases_and_exits_1(
+    planted_db: Seeded, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    slug = sorted({p[1] for p in planted_db.planted})[0]
+    first, last = _days()
+    out_csv = tmp_path / "flags.csv"
+    args = ("--workspace", slug, "--from", first, "--to", last, "--quiet", "--csv", str(out_csv))
+    assert _cli(planted_db, *args) == 1
+    printed = capsys.readouterr().out
+    mine = {p for p in planted_db.planted if p[1] == slug}
+    for _flag, _ws, subject, day in mine:
+        assert f"  {day}  {subject}  " in printed
+    assert printed.rstrip().endswith(f"{len(mine)} findings")
+    with out_csv.open(encoding="utf-8-sig", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["subject"]]
+    assert {(r["flag"], r["workspace"], r["subject"], r["local_day"]) for r in rows} == mine
+    with planted_db.engine.connect() as c:
+        views = c.execute(
+            select(ActivityEvent.details)
+            .join(Workspace, Workspace.id == ActivityEvent.workspace_id)
+            .where(Workspace.slug == slug, ActivityEvent.action == "activity_log.view")
+        ).scalars()
+        assert any('"purpose":"flags"' in (d or "") for d in views)
+
+
+def test_flags_command_exits_0_when_nothing_is_flagged(
+    clean_db: Seeded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with clean_db.engine.connect() as c:
+        slug = c.execute(
+            select(Workspace.slug).where(Workspace.is_system.is_(False)).limit(1)
+        ).scalar_one()
+    first, last = _days()
+    assert _cli(clean_db, "--workspace", slug, "--from", first, "--to", last, "--quiet") == 0
+    assert capsys.readouterr().out.rstrip().endswith("nothing flagged")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--set", "api_spike.nope=3"), "unknown threshold 'api_spike.nope'"),
+        (("--set", "api_spike.error_rate=5"), "must be between 0.01 and 1"),
+        (("--set", "api_spike.error_rate=lots"), "needs a number"),
+        (("--last", "7d", "--from", "2026-10-01"), "either --last or --from/--to"),
+        (("--last", "soon"), "--last takes hours or days"),
+        (("--from", "2026-10-05", "--to", "2026-10-01"), "ends before it starts"),
+    ],
+)
+def test_flags_command_refuses_bad_input_plainly(
+    planted_db: Seeded, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    slug = sorted({p[1] for p in planted_db.planted})[0]
+    assert _cli(planted_db, "--workspace", slug, "--quiet", *argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_flags_command_names_an_unknown_workspace(
+    planted_db: Seeded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli(planted_db, "--workspace", "nowhere", "--last", "7d", "--quiet") == 1
+    assert "no workspace 'nowhere'" in capsys.readouterr().err
