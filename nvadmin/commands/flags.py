@@ -93,6 +93,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.commands.verify import _progress, parse_bound
     from nvadmin.db import migrate
     from nvadmin.db.models import Workspace
+    from nvadmin.export.atomic import write_file
 
     thresholds = parse_thresholds(args.set)
     if args.last and (args.start or args.end):
@@ -145,19 +146,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
             )
     total = sum(r.count for r in report.results)
     if args.csv:
-        _write_csv(args.csv, flags.to_csv(report, scope))
+        write_file(args.csv, flags.to_csv(report, scope))
         print(f"CSV written to {args.csv}")
     print(f"{total:,} finding{'s' if total != 1 else ''}" if total else "nothing flagged")
     return 1 if total else 0
-
-
-def _write_csv(path: Path, data: bytes) -> None:
-    from nvadmin.export.atomic import AtomicFile, ExportWriteError
-
-    try:
-        with AtomicFile(path) as out:
-            out.write(data)
-            out.finish()
-            out.publish()
-    except ExportWriteError as error:
-        raise UserError(str(error)) from error

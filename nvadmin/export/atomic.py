@@ -243,3 +243,11 @@ class AtomicFile:
     def _forget(self) -> None:
         with _active_lock:
             _active.discard(self.temp_path)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write a small file whole, atomically, readable by the owner only (reports, charts and
+    flag lists name patients and people); :class:`ExportWriteError` says what went wrong."""
+    with AtomicFile(path) as out:
+        out.write(data)
+        out.publish()

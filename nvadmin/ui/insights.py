@@ -63,7 +63,7 @@ from nvadmin.audit.insights import Bucket, Insights, compute
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.search import Search, describe_scope, format_search
 from nvadmin.auth.roles import Permission
-from nvadmin.export.atomic import AtomicFile, ExportWriteError
+from nvadmin.export.atomic import write_file
 from nvadmin.ui.insights_charts import (
     ActivityChart,
     ApiChart,
@@ -662,15 +662,7 @@ class InsightsWindow(QWidget):
                     event_filter,
                     {"purpose": "insights", "export": what, "file": path.name},
                 )
-            try:
-                with AtomicFile(path) as out:
-                    out.write(data)
-                    out.finish()
-                    out.publish()
-            except ExportWriteError as error:
-                from nvadmin.errors import UserError
-
-                raise UserError(str(error)) from error
+            write_file(path, data)  # an ExportWriteError is a UserError: its message is shown
             return path
 
         job = Job(work, name=f"insights export {what}")

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from nvadmin.audit.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
-from nvadmin.export.atomic import AtomicFile
+from nvadmin.export.atomic import write_file
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +140,6 @@ def pdf_bytes(report: Report) -> bytes:
     del writer  # finishes the PDF
     buffer.close()
     return bytes(data.data())
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Atomically, readable by the owner only (reports name patients and people)."""
-    with AtomicFile(path) as out:
-        out.write(data)
-        out.publish()
 
 
 class ReportView(QDialog):
