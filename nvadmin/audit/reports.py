@@ -29,12 +29,14 @@ from sqlalchemy import Engine, select
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
+from nvadmin.audit.paging import ROW_COLUMNS
 from nvadmin.audit.query import EventFilter, Term, where_clause
 from nvadmin.audit.taxonomy import action_label
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
 from nvadmin.errors import UserError
+from nvadmin.export.columns import neutralise
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +49,6 @@ CHANGE_ACTIONS = frozenset(
     {"patient_record.create", "patient_record.update", "encounter.note_signed"}
 )
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-_COLUMNS = (
-    E.id,
-    E.workspace_id,
-    E.seq,
-    E.occurred_at,
-    E.actor_type,
-    E.actor_email,
-    E.actor_name,
-    E.actor_role,
-    E.action,
-    E.category,
-    E.outcome,
-    E.failure_reason,
-    E.resource_type,
-    E.resource_id,
-    E.patient_id,
-    E.ip,
-    E.user_agent,
-    E.session_id,
-    E.request_id,
-    E.details,
-)
 
 
 @dataclass(frozen=True)
@@ -118,7 +96,7 @@ class Report:
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(["Report", self.kind])
         for label, value in self.header:
-            writer.writerow([label, _inert(value)])
+            writer.writerow([label, neutralise(value)])
         writer.writerow([])
         grouped = self.kind == USER_ACTIVITY
         writer.writerow([*(("Day", "Session") if grouped else ()), *self.columns, "Event id"])
@@ -126,12 +104,12 @@ class Report:
             groups: tuple[str, ...] = ()
             if grouped:
                 groups = (section.subtitle.split("|")[0], section.title)
-            writer.writerow([*(_inert(v) for v in (*groups, *row.cells)), str(row.event_id)])
+            writer.writerow([*(neutralise(v) for v in (*groups, *row.cells)), str(row.event_id)])
         if self.summary:
             writer.writerow([])
             writer.writerow(list(self.summary_columns))
             for line in self.summary:
-                writer.writerow([_inert(v) for v in line])
+                writer.writerow([neutralise(v) for v in line])
         return out.getvalue()
 
     def csv_bytes(self) -> bytes:
@@ -196,10 +174,6 @@ def _html_table(columns: Sequence[str], rows: Sequence[tuple[Sequence[str], str]
         + "".join(body)
         + "</table>"
     )
-
-
-def _inert(value: str) -> str:
-    return "'" + value if value and value.startswith(_FORMULA_START) else value
 
 
 # -- shared pieces -------------------------------------------------------------------------
@@ -303,7 +277,7 @@ def _workspace(engine: Engine, workspace_id: int) -> tuple[str, str, str]:
 
 
 def _fetch(engine: Engine, event_filter: EventFilter) -> list[Any]:
-    statement = select(*_COLUMNS).where(where_clause(event_filter)).order_by(E.occurred_at, E.id)
+    statement = select(*ROW_COLUMNS).where(where_clause(event_filter)).order_by(E.occurred_at, E.id)
     with engine.connect() as connection:
         return list(connection.execute(statement))
 
