@@ -17,6 +17,7 @@ from nvadmin.auth.credentials import CredentialStore, KeyringUnavailable
 from nvadmin.auth.profiles import ConnectionProfile, ProfileStore
 from nvadmin.context import Context
 from nvadmin.db.engine import parse_url
+from nvadmin.workers.jobs import JobControl
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,21 @@ def open_choice(
 def _url_with_password(
     profile: ConnectionProfile, store: CredentialStore, parent: QWidget | None
 ) -> str | None:
-    try:
-        password = store.database_password(profile.name)
-    except KeyringUnavailable as unavailable:
-        log.info("no keyring for %s: %s", profile.name, unavailable)
-        password = None
+    from nvadmin.ui.startup import run_with_progress
+
+    found: dict[str, str | None] = {}
+
+    def read_keyring(_control: JobControl) -> None:
+        # Off the GUI thread: a locked keyring may take seconds to answer (or time out).
+        try:
+            found["password"] = store.database_password(profile.name)
+        except KeyringUnavailable as unavailable:
+            log.info("no keyring for %s: %s", profile.name, unavailable)
+
+    run_with_progress(
+        "Opening the database", f"Reading the password of {profile.name}…", read_keyring
+    )
+    password = found.get("password")
     if password is None and parse_url(profile.url).get_backend_name() != "sqlite":
         text, ok = QInputDialog.getText(
             parent,

@@ -234,7 +234,7 @@ def test_a_connection_that_fails_keeps_the_current_database(
     assert told and "127.0.0.1" in told[0] and "not-used" not in told[0]
 
 
-def test_a_saved_connection_password_comes_from_the_keyring(context: Context) -> None:
+def test_a_saved_connection_password_comes_from_the_keyring(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
     from nvadmin.auth.profiles import ConnectionProfile
     from nvadmin.ui.connections import _url_with_password
 
