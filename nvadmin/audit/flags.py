@@ -401,8 +401,8 @@ def evaluate(
                     progress(done, steps, f"{rule.title} — {workspace.name}")
                     results[rule.name].findings.extend(getattr(checker, rule.name)())
                     done += 1
-            scope = replace(base, terms=event_filter.terms, text=event_filter.text)
-            scope = replace(scope, zone=event_filter.zone)
+            search = event_filter
+            scope = replace(base, terms=search.terms, text=search.text, zone=search.zone)
             hidden = 0
             if scope.terms or scope.text.strip():
                 for result in results.values():
