@@ -243,7 +243,7 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
     window.set_locked(True)
     assert case_window.model.rowCount() == 0
     window.set_locked(False)
-    case_window.close()
+    close_and_wait(qtbot, case_window)
 
 
 def test_wrong_passphrase_is_shown_and_nothing_opens(
@@ -263,6 +263,15 @@ def test_wrong_passphrase_is_shown_and_nothing_opens(
         pass
     assert window.compliance.case_windows == []
     assert "wrong passphrase" in window.banner.text()
+
+
+def close_and_wait(qtbot, case_window) -> None:  # type: ignore[no-untyped-def]
+    """Close a case window and wait until it is gone with its decrypted database, so its
+    deferred deletion never lands in the middle of a later test."""
+    gone: list[bool] = []
+    case_window.destroyed.connect(lambda: gone.append(True))
+    case_window.close()
+    qtbot.waitUntil(lambda: bool(gone), timeout=10_000)
 
 
 def _count_views(engine: Engine) -> int:
@@ -344,4 +353,4 @@ def test_a_case_file_opened_on_its_own_locks_when_idle(
     qtbot.waitUntil(lambda: lock.screen is None, timeout=10_000)
     qtbot.waitUntil(lambda: case_window.model.rowCount() > 0, timeout=10_000)
     lock.watcher.stop()
-    case_window.close()
+    close_and_wait(qtbot, case_window)
