@@ -15,8 +15,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from nvadmin.audit.access_log import record_staff_event, staff_draft
@@ -59,6 +60,18 @@ class Reason:
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_DISABLED = "account_disabled"
     TOKEN_EXPIRED = "remember_token_expired"
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What one locked check of a sign-in found (``reason`` None: the credentials are right)."""
+
+    row: Staff | None
+    reason: str | None
+    needs_code: bool = False
+    unchecked: bool = False  # refused before the password was checked
+    step: int | None = None
+    locked_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,95 +126,98 @@ class Authenticator:
         """
         now = self._clock()
         address = email.strip().lower()
-        with Session(self._engine) as session:
-            row = session.execute(select(Staff).where(Staff.email == address)).scalar_one_or_none()
-            if row is not None:
-                session.expunge(row)
-        if row is None:
+        verdict = self._check(address, password, code, purpose, now)
+        if verdict.unchecked:
+            # Spend the time a check costs, after the row lock is released.
             passwords.burn_verification_time(password)
-            self._refuse(None, address, Reason.UNKNOWN_ACCOUNT, purpose)
+        if verdict.needs_code:
+            raise SecondFactorRequired()
+        if verdict.reason is not None:
+            self._refuse(verdict.row, address, verdict.reason, purpose, verdict.locked_until)
+        row = verdict.row
         assert row is not None
-        password_ok = passwords.verify_password(row.password_hash, password)
-        lock_over = row.locked_until is not None and row.locked_until <= now
-        if row.locked_until is not None and not lock_over:
-            # The lock is not extended by further attempts, so an attacker cannot keep a
-            # colleague locked out for ever; each attempt is still in the audit log.
-            self._refuse(row, address, Reason.ACCOUNT_LOCKED, purpose)
-        if row.disabled:
-            self._refuse(row, address, Reason.ACCOUNT_DISABLED, purpose)
-        if not password_ok:
-            self._count_failure(row, lock_over, now)
-            self._refuse(row, address, Reason.WRONG_PASSWORD, purpose)
-        step: int | None = None
-        if row.totp_secret is not None and purpose != "unlock":
-            if not code:
-                raise SecondFactorRequired()
-            step = totp.matching_step(row.totp_secret, code, row.totp_last_step, now.timestamp())
-            if step is None or not self._claim_step(row.id, step):
-                self._count_failure(row, lock_over, now)
-                self._refuse(row, address, Reason.WRONG_CODE, purpose)
-        self._record_success(row, now, password, purpose)
         token = self.issue_token(row.id) if remember else None
         identity = _identity(row)
-        method = "password+totp" if step is not None else "password"
+        method = "password+totp" if verdict.step is not None else "password"
         record_staff_event(
             self._engine,
             staff_draft(identity, "staff.sign_in", {"method": method, "purpose": purpose}),
         )
         return SignInResult(identity, token)
 
-    def _claim_step(self, staff_id: int, step: int) -> bool:
-        """Record the code's step unless an equal or later one was used meanwhile; the
-        conditional UPDATE makes two simultaneous uses of one code impossible."""
+    def _check(
+        self, address: str, password: str, code: str | None, purpose: str, now: datetime
+    ) -> _Verdict:
+        """Check the credentials and count the outcome in one transaction that holds the
+        account's row lock from the first read to the last write (PostgreSQL: the row lock
+        of a no-op UPDATE; SQLite: the database write lock it takes). Concurrent attempts on
+        one account are therefore checked one after another, each seeing the count the
+        previous one left: exactly ``max_failed_sign_ins`` wrong guesses lock the account,
+        whatever the concurrency, and none is checked while it is locked."""
+        policy = self.policy
         with self._engine.begin() as connection:
-            result = connection.execute(
+            found = connection.execute(
                 update(Staff)
-                .where(
-                    Staff.id == staff_id,
-                    or_(Staff.totp_last_step.is_(None), Staff.totp_last_step < step),
+                .where(Staff.email == address)
+                .values(failed_attempts=Staff.failed_attempts)
+                .returning(*Staff.__table__.c)
+            ).first()
+            if found is None:
+                return _Verdict(None, Reason.UNKNOWN_ACCOUNT, unchecked=True)
+            row = Staff(**found._mapping)
+            if row.locked_until is not None and row.locked_until > now:
+                # The lock is not extended by further attempts, so an attacker cannot keep a
+                # colleague locked out for ever; each attempt is still in the audit log. The
+                # password is not checked while locked (the same time is spent).
+                return _Verdict(
+                    row, Reason.ACCOUNT_LOCKED, unchecked=True, locked_until=row.locked_until
                 )
-                .values(totp_last_step=step)
-            )
-            return result.rowcount == 1
-
-    def _count_failure(self, row: Staff, lock_over: bool, now: datetime) -> None:
-        # Atomic increment: concurrent wrong guesses from two machines all count.
-        with self._engine.begin() as connection:
-            base = 0 if lock_over else Staff.failed_attempts
-            connection.execute(
-                update(Staff).where(Staff.id == row.id).values(failed_attempts=base + 1)
-            )
-            connection.execute(
-                update(Staff)
-                .where(
-                    Staff.id == row.id,
-                    Staff.failed_attempts >= self.policy.max_failed_sign_ins,
+            if row.disabled:
+                return _Verdict(row, Reason.ACCOUNT_DISABLED, unchecked=True)
+            # An expired lock is over: its failures no longer count.
+            failures = 0 if row.locked_until is not None else row.failed_attempts
+            reason: str | None = None
+            step: int | None = None
+            if not passwords.verify_password(row.password_hash, password):
+                reason = Reason.WRONG_PASSWORD
+            elif row.totp_secret is not None and purpose != "unlock":
+                if not code:
+                    return _Verdict(row, None, needs_code=True)
+                step = totp.matching_step(
+                    row.totp_secret, code, row.totp_last_step, now.timestamp()
                 )
-                .values(locked_until=now + self.policy.lockout)
-            )
-
-    def _record_success(self, row: Staff, now: datetime, password: str, purpose: str) -> None:
-        values: dict[str, object] = {
-            "failed_attempts": 0,
-            "locked_until": None,
-        }
-        if purpose != "unlock":
-            values["last_sign_in_at"] = now
-        if passwords.needs_rehash(row.password_hash):
-            values["password_hash"] = passwords.hash_password(password)
-        with self._engine.begin() as connection:
+                if step is None:  # wrong, stale, or already used (replay)
+                    reason = Reason.WRONG_CODE
+            values: dict[str, object]
+            if reason is not None:
+                failures += 1
+                locked_until = (
+                    now + policy.lockout if failures >= policy.max_failed_sign_ins else None
+                )
+                values = {"failed_attempts": failures, "locked_until": locked_until}
+            else:
+                values = {"failed_attempts": 0, "locked_until": None}
+                if step is not None:
+                    values["totp_last_step"] = step
+                if purpose != "unlock":
+                    values["last_sign_in_at"] = now
+                if passwords.needs_rehash(row.password_hash):
+                    values["password_hash"] = passwords.hash_password(password)
             connection.execute(update(Staff).where(Staff.id == row.id).values(**values))
+        return _Verdict(row, reason, step=step, locked_until=values.get("locked_until"))  # type: ignore[arg-type]
 
-    def _refuse(self, row: Staff | None, email: str, reason: str, purpose: str) -> None:
+    def _refuse(
+        self,
+        row: Staff | None,
+        email: str,
+        reason: str,
+        purpose: str,
+        locked_until: datetime | None = None,
+    ) -> NoReturn:
         identity = _identity(row) if row is not None else None
         details: dict[str, object] = {"purpose": purpose}
-        if row is not None:
-            with Session(self._engine) as session:
-                locked_until = session.execute(
-                    select(Staff.locked_until).where(Staff.id == row.id)
-                ).scalar()
-            if locked_until is not None and locked_until > self._clock():
-                details["locked_until"] = locked_until.isoformat()
+        if locked_until is not None:
+            details["locked_until"] = locked_until.isoformat()
         record_staff_event(
             self._engine,
             staff_draft(
