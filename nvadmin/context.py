@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL
 
 from nvadmin.db.engine import make_engine, parse_url, sqlite_url
 from nvadmin.paths import Paths
@@ -24,6 +25,10 @@ class Context:
     read_only: bool = False
     label: str | None = None
     profile: str | None = None  # the saved connection this database was opened from
+    # PostgreSQL with staff logins: once signed in, everything goes through the staff
+    # member's own login (see nvadmin.auth.server_signin); the session key unlocks the window.
+    _signed_in_engine: Engine | None = field(default=None, repr=False)
+    session_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -52,9 +57,33 @@ class Context:
 
     @property
     def engine(self) -> Engine:
+        if self._signed_in_engine is not None:
+            return self._signed_in_engine
         if self._engine is None:
-            self._engine = make_engine(self.database_url)
+            self._engine = make_engine(self._before_sign_in_url())
         return self._engine
+
+    def _before_sign_in_url(self) -> URL:
+        """A PostgreSQL URL naming no user means a staff desktop: until someone signs in it
+        connects as the gate login, which can only check schema and sign-in attempts."""
+        from nvadmin.auth import db_roles
+
+        url = parse_url(self.database_url)
+        if url.get_backend_name() == "postgresql" and not url.username:
+            url = url.set(username=db_roles.GATE, password=db_roles.GATE_PASSWORD)
+        return url
+
+    @property
+    def before_sign_in_is_gate(self) -> bool:
+        from nvadmin.auth import db_roles
+
+        return self._before_sign_in_url().username == db_roles.GATE
+
+    def signed_in(self, engine: Engine | None, session_key: str | None) -> None:
+        """Use the staff login's engine from now on (None: keep the database's own)."""
+        if engine is not None:
+            self._signed_in_engine = engine
+            self.session_key = session_key
 
     @property
     def display_url(self) -> str:
@@ -64,6 +93,11 @@ class Context:
         return parse_url(self.database_url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
+        """Close every connection; a staff login's session is over (sign in again)."""
+        if self._signed_in_engine is not None:
+            self._signed_in_engine.dispose()
+            self._signed_in_engine = None
+            self.session_key = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -22,8 +22,10 @@ import keyring.backends.fail
 import keyring.errors
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
+from nvadmin.auth import db_roles
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
 from tests import pgcluster
@@ -113,6 +115,8 @@ def pg_template(pg_server_url: str) -> str:
     url = make_url(pg_server_url).set(database=name)
     engine = make_engine(url)
     migrate.upgrade(engine)
+    # Staff identity enforced by the server, as `nvadmin db roles` leaves a real database.
+    db_roles.create_roles(engine)
     engine.dispose()
     return name
 
@@ -121,8 +125,28 @@ def pg_template(pg_server_url: str) -> str:
 def pg_url(pg_server_url: str, pg_template: str) -> Iterator[str]:
     name = f"nvadmin_t_{uuid.uuid4().hex[:10]}"
     _pg_admin(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    url = make_url(pg_server_url).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    _drop_staff_logins(url)
     _pg_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _drop_staff_logins(url: URL) -> None:
+    """Staff logins are cluster-wide: a test's accounts go with its database."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            logins = [r[0] for r in connection.execute(text("SELECT email FROM staff"))]
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ))  # fmt: skip
+            for login in logins:
+                connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{login}"')
+    except DBAPIError:
+        pass  # a database the test dropped or damaged itself
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

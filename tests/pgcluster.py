@@ -65,6 +65,14 @@ def cluster(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
         try:
             run(["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                  "--no-sync", "--no-instructions"], **as_postgres)  # fmt: skip
+            # The postgres superuser (the harness, tests acting as the database owner) needs
+            # no password; every other login, such as a staff member's, must give its own.
+            (data / "pg_hba.conf").write_text(
+                "local all postgres trust\n"
+                "host all postgres 127.0.0.1/32 trust\n"
+                "local all all scram-sha-256\n"
+                "host all all 127.0.0.1/32 scram-sha-256\n"
+            )
             run(["pg_ctl", "-D", str(data), "-l", str(server_log), "-w", "-t", "60",
                  "-o", f"-p {port} {options}", "start"], **as_postgres)  # fmt: skip
             run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q",

@@ -21,8 +21,10 @@ from nvadmin import __version__
 from nvadmin.audit.chain import ChainWriter, EventDraft
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.taxonomy import ActorType
+from nvadmin.auth import server_events
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG, Workspace
+from nvadmin.db.types import canonical_json
 
 
 @cache
@@ -89,6 +91,18 @@ def record(
     workspace when it covers all of them)."""
     payload = {"filter": event_filter.to_dict(), **details}
     targets = list(event_filter.workspace_ids) or [staff_workspace_id(engine)]
+    if server_events.is_staff_login(engine):
+        # PostgreSQL names the actor from the login and seals the event itself.
+        for workspace_id in targets:
+            server_events.record_access(
+                engine,
+                workspace_id,
+                action,
+                canonical_json(payload),
+                "activity_log",
+                str(workspace_id) if event_filter.workspace_ids else "all",
+            )
+        return
     writer = ChainWriter(engine)
     for workspace_id in targets:
         writer.append_one(
@@ -119,4 +133,8 @@ def record_export(
 
 def record_staff_event(engine: Engine, draft: EventDraft) -> None:
     """Staff sign-in events and the like, chained in the staff workspace."""
+    if server_events.is_staff_login(engine):
+        details = canonical_json(dict(draft.details or {}))
+        server_events.sign_out_or_record(engine, staff_workspace_id(engine), draft.action, details)
+        return
     ChainWriter(engine).append_one(staff_workspace_id(engine), draft)

@@ -18,12 +18,12 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from nvadmin.audit.access_log import record_staff_event, staff_draft
-from nvadmin.auth import passwords, totp
+from nvadmin.auth import passwords, server_events, totp
 from nvadmin.auth.roles import Permission, Role, StaffIdentity
 from nvadmin.db.models import RememberToken, Staff
 from nvadmin.errors import UserError
@@ -133,22 +133,115 @@ def staff_count(engine: Engine) -> int:
         return int(session.execute(select(func.count()).select_from(Staff)).scalar_one())
 
 
+def _directory(engine: Engine, address: str | None = None) -> list[StaffAccount]:
+    """Accounts as the Staff dialog shows them. A signed-in PostgreSQL login reads the
+    ``staff_directory`` view (it cannot read the secret columns); others read the table."""
+    if server_events.is_staff_login(engine):
+        query = "SELECT * FROM staff_directory" + (" WHERE email = :e" if address else "")
+        with engine.connect() as connection:
+            rows = connection.execute(text(query + " ORDER BY email"), {"e": address}).all()
+        return [
+            StaffAccount(
+                id=r.id,
+                email=r.email,
+                display_name=r.display_name,
+                role=Role(r.role),
+                disabled=r.disabled,
+                failed_attempts=r.failed_attempts,
+                locked_until=r.locked_until,
+                has_totp=r.has_totp,
+                created_at=r.created_at,
+                last_sign_in_at=r.last_sign_in_at,
+            )
+            for r in rows
+        ]
+    with Session(engine) as session:
+        statement = select(Staff).order_by(Staff.email)
+        if address:
+            statement = statement.where(Staff.email == address)
+        return [_account(r) for r in session.execute(statement).scalars()]
+
+
 def list_staff(engine: Engine, actor: StaffIdentity) -> list[StaffAccount]:
     actor.require(Permission.MANAGE_STAFF)
-    with Session(engine) as session:
-        rows = session.execute(select(Staff).order_by(Staff.email)).scalars().all()
-        return [_account(r) for r in rows]
+    return _directory(engine)
 
 
 def find_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccount:
     actor.require(Permission.MANAGE_STAFF)
-    with Session(engine) as session:
-        row = session.execute(
-            select(Staff).where(Staff.email == normalise_email(email))
-        ).scalar_one_or_none()
-        if row is None:
-            raise UserError(f"no staff account for {email.strip()}")
-        return _account(row)
+    found = _directory(engine, normalise_email(email))
+    if not found:
+        raise UserError(f"no staff account for {email.strip()}")
+    return found[0]
+
+
+# -- PostgreSQL with staff logins: the server keeps login, group and row together ----------
+
+_OPERATIONS = {
+    "staff.account_disabled": "disable",
+    "staff.account_enabled": "enable",
+    "staff.account_unlocked": "unlock",
+    "staff.password_reset": "reset_password",
+    "staff.role_changed": "set_role",
+    "staff.second_factor_changed": "set_totp",
+}
+
+
+def server_identity(engine: Engine) -> bool:
+    """Staff accounts are PostgreSQL logins here (``nvadmin db roles`` was run)."""
+    from nvadmin.auth.server_signin import uses_server_identity
+
+    return uses_server_identity(engine)
+
+
+def _manage(
+    engine: Engine,
+    operation: str,
+    address: str,
+    *,
+    name: str | None = None,
+    role: Role | None = None,
+    password: str | None = None,
+    secret: str | None = None,
+) -> None:
+    from nvadmin.auth.db_roles import _password_verifier
+    from nvadmin.db.engine import translate
+
+    try:
+        with engine.begin() as connection:
+            verifier = _password_verifier(connection, address, password) if password else None
+            connection.execute(
+                text("SELECT nvadmin_manage_staff(:op, :address, :name, :role, :verifier, :totp)"),
+                {
+                    "op": operation,
+                    "address": address,
+                    "name": name,
+                    "role": role.value if role else None,
+                    "verifier": verifier,
+                    "totp": secret,
+                },
+            )
+    except DBAPIError as error:
+        message = str(error.orig).splitlines()[0] if error.orig else str(error)
+        if message.startswith("nvadmin: "):
+            raise UserError(message.removeprefix("nvadmin: ")) from None
+        raise translate(error) from error
+
+
+def _server_change(
+    engine: Engine, actor: StaffIdentity, address: str, action: str, values: dict[str, object]
+) -> StaffAccount:
+    """``values`` as the SQLite path would store them, said to the server's function."""
+    role = values.get("role")
+    _manage(
+        engine,
+        _OPERATIONS[action],
+        address,
+        role=Role(str(role)) if role else None,
+        password=str(values["password"]) if "password" in values else None,
+        secret=str(values["totp_secret"]) if values.get("totp_secret") else None,
+    )
+    return find_staff(engine, actor, address)
 
 
 def add_staff(
@@ -190,6 +283,11 @@ def _insert(
     passwords.check_policy(password)
     name = (display_name or "").strip() or address.split("@")[0]
     secret = totp.new_secret() if with_totp else None
+    if server_identity(engine):
+        _manage(
+            engine, "add", address, name=name, role=chosen_role, password=password, secret=secret
+        )
+        return NewAccount(find_staff(engine, actor, address), secret)
     row = Staff(
         email=address,
         display_name=name[:200],
@@ -223,6 +321,8 @@ def _change(
 ) -> StaffAccount:
     actor.require(Permission.MANAGE_STAFF)
     address = normalise_email(email)
+    if server_identity(engine):
+        return _server_change(engine, actor, address, action, values)
     with Session(engine, expire_on_commit=False) as session, session.begin():
         row = session.execute(select(Staff).where(Staff.email == address)).scalar_one_or_none()
         if row is None:
@@ -282,6 +382,8 @@ def unlock_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccou
 def reset_password(engine: Engine, actor: StaffIdentity, email: str, password: str) -> StaffAccount:
     actor.require(Permission.MANAGE_STAFF)
     passwords.check_policy(password)
+    if server_identity(engine):
+        return _change(engine, actor, email, "staff.password_reset", {"password": password})
     return _change(
         engine,
         actor,

@@ -1,33 +1,23 @@
-"""Least privilege on PostgreSQL: the roles nvadmin staff connect as, and a check of who we are.
+"""PostgreSQL enforces who is connected: one login per staff member, in one group each.
 
-``nvadmin db roles`` (run once by the database owner) creates two group roles:
+``nvadmin db roles`` (run once by the database owner, again after each upgrade) makes:
 
-``nvadmin_viewer`` - what every nvadmin needs, and nothing more:
-  * ``SELECT`` on every table: browsing, search, export, verification and reports only read.
-  * ``INSERT`` on ``activity_events``: nvadmin's own events (``activity_log.view``,
-    ``activity_log.export``, ``staff.sign_in`` ...). Inserting through the partitioned parent
-    needs no privilege on the monthly partitions. No UPDATE, DELETE or TRUNCATE on it, ever
-    (the append-only triggers refuse those even for the owner; this refuses them earlier).
-  * ``USAGE`` on ``activity_events_id_seq``: the event id default calls ``nextval``.
-  * ``INSERT`` and column ``UPDATE (last_seq, last_hash)`` on ``chain_heads``: the chain writer
-    locks a workspace's chain by updating its head row (``UPDATE ... RETURNING``, which also
-    needs SELECT), creates the head of a workspace's first event, and stores the new head.
-    It cannot change which workspace a head belongs to. Rewriting a head cannot hide
-    anything: verification recomputes the chain from the events themselves.
-  * ``EXECUTE`` on ``nvadmin_ensure_event_partition``, which is made ``SECURITY DEFINER``
-    (owner's rights, fixed ``search_path``): a writer can create next month's partition of
-    the event table, the only DDL it can cause, without holding CREATE itself.
-  * Column ``UPDATE (failed_attempts, locked_until, totp_last_step, last_sign_in_at)`` on
-    ``staff`` (sign-in counts failures, locks, remembers the last TOTP step; ``SELECT ... FOR
-    UPDATE`` is not used), and ``INSERT`` + column ``UPDATE (revoked_at)`` on
-    ``remember_tokens`` with its id sequence (remember-me tokens are issued and revoked).
+* ``nvadmin_support``, ``nvadmin_compliance``, ``nvadmin_admin``: the groups of staff logins
+  (``nvadmin staff add`` creates a login named after the e-mail address and puts it in the
+  group of its role). All three are members of ``nvadmin_staff``, which holds what every
+  staff session needs; only ``nvadmin_admin`` may run the staff-management function.
+* ``nvadmin_gate``: a login whose password is public by design (``nvadmin_gate``). It can do
+  one thing: ask whether an account may try a password now, and report that the server
+  refused one. That is nvadmin's own lockout for its sign-in path; see README.
+* ``nvadmin_viewer``: the event-writing service role of the clinic product (the old shared
+  staff role, kept under its name so existing writer logins keep working): it appends events
+  and nothing else; it reads no events.
 
-``nvadmin_staff_admin`` - ``nvadmin_viewer`` plus what the Staff dialog writes: ``INSERT`` on
-``staff`` (and its id sequence) and ``UPDATE`` of the account columns (name, role, password
-hash, disabled, TOTP secret). Grant it only to the database logins of admin staff.
-
-Neither role may UPDATE, DELETE or TRUNCATE events, change the schema, or touch the
-``nvadmin_meta`` settings.
+No group has INSERT, UPDATE or DELETE on any table. Every write a staff session makes goes
+through a SECURITY DEFINER function of migration 0003 that takes the actor from
+``session_user``. Row-level security gives staff rows only on a connection that belongs to a
+signed-in session (password checked by the server, TOTP by ``nvadmin_sign_in``). Every
+privilege is listed in :data:`PRIVILEGES` with the reason for it; ``db roles`` prints them.
 """
 
 from __future__ import annotations
@@ -36,10 +26,104 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
+from nvadmin.auth.roles import Role
 from nvadmin.errors import UserError
 
+STAFF = "nvadmin_staff"
+GROUPS: dict[Role, str] = {
+    Role.SUPPORT: "nvadmin_support",
+    Role.COMPLIANCE: "nvadmin_compliance",
+    Role.ADMIN: "nvadmin_admin",
+}
+GATE = "nvadmin_gate"
+GATE_PASSWORD = "nvadmin_gate"  # public: the gate's functions are safe for anyone to call
 VIEWER = "nvadmin_viewer"
-STAFF_ADMIN = "nvadmin_staff_admin"
+
+# Tables staff read (through row-level security); staff_directory and secrets are not here.
+READ_TABLES = (
+    "workspaces",
+    "team_members",
+    "api_clients",
+    "activity_events",
+    "chain_heads",
+    "chain_checkpoints",
+    "nvadmin_meta",
+)
+STAFF_COLUMNS = (
+    "id, email, display_name, role, disabled, failed_attempts, locked_until, created_at, "
+    "last_sign_in_at"
+)
+SIGN_IN = "nvadmin_sign_in(text, text, text, boolean, text, text)"
+ATTEMPT = "nvadmin_sign_in_attempt(text, text)"
+ATTEMPT_FAILED = "nvadmin_sign_in_failed(text, text)"
+RESUME = "nvadmin_resume_session(text)"
+RECORD = "nvadmin_record_access(integer, text, text, text, text, text)"
+SIGN_OUT = "nvadmin_sign_out(text, text, text)"
+MANAGE = "nvadmin_manage_staff(text, text, text, text, text, text)"
+VERIFIED = "nvadmin_session_verified()"
+PARTITION = "nvadmin_ensure_event_partition(date)"
+
+# (grantee, statement with {s} for the schema, why)
+PRIVILEGES: tuple[tuple[str, str, str], ...] = (
+    (STAFF, "GRANT USAGE ON SCHEMA {s} TO nvadmin_staff", "see the schema's objects"),
+    (
+        STAFF,
+        "GRANT SELECT ON " + ", ".join("{s}." + t for t in READ_TABLES) + " TO nvadmin_staff",
+        "browse, search, export, verify, report: rows only in a signed-in session (RLS)",
+    ),
+    (
+        STAFF,
+        f"GRANT SELECT ({STAFF_COLUMNS}) ON {{s}}.staff TO nvadmin_staff",
+        "names and roles of staff; never password material or TOTP secrets",
+    ),
+    (STAFF, "GRANT SELECT ON {s}.alembic_version TO nvadmin_staff", "check the schema version"),
+    (
+        STAFF,
+        "GRANT EXECUTE ON FUNCTION "
+        + ", ".join("{s}." + f for f in (VERIFIED, ATTEMPT, SIGN_IN, RESUME, RECORD, SIGN_OUT))
+        + " TO nvadmin_staff",
+        "sign in, join the session, record views and exports, lock, sign out",
+    ),
+    (
+        STAFF,
+        f"GRANT EXECUTE ON FUNCTION {{s}}.{PARTITION} TO nvadmin_staff",
+        "create the coming months' partitions (bounded window)",
+    ),
+    (GROUPS[Role.ADMIN], f"GRANT EXECUTE ON FUNCTION {{s}}.{MANAGE} TO nvadmin_admin",
+     "add, disable, enable, unlock staff, reset passwords, change roles and second factors"),
+    (GROUPS[Role.ADMIN], "GRANT SELECT ON {s}.staff_directory TO nvadmin_admin",
+     "the Staff dialog's list (whether TOTP is on, not the secret)"),
+    (GATE, "GRANT USAGE ON SCHEMA {s} TO nvadmin_gate", "see the gate functions"),
+    (GATE, "GRANT SELECT ON {s}.alembic_version TO nvadmin_gate",
+     "check the schema version before anyone signs in"),
+    (
+        GATE,
+        f"GRANT EXECUTE ON FUNCTION {{s}}.{ATTEMPT}, {{s}}.{ATTEMPT_FAILED} TO nvadmin_gate",
+        "reserve a sign-in attempt; report a refused password (lockout counting)",
+    ),
+    (VIEWER, "GRANT USAGE ON SCHEMA {s} TO nvadmin_viewer", "see the tables it writes"),
+    (VIEWER, "GRANT SELECT ON {s}.workspaces TO nvadmin_viewer", "find a workspace's id"),
+    (VIEWER, "GRANT INSERT ON {s}.activity_events TO nvadmin_viewer", "append events"),
+    (VIEWER, "GRANT USAGE ON SEQUENCE {s}.activity_events_id_seq TO nvadmin_viewer",
+     "event ids"),
+    (
+        VIEWER,
+        "GRANT SELECT, INSERT, UPDATE (last_seq, last_hash) ON {s}.chain_heads TO nvadmin_viewer",
+        "lock, create and advance a workspace's chain head",
+    ),
+    (VIEWER, f"GRANT EXECUTE ON FUNCTION {{s}}.{PARTITION} TO nvadmin_viewer",
+     "create the month it writes into (bounded window)"),
+)  # fmt: skip
+
+# Row-level security: (table, grantee, command, expression)
+_VERIFIED = f"(SELECT {{s}}.{VERIFIED})"
+POLICIES: tuple[tuple[str, str, str, str], ...] = (
+    *((t, STAFF, "SELECT", f"USING ({_VERIFIED})") for t in (*READ_TABLES, "staff")),
+    ("workspaces", VIEWER, "SELECT", "USING (true)"),
+    ("activity_events", VIEWER, "INSERT", "WITH CHECK (true)"),
+    ("chain_heads", VIEWER, "ALL", "USING (true)"),
+)
+RLS_TABLES = (*READ_TABLES, "staff", "remember_tokens")
 
 
 def _quote(connection: Connection, name: str) -> str:
@@ -47,30 +131,35 @@ def _quote(connection: Connection, name: str) -> str:
 
 
 def role_statements(connection: Connection, schema: str) -> list[str]:
-    """The SQL ``nvadmin db roles`` runs (also printed by ``--print`` for review)."""
+    """The SQL ``nvadmin db roles`` runs after making the roles (also printed by ``--print``)."""
     s = _quote(connection, schema)
-    v, a = VIEWER, STAFF_ADMIN
-    return [
-        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {v}, {a}",
-        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {v}, {a}",
-        f"GRANT USAGE ON SCHEMA {s} TO {v}",
-        f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {v}",
-        f"GRANT INSERT ON {s}.activity_events TO {v}",
-        f"GRANT USAGE ON SEQUENCE {s}.activity_events_id_seq TO {v}",
-        f"GRANT INSERT, UPDATE (last_seq, last_hash) ON {s}.chain_heads TO {v}",
-        f"GRANT UPDATE (failed_attempts, locked_until, totp_last_step, last_sign_in_at) "
-        f"ON {s}.staff TO {v}",
-        f"GRANT INSERT, UPDATE (revoked_at) ON {s}.remember_tokens TO {v}",
-        f"GRANT USAGE ON SEQUENCE {s}.remember_tokens_id_seq TO {v}",
-        f"ALTER FUNCTION {s}.nvadmin_ensure_event_partition(date) SECURITY DEFINER "
-        f"SET search_path = {s}, pg_temp",
-        f"REVOKE EXECUTE ON FUNCTION {s}.nvadmin_ensure_event_partition(date) FROM PUBLIC",
-        f"GRANT EXECUTE ON FUNCTION {s}.nvadmin_ensure_event_partition(date) TO {v}",
-        f"GRANT {v} TO {a}",
-        f"GRANT INSERT, UPDATE (display_name, role, password_hash, disabled, failed_attempts, "
-        f"locked_until, totp_secret, totp_last_step) ON {s}.staff TO {a}",
-        f"GRANT USAGE ON SEQUENCE {s}.staff_id_seq TO {a}",
+    everyone = ", ".join((STAFF, *GROUPS.values(), GATE, VIEWER))
+    statements = [
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM PUBLIC, {everyone}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM PUBLIC, {everyone}",
+        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {s} FROM PUBLIC, {everyone}",
+        f"ALTER FUNCTION {s}.{PARTITION} SECURITY DEFINER",
+        *(f"GRANT {STAFF} TO {group}" for group in GROUPS.values()),
+        *(statement.format(s=s) for _, statement, _ in PRIVILEGES),
     ]
+    for table in RLS_TABLES:
+        statements.append(f"ALTER TABLE {s}.{table} ENABLE ROW LEVEL SECURITY")
+    for table, grantee, command, expression in POLICIES:
+        name = f"{grantee}_{command.lower()}"
+        statements.append(f"DROP POLICY IF EXISTS {name} ON {s}.{table}")
+        statements.append(
+            f"CREATE POLICY {name} ON {s}.{table} FOR {command} TO {grantee} "
+            + expression.format(s=s)
+        )
+    return statements
+
+
+def privileges_by_role() -> dict[str, list[str]]:
+    """What each role may do, in words, for ``db roles`` to print."""
+    listed: dict[str, list[str]] = {}
+    for grantee, _, why in PRIVILEGES:
+        listed.setdefault(grantee, []).append(why)
+    return listed
 
 
 def _role_exists(connection: Connection, name: str) -> bool:
@@ -79,31 +168,53 @@ def _role_exists(connection: Connection, name: str) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RolesReport:
+    statements: list[str]
+    converted: list[str]  # staff accounts given a login that still needs a password
+    too_long: list[str]  # addresses longer than a PostgreSQL role name allows
+
+
 def create_roles(
-    engine: Engine,
-    login: str | None = None,
-    password: str | None = None,
-    *,
-    staff_admin: bool = False,
-) -> list[str]:
-    """Create (or refresh) the group roles and, if ``login`` is given, a login role that is a
-    member of one of them. Returns the statements run, passwords left out."""
+    engine: Engine, login: str | None = None, password: str | None = None
+) -> RolesReport:
+    """Create (or refresh) the roles, grants and policies; turn staff rows into logins.
+
+    ``login`` (with ``password``) is a service login made a member of ``nvadmin_viewer``."""
     if engine.dialect.name != "postgresql":
         raise UserError(
             "database roles exist only on PostgreSQL; protect a SQLite file with "
             "file permissions instead"
         )
     done: list[str] = []
+    converted: list[str] = []
+    too_long: list[str] = []
     with engine.begin() as connection:
         schema = connection.execute(text("SELECT current_schema()")).scalar_one()
-        for role in (VIEWER, STAFF_ADMIN):
+        for role in (STAFF, *GROUPS.values(), VIEWER):
             if not _role_exists(connection, role):
                 statement = f"CREATE ROLE {role} NOLOGIN"
                 connection.exec_driver_sql(statement)
                 done.append(statement)
+        if not _role_exists(connection, GATE):
+            connection.exec_driver_sql(f"CREATE ROLE {GATE} LOGIN")
+            done.append(f"CREATE ROLE {GATE} LOGIN")
+        verifier = _password_verifier(connection, GATE, GATE_PASSWORD)
+        connection.exec_driver_sql(f"ALTER ROLE {GATE} PASSWORD '{verifier}'")
         for statement in role_statements(connection, schema):
             connection.exec_driver_sql(statement)
             done.append(statement)
+        for email, role in connection.execute(text("SELECT email, role FROM staff ORDER BY id")):
+            if len(email.encode()) > 63:
+                too_long.append(email)
+                continue
+            q = _quote(connection, email)
+            if not _role_exists(connection, email):
+                connection.exec_driver_sql(f"CREATE ROLE {q} LOGIN")
+                converted.append(email)
+            connection.exec_driver_sql(f"GRANT {GROUPS[Role(role)]} TO {q}")
+        # Passwords live in the server's logins now: no hash stays in nvadmin's tables.
+        connection.execute(text("UPDATE staff SET password_hash = '' WHERE password_hash <> ''"))
         if login:
             q = _quote(connection, login)
             if not _role_exists(connection, login):
@@ -115,10 +226,9 @@ def create_roles(
                 verifier = _password_verifier(connection, login, password)
                 connection.exec_driver_sql(f"ALTER ROLE {q} PASSWORD '{verifier}'")
                 done.append(f"ALTER ROLE {q} PASSWORD '...'")
-            group = STAFF_ADMIN if staff_admin else VIEWER
-            connection.exec_driver_sql(f"GRANT {group} TO {q}")
-            done.append(f"GRANT {group} TO {q}")
-    return done
+            connection.exec_driver_sql(f"GRANT {VIEWER} TO {q}")
+            done.append(f"GRANT {VIEWER} TO {q}")
+    return RolesReport(done, converted, too_long)
 
 
 def _password_verifier(connection: Connection, login: str, password: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from nvadmin.audit.access_log import record_staff_event, staff_draft
-from nvadmin.auth import passwords, totp
+from nvadmin.auth import passwords, server_events, totp
 from nvadmin.auth.policy import SecurityPolicy, load_policy
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.models import RememberToken, Staff
@@ -74,10 +74,19 @@ class _Verdict:
     locked_until: datetime | None = None
 
 
+NOT_CONVERTED = (
+    "this PostgreSQL database does not have staff logins yet: its owner runs "
+    "`nvadmin db roles` (then `nvadmin staff reset-password` for each account)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SignInResult:
     identity: StaffIdentity
     remember_token: str | None  # to be put in the keyring; None unless asked for
+    # PostgreSQL: the engine connected as the staff login, and its session's key.
+    engine: Engine | None = None
+    session_key: str | None = None
 
 
 def _identity(row: Staff) -> StaffIdentity:
@@ -118,12 +127,21 @@ class Authenticator:
         *,
         remember: bool = False,
         purpose: str = "sign_in",
+        proof: str | None = None,
     ) -> SignInResult:
         """Check the credentials; raise :class:`SignInRefused` or :class:`SecondFactorRequired`.
 
         ``purpose="unlock"`` resumes a locked session: the password is checked (and counted
-        towards lockout) but not the second factor, which this session already passed.
+        towards lockout) but not the second factor, which this session already passed (on
+        PostgreSQL, ``proof`` is that session's key; for a sign-in it may be a remember-me
+        token, which then stands in for the code).
+
+        On PostgreSQL the staff member signs in as their own database login (see
+        :mod:`nvadmin.auth.server_signin`) and the result carries the engine to use from now
+        on; on SQLite the Argon2id accounts of the file are checked here.
         """
+        if self._engine.dialect.name == "postgresql":
+            return self._sign_in_on_server(email, password, code, remember, proof, purpose)
         now = self._clock()
         address = email.strip().lower()
         verdict = self._check(address, password, code, purpose, now)
@@ -144,6 +162,26 @@ class Authenticator:
             staff_draft(identity, "staff.sign_in", {"method": method, "purpose": purpose}),
         )
         return SignInResult(identity, token)
+
+    def _sign_in_on_server(
+        self,
+        email: str,
+        password: str,
+        code: str | None,
+        remember: bool,
+        proof: str | None,
+        purpose: str,
+    ) -> SignInResult:
+        from nvadmin.auth.server_signin import ServerAuthenticator, uses_server_identity
+
+        if not uses_server_identity(self._engine):
+            raise UserError(NOT_CONVERTED)
+        session = ServerAuthenticator(self._engine.url).sign_in(
+            email, password, code, remember=remember, proof=proof, purpose=purpose
+        )
+        return SignInResult(
+            session.identity, session.remember_token, session.engine, session.session_key
+        )
 
     def _check(
         self, address: str, password: str, code: str | None, purpose: str, now: datetime
@@ -295,6 +333,9 @@ class Authenticator:
         return identity
 
     def revoke_token(self, token: str) -> None:
+        if server_events.is_staff_login(self._engine):
+            server_events.sign_out(self._engine, "explicit", token)  # ends the session too
+            return
         with self._engine.begin() as connection:
             connection.execute(
                 update(RememberToken)

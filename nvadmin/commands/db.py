@@ -20,16 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parts.set_defaults(run=run_partitions)
     roles = actions.add_parser(
         "roles",
-        help="create least-privilege PostgreSQL roles for nvadmin staff (run as the owner)",
-        description="Creates nvadmin_viewer (read everything, append nvadmin's own events, "
-        "no UPDATE/DELETE/TRUNCATE of events) and nvadmin_staff_admin (viewer + staff "
-        "accounts). See nvadmin/auth/db_roles.py for every privilege and why.",
+        help="make PostgreSQL enforce staff identity: groups, logins, grants, policies",
+        description="Creates the staff groups nvadmin_support, nvadmin_compliance and "
+        "nvadmin_admin, the nvadmin_gate sign-in login and the nvadmin_viewer event-writing "
+        "service role; gives every staff account its own login (a converted account needs "
+        "`nvadmin staff reset-password`). Run as the owner of the audit tables, with "
+        "CREATEROLE. Prints every role's privileges.",
     )
-    roles.add_argument("--login", metavar="NAME", help="also create this login role as a member")
     roles.add_argument(
-        "--staff-admin",
-        action="store_true",
-        help="make the login a member of nvadmin_staff_admin instead of nvadmin_viewer",
+        "--login", metavar="NAME", help="also create this service login (member of nvadmin_viewer)"
     )
     roles.add_argument(
         "--password-stdin", action="store_true", help="read the login's password from stdin"
@@ -72,14 +71,20 @@ def run_roles(context: Context, args: argparse.Namespace) -> int:
         if not args.login:
             raise UserError("--password-stdin needs --login NAME")
         password = sys.stdin.readline().rstrip("\r\n") or None
-    statements = db_roles.create_roles(
-        context.engine, args.login, password, staff_admin=args.staff_admin
-    )
+    report = db_roles.create_roles(context.engine, args.login, password)
     if args.print:
-        for statement in statements:
+        for statement in report.statements:
             print(f"{statement};")
-    print(f"roles {db_roles.VIEWER} and {db_roles.STAFF_ADMIN} are ready")
+    for role, privileges in db_roles.privileges_by_role().items():
+        print(f"{role}:")
+        for privilege in privileges:
+            print(f"  - {privilege}")
+    groups = ", ".join(db_roles.GROUPS.values())
+    print(f"staff groups {groups} (members of {db_roles.STAFF}) are ready")
     if args.login:
-        group = db_roles.STAFF_ADMIN if args.staff_admin else db_roles.VIEWER
-        print(f"login {args.login} is a member of {group}")
+        print(f"service login {args.login} is a member of {db_roles.VIEWER}")
+    for email in report.converted:
+        print(f"{email}: has a login now; set its password: nvadmin staff reset-password {email}")
+    for email in report.too_long:
+        print(f"{email}: longer than a PostgreSQL login name (63 bytes); add it again shorter")
     return 0

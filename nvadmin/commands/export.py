@@ -106,11 +106,14 @@ def sign_in(context: Context, email: str, password: str, code: str | None):  # t
     from nvadmin.auth.signin import Authenticator, SecondFactorRequired
 
     try:
-        return Authenticator(context.engine).sign_in(email, password, code).identity
+        result = Authenticator(context.engine).sign_in(email, password, code)
     except SecondFactorRequired:
         raise UserError(
             "this account needs its authenticator code: give it on the second line of stdin"
         ) from None
+    # PostgreSQL: from here on the export reads and records as the staff member's own login.
+    context.signed_in(result.engine, result.session_key)
+    return result.identity
 
 
 class ProgressBar:

@@ -113,7 +113,11 @@ class LockScreen(QDialog):
                 return
             from nvadmin.auth.signin import Authenticator
 
-            Authenticator(context.engine).sign_in(email, password, purpose="unlock")
+            result = Authenticator(context.engine).sign_in(
+                email, password, purpose="unlock", proof=context.session_key
+            )
+            if result.engine is not None:
+                result.engine.dispose()  # the window's own connections rejoined nothing new
 
         self._busy = True
         self.unlock_button.setEnabled(False)

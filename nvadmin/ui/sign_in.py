@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvadmin.auth.credentials import CredentialStore, KeyringStatus
+from nvadmin.auth.credentials import CredentialStore, KeyringStatus, KeyringUnavailable
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.auth.signin import SecondFactorRequired, SignInResult
 from nvadmin.context import Context
@@ -57,6 +57,9 @@ def load_facts(context: Context) -> DatabaseFacts:
     from nvadmin.auth.demo import demo_accounts
 
     engine = context.engine
+    if context.before_sign_in_is_gate:
+        # A staff desktop on PostgreSQL: the server holds the accounts; nothing to list.
+        return DatabaseFacts(staff_count=1, demo_accounts=[], privilege_warning=None)
     privileges = connection_privileges(engine)
     return DatabaseFacts(
         staff_count=staff_count(engine),
@@ -345,6 +348,8 @@ class SignInDialog(QDialog):
         def work(control: JobControl) -> tuple[StaffIdentity, str] | None:
             from nvadmin.auth.signin import Authenticator
 
+            if context.engine.dialect.name == "postgresql":
+                return None  # a staff login needs its password: the token only skips the code
             token = store.remember_token(database)
             if not token:
                 return None
@@ -409,14 +414,21 @@ class SignInDialog(QDialog):
             return
         code = self.code_edit.text().strip() if self.code_edit.isVisible() else None
         remember = self.remember_box.isChecked() and self.remember_box.isEnabled()
-        context = self.context
+        context, store = self.context, self.store
 
         def work(control: JobControl) -> SignInResult | _NeedsCode:
             from nvadmin.auth.signin import Authenticator
 
+            proof = None
+            if context.engine.dialect.name == "postgresql":
+                # A remembered sign-in on PostgreSQL stands in for the code, not the password.
+                try:
+                    proof = store.remember_token(context.display_url)
+                except KeyringUnavailable:
+                    proof = None
             try:
                 return Authenticator(context.engine).sign_in(
-                    email, password, code, remember=remember
+                    email, password, code, remember=remember, proof=proof
                 )
             except SecondFactorRequired:
                 return _NeedsCode()
@@ -438,6 +450,7 @@ class SignInDialog(QDialog):
             return
         self.identity = result.identity
         self.remember_token = result.remember_token
+        self.context.signed_in(result.engine, result.session_key)
         self.accept()
 
     def _on_refused(self, message: str) -> None:

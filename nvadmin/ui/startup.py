@@ -66,7 +66,10 @@ def _prepare(context: Context, control: JobControl, first_run: bool) -> None:
     from nvadmin.db import migrate, partitions
 
     engine = context.engine
-    migrate.upgrade(engine)
+    if context.before_sign_in_is_gate:
+        migrate.require_head(engine)  # a staff desktop never changes the schema
+    else:
+        migrate.upgrade(engine)
     if first_run:
 
         def progress(done: int, total: int) -> None:
@@ -74,7 +77,7 @@ def _prepare(context: Context, control: JobControl, first_run: bool) -> None:
             control.progress(done, total, f"{done:,} of {total:,} events")
 
         seed_demo(engine, SeedPlan(workspaces=DEMO_WORKSPACES, events=DEMO_EVENTS), progress)
-    else:
+    elif not context.before_sign_in_is_gate:  # the gate login creates nothing
         from datetime import UTC, datetime
 
         partitions.ensure_ahead(engine, datetime.now(UTC), 2)

@@ -1,4 +1,5 @@
-"""D2: the viewer role reads and appends nvadmin's own events, and can change nothing else."""
+"""D2: the event-writing service role appends events and can do nothing else; staff logins
+manage what their group allows (the attacks themselves: test_security_boundary.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from nvadmin.__main__ import main
 from nvadmin.audit.chain import ChainWriter
 from nvadmin.auth import accounts, db_roles
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.auth.roles import Role
 from nvadmin.auth.signin import Authenticator
 from nvadmin.db.engine import make_engine
+from nvadmin.errors import AccessDenied, UserError
 from tests.factories import add_workspace, draft, write
 
 pytestmark = pytest.mark.pg
@@ -27,7 +29,7 @@ PASSWORD = "viewer-sign-in-pass"
 
 
 def login_engine(owner_url: str, login: str) -> Engine:
-    return make_engine(make_url(owner_url).set(username=login, password="unused-trust-auth"))
+    return make_engine(make_url(owner_url).set(username=login, password="a-database-password"))
 
 
 @pytest.fixture
@@ -56,21 +58,21 @@ def refused(engine: Engine, statement: str) -> None:
         c.execute(text(statement))
 
 
-def test_viewer_reads_and_appends_but_cannot_change_events(owner: Engine, viewer: Engine) -> None:
+def test_service_role_appends_but_reads_and_changes_nothing(owner: Engine, viewer: Engine) -> None:
     workspace = add_workspace(owner)
     write(owner, workspace, [draft(0), draft(1)])
-    with viewer.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM activity_events")).scalar() == 2
-        assert connection.execute(text("SELECT count(*) FROM staff")).scalar() == 0
+    refused(viewer, "SELECT count(*) FROM activity_events")
+    refused(viewer, "SELECT count(*) FROM staff")
 
-    # nvadmin's own events: appended through the chain writer, also into a month whose
-    # partition does not exist yet (created with the owner's rights by the partition function)
-    later = datetime(2031, 7, 1, 12, tzinfo=UTC)
+    # the product's events: appended through the chain writer, also into a month whose
+    # partition does not exist yet (created with the owner's rights by the partition function,
+    # within its window: up to three months ahead)
+    now = datetime.now(UTC)
+    later = datetime(now.year + (now.month + 1) // 12, (now.month + 1) % 12 + 1, 1, 12, tzinfo=UTC)
+    part = f"activity_events_{later:%Y_%m}"
     assert ChainWriter(viewer).append(workspace, [draft(occurred_at=later), draft(2)]) == [3, 4]
     with owner.connect() as connection:
-        assert connection.execute(
-            text("SELECT to_regclass('activity_events_2031_07') IS NOT NULL")
-        ).scalar()
+        assert connection.execute(text(f"SELECT to_regclass('{part}') IS NOT NULL")).scalar()
     # ...and a workspace's first event creates its chain head
     other = add_workspace(owner, slug="lakeside", name="Lakeside")
     assert ChainWriter(viewer).append_one(other, draft(0)) == 1
@@ -79,8 +81,8 @@ def test_viewer_reads_and_appends_but_cannot_change_events(owner: Engine, viewer
         "UPDATE activity_events SET actor_name = 'x'",
         "DELETE FROM activity_events",
         "TRUNCATE activity_events",
-        "TRUNCATE activity_events_2031_07",
-        "DELETE FROM activity_events_2031_07",
+        f"TRUNCATE {part}",
+        f"DELETE FROM {part}",
         "DELETE FROM chain_heads",
         f"UPDATE chain_heads SET workspace_id = {other} WHERE workspace_id = {workspace}",
         "INSERT INTO staff (email, display_name, role, password_hash, disabled, failed_attempts)"
@@ -97,36 +99,31 @@ def test_viewer_reads_and_appends_but_cannot_change_events(owner: Engine, viewer
         refused(viewer, statement)
 
 
-def test_viewer_can_sign_staff_in_and_remember(owner: Engine, viewer: Engine) -> None:
+def test_admin_login_manages_staff_and_support_cannot(pg_url: str, owner: Engine) -> None:
+    accounts.add_staff(owner, command_line_operator(), "boss@n.example", PASSWORD, "admin")
     accounts.add_staff(owner, command_line_operator(), "ana@n.example", PASSWORD, "support")
-    auth = Authenticator(viewer)
-    for _ in range(5):
-        with pytest.raises(Exception, match="Sign-in refused"):
-            auth.sign_in("ana@n.example", "not-the-password")
-    accounts.unlock_staff(owner, command_line_operator(), "ana@n.example")
-    result = auth.sign_in("ana@n.example", PASSWORD, remember=True)
-    assert result.remember_token and auth.sign_in_with_token(result.remember_token)
-    auth.revoke_token(result.remember_token)
-    # ...but cannot manage staff
-    admin = StaffIdentity(99, "a@n.example", "A", Role.ADMIN)
-    with pytest.raises(ProgrammingError, match="permission denied"):
-        accounts.add_staff(viewer, admin, "new@n.example", PASSWORD, "admin")
-
-
-def test_staff_admin_login_manages_staff(pg_url: str, owner: Engine) -> None:
-    login = f"staffadmin_{uuid.uuid4().hex[:8]}"
-    db_roles.create_roles(owner, login, "a-database-password", staff_admin=True)
-    engine = login_engine(pg_url, login)
+    signed_in = Authenticator(owner).sign_in("boss@n.example", PASSWORD)
+    support = Authenticator(owner).sign_in("ana@n.example", PASSWORD)
+    assert signed_in.engine is not None and support.engine is not None
+    admin, engine = signed_in.identity, signed_in.engine
     try:
-        admin = StaffIdentity(99, "a@n.example", "A", Role.ADMIN)
         accounts.add_staff(engine, admin, "new@n.example", PASSWORD, "support")
         accounts.reset_password(engine, admin, "new@n.example", "another-long-pass")
-        accounts.add_staff(engine, admin, "boss@n.example", PASSWORD, "admin")
+        accounts.change_role(engine, admin, "new@n.example", "compliance")
         accounts.disable_staff(engine, admin, "new@n.example")
+        listed = {a.email: a for a in accounts.list_staff(engine, admin)}
+        assert listed["new@n.example"].status == "disabled"
+        assert listed["new@n.example"].role is Role.COMPLIANCE
+        with pytest.raises(AccessDenied):
+            accounts.add_staff(support.engine, support.identity, "x@n.example", PASSWORD, "admin")
+        # the server refuses it too, whatever the client claims to be
+        with pytest.raises(UserError, match="permission denied"):
+            accounts.add_staff(support.engine, admin, "x@n.example", PASSWORD, "admin")
         refused(engine, "UPDATE activity_events SET actor_name = 'x'")
         refused(engine, "DELETE FROM staff")
     finally:
         engine.dispose()
+        support.engine.dispose()
 
 
 def test_warning_when_connected_as_superuser_or_owner(
@@ -187,12 +184,15 @@ def test_a_login_password_never_reaches_the_server_in_clear(owner: Engine, pg_ur
     assert hmac.new(salted, b"Server Key", "sha256").digest() == server_key
 
 
-def test_viewer_can_verify_a_chain(owner: Engine, viewer: Engine) -> None:
-    """Verification streams by COPY inside a savepoint: all within the viewer's rights."""
+def test_compliance_login_verifies_a_chain(owner: Engine) -> None:
+    """Verification streams by COPY inside a savepoint: all within a staff login's rights."""
     from nvadmin.audit.verify import verify_workspace
 
     workspace = add_workspace(owner)
     write(owner, workspace, [draft(i) for i in range(30)])
-    reviewer = StaffIdentity(7, "casey@n.example", "Casey", Role.COMPLIANCE)
-    result = verify_workspace(viewer, reviewer, workspace)
+    accounts.add_staff(owner, command_line_operator(), "casey@n.example", PASSWORD, "compliance")
+    reviewer = Authenticator(owner).sign_in("casey@n.example", PASSWORD)
+    assert reviewer.engine is not None
+    result = verify_workspace(reviewer.engine, reviewer.identity, workspace)
+    reviewer.engine.dispose()
     assert result.intact and result.events_verified == 30

@@ -22,6 +22,10 @@ from nvadmin.db.models import ActivityEvent, RememberToken, Staff
 
 PASSWORD = "blue-harbour-lantern"
 
+# These tests move an injected clock or look at Argon2 hashes, which exist on SQLite only: on
+# PostgreSQL the server keeps the time and the passwords (tests/pg/test_server_signin.py).
+LOCAL_CLOCK = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
 
 class Clock:
     def __init__(self) -> None:
@@ -107,6 +111,7 @@ def test_same_message_for_unknown_wrong_locked_disabled(
     assert all(e.category == "failed_sign_ins" for e in staff_events(engine))
 
 
+@LOCAL_CLOCK
 def test_five_failures_lock_for_fifteen_minutes_then_unlock(
     engine: Engine, auth: Authenticator, clock: Clock
 ) -> None:
@@ -127,6 +132,7 @@ def test_five_failures_lock_for_fifteen_minutes_then_unlock(
     assert row.failed_attempts == 0 and row.locked_until is None
 
 
+@LOCAL_CLOCK
 def test_lock_expiry_gives_a_fresh_count(engine: Engine, auth: Authenticator, clock: Clock) -> None:
     add(engine)
     for _ in range(5):
@@ -145,6 +151,7 @@ def test_admin_unlock_ends_lock_at_once(engine: Engine, auth: Authenticator) -> 
     assert auth.sign_in("ana@nvadmin.example", PASSWORD)
 
 
+@LOCAL_CLOCK
 def test_lockout_is_configurable_per_database(engine: Engine, clock: Clock) -> None:
     save_policy(engine, SecurityPolicy().with_values(max_failed_sign_ins=3, lockout_minutes=60))
     assert load_policy(engine).max_failed_sign_ins == 3
@@ -157,6 +164,7 @@ def test_lockout_is_configurable_per_database(engine: Engine, clock: Clock) -> N
     assert row.locked_until == clock.now + timedelta(minutes=60)
 
 
+@LOCAL_CLOCK
 def test_totp_required_then_accepted_once(
     engine: Engine, auth: Authenticator, clock: Clock
 ) -> None:
@@ -183,6 +191,7 @@ def test_wrong_password_with_totp_gives_no_hint(engine: Engine, auth: Authentica
     assert refused(auth, "ana@nvadmin.example", "wrong-password-here") == SIGN_IN_REFUSED
 
 
+@LOCAL_CLOCK
 def test_unlock_purpose_needs_password_not_code(engine: Engine, auth: Authenticator) -> None:
     add(engine, with_totp=True)
     result = auth.sign_in("ana@nvadmin.example", PASSWORD, purpose="unlock")
@@ -190,6 +199,7 @@ def test_unlock_purpose_needs_password_not_code(engine: Engine, auth: Authentica
     refused(auth, "ana@nvadmin.example", "wrong-password-here")
 
 
+@LOCAL_CLOCK
 def test_remember_token_valid_for_12_hours_and_revocable(
     engine: Engine, auth: Authenticator, clock: Clock
 ) -> None:
@@ -231,6 +241,7 @@ def test_password_reset_and_disable_revoke_remember_tokens(
     assert auth.sign_in_with_token(token) is None
 
 
+@LOCAL_CLOCK
 def test_weak_stored_hash_upgraded_at_sign_in(engine: Engine, auth: Authenticator) -> None:
     from argon2 import PasswordHasher
 

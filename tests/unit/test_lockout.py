@@ -58,6 +58,8 @@ def refuse(auth: Authenticator, password: str) -> None:
         auth.sign_in(EMAIL, password)
 
 
+# An injected clock: SQLite's own accounts (the server's lockout: tests/pg/test_server_signin.py).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_lock_rearms_after_it_expires(engine: Engine) -> None:
     clock = Clock()
     auth = Authenticator(engine, SecurityPolicy(lockout_minutes=1), clock=clock)

@@ -1,0 +1,71 @@
+"""Events a signed-in PostgreSQL staff login writes: the server names the actor and seals them.
+
+Kept apart from sign-in so the audit layer can use it without importing the authenticator.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import weakref
+
+from sqlalchemy import Engine, text
+
+from nvadmin import __version__
+
+# Engines connected as a signed-in staff login: their writes go through the server functions.
+_STAFF_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def user_agent() -> str:
+    return f"nvadmin/{__version__} ({socket.gethostname()}; {getpass.getuser()})"
+
+
+def mark_staff_login(engine: Engine) -> None:
+    _STAFF_ENGINES.add(engine)
+
+
+def record_access(
+    engine: Engine,
+    workspace_id: int,
+    action: str,
+    details: str,
+    resource_type: str | None,
+    resource_id: str | None,
+) -> None:
+    """Append a view/export/lock event as the signed-in login (the server names the actor)."""
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT nvadmin_record_access(:w, :a, :d, :rt, :ri, :ua)"),
+            {
+                "w": workspace_id,
+                "a": action,
+                "d": details,
+                "rt": resource_type,
+                "ri": resource_id,
+                "ua": user_agent(),
+            },
+        )
+
+
+def sign_out_or_record(engine: Engine, workspace_id: int, action: str, details: str) -> None:
+    """A staff-workspace event of the session itself: signing out ends the session too."""
+    if action == "staff.sign_out":
+        reason = json.loads(details).get("reason", "explicit")
+        sign_out(engine, str(reason), None)
+    else:
+        record_access(engine, workspace_id, action, details, None, None)
+
+
+def sign_out(engine: Engine, reason: str, remember_token: str | None) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT nvadmin_sign_out(:r, :t, :a)"),
+            {"r": reason, "t": remember_token, "a": user_agent()},
+        )
+
+
+def is_staff_login(engine: Engine) -> bool:
+    """True when the engine connects as a staff login (its events go through the server)."""
+    return engine in _STAFF_ENGINES
