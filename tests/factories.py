@@ -9,6 +9,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from nvadmin.audit.chain import ChainWriter, EventDraft
+from nvadmin.auth import accounts
+from nvadmin.auth.roles import StaffIdentity
+from nvadmin.auth.signin import Authenticator
+from nvadmin.context import Context
 from nvadmin.db.models import TeamMember, Workspace
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -63,3 +67,27 @@ def draft(
 
 def write(engine: Engine, workspace_id: int, drafts: Sequence[EventDraft]) -> list[int]:
     return ChainWriter(engine).append(workspace_id, drafts)
+
+
+STAFF_PASSWORD = "signed-in-as-own-login"
+
+
+def sign_in_as(context: Context, identity: StaffIdentity) -> StaffIdentity:
+    """On PostgreSQL, become ``identity``'s role through a staff login of its own, as a real
+    desktop does (the context then reads and writes as that login); on SQLite, nothing."""
+    if context.engine.dialect.name != "postgresql" or context.session_key is not None:
+        return identity
+    owner = context.engine
+    existing = {a.email for a in accounts.list_staff(owner, accounts.command_line_operator())}
+    if identity.email not in existing:
+        accounts.add_staff(
+            owner,
+            accounts.command_line_operator(),
+            identity.email,
+            STAFF_PASSWORD,
+            identity.role,
+            identity.display_name,
+        )
+    result = Authenticator(owner).sign_in(identity.email, STAFF_PASSWORD)
+    context.signed_in(result.engine, result.session_key)
+    return result.identity

@@ -51,6 +51,7 @@ from nvadmin.audit.localtime import offset_spans, to_utc
 from nvadmin.audit.paging import authorize, browse_connection
 from nvadmin.audit.query import EventFilter, Term, where_clause
 from nvadmin.audit.taxonomy import ACTIONS, Category
+from nvadmin.auth import server_events
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.engine import translate
 from nvadmin.db.models import ActivityEvent as E
@@ -283,6 +284,9 @@ def set_working_hours(
     identity.require(Permission.REPORTS)
     if not (0 <= start <= 23 and 1 <= end <= 24 and start != end):
         raise UserError("working hours must be two different hours between 0 and 24")
+    if server_events.is_staff_login(engine):  # PostgreSQL: the server checks and writes
+        server_events.set_working_hours(engine, workspace_id, start, end)
+        return
     with engine.begin() as connection:
         done = connection.execute(
             update(Workspace)

@@ -60,6 +60,7 @@ RESUME = "nvadmin_resume_session(text)"
 RECORD = "nvadmin_record_access(integer, text, text, text, text, text)"
 SIGN_OUT = "nvadmin_sign_out(text, text, text)"
 MANAGE = "nvadmin_manage_staff(text, text, text, text, text, text)"
+HOURS = "nvadmin_set_working_hours(integer, integer, integer)"
 VERIFIED = "nvadmin_session_verified()"
 PARTITION = "nvadmin_ensure_event_partition(date)"
 
@@ -91,6 +92,11 @@ PRIVILEGES: tuple[tuple[str, str, str], ...] = (
     ),
     (GROUPS[Role.ADMIN], f"GRANT EXECUTE ON FUNCTION {{s}}.{MANAGE} TO nvadmin_admin",
      "add, disable, enable, unlock staff, reset passwords, change roles and second factors"),
+    *(
+        (group, f"GRANT EXECUTE ON FUNCTION {{s}}.{HOURS} TO {group}",
+         "change a workspace's working hours (after-hours flags)")
+        for group in (GROUPS[Role.COMPLIANCE], GROUPS[Role.ADMIN])
+    ),
     (GROUPS[Role.ADMIN], "GRANT SELECT ON {s}.staff_directory TO nvadmin_admin",
      "the Staff dialog's list (whether TOTP is on, not the secret)"),
     (GATE, "GRANT USAGE ON SCHEMA {s} TO nvadmin_gate", "see the gate functions"),
@@ -155,10 +161,14 @@ def role_statements(connection: Connection, schema: str) -> list[str]:
 
 
 def privileges_by_role() -> dict[str, list[str]]:
-    """What each role may do, in words, for ``db roles`` to print."""
-    listed: dict[str, list[str]] = {}
+    """What each role may do, in words, for ``db roles`` to print: the staff groups with what
+    they inherit from ``nvadmin_staff``, then the gate and the service role."""
+    own: dict[str, list[str]] = {}
     for grantee, _, why in PRIVILEGES:
-        listed.setdefault(grantee, []).append(why)
+        own.setdefault(grantee, []).append(why)
+    listed = {group: [*own[STAFF], *own.get(group, [])] for group in GROUPS.values()}
+    listed[GATE] = own[GATE]
+    listed[VIEWER] = own[VIEWER]
     return listed
 
 

@@ -69,3 +69,11 @@ def sign_out(engine: Engine, reason: str, remember_token: str | None) -> None:
 def is_staff_login(engine: Engine) -> bool:
     """True when the engine connects as a staff login (its events go through the server)."""
     return engine in _STAFF_ENGINES
+
+
+def set_working_hours(engine: Engine, workspace_id: int, start: int, end: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT nvadmin_set_working_hours(:w, :s, :e)"),
+            {"w": workspace_id, "s": start, "e": end},
+        )

@@ -15,7 +15,7 @@ from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent
 from nvadmin.ui.activity_model import EventRole
 from nvadmin.ui.main_window import MainWindow
-from tests.factories import T0, add_member, add_workspace, draft, write
+from tests.factories import T0, add_member, add_workspace, draft, sign_in_as, write
 
 ADMIN = StaffIdentity(
     id=7, email="dana@nvadmin.example", display_name="Dana Admin", role=Role.ADMIN
@@ -75,7 +75,8 @@ def context(db_url: str) -> Iterator[Context]:
 
 
 def open_window(qtbot, context: Context, identity: StaffIdentity = ADMIN) -> MainWindow:  # type: ignore[no-untyped-def]
-    window = MainWindow(context, identity)
+    # On PostgreSQL the window runs as that role's own staff login, as on a real desktop.
+    window = MainWindow(context, sign_in_as(context, identity))
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(

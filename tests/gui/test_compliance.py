@@ -14,12 +14,13 @@ from sqlalchemy import Engine, func, select, text
 from nvadmin.audit.reports import PATIENT_ACCESS, USER_ACTIVITY
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
 from nvadmin.ui import compliance
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView, pdf_bytes
 from nvadmin.ui.verify_dialog import VerifyDialog
-from tests.factories import add_member, add_workspace, draft, write
+from tests.factories import add_member, add_workspace, draft, sign_in_as, write
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
 SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
@@ -54,7 +55,7 @@ def context(db_url: str) -> Iterator[Context]:
 
 
 def open_window(qtbot, context: Context, identity: StaffIdentity = REVIEWER) -> MainWindow:  # type: ignore[no-untyped-def]
-    window = MainWindow(context, identity)
+    window = MainWindow(context, sign_in_as(context, identity))
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.model.event_filter is not None, timeout=10_000)
@@ -90,13 +91,14 @@ def test_verify_dialog_intact_then_broken(qtbot, context: Context) -> None:  # t
     qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)
     # 60 events plus the view the browser itself recorded when it opened.
     assert "61 events verified, chain intact" in dialog.headline.text()
-    engine = context.engine
+    engine = make_engine(context.database_url)  # the attacker: the owner, not the reviewer
     with engine.begin() as c:
         if engine.dialect.name == "postgresql":
             c.execute(text("SET LOCAL session_replication_role = replica"))
         else:
             c.execute(text("DROP TRIGGER activity_events_no_update"))
         c.execute(text("UPDATE activity_events SET patient_id = 'P-99' WHERE seq = 33"))
+    engine.dispose()
     dialog.results = []
     dialog.start()
     qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)

@@ -23,7 +23,7 @@ from nvadmin.ui import export_panel
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.export_panel import ExportPanel, State
 from nvadmin.workers.jobs import Job
-from tests.factories import add_workspace, draft, write
+from tests.factories import add_workspace, draft, sign_in_as, write
 
 SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
 ADMIN = StaffIdentity(9, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
@@ -314,7 +314,7 @@ def test_ctrl_e_in_the_main_window(qtbot, db_url: str, tmp_path: Path) -> None: 
     context = Context.create(db_url)
     try:
         seed(context.engine)
-        window = MainWindow(context, SUPPORT)
+        window = MainWindow(context, sign_in_as(context, SUPPORT))
         qtbot.addWidget(window)
         window.show()
         feature = window.export_feature

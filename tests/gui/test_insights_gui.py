@@ -25,6 +25,7 @@ from nvadmin.db.models import ActivityEvent, Workspace
 from nvadmin.ui import features
 from nvadmin.ui.insights import InsightsWindow, ThresholdsDialog
 from nvadmin.ui.main_window import MainWindow
+from tests.factories import sign_in_as
 
 ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
 END = date(2026, 11, 1)
@@ -72,7 +73,7 @@ def last_month(ws: int) -> EventFilter:
 
 def open_insights(qtbot, context: Context) -> tuple[MainWindow, InsightsWindow]:  # type: ignore[no-untyped-def]
     assert "nvadmin.ui.insights" in features.FEATURES
-    window = MainWindow(context, ADMIN)
+    window = MainWindow(context, sign_in_as(context, ADMIN))
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)

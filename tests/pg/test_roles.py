@@ -145,6 +145,12 @@ def test_roles_command_is_repeatable(pg_url: str, owner: Engine, capsys) -> None
     assert main(["--database", pg_url, "db", "roles"]) == 0
     out = capsys.readouterr().out
     assert "GRANT INSERT ON" in out and "UPDATE, DELETE" not in out
+    # each group's privileges, in words
+    for role in (*db_roles.GROUPS.values(), db_roles.GATE, db_roles.VIEWER):
+        assert f"\n{role}:\n" in out
+    admin_part = out.split("nvadmin_admin:\n")[1].split("nvadmin_gate:")[0]
+    support_part = out.split("nvadmin_support:\n")[1].split("nvadmin_compliance:")[0]
+    assert "add, disable, enable" in admin_part and "add, disable, enable" not in support_part
 
 
 def test_a_login_password_never_reaches_the_server_in_clear(owner: Engine, pg_url: str) -> None:

@@ -696,6 +696,26 @@ BEGIN
                || details)::text);
 END $$;
 
+-- A workspace's working hours (the after-hours flags' notion of "open"): compliance and
+-- admin staff change them; they are local hours, ``day_end`` exclusive.
+CREATE FUNCTION nvadmin_set_working_hours(workspace integer, day_start integer, day_end integer)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF nvadmin_current_session() IS NULL THEN
+        RAISE EXCEPTION 'nvadmin: sign in first' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF day_start NOT BETWEEN 0 AND 23 OR day_end NOT BETWEEN 1 AND 24 OR day_start = day_end THEN
+        RAISE EXCEPTION 'nvadmin: working hours must be two different hours between 0 and 24'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE workspaces SET work_day_start = day_start, work_day_end = day_end
+        WHERE id = workspace AND NOT is_system;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'nvadmin: workspace % does not exist in this database', workspace
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+
 -- The Staff dialog's list (never a secret; whether TOTP is on).
 CREATE VIEW staff_directory AS
     SELECT id, email, display_name, role, disabled, failed_attempts, locked_until,
