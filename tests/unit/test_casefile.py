@@ -360,7 +360,7 @@ def test_an_edited_header_is_called_altered_not_a_wrong_passphrase(
 
     edited = _with_header(_sealed(), edit)
     derivations = _count_derivations(monkeypatch)
-    with pytest.raises(container.AlteredHeader, match="^damaged or altered case file"):
+    with pytest.raises(container.AlteredHeader, match=r"^damaged or altered case file"):
         container.decrypt(edited, PASSPHRASE)
     assert derivations == []
 
