@@ -109,6 +109,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
 
     from nvadmin.audit.checkpoints import KeyStore, load_public_pem
     from nvadmin.audit.verify import verify_workspace
+    from nvadmin.audit.witness import ChainWitness
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.db import migrate
     from nvadmin.db.models import Workspace
@@ -143,6 +144,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
             start=start,
             end=end,
             trusted_keys=trusted,
+            witness=ChainWitness.for_database(context.paths.data_dir, context.database_url),
             progress=progress,
         )
     finally:
@@ -159,6 +161,7 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
 
     from nvadmin.audit.checkpoints import KeyStore, fingerprint, public_pem
     from nvadmin.audit.verify import sign_checkpoint
+    from nvadmin.audit.witness import ChainWitness
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.db.models import Workspace
 
@@ -199,6 +202,7 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
     if not slugs:
         raise UserError(f"no workspace {args.workspace!r}")
     failed = 0
+    witness = ChainWitness.for_database(context.paths.data_dir, context.database_url)
     for slug in slugs:
         progress, close = _progress(args.quiet, f"verifying {slug}")
         try:
@@ -208,6 +212,7 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
                 slug,
                 key,
                 trusted_keys=store.trusted_keys(),
+                witness=witness,
                 progress=progress,
             )
         finally:
