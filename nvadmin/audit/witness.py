@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin.db.models import ChainHead, Workspace
 
@@ -312,3 +313,34 @@ def compare_heads(connection: Connection, remembered: Mapping[str, Remembered]) 
                 f"{item.describe()} with: the chain was rewritten"
             )
     return warnings
+
+
+def sign_in_warning(engine: Engine, data_dir: Path, url: str | URL) -> str | None:
+    """One line for the sign-in screen when a chain this computer verified no longer extends
+    what it remembers: one query of the chain heads. It names no workspace (nobody has
+    signed in yet); verification says which and how."""
+    witness = ChainWitness.for_database(data_dir, url)
+    if witness is None:
+        return None
+    try:
+        remembered = witness.remembered_chains()
+    except WitnessError as error:
+        return f"This computer's record of the chains it verified cannot be relied on: {error}."
+    if not remembered:
+        return None
+    try:
+        with engine.connect() as connection:
+            warnings = compare_heads(connection, remembered)
+    except SQLAlchemyError as error:  # the sign-in itself reports an unusable database
+        log.info("could not compare the chain heads at sign-in: %s", error)
+        return None
+    for warning in warnings:
+        log.warning("chain head check: %s", warning)
+    if not warnings:
+        return None
+    count = len(warnings)
+    chains = "1 workspace's chain" if count == 1 else f"{count} workspaces' chains"
+    return (
+        f"{chains} in this database no longer extend what this computer verified before "
+        "(rolled back, rewritten or deleted): run Tools → Verify integrity after signing in."
+    )
