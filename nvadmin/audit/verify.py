@@ -857,7 +857,7 @@ def _recall(
     except WitnessError as error:
         result.notes.append(
             f"WARNING: this computer's record of the chains it has seen is not relied on: "
-            f"{error}; it is set aside and started again"
+            f"{error}; it is set aside (kept for inspection) and started again"
         )
         return None
 

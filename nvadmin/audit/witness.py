@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin.db.models import ChainHead, Workspace
+from nvadmin.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -217,15 +218,24 @@ class WitnessStore:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_file(self.path, json.dumps(document, indent=1, sort_keys=True).encode("utf-8"))
 
-    def set_aside(self) -> Path | None:
-        """Move an altered or damaged record out of the way (kept for inspection)."""
-        if not self.path.exists():
-            return None
+    def set_aside(self) -> None:
+        """Move an altered or damaged record, and its key, out of the way (kept for
+        inspection): the next record starts afresh under a new key."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = self.path.with_name(f"{WITNESS_FILE}.altered-{stamp}")
-        os.replace(self.path, target)
-        log.warning("set aside the altered chain record as %s", target)
-        return target
+        for path in (self.path, self.key_path):
+            if path.exists():
+                target = path.with_name(f"{path.name}.altered-{stamp}")
+                os.replace(path, target)
+                log.warning("set aside the altered chain record file as %s", target)
+
+    def forget(self, database: str) -> int:
+        """Drop everything remembered about one database (after a deliberate rebuild);
+        returns how many chains were forgotten."""
+        chains = self.load()
+        forgotten = len(chains.pop(database, {}))
+        if forgotten:
+            self._write(chains)
+        return forgotten
 
     def remember(self, database: str, workspace_id: int, item: Remembered) -> None:
         """Record ``item`` unless this computer already knows a longer chain there: the record
@@ -268,7 +278,8 @@ class ChainWitness:
     def remember(self, workspace_id: int, item: Remembered) -> None:
         try:
             self.store.remember(self.database, workspace_id, item)
-        except OSError as error:  # the record is a safeguard: failing to write is logged
+        except (OSError, WitnessError, UserError) as error:
+            # The record is a safeguard: failing to write it must not fail a verification.
             log.warning("could not update the chain record %s: %s", self.store.path, error)
 
     def remembered_chains(self) -> dict[str, Remembered]:

@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="FILE",
         help="also trust checkpoints signed by this public key (PEM); may be repeated",
     )
+    parser.add_argument(
+        "--forget-record",
+        action="store_true",
+        help="first forget what this computer remembers of this database's chains (only "
+        "after the database was deliberately rebuilt: the record is what catches a rollback)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run_verify)
 
@@ -109,7 +115,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
 
     from nvadmin.audit.checkpoints import KeyStore, load_public_pem
     from nvadmin.audit.verify import verify_workspace
-    from nvadmin.audit.witness import ChainWitness
+    from nvadmin.audit.witness import ChainWitness, WitnessError
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.db import migrate
     from nvadmin.db.models import Workspace
@@ -135,6 +141,15 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
     end = parse_bound(args.end, zone, is_end=True) if args.end else None
     if start and end and start >= end:
         raise UserError("the range ends before it starts")
+    witness = ChainWitness.for_database(context.paths.data_dir, context.database_url)
+    if args.forget_record and witness is not None:
+        try:
+            forgotten = witness.store.forget(witness.database)
+        except WitnessError as error:
+            witness.store.set_aside()
+            forgotten = 0
+            print(f"the record was not usable ({error}); set aside", file=sys.stderr)
+        print(f"forgot this computer's record of {forgotten:,} chains in this database")
     progress, close = _progress(args.quiet, "verifying")
     try:
         result = verify_workspace(
@@ -144,7 +159,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
             start=start,
             end=end,
             trusted_keys=trusted,
-            witness=ChainWitness.for_database(context.paths.data_dir, context.database_url),
+            witness=witness,
             progress=progress,
         )
     finally:

@@ -316,3 +316,31 @@ def test_the_record_is_kept_per_database(tmp_path: Path, engine: Engine) -> None
     assert first.remembered_chains() == {}
     (only,) = mine.remembered_chains().values()
     assert only.seq == 3
+
+
+def test_a_deliberate_rebuild_is_forgotten_on_request(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = chain(engine, 10)
+    argv = ["--database", db_url, "verify", "--workspace", SLUG, "--quiet"]
+    assert main(argv) == 0
+    truncate_and_rewind(engine, ws, keep=4)  # say, the database was rebuilt on purpose
+    assert main(argv) == 1
+    capsys.readouterr()
+    assert main([*argv, "--forget-record"]) == 0
+    assert "forgot this computer's record of 1 chains" in capsys.readouterr().out
+    assert main(argv) == 0
+
+
+def test_a_record_key_readable_by_others_is_not_relied_on(
+    engine: Engine, witness: ChainWitness
+) -> None:
+    ws = chain(engine, 10)
+    assert check(engine, witness).intact
+    witness.store.key_path.chmod(0o644)
+    truncate_and_rewind(engine, ws, keep=5)
+    result = check(engine, witness)
+    assert any("readable by other users" in note for note in result.notes)
+    # Set aside with its key; a fresh record under a new private key follows.
+    assert oct(witness.store.key_path.stat().st_mode & 0o777) == "0o600"
+    assert list(witness.store.data_dir.glob("chain-witness.key.altered-*"))
