@@ -898,9 +898,15 @@ def _with_sources(
     """Name who recorded the hashes a rewritten stretch is judged by."""
     if broken is None or broken.through is None or broken.through not in commitments:
         return broken
-    said = f" (the hash expected comes from {commitments[broken.through].source}"
+    source = commitments[broken.through].source
+    said = f"; the hash expected for event #{broken.through:,} is from {source}"
     held = commitments.get(broken.seq - 1)
-    said += f"; event #{held.seq:,} matches {held.source})" if held else ")"
+    if held is not None:
+        said += (
+            f", as is the one event #{held.seq:,} matches"
+            if held.source == source
+            else f", the one event #{held.seq:,} matches from {held.source}"
+        )
     return replace(broken, explanation=broken.explanation + said)
 
 

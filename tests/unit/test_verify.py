@@ -301,7 +301,7 @@ def test_rewritten_chain_contradicts_the_checkpoint(engine: Engine, keys: KeySto
     assert broken and broken.kind is BreakKind.ALTERED
     assert (broken.seq, broken.through) == (1, 10)
     assert "events #1 to #10" in broken.lines()[0]
-    assert "comes from a checkpoint signed" in broken.explanation
+    assert "is from a checkpoint signed" in broken.explanation
 
 
 def test_forged_checkpoint_is_reported(engine: Engine, keys: KeyStore) -> None:

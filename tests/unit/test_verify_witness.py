@@ -231,7 +231,7 @@ def test_a_rehashed_chain_is_narrowed_to_the_stretch_between_checkpoints(
     assert broken and broken.kind is BreakKind.ALTERED
     assert (broken.seq, broken.through) == (11, 20)
     assert "events #11 to #20" in broken.lines()[0]
-    assert "event #10 matches a checkpoint signed" in broken.explanation
+    assert "the one event #10 matches" in broken.explanation
     assert result.events_verified == 10
 
 
