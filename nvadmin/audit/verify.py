@@ -733,6 +733,7 @@ def verify_workspace(
     start: datetime | None = None,
     end: datetime | None = None,
     trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    untrusted_because: Mapping[str, str] | None = None,
     witness: ChainWitness | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
@@ -740,7 +741,8 @@ def verify_workspace(
     """Verify a workspace's whole chain, or the events between ``start`` (incl.) and ``end``
     (excl.). Signed checkpoints count only when their key is in ``trusted_keys``. With a
     ``witness``, the chain is also held to what this computer saw of it before, and an intact
-    whole chain (or a trusted checkpoint) is remembered for next time."""
+    whole chain (or a trusted checkpoint) is remembered for next time. ``untrusted_because``
+    says why a key this computer knows is not trusted (:meth:`KeyStore.unusable_own_key`)."""
     identity.require(Permission.VERIFY)
     began = time.perf_counter()
     trusted = dict(trusted_keys or {})
@@ -784,7 +786,9 @@ def verify_workspace(
                     result.seconds = time.perf_counter() - began
                     return result
             checkpoints = cp.load(connection, workspace_id, first, None if open_ended else last)
-            signed, checkpoint_problem = _check_signatures(checkpoints, trusted, result)
+            signed, checkpoint_problem = _check_signatures(
+                checkpoints, trusted, result, untrusted_because or {}
+            )
             commitments = {
                 c.seq: _Commitment(c.seq, c.hash, f"a checkpoint signed {_when(c.signed_at)}")
                 for c in checkpoints
@@ -983,6 +987,7 @@ def _check_signatures(
     checkpoints: Sequence[cp.Checkpoint],
     trusted: Mapping[str, Ed25519PublicKey],
     result: Verification,
+    untrusted_because: Mapping[str, str],
 ) -> tuple[dict[int, bytes], BrokenLink | None]:
     signed: dict[int, bytes] = {}
     problem: BrokenLink | None = None
@@ -999,9 +1004,14 @@ def _check_signatures(
         else:
             unknown.add(checkpoint.key_id)
     for ident in sorted(unknown):
+        why = untrusted_because.get(ident)
         result.notes.append(
-            f"checkpoints signed by key {ident} were not relied on: that key is not trusted "
-            "here (see `nvadmin checkpoint --trust`)"
+            f"checkpoints signed by key {ident} were not relied on: "
+            + (
+                f"it is this computer's own signing key, but {why}"
+                if why
+                else "that key is not trusted here (see `nvadmin checkpoint --trust`)"
+            )
         )
     return signed, problem
 

@@ -159,6 +159,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
             start=start,
             end=end,
             trusted_keys=trusted,
+            untrusted_because=store.unusable_own_key(),
             witness=witness,
             progress=progress,
         )

@@ -197,7 +197,7 @@ class VerifyDialog(QDialog):
 
     def start(self) -> None:
         engine, identity, trusted = self.engine, self.identity, self.keys.trusted_keys()
-        witness = self.witness
+        witness, untrusted = self.witness, self.keys.unusable_own_key()
         if self.case is not None:
             from nvadmin.casefile.reader import OpenCase, verify_case
 
@@ -233,6 +233,7 @@ class VerifyDialog(QDialog):
                         start=start,
                         end=end,
                         trusted_keys=trusted,
+                        untrusted_because=untrusted,
                         witness=witness,
                         progress=control.progress,
                         cancel=control.token,

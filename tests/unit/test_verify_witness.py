@@ -344,3 +344,41 @@ def test_a_record_key_readable_by_others_is_not_relied_on(
     # Set aside with its key; a fresh record under a new private key follows.
     assert oct(witness.store.key_path.stat().st_mode & 0o777) == "0o600"
     assert list(witness.store.data_dir.glob("chain-witness.key.altered-*"))
+
+
+def test_the_issues_whole_log_deletion_with_nothing_recorded_is_not_called_intact(
+    engine: Engine,
+) -> None:
+    ws = chain(engine, 10)
+    delete_whole_log(engine, ws)
+    result = check(engine)
+    assert result.empty and "0 events verified, chain intact" not in result.lines()
+    assert any("whole log would look the same" in note for note in result.notes)
+
+
+def test_the_record_outlives_deleted_checkpoints(
+    engine: Engine, keys: KeyStore, witness: ChainWitness
+) -> None:
+    ws = chain(engine, 10)
+    sign_checkpoint(engine, REVIEWER, SLUG, keys.create_signing_key(), witness=witness)
+    truncate_and_rewind(engine, ws, keep=3)
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM chain_checkpoints"))
+    result = check(engine, witness, keys)
+    assert result.broken and (result.broken.kind, result.broken.seq) == (BreakKind.MISSING, 4)
+    assert "this computer's record" in result.broken.explanation
+
+
+def test_an_own_signing_key_refused_for_its_mode_is_named_not_called_unknown(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str], nvadmin_home: Path
+) -> None:
+    ws = chain(engine, 10)
+    base = ["--database", db_url]
+    assert main([*base, "checkpoint", "--create-key", "--workspace", SLUG, "--quiet"]) == 0
+    (nvadmin_home / "config" / "checkpoint-signing-key.pem").chmod(0o640)
+    truncate_and_rewind(engine, ws, keep=8)
+    capsys.readouterr()
+    main([*base, "verify", "--workspace", SLUG, "--quiet"])
+    out = capsys.readouterr().out
+    assert "not trusted here" not in out
+    assert "it is this computer's own signing key, but" in out and "chmod 600" in out
