@@ -351,7 +351,8 @@ def sign_in_warning(engine: Engine, data_dir: Path, url: str | URL) -> str | Non
         return None
     count = len(warnings)
     chains = "1 workspace's chain" if count == 1 else f"{count} workspaces' chains"
+    extend = "extends" if count == 1 else "extend"
     return (
-        f"{chains} in this database no longer extend what this computer verified before "
+        f"{chains} in this database no longer {extend} what this computer verified before "
         "(rolled back, rewritten or deleted): run Tools → Verify integrity after signing in."
     )

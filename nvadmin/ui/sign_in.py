@@ -286,6 +286,7 @@ class SignInDialog(QDialog):
         if warnings:
             self.privilege_label.setText("\n".join("⚠ " + w for w in warnings))
             self.privilege_label.show()
+            self.adjustSize()
         if facts.staff_count == 0:
             self._show_page(1)
             self.sign_in_button.setDefault(False)
@@ -328,6 +329,7 @@ class SignInDialog(QDialog):
     def _on_keyring(self, status: KeyringStatus) -> None:
         self.keyring_status = status
         self.keyring_notice.show_status(status)
+        self.adjustSize()  # the notice may have appeared: grow rather than squeeze the rest
         self.remember_box.setEnabled(status.available)
         self.remember_box.setToolTip(
             "The token is kept in the system keyring and can be revoked by signing out."

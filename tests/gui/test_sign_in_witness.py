@@ -15,7 +15,7 @@ from tests.gui.test_sign_in import open_dialog
 from tests.unit.test_verify import REVIEWER, chain
 from tests.unit.test_verify_witness import delete_whole_log, truncate_and_rewind
 
-CHAIN_WARNING = "no longer extend what this computer verified before"
+CHAIN_WARNING = "no longer extends what this computer verified before"
 
 
 @pytest.fixture
