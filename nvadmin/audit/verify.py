@@ -754,7 +754,7 @@ def verify_workspace(
         with connection.begin():
             workspace_id, slug, created_at = _workspace(connection, workspace)
             head = _head(connection, workspace_id)
-            head_seq, head_hash = head or (0, bytes(32))
+            head_seq = head[0] if head else 0
             whole = start is None and end is None
             if whole:
                 first, last, scope = 1, _MAX_SEQ, "whole chain"
@@ -821,7 +821,7 @@ def verify_workspace(
                 result.last_seq = last_good[0]
             if broken is None and open_ended:
                 newest = commitments[max(commitments)] if commitments else None
-                result.broken = _check_tail(last_good, head_seq, head_hash, newest)
+                result.broken = _check_tail(last_good, head, newest)
             if result.broken is None and checkpoint_problem is not None:
                 result.broken = checkpoint_problem
             if result.broken is None and whole and count == 0 and head is None:
@@ -1030,11 +1030,23 @@ def _forged_checkpoint(checkpoint: cp.Checkpoint) -> BrokenLink:
 
 def _check_tail(
     last_good: tuple[int, bytes] | None,
-    head_seq: int,
-    head_hash: bytes,
+    head: tuple[int, bytes] | None,
     newest: _Commitment | None,
 ) -> BrokenLink | None:
     last_seq, last_hash = last_good or (0, bytes(32))
+    head_seq, head_hash = head or (0, bytes(32))
+    if head is None and last_seq and (newest is None or newest.seq <= last_seq):
+        # Every writer creates the head with the first event: it never goes missing alone.
+        return BrokenLink(
+            BreakKind.MISSING,
+            last_seq,
+            None,
+            None,
+            last_hash,
+            f"the chain head was deleted: {last_seq:,} events are chained, but the record "
+            "of the newest one that every write updates is gone (were newer events removed "
+            "with it? only a checkpoint or this computer's record can tell)",
+        )
     if last_seq > head_seq:
         return BrokenLink(
             BreakKind.INSERTED,

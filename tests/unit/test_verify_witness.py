@@ -382,3 +382,12 @@ def test_an_own_signing_key_refused_for_its_mode_is_named_not_called_unknown(
     out = capsys.readouterr().out
     assert "not trusted here" not in out
     assert "it is this computer's own signing key, but" in out and "chmod 600" in out
+
+
+def test_a_deleted_chain_head_is_named_as_such(engine: Engine) -> None:
+    ws = chain(engine, 10)
+    with attacker(engine) as c:
+        c.execute(text("DELETE FROM chain_heads WHERE workspace_id = :w"), {"w": ws})
+    broken = check(engine).broken
+    assert broken and broken.kind is BreakKind.MISSING
+    assert "the chain head was deleted: 10 events are chained" in broken.explanation
