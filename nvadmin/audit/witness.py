@@ -115,7 +115,8 @@ class Remembered:
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Remembered:
         points = data.get("points") or []
-        assert isinstance(points, list)
+        if not isinstance(points, list):
+            raise ValueError("points are not a list")
         return cls(
             workspace_slug=str(data["slug"]),
             seq=int(data["seq"]),  # type: ignore[call-overload]
@@ -201,7 +202,7 @@ class WitnessStore:
                 database: {ws: Remembered.from_json(item) for ws, item in chains.items()}
                 for database, chains in databases.items()
             }
-        except (ValueError, KeyError, TypeError, AttributeError, AssertionError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise WitnessError(f"{self.path} is damaged") from None
 
     def _write(self, chains: Mapping[str, Mapping[str, Remembered]]) -> None:
