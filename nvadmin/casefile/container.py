@@ -5,7 +5,8 @@ Layout::
     b"NVCASE\\x00\\x01"                 magic and container version
     u32 big-endian                      length of the header
     header                              UTF-8 JSON: KDF parameters and salt, cipher, nonce
-                                        prefix, compression, a key check value; no PHI
+                                        prefix, compression, a key check value and
+                                        ``header_sha256``; no PHI
     { u32 length, ciphertext+tag }*     the payload in segments of SEGMENT_SIZE plaintext bytes
 
 Each segment is sealed with AES-256-GCM under a 12-byte nonce (8 random bytes fixed per file,
