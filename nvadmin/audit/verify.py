@@ -718,7 +718,7 @@ def _seq_span(
 
 @dataclass(frozen=True)
 class _Commitment:
-    """ "Event ``seq`` had hash ``hash``", and who says so (for the report)."""
+    """A recorded hash for event ``seq``, and who recorded it (for the report)."""
 
     seq: int
     hash: bytes
