@@ -5,7 +5,6 @@ and by this computer's own record of the chains it verified (the witness)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -270,12 +269,14 @@ def test_the_record_is_private_and_an_edit_to_it_is_reported(
     assert list(store.data_dir.glob("chain-witness.json.altered-*"))
 
 
-def test_databases_are_told_apart_by_address_not_by_login(tmp_path: Path) -> None:
+def test_databases_are_told_apart_by_address_not_by_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = database_key("postgresql+psycopg://alice:pw@db.example:5433/audit")
     b = database_key("postgresql+psycopg://bob@db.example:5433/audit")
     assert a == b == "postgresql://db.example:5433/audit"
     assert database_key("postgresql://db.example/other") != a
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert database_key("sqlite:///x.sqlite3") == f"sqlite:{tmp_path.resolve() / 'x.sqlite3'}"
     assert database_key("sqlite://") is None
 
