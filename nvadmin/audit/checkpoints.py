@@ -172,6 +172,25 @@ class KeyStore:
             )
         return key
 
+    def unusable_own_key(self) -> dict[str, str]:
+        """``{key id: why}`` when this computer has a signing key it refuses to use (readable
+        by others, say): its checkpoints are then not relied on, and a verification says why
+        instead of calling the key unknown."""
+        try:
+            self.signing_key()
+            return {}
+        except UserError as error:
+            reason = str(error)
+        try:
+            key = serialization.load_pem_private_key(
+                self.signing_key_path.read_bytes(), password=None
+            )
+        except (OSError, ValueError, TypeError):
+            return {}
+        if not isinstance(key, Ed25519PrivateKey):
+            return {}
+        return {key_id(key.public_key()): reason}
+
     def trusted_keys(self) -> dict[str, Ed25519PublicKey]:
         """Trusted public keys by key id: the installed ones plus this machine's own."""
         keys: dict[str, Ed25519PublicKey] = {}

@@ -19,9 +19,13 @@ it reads whole rows and recomputes the hashes with :func:`nvadmin.audit.chain.di
 as ``seal()`` built them, and it alone decides and describes a break; once it has confirmed
 the doubtful event, the fast pass goes on.
 
-Around the walk, the chain head and the trusted signed checkpoints
-(:mod:`nvadmin.audit.checkpoints`) catch what a walk cannot see on its own: events cut off
-the end.
+Around the walk, the chain head, the trusted signed checkpoints
+(:mod:`nvadmin.audit.checkpoints`) and this computer's own record of the chain
+(:mod:`nvadmin.audit.witness`) catch what a walk cannot see on its own: events cut off the
+end, a whole log deleted, a chain rewritten and re-hashed from some event on. Checkpoints and
+the record are *commitments*: "event N had hash H". A walk that reaches N with another hash
+names the stretch between the last commitment that still held and N: at least one event there
+was rewritten, and nothing in the database can say which.
 
 When a link breaks, the rows just after it are examined to say what happened, in the words
 an auditor uses: *altered* (content changed), *missing* (events removed), *inserted* (an event
@@ -35,7 +39,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -45,6 +49,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
+from nvadmin.audit.witness import ChainWitness, Remembered, WitnessError, sample_positions
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent, ChainHead, Workspace
 from nvadmin.errors import UserError
@@ -81,10 +86,18 @@ class BrokenLink:
     expected_hash: bytes | None
     found_hash: bytes | None
     explanation: str
+    # Set when the break is a stretch, not one event: events seq..through cannot be trusted
+    # (a rewrite between two commitments), and the hashes are those of event ``through``.
+    through: int | None = None
+
+    @property
+    def where(self) -> str:
+        if self.through is not None and self.through != self.seq:
+            return f"events #{self.seq:,} to #{self.through:,}"
+        return f"event #{self.seq:,}" + (f" (id {self.event_id})" if self.event_id else "")
 
     def lines(self) -> list[str]:
-        where = f"event #{self.seq:,}" + (f" (id {self.event_id})" if self.event_id else "")
-        lines = [f"chain broken at {where}: {self.kind}", f"  {self.explanation}"]
+        lines = [f"chain broken at {self.where}: {self.kind}", f"  {self.explanation}"]
         if self.expected_hash is not None:
             lines.append(f"  expected hash {self.expected_hash.hex()}")
         if self.found_hash:  # empty: the content cannot even be hashed
@@ -106,6 +119,9 @@ class Verification:
     checkpoints_valid: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # No events and no chain head, and nothing (checkpoint, this computer's record) saying
+    # there ever were any: a new workspace, or one whose whole log was deleted unwitnessed.
+    empty: bool = False
 
     @property
     def intact(self) -> bool:
@@ -113,7 +129,9 @@ class Verification:
 
     def lines(self) -> list[str]:
         lines = [f"workspace {self.workspace_slug}: {self.scope}"]
-        if self.broken is None:
+        if self.broken is None and self.empty:
+            lines.append("no events recorded: this workspace has no chain yet")
+        elif self.broken is None:
             lines.append(f"{self.events_verified:,} events verified, chain intact")
         else:
             lines.append(f"{self.events_verified:,} events verified before the break")
@@ -479,6 +497,7 @@ def walk(
             previous=previous,
             count=at.count,
             stop_after=at.expected_seq - 1 + careful_rows,
+            range_first=first_seq,
         )
         if broken is not None or tail is None:
             return count, broken, last_good
@@ -582,6 +601,7 @@ def _careful_walk(
     previous: tuple[Any, ...] | None,
     count: int,
     stop_after: int,
+    range_first: int,
 ) -> tuple[
     int,
     BrokenLink | None,
@@ -620,20 +640,8 @@ def _careful_walk(
                 return count, broken, _last(previous), None
             promised = signed.get(seq)
             if promised is not None and promised != stored_hash:
-                return (
-                    count,
-                    BrokenLink(
-                        BreakKind.ALTERED,
-                        seq,
-                        int(row[_ID]),
-                        promised,
-                        stored_hash,
-                        f"the chain up to event #{seq:,} was rewritten: it no longer matches "
-                        "the hash a signed checkpoint recorded for it",
-                    ),
-                    _last(previous),
-                    None,
-                )
+                broken = _rewritten(seq, int(row[_ID]), promised, stored_hash, signed, range_first)
+                return count - (seq - broken.seq), broken, _last(previous), None
             prev, older, previous = stored_hash, previous, row
             expected_seq += 1
             count += 1
@@ -649,18 +657,50 @@ def _careful_walk(
     return count, None, _last(previous), None
 
 
+def _rewritten(
+    seq: int,
+    event_id: int,
+    promised: bytes,
+    found: bytes,
+    signed: Mapping[int, bytes],
+    range_first: int,
+) -> BrokenLink:
+    """Event ``seq`` links correctly and matches its own hash, but not the hash committed for
+    it: the chain was rewritten somewhere up to it and re-hashed. The last commitment before
+    it still held (the walk passed it), so the rewrite lies after that one."""
+    held = max((k for k in signed if range_first <= k < seq), default=None)
+    first = range_first if held is None else held + 1
+    if first == seq:
+        explanation = (
+            f"event #{seq:,} is not the event recorded there: it was rewritten or replaced "
+            "and the chain re-hashed after it"
+        )
+    else:
+        since = (
+            f"the chain up to event #{held:,} still matches what was recorded for it"
+            if held is not None
+            else "nothing recorded earlier narrows it down"
+        )
+        explanation = (
+            f"event #{seq:,} no longer has the hash recorded for it: at least one of events "
+            f"#{first:,} to #{seq:,} was rewritten and the chain re-hashed after it, so none "
+            f"of them can be trusted; {since}"
+        )
+    return BrokenLink(BreakKind.ALTERED, first, event_id, promised, found, explanation, through=seq)
+
+
 def _last(row: tuple[Any, ...] | None) -> tuple[int, bytes] | None:
     return None if row is None else (int(row[_SEQ]), bytes(row[_HASH]))
 
 
-def _workspace(connection: Connection, slug_or_id: str | int) -> tuple[int, str, str]:
+def _workspace(connection: Connection, slug_or_id: str | int) -> tuple[int, str, datetime | None]:
     w = Workspace
-    query = select(w.id, w.slug, w.timezone)
+    query = select(w.id, w.slug, w.created_at)
     query = query.where(w.id == slug_or_id if isinstance(slug_or_id, int) else w.slug == slug_or_id)
     row = connection.execute(query).first()
     if row is None:
         raise UserError(f"no workspace {slug_or_id!r}")
-    return int(row[0]), str(row[1]), str(row[2])
+    return int(row[0]), str(row[1]), row[2]
 
 
 def _seq_span(
@@ -676,6 +716,15 @@ def _seq_span(
     return None if low is None else (int(low), int(high))
 
 
+@dataclass(frozen=True)
+class _Commitment:
+    """A recorded hash for event ``seq``, and who recorded it (for the report)."""
+
+    seq: int
+    hash: bytes
+    source: str
+
+
 def verify_workspace(
     engine: Engine,
     identity: StaffIdentity,
@@ -684,21 +733,28 @@ def verify_workspace(
     start: datetime | None = None,
     end: datetime | None = None,
     trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    untrusted_because: Mapping[str, str] | None = None,
+    witness: ChainWitness | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> Verification:
     """Verify a workspace's whole chain, or the events between ``start`` (incl.) and ``end``
-    (excl.). Signed checkpoints count only when their key is in ``trusted_keys``."""
+    (excl.). Signed checkpoints count only when their key is in ``trusted_keys``. With a
+    ``witness``, the chain is also held to what this computer saw of it before, and an intact
+    whole chain (or a trusted checkpoint) is remembered for next time. ``untrusted_because``
+    says why a key this computer knows is not trusted (:meth:`KeyStore.unusable_own_key`)."""
     identity.require(Permission.VERIFY)
     began = time.perf_counter()
     trusted = dict(trusted_keys or {})
+    remember: Remembered | None = None
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # One snapshot for the head, the checkpoints and every row walked.
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            workspace_id, slug, _zone = _workspace(connection, workspace)
-            head_seq, head_hash = _head(connection, workspace_id)
+            workspace_id, slug, created_at = _workspace(connection, workspace)
+            head = _head(connection, workspace_id)
+            head_seq = head[0] if head else 0
             whole = start is None and end is None
             if whole:
                 first, last, scope = 1, _MAX_SEQ, "whole chain"
@@ -730,7 +786,21 @@ def verify_workspace(
                     result.seconds = time.perf_counter() - began
                     return result
             checkpoints = cp.load(connection, workspace_id, first, None if open_ended else last)
-            signed, checkpoint_problem = _check_signatures(checkpoints, trusted, result)
+            signed, checkpoint_problem = _check_signatures(
+                checkpoints, trusted, result, untrusted_because or {}
+            )
+            commitments = {
+                c.seq: _Commitment(c.seq, c.hash, f"a checkpoint signed {_when(c.signed_at)}")
+                for c in checkpoints
+                if signed.get(c.seq) == c.hash
+            }
+            recalled = _recall(witness, workspace_id, result)
+            if recalled is not None:
+                fork = _add_remembered(
+                    recalled, commitments, first, last if not open_ended else None
+                )
+                checkpoint_problem = checkpoint_problem or fork
+            promised = {seq: c.hash for seq, c in commitments.items()}
             total_hint = head_seq if whole else last
             count, broken, last_good = walk(
                 connection,
@@ -739,46 +809,185 @@ def verify_workspace(
                 min(last, _MAX_SEQ),
                 anchor=anchor,
                 head_seq=head_seq,
-                signed=signed,
+                signed=promised,
                 progress=lambda done, _total, message: progress(
                     done, max(total_hint - first + 1, done), message
                 ),
                 cancel=cancel,
             )
             result.events_verified = count
-            result.broken = broken
+            result.broken = _with_sources(broken, commitments)
             if last_good is not None:
                 result.last_seq = last_good[0]
             if broken is None and open_ended:
-                result.broken = _check_tail(last_good, head_seq, head_hash, checkpoints, signed)
+                newest = commitments[max(commitments)] if commitments else None
+                result.broken = _check_tail(last_good, head, newest)
             if result.broken is None and checkpoint_problem is not None:
                 result.broken = checkpoint_problem
+            if result.broken is None and whole and count == 0 and head is None:
+                result.broken = _deleted_unwitnessed(checkpoints)
+                result.empty = result.broken is None
+                if result.empty:
+                    result.notes.append(_empty_note(created_at))
             result.checkpoints_valid = sum(
                 1 for c in checkpoints if c.seq in signed and signed[c.seq] == c.hash
             )
-            if not signed and open_ended:
+            if not signed and open_ended and not result.empty:
                 result.notes.append(
                     "no trusted signed checkpoint covers this chain: removal of the newest "
                     "events is detected only against the chain head"
+                    + (" and this computer's record" if recalled is not None else "")
                 )
+            if witness is not None:
+                remember = _to_remember(connection, result, whole, last_good, checkpoints, signed)
+    if witness is not None and remember is not None:
+        witness.remember(workspace_id, remember)
     result.seconds = time.perf_counter() - began
     log.info("verified %s: %s", slug, " / ".join(result.lines()))
     return result
 
 
-def _head(connection: Connection, workspace_id: int) -> tuple[int, bytes]:
+def _when(instant: datetime) -> str:
+    return utc_text(instant)[:19].replace("T", " ") + " UTC"
+
+
+def _recall(
+    witness: ChainWitness | None, workspace_id: int, result: Verification
+) -> Remembered | None:
+    if witness is None:
+        return None
+    try:
+        return witness.recall(workspace_id)
+    except WitnessError as error:
+        result.notes.append(
+            f"WARNING: this computer's record of the chains it has seen is not relied on: "
+            f"{error}; it is set aside (kept for inspection) and started again"
+        )
+        return None
+
+
+def _add_remembered(
+    recalled: Remembered,
+    commitments: dict[int, _Commitment],
+    first: int,
+    last: int | None,
+) -> BrokenLink | None:
+    """Add what this computer remembers to the commitments (those in the range). A trusted
+    checkpoint and the record disagreeing about one event means the database showed two
+    different chains: a fork."""
+    source = recalled.as_source()
+    fork: BrokenLink | None = None
+    for seq, value in sorted(recalled.commitments().items()):
+        if seq < first or (last is not None and seq > last):
+            continue
+        known = commitments.get(seq)
+        if known is None:
+            commitments[seq] = _Commitment(seq, value, source)
+        elif known.hash != value and fork is None:
+            fork = BrokenLink(
+                BreakKind.ALTERED,
+                seq,
+                None,
+                known.hash,
+                value,
+                f"{source} holds another hash for event #{seq:,} than {known.source}: the "
+                "database has shown two different chains (a fork)",
+            )
+    return fork
+
+
+def _with_sources(
+    broken: BrokenLink | None, commitments: Mapping[int, _Commitment]
+) -> BrokenLink | None:
+    """Name who recorded the hashes a rewritten stretch is judged by."""
+    if broken is None or broken.through is None or broken.through not in commitments:
+        return broken
+    source = commitments[broken.through].source
+    said = f"; the hash expected for event #{broken.through:,} is from {source}"
+    held = commitments.get(broken.seq - 1)
+    if held is not None:
+        said += (
+            f", as is the one event #{held.seq:,} matches"
+            if held.source == source
+            else f", the one event #{held.seq:,} matches from {held.source}"
+        )
+    return replace(broken, explanation=broken.explanation + said)
+
+
+def _deleted_unwitnessed(checkpoints: Sequence[cp.Checkpoint]) -> BrokenLink | None:
+    """A workspace without a single event or a chain head: a finding if any checkpoint, even
+    one by a key not trusted here, says it had events (nobody forges a checkpoint to make a
+    new workspace look robbed; deleting a log and forgetting its checkpoints is the mistake
+    this catches)."""
+    if not checkpoints:
+        return None
+    newest = max(checkpoints, key=lambda c: c.seq)
+    return BrokenLink(
+        BreakKind.MISSING,
+        1,
+        None,
+        newest.hash,
+        None,
+        f"every event was removed, and the chain head with them: a checkpoint signed "
+        f"{_when(newest.signed_at)} by key {newest.key_id} says the chain had "
+        f"{newest.seq:,} events",
+    )
+
+
+def _empty_note(created_at: datetime | None) -> str:
+    created = f" (workspace created {_when(created_at)[:10]})" if created_at else ""
+    return (
+        f"nothing shows this workspace ever had events{created}: no checkpoint names it and "
+        "this computer has no record of its chain. A deletion of its whole log would look "
+        "the same; signed checkpoints (`nvadmin checkpoint --all`) and this computer's record "
+        "of earlier verifications are what make such a deletion visible"
+    )
+
+
+def _to_remember(
+    connection: Connection,
+    result: Verification,
+    whole: bool,
+    last_good: tuple[int, bytes] | None,
+    checkpoints: Sequence[cp.Checkpoint],
+    signed: Mapping[int, bytes],
+) -> Remembered | None:
+    """What the witness keeps from this verification: an intact whole chain with evenly
+    spread points of it (read in the same snapshot), else the newest trusted checkpoint."""
+    now = datetime.now(UTC)
+    if result.intact and whole and last_good is not None and result.events_verified:
+        positions = sample_positions(last_good[0])
+        rows = connection.execute(
+            select(ActivityEvent.seq, ActivityEvent.hash).where(
+                ActivityEvent.workspace_id == result.workspace_id,
+                ActivityEvent.seq.in_(positions),
+            )
+        ).all()
+        points = {int(seq): bytes(value) for seq, value in rows}
+        return Remembered(
+            result.workspace_slug, last_good[0], last_good[1], now, "verified", points
+        )
+    valid = [c for c in checkpoints if signed.get(c.seq) == c.hash]
+    if not valid:
+        return None
+    newest = max(valid, key=lambda c: c.seq)
+    return Remembered(result.workspace_slug, newest.seq, newest.hash, now, "checkpoint", {})
+
+
+def _head(connection: Connection, workspace_id: int) -> tuple[int, bytes] | None:
     row = connection.execute(
         select(ChainHead.last_seq, ChainHead.last_hash).where(
             ChainHead.workspace_id == workspace_id
         )
     ).first()
-    return (int(row[0]), bytes(row[1])) if row else (0, bytes(32))
+    return (int(row[0]), bytes(row[1])) if row else None
 
 
 def _check_signatures(
     checkpoints: Sequence[cp.Checkpoint],
     trusted: Mapping[str, Ed25519PublicKey],
     result: Verification,
+    untrusted_because: Mapping[str, str],
 ) -> tuple[dict[int, bytes], BrokenLink | None]:
     signed: dict[int, bytes] = {}
     problem: BrokenLink | None = None
@@ -795,9 +1004,14 @@ def _check_signatures(
         else:
             unknown.add(checkpoint.key_id)
     for ident in sorted(unknown):
+        why = untrusted_because.get(ident)
         result.notes.append(
-            f"checkpoints signed by key {ident} were not relied on: that key is not trusted "
-            "here (see `nvadmin checkpoint --trust`)"
+            f"checkpoints signed by key {ident} were not relied on: "
+            + (
+                f"it is this computer's own signing key, but {why}"
+                if why
+                else "that key is not trusted here (see `nvadmin checkpoint --trust`)"
+            )
         )
     return signed, problem
 
@@ -816,12 +1030,23 @@ def _forged_checkpoint(checkpoint: cp.Checkpoint) -> BrokenLink:
 
 def _check_tail(
     last_good: tuple[int, bytes] | None,
-    head_seq: int,
-    head_hash: bytes,
-    checkpoints: Sequence[cp.Checkpoint],
-    signed: Mapping[int, bytes],
+    head: tuple[int, bytes] | None,
+    newest: _Commitment | None,
 ) -> BrokenLink | None:
     last_seq, last_hash = last_good or (0, bytes(32))
+    head_seq, head_hash = head or (0, bytes(32))
+    if head is None and last_seq and (newest is None or newest.seq <= last_seq):
+        # Every writer creates the head with the first event: it never goes missing alone.
+        return BrokenLink(
+            BreakKind.MISSING,
+            last_seq,
+            None,
+            None,
+            last_hash,
+            f"the chain head was deleted: {last_seq:,} events are chained, but the record "
+            "of the newest one that every write updates is gone (were newer events removed "
+            "with it? only a checkpoint or this computer's record can tell)",
+        )
     if last_seq > head_seq:
         return BrokenLink(
             BreakKind.INSERTED,
@@ -832,18 +1057,16 @@ def _check_tail(
             f"events #{head_seq + 1:,} to #{last_seq:,} were added behind the chain head's "
             f"back (the head says the chain has {head_seq:,} events)",
         )
-    newest_signed = max(signed, default=0)
-    if newest_signed > last_seq:
-        signed_at = next(c.signed_at for c in checkpoints if c.seq == newest_signed)
+    if newest is not None and newest.seq > last_seq:
+        left = f"only {last_seq:,} are left" if last_seq else "none are left"
+        removed = "the newest events were removed" if last_seq else "every event was removed"
         return BrokenLink(
             BreakKind.MISSING,
             last_seq + 1,
             None,
-            signed[newest_signed],
-            last_hash,
-            f"the newest events were removed: a checkpoint signed "
-            f"{utc_text(signed_at)[:19].replace('T', ' ')} UTC says the chain had "
-            f"{newest_signed:,} events, only {last_seq:,} are left",
+            newest.hash,
+            last_hash if last_seq else None,
+            f"{removed}: {newest.source} says the chain had {newest.seq:,} events, {left}",
         )
     if head_seq > last_seq:
         return BrokenLink(
@@ -881,6 +1104,7 @@ def sign_checkpoint(
     key: cp.SigningKey,
     *,
     trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    witness: ChainWitness | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
 ) -> tuple[Verification, cp.Checkpoint | None]:
@@ -889,12 +1113,18 @@ def sign_checkpoint(
     trusted = dict(trusted_keys or {})
     trusted[key.key_id] = key.public_key
     result = verify_workspace(
-        engine, identity, workspace, trusted_keys=trusted, progress=progress, cancel=cancel
+        engine,
+        identity,
+        workspace,
+        trusted_keys=trusted,
+        witness=witness,
+        progress=progress,
+        cancel=cancel,
     )
     if not result.intact or result.events_verified == 0:
         return result, None
     with engine.begin() as connection:
-        head_seq, head_hash = _head(connection, result.workspace_id)
+        head_seq, head_hash = _head(connection, result.workspace_id) or (0, bytes(32))
         last = result.last_seq
         stored = _stored_hash(connection, EVENTS_SOURCE, result.workspace_id, last)
         if stored is None:

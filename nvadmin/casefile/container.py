@@ -5,7 +5,8 @@ Layout::
     b"NVCASE\\x00\\x01"                 magic and container version
     u32 big-endian                      length of the header
     header                              UTF-8 JSON: KDF parameters and salt, cipher, nonce
-                                        prefix, compression, a key check value; no PHI
+                                        prefix, compression, a key check value and
+                                        ``header_sha256``; no PHI
     { u32 length, ciphertext+tag }*     the payload in segments of SEGMENT_SIZE plaintext bytes
 
 Each segment is sealed with AES-256-GCM under a 12-byte nonce (8 random bytes fixed per file,
@@ -18,6 +19,14 @@ the whole payload is exactly what was written.
 The key check value (an HMAC of a constant under a separate subkey) lets the reader tell "wrong
 passphrase" from "damaged file" without decrypting anything; it reveals nothing an attacker
 could not get by running scrypt, which is what makes guessing expensive.
+
+The header is checked whole *before* the key derivation runs: the KDF settings must be ones
+nvadmin writes (:data:`KDF_SETTINGS`, so a doctored header cannot make opening cost minutes and
+gigabytes), every field must have its exact form, and ``header_sha256`` (a plain SHA-256 of
+the rest of the header) must match. A header at fault is reported as a damaged or altered
+case file, never as a wrong passphrase. The checksum is no secret and proves nothing on its
+own (the segments' authentication does); it only lets the reader name the fault. Files written
+before it existed (no ``header_sha256``) still open.
 """
 
 from __future__ import annotations
@@ -44,6 +53,12 @@ FORMAT = "nvadmin-case-file/1"
 SEGMENT_SIZE = 1 << 20
 # scrypt at N=2^17, r=8, p=1: 128 MiB of memory per guess (OWASP's recommended minimum).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 17, 8, 1
+# The only (n, r, p) a reader accepts: the ones nvadmin has ever written. Anything else is a
+# doctored header, refused before scrypt runs (n=2^20, r=16, p=4 would cost ~2 GiB and a
+# minute per attempt).
+KDF_SETTINGS = frozenset({(SCRYPT_N, SCRYPT_R, SCRYPT_P)})
+_SALT_BYTES, _PREFIX_BYTES, _CHECK_BYTES = 16, 8, 32
+_HEADER_CHECK = "header_sha256"
 MIN_PASSPHRASE = 10
 _TAG = 16
 _MAX_HEADER = 64 * 1024
@@ -56,6 +71,13 @@ class CaseFileError(UserError):
 
 class WrongPassphrase(CaseFileError):
     pass
+
+
+class AlteredHeader(CaseFileError):
+    """The header is not one nvadmin writes: damage or a deliberate edit, not a passphrase."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"damaged or altered case file: {what}")
 
 
 @dataclass(frozen=True)
@@ -94,26 +116,25 @@ def encrypt(
 ) -> None:
     """Compress and encrypt ``payload``, handing the container's bytes to ``write``."""
     check_passphrase(passphrase)
-    salt, prefix = os.urandom(16), os.urandom(8)
+    salt, prefix = os.urandom(_SALT_BYTES), os.urandom(_PREFIX_BYTES)
     keys = _derive(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    header = json.dumps(
-        {
-            "format": FORMAT,
-            "kdf": {
-                "name": "scrypt",
-                "n": SCRYPT_N,
-                "r": SCRYPT_R,
-                "p": SCRYPT_P,
-                "salt": base64.b64encode(salt).decode("ascii"),
-            },
-            "cipher": "AES-256-GCM",
-            "nonce_prefix": base64.b64encode(prefix).decode("ascii"),
-            "segment_size": SEGMENT_SIZE,
-            "compression": "zlib",
-            "key_check": base64.b64encode(keys.check).decode("ascii"),
+    fields: dict[str, Any] = {
+        "format": FORMAT,
+        "kdf": {
+            "name": "scrypt",
+            "n": SCRYPT_N,
+            "r": SCRYPT_R,
+            "p": SCRYPT_P,
+            "salt": base64.b64encode(salt).decode("ascii"),
         },
-        sort_keys=True,
-    ).encode("utf-8")
+        "cipher": "AES-256-GCM",
+        "nonce_prefix": base64.b64encode(prefix).decode("ascii"),
+        "segment_size": SEGMENT_SIZE,
+        "compression": "zlib",
+        "key_check": base64.b64encode(keys.check).decode("ascii"),
+    }
+    fields[_HEADER_CHECK] = _header_checksum(fields)
+    header = json.dumps(fields, sort_keys=True).encode("utf-8")
     header_digest = hashlib.sha256(MAGIC + header).digest()
     write(MAGIC + struct.pack(">I", len(header)) + header)
     aead = AESGCM(keys.encryption)
@@ -160,8 +181,37 @@ def _segments(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
         yield b"", True
 
 
-def read_header(data: bytes | memoryview) -> tuple[dict[str, Any], int]:
-    """The parsed header and the offset of the first segment."""
+@dataclass(frozen=True)
+class Header:
+    """A case file's header, checked field by field before any key is derived."""
+
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    nonce_prefix: bytes
+    key_check: bytes
+
+
+def _header_checksum(fields: dict[str, Any]) -> str:
+    """SHA-256 of the header's other fields, as the writer encodes them."""
+    rest = {k: v for k, v in fields.items() if k != _HEADER_CHECK}
+    return hashlib.sha256(MAGIC + json.dumps(rest, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _decoded(text: Any, size: int, what: str) -> bytes:
+    try:
+        value = base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise AlteredHeader(f"its {what} is unreadable") from None
+    if len(value) != size:
+        raise AlteredHeader(f"its {what} has the wrong length")
+    return value
+
+
+def read_header(data: bytes | memoryview) -> tuple[Header, int]:
+    """The checked header and the offset of the first segment. Raises :class:`AlteredHeader`
+    for any header nvadmin would not have written; runs no key derivation."""
     if len(data) < len(MAGIC) + 4:
         raise CaseFileError("this file is too short to be a case file (truncated?)")
     if bytes(data[: len(MAGIC) - 1]) != MAGIC[:-1]:
@@ -173,18 +223,37 @@ def read_header(data: bytes | memoryview) -> tuple[dict[str, Any], int]:
     if length > _MAX_HEADER or start + length > len(data):
         raise CaseFileError("the case file is truncated or damaged (bad header)")
     try:
-        header = json.loads(bytes(data[start : start + length]))
-        kdf = header["kdf"]
-        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-        base64.b64decode(kdf["salt"], validate=True)
-        base64.b64decode(header["nonce_prefix"], validate=True)
-    except (ValueError, KeyError, TypeError):
-        raise CaseFileError("the case file is damaged (unreadable header)") from None
-    if header.get("format") != FORMAT or header.get("cipher") != "AES-256-GCM":
+        fields = json.loads(bytes(data[start : start + length]))
+    except ValueError:
+        raise AlteredHeader("its header is unreadable") from None
+    if not isinstance(fields, dict):
+        raise AlteredHeader("its header is unreadable")
+    if fields.get("format") != FORMAT:
         raise CaseFileError("this case file uses a format this nvadmin does not know")
-    # Bounds keep a doctored header from making the key derivation take all memory or forever.
-    if not (1 << 14 <= n <= 1 << 20 and n & (n - 1) == 0 and 1 <= r <= 16 and 1 <= p <= 4):
-        raise CaseFileError("the case file is damaged (implausible key derivation settings)")
+    if _HEADER_CHECK in fields and fields[_HEADER_CHECK] != _header_checksum(fields):
+        raise AlteredHeader("its header does not match its checksum")
+    if fields.get("cipher") != "AES-256-GCM" or fields.get("compression") != "zlib":
+        raise AlteredHeader("it names a cipher or compression nvadmin does not write")
+    if fields.get("segment_size") != SEGMENT_SIZE:
+        raise AlteredHeader("its segment size is not the one nvadmin writes")
+    kdf = fields.get("kdf")
+    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
+        raise AlteredHeader("its key derivation is not the one nvadmin writes")
+    settings = (kdf.get("n"), kdf.get("r"), kdf.get("p"))
+    if not all(type(v) is int for v in settings) or settings not in KDF_SETTINGS:
+        raise AlteredHeader(
+            "its key derivation settings are not ones nvadmin writes (refused before trying "
+            "the passphrase)"
+        )
+    n, r, p = (int(v) for v in settings)
+    header = Header(
+        n,
+        r,
+        p,
+        _decoded(kdf.get("salt"), _SALT_BYTES, "salt"),
+        _decoded(fields.get("nonce_prefix"), _PREFIX_BYTES, "nonce"),
+        _decoded(fields.get("key_check"), _CHECK_BYTES, "key check"),
+    )
     return header, start + length
 
 
@@ -196,18 +265,12 @@ def decrypt(
 ) -> bytearray:
     """The payload of a container, or :class:`CaseFileError` saying what is wrong."""
     header, offset = read_header(data)
-    kdf = header["kdf"]
-    salt = base64.b64decode(kdf["salt"])
-    keys = _derive(passphrase, salt, int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
-    try:
-        expected_check = base64.b64decode(header["key_check"], validate=True)
-    except (KeyError, ValueError):
-        raise CaseFileError("the case file is damaged (unreadable header)") from None
-    if not hmac.compare_digest(keys.check, expected_check):
+    keys = _derive(passphrase, header.salt, header.n, header.r, header.p)
+    if not hmac.compare_digest(keys.check, header.key_check):
         raise WrongPassphrase("wrong passphrase for this case file")
     header_digest = hashlib.sha256(bytes(data[: len(MAGIC)]) + bytes(data[len(MAGIC) + 4 : offset]))
     header_digest_bytes = header_digest.digest()
-    prefix = base64.b64decode(header["nonce_prefix"])
+    prefix = header.nonce_prefix
     aead = AESGCM(keys.encryption)
     decompressor = zlib.decompressobj()
     out = bytearray()

@@ -183,8 +183,8 @@ def verify_case(
                         )
                 if state is cp.SignatureState.VALID:
                     signed[checkpoint.seq] = checkpoint.hash
-                elif state is cp.SignatureState.INVALID and result.broken is None:
-                    result.broken = BrokenLink(
+                elif state is cp.SignatureState.INVALID:
+                    result.broken = result.broken or BrokenLink(
                         BreakKind.ALTERED,
                         checkpoint.seq,
                         None,

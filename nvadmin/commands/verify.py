@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="FILE",
         help="also trust checkpoints signed by this public key (PEM); may be repeated",
     )
+    parser.add_argument(
+        "--forget-record",
+        action="store_true",
+        help="first forget what this computer remembers of this database's chains (only "
+        "after the database was deliberately rebuilt: the record is what catches a rollback)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run_verify)
 
@@ -109,6 +115,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
 
     from nvadmin.audit.checkpoints import KeyStore, load_public_pem
     from nvadmin.audit.verify import verify_workspace
+    from nvadmin.audit.witness import ChainWitness, WitnessError
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.db import migrate
     from nvadmin.db.models import Workspace
@@ -134,6 +141,15 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
     end = parse_bound(args.end, zone, is_end=True) if args.end else None
     if start and end and start >= end:
         raise UserError("the range ends before it starts")
+    witness = ChainWitness.for_database(context.paths.data_dir, context.database_url)
+    if args.forget_record and witness is not None:
+        try:
+            forgotten = witness.store.forget(witness.database)
+        except WitnessError as error:
+            witness.store.set_aside()
+            forgotten = 0
+            print(f"the record was not usable ({error}); set aside", file=sys.stderr)
+        print(f"forgot this computer's record of {forgotten:,} chains in this database")
     progress, close = _progress(args.quiet, "verifying")
     try:
         result = verify_workspace(
@@ -143,6 +159,8 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
             start=start,
             end=end,
             trusted_keys=trusted,
+            untrusted_because=store.unusable_own_key(),
+            witness=witness,
             progress=progress,
         )
     finally:
@@ -159,6 +177,7 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
 
     from nvadmin.audit.checkpoints import KeyStore, fingerprint, public_pem
     from nvadmin.audit.verify import sign_checkpoint
+    from nvadmin.audit.witness import ChainWitness
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.db.models import Workspace
 
@@ -199,6 +218,7 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
     if not slugs:
         raise UserError(f"no workspace {args.workspace!r}")
     failed = 0
+    witness = ChainWitness.for_database(context.paths.data_dir, context.database_url)
     for slug in slugs:
         progress, close = _progress(args.quiet, f"verifying {slug}")
         try:
@@ -208,6 +228,7 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
                 slug,
                 key,
                 trusted_keys=store.trusted_keys(),
+                witness=witness,
                 progress=progress,
             )
         finally:

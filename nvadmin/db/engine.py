@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,20 @@ def _sqlite_engine(url: URL) -> Engine:
         if not folder.is_dir():
             raise DatabaseUnavailable(f"folder {folder} does not exist")
     engine = create_engine(url, connect_args={"timeout": 30})
+
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
+
+        @event.listens_for(engine, "do_connect")
+        def _create_private(*_args: Any) -> None:
+            # The file holds staff password hashes and patient activity: a new one is the
+            # owner's alone (SQLite's own default is 0644); its -wal and -shm files follow it.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as error:  # SQLite itself then reports the folder's problem
+                log.debug("could not create %s: %s", path, error)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -42,6 +42,7 @@ from nvadmin.audit.reports import (
     patient_access_report,
     user_activity_report,
 )
+from nvadmin.audit.witness import ChainWitness
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.casefile import container
 from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
@@ -164,6 +165,9 @@ class Compliance:
             self.keys,
             current=window.current_workspace(),
             case=case_of(window.context),
+            witness=ChainWitness.for_database(
+                window.context.paths.data_dir, window.context.database_url
+            ),
             parent=window,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -49,9 +49,12 @@ class DatabaseFacts:
     staff_count: int
     demo_accounts: list[tuple[str, str, str]]
     privilege_warning: str | None
+    # A chain this computer verified no longer extends what it remembers (audit.witness).
+    chain_warning: str | None = None
 
 
 def load_facts(context: Context) -> DatabaseFacts:
+    from nvadmin.audit.witness import sign_in_warning
     from nvadmin.auth.accounts import staff_count
     from nvadmin.auth.db_roles import connection_privileges
     from nvadmin.auth.demo import demo_accounts
@@ -65,6 +68,7 @@ def load_facts(context: Context) -> DatabaseFacts:
         staff_count=staff_count(engine),
         demo_accounts=demo_accounts(engine),
         privilege_warning=privileges.warning if privileges else None,
+        chain_warning=sign_in_warning(engine, context.paths.data_dir, context.database_url),
     )
 
 
@@ -281,9 +285,11 @@ class SignInDialog(QDialog):
         self.facts = facts
         self.status.setText("")
         self.status.hide()
-        if facts.privilege_warning:
-            self.privilege_label.setText("⚠ " + facts.privilege_warning)
+        warnings = [w for w in (facts.privilege_warning, facts.chain_warning) if w]
+        if warnings:
+            self.privilege_label.setText("\n".join("⚠ " + w for w in warnings))
             self.privilege_label.show()
+            self.adjustSize()
         if facts.staff_count == 0:
             self._show_page(1)
             self.sign_in_button.setDefault(False)
@@ -326,6 +332,7 @@ class SignInDialog(QDialog):
     def _on_keyring(self, status: KeyringStatus) -> None:
         self.keyring_status = status
         self.keyring_notice.show_status(status)
+        self.adjustSize()  # the notice may have appeared: grow rather than squeeze the rest
         self.remember_box.setEnabled(status.available)
         self.remember_box.setToolTip(
             "The token is kept in the system keyring and can be revoked by signing out."

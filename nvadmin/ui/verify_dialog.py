@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from nvadmin.audit.checkpoints import KeyStore
 from nvadmin.audit.verify import Verification, sign_checkpoint, verify_workspace
+from nvadmin.audit.witness import ChainWitness
 from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.workers.cancel import ProgressUpdate
@@ -51,6 +52,7 @@ class VerifyDialog(QDialog):
         *,
         current: WorkspaceInfo | None = None,
         case: object | None = None,
+        witness: ChainWitness | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -58,6 +60,8 @@ class VerifyDialog(QDialog):
         self.identity = identity
         self.keys = keys
         self.case = case
+        # This computer's record of the chains it verified (none for a case file).
+        self.witness = witness if case is None else None
         self.job: Job | None = None
         self.results: list[Verification] = []
         self._started = 0.0
@@ -101,9 +105,10 @@ class VerifyDialog(QDialog):
             for widget in (self.workspace, self.whole, self.ranged, self.first, self.last):
                 widget.hide()
             for index in range(span.count()):
-                item = span.itemAt(index).widget()
-                if item is not None:
-                    item.hide()
+                item = span.itemAt(index)
+                shown = item.widget() if item is not None else None
+                if shown is not None:
+                    shown.hide()
 
         self.headline = QLabel("Not verified yet.", self)
         self.headline.setObjectName("verifyHeadline")
@@ -192,6 +197,7 @@ class VerifyDialog(QDialog):
 
     def start(self) -> None:
         engine, identity, trusted = self.engine, self.identity, self.keys.trusted_keys()
+        witness, untrusted = self.witness, self.keys.unusable_own_key()
         if self.case is not None:
             from nvadmin.casefile.reader import OpenCase, verify_case
 
@@ -227,6 +233,8 @@ class VerifyDialog(QDialog):
                         start=start,
                         end=end,
                         trusted_keys=trusted,
+                        untrusted_because=untrusted,
+                        witness=witness,
                         progress=control.progress,
                         cancel=control.token,
                     )
@@ -272,7 +280,10 @@ class VerifyDialog(QDialog):
         self.results = results
         intact = all(r.intact for r in results)
         verified = sum(r.events_verified for r in results)
-        if intact:
+        if intact and all(r.empty for r in results):
+            self.headline.setStyleSheet("font-weight: bold; font-size: 15pt;")
+            self.headline.setText("No events recorded yet: this workspace has no chain")
+        elif intact:
             self.headline.setStyleSheet(INTACT_STYLE)
             self.headline.setText(f"✔ {verified:,} events verified, chain intact")
         else:
@@ -280,7 +291,7 @@ class VerifyDialog(QDialog):
             assert broken.broken is not None
             self.headline.setStyleSheet(BROKEN_STYLE)
             self.headline.setText(
-                f"✘ Chain broken at event #{broken.broken.seq:,} "
+                f"✘ Chain broken at {broken.broken.where} "
                 f"({broken.workspace_slug}): {broken.broken.kind}"
             )
         lines: list[str] = []
@@ -312,7 +323,7 @@ class VerifyDialog(QDialog):
         workspace = self.selected_workspace()
         if workspace is None:
             return
-        engine, identity, keys = self.engine, self.identity, self.keys
+        engine, identity, keys, witness = self.engine, self.identity, self.keys, self.witness
 
         def work(control: JobControl) -> list[Verification]:
             key = keys.require_signing_key()
@@ -322,6 +333,7 @@ class VerifyDialog(QDialog):
                 workspace.id,
                 key,
                 trusted_keys=keys.trusted_keys(),
+                witness=witness,
                 progress=control.progress,
                 cancel=control.token,
             )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import struct
 import sys
 import tempfile
 import time
@@ -288,3 +290,92 @@ def test_only_compliance_and_admin_make_case_files(
     with pytest.raises(UserError, match="at least 10 characters"):
         create_case_file(engine, REVIEWER, f, tmp_path / "c", "short", source="x")
     assert not list(tmp_path.glob("c*"))
+
+
+def _with_header(data: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
+    """The container with its header JSON edited by ``change`` (length prefix kept right)."""
+    start = len(container.MAGIC) + 4
+    (length,) = struct.unpack(">I", data[len(container.MAGIC) : start])
+    fields = json.loads(data[start : start + length])
+    change(fields)
+    header = json.dumps(fields, sort_keys=True).encode()
+    return container.MAGIC + struct.pack(">I", len(header)) + header + data[start + length :]
+
+
+def _sealed(payload: bytes = b"case payload") -> bytes:
+    out = bytearray()
+    container.encrypt(payload, PASSPHRASE, out.extend)
+    return bytes(out)
+
+
+def _count_derivations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    calls: list[tuple[int, int, int]] = []
+    real = container._derive
+
+    def counting(passphrase: str, salt: bytes, n: int, r: int, p: int):  # type: ignore[no-untyped-def]
+        calls.append((n, r, p))
+        return real(passphrase, salt, n, r, p)
+
+    monkeypatch.setattr(container, "_derive", counting)
+    return calls
+
+
+def test_doctored_kdf_settings_are_refused_before_any_key_derivation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A header asking for scrypt n=2^20, r=16, p=4 (2 GiB, most of a minute) used to be
+    honoured and then reported as a wrong passphrase."""
+
+    def expensive(fields: dict) -> None:
+        fields["kdf"].update(n=2**20, r=16, p=4)
+        fields.pop("header_sha256", None)  # as a forger who knows the format would
+
+    doctored = _with_header(_sealed(), expensive)
+    path = tmp_path / "doctored.nvcase"
+    path.write_bytes(doctored)
+    derivations = _count_derivations(monkeypatch)
+    with pytest.raises(container.CaseFileError) as caught:
+        open_case_file(path, PASSPHRASE)
+    assert not isinstance(caught.value, container.WrongPassphrase)
+    assert str(caught.value).startswith("damaged or altered case file")
+    assert derivations == []
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["salt", "key_check", "nonce_prefix", "segment_size", "kdf settings within old bounds"],
+)
+def test_an_edited_header_is_called_altered_not_a_wrong_passphrase(
+    monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    def edit(fields: dict) -> None:
+        if field == "salt":
+            fields["kdf"]["salt"] = base64.b64encode(bytes(16)).decode()
+        elif field == "kdf settings within old bounds":
+            fields["kdf"]["n"] = 2**14  # accepted (and run) by the old bounds check
+        elif field == "segment_size":
+            fields["segment_size"] = 4096
+        else:
+            fields[field] = base64.b64encode(bytes(len(base64.b64decode(fields[field])))).decode()
+
+    edited = _with_header(_sealed(), edit)
+    derivations = _count_derivations(monkeypatch)
+    with pytest.raises(container.AlteredHeader, match=r"^damaged or altered case file"):
+        container.decrypt(edited, PASSPHRASE)
+    assert derivations == []
+
+
+def test_the_right_passphrase_still_opens_and_a_wrong_one_is_still_named() -> None:
+    sealed = _sealed(b"x" * 1000)
+    assert bytes(container.decrypt(sealed, PASSPHRASE)) == b"x" * 1000
+    with pytest.raises(container.WrongPassphrase, match="wrong passphrase"):
+        container.decrypt(sealed, PASSPHRASE + "!")
+
+
+def test_case_files_written_before_the_header_checksum_still_open() -> None:
+    old = Path(__file__).parent.parent / "data" / "case-container-without-header-check.bin"
+    data = old.read_bytes()
+    assert b"header_sha256" not in data
+    assert bytes(container.decrypt(data, PASSPHRASE)).startswith(b"a case file written before")
+    with pytest.raises(container.WrongPassphrase):
+        container.decrypt(data, "not the passphrase at all")
