@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from sqlalchemy import text
 
 from nvadmin.context import Context
+from nvadmin.db.engine import make_engine
 from nvadmin.ui.verify_dialog import VerifyDialog
 from tests.gui.test_compliance import open_window, seed
 from tests.unit.test_verify import attacker
@@ -37,7 +38,8 @@ def test_a_rollback_after_a_verification_is_reported_in_the_window(qtbot, contex
     press_verify(qtbot, dialog)
     assert "61 events verified, chain intact" in dialog.headline.text()
     assert (context.paths.data_dir / "chain-witness.json").exists()
-    with attacker(context.engine) as c:
+    owner = make_engine(context.database_url)  # the attacker holds the owner's rights
+    with attacker(owner) as c:
         c.execute(
             text("DELETE FROM activity_events WHERE workspace_id = :w AND seq > 50"), {"w": ws}
         )
@@ -49,6 +51,7 @@ def test_a_rollback_after_a_verification_is_reported_in_the_window(qtbot, contex
             text("UPDATE chain_heads SET last_seq = 50, last_hash = :h WHERE workspace_id = :w"),
             {"h": fifty, "w": ws},
         )
+    owner.dispose()
     press_verify(qtbot, dialog)
     assert "Chain broken at event #51" in dialog.headline.text()
     details = dialog.details.toPlainText()
