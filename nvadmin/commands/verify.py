@@ -169,7 +169,8 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
         print(line)
     rate = result.events_verified / result.seconds if result.seconds else 0
     print(f"({result.seconds:.1f} s, {rate:,.0f} events/s)", file=sys.stderr)
-    return 0 if result.intact else 1
+    # A workspace with no chain at all is a finding, not a pass: a deleted log looks the same.
+    return 0 if result.intact and not result.empty else 1
 
 
 def run_checkpoint(context: Context, args: argparse.Namespace) -> int:

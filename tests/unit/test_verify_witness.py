@@ -392,3 +392,14 @@ def test_a_deleted_chain_head_is_named_as_such(engine: Engine) -> None:
     broken = check(engine).broken
     assert broken and broken.kind is BreakKind.MISSING
     assert "the chain head was deleted: 10 events are chained" in broken.explanation
+
+
+def test_the_command_line_calls_a_workspace_without_a_chain_a_finding(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing recorded anywhere, the whole log and its head deleted: exit 1, not a pass."""
+    ws = chain(engine, 10)
+    delete_whole_log(engine, ws)
+    assert main(["--database", db_url, "verify", "--workspace", SLUG, "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "no events recorded" in out and "chain intact" not in out
