@@ -48,6 +48,7 @@ from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
 from nvadmin.casefile.reader import OpenCase, open_case_file, passphrase_check
 from nvadmin.context import Context
 from nvadmin.errors import UserError
+from nvadmin.ui.main_window import RunningWork
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from nvadmin.workers.cancel import ProgressUpdate
@@ -70,6 +71,8 @@ class Compliance:
         self.window = window
         self.keys = KeyStore(window.context.paths.config_dir)
         self.case_windows: list[Any] = []
+        self.verify_dialogs: list[VerifyDialog] = []
+        self.case_builds: list[Job] = []
         self.last_folder: Path | None = None
         identity: StaffIdentity = window.identity
         read_only = bool(getattr(window.context, "read_only", False))
@@ -127,6 +130,7 @@ class Compliance:
         if quit_action is not None:
             file_menu.insertSeparator(quit_action)
         self._follow_locks()
+        window.add_work_source(self.running_work)
         if read_only:
             badge = QLabel("  Offline case file · read-only  ", window)
             badge.setObjectName("caseFileBadge")
@@ -154,6 +158,15 @@ class Compliance:
 
         window.set_locked = set_locked
 
+    def running_work(self) -> list[RunningWork]:
+        """Verifications and case files being built: closing the window asks first."""
+        self.case_builds = [job for job in self.case_builds if job.running]
+        work = [RunningWork("case file", job) for job in self.case_builds]
+        for dialog in self.verify_dialogs:
+            if dialog.job is not None and dialog.job.running:
+                work.append(RunningWork("verification", dialog.job))
+        return work
+
     # -- verification ---------------------------------------------------------------------------
 
     def open_verify(self) -> VerifyDialog:
@@ -167,6 +180,8 @@ class Compliance:
             parent=window,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.verify_dialogs.append(dialog)
+        dialog.destroyed.connect(lambda *_: self.verify_dialogs.remove(dialog))
         dialog.show()
         return dialog
 
@@ -290,6 +305,7 @@ class Compliance:
         job.failed.connect(lambda message: window.show_message(message, error=True))
         job.cancelled.connect(lambda: window.show_message("Case file not saved (cancelled)."))
         job.start()
+        self.case_builds.append(job)
         return job
 
     def ask_open_case(self) -> None:
