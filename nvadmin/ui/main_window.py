@@ -326,8 +326,8 @@ class MainWindow(QMainWindow):
         box.setWindowTitle("Work still running")
         box.setText(f"{running} running")
         box.setInformativeText(
-            f"Wait keeps nvadmin open until they finish. Cancelling them now leaves no "
-            f"partial files behind, then you {verb}."
+            f"Wait keeps nvadmin open while they finish. Cancelling them leaves no partial "
+            f"files behind. If they finish before you answer, you {verb} then."
         )
         wait = box.addButton("&Wait", QMessageBox.ButtonRole.RejectRole)
         stop = box.addButton(f"&Cancel them and {verb}", QMessageBox.ButtonRole.DestructiveRole)
@@ -343,6 +343,20 @@ class MainWindow(QMainWindow):
             else:
                 self.show_message(f"{running} still running; nothing was stopped.")
 
+        def one_ended() -> None:
+            # Nothing left to lose: do what was asked without waiting for an answer.
+            if self.stop_work_box is box and not self.running_work():
+                box.finished.disconnect(answered)
+                self.stop_work_box = None
+                box.done(0)
+                box.deleteLater()
+                then()
+
+        for item in work:
+            # Queued after the job's own bookkeeping, so ``running`` is already False here.
+            item.job.finished.connect(one_ended, Qt.ConnectionType.QueuedConnection)
+        # A job that ended just before these connections still has its bookkeeping queued.
+        QTimer.singleShot(0, one_ended)
         box.finished.connect(answered)
         box.open()
         return False
@@ -353,15 +367,17 @@ class MainWindow(QMainWindow):
             then()
             return
         self.show_message(f"Cancelling {describe_work(work)}…")
+        pending = [then]  # emptied by the first call that finds nothing running
 
         def one_ended() -> None:
-            if not self.running_work():
-                then()
+            if pending and not self.running_work():
+                pending.pop()()
 
         for item in work:
             # Queued after the job's own bookkeeping, so ``running`` is already False here.
             item.job.finished.connect(one_ended, Qt.ConnectionType.QueuedConnection)
             item.job.cancel()
+        QTimer.singleShot(0, one_ended)
 
     def refresh(self) -> None:
         if self._locked:

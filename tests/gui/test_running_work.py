@@ -196,3 +196,21 @@ def test_sign_out_during_an_export_asks_first(
     with qtbot.waitSignal(session.signed_out, timeout=10_000):
         window.sign_out_action.trigger()  # nothing runs now: signs out at once
     assert session.window is None
+
+
+def test_work_ending_while_asked_goes_on_with_the_quit(
+    qtbot, context: Context, gate: Gate, folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    session = signed_in(qtbot, context)
+    window = session.window
+    assert isinstance(window, MainWindow)
+    row = start_export(qtbot, window, folder)
+    window.quit_action.trigger()
+    question(qtbot, window)
+    gate.open.set()  # the export finishes before anyone answers: nothing left to lose
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    assert row.state is State.DONE and row.request.output.exists()
+    assert window.stop_work_box is None
+    qtbot.waitUntil(lambda: not window.findChildren(QMessageBox), timeout=5_000)
+    assert session.watcher is not None
+    session.watcher.stop()
