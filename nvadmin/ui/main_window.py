@@ -326,8 +326,8 @@ class MainWindow(QMainWindow):
         box.setWindowTitle("Work still running")
         box.setText(f"{running} running")
         box.setInformativeText(
-            f"Wait keeps nvadmin open while they finish. Cancelling them leaves no partial "
-            f"files behind. If they finish before you answer, you {verb} then."
+            f"Wait keeps nvadmin open until the work is done. Cancelling leaves no partial "
+            f"files behind. If the work is done before you answer, nvadmin goes on to {verb}."
         )
         wait = box.addButton("&Wait", QMessageBox.ButtonRole.RejectRole)
         stop = box.addButton(f"&Cancel them and {verb}", QMessageBox.ButtonRole.DestructiveRole)
@@ -1187,7 +1187,17 @@ class GoToTimeDialog(QDialog):
         self.edit.setObjectName("goToTimeEdit")
         self.edit.setPlaceholderText("2026-11-05 10:06:00, or 10:06 for this day")
         self.edit.setAccessibleName(f"Date and time in {zone.key}")
+        self.edit.setMinimumWidth(
+            self.edit.fontMetrics().horizontalAdvance("2026-11-05T10:06:00.000000+00:00") + 16
+        )
         self.edit.selectAll()
+        hint = QLabel(
+            f"Also 2026-11-05 10:06, ISO 8601 (2026-11-05T10:06:00Z), or a time alone such as "
+            f"10:06 for {self.day:%Y-%m-%d}. Times are {zone.key} unless they carry an offset.",
+            self,
+        )
+        hint.setWordWrap(True)
+        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.error = QLabel(self)
         self.error.setObjectName("goToTimeError")
         self.error.setWordWrap(True)
@@ -1201,7 +1211,8 @@ class GoToTimeDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow(f"First event at or after ({zone.key}):", self.edit)
-        form.addRow("", self.error)
+        form.addRow(hint)
+        form.addRow(self.error)
         form.addRow(buttons)
         self.edit.setFocus()
 
