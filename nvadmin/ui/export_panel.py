@@ -360,7 +360,6 @@ class _Installed(QObject):
 
     def _on_dialog_done(self, dialog: ExportDialog, result: int) -> None:
         request = dialog.request()
-        self.window.focus_table()
         if result != QDialog.DialogCode.Accepted or request is None:
             return
         self.last_folder = request.output.parent

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QChildEvent, QEvent, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
 PREFETCH_ROWS = 60
 HIDDEN_BY_DEFAULT = (Column.TIME_UTC, Column.WORKSPACE)
 SEARCH_NOT_RUN = "Search not run: "
+_FOCUS_BACK = "nvadminFocusBack"  # set on a dialog once its closing gives focus to the table
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +281,22 @@ class MainWindow(QMainWindow):
             if self._workspaces_loaded:
                 self._run(log_view=True)
 
+    def childEvent(self, event: QChildEvent) -> None:
+        super().childEvent(event)
+        # Every dialog of this window hands the keyboard back to the table when it closes.
+        # Only a polished child is touched: one being added is still under construction and
+        # one being removed may be half destroyed.
+        if event.type() != QEvent.Type.ChildPolished:
+            return
+        child = event.child()
+        if isinstance(child, QDialog) and not child.property(_FOCUS_BACK):
+            child.setProperty(_FOCUS_BACK, True)
+            child.finished.connect(self.focus_table)
+
     def _docks(self) -> list[QDockWidget]:
         return list(self.findChildren(QDockWidget))
 
-    def focus_table(self) -> None:
+    def focus_table(self, *_args: object) -> None:
         """Keyboard focus on the table, at its current row (the first row if none)."""
         self.table.setFocus(Qt.FocusReason.OtherFocusReason)
         self._ensure_current_row()
@@ -862,7 +875,6 @@ class MainWindow(QMainWindow):
         dialog = GoToTimeDialog(current.astimezone(zone), zone, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.chosen.connect(self.go_to_time)
-        dialog.finished.connect(lambda _result: self.focus_table())
         self.go_to_time_dialog = dialog
         dialog.destroyed.connect(lambda *_: setattr(self, "go_to_time_dialog", None))
         dialog.open()

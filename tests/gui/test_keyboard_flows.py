@@ -121,6 +121,32 @@ def test_after_sign_in_the_table_has_focus_at_its_first_row(qtbot, context: Cont
     session.watcher.stop()
 
 
+def test_closing_any_dialog_gives_the_keyboard_back_to_the_table(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    session = signed_in(qtbot, context)
+    window = session.window
+    assert isinstance(window, MainWindow)
+    for open_dialog in (
+        window.compliance.ask_save_case,  # File → Save case file…
+        lambda: window.compliance.ask_report("Patient access report"),
+        window.compliance.open_verify,
+    ):
+        edit = window.filter_bar.search_edit
+        qtbot.keyClick(focused(window), Qt.Key.Key_F, CTRL)
+        qtbot.waitUntil(lambda e=edit: QApplication.focusWidget() is e, timeout=5_000)
+        dialog = open_dialog()
+        assert dialog is not None
+        qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+        dialog.activateWindow()
+        qtbot.waitUntil(lambda d=dialog: QApplication.activeWindow() is d, timeout=5_000)
+        qtbot.keyClick(QApplication.focusWidget() or dialog, Qt.Key.Key_Escape)
+        qtbot.waitUntil(lambda d=dialog: not d.isVisible(), timeout=5_000)
+        back_in(qtbot, window)
+        assert QApplication.focusWidget() is window.table
+        assert window.table.currentIndex().isValid()
+    assert session.watcher is not None
+    session.watcher.stop()
+
+
 def focusable_widgets(window: MainWindow) -> list[QWidget]:
     """Every widget of the window that Tab can reach, in tab order."""
     found: list[QWidget] = []
