@@ -214,3 +214,57 @@ def test_work_ending_while_asked_goes_on_with_the_quit(
     qtbot.waitUntil(lambda: not window.findChildren(QMessageBox), timeout=5_000)
     assert session.watcher is not None
     session.watcher.stop()
+
+
+def test_a_verification_and_a_case_file_being_built_are_asked_about_too(
+    qtbot, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.audit.query import EventFilter
+    from nvadmin.ui import compliance, verify_dialog
+    from tests.gui.test_compliance import PASSPHRASE, open_window, seed
+
+    release = threading.Event()
+
+    def held(real):  # type: ignore[no-untyped-def]
+        """The real work, held at its first progress report until ``release``."""
+
+        def work(*args, progress, cancel, **kwargs):  # type: ignore[no-untyped-def]
+            def report(done: int, total: int | None = None, message: str = "") -> None:
+                progress(done, total, message)
+                while not release.wait(0.02) and not cancel.cancelled:
+                    pass
+
+            return real(*args, progress=report, cancel=cancel, **kwargs)
+
+        return work
+
+    monkeypatch.setattr(verify_dialog, "verify_workspace", held(verify_dialog.verify_workspace))
+    monkeypatch.setattr(compliance, "create_case_file", held(compliance.create_case_file))
+    context = Context.create(db_url)
+    try:
+        ws = seed(context.engine)
+        window = open_window(qtbot, context)
+        verifying = window.compliance.open_verify()
+        qtbot.waitUntil(verifying.verify_button.isEnabled, timeout=10_000)
+        verifying.start()
+        building = window.compliance.save_case(
+            tmp_path / "held.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
+        )
+        qtbot.waitUntil(lambda: len(window.running_work()) == 2, timeout=10_000)
+        window.close()
+        box = question(qtbot, window)
+        assert box.text() == "1 case file and 1 verification running"
+        qtbot.keyClick(box, Qt.Key.Key_Escape)
+        qtbot.waitUntil(lambda: window.stop_work_box is None, timeout=5_000)
+        assert window.isVisible()
+        with qtbot.waitSignal(building.finished, timeout=60_000):
+            release.set()
+        qtbot.waitUntil(lambda: bool(verifying.results), timeout=20_000)
+        assert (tmp_path / "held.nvcase").exists()
+        assert "chain intact" in verifying.headline.text()
+        verifying.close()
+        window.close()
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
+    finally:
+        release.set()
+        context.dispose()
