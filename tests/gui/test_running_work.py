@@ -268,3 +268,23 @@ def test_a_verification_and_a_case_file_being_built_are_asked_about_too(
     finally:
         release.set()
         context.dispose()
+
+
+def test_locking_keeps_the_export_running(
+    qtbot, context: Context, gate: Gate, folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Locking loses nothing, so it does not ask: the export goes on behind the lock."""
+    session = signed_in(qtbot, context)
+    window = session.window
+    assert isinstance(window, MainWindow)
+    row = start_export(qtbot, window, folder)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.keyClick(focused(), Qt.Key.Key_L, CTRL)
+    qtbot.waitUntil(lambda: session.locked, timeout=5_000)
+    assert window.stop_work_box is None
+    gate.open.set()
+    qtbot.waitUntil(lambda: row.state is State.DONE, timeout=30_000)
+    assert session.locked and row.request.output.exists()
+    assert session.watcher is not None
+    session.watcher.stop()
