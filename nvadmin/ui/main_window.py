@@ -876,7 +876,12 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.chosen.connect(self.go_to_time)
         self.go_to_time_dialog = dialog
-        dialog.destroyed.connect(lambda *_: setattr(self, "go_to_time_dialog", None))
+
+        def forget(*_args: object) -> None:
+            if self.go_to_time_dialog is dialog:  # not a newer one opened meanwhile
+                self.go_to_time_dialog = None
+
+        dialog.destroyed.connect(forget)
         dialog.open()
         return dialog
 
