@@ -9,7 +9,8 @@ events inside that range.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,3 +75,41 @@ def local_clock(dialect: str, zone: ZoneInfo, start: datetime, end: datetime) ->
 def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     """A naive local wall-clock time as a UTC instant (the earlier one when it repeats)."""
     return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+_CLOCK_ONLY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?")
+
+
+def parse_moment(text: str, zone: ZoneInfo, day: date) -> datetime:
+    """The moment a person typed or pasted, as a UTC instant.
+
+    ``2026-11-05 10:06:00``, ``2026-11-05 10:06``, ``2026-11-05T10:06`` and ``2026-11-05`` are
+    wall-clock times in ``zone`` unless they carry an offset or ``Z``; a clock time alone
+    (``10:06``, ``9:06:30``) is on ``day``. Raises ValueError with a message for the user.
+    """
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise ValueError("Type a date and time, e.g. 2026-11-05 10:06:00, or a time such as 10:06.")
+    clock = _CLOCK_ONLY.fullmatch(cleaned)
+    try:
+        if clock is not None:
+            hour, minute, second, fraction = clock.groups()
+            moment = datetime.combine(
+                day,
+                time(
+                    int(hour),
+                    int(minute),
+                    int(second or 0),
+                    int((fraction or "0").ljust(6, "0")),
+                ),
+            )
+        else:
+            moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise ValueError(
+            f"“{cleaned}” is not a date and time: type e.g. 2026-11-05 10:06:00, "
+            "2026-11-05 10:06 or 10:06."
+        ) from None
+    if moment.tzinfo is None:
+        return to_utc(moment, zone)
+    return moment.astimezone(UTC)

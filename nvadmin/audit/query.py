@@ -206,6 +206,9 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
     if f.end is not None:
         where.append(E.occurred_at < f.end)
     for name in _fields_in(f.terms):
+        if name == "user":
+            where.extend(_user_conditions(f))
+            continue
         column: Any = FIELDS.get(name)
         convert: Callable[[str], Any] = str
         if name in CLOCK_FIELDS:
@@ -236,6 +239,31 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
             )
         )
     return where
+
+
+def _user_conditions(f: EventFilter) -> list[ColumnElement[bool]]:
+    """``user:`` is a team member's e-mail. A value without ``@`` is the start of an e-mail or
+    of a name, in any case, as the Team members field suggests them: ``user:ingrid`` finds
+    Ingrid Olsen <ingrid.olsen@...>. Excluding (``-user:``) is NULL-safe like other fields."""
+
+    def matches(value: str) -> ColumnElement[bool]:
+        if "@" in value:
+            return and_(E.actor_email.is_not(None), E.actor_email == value)
+        pattern = escape_like(value.lower()) + "%"
+        return or_(
+            and_(
+                E.actor_email.is_not(None),
+                func.lower(E.actor_email).like(pattern, escape="\\"),
+            ),
+            and_(E.actor_name.is_not(None), func.lower(E.actor_name).like(pattern, escape="\\")),
+        )
+
+    found: list[ColumnElement[bool]] = []
+    wanted = f.values("user")
+    if wanted:
+        found.append(or_(*(matches(v) for v in wanted)))
+    found.extend(~matches(v) for v in f.values("user", negate=True))
+    return found
 
 
 def _means_null(field_name: str, value: str) -> bool:

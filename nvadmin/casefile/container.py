@@ -40,6 +40,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -255,6 +256,22 @@ def read_header(data: bytes | memoryview) -> tuple[Header, int]:
         _decoded(fields.get("key_check"), _CHECK_BYTES, "key check"),
     )
     return header, start + length
+
+
+def read_header_of(path: Path) -> dict[str, Any]:
+    """The header of the case file at ``path``, read without the passphrase: a missing,
+    unreadable or foreign file is reported before anyone is asked to type it."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(MAGIC) + 4 + _MAX_HEADER)
+    except FileNotFoundError:
+        raise CaseFileError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise CaseFileError(f"{path} is a folder, not a case file") from None
+    except OSError as error:
+        raise CaseFileError(f"cannot read {path}: {error.strerror}") from None
+    header, _start = read_header(head)
+    return header
 
 
 def decrypt(

@@ -9,8 +9,9 @@ nothing written anywhere.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from nvadmin.audit.reports import (
     patient_access_report,
     user_activity_report,
 )
+from nvadmin.audit.search import Search, format_search
 from nvadmin.audit.witness import ChainWitness
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.casefile import container
@@ -49,6 +51,8 @@ from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
 from nvadmin.casefile.reader import OpenCase, open_case_file, passphrase_check
 from nvadmin.context import Context
 from nvadmin.errors import UserError
+from nvadmin.export.service import count_matching
+from nvadmin.ui.main_window import RunningWork
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from nvadmin.workers.cancel import ProgressUpdate
@@ -71,6 +75,8 @@ class Compliance:
         self.window = window
         self.keys = KeyStore(window.context.paths.config_dir)
         self.case_windows: list[Any] = []
+        self.verify_dialogs: list[VerifyDialog] = []
+        self.case_builds: list[Job] = []
         self.last_folder: Path | None = None
         identity: StaffIdentity = window.identity
         read_only = bool(getattr(window.context, "read_only", False))
@@ -128,6 +134,7 @@ class Compliance:
         if quit_action is not None:
             file_menu.insertSeparator(quit_action)
         self._follow_locks()
+        window.add_work_source(self.running_work)
         if read_only:
             badge = QLabel("  Offline case file · read-only  ", window)
             badge.setObjectName("caseFileBadge")
@@ -155,6 +162,15 @@ class Compliance:
 
         window.set_locked = set_locked
 
+    def running_work(self) -> list[RunningWork]:
+        """Verifications and case files being built: closing the window asks first."""
+        self.case_builds = [job for job in self.case_builds if job.running]
+        work = [RunningWork("case file", job) for job in self.case_builds]
+        for dialog in self.verify_dialogs:
+            if dialog.job is not None and dialog.job.running:
+                work.append(RunningWork("verification", dialog.job))
+        return work
+
     # -- verification ---------------------------------------------------------------------------
 
     def open_verify(self) -> VerifyDialog:
@@ -171,6 +187,8 @@ class Compliance:
             parent=window,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.verify_dialogs.append(dialog)
+        dialog.destroyed.connect(lambda *_: self.verify_dialogs.remove(dialog))
         dialog.show()
         return dialog
 
@@ -252,7 +270,24 @@ class Compliance:
 
     def ask_save_case(self) -> CaseFileDialog:
         window = self.window
-        dialog = CaseFileDialog(window.current_filter(), self.last_folder, window)
+        event_filter = window.current_filter()
+        names = {w.id: w.name for w in window.picker.workspaces}
+        dialog = CaseFileDialog(
+            event_filter,
+            self.last_folder,
+            window,
+            description=describe_filter(event_filter, names, window.display_zone()),
+        )
+        engine, identity = window.context.engine, window.identity
+        count = Job(
+            lambda control: count_matching(engine, identity, event_filter, control.token),
+            name="case file event count",
+        )
+        # Bound methods: a dialog closed (and deleted) before the count is simply not told.
+        count.succeeded.connect(dialog.show_count)
+        count.failed.connect(dialog.show_count_failed)
+        dialog.finished.connect(lambda _result: count.cancel())
+        count.start()
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(
             lambda: self.save_case(
@@ -294,6 +329,7 @@ class Compliance:
         job.failed.connect(lambda message: window.show_message(message, error=True))
         job.cancelled.connect(lambda: window.show_message("Case file not saved (cancelled)."))
         job.start()
+        self.case_builds.append(job)
         return job
 
     def ask_open_case(self) -> None:
@@ -406,7 +442,12 @@ class CaseFileDialog(QDialog):
     """Where to save the case file and the passphrase that will protect it."""
 
     def __init__(
-        self, event_filter: EventFilter, folder: Path | None, parent: QWidget | None = None
+        self,
+        event_filter: EventFilter,
+        folder: Path | None,
+        parent: QWidget | None = None,
+        *,
+        description: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.event_filter = event_filter
@@ -426,8 +467,12 @@ class CaseFileDialog(QDialog):
         self.confirm = QLineEdit(self)
         self.confirm.setObjectName("caseConfirm")
         self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
-        summary = QLabel(describe_filter(event_filter), self)
+        summary = QLabel(description or describe_filter(event_filter), self)
+        summary.setObjectName("caseSummary")
         summary.setWordWrap(True)
+        summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.count_label = QLabel("Counting the events…", self)
+        self.count_label.setObjectName("caseCount")
         note = QLabel(
             "The file holds the matching events, their workspace and team members, and the "
             "part of the hash chain needed to verify them, encrypted with AES-256-GCM under a "
@@ -442,6 +487,7 @@ class CaseFileDialog(QDialog):
         self.error.setStyleSheet("color: #a40000")
         form = QFormLayout()
         form.addRow("Events:", summary)
+        form.addRow("", self.count_label)
         holder = QWidget(self)
         row.setContentsMargins(0, 0, 0, 0)
         holder.setLayout(row)
@@ -459,6 +505,13 @@ class CaseFileDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.setMinimumWidth(680)
+
+    def show_count(self, count: int) -> None:
+        noun = "event" if count == 1 else "events"
+        self.count_label.setText(f"{count:,} {noun} will be saved in the case file.")
+
+    def show_count_failed(self, problem: str) -> None:
+        self.count_label.setText(f"The events could not be counted: {problem}")
 
     def _browse(self) -> None:
         chosen, _ = QFileDialog.getSaveFileName(
@@ -489,22 +542,21 @@ class CaseFileDialog(QDialog):
         self.accept()
 
 
-def describe_filter(event_filter: EventFilter) -> str:
-    parts = []
+def describe_filter(
+    event_filter: EventFilter,
+    names: dict[int, str] | None = None,
+    zone: tzinfo = UTC,
+) -> str:
+    """The filter as a person reads it: the clinics by name, then the search-bar words with
+    dates in ``zone`` (named once)."""
+    names = names or {}
     if event_filter.workspace_ids:
-        ids = ", ".join(str(i) for i in event_filter.workspace_ids)
-        parts.append(f"workspace {ids}")
+        where = ", ".join(names.get(i, f"workspace {i}") for i in event_filter.workspace_ids)
     else:
-        parts.append("all workspaces")
-    for term in event_filter.terms:
-        parts.append(f"{term.field} {'≠' if term.negate else '='} {term.value}")
-    if event_filter.text.strip():
-        parts.append(f'text "{event_filter.text.strip()}"')
-    if event_filter.start:
-        parts.append(f"from {event_filter.start:%Y-%m-%d %H:%M} UTC")
-    if event_filter.end:
-        parts.append(f"until {event_filter.end:%Y-%m-%d %H:%M} UTC")
-    return "The current filter: " + "; ".join(parts)
+        where = "All workspaces"
+    search = format_search(Search.from_filter(event_filter), zone).strip()
+    zone_name = str(getattr(zone, "key", zone))
+    return f"{where} — {search or 'every event'} (times in {zone_name})"
 
 
 def _progress_dialog(text: str, parent: QWidget) -> QProgressDialog:
@@ -567,6 +619,12 @@ def run_case_offline(context: Context, path: Path) -> int:
     app = QApplication.instance() or QApplication([])
     app.setApplicationName("nvadmin")
     context.paths.create()
+    try:
+        container.read_header_of(path)  # a missing or foreign file is said before the passphrase
+    except container.CaseFileError as error:
+        print(f"nvadmin: {error}", file=sys.stderr)
+        QMessageBox.warning(None, "Open case file", f"{str(error)[:1].upper()}{str(error)[1:]}.")
+        return 1
     while True:
         passphrase, ok = QInputDialog.getText(
             None,

@@ -34,6 +34,7 @@ from sqlalchemy import Engine
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.export.service import ExportRequest, ExportResult, export_csv
 from nvadmin.ui.export_dialog import ExportDialog
+from nvadmin.ui.main_window import RunningWork
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job
 
@@ -329,6 +330,10 @@ class _Installed(QObject):
         view_menu = getattr(window, "view_menu", None)
         if view_menu is not None:
             view_menu.addAction(self.dock.toggleViewAction())
+        window.add_work_source(self.running_work)
+
+    def running_work(self) -> list[RunningWork]:
+        return [RunningWork("export", row.job) for row in self.panel.running()]
 
     def open_dialog(self) -> ExportDialog:
         window = self.window

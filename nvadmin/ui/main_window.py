@@ -7,11 +7,12 @@ through :func:`nvadmin.ui.features.install_all`, using only the public methods b
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from PySide6.QtCore import QDateTime, QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QChildEvent, QEvent, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -22,14 +23,16 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDateTimeEdit,
+    QApplication,
     QDialog,
     QDialogButtonBox,
+    QDockWidget,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -40,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.audit.localtime import parse_moment
 from nvadmin.audit.paging import Sort, authorize
 from nvadmin.audit.query import EventFilter, Term
 from nvadmin.audit.search import Search, SearchError, format_search, parse
@@ -75,6 +79,69 @@ log = logging.getLogger(__name__)
 # Rows from the window's edge at which the next page is requested, so scrolling never waits.
 PREFETCH_ROWS = 60
 HIDDEN_BY_DEFAULT = (Column.TIME_UTC, Column.WORKSPACE)
+SEARCH_NOT_RUN = "Search not run: "
+_FOCUS_BACK = "nvadminFocusBack"  # set on a dialog once its closing gives focus to the table
+
+
+@dataclass(frozen=True, slots=True)
+class RunningWork:
+    """Long work a feature runs for the window (an export, a verification, a case file being
+    built) that closing the window or signing out would lose."""
+
+    noun: str  # "export", "verification", "case file"
+    job: Job
+
+
+WorkSource = Callable[[], Iterable[RunningWork]]
+
+
+def describe_work(work: list[RunningWork]) -> str:
+    """``2 exports and 1 verification``."""
+    counts: dict[str, int] = {}
+    for item in work:
+        counts[item.noun] = counts.get(item.noun, 0) + 1
+    parts = [f"{n} {noun}{'s' if n != 1 else ''}" for noun, n in counts.items()]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+class WindowShortcuts(QObject):
+    """Keeps the window's own shortcuts (Ctrl+E, Ctrl+G, Ctrl+F, F5, Ctrl+L...) working
+    whatever widget has focus.
+
+    A focused line edit claims some keys for itself before any shortcut sees them (on X11,
+    Ctrl+E moves to the end of the line, so Ctrl+E in the workspace picker exported nothing).
+    Each widget of the window that takes focus gets this filter, which hands the keys of the
+    window's actions back to the window.
+    """
+
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._on_focus_changed)
+
+    def keys(self) -> set[str]:
+        found: set[str] = set()
+        for act in self._window.findChildren(QAction):
+            if act.isEnabled() and act.shortcutContext() in (
+                Qt.ShortcutContext.WindowShortcut,
+                Qt.ShortcutContext.ApplicationShortcut,
+            ):
+                found.update(s.toString() for s in act.shortcuts() if not s.isEmpty())
+        return found
+
+    def _on_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        if new is not None and new.window() is self._window:
+            new.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            pressed = QKeySequence(event.keyCombination()).toString()
+            if pressed and pressed in self.keys():
+                event.ignore()  # not the widget's: the shortcut goes to the window's action
+                return True
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -85,7 +152,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.context = context
         self.identity = identity
-        self.settings = UiSettings(context.paths.settings_file)
+        self.settings = UiSettings(context.paths.settings_file, account=identity.email)
         self.saved_searches = SavedSearchStore(self.settings)
         self._locked = False
         self._last_logged: tuple[tuple[int, ...], Search] | None = None
@@ -93,6 +160,10 @@ class MainWindow(QMainWindow):
         self._workspaces_loaded = False
         self._member_job: Job | None = None
         self._extra_workspaces: tuple[int, ...] = ()
+        self._work_sources: list[WorkSource] = []
+        self.stop_work_box: QMessageBox | None = None
+        self._docks_before_lock: list[QDockWidget] = []
+        self.go_to_time_dialog: GoToTimeDialog | None = None
         self.setWindowTitle(f"nvadmin — {context.display_url}")
         self.setObjectName("mainWindow")
 
@@ -120,6 +191,9 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_layout()
         features.install_all(self)
+        self.shortcuts = WindowShortcuts(self)
+        # Keyboard work starts in the table (not in the first field of the tab order).
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
         QTimer.singleShot(0, self._load_workspaces)
 
     # -- public API --------------------------------------------------------------------------
@@ -191,12 +265,132 @@ class MainWindow(QMainWindow):
             self.banner_retry.hide()
             self.count_label.setText("")
             self.time_label.setText("")
+            # Docks (the exports list names files and tickets) leave the screen too.
+            if not self._docks_before_lock:
+                self._docks_before_lock = [d for d in self._docks() if d.isVisible()]
+            for dock in self._docks_before_lock:
+                dock.hide()
             self._update_overlay()
         else:
             self.filter_bar.show()
             self.picker.show()
+            for dock in self._docks_before_lock:
+                dock.show()
+            self._docks_before_lock = []
+            self.focus_table()
             if self._workspaces_loaded:
                 self._run(log_view=True)
+
+    def childEvent(self, event: QChildEvent) -> None:
+        super().childEvent(event)
+        # Every dialog of this window hands the keyboard back to the table when it closes.
+        # Only a polished child is touched: one being added is still under construction and
+        # one being removed may be half destroyed.
+        if event.type() != QEvent.Type.ChildPolished:
+            return
+        child = event.child()
+        if isinstance(child, QDialog) and not child.property(_FOCUS_BACK):
+            child.setProperty(_FOCUS_BACK, True)
+            child.finished.connect(self.focus_table)
+
+    def _docks(self) -> list[QDockWidget]:
+        return list(self.findChildren(QDockWidget))
+
+    def focus_table(self, *_args: object) -> None:
+        """Keyboard focus on the table, at its current row (the first row if none)."""
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        self._ensure_current_row()
+
+    def _ensure_current_row(self, *_args: object) -> None:
+        if self.table.currentIndex().isValid() or self.model.rowCount() == 0:
+            return
+        if self.focusWidget() is not self.table:
+            return
+        column = self.table.horizontalHeader().logicalIndex(0)
+        self.table.setCurrentIndex(self.model.index(0, max(0, column)))
+
+    # -- long work that closing would lose ---------------------------------------------------
+
+    def add_work_source(self, source: WorkSource) -> None:
+        """``source()`` lists a feature's running work; closing or signing out asks first."""
+        self._work_sources.append(source)
+
+    def running_work(self) -> list[RunningWork]:
+        return [w for source in self._work_sources for w in source() if w.job.running]
+
+    def stop_work_first(self, verb: str, then: Callable[[], object]) -> bool:
+        """True when nothing runs, so the caller may ``verb`` ("quit", "sign out") now.
+
+        Otherwise asks "N exports running — wait / cancel them and quit" and returns False:
+        Wait (and Esc) keeps the window open and lets the work finish; cancelling stops the
+        work and calls ``then`` once every job has ended, so nothing is cut off half-written.
+        """
+        work = self.running_work()
+        if not work:
+            return True
+        if self.stop_work_box is not None:
+            self.stop_work_box.raise_()
+            return False
+        running = describe_work(work)
+        parent = QApplication.activeModalWidget() or self
+        box = QMessageBox(parent)
+        box.setObjectName("stopWorkBox")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Work still running")
+        box.setText(f"{running} running")
+        box.setInformativeText(
+            f"Wait keeps nvadmin open until the work is done. Cancelling leaves no partial "
+            f"files behind. If the work is done before you answer, nvadmin goes on to {verb}."
+        )
+        wait = box.addButton("&Wait", QMessageBox.ButtonRole.RejectRole)
+        stop = box.addButton(f"&Cancel them and {verb}", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(wait)
+        box.setEscapeButton(wait)
+        self.stop_work_box = box
+
+        def answered() -> None:
+            self.stop_work_box = None
+            box.deleteLater()
+            if box.clickedButton() is stop:
+                self._cancel_work_then(then)
+            else:
+                self.show_message(f"{running} still running; nothing was stopped.")
+
+        def one_ended() -> None:
+            # Nothing left to lose: do what was asked without waiting for an answer.
+            if self.stop_work_box is box and not self.running_work():
+                box.finished.disconnect(answered)
+                self.stop_work_box = None
+                box.done(0)
+                box.deleteLater()
+                then()
+
+        for item in work:
+            # Queued after the job's own bookkeeping, so ``running`` is already False here.
+            item.job.finished.connect(one_ended, Qt.ConnectionType.QueuedConnection)
+        # A job that ended just before these connections still has its bookkeeping queued.
+        QTimer.singleShot(0, one_ended)
+        box.finished.connect(answered)
+        box.open()
+        return False
+
+    def _cancel_work_then(self, then: Callable[[], object]) -> None:
+        work = self.running_work()
+        if not work:
+            then()
+            return
+        self.show_message(f"Cancelling {describe_work(work)}…")
+        pending = [then]  # emptied by the first call that finds nothing running
+
+        def one_ended() -> None:
+            if pending and not self.running_work():
+                pending.pop()()
+
+        for item in work:
+            # Queued after the job's own bookkeeping, so ``running`` is already False here.
+            item.job.finished.connect(one_ended, Qt.ConnectionType.QueuedConnection)
+            item.job.cancel()
+        QTimer.singleShot(0, one_ended)
 
     def refresh(self) -> None:
         if self._locked:
@@ -372,7 +566,7 @@ class MainWindow(QMainWindow):
         self.picker.workspace_changed.connect(self._on_workspace_changed)
         self.filter_bar.search_requested.connect(lambda _search: self._run())
         self.filter_bar.search_failed.connect(
-            lambda message: self.statusBar().showMessage(f"Search not run: {message}", 8000)
+            lambda message: self.statusBar().showMessage(f"{SEARCH_NOT_RUN}{message}", 8000)
         )
         self.filter_bar.members_edit.textEdited.connect(self._suggest_members)
         self.model.loading_changed.connect(self._on_loading)
@@ -384,6 +578,8 @@ class MainWindow(QMainWindow):
         self.model.jumped.connect(self._on_jumped)
         self.model.modelReset.connect(self._update_overlay)
         self.model.rowsInserted.connect(self._update_overlay)
+        self.model.modelReset.connect(self._ensure_current_row)
+        self.model.rowsInserted.connect(self._ensure_current_row)
         self.table.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.customContextMenuRequested.connect(self._cell_menu_at)
@@ -436,6 +632,9 @@ class MainWindow(QMainWindow):
             log.warning("could not save the window layout: %s", error)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.stop_work_first("quit", self.close):
+            event.ignore()
+            return
         self.save_layout()
         self.model.clear()
         super().closeEvent(event)
@@ -567,6 +766,8 @@ class MainWindow(QMainWindow):
         log_view = log_view and not self.context.read_only  # a case file has no log to write
         self._last_logged = key
         self._hide_banner()
+        if self.statusBar().currentMessage().startswith(SEARCH_NOT_RUN):
+            self.statusBar().clearMessage()  # this search did run
         self.detail.clear()
         self.model.run(event_filter, log_view=log_view)
 
@@ -640,6 +841,7 @@ class MainWindow(QMainWindow):
         index = self.model.index(row, 0)
         self.table.setCurrentIndex(index)
         self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def jump_to_end(self) -> None:
         if self.model.at_end and self.model.rowCount():
@@ -666,34 +868,22 @@ class MainWindow(QMainWindow):
             header.blockSignals(False)
         self.model.go_to_time(instant)
 
-    def ask_go_to_time(self) -> None:
+    def ask_go_to_time(self) -> GoToTimeDialog:
+        """Ctrl+G: type or paste a moment; the table goes to the first event at or after it."""
         zone = self.display_zone()
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Go to time")
-        edit = QDateTimeEdit(dialog)
-        edit.setCalendarPopup(True)
-        edit.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
         current = self.detail.event.occurred_at if self.detail.event else datetime.now(UTC)
-        local = current.astimezone(zone)
-        edit.setDateTime(
-            QDateTime(local.year, local.month, local.day, local.hour, local.minute, local.second)
-        )
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, dialog
-        )
-        buttons.accepted.connect(dialog.accept)
-        buttons.rejected.connect(dialog.reject)
-        form = QFormLayout(dialog)
-        form.addRow(f"First event at or after ({zone.key}):", edit)
-        form.addRow(buttons)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return
-        chosen = edit.dateTime()
-        d, t = chosen.date(), chosen.time()
-        instant = datetime(
-            d.year(), d.month(), d.day(), t.hour(), t.minute(), t.second(), tzinfo=zone
-        )
-        self.go_to_time(instant)
+        dialog = GoToTimeDialog(current.astimezone(zone), zone, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.chosen.connect(self.go_to_time)
+        self.go_to_time_dialog = dialog
+
+        def forget(*_args: object) -> None:
+            if self.go_to_time_dialog is dialog:  # not a newer one opened meanwhile
+                self.go_to_time_dialog = None
+
+        dialog.destroyed.connect(forget)
+        dialog.open()
+        return dialog
 
     # -- sorting -----------------------------------------------------------------------------------
 
@@ -994,3 +1184,65 @@ class MainWindow(QMainWindow):
             "Ctrl+F search · Enter run · Esc clear · F5 refresh · Ctrl+G go to time · "
             "Ctrl+End jump to the end · Ctrl+C copy rows",
         )
+
+
+class GoToTimeDialog(QDialog):
+    """Go to time: a text field that takes exactly what is typed or pasted
+    (``2026-11-05 10:06:00``, ``2026-11-05 10:06``, ISO with ``T``, ``10:06`` for the day shown),
+    read in the zone the table shows. A date-time spin box would put typed minutes into the
+    seconds section; a wrong entry keeps the dialog open with the reason under the field."""
+
+    chosen = Signal(object)  # a UTC datetime
+
+    def __init__(self, shown: datetime, zone: ZoneInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("goToTimeDialog")
+        self.setWindowTitle("Go to time")
+        self.zone = zone
+        self.day = shown.date()
+        self.edit = QLineEdit(shown.strftime("%Y-%m-%d %H:%M:%S"), self)
+        self.edit.setObjectName("goToTimeEdit")
+        self.edit.setPlaceholderText("2026-11-05 10:06:00, or 10:06 for this day")
+        self.edit.setAccessibleName(f"Date and time in {zone.key}")
+        self.edit.setMinimumWidth(
+            self.edit.fontMetrics().horizontalAdvance("2026-11-05T10:06:00.000000+00:00") + 16
+        )
+        self.edit.selectAll()
+        hint = QLabel(
+            f"Also 2026-11-05 10:06, ISO 8601 (2026-11-05T10:06:00Z), or a time alone such as "
+            f"10:06 for {self.day:%Y-%m-%d}. Times are {zone.key} unless they carry an offset.",
+            self,
+        )
+        hint.setWordWrap(True)
+        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.error = QLabel(self)
+        self.error.setObjectName("goToTimeError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.hide()
+        self.edit.textEdited.connect(lambda _text: self.error.hide())
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow(f"First event at or after ({zone.key}):", self.edit)
+        form.addRow(hint)
+        form.addRow(self.error)
+        form.addRow(buttons)
+        self.edit.setFocus()
+
+    def moment(self) -> datetime:
+        return parse_moment(self.edit.text(), self.zone, self.day)
+
+    def accept(self) -> None:
+        try:
+            instant = self.moment()
+        except ValueError as error:
+            self.error.setText(str(error))
+            self.error.show()
+            self.edit.setFocus()
+            return
+        super().accept()
+        self.chosen.emit(instant)

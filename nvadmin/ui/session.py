@@ -270,6 +270,11 @@ class Session(QObject):
 
         if self.identity is None:
             return
+        window = self.window
+        if window is not None and not window.stop_work_first(  # type: ignore[attr-defined]
+            "sign out", self.sign_out
+        ):
+            return  # asked whether to wait for the running exports; the answer decides
         identity, token = self.identity, self._remember_token
         if self.watcher is not None:
             self.watcher.stop()

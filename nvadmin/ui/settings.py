@@ -1,7 +1,9 @@
 """The browser's UI settings (window layout, columns, last filters, saved searches).
 
 One INI file under ``context.paths.settings_file`` so tests and portable installs redirect it
-with ``NVADMIN_HOME``; every key is declared here once.
+with ``NVADMIN_HOME``; every key is declared here once. Everything is kept per staff account
+(a group named after the account's e-mail): the next person to sign in on the same computer
+never opens on the last one's search, patient or saved searches.
 """
 
 from __future__ import annotations
@@ -23,12 +25,24 @@ SEARCH_TEXT = "browser/search"
 WORKSPACE_ID = "browser/workspace"  # "" for all workspaces, absent for "not chosen yet"
 TIMES_IN_UTC = "browser/times_in_utc"
 SAVED_SEARCHES = "browser/saved_searches"
+# Written by versions that shared one set of settings between every staff account; they may
+# hold the last person's search (a patient id), so they are removed, never read.
+SHARED_BEFORE = "browser"
+
+
+def account_group(account: str) -> str:
+    """The settings group of one staff account (its e-mail, in any case)."""
+    return "staff/" + account.strip().lower().replace("/", "_").replace("\\", "_")
 
 
 class UiSettings:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, account: str) -> None:
         self.path = path
+        self.account = account
         self._settings = QSettings(str(path), QSettings.Format.IniFormat)
+        if SHARED_BEFORE in self._settings.childGroups():
+            self._settings.remove(SHARED_BEFORE)
+        self._settings.beginGroup(account_group(account))
 
     def bytes(self, key: str) -> QByteArray | None:
         value = self._settings.value(key)

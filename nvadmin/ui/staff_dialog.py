@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -31,9 +31,10 @@ from PySide6.QtWidgets import (
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import NewAccount, StaffAccount
-from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH
+from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH, check_policy
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.errors import UserError
 from nvadmin.workers.jobs import Job, JobControl
 
 COLUMNS = ("E-mail", "Name", "Role", "Status", "2FA", "Last sign-in")
@@ -44,14 +45,23 @@ def _when(value: datetime | None) -> str:
 
 
 class AccountForm(QDialog):
-    """New account (e-mail, name, role, password, TOTP) or new password for one account."""
+    """New account (e-mail, name, role, password, TOTP) or new password for one account.
+
+    OK checks what it can at once and then emits ``submitted``; the form stays open, with
+    everything typed, until the account is really saved (:meth:`saved`) or the error is shown
+    next to its field (:meth:`show_error`).
+    """
+
+    submitted = Signal()
 
     def __init__(self, parent: QWidget, *, email: str | None = None) -> None:
         super().__init__(parent)
+        self.setObjectName("accountForm")
         self.reset_only = email is not None
         self.setWindowTitle(f"New password for {email}" if email else "Add staff account")
         form = QFormLayout()
         self.email = QLineEdit(self)
+        self.email.setObjectName("accountEmail")
         self.name = QLineEdit(self)
         self.role = QComboBox(self)
         for role in Role:
@@ -62,33 +72,79 @@ class AccountForm(QDialog):
         self.repeat = QLineEdit(self)
         self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
         self.totp = QCheckBox("Require a code from an authenticator app", self)
+        self.email_error = self._error_label("emailError")
+        self.password_error = self._error_label("passwordError")
         if not self.reset_only:
             form.addRow("E-mail:", self.email)
+            form.addRow("", self.email_error)
             form.addRow("Name:", self.name)
             form.addRow("Role:", self.role)
         form.addRow("Password:", self.password)
+        form.addRow("", self.password_error)
         form.addRow("Repeat:", self.repeat)
         if not self.reset_only:
             form.addRow("", self.totp)
-        self.error = QLabel(self)
-        self.error.setStyleSheet("color: #8a1c12;")
-        self.error.hide()
-        buttons = QDialogButtonBox(
+        self.error = self._error_label("accountError")
+        self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
-        buttons.accepted.connect(self._check)
-        buttons.rejected.connect(self.reject)
+        self.buttons.accepted.connect(self._check)
+        self.buttons.rejected.connect(self.reject)
+        for edit in (self.email, self.password, self.repeat):
+            edit.textEdited.connect(lambda _text: self._clear_errors())
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        layout.addWidget(self.buttons)
+
+    def _error_label(self, name: str) -> QLabel:
+        label = QLabel(self)
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        label.setStyleSheet("color: #8a1c12;")
+        label.hide()
+        return label
+
+    def _clear_errors(self) -> None:
+        for label in (self.email_error, self.password_error, self.error):
+            label.hide()
+
+    def show_error(self, message: str) -> None:
+        """Show ``message`` next to the field it is about; everything typed stays."""
+        self._clear_errors()
+        self.buttons.setEnabled(True)
+        text = message[:1].upper() + message[1:]
+        lowered = message.lower()
+        if not self.reset_only and ("e-mail" in lowered or "staff account for" in lowered):
+            label, field = self.email_error, self.email
+        elif "password" in lowered:
+            label, field = self.password_error, self.password
+        else:
+            label, field = self.error, None
+        label.setText(text)
+        label.show()
+        if field is not None:
+            field.setFocus()
+            field.selectAll()
+
+    def saved(self) -> None:
+        self.accept()
 
     def _check(self) -> None:
-        if self.password.text() != self.repeat.text():
-            self.error.setText("The two passwords differ.")
-            self.error.show()
+        try:
+            if not self.reset_only:
+                accounts.normalise_email(self.email.text())
+            check_policy(self.password.text())
+        except UserError as error:
+            self.show_error(str(error))
             return
-        self.accept()
+        if self.password.text() != self.repeat.text():
+            self.show_error("The two passwords differ.")
+            self.repeat.setFocus()
+            return
+        self._clear_errors()
+        self.buttons.setEnabled(False)  # until the account is saved or refused
+        self.submitted.emit()
 
 
 class StaffDialog(QDialog):
@@ -155,8 +211,14 @@ class StaffDialog(QDialog):
 
     # -- background calls --------------------------------------------------------------------
 
-    def _run(self, work: Callable[[], object], done_text: str | None) -> None:
-        """Run one service call then reload the list; errors (including AccessDenied) shown."""
+    def _run(
+        self,
+        work: Callable[[], object],
+        done_text: str | None,
+        form: AccountForm | None = None,
+    ) -> None:
+        """Run one service call then reload the list; errors (including AccessDenied) shown,
+        in ``form`` (kept open with what was typed) when the call came from one."""
         engine, identity = self.context.engine, self.identity
 
         def job_work(control: JobControl) -> tuple[object, list[StaffAccount]]:
@@ -167,6 +229,9 @@ class StaffDialog(QDialog):
         self._done_text = done_text
         self._update_buttons()
         job = Job(job_work, name="staff")
+        if form is not None:
+            job.succeeded.connect(form.saved)
+            job.failed.connect(form.show_error)
         job.succeeded.connect(self._on_done)
         job.failed.connect(self._on_failed)
         job.start()
@@ -265,10 +330,14 @@ class StaffDialog(QDialog):
                 lambda: accounts.change_role(engine, me, email, role), f"{email} is now {role}."
             )
 
-    def add_account(self) -> None:
+    def add_account(self) -> AccountForm:
         form = AccountForm(self)
-        if form.exec() != QDialog.DialogCode.Accepted:
-            return
+        form.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        form.submitted.connect(lambda: self._add(form))
+        form.open()
+        return form
+
+    def _add(self, form: AccountForm) -> None:
         engine, me = self.context.engine, self.identity
         email, name = form.email.text(), form.name.text()
         role, password = str(form.role.currentData()), form.password.text()
@@ -276,24 +345,26 @@ class StaffDialog(QDialog):
         self._run(
             lambda: accounts.add_staff(engine, me, email, password, role, name, with_totp=totp),
             f"Added {email.strip().lower()}.",
+            form,
         )
 
-    def reset_selected_password(self) -> None:
+    def reset_selected_password(self) -> AccountForm | None:
         account = self.selected()
         if account is None:
-            return
+            return None
         form = AccountForm(self, email=account.email)
-        if form.exec() != QDialog.DialogCode.Accepted:
-            return
-        engine, me, email, password = (
-            self.context.engine,
-            self.identity,
-            account.email,
-            form.password.text(),
-        )
+        form.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        email = account.email
+        form.submitted.connect(lambda: self._reset(form, email))
+        form.open()
+        return form
+
+    def _reset(self, form: AccountForm, email: str) -> None:
+        engine, me, password = self.context.engine, self.identity, form.password.text()
         self._run(
             lambda: accounts.reset_password(engine, me, email, password),
             f"New password set for {email}; their remembered sign-ins were ended.",
+            form,
         )
 
     def _show_totp(self, new: NewAccount) -> None:

@@ -400,11 +400,12 @@ def test_layout_is_kept_when_signing_out(
     window.splitter.setSizes([900, 200])
     qtbot.wait(100)  # let the layout settle, as it has long before anyone signs out
     size, sizes = window.size(), window.splitter.sizes()
+    identity = session.identity
     monkeypatch.setattr(session, "_sign_in_again", lambda: None)
     with qtbot.waitSignal(session.signed_out, timeout=10_000):
         window.sign_out_action.trigger()
 
-    again = MainWindow(context, ADMIN)
+    again = MainWindow(context, identity)  # the same person signs in again: their layout
     qtbot.addWidget(again)
     again.show()
     qtbot.waitUntil(lambda: again._workspaces_loaded and not again.model.loading, timeout=10_000)
