@@ -258,7 +258,7 @@ def read_header(data: bytes | memoryview) -> tuple[Header, int]:
     return header, start + length
 
 
-def read_header_of(path: Path) -> dict[str, Any]:
+def read_header_of(path: Path) -> Header:
     """The header of the case file at ``path``, read without the passphrase: a missing,
     unreadable or foreign file is reported before anyone is asked to type it."""
     try:
