@@ -93,6 +93,15 @@ def _identity(row: Staff) -> StaffIdentity:
     return StaffIdentity(row.id, row.email, row.display_name, Role(row.role))
 
 
+def mask_address(text: str) -> str:
+    """``a…@clinic.example`` for text typed as an e-mail that is no account's address: enough
+    to see a pattern (one domain sprayed, a colleague's typo), never the whole text."""
+    local, at, domain = text.strip().partition("@")
+    if not at or not local or not domain or any(c.isspace() for c in text.strip()):
+        return "(not an e-mail address)"
+    return f"{local[0]}…@{domain[:200]}"
+
+
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -256,18 +265,21 @@ class Authenticator:
         details: dict[str, object] = {"purpose": purpose}
         if locked_until is not None:
             details["locked_until"] = locked_until.isoformat()
+        # Text that is no account's address may be a password typed in the wrong field: it
+        # is kept only masked, in the audit log and in the log file alike.
+        shown = email if row is not None else mask_address(email)
         record_staff_event(
             self._engine,
             staff_draft(
                 identity,
                 "staff.sign_in_failed",
                 details,
-                email=email[:320] or None,
+                email=shown or None,
                 outcome="failure",
                 failure_reason=reason,
             ),
         )
-        log.info("staff sign-in refused for %s: %s", email, reason)
+        log.info("staff sign-in refused for %s: %s", shown, reason)
         raise SignInRefused()
 
     # -- remember-me tokens ---------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_same_message_for_unknown_wrong_locked_disabled(
     assert reasons[:3] == ["unknown_account", "wrong_password", "account_disabled"]
     assert reasons[-1] == "account_locked"
     unknown = staff_events(engine)[0]
-    assert unknown.actor_email == "nobody@nvadmin.example" and unknown.actor_id is None
+    assert unknown.actor_email == "n…@nvadmin.example" and unknown.actor_id is None
     assert all(e.category == "failed_sign_ins" for e in staff_events(engine))
 
 
@@ -254,3 +254,21 @@ def test_weak_stored_hash_upgraded_at_sign_in(engine: Engine, auth: Authenticato
         upgraded = session.execute(select(Staff.password_hash)).scalar_one()
     current = passwords.PARAMETERS
     assert upgraded.startswith(f"$argon2id$v=19$m={current.memory_cost},t={current.time_cost}")
+
+
+def test_text_that_is_no_address_is_kept_only_masked(
+    engine: Engine, auth: Authenticator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """People type their password into the e-mail field: it must not be kept anywhere."""
+    add(engine)
+    caplog.set_level("INFO")
+    refused(auth, "Hunter2-my-own-password", PASSWORD)
+    refused(auth, "someone.else@other-clinic.example", PASSWORD)
+    refused(auth, "ana@nvadmin.example", "wrong-password-here")
+    shown = [e.actor_email for e in staff_events(engine)]
+    assert shown == [
+        "(not an e-mail address)",
+        "s…@other-clinic.example",
+        "ana@nvadmin.example",  # a real account is named
+    ]
+    assert "Hunter2" not in caplog.text and "someone.else" not in caplog.text

@@ -298,9 +298,18 @@ BEGIN
                 to_char(locked AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US+00:00'));
         END IF;
     END IF;
+    IF account.id IS NULL THEN
+        -- No account's address: perhaps a password typed in the wrong field. Kept masked
+        -- (auth/signin.py mask_address does the same).
+        typed_email := btrim(typed_email);
+        typed_email := CASE
+            WHEN typed_email ~ '^[^@\s]+@[^@\s]+$'
+            THEN left(typed_email, 1) || '…@' || left(split_part(typed_email, '@', 2), 200)
+            ELSE '(not an e-mail address)' END;
+    END IF;
     PERFORM nvadmin_seal(nvadmin_staff_workspace(), 'staff.sign_in_failed', 'failure', reason,
-        account.id, coalesce(account.email, left(typed_email, 320)),
-        coalesce(account.display_name, left(typed_email, 200)), account.role,
+        account.id, coalesce(account.email, typed_email),
+        coalesce(account.display_name, typed_email), account.role,
         NULL, NULL, user_agent, NULL, details::text);
 END $$;
 
