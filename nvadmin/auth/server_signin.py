@@ -60,7 +60,7 @@ class ServerAuthenticator:
     """Signs a staff member in to one PostgreSQL audit database (``server`` has no user)."""
 
     def __init__(self, server: URL, **engine_options: Any) -> None:
-        self._server = server.set(username=None, password=None)
+        self._server = server._replace(username=None, password=None)
         self._options = engine_options
 
     def _gate(self) -> Engine:

@@ -242,3 +242,42 @@ def test_a_saved_connection_password_comes_from_the_keyring(qtbot, context: Cont
     profile = ConnectionProfile("audit", "postgresql+psycopg://nv@db.example/audit")
     url = _url_with_password(profile, CredentialStore(timeout=2), None)
     assert url is not None and "s3cret-from-keyring" in url
+
+
+@pytest.mark.pg
+def test_staff_desktop_signs_in_as_its_own_login(qtbot, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A PostgreSQL URL with no user: before sign-in only the gate login is used; after it,
+    everything runs as the staff member's own login, and a TOTP code is asked by the server."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from nvadmin.db.engine import make_engine
+
+    owner = make_engine(pg_url)
+    new = accounts.add_staff(
+        owner, command_line_operator(), "ana@n.example", PASSWORD, "support", with_totp=True
+    )
+    owner.dispose()
+    assert new.totp_secret
+    desktop = make_url(pg_url)._replace(username=None).render_as_string(hide_password=False)
+    context = Context(Paths.from_environment(), desktop, is_default_database=False)
+    try:
+        dialog = open_dialog(qtbot, context)
+        assert not dialog.demo_box.isVisible() and dialog.email_edit.hasFocus()
+        with context.engine.connect() as connection:
+            assert connection.execute(text("SELECT current_user")).scalar() == "nvadmin_gate"
+        qtbot.keyClicks(dialog.email_edit, "ana@n.example")
+        qtbot.keyClick(dialog.email_edit, Qt.Key.Key_Tab)
+        qtbot.keyClicks(dialog.password_edit, PASSWORD)
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: dialog.code_edit.isVisible(), timeout=20_000)
+        code = totp.code_at(new.totp_secret, __import__("time").time())
+        qtbot.keyClicks(dialog.code_edit, code)
+        with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+            qtbot.keyClick(dialog.code_edit, Qt.Key.Key_Return)
+        assert dialog.identity and dialog.identity.email == "ana@n.example"
+        with context.engine.connect() as connection:
+            assert connection.execute(text("SELECT current_user")).scalar() == "ana@n.example"
+            assert connection.execute(text("SELECT count(*) FROM workspaces")).scalar()
+    finally:
+        context.dispose()
