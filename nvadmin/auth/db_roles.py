@@ -141,6 +141,9 @@ def role_statements(connection: Connection, schema: str) -> list[str]:
     s = _quote(connection, schema)
     everyone = ", ".join((STAFF, *GROUPS.values(), GATE, VIEWER))
     statements = [
+        # Nobody but the owner creates objects here: a function or table planted in the
+        # schema could otherwise be picked up by the SECURITY DEFINER functions.
+        f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC, {everyone}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM PUBLIC, {everyone}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM PUBLIC, {everyone}",
         f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {s} FROM PUBLIC, {everyone}",
@@ -183,6 +186,7 @@ class RolesReport:
     statements: list[str]
     converted: list[str]  # staff accounts given a login that still needs a password
     too_long: list[str]  # addresses longer than a PostgreSQL role name allows
+    warnings: list[str]
 
 
 def create_roles(
@@ -199,6 +203,7 @@ def create_roles(
     done: list[str] = []
     converted: list[str] = []
     too_long: list[str] = []
+    warnings: list[str] = []
     with engine.begin() as connection:
         schema = connection.execute(text("SELECT current_schema()")).scalar_one()
         for role in (STAFF, *GROUPS.values(), VIEWER):
@@ -223,6 +228,17 @@ def create_roles(
                 connection.exec_driver_sql(f"CREATE ROLE {q} LOGIN")
                 converted.append(email)
             connection.exec_driver_sql(f"GRANT {GROUPS[Role(role)]} TO {q}")
+        owner_creates_roles = connection.execute(
+            text(
+                "SELECT r.rolsuper OR r.rolcreaterole FROM pg_class c "
+                "JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = 'staff'::regclass"
+            )
+        ).scalar()
+        if not owner_creates_roles:
+            warnings.append(
+                "the owner of the audit tables cannot create roles, so `staff add` will be "
+                "refused: as a superuser, ALTER ROLE <owner> CREATEROLE"
+            )
         # Passwords live in the server's logins now: no hash stays in nvadmin's tables.
         connection.execute(text("UPDATE staff SET password_hash = '' WHERE password_hash <> ''"))
         if login:
@@ -238,7 +254,7 @@ def create_roles(
                 done.append(f"ALTER ROLE {q} PASSWORD '...'")
             connection.exec_driver_sql(f"GRANT {VIEWER} TO {q}")
             done.append(f"GRANT {VIEWER} TO {q}")
-    return RolesReport(done, converted, too_long)
+    return RolesReport(done, converted, too_long, warnings)
 
 
 def _password_verifier(connection: Connection, login: str, password: str) -> str:

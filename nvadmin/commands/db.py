@@ -85,6 +85,8 @@ def run_roles(context: Context, args: argparse.Namespace) -> int:
         print(f"service login {args.login} is a member of {db_roles.VIEWER}")
     for email in report.converted:
         print(f"{email}: has a login now; set its password: nvadmin staff reset-password {email}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
     for email in report.too_long:
         print(f"{email}: longer than a PostgreSQL login name (63 bytes); add it again shorter")
     return 0

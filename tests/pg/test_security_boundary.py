@@ -149,6 +149,10 @@ def test_remember_token_expiry_is_set_by_the_server_within_the_policy(site: Site
         "VALUES (1, 1, '\\x00', now(), 'k', '\\x00')",
         "DELETE FROM activity_events",
         "UPDATE nvadmin_meta SET value = '1000'",
+        "CREATE TABLE sneaky (id int)",
+        # a planted overload the SECURITY DEFINER functions could pick up
+        "CREATE FUNCTION nvadmin_json_text(value varchar) RETURNS text LANGUAGE sql "
+        "AS 'SELECT 1::text'",
     ],
 )
 def test_no_group_writes_a_table(site: Site, role: Role, statement: str) -> None:
