@@ -51,9 +51,15 @@ class ServerSession:
     session_key: str  # in memory only: joins new connections, unlocks an idle-locked window
 
 
+# What the server says when it will not let a login in (password, LDAP, PAM, RADIUS and
+# certificate methods all say "authentication failed"; a disabled account's login is
+# NOLOGIN): each gets the one uniform refusal.
+_REFUSALS = ("authentication failed", "is not permitted to log in")
+
+
 def _is_refused_password(error: OperationalError) -> bool:
     message = str(error.orig or error)
-    return "authentication failed" in message or ("password" in message and "FATAL" in message)
+    return any(sign in message for sign in _REFUSALS)
 
 
 class ServerAuthenticator:
