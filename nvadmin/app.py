@@ -19,7 +19,8 @@ def run_gui(context: Context, args: argparse.Namespace) -> int:
 
     from nvadmin.ui.startup import prepare_database, show_fatal
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("nvadmin")
     app.setOrganizationName("nvadmin")
     from nvadmin.ui import crash, desktop

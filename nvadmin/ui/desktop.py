@@ -66,10 +66,15 @@ class Component:
 
 def _licence_of(dist: metadata.Distribution) -> str:
     meta = dist.metadata
-    expression = meta.get("License-Expression")
+
+    def field(name: str) -> str:
+        values = meta.get_all(name) or []
+        return str(values[0]).strip() if values else ""
+
+    expression = field("License-Expression")
     if expression:
-        return str(expression)
-    text = str(meta.get("License") or "").strip()
+        return expression
+    text = field("License")
     if text and len(text) < 60 and "\n" not in text:
         return text
     classifiers = [

@@ -261,7 +261,9 @@ class SignInDialog(QDialog):
         # A stack is as tall as its tallest page; hidden pages are told not to count.
         for i in range(self.pages.count()):
             policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
-            self.pages.widget(i).setSizePolicy(policy, policy)
+            page = self.pages.widget(i)
+            if page is not None:
+                page.setSizePolicy(policy, policy)
         self.pages.setCurrentIndex(index)
         self.adjustSize()
 

@@ -97,7 +97,8 @@ def _run(home: Path, verbose: bool) -> int:
     from nvadmin.ui import crash, desktop
 
     _route_qt_messages_to_log()
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
     app.setApplicationName("nvadmin")
     app.setOrganizationName("nvadmin")
     reporter = crash.install(context.paths.log_file)

@@ -23,7 +23,9 @@ class WorkspacePicker(QComboBox):
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.setMinimumContentsLength(28)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.lineEdit().setPlaceholderText("Type a workspace name or slug…")
+        line = self.lineEdit()
+        assert line is not None  # an editable combo box always has one
+        line.setPlaceholderText("Type a workspace name or slug…")
         self.setToolTip("Workspace (type to search by name or slug)")
         self._items = QStandardItemModel(self)
         self.setModel(self._items)
@@ -37,7 +39,7 @@ class WorkspacePicker(QComboBox):
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.activated[str].connect(self._on_completed)  # type: ignore[index]
         self.setCompleter(completer)
-        self.lineEdit().textEdited.connect(self._proxy.setFilterFixedString)
+        line.textEdited.connect(self._proxy.setFilterFixedString)
         self._workspaces: list[WorkspaceInfo] = []
         self._allow_all = False
         self._current: WorkspaceInfo | None = None
