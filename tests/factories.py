@@ -72,7 +72,9 @@ def write(engine: Engine, workspace_id: int, drafts: Sequence[EventDraft]) -> li
 STAFF_PASSWORD = "signed-in-as-own-login"
 
 
-def sign_in_as(context: Context, identity: StaffIdentity) -> StaffIdentity:
+def sign_in_as(
+    context: Context, identity: StaffIdentity, password: str = STAFF_PASSWORD
+) -> StaffIdentity:
     """On PostgreSQL, become ``identity``'s role through a staff login of its own, as a real
     desktop does (the context then reads and writes as that login); on SQLite, nothing."""
     if context.engine.dialect.name != "postgresql" or context.session_key is not None:
@@ -84,10 +86,10 @@ def sign_in_as(context: Context, identity: StaffIdentity) -> StaffIdentity:
             owner,
             accounts.command_line_operator(),
             identity.email,
-            STAFF_PASSWORD,
+            password,
             identity.role,
             identity.display_name,
         )
-    result = Authenticator(owner).sign_in(identity.email, STAFF_PASSWORD)
+    result = Authenticator(owner).sign_in(identity.email, password)
     context.signed_in(result.engine, result.session_key)
     return result.identity

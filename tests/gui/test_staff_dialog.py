@@ -1,4 +1,5 @@
-"""The Staff dialog: admins manage accounts; for anyone else the services refuse."""
+"""The Staff dialog: admins manage accounts; for anyone else the services refuse. On
+PostgreSQL the admin works through their own staff login (the server checks it too)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from nvadmin.auth.signin import Authenticator, SignInRefused
 from nvadmin.context import Context
 from nvadmin.paths import Paths
 from nvadmin.ui.staff_dialog import StaffDialog
+from tests.factories import sign_in_as
 
 PASSWORD = "quiet-river-stones"
 
 
 @pytest.fixture
-def context(sqlite_db_url: str):  # type: ignore[no-untyped-def]
-    ctx = Context(Paths.from_environment(), sqlite_db_url, is_default_database=False)
+def context(db_url: str):  # type: ignore[no-untyped-def]
+    ctx = Context(Paths.from_environment(), db_url, is_default_database=False)
     op = command_line_operator()
     accounts.add_staff(ctx.engine, op, "boss@n.example", PASSWORD, "admin", "Boss")
     accounts.add_staff(ctx.engine, op, "ana@n.example", PASSWORD, "support", "Ana")
@@ -26,7 +28,8 @@ def context(sqlite_db_url: str):  # type: ignore[no-untyped-def]
 
 
 def admin(context: Context) -> StaffIdentity:
-    return accounts.find_staff(context.engine, command_line_operator(), "boss@n.example").identity()
+    boss = accounts.find_staff(context.engine, command_line_operator(), "boss@n.example")
+    return sign_in_as(context, boss.identity(), PASSWORD)
 
 
 def row_of(dialog: StaffDialog, email: str) -> int:
