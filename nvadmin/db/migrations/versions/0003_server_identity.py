@@ -190,15 +190,18 @@ CREATE FUNCTION nvadmin_staff_workspace() RETURNS integer LANGUAGE sql STABLE AS
     SELECT id FROM workspaces WHERE slug = 'nvadmin-staff'
 $$;
 
--- The connection's own session, if it belongs to a live one.
-CREATE FUNCTION nvadmin_current_session() RETURNS bigint LANGUAGE sql STABLE AS $$
+-- The connection's own session, if it belongs to a live one. PARALLEL RESTRICTED: it must
+-- run in the backend the client is connected to (a parallel worker has another pid), and so
+-- it does, once per query, while the rest of the query may still use parallel workers.
+CREATE FUNCTION nvadmin_current_session() RETURNS bigint
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
     SELECT s.id
     FROM staff_session_backends b
     JOIN staff_sessions s ON s.id = b.session_id
     JOIN staff st ON st.id = s.staff_id
     WHERE b.pid = pg_backend_pid()
-      AND b.backend_start = (SELECT backend_start FROM pg_stat_activity
-                             WHERE pid = pg_backend_pid())
+      AND b.backend_start = (SELECT backend_start
+                             FROM pg_stat_get_activity(pg_backend_pid()))
       AND b.login = session_user
       AND st.email = session_user
       AND NOT st.disabled
@@ -208,7 +211,7 @@ $$;
 
 -- The read gate of every row-level security policy.
 CREATE FUNCTION nvadmin_session_verified() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER AS $$
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $$
     SELECT nvadmin_current_session() IS NOT NULL
 $$;
 
@@ -219,7 +222,7 @@ BEGIN
                           WHERE a.pid = b.pid AND a.backend_start = b.backend_start);
     INSERT INTO staff_session_backends (pid, backend_start, login, session_id)
         SELECT pg_backend_pid(), a.backend_start, session_user, session
-        FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()
+        FROM pg_stat_get_activity(pg_backend_pid()) a
     ON CONFLICT (pid, backend_start) DO UPDATE SET session_id = EXCLUDED.session_id,
                                                    login = EXCLUDED.login;
 END $$;
