@@ -147,33 +147,39 @@ class FilterBar(QWidget):
         self.log_access_box.toggled.connect(self._on_log_access)
         for edit in (self.patient_edit, self.ip_edit, self.text_edit):
             edit.setClearButtonEnabled(True)
-            edit.setMaximumWidth(160)
+            edit.setMinimumWidth(_fits_placeholder(edit))
         self.members_edit.setClearButtonEnabled(True)
-        self.members_edit.setMinimumWidth(220)
+        self.members_edit.setMinimumWidth(_fits_placeholder(self.members_edit, "Team members"))
+        # The action list names each action twice ("Viewed a chart (chart.view)"): the box
+        # stays as wide as a short label, its list opens as wide as the longest entry.
+        self.action_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.action_box.setMinimumContentsLength(18)
+        self.action_box.view().setMinimumWidth(self.action_box.view().sizeHintForColumn(0) + 24)
 
-        widgets = QHBoxLayout()
-        widgets.setContentsMargins(0, 0, 0, 0)
-        for widget in (
-            self.range_box,
-            self.from_date,
-            self.to_date,
-            self.members_edit,
-            self.category_button,
-            self.action_box,
-            self.outcome_box,
-            self.patient_edit,
-            self.ip_edit,
-            self.text_edit,
-            self.log_access_box,
-        ):
-            widgets.addWidget(widget)
-        widgets.addStretch(1)
+        # Two rows, so the bar fits a 1280-pixel-wide window with every field readable:
+        # when and who/what on the first, the free-text fields on the second.
+        when_who = QHBoxLayout()
+        when_who.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.range_box, self.from_date, self.to_date):
+            when_who.addWidget(widget)
+        when_who.addWidget(self.members_edit, 1)
+        for widget in (self.category_button, self.action_box, self.outcome_box):
+            when_who.addWidget(widget)
+        details = QHBoxLayout()
+        details.setContentsMargins(0, 0, 0, 0)
+        details.addWidget(self.patient_edit, 1)
+        details.addWidget(self.ip_edit, 1)
+        details.addWidget(self.text_edit, 2)
+        details.addWidget(self.log_access_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.search_edit)
         layout.addWidget(self.error_label)
-        layout.addLayout(widgets)
+        layout.addLayout(when_who)
+        layout.addLayout(details)
         self._show_widgets()
 
     # -- public ----------------------------------------------------------------------------
@@ -429,6 +435,12 @@ class FilterBar(QWidget):
             self.category_button.setText(", ".join(chosen))
         else:
             self.category_button.setText(f"{len(chosen)} categories")
+
+
+def _fits_placeholder(edit: QLineEdit, text: str | None = None) -> int:
+    """A width that shows ``text`` (the placeholder) whole, next to the clear button."""
+    text = edit.placeholderText() if text is None else text
+    return edit.fontMetrics().horizontalAdvance(text) + 2 * edit.fontMetrics().height() + 12
 
 
 def _to_date(value: QDate) -> date:

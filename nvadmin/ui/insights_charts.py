@@ -74,7 +74,7 @@ class InsightChart(QChartView):
         chart.setMargins(QMargins(4, 4, 4, 4))
         super().__init__(chart, parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumSize(QSize(420, 260))
+        self.setMinimumSize(QSize(340, 240))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.title = title
 
@@ -303,7 +303,7 @@ class HeatMap(QWidget):
         self.current = (0, 9)  # the cell the keyboard is on
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(QSize(420, 220))
+        self.setMinimumSize(QSize(340, 220))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def show_insights(self, insights: Insights | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from PySide6.QtCore import QDateTime, QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QDateTime, QEvent, QModelIndex, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -65,6 +65,7 @@ from nvadmin.ui.activity_model import (
 )
 from nvadmin.ui.detail_pane import DetailPane
 from nvadmin.ui.filter_bar import FilterBar
+from nvadmin.ui.placement import fit_on_screen
 from nvadmin.ui.saved_searches import SavedSearch, SavedSearchStore
 from nvadmin.ui.settings import UiSettings
 from nvadmin.ui.workspace_picker import WorkspacePicker
@@ -395,7 +396,7 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1500, 900)
+            fit_on_screen(self, QSize(1500, 900))
         state = self.settings.bytes(keys.WINDOW_STATE)
         if state is not None:
             self.restoreState(state)

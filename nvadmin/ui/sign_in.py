@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,6 +32,7 @@ from nvadmin.auth.credentials import CredentialStore, KeyringStatus
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.auth.signin import SecondFactorRequired, SignInResult
 from nvadmin.context import Context
+from nvadmin.ui.placement import grow_to_fit
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
@@ -262,6 +263,12 @@ class SignInDialog(QDialog):
         super().showEvent(event)
         if self.pages.currentIndex() == 0:
             self.email_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            grow_to_fit(self)
+        return handled
 
     # -- loading -----------------------------------------------------------------------------
 
