@@ -48,6 +48,7 @@ from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
 from nvadmin.casefile.reader import OpenCase, open_case_file, passphrase_check
 from nvadmin.context import Context
 from nvadmin.errors import UserError
+from nvadmin.ui.palette import set_tone
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from nvadmin.workers.cancel import ProgressUpdate
@@ -130,9 +131,7 @@ class Compliance:
         if read_only:
             badge = QLabel("  Offline case file · read-only  ", window)
             badge.setObjectName("caseFileBadge")
-            badge.setStyleSheet(
-                "background: #5a3e9b; color: white; border-radius: 3px; font-weight: bold;"
-            )
+            set_tone(badge, "badge")
             window.statusBar().insertPermanentWidget(0, badge)
 
     # -- locking --------------------------------------------------------------------------------
@@ -433,9 +432,9 @@ class CaseFileDialog(QDialog):
             self,
         )
         note.setWordWrap(True)
-        note.setStyleSheet("color: #444")
+        set_tone(note, "muted")
         self.error = QLabel("", self)
-        self.error.setStyleSheet("color: #a40000")
+        set_tone(self.error, "error")
         form = QFormLayout()
         form.addRow("Events:", summary)
         holder = QWidget(self)

@@ -45,6 +45,7 @@ from nvadmin.errors import UserError
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
 from nvadmin.export.manifest import manifest_path_for
 from nvadmin.export.service import ExportRequest, count_matching, day_range
+from nvadmin.ui.palette import set_tone
 from nvadmin.workers.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class ExportDialog(QDialog):
         self.count_label.setFont(font)
         self.error_label = QLabel(self)
         self.error_label.setObjectName("exportError")
-        self.error_label.setStyleSheet("color: #b00020;")
+        set_tone(self.error_label, "error")
         self.error_label.setWordWrap(True)
         self.error_label.hide()
 

@@ -33,6 +33,7 @@ from nvadmin.audit.query import Term
 from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
 from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
 from nvadmin.audit.workspaces import MemberInfo
+from nvadmin.ui.palette import set_tone
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class FilterBar(QWidget):
         self.search_edit.installEventFilter(self)
         self.error_label = QLabel(self)
         self.error_label.setObjectName("searchError")
-        self.error_label.setStyleSheet("color: #b00020;")
+        set_tone(self.error_label, "error")
         self.error_label.setWordWrap(True)
         self.error_label.hide()
 
@@ -145,9 +146,9 @@ class FilterBar(QWidget):
             "Show the Activity log access events (staff viewing or exporting this log)"
         )
         self.log_access_box.toggled.connect(self._on_log_access)
-        for edit in (self.patient_edit, self.ip_edit, self.text_edit):
-            edit.setClearButtonEnabled(True)
-            edit.setMinimumWidth(_fits_placeholder(edit))
+        for line in (self.patient_edit, self.ip_edit, self.text_edit):
+            line.setClearButtonEnabled(True)
+            line.setMinimumWidth(_fits_placeholder(line))
         self.members_edit.setClearButtonEnabled(True)
         self.members_edit.setMinimumWidth(_fits_placeholder(self.members_edit, "Team members"))
         # The action list names each action twice ("Viewed a chart (chart.view)"): the box
@@ -229,14 +230,14 @@ class FilterBar(QWidget):
             f"{error} — at character {error.start + 1}: “{fragment}”. Nothing was run."
         )
         self.error_label.show()
-        self.search_edit.setStyleSheet("QLineEdit#search { border: 2px solid #b00020; }")
+        set_tone(self.search_edit, "error")
         self.search_edit.setFocus()
         self.search_edit.setSelection(error.start, error.end - error.start)
         self.search_failed.emit(str(error))
 
     def clear_error(self) -> None:
         self.error_label.hide()
-        self.search_edit.setStyleSheet("")
+        set_tone(self.search_edit, None)
 
     def has_error(self) -> bool:
         return not self.error_label.isHidden()

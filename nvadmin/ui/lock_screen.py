@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.context import Context
+from nvadmin.ui.palette import set_tone
 from nvadmin.ui.placement import grow_to_fit
 from nvadmin.workers.jobs import Job, JobControl
 
@@ -73,9 +74,7 @@ class LockScreen(QDialog):
         self.message = QLabel(self)
         self.message.setObjectName("lockMessage")
         self.message.setWordWrap(True)
-        self.message.setStyleSheet(
-            "background: #fdecea; color: #8a1c12; padding: 6px; border: 1px solid #f5c2bd;"
-        )
+        set_tone(self.message, "error-box")
         self.message.hide()
         self.unlock_button = QPushButton("Unlock", self)
         self.unlock_button.setObjectName("unlockButton")

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from nvadmin.audit.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
 from nvadmin.export.atomic import write_file
+from nvadmin.ui.palette import set_tone
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class ReportRequestDialog(QDialog):
         form.addRow("To (day included):", self.last)
         form.addRow("Time zone:", QLabel(zone, self))
         self.error = QLabel("", self)
-        self.error.setStyleSheet("color: #a40000")
+        set_tone(self.error, "error")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )

@@ -23,6 +23,7 @@ SEARCH_TEXT = "browser/search"
 WORKSPACE_ID = "browser/workspace"  # "" for all workspaces, absent for "not chosen yet"
 TIMES_IN_UTC = "browser/times_in_utc"
 SAVED_SEARCHES = "browser/saved_searches"
+THEME = "app/theme"  # View → Theme: system, light or dark
 
 
 class UiSettings:

@@ -32,15 +32,11 @@ from nvadmin.auth.credentials import CredentialStore, KeyringStatus
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.auth.signin import SecondFactorRequired, SignInResult
 from nvadmin.context import Context
+from nvadmin.ui.palette import set_tone
 from nvadmin.ui.placement import grow_to_fit
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
-
-_WARNING_STYLE = (
-    "background: #fdecea; color: #8a1c12; padding: 6px; border: 1px solid #f5c2bd; "
-    "border-radius: 3px;"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +132,7 @@ class SignInDialog(QDialog):
         self.privilege_label = QLabel(self)
         self.privilege_label.setObjectName("privilegeWarning")
         self.privilege_label.setWordWrap(True)
-        self.privilege_label.setStyleSheet(_WARNING_STYLE)
+        set_tone(self.privilege_label, "error-box")
         self.privilege_label.hide()
         self.keyring_notice = KeyringNotice(self)
 
@@ -381,13 +377,13 @@ class SignInDialog(QDialog):
     # -- signing in --------------------------------------------------------------------------
 
     def show_error(self, text: str) -> None:
-        self.message.setStyleSheet(_WARNING_STYLE)
+        set_tone(self.message, "error-box")
         self.message.setText(text)
         self.message.show()
         self.adjustSize()
 
     def show_info(self, text: str) -> None:
-        self.message.setStyleSheet("color: #1a4d8f; padding: 4px;")
+        set_tone(self.message, "info")
         self.message.setText(text)
         self.message.show()
         self.adjustSize()

@@ -34,6 +34,7 @@ from nvadmin.auth.accounts import NewAccount, StaffAccount
 from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.ui.palette import error_brush, set_tone
 from nvadmin.workers.jobs import Job, JobControl
 
 COLUMNS = ("E-mail", "Name", "Role", "Status", "2FA", "Last sign-in")
@@ -71,7 +72,7 @@ class AccountForm(QDialog):
         if not self.reset_only:
             form.addRow("", self.totp)
         self.error = QLabel(self)
-        self.error.setStyleSheet("color: #8a1c12;")
+        set_tone(self.error, "error")
         self.error.hide()
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -182,7 +183,7 @@ class StaffDialog(QDialog):
         if selected is not None:
             self.select(selected.email)
         if self._done_text:
-            self.message.setStyleSheet("color: #1a5d1a;")
+            set_tone(self.message, "success")
             self.message.setText(self._done_text)
         if isinstance(result, NewAccount) and result.totp_secret:
             self._show_totp(result)
@@ -190,7 +191,7 @@ class StaffDialog(QDialog):
 
     def _on_failed(self, message: str) -> None:
         self._busy = False
-        self.message.setStyleSheet("color: #8a1c12;")
+        set_tone(self.message, "error")
         self.message.setText(message)
         self._update_buttons()
 
@@ -214,7 +215,7 @@ class StaffDialog(QDialog):
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 3 and account.status != "active":
-                    item.setForeground(Qt.GlobalColor.darkRed)
+                    item.setForeground(error_brush())
                 self.table.setItem(row, column, item)
 
     def selected(self) -> StaffAccount | None:
