@@ -284,10 +284,14 @@ class ActivityModel(QAbstractTableModel):
             if section == Column.TIME:
                 return f"Time ({zone_name(self._zone)})"
             return COLUMN_TITLES[Column(section)]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section == Column.TIME:
+            # A long zone name runs past the column: keep "Time (America/…" readable.
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
+            title = self.headerData(section, orientation)
             if Column(section) not in SORT_KEY_OF:
-                return "Not sortable"
-            return "Click to sort"
+                return f"{title}: not sortable"
+            return f"{title}: click to sort"
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:

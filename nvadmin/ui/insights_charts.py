@@ -49,8 +49,9 @@ CATEGORY_COLOURS = CHART_CATEGORY_COLOURS
 # A bar's label is shortened to this many characters at most (the tooltip has it whole).
 LABEL_CHARACTERS = 22
 # Height given to each bar of the horizontal charts, so every name has a line of its own.
-ROW_HEIGHT = 18
+ROW_HEIGHT = 26  # a label's box is its line plus margins: less and Qt draws "…"
 NO_DATA = "No data"
+MIN_CHART_HEIGHT = 240
 
 
 def category_label(category: str) -> str:
@@ -90,7 +91,7 @@ class InsightChart(QChartView):
         chart.setMargins(QMargins(4, 4, 4, 4))
         super().__init__(chart, parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumSize(QSize(340, 240))
+        self.setMinimumSize(QSize(340, MIN_CHART_HEIGHT))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAccessibleName(title)
         self.title = title
@@ -199,6 +200,10 @@ class InsightChart(QChartView):
         shown = [label if i % step == 0 else "\u200b" * (i + 1) for i, label in enumerate(labels)]
         if axis.labelsAngle() != angle:
             axis.setLabelsAngle(angle)
+        # Qt gives a bottom axis about a quarter of the chart's height for its labels.
+        tall_enough = MIN_CHART_HEIGHT if angle == 0 else int(4 * (widest + 14))
+        if self.minimumHeight() != max(MIN_CHART_HEIGHT, tall_enough):
+            self.setMinimumHeight(max(MIN_CHART_HEIGHT, tall_enough))
         if axis.categories() != shown:
             axis.setCategories(shown)
 
@@ -302,7 +307,7 @@ class _RankedChart(InsightChart):
     """Horizontal bars, one named row each: tall enough that every name has its line."""
 
     def _fit_rows(self, rows: int) -> None:
-        self.setMinimumHeight(max(240, 110 + rows * ROW_HEIGHT))
+        self.setMinimumHeight(max(MIN_CHART_HEIGHT, 110 + rows * ROW_HEIGHT))
         self.updateGeometry()
 
 

@@ -85,7 +85,7 @@ WIDTH_SAMPLES: dict[Column, str] = {
     Column.TIME: "2026-11-29 21:33:35",
     Column.TIME_UTC: "2026-11-29 21:33:35",
     Column.WORKSPACE: "Riverside Family Clinic",
-    Column.MEMBER: "Dr. Ingrid Silva <ingr",
+    Column.MEMBER: "Dr. Ingrid Silva <ingrid.sil",
     Column.ROLE: "Medical assistant",
     Column.ACTION: "Viewed activity log",
     Column.CATEGORY: "Activity log access",
