@@ -86,6 +86,7 @@ class DetailPane(QWidget):
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setPlaceholderText("Select an event to see all of its fields.")
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text.setAccessibleName("Event details")
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.copy_button)

@@ -189,6 +189,19 @@ class ExportDialog(QDialog):
 
         self.output_edit = QLineEdit(self)
         self.browse_button = QPushButton("&Browse…", self)
+        # What a screen reader announces for fields whose label sits elsewhere on the line.
+        for widget, name in (
+            (self.workspace_box, "Workspace"),
+            (self.from_edit, "From date"),
+            (self.to_edit, "To date, included"),
+            (self.range_zone_box, "Time zone of the dates"),
+            (self.members_edit, "Team members"),
+            (self.ticket_edit, "Ticket id"),
+            (self.column_list, "Columns"),
+            (self.time_zone_box, "Time zone of the timestamps"),
+            (self.output_edit, "Save as"),
+        ):
+            widget.setAccessibleName(name)
         output = QHBoxLayout()
         output.addWidget(self.output_edit, 1)
         output.addWidget(self.browse_button)

@@ -159,6 +159,21 @@ class FilterBar(QWidget):
         self.action_box.setMinimumContentsLength(18)
         self.action_box.view().setMinimumWidth(self.action_box.view().sizeHintForColumn(0) + 24)
 
+        for widget, name in (
+            (self.search_edit, "Search"),
+            (self.range_box, "Time range"),
+            (self.from_date, "From date"),
+            (self.to_date, "To date, included"),
+            (self.members_edit, "Team members"),
+            (self.category_button, "Categories"),
+            (self.action_box, "Action"),
+            (self.outcome_box, "Outcome"),
+            (self.patient_edit, "Patient id"),
+            (self.ip_edit, "IP address"),
+            (self.text_edit, "Text in details"),
+        ):
+            widget.setAccessibleName(name)
+
         # Two rows, so the bar fits a 1280-pixel-wide window with every field readable:
         # when and who/what on the first, the free-text fields on the second.
         when_who = QHBoxLayout()

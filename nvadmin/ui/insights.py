@@ -242,6 +242,8 @@ class InsightsWindow(QWidget):
 
         self.flags_tree = QTreeWidget(self)
         self.flags_tree.setObjectName("flagsTree")
+        self.flags_tree.setAccessibleName("Security flags and their findings")
+        self.bucket_box.setAccessibleName("Bar width")
         self.flags_tree.setColumnCount(5)
         self.flags_tree.setHeaderLabels(
             ["Flag / subject", "Count / events", "Day", "Thresholds / detail", "Workspace"]

@@ -448,7 +448,19 @@ class HeatMap(QWidget):
     def show_insights(self, insights: Insights | None) -> None:
         self.insights = insights
         self.grid = insights.heat() if insights else [[0] * 24 for _ in range(7)]
+        self.setAccessibleDescription(self.summary())
         self.update()
+
+    def summary(self) -> str:
+        """The map in words: the busiest hours first (arrow keys read each cell)."""
+        cells = sorted(
+            ((self.grid[d][h], d, h) for d in range(7) for h in range(24) if self.grid[d][h]),
+            reverse=True,
+        )
+        if not cells:
+            return f"{self.title}: {NO_DATA.lower()}"
+        busiest = "; ".join(self._describe(d, h) for _n, d, h in cells[:5])
+        return f"{self.title}. Busiest: {busiest}. Arrow keys move from cell to cell."
 
     def cell_rect(self, weekday: int, hour: int) -> QRectF:
         width = (self.width() - self.LEFT - 8) / 24

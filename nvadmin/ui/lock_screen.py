@@ -71,6 +71,7 @@ class LockScreen(QDialog):
         self.password_edit.setObjectName("lockPassword")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("Passphrase" if check is not None else "Password")
+        self.password_edit.setAccessibleName(self.password_edit.placeholderText())
         self.message = QLabel(self)
         self.message.setObjectName("lockMessage")
         self.message.setWordWrap(True)
@@ -85,6 +86,7 @@ class LockScreen(QDialog):
         )
         self.sign_out_button.setAutoDefault(False)
         self.sign_out_button.clicked.connect(self._sign_out)
+        QWidget.setTabOrder(self.sign_out_button, self.unlock_button)  # left to right
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.sign_out_button)

@@ -6,6 +6,7 @@ through :func:`nvadmin.ui.features.install_all`, using only the public methods b
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -273,6 +274,33 @@ class MainWindow(QMainWindow):
         layout.addLayout(banner_row)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
+        self.picker.setAccessibleName("Workspace")
+        self.table.setAccessibleName("Activity events")
+        # Tab follows reading order: the top row, the filters, then the table and its pane.
+        bar = self.filter_bar
+        order: list[QWidget] = [
+            self.picker,
+            self.presets_button,
+            self.saved_button,
+            bar.search_edit,
+            bar.range_box,
+            bar.from_date,
+            bar.to_date,
+            bar.members_edit,
+            bar.category_button,
+            bar.action_box,
+            bar.outcome_box,
+            bar.patient_edit,
+            bar.ip_edit,
+            bar.text_edit,
+            bar.log_access_box,
+            self.banner_retry,
+            self.table,
+            self.detail.copy_button,
+            self.detail.text,
+        ]
+        for before, after in itertools.pairwise(order):
+            QWidget.setTabOrder(before, after)
 
     def _build_table(self) -> None:
         table = self.table

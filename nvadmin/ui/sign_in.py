@@ -197,6 +197,7 @@ class SignInDialog(QDialog):
         cancel = QPushButton("Quit", page)
         cancel.setAutoDefault(False)
         cancel.clicked.connect(self.reject)
+        QWidget.setTabOrder(cancel, self.sign_in_button)  # Tab reads left to right
         buttons = QHBoxLayout()
         buttons.addWidget(self.remember_box, 1)
         buttons.addWidget(cancel)
