@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QBuffer, QByteArray, QDate, QIODevice, QMarginsF, Qt
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QBuffer, QByteArray, QDate, QIODevice, QMarginsF, QSizeF, Qt
+from PySide6.QtGui import (
+    QPagedPaintDevice,
+    QPageLayout,
+    QPageSize,
+    QPdfWriter,
+    QTextDocument,
+    QTextOption,
+)
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
     QDateEdit,
@@ -113,7 +120,20 @@ class ReportRequestDialog(QDialog):
 def _document(report: Report) -> QTextDocument:
     document = QTextDocument()
     document.setDocumentMargin(0)
+    # Wrap at spaces only: an IP address, an e-mail or an id is never broken inside.
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WordWrap)
+    document.setDefaultTextOption(option)
     document.setHtml(report.html())
+    return document
+
+
+def _paged_document(report: Report, device: QPagedPaintDevice) -> QTextDocument:
+    """The report laid out for ``device`` (a PDF or a printer) and its pages, not for the
+    screen (else the page is filled to a third of its width and every column wraps)."""
+    document = _document(report)
+    document.documentLayout().setPaintDevice(device)
+    document.setPageSize(QSizeF(device.width(), device.height()))
     return document
 
 
@@ -136,7 +156,7 @@ def pdf_bytes(report: Report) -> bytes:
     writer.setResolution(300)
     writer.setTitle(report.title)
     writer.setCreator("nvadmin")
-    document = _document(report)
+    document = _paged_document(report, writer)
     document.print_(writer)
     del writer  # finishes the PDF
     buffer.close()
@@ -211,6 +231,6 @@ class ReportView(QDialog):
             dialog = QPrintDialog(printer, self)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return False
-        _document(self.report).print_(printer)
+        _paged_document(self.report, printer).print_(printer)
         self.status.setText("Sent to the printer")
         return True
