@@ -174,17 +174,20 @@ class FilterBar(QWidget):
         ):
             widget.setAccessibleName(name)
 
-        # Two rows, so the bar fits a 1280-pixel-wide window with every field readable:
-        # when and who/what on the first, the free-text fields on the second.
+        # Two rows, so the bar fits a 1280-pixel-wide window (800 with a custom range) with
+        # every field readable: time range and who/what on the first line, a custom range's
+        # days and the free-text fields on the second.
         when_who = QHBoxLayout()
         when_who.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.range_box, self.from_date, self.to_date):
-            when_who.addWidget(widget)
+        when_who.addWidget(self.range_box)
         when_who.addWidget(self.members_edit, 1)
         for widget in (self.category_button, self.action_box, self.outcome_box):
             when_who.addWidget(widget)
         details = QHBoxLayout()
         details.setContentsMargins(0, 0, 0, 0)
+        # A custom range's days open at the start of the second line, under the range list.
+        details.addWidget(self.from_date)
+        details.addWidget(self.to_date)
         details.addWidget(self.patient_edit, 1)
         details.addWidget(self.ip_edit, 1)
         details.addWidget(self.text_edit, 2)

@@ -125,6 +125,14 @@ def test_main_window_inputs_are_named_and_tab_reads_in_order(qtbot, context) -> 
     assert window.filter_bar.search_edit in chain and window.table in chain
     assert window.presets_button in chain
     assert out_of_reading_order(window, chain) == []
+    # With a custom range its two days join the order where they are shown.
+    box = window.filter_bar.range_box
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: window.filter_bar.from_date.isVisible())
+    chain = tab_chain(qtbot, window, window.picker)
+    assert window.filter_bar.from_date in chain and window.filter_bar.to_date in chain
+    assert out_of_reading_order(window, chain) == []
 
 
 def test_insights_charts_and_flags_are_named(qtbot, context) -> None:  # type: ignore[no-untyped-def]

@@ -66,6 +66,8 @@ def test_main_window_fits_1280x720_with_every_filter_reachable(qtbot, context) -
     choose_custom_range(qtbot, window)
     qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
     assert fits(window), window.minimumSizeHint()
+    # Even a 1600-pixel screen at 200% (800 logical pixels) holds it with a custom range.
+    assert fits(window, QSize(800, 600)), window.minimumSizeHint()
 
     window.resize(SCREEN)
     qtbot.waitUntil(lambda: window.width() <= SCREEN.width())
