@@ -45,7 +45,7 @@ def fit_on_screen(widget: QWidget, wanted: QSize) -> None:
 
 
 def grow_to_fit(window: QWidget) -> None:
-    """Make ``window`` tall enough for its layout at its current width (never smaller).
+    """Make ``window`` wide and tall enough for its layout (never smaller).
 
     A dialog sized when it opened stays that size when a note, a message or a row appears
     later: its layout then squeezes every widget instead. Called on each layout request,
@@ -53,12 +53,14 @@ def grow_to_fit(window: QWidget) -> None:
     they are, hence the height for this width rather than the size hint.
     """
     layout = window.layout()
-    if layout is None:
-        return
-    width = window.width()
+    if layout is None or not window.isVisible():
+        return  # before it is first shown, Qt sizes and places it itself
+    # Never narrower than what its widgets need either (an explicit minimum width, as
+    # dialogs set, keeps the layout from raising the minimum itself).
+    width = max(window.width(), layout.totalMinimumSize().width())
     if layout.hasHeightForWidth():
         needed = layout.totalHeightForWidth(width)
     else:
         needed = layout.totalSizeHint().height()
-    if window.height() < needed:
-        window.resize(width, needed)
+    if window.height() < needed or window.width() < width:
+        window.resize(width, max(needed, window.height()))

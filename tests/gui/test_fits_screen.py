@@ -140,6 +140,7 @@ def test_sign_in_dialog_grows_for_what_arrives_after_it_opened(qtbot, context) -
     qtbot.waitUntil(lambda: dialog.height() >= layout.totalHeightForWidth(dialog.width()))
     for button in dialog.demo_box.findChildren(QPushButton):
         assert button.height() >= button.sizeHint().height(), button.text()
+        assert button.width() >= button.sizeHint().width(), button.text()
     notice = dialog.keyring_notice
     assert notice.height() >= notice.heightForWidth(notice.width())
 
