@@ -77,6 +77,9 @@ class DetailPane(QWidget):
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
+        # A long title wraps instead of widening the pane (its width is the user's choice).
+        self.title.setWordWrap(True)
+        self.title.setMinimumWidth(1)
         self.copy_button = QPushButton("Copy", self)
         self.copy_button.setToolTip("Copy every field of this event")
         self.copy_button.clicked.connect(self.copy)

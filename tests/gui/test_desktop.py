@@ -396,7 +396,7 @@ def test_layout_is_kept_when_signing_out(
     session.open_window()
     window = session.window
     qtbot.waitUntil(lambda: window._workspaces_loaded and not window.model.loading, timeout=10_000)
-    window.resize(760, 610)  # fits the offscreen screen (800 wide)
+    window.resize(window.minimumSizeHint().width(), 610)
     window.splitter.setSizes([900, 200])
     qtbot.wait(100)  # let the layout settle, as it has long before anyone signs out
     size, sizes = window.size(), window.splitter.sizes()
