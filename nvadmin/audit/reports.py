@@ -187,9 +187,9 @@ def _html_cell(value: str) -> str:
         return f"{escape(name)}<br><span class='muted'>{escape(_whole(email))}</span>"
     if _TIME.fullmatch(value):
         return value.replace(" ", "&nbsp;")
-    if " · " in value:  # "IP · device": the address on its own line
+    if " · " in value:  # "IP · device": one line where there is room, else two
         ip, device = value.split(" · ", 1)
-        return f"{escape(_whole(ip))}<br>{escape(device).replace(' ', '&nbsp;')}"
+        return f"{escape(_whole(ip))} · {escape(device).replace(' ', '&nbsp;')}"
     return escape(" ".join(_whole(word) for word in value.split(" ")))
 
 
