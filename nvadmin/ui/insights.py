@@ -127,6 +127,8 @@ class ThresholdsDialog(QDialog):
                         spin.setEnabled(may_change_hours)
                     form.addRow(f"Working day starts ({workspace})", self.open_spin)
                     form.addRow("Working day ends", self.close_spin)
+                    self.open_spin.setAccessibleName("Working day starts")
+                    self.close_spin.setAccessibleName("Working day ends")
                     if not may_change_hours:
                         form.addRow(
                             QLabel("Only compliance staff and admins change working hours.")
@@ -140,6 +142,7 @@ class ThresholdsDialog(QDialog):
                     spin.setSuffix(f" {t.unit}")
                 spin.setToolTip(f"Default: {t.default:g}")
                 form.addRow(f"{t.label} (default {t.default:g})", spin)
+                spin.setAccessibleName(f"{rule.title}: {t.label}")
                 self.spins[(rule.name, t.key)] = spin
             inner_layout.addWidget(box)
         scroll.setWidget(inner)

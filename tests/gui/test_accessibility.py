@@ -196,3 +196,22 @@ def test_lock_screen_tab_order(qtbot, context) -> None:  # type: ignore[no-untyp
     chain = tab_chain(qtbot, screen, screen.password_edit)
     assert chain == [screen.password_edit, screen.sign_out_button, screen.unlock_button]
     assert out_of_reading_order(screen, chain) == []
+
+
+def test_report_request_and_thresholds_dialogs(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.audit.reports import PATIENT_ACCESS
+    from nvadmin.ui.insights import ThresholdsDialog
+    from nvadmin.ui.report_view import ReportRequestDialog
+
+    request = ReportRequestDialog(PATIENT_ACCESS, workspace_label="Riverside", zone="UTC")
+    qtbot.addWidget(request)
+    request.show()
+    assert nameless(request) == []
+    chain = tab_chain(qtbot, request, request.subject)
+    assert request.first in chain and request.last in chain
+    assert out_of_reading_order(request, chain) == []
+
+    thresholds = ThresholdsDialog({}, (8, 18), "Riverside", True)
+    qtbot.addWidget(thresholds)
+    thresholds.show()
+    assert nameless(thresholds) == []
