@@ -27,6 +27,9 @@ def run_gui(context: Context, args: argparse.Namespace) -> int:
 
     crash.install(context.paths.log_file)
     desktop.prepare_application(app)
+    from nvadmin.ui import palette, settings
+
+    palette.apply_theme(settings.UiSettings(context.paths.settings_file).text(settings.THEME))
     context.paths.create()
     if not prepare_database(context):
         return 1

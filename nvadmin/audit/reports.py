@@ -18,8 +18,9 @@ import csv
 import io
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 from typing import Any
@@ -31,7 +32,8 @@ from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.audit.paging import ROW_COLUMNS
 from nvadmin.audit.query import EventFilter, Term, where_clause
-from nvadmin.audit.taxonomy import action_label
+from nvadmin.audit.search import Search, format_search
+from nvadmin.audit.taxonomy import action_label, reason_label, role_label
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
@@ -118,22 +120,26 @@ class Report:
 
     # -- HTML (for QTextDocument: printing and PDF) ----------------------------------------
     def html(self) -> str:
+        """A compact document: the zone named once in the header (times in the table are in
+        it; the UTC column stays in the CSV), each person on two lines (name, then e-mail),
+        addresses and ids never broken inside (the renderer wraps at spaces only)."""
+        shown = [i for i, c in enumerate(self.columns) if c != "UTC"]
+        columns = [_short_title(self.columns[i]) for i in shown]
         parts = [
             "<html><head><meta charset='utf-8'><style>",
-            "body { font-family: sans-serif; font-size: 9pt; }",
-            "h1 { font-size: 15pt; margin-bottom: 2px; }",
-            "h2 { font-size: 11.5pt; margin-top: 14px; margin-bottom: 2px; "
-            "border-bottom: 1px solid #888; }",
-            "h3 { font-size: 10pt; margin-top: 8px; margin-bottom: 2px; color: #333; }",
-            "table.head td { padding: 1px 8px 1px 0; }",
+            "body { font-family: sans-serif; font-size: 8pt; }",
+            "h1 { font-size: 13pt; margin-bottom: 2px; }",
+            "h2 { font-size: 10.5pt; margin-top: 10px; margin-bottom: 2px; }",
+            "h3 { font-size: 9pt; margin-top: 6px; margin-bottom: 1px; }",
+            "table.head td { padding: 0px 8px 0px 0; }",
             "table.rows { border-collapse: collapse; }",
-            "table.rows th { background: #e8eaee; text-align: left; padding: 3px 5px; }",
-            "table.rows td { padding: 2px 5px; border-bottom: 1px solid #ddd; }",
-            "tr.failed td { color: #a40000; }",
-            "tr.change td { background: #fff6e0; }",
-            ".muted { color: #555; }",
+            "table.rows th { text-align: left; padding: 2px 4px; font-weight: bold; "
+            "border-bottom: 1px solid gray; }",
+            "table.rows td { padding: 1px 4px; vertical-align: top; }",
+            "tr.failed td { font-style: italic; }",
+            ".muted { color: gray; }",
             "</style></head><body>",
-            f"<h1>{escape(self.kind)}</h1>",
+            f"<h1>{escape(self.kind)}: {escape(self.subject)}</h1>",
             "<table class='head'>",
         ]
         for label, value in self.header:
@@ -141,7 +147,12 @@ class Report:
         parts.append("</table>")
         if self.summary:
             parts.append("<h2>Summary</h2>")
-            parts.append(_html_table(self.summary_columns, [(s, "") for s in self.summary]))
+            parts.append(
+                _html_table(
+                    [_short_title(c) for c in self.summary_columns],
+                    [(s, "") for s in self.summary],
+                )
+            )
         if not self.row_count:
             parts.append("<p><i>No matching events in this period.</i></p>")
         for section in self.sections:
@@ -153,7 +164,8 @@ class Report:
                 + f"</{tag}>"
             )
             if section.rows:
-                parts.append(_html_table(self.columns, [(r.cells, r.tone) for r in section.rows]))
+                rows = [(tuple(r.cells[i] for i in shown), r.tone) for r in section.rows]
+                parts.append(_html_table(columns, rows))
         parts.append(
             f"<p class='muted'>{self.row_count:,} events. Produced by nvadmin {__version__}.</p>"
         )
@@ -161,18 +173,46 @@ class Report:
         return "\n".join(parts)
 
 
+def _short_title(column: str) -> str:
+    """ "Time (America/Denver)" -> "Time": the header names the zone once."""
+    return "Time" if column.startswith("Time (") else column
+
+
+def _html_cell(value: str) -> str:
+    """A person "Name <e-mail>" on two lines, a time on one; e-mail and IP
+    addresses, paths and ids are never broken inside (the layout wraps at spaces only, and
+    a hyphen or slash inside a word is made unbreakable)."""
+    if value.endswith(">") and " <" in value:
+        name, email = value[:-1].split(" <", 1)
+        return f"{escape(name)}<br><span class='muted'>{escape(_whole(email))}</span>"
+    if _TIME.fullmatch(value):
+        return value.replace(" ", "&nbsp;")
+    if " · " in value:  # "IP · device": one line where there is room, else two
+        ip, device = value.split(" · ", 1)
+        return f"{escape(_whole(ip))} · {escape(device).replace(' ', '&nbsp;')}"
+    return escape(" ".join(_whole(word) for word in value.split(" ")))
+
+
+def _whole(word: str) -> str:
+    # U+2011 non-breaking hyphen; U+2060 word joiner after a slash.
+    return word.replace("-", "\u2011").replace("/", "/\u2060")
+
+
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
 def _html_table(columns: Sequence[str], rows: Sequence[tuple[Sequence[str], str]]) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = []
     for cells, tone in rows:
-        attr = f" class='{tone}'" if tone else ""
-        body.append(f"<tr{attr}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        attr = f" class='{tone}'" if tone == "failed" else ""
+        body.append(f"<tr{attr}>" + "".join(f"<td>{_html_cell(c)}</td>" for c in cells) + "</tr>")
     return (
-        "<table class='rows' width='100%' cellspacing='0'><tr>"
+        "<table class='rows' width='100%' cellspacing='0'><thead><tr>"
         + head
-        + "</tr>"
+        + "</tr></thead><tbody>"
         + "".join(body)
-        + "</table>"
+        + "</tbody></table>"
     )
 
 
@@ -226,7 +266,7 @@ def describe_details(action: str, details: str | None, failure_reason: str | Non
     elif data:
         parts.append(str(data))
     if failure_reason:
-        parts.insert(0, f"failed: {failure_reason}")
+        parts.insert(0, f"failed: {reason_label(failure_reason)}")
     return "; ".join(parts)
 
 
@@ -252,10 +292,19 @@ def _who(name: str | None, email: str | None) -> str:
 
 
 def _where(ip: str | None, agent: str | None) -> str:
+    """The IP address and the device the user agent names: "104.237.76.103 · Windows NT 10.0"
+    (the whole user agent is in the detail pane and the export)."""
+    return " · ".join(p for p in (ip, _device(agent)) if p)
+
+
+def _device(agent: str | None) -> str:
     agent = (agent or "").strip()
-    if len(agent) > 60:
-        agent = agent[:57] + "…"
-    return " · ".join(p for p in (ip, agent) if p)
+    if "(" in agent:
+        inside = agent.split("(", 1)[1].split(")", 1)[0]
+        first = inside.split(";")[0].strip()
+        # "(iPad; CPU OS 18_1 ...)" and "(Windows NT 10.0; Win64)" name the device first.
+        return first if first else agent.split(" ", 1)[0]
+    return agent.split(" ", 1)[0]
 
 
 def _period(start: datetime | None, end: datetime | None, zone: tzinfo, zone_name: str) -> str:
@@ -299,12 +348,15 @@ def _header(
         ("Workspace", workspace_text),
         subject,
         ("Period", period),
-        ("Time zone", f"{zone_name} (UTC shown alongside)"),
+        ("Time zone", f"{zone_name}: every time below (the CSV also gives each in UTC)"),
         ("Rows", f"{rows:,}"),
         ("Produced by", f"{identity.display_name} <{identity.email}> ({identity.role})"),
         ("Produced at", f"{_local(now, zone)} {zone_name} ({_utc(now)})"),
         ("Source", source),
-        ("Filter", json.dumps(event_filter.to_dict(), ensure_ascii=False, sort_keys=True)),
+        (
+            "Search",
+            format_search(Search.from_filter(replace(event_filter, workspace_ids=())), zone),
+        ),
     ]
 
 
@@ -372,7 +424,7 @@ def patient_access_report(
                     _local(r.occurred_at, tz),
                     _utc(r.occurred_at),
                     _who(r.actor_name, r.actor_email),
-                    r.actor_role or r.actor_type,
+                    role_label(r.actor_role or r.actor_type),
                     kind + (" — failed" if r.outcome == "failure" else ""),
                     what,
                     describe_details(r.action, r.details, r.failure_reason),
@@ -384,7 +436,7 @@ def patient_access_report(
             )
         )
         person = people.setdefault(
-            (_who(r.actor_name, r.actor_email), r.actor_role or r.actor_type),
+            (_who(r.actor_name, r.actor_email), role_label(r.actor_role or r.actor_type)),
             {"views": 0, "changes": 0, "other": 0, "first": r.occurred_at, "last": r.occurred_at},
         )
         bucket = "views" if kind.startswith("View") else "changes" if "Change" in kind else "other"

@@ -99,3 +99,16 @@ def category_of(action: str) -> Category:
 def action_label(action: str) -> str:
     entry = ACTIONS.get(action)
     return entry[1] if entry else action
+
+
+def role_label(role: str | None) -> str:
+    """A role as people say it: ``medical_assistant`` -> "Medical assistant"."""
+    if not role:
+        return ""
+    words = role.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def reason_label(reason: str | None) -> str:
+    """A failure reason in words: ``wrong_password`` -> "wrong password"."""
+    return (reason or "").replace("_", " ").strip()

@@ -31,14 +31,16 @@ from PySide6.QtCore import (
     QThreadPool,
     Signal,
 )
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QIcon
 from sqlalchemy import Engine
 
 from nvadmin.audit import access_log
 from nvadmin.audit.paging import Cursor, EventPager, EventRow, Page, Sort
 from nvadmin.audit.query import EventFilter
-from nvadmin.audit.taxonomy import Category, action_label
+from nvadmin.audit.taxonomy import Category, action_label, reason_label, role_label
 from nvadmin.auth.roles import StaffIdentity
+from nvadmin.ui import icons
+from nvadmin.ui.palette import error_brush
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
@@ -93,35 +95,16 @@ SORT_KEY_OF: dict[Column, str] = {
     Column.IP: "ip",
 }
 
-CATEGORY_COLOURS: dict[str, str] = {
-    Category.CHART_VIEWS.value: "#2f6fb3",
-    Category.PATIENT_RECORDS.value: "#2a9d8f",
-    Category.SIGN_INS.value: "#5a8f29",
-    Category.FAILED_SIGN_INS.value: "#c0392b",
-    Category.API_USAGE.value: "#8e5ab8",
-    Category.LOG_ACCESS.value: "#8a8a8a",
-}
-
 EventRole = Qt.ItemDataRole.UserRole + 1  # the EventRow
 FilterValueRole = Qt.ItemDataRole.UserRole + 2  # (filter field, value) for "filter by this"
 
 
-def category_icon(category: str) -> QIcon:
-    icon = _icons.get(category)
-    if icon is None:
-        pixmap = QPixmap(12, 12)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(QColor(CATEGORY_COLOURS.get(category, "#999999")))
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.drawEllipse(1, 1, 10, 10)
-        painter.end()
-        icon = _icons[category] = QIcon(pixmap)
-    return icon
-
-
-_icons: dict[str, QIcon] = {}
+def category_icon(category: str) -> QIcon | None:
+    """The category's own symbol, in its colour for the current theme (not colour alone)."""
+    try:
+        return icons.category_icon(Category(category))
+    except ValueError:
+        return None
 
 
 def category_label(value: str) -> str:
@@ -134,8 +117,6 @@ def category_label(value: str) -> str:
 def details_summary(row: EventRow, limit: int = 160) -> str:
     """One line from the details JSON: ``key: value`` pairs, nested values compacted."""
     parts: list[str] = []
-    if row.failure_reason:
-        parts.append(row.failure_reason)
     if row.details:
         try:
             data = json.loads(row.details)
@@ -150,6 +131,12 @@ def details_summary(row: EventRow, limit: int = 160) -> str:
             parts.append(str(data))
     text = "; ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def outcome_text(row: EventRow) -> str:
+    """``success``, or ``failure: wrong password`` (the reason beside it, not off-screen)."""
+    reason = reason_label(row.failure_reason)
+    return f"{row.outcome}: {reason}" if reason else row.outcome
 
 
 def format_time(instant: datetime, zone: tzinfo) -> str:
@@ -272,10 +259,11 @@ class ActivityModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == Column.CATEGORY:
             return category_icon(event.category)
         if role == Qt.ItemDataRole.ForegroundRole and column == Column.OUTCOME:
-            return QColor("#c0392b") if event.outcome == "failure" else None
+            return error_brush() if event.outcome == "failure" else None
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == Column.DETAILS:
-                return self._display[row][column]
+                # Folded to one line in the cell; whole, a pair per line, in the tooltip.
+                return details_summary(event, limit=4000).replace("; ", "\n")
             if column == Column.ACTION:
                 return event.action
             if column in (Column.TIME, Column.TIME_UTC):
@@ -296,10 +284,14 @@ class ActivityModel(QAbstractTableModel):
             if section == Column.TIME:
                 return f"Time ({zone_name(self._zone)})"
             return COLUMN_TITLES[Column(section)]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section == Column.TIME:
+            # A long zone name runs past the column: keep "Time (America/…" readable.
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
+            title = self.headerData(section, orientation)
             if Column(section) not in SORT_KEY_OF:
-                return "Not sortable"
-            return "Click to sort"
+                return f"{title}: not sortable"
+            return f"{title}: click to sort"
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
@@ -576,10 +568,10 @@ class ActivityModel(QAbstractTableModel):
             format_time(row.occurred_at, UTC),
             self._workspace_names.get(row.workspace_id, str(row.workspace_id)),
             member,
-            row.actor_role or "",
+            role_label(row.actor_role),
             action_label(row.action),
             category_label(row.category),
-            row.outcome,
+            outcome_text(row),
             row.patient_id or "",
             resource,
             row.ip or "",

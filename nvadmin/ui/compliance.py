@@ -53,6 +53,7 @@ from nvadmin.context import Context
 from nvadmin.errors import UserError
 from nvadmin.export.service import count_matching
 from nvadmin.ui.main_window import RunningWork
+from nvadmin.ui.palette import set_tone
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from nvadmin.workers.cancel import ProgressUpdate
@@ -138,9 +139,7 @@ class Compliance:
         if read_only:
             badge = QLabel("  Offline case file · read-only  ", window)
             badge.setObjectName("caseFileBadge")
-            badge.setStyleSheet(
-                "background: #5a3e9b; color: white; border-radius: 3px; font-weight: bold;"
-            )
+            set_tone(badge, "badge")
             window.statusBar().insertPermanentWidget(0, badge)
 
     # -- locking --------------------------------------------------------------------------------
@@ -482,9 +481,9 @@ class CaseFileDialog(QDialog):
             self,
         )
         note.setWordWrap(True)
-        note.setStyleSheet("color: #444")
+        set_tone(note, "muted")
         self.error = QLabel("", self)
-        self.error.setStyleSheet("color: #a40000")
+        set_tone(self.error, "error")
         form = QFormLayout()
         form.addRow("Events:", summary)
         form.addRow("", self.count_label)

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from nvadmin.audit.paging import EventRow
-from nvadmin.audit.taxonomy import action_label
-from nvadmin.ui.activity_model import category_label, zone_name
+from nvadmin.audit.taxonomy import action_label, role_label
+from nvadmin.ui.activity_model import category_label, outcome_text, zone_name
 
 
 def describe_event(event: EventRow, zone: tzinfo, workspace_name: str | None = None) -> str:
@@ -35,14 +35,19 @@ def describe_event(event: EventRow, zone: tzinfo, workspace_name: str | None = N
         ),
         ("Sequence", str(event.seq)),
         (f"Time ({zone_name(zone)})", local.isoformat(sep=" ", timespec="microseconds")),
-        ("Time (UTC)", utc.isoformat(sep=" ", timespec="microseconds")),
+        # Once is enough when the zone shown is UTC itself (e.g. all workspaces).
+        *(
+            [("Time (UTC)", utc.isoformat(sep=" ", timespec="microseconds"))]
+            if zone_name(zone) != "UTC"
+            else []
+        ),
         ("Action", f"{action_label(event.action)} ({event.action})"),
         ("Category", category_label(event.category)),
-        ("Outcome", event.outcome + (f": {event.failure_reason}" if event.failure_reason else "")),
+        ("Outcome", outcome_text(event)),
         ("Actor type", event.actor_type),
         ("Team member", event.actor_name),
         ("E-mail", event.actor_email or ""),
-        ("Role", event.actor_role or ""),
+        ("Role", role_label(event.actor_role)),
         ("Actor id", "" if event.actor_id is None else str(event.actor_id)),
         ("Patient", event.patient_id or ""),
         ("Resource", " ".join(p for p in (event.resource_type, event.resource_id) if p)),
@@ -72,6 +77,9 @@ class DetailPane(QWidget):
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
+        # A long title wraps instead of widening the pane (its width is the user's choice).
+        self.title.setWordWrap(True)
+        self.title.setMinimumWidth(1)
         self.copy_button = QPushButton("Copy", self)
         self.copy_button.setToolTip("Copy every field of this event")
         self.copy_button.clicked.connect(self.copy)
@@ -81,6 +89,7 @@ class DetailPane(QWidget):
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setPlaceholderText("Select an event to see all of its fields.")
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text.setAccessibleName("Event details")
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.copy_button)

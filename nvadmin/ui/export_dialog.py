@@ -45,6 +45,7 @@ from nvadmin.errors import UserError
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
 from nvadmin.export.manifest import manifest_path_for
 from nvadmin.export.service import ExportRequest, count_matching, day_range
+from nvadmin.ui.palette import set_tone
 from nvadmin.workers.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,19 @@ class ExportDialog(QDialog):
 
         self.output_edit = QLineEdit(self)
         self.browse_button = QPushButton("&Browse…", self)
+        # What a screen reader announces for fields whose label sits elsewhere on the line.
+        for widget, name in (
+            (self.workspace_box, "Workspace"),
+            (self.from_edit, "From date"),
+            (self.to_edit, "To date, included"),
+            (self.range_zone_box, "Time zone of the dates"),
+            (self.members_edit, "Team members"),
+            (self.ticket_edit, "Ticket id"),
+            (self.column_list, "Columns"),
+            (self.time_zone_box, "Time zone of the timestamps"),
+            (self.output_edit, "Save as"),
+        ):
+            widget.setAccessibleName(name)
         output = QHBoxLayout()
         output.addWidget(self.output_edit, 1)
         output.addWidget(self.browse_button)
@@ -200,7 +214,7 @@ class ExportDialog(QDialog):
         self.count_label.setFont(font)
         self.error_label = QLabel(self)
         self.error_label.setObjectName("exportError")
-        self.error_label.setStyleSheet("color: #b00020;")
+        set_tone(self.error_label, "error")
         self.error_label.setWordWrap(True)
         self.error_label.hide()
 

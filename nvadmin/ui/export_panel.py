@@ -35,6 +35,7 @@ from nvadmin.auth.roles import StaffIdentity
 from nvadmin.export.service import ExportRequest, ExportResult, export_csv
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.main_window import RunningWork
+from nvadmin.ui.palette import set_tone
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job
 
@@ -210,7 +211,7 @@ class ExportRow(QFrame):
         self.progress.setValue(0)
         self.progress.setFormat("failed")
         self.status.setText(f"✘ {message}")
-        self.status.setStyleSheet("color: #b00020;")
+        set_tone(self.status, "error")
         self._finish_buttons(False)
         self._set_state(State.FAILED)
 

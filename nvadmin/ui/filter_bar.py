@@ -33,6 +33,7 @@ from nvadmin.audit.query import Term
 from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
 from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
 from nvadmin.audit.workspaces import MemberInfo
+from nvadmin.ui.palette import set_tone
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class FilterBar(QWidget):
         self.search_edit.installEventFilter(self)
         self.error_label = QLabel(self)
         self.error_label.setObjectName("searchError")
-        self.error_label.setStyleSheet("color: #b00020;")
+        set_tone(self.error_label, "error")
         self.error_label.setWordWrap(True)
         self.error_label.hide()
 
@@ -145,35 +146,59 @@ class FilterBar(QWidget):
             "Show the Activity log access events (staff viewing or exporting this log)"
         )
         self.log_access_box.toggled.connect(self._on_log_access)
-        for edit in (self.patient_edit, self.ip_edit, self.text_edit):
-            edit.setClearButtonEnabled(True)
-            edit.setMaximumWidth(160)
+        for line in (self.patient_edit, self.ip_edit, self.text_edit):
+            line.setClearButtonEnabled(True)
+            line.setMinimumWidth(_fits_placeholder(line))
         self.members_edit.setClearButtonEnabled(True)
-        self.members_edit.setMinimumWidth(220)
+        self.members_edit.setMinimumWidth(_fits_placeholder(self.members_edit, "Team members"))
+        # The action list names each action twice ("Viewed a chart (chart.view)"): the box
+        # stays as wide as a short label, its list opens as wide as the longest entry.
+        self.action_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.action_box.setMinimumContentsLength(18)
+        self.action_box.view().setMinimumWidth(self.action_box.view().sizeHintForColumn(0) + 24)
 
-        widgets = QHBoxLayout()
-        widgets.setContentsMargins(0, 0, 0, 0)
-        for widget in (
-            self.range_box,
-            self.from_date,
-            self.to_date,
-            self.members_edit,
-            self.category_button,
-            self.action_box,
-            self.outcome_box,
-            self.patient_edit,
-            self.ip_edit,
-            self.text_edit,
-            self.log_access_box,
+        for widget, name in (
+            (self.search_edit, "Search"),
+            (self.range_box, "Time range"),
+            (self.from_date, "From date"),
+            (self.to_date, "To date, included"),
+            (self.members_edit, "Team members"),
+            (self.category_button, "Categories"),
+            (self.action_box, "Action"),
+            (self.outcome_box, "Outcome"),
+            (self.patient_edit, "Patient id"),
+            (self.ip_edit, "IP address"),
+            (self.text_edit, "Text in details"),
         ):
-            widgets.addWidget(widget)
-        widgets.addStretch(1)
+            widget.setAccessibleName(name)
+
+        # Two rows, so the bar fits a 1280-pixel-wide window (800 with a custom range) with
+        # every field readable: time range and who/what on the first line, a custom range's
+        # days and the free-text fields on the second.
+        when_who = QHBoxLayout()
+        when_who.setContentsMargins(0, 0, 0, 0)
+        when_who.addWidget(self.range_box)
+        when_who.addWidget(self.members_edit, 1)
+        for widget in (self.category_button, self.action_box, self.outcome_box):
+            when_who.addWidget(widget)
+        details = QHBoxLayout()
+        details.setContentsMargins(0, 0, 0, 0)
+        # A custom range's days open at the start of the second line, under the range list.
+        details.addWidget(self.from_date)
+        details.addWidget(self.to_date)
+        details.addWidget(self.patient_edit, 1)
+        details.addWidget(self.ip_edit, 1)
+        details.addWidget(self.text_edit, 2)
+        details.addWidget(self.log_access_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.search_edit)
         layout.addWidget(self.error_label)
-        layout.addLayout(widgets)
+        layout.addLayout(when_who)
+        layout.addLayout(details)
         self._show_widgets()
 
     # -- public ----------------------------------------------------------------------------
@@ -223,14 +248,14 @@ class FilterBar(QWidget):
             f"{error} — at character {error.start + 1}: “{fragment}”. Nothing was run."
         )
         self.error_label.show()
-        self.search_edit.setStyleSheet("QLineEdit#search { border: 2px solid #b00020; }")
+        set_tone(self.search_edit, "error")
         self.search_edit.setFocus()
         self.search_edit.setSelection(error.start, error.end - error.start)
         self.search_failed.emit(str(error))
 
     def clear_error(self) -> None:
         self.error_label.hide()
-        self.search_edit.setStyleSheet("")
+        set_tone(self.search_edit, None)
 
     def has_error(self) -> bool:
         return not self.error_label.isHidden()
@@ -429,6 +454,12 @@ class FilterBar(QWidget):
             self.category_button.setText(", ".join(chosen))
         else:
             self.category_button.setText(f"{len(chosen)} categories")
+
+
+def _fits_placeholder(edit: QLineEdit, text: str | None = None) -> int:
+    """A width that shows ``text`` (the placeholder) whole, next to the clear button."""
+    text = edit.placeholderText() if text is None else text
+    return edit.fontMetrics().horizontalAdvance(text) + 2 * edit.fontMetrics().height() + 12
 
 
 def _to_date(value: QDate) -> date:

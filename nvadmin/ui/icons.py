@@ -25,6 +25,7 @@ from PySide6.QtGui import (
 from PySide6.QtSvg import QSvgRenderer
 
 from nvadmin.audit.taxonomy import Category
+from nvadmin.ui.palette import ICON_CATEGORY_COLOURS, is_dark
 
 APP_ICON = ":/app/nvadmin.svg"
 APP_ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
@@ -54,17 +55,7 @@ ACTIONS: tuple[str, ...] = (
     "verify",
 )
 
-# (on a light window, on a dark window): each pair keeps at least 3:1 contrast with the
-# window colour of Qt's default light palette and of a typical dark one.
-CATEGORY_COLORS: dict[Category, tuple[str, str]] = {
-    Category.CHART_VIEWS: ("#1f6fb5", "#6cb4f0"),
-    Category.PATIENT_RECORDS: ("#13805f", "#4fd1a5"),
-    Category.SIGN_INS: ("#4f5b66", "#b8c4cf"),
-    Category.FAILED_SIGN_INS: ("#c0262d", "#ff7b7f"),
-    Category.API_USAGE: ("#7a44b8", "#c39af0"),
-    Category.LOG_ACCESS: ("#a35a00", "#f2b45e"),
-    Category.STAFF_ACCOUNTS: ("#5b5f1a", "#d2d67a"),
-}
+CATEGORY_COLORS = ICON_CATEGORY_COLOURS
 
 _registered = False
 
@@ -76,13 +67,6 @@ def ensure_resources() -> None:
         from nvadmin.ui._generated import resources_rc  # noqa: F401
 
         _registered = True
-
-
-def is_dark(palette: QPalette | None = None) -> bool:
-    palette = palette or QGuiApplication.palette()
-    window = palette.color(QPalette.ColorRole.Window)
-    text = palette.color(QPalette.ColorRole.WindowText)
-    return window.lightness() < text.lightness()
 
 
 def category_color(category: Category, palette: QPalette | None = None) -> QColor:

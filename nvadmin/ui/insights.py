@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QTreeWidget,
@@ -72,6 +73,7 @@ from nvadmin.ui.insights_charts import (
     MemberChart,
     SignInChart,
 )
+from nvadmin.ui.placement import fit_on_screen
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job, JobControl
 
@@ -125,6 +127,8 @@ class ThresholdsDialog(QDialog):
                         spin.setEnabled(may_change_hours)
                     form.addRow(f"Working day starts ({workspace})", self.open_spin)
                     form.addRow("Working day ends", self.close_spin)
+                    self.open_spin.setAccessibleName("Working day starts")
+                    self.close_spin.setAccessibleName("Working day ends")
                     if not may_change_hours:
                         form.addRow(
                             QLabel("Only compliance staff and admins change working hours.")
@@ -138,6 +142,7 @@ class ThresholdsDialog(QDialog):
                     spin.setSuffix(f" {t.unit}")
                 spin.setToolTip(f"Default: {t.default:g}")
                 form.addRow(f"{t.label} (default {t.default:g})", spin)
+                spin.setAccessibleName(f"{rule.title}: {t.label}")
                 self.spins[(rule.name, t.key)] = spin
             inner_layout.addWidget(box)
         scroll.setWidget(inner)
@@ -240,6 +245,8 @@ class InsightsWindow(QWidget):
 
         self.flags_tree = QTreeWidget(self)
         self.flags_tree.setObjectName("flagsTree")
+        self.flags_tree.setAccessibleName("Security flags and their findings")
+        self.bucket_box.setAccessibleName("Bar width")
         self.flags_tree.setColumnCount(5)
         self.flags_tree.setHeaderLabels(
             ["Flag / subject", "Count / events", "Day", "Thresholds / detail", "Workspace"]
@@ -278,14 +285,20 @@ class InsightsWindow(QWidget):
         bar.addWidget(self.refresh_button)
         bar.addWidget(self.thresholds_button)
         bar.addStretch(1)
-        bar.addWidget(self.progress_label)
-        bar.addWidget(self.progress)
-        bar.addWidget(self.cancel_button)
         bar.addWidget(self.export_charts_button)
         bar.addWidget(self.export_flags_button)
+        # Progress on a line of its own: a long step name never widens the window.
+        busy = QHBoxLayout()
+        busy.addWidget(self.progress_label, 1)
+        busy.addWidget(self.progress)
+        busy.addWidget(self.cancel_button)
+        self.progress_label.setSizePolicy(
+            QSizePolicy.Policy.Ignored, self.progress_label.sizePolicy().verticalPolicy()
+        )
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addLayout(bar)
+        layout.addLayout(busy)
         layout.addWidget(self.tabs, 1)
 
         for chart in self.charts:
@@ -300,7 +313,7 @@ class InsightsWindow(QWidget):
         self.flags_tree.itemActivated.connect(lambda item, _col: self.show_finding(item))
         self.show_button.clicked.connect(lambda: self.show_finding(self.flags_tree.currentItem()))
         self._set_busy(False)
-        self.resize(QSize(1280, 900))
+        fit_on_screen(self, QSize(1280, 900))
 
     # -- running --------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ clicked; the filter is exactly the events that bar counts."""
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCharts import (
     QBarCategoryAxis,
     QBarSet,
@@ -14,34 +16,42 @@ from PySide6.QtCharts import (
     QStackedBarSeries,
     QValueAxis,
 )
-from PySide6.QtCore import QMargins, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QMargins, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QBrush,
     QColor,
     QCursor,
     QFont,
+    QFontMetricsF,
     QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPen,
+    QResizeEvent,
 )
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QGraphicsSimpleTextItem, QSizePolicy, QToolTip, QWidget
 
 from nvadmin.audit.insights import WEEKDAYS, Insights
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.taxonomy import CATEGORY_LABELS, Category
+from nvadmin.ui.palette import (
+    CHART_CATEGORY_COLOURS,
+    FAILED,
+    SUCCEEDED,
+    UNKNOWN,
+    heat_colour,
+    status_colour,
+    tones,
+)
 
-# Colours a colour-blind reader can tell apart (Okabe-Ito), one per category.
-CATEGORY_COLOURS = {
-    Category.CHART_VIEWS.value: "#0072B2",
-    Category.PATIENT_RECORDS.value: "#009E73",
-    Category.SIGN_INS.value: "#56B4E9",
-    Category.FAILED_SIGN_INS.value: "#D55E00",
-    Category.API_USAGE.value: "#E69F00",
-    Category.LOG_ACCESS.value: "#CC79A7",
-    Category.STAFF_ACCOUNTS.value: "#999999",
-}
-SUCCEEDED, FAILED = "#009E73", "#D55E00"
+CATEGORY_COLOURS = CHART_CATEGORY_COLOURS
+# A bar's label is shortened to this many characters at most (the tooltip has it whole).
+LABEL_CHARACTERS = 22
+# Height given to each bar of the horizontal charts, so every name has a line of its own.
+ROW_HEIGHT = 26  # a label's box is its line plus margins: less and Qt draws "…"
+NO_DATA = "No data"
+MIN_CHART_HEIGHT = 240
 
 
 def category_label(category: str) -> str:
@@ -51,18 +61,25 @@ def category_label(category: str) -> str:
         return category
 
 
-def status_colour(status: int | None) -> str:
-    if status is None:
-        return "#999999"
-    if status < 300:
-        return "#009E73" if status == 200 else "#56B4E9"
-    if status < 500:
-        return {429: "#E69F00", 401: "#F0E442", 404: "#CC79A7"}.get(status, "#D55E00")
-    return "#B2182B"
+def share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "—"
+
+
+def elide(label: str, limit: int = LABEL_CHARACTERS) -> str:
+    """Shorten a label at a word boundary where possible: "Dr. Maximilian Oberst…"."""
+    if len(label) <= limit:
+        return label
+    cut = label[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 class InsightChart(QChartView):
-    """A chart view whose clicks become filters."""
+    """A chart view whose clicks become filters, coloured from the palette's tones, saying
+    "No data" when its result is empty and turning its time labels upright when they would
+    not fit side by side."""
 
     filter_requested = Signal(object)  # EventFilter
 
@@ -74,18 +91,121 @@ class InsightChart(QChartView):
         chart.setMargins(QMargins(4, 4, 4, 4))
         super().__init__(chart, parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumSize(QSize(420, 260))
+        self.setMinimumSize(QSize(340, MIN_CHART_HEIGHT))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAccessibleName(title)
         self.title = title
+        self.insights: Insights | None = None
+        self.tips: list[str] = []  # what hovering each bar says, for the accessible description
+        self.empty_text = QGraphicsSimpleTextItem(NO_DATA)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.empty_text.setFont(font)
+        self.scene().addItem(self.empty_text)
+        self.empty_text.hide()
+        self._time_axis: QBarCategoryAxis | None = None
+        self._time_labels: list[str] = []
+        self._paint_chart()
+
+    def show_insights(self, insights: Insights) -> None:
+        self.insights = insights
+        self.reset()
+        self.tips = []
+        if self.is_empty(insights):
+            self._show_empty()
+        else:
+            self.empty_text.hide()
+            self.draw(insights)
+        self._paint_chart()
+        self.setAccessibleDescription(self.describe())
+
+    def is_empty(self, insights: Insights) -> bool:
+        return insights.total == 0
+
+    def draw(self, insights: Insights) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The chart in words, for screen readers: its title and every bar's tooltip."""
+        title = self.chart().title()
+        if not self.tips:
+            return f"{title}: {NO_DATA.lower()}"
+        return f"{title}. " + "; ".join(self.tips)
 
     def reset(self) -> None:
         chart = self.chart()
         chart.removeAllSeries()
         for axis in chart.axes():
             chart.removeAxis(axis)
+        self._time_axis = None
+        self._time_labels = []
+
+    def _show_empty(self) -> None:
+        self.empty_text.show()
+        self.chart().legend().setVisible(False)
+        self._place_empty_text()
+
+    def _place_empty_text(self) -> None:
+        area = self.chart().plotArea()
+        if area.isEmpty():
+            area = QRectF(self.chart().rect())
+        box = self.empty_text.boundingRect()
+        self.empty_text.setPos(
+            area.center().x() - box.width() / 2, area.center().y() - box.height() / 2
+        )
 
     def _tip(self, text: str) -> None:
         QToolTip.showText(QCursor.pos(), text, self)
+
+    def _paint_chart(self) -> None:
+        """Background, title, legend and axes in the current theme's chart tones."""
+        t = tones()
+        chart = self.chart()
+        text, grid = QColor(t.chart_text), QColor(t.chart_grid)
+        chart.setBackgroundBrush(QBrush(QColor(t.chart_background)))
+        chart.setBackgroundPen(QPen(grid))
+        chart.setTitleBrush(QBrush(text))
+        chart.legend().setLabelColor(text)
+        for axis in chart.axes():
+            axis.setLabelsColor(text)
+            axis.setLinePenColor(grid)
+            axis.setGridLineColor(grid)
+        self.empty_text.setBrush(QBrush(text))
+        self.setBackgroundBrush(QBrush(QColor(t.chart_background)))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._paint_chart()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_time_labels()
+        if self.empty_text.isVisible():
+            self._place_empty_text()
+
+    def _fit_time_labels(self) -> None:
+        """Side by side when every label fits its bar's width, upright otherwise; with more
+        bars than upright labels fit, every n-th bar is labelled (its tooltip names each)."""
+        axis = self._time_axis
+        if axis is None or not self._time_labels:
+            return
+        labels = self._time_labels
+        metrics = QFontMetricsF(axis.labelsFont())
+        widest = max(metrics.horizontalAdvance(label) for label in labels)
+        room = max(1.0, self.chart().plotArea().width() or self.width() * 0.85) / len(labels)
+        angle = 0 if widest + 6 <= room else -90
+        step = 1 if angle == 0 else max(1, math.ceil((metrics.height() + 2) / room))
+        # Category labels must be distinct: the unlabelled bars get distinct invisible ones.
+        shown = [label if i % step == 0 else "\u200b" * (i + 1) for i, label in enumerate(labels)]
+        if axis.labelsAngle() != angle:
+            axis.setLabelsAngle(angle)
+        # Qt gives a bottom axis about a quarter of the chart's height for its labels.
+        tall_enough = MIN_CHART_HEIGHT if angle == 0 else int(4 * (widest + 14))
+        if self.minimumHeight() != max(MIN_CHART_HEIGHT, tall_enough):
+            self.setMinimumHeight(max(MIN_CHART_HEIGHT, tall_enough))
+        if axis.categories() != shown:
+            axis.setCategories(shown)
 
     @staticmethod
     def _value_axis(maximum: int) -> QValueAxis:
@@ -95,6 +215,19 @@ class InsightChart(QChartView):
         axis.applyNiceNumbers()
         return axis
 
+    def _attach_time_axes(self, series: QStackedBarSeries, labels: list[str], top: int) -> None:
+        chart = self.chart()
+        axis_x = QBarCategoryAxis()
+        self._time_labels = _unique(labels)
+        axis_x.append(self._time_labels)
+        chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)
+        series.attachAxis(axis_x)
+        axis_y = self._value_axis(top)
+        chart.addAxis(axis_y, Qt.AlignmentFlag.AlignLeft)
+        series.attachAxis(axis_y)
+        self._time_axis = axis_x
+        self._fit_time_labels()
+
 
 class ActivityChart(InsightChart):
     """Events over time, stacked by category."""
@@ -102,31 +235,32 @@ class ActivityChart(InsightChart):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Activity over time, by category", parent)
 
-    def show_insights(self, insights: Insights) -> None:
-        self.reset()
+    def draw(self, insights: Insights) -> None:
         series = QStackedBarSeries()
         labels = [b.label(insights.bucket) for b in insights.buckets]
+        totals = [sum(column) for column in zip(*insights.activity.values(), strict=True)]
         for category, counts in insights.activity.items():
             bars = QBarSet(category_label(category))
-            bars.setColor(QColor(CATEGORY_COLOURS.get(category, "#777777")))
-            bars.setBorderColor(QColor(CATEGORY_COLOURS.get(category, "#777777")))
+            bars.setColor(QColor(CATEGORY_COLOURS.get(category, UNKNOWN)))
+            bars.setBorderColor(bars.color())
             bars.append([float(n) for n in counts])
             bars.clicked.connect(
                 lambda i, c=category: self.filter_requested.emit(insights.filter_for_bucket(i, c))
             )
+            tips = [
+                f"{category_label(category)}, {labels[i]}: {n:,} events "
+                f"({share(n, totals[i])} of that {insights.bucket.value}) — click to show them"
+                for i, n in enumerate(counts)
+            ]
+            self.tips.extend(t for t, n in zip(tips, counts, strict=True) if n)
             bars.hovered.connect(
-                lambda on, i, c=category, n=counts: (
-                    self._tip(
-                        f"{category_label(c)}, {labels[i]}: {n[i]:,} events — click to show them"
-                    )
-                    if on
-                    else QToolTip.hideText()
-                )
+                lambda on, i, tips=tips: self._tip(tips[i]) if on else QToolTip.hideText()
             )
             series.append(bars)
         series.setBarWidth(0.9)
         self.chart().addSeries(series)
-        _attach_axes(self.chart(), series, labels, _stack_max(insights.activity.values()))
+        self._attach_time_axes(series, labels, _stack_max(insights.activity.values()))
+        self.chart().legend().setVisible(True)
         self.chart().setTitle(f"Activity over time, by category (per {insights.bucket.value})")
 
 
@@ -134,10 +268,13 @@ class SignInChart(InsightChart):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Sign-in outcomes over time", parent)
 
-    def show_insights(self, insights: Insights) -> None:
-        self.reset()
+    def is_empty(self, insights: Insights) -> bool:
+        return not any(any(counts) for counts in insights.sign_ins.values())
+
+    def draw(self, insights: Insights) -> None:
         series = QStackedBarSeries()
         labels = [b.label(insights.bucket) for b in insights.buckets]
+        totals = [sum(column) for column in zip(*insights.sign_ins.values(), strict=True)]
         for key, title, colour in (
             ("succeeded", "Signed in", SUCCEEDED),
             ("failed", "Failed sign-ins", FAILED),
@@ -150,26 +287,40 @@ class SignInChart(InsightChart):
             bars.clicked.connect(
                 lambda i, k=key: self.filter_requested.emit(insights.filter_for_sign_ins(i, k))
             )
+            tips = [
+                f"{title}, {labels[i]}: {n:,} ({share(n, totals[i])} of that "
+                f"{insights.bucket.value}'s sign-ins)"
+                for i, n in enumerate(counts)
+            ]
+            self.tips.extend(t for t, n in zip(tips, counts, strict=True) if n)
             bars.hovered.connect(
-                lambda on, i, t=title, n=counts: (
-                    self._tip(f"{t}, {labels[i]}: {n[i]:,}") if on else QToolTip.hideText()
-                )
+                lambda on, i, tips=tips: self._tip(tips[i]) if on else QToolTip.hideText()
             )
             series.append(bars)
         series.setBarWidth(0.9)
         self.chart().addSeries(series)
-        _attach_axes(self.chart(), series, labels, _stack_max(insights.sign_ins.values()))
+        self._attach_time_axes(series, labels, _stack_max(insights.sign_ins.values()))
         self.chart().legend().setVisible(True)
 
 
-class MemberChart(InsightChart):
+class _RankedChart(InsightChart):
+    """Horizontal bars, one named row each: tall enough that every name has its line."""
+
+    def _fit_rows(self, rows: int) -> None:
+        self.setMinimumHeight(max(MIN_CHART_HEIGHT, 110 + rows * ROW_HEIGHT))
+        self.updateGeometry()
+
+
+class MemberChart(_RankedChart):
     """Chart views per team member, busiest at the top."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Chart views per team member", parent)
 
-    def show_insights(self, insights: Insights) -> None:
-        self.reset()
+    def is_empty(self, insights: Insights) -> bool:
+        return not insights.members
+
+    def draw(self, insights: Insights) -> None:
         members = list(reversed(insights.members))  # the axis draws bottom-up
         series = QHorizontalBarSeries()
         bars = QBarSet("Chart views")
@@ -178,20 +329,19 @@ class MemberChart(InsightChart):
         bars.clicked.connect(
             lambda i: self.filter_requested.emit(insights.filter_for_member(members[i].email))
         )
-        bars.hovered.connect(
-            lambda on, i: (
-                self._tip(
-                    f"{members[i].name} <{members[i].email}>: {members[i].count:,} chart views"
-                )
-                if on
-                else QToolTip.hideText()
-            )
-        )
+        whole = insights.members_total
+        tips = [
+            f"{m.name} <{m.email}>: {m.count:,} chart views "
+            f"({share(m.count, whole)} of all {whole:,}) — click to show them"
+            for m in members
+        ]
+        self.tips = list(reversed(tips))
+        bars.hovered.connect(lambda on, i: self._tip(tips[i]) if on else QToolTip.hideText())
         series.append(bars)
         series.setBarWidth(0.8)
         chart = self.chart()
         chart.addSeries(series)
-        names = _unique([m.name or m.email for m in members])
+        names = _unique([elide(m.name or m.email) for m in members])
         axis_y = QBarCategoryAxis()
         axis_y.append(names)
         chart.addAxis(axis_y, Qt.AlignmentFlag.AlignLeft)
@@ -205,16 +355,19 @@ class MemberChart(InsightChart):
         if insights.members_count > shown:
             title += f" (top {shown} of {insights.members_count})"
         chart.setTitle(title)
+        self._fit_rows(len(members))
 
 
-class ApiChart(InsightChart):
+class ApiChart(_RankedChart):
     """API requests per client, stacked by HTTP status."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("API usage by client and status", parent)
 
-    def show_insights(self, insights: Insights) -> None:
-        self.reset()
+    def is_empty(self, insights: Insights) -> bool:
+        return not insights.api
+
+    def draw(self, insights: Insights) -> None:
         clients = list(reversed(insights.api))
         statuses = sorted({s for u in clients for s in u.statuses}, key=lambda s: (s is None, s))
         series = QHorizontalStackedBarSeries()
@@ -229,29 +382,29 @@ class ApiChart(InsightChart):
                     insights.filter_for_status(clients[i].client, s)
                 )
             )
+            tips = [
+                f"{u.client}: {n:,} requests "
+                + (f"answered {status} " if status is not None else "with no status recorded ")
+                + f"({share(n, u.total)} of its {u.total:,}; {u.errors:,} errors in all)"
+                for u, n in zip(clients, counts, strict=True)
+            ]
+            self.tips.extend(t for t, n in zip(tips, counts, strict=True) if n)
             bars.hovered.connect(
-                lambda on, i, s=status, n=counts: (
-                    self._tip(
-                        f"{clients[i].client}: {n[i]:,} requests "
-                        + (f"answered {s} " if s is not None else "with no status recorded ")
-                        + f"({clients[i].errors:,} errors of {clients[i].total:,} in all)"
-                    )
-                    if on
-                    else QToolTip.hideText()
-                )
+                lambda on, i, tips=tips: self._tip(tips[i]) if on else QToolTip.hideText()
             )
             series.append(bars)
         series.setBarWidth(0.7)
         chart = self.chart()
         chart.addSeries(series)
         axis_y = QBarCategoryAxis()
-        axis_y.append(_unique([u.client for u in clients]))
+        axis_y.append(_unique([elide(u.client) for u in clients]))
         chart.addAxis(axis_y, Qt.AlignmentFlag.AlignLeft)
         series.attachAxis(axis_y)
         axis_x = self._value_axis(max((u.total for u in clients), default=0))
         chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)
         series.attachAxis(axis_x)
         chart.legend().setVisible(bool(statuses))
+        self._fit_rows(len(clients))
 
 
 def _unique(labels: list[str]) -> list[str]:
@@ -271,21 +424,6 @@ def _stack_max(series: object) -> int:
     return max((sum(values) for values in zip(*columns, strict=True)), default=0)
 
 
-def _attach_axes(chart: QChart, series: QStackedBarSeries, labels: list[str], top: int) -> None:
-    axis_x = QBarCategoryAxis()
-    axis_x.append(_unique(labels))
-    if len(labels) > 14:
-        axis_x.setLabelsAngle(-90)
-        font = QFont(axis_x.labelsFont())
-        font.setPointSizeF(max(6.0, font.pointSizeF() - 2))
-        axis_x.setLabelsFont(font)
-    chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)
-    series.attachAxis(axis_x)
-    axis_y = InsightChart._value_axis(top)
-    chart.addAxis(axis_y, Qt.AlignmentFlag.AlignLeft)
-    series.attachAxis(axis_y)
-
-
 class HeatMap(QWidget):
     """Busiest hours of the week: 7 rows x 24 columns, darker is busier. Clicking a cell (or
     Enter on the cell chosen with the arrow keys) shows its events: that weekday and hour,
@@ -303,13 +441,26 @@ class HeatMap(QWidget):
         self.current = (0, 9)  # the cell the keyboard is on
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(QSize(420, 220))
+        self.setMinimumSize(QSize(340, 220))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAccessibleName(self.title)
 
     def show_insights(self, insights: Insights | None) -> None:
         self.insights = insights
         self.grid = insights.heat() if insights else [[0] * 24 for _ in range(7)]
+        self.setAccessibleDescription(self.summary())
         self.update()
+
+    def summary(self) -> str:
+        """The map in words: the busiest hours first (arrow keys read each cell)."""
+        cells = sorted(
+            ((self.grid[d][h], d, h) for d in range(7) for h in range(24) if self.grid[d][h]),
+            reverse=True,
+        )
+        if not cells:
+            return f"{self.title}: {NO_DATA.lower()}"
+        busiest = "; ".join(self._describe(d, h) for _n, d, h in cells[:5])
+        return f"{self.title}. Busiest: {busiest}. Arrow keys move from cell to cell."
 
     def cell_rect(self, weekday: int, hour: int) -> QRectF:
         width = (self.width() - self.LEFT - 8) / 24
@@ -324,9 +475,11 @@ class HeatMap(QWidget):
         return None
 
     def paintEvent(self, _event: QPaintEvent) -> None:
+        t = tones()
+        text, muted = QColor(t.chart_text), QColor(t.muted_text)
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("white"))
-        painter.setPen(QColor("#222222"))
+        painter.fillRect(self.rect(), QColor(t.chart_background))
+        painter.setPen(text)
         title_font = QFont(self.font())
         title_font.setBold(True)
         painter.setFont(title_font)
@@ -336,10 +489,15 @@ class HeatMap(QWidget):
         )
         painter.setFont(self.font())
         top = max((max(row) for row in self.grid), default=0)
+        if self.insights is not None and top == 0:
+            painter.setPen(text)
+            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, NO_DATA)
+            painter.end()
+            return
         for weekday in range(7):
             label_rect = self.cell_rect(weekday, 0).adjusted(-self.LEFT, 0, 0, 0)
             label_rect.setWidth(self.LEFT - 6)
-            painter.setPen(QColor("#444444"))
+            painter.setPen(muted)
             painter.drawText(
                 label_rect,
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
@@ -347,19 +505,13 @@ class HeatMap(QWidget):
             )
             for hour in range(24):
                 value = self.grid[weekday][hour]
-                share = value / top if top else 0.0
-                # White to dark blue; a non-zero cell is never pure white.
-                colour = QColor.fromRgbF(
-                    1 - 0.9 * share**0.6 - (0.05 if value else 0),
-                    1 - 0.65 * share**0.6 - (0.03 if value else 0),
-                    1 - 0.3 * share**0.6,
-                )
+                colour = heat_colour(value / top if top else 0.0, bool(value))
                 rect = self.cell_rect(weekday, hour)
                 painter.fillRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), colour)
         if self.hasFocus():
-            painter.setPen(QPen(QColor("#d55e00"), 2))
+            painter.setPen(QPen(QColor(t.focus), 2))
             painter.drawRect(self.cell_rect(*self.current).adjusted(1, 1, -1, -1))
-        painter.setPen(QPen(QColor("#444444")))
+        painter.setPen(QPen(muted))
         for hour in range(0, 24, 3):
             rect = self.cell_rect(6, hour)
             painter.drawText(

@@ -6,6 +6,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
 from nvadmin.auth.credentials import CredentialStore, KeyringStatus
+from nvadmin.ui.palette import set_tone
 from nvadmin.workers.jobs import Job
 
 
@@ -31,16 +32,13 @@ class KeyringProbe(QObject):
 
 
 class KeyringNotice(QLabel):
-    """A yellow note shown only when the keyring cannot be used; hidden otherwise."""
+    """A warning note shown only when the keyring cannot be used; hidden otherwise."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("keyringNotice")
         self.setWordWrap(True)
-        self.setStyleSheet(
-            "QLabel#keyringNotice { background: #fff4ce; color: #5c4400; padding: 6px; "
-            "border: 1px solid #f0d77b; border-radius: 3px; }"
-        )
+        set_tone(self, "warning-box")
         self.hide()
 
     def show_status(self, status: KeyringStatus) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.context import Context
+from nvadmin.ui.palette import set_tone
+from nvadmin.ui.placement import grow_to_fit
 from nvadmin.workers.jobs import Job, JobControl
 
 
@@ -69,12 +71,11 @@ class LockScreen(QDialog):
         self.password_edit.setObjectName("lockPassword")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("Passphrase" if check is not None else "Password")
+        self.password_edit.setAccessibleName(self.password_edit.placeholderText())
         self.message = QLabel(self)
         self.message.setObjectName("lockMessage")
         self.message.setWordWrap(True)
-        self.message.setStyleSheet(
-            "background: #fdecea; color: #8a1c12; padding: 6px; border: 1px solid #f5c2bd;"
-        )
+        set_tone(self.message, "error-box")
         self.message.hide()
         self.unlock_button = QPushButton("Unlock", self)
         self.unlock_button.setObjectName("unlockButton")
@@ -85,6 +86,7 @@ class LockScreen(QDialog):
         )
         self.sign_out_button.setAutoDefault(False)
         self.sign_out_button.clicked.connect(self._sign_out)
+        QWidget.setTabOrder(self.sign_out_button, self.unlock_button)  # left to right
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.sign_out_button)
@@ -97,6 +99,12 @@ class LockScreen(QDialog):
         layout.addWidget(self.message)
         layout.addLayout(buttons)
         self.password_edit.setFocus()
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            grow_to_fit(self)
+        return handled
 
     def submit(self) -> None:
         if self._busy:

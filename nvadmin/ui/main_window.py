@@ -6,15 +6,26 @@ through :func:`nvadmin.ui.features.install_all`, using only the public methods b
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from PySide6.QtCore import QChildEvent, QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QChildEvent,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
+    QActionGroup,
     QCloseEvent,
     QGuiApplication,
     QKeyEvent,
@@ -69,6 +80,8 @@ from nvadmin.ui.activity_model import (
 )
 from nvadmin.ui.detail_pane import DetailPane
 from nvadmin.ui.filter_bar import FilterBar
+from nvadmin.ui.palette import Theme, apply_theme, current_theme, set_tone
+from nvadmin.ui.placement import fit_on_screen
 from nvadmin.ui.saved_searches import SavedSearch, SavedSearchStore
 from nvadmin.ui.settings import UiSettings
 from nvadmin.ui.workspace_picker import WorkspacePicker
@@ -78,7 +91,23 @@ log = logging.getLogger(__name__)
 
 # Rows from the window's edge at which the next page is requested, so scrolling never waits.
 PREFETCH_ROWS = 60
-HIDDEN_BY_DEFAULT = (Column.TIME_UTC, Column.WORKSPACE)
+# The default columns fit a 1280-pixel window beside the detail pane, outcome (with its
+# failure reason) and IP address included; the detail pane shows the hidden ones.
+HIDDEN_BY_DEFAULT = (Column.TIME_UTC, Column.WORKSPACE, Column.CATEGORY, Column.RESOURCE)
+# Column widths as sample text: they follow the font (and its size) rather than pixels.
+WIDTH_SAMPLES: dict[Column, str] = {
+    Column.TIME: "2026-11-29 21:33:35",
+    Column.TIME_UTC: "2026-11-29 21:33:35",
+    Column.WORKSPACE: "Riverside Family Clinic",
+    Column.MEMBER: "Dr. Ingrid Silva <ingrid.sil",
+    Column.ROLE: "Medical assistant",
+    Column.ACTION: "Viewed activity log",
+    Column.CATEGORY: "Activity log access",
+    Column.OUTCOME: "failure: wrong password",
+    Column.PATIENT: "P0300078",
+    Column.RESOURCE: "api_endpoint GET /v1",
+    Column.IP: "34.152.122.239",
+}
 SEARCH_NOT_RUN = "Search not run: "
 _FOCUS_BACK = "nvadminFocusBack"  # set on a dialog once its closing gives focus to the table
 
@@ -164,6 +193,7 @@ class MainWindow(QMainWindow):
         self.stop_work_box: QMessageBox | None = None
         self._docks_before_lock: list[QDockWidget] = []
         self.go_to_time_dialog: GoToTimeDialog | None = None
+        self._workspace_column_shown_for_several = False
         self.setWindowTitle(f"nvadmin — {context.display_url}")
         self.setObjectName("mainWindow")
 
@@ -405,10 +435,7 @@ class MainWindow(QMainWindow):
 
     def _build_layout(self) -> None:
         self.banner.setObjectName("banner")
-        self.banner.setStyleSheet(
-            "QLabel#banner { background: #fdecea; color: #8a1c12; padding: 6px; "
-            "border: 1px solid #f5c2bd; }"
-        )
+        set_tone(self.banner, "error-box")
         self.banner.setWordWrap(True)
         self.banner.hide()
         self.banner_retry.hide()
@@ -440,7 +467,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([1000, 380])
+        self.splitter.setSizes([1000, 340])
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -450,6 +477,33 @@ class MainWindow(QMainWindow):
         layout.addLayout(banner_row)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
+        self.picker.setAccessibleName("Workspace")
+        self.table.setAccessibleName("Activity events")
+        # Tab follows reading order: the top row, the filters, then the table and its pane.
+        bar = self.filter_bar
+        order: list[QWidget] = [
+            self.picker,
+            self.presets_button,
+            self.saved_button,
+            bar.search_edit,
+            bar.range_box,
+            bar.members_edit,
+            bar.category_button,
+            bar.action_box,
+            bar.outcome_box,
+            bar.from_date,
+            bar.to_date,
+            bar.patient_edit,
+            bar.ip_edit,
+            bar.text_edit,
+            bar.log_access_box,
+            self.banner_retry,
+            self.table,
+            self.detail.copy_button,
+            self.detail.text,
+        ]
+        for before, after in itertools.pairwise(order):
+            QWidget.setTabOrder(before, after)
 
     def _build_table(self) -> None:
         table = self.table
@@ -471,21 +525,9 @@ class MainWindow(QMainWindow):
         header.setSortIndicatorShown(True)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._column_menu_at)
-        widths = {
-            Column.TIME: 205,
-            Column.TIME_UTC: 160,
-            Column.WORKSPACE: 160,
-            Column.MEMBER: 260,
-            Column.ROLE: 90,
-            Column.ACTION: 170,
-            Column.CATEGORY: 140,
-            Column.OUTCOME: 70,
-            Column.PATIENT: 80,
-            Column.RESOURCE: 150,
-            Column.IP: 110,
-        }
-        for column, width in widths.items():
-            table.setColumnWidth(column, width)
+        metrics = table.fontMetrics()
+        for column, sample in WIDTH_SAMPLES.items():
+            table.setColumnWidth(column, metrics.horizontalAdvance(sample) + metrics.height())
         for column in HIDDEN_BY_DEFAULT:
             table.setColumnHidden(column, True)
         header.setSortIndicator(Column.TIME, Qt.SortOrder.DescendingOrder)
@@ -522,6 +564,16 @@ class MainWindow(QMainWindow):
         self.detail_action.setChecked(True)
         self.detail_action.toggled.connect(self.detail.setVisible)
         self.view_menu.addAction(self.detail_action)
+        self.theme_menu = self.view_menu.addMenu("&Theme")
+        self.theme_actions: dict[Theme, QAction] = {}
+        themes = QActionGroup(self)
+        for theme in Theme:
+            act = self.theme_menu.addAction(theme.label)
+            act.setCheckable(True)
+            act.setChecked(theme is current_theme())
+            act.triggered.connect(lambda _checked=False, t=theme: self.set_theme(t))
+            themes.addAction(act)
+            self.theme_actions[theme] = act
         self.columns_menu = self.view_menu.addMenu("&Columns")
         self.columns_menu.aboutToShow.connect(lambda: self._fill_column_menu(self.columns_menu))
         self.copy_action = QAction("&Copy rows", self)
@@ -591,7 +643,7 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1500, 900)
+            fit_on_screen(self, QSize(1500, 900))
         state = self.settings.bytes(keys.WINDOW_STATE)
         if state is not None:
             self.restoreState(state)
@@ -713,12 +765,15 @@ class MainWindow(QMainWindow):
         names = {w.id: w.name for w in self.picker.workspaces}
         self.model.set_display(zone, names)
         self.filter_bar.set_zone(zone)
-        self.table.setColumnHidden(
-            Column.WORKSPACE,
-            self.picker.current() is not None
-            and len(self._workspace_ids()) <= 1
-            and self.table.isColumnHidden(Column.WORKSPACE),
-        )
+        # Several workspaces: show which one each event is from; back to one workspace, the
+        # column goes again unless the staff member had shown it themselves.
+        several = self.picker.current() is None or len(self._workspace_ids()) > 1
+        if several and self.table.isColumnHidden(Column.WORKSPACE):
+            self.table.setColumnHidden(Column.WORKSPACE, False)
+            self._workspace_column_shown_for_several = True
+        elif not several and self._workspace_column_shown_for_several:
+            self.table.setColumnHidden(Column.WORKSPACE, True)
+            self._workspace_column_shown_for_several = False
         self._show_detail()
 
     def _on_utc_toggled(self, _checked: bool) -> None:
@@ -1166,6 +1221,16 @@ class MainWindow(QMainWindow):
             )
 
     # -- misc ------------------------------------------------------------------------------------
+
+    def set_theme(self, theme: Theme) -> None:
+        """View → Theme: switch now and remember it for the next start."""
+        apply_theme(theme)
+        self.theme_actions[theme].setChecked(True)
+        self.settings.set_text(keys.THEME, theme.value)
+        try:
+            self.settings.sync()
+        except OSError as error:
+            log.warning("could not save the theme: %s", error)
 
     def focus_search(self) -> None:
         self.filter_bar.search_edit.setFocus()

@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QBuffer, QByteArray, QDate, QIODevice, QMarginsF, Qt
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QBuffer, QByteArray, QDate, QIODevice, QMarginsF, QSizeF, Qt
+from PySide6.QtGui import (
+    QPagedPaintDevice,
+    QPageLayout,
+    QPageSize,
+    QPdfWriter,
+    QTextDocument,
+    QTextOption,
+)
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
     QDateEdit,
@@ -29,6 +36,7 @@ from PySide6.QtWidgets import (
 from nvadmin.audit.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
 from nvadmin.export.atomic import write_file
+from nvadmin.ui.palette import set_tone
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +82,12 @@ class ReportRequestDialog(QDialog):
             edit.setDate(QDate(value.year, value.month, value.day))
         form.addRow("From (day included):", self.first)
         form.addRow("To (day included):", self.last)
+        self.subject.setAccessibleName("Patient id" if kind == PATIENT_ACCESS else "Team member")
+        self.first.setAccessibleName("From day, included")
+        self.last.setAccessibleName("To day, included")
         form.addRow("Time zone:", QLabel(zone, self))
         self.error = QLabel("", self)
-        self.error.setStyleSheet("color: #a40000")
+        set_tone(self.error, "error")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -112,7 +123,20 @@ class ReportRequestDialog(QDialog):
 def _document(report: Report) -> QTextDocument:
     document = QTextDocument()
     document.setDocumentMargin(0)
+    # Wrap at spaces only: an IP address, an e-mail or an id is never broken inside.
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WordWrap)
+    document.setDefaultTextOption(option)
     document.setHtml(report.html())
+    return document
+
+
+def _paged_document(report: Report, device: QPagedPaintDevice) -> QTextDocument:
+    """The report laid out for ``device`` (a PDF or a printer) and its pages, not for the
+    screen (else the page is filled to a third of its width and every column wraps)."""
+    document = _document(report)
+    document.documentLayout().setPaintDevice(device)
+    document.setPageSize(QSizeF(device.width(), device.height()))
     return document
 
 
@@ -135,7 +159,7 @@ def pdf_bytes(report: Report) -> bytes:
     writer.setResolution(300)
     writer.setTitle(report.title)
     writer.setCreator("nvadmin")
-    document = _document(report)
+    document = _paged_document(report, writer)
     document.print_(writer)
     del writer  # finishes the PDF
     buffer.close()
@@ -154,6 +178,7 @@ class ReportView(QDialog):
         self.resize(1200, 800)
         self.browser = QTextBrowser(self)
         self.browser.setObjectName("reportBrowser")
+        self.browser.setAccessibleName(report.title)
         self.browser.setHtml(report.html())
         self.print_button = QPushButton("&Print…", self)
         self.pdf_button = QPushButton("Save as P&DF…", self)
@@ -210,6 +235,6 @@ class ReportView(QDialog):
             dialog = QPrintDialog(printer, self)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return False
-        _document(self.report).print_(printer)
+        _paged_document(self.report, printer).print_(printer)
         self.status.setText("Sent to the printer")
         return True

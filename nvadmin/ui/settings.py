@@ -25,6 +25,7 @@ SEARCH_TEXT = "browser/search"
 WORKSPACE_ID = "browser/workspace"  # "" for all workspaces, absent for "not chosen yet"
 TIMES_IN_UTC = "browser/times_in_utc"
 SAVED_SEARCHES = "browser/saved_searches"
+THEME = "app/theme"  # View → Theme: system, light or dark
 # Written by versions that shared one set of settings between every staff account; they may
 # hold the last person's search (a patient id), so they are removed, never read.
 SHARED_BEFORE = "browser"

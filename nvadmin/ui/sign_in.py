@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,14 +32,11 @@ from nvadmin.auth.credentials import CredentialStore, KeyringStatus, KeyringUnav
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.auth.signin import SecondFactorRequired, SignInResult
 from nvadmin.context import Context
+from nvadmin.ui.palette import set_tone
+from nvadmin.ui.placement import grow_to_fit
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
-
-_WARNING_STYLE = (
-    "background: #fdecea; color: #8a1c12; padding: 6px; border: 1px solid #f5c2bd; "
-    "border-radius: 3px;"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +139,7 @@ class SignInDialog(QDialog):
         self.privilege_label = QLabel(self)
         self.privilege_label.setObjectName("privilegeWarning")
         self.privilege_label.setWordWrap(True)
-        self.privilege_label.setStyleSheet(_WARNING_STYLE)
+        set_tone(self.privilege_label, "error-box")
         self.privilege_label.hide()
         self.keyring_notice = KeyringNotice(self)
 
@@ -207,6 +204,7 @@ class SignInDialog(QDialog):
         cancel = QPushButton("Quit", page)
         cancel.setAutoDefault(False)
         cancel.clicked.connect(self.reject)
+        QWidget.setTabOrder(cancel, self.sign_in_button)  # Tab reads left to right
         buttons = QHBoxLayout()
         buttons.addWidget(self.remember_box, 1)
         buttons.addWidget(cancel)
@@ -271,6 +269,12 @@ class SignInDialog(QDialog):
         super().showEvent(event)
         if self.pages.currentIndex() == 0:
             self.email_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            grow_to_fit(self)
+        return handled
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -388,13 +392,13 @@ class SignInDialog(QDialog):
     # -- signing in --------------------------------------------------------------------------
 
     def show_error(self, text: str) -> None:
-        self.message.setStyleSheet(_WARNING_STYLE)
+        set_tone(self.message, "error-box")
         self.message.setText(text)
         self.message.show()
         self.adjustSize()
 
     def show_info(self, text: str) -> None:
-        self.message.setStyleSheet("color: #1a4d8f; padding: 4px;")
+        set_tone(self.message, "info")
         self.message.setText(text)
         self.message.show()
         self.adjustSize()

@@ -35,6 +35,7 @@ from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH, check_policy
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.errors import UserError
+from nvadmin.ui.palette import error_brush, set_tone
 from nvadmin.workers.jobs import Job, JobControl
 
 COLUMNS = ("E-mail", "Name", "Role", "Status", "2FA", "Last sign-in")
@@ -101,7 +102,7 @@ class AccountForm(QDialog):
         label = QLabel(self)
         label.setObjectName(name)
         label.setWordWrap(True)
-        label.setStyleSheet("color: #8a1c12;")
+        set_tone(label, "error")
         label.hide()
         return label
 
@@ -247,7 +248,7 @@ class StaffDialog(QDialog):
         if selected is not None:
             self.select(selected.email)
         if self._done_text:
-            self.message.setStyleSheet("color: #1a5d1a;")
+            set_tone(self.message, "success")
             self.message.setText(self._done_text)
         if isinstance(result, NewAccount) and result.totp_secret:
             self._show_totp(result)
@@ -255,7 +256,7 @@ class StaffDialog(QDialog):
 
     def _on_failed(self, message: str) -> None:
         self._busy = False
-        self.message.setStyleSheet("color: #8a1c12;")
+        set_tone(self.message, "error")
         self.message.setText(message)
         self._update_buttons()
 
@@ -279,7 +280,7 @@ class StaffDialog(QDialog):
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 3 and account.status != "active":
-                    item.setForeground(Qt.GlobalColor.darkRed)
+                    item.setForeground(error_brush())
                 self.table.setItem(row, column, item)
 
     def selected(self) -> StaffAccount | None:

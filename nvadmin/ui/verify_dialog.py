@@ -32,13 +32,11 @@ from nvadmin.audit.verify import Verification, sign_checkpoint, verify_workspace
 from nvadmin.audit.witness import ChainWitness
 from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.auth.roles import StaffIdentity
+from nvadmin.ui.palette import set_tone
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
-
-INTACT_STYLE = "color: #1b6e20; font-weight: bold; font-size: 15pt;"
-BROKEN_STYLE = "color: #a40000; font-weight: bold; font-size: 15pt;"
 
 
 class VerifyDialog(QDialog):
@@ -252,7 +250,7 @@ class VerifyDialog(QDialog):
         job.finished.connect(self._on_finished)
         self.job = job
         self._started = time.monotonic()
-        self.headline.setStyleSheet("")
+        set_tone(self.headline, None)
         self.headline.setText(text)
         self.details.clear()
         self.progress.setRange(0, 0)
@@ -281,10 +279,10 @@ class VerifyDialog(QDialog):
         intact = all(r.intact for r in results)
         verified = sum(r.events_verified for r in results)
         if intact and all(r.empty for r in results):
-            self.headline.setStyleSheet("font-weight: bold; font-size: 15pt;")
+            set_tone(self.headline, "no-chain")
             self.headline.setText("No events recorded yet: this workspace has no chain")
         elif intact:
-            self.headline.setStyleSheet(INTACT_STYLE)
+            set_tone(self.headline, "intact")
             self.headline.setText(f"✔ {verified:,} events verified, chain intact")
             manifest = getattr(self.case, "manifest", None) or {}
             carried = int(manifest.get("events", 0))
@@ -300,7 +298,7 @@ class VerifyDialog(QDialog):
         else:
             broken = next(r for r in results if not r.intact)
             assert broken.broken is not None
-            self.headline.setStyleSheet(BROKEN_STYLE)
+            set_tone(self.headline, "broken")
             self.headline.setText(
                 f"✘ Chain broken at {broken.broken.where} "
                 f"({broken.workspace_slug}): {broken.broken.kind}"
@@ -317,7 +315,7 @@ class VerifyDialog(QDialog):
         self.finished_verifying.emit(results)
 
     def _on_cancelled(self) -> None:
-        self.headline.setStyleSheet("")
+        set_tone(self.headline, None)
         self.headline.setText("Verification cancelled: nothing was concluded.")
 
     def _on_finished(self) -> None:
@@ -327,7 +325,7 @@ class VerifyDialog(QDialog):
         self.verify_button.setEnabled(True)
 
     def _show_failure(self, message: str) -> None:
-        self.headline.setStyleSheet(BROKEN_STYLE)
+        set_tone(self.headline, "broken")
         self.headline.setText(message)
 
     def sign(self) -> None:

@@ -336,7 +336,7 @@ def test_copy_rows_as_tab_separated_text(qtbot, context: Context) -> None:  # ty
     assert QGuiApplication.clipboard().text().splitlines() in ([], lines)  # no clipboard offscreen
     assert lines[0].split("\t")[0] == "Time (America/Chicago)"
     assert (
-        len(lines) == 2 and "Ana Ruiz <ana@riverside.example>\tphysician\tViewed chart" in lines[1]
+        len(lines) == 2 and "Ana Ruiz <ana@riverside.example>\tPhysician\tViewed chart" in lines[1]
     )
 
 

@@ -118,7 +118,7 @@ def test_patient_access_report_matches_an_independent_query(engine: Engine) -> N
     assert [c[4] for c in cells] == ["View", "Change", "View", "View (API)", "View"]
     assert cells[0][0] == "2025-03-03 03:02:00"  # 09:02 UTC shown in America/Chicago
     assert cells[0][1] == "2025-03-03 09:02:00Z"
-    assert cells[0][2] == "Ana Ruiz <ana@riverside.example>" and cells[0][3] == "physician"
+    assert cells[0][2] == "Ana Ruiz <ana@riverside.example>" and cells[0][3] == "Physician"
     assert "phone: 555-0100 → 555-0199" in cells[1][6]
     assert cells[0][7].startswith("10.0.0.5")
     header = dict(report.header)
@@ -159,7 +159,7 @@ def test_user_activity_report_groups_by_day_and_session(engine: Engine) -> None:
         (2, "Session s-a2", 2),
     ]
     assert report.sections[1].rows[0].tone == "failed"
-    assert "failed: wrong_password" in report.sections[1].rows[0].cells[5]
+    assert "failed: wrong password" in report.sections[1].rows[0].cells[5]
     assert dict(report.summary)["Failed attempts"] == "1"
     assert view_events(engine)[-1]["purpose"] == "user activity report"
 

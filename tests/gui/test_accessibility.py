@@ -1,0 +1,217 @@
+"""Accessibility basics: every input, chart and table has an accessible name, Tab moves
+through each window in reading order (real Tab presses), and nothing is told by colour
+alone."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAccessible
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QWidget,
+)
+
+from nvadmin.audit.seed import SeedPlan, seed
+from nvadmin.auth.credentials import CredentialStore
+from nvadmin.auth.demo import create_demo_accounts
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.context import Context
+from nvadmin.paths import Paths
+from nvadmin.ui.activity_model import Column
+from nvadmin.ui.export_dialog import ExportDialog
+from nvadmin.ui.main_window import MainWindow
+from nvadmin.ui.sign_in import SignInDialog
+
+ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
+INPUTS = (
+    QLineEdit,
+    QComboBox,
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QPlainTextEdit,
+)
+
+
+@pytest.fixture
+def context(sqlite_db_url: str) -> Iterator[Context]:
+    ctx = Context(Paths.from_environment(), sqlite_db_url, is_default_database=False)
+    seed(ctx.engine, SeedPlan(workspaces=1, events=2_000, seed=5, end=date(2026, 11, 1)))
+    yield ctx
+    ctx.dispose()
+
+
+def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = MainWindow(context, ADMIN)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    window.resize(1280, 720)
+    return window
+
+
+def nameless(top: QWidget) -> list[str]:
+    """Visible, focusable inputs a screen reader would announce without a name."""
+    missing = []
+    for widget in top.findChildren(QWidget):
+        if not widget.isVisible() or widget.focusPolicy() == Qt.FocusPolicy.NoFocus:
+            continue
+        parent = widget.parentWidget()
+        if isinstance(widget, QLineEdit) and isinstance(parent, QComboBox | QAbstractSpinBox):
+            continue  # the combo box or spin box around it carries the name
+        if isinstance(widget, INPUTS):
+            interface = QAccessible.queryAccessibleInterface(widget)
+            if not interface or not interface.text(QAccessible.Text.Name).strip():
+                missing.append(describe(widget))
+    return missing
+
+
+def focused() -> QWidget | None:
+    """The widget a person sees focused: the combo or spin box, not the line edit inside."""
+    widget = QApplication.focusWidget()
+    parent = widget.parentWidget() if widget is not None else None
+    return parent if isinstance(parent, QComboBox | QAbstractSpinBox) else widget
+
+
+def tab_chain(qtbot, top: QWidget, first: QWidget, limit: int = 40) -> list[QWidget]:  # type: ignore[no-untyped-def]
+    """Focus ``first`` and press Tab until focus comes back round (or leaves ``top``)."""
+    top.activateWindow()
+    first.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: focused() is first)
+    chain = [first]
+    for _ in range(limit):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        widget = focused()
+        if widget is None or widget is first or not top.isAncestorOf(widget):
+            break
+        chain.append(widget)
+    return chain
+
+
+def out_of_reading_order(top: QWidget, chain: list[QWidget]) -> list[str]:
+    """Pairs where Tab goes up the window, or leftwards on the same line."""
+    wrong = []
+    for before, after in itertools.pairwise(chain):
+        a = before.mapTo(top, QPoint(0, before.height() // 2))
+        b = after.mapTo(top, QPoint(0, after.height() // 2))
+        same_line = abs(a.y() - b.y()) <= max(before.height(), after.height()) // 2
+        if (same_line and b.x() < a.x()) or (not same_line and b.y() < a.y()):
+            wrong.append(f"{describe(before)} -> {describe(after)}")
+    return wrong
+
+
+def describe(widget: QWidget) -> str:
+    name = widget.accessibleName() or widget.objectName()
+    text = getattr(widget, "text", None)
+    return f"{type(widget).__name__}({name or (text() if callable(text) else '')})"
+
+
+def test_main_window_inputs_are_named_and_tab_reads_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    assert nameless(window) == []
+    chain = tab_chain(qtbot, window, window.picker)
+    assert window.filter_bar.search_edit in chain and window.table in chain
+    assert window.presets_button in chain
+    assert out_of_reading_order(window, chain) == []
+    # With a custom range its two days join the order where they are shown.
+    box = window.filter_bar.range_box
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: window.filter_bar.from_date.isVisible())
+    chain = tab_chain(qtbot, window, window.picker)
+    assert window.filter_bar.from_date in chain and window.filter_bar.to_date in chain
+    assert out_of_reading_order(window, chain) == []
+
+
+def test_insights_charts_and_flags_are_named(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    view = window.insights_feature.open()
+    qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
+    for chart in view.charts:
+        assert chart.accessibleName(), chart
+        assert chart.accessibleDescription(), chart  # the chart in words, bar by bar
+    assert nameless(view) == []
+    view.tabs.setCurrentIndex(1)
+    assert nameless(view) == []
+
+
+def test_sign_in_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    create_demo_accounts(context.engine)
+    dialog = SignInDialog(context, CredentialStore(timeout=2))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.demo_box.isVisible(), timeout=10_000)
+    assert nameless(dialog) == []
+    top = dialog.connection_box if dialog.connection_box.isVisible() else dialog.email_edit
+    chain = tab_chain(qtbot, dialog, top)
+    assert dialog.password_edit in chain and dialog.sign_in_button in chain
+    assert out_of_reading_order(dialog, chain) == []
+
+
+def test_export_form_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    dialog = ExportDialog(context.engine, ADMIN, initial_filter=window.current_filter())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.workspaces != [], timeout=10_000)
+    assert nameless(dialog) == []
+    chain = tab_chain(qtbot, dialog, dialog.workspace_box)
+    assert dialog.ticket_edit in chain
+    assert out_of_reading_order(dialog, chain) == []
+
+
+def test_outcome_and_category_are_told_in_words_too(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    window.table.setColumnHidden(Column.CATEGORY, False)
+    model = window.model
+    for row in range(min(50, model.rowCount())):
+        outcome = model.data(model.index(row, Column.OUTCOME))
+        assert outcome.split(":")[0] in ("success", "failure")
+        category = model.data(model.index(row, Column.CATEGORY))
+        assert category  # the label beside the coloured symbol
+        icon = model.data(model.index(row, Column.CATEGORY), Qt.ItemDataRole.DecorationRole)
+        assert icon is None or not icon.isNull()
+
+
+def test_lock_screen_tab_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.ui.lock_screen import LockScreen
+
+    screen = LockScreen(context, ADMIN, "Locked after 15 minutes without activity.")
+    qtbot.addWidget(screen)
+    screen.show()
+    assert nameless(screen) == []
+    chain = tab_chain(qtbot, screen, screen.password_edit)
+    assert chain == [screen.password_edit, screen.sign_out_button, screen.unlock_button]
+    assert out_of_reading_order(screen, chain) == []
+
+
+def test_report_request_and_thresholds_dialogs(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.audit.reports import PATIENT_ACCESS
+    from nvadmin.ui.insights import ThresholdsDialog
+    from nvadmin.ui.report_view import ReportRequestDialog
+
+    request = ReportRequestDialog(PATIENT_ACCESS, workspace_label="Riverside", zone="UTC")
+    qtbot.addWidget(request)
+    request.show()
+    assert nameless(request) == []
+    chain = tab_chain(qtbot, request, request.subject)
+    assert request.first in chain and request.last in chain
+    assert out_of_reading_order(request, chain) == []
+
+    thresholds = ThresholdsDialog({}, (8, 18), "Riverside", True)
+    qtbot.addWidget(thresholds)
+    thresholds.show()
+    assert nameless(thresholds) == []

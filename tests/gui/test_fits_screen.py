@@ -1,0 +1,164 @@
+"""Every window fits a 1280x720 screen (logical pixels, so 200% scaling on a 2560x1440
+screen too) with every field reachable and readable, and opens fully on its screen."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+
+import keyring
+import keyring.backends.fail
+import pytest
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtWidgets import QLineEdit, QPushButton, QWidget
+
+from nvadmin.audit.seed import SeedPlan, seed
+from nvadmin.auth import accounts
+from nvadmin.auth.accounts import command_line_operator
+from nvadmin.auth.credentials import CredentialStore
+from nvadmin.auth.demo import create_demo_accounts
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.context import Context
+from nvadmin.paths import Paths
+from nvadmin.ui.export_dialog import ExportDialog
+from nvadmin.ui.lock_screen import LockScreen
+from nvadmin.ui.main_window import MainWindow
+from nvadmin.ui.sign_in import SignInDialog
+
+ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
+SCREEN = QSize(1280, 720)
+
+
+@pytest.fixture
+def context(sqlite_db_url: str) -> Iterator[Context]:
+    ctx = Context(Paths.from_environment(), sqlite_db_url, is_default_database=False)
+    seed(ctx.engine, SeedPlan(workspaces=2, events=3_000, seed=5, end=date(2026, 11, 1)))
+    yield ctx
+    ctx.dispose()
+
+
+def fits(widget: QWidget, screen: QSize = SCREEN) -> bool:
+    hint = widget.minimumSizeHint().expandedTo(widget.minimumSize())
+    return hint.width() <= screen.width() and hint.height() <= screen.height()
+
+
+def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = MainWindow(context, ADMIN)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    return window
+
+
+def choose_custom_range(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    box = window.filter_bar.range_box
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_End)  # "Custom range" is the last entry
+    assert box.currentData() == "custom"
+    assert window.filter_bar.from_date.isVisible()
+
+
+def test_main_window_fits_1280x720_with_every_filter_reachable(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    assert fits(window), window.minimumSizeHint()
+    choose_custom_range(qtbot, window)
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    assert fits(window), window.minimumSizeHint()
+    # Even a 1600-pixel screen at 200% (800 logical pixels) holds it with a custom range.
+    assert fits(window, QSize(800, 600)), window.minimumSizeHint()
+
+    window.resize(SCREEN)
+    qtbot.waitUntil(lambda: window.width() <= SCREEN.width())
+    bar = window.filter_bar
+    inside = window.rect()
+    for widget in bar.findChildren(QWidget):
+        if widget.isVisible() and widget.parentWidget() is bar:
+            where = QRect(widget.mapTo(window, widget.rect().topLeft()), widget.size())
+            assert inside.contains(where), (widget, where, inside)
+    # Free-text fields show their whole placeholder, never "P…".
+    for edit in (bar.patient_edit, bar.ip_edit, bar.text_edit, bar.members_edit):
+        shown = edit.fontMetrics().horizontalAdvance(edit.placeholderText().split(" (")[0])
+        assert edit.width() >= shown + 20, (edit.placeholderText(), edit.width())
+    for widget in (window.detail, window.statusBar(), window.table):
+        assert widget.isVisible() and window.rect().contains(
+            QRect(widget.mapTo(window, widget.rect().topLeft()), widget.size())
+        )
+
+
+def test_main_window_opens_on_screen(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    area = window.screen().availableGeometry()
+    assert area.contains(window.frameGeometry()), (window.frameGeometry(), area)
+
+
+def test_insights_window_fits_and_opens_on_screen(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    view = window.insights_feature.open()
+    qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
+    assert fits(view), view.minimumSizeHint()
+    area = view.screen().availableGeometry()
+    assert area.contains(view.frameGeometry()), (view.frameGeometry(), area)
+
+
+def test_export_form_fits(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    dialog = ExportDialog(context.engine, ADMIN, initial_filter=window.current_filter())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert fits(dialog), dialog.minimumSizeHint()
+    assert dialog.height() <= SCREEN.height() and dialog.width() <= SCREEN.width()
+
+
+class _SlowFailingKeyring(keyring.backends.fail.Keyring):
+    """No keyring, and it takes until ``answer`` is set to say so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.answer.wait(10)
+        return super().get_password(service, username)
+
+
+def test_sign_in_dialog_grows_for_what_arrives_after_it_opened(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    slow = _SlowFailingKeyring()
+    keyring.set_keyring(slow)
+    create_demo_accounts(context.engine)
+    dialog = SignInDialog(context, CredentialStore(timeout=5))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # The demo accounts arrive first, the keyring's answer (a yellow notice) after them.
+    qtbot.waitUntil(lambda: dialog.demo_box.isVisible(), timeout=10_000)
+    slow.answer.set()
+    qtbot.waitUntil(lambda: dialog.keyring_notice.isVisible(), timeout=10_000)
+    assert fits(dialog)
+    layout = dialog.layout()
+    qtbot.waitUntil(lambda: dialog.height() >= layout.totalHeightForWidth(dialog.width()))
+    for button in dialog.demo_box.findChildren(QPushButton):
+        assert button.height() >= button.sizeHint().height(), button.text()
+        assert button.width() >= button.sizeHint().width(), button.text()
+    notice = dialog.keyring_notice
+    assert notice.height() >= notice.heightForWidth(notice.width())
+
+
+def test_lock_screen_is_tall_enough_after_a_refusal(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    accounts.add_staff(
+        context.engine, command_line_operator(), "ana@n.example", "quiet-river-stones", "admin"
+    )
+    ana = StaffIdentity(2, "ana@n.example", "Ana Admin", Role.ADMIN)
+    screen = LockScreen(context, ana, "Locked after 15 minutes without activity.")
+    qtbot.addWidget(screen)
+    screen.show()
+    assert fits(screen)
+    assert screen.height() >= screen.minimumSizeHint().height()
+    qtbot.keyClicks(screen.password_edit, "not-the-password")
+    qtbot.keyClick(screen.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: screen.message.isVisible(), timeout=10_000)
+    layout = screen.layout()
+    qtbot.waitUntil(lambda: screen.height() >= layout.totalHeightForWidth(screen.width()))
+    for child in screen.findChildren(QLineEdit) + screen.findChildren(QPushButton):
+        assert child.height() >= child.minimumSizeHint().height()
