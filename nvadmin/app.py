@@ -29,7 +29,7 @@ def run_gui(context: Context, args: argparse.Namespace) -> int:
     desktop.prepare_application(app)
     from nvadmin.ui import palette, settings
 
-    palette.apply_theme(settings.UiSettings(context.paths.settings_file).text(settings.THEME))
+    palette.apply_theme(settings.desktop_text(context.paths.settings_file, settings.THEME))
     context.paths.create()
     if not prepare_database(context):
         return 1

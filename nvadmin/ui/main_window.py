@@ -1226,7 +1226,7 @@ class MainWindow(QMainWindow):
         """View → Theme: switch now and remember it for the next start."""
         apply_theme(theme)
         self.theme_actions[theme].setChecked(True)
-        self.settings.set_text(keys.THEME, theme.value)
+        self.settings.set_desktop_text(keys.THEME, theme.value)
         try:
             self.settings.sync()
         except OSError as error:

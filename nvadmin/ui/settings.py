@@ -25,7 +25,9 @@ SEARCH_TEXT = "browser/search"
 WORKSPACE_ID = "browser/workspace"  # "" for all workspaces, absent for "not chosen yet"
 TIMES_IN_UTC = "browser/times_in_utc"
 SAVED_SEARCHES = "browser/saved_searches"
-THEME = "app/theme"  # View → Theme: system, light or dark
+# View → Theme (system, light or dark) belongs to the screen, like the desktop's own dark mode,
+# not to a staff account: it is kept outside the accounts' groups and applied at start.
+THEME = "app/theme"
 # Written by versions that shared one set of settings between every staff account; they may
 # hold the last person's search (a patient id), so they are removed, never read.
 SHARED_BEFORE = "browser"
@@ -36,6 +38,11 @@ def account_group(account: str) -> str:
     return "staff/" + account.strip().lower().replace("/", "_").replace("\\", "_")
 
 
+def desktop_text(path: Path, key: str) -> str | None:
+    value = QSettings(str(path), QSettings.Format.IniFormat).value(key)
+    return None if value is None else str(value)
+
+
 class UiSettings:
     def __init__(self, path: Path, *, account: str) -> None:
         self.path = path
@@ -44,6 +51,13 @@ class UiSettings:
         if SHARED_BEFORE in self._settings.childGroups():
             self._settings.remove(SHARED_BEFORE)
         self._settings.beginGroup(account_group(account))
+
+    def desktop_text(self, key: str) -> str | None:
+        """A setting of this desktop, shared by every account (the theme)."""
+        return desktop_text(self.path, key)
+
+    def set_desktop_text(self, key: str, value: str) -> None:
+        QSettings(str(self.path), QSettings.Format.IniFormat).setValue(key, value)
 
     def bytes(self, key: str) -> QByteArray | None:
         value = self._settings.value(key)

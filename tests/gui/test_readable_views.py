@@ -217,11 +217,11 @@ def test_view_theme_switches_charts_and_notes_and_is_remembered(
     shot = notice.grab().toImage()
     inside = QColor(shot.pixel(8, 8))
     assert inside.lightness() < 100, inside.name()  # not the bright yellow
-    assert window.settings.text(keys.THEME) == "dark"
+    assert window.settings.desktop_text(keys.THEME) == "dark"
 
     window.theme_actions[Theme.LIGHT].trigger()
     assert not palette.is_dark(QApplication.palette())
     assert view.activity.chart().backgroundBrush().color().lightness() > 200
     assert QColor(notice.grab().toImage().pixel(8, 8)).lightness() > 150
-    assert window.settings.text(keys.THEME) == "light"
+    assert window.settings.desktop_text(keys.THEME) == "light"
     assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 200
