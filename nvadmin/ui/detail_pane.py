@@ -97,12 +97,12 @@ class DetailPane(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.text)
-        self.event: EventRow | None = None
+        self.shown: EventRow | None = None  # not `event`: that is QWidget's handler
 
     def show_event(
         self, event: EventRow | None, zone: tzinfo, workspace_name: str | None = None
     ) -> None:
-        self.event = event
+        self.shown = event
         if event is None:
             self.clear()
             return
@@ -111,7 +111,7 @@ class DetailPane(QWidget):
         self.copy_button.setEnabled(True)
 
     def clear(self) -> None:
-        self.event = None
+        self.shown = None
         self.title.setText("No event selected")
         self.text.clear()
         self.copy_button.setEnabled(False)

@@ -46,7 +46,9 @@ class _ListCompleter(QCompleter):
     """Completes the last comma-separated entry of a line edit (several team members)."""
 
     def pathFromIndex(self, index):  # type: ignore[no-untyped-def]
-        done = [p.strip() for p in self.widget().text().split(",")[:-1] if p.strip()]
+        widget = self.widget()
+        typed = widget.text() if isinstance(widget, QLineEdit) else ""
+        done = [p.strip() for p in typed.split(",")[:-1] if p.strip()]
         return ", ".join([*done, str(super().pathFromIndex(index))])
 
     def splitPath(self, path: str) -> list[str]:
@@ -336,7 +338,8 @@ class FilterBar(QWidget):
         if key == _ANY_TIME:
             search = replace(self._search, last=None, start=None, end=None)
         elif key == _CUSTOM:
-            search = replace(self._search, last=None, **self._custom_range())
+            first, last = self._custom_range()
+            search = replace(self._search, last=None, start=first, end=last)
         else:
             search = replace(self._search, last=key, start=None, end=None)
         self._show_date_edits(key == _CUSTOM)
@@ -349,16 +352,14 @@ class FilterBar(QWidget):
             self.to_date.blockSignals(True)
             self.to_date.setDate(self.from_date.date())
             self.to_date.blockSignals(False)
-        self._changed(replace(self._search, last=None, **self._custom_range()), debounce=True)
+        first, last = self._custom_range()
+        self._changed(replace(self._search, last=None, start=first, end=last), debounce=True)
 
-    def _custom_range(self) -> dict[str, datetime]:
+    def _custom_range(self) -> tuple[datetime, datetime]:
+        """Start and (exclusive) end: the end date means the whole day, to the next midnight."""
         first = _to_date(self.from_date.date())
         last = _to_date(self.to_date.date())
-        return {
-            "start": _midnight(first, self._zone),
-            # The end date means the whole day: up to the next midnight, exclusive.
-            "end": _midnight(last + timedelta(days=1), self._zone),
-        }
+        return _midnight(first, self._zone), _midnight(last + timedelta(days=1), self._zone)
 
     # -- state -> widgets ----------------------------------------------------------------------
 

@@ -135,7 +135,9 @@ class SvgIconEngine(QIconEngine):
         side = min(size.width(), size.height())
         return QSize(side, side)
 
-    def availableSizes(self, mode: QIcon.Mode, state: QIcon.State) -> list[QSize]:
+    def availableSizes(  # type: ignore[override]  # PySide6's stub lacks the defaults
+        self, mode: QIcon.Mode = QIcon.Mode.Normal, state: QIcon.State = QIcon.State.Off
+    ) -> list[QSize]:
         return [QSize(s, s) for s in APP_ICON_SIZES]
 
     def clone(self) -> QIconEngine:

@@ -16,6 +16,7 @@ import shiboken6
 from PySide6.QtCore import (
     QBuffer,
     QByteArray,
+    QChildEvent,
     QEvent,
     QIODevice,
     QMarginsF,
@@ -134,16 +135,16 @@ class ThresholdsDialog(QDialog):
                             QLabel("Only compliance staff and admins change working hours.")
                         )
             for t in rule.thresholds:
-                spin = QDoubleSpinBox(box)
-                spin.setDecimals(t.decimals)
-                spin.setRange(t.minimum, t.maximum)
-                spin.setValue(values.get(rule.name, {}).get(t.key, t.default))
+                threshold = QDoubleSpinBox(box)
+                threshold.setDecimals(t.decimals)
+                threshold.setRange(t.minimum, t.maximum)
+                threshold.setValue(values.get(rule.name, {}).get(t.key, t.default))
                 if t.unit:
-                    spin.setSuffix(f" {t.unit}")
-                spin.setToolTip(f"Default: {t.default:g}")
-                form.addRow(f"{t.label} (default {t.default:g})", spin)
-                spin.setAccessibleName(f"{rule.title}: {t.label}")
-                self.spins[(rule.name, t.key)] = spin
+                    threshold.setSuffix(f" {t.unit}")
+                threshold.setToolTip(f"Default: {t.default:g}")
+                form.addRow(f"{t.label} (default {t.default:g})", threshold)
+                threshold.setAccessibleName(f"{rule.title}: {t.label}")
+                self.spins[(rule.name, t.key)] = threshold
             inner_layout.addWidget(box)
         scroll.setWidget(inner)
         layout.addWidget(scroll)
@@ -392,22 +393,22 @@ class InsightsWindow(QWidget):
         # it) and reports into the void instead of into a deleted widget.
         job = Job(work, name=f"insights {name}")
         job.progressed.connect(self._alive(lambda update: self._on_progress(name, update)))
-        job.succeeded.connect(
-            self._alive(lambda result: generation == self._generation and done(result))
-        )
-        job.failed.connect(
-            self._alive(
-                lambda message: (
-                    generation == self._generation
-                    and self._message(f"Insights could not be computed: {message}", error=True)
-                )
-            )
-        )
-        job.cancelled.connect(
-            self._alive(
-                lambda: generation == self._generation and self._message("Insights cancelled.")
-            )
-        )
+
+        def succeeded(result: Any) -> None:
+            if generation == self._generation:
+                done(result)
+
+        def failed(message: str) -> None:
+            if generation == self._generation:
+                self._message(f"Insights could not be computed: {message}", error=True)
+
+        def cancelled() -> None:
+            if generation == self._generation:
+                self._message("Insights cancelled.")
+
+        job.succeeded.connect(self._alive(succeeded))
+        job.failed.connect(self._alive(failed))
+        job.cancelled.connect(self._alive(cancelled))
         job.finished.connect(self._alive(lambda: self._on_finished(name, job)))
         self.jobs[name] = job
         self._progress[name] = ProgressUpdate(0, None, "Starting")
@@ -644,7 +645,7 @@ class InsightsWindow(QWidget):
             )
             painter.end()
         else:
-            image.save(buffer, "PNG")
+            image.save(buffer, "PNG")  # type: ignore[call-overload]  # a QIODevice is accepted
         buffer.close()
         self._export(path, bytes(data.data()), self.insights.event_filter, "charts")
 
@@ -734,7 +735,11 @@ class _LockWatcher(QObject):
         if event.type() == QEvent.Type.ChildPolished:
             from nvadmin.ui.lock_screen import LockScreen
 
-            if isinstance(event.child(), LockScreen) and self.feature.view is not None:
+            if (
+                isinstance(event, QChildEvent)
+                and isinstance(event.child(), LockScreen)
+                and self.feature.view is not None
+            ):
                 self.feature.view.clear()
         return False
 

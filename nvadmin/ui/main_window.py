@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
                 return
             self.picker.select(None)
         else:
-            workspace = self.picker.find(f.workspace_ids[0])
+            workspace = self.picker.workspace_by_id(f.workspace_ids[0])
             if workspace is None:
                 self.show_message(
                     f"Workspace {f.workspace_ids[0]} does not exist in this database.", error=True
@@ -730,7 +730,7 @@ class MainWindow(QMainWindow):
             chosen = True
         elif saved:
             try:
-                choice = self.picker.find(int(saved))
+                choice = self.picker.workspace_by_id(int(saved))
             except ValueError:
                 choice = None
             chosen = choice is not None
@@ -926,7 +926,7 @@ class MainWindow(QMainWindow):
     def ask_go_to_time(self) -> GoToTimeDialog:
         """Ctrl+G: type or paste a moment; the table goes to the first event at or after it."""
         zone = self.display_zone()
-        current = self.detail.event.occurred_at if self.detail.event else datetime.now(UTC)
+        current = self.detail.shown.occurred_at if self.detail.shown else datetime.now(UTC)
         dialog = GoToTimeDialog(current.astimezone(zone), zone, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.chosen.connect(self.go_to_time)
@@ -969,7 +969,7 @@ class MainWindow(QMainWindow):
         if event is None:
             self.detail.clear()
             return
-        workspace = self.picker.find(event.workspace_id)
+        workspace = self.picker.workspace_by_id(event.workspace_id)
         self.detail.show_event(event, self.display_zone(), workspace.name if workspace else None)
 
     def selected_rows(self) -> list[int]:
@@ -1163,7 +1163,7 @@ class MainWindow(QMainWindow):
                 return False
             workspace = None
         else:
-            workspace = self.picker.find(saved.workspace_id)
+            workspace = self.picker.workspace_by_id(saved.workspace_id)
             if workspace is None:
                 self.show_message(
                     f"The saved search “{saved.name}” is for workspace {saved.workspace_id}, "

@@ -81,7 +81,7 @@ class WorkspacePicker(QComboBox):
     def has_choice(self) -> bool:
         return self._chosen
 
-    def find(self, workspace_id: int) -> WorkspaceInfo | None:
+    def workspace_by_id(self, workspace_id: int) -> WorkspaceInfo | None:
         return next((w for w in self._workspaces if w.id == workspace_id), None)
 
     def select(self, workspace: WorkspaceInfo | None, *, notify: bool = False) -> None:
@@ -112,7 +112,9 @@ class WorkspacePicker(QComboBox):
         if item is None:
             return
         workspace_id = item.data(Qt.ItemDataRole.UserRole)
-        self.select(None if workspace_id is None else self.find(int(workspace_id)), notify=True)
+        self.select(
+            None if workspace_id is None else self.workspace_by_id(int(workspace_id)), notify=True
+        )
 
     def _on_completed(self, label: str) -> None:
         for row in range(self._items.rowCount()):

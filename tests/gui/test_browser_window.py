@@ -317,7 +317,7 @@ def test_jump_to_end_and_go_to_time(qtbot, context: Context) -> None:  # type: i
     qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
     current = window.model.data(window.table.currentIndex(), EventRole)
     assert current.occurred_at == T0 + timedelta(minutes=101)
-    assert window.detail.event == current
+    assert window.detail.shown == current
     assert "Details:" in window.detail.text.toPlainText()
 
 
@@ -389,7 +389,7 @@ def test_lock_empties_everything(qtbot, context: Context) -> None:  # type: igno
     window.table.selectRow(0)
     window.set_locked(True)
     assert window.model.rowCount() == 0
-    assert window.detail.event is None and window.detail.text.toPlainText() == ""
+    assert window.detail.shown is None and window.detail.text.toPlainText() == ""
     assert window.filter_bar.isHidden()
     window.set_locked(False)
     qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=10_000)

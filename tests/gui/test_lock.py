@@ -37,7 +37,7 @@ def signed_in(qtbot, context: Context, idle_ms: int, *, owned: bool = True) -> S
         qtbot.addWidget(session.window)
     window = session.window
     qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=10_000)
-    window.picker.select(window.picker.find(2) or window.picker.find(1))
+    window.picker.select(window.picker.workspace_by_id(2) or window.picker.workspace_by_id(1))
     window._run()
     qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=10_000)
     window.table.selectRow(0)

@@ -183,7 +183,7 @@ def test_all_workspaces_then_one_workspace(qtbot, context) -> None:  # type: ign
     assert not window.table.isColumnHidden(Column.WORKSPACE)
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_Down)
-    qtbot.waitUntil(lambda: window.detail.event is not None)
+    qtbot.waitUntil(lambda: window.detail.shown is not None)
     text = window.detail.text.toPlainText()
     assert text.count("Time (UTC)") == 1, text
     window.apply_filter(EventFilter(workspace_ids=(one.id,)))
