@@ -103,7 +103,7 @@ _WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "satur
 _RELATIVE = re.compile(r"^([0-9]{1,4})([hd])$")
 # Longer searches are refused: nobody types them, and matching one over every workspace
 # outlasts the database's statement timeout.
-MAX_SEARCH_LENGTH = 1000
+MAX_SEARCH_LENGTH = 500
 
 
 class SearchError(UserError):
