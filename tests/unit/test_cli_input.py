@@ -36,6 +36,21 @@ def database(engine: Engine, db_url: str) -> str:
     return db_url
 
 
+def _limit_memory() -> None:
+    limit = 1024 * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_limited(*argv: str) -> tuple[int, str]:
+    """``nvadmin`` in its own process with 1 GiB of address space, for values that once made
+    it grow without bound."""
+    result = subprocess.run(
+        [sys.executable, "-m", "nvadmin", *argv],
+        capture_output=True, text=True, preexec_fn=_limit_memory, timeout=300, check=False,
+    )  # fmt: skip
+    return result.returncode, result.stderr
+
+
 def run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
 ) -> tuple[int, str]:
@@ -136,16 +151,9 @@ def test_verify_and_flags_values(
         ("--workspaces", "1e3", ("is not a whole number",)),
     ],
 )  # fmt: skip
-def test_seed_values(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    option: str,
-    value: str,
-    fragments: tuple[str, ...],
-) -> None:
+def test_seed_values(tmp_path: Path, option: str, value: str, fragments: tuple[str, ...]) -> None:
     database = f"sqlite:///{tmp_path}/seed.sqlite3"
-    code, err = run(monkeypatch, capsys, "--database", database, "seed", option, value)
+    code, err = run_limited("--database", database, "seed", option, value)
     assert_names_the_option(code, err, option, *fragments)
     assert not (tmp_path / "seed.sqlite3").exists()
 
@@ -159,23 +167,14 @@ def test_partitions_ahead_are_bounded(
     assert_names_the_option(code, err, "--months-ahead", "give 0 to 120 months")
 
 
-def _limit_memory() -> None:
-    limit = 1024 * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def test_a_huge_event_count_is_refused_before_it_uses_memory(tmp_path: Path) -> None:
     """The input that grew a fuzz run to 20.9 GB: ``seed --events`` with 39 digits. The seed
     now refuses more events a day than it can hold, in a process limited to 1 GiB."""
     database = f"sqlite:///{tmp_path}/seed.sqlite3"
-    result = subprocess.run(
-        [sys.executable, "-m", "nvadmin", "--database", database, "seed",
-         "--events", "123456789012345678901234567890123456789"],
-        capture_output=True, text=True, preexec_fn=_limit_memory, timeout=120, check=False,
-    )  # fmt: skip
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1
-    assert lines == [
+    argv = ("--database", database, "seed", "--events", "123456789012345678901234567890123456789")
+    code, err = run_limited(*argv)
+    assert code == 1
+    assert err.strip().splitlines() == [
         "nvadmin: --events must be between 0 and 27,000,000 for 3 workspace(s) over 90 days "
         "(at most 100,000 a day per workspace)"
     ]
