@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from nvadmin import __version__
 
@@ -18,10 +20,27 @@ log = logging.getLogger("nvadmin")
 COMMANDS = ("db", "seed", "verify", "flags", "export", "staff", "profile")
 
 
+class UsageError(Exception):
+    """A command line argparse refused: a missing, unknown or malformed option."""
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse whose errors become nvadmin's one line, ``nvadmin: --from: <problem>``,
+    instead of a usage block (subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        option = re.match(r"argument ([^:]+): ", message)
+        if option:  # a value the option's type refused: the message says what is wrong
+            raise UsageError(f"{option.group(1)}: {message[option.end() :]}")
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    from nvadmin.commands import arguments
+
+    parser = CommandLineParser(
         prog="nvadmin",
         description="Activity Log administration console. Without a command, opens the app.",
     )
@@ -47,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--case",
+        type=arguments.input_file,
         metavar="FILE",
         help="open an encrypted case file (.nvcase) offline, read-only; asks for its passphrase",
     )
@@ -63,7 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nvadmin.errors import UserError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        print(f"nvadmin: {error}", file=sys.stderr)
+        return 1
     if args.smoke:
         from nvadmin.ui.smoke import run_smoke
 
@@ -86,11 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = getattr(args, "run", None)
     try:
         if run is None and args.case:
-            from pathlib import Path
-
             from nvadmin.ui.compliance import run_case_offline
 
-            return run_case_offline(context, Path(args.case))
+            return run_case_offline(context, args.case)
         if run is None:
             from nvadmin.app import run_gui
 

@@ -7,13 +7,16 @@ come from an allow-list, never from user text.
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Integer,
     String,
@@ -21,6 +24,7 @@ from sqlalchemy import (
     cast,
     extract,
     func,
+    literal,
     literal_column,
     or_,
 )
@@ -55,6 +59,18 @@ def _api_status(element: ApiStatus, compiler: Any, **kw: Any) -> str:
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The days a range may name (in any zone): far wider than any real log, and narrow enough
+# that every conversion between zones stays inside the calendar and SQLite's local clock
+# (one CASE branch per daylight-saving change) stays small.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+def within_days(day: date) -> bool:
+    """Whether a range may start or end on ``day`` (see :data:`FIRST_DAY`)."""
+    return FIRST_DAY <= day <= LAST_DAY
+
+
 # Without a range, SQLite's local clock is exact for events in these years.
 _CLOCK_FROM = datetime(1970, 1, 1, tzinfo=UTC)
 _CLOCK_AHEAD = timedelta(days=3 * 366)
@@ -94,6 +110,105 @@ def _local_part(element: LocalPart, compiler: Any, **kw: Any) -> str:
         expression = cast(func.strftime("%H", clock), Integer)
     return str(compiler.process(expression, **kw))
 
+
+# -- case-insensitive text ------------------------------------------------------------------
+#
+# Free text matches regardless of case by one rule on both backends: Unicode simple case
+# folding, one character for one character (``É`` finds ``é``, ``K`` the Kelvin sign ``K``,
+# ``ß`` finds ``ẞ`` but not ``ss``, and ``İ`` finds only itself). The database's own
+# ``lower()``/``ILIKE`` cannot give that: SQLite folds ASCII only, and PostgreSQL folds by the
+# database's collation (under some, ``İ`` lowers to ``i`` and finds every row). So the needle
+# is spelled out here, each character as the set of characters that fold to the same one, as a
+# ``GLOB`` pattern on SQLite and a regular expression on PostgreSQL: exact code-point matching
+# that no collation, locale or server build can change.
+
+
+def fold_char(char: str) -> str:
+    """A character's simple case folding (itself when its folding takes several characters
+    and its lower case does too, as for ``İ``)."""
+    folded = char.casefold()
+    if len(folded) == 1:
+        return folded
+    lower = char.lower()
+    return lower if len(lower) == 1 else char
+
+
+def fold_case(text: str) -> str:
+    """``text`` with every character folded: two texts match case-insensitively when their
+    folds are equal, and one contains the other when its fold does."""
+    return "".join(fold_char(c) for c in text)
+
+
+@functools.cache
+def _case_classes() -> dict[str, str]:
+    """Folded character -> every character that folds to it (only characters with others)."""
+    classes: dict[str, set[str]] = {}
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        folded = fold_char(char)
+        if folded != char:
+            classes.setdefault(folded, {folded}).add(char)
+    return {folded: "".join(sorted(chars)) for folded, chars in classes.items()}
+
+
+def case_variants(char: str) -> str:
+    """Every character that matches ``char`` case-insensitively, ``char`` included."""
+    return _case_classes().get(fold_char(char), char)
+
+
+def _glob_pattern(needle: str, prefix: bool) -> str:
+    parts = []
+    for char in needle:
+        variants = case_variants(char)
+        if len(variants) > 1 or char in "*?[":
+            parts.append(f"[{variants}]")  # letters only, or one GLOB wildcard made literal
+        else:
+            parts.append(char)
+    return ("" if prefix else "*") + "".join(parts) + "*"
+
+
+def _regex_pattern(needle: str, prefix: bool) -> str:
+    parts = []
+    for char in needle:
+        variants = case_variants(char)
+        if len(variants) > 1:
+            parts.append(f"[{variants}]")
+        elif char.isascii() and not char.isalnum():
+            parts.append("\\" + char)  # any ASCII punctuation or space, literally
+        else:
+            parts.append(char)
+    return ("^" if prefix else "") + "".join(parts)
+
+
+class FoldedContains(FunctionElement[bool]):
+    """``column`` contains ``needle`` (starts with it when ``prefix``), case-insensitively
+    by :func:`fold_case`'s rule, on both backends alike; a NULL column matches nothing."""
+
+    type = Boolean()
+    # The pattern is built from the needle at compile time: never reuse the SQL text.
+    inherit_cache = False
+
+    def __init__(self, column: Any, needle: str, *, prefix: bool = False) -> None:
+        if "\x00" in needle:
+            raise ValueError("text to match cannot contain a NUL character")
+        self.column, self.needle, self.prefix = column, needle, prefix
+        super().__init__()
+
+
+@compiles(FoldedContains, "postgresql")
+def _folded_contains_pg(element: FoldedContains, compiler: Any, **kw: Any) -> str:
+    pattern = literal(_regex_pattern(element.needle, element.prefix), String())
+    return str(compiler.process(element.column.op("~")(pattern), **kw))
+
+
+@compiles(FoldedContains)
+def _folded_contains(element: FoldedContains, compiler: Any, **kw: Any) -> str:
+    pattern = literal(_glob_pattern(element.needle, element.prefix), String())
+    return str(compiler.process(element.column.op("GLOB")(pattern), **kw))
+
+
+# The columns free text is looked for in.
+TEXT_COLUMNS = (E.details, E.actor_name, E.actor_email, E.resource_id)
 
 # Filterable fields: the name used in terms and the search bar -> column.
 FIELDS: dict[str, Any] = {
@@ -136,6 +251,8 @@ class Term:
             raise ValueError(f"not a weekday: {self.value!r}")
         if self.field == "hour" and self.value not in {str(h) for h in range(24)}:
             raise ValueError(f"not an hour of the day: {self.value!r}")
+        if "\x00" in self.value:
+            raise ValueError("a filter value cannot contain a NUL character")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +278,8 @@ class EventFilter:
                 raise ValueError("filter times must be timezone-aware")
         if self.start and self.end and self.start >= self.end:
             raise ValueError("the start of the range must be before its end")
+        if "\x00" in self.text:
+            raise ValueError("search text cannot contain a NUL character")
 
     def with_terms(self, *terms: Term) -> EventFilter:
         return replace(self, terms=(*self.terms, *terms))
@@ -229,15 +348,8 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
     if not f.include_log_access:
         where.append(E.category != Category.LOG_ACCESS.value)
     if f.text.strip():
-        pattern = f"%{escape_like(f.text.strip())}%"
-        where.append(
-            or_(
-                E.details.ilike(pattern, escape="\\"),
-                E.actor_name.ilike(pattern, escape="\\"),
-                E.actor_email.ilike(pattern, escape="\\"),
-                E.resource_id.ilike(pattern, escape="\\"),
-            )
-        )
+        needle = f.text.strip()
+        where.append(or_(*(FoldedContains(column, needle) for column in TEXT_COLUMNS)))
     return where
 
 

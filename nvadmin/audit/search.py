@@ -33,7 +33,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from nvadmin.audit.query import NO_STATUS, WEEKDAYS, EventFilter, Term
+from nvadmin.audit.query import (
+    FIRST_DAY,
+    LAST_DAY,
+    NO_STATUS,
+    WEEKDAYS,
+    EventFilter,
+    Term,
+    within_days,
+)
 from nvadmin.audit.taxonomy import ACTIONS, CATEGORY_ALIASES, Category, Outcome
 from nvadmin.errors import UserError
 
@@ -92,7 +100,10 @@ CATEGORY_SHORT: dict[Category, str] = {
 # Relative ranges offered as presets; ``last:`` also accepts any ``<n>h`` / ``<n>d``.
 PRESETS: dict[str, str] = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
 _WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_RELATIVE = re.compile(r"^(\d{1,4})([hd])$")
+_RELATIVE = re.compile(r"^([0-9]{1,4})([hd])$")
+# Longer searches are refused: nobody types them, and matching one over every workspace
+# outlasts the database's statement timeout.
+MAX_SEARCH_LENGTH = 500
 
 
 class SearchError(UserError):
@@ -216,6 +227,7 @@ def _tokens(text: str) -> list[_Token]:
 
 def parse(text: str, zone: tzinfo = UTC) -> Search:
     """Parse the search bar. Dates without a zone are read in ``zone``."""
+    _check_characters(text)
     terms: list[Term] = []
     words: list[str] = []
     start = end = None
@@ -293,6 +305,22 @@ def parse(text: str, zone: tzinfo = UTC) -> Search:
     )
 
 
+def _check_characters(text: str) -> None:
+    """Refuse what no backend can search for alike: NUL (PostgreSQL text cannot hold it,
+    SQLite would cut the search short there), unpaired surrogates, and overlong searches."""
+    if len(text) > MAX_SEARCH_LENGTH:
+        raise SearchError(
+            f"the search is too long: {len(text):,} characters, at most {MAX_SEARCH_LENGTH:,}",
+            MAX_SEARCH_LENGTH,
+            len(text),
+        )
+    for at, char in enumerate(text):
+        if char == "\x00":
+            raise SearchError("a search cannot contain a NUL character (\\0)", at, at + 1)
+        if "\ud800" <= char <= "\udfff":
+            raise SearchError(f"{char!r} is not a character", at, at + 1)
+
+
 def zone_name(zone: tzinfo) -> str:
     """The IANA name of a zone (UTC for the fixed UTC zone)."""
     return str(getattr(zone, "key", "UTC"))
@@ -327,13 +355,13 @@ def _term_value(field_name: str, token: _Token) -> str:
                 return short
         raise SearchError("weekday: is mon, tue, wed, thu, fri, sat or sun", *where)
     if field_name == "hour":
-        if not value.isdigit() or int(value) > 23:
+        if not re.fullmatch(r"[0-9]{1,2}", value) or int(value) > 23:
             raise SearchError("hour: is an hour of the day, 0 to 23", *where)
         return str(int(value))
     if field_name == "status":
         if value.lower() == NO_STATUS:
             return NO_STATUS
-        if not (value.isdigit() and len(value) == 3):
+        if not re.fullmatch(r"[0-9]{3}", value):
             raise SearchError("status: is an HTTP status such as 200 or 500, or none", *where)
     return value
 
@@ -343,8 +371,9 @@ def _instant_range(token: _Token, zone: tzinfo) -> tuple[datetime, datetime]:
     instant otherwise (then both ends are that instant)."""
     value = token.value
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             day = date.fromisoformat(value)
+            _check_day(day, token)
             return _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
         instant = datetime.fromisoformat(value.replace(" ", "T"))
     except ValueError:
@@ -353,10 +382,21 @@ def _instant_range(token: _Token, zone: tzinfo) -> tuple[datetime, datetime]:
             token.value_start,
             token.end,
         ) from None
+    _check_day(instant.date(), token)
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=zone)
     instant = instant.astimezone(UTC)
     return instant, instant
+
+
+def _check_day(day: date, token: _Token) -> None:
+    if not within_days(day):
+        raise SearchError(
+            f"{token.qualifier}:{token.value} is outside the days a search can cover "
+            f"({FIRST_DAY} to {LAST_DAY})",
+            token.value_start,
+            token.end,
+        )
 
 
 def _day_start(day: date, zone: tzinfo) -> datetime:

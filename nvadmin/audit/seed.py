@@ -42,6 +42,11 @@ API_SHARE = 0.18
 MIN_EVENTS_FOR_PLANTS = 8_000
 
 
+# A day's events are generated in memory before they are written (a few kB each with
+# the simulation's state): this keeps a seed within about a gigabyte.
+MAX_EVENTS_PER_DAY = 100_000
+
+
 @dataclass(frozen=True)
 class SeedPlan:
     workspaces: int = 3
@@ -54,10 +59,14 @@ class SeedPlan:
     def __post_init__(self) -> None:
         if not 1 <= self.workspaces <= 500:
             raise UserError("--workspaces must be between 1 and 500")
-        if self.events < 0:
-            raise UserError("--events cannot be negative")
         if not 7 <= self.days <= 3650:
             raise UserError("--days must be between 7 and 3650")
+        limit = self.workspaces * self.days * MAX_EVENTS_PER_DAY
+        if not 0 <= self.events <= limit:
+            raise UserError(
+                f"--events must be between 0 and {limit:,} for {self.workspaces} workspace(s) "
+                f"over {self.days} days (at most {MAX_EVENTS_PER_DAY:,} a day per workspace)"
+            )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from nvadmin.commands import arguments
 from nvadmin.context import Context
+from nvadmin.errors import UserError
+
+# Ten years of empty monthly partitions is already more than anyone plans ahead.
+MAX_MONTHS_AHEAD = 120
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parts = actions.add_parser(
         "partitions", help="create monthly event partitions ahead of time (PostgreSQL)"
     )
-    parts.add_argument("--months-ahead", type=int, default=3, metavar="N")
+    parts.add_argument(
+        "--months-ahead", type=arguments.whole_number, default=3, metavar="N", help="0 to 120"
+    )
     parts.set_defaults(run=run_partitions)
     roles = actions.add_parser(
         "roles",
@@ -49,6 +56,8 @@ def run_upgrade(context: Context, args: argparse.Namespace) -> int:
 def run_partitions(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.db import migrate, partitions
 
+    if not 0 <= args.months_ahead <= MAX_MONTHS_AHEAD:
+        raise UserError(f"--months-ahead: give 0 to {MAX_MONTHS_AHEAD} months")
     migrate.require_head(context.engine)
     if context.engine.dialect.name != "postgresql":
         print("SQLite needs no partitions")
@@ -63,7 +72,6 @@ def run_roles(context: Context, args: argparse.Namespace) -> int:
 
     from nvadmin.auth import db_roles
     from nvadmin.db import migrate
-    from nvadmin.errors import UserError
 
     migrate.require_head(context.engine)
     password = None

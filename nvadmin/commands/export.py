@@ -14,9 +14,9 @@ import getpass
 import sys
 import time
 from datetime import date
-from pathlib import Path
 from typing import TextIO
 
+from nvadmin.commands import arguments
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 
@@ -32,9 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "export is recorded in the workspace's Activity Log.",
     )
     parser.add_argument("--workspace", required=True, metavar="SLUG")
-    parser.add_argument("--from", dest="first_day", required=True, metavar="YYYY-MM-DD")
     parser.add_argument(
-        "--to", dest="last_day", required=True, metavar="YYYY-MM-DD", help="last day, included"
+        "--from", dest="first_day", required=True, type=arguments.day, metavar="YYYY-MM-DD"
+    )
+    parser.add_argument(
+        "--to",
+        dest="last_day",
+        required=True,
+        type=arguments.day,
+        metavar="YYYY-MM-DD",
+        help="last day, included",
     )
     parser.add_argument(
         "--user",
@@ -53,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--ticket", default="", metavar="ID", help="support ticket id (required for support staff)"
     )
-    parser.add_argument("--output", required=True, type=Path, metavar="FILE")
+    parser.add_argument("--output", required=True, type=arguments.output_file, metavar="FILE")
     parser.add_argument("--staff", required=True, metavar="EMAIL", help="your nvadmin e-mail")
     parser.add_argument(
         "--password-stdin",
@@ -63,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument(
         "--tz",
+        type=arguments.zone,
         metavar="ZONE",
         help="time zone of the days and of the local time column (default: the workspace's)",
     )
@@ -78,13 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_export)
-
-
-def _day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"{option} {text!r} is not a date (use YYYY-MM-DD)") from None
 
 
 def _credentials(args: argparse.Namespace, stdin: TextIO) -> tuple[str, str | None]:
@@ -163,7 +164,8 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.db.models import Workspace
     from nvadmin.export.service import ExportRequest, day_range, export_csv
 
-    first, last = _day(args.first_day, "--from"), _day(args.last_day, "--to")
+    first: date = args.first_day
+    last: date = args.last_day
     categories = []
     for name in args.category:
         category = CATEGORY_ALIASES.get(name.strip().lower())

@@ -12,8 +12,8 @@ row). Running it is recorded in the workspace's log as an ``activity_log.view`` 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from nvadmin.commands import arguments
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 
@@ -30,10 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--workspace", required=True, metavar="SLUG")
     parser.add_argument(
-        "--from", dest="start", metavar="WHEN", help="first day (YYYY-MM-DD) or ISO instant"
+        "--from",
+        dest="start",
+        type=arguments.when,
+        metavar="WHEN",
+        help="first day (YYYY-MM-DD) or ISO instant",
     )
     parser.add_argument(
-        "--to", dest="end", metavar="WHEN", help="last day, included, or ISO instant (excluded)"
+        "--to",
+        dest="end",
+        type=arguments.when,
+        metavar="WHEN",
+        help="last day, included, or ISO instant (excluded)",
     )
     parser.add_argument("--last", metavar="N[h|d]", help="the last N hours or days, e.g. 24h or 7d")
     parser.add_argument(
@@ -50,7 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="RULE.KEY=VALUE",
         help="change a threshold, e.g. failed_sign_in_burst.failures=3 (may be repeated)",
     )
-    parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the findings as CSV")
+    parser.add_argument(
+        "--csv", type=arguments.output_file, metavar="FILE", help="also write the findings as CSV"
+    )
+    parser.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run_flags)
 
@@ -98,6 +109,8 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     thresholds = parse_thresholds(args.set)
     if args.last and (args.start or args.end):
         raise UserError("give either --last or --from/--to, not both")
+    if args.csv and args.csv.exists() and not args.force:
+        raise UserError(f"--csv: {args.csv} already exists (give --force to replace it)")
     migrate.require_head(context.engine)
     with context.engine.connect() as connection:
         row = connection.execute(

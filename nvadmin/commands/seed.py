@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
 
+from nvadmin.commands import arguments
 from nvadmin.context import Context
 
 
@@ -14,13 +14,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "seed", help="generate realistic demo activity into an empty database"
     )
-    parser.add_argument("--workspaces", type=int, default=3, metavar="N")
-    parser.add_argument("--events", type=int, default=150_000, metavar="M")
-    parser.add_argument("--seed", type=int, default=1, metavar="S")
-    parser.add_argument("--days", type=int, default=90, help="length of the history (days)")
+    number = arguments.whole_number
+    parser.add_argument("--workspaces", type=number, default=3, metavar="N")
+    parser.add_argument("--events", type=number, default=150_000, metavar="M")
+    parser.add_argument("--seed", type=number, default=1, metavar="S")
+    parser.add_argument("--days", type=number, default=90, help="length of the history (days)")
     parser.add_argument(
         "--end",
-        type=date.fromisoformat,
+        type=arguments.day,
         metavar="YYYY-MM-DD",
         help="day after the last generated day (default: tomorrow, UTC); fix it for "
         "byte-identical runs on different days",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 
+from nvadmin.commands import arguments
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 
@@ -27,12 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--from",
         dest="start",
+        type=arguments.when,
         metavar="WHEN",
         help="first day (YYYY-MM-DD, in the workspace's time zone) or an ISO instant with offset",
     )
     parser.add_argument(
         "--to",
         dest="end",
+        type=arguments.when,
         metavar="WHEN",
         help="last day, included (YYYY-MM-DD), or an ISO instant with offset (excluded)",
     )
@@ -40,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--trusted-key",
         action="append",
         default=[],
-        type=Path,
+        type=arguments.input_file,
         metavar="FILE",
         help="also trust checkpoints signed by this public key (PEM); may be repeated",
     )
@@ -64,34 +66,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     target.add_argument("--all", action="store_true", help="sign every workspace's chain")
     sign.add_argument("--create-key", action="store_true", help="create the signing key")
     sign.add_argument(
-        "--export-public-key", type=Path, metavar="FILE", help="write the public key (PEM)"
+        "--export-public-key",
+        type=arguments.output_file,
+        metavar="FILE",
+        help="write the public key (PEM)",
     )
     sign.add_argument("--fingerprint", action="store_true", help="print the key's fingerprint")
     sign.add_argument(
-        "--trust", type=Path, metavar="FILE", help="trust a public key received from a signer"
+        "--trust",
+        type=arguments.input_file,
+        metavar="FILE",
+        help="trust a public key received from a signer",
     )
     sign.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sign.set_defaults(run=run_checkpoint)
 
 
-def parse_bound(text: str, zone: str, *, is_end: bool) -> datetime:
-    """A day in the workspace's zone (an end day is included) or an aware ISO instant."""
+def parse_bound(value: date | datetime, zone: str, *, is_end: bool) -> datetime:
+    """A bound given as :func:`arguments.when`: a day in the workspace's zone (an end day is
+    included) or an aware instant."""
     from nvadmin.export.service import day_range
 
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        day = None
-    if day is not None:
-        start, end = day_range(day, day, zone)
-        return end if is_end else start
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"not a date or time: {text!r} (use YYYY-MM-DD)") from None
-    if instant.tzinfo is None:
-        raise UserError(f"give a UTC offset with a time, e.g. {text}+00:00")
-    return instant.astimezone(UTC)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    start, end = day_range(value, value, zone)
+    return end if is_end else start
 
 
 def _progress(quiet: bool, label: str):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nvadmin.audit.query import Term
-from nvadmin.audit.search import Search, SearchError, format_search, parse
+from nvadmin.audit.search import MAX_SEARCH_LENGTH, Search, SearchError, format_search, parse
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -141,3 +141,42 @@ def test_clock_and_status_qualifiers() -> None:
     # Read in the zone on screen, which the filter carries.
     assert search.to_filter().zone == "America/Chicago"
     assert set(parse(format_search(search, CHICAGO), CHICAGO).terms) == set(search.terms)
+
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "spot"),
+    [
+        # Found by fuzzing: each raised OverflowError, ValueError or ran a wrong search.
+        ("\x00", "cannot contain a NUL character", "\x00"),
+        ("a\x00b", "cannot contain a NUL character", "\x00"),
+        ("after:0001-01-01", "after:0001-01-01 is outside the days", "0001-01-01"),
+        ("before:9999-12-31", "before:9999-12-31 is outside the days", "9999-12-31"),
+        ("after:2025-01-01T00:00 before:9999-12-31T23:59", "outside the days", "9999-12-31T23:59"),
+        ("hour:\u00b2", "hour: is an hour of the day", "\u00b2"),
+        ('hour:"\u2070\u2074\u2075"', "hour: is an hour of the day", '"\u2070\u2074\u2075"'),
+        ("status:\u00b2\u2070\u2070", "status: is an HTTP status", "\u00b2\u2070\u2070"),
+        ("last:\u0663h", "last: takes hours or days", "\u0663h"),
+    ],
+)
+def test_hostile_values_are_parse_errors(text: str, message: str, spot: str) -> None:
+    with pytest.raises(SearchError) as caught:
+        parse(text, TOKYO)
+    assert message in str(caught.value)
+    assert text[caught.value.start : caught.value.end] == spot
+
+
+def test_the_days_a_search_covers_are_accepted_to_their_ends() -> None:
+    search = parse("after:1900-01-01 before:2999-12-31 hour:3", TOKYO)
+    assert search.start is not None and search.end is not None
+    assert search.to_filter().end == search.end
+
+
+def test_an_overlong_search_is_refused_before_it_runs() -> None:
+    text = "user:a@x.example " + "x" * 5000
+    with pytest.raises(SearchError, match="too long: 5,017 characters, at most 500") as caught:
+        parse(text, UTC)
+    assert caught.value.start == MAX_SEARCH_LENGTH
+    parse("x" * MAX_SEARCH_LENGTH, UTC)  # the limit itself is fine

@@ -86,5 +86,6 @@ def test_checkpoint_key_and_signing(
 def test_bad_input_is_one_line(populated: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(populated, "verify", "--workspace", "riverside", "--from", "yesterday") == 1
     assert capsys.readouterr().err.strip() == (
-        "nvadmin: not a date or time: 'yesterday' (use YYYY-MM-DD)"
+        "nvadmin: --from: 'yesterday' is not a date or time "
+        "(use YYYY-MM-DD or YYYY-MM-DDTHH:MM+00:00)"
     )
