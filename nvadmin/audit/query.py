@@ -361,13 +361,10 @@ def _user_conditions(f: EventFilter) -> list[ColumnElement[bool]]:
     def matches(value: str) -> ColumnElement[bool]:
         if "@" in value:
             return and_(E.actor_email.is_not(None), E.actor_email == value)
-        pattern = escape_like(value.lower()) + "%"
+        # The start of the e-mail or the name, by the free text's one case-folding rule.
         return or_(
-            and_(
-                E.actor_email.is_not(None),
-                func.lower(E.actor_email).like(pattern, escape="\\"),
-            ),
-            and_(E.actor_name.is_not(None), func.lower(E.actor_name).like(pattern, escape="\\")),
+            and_(E.actor_email.is_not(None), FoldedContains(E.actor_email, value, prefix=True)),
+            and_(E.actor_name.is_not(None), FoldedContains(E.actor_name, value, prefix=True)),
         )
 
     found: list[ColumnElement[bool]] = []

@@ -218,6 +218,15 @@ def field_value(row: Row, field_name: str, zone: ZoneInfo) -> Any:
     return row.values[FIELD_COLUMNS[field_name]]
 
 
+def user_matches(row: Row, value: str) -> bool:
+    """``user:`` with an ``@`` is the e-mail itself; without, the start of the e-mail or the
+    name, by the free text's case rule."""
+    email, name = row.values["actor_email"], row.values["actor_name"]
+    if "@" in value:
+        return email is not None and email == value
+    return any(h is not None and fold_case(h).startswith(fold_case(value)) for h in (email, name))
+
+
 def matches(row: Row, event_filter: EventFilter) -> bool:
     f = event_filter
     zone = ZoneInfo(f.zone)
@@ -228,6 +237,13 @@ def matches(row: Row, event_filter: EventFilter) -> bool:
     if f.end is not None and row.occurred_at >= f.end:
         return False
     for field_name in {t.field for t in f.terms}:
+        if field_name == "user":
+            wanted = f.values("user")
+            if wanted and not any(user_matches(row, v) for v in wanted):
+                return False
+            if any(user_matches(row, v) for v in f.values("user", negate=True)):
+                return False
+            continue
         value = field_value(row, field_name, zone)
         wanted = f.values(field_name)
         nulls = field_name == "status" and "none" in wanted
