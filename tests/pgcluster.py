@@ -32,8 +32,16 @@ def _run_as_postgres() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def cluster(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
-    """Start a cluster and yield its ``postgresql+psycopg://`` URL; stop and delete it after."""
+def cluster(
+    extra_settings: dict[str, str] | None = None,
+    *,
+    hba_first: tuple[str, ...] = (),
+    files: dict[str, bytes] | None = None,
+) -> Iterator[str]:
+    """Start a cluster and yield its ``postgresql+psycopg://`` URL; stop and delete it after.
+
+    ``hba_first``: ``pg_hba.conf`` lines checked before the defaults (another sign-in method
+    for some login); ``files``: written into the data folder, owner-only (certificates)."""
     for tool in ("initdb", "pg_ctl", "psql"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not on PATH: install the PostgreSQL server")
@@ -68,11 +76,17 @@ def cluster(extra_settings: dict[str, str] | None = None) -> Iterator[str]:
             # The postgres superuser (the harness, tests acting as the database owner) needs
             # no password; every other login, such as a staff member's, must give its own.
             (data / "pg_hba.conf").write_text(
-                "local all postgres trust\n"
+                "".join(f"{line}\n" for line in hba_first) + "local all postgres trust\n"
                 "host all postgres 127.0.0.1/32 trust\n"
                 "local all all scram-sha-256\n"
                 "host all all 127.0.0.1/32 scram-sha-256\n"
             )
+            for name, content in (files or {}).items():
+                path = data / name
+                path.write_bytes(content)
+                path.chmod(0o600)
+                if as_postgres:
+                    os.chown(path, as_postgres["user"], as_postgres["group"])
             run(["pg_ctl", "-D", str(data), "-l", str(server_log), "-w", "-t", "60",
                  "-o", f"-p {port} {options}", "start"], **as_postgres)  # fmt: skip
             run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q",

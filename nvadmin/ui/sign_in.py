@@ -416,12 +416,18 @@ class SignInDialog(QDialog):
         self.status.setText(text)
         self.status.setVisible(busy)
 
+    def _certificate_sign_in(self) -> bool:
+        """The saved connection names a client certificate: the server may ask no password."""
+        from nvadmin.db.engine import parse_url
+
+        return "sslcert" in parse_url(self.context.database_url).query
+
     def submit(self) -> None:
         if self._busy or self.facts is None:
             return
         email = self.email_edit.text().strip()
         password = self.password_edit.text()
-        if not email or not password:
+        if not email or not (password or self._certificate_sign_in()):
             self.show_error("Enter your e-mail and password.")
             (self.email_edit if not email else self.password_edit).setFocus()
             return
