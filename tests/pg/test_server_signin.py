@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from nvadmin.auth import accounts, totp
 from nvadmin.auth.accounts import command_line_operator
@@ -182,3 +183,47 @@ def test_database_not_converted_says_what_to_do(empty_pg_url: str) -> None:
     with pytest.raises(Exception, match="nvadmin db roles"):
         Authenticator(engine).sign_in(EMAIL, PASSWORD)
     engine.dispose()
+
+
+def test_db_roles_turns_argon2_accounts_into_logins(
+    owner: Engine, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older database: staff rows with Argon2 hashes, made before staff were logins.
+    `nvadmin db roles` gives each a login in its group, keeps no hash, and says who needs a
+    password; after `staff reset-password` the account signs in as its own login."""
+    import io
+
+    from nvadmin.__main__ import main
+    from nvadmin.auth import passwords
+    from nvadmin.db.models import Staff
+
+    with Session(owner) as session, session.begin():
+        session.add(
+            Staff(
+                email="old@nvadmin.example",
+                display_name="Old Account",
+                role="compliance",
+                password_hash=passwords.hash_password(PASSWORD),
+                disabled=False,
+                failed_attempts=0,
+            )
+        )
+    assert main(["--database", pg_url, "db", "roles"]) == 0
+    out = capsys.readouterr().out
+    assert "old@nvadmin.example: has a login now" in out and "reset-password" in out
+    with owner.connect() as connection:
+        stored = connection.execute(
+            text("SELECT password_hash FROM staff WHERE email = 'old@nvadmin.example'")
+        ).scalar_one()
+        member = connection.execute(
+            text("SELECT pg_has_role('old@nvadmin.example', 'nvadmin_compliance', 'MEMBER')")
+        ).scalar_one()
+    assert stored == "" and member
+    with pytest.raises(SignInRefused):  # the old password is gone with the hash
+        Authenticator(owner).sign_in("old@nvadmin.example", PASSWORD)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-brand-new-password\n"))
+    argv = ["--database", pg_url, "staff", "reset-password", "old@nvadmin.example"]
+    assert main([*argv, "--password-stdin"]) == 0
+    result = Authenticator(owner).sign_in("old@nvadmin.example", "a-brand-new-password")
+    assert result.identity.role is Role.COMPLIANCE and result.engine is not None
+    result.engine.dispose()
