@@ -17,6 +17,7 @@ import re
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -96,7 +97,9 @@ def parse_role(value: str) -> Role:
         raise UserError(f"unknown role {value!r}: choose one of {choices}") from None
 
 
-def _account(row: Staff) -> StaffAccount:
+def _account(row: Any) -> StaffAccount:
+    """From a staff row, or a ``staff_directory`` row (which says ``has_totp`` itself)."""
+    has_totp = row.has_totp if hasattr(row, "has_totp") else row.totp_secret is not None
     return StaffAccount(
         id=row.id,
         email=row.email,
@@ -105,7 +108,7 @@ def _account(row: Staff) -> StaffAccount:
         disabled=row.disabled,
         failed_attempts=row.failed_attempts,
         locked_until=row.locked_until,
-        has_totp=row.totp_secret is not None,
+        has_totp=bool(has_totp),
         created_at=row.created_at,
         last_sign_in_at=row.last_sign_in_at,
     )
@@ -140,21 +143,7 @@ def _directory(engine: Engine, address: str | None = None) -> list[StaffAccount]
         query = "SELECT * FROM staff_directory" + (" WHERE email = :e" if address else "")
         with engine.connect() as connection:
             rows = connection.execute(text(query + " ORDER BY email"), {"e": address}).all()
-        return [
-            StaffAccount(
-                id=r.id,
-                email=r.email,
-                display_name=r.display_name,
-                role=Role(r.role),
-                disabled=r.disabled,
-                failed_attempts=r.failed_attempts,
-                locked_until=r.locked_until,
-                has_totp=r.has_totp,
-                created_at=r.created_at,
-                last_sign_in_at=r.last_sign_in_at,
-            )
-            for r in rows
-        ]
+        return [_account(r) for r in rows]
     with Session(engine) as session:
         statement = select(Staff).order_by(Staff.email)
         if address:
