@@ -26,6 +26,7 @@ from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.auth.server_events import user_agent
 from nvadmin.auth.signin import SecondFactorRequired, SignInRefused
 from nvadmin.db.engine import make_engine, translate
+from nvadmin.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,29 @@ def uses_server_identity(engine: Engine) -> bool:
             connection.execute(
                 text("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass('staff')")
             ).scalar()
+        )
+
+
+def require_operator_login(engine: Engine, command: str) -> None:
+    """Operator commands (verify, checkpoint, flags) act as the connection's own login: the
+    table owner or a service login. A staff login that has not signed in sees no rows (row-
+    level security), so it would verify or flag nothing: say so instead."""
+    if engine.dialect.name != "postgresql" or server_events.is_staff_login(engine):
+        return
+    with engine.connect() as connection:
+        # Direct membership of a staff group (pg_has_role is true for superusers of anything).
+        staff = connection.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_auth_members m "
+                "JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member "
+                "WHERE u.rolname = current_user AND g.rolname = ANY(:groups))"
+            ),
+            {"groups": list(db_roles.GROUPS.values())},
+        ).scalar()
+    if staff:
+        raise UserError(
+            f"`nvadmin {command}` runs as the database owner or a service login; this is a "
+            "staff login, which reads nothing before it signs in (use the app instead)"
         )
 
 

@@ -101,6 +101,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.audit.query import EventFilter
     from nvadmin.audit.search import describe_scope, relative_range
     from nvadmin.auth.accounts import command_line_operator
+    from nvadmin.auth.server_signin import require_operator_login
     from nvadmin.commands.verify import _progress, parse_bound
     from nvadmin.db import migrate
     from nvadmin.db.models import Workspace
@@ -112,6 +113,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     if args.csv and args.csv.exists() and not args.force:
         raise UserError(f"--csv: {args.csv} already exists (give --force to replace it)")
     migrate.require_head(context.engine)
+    require_operator_login(context.engine, "flags")
     with context.engine.connect() as connection:
         row = connection.execute(
             select(Workspace.id, Workspace.timezone).where(Workspace.slug == args.workspace)

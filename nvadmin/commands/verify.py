@@ -116,10 +116,12 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.audit.verify import verify_workspace
     from nvadmin.audit.witness import ChainWitness, WitnessError
     from nvadmin.auth.accounts import command_line_operator
+    from nvadmin.auth.server_signin import require_operator_login
     from nvadmin.db import migrate
     from nvadmin.db.models import Workspace
 
     migrate.require_head(context.engine)
+    require_operator_login(context.engine, "verify")
     store = KeyStore(context.paths.config_dir)
     trusted = store.trusted_keys()
     for path in args.trusted_key:
@@ -206,9 +208,11 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
         if not did_something:
             raise UserError("say which chain to sign: --workspace SLUG or --all")
         return 0
+    from nvadmin.auth.server_signin import require_operator_login
     from nvadmin.db import migrate
 
     migrate.require_head(context.engine)
+    require_operator_login(context.engine, "checkpoint")
     key = store.require_signing_key()
     with context.engine.connect() as connection:
         query = select(Workspace.slug).order_by(Workspace.slug)

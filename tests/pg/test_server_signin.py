@@ -227,3 +227,26 @@ def test_db_roles_turns_argon2_accounts_into_logins(
     result = Authenticator(owner).sign_in("old@nvadmin.example", "a-brand-new-password")
     assert result.identity.role is Role.COMPLIANCE and result.engine is not None
     result.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--workspace", "riverside"],
+        ["flags", "--workspace", "riverside", "--last", "24h"],
+        ["checkpoint", "--workspace", "riverside"],
+    ],
+)
+def test_operator_commands_refuse_a_staff_login_that_would_read_nothing(
+    owner: Engine, pg_url: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a staff member's own login and no sign-in, row-level security shows no rows: the
+    command must say so, not report an empty (or "intact") log."""
+    from nvadmin.__main__ import main
+    from tests.factories import add_workspace, draft, write
+
+    write(owner, add_workspace(owner), [draft(i) for i in range(3)])
+    accounts.add_staff(owner, command_line_operator(), EMAIL, PASSWORD, Role.COMPLIANCE)
+    as_staff = make_url(pg_url).set(username=EMAIL, password=PASSWORD)
+    assert main(["--database", as_staff.render_as_string(hide_password=False), *argv]) == 1
+    assert "this is a staff login" in capsys.readouterr().err
