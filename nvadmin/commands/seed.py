@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--end",
         type=arguments.day,
         metavar="YYYY-MM-DD",
-        help="day after the last generated day (default: tomorrow, UTC); fix it for "
-        "byte-identical runs on different days",
+        help="day after the last generated day (default and latest: tomorrow, UTC); nothing "
+        "is generated after the current time; an --end in the past gives byte-identical runs "
+        "on different days",
     )
     parser.set_defaults(run=run)
 
