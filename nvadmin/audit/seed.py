@@ -421,15 +421,21 @@ class _WorkspaceSim:
 
     def _until(self, day: date, now: datetime) -> float:
         """Local hours of ``day`` that lie before ``now``: 24 for a day that has ended, 0 for
-        one that has not begun, the whole seconds elapsed (less one) on the day that holds now.
-        Hours below it map through :meth:`_at` to instants no later than now."""
+        one that has not begun; on the day that holds now, an hour below it maps through
+        :meth:`_at` to an instant no later than now (less one second, against rounding).
+
+        :meth:`_at` reads hours as wall-clock time. When clocks spring forward, the wall time
+        of now runs ahead of the time elapsed since midnight and the skipped hour maps past
+        it; when they fall back, the elapsed time runs ahead. The smaller of the two holds
+        on both days."""
         local = now.astimezone(self.zone)
         if day < local.date():
             return 24.0
         if day > local.date():
             return 0.0
-        elapsed = local.hour * 3600 + local.minute * 60 + local.second
-        return max(0.0, (elapsed - 1) / 3600)
+        wall = local.hour * 3600 + local.minute * 60 + local.second
+        elapsed = int((now - self._at(day, 0.0)).total_seconds())
+        return max(0.0, (min(wall, elapsed) - 1) / 3600)
 
     # -- the plan ---------------------------------------------------------------------------
 

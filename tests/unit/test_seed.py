@@ -227,3 +227,28 @@ def test_an_end_after_tomorrow_is_refused() -> None:
     assert SeedPlan(end=date(2026, 6, 1), now=now).end == date(2026, 6, 1)
     with pytest.raises(UserError, match="at most 2026-06-01"):
         SeedPlan(end=date(2026, 6, 2), now=now)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        # Chicago springs forward at 02:00: 03:20 CDT is only 2h20 after midnight, and the
+        # nightly API batch runs at 2 am wall time, an hour that does not exist that night.
+        datetime(2026, 3, 8, 8, 20, tzinfo=UTC),
+        # ...and falls back at 02:00: 01:30 CST comes after 01:30 CDT.
+        datetime(2026, 11, 1, 7, 30, tzinfo=UTC),
+        datetime(2026, 11, 1, 6, 45, tzinfo=UTC),
+    ],
+)
+def test_no_event_is_later_than_now_on_a_daylight_saving_change(
+    engine: Engine, now: datetime
+) -> None:
+    plan = SeedPlan(
+        workspaces=1, events=12_000, seed=4, days=20, end=now.date() + timedelta(days=1), now=now
+    )
+    seed(engine, plan)
+    with engine.connect() as c:
+        newest = c.execute(select(func.max(E.occurred_at))).scalar_one()
+        total = c.execute(select(func.count()).select_from(E)).scalar_one()
+    assert total == 12_000
+    assert newest.astimezone(UTC) <= now
