@@ -93,7 +93,7 @@ class SeedPlan:
             object.__setattr__(self, "end", tomorrow)
         if self.end > tomorrow:
             raise UserError(
-                f"--end can be at most {tomorrow.isoformat()} (tomorrow, UTC): demo activity "
+                f"--end: give {tomorrow.isoformat()} (tomorrow, UTC) or earlier; demo activity "
                 "is never generated after the current time"
             )
         if not 1 <= self.workspaces <= 500:

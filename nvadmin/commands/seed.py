@@ -34,7 +34,6 @@ def run(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.audit.seed import SeedPlan, seed_demo
     from nvadmin.db import migrate
 
-    migrate.upgrade(context.engine)
     plan_args = {
         "workspaces": args.workspaces,
         "events": args.events,
@@ -43,7 +42,8 @@ def run(context: Context, args: argparse.Namespace) -> int:
     }
     if args.end:
         plan_args["end"] = args.end
-    plan = SeedPlan(**plan_args)
+    plan = SeedPlan(**plan_args)  # checks the arguments before the database is touched
+    migrate.upgrade(context.engine)
     started = time.monotonic()
     bar = TerminalProgress("seeding")
     report = seed_demo(context.engine, plan, progress=bar)
