@@ -9,6 +9,28 @@ around the clock. A few cases worth finding are planted and listed in the databa
 followed by a success), after-hours access, a chart-view volume spike, one member opening an
 unusual number of distinct patients, an API error spike and a sign-in from a never-seen IP.
 
+Nothing is written after the moment the seed runs (``SeedPlan.now``, read once; tests inject
+it). The simulated days are local days in each clinic's zone, and the default ``end`` is
+tomorrow (UTC), so the last day or two of a clinic's range may lie partly or wholly after now.
+The seeder *cuts* that future out of the simulation rather than squeezing it into the past:
+
+* a shift that would start less than :data:`MIN_SHIFT_HOURS` before now does not happen, a
+  shift under way at now ends (signs out) just before it, and its share of the events shrinks
+  with its length;
+* API traffic on the day that holds now is weighted by the part of the day already gone, and a
+  call drawn for a later hour gets a uniform earlier hour of that day; days wholly after now get
+  no traffic;
+* planted cases go only on days that ended before now.
+
+The exact event count still holds because events are allocated over the shifts and days that
+remain (the past gets the few events the future would have had). Compressing the future into
+the elapsed part of the day was the alternative; it was rejected because it moves clinicians'
+daytime work into the early morning and bunches the day's volume into a few hours, which is
+exactly what the after-hours and volume-spike flags look for: the demo would show cases nobody
+planted. When every local day of the range ended before now, none of this changes a single draw
+from the random generator, so a past ``end`` gives byte-identical events whenever the seed runs.
+An ``end`` later than tomorrow is refused: most of its range would be in the future.
+
 Events are sealed with the chain writer's own encoding (:func:`nvadmin.audit.chain.seal`) so
 every chain verifies, and written with COPY on PostgreSQL and batched inserts on SQLite, all
 in one transaction: a seed either completes or leaves the database as it was.
@@ -40,6 +62,10 @@ ProgressFn = Callable[[int, int], None]
 WORK_START, WORK_END = 7, 19
 API_SHARE = 0.18
 MIN_EVENTS_FOR_PLANTS = 8_000
+# A shift on the day that holds "now" happens only if it began at least this long before now.
+MIN_SHIFT_HOURS = 0.25
+# Stand-in for "no --end given": the plan's end becomes the day after ``now`` (UTC).
+_END_FROM_NOW = date.min
 
 
 # A day's events are generated in memory before they are written (a few kB each with
@@ -52,11 +78,24 @@ class SeedPlan:
     workspaces: int = 3
     events: int = 150_000
     seed: int = 1
-    end: date = field(default_factory=lambda: datetime.now(UTC).date() + timedelta(days=1))
+    end: date = _END_FROM_NOW  # day after the last generated day; default: tomorrow (UTC)
     days: int = 90
     plant: bool = True  # False gives a clean data set (no planted cases), for flag tests
+    # No event is later than this; read once when the plan is made (tests inject it).
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("SeedPlan.now must be an aware datetime")
+        object.__setattr__(self, "now", self.now.astimezone(UTC))
+        tomorrow = self.now.date() + timedelta(days=1)
+        if self.end == _END_FROM_NOW:
+            object.__setattr__(self, "end", tomorrow)
+        if self.end > tomorrow:
+            raise UserError(
+                f"--end: give {tomorrow.isoformat()} (tomorrow, UTC) or earlier; demo activity "
+                "is never generated after the current time"
+            )
         if not 1 <= self.workspaces <= 500:
             raise UserError("--workspaces must be between 1 and 500")
         if not 7 <= self.days <= 3650:
@@ -168,6 +207,7 @@ def seed(engine: Engine, plan: SeedPlan, progress: ProgressFn | None = None) -> 
                             "seed": plan.seed,
                             "end": plan.end.isoformat(),
                             "days": plan.days,
+                            "now": plan.now.isoformat(),
                         }
                     ),
                 },
@@ -280,6 +320,7 @@ class _WorkspaceSim:
         self.domain = f"{self.slug}.example"
         self.target = target
         self.days = [plan.end - timedelta(days=plan.days - i) for i in range(plan.days)]
+        self.until = [self._until(day, plan.now) for day in self.days]
         self.planted: list[PlantedCase] = []
         self.plan = plan
         self.shifts_seen: dict[int, int] = {}
@@ -378,6 +419,24 @@ class _WorkspaceSim:
         local = datetime.combine(day, time(), self.zone) + timedelta(microseconds=seconds)
         return local.astimezone(UTC)
 
+    def _until(self, day: date, now: datetime) -> float:
+        """Local hours of ``day`` that lie before ``now``: 24 for a day that has ended, 0 for
+        one that has not begun; on the day that holds now, an hour below it maps through
+        :meth:`_at` to an instant no later than now (less one second, against rounding).
+
+        :meth:`_at` reads hours as wall-clock time. When clocks spring forward, the wall time
+        of now runs ahead of the time elapsed since midnight and the skipped hour maps past
+        it; when they fall back, the elapsed time runs ahead. The smaller of the two holds
+        on both days."""
+        local = now.astimezone(self.zone)
+        if day < local.date():
+            return 24.0
+        if day > local.date():
+            return 0.0
+        wall = local.hour * 3600 + local.minute * 60 + local.second
+        elapsed = int((now - self._at(day, 0.0)).total_seconds())
+        return max(0.0, (min(wall, elapsed) - 1) / 3600)
+
     # -- the plan ---------------------------------------------------------------------------
 
     def events(self) -> Iterator[EventDraft]:
@@ -390,7 +449,13 @@ class _WorkspaceSim:
         if n_members < 2:  # too few for even one shift (sign-in + sign-out): all API calls
             n_api, n_members = n_api + n_members, 0
         shifts = self._shifts(n_members)
-        api_per_day = _allocate(n_api, [1.0 if d.weekday() < 5 else 0.35 for d in self.days])
+        api_per_day = _allocate(
+            n_api,
+            [
+                (1.0 if d.weekday() < 5 else 0.35) * (until / 24 if until < 24 else 1.0)
+                for d, until in zip(self.days, self.until, strict=True)
+            ],
+        )
         by_day: dict[int, list[tuple[_Member, int, float, float]]] = {}
         for day_index, member, count, start, end in shifts:
             by_day.setdefault(day_index, []).append((member, count, start, end))
@@ -402,7 +467,7 @@ class _WorkspaceSim:
             drafts: list[EventDraft] = []
             for member, count, start, end in todays:
                 drafts.extend(self._shift(day, member, count, start, end, schedule))
-            drafts.extend(self._api_day(day, api_per_day[day_index]))
+            drafts.extend(self._api_day(day, api_per_day[day_index], until=self.until[day_index]))
             drafts.extend(planted.get(day, ()))
             drafts.sort(key=lambda d: d.occurred_at)
             yield from drafts
@@ -429,6 +494,13 @@ class _WorkspaceSim:
                 weight = vocab.ROLES[member.role][1] * member.factor * rng.uniform(0.75, 1.25)
                 if weekday >= 5:
                     weight *= 0.5
+                until = self.until[day_index]
+                if until < 24:  # the day holds now (or lies after it): cut the future off
+                    if start > until - MIN_SHIFT_HOURS:
+                        continue
+                    cut = min(end, until - 0.01)
+                    weight *= (cut - start) / (end - start)
+                    end = cut
                 candidates.append((day_index, member, weight, start, end))
         if not candidates or total <= 0:
             return []
@@ -566,6 +638,7 @@ class _WorkspaceSim:
         client: _Client | None = None,
         hours: tuple[float, float] = (0.0, 24.0),
         error_rate: float = 0.012,
+        until: float = 24.0,
     ) -> list[EventDraft]:
         rng = self.rng
         drafts = []
@@ -578,6 +651,8 @@ class _WorkspaceSim:
                 hour = rng.uniform(2.0, 3.0)
             else:
                 hour = min(23.99, max(0.0, rng.gauss(12.5, 3.2)))
+            if hour >= until:  # only on the day that holds now: an hour that has not come yet
+                hour = rng.uniform(0.0, until)
             template = rng.choice(c.endpoints)
             patient = rng.choice(self.patients) if "{p}" in template else None
             method, path = template.split(" ", 1)
@@ -621,9 +696,15 @@ class _WorkspaceSim:
     # -- planted cases ----------------------------------------------------------------------
 
     def _plant(self) -> dict[date, list[EventDraft]]:
-        """Cases worth finding, on distinct days in the last third of the range."""
+        """Cases worth finding, on distinct days in the last third of the range that ended
+        before now."""
         rng = self.rng
-        late = [d for d in self.days[len(self.days) * 2 // 3 :] if d.weekday() < 5]
+        third = len(self.days) * 2 // 3
+        late = [
+            d
+            for d, until in zip(self.days[third:], self.until[third:], strict=True)
+            if d.weekday() < 5 and until == 24
+        ]
         if len(late) < 8 or len(self.members) < 6:
             return {}
         days = rng.sample(late, 8)

@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--end",
         type=arguments.day,
         metavar="YYYY-MM-DD",
-        help="day after the last generated day (default: tomorrow, UTC); fix it for "
-        "byte-identical runs on different days",
+        help="day after the last generated day (default and latest: tomorrow, UTC); nothing "
+        "is generated after the current time; an --end in the past gives byte-identical runs "
+        "on different days",
     )
     parser.set_defaults(run=run)
 
@@ -33,7 +34,6 @@ def run(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.audit.seed import SeedPlan, seed_demo
     from nvadmin.db import migrate
 
-    migrate.upgrade(context.engine)
     plan_args = {
         "workspaces": args.workspaces,
         "events": args.events,
@@ -42,7 +42,8 @@ def run(context: Context, args: argparse.Namespace) -> int:
     }
     if args.end:
         plan_args["end"] = args.end
-    plan = SeedPlan(**plan_args)
+    plan = SeedPlan(**plan_args)  # checks the arguments before the database is touched
+    migrate.upgrade(context.engine)
     started = time.monotonic()
     bar = TerminalProgress("seeding")
     report = seed_demo(context.engine, plan, progress=bar)

@@ -12,6 +12,7 @@ import io
 import resource
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,17 @@ def test_seed_values(tmp_path: Path, option: str, value: str, fragments: tuple[s
     database = f"sqlite:///{tmp_path}/seed.sqlite3"
     code, err = run_limited("--database", database, "seed", option, value)
     assert_names_the_option(code, err, option, *fragments)
+    assert not (tmp_path / "seed.sqlite3").exists()
+
+
+def test_a_seed_ending_after_tomorrow_is_refused_before_the_database_is_made(
+    tmp_path: Path,
+) -> None:
+    """Demo activity never lies after the moment of the seed, so --end stops at tomorrow."""
+    later = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    database = f"sqlite:///{tmp_path}/seed.sqlite3"
+    code, err = run_limited("--database", database, "seed", "--end", later)
+    assert_names_the_option(code, err, "--end", "(tomorrow, UTC) or earlier", "current time")
     assert not (tmp_path / "seed.sqlite3").exists()
 
 

@@ -43,7 +43,9 @@ class Seeded:
     planted: set[tuple[str, str, str, str]]
 
 
-def _seeded(request: pytest.FixtureRequest, backend: str, plant: bool) -> Iterator[Seeded]:
+def _seeded(
+    request: pytest.FixtureRequest, backend: str, plant: bool, now: datetime | None = None
+) -> Iterator[Seeded]:
     """A seeded database per module (seeding takes seconds; the rules only read)."""
     if backend == "sqlite":
         folder = request.getfixturevalue("tmp_path_factory").mktemp("seeded")
@@ -59,7 +61,10 @@ def _seeded(request: pytest.FixtureRequest, backend: str, plant: bool) -> Iterat
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
         drop = (server, name)
     engine = make_engine(url)
-    report = seed(engine, SeedPlan(**{**PLAN.__dict__, "plant": plant}))
+    changes: dict[str, object] = {"plant": plant}
+    if now is not None:
+        changes["now"] = now
+    report = seed(engine, SeedPlan(**{**PLAN.__dict__, **changes}))
     planted = {(c.flag, c.workspace, c.subject, c.day) for c in report.planted}
     yield Seeded(engine, planted)
     engine.dispose()
@@ -78,6 +83,18 @@ def planted_db(request: pytest.FixtureRequest) -> Iterator[Seeded]:
 @pytest.fixture(scope="module", params=BACKENDS)
 def clean_db(request: pytest.FixtureRequest) -> Iterator[Seeded]:
     yield from _seeded(request, request.param, plant=False)
+
+
+# The morning of the last local day (10:12 in Chicago, 08:12 in Los Angeles): the seed cuts off
+# the rest of that day.
+NOW = datetime.combine(END - timedelta(days=1), datetime.min.time(), UTC) + timedelta(
+    hours=15, minutes=12
+)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def cut_db(request: pytest.FixtureRequest) -> Iterator[Seeded]:
+    yield from _seeded(request, request.param, plant=True, now=NOW)
 
 
 def whole_range() -> EventFilter:
@@ -110,6 +127,20 @@ def test_each_rule_finds_exactly_the_planted_cases(planted_db: Seeded, rule: str
     expected = {p for p in planted_db.planted if p[0] == rule}
     assert found(report) == expected
     assert report.results[0].count == len(expected)
+
+
+def test_a_seed_that_cuts_off_the_future_still_finds_exactly_the_planted_cases(
+    cut_db: Seeded,
+) -> None:
+    with cut_db.engine.connect() as connection:
+        newest, total = connection.execute(
+            select(func.max(ActivityEvent.occurred_at), func.count())
+        ).one()
+    assert newest.astimezone(UTC) <= NOW and total == PLAN.events
+    assert {p[0] for p in cut_db.planted} == set(RULES)
+    assert all(p[3] < NOW.date().isoformat() for p in cut_db.planted)
+    report = evaluate(cut_db.engine, ADMIN, whole_range())
+    assert found(report) == cut_db.planted
 
 
 def test_nothing_is_flagged_in_a_clean_data_set(clean_db: Seeded) -> None:

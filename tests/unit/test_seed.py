@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -145,3 +145,110 @@ def test_tiny_seeds_are_exact(engine: Engine, events: int) -> None:
     seed(engine, SeedPlan(workspaces=2, events=events, seed=3, end=date(2026, 1, 1)))
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(E)).scalar_one() == events
+
+
+# A Wednesday afternoon: 15:12 in Chicago and 13:12 in Los Angeles (the plan's two clinics); the
+# rest of that day has not happened yet.
+NOW = datetime(2026, 6, 3, 20, 12, 7, 250_000, tzinfo=UTC)
+CUT = SeedPlan(workspaces=2, events=30_000, seed=11, end=date(2026, 6, 4), days=60, now=NOW)
+
+
+def _planted(engine: Engine) -> list[dict]:
+    with engine.connect() as c:
+        return json.loads(
+            c.execute(select(Meta.value).where(Meta.key == "demo_planted")).scalar_one()
+        )
+
+
+def test_no_event_is_later_than_the_moment_of_the_seed(engine: Engine) -> None:
+    report = seed(engine, CUT)
+    with engine.connect() as c:
+        newest = c.execute(select(func.max(E.occurred_at))).scalar_one()
+        total = c.execute(select(func.count()).select_from(E)).scalar_one()
+        today = c.execute(
+            select(E.occurred_at, Workspace.timezone)
+            .join(Workspace)
+            .where(E.action == "chart.view", E.occurred_at >= NOW - timedelta(hours=10))
+        ).all()
+    assert report.events == total == CUT.events
+    assert newest.astimezone(UTC) <= NOW
+    # The day that holds now has its morning's work, in working hours.
+    local = [t.astimezone(ZoneInfo(z)) for t, z in today]
+    on_the_day = [t for t in local if t.date() == date(2026, 6, 3)]
+    assert len(on_the_day) > 100
+    assert all(7 <= t.hour < 19 for t in on_the_day)
+    planted = _planted(engine)
+    assert len(planted) == len(report.planted) > 0
+    # Every planted case lies on a local day that ended before now.
+    assert all(date.fromisoformat(p["day"]) < date(2026, 6, 3) for p in planted)
+
+
+def test_the_default_end_stops_at_now_in_every_zone(engine: Engine) -> None:
+    """Without --end the range ends tomorrow (UTC); in Honolulu at 03:00 UTC that whole day,
+    and most of the local day before it, have not begun."""
+    now = datetime(2026, 3, 9, 3, 0, tzinfo=UTC)
+    plan = SeedPlan(workspaces=6, events=20_000, seed=2, days=30, now=now)
+    assert plan.end == date(2026, 3, 10)
+    seed(engine, plan)
+    with engine.connect() as c:
+        newest = c.execute(select(func.max(E.occurred_at))).scalar_one()
+        total = c.execute(select(func.count()).select_from(E)).scalar_one()
+        zones = c.execute(select(Workspace.timezone)).scalars().all()
+    assert "Pacific/Honolulu" in zones
+    assert total == 20_000
+    assert newest.astimezone(UTC) <= now
+
+
+def test_an_end_in_the_past_gives_the_same_events_whenever_the_seed_runs(
+    tmp_path, sqlite_template
+) -> None:  # type: ignore[no-untyped-def]
+    """The moment the last local day ended (in Honolulu, the last of the five zones) and years
+    later: the same events, byte for byte."""
+    import shutil
+
+    from nvadmin.db.engine import make_engine, sqlite_url
+
+    ended = datetime.combine(date(2026, 1, 1), time(10), UTC)  # midnight in Honolulu
+    hashes = []
+    for name, now in (("a", ended), ("b", datetime(2031, 7, 1, tzinfo=UTC))):
+        path = tmp_path / f"{name}.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        engine = make_engine(sqlite_url(path))
+        plan = SeedPlan(workspaces=5, events=3_000, seed=5, end=date(2026, 1, 1), now=now)
+        seed(engine, plan)
+        with engine.connect() as c:
+            hashes.append(c.execute(select(E.hash).order_by(E.workspace_id, E.seq)).scalars().all())
+        engine.dispose()
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 3_000
+
+
+def test_an_end_after_tomorrow_is_refused() -> None:
+    now = datetime(2026, 5, 31, 20, 12, tzinfo=UTC)
+    assert SeedPlan(end=date(2026, 6, 1), now=now).end == date(2026, 6, 1)
+    with pytest.raises(UserError, match=r"give 2026-06-01 \(tomorrow, UTC\) or earlier"):
+        SeedPlan(end=date(2026, 6, 2), now=now)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        # Chicago springs forward at 02:00: 03:20 CDT is only 2h20 after midnight, and the
+        # nightly API batch runs at 2 am wall time, an hour that does not exist that night.
+        datetime(2026, 3, 8, 8, 20, tzinfo=UTC),
+        # ...and falls back at 02:00: 01:30 CST comes after 01:30 CDT.
+        datetime(2026, 11, 1, 7, 30, tzinfo=UTC),
+        datetime(2026, 11, 1, 6, 45, tzinfo=UTC),
+    ],
+)
+def test_no_event_is_later_than_now_on_a_daylight_saving_change(
+    engine: Engine, now: datetime
+) -> None:
+    plan = SeedPlan(
+        workspaces=1, events=12_000, seed=4, days=20, end=now.date() + timedelta(days=1), now=now
+    )
+    seed(engine, plan)
+    with engine.connect() as c:
+        newest = c.execute(select(func.max(E.occurred_at))).scalar_one()
+        total = c.execute(select(func.count()).select_from(E)).scalar_one()
+    assert total == 12_000
+    assert newest.astimezone(UTC) <= now
