@@ -106,5 +106,5 @@ class DateField(QLineEdit):
 
         calendar.clicked.connect(chosen)
         calendar.activated.connect(chosen)
-        calendar.setFocus()
         menu.popup(self.mapToGlobal(QPoint(0, self.height())))
+        calendar.setFocus(Qt.FocusReason.PopupFocusReason)  # arrow keys move the day at once

@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtCore import QDate, Qt
-from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QCalendarWidget,
+    QComboBox,
+    QLabel,
+    QScrollArea,
+    QWidget,
+)
 from sqlalchemy import Engine
 
 from nvadmin.auth.roles import Role, StaffIdentity
@@ -134,6 +141,16 @@ def test_a_typed_day_is_the_day_used(qtbot, engine: Engine, workspace: int, tmp_
     # Up steps a day from the day typed.
     qtbot.keyClick(dialog.to_edit, Qt.Key.Key_Up)
     assert dialog.to_edit.date() == QDate(2024, 3, 6)
+    # F4 opens the calendar on that day; Right, Enter picks the next one.
+    qtbot.keyClick(dialog.to_edit, Qt.Key.Key_F4)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
+    calendar = QApplication.activePopupWidget().findChild(QCalendarWidget)
+    assert calendar is not None and calendar.selectedDate() == QDate(2024, 3, 6)
+    qtbot.waitUntil(lambda: calendar.isAncestorOf(focused()))
+    qtbot.keyClick(focused(), Qt.Key.Key_Right)
+    qtbot.keyClick(focused(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None)
+    assert dialog.to_edit.text() == "2024-03-07"
 
 
 def test_a_typed_text_that_is_no_day_is_kept_and_named(
