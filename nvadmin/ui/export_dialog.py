@@ -270,8 +270,9 @@ class ExportDialog(QDialog):
         self.browse_button.clicked.connect(self._browse)
         self.workspace_box.currentIndexChanged.connect(self._on_workspace_changed)
         for signal in (
-            self.from_edit.dateChanged,
-            self.to_edit.dateChanged,
+            # The text, not only a new day: a text that is no day must not keep an old count.
+            self.from_edit.textChanged,
+            self.to_edit.textChanged,
             self.range_zone_box.currentTextChanged,
             self.members_edit.textChanged,
             self.exact_range_box.toggled,
@@ -288,15 +289,16 @@ class ExportDialog(QDialog):
         self.exact_range_box.toggled.connect(self._on_exact_toggled)
         self.output_edit.textEdited.connect(self._on_name_edited)
         for signal in (
-            self.from_edit.dateChanged,
-            self.to_edit.dateChanged,
-            self.range_zone_box.currentTextChanged,
-        ):
-            signal.connect(self._show_range_preset)
-        for signal in (
             self.from_edit.textChanged,
             self.to_edit.textChanged,
             self.range_zone_box.currentTextChanged,
+        ):
+            signal.connect(self._show_range_preset)
+        # The range's problems show once the count (debounced) finds them or a day field is
+        # left, not at every key typed; the others clear as soon as they are fixed.
+        for signal in (
+            self.from_edit.editingFinished,
+            self.to_edit.editingFinished,
             self.exact_range_box.toggled,
             self.ticket_edit.textChanged,
             self.output_edit.textChanged,
@@ -383,18 +385,11 @@ class ExportDialog(QDialog):
 
     def _show_range_preset(self, *_args: object) -> None:
         """The preset the typed days are, or "Days chosen below"."""
-        first, last = self.from_edit.date().toPython(), self.to_edit.date().toPython()
-        today = self._today()
-        key = next(
-            (
-                p.key
-                for p in RANGE_PRESETS
-                if self.from_edit.is_day()
-                and self.to_edit.is_day()
-                and p.dates(today) == (first, last)
-            ),
-            _CHOSEN_DAYS,
-        )
+        key = _CHOSEN_DAYS
+        if self.from_edit.is_day() and self.to_edit.is_day():
+            days = (self.from_edit.date().toPython(), self.to_edit.date().toPython())
+            today = self._today()
+            key = next((p.key for p in RANGE_PRESETS if p.dates(today) == days), _CHOSEN_DAYS)
         self.range_preset_box.setCurrentIndex(self.range_preset_box.findData(key))
 
     # -- workspaces ----------------------------------------------------------------------------
@@ -543,12 +538,12 @@ class ExportDialog(QDialog):
         self._count_timer.start()
 
     def _count_now(self) -> None:
+        self._refresh_problem()
         try:
             event_filter = self.event_filter()
         except (UserError, ValueError):
             # The reason is the form's problem, shown once under the count.
             self.count_label.setText("Cannot count yet.")
-            self._refresh_problem()
             self.count_changed.emit(None)
             return
         generation = self._generation
@@ -584,7 +579,7 @@ class ExportDialog(QDialog):
         self._name_edited = True
 
     def _suggest_name(self, *_args: object) -> None:
-        if self._name_edited:
+        if self._name_edited or not (self.from_edit.is_day() and self.to_edit.is_day()):
             return
         workspace = self.current_workspace()
         slug = workspace.slug if workspace else "activity"
