@@ -58,14 +58,14 @@ class DateField(QLineEdit):
 
     def date(self) -> QDate:
         """The day typed; an invalid ``QDate`` while the text is not (yet) a day."""
-        return QDate(self._date)
+        return parse_day(self.text())  # from the text itself: right even with signals blocked
 
     def setDate(self, value: QDate) -> None:
         self.setText(value.toString(DAY_FORMAT))
         self._show_validity()
 
     def is_day(self) -> bool:
-        return self._date.isValid()
+        return self.date().isValid()
 
     def _on_text(self, text: str) -> None:
         day = parse_day(text)
@@ -78,7 +78,7 @@ class DateField(QLineEdit):
             self.dateChanged.emit(QDate(day))
 
     def _show_validity(self) -> None:
-        set_tone(self, None if self._date.isValid() or not self.text().strip() else "error")
+        set_tone(self, None if self.is_day() or not self.text().strip() else "error")
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
@@ -86,16 +86,16 @@ class DateField(QLineEdit):
         if key == Qt.Key.Key_F4 or (alt and key == Qt.Key.Key_Down):
             self.show_calendar()
             return
-        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and self._date.isValid():
-            self.setDate(self._date.addDays(1 if key == Qt.Key.Key_Up else -1))
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and self.is_day():
+            self.setDate(self.date().addDays(1 if key == Qt.Key.Key_Up else -1))
             return
         super().keyPressEvent(event)
 
     def show_calendar(self) -> None:
         menu = QMenu(self)
         calendar = QCalendarWidget(menu)
-        if self._date.isValid():
-            calendar.setSelectedDate(self._date)
+        if self.is_day():
+            calendar.setSelectedDate(self.date())
         holder = QWidgetAction(menu)
         holder.setDefaultWidget(calendar)
         menu.addAction(holder)

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
-    QDateEdit,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,6 +33,7 @@ from nvadmin.audit.query import Term
 from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
 from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
 from nvadmin.audit.workspaces import MemberInfo
+from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
 
 log = logging.getLogger(__name__)
@@ -135,14 +135,12 @@ class FilterBar(QWidget):
         self.range_box.addItem("Custom range", _CUSTOM)
         self.range_box.setToolTip("Time range, in the time zone shown in the table")
         self.range_box.activated.connect(self._on_range_preset)
-        self.from_date = QDateEdit(self)
-        self.to_date = QDateEdit(self)
+        self.from_date = DateField(self)
+        self.to_date = DateField(self)
         for edit, tip in (
             (self.from_date, "From the start of this day"),
             (self.to_date, "To the end of this day (the whole day is included)"),
         ):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
             edit.setDate(QDate.currentDate())
             edit.setToolTip(tip)
             edit.dateChanged.connect(self._on_custom_range)
@@ -381,6 +379,9 @@ class FilterBar(QWidget):
         if key == _ANY_TIME:
             search = replace(self._search, last=None, start=None, end=None)
         elif key == _CUSTOM:
+            for edit in (self.from_date, self.to_date):
+                if not edit.is_day():
+                    edit.setDate(QDate.currentDate())
             first, last = self._custom_range()
             search = replace(self._search, last=None, start=first, end=last)
         elif key in _PRESET_BY_KEY:
@@ -394,10 +395,18 @@ class FilterBar(QWidget):
     def _on_custom_range(self) -> None:
         if self.range_box.currentData() != _CUSTOM:
             return
+        if not (self.from_date.is_day() and self.to_date.is_day()):
+            return  # still typing; a day field says itself when its text is no day
         if self.to_date.date() < self.from_date.date():
-            self.to_date.blockSignals(True)
-            self.to_date.setDate(self.from_date.date())
-            self.to_date.blockSignals(False)
+            # Said, not silently changed: the days typed stay as typed.
+            self.error_label.setText(
+                f"The range ends ({self.to_date.text()}) before it starts "
+                f"({self.from_date.text()}). Nothing was run."
+            )
+            self.error_label.show()
+            set_tone(self.to_date, "error")
+            return
+        set_tone(self.to_date, None)
         first, last = self._custom_range()
         self._changed(replace(self._search, last=None, start=first, end=last), debounce=True)
 

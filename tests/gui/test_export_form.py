@@ -348,3 +348,27 @@ def test_exports_dock_takes_only_the_space_its_rows_need(
         window.close()
     finally:
         context.dispose()
+
+
+def test_the_browsers_custom_range_uses_the_days_typed(qtbot) -> None:  # type: ignore[no-untyped-def]
+    bar = FilterBar()
+    qtbot.addWidget(bar)
+    zone = ZoneInfo(CHICAGO)
+    bar.set_zone(zone)
+    bar.show()
+    qtbot.waitExposed(bar)
+    bar.activateWindow()
+    choose(qtbot, bar.range_box, "Custom range")
+    assert bar.from_date.isVisible()
+    type_into(qtbot, bar.to_date, "2025-01-31")
+    with qtbot.waitSignal(bar.search_requested, timeout=5_000) as ran:
+        type_into(qtbot, bar.from_date, "2025-01-01")
+    assert (ran.args[0].start, ran.args[0].end) == (
+        datetime(2025, 1, 1, tzinfo=zone),
+        datetime(2025, 2, 1, tzinfo=zone),
+    )
+    # An end before the start is said, and the day typed is kept.
+    type_into(qtbot, bar.to_date, "2024-12-31")
+    assert bar.to_date.text() == "2024-12-31"
+    assert bar.has_error() and "before it starts" in bar.error_label.text()
+    assert bar.search().end == datetime(2025, 2, 1, tzinfo=zone)  # nothing else was run
