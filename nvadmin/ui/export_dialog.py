@@ -8,18 +8,19 @@ again after every change (debounced, newest request wins). The dialog only build
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
-from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -44,7 +45,9 @@ from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.errors import UserError
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
 from nvadmin.export.manifest import manifest_path_for
-from nvadmin.export.service import ExportRequest, count_matching, day_range
+from nvadmin.export.service import ExportRequest, count_matching, day_range, zone_info
+from nvadmin.ui.date_field import DateField
+from nvadmin.ui.filter_bar import RANGE_PRESETS
 from nvadmin.ui.palette import set_tone
 from nvadmin.workers.jobs import Job
 
@@ -52,6 +55,15 @@ log = logging.getLogger(__name__)
 
 COUNT_DELAY_MS = 300
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_CHOSEN_DAYS = "chosen"
+
+
+class FormProblem(UserError):
+    """What keeps the form from describing an export, and the field to fix it in."""
+
+    def __init__(self, message: str, field: QWidget | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _zone_names() -> list[str]:
@@ -101,6 +113,7 @@ class ExportDialog(QDialog):
         self._generation = 0
         self._count_job: Job | None = None
         self._name_edited = False
+        self._start_tried = False
         self._accepted_request: ExportRequest | None = None
         self.last_count: int | None = None
         self.workspaces: list[WorkspaceInfo] = []
@@ -112,6 +125,7 @@ class ExportDialog(QDialog):
         self._count_timer.setInterval(COUNT_DELAY_MS)
         self._count_timer.timeout.connect(self._count_now)
         self._connect()
+        self._show_range_preset()
         QTimer.singleShot(0, self._load_workspaces)
 
     # -- building ------------------------------------------------------------------------------
@@ -125,11 +139,15 @@ class ExportDialog(QDialog):
         self.workspace_box.setPlaceholderText("Loading workspaces…")
         form.addRow("&Workspace:", self.workspace_box)
 
-        self.from_edit = QDateEdit(self)
-        self.to_edit = QDateEdit(self)
-        for edit in (self.from_edit, self.to_edit):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
+        self.range_preset_box = QComboBox(self)
+        self.range_preset_box.addItem("Days chosen below", _CHOSEN_DAYS)
+        for preset in RANGE_PRESETS:
+            self.range_preset_box.addItem(preset.label, preset.key)
+        self.range_preset_box.setToolTip("Whole days in the time zone of the dates")
+        form.addRow("&Range:", self.range_preset_box)
+
+        self.from_edit = DateField(self)
+        self.to_edit = DateField(self)
         self.range_zone_box = self._zone_box(zones)
         dates = QHBoxLayout()
         dates.addWidget(self.from_edit)
@@ -192,6 +210,7 @@ class ExportDialog(QDialog):
         # What a screen reader announces for fields whose label sits elsewhere on the line.
         for widget, name in (
             (self.workspace_box, "Workspace"),
+            (self.range_preset_box, "Range"),
             (self.from_edit, "From date"),
             (self.to_edit, "To date, included"),
             (self.range_zone_box, "Time zone of the dates"),
@@ -230,6 +249,8 @@ class ExportDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.resize(720, self.sizeHint().height())
+        # Enter in the Save-as box finishes the path, it does not start the export.
+        self.output_edit.installEventFilter(self)
 
     def _zone_box(self, zones: list[str]) -> QComboBox:
         box = QComboBox(self)
@@ -243,13 +264,15 @@ class ExportDialog(QDialog):
         return box
 
     def _connect(self) -> None:
+        self.range_preset_box.activated.connect(self._on_range_preset)
         self.buttons.accepted.connect(self._on_start)
         self.buttons.rejected.connect(self.reject)
         self.browse_button.clicked.connect(self._browse)
         self.workspace_box.currentIndexChanged.connect(self._on_workspace_changed)
         for signal in (
-            self.from_edit.dateChanged,
-            self.to_edit.dateChanged,
+            # The text, not only a new day: a text that is no day must not keep an old count.
+            self.from_edit.textChanged,
+            self.to_edit.textChanged,
             self.range_zone_box.currentTextChanged,
             self.members_edit.textChanged,
             self.exact_range_box.toggled,
@@ -265,6 +288,24 @@ class ExportDialog(QDialog):
             signal.connect(self._suggest_name)
         self.exact_range_box.toggled.connect(self._on_exact_toggled)
         self.output_edit.textEdited.connect(self._on_name_edited)
+        for signal in (
+            self.from_edit.textChanged,
+            self.to_edit.textChanged,
+            self.range_zone_box.currentTextChanged,
+        ):
+            signal.connect(self._show_range_preset)
+        # The range's problems show once the count (debounced) finds them or a day field is
+        # left, not at every key typed; the others clear as soon as they are fixed.
+        for signal in (
+            self.from_edit.editingFinished,
+            self.to_edit.editingFinished,
+            self.exact_range_box.toggled,
+            self.ticket_edit.textChanged,
+            self.output_edit.textChanged,
+            self.column_list.itemChanged,
+            self.time_zone_box.currentTextChanged,
+        ):
+            signal.connect(self._refresh_problem)
 
     # -- pre-filling from the browser ----------------------------------------------------------
 
@@ -320,8 +361,36 @@ class ExportDialog(QDialog):
         box.setCurrentIndex(index)
 
     def _on_exact_toggled(self, exact: bool) -> None:
-        for widget in (self.from_edit, self.to_edit):
+        for widget in (self.range_preset_box, self.from_edit, self.to_edit):
             widget.setEnabled(not exact)
+
+    # -- range presets -------------------------------------------------------------------------
+
+    def _today(self) -> date:
+        try:
+            zone = zone_info(self.range_zone_box.currentText().strip())
+        except UserError:
+            zone = ZoneInfo("UTC")
+        return datetime.now(UTC).astimezone(zone).date()
+
+    def _on_range_preset(self, *_args: object) -> None:
+        key = self.range_preset_box.currentData()
+        preset = next((p for p in RANGE_PRESETS if p.key == key), None)
+        if preset is None:
+            self.from_edit.setFocus()
+            return
+        first, last = preset.dates(self._today())
+        self.from_edit.setDate(QDate(first.year, first.month, first.day))
+        self.to_edit.setDate(QDate(last.year, last.month, last.day))
+
+    def _show_range_preset(self, *_args: object) -> None:
+        """The preset the typed days are, or "Days chosen below"."""
+        key = _CHOSEN_DAYS
+        if self.from_edit.is_day() and self.to_edit.is_day():
+            days = (self.from_edit.date().toPython(), self.to_edit.date().toPython())
+            today = self._today()
+            key = next((p.key for p in RANGE_PRESETS if p.dates(today) == days), _CHOSEN_DAYS)
+        self.range_preset_box.setCurrentIndex(self.range_preset_box.findData(key))
 
     # -- workspaces ----------------------------------------------------------------------------
 
@@ -366,14 +435,31 @@ class ExportDialog(QDialog):
         """The filter the form describes; :class:`UserError` when it is incomplete."""
         workspace = self.current_workspace()
         if workspace is None:
-            raise UserError("choose a workspace")
+            raise FormProblem("choose a workspace", self.workspace_box)
         zone = self.range_zone_box.currentText().strip()
+        try:
+            zone_info(zone)
+        except UserError as error:
+            raise FormProblem(str(error), self.range_zone_box) from None
         if self.exact_range_box.isVisible() and self.exact_range_box.isChecked():
             start, end = self._initial.start, self._initial.end
         else:
-            first = self.from_edit.date().toPython()
-            last = self.to_edit.date().toPython()
-            start, end = day_range(first, last, zone)  # type: ignore[arg-type]
+            for edit, which in ((self.from_edit, "first"), (self.to_edit, "last")):
+                if not edit.is_day():
+                    typed = edit.text().strip()
+                    raise FormProblem(
+                        f"“{typed}” is not a day: type the {which} day as YYYY-MM-DD"
+                        if typed
+                        else f"type the {which} day as YYYY-MM-DD",
+                        edit,
+                    )
+            first: date = self.from_edit.date().toPython()  # type: ignore[assignment]
+            last: date = self.to_edit.date().toPython()  # type: ignore[assignment]
+            if last < first:
+                raise FormProblem(
+                    f"the range ends ({last}) before it starts ({first})", self.to_edit
+                )
+            start, end = day_range(first, last, zone)
         terms: list[Term] = []
         for email in self.members_edit.text().replace(";", ",").split(","):
             if email.strip():
@@ -406,26 +492,35 @@ class ExportDialog(QDialog):
         event_filter = self.event_filter()
         ticket = self.ticket_edit.text().strip()
         if self._identity.role is Role.SUPPORT and not ticket:
-            raise UserError("enter the ticket id of the export request")
+            raise FormProblem("enter the ticket id of the export request", self.ticket_edit)
         columns = self.columns()
         if not columns:
-            raise UserError("choose at least one column")
-        path_text = self.output_edit.text().strip()
-        if not path_text:
-            raise UserError("choose where to save the file")
-        output = Path(path_text).expanduser()
-        if output.suffix.lower() != ".csv":
-            output = output.with_name(output.name + ".csv")
+            raise FormProblem("choose at least one column", self.column_list)
+        time_zone = self.time_zone_box.currentText().strip()
+        try:
+            zone_info(time_zone)
+        except UserError as error:
+            raise FormProblem(str(error), self.time_zone_box) from None
+        output = self._output_path()
         return ExportRequest(
             event_filter=event_filter,
-            output=output.absolute(),
-            time_zone=self.time_zone_box.currentText().strip(),
+            output=output,
+            time_zone=time_zone,
             range_zone=self.range_zone_box.currentText().strip(),
             columns=columns,
             bom=self.bom_box.isChecked(),
             ticket=ticket,
             overwrite=overwrite,
         )
+
+    def _output_path(self) -> Path:
+        path_text = self.output_edit.text().strip()
+        if not path_text:
+            raise FormProblem("choose where to save the file", self.output_edit)
+        output = Path(path_text).expanduser()
+        if output.suffix.lower() != ".csv":
+            output = output.with_name(output.name + ".csv")
+        return output.absolute()
 
     def request(self) -> ExportRequest | None:
         """The request the user started (None unless accepted)."""
@@ -443,10 +538,12 @@ class ExportDialog(QDialog):
         self._count_timer.start()
 
     def _count_now(self) -> None:
+        self._refresh_problem()
         try:
             event_filter = self.event_filter()
-        except (UserError, ValueError) as error:
-            self.count_label.setText(f"Cannot count yet: {error}")
+        except (UserError, ValueError):
+            # The reason is the form's problem, shown once under the count.
+            self.count_label.setText("Cannot count yet.")
             self.count_changed.emit(None)
             return
         generation = self._generation
@@ -482,7 +579,7 @@ class ExportDialog(QDialog):
         self._name_edited = True
 
     def _suggest_name(self, *_args: object) -> None:
-        if self._name_edited:
+        if self._name_edited or not (self.from_edit.is_day() and self.to_edit.is_day()):
             return
         workspace = self.current_workspace()
         slug = workspace.slug if workspace else "activity"
@@ -503,12 +600,58 @@ class ExportDialog(QDialog):
     # -- start ---------------------------------------------------------------------------------
 
     def _show_error(self, message: str) -> None:
-        self.error_label.setText(message)
+        self.error_label.setText(_sentence(message))
         self.error_label.show()
 
+    def problem(self) -> FormProblem | None:
+        """What keeps the form from starting now (the range's problems even before Start is
+        pressed; a missing ticket, column or file name once it has been)."""
+        try:
+            if self._start_tried:
+                self.build_request()
+            else:
+                self.event_filter()
+        except FormProblem as problem:
+            return problem
+        except (UserError, ValueError) as error:
+            return FormProblem(str(error))
+        return None
+
+    def _refresh_problem(self, *_args: object) -> None:
+        """Show the form's one current problem; clear it once it is fixed."""
+        if not self.workspaces and not self._start_tried:
+            return  # still loading: "choose a workspace" would be premature
+        problem = self.problem()
+        if problem is None:
+            self.error_label.clear()
+            self.error_label.hide()
+        else:
+            self._show_error(str(problem))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.output_edit
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            with contextlib.suppress(FormProblem):
+                self._name_edited = True
+                self.output_edit.setText(str(self._output_path()))
+            return True
+        return super().eventFilter(watched, event)
+
     def _on_start(self) -> None:
+        self._start_tried = True
         try:
             request = self.build_request()
+        except FormProblem as problem:
+            self._show_error(str(problem))
+            if problem.field is not None and problem.field.isEnabled():
+                problem.field.setFocus(Qt.FocusReason.OtherFocusReason)
+                if isinstance(problem.field, QLineEdit):
+                    problem.field.selectAll()
+            return
         except (UserError, ValueError) as error:
             self._show_error(str(error))
             return
@@ -532,3 +675,12 @@ class ExportDialog(QDialog):
         if self._count_job is not None:
             self._count_job.cancel()
         super().done(result)
+
+
+def _sentence(message: str) -> str:
+    """A message as a sentence: capital first letter, full stop."""
+    text = message.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."

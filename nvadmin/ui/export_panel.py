@@ -14,8 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtCore import QObject, QSize, Qt, QThreadPool, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -42,6 +42,8 @@ from nvadmin.workers.jobs import Job
 log = logging.getLogger(__name__)
 
 MAX_RUNNING = 2
+# The dock grows with its rows up to this many; more scroll.
+MAX_ROWS_SHOWN = 4
 
 
 class State(Enum):
@@ -229,6 +231,7 @@ class ExportPanel(QWidget):
 
     export_finished = Signal(object)  # ExportRow, in any final state
     message = Signal(str, bool)  # text, is_error: for the main window's status line
+    height_wanted = Signal(int)  # the height the rows need changed
 
     def __init__(self, engine: Any, identity: StaffIdentity, parent: QWidget | None = None):
         super().__init__(parent)
@@ -246,13 +249,65 @@ class ExportPanel(QWidget):
         self._list_layout.setContentsMargins(0, 0, 0, 0)
         self._list_layout.addWidget(self.empty_label)
         self._list_layout.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self._list)
+        self._scroll = QScrollArea(self)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setWidget(self._list)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(scroll)
-        self.setMinimumHeight(160)
+        layout.addWidget(self._scroll)
+        self._margins = layout.contentsMargins()
+        self._wanted = 0
+        # Rows change height when they finish (buttons, a wrapped status): refit once the
+        # layout has settled.
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self._fit)
+        self._fit()
+
+    # -- size: only what the rows need -------------------------------------------------------
+
+    def wanted_height(self) -> int:
+        """The panel's height that shows its rows whole (up to :data:`MAX_ROWS_SHOWN`)."""
+        width = self._scroll.viewport().width()
+        shown: list[QWidget] = list(self.rows[:MAX_ROWS_SHOWN]) or [self.empty_label]
+        content = 0
+        for widget in shown:
+            height = widget.heightForWidth(width) if widget.hasHeightForWidth() else -1
+            content += max(height, widget.sizeHint().height())
+        content += self._list_layout.spacing() * (len(shown) - 1)
+        margins = self._margins
+        return content + 2 * self._scroll.frameWidth() + margins.top() + margins.bottom()
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.wanted_height())
+
+    def _fit(self) -> None:
+        wanted = self.wanted_height()
+        self.setMaximumHeight(wanted)
+        self.setMinimumHeight(min(wanted, self._one_row_height()))
+        if wanted != self._wanted:
+            self._wanted = wanted
+            self.updateGeometry()
+            self.height_wanted.emit(wanted)
+
+    def _one_row_height(self) -> int:
+        first: QWidget = self.rows[0] if self.rows else self.empty_label
+        margins = self._margins
+        return (
+            first.sizeHint().height()
+            + 2 * self._scroll.frameWidth()
+            + margins.top()
+            + margins.bottom()
+        )
+
+    def refit(self) -> None:
+        self._fit_timer.start()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.refit()  # wrapped status lines take another height at another width
 
     def engine(self) -> Engine:
         return self._engine() if callable(self._engine) else self._engine  # type: ignore[no-any-return]
@@ -272,6 +327,7 @@ class ExportPanel(QWidget):
         self.rows.insert(0, row)
         self._list_layout.insertWidget(0, row)
         self.empty_label.hide()
+        self._fit()
         job.start()
         return row
 
@@ -282,6 +338,7 @@ class ExportPanel(QWidget):
         row.setParent(None)
         row.deleteLater()
         self.empty_label.setVisible(not self.rows)
+        self._fit()
 
     def running(self) -> list[ExportRow]:
         return [r for r in self.rows if r.state in (State.QUEUED, State.RUNNING, State.CANCELLING)]
@@ -291,6 +348,7 @@ class ExportPanel(QWidget):
             row.cancel()
 
     def _on_state(self, row: ExportRow, state: State) -> None:
+        self.refit()
         if state is State.DONE and row.result is not None:
             self.message.emit(f"Exported {row.result.rows:,} rows to {row.result.path}", False)
         elif state is State.FAILED:
@@ -313,6 +371,7 @@ class _Installed(QObject):
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         self.dock.hide()
         self.panel.message.connect(lambda text, error: window.show_message(text, error=error))
+        self.panel.height_wanted.connect(self._fit_dock)
 
         self.action = QAction("&Export…", window)
         self.action.setShortcut(QKeySequence("Ctrl+E"))
@@ -367,8 +426,18 @@ class _Installed(QObject):
         self.panel.start(request)
         if not self.dock.isVisible():
             self.dock.show()
-            self.window.resizeDocks([self.dock], [260], Qt.Orientation.Vertical)
+            self._fit_dock()
         self.dock.raise_()
+
+    def _fit_dock(self, *_args: object) -> None:
+        """The dock as tall as its rows (and its title), the table keeps the rest."""
+        if not self.dock.isVisible() or self.dock.isFloating():
+            return
+        title = max(0, self.dock.height() - self.panel.height())
+        if title == 0:
+            title = self.dock.titleBarWidget().height() if self.dock.titleBarWidget() else 0
+        height = self.panel.wanted_height() + title
+        self.window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
 
 
 def install(window: Any) -> None:

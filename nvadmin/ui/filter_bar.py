@@ -10,7 +10,8 @@ is selected. Typing in the text fields is debounced so a query runs once the use
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from PySide6.QtCore import QDate, QEvent, QObject, QStringListModel, Qt, QTimer, Signal
@@ -19,7 +20,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
-    QDateEdit,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -33,6 +33,7 @@ from nvadmin.audit.query import Term
 from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
 from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
 from nvadmin.audit.workspaces import MemberInfo
+from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,47 @@ log = logging.getLogger(__name__)
 DEBOUNCE_MS = 400
 _ANY_TIME = "any"
 _CUSTOM = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class RangePreset:
+    """A named range of whole days in the workspace's zone, counted from today.
+
+    ``days(today)`` gives the first day and the last day included, or None for "up to now".
+    The export form and the browser's range list both offer these, so a preset means the same
+    days in both.
+    """
+
+    key: str
+    label: str
+    days: Callable[[date], tuple[date, date | None]]
+
+    def dates(self, today: date) -> tuple[date, date]:
+        """First and last day, both included ("up to now" ends today)."""
+        first, last = self.days(today)
+        return first, last or today
+
+    def instants(self, now: datetime, zone: tzinfo) -> tuple[datetime, datetime | None]:
+        """Start and exclusive end in UTC (None: up to now), days read in ``zone``."""
+        first, last = self.days(now.astimezone(zone).date())
+        end = None if last is None else _midnight(last + timedelta(days=1), zone)
+        return _midnight(first, zone), end
+
+
+def _previous_month(today: date) -> tuple[date, date | None]:
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+RANGE_PRESETS: tuple[RangePreset, ...] = (
+    RangePreset("7-days", "Last 7 days", lambda today: (today - timedelta(days=6), None)),
+    RangePreset("30-days", "Last 30 days", lambda today: (today - timedelta(days=29), None)),
+    RangePreset("this-month", "This month", lambda today: (today.replace(day=1), None)),
+    RangePreset("last-month", "Last month", _previous_month),
+)
+_PRESET_BY_KEY = {preset.key: preset for preset in RANGE_PRESETS}
+# Hours are not whole days: the last 24 hours stay a rolling ``last:24h``.
+_ROLLING = "24h"
 
 
 class _ListCompleter(QCompleter):
@@ -87,19 +129,18 @@ class FilterBar(QWidget):
 
         self.range_box = QComboBox(self)
         self.range_box.addItem("Any time", _ANY_TIME)
-        for key, label in PRESETS.items():
-            self.range_box.addItem(label, key)
+        self.range_box.addItem(PRESETS[_ROLLING], _ROLLING)
+        for preset in RANGE_PRESETS:
+            self.range_box.addItem(preset.label, preset.key)
         self.range_box.addItem("Custom range", _CUSTOM)
         self.range_box.setToolTip("Time range, in the time zone shown in the table")
         self.range_box.activated.connect(self._on_range_preset)
-        self.from_date = QDateEdit(self)
-        self.to_date = QDateEdit(self)
+        self.from_date = DateField(self)
+        self.to_date = DateField(self)
         for edit, tip in (
             (self.from_date, "From the start of this day"),
             (self.to_date, "To the end of this day (the whole day is included)"),
         ):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
             edit.setDate(QDate.currentDate())
             edit.setToolTip(tip)
             edit.dateChanged.connect(self._on_custom_range)
@@ -338,8 +379,14 @@ class FilterBar(QWidget):
         if key == _ANY_TIME:
             search = replace(self._search, last=None, start=None, end=None)
         elif key == _CUSTOM:
+            for edit in (self.from_date, self.to_date):
+                if not edit.is_day():
+                    edit.setDate(QDate.currentDate())
             first, last = self._custom_range()
             search = replace(self._search, last=None, start=first, end=last)
+        elif key in _PRESET_BY_KEY:
+            start, end = _PRESET_BY_KEY[key].instants(datetime.now(UTC), self._zone)
+            search = replace(self._search, last=None, start=start, end=end)
         else:
             search = replace(self._search, last=key, start=None, end=None)
         self._show_date_edits(key == _CUSTOM)
@@ -348,10 +395,18 @@ class FilterBar(QWidget):
     def _on_custom_range(self) -> None:
         if self.range_box.currentData() != _CUSTOM:
             return
+        if not (self.from_date.is_day() and self.to_date.is_day()):
+            return  # still typing; a day field says itself when its text is no day
         if self.to_date.date() < self.from_date.date():
-            self.to_date.blockSignals(True)
-            self.to_date.setDate(self.from_date.date())
-            self.to_date.blockSignals(False)
+            # Said, not silently changed: the days typed stay as typed.
+            self.error_label.setText(
+                f"The range ends ({self.to_date.text()}) before it starts "
+                f"({self.from_date.text()}). Nothing was run."
+            )
+            self.error_label.show()
+            set_tone(self.to_date, "error")
+            return
+        set_tone(self.to_date, None)
         first, last = self._custom_range()
         self._changed(replace(self._search, last=None, start=first, end=last), debounce=True)
 
@@ -389,6 +444,9 @@ class FilterBar(QWidget):
                 self._show_date_edits(False)
             elif s.start is None and s.end is None:
                 self.range_box.setCurrentIndex(self.range_box.findData(_ANY_TIME))
+                self._show_date_edits(False)
+            elif (preset := self._preset_of(s.start, s.end)) is not None:
+                self.range_box.setCurrentIndex(self.range_box.findData(preset.key))
                 self._show_date_edits(False)
             else:
                 self.range_box.setCurrentIndex(self.range_box.findData(_CUSTOM))
@@ -429,6 +487,11 @@ class FilterBar(QWidget):
         finally:
             for widget in blockers:
                 widget.blockSignals(False)
+
+    def _preset_of(self, start: datetime | None, end: datetime | None) -> RangePreset | None:
+        """The preset whose days are exactly ``start``..``end`` today, if any."""
+        now = datetime.now(UTC)
+        return next((p for p in RANGE_PRESETS if p.instants(now, self._zone) == (start, end)), None)
 
     def _show_choice(self, box: QComboBox, values: list[str], several_label: str) -> None:
         several = box.findData("*")
