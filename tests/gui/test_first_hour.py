@@ -1,0 +1,197 @@
+"""The first hour of each kind of user, each one test from the sign-in dialog to the result,
+driven with key presses only into whatever widget has focus (menus by Alt+letter, window
+shortcuts, Tab, Enter): what a new support agent, reviewer and admin do on their first day."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QWidget
+from sqlalchemy import func, select
+
+from nvadmin.auth import accounts
+from nvadmin.auth.accounts import command_line_operator
+from nvadmin.auth.credentials import CredentialStore
+from nvadmin.context import Context
+from nvadmin.db.models import ActivityEvent
+from nvadmin.export.manifest import manifest_path_for
+from nvadmin.paths import Paths
+from nvadmin.ui.export_dialog import ExportDialog
+from nvadmin.ui.export_panel import State
+from nvadmin.ui.main_window import MainWindow
+from nvadmin.ui.session import Session
+from nvadmin.ui.sign_in import SignInDialog
+from tests.factories import add_workspace, draft, write
+
+PASSWORD = "quiet-river-stones"
+ALT = Qt.KeyboardModifier.AltModifier
+CTRL = Qt.KeyboardModifier.ControlModifier
+NONE = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture
+def context(sqlite_db_url: str) -> Iterator[Context]:
+    ctx = Context(Paths.from_environment(), sqlite_db_url, is_default_database=False)
+    yield ctx
+    ctx.dispose()
+
+
+# -- the keyboard ------------------------------------------------------------------------------
+
+
+def focused() -> QWidget:
+    widget = QApplication.focusWidget()
+    assert widget is not None, "nothing has the keyboard"
+    return widget
+
+
+def press(qtbot, key: Qt.Key, modifiers: Qt.KeyboardModifier = NONE) -> None:  # type: ignore[no-untyped-def]
+    """One key, into the widget that has focus (or the open menu, as the keyboard would)."""
+    target = QApplication.activePopupWidget() or focused()
+    qtbot.keyClick(target, key, modifiers)
+
+
+def type_text(qtbot, text: str) -> None:  # type: ignore[no-untyped-def]
+    qtbot.keyClicks(focused(), text)
+
+
+def menu(qtbot, alt_letter: Qt.Key, letter: Qt.Key) -> None:  # type: ignore[no-untyped-def]
+    """Alt+letter opens a menu of the bar, the item's letter chooses it."""
+    press(qtbot, alt_letter, ALT)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None, timeout=5_000)
+    press(qtbot, letter)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None, timeout=5_000)
+
+
+def active(qtbot, widget: QWidget) -> None:  # type: ignore[no-untyped-def]
+    """What the window manager does with a window that opens or gets the keyboard back."""
+    qtbot.waitUntil(widget.isVisible, timeout=10_000)
+    widget.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is widget, timeout=5_000)
+
+
+def in_focus(qtbot, widget: QWidget) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is widget, timeout=5_000)
+
+
+def type_date(qtbot, day: date) -> None:  # type: ignore[no-untyped-def]
+    """Over the whole date in the focused date field."""
+    press(qtbot, Qt.Key.Key_A, CTRL)
+    type_text(qtbot, day.isoformat())
+
+
+def sign_in_dialog(qtbot, context: Context) -> SignInDialog:  # type: ignore[no-untyped-def]
+    dialog = SignInDialog(context, CredentialStore(timeout=2))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.facts is not None and dialog.keyring_status is not None)
+    active(qtbot, dialog)
+    in_focus(qtbot, dialog.email_edit)
+    return dialog
+
+
+def type_credentials(qtbot, email: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    type_text(qtbot, email)
+    press(qtbot, Qt.Key.Key_Tab)
+    type_text(qtbot, password)
+    press(qtbot, Qt.Key.Key_Return)
+
+
+def sign_in(qtbot, context: Context, email: str) -> tuple[Session, MainWindow]:  # type: ignore[no-untyped-def]
+    """The sign-in dialog, typed into, then the window the session opens for that account."""
+    dialog = sign_in_dialog(qtbot, context)
+    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        type_credentials(qtbot, email, PASSWORD)
+    session = Session(context, idle_timeout_ms=600_000)
+    session.identity = dialog.identity
+    session.open_window()
+    window = session.window
+    assert isinstance(window, MainWindow)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(
+        lambda: window.model.rowCount() > 0 and not window.model.loading, timeout=10_000
+    )
+    active(qtbot, window)
+    in_focus(qtbot, window.table)
+    return session, window
+
+
+def count(context: Context, *where: object) -> int:
+    with context.engine.connect() as c:
+        return int(
+            c.execute(select(func.count()).select_from(ActivityEvent).where(*where)).scalar_one()
+        )
+
+
+def month_before(today: date) -> tuple[date, date]:
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+# -- support: last month's export for a ticket ----------------------------------------------
+
+
+def test_support_exports_last_month_for_a_ticket(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    ws = add_workspace(context.engine)
+    now = datetime.now(UTC).replace(microsecond=0)
+    write(
+        context.engine,
+        ws,
+        [draft(occurred_at=now - timedelta(hours=11 * i + 1)) for i in range(180, 0, -1)],
+    )
+    accounts.add_staff(
+        context.engine, command_line_operator(), "sam@n.example", PASSWORD, "support"
+    )
+    session, window = sign_in(qtbot, context, "sam@n.example")
+
+    press(qtbot, Qt.Key.Key_E, CTRL)  # File → Export…
+    qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)), timeout=5_000)
+    dialog = window.findChildren(ExportDialog)[0]
+    active(qtbot, dialog)
+    qtbot.waitUntil(lambda: dialog.current_workspace() is not None, timeout=10_000)
+    zone = ZoneInfo(dialog.range_zone_box.currentText())
+    first, last = month_before(datetime.now(zone).date())
+    press(qtbot, Qt.Key.Key_W, ALT)  # the workspace, then Tab to the first day
+    press(qtbot, Qt.Key.Key_Tab)
+    in_focus(qtbot, dialog.from_edit)
+    type_date(qtbot, first)
+    press(qtbot, Qt.Key.Key_Tab)
+    in_focus(qtbot, dialog.to_edit)
+    type_date(qtbot, last)
+    assert dialog.from_edit.date().toPython() == first
+    assert dialog.to_edit.date().toPython() == last
+    press(qtbot, Qt.Key.Key_T, ALT)  # Ticket id
+    in_focus(qtbot, dialog.ticket_edit)
+    type_text(qtbot, "SUP-1042")
+    qtbot.waitUntil(lambda: dialog.last_count is not None, timeout=10_000)
+    press(qtbot, Qt.Key.Key_S, ALT)  # Start export
+    panel = window.export_feature.panel
+    qtbot.waitUntil(lambda: bool(panel.rows), timeout=10_000)
+    row = panel.rows[0]
+    qtbot.waitUntil(lambda: row.state is State.DONE, timeout=60_000)
+
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    expected = count(
+        context,
+        ActivityEvent.workspace_id == ws,
+        ActivityEvent.occurred_at >= start.astimezone(UTC),
+        ActivityEvent.occurred_at < end.astimezone(UTC),
+    )
+    assert expected > 40
+    output = row.request.output
+    assert output.exists() and "SUP-1042" in output.name
+    with output.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == expected == dialog.last_count == row.result.rows
+    manifest = json.loads(manifest_path_for(output).read_text(encoding="utf-8"))
+    assert manifest["ticket"] == "SUP-1042"
+    assert manifest["rows"] == expected
+    assert session.watcher is not None
+    session.watcher.stop()
