@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 from sqlalchemy import func, select
 
@@ -193,5 +194,206 @@ def test_support_exports_last_month_for_a_ticket(qtbot, context: Context) -> Non
     manifest = json.loads(manifest_path_for(output).read_text(encoding="utf-8"))
     assert manifest["ticket"] == "SUP-1042"
     assert manifest["rows"] == expected
+    assert session.watcher is not None
+    session.watcher.stop()
+
+
+# -- modal dialogs -----------------------------------------------------------------------------
+
+
+class Modals:
+    """Answers, with keys, the modal dialogs that an action opens with exec() (a file
+    dialog, a passphrase prompt): each is awaited in turn, as a person would answer it."""
+
+    def __init__(self, qtbot, *answers: tuple[type, Callable[[QWidget], None]]) -> None:  # type: ignore[no-untyped-def]
+        self.qtbot = qtbot
+        self.pending = list(answers)
+        self.answered: list[str] = []
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._look)
+        self.timer.start()
+
+    def _look(self) -> None:
+        modal = QApplication.activeModalWidget()
+        if not self.pending or modal is None or not modal.isVisible():
+            return
+        kind, answer = self.pending[0]
+        if not isinstance(modal, kind):
+            return
+        self.pending.pop(0)
+        if not self.pending:
+            self.timer.stop()
+        modal.activateWindow()
+        self.answered.append(type(modal).__name__)
+        try:
+            answer(modal)
+        finally:
+            if modal.isVisible():  # a wrong answer must not leave the test waiting forever
+                modal.reject()  # type: ignore[attr-defined]
+
+
+def wait_keyboard_in(qtbot, dialog: QWidget) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(
+        lambda: (
+            QApplication.activeWindow() is dialog
+            and QApplication.focusWidget() is not None
+            and focused().window() is dialog
+        ),
+        timeout=5_000,
+    )
+
+
+def file_name(qtbot, path: Path) -> Callable[[QWidget], None]:  # type: ignore[no-untyped-def]
+    """Type a whole path into the file dialog's name field, then Enter."""
+
+    def answer(dialog: QWidget) -> None:
+        wait_keyboard_in(qtbot, dialog)
+        press(qtbot, Qt.Key.Key_A, CTRL)
+        type_text(qtbot, str(path))
+        press(qtbot, Qt.Key.Key_Return)
+
+    return answer
+
+
+def typed(qtbot, text: str) -> Callable[[QWidget], None]:  # type: ignore[no-untyped-def]
+    def answer(dialog: QWidget) -> None:
+        wait_keyboard_in(qtbot, dialog)
+        type_text(qtbot, text)
+        press(qtbot, Qt.Key.Key_Return)
+
+    return answer
+
+
+# -- reviewer: who opened patient X last week → report PDF → case file ----------------------
+
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
+    qtbot, context: Context, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    from nvadmin.ui.compliance import CaseFileDialog
+    from nvadmin.ui.report_view import ReportRequestDialog, ReportView
+
+    ws = add_workspace(context.engine)
+    zone = ZoneInfo("America/Chicago")
+    today = datetime.now(zone).date()
+    monday = today - timedelta(days=today.weekday() + 7)  # last week, Monday to Sunday
+    sunday = monday + timedelta(days=6)
+    people = [("ana@riverside.example", "Ana Ruiz"), ("ben@riverside.example", "Ben Ode")]
+    events = []
+    for day in range(-3, 10):  # from before last week into this one
+        at = datetime.combine(monday + timedelta(days=day), datetime.min.time(), tzinfo=zone)
+        for hour, (email, name) in enumerate(people, start=9):
+            events.append(
+                draft(
+                    occurred_at=(at + timedelta(hours=hour)).astimezone(UTC),
+                    email=email,
+                    name=name,
+                    patient_id="P-4411" if day % 2 else "P-2000",
+                )
+            )
+    now = datetime.now(UTC)
+    write(context.engine, ws, [e for e in events if e.occurred_at < now])
+    accounts.add_staff(
+        context.engine, command_line_operator(), "casey@n.example", PASSWORD, "compliance"
+    )
+    start = datetime.combine(monday, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(sunday + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    in_week = (
+        ActivityEvent.workspace_id == ws,
+        ActivityEvent.patient_id == "P-4411",
+        ActivityEvent.occurred_at >= start,
+        ActivityEvent.occurred_at < end.astimezone(UTC),
+    )
+    expected = count(context, *in_week)
+    assert expected > 0
+    session, window = sign_in(qtbot, context, "casey@n.example")
+    assert window.display_zone().key == "America/Chicago"
+
+    # Who opened the patient last week: the search bar.
+    press(qtbot, Qt.Key.Key_F, CTRL)
+    in_focus(qtbot, window.filter_bar.search_edit)
+    press(qtbot, Qt.Key.Key_A, CTRL)
+    type_text(qtbot, f"patient:P-4411 after:{monday} before:{sunday}")
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: not window.model.loading and window.model.rowCount() == expected, timeout=10_000
+    )
+    from nvadmin.ui.activity_model import EventRole
+
+    shown = [window.model.data(window.model.index(r, 0), EventRole) for r in range(expected)]
+    assert {e.actor_email for e in shown} == {email for email, _name in people}
+    assert {e.patient_id for e in shown} == {"P-4411"}
+
+    # The report, from the same search (Tools → Patient access report…).
+    press(qtbot, Qt.Key.Key_Escape)  # the keyboard back in the table, as after any search
+    menu(qtbot, Qt.Key.Key_T, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)), timeout=5_000)
+    request = window.findChildren(ReportRequestDialog)[0]
+    active(qtbot, request)
+    assert request.subject.text() == "P-4411"
+    assert request.days() == (monday, sunday)
+    press(qtbot, Qt.Key.Key_Return)  # Produce report
+    qtbot.waitUntil(lambda: bool(window.findChildren(ReportView)), timeout=20_000)
+    view = window.findChildren(ReportView)[0]
+    active(qtbot, view)
+    assert view.report.row_count == expected
+    pdf = tmp_path / "P-4411 last week.pdf"
+    answers = Modals(qtbot, (QFileDialog, file_name(qtbot, pdf)))
+    press(qtbot, Qt.Key.Key_D, ALT)  # Save as PDF…
+    qtbot.waitUntil(pdf.exists, timeout=20_000)
+    assert answers.answered == ["QFileDialog"]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    assert data.count(b"/Type /Page\n") + data.count(b"/Type/Page\n") >= 1
+    active(qtbot, view)  # the file dialog has gone: the report has the keyboard again
+    press(qtbot, Qt.Key.Key_Escape)  # close the report
+    qtbot.waitUntil(lambda: not view.isVisible(), timeout=5_000)
+
+    # The same events as a case file (File → Save case file…).
+    active(qtbot, window)
+    menu(qtbot, Qt.Key.Key_F, Qt.Key.Key_C)
+    qtbot.waitUntil(lambda: bool(window.findChildren(CaseFileDialog)), timeout=5_000)
+    saving = window.findChildren(CaseFileDialog)[0]
+    active(qtbot, saving)
+    in_focus(qtbot, saving.path)
+    case = tmp_path / "P-4411-last-week.nvcase"
+    press(qtbot, Qt.Key.Key_A, CTRL)
+    type_text(qtbot, str(case))
+    press(qtbot, Qt.Key.Key_Tab)  # Browse…
+    press(qtbot, Qt.Key.Key_Tab)
+    in_focus(qtbot, saving.passphrase)
+    type_text(qtbot, PASSPHRASE)
+    press(qtbot, Qt.Key.Key_Tab)
+    type_text(qtbot, PASSPHRASE)
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: case.exists() and not window.running_work(), timeout=60_000)
+
+    # ... and it opens (File → Open case file…, its name, its passphrase).
+    active(qtbot, window)
+    answers = Modals(
+        qtbot, (QFileDialog, file_name(qtbot, case)), (QInputDialog, typed(qtbot, PASSPHRASE))
+    )
+    menu(qtbot, Qt.Key.Key_F, Qt.Key.Key_O)
+    assert answers.answered == ["QFileDialog", "QInputDialog"]
+    qtbot.waitUntil(lambda: bool(window.compliance.case_windows), timeout=60_000)
+    (case_window,) = window.compliance.case_windows
+    qtbot.waitUntil(
+        lambda: (
+            case_window.model.event_filter is not None
+            and not case_window.model.loading
+            and case_window.model.rowCount() == expected
+        ),
+        timeout=20_000,
+    )
+    gone: list[bool] = []
+    case_window.destroyed.connect(lambda: gone.append(True))
+    case_window.close()
+    qtbot.waitUntil(lambda: bool(gone), timeout=10_000)
     assert session.watcher is not None
     session.watcher.stop()
