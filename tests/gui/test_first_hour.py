@@ -397,3 +397,147 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
     qtbot.waitUntil(lambda: bool(gone), timeout=10_000)
     assert session.watcher is not None
     session.watcher.stop()
+
+
+# -- admin: search by e-mail across workspaces, go to a time, add and disable staff ---------
+
+
+def sign_in_refused(qtbot, context: Context, email: str) -> str:  # type: ignore[no-untyped-def]
+    dialog = sign_in_dialog(qtbot, context)
+    type_credentials(qtbot, email, PASSWORD)
+    qtbot.waitUntil(
+        lambda: dialog.message.isVisible() and dialog.sign_in_button.isEnabled(), timeout=20_000
+    )
+    assert dialog.identity is None and dialog.isVisible()
+    text = dialog.message.text()
+    dialog.close()
+    return text
+
+
+def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
+    qtbot, context: Context
+) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.auth.signin import SIGN_IN_REFUSED
+    from nvadmin.ui.activity_model import EventRole
+    from nvadmin.ui.staff_dialog import AccountForm, StaffDialog
+    from nvadmin.ui.workspace_picker import ALL_WORKSPACES
+
+    wanted = "ingrid@north.example"
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    for slug, name, shift in (("riverside", "Riverside Family Clinic", 0), ("north", "North", 7)):
+        ws = add_workspace(context.engine, slug, name)
+        write(
+            context.engine,
+            ws,
+            [
+                draft(
+                    occurred_at=base + timedelta(minutes=10 * i + shift),
+                    email=wanted if i % 3 == 0 else f"other{i}@{slug}.example",
+                    name="Ingrid Olsen" if i % 3 == 0 else f"Other {i}",
+                )
+                for i in range(40)
+            ],
+        )
+    accounts.add_staff(context.engine, command_line_operator(), "root@n.example", PASSWORD, "admin")
+    expected = count(context, ActivityEvent.actor_email == wanted)
+    assert expected == 28
+    session, window = sign_in(qtbot, context, "root@n.example")
+
+    # Every workspace: Alt+W goes to the workspace picker.
+    press(qtbot, Qt.Key.Key_W, ALT)
+    in_focus(qtbot, window.picker)
+    press(qtbot, Qt.Key.Key_A, CTRL)
+    type_text(qtbot, ALL_WORKSPACES)
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.picker.has_choice() and window.picker.current() is None)
+
+    # The e-mail, in the search bar.
+    press(qtbot, Qt.Key.Key_F, CTRL)
+    in_focus(qtbot, window.filter_bar.search_edit)
+    press(qtbot, Qt.Key.Key_A, CTRL)
+    type_text(qtbot, f"user:{wanted}")
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: not window.model.loading and window.model.rowCount() == expected, timeout=10_000
+    )
+    shown = [window.model.data(window.model.index(r, 0), EventRole) for r in range(expected)]
+    assert {e.actor_email for e in shown} == {wanted}
+    assert len({e.workspace_id for e in shown}) == 2
+
+    # Go to a time: the first of her events at or after it is selected, in the table.
+    zone = window.display_zone()
+    moment = (base + timedelta(minutes=95)).astimezone(zone).replace(tzinfo=None)
+    first_after = min(e.occurred_at for e in shown if e.occurred_at >= base + timedelta(minutes=95))
+    press(qtbot, Qt.Key.Key_G, CTRL)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None, timeout=5_000)
+    dialog = window.go_to_time_dialog
+    assert dialog is not None
+    active(qtbot, dialog)
+    in_focus(qtbot, dialog.edit)
+    press(qtbot, Qt.Key.Key_A, CTRL)
+    type_text(qtbot, f"{moment:%Y-%m-%d %H:%M:%S}")
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is None, timeout=5_000)
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    active(qtbot, window)
+    in_focus(qtbot, window.table)
+    current = window.model.data(window.table.currentIndex(), EventRole)
+    assert current.occurred_at == first_after and current.actor_email == wanted
+    assert window.selected_rows() == [window.table.currentIndex().row()]
+
+    # A new staff member (Account → Staff…, Add…).
+    new = "dana@n.example"
+
+    def add_dana(staff: QWidget) -> None:
+        assert isinstance(staff, StaffDialog)
+        wait_keyboard_in(qtbot, staff)
+        qtbot.waitUntil(lambda: len(staff.accounts) == 1, timeout=10_000)
+        press(qtbot, Qt.Key.Key_A, ALT)  # Add…
+        qtbot.waitUntil(lambda: bool(staff.findChildren(AccountForm)), timeout=5_000)
+        form = staff.findChildren(AccountForm)[0]
+        active(qtbot, form)
+        in_focus(qtbot, form.email)
+        type_text(qtbot, new)
+        press(qtbot, Qt.Key.Key_Tab)
+        type_text(qtbot, "Dana Reyes")
+        press(qtbot, Qt.Key.Key_Tab)  # the role: support, as it comes
+        press(qtbot, Qt.Key.Key_Tab)
+        type_text(qtbot, PASSWORD)
+        press(qtbot, Qt.Key.Key_Tab)
+        type_text(qtbot, PASSWORD)
+        press(qtbot, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: len(staff.accounts) == 2, timeout=20_000)
+        active(qtbot, staff)
+        press(qtbot, Qt.Key.Key_Escape)
+
+    answers = Modals(qtbot, (StaffDialog, add_dana))
+    menu(qtbot, Qt.Key.Key_A, Qt.Key.Key_S)
+    assert answers.answered == ["StaffDialog"] and not answers.pending
+    listed = {a.email: a for a in accounts.list_staff(context.engine, command_line_operator())}
+    assert listed[new].role.value == "support" and listed[new].display_name == "Dana Reyes"
+
+    # She can sign in ...
+    dialog_in = sign_in_dialog(qtbot, context)
+    with qtbot.waitSignal(dialog_in.accepted, timeout=20_000):
+        type_credentials(qtbot, new, PASSWORD)
+    assert dialog_in.identity is not None and dialog_in.identity.email == new
+
+    # ... until she is disabled (Account → Staff…, her row, Disable).
+    def disable_dana(staff: QWidget) -> None:
+        assert isinstance(staff, StaffDialog)
+        wait_keyboard_in(qtbot, staff)
+        qtbot.waitUntil(lambda: len(staff.accounts) == 2, timeout=10_000)
+        in_focus(qtbot, staff.table)
+        type_text(qtbot, "dana")  # the table finds her row as she is typed
+        qtbot.waitUntil(lambda: staff.selected() is not None and staff.selected().email == new)
+        press(qtbot, Qt.Key.Key_D, ALT)  # Disable
+        qtbot.waitUntil(lambda: f"Disabled {new}" in staff.message.text(), timeout=20_000)
+        press(qtbot, Qt.Key.Key_Escape)
+
+    active(qtbot, window)
+    answers = Modals(qtbot, (StaffDialog, disable_dana))
+    menu(qtbot, Qt.Key.Key_A, Qt.Key.Key_S)
+    assert answers.answered == ["StaffDialog"] and not answers.pending
+    assert sign_in_refused(qtbot, context, new) == SIGN_IN_REFUSED
+    assert session.watcher is not None
+    session.watcher.stop()
