@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 from sqlalchemy import func, select
 
@@ -34,6 +35,22 @@ PASSWORD = "quiet-river-stones"
 ALT = Qt.KeyboardModifier.AltModifier
 CTRL = Qt.KeyboardModifier.ControlModifier
 NONE = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A home folder of the test's own: the export form suggests it, and Qt's file dialog
+    keeps its history under the user's configuration folder."""
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    usual = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    QSettings.setPath(
+        QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(home / ".config")
+    )
+    yield home
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, usual)
 
 
 @pytest.fixture
@@ -138,7 +155,7 @@ def month_before(today: date) -> tuple[date, date]:
 # -- support: last month's export for a ticket ----------------------------------------------
 
 
-def test_support_exports_last_month_for_a_ticket(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+def test_support_exports_last_month_for_a_ticket(qtbot, context: Context, own_home: Path) -> None:  # type: ignore[no-untyped-def]
     ws = add_workspace(context.engine)
     now = datetime.now(UTC).replace(microsecond=0)
     write(
@@ -187,7 +204,9 @@ def test_support_exports_last_month_for_a_ticket(qtbot, context: Context) -> Non
     )
     assert expected > 40
     output = row.request.output
-    assert output.exists() and "SUP-1042" in output.name
+    # Saved where the form suggested: the home folder, named by workspace, days and ticket.
+    assert output == own_home / f"riverside_{first}_{last}_SUP-1042.csv"
+    assert output.exists()
     with output.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == expected == dialog.last_count == row.result.rows
@@ -272,7 +291,7 @@ PASSPHRASE = "correct horse battery staple"
 
 
 def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
-    qtbot, context: Context, tmp_path: Path
+    qtbot, context: Context, tmp_path: Path, own_home: Path
 ) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QFileDialog, QInputDialog
 
@@ -381,6 +400,7 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
     )
     menu(qtbot, Qt.Key.Key_F, Qt.Key.Key_O)
     assert answers.answered == ["QFileDialog", "QInputDialog"]
+    assert (own_home / ".config" / "QtProject.conf").exists()  # the dialog's history, here
     qtbot.waitUntil(lambda: bool(window.compliance.case_windows), timeout=60_000)
     (case_window,) = window.compliance.case_windows
     qtbot.waitUntil(
