@@ -487,7 +487,13 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
     # Go to a time: the first of her events at or after it is selected, in the table.
     zone = window.display_zone()
     moment = (base + timedelta(minutes=95)).astimezone(zone).replace(tzinfo=None)
-    first_after = min(e.occurred_at for e in shown if e.occurred_at >= base + timedelta(minutes=95))
+    with context.engine.connect() as c:  # her first event at or after it, by SQL
+        first_after = c.execute(
+            select(func.min(ActivityEvent.occurred_at)).where(
+                ActivityEvent.actor_email == wanted,
+                ActivityEvent.occurred_at >= base + timedelta(minutes=95),
+            )
+        ).scalar_one()
     press(qtbot, Qt.Key.Key_G, CTRL)
     qtbot.waitUntil(lambda: window.go_to_time_dialog is not None, timeout=5_000)
     dialog = window.go_to_time_dialog
