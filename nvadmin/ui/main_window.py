@@ -450,7 +450,9 @@ class MainWindow(QMainWindow):
         self.overlay.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
 
         top = QHBoxLayout()
-        top.addWidget(QLabel("Workspace:", self))
+        picker_label = QLabel("&Workspace:", self)
+        picker_label.setBuddy(self.picker)  # Alt+W: the keyboard's way to the picker
+        top.addWidget(picker_label)
         top.addWidget(self.picker)
         self.presets_button = QPushButton("Presets", self)
         self.saved_button = QPushButton("Saved searches", self)
