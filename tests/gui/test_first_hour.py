@@ -175,13 +175,10 @@ def test_support_exports_last_month_for_a_ticket(qtbot, context: Context, own_ho
     qtbot.waitUntil(lambda: dialog.current_workspace() is not None, timeout=10_000)
     zone = ZoneInfo(dialog.range_zone_box.currentText())
     first, last = month_before(datetime.now(zone).date())
-    press(qtbot, Qt.Key.Key_W, ALT)  # the workspace, then Tab to the first day
-    press(qtbot, Qt.Key.Key_Tab)
-    in_focus(qtbot, dialog.from_edit)
-    type_date(qtbot, first)
-    press(qtbot, Qt.Key.Key_Tab)
-    in_focus(qtbot, dialog.to_edit)
-    type_date(qtbot, last)
+    press(qtbot, Qt.Key.Key_R, ALT)  # Range: "Last month", the list's last entry
+    in_focus(qtbot, dialog.range_preset_box)
+    press(qtbot, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: dialog.range_preset_box.currentText() == "Last month")
     assert dialog.from_edit.date().toPython() == first
     assert dialog.to_edit.date().toPython() == last
     press(qtbot, Qt.Key.Key_T, ALT)  # Ticket id
