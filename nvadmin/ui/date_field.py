@@ -10,6 +10,7 @@ the calendar (the field's button, or Alt+Down / F4) picks one with the mouse.
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date
 
 from PySide6.QtCore import QDate, QPoint, Qt, Signal
@@ -60,8 +61,10 @@ class DateField(QLineEdit):
         """The day typed; an invalid ``QDate`` while the text is not (yet) a day."""
         return parse_day(self.text())  # from the text itself: right even with signals blocked
 
-    def setDate(self, value: QDate) -> None:
-        self.setText(value.toString(DAY_FORMAT))
+    def setDate(self, value: QDate | dt.date) -> None:
+        """Show ``value`` (a ``QDate`` or a ``datetime.date``, as ``QDateEdit`` takes)."""
+        text = value.isoformat() if isinstance(value, dt.date) else value.toString(DAY_FORMAT)
+        self.setText(text)
         self._show_validity()
 
     def is_day(self) -> bool:

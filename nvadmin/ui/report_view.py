@@ -19,7 +19,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 from nvadmin.audit.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
 from nvadmin.export.atomic import write_file
+from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
 
 log = logging.getLogger(__name__)
@@ -71,14 +71,13 @@ class ReportRequestDialog(QDialog):
             self.subject.setPlaceholderText("team member e-mail")
             form.addRow("Team member:", self.subject)
         today = date.today()
-        self.first = QDateEdit(self)
-        self.last = QDateEdit(self)
+        # Typed days are the days used (a QDateEdit turned a typed 2025-01-01 into 2026-01-01).
+        self.first = DateField(self)
+        self.last = DateField(self)
         for edit, value in (
             (self.first, first_day or today - timedelta(days=30)),
             (self.last, last_day or today),
         ):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
             edit.setDate(QDate(value.year, value.month, value.day))
         form.addRow("From (day included):", self.first)
         form.addRow("To (day included):", self.last)
@@ -103,6 +102,11 @@ class ReportRequestDialog(QDialog):
         if not self.subject.text().strip():
             self.error.setText("Say who or what the report is about.")
             return
+        for edit, which in ((self.first, "first"), (self.last, "last")):
+            if not edit.is_day():
+                self.error.setText(f"The {which} day is not a day: give it as YYYY-MM-DD.")
+                edit.setFocus()
+                return
         if self.last.date() < self.first.date():
             self.error.setText("The last day is before the first day.")
             return

@@ -13,7 +13,6 @@ from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QDateEdit,
     QDialog,
     QFormLayout,
     QHBoxLayout,
@@ -32,6 +31,7 @@ from nvadmin.audit.verify import Verification, sign_checkpoint, verify_workspace
 from nvadmin.audit.witness import ChainWitness
 from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.auth.roles import StaffIdentity
+from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job, JobControl
@@ -77,11 +77,12 @@ class VerifyDialog(QDialog):
         group.addButton(self.whole)
         group.addButton(self.ranged)
         today = date.today()
-        self.first = QDateEdit(QDate(today.year, today.month, 1), self)
-        self.last = QDateEdit(QDate(today.year, today.month, today.day), self)
+        # Typed days are the days used (a QDateEdit turned a typed 2025-01-01 into 2026-01-01).
+        self.first = DateField(self)
+        self.last = DateField(self)
+        self.first.setDate(QDate(today.year, today.month, 1))
+        self.last.setDate(QDate(today.year, today.month, today.day))
         for edit in (self.first, self.last):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
             edit.setEnabled(False)
         self.ranged.toggled.connect(self.first.setEnabled)
         self.ranged.toggled.connect(self.last.setEnabled)
@@ -213,6 +214,9 @@ class VerifyDialog(QDialog):
                 return
             start = end = None
             if self.ranged.isChecked():
+                if not (self.first.is_day() and self.last.is_day()):
+                    self._show_failure("Give the days as YYYY-MM-DD.")
+                    return
                 tz = ZoneInfo(workspace.timezone)
                 first = self.first.date().toPython()
                 last = self.last.date().toPython()
