@@ -341,13 +341,8 @@ class Compliance:
         )
         if not chosen:
             return
-        passphrase, ok = QInputDialog.getText(
-            window,
-            "Open case file",
-            f"Passphrase for {Path(chosen).name}:",
-            QLineEdit.EchoMode.Password,
-        )
-        if ok:
+        passphrase = ask_passphrase(window, Path(chosen))
+        if passphrase is not None:
             self.open_case(Path(chosen), passphrase)
 
     def open_case(self, path: Path, passphrase: str) -> Job:
@@ -466,6 +461,9 @@ class CaseFileDialog(QDialog):
         self.confirm = QLineEdit(self)
         self.confirm.setObjectName("caseConfirm")
         self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
+        self.path.setAccessibleName("Case file to save")
+        self.passphrase.setAccessibleName("Passphrase")
+        self.confirm.setAccessibleName("Repeat passphrase")
         summary = QLabel(description or describe_filter(event_filter), self)
         summary.setObjectName("caseSummary")
         summary.setWordWrap(True)
@@ -523,22 +521,50 @@ class CaseFileDialog(QDialog):
         path = Path(self.path.text().strip()).expanduser()
         return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
 
+    def _refuse(self, message: str, field: QLineEdit) -> None:
+        """Show ``message`` under the form and read it out with the field it is about."""
+        self.error.setText(message)
+        for edit in (self.path, self.passphrase, self.confirm):
+            edit.setAccessibleDescription(message if edit is field else "")
+
     def _check(self) -> None:
         if not self.path.text().strip():
-            self.error.setText("Choose where to save the case file.")
+            self._refuse("Choose where to save the case file.", self.path)
             return
         if not self.destination().parent.is_dir():
-            self.error.setText(f"Folder {self.destination().parent} does not exist.")
+            self._refuse(f"Folder {self.destination().parent} does not exist.", self.path)
             return
         try:
             container.check_passphrase(self.passphrase.text())
         except UserError as error:
-            self.error.setText(str(error))
+            self._refuse(str(error), self.passphrase)
             return
         if self.passphrase.text() != self.confirm.text():
-            self.error.setText("The two passphrases differ.")
+            self._refuse("The two passphrases differ.", self.confirm)
             return
         self.accept()
+
+
+def passphrase_prompt(parent: QWidget | None, path: Path) -> QInputDialog:
+    """The passphrase prompt for opening the case file ``path``; its field is named for it."""
+    prompt = QInputDialog(parent)
+    prompt.setWindowTitle("Open case file")
+    prompt.setLabelText(f"Passphrase for {path.name}:")
+    prompt.setTextEchoMode(QLineEdit.EchoMode.Password)
+    field = prompt.findChild(QLineEdit)
+    if field is not None:
+        field.setAccessibleName(f"Passphrase for {path.name}")
+    return prompt
+
+
+def ask_passphrase(parent: QWidget | None, path: Path) -> str | None:
+    """The passphrase typed for ``path``, or None if the prompt was cancelled."""
+    prompt = passphrase_prompt(parent, path)
+    try:
+        accepted = prompt.exec() == QDialog.DialogCode.Accepted
+        return prompt.textValue() if accepted else None
+    finally:
+        prompt.deleteLater()
 
 
 def describe_filter(
@@ -625,13 +651,8 @@ def run_case_offline(context: Context, path: Path) -> int:
         QMessageBox.warning(None, "Open case file", f"{str(error)[:1].upper()}{str(error)[1:]}.")
         return 1
     while True:
-        passphrase, ok = QInputDialog.getText(
-            None,
-            "Open case file",
-            f"Passphrase for {path.name}:",
-            QLineEdit.EchoMode.Password,
-        )
-        if not ok:
+        passphrase = ask_passphrase(None, path)
+        if passphrase is None:
             return 0
         outcome = _open_with_progress(path, passphrase)
         if isinstance(outcome, OpenCase):

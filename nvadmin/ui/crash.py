@@ -134,6 +134,7 @@ class CrashDialog(QDialog):
         self.details_view = QPlainTextEdit(report.details, self)
         self.details_view.setObjectName("crashDetails")
         self.details_view.setReadOnly(True)
+        self.details_view.setAccessibleName("Problem details")
         self.details_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.details_view.setMinimumHeight(180)
         self.details_view.hide()

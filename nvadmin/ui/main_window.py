@@ -1282,12 +1282,14 @@ class GoToTimeDialog(QDialog):
         )
         hint.setWordWrap(True)
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.hint = hint.text()
+        self.edit.setAccessibleDescription(self.hint)
         self.error = QLabel(self)
         self.error.setObjectName("goToTimeError")
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b00020;")
         self.error.hide()
-        self.edit.textEdited.connect(lambda _text: self.error.hide())
+        self.edit.textEdited.connect(lambda _text: self._clear_error())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -1309,7 +1311,12 @@ class GoToTimeDialog(QDialog):
         except ValueError as error:
             self.error.setText(str(error))
             self.error.show()
+            self.edit.setAccessibleDescription(f"{error} {self.hint}")  # read out, not only red
             self.edit.setFocus()
             return
         super().accept()
         self.chosen.emit(instant)
+
+    def _clear_error(self) -> None:
+        self.error.hide()
+        self.edit.setAccessibleDescription(self.hint)

@@ -73,6 +73,14 @@ class AccountForm(QDialog):
         self.repeat = QLineEdit(self)
         self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
         self.totp = QCheckBox("Require a code from an authenticator app", self)
+        for field, name in (
+            (self.email, "E-mail"),
+            (self.name, "Name"),
+            (self.role, "Role"),
+            (self.password, f"Password, at least {MIN_PASSWORD_LENGTH} characters"),
+            (self.repeat, "Repeat the password"),
+        ):
+            field.setAccessibleName(name)
         self.email_error = self._error_label("emailError")
         self.password_error = self._error_label("passwordError")
         if not self.reset_only:
@@ -85,6 +93,10 @@ class AccountForm(QDialog):
         form.addRow("Repeat:", self.repeat)
         if not self.reset_only:
             form.addRow("", self.totp)
+        else:
+            # Not laid out: hidden, or they would sit in a corner and take Tab focus.
+            for widget in (self.email, self.name, self.role, self.totp):
+                widget.hide()
         self.error = self._error_label("accountError")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -109,6 +121,8 @@ class AccountForm(QDialog):
     def _clear_errors(self) -> None:
         for label in (self.email_error, self.password_error, self.error):
             label.hide()
+        for edit in (self.email, self.password):
+            edit.setAccessibleDescription("")
 
     def show_error(self, message: str) -> None:
         """Show ``message`` next to the field it is about; everything typed stays."""
@@ -125,6 +139,7 @@ class AccountForm(QDialog):
         label.setText(text)
         label.show()
         if field is not None:
+            field.setAccessibleDescription(text)  # read out with the field, not only shown red
             field.setFocus()
             field.selectAll()
 
@@ -161,10 +176,16 @@ class StaffDialog(QDialog):
 
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("staffTable")
+        self.table.setAccessibleName("Staff accounts")
+        self.table.setAccessibleDescription(
+            "One row per account: e-mail, name, role, status, 2FA and last sign-in. "
+            "Select a row, then use the buttons below it."
+        )
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)  # Tab goes on to the buttons; arrows move rows
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -176,6 +197,7 @@ class StaffDialog(QDialog):
         self.unlock_button = QPushButton("&Unlock", self)
         self.reset_button = QPushButton("&Reset password…", self)
         self.role_box = QComboBox(self)
+        self.role_box.setAccessibleName("New role for the selected account")
         for role in Role:
             self.role_box.addItem(f"Make {role.value}", role.value)
         self.role_button = QPushButton("C&hange role", self)

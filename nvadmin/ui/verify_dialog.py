@@ -80,6 +80,8 @@ class VerifyDialog(QDialog):
         # Typed days are the days used (a QDateEdit turned a typed 2025-01-01 into 2026-01-01).
         self.first = DateField(self)
         self.last = DateField(self)
+        self.first.setAccessibleName("Only events from day, included")
+        self.last.setAccessibleName("Only events to day, included")
         self.first.setDate(QDate(today.year, today.month, 1))
         self.last.setDate(QDate(today.year, today.month, today.day))
         for edit in (self.first, self.last):
@@ -120,6 +122,7 @@ class VerifyDialog(QDialog):
         self.details = QPlainTextEdit(self)
         self.details.setObjectName("verifyDetails")
         self.details.setReadOnly(True)
+        self.details.setAccessibleName("Verification result")
         self.details.setFont(QFont("monospace"))
         self.details.setPlaceholderText(
             "The result appears here: how many events were checked, and where the chain is "
@@ -257,6 +260,7 @@ class VerifyDialog(QDialog):
         set_tone(self.headline, None)
         self.headline.setText(text)
         self.details.clear()
+        self.details.setAccessibleDescription("")
         self.progress.setRange(0, 0)
         self.progress.show()
         self.verify_button.setEnabled(False)
@@ -312,6 +316,8 @@ class VerifyDialog(QDialog):
             lines.extend(result.lines())
             lines.append(f"({result.seconds:.1f} s)" if result.seconds else "")
         self.details.setPlainText("\n".join(lines).strip())
+        # Read out with the result, in words (the headline's colour only repeats them).
+        self.details.setAccessibleDescription(self.headline.text())
         self.copy_button.setEnabled(True)
         self.sign_button.setEnabled(
             intact and self.case is None and not self.ranged.isChecked() and verified > 0
@@ -331,6 +337,7 @@ class VerifyDialog(QDialog):
     def _show_failure(self, message: str) -> None:
         set_tone(self.headline, "broken")
         self.headline.setText(message)
+        self.details.setAccessibleDescription(message)
 
     def sign(self) -> None:
         workspace = self.selected_workspace()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -215,3 +215,162 @@ def test_report_request_and_thresholds_dialogs(qtbot, context) -> None:  # type:
     qtbot.addWidget(thresholds)
     thresholds.show()
     assert nameless(thresholds) == []
+
+
+def named_and_in_order(qtbot, top: QWidget, first: QWidget, expected: list[QWidget]) -> None:  # type: ignore[no-untyped-def]
+    """``top`` has no nameless input, and Tab from ``first`` reaches ``expected`` in reading
+    order (each one pressed to, not set)."""
+    assert nameless(top) == []
+    chain = tab_chain(qtbot, top, first)
+    assert [widget for widget in expected if widget not in chain] == []
+    assert out_of_reading_order(top, chain) == []
+
+
+def test_staff_dialog_and_its_forms(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.ui.staff_dialog import StaffDialog
+
+    create_demo_accounts(context.engine)
+    dialog = StaffDialog(context, ADMIN)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=10_000)
+    dialog.table.setFocus()
+    qtbot.keyClick(dialog.table, Qt.Key.Key_Down)  # a selected account enables its buttons
+    qtbot.waitUntil(dialog.reset_button.isEnabled)
+    assert dialog.table.accessibleDescription()  # what the rows are and how to act on one
+    named_and_in_order(
+        qtbot,
+        dialog,
+        dialog.table,
+        [dialog.add_button, dialog.reset_button, dialog.role_box, dialog.role_button],
+    )
+    # The status column says the status in words; colour only repeats it.
+    statuses = {dialog.table.item(row, 3).text() for row in range(dialog.table.rowCount())}
+    assert all(status.split()[0] in ("active", "disabled", "locked") for status in statuses)
+
+    form = dialog.add_account()
+    qtbot.waitUntil(form.isVisible)
+    named_and_in_order(
+        qtbot, form, form.email, [form.name, form.role, form.password, form.repeat, form.totp]
+    )
+    qtbot.keyClicks(form.email, "not an address")
+    qtbot.keyClick(form.email, Qt.Key.Key_Return)
+    qtbot.waitUntil(form.email_error.isVisible)
+    assert form.email_error.text()  # the error is told in words, not by its red alone
+    assert form.email.accessibleDescription() == form.email_error.text()
+    form.reject()
+
+    reset = dialog.reset_selected_password()
+    assert reset is not None
+    qtbot.waitUntil(reset.isVisible)
+    named_and_in_order(qtbot, reset, reset.password, [reset.repeat])
+    reset.reject()
+
+
+def test_verify_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    dialog = window.compliance.open_verify()
+    qtbot.waitUntil(lambda: dialog.workspace.count() > 0, timeout=10_000)
+    dialog.ranged.setChecked(True)
+    named_and_in_order(
+        qtbot,
+        dialog,
+        dialog.workspace,
+        [dialog.whole, dialog.first, dialog.last, dialog.details, dialog.verify_button],
+    )
+    assert dialog.first.accessibleName() != dialog.last.accessibleName()
+    # The headline says intact or broken in words; its colour only repeats it.
+    qtbot.keyClick(dialog.verify_button, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: bool(dialog.results), timeout=60_000)
+    assert "chain intact" in dialog.headline.text() or "broken" in dialog.headline.text()
+    assert dialog.headline.text() in dialog.details.accessibleDescription()
+
+
+def test_case_file_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, context)
+    dialog = window.compliance.ask_save_case()
+    qtbot.waitUntil(dialog.isVisible)
+    browse = next(b for b in dialog.findChildren(QAbstractButton) if "Browse" in b.text())
+    named_and_in_order(qtbot, dialog, dialog.path, [browse, dialog.passphrase, dialog.confirm])
+    qtbot.keyClicks(dialog.passphrase, "short")
+    qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(dialog.error.text()))
+    assert dialog.isVisible() and dialog.passphrase.accessibleDescription() == dialog.error.text()
+    dialog.reject()
+
+
+def test_open_case_passphrase_prompt_is_named(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.ui.compliance import passphrase_prompt
+
+    prompt = passphrase_prompt(None, tmp_path / "case.nvcase")
+    qtbot.addWidget(prompt)
+    prompt.show()
+    edit = prompt.findChild(QLineEdit)
+    assert edit is not None and edit.echoMode() == QLineEdit.EchoMode.Password
+    named_and_in_order(qtbot, prompt, edit, [])
+    assert "case.nvcase" in edit.accessibleName()
+
+
+def test_go_to_time_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    from nvadmin.ui.main_window import GoToTimeDialog
+
+    dialog = GoToTimeDialog(datetime(2026, 11, 5, 10, 6), ZoneInfo("UTC"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    buttons = dialog.findChildren(QAbstractButton)
+    named_and_in_order(qtbot, dialog, dialog.edit, buttons)
+    assert dialog.edit.accessibleDescription()  # the forms it takes, from the hint
+    dialog.edit.selectAll()
+    qtbot.keyClicks(dialog.edit, "tomorrow")
+    qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(dialog.error.isVisible)
+    assert dialog.isVisible() and dialog.error.text()
+    assert dialog.error.text() in dialog.edit.accessibleDescription()
+
+
+def test_report_view_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.audit.reports import USER_ACTIVITY, Report, ReportRow, ReportSection
+    from nvadmin.ui.report_view import ReportView
+
+    rows = [ReportRow(("2025-03-01", "x", "Viewed chart"), event_id=1)]
+    report = Report(
+        USER_ACTIVITY,
+        "ana@riverside.example",
+        [("Produced at", "2025-03-02T00:00:00+00:00")],
+        ("Time", "UTC", "Action"),
+        [ReportSection("Monday", rows)],
+        row_count=1,
+    )
+    view = ReportView(report)
+    qtbot.addWidget(view)
+    view.show()
+    named_and_in_order(
+        qtbot, view, view.browser, [view.print_button, view.pdf_button, view.csv_button]
+    )
+
+
+def test_crash_dialog_is_named_and_in_order(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from nvadmin.ui import crash
+
+    try:
+        raise KeyError("x")
+    except KeyError as error:
+        report = crash.build_report(
+            KeyError, error, error.__traceback__, tmp_path / "nvadmin.log", "MainThread"
+        )
+    dialog = crash.CrashDialog(report)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.toggle_details()
+    qtbot.waitUntil(dialog.details_view.isVisible)
+    buttons = [
+        dialog.details_button,
+        dialog.copy_button,
+        dialog.folder_button,
+        dialog.quit_button,
+        dialog.continue_button,
+    ]
+    named_and_in_order(qtbot, dialog, dialog.details_view, buttons)
+    assert dialog.details_view.accessibleName()
