@@ -19,7 +19,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
@@ -119,10 +119,23 @@ class Report:
         return "\ufeff".encode() + self.csv_text().encode("utf-8")
 
     # -- HTML (for QTextDocument: printing and PDF) ----------------------------------------
-    def html(self) -> str:
+    def html(
+        self,
+        breaks: Mapping[int, Collection[int]] | None = None,
+        widths: Mapping[int, Sequence[float]] | None = None,
+    ) -> str:
         """A compact document: the zone named once in the header (times in the table are in
         it; the UTC column stays in the CSV), each person on two lines (name, then e-mail),
-        addresses and ids never broken inside (the renderer wraps at spaces only)."""
+        addresses and ids never broken inside (the renderer wraps at spaces only).
+
+        The tables with a header row (the summary, then each section's) are numbered from 0 in
+        document order; ``breaks[n]`` lists rows of table ``n`` (0 = its first row) that start a
+        new page, the table continuing there under its repeated header, and ``widths[n]`` gives
+        its columns' shares of the page width in percent (so the parts keep one set of widths).
+        The PDF layout measures where pages fall and asks for these so no row is cut."""
+        breaks = breaks or {}
+        widths = widths or {}
+        tables = 0
         shown = [i for i, c in enumerate(self.columns) if c != "UTC"]
         columns = [_short_title(self.columns[i]) for i in shown]
         parts = [
@@ -146,26 +159,34 @@ class Report:
             parts.append(f"<tr><td><b>{escape(label)}</b></td><td>{escape(value)}</td></tr>")
         parts.append("</table>")
         if self.summary:
-            parts.append("<h2>Summary</h2>")
+            style = _NEW_PAGE if 0 in breaks.get(tables, ()) else ""
+            parts.append(f"<h2{style}>Summary</h2>")
             parts.append(
                 _html_table(
                     [_short_title(c) for c in self.summary_columns],
                     [(s, "") for s in self.summary],
+                    breaks.get(tables, ()),
+                    widths.get(tables, ()),
                 )
             )
+            tables += 1
         if not self.row_count:
             parts.append("<p><i>No matching events in this period.</i></p>")
         for section in self.sections:
             tag = "h2" if section.level == 1 else "h3"
             note = section.subtitle.split("|")[-1] if section.subtitle else ""
+            first_row_moves = bool(section.rows) and 0 in breaks.get(tables, ())
+            style = _NEW_PAGE if first_row_moves else ""
             parts.append(
-                f"<{tag}>{escape(section.title)}"
+                f"<{tag}{style}>{escape(section.title)}"
                 + (f" <span class='muted'>— {escape(note)}</span>" if note else "")
                 + f"</{tag}>"
             )
             if section.rows:
                 rows = [(tuple(r.cells[i] for i in shown), r.tone) for r in section.rows]
-                parts.append(_html_table(columns, rows))
+                moved = [b for b in breaks.get(tables, ()) if b > 0]
+                parts.append(_html_table(columns, rows, moved, widths.get(tables, ())))
+                tables += 1
         parts.append(
             f"<p class='muted'>{self.row_count:,} events. Produced by nvadmin {__version__}.</p>"
         )
@@ -198,22 +219,41 @@ def _whole(word: str) -> str:
     return word.replace("-", "\u2011").replace("/", "/\u2060")
 
 
+_NEW_PAGE = " style='page-break-before: always'"
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
-def _html_table(columns: Sequence[str], rows: Sequence[tuple[Sequence[str], str]]) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = []
-    for cells, tone in rows:
-        attr = f" class='{tone}'" if tone == "failed" else ""
-        body.append(f"<tr{attr}>" + "".join(f"<td>{_html_cell(c)}</td>" for c in cells) + "</tr>")
-    return (
-        "<table class='rows' width='100%' cellspacing='0'><thead><tr>"
-        + head
-        + "</tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table>"
-    )
+def _html_table(
+    columns: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], str]],
+    breaks: Collection[int] = (),
+    widths: Sequence[float] = (),
+) -> str:
+    """One table, or several (one per page) when ``breaks`` names rows that start a page."""
+    if len(widths) == len(columns):
+        head = "".join(
+            f"<th width='{w:.2f}%'>{escape(c)}</th>" for c, w in zip(columns, widths, strict=True)
+        )
+    else:
+        head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    starts = sorted({0, *(b for b in breaks if 0 < b < len(rows))})
+    tables = []
+    for n, (first, stop) in enumerate(zip(starts, [*starts[1:], len(rows)], strict=True)):
+        body = []
+        for cells, tone in rows[first:stop]:
+            attr = f" class='{tone}'" if tone == "failed" else ""
+            body.append(
+                f"<tr{attr}>" + "".join(f"<td>{_html_cell(c)}</td>" for c in cells) + "</tr>"
+            )
+        style = _NEW_PAGE if n else ""
+        tables.append(
+            f"<table class='rows' width='100%' cellspacing='0'{style}><thead><tr>"
+            + head
+            + "</tr></thead><tbody>"
+            + "".join(body)
+            + "</tbody></table>"
+        )
+    return "".join(tables)
 
 
 # -- shared pieces -------------------------------------------------------------------------

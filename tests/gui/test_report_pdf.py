@@ -109,3 +109,91 @@ def test_user_activity_pdf_of_a_thousand_events(qtbot, context, tmp_path) -> Non
     assert f"user:{PEOPLE[1][1]}" in text
     days = [s.title for s in report.sections if s.level == 1]
     assert days and all(day in text for day in days)  # every day's heading is printed
+
+
+def seed_long_rows(context: Context, count: int) -> int:
+    """Rows that wrap onto a second line: long details with a marker at each end of the cell
+    (``open0007`` ... ``shut0007``), so a row cut by a page break shows as its two markers
+    landing on different pages."""
+    workspace = add_workspace(
+        context.engine, "denver", "Front Range Family Medicine", "America/Denver"
+    )
+    drafts = []
+    for i in range(count):
+        name, email, role = PEOPLE[i % len(PEOPLE)]
+        drafts.append(
+            draft(
+                i * 37,
+                "chart.view",
+                email=email,
+                name=name,
+                actor_role=role,
+                patient_id="P-0027",
+                resource_type="patient_chart",
+                resource_id=f"chart/P-0027/encounter/{i:06d}",
+                ip=f"104.237.76.{i % 250}",
+                user_agent=AGENT + f" Chrome/12{i % 10}.0.6099.{i} Safari/537.36 Edg/12{i % 10}",
+                session_id=f"s_{i // 5:016x}",
+                details={"sections": [f"open{i:04d}", "allergies", "problem-list", f"shut{i:04d}"]},
+            )
+        )
+    write(context.engine, workspace, drafts)
+    return workspace
+
+
+def page_texts(data: bytes, tmp_path: Path) -> list[str]:
+    pages, _text = read_pdf(data, tmp_path)
+    path = tmp_path / "report.pdf"
+    return [
+        subprocess.run(
+            ["pdftotext", "-layout", "-f", str(n), "-l", str(n), str(path), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.replace("\u2011", "-")
+        for n in range(1, pages + 1)
+    ]
+
+
+def assert_rows_whole(texts: list[str], markers: list[int]) -> None:
+    """Each row's first and last words are on one page, the same page, and only there."""
+    for i in markers:
+        opened = [n for n, text in enumerate(texts) if f"open{i:04d}" in text]
+        shut = [n for n, text in enumerate(texts) if f"shut{i:04d}" in text]
+        assert len(opened) == 1 and opened == shut, (i, opened, shut)
+
+
+@pytest.mark.parametrize("count", [27, 1_000])
+def test_patient_access_pdf_keeps_rows_whole(qtbot, context, tmp_path, count: int) -> None:  # type: ignore[no-untyped-def]
+    workspace = seed_long_rows(context, count)
+    report = patient_access_report(
+        context.engine, ADMIN, workspace_id=workspace, patient_id="P-0027", start=None, end=None
+    )
+    texts = page_texts(pdf_bytes(report), tmp_path)
+    assert_rows_whole(texts, list(range(count)))
+    whole = "\n".join(texts)
+    assert "Accesses in time order" in whole
+    for header in ("Time", "Who", "Role", "Details", "From where"):
+        assert header in texts[0]
+    # Columns stay sensible: a whole e-mail and a whole time on one line.
+    assert PEOPLE[0][1] in whole
+    assert len(texts) <= count // 8 + 2, len(texts)
+
+
+def test_user_activity_pdf_keeps_rows_and_day_headings(qtbot, context, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    workspace = seed_long_rows(context, 1_000)
+    report = user_activity_report(
+        context.engine,
+        ADMIN,
+        workspace_id=workspace,
+        user_email=PEOPLE[1][1],
+        start=None,
+        end=None,
+    )
+    texts = page_texts(pdf_bytes(report), tmp_path)
+    assert_rows_whole(texts, list(range(1, 1_000, 3)))
+    whole = "\n".join(texts)
+    days = [s.title for s in report.sections if s.level == 1]
+    assert days and all(day in whole for day in days)
+    assert all(s.title in whole for s in report.sections if s.level == 2)
+    assert len(texts) <= report.row_count // 8, (len(texts), report.row_count)
