@@ -401,3 +401,55 @@ def test_staff_logins_sign_in_and_the_token_hash_is_not_the_token(site: Site) ->
         "SELECT count(*) FROM activity_events WHERE workspace_id = :w AND action = 'staff.sign_in'",
         w=staff_workspace,
     )
+
+
+# -- hostile values to every function a group may call --------------------------------------
+
+HOSTILE_CALLS = [
+    (Role.SUPPORT, "SELECT * FROM nvadmin_sign_in(NULL, NULL, NULL, true, NULL, NULL)",
+     "unknown purpose"),
+    (Role.SUPPORT, "SELECT nvadmin_record_access(:w, 'staff.sign_out', '{}', NULL, NULL, NULL)",
+     "not recorded by staff"),
+    (Role.SUPPORT, "SELECT nvadmin_record_access(:w, NULL, '{}', NULL, NULL, NULL)",
+     "not recorded by staff"),
+    (Role.SUPPORT, "SELECT nvadmin_record_access(:w, 'activity_log.view', 'not json', NULL, "
+     "NULL, NULL)", "must be JSON"),
+    (Role.SUPPORT, "SELECT nvadmin_record_access(:w, 'activity_log.view', repeat('x', 70000), "
+     "NULL, NULL, NULL)", "too large"),
+    (Role.SUPPORT, "SELECT nvadmin_record_access(NULL, 'activity_log.view', '{}', NULL, NULL, "
+     "NULL)", "no workspace"),
+    (Role.SUPPORT, "SELECT nvadmin_sign_in_attempt(NULL, NULL)", "not an e-mail address"),
+    (Role.SUPPORT, "SELECT nvadmin_sign_in_attempt(repeat('a', 400) || '@x.y', NULL)",
+     "not an e-mail address"),
+    (Role.SUPPORT, "SELECT nvadmin_set_working_hours(:w, 0, 24)", "permission denied"),
+    (Role.COMPLIANCE, "SELECT nvadmin_set_working_hours(:w, NULL, 24)", "working hours"),
+    (Role.COMPLIANCE, "SELECT nvadmin_set_working_hours(:w, 25, 24)", "working hours"),
+    (Role.ADMIN, "SELECT nvadmin_manage_staff('add', NULL, NULL, 'support', "
+     ":v, NULL)", "not an e-mail address"),
+    (Role.ADMIN, "SELECT nvadmin_manage_staff('add', 'x''; DROP TABLE staff; --@a.b', NULL, "
+     "'support', :v, NULL)", "not an e-mail address"),
+    (Role.ADMIN, "SELECT nvadmin_manage_staff('add', 'new@n.example', NULL, 'support', "
+     ":v || ''' SUPERUSER ''', NULL)", "SCRAM-SHA-256 verifier"),
+    (Role.ADMIN, "SELECT nvadmin_manage_staff('add', 'new@n.example', NULL, 'superuser', "
+     ":v, NULL)", "unknown role"),
+    (Role.ADMIN, "SELECT nvadmin_manage_staff('reset_password', :support, NULL, NULL, NULL, "
+     "NULL)", "a new password is needed"),
+    (Role.ADMIN, "SELECT nvadmin_manage_staff(NULL, :support, NULL, NULL, NULL, NULL)",
+     "unknown staff operation"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("role", "statement", "said"), HOSTILE_CALLS)
+def test_hostile_values_are_refused_by_name(
+    site: Site, role: Role, statement: str, said: str
+) -> None:
+    """What an insider tried with psql: each call is refused with a reason, nothing written."""
+    before = scalar(site.owner, "SELECT count(*) FROM activity_events")
+    engine = site.sign_in(role)
+    verifier = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy"  # well formed, never used
+    message = refused(
+        engine, statement, w=site.workspace, support=site.emails[Role.SUPPORT], v=verifier
+    )
+    assert said in message
+    after = scalar(site.owner, "SELECT count(*) FROM activity_events")
+    assert after == before + 1  # only this sign-in's own event

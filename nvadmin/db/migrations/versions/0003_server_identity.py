@@ -65,6 +65,7 @@ CREATE TABLE staff_sign_in_attempts (
 );
 CREATE INDEX ix_staff_sign_in_attempts_pending
     ON staff_sign_in_attempts (staff_id, created_at) WHERE outcome IS NULL;
+CREATE INDEX ix_staff_sign_in_attempts_created ON staff_sign_in_attempts (created_at);
 
 CREATE TABLE staff_sessions (
     id bigserial PRIMARY KEY,
@@ -145,7 +146,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF details IS NOT NULL THEN
-        PERFORM details::jsonb;  -- valid JSON or an error
+        BEGIN
+            PERFORM details::jsonb;
+        EXCEPTION WHEN invalid_text_representation THEN
+            RAISE EXCEPTION 'nvadmin: event details must be JSON'
+                USING ERRCODE = 'invalid_parameter_value';
+        END;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = workspace) THEN
         RAISE EXCEPTION 'nvadmin: no workspace %', workspace
@@ -331,6 +337,9 @@ BEGIN
     IF address IS NULL OR length(address) > 320 OR length(coalesce(user_agent, '')) > 300 THEN
         RAISE EXCEPTION 'nvadmin: not an e-mail address' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Attempts older than a day count for nothing any more: the table holds a day at most,
+    -- however many attempts anyone makes.
+    DELETE FROM staff_sign_in_attempts WHERE created_at < now() - interval '1 day';
     SELECT * INTO account FROM staff WHERE email = address FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO staff_sign_in_attempts VALUES (sha256(convert_to(token, 'UTF8')), NULL,
@@ -415,7 +424,7 @@ DECLARE
     method text := 'password';
     agent text := left(user_agent, 300);
 BEGIN
-    IF purpose NOT IN ('sign_in', 'unlock') THEN
+    IF purpose IS NULL OR purpose NOT IN ('sign_in', 'unlock') THEN
         RAISE EXCEPTION 'nvadmin: unknown purpose' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO account FROM staff s WHERE s.email = session_user FOR UPDATE;
@@ -520,7 +529,7 @@ BEGIN
     RETURN true;
 END $$;
 
--- The session's own events: viewing or exporting the log, locking, signing out.
+-- The session's own events: viewing or exporting the log, locking.
 CREATE FUNCTION nvadmin_record_access(
     workspace integer, action_name text, details text,
     resource_type text, resource_id text, user_agent text
@@ -532,8 +541,10 @@ BEGIN
     IF session IS NULL THEN
         RAISE EXCEPTION 'nvadmin: sign in first' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF action_name NOT IN ('activity_log.view', 'activity_log.export', 'staff.session_locked',
-                           'staff.sign_out') THEN
+    -- Signing out goes through nvadmin_sign_out, which also ends the session.
+    IF action_name IS NULL
+       OR action_name NOT IN ('activity_log.view', 'activity_log.export', 'staff.session_locked')
+    THEN
         RAISE EXCEPTION 'nvadmin: % is not recorded by staff', action_name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -610,7 +621,8 @@ DECLARE
     details jsonb := '{}';
 BEGIN
     address := lower(btrim(address));
-    IF address !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' OR octet_length(address) > 63 THEN
+    IF address IS NULL OR address !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'
+       OR octet_length(address) > 63 THEN
         RAISE EXCEPTION 'nvadmin: not an e-mail address usable as a login (at most 63 bytes)'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -675,7 +687,11 @@ BEGIN
             UPDATE staff_sign_in_attempts SET outcome = 'unlocked'
                 WHERE staff_id = target.id AND outcome IS NULL;
             action_name := 'staff.account_unlocked';
-        ELSIF operation = 'reset_password' AND verifier IS NOT NULL THEN
+        ELSIF operation = 'reset_password' THEN
+            IF verifier IS NULL THEN
+                RAISE EXCEPTION 'nvadmin: a new password is needed'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
             EXECUTE format('ALTER ROLE %I PASSWORD %L', address, verifier);
             UPDATE staff SET failed_attempts = 0, locked_until = NULL, password_hash = ''
                 WHERE id = target.id;
@@ -716,7 +732,8 @@ BEGIN
     IF nvadmin_current_session() IS NULL THEN
         RAISE EXCEPTION 'nvadmin: sign in first' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF day_start NOT BETWEEN 0 AND 23 OR day_end NOT BETWEEN 1 AND 24 OR day_start = day_end THEN
+    IF day_start IS NULL OR day_end IS NULL OR day_start NOT BETWEEN 0 AND 23
+       OR day_end NOT BETWEEN 1 AND 24 OR day_start = day_end THEN
         RAISE EXCEPTION 'nvadmin: working hours must be two different hours between 0 and 24'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
