@@ -258,19 +258,23 @@ def read_header(data: bytes | memoryview) -> tuple[Header, int]:
     return header, start + length
 
 
-def read_header_of(path: Path) -> Header:
-    """The header of the case file at ``path``, read without the passphrase: a missing,
-    unreadable or foreign file is reported before anyone is asked to type it."""
+def read_bytes(path: Path, limit: int = -1) -> bytes:
+    """The case file's bytes (the first ``limit``), or a one-line reason it cannot be read."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(len(MAGIC) + 4 + _MAX_HEADER)
+            return handle.read(limit)
     except FileNotFoundError:
         raise CaseFileError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise CaseFileError(f"{path} is a folder, not a case file") from None
     except OSError as error:
         raise CaseFileError(f"cannot read {path}: {error.strerror}") from None
-    header, _start = read_header(head)
+
+
+def read_header_of(path: Path) -> Header:
+    """The header of the case file at ``path``, read without the passphrase: a missing,
+    unreadable or foreign file is reported before anyone is asked to type it."""
+    header, _start = read_header(read_bytes(path, len(MAGIC) + 4 + _MAX_HEADER))
     return header
 
 

@@ -94,14 +94,7 @@ def open_case_file(
 ) -> OpenCase:
     """Decrypt ``path`` into an in-memory, read-only database. Raises :class:`CaseFileError`
     with a one-line reason (wrong passphrase, truncated, altered, not a case file)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CaseFileError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise CaseFileError(f"{path} is a folder, not a case file") from None
-    except OSError as error:
-        raise CaseFileError(f"cannot read {path}: {error.strerror}") from None
+    data = container.read_bytes(path)
     image = container.decrypt(data, passphrase, progress=progress)
     del data
     connection = sqlite3.connect(
