@@ -25,15 +25,14 @@ from PySide6.QtWidgets import (
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.credentials import CredentialStore
 from nvadmin.auth.demo import create_demo_accounts
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.paths import Paths
 from nvadmin.ui.activity_model import Column
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.sign_in import SignInDialog
+from tests.gui.windows import ADMIN, open_main_window
 
-ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
 INPUTS = (
     QLineEdit,
     QComboBox,
@@ -53,11 +52,7 @@ def context(sqlite_db_url: str) -> Iterator[Context]:
 
 
 def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyped-def]
-    window = MainWindow(context, ADMIN)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    window = open_main_window(qtbot, context, ADMIN)
     window.resize(1280, 720)
     return window
 

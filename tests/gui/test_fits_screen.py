@@ -25,8 +25,9 @@ from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.lock_screen import LockScreen
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.sign_in import SignInDialog
+from tests.gui.windows import ADMIN
+from tests.gui.windows import open_main_window as open_window
 
-ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
 SCREEN = QSize(1280, 720)
 
 
@@ -41,15 +42,6 @@ def context(sqlite_db_url: str) -> Iterator[Context]:
 def fits(widget: QWidget, screen: QSize = SCREEN) -> bool:
     hint = widget.minimumSizeHint().expandedTo(widget.minimumSize())
     return hint.width() <= screen.width() and hint.height() <= screen.height()
-
-
-def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyped-def]
-    window = MainWindow(context, ADMIN)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
-    return window
 
 
 def choose_custom_range(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]

@@ -14,14 +14,13 @@ from PySide6.QtWidgets import QApplication
 
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.seed import SeedPlan, seed
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.ui import settings as keys
 from nvadmin.ui.activity_model import Column
 from nvadmin.ui.insights_charts import InsightChart
 from nvadmin.ui.main_window import MainWindow
+from tests.gui.windows import open_main_window as open_window
 
-ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
 END = date(2026, 11, 1)
 
 
@@ -43,15 +42,6 @@ def restore_theme(qapp: QApplication) -> Iterator[None]:
     yield
     palette.apply_theme(Theme.SYSTEM)
     QApplication.setPalette(original)
-
-
-def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyped-def]
-    window = MainWindow(context, ADMIN)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
-    return window
 
 
 def open_insights(qtbot, window: MainWindow, f: EventFilter):  # type: ignore[no-untyped-def]
