@@ -30,6 +30,7 @@ from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.session import Session
 from nvadmin.ui.sign_in import SignInDialog
 from tests.factories import add_workspace, draft, write
+from tests.gui.windows import open_session_window
 
 PASSWORD = "quiet-river-stones"
 ALT = Qt.KeyboardModifier.AltModifier
@@ -127,14 +128,8 @@ def sign_in(qtbot, context: Context, email: str) -> tuple[Session, MainWindow]: 
     with qtbot.waitSignal(dialog.accepted, timeout=20_000):
         type_credentials(qtbot, email, PASSWORD)
     session = Session(context, idle_timeout_ms=600_000)
-    session.identity = dialog.identity
-    session.open_window()
-    window = session.window
-    assert isinstance(window, MainWindow)
-    qtbot.addWidget(window)
-    qtbot.waitUntil(
-        lambda: window.model.rowCount() > 0 and not window.model.loading, timeout=10_000
-    )
+    assert dialog.identity is not None
+    window = open_session_window(qtbot, session, dialog.identity)
     active(qtbot, window)
     in_focus(qtbot, window.table)
     return session, window

@@ -27,6 +27,7 @@ from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.session import Session
 from tests.factories import add_workspace, draft, write
+from tests.gui.windows import open_session_window
 
 PASSWORD = "quiet-river-stones"
 CHICAGO_DAY = datetime(2026, 11, 5, 16, 0, tzinfo=UTC)  # 10:00 in America/Chicago (CST)
@@ -65,16 +66,8 @@ def context(sqlite_db_url: str) -> Iterator[Context]:
 def signed_in(qtbot, context: Context) -> Session:  # type: ignore[no-untyped-def]
     """What sign-in does once the password is accepted: the window opens and loads."""
     session = Session(context, idle_timeout_ms=600_000)
-    session.identity = Authenticator(context.engine).sign_in("ana@n.example", PASSWORD).identity
-    session.open_window()
-    window = session.window
-    assert isinstance(window, MainWindow)
-    qtbot.addWidget(window)
-    qtbot.waitUntil(
-        lambda: window.model.rowCount() > 0 and not window.model.loading, timeout=10_000
-    )
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    identity = Authenticator(context.engine).sign_in("ana@n.example", PASSWORD).identity
+    open_session_window(qtbot, session, identity)
     return session
 
 

@@ -19,6 +19,7 @@ from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.session import Session
 from nvadmin.ui.settings import account_group
 from tests.factories import add_workspace, draft, write
+from tests.gui.windows import open_session_window
 
 PASSWORD = "quiet-river-stones"
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -39,14 +40,8 @@ def context(sqlite_db_url: str) -> Iterator[Context]:
 
 
 def sign_in(qtbot, session: Session, email: str) -> MainWindow:  # type: ignore[no-untyped-def]
-    session.identity = Authenticator(session.context.engine).sign_in(email, PASSWORD).identity
-    session.open_window()
-    window = session.window
-    assert isinstance(window, MainWindow)
-    qtbot.waitUntil(lambda: window._workspaces_loaded and not window.model.loading, timeout=10_000)
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
-    return window
+    identity = Authenticator(session.context.engine).sign_in(email, PASSWORD).identity
+    return open_session_window(qtbot, session, identity, owned=False)
 
 
 def sign_out(qtbot, session: Session) -> None:  # type: ignore[no-untyped-def]

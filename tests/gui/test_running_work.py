@@ -24,6 +24,7 @@ from nvadmin.ui.export_panel import ExportRow, State
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.session import Session
 from tests.factories import add_workspace, draft, write
+from tests.gui.windows import open_session_window
 
 PASSWORD = "quiet-river-stones"
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -79,15 +80,8 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
 
 def signed_in(qtbot, context: Context, *, owned: bool = True) -> Session:  # type: ignore[no-untyped-def]
     session = Session(context, idle_timeout_ms=600_000)
-    session.identity = Authenticator(context.engine).sign_in("ana@n.example", PASSWORD).identity
-    session.open_window()
-    window = session.window
-    assert isinstance(window, MainWindow)
-    if owned:  # a window the session deletes itself (sign-out) is not handed to qtbot
-        qtbot.addWidget(window)
-    qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=10_000)
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    identity = Authenticator(context.engine).sign_in("ana@n.example", PASSWORD).identity
+    open_session_window(qtbot, session, identity, owned=owned)
     return session
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QApplication
+
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.ui.main_window import MainWindow
+from nvadmin.ui.session import Session
 
 ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
 
@@ -16,4 +19,27 @@ def open_main_window(qtbot, context: Context, identity: StaffIdentity = ADMIN) -
     window.show()
     qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
     qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    return window
+
+
+def open_session_window(  # type: ignore[no-untyped-def]
+    qtbot, session: Session, identity: StaffIdentity, *, owned: bool = True
+) -> MainWindow:
+    """What a session does once sign-in succeeds: the window opens, loads its first page and
+    takes the keyboard. ``owned=False``: a window the session deletes itself (sign-out) is
+    not handed to qtbot."""
+    session.identity = identity
+    session.open_window()
+    window = session.window
+    assert isinstance(window, MainWindow)
+    if owned:
+        qtbot.addWidget(window)
+    qtbot.waitUntil(
+        lambda: (
+            window._workspaces_loaded and window.model.rowCount() > 0 and not window.model.loading
+        ),
+        timeout=10_000,
+    )
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
     return window
