@@ -317,7 +317,10 @@ def _change(
         if row is None:
             raise UserError(f"no staff account for {email.strip()}")
         for name, value in values.items():
-            setattr(row, name, value)
+            if name == "password":  # this file keeps the Argon2id hash, never the password
+                row.password_hash = passwords.hash_password(str(value))
+            else:
+                setattr(row, name, value)
         if revoke_tokens:
             session.execute(
                 update(RememberToken)
@@ -371,18 +374,12 @@ def unlock_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccou
 def reset_password(engine: Engine, actor: StaffIdentity, email: str, password: str) -> StaffAccount:
     actor.require(Permission.MANAGE_STAFF)
     passwords.check_policy(password)
-    if server_identity(engine):
-        return _change(engine, actor, email, "staff.password_reset", {"password": password})
     return _change(
         engine,
         actor,
         email,
         "staff.password_reset",
-        {
-            "password_hash": passwords.hash_password(password),
-            "failed_attempts": 0,
-            "locked_until": None,
-        },
+        {"password": password, "failed_attempts": 0, "locked_until": None},
         revoke_tokens=True,
     )
 
