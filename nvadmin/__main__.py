@@ -6,15 +6,10 @@ Nothing happens at import time; :func:`main` parses arguments, builds the contex
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
-
-from nvadmin import __version__
-
-log = logging.getLogger("nvadmin")
+from typing import Any, NoReturn
 
 # Subcommand modules, in the order `nvadmin --help` lists them.
 COMMANDS = ("db", "seed", "verify", "flags", "export", "staff", "profile")
@@ -35,6 +30,19 @@ class CommandLineParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        from nvadmin import __version__
+
+        print(f"nvadmin {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
@@ -44,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nvadmin",
         description="Activity Log administration console. Without a command, opens the app.",
     )
-    parser.add_argument("--version", action="version", version=f"nvadmin {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     parser.add_argument(
         "--database",
         metavar="URL",
@@ -77,17 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from nvadmin import log as logsetup
-    from nvadmin.context import Context
-    from nvadmin.db.engine import describe
-    from nvadmin.errors import UserError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except UsageError as error:
         print(f"nvadmin: {error}", file=sys.stderr)
         return 1
+    # Only now, with a command to run: `--help` and usage errors load no database library.
+    import logging
+
+    from nvadmin import log as logsetup
+    from nvadmin.context import Context
+    from nvadmin.db.engine import describe
+    from nvadmin.errors import UserError
+
     if args.smoke:
         from nvadmin.ui.smoke import run_smoke
 
@@ -105,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"nvadmin: {error}", file=sys.stderr)
         return 2
+    log = logging.getLogger("nvadmin")
     context.paths.create()  # the embedded default database's folder, settings, logs
     logsetup.configure(context.paths.log_file, verbose=args.verbose)
     run = getattr(args, "run", None)

@@ -1,18 +1,21 @@
 """What every command and window needs: paths, the chosen database and its engine.
 
-Built once by the entry point and passed down; importing this module does nothing.
+Built once by the entry point and passed down; importing this module does nothing, and
+loads no database library: every command module names :class:`Context`, and ``nvadmin --help``
+must not pay for SQLAlchemy (the engine functions are imported where they are called).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import URL
-
-from nvadmin.db.engine import make_engine, parse_url, sqlite_url
 from nvadmin.paths import Paths
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import URL
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Context:
         paths = Paths.from_environment(dict(env))
         url = database or env.get("NVADMIN_DATABASE_URL")
         if url:
+            from nvadmin.db.engine import parse_url
+
             parse_url(url)  # reject a malformed URL before anything else happens
             return cls(paths=paths, database_url=url, is_default_database=False, profile=profile)
         return cls.embedded(paths)
@@ -49,6 +54,8 @@ class Context:
     @classmethod
     def embedded(cls, paths: Paths) -> Context:
         """The embedded default: local SQLite in the data folder (the demo on first run)."""
+        from nvadmin.db.engine import sqlite_url
+
         return cls(
             paths=paths,
             database_url=sqlite_url(paths.default_database),
@@ -60,6 +67,8 @@ class Context:
         if self._signed_in_engine is not None:
             return self._signed_in_engine
         if self._engine is None:
+            from nvadmin.db.engine import make_engine
+
             self._engine = make_engine(self._before_sign_in_url())
         return self._engine
 
@@ -67,6 +76,7 @@ class Context:
         """A PostgreSQL URL naming no user means a staff desktop: until someone signs in it
         connects as the gate login, which can only check schema and sign-in attempts."""
         from nvadmin.auth import db_roles
+        from nvadmin.db.engine import parse_url
 
         url = parse_url(self.database_url)
         if url.get_backend_name() == "postgresql" and not url.username:
@@ -90,6 +100,8 @@ class Context:
         """The database URL with any password hidden, for titles, logs and manifests."""
         if self.label:
             return self.label
+        from nvadmin.db.engine import parse_url
+
         return parse_url(self.database_url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:

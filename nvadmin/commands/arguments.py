@@ -4,6 +4,9 @@ Every option of a kind uses its type (``type=day``, ``type=zone``, ...), so a ba
 refused by argparse before anything runs, with one line naming the option and the problem
 (``nvadmin: --from: 9999-12-31 is outside the days nvadmin covers (1900-01-01 to
 2999-12-31)``; see :class:`nvadmin.__main__.CommandLineParser`).
+
+Building the parser imports only the standard library, so ``nvadmin --help`` stays quick; the
+domain's limits are read when a value is checked.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import re
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from nvadmin.audit.query import FIRST_DAY, LAST_DAY, within_days
 
 # The longest file name and path the common file systems take (bytes, as the OS counts).
 NAME_MAX = 255
@@ -61,6 +62,8 @@ def when(text: str) -> date | datetime:
 
 
 def _check_day(value: date, text: str) -> None:
+    from nvadmin.audit.query import FIRST_DAY, LAST_DAY, within_days
+
     if not within_days(value):
         raise argparse.ArgumentTypeError(
             f"{text} is outside the days nvadmin covers ({FIRST_DAY} to {LAST_DAY})"

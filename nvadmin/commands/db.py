@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from nvadmin.commands import arguments
-from nvadmin.context import Context
 from nvadmin.errors import UserError
+
+if TYPE_CHECKING:
+    from nvadmin.context import Context
 
 # Ten years of empty monthly partitions is already more than anyone plans ahead.
 MAX_MONTHS_AHEAD = 120

@@ -14,15 +14,17 @@ import getpass
 import sys
 import time
 from datetime import date
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nvadmin.commands import arguments
-from nvadmin.context import Context
 from nvadmin.errors import UserError
+
+if TYPE_CHECKING:
+    from nvadmin.context import Context
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from nvadmin.export.columns import DEFAULT_COLUMNS
+    from nvadmin.export.columns import DEFAULT_COLUMNS  # standard library only
 
     parser = subparsers.add_parser(
         "export",

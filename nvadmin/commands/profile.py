@@ -12,12 +12,15 @@ import argparse
 import contextlib
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
-from nvadmin.auth.credentials import CredentialStore, KeyringUnavailable
-from nvadmin.auth.profiles import ProfileStore
-from nvadmin.context import Context
 from nvadmin.errors import UserError
-from nvadmin.paths import Paths
+
+# The keyring and the URL parser are loaded by the actions that use them, not by `--help`.
+if TYPE_CHECKING:
+    from nvadmin.auth.profiles import ProfileStore
+    from nvadmin.context import Context
+    from nvadmin.paths import Paths
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,10 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def store(paths: Paths) -> ProfileStore:
+    from nvadmin.auth.profiles import ProfileStore
+
     return ProfileStore(paths.config_dir / "connections.ini")
 
 
 def run_add(context: Context, args: argparse.Namespace) -> int:
+    from nvadmin.auth.credentials import CredentialStore, KeyringUnavailable
+
     profile, password = store(context.paths).save(args.name, args.url)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n") or None
@@ -68,6 +75,8 @@ def run_list(context: Context, args: argparse.Namespace) -> int:
 
 
 def run_remove(context: Context, args: argparse.Namespace) -> int:
+    from nvadmin.auth.credentials import CredentialStore, KeyringUnavailable
+
     if store(context.paths).get(args.name) is None:
         raise UserError(f"no saved connection named {args.name!r}")
     store(context.paths).remove(args.name)
@@ -80,6 +89,8 @@ def run_remove(context: Context, args: argparse.Namespace) -> int:
 def resolve(paths: Paths, name: str) -> str:
     """The database URL of a saved connection, with its password from the keyring (or asked
     for on a terminal when the keyring has none)."""
+    from nvadmin.auth.credentials import CredentialStore, KeyringUnavailable
+
     profile = store(paths).get(name)
     if profile is None:
         raise UserError(f"no saved connection named {name!r} (see `nvadmin profile list`)")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from nvadmin.commands import arguments
-from nvadmin.context import Context
+
+if TYPE_CHECKING:
+    from nvadmin.context import Context
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -13,9 +13,12 @@ import argparse
 import getpass
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from nvadmin.context import Context
 from nvadmin.errors import UserError
+
+if TYPE_CHECKING:
+    from nvadmin.context import Context
 
 ROLES = ("support", "compliance", "admin")
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from nvadmin.commands import arguments
-from nvadmin.context import Context
 from nvadmin.errors import UserError
+
+if TYPE_CHECKING:
+    from nvadmin.context import Context
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -62,7 +62,6 @@ def _has_workspaces(context: Context) -> bool:
 
 
 def _prepare(context: Context, control: JobControl, first_run: bool) -> None:
-    from nvadmin.audit.seed import SeedPlan, seed_demo
     from nvadmin.db import migrate, partitions
 
     engine = context.engine
@@ -71,6 +70,7 @@ def _prepare(context: Context, control: JobControl, first_run: bool) -> None:
     else:
         migrate.upgrade(engine)
     if first_run:
+        from nvadmin.audit.seed import SeedPlan, seed_demo  # not on every start: first run only
 
         def progress(done: int, total: int) -> None:
             control.token.check()
