@@ -15,15 +15,16 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from nvadmin import __version__
 from nvadmin.audit.chain import ChainWriter, EventDraft
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.taxonomy import ActorType
+from nvadmin.audit.workspaces import by_slug
 from nvadmin.auth import server_events
 from nvadmin.auth.roles import StaffIdentity
-from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG, Workspace
+from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG
 from nvadmin.db.types import canonical_json
 
 
@@ -41,12 +42,7 @@ def _host() -> tuple[str, str | None]:
 
 
 def staff_workspace_id(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(Workspace.id).where(Workspace.slug == SYSTEM_WORKSPACE_SLUG)
-            ).scalar_one()
-        )
+    return by_slug(engine, SYSTEM_WORKSPACE_SLUG).id
 
 
 def staff_draft(

@@ -29,14 +29,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine, select
 
 from nvadmin import __version__
-from nvadmin.audit import access_log
+from nvadmin.audit import access_log, workspaces
 from nvadmin.audit.paging import ROW_COLUMNS
 from nvadmin.audit.query import EventFilter, Term, where_clause
 from nvadmin.audit.search import Search, format_search
 from nvadmin.audit.taxonomy import action_label, reason_label, role_label
+from nvadmin.audit.workspaces import WorkspaceInfo
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent as E
-from nvadmin.db.models import Workspace
 from nvadmin.errors import UserError
 from nvadmin.export.columns import neutralise
 
@@ -353,18 +353,6 @@ def _period(start: datetime | None, end: datetime | None, zone: tzinfo, zone_nam
     return f"{first} to {last} ({zone_name}, both included)"
 
 
-def _workspace(engine: Engine, workspace_id: int) -> tuple[str, str, str]:
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(Workspace.slug, Workspace.name, Workspace.timezone).where(
-                Workspace.id == workspace_id
-            )
-        ).first()
-    if row is None:
-        raise UserError(f"workspace id {workspace_id} does not exist")
-    return str(row[0]), str(row[1]), str(row[2])
-
-
 def _fetch(engine: Engine, event_filter: EventFilter) -> list[Any]:
     statement = select(*ROW_COLUMNS).where(where_clause(event_filter)).order_by(E.occurred_at, E.id)
     with engine.connect() as connection:
@@ -373,7 +361,7 @@ def _fetch(engine: Engine, event_filter: EventFilter) -> list[Any]:
 
 def _header(
     identity: StaffIdentity,
-    workspace: tuple[str, str, str] | None,
+    workspace: WorkspaceInfo | None,
     subject: tuple[str, str],
     period: str,
     zone_name: str,
@@ -383,7 +371,7 @@ def _header(
 ) -> list[tuple[str, str]]:
     now = datetime.now(UTC)
     zone = _zone(zone_name)
-    workspace_text = f"{workspace[1]} ({workspace[0]})" if workspace else "all workspaces"
+    workspace_text = workspace.label if workspace else "all workspaces"
     return [
         ("Workspace", workspace_text),
         subject,
@@ -429,8 +417,8 @@ def patient_access_report(
     patient_id = patient_id.strip()
     if not patient_id:
         raise UserError("give the patient id to report on")
-    workspace = _workspace(engine, workspace_id)
-    zone_name = zone or workspace[2]
+    workspace = workspaces.by_id(engine, workspace_id)
+    zone_name = zone or workspace.timezone
     tz = _zone(zone_name)
     event_filter = EventFilter(
         workspace_ids=(workspace_id,),
@@ -537,8 +525,8 @@ def user_activity_report(
     email = user_email.strip().lower()
     if not email:
         raise UserError("give the team member's e-mail address to report on")
-    workspace = _workspace(engine, workspace_id) if workspace_id is not None else None
-    zone_name = zone or (workspace[2] if workspace else "UTC")
+    workspace = workspaces.by_id(engine, workspace_id) if workspace_id is not None else None
+    zone_name = zone or (workspace.timezone if workspace else "UTC")
     tz = _zone(zone_name)
     event_filter = EventFilter(
         workspace_ids=(workspace_id,) if workspace_id is not None else (),

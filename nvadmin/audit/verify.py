@@ -48,10 +48,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, select
 
 from nvadmin.audit import checkpoints as cp
+from nvadmin.audit import workspaces
 from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
 from nvadmin.audit.witness import ChainWitness, Remembered, WitnessError, sample_positions
 from nvadmin.auth.roles import Permission, StaffIdentity
-from nvadmin.db.models import ActivityEvent, ChainHead, Workspace
+from nvadmin.db.models import ActivityEvent, ChainHead
 from nvadmin.errors import UserError
 from nvadmin.workers.cancel import CancelToken, no_progress
 
@@ -693,16 +694,6 @@ def _last(row: tuple[Any, ...] | None) -> tuple[int, bytes] | None:
     return None if row is None else (int(row[_SEQ]), bytes(row[_HASH]))
 
 
-def _workspace(connection: Connection, slug_or_id: str | int) -> tuple[int, str, datetime | None]:
-    w = Workspace
-    query = select(w.id, w.slug, w.created_at)
-    query = query.where(w.id == slug_or_id if isinstance(slug_or_id, int) else w.slug == slug_or_id)
-    row = connection.execute(query).first()
-    if row is None:
-        raise UserError(f"no workspace {slug_or_id!r}")
-    return int(row[0]), str(row[1]), row[2]
-
-
 def _seq_span(
     connection: Connection, workspace_id: int, start: datetime | None, end: datetime | None
 ) -> tuple[int, int] | None:
@@ -752,7 +743,8 @@ def verify_workspace(
             # One snapshot for the head, the checkpoints and every row walked.
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            workspace_id, slug, created_at = _workspace(connection, workspace)
+            found = workspaces.find(connection, workspace)
+            workspace_id, slug, created_at = found.id, found.slug, found.created_at
             head = _head(connection, workspace_id)
             head_seq = head[0] if head else 0
             whole = start is None and end is None

@@ -158,12 +158,10 @@ class ProgressBar:
 
 
 def run_export(context: Context, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
+    from nvadmin.audit import workspaces
     from nvadmin.audit.query import EventFilter, Term
     from nvadmin.audit.taxonomy import CATEGORY_ALIASES
     from nvadmin.db.engine import translate
-    from nvadmin.db.models import Workspace
     from nvadmin.export.service import ExportRequest, day_range, export_csv
 
     first: date = args.first_day
@@ -180,14 +178,11 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     password, code = _credentials(args, sys.stdin)
     identity = sign_in(context, args.staff, password, code)
     try:
-        with context.engine.connect() as connection:
-            workspace = connection.execute(
-                select(Workspace.id, Workspace.timezone).where(Workspace.slug == args.workspace)
-            ).first()
+        workspace = workspaces.by_slug(context.engine, args.workspace)
+    except UserError:
+        raise
     except Exception as error:
         raise translate(error) from error
-    if workspace is None:
-        raise UserError(f"no workspace with the slug {args.workspace!r}")
     zone = args.tz or workspace.timezone
     start, end = day_range(first, last, zone)
     terms = [Term("user", email.strip()) for email in args.user]

@@ -110,16 +110,13 @@ def chosen_rules(names: list[str] | None) -> tuple[str, ...] | None:
 def run_flags(context: Context, args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from sqlalchemy import select
-
-    from nvadmin.audit import access_log, flags
+    from nvadmin.audit import access_log, flags, workspaces
     from nvadmin.audit.query import EventFilter
     from nvadmin.audit.search import describe_scope, relative_range
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.auth.server_signin import require_operator_login
     from nvadmin.commands.verify import _progress, parse_bound
     from nvadmin.db import migrate
-    from nvadmin.db.models import Workspace
     from nvadmin.export.atomic import write_file
 
     rules = chosen_rules(args.rule)
@@ -130,13 +127,8 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
         raise UserError(f"--csv: {args.csv} already exists (give --force to replace it)")
     migrate.require_head(context.engine)
     require_operator_login(context.engine, "flags")
-    with context.engine.connect() as connection:
-        row = connection.execute(
-            select(Workspace.id, Workspace.timezone).where(Workspace.slug == args.workspace)
-        ).first()
-    if row is None:
-        raise UserError(f"no workspace {args.workspace!r}")
-    workspace_id, zone = int(row[0]), str(row[1])
+    workspace = workspaces.by_slug(context.engine, args.workspace)
+    workspace_id, zone = workspace.id, workspace.timezone
     start: datetime | None = None
     end: datetime | None = None
     if args.last:

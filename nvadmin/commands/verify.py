@@ -113,15 +113,13 @@ def _progress(quiet: bool, label: str):  # type: ignore[no-untyped-def]
 
 
 def run_verify(context: Context, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
+    from nvadmin.audit import workspaces
     from nvadmin.audit.checkpoints import KeyStore, load_public_pem
     from nvadmin.audit.verify import verify_workspace
     from nvadmin.audit.witness import ChainWitness, WitnessError
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.auth.server_signin import require_operator_login
     from nvadmin.db import migrate
-    from nvadmin.db.models import Workspace
 
     migrate.require_head(context.engine)
     require_operator_login(context.engine, "verify")
@@ -135,12 +133,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
         from nvadmin.audit.checkpoints import key_id
 
         trusted[key_id(key)] = key
-    with context.engine.connect() as connection:
-        zone = connection.execute(
-            select(Workspace.timezone).where(Workspace.slug == args.workspace)
-        ).scalar()
-    if zone is None:
-        raise UserError(f"no workspace {args.workspace!r}")
+    zone = workspaces.by_slug(context.engine, args.workspace).timezone
     start = parse_bound(args.start, zone, is_end=False) if args.start else None
     end = parse_bound(args.end, zone, is_end=True) if args.end else None
     if start and end and start >= end:
@@ -178,13 +171,11 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
+    from nvadmin.audit import workspaces
     from nvadmin.audit.checkpoints import KeyStore, fingerprint, public_pem
     from nvadmin.audit.verify import sign_checkpoint
     from nvadmin.audit.witness import ChainWitness
     from nvadmin.auth.accounts import command_line_operator
-    from nvadmin.db.models import Workspace
 
     store = KeyStore(context.paths.config_dir)
     did_something = False
@@ -217,13 +208,12 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
     migrate.require_head(context.engine)
     require_operator_login(context.engine, "checkpoint")
     key = store.require_signing_key()
-    with context.engine.connect() as connection:
-        query = select(Workspace.slug).order_by(Workspace.slug)
-        if args.workspace:
-            query = query.where(Workspace.slug == args.workspace)
-        slugs = list(connection.execute(query).scalars())
+    if args.workspace:
+        slugs = [workspaces.by_slug(context.engine, args.workspace).slug]
+    else:
+        slugs = sorted(w.slug for w in workspaces.all_workspaces(context.engine))
     if not slugs:
-        raise UserError(f"no workspace {args.workspace!r}")
+        raise UserError("this database has no workspaces yet")
     failed = 0
     witness = ChainWitness.for_database(context.paths.data_dir, context.database_url)
     for slug in slugs:

@@ -35,10 +35,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
+from nvadmin.audit import workspaces as workspace_repository
 from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.auth.roles import Permission, Role, StaffIdentity
 from nvadmin.db.engine import describe, translate
-from nvadmin.db.models import ActivityEvent, Workspace
+from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.export import manifest as manifests
@@ -244,19 +245,15 @@ def export_csv(
 
 
 def _workspaces(engine: Engine, event_filter: EventFilter) -> list[dict[str, Any]]:
-    statement = select(Workspace.id, Workspace.slug, Workspace.name, Workspace.timezone)
-    if event_filter.workspace_ids:
-        statement = statement.where(Workspace.id.in_(event_filter.workspace_ids))
+    """The manifest's entry for each workspace the filter names (by id)."""
     try:
-        with engine.connect() as connection:
-            rows = connection.execute(statement.order_by(Workspace.id)).all()
+        found = workspace_repository.by_ids(engine, event_filter.workspace_ids)
     except SQLAlchemyError as error:
         raise translate(error) from error
-    found = {r.id for r in rows}
-    missing = [w for w in event_filter.workspace_ids if w not in found]
-    if missing:
-        raise UserError(f"workspace id {missing[0]} does not exist")
-    return [{"id": r.id, "slug": r.slug, "name": r.name, "timezone": r.timezone} for r in rows]
+    return [
+        {"id": w.id, "slug": w.slug, "name": w.name, "timezone": w.timezone}
+        for w in sorted(found, key=lambda w: w.id)
+    ]
 
 
 def _facts(

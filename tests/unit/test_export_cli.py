@@ -132,4 +132,4 @@ def test_unknown_workspace(
         "--output", str(tmp_path / "x.csv"), "--staff", "sam@nvadmin.example", "--password-stdin",
     )  # fmt: skip
     assert code == 1
-    assert "no workspace with the slug 'nowhere'" in capsys.readouterr().err
+    assert "no workspace 'nowhere' in this database (workspaces: " in capsys.readouterr().err
