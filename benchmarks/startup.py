@@ -16,8 +16,8 @@ Run:  uv run python -m benchmarks.startup [--rounds 5] [--events 150000] [--appe
      its first page of activity rows (target ≤ 0.5 s).
 
    One unmeasured round first, then ``--rounds`` measured ones: warm starts, the files in the
-   page cache. The probe creates the QApplication a moment before nvadmin would (nvadmin
-   reuses it), so the same work is counted.
+   page cache. The probe imports nothing ahead of nvadmin (the order of imports changes their
+   cost); it starts watching when nvadmin prepares the database.
 
 Every process runs with compiled bytecode, as an installed nvadmin does (pip compiles on
 install; the bundle ships it): ``PYTHONDONTWRITEBYTECODE`` is lifted for the measured processes
@@ -25,12 +25,16 @@ and the caches go to ``PYCACHE`` (``PYTHONPYCACHEPREFIX``), outside the source t
 bytecode every start recompiles SQLAlchemy, alembic and nvadmin, several seconds on this
 machine.
 
-``--append`` adds the run to benchmarks/RESULTS.md under "Start-up".
+``--append`` adds the run to benchmarks/RESULTS.md under "Start-up". ``--tree DIR`` measures
+the ``nvadmin`` package found in DIR instead, for a before/after on the same machine and load:
+``git archive COMMIT nvadmin | tar -x -C DIR``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.abc
+import importlib.util
 import json
 import os
 import platform
@@ -40,13 +44,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 PYCACHE = Path(tempfile.gettempdir()) / "nvadmin-benchmark-pycache"
 PROBE_TIMEOUT_S = 120
+TREE: Path | None = None  # --tree: the nvadmin package measured comes from there
 
 
 def python_env() -> dict[str, str]:
@@ -54,12 +62,16 @@ def python_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    if TREE is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(TREE), str(ROOT)])
     return env
 
 
 def timed_run(command: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=python_env())
+    subprocess.run(
+        command, check=True, stdout=subprocess.DEVNULL, env=python_env(), cwd=TREE or ROOT
+    )
     return time.perf_counter() - started
 
 
@@ -83,7 +95,7 @@ def probe_env(home: Path) -> dict[str, str]:
 def start_up_round(home: Path) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.startup", "--probe"],
-        cwd=ROOT,
+        cwd=TREE or ROOT,
         env=probe_env(home),
         capture_output=True,
         text=True,
@@ -100,18 +112,15 @@ def start_up_round(home: Path) -> dict[str, float]:
 
 
 def probe() -> int:
-    """Run nvadmin as `nvadmin` does, watch for the moments above, print them as JSON."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    """Run nvadmin as `nvadmin` does, watch for the moments above, print them as JSON.
 
+    Nothing is imported ahead of nvadmin (the order of imports changes their cost): the watcher
+    starts when nvadmin first prepares the database, its QApplication made by then.
+    """
     from nvadmin.ui.smoke import process_age  # standard library only at import
 
-    app = QApplication([sys.argv[0]])
-    watcher = _Watcher(app, process_age)
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(watcher.poll)
-    timer.start()
+    watcher = _Watcher(process_age)
+    sys.meta_path.insert(0, _AfterImport("nvadmin.ui.startup", watcher.attach))
     from nvadmin.__main__ import main
 
     status = main([])
@@ -119,15 +128,53 @@ def probe() -> int:
     return 0 if status == 0 and "rows" in watcher.result else 1
 
 
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``then(module)`` once the named module has been imported, by whoever imports it."""
+
+    def __init__(self, name: str, then: Callable[[ModuleType], None]) -> None:
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        assert spec is not None and spec.loader is not None
+        load = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            load(module)
+            self.then(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
 class _Watcher:
-    def __init__(self, app: object, process_age: object) -> None:
-        self.app = app
+    def __init__(self, process_age: Callable[[], float]) -> None:
         self.age = process_age
+        self.timer: object = None
         self.result: dict[str, float] = {}
         self.dialog: object = None
         self.window: object = None
         self.clicked_at = 0.0
         self.clicked_cpu = 0.0
+
+    def attach(self, startup: ModuleType) -> None:
+        """Start polling when nvadmin prepares the database (the QApplication exists then)."""
+        prepare = startup.prepare_database
+
+        def prepare_database(context: object) -> bool:
+            from PySide6.QtCore import QTimer
+
+            timer = QTimer()
+            timer.setInterval(5)
+            timer.timeout.connect(self.poll)
+            timer.start()
+            self.timer = timer
+            return bool(prepare(context))
+
+        startup.prepare_database = prepare_database
 
     def poll(self) -> None:
         from PySide6.QtCore import Qt
@@ -151,7 +198,7 @@ class _Watcher:
             QTest.keyClick(focused, Qt.Key.Key_A)  # a real key press event, as typed
             if dialog.email_edit.text() != "a":
                 return
-            self.result["usable"] = self.age()  # type: ignore[operator]
+            self.result["usable"] = self.age()
             self.result["usable_cpu"] = time.process_time()
             dialog.email_edit.clear()
             self.dialog = dialog
@@ -159,7 +206,7 @@ class _Watcher:
         if "accounts" not in self.result:
             if not dialog.sign_in_button.isEnabled():  # type: ignore[attr-defined]
                 return
-            self.result["accounts"] = self.age()  # type: ignore[operator]
+            self.result["accounts"] = self.age()
             self.result["accounts_cpu"] = time.process_time()
             admin = [
                 b
@@ -206,10 +253,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="runs of each (default 5)")
     parser.add_argument("--events", type=int, default=150_000, help="demo events (default 150k)")
     parser.add_argument("--append", action="store_true", help="add to benchmarks/RESULTS.md")
+    parser.add_argument("--tree", type=Path, metavar="DIR", help="measure DIR/nvadmin instead")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         return probe()
+    global TREE
+    TREE = args.tree.resolve() if args.tree else None
 
     load_before = os.getloadavg()[0]
     python = sys.executable
@@ -220,7 +270,7 @@ def main() -> int:
     try:
         env = probe_env(home)
         seed = [python, "-m", "nvadmin", "seed", "--events", str(args.events), "--workspaces", "4"]
-        subprocess.run(seed, check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(seed, check=True, env=env, cwd=TREE or ROOT, stdout=subprocess.DEVNULL)
         start_up_round(home)  # writes the bytecode caches of the modules only the app uses
         rounds = [start_up_round(home) for _ in range(args.rounds)]
     finally:
@@ -240,7 +290,7 @@ def main() -> int:
         f"load average {load_before:.1f} → {load_after:.1f}",
         "",
         f"Command: `uv run python -m benchmarks.startup --rounds {args.rounds} "
-        f"--events {args.events}`",
+        f"--events {args.events}" + (f" --tree {args.tree}`" if args.tree else "`"),
         "",
         f"`python -m nvadmin --help` {help_s:.3f} s against `python -c pass` {floor:.3f} s: "
         f"ratio {help_s / floor:.1f} (median of {args.rounds}; target ≤ 0.3 s).",

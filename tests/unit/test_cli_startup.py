@@ -115,3 +115,21 @@ def test_an_unknown_flag_rule_is_named_with_the_rules(
     assert err.startswith("nvadmin: --rule: unknown rule 'no_such_rule' (the rules are: ")
     assert all(name in err for name in RULES)
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_modules_loaded_before_qt_do_not_load_qt() -> None:
+    """nvadmin.app imports them ahead of PySide6 (whose import hook reads the source of every
+    module imported after it); one that loaded Qt itself would defeat that."""
+    from nvadmin.app import BEFORE_QT
+
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {list(BEFORE_QT)!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    modules = set(json.loads(done.stdout.splitlines()[-1]))
+    assert set(BEFORE_QT) <= modules
+    assert not [m for m in modules if m.split(".")[0] in ("PySide6", "shiboken6")]
