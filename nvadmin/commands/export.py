@@ -158,11 +158,12 @@ class ProgressBar:
 def run_export(context: Context, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
+    from nvadmin.audit.localtime import day_range
     from nvadmin.audit.query import EventFilter, Term
     from nvadmin.audit.taxonomy import CATEGORY_ALIASES
     from nvadmin.db.engine import translate
     from nvadmin.db.models import Workspace
-    from nvadmin.export.service import ExportRequest, day_range, export_csv
+    from nvadmin.export.service import ExportRequest, export_csv
 
     first: date = args.first_day
     last: date = args.last_day

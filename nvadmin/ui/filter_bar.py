@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.audit.fields import SEARCHED, Widget
+from nvadmin.audit.localtime import day_start
 from nvadmin.audit.query import Term
 from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
 from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
@@ -64,8 +66,8 @@ class RangePreset:
     def instants(self, now: datetime, zone: tzinfo) -> tuple[datetime, datetime | None]:
         """Start and exclusive end in UTC (None: up to now), days read in ``zone``."""
         first, last = self.days(now.astimezone(zone).date())
-        end = None if last is None else _midnight(last + timedelta(days=1), zone)
-        return _midnight(first, zone), end
+        end = None if last is None else day_start(last + timedelta(days=1), zone)
+        return day_start(first, zone), end
 
 
 def _previous_month(today: date) -> tuple[date, date | None]:
@@ -174,12 +176,16 @@ class FilterBar(QWidget):
         self.outcome_box.addItem("Success", Outcome.SUCCESS.value)
         self.outcome_box.addItem("Failure", Outcome.FAILURE.value)
         self.outcome_box.activated.connect(self._on_outcome)
-        self.patient_edit = QLineEdit(self)
-        self.patient_edit.setPlaceholderText("Patient id")
-        self.patient_edit.textEdited.connect(lambda t: self._on_single_term("patient", t))
-        self.ip_edit = QLineEdit(self)
-        self.ip_edit.setPlaceholderText("IP address")
-        self.ip_edit.textEdited.connect(lambda t: self._on_single_term("ip", t))
+        # One box per field the registry gives a typed-value widget (patient id, IP address).
+        self.line_edits: dict[str, QLineEdit] = {}
+        for key, spec in SEARCHED.items():
+            if spec.widget is not Widget.LINE:
+                continue
+            line = QLineEdit(self)
+            line.setPlaceholderText(spec.placeholder)
+            line.setAccessibleName(spec.placeholder)
+            line.textEdited.connect(lambda t, key=key: self._on_single_term(key, t))
+            self.line_edits[key] = line
         self.text_edit = QLineEdit(self)
         self.text_edit.setPlaceholderText("Text in details")
         self.text_edit.textEdited.connect(self._on_text)
@@ -189,7 +195,7 @@ class FilterBar(QWidget):
             "Show the Activity log access events (staff viewing or exporting this log)"
         )
         self.log_access_box.toggled.connect(self._on_log_access)
-        for line in (self.patient_edit, self.ip_edit, self.text_edit):
+        for line in (*self.line_edits.values(), self.text_edit):
             line.setClearButtonEnabled(True)
             line.setMinimumWidth(_fits_placeholder(line))
         self.members_edit.setClearButtonEnabled(True)
@@ -211,8 +217,6 @@ class FilterBar(QWidget):
             (self.category_button, "Categories"),
             (self.action_box, "Action"),
             (self.outcome_box, "Outcome"),
-            (self.patient_edit, "Patient id"),
-            (self.ip_edit, "IP address"),
             (self.text_edit, "Text in details"),
         ):
             widget.setAccessibleName(name)
@@ -231,8 +235,8 @@ class FilterBar(QWidget):
         # A custom range's days open at the start of the second line, under the range list.
         details.addWidget(self.from_date)
         details.addWidget(self.to_date)
-        details.addWidget(self.patient_edit, 1)
-        details.addWidget(self.ip_edit, 1)
+        for line in self.line_edits.values():
+            details.addWidget(line, 1)
         details.addWidget(self.text_edit, 2)
         details.addWidget(self.log_access_box)
         layout = QVBoxLayout(self)
@@ -414,7 +418,7 @@ class FilterBar(QWidget):
         """Start and (exclusive) end: the end date means the whole day, to the next midnight."""
         first = _to_date(self.from_date.date())
         last = _to_date(self.to_date.date())
-        return _midnight(first, self._zone), _midnight(last + timedelta(days=1), self._zone)
+        return day_start(first, self._zone), day_start(last + timedelta(days=1), self._zone)
 
     # -- state -> widgets ----------------------------------------------------------------------
 
@@ -473,7 +477,7 @@ class FilterBar(QWidget):
             self._show_choice(self.action_box, actions, "Several actions")
             outcomes = [t.value for t in s.terms if t.field == "outcome" and not t.negate]
             self._show_choice(self.outcome_box, outcomes, "Success or failure")
-            for field, edit in (("patient", self.patient_edit), ("ip", self.ip_edit)):
+            for field, edit in self.line_edits.items():
                 values = [t.value for t in s.terms if t.field == field and not t.negate]
                 if not edit.hasFocus():
                     edit.setText(values[0] if len(values) == 1 else ", ".join(values))
@@ -532,7 +536,3 @@ def _to_date(value: QDate) -> date:
 
 def _qdate(value: date) -> QDate:
     return QDate(value.year, value.month, value.day)
-
-
-def _midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
