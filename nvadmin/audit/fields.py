@@ -263,6 +263,7 @@ class Searched:
     to_sql: Callable[[str], Any] = str
     widget: Widget | None = None
     placeholder: str = ""  # a LINE widget's hint and accessible name
+    example: str = ""  # a value as typed (the registry's test searches for it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +390,9 @@ TIME_UTC = EventField(
 ACTION = EventField(
     "action",
     "Action",
-    search=Searched(("action",), E.action, parse=_parse_action, widget=Widget.CHOICE),
+    search=Searched(
+        ("action",), E.action, parse=_parse_action, widget=Widget.CHOICE, example="chart.view"
+    ),
     detail=lambda row, view: f"{action_label(row.action)} ({row.action})",
     table=Shown(
         5,
@@ -411,6 +414,7 @@ CATEGORY = EventField(
         parse=_parse_category,
         write=_write_category,
         widget=Widget.CATEGORIES,
+        example="api",
     ),
     detail=lambda row, view: category_label(row.category),
     table=Shown(
@@ -427,7 +431,9 @@ CATEGORY = EventField(
 OUTCOME = EventField(
     "outcome",
     "Outcome",
-    search=Searched(("outcome",), E.outcome, parse=_parse_outcome, widget=Widget.CHOICE),
+    search=Searched(
+        ("outcome",), E.outcome, parse=_parse_outcome, widget=Widget.CHOICE, example="failure"
+    ),
     detail=lambda row, view: outcome_text(row),
     table=Shown(
         7,
@@ -445,14 +451,14 @@ FAILURE_REASON = EventField(
 ACTOR_TYPE = EventField(
     "actor_type",
     "Actor type",
-    search=Searched(("actor",), E.actor_type),
+    search=Searched(("actor",), E.actor_type, example="api_client"),
     detail=lambda row, view: row.actor_type,
     export=Exported(5, "actor_type", "Actor type"),
 )
 NAME = EventField(
     "name",
     "Team member",
-    search=Searched(("name",), E.actor_name),
+    search=Searched(("name",), E.actor_name, example="Ana Ruiz"),
     detail=lambda row, view: row.actor_name,
     table=Shown(
         3,
@@ -473,6 +479,7 @@ USER = EventField(
         parse=_parse_user,
         match=Match.PERSON,
         widget=Widget.MEMBERS,
+        example="Ana@Riverside.example",
     ),
     detail=lambda row, view: row.actor_email or "",
     export=Exported(6, "actor_email", "Team member e-mail"),
@@ -480,7 +487,7 @@ USER = EventField(
 ROLE = EventField(
     "role",
     "Role",
-    search=Searched(("role",), E.actor_role),
+    search=Searched(("role",), E.actor_role, example="physician"),
     detail=lambda row, view: role_label(row.actor_role),
     table=Shown(
         4,
@@ -500,7 +507,9 @@ ACTOR_ID = EventField(
 PATIENT = EventField(
     "patient",
     "Patient",
-    search=Searched(("patient",), E.patient_id, widget=Widget.LINE, placeholder="Patient id"),
+    search=Searched(
+        ("patient",), E.patient_id, widget=Widget.LINE, placeholder="Patient id", example="P123"
+    ),
     detail=lambda row, view: row.patient_id or "",
     table=Shown(
         8,
@@ -515,13 +524,13 @@ PATIENT = EventField(
 RESOURCE_TYPE = EventField(
     "resource_type",
     "Resource type",
-    search=Searched(("type",), E.resource_type),
+    search=Searched(("type",), E.resource_type, example="api_endpoint"),
     export=Exported(13, "resource_type", "Resource type"),
 )
 RESOURCE = EventField(
     "resource",
     "Resource",
-    search=Searched(("resource",), E.resource_id),
+    search=Searched(("resource",), E.resource_id, example="GET /v1/claims"),
     detail=lambda row, view: _resource(row),
     table=Shown(
         9,
@@ -537,7 +546,9 @@ RESOURCE = EventField(
 IP = EventField(
     "ip",
     "IP address",
-    search=Searched(("ip",), E.ip, widget=Widget.LINE, placeholder="IP address"),
+    search=Searched(
+        ("ip",), E.ip, widget=Widget.LINE, placeholder="IP address", example="10.0.0.9"
+    ),
     detail=lambda row, view: row.ip or "",
     table=Shown(
         10,
@@ -558,14 +569,14 @@ USER_AGENT = EventField(
 SESSION = EventField(
     "session",
     "Session",
-    search=Searched(("session",), E.session_id),
+    search=Searched(("session",), E.session_id, example="sess_7f3a"),
     detail=lambda row, view: row.session_id or "",
     export=Exported(18, "session_id", "Session id"),
 )
 REQUEST = EventField(
     "request",
     "Request",
-    search=Searched(("request",), E.request_id),
+    search=Searched(("request",), E.request_id, example="req_0001"),
     detail=lambda row, view: row.request_id or "",
     export=Exported(19, "request_id", "Request id"),
 )
@@ -591,7 +602,9 @@ DETAILS = EventField(
 STATUS = EventField(
     "status",
     "HTTP status",
-    search=Searched(("status",), ApiStatus(), parse=_parse_status, null_value=NO_STATUS),
+    search=Searched(
+        ("status",), ApiStatus(), parse=_parse_status, null_value=NO_STATUS, example="500"
+    ),
 )
 WEEKDAY = EventField(
     "weekday",
@@ -602,12 +615,20 @@ WEEKDAY = EventField(
         check=_check_weekday,
         match=Match.CLOCK,
         to_sql=WEEKDAYS.index,
+        example="Monday",
     ),
 )
 HOUR = EventField(
     "hour",
     "Hour",
-    search=Searched(("hour",), parse=_parse_hour, check=_check_hour, match=Match.CLOCK, to_sql=int),
+    search=Searched(
+        ("hour",),
+        parse=_parse_hour,
+        check=_check_hour,
+        match=Match.CLOCK,
+        to_sql=int,
+        example="9",
+    ),
 )
 
 # In the detail pane's order (see the module docstring for the table's and the export's).
