@@ -96,6 +96,8 @@ log = logging.getLogger(__name__)
 # Rows from the window's edge at which the next page is requested, so scrolling never waits.
 PREFETCH_ROWS = 60
 SEARCH_NOT_RUN = "Search not run: "
+# The columns the table had before saved layouts recorded how many they knew.
+_FIRST_COLUMN_COUNT = 12
 _FOCUS_BACK = "nvadminFocusBack"  # set on a dialog once its closing gives focus to the table
 
 
@@ -644,6 +646,10 @@ class MainWindow(QMainWindow):
             header_view.blockSignals(True)
             header_view.restoreState(header)
             header_view.blockSignals(False)
+            # Columns added since the layout was saved start as new users see them.
+            for column in HIDDEN_BY_DEFAULT:
+                if column >= self._saved_column_count():
+                    header_view.setSectionHidden(column, True)
             key = SORT_KEY_OF.get(header_view.sortIndicatorSection())
             if key is not None:
                 descending = header_view.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
@@ -654,11 +660,18 @@ class MainWindow(QMainWindow):
         except SearchError:
             log.info("ignoring the saved search text %r", text)
 
+    def _saved_column_count(self) -> int:
+        try:
+            return int(self.settings.text(keys.HEADER_COLUMNS) or _FIRST_COLUMN_COUNT)
+        except ValueError:
+            return _FIRST_COLUMN_COUNT
+
     def save_layout(self) -> None:
         self.settings.set_bytes(keys.GEOMETRY, self.saveGeometry())
         self.settings.set_bytes(keys.WINDOW_STATE, self.saveState())
         self.settings.set_bytes(keys.SPLITTER, self.splitter.saveState())
         self.settings.set_bytes(keys.HEADER, self.table.horizontalHeader().saveState())
+        self.settings.set_text(keys.HEADER_COLUMNS, str(len(COLUMNS)))
         self.settings.set_text(
             keys.SEARCH_TEXT, format_search(self.filter_bar.search(), self.display_zone())
         )
