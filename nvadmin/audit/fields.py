@@ -29,7 +29,7 @@ from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, func, literal_column
+from sqlalchemy import ColumnElement, String, case, cast, func, literal, literal_column
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -72,6 +72,76 @@ def _api_status_pg(element: ApiStatus, compiler: Any, **kw: Any) -> str:
 def _api_status(element: ApiStatus, compiler: Any, **kw: Any) -> str:
     expression = cast(func.json_extract(E.details, literal_column("'$.status'")), String)
     return str(compiler.process(expression, **kw))
+
+
+class _HasText(FunctionElement[bool]):
+    """``column`` contains ``needle``, exactly (case and all), on both backends alike."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any, needle: str) -> None:
+        super().__init__(column, literal(needle, String()))
+
+
+@compiles(_HasText, "postgresql")
+def _has_text_pg(element: _HasText, compiler: Any, **kw: Any) -> str:
+    column, needle = element.clauses
+    return f"(strpos({compiler.process(column, **kw)}, {compiler.process(needle, **kw)}) > 0)"
+
+
+@compiles(_HasText)
+def _has_text(element: _HasText, compiler: Any, **kw: Any) -> str:
+    column, needle = element.clauses
+    return f"(instr({compiler.process(column, **kw)}, {compiler.process(needle, **kw)}) > 0)"
+
+
+# -- the browser or app behind a user agent ------------------------------------------------------
+#
+# A user agent names its program in tokens (``Chrome/131.0``, ``curl/8.5``). The first rule
+# whose tokens all occur in it (exactly, case and all) names the family, so more specific
+# rules come first (Edge's agent also says Chrome, Chrome's also says Safari). The same rules
+# become a SQL CASE, so a search, the table and an export name the same family on either
+# backend. A parsing library (ua-parser) would know more programs, but the database could not
+# filter by its answer; these few rules cover the programs that use the product.
+AGENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("nvadmin", ("nvadmin/",)),
+    ("Epic Hyperspace", ("Hyperspace",)),
+    ("curl", ("curl/",)),
+    ("python-requests", ("python-requests/",)),
+    ("Postman", ("PostmanRuntime/",)),
+    ("Edge", ("Edg/",)),
+    ("Opera", ("OPR/",)),
+    ("Firefox", ("Firefox/",)),
+    ("Chrome", ("Chrome/",)),
+    ("Chrome", ("CriOS/",)),
+    ("Safari", ("Safari/",)),
+    ("iOS app", ("AppleWebKit/", "Mobile/")),
+)
+AGENT_OTHER = "Other"  # a user agent no rule knows
+AGENT_FAMILIES: tuple[str, ...] = (*dict.fromkeys(name for name, _ in AGENT_RULES), AGENT_OTHER)
+
+
+def agent_family(user_agent: str | None) -> str | None:
+    """The family of a user agent (None when the event has none)."""
+    if not user_agent:
+        return None
+    for family, tokens in AGENT_RULES:
+        if all(token in user_agent for token in tokens):
+            return family
+    return AGENT_OTHER
+
+
+def agent_family_sql(column: Any = E.user_agent) -> ColumnElement[str]:
+    """:func:`agent_family` in SQL, over ``column``."""
+    whens: list[tuple[Any, Any]] = [
+        (column.is_(None) | (column == literal("", String())), literal(None, String()))
+    ]
+    for family, tokens in AGENT_RULES:
+        condition: Any = _HasText(column, tokens[0])
+        for token in tokens[1:]:
+            condition = condition & _HasText(column, token)
+        whens.append((condition, literal(family, String())))
+    return case(*whens, else_=literal(AGENT_OTHER, String()))
 
 
 # -- values typed in the search bar -------------------------------------------------------------
@@ -158,6 +228,16 @@ def _parse_status(value: str) -> str:
     if not re.fullmatch(r"[0-9]{3}", value):
         raise ValueError("status: is an HTTP status such as 200 or 500, or none")
     return value
+
+
+def _parse_agent(value: str) -> str:
+    by_folded = {family.casefold(): family for family in AGENT_FAMILIES}
+    family = by_folded.get(value.casefold())
+    if family is None:
+        guess = difflib.get_close_matches(value.casefold(), list(by_folded), n=1)
+        hint = f" (did you mean {by_folded[guess[0]]}?)" if guess else ""
+        raise ValueError(f"unknown browser or app {value!r}{hint}")
+    return family
 
 
 # -- how an event is shown ------------------------------------------------------------------------
@@ -566,6 +646,29 @@ USER_AGENT = EventField(
     detail=lambda row, view: row.user_agent or "",
     export=Exported(17, "user_agent", "User agent"),
 )
+AGENT = EventField(
+    "agent",
+    "Browser/app",
+    search=Searched(("agent", "browser"), agent_family_sql(), parse=_parse_agent, example="chrome"),
+    detail=lambda row, view: agent_family(row.user_agent) or "",
+    table=Shown(
+        12,
+        "Browser/app",
+        lambda row, view: agent_family(row.user_agent) or "",
+        width="Epic Hyperspace",
+        hidden=True,
+        filter_by=lambda row: ("agent", agent_family(row.user_agent)),
+    ),
+    export=Exported(
+        22,
+        "user_agent_family",
+        "Browser or app (from the user agent)",
+        Kind.LABEL,
+        source="user_agent",
+        sql=agent_family_sql,
+        default=False,
+    ),
+)
 SESSION = EventField(
     "session",
     "Session",
@@ -652,6 +755,7 @@ FIELDS: tuple[EventField, ...] = (
     RESOURCE,
     IP,
     USER_AGENT,
+    AGENT,
     SESSION,
     REQUEST,
     HASH,
