@@ -57,9 +57,7 @@ def _families(engine: Engine, event_filter: EventFilter) -> list[str | None]:
 
 def test_the_database_names_the_family_as_nvadmin_does(engine: Engine) -> None:
     ws = _write_agents(engine)
-    statement = (
-        select(E.user_agent, agent_family_sql()).where(E.workspace_id == ws).order_by(E.id)
-    )
+    statement = select(E.user_agent, agent_family_sql()).where(E.workspace_id == ws).order_by(E.id)
     with engine.connect() as connection:
         rows = connection.execute(statement).all()
     assert [family for _, family in rows] == [family for _, family in AGENTS]
