@@ -342,8 +342,12 @@ class Searched:
     null_value: str | None = None  # the value that means "no value at all"
     to_sql: Callable[[str], Any] = str
     widget: Widget | None = None
-    placeholder: str = ""  # a LINE widget's hint and accessible name
+    placeholder: str = ""  # a LINE widget's hint; a LINE or CHOICE widget's accessible name
     example: str = ""  # a value as typed (the registry's test searches for it)
+    # A CHOICE widget's entries (label, value), its "no choice" and "several chosen" labels.
+    choices: Callable[[], tuple[tuple[str, str], ...]] | None = None
+    any_label: str = ""
+    several_label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,7 +475,15 @@ ACTION = EventField(
     "action",
     "Action",
     search=Searched(
-        ("action",), E.action, parse=_parse_action, widget=Widget.CHOICE, example="chart.view"
+        ("action",),
+        E.action,
+        parse=_parse_action,
+        widget=Widget.CHOICE,
+        placeholder="Action",
+        example="chart.view",
+        choices=lambda: tuple((f"{label} ({name})", name) for name, (_, label) in ACTIONS.items()),
+        any_label="Any action",
+        several_label="Several actions",
     ),
     detail=lambda row, view: f"{action_label(row.action)} ({row.action})",
     table=Shown(
@@ -512,7 +524,15 @@ OUTCOME = EventField(
     "outcome",
     "Outcome",
     search=Searched(
-        ("outcome",), E.outcome, parse=_parse_outcome, widget=Widget.CHOICE, example="failure"
+        ("outcome",),
+        E.outcome,
+        parse=_parse_outcome,
+        widget=Widget.CHOICE,
+        placeholder="Outcome",
+        example="failure",
+        choices=lambda: (("Success", Outcome.SUCCESS.value), ("Failure", Outcome.FAILURE.value)),
+        any_label="Any outcome",
+        several_label="Success or failure",
     ),
     detail=lambda row, view: outcome_text(row),
     table=Shown(

@@ -33,7 +33,7 @@ from nvadmin.audit.fields import SEARCHED, Widget
 from nvadmin.audit.localtime import day_start
 from nvadmin.audit.query import Term
 from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
-from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
+from nvadmin.audit.taxonomy import Category
 from nvadmin.audit.workspaces import MemberInfo
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
@@ -84,6 +84,8 @@ RANGE_PRESETS: tuple[RangePreset, ...] = (
 _PRESET_BY_KEY = {preset.key: preset for preset in RANGE_PRESETS}
 # Hours are not whole days: the last 24 hours stay a rolling ``last:24h``.
 _ROLLING = "24h"
+# A choice list whose entries are longer than this opens wider than the box.
+_LONG_CHOICE = 24
 
 
 class _ListCompleter(QCompleter):
@@ -166,16 +168,26 @@ class FilterBar(QWidget):
             action.toggled.connect(self._on_categories)
             self.category_actions[category.value] = action
         self.category_button.setMenu(category_menu)
-        self.action_box = QComboBox(self)
-        self.action_box.addItem("Any action", None)
-        for name, (_category, label) in ACTIONS.items():
-            self.action_box.addItem(f"{label} ({name})", name)
-        self.action_box.activated.connect(self._on_action)
-        self.outcome_box = QComboBox(self)
-        self.outcome_box.addItem("Any outcome", None)
-        self.outcome_box.addItem("Success", Outcome.SUCCESS.value)
-        self.outcome_box.addItem("Failure", Outcome.FAILURE.value)
-        self.outcome_box.activated.connect(self._on_outcome)
+        # One list per field the registry gives a choice (action, outcome).
+        self.choice_boxes: dict[str, QComboBox] = {}
+        for key, spec in SEARCHED.items():
+            if spec.widget is not Widget.CHOICE or spec.choices is None:
+                continue
+            box = QComboBox(self)
+            box.addItem(spec.any_label, None)
+            for label, value in spec.choices():
+                box.addItem(label, value)
+            box.setAccessibleName(spec.placeholder)
+            box.activated.connect(lambda _index, key=key: self._on_choice(key))
+            if max(len(label) for label, _ in spec.choices()) > _LONG_CHOICE:
+                # A long list ("Viewed a chart (chart.view)") stays as wide as a short label;
+                # its list opens as wide as the longest entry.
+                box.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                )
+                box.setMinimumContentsLength(18)
+                box.view().setMinimumWidth(box.view().sizeHintForColumn(0) + 24)
+            self.choice_boxes[key] = box
         # One box per field the registry gives a typed-value widget (patient id, IP address).
         self.line_edits: dict[str, QLineEdit] = {}
         for key, spec in SEARCHED.items():
@@ -200,13 +212,6 @@ class FilterBar(QWidget):
             line.setMinimumWidth(_fits_placeholder(line))
         self.members_edit.setClearButtonEnabled(True)
         self.members_edit.setMinimumWidth(_fits_placeholder(self.members_edit, "Team members"))
-        # The action list names each action twice ("Viewed a chart (chart.view)"): the box
-        # stays as wide as a short label, its list opens as wide as the longest entry.
-        self.action_box.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.action_box.setMinimumContentsLength(18)
-        self.action_box.view().setMinimumWidth(self.action_box.view().sizeHintForColumn(0) + 24)
 
         for widget, name in (
             (self.search_edit, "Search"),
@@ -215,8 +220,6 @@ class FilterBar(QWidget):
             (self.to_date, "To date, included"),
             (self.members_edit, "Team members"),
             (self.category_button, "Categories"),
-            (self.action_box, "Action"),
-            (self.outcome_box, "Outcome"),
             (self.text_edit, "Text in details"),
         ):
             widget.setAccessibleName(name)
@@ -228,8 +231,9 @@ class FilterBar(QWidget):
         when_who.setContentsMargins(0, 0, 0, 0)
         when_who.addWidget(self.range_box)
         when_who.addWidget(self.members_edit, 1)
-        for widget in (self.category_button, self.action_box, self.outcome_box):
-            when_who.addWidget(widget)
+        when_who.addWidget(self.category_button)
+        for box in self.choice_boxes.values():
+            when_who.addWidget(box)
         details = QHBoxLayout()
         details.setContentsMargins(0, 0, 0, 0)
         # A custom range's days open at the start of the second line, under the range list.
@@ -358,15 +362,11 @@ class FilterBar(QWidget):
         self._update_category_button()
         self._changed(self._replace_terms("category", chosen), debounce=True)
 
-    def _on_action(self) -> None:
-        value = self.action_box.currentData()
+    def _on_choice(self, field: str) -> None:
+        value = self.choice_boxes[field].currentData()
         if value == "*":
             return
-        self._changed(self._replace_terms("action", [value] if value else []), debounce=False)
-
-    def _on_outcome(self) -> None:
-        value = self.outcome_box.currentData()
-        self._changed(self._replace_terms("outcome", [value] if value else []), debounce=False)
+        self._changed(self._replace_terms(field, [value] if value else []), debounce=False)
 
     def _on_single_term(self, field: str, text: str) -> None:
         value = text.strip()
@@ -431,8 +431,7 @@ class FilterBar(QWidget):
             self.range_box,
             self.from_date,
             self.to_date,
-            self.action_box,
-            self.outcome_box,
+            *self.choice_boxes.values(),
             self.log_access_box,
             *self.category_actions.values(),
         ]
@@ -473,10 +472,9 @@ class FilterBar(QWidget):
             for value, action in self.category_actions.items():
                 action.setChecked(value in categories)
             self._update_category_button()
-            actions = [t.value for t in s.terms if t.field == "action" and not t.negate]
-            self._show_choice(self.action_box, actions, "Several actions")
-            outcomes = [t.value for t in s.terms if t.field == "outcome" and not t.negate]
-            self._show_choice(self.outcome_box, outcomes, "Success or failure")
+            for field, box in self.choice_boxes.items():
+                chosen = [t.value for t in s.terms if t.field == field and not t.negate]
+                self._show_choice(box, chosen, SEARCHED[field].several_label)
             for field, edit in self.line_edits.items():
                 values = [t.value for t in s.terms if t.field == field and not t.negate]
                 if not edit.hasFocus():

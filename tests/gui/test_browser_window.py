@@ -158,12 +158,12 @@ def test_every_filter_widget_matches_an_independent_count(qtbot, context: Contex
         wait_loaded(qtbot, window)
         assert window.model.count == sql_count(context.engine, *base, *conditions)
 
-    bar.outcome_box.setCurrentIndex(bar.outcome_box.findData("failure"))
-    bar.outcome_box.activated.emit(bar.outcome_box.currentIndex())
+    bar.choice_boxes["outcome"].setCurrentIndex(bar.choice_boxes["outcome"].findData("failure"))
+    bar.choice_boxes["outcome"].activated.emit(bar.choice_boxes["outcome"].currentIndex())
     check(E.outcome == "failure")
     assert "outcome:failure" in bar.search_edit.text()
-    bar.outcome_box.setCurrentIndex(0)
-    bar.outcome_box.activated.emit(0)
+    bar.choice_boxes["outcome"].setCurrentIndex(0)
+    bar.choice_boxes["outcome"].activated.emit(0)
     check()
     qtbot.keyClicks(bar.line_edits["patient"], "P3")
     check(E.patient_id == "P3")
@@ -183,11 +183,11 @@ def test_every_filter_widget_matches_an_independent_count(qtbot, context: Contex
     check(E.category.in_(["failed_sign_ins", "chart_views"]))
     bar.category_actions["failed_sign_ins"].setChecked(False)
     bar.category_actions["chart_views"].setChecked(False)
-    bar.action_box.setCurrentIndex(bar.action_box.findData("chart.view"))
-    bar.action_box.activated.emit(bar.action_box.currentIndex())
+    bar.choice_boxes["action"].setCurrentIndex(bar.choice_boxes["action"].findData("chart.view"))
+    bar.choice_boxes["action"].activated.emit(bar.choice_boxes["action"].currentIndex())
     check(E.action == "chart.view")
-    bar.action_box.setCurrentIndex(0)
-    bar.action_box.activated.emit(0)
+    bar.choice_boxes["action"].setCurrentIndex(0)
+    bar.choice_boxes["action"].activated.emit(0)
     qtbot.keyClicks(bar.text_edit, "allergies")
     check(E.details.like("%allergies%"))
     bar.text_edit.clear()
@@ -227,7 +227,7 @@ def test_search_bar_sync_and_errors_at_the_spot(qtbot, context: Context) -> None
     qtbot.keyClick(bar.search_edit, Qt.Key.Key_Return)
     assert not bar.has_error()
     wait_loaded(qtbot, window)
-    assert bar.outcome_box.currentData() == "failure"
+    assert bar.choice_boxes["outcome"].currentData() == "failure"
     assert bar.members_edit.text() == "bo@riverside.example"
     assert window.model.count == sql_count(
         context.engine,

@@ -116,9 +116,18 @@ def test_registry_positions_and_names_are_consistent() -> None:
     for f in fields.TABLE:
         assert f.table is not None
         assert f.table.sort is None or f.table.sort in SORT_KEYS, f.key
-    for f in fields.FIELDS:
-        if f.search is not None and f.search.widget is fields.Widget.LINE:
-            assert f.search.placeholder, f.key
+    for key, spec in fields.SEARCHED.items():
+        if spec.widget in (fields.Widget.LINE, fields.Widget.CHOICE):
+            assert spec.placeholder, key  # the box's hint or accessible name
+        if spec.widget is fields.Widget.CHOICE:
+            assert spec.choices is not None and spec.any_label and spec.several_label, key
+            for _label, value in spec.choices():
+                assert spec.parse(value) == value, key  # the box sets what a term holds
+    # The filter bar builds a purpose-made widget for these two fields only.
+    assert [k for k, s in fields.SEARCHED.items() if s.widget is fields.Widget.MEMBERS] == ["user"]
+    assert [k for k, s in fields.SEARCHED.items() if s.widget is fields.Widget.CATEGORIES] == [
+        "category"
+    ]
     # Every stored column an export reads exists.
     stored = {c.name for c in E.__table__.columns}
     assert {c.source for c in COLUMNS} <= stored
