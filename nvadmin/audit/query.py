@@ -189,12 +189,7 @@ def _folded_contains(element: FoldedContains, compiler: Any, **kw: Any) -> str:
 # The columns free text is looked for in.
 TEXT_COLUMNS = (E.details, E.actor_name, E.actor_email, E.resource_id)
 
-# Filterable fields: the name used in terms and the search bar -> column (the registry's).
-FIELDS: dict[str, Any] = {
-    key: spec.column for key, spec in SEARCHED.items() if spec.match is not Match.CLOCK
-}
-# Fields of the event's wall-clock time in the filter's zone (values: mon..sun, 0..23).
-CLOCK_FIELDS = tuple(key for key, spec in SEARCHED.items() if spec.match is Match.CLOCK)
+# The filterable fields, their columns and values: ``fields.SEARCHED`` (the field registry).
 
 
 @dataclass(frozen=True, slots=True)

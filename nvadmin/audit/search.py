@@ -17,10 +17,14 @@ Rules a reader can predict:
 * ``weekday:mon`` and ``hour:10`` (``hour:9`` = 09:00-09:59) pick events by their wall-clock
   time in the zone on screen, every week of the range (the insights heat map's cells);
 * ``status:500`` is an API request's HTTP status (``status:none``: no status recorded);
+* ``session:ID`` is the session id recorded on the event; ``agent:chrome`` the browser or app
+  behind its user agent;
 * ``-category:log`` hides the Activity log access events (the same as the toggle);
 * words without a qualifier search the details, names, e-mails and resources.
 
-A malformed search raises :class:`SearchError` naming the problem and where it is, so the
+Every qualifier (and alias), the field it filters and the parser of its value are declared in
+the field registry (:mod:`nvadmin.audit.fields`); this module adds the time qualifiers and the
+syntax. A malformed search raises :class:`SearchError` naming the problem and where it is, so the
 search bar can point at the spot instead of running something else than what was meant.
 """
 
