@@ -167,3 +167,40 @@ def test_labels_never_start_a_spreadsheet_formula() -> None:
     for f in fields.FIELDS:
         for text in (f.label, f.table.title if f.table else "", f.export.label if f.export else ""):
             assert not text.startswith(FORMULA_STARTS), f.key
+
+
+def test_a_search_saved_before_the_registry_still_reads_the_same() -> None:
+    saved = (
+        'user:A@X.example email:b@x.example name:"Ana Ruiz" role:physician action:chart.view '
+        "cat:api outcome:FAILURE patient:P1 ip:10.0.0.1 type:api_endpoint "
+        'resource:"GET /v1" session:s1 request:r1 actor:member status:NONE weekday:Tues hour:09 '
+        "-category:log -ip:10.0.0.2"
+    )
+    search = parse(saved, UTC)
+    assert search.terms == (
+        Term("user", "a@x.example"),
+        Term("user", "b@x.example"),
+        Term("name", "Ana Ruiz"),
+        Term("role", "physician"),
+        Term("action", "chart.view"),
+        Term("category", "api_usage"),
+        Term("outcome", "failure"),
+        Term("patient", "P1"),
+        Term("ip", "10.0.0.1"),
+        Term("resource_type", "api_endpoint"),
+        Term("resource", "GET /v1"),
+        Term("session", "s1"),
+        Term("request", "r1"),
+        Term("actor_type", "member"),
+        Term("status", "none"),
+        Term("weekday", "tue"),
+        Term("hour", "9"),
+        Term("ip", "10.0.0.2", negate=True),
+    )
+    assert search.include_log_access is False
+    assert format_filter(search.to_filter(), UTC) == (
+        'user:a@x.example user:b@x.example name:"Ana Ruiz" role:physician action:chart.view '
+        "category:api outcome:failure patient:P1 ip:10.0.0.1 type:api_endpoint "
+        'resource:"GET /v1" session:s1 request:r1 actor:member status:none weekday:tue hour:9 '
+        "-ip:10.0.0.2 -category:log"
+    )
