@@ -102,7 +102,9 @@ def _has_text(element: _HasText, compiler: Any, **kw: Any) -> str:
 # rules come first (Edge's agent also says Chrome, Chrome's also says Safari). The same rules
 # become a SQL CASE, so a search, the table and an export name the same family on either
 # backend. A parsing library (ua-parser) would know more programs, but the database could not
-# filter by its answer; these few rules cover the programs that use the product.
+# filter by its answer; these rules name the browsers, clinical clients ("Hyperspace", Epic's)
+# and HTTP tools seen in the log, and anything else is "Other". Matching is a scan (no index):
+# on a large log, combine agent: with a time range or another indexed filter.
 AGENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("nvadmin", ("nvadmin/",)),
     ("Epic Hyperspace", ("Hyperspace",)),
