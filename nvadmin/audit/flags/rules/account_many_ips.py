@@ -28,7 +28,7 @@ _IN_SIGN_INS = "action IN (" + ", ".join(f"'{a}'" for a in SIGN_INS) + ")"
 
 class AccountManyIps(FlagRule):
     name = "account_many_ips"
-    title = "One account signing in from many addresses"
+    title = "One account from many addresses"
     explanation = (
         "Sign-ins or failed sign-ins for one account from {addresses} or more different IP "
         "addresses within {minutes} minutes (a shared or stolen password, or guessing spread "
