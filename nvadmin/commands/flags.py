@@ -19,7 +19,7 @@ from nvadmin.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from nvadmin.audit.flags import RULES
+    from nvadmin.audit.flags.catalog import RULES
 
     parser = subparsers.add_parser(
         "flags",
@@ -67,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def parse_thresholds(settings: list[str]) -> dict[str, dict[str, float]]:
-    """``RULE.KEY=VALUE`` settings as the thresholds ``flags.evaluate`` takes."""
-    from nvadmin.audit.flags import RULES
+    """``RULE.KEY=VALUE`` settings as the thresholds ``evaluate`` takes."""
+    from nvadmin.audit.flags.catalog import RULES
 
     out: dict[str, dict[str, float]] = {}
     for setting in settings:
@@ -97,7 +97,9 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from nvadmin.audit import access_log, flags
+    from nvadmin.audit import access_log
+    from nvadmin.audit.flags.evaluation import evaluate
+    from nvadmin.audit.flags.report import to_csv
     from nvadmin.audit.query import EventFilter
     from nvadmin.audit.search import describe_scope, relative_range
     from nvadmin.auth.accounts import command_line_operator
@@ -139,7 +141,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     event_filter = EventFilter(workspace_ids=(workspace_id,), start=start, end=end, zone=zone)
     progress, close = _progress(args.quiet, "checking")
     try:
-        report = flags.evaluate(
+        report = evaluate(
             context.engine,
             operator,
             event_filter,
@@ -161,7 +163,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
             )
     total = sum(r.count for r in report.results)
     if args.csv:
-        write_file(args.csv, flags.to_csv(report, scope))
+        write_file(args.csv, to_csv(report, scope))
         print(f"CSV written to {args.csv}")
     print(f"{total:,} finding{'s' if total != 1 else ''}" if total else "nothing flagged")
     return 1 if total else 0
