@@ -101,7 +101,8 @@ def main() -> int:
 def run(args: argparse.Namespace, url: str) -> int:
     from PySide6.QtWidgets import QApplication, QTableView
 
-    from nvadmin.ui.activity_model import ActivityModel, Column
+    from nvadmin.audit import fields
+    from nvadmin.ui.activity_model import ActivityModel, column_of
 
     app = QApplication.instance() or QApplication([])
     engine = make_engine(url)
@@ -172,12 +173,12 @@ def run(args: argparse.Namespace, url: str) -> int:
     model.run(base, log_view=False)
     sorts = []
     for column in (
-        Column.TIME,
-        Column.ACTION,
-        Column.OUTCOME,
-        Column.PATIENT,
-        Column.MEMBER,
-        Column.IP,
+        column_of(fields.TIME),
+        column_of(fields.ACTION),
+        column_of(fields.OUTCOME),
+        column_of(fields.PATIENT),
+        column_of(fields.NAME),
+        column_of(fields.IP),
     ):
         for order in (0, 1):
             from PySide6.QtCore import Qt

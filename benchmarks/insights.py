@@ -15,7 +15,7 @@ Measured, for the busiest workspace and for all workspaces at once (the admin's 
 * reference: ``SELECT count(*)`` of the range's events (one pass over them);
 * charts: :func:`nvadmin.audit.insights.compute` (five ``GROUP BY`` queries);
 * draw: building the five charts from the result and painting them once (offscreen);
-* flags: :func:`nvadmin.audit.flags.evaluate` (all eight rules, 30-day baselines included);
+* flags: :func:`nvadmin.audit.flags.evaluation.evaluate` (every rule, 30-day baselines included);
 * cancel: seconds from cancelling a running all-workspaces computation until the job stops,
   and whether the server query is gone from ``pg_stat_activity``.
 
@@ -40,7 +40,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from sqlalchemy import Engine, func, select, text
 
-from nvadmin.audit.flags import evaluate
+from nvadmin.audit.flags.evaluation import evaluate
 from nvadmin.audit.insights import compute
 from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.auth.roles import Role, StaffIdentity

@@ -5,18 +5,52 @@ so the UTC offsets of the zone over a range are computed here from the IANA data
 to SQLite as a ``CASE`` of ``datetime(t, '±N minutes')`` modifiers, one per stretch between two
 daylight-saving changes: the same wall-clock result, to the microsecond, on both backends for
 events inside that range.
+
+It is also the one place that turns a zone's name into a zone, a day into the instants it
+covers, and a zone back into its name; the search bar, the filter bar, exports, reports and the
+command line all use these.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import case, func
 
 from nvadmin.db.models import ActivityEvent as E
+from nvadmin.errors import UserError
+
+
+def zone_info(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; :class:`UserError` saying so when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise UserError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)"
+        ) from None
+
+
+def zone_name(zone: tzinfo) -> str:
+    """The name of a zone: its IANA name, ``UTC`` for the fixed UTC zone."""
+    key = getattr(zone, "key", None)
+    return str(key) if key else (zone.tzname(None) or "UTC")
+
+
+def day_start(day: date, zone: tzinfo) -> datetime:
+    """The UTC instant the day ``day`` starts at in ``zone``."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def day_range(first: date, last: date, zone: str | tzinfo) -> tuple[datetime, datetime]:
+    """``first`` 00:00 to the end of ``last`` (inclusive) in ``zone``, as [start, end) in UTC."""
+    if last < first:
+        raise UserError(f"the range ends ({last}) before it starts ({first})")
+    tz = zone_info(zone) if isinstance(zone, str) else zone
+    return day_start(first, tz), day_start(last + timedelta(days=1), tz)
 
 
 def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:

@@ -76,33 +76,6 @@ class Sort:
             raise ValueError(f"cannot sort by {self.key!r}")
 
 
-# The columns a browser row carries: everything a person reads, plus the chain link.
-ROW_COLUMNS = (
-    E.id,
-    E.workspace_id,
-    E.seq,
-    E.occurred_at,
-    E.actor_type,
-    E.actor_id,
-    E.actor_email,
-    E.actor_name,
-    E.actor_role,
-    E.action,
-    E.category,
-    E.outcome,
-    E.failure_reason,
-    E.resource_type,
-    E.resource_id,
-    E.patient_id,
-    E.ip,
-    E.user_agent,
-    E.session_id,
-    E.request_id,
-    E.details,
-    E.hash,
-)
-
-
 class EventRow(NamedTuple):
     """One event as shown in the browser; ``sort_value`` is this row's cursor value."""
 
@@ -133,6 +106,11 @@ class EventRow(NamedTuple):
     @property
     def cursor(self) -> Cursor:
         return Cursor(self.sort_value, self.id)
+
+
+# The columns a browser row carries, named as the row's fields: everything a person reads,
+# plus the chain link.
+ROW_COLUMNS = tuple(getattr(E, name) for name in EventRow._fields if name != "sort_value")
 
 
 class Cursor(NamedTuple):

@@ -25,40 +25,19 @@ from sqlalchemy import (
     extract,
     func,
     literal,
-    literal_column,
     or_,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from nvadmin.audit.fields import NO_STATUS as NO_STATUS  # the query's vocabulary, re-exported
+from nvadmin.audit.fields import SEARCHED, Match
+from nvadmin.audit.fields import WEEKDAYS as WEEKDAYS
+from nvadmin.audit.fields import ApiStatus as ApiStatus
 from nvadmin.audit.localtime import local_clock
 from nvadmin.audit.taxonomy import Category
 from nvadmin.db.models import ActivityEvent as E
 
-
-class ApiStatus(FunctionElement[str]):
-    """The HTTP status an API request was answered with (``details.status``), as text;
-    NULL for events that have none."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(ApiStatus, "postgresql")
-def _api_status_pg(element: ApiStatus, compiler: Any, **kw: Any) -> str:
-    # The key as a literal: GROUP BY must repeat the select's expression exactly.
-    expression = func.jsonb_extract_path_text(cast(E.details, JSONB), literal_column("'status'"))
-    return str(compiler.process(expression, **kw))
-
-
-@compiles(ApiStatus)
-def _api_status(element: ApiStatus, compiler: Any, **kw: Any) -> str:
-    expression = cast(func.json_extract(E.details, literal_column("'$.status'")), String)
-    return str(compiler.process(expression, **kw))
-
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The days a range may name (in any zone): far wider than any real log, and narrow enough
 # that every conversion between zones stays inside the calendar and SQLite's local clock
 # (one CASE branch per daylight-saving change) stays small.
@@ -210,27 +189,7 @@ def _folded_contains(element: FoldedContains, compiler: Any, **kw: Any) -> str:
 # The columns free text is looked for in.
 TEXT_COLUMNS = (E.details, E.actor_name, E.actor_email, E.resource_id)
 
-# Filterable fields: the name used in terms and the search bar -> column.
-FIELDS: dict[str, Any] = {
-    "user": E.actor_email,
-    "name": E.actor_name,
-    "role": E.actor_role,
-    "actor_type": E.actor_type,
-    "action": E.action,
-    "category": E.category,
-    "outcome": E.outcome,
-    "patient": E.patient_id,
-    "ip": E.ip,
-    "resource_type": E.resource_type,
-    "resource": E.resource_id,
-    "session": E.session_id,
-    "request": E.request_id,
-    "status": ApiStatus(),
-}
-# ``status:none``: API requests with no status recorded.
-NO_STATUS = "none"
-# Fields of the event's wall-clock time in the filter's zone (values: mon..sun, 0..23).
-CLOCK_FIELDS = ("weekday", "hour")
+# The filterable fields, their columns and values: ``fields.SEARCHED`` (the field registry).
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +204,11 @@ class Term:
     negate: bool = False
 
     def __post_init__(self) -> None:
-        if self.field not in FIELDS and self.field not in CLOCK_FIELDS:
+        spec = SEARCHED.get(self.field)
+        if spec is None:
             raise ValueError(f"unknown filter field {self.field!r}")
-        if self.field == "weekday" and self.value not in WEEKDAYS:
-            raise ValueError(f"not a weekday: {self.value!r}")
-        if self.field == "hour" and self.value not in {str(h) for h in range(24)}:
-            raise ValueError(f"not an hour of the day: {self.value!r}")
+        if spec.check is not None:
+            spec.check(self.value)
         if "\x00" in self.value:
             raise ValueError("a filter value cannot contain a NUL character")
 
@@ -325,14 +283,14 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
     if f.end is not None:
         where.append(E.occurred_at < f.end)
     for name in _fields_in(f.terms):
-        if name == "user":
-            where.extend(_user_conditions(f))
+        spec = SEARCHED[name]
+        if spec.match is Match.PERSON:
+            where.extend(_person_conditions(f, name, spec.column))
             continue
-        column: Any = FIELDS.get(name)
-        convert: Callable[[str], Any] = str
-        if name in CLOCK_FIELDS:
+        column: Any = spec.column
+        convert: Callable[[str], Any] = spec.to_sql
+        if spec.match is Match.CLOCK:
             column = LocalPart(name, f.zone, f.start, f.end)
-            convert = WEEKDAYS.index if name == "weekday" else int
         wanted = [v for v in f.values(name) if not _means_null(name, v)]
         matches = [column.in_([convert(v) for v in wanted])] if wanted else []
         if len(wanted) < len(f.values(name)):
@@ -353,30 +311,31 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def _user_conditions(f: EventFilter) -> list[ColumnElement[bool]]:
+def _person_conditions(f: EventFilter, name: str, email: Any) -> list[ColumnElement[bool]]:
     """``user:`` is a team member's e-mail. A value without ``@`` is the start of an e-mail or
     of a name, in any case, as the Team members field suggests them: ``user:ingrid`` finds
     Ingrid Olsen <ingrid.olsen@...>. Excluding (``-user:``) is NULL-safe like other fields."""
 
     def matches(value: str) -> ColumnElement[bool]:
         if "@" in value:
-            return and_(E.actor_email.is_not(None), E.actor_email == value)
+            return and_(email.is_not(None), email == value)
         # The start of the e-mail or the name, by the free text's one case-folding rule.
         return or_(
-            and_(E.actor_email.is_not(None), FoldedContains(E.actor_email, value, prefix=True)),
+            and_(email.is_not(None), FoldedContains(email, value, prefix=True)),
             and_(E.actor_name.is_not(None), FoldedContains(E.actor_name, value, prefix=True)),
         )
 
     found: list[ColumnElement[bool]] = []
-    wanted = f.values("user")
+    wanted = f.values(name)
     if wanted:
         found.append(or_(*(matches(v) for v in wanted)))
-    found.extend(~matches(v) for v in f.values("user", negate=True))
+    found.extend(~matches(v) for v in f.values(name, negate=True))
     return found
 
 
 def _means_null(field_name: str, value: str) -> bool:
-    return field_name == "status" and value == NO_STATUS
+    null_value = SEARCHED[field_name].null_value
+    return null_value is not None and value == null_value
 
 
 def where_clause(event_filter: EventFilter) -> ColumnElement[bool]:

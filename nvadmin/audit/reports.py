@@ -24,12 +24,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, select
 
 from nvadmin import __version__
 from nvadmin.audit import access_log, workspaces
+from nvadmin.audit.localtime import zone_info
 from nvadmin.audit.paging import ROW_COLUMNS
 from nvadmin.audit.query import EventFilter, Term, where_clause
 from nvadmin.audit.search import Search, format_search
@@ -259,13 +259,6 @@ def _html_table(
 # -- shared pieces -------------------------------------------------------------------------
 
 
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UserError(f"unknown time zone {name!r}") from None
-
-
 def _local(instant: datetime, zone: tzinfo) -> str:
     return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -370,7 +363,7 @@ def _header(
     event_filter: EventFilter,
 ) -> list[tuple[str, str]]:
     now = datetime.now(UTC)
-    zone = _zone(zone_name)
+    zone = zone_info(zone_name)
     workspace_text = workspace.label if workspace else "all workspaces"
     return [
         ("Workspace", workspace_text),
@@ -419,7 +412,7 @@ def patient_access_report(
         raise UserError("give the patient id to report on")
     workspace = workspaces.by_id(engine, workspace_id)
     zone_name = zone or workspace.timezone
-    tz = _zone(zone_name)
+    tz = zone_info(zone_name)
     event_filter = EventFilter(
         workspace_ids=(workspace_id,),
         start=start,
@@ -527,7 +520,7 @@ def user_activity_report(
         raise UserError("give the team member's e-mail address to report on")
     workspace = workspaces.by_id(engine, workspace_id) if workspace_id is not None else None
     zone_name = zone or (workspace.timezone if workspace else "UTC")
-    tz = _zone(zone_name)
+    tz = zone_info(zone_name)
     event_filter = EventFilter(
         workspace_ids=(workspace_id,) if workspace_id is not None else (),
         start=start,

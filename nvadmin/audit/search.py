@@ -17,89 +17,38 @@ Rules a reader can predict:
 * ``weekday:mon`` and ``hour:10`` (``hour:9`` = 09:00-09:59) pick events by their wall-clock
   time in the zone on screen, every week of the range (the insights heat map's cells);
 * ``status:500`` is an API request's HTTP status (``status:none``: no status recorded);
+* ``session:ID`` is the session id recorded on the event; ``agent:chrome`` the browser or app
+  behind its user agent;
 * ``-category:log`` hides the Activity log access events (the same as the toggle);
 * words without a qualifier search the details, names, e-mails and resources.
 
-A malformed search raises :class:`SearchError` naming the problem and where it is, so the
+Every qualifier (and alias), the field it filters and the parser of its value are declared in
+the field registry (:mod:`nvadmin.audit.fields`); this module adds the time qualifiers and the
+syntax. A malformed search raises :class:`SearchError` naming the problem and where it is, so the
 search bar can point at the spot instead of running something else than what was meant.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from nvadmin.audit.query import (
-    FIRST_DAY,
-    LAST_DAY,
-    NO_STATUS,
-    WEEKDAYS,
-    EventFilter,
-    Term,
-    within_days,
-)
-from nvadmin.audit.taxonomy import ACTIONS, CATEGORY_ALIASES, Category, Outcome
+from nvadmin.audit.fields import QUALIFIERS, parse_value, qualifier_of, searched
+from nvadmin.audit.localtime import day_start, zone_name
+from nvadmin.audit.query import FIRST_DAY, LAST_DAY, EventFilter, Term, within_days
+from nvadmin.audit.taxonomy import Category
 from nvadmin.errors import UserError
 
-# qualifier -> filter field (terms)
-TERM_QUALIFIERS: dict[str, str] = {
-    "user": "user",
-    "email": "user",
-    "name": "name",
-    "role": "role",
-    "action": "action",
-    "category": "category",
-    "cat": "category",
-    "outcome": "outcome",
-    "patient": "patient",
-    "ip": "ip",
-    "resource": "resource",
-    "type": "resource_type",
-    "session": "session",
-    "request": "request",
-    "actor": "actor_type",
-    "status": "status",
-    "weekday": "weekday",
-    "hour": "hour",
-}
-# filter field -> the qualifier written back into the search bar
-FIELD_QUALIFIER: dict[str, str] = {
-    "user": "user",
-    "name": "name",
-    "role": "role",
-    "action": "action",
-    "category": "category",
-    "outcome": "outcome",
-    "patient": "patient",
-    "ip": "ip",
-    "resource": "resource",
-    "resource_type": "type",
-    "session": "session",
-    "request": "request",
-    "actor_type": "actor",
-    "status": "status",
-    "weekday": "weekday",
-    "hour": "hour",
-}
+# qualifier (or alias) -> filter field, from the field registry
+TERM_QUALIFIERS: dict[str, str] = QUALIFIERS
 TIME_QUALIFIERS = ("after", "before", "on", "last")
 ALL_QUALIFIERS = sorted({*TERM_QUALIFIERS, *TIME_QUALIFIERS})
 
-CATEGORY_SHORT: dict[Category, str] = {
-    Category.CHART_VIEWS: "chart",
-    Category.PATIENT_RECORDS: "records",
-    Category.SIGN_INS: "signin",
-    Category.FAILED_SIGN_INS: "failed",
-    Category.API_USAGE: "api",
-    Category.LOG_ACCESS: "log",
-}
-
 # Relative ranges offered as presets; ``last:`` also accepts any ``<n>h`` / ``<n>d``.
 PRESETS: dict[str, str] = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
-_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RELATIVE = re.compile(r"^([0-9]{1,4})([hd])$")
 # Longer searches are refused: nobody types them, and matching one over every workspace
 # outlasts the database's statement timeout.
@@ -321,49 +270,11 @@ def _check_characters(text: str) -> None:
             raise SearchError(f"{char!r} is not a character", at, at + 1)
 
 
-def zone_name(zone: tzinfo) -> str:
-    """The IANA name of a zone (UTC for the fixed UTC zone)."""
-    return str(getattr(zone, "key", "UTC"))
-
-
 def _term_value(field_name: str, token: _Token) -> str:
-    value = token.value
-    where = (token.value_start, token.end)
-    if field_name == "category":
-        category = CATEGORY_ALIASES.get(value.lower())
-        if category is None:
-            names = ", ".join(CATEGORY_SHORT.values())
-            raise SearchError(f"unknown category {value!r} (use one of {names})", *where)
-        return category.value
-    if field_name == "outcome":
-        if value.lower() not in {o.value for o in Outcome}:
-            raise SearchError("outcome: is success or failure", *where)
-        return value.lower()
-    if field_name == "action":
-        if value not in ACTIONS:
-            guess = difflib.get_close_matches(value, list(ACTIONS), n=1)
-            hint = f" (did you mean {guess[0]}?)" if guess else ""
-            raise SearchError(f"unknown action {value!r}{hint}", *where)
-        return value
-    if field_name == "user":
-        return value.lower() if "@" in value else value
-    if field_name == "weekday":
-        # "mon", "Monday", "tues": three letters or more of a weekday's English name.
-        day = value.lower()
-        for short, full in zip(WEEKDAYS, _WEEKDAY_NAMES, strict=True):
-            if len(day) >= 3 and full.startswith(day):
-                return short
-        raise SearchError("weekday: is mon, tue, wed, thu, fri, sat or sun", *where)
-    if field_name == "hour":
-        if not re.fullmatch(r"[0-9]{1,2}", value) or int(value) > 23:
-            raise SearchError("hour: is an hour of the day, 0 to 23", *where)
-        return str(int(value))
-    if field_name == "status":
-        if value.lower() == NO_STATUS:
-            return NO_STATUS
-        if not re.fullmatch(r"[0-9]{3}", value):
-            raise SearchError("status: is an HTTP status such as 200 or 500, or none", *where)
-    return value
+    try:
+        return parse_value(field_name, token.value)
+    except ValueError as error:
+        raise SearchError(str(error), token.value_start, token.end) from None
 
 
 def _instant_range(token: _Token, zone: tzinfo) -> tuple[datetime, datetime]:
@@ -374,7 +285,7 @@ def _instant_range(token: _Token, zone: tzinfo) -> tuple[datetime, datetime]:
         if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             day = date.fromisoformat(value)
             _check_day(day, token)
-            return _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
+            return day_start(day, zone), day_start(day + timedelta(days=1), zone)
         instant = datetime.fromisoformat(value.replace(" ", "T"))
     except ValueError:
         raise SearchError(
@@ -399,10 +310,6 @@ def _check_day(day: date, token: _Token) -> None:
         )
 
 
-def _day_start(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
 # -- formatting ----------------------------------------------------------------------------
 
 
@@ -413,12 +320,9 @@ def _quote(value: str) -> str:
 
 
 def _format_term(term: Term) -> str:
-    value = term.value
-    if term.field == "category":
-        with contextlib.suppress(ValueError):
-            value = CATEGORY_SHORT[Category(value)]
+    value = searched(term.field).write(term.value)
     sign = "-" if term.negate else ""
-    return f"{sign}{FIELD_QUALIFIER[term.field]}:{_quote(value)}"
+    return f"{sign}{qualifier_of(term.field)}:{_quote(value)}"
 
 
 def _format_start(instant: datetime, zone: tzinfo) -> str:

@@ -4,10 +4,9 @@ Given the same plan (workspaces, events, seed, end date, days) the generator pro
 events, byte for byte. Clinics sit in several time zones; team members (clinicians, front desk,
 billing...) work shifts mostly on weekdays in working hours; they sign in, view charts, read
 and update patient records (with before/after values), sign notes; API clients call endpoints
-around the clock. A few cases worth finding are planted and listed in the database (meta key
-``demo_planted``): failed sign-in bursts (one account, one IP spraying many accounts, a burst
-followed by a success), after-hours access, a chart-view volume spike, one member opening an
-unusual number of distinct patients, an API error spike and a sign-in from a never-seen IP.
+around the clock. A case worth finding is planted for every security flag rule, by the rule's
+own module (:meth:`nvadmin.audit.flags.rule.FlagRule.plant`, through :class:`_Planting`), and
+listed in the database (meta key ``demo_planted``).
 
 Nothing is written after the moment the seed runs (``SeedPlan.now``, read once; tests inject
 it). The simulated days are local days in each clinic's zone, and the default ``end`` is
@@ -40,7 +39,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -50,6 +49,8 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from nvadmin.audit import demo_data as vocab
 from nvadmin.audit.chain import STORED_FIELDS, EventDraft, lock_head, seal, store_head
+from nvadmin.audit.flags.catalog import RULES
+from nvadmin.audit.flags.rule import DemoClient, DemoMember, FlagRule
 from nvadmin.audit.taxonomy import ActorType
 from nvadmin.db import migrate, partitions
 from nvadmin.db.models import ActivityEvent, ApiClient, Meta, TeamMember, Workspace
@@ -155,8 +156,16 @@ class _Client:
     ip: str
 
 
-def seed(engine: Engine, plan: SeedPlan, progress: ProgressFn | None = None) -> SeedReport:
-    """Fill an empty, migrated database with the plan's demo activity."""
+def seed(
+    engine: Engine,
+    plan: SeedPlan,
+    progress: ProgressFn | None = None,
+    *,
+    rules: Sequence[FlagRule] | None = None,
+) -> SeedReport:
+    """Fill an empty, migrated database with the plan's demo activity, with a planted case
+    for each of ``rules`` (default: every flag rule)."""
+    planted_rules = list(RULES.values()) if rules is None else rules
     migrate.require_head(engine)
     with engine.connect() as connection:
         existing = connection.execute(
@@ -181,7 +190,7 @@ def seed(engine: Engine, plan: SeedPlan, progress: ProgressFn | None = None) -> 
     done = 0
     with engine.begin() as connection:
         for index, target in enumerate(targets):
-            sim = _WorkspaceSim(connection, plan, index, target)
+            sim = _ClinicSim(connection, plan, index, target, planted_rules)
             last_seq, last_hash = lock_head(connection, sim.workspace_id)
             sink = _sink(connection)
             for row in seal(sim.workspace_id, last_seq, last_hash, sim.events()):
@@ -307,114 +316,134 @@ def _ip(rng: random.Random, first: int | None = None) -> str:
     return f"{a}.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(2, 254)}"
 
 
-class _WorkspaceSim:
-    """Generates one clinic's activity, day by day, in time order."""
+# -- the clinic: its workspace, team, API clients and patients ---------------------------------
 
-    def __init__(self, connection: Connection, plan: SeedPlan, index: int, target: int) -> None:
-        self.rng = rng = random.Random(f"{plan.seed}:workspace:{index}")
-        base_name, base_slug, zone = vocab.CLINICS[index % len(vocab.CLINICS)]
-        round_ = index // len(vocab.CLINICS)
-        self.name = base_name if round_ == 0 else f"{base_name} {round_ + 1}"
-        self.slug = base_slug if round_ == 0 else f"{base_slug}-{round_ + 1}"
-        self.zone = ZoneInfo(zone)
-        self.domain = f"{self.slug}.example"
-        self.target = target
+
+@dataclass(frozen=True)
+class _Clinic:
+    workspace_id: int
+    slug: str
+    domain: str
+    office_ip: str
+    members: list[_Member]
+    clients: list[_Client]
+    patients: list[str]
+
+
+def _open_clinic(
+    connection: Connection,
+    rng: random.Random,
+    index: int,
+    calendar: _Calendar,
+    target: int,
+) -> _Clinic:
+    """The clinic's workspace row, team and API clients, written; its patients, named."""
+    base_name, base_slug, zone = vocab.CLINICS[index % len(vocab.CLINICS)]
+    round_ = index // len(vocab.CLINICS)
+    name = base_name if round_ == 0 else f"{base_name} {round_ + 1}"
+    slug = base_slug if round_ == 0 else f"{base_slug}-{round_ + 1}"
+    workdays = sum(1 for d in calendar.days if d.weekday() < 5)
+    team_size = max(6, min(400, round(target / max(1, workdays * 55))))
+    workspace_id = int(
+        connection.execute(
+            insert(Workspace).returning(Workspace.id),
+            {
+                "slug": slug,
+                "name": name,
+                "timezone": zone,
+                "work_day_start": WORK_START,
+                "work_day_end": WORK_END,
+                "is_system": False,
+            },
+        ).scalar_one()
+    )
+    domain = f"{slug}.example"
+    office_ip = _ip(rng)
+    members = _add_members(connection, rng, workspace_id, domain, team_size)
+    clients = _add_clients(connection, rng, workspace_id)
+    n_patients = max(150, min(60_000, target // (len(calendar.days) * 2) + team_size * 40))
+    patients = [f"P{index:02d}{n:05d}" for n in range(1, n_patients + 1)]
+    return _Clinic(workspace_id, slug, domain, office_ip, members, clients, patients)
+
+
+def _add_members(
+    connection: Connection, rng: random.Random, workspace_id: int, domain: str, size: int
+) -> list[_Member]:
+    roles = list(vocab.ROLES)
+    shares = _allocate(size, [vocab.ROLES[r][0] for r in roles])
+    # Every clinic has at least one physician and one front-desk member.
+    for must in ("physician", "front_desk"):
+        if shares[roles.index(must)] == 0:
+            shares[roles.index(must)] = 1
+    rows: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for role, count in zip(roles, shares, strict=True):
+        for _ in range(count):
+            while True:
+                first, last = rng.choice(vocab.FIRST_NAMES), rng.choice(vocab.LAST_NAMES)
+                local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
+                email = f"{_ascii(local)}@{domain}"
+                if email not in taken:
+                    taken.add(email)
+                    break
+            title = "Dr. " if role == "physician" else ""
+            rows.append(
+                {
+                    "workspace_id": workspace_id,
+                    "email": email,
+                    "display_name": f"{title}{first} {last}",
+                    "role": role,
+                    "active": True,
+                }
+            )
+    connection.execute(insert(TeamMember), rows)
+    ids = dict(
+        connection.execute(
+            select(TeamMember.email, TeamMember.id).where(TeamMember.workspace_id == workspace_id)
+        ).all()
+    )
+    return [
+        _Member(
+            id=ids[r["email"]],
+            email=r["email"],
+            name=r["display_name"],
+            role=r["role"],
+            factor=rng.uniform(0.6, 1.6),
+            home_ip=_ip(rng),
+            browser=rng.choice(vocab.BROWSERS),
+        )
+        for r in rows
+    ]
+
+
+def _add_clients(connection: Connection, rng: random.Random, workspace_id: int) -> list[_Client]:
+    chosen = rng.sample(vocab.API_CLIENTS, k=rng.randint(1, len(vocab.API_CLIENTS)))
+    clients = []
+    for name, agent, endpoints in chosen:
+        client_id = connection.execute(
+            insert(ApiClient).returning(ApiClient.id),
+            {
+                "workspace_id": workspace_id,
+                "name": name,
+                "client_key": f"ck_{rng.getrandbits(64):016x}",
+            },
+        ).scalar_one()
+        clients.append(_Client(int(client_id), name, agent, endpoints, _ip(rng, 34)))
+    return clients
+
+
+# -- the calendar: the clinic's local days, cut at now -----------------------------------------
+
+
+class _Calendar:
+    """The plan's days on the clinic's wall clock, and how much of each lies before now."""
+
+    def __init__(self, plan: SeedPlan, zone: ZoneInfo) -> None:
+        self.zone = zone
         self.days = [plan.end - timedelta(days=plan.days - i) for i in range(plan.days)]
         self.until = [self._until(day, plan.now) for day in self.days]
-        self.planted: list[PlantedCase] = []
-        self.plan = plan
-        self.shifts_seen: dict[int, int] = {}
-        workdays = sum(1 for d in self.days if d.weekday() < 5)
-        team_size = max(6, min(400, round(target / max(1, workdays * 55))))
-        self.workspace_id = int(
-            connection.execute(
-                insert(Workspace).returning(Workspace.id),
-                {
-                    "slug": self.slug,
-                    "name": self.name,
-                    "timezone": zone,
-                    "work_day_start": WORK_START,
-                    "work_day_end": WORK_END,
-                    "is_system": False,
-                },
-            ).scalar_one()
-        )
-        self.office_ip = _ip(rng)
-        self.members = self._add_members(connection, team_size)
-        self.clients = self._add_clients(connection)
-        n_patients = max(150, min(60_000, target // (plan.days * 2) + team_size * 40))
-        self.patients = [f"P{index:02d}{n:05d}" for n in range(1, n_patients + 1)]
 
-    # -- people -----------------------------------------------------------------------------
-
-    def _add_members(self, connection: Connection, size: int) -> list[_Member]:
-        rng = self.rng
-        roles = list(vocab.ROLES)
-        shares = _allocate(size, [vocab.ROLES[r][0] for r in roles])
-        # Every clinic has at least one physician and one front-desk member.
-        for must in ("physician", "front_desk"):
-            if shares[roles.index(must)] == 0:
-                shares[roles.index(must)] = 1
-        rows: list[dict[str, Any]] = []
-        taken: set[str] = set()
-        for role, count in zip(roles, shares, strict=True):
-            for _ in range(count):
-                while True:
-                    first, last = rng.choice(vocab.FIRST_NAMES), rng.choice(vocab.LAST_NAMES)
-                    local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
-                    email = f"{_ascii(local)}@{self.domain}"
-                    if email not in taken:
-                        taken.add(email)
-                        break
-                title = "Dr. " if role == "physician" else ""
-                rows.append(
-                    {
-                        "workspace_id": self.workspace_id,
-                        "email": email,
-                        "display_name": f"{title}{first} {last}",
-                        "role": role,
-                        "active": True,
-                    }
-                )
-        connection.execute(insert(TeamMember), rows)
-        ids = dict(
-            connection.execute(
-                select(TeamMember.email, TeamMember.id).where(
-                    TeamMember.workspace_id == self.workspace_id
-                )
-            ).all()
-        )
-        return [
-            _Member(
-                id=ids[r["email"]],
-                email=r["email"],
-                name=r["display_name"],
-                role=r["role"],
-                factor=rng.uniform(0.6, 1.6),
-                home_ip=_ip(rng),
-                browser=rng.choice(vocab.BROWSERS),
-            )
-            for r in rows
-        ]
-
-    def _add_clients(self, connection: Connection) -> list[_Client]:
-        chosen = self.rng.sample(vocab.API_CLIENTS, k=self.rng.randint(1, len(vocab.API_CLIENTS)))
-        clients = []
-        for name, agent, endpoints in chosen:
-            client_id = connection.execute(
-                insert(ApiClient).returning(ApiClient.id),
-                {
-                    "workspace_id": self.workspace_id,
-                    "name": name,
-                    "client_key": f"ck_{self.rng.getrandbits(64):016x}",
-                },
-            ).scalar_one()
-            clients.append(_Client(int(client_id), name, agent, endpoints, _ip(self.rng, 34)))
-        return clients
-
-    # -- time -------------------------------------------------------------------------------
-
-    def _at(self, day: date, hour: float) -> datetime:
+    def at(self, day: date, hour: float) -> datetime:
         seconds = round(hour * 3600 * 1_000_000) // 1  # microseconds since local midnight
         local = datetime.combine(day, time(), self.zone) + timedelta(microseconds=seconds)
         return local.astimezone(UTC)
@@ -422,9 +451,9 @@ class _WorkspaceSim:
     def _until(self, day: date, now: datetime) -> float:
         """Local hours of ``day`` that lie before ``now``: 24 for a day that has ended, 0 for
         one that has not begun; on the day that holds now, an hour below it maps through
-        :meth:`_at` to an instant no later than now (less one second, against rounding).
+        :meth:`at` to an instant no later than now (less one second, against rounding).
 
-        :meth:`_at` reads hours as wall-clock time. When clocks spring forward, the wall time
+        :meth:`at` reads hours as wall-clock time. When clocks spring forward, the wall time
         of now runs ahead of the time elapsed since midnight and the skipped hour maps past
         it; when they fall back, the elapsed time runs ahead. The smaller of the two holds
         on both days."""
@@ -434,93 +463,45 @@ class _WorkspaceSim:
         if day > local.date():
             return 0.0
         wall = local.hour * 3600 + local.minute * 60 + local.second
-        elapsed = int((now - self._at(day, 0.0)).total_seconds())
+        elapsed = int((now - self.at(day, 0.0)).total_seconds())
         return max(0.0, (min(wall, elapsed) - 1) / 3600)
 
-    # -- the plan ---------------------------------------------------------------------------
-
-    def events(self) -> Iterator[EventDraft]:
-        rng = self.rng
-        worth_planting = self.plan.plant and self.target >= MIN_EVENTS_FOR_PLANTS
-        planted = self._plant() if worth_planting else {}
-        n_planted = sum(len(v) for v in planted.values())
-        n_api = round(self.target * API_SHARE) if self.clients else 0
-        n_members = self.target - n_planted - n_api
-        if n_members < 2:  # too few for even one shift (sign-in + sign-out): all API calls
-            n_api, n_members = n_api + n_members, 0
-        shifts = self._shifts(n_members)
-        api_per_day = _allocate(
-            n_api,
-            [
-                (1.0 if d.weekday() < 5 else 0.35) * (until / 24 if until < 24 else 1.0)
-                for d, until in zip(self.days, self.until, strict=True)
-            ],
-        )
-        by_day: dict[int, list[tuple[_Member, int, float, float]]] = {}
-        for day_index, member, count, start, end in shifts:
-            by_day.setdefault(day_index, []).append((member, count, start, end))
-        for day_index, day in enumerate(self.days):
-            todays = by_day.get(day_index, [])
-            schedule = rng.sample(
-                self.patients, k=min(len(self.patients), max(10, len(todays) * 9))
-            )
-            drafts: list[EventDraft] = []
-            for member, count, start, end in todays:
-                drafts.extend(self._shift(day, member, count, start, end, schedule))
-            drafts.extend(self._api_day(day, api_per_day[day_index], until=self.until[day_index]))
-            drafts.extend(planted.get(day, ()))
-            drafts.sort(key=lambda d: d.occurred_at)
-            yield from drafts
-
-    def _shifts(self, total: int) -> list[tuple[int, _Member, int, float, float]]:
-        rng = self.rng
-        candidates = []
-        for day_index, day in enumerate(self.days):
-            weekday = day.weekday()
-            for member in self.members:
-                if weekday < 5:
-                    works = rng.random() < 0.88
-                elif weekday == 5:
-                    works = member.role in ("physician", "front_desk", "medical_assistant") and (
-                        rng.random() < 0.12
-                    )
-                else:
-                    works = rng.random() < 0.02
-                if not works:
-                    continue
-                start = rng.uniform(WORK_START, 9.5)
-                length = rng.uniform(6.0, 9.4) if weekday < 5 else rng.uniform(3.0, 5.0)
-                end = min(start + length, WORK_END - 0.02)
-                weight = vocab.ROLES[member.role][1] * member.factor * rng.uniform(0.75, 1.25)
-                if weekday >= 5:
-                    weight *= 0.5
-                until = self.until[day_index]
-                if until < 24:  # the day holds now (or lies after it): cut the future off
-                    if start > until - MIN_SHIFT_HOURS:
-                        continue
-                    cut = min(end, until - 0.01)
-                    weight *= (cut - start) / (end - start)
-                    end = cut
-                candidates.append((day_index, member, weight, start, end))
-        if not candidates or total <= 0:
-            return []
-        # Each shift holds at least a sign-in and a sign-out; with few events, fewer shifts.
-        keep = min(len(candidates), total // 2)
-        if keep < len(candidates):
-            candidates = sorted(rng.sample(candidates, keep), key=lambda c: c[0])
-        if not candidates:
-            return []
-        extra = _allocate(total - 2 * len(candidates), [c[2] for c in candidates])
-        shifts = [
-            (d, m, 2 + x, s, e) for (d, m, _w, s, e), x in zip(candidates, extra, strict=True)
+    def late_weekdays(self) -> list[date]:
+        """Weekdays in the last third of the range that ended before now (for planted
+        cases)."""
+        third = len(self.days) * 2 // 3
+        return [
+            d
+            for d, until in zip(self.days[third:], self.until[third:], strict=True)
+            if d.weekday() < 5 and until == 24
         ]
-        leftover = total - sum(s[2] for s in shifts)  # only when total is odd and tiny
-        if leftover:
-            d, m, c, s, e = shifts[-1]
-            shifts[-1] = (d, m, c + leftover, s, e)
-        return shifts
 
-    def _shift(
+
+# -- events: shifts, clinical work and API traffic ---------------------------------------------
+
+
+def _member_common(member: DemoMember, ip: str) -> dict[str, Any]:
+    return {
+        "actor_type": ActorType.MEMBER,
+        "actor_id": member.id,
+        "actor_email": member.email,
+        "actor_name": member.name,
+        "actor_role": member.role,
+        "ip": ip,
+        "user_agent": member.browser,
+    }
+
+
+class _Activity:
+    """Draws a clinic's events: a member's shift, one clinical action, a day of API calls."""
+
+    def __init__(self, rng: random.Random, clinic: _Clinic, calendar: _Calendar) -> None:
+        self.rng = rng
+        self.clinic = clinic
+        self.calendar = calendar
+        self.shifts_seen: dict[int, int] = {}
+
+    def shift(
         self,
         day: date,
         member: _Member,
@@ -529,23 +510,15 @@ class _WorkspaceSim:
         end: float,
         schedule: list[str],
     ) -> list[EventDraft]:
-        rng = self.rng
+        rng, at = self.rng, self.calendar.at
         # Each member's second shift is from home, so both of their usual addresses are
         # known from the first days on; later, one shift in ten is remote.
         shift_number = self.shifts_seen.get(member.id, 0)
         self.shifts_seen[member.id] = shift_number + 1
         remote = shift_number == 1 or (shift_number > 1 and rng.random() < 0.1)
-        ip = member.home_ip if remote else self.office_ip
+        ip = member.home_ip if remote else self.clinic.office_ip
         session = f"s_{rng.getrandbits(64):016x}"
-        common: dict[str, Any] = {
-            "actor_type": ActorType.MEMBER,
-            "actor_id": member.id,
-            "actor_email": member.email,
-            "actor_name": member.name,
-            "actor_role": member.role,
-            "ip": ip,
-            "user_agent": member.browser,
-        }
+        common = _member_common(member, ip)
         drafts = []
         middle = count - 2
         typo = middle >= 1 and rng.random() < 0.03
@@ -553,7 +526,7 @@ class _WorkspaceSim:
             middle -= 1
             drafts.append(
                 EventDraft(
-                    occurred_at=self._at(day, start - 0.01),
+                    occurred_at=at(day, start - 0.01),
                     action="auth.sign_in_failed",
                     outcome="failure",
                     failure_reason="wrong_password",
@@ -563,7 +536,7 @@ class _WorkspaceSim:
             )
         drafts.append(
             EventDraft(
-                occurred_at=self._at(day, start),
+                occurred_at=at(day, start),
                 action="auth.sign_in",
                 session_id=session,
                 details={"method": rng.choice(("password", "sso")), "mfa": rng.random() < 0.7},
@@ -575,12 +548,12 @@ class _WorkspaceSim:
         weights = [w for _, w in mix]
         times = sorted(rng.uniform(start + 0.005, end - 0.005) for _ in range(middle))
         chosen = rng.choices(actions, weights, k=middle)
-        for at, action in zip(times, chosen, strict=True):
+        for hour, action in zip(times, chosen, strict=True):
             patient = rng.choice(schedule)
-            drafts.append(self._clinical(day, at, action, patient, session, common))
+            drafts.append(self.clinical(day, hour, action, patient, session, common))
         drafts.append(
             EventDraft(
-                occurred_at=self._at(day, end),
+                occurred_at=at(day, end),
                 action="auth.sign_out",
                 session_id=session,
                 details={"reason": rng.choice(("user", "user", "idle_timeout"))},
@@ -589,7 +562,7 @@ class _WorkspaceSim:
         )
         return drafts
 
-    def _clinical(
+    def clinical(
         self,
         day: date,
         hour: float,
@@ -620,7 +593,7 @@ class _WorkspaceSim:
             resource_id = f"E{rng.getrandbits(40):010x}"
             details = {"note_type": rng.choice(vocab.NOTE_TYPES), "words": rng.randint(80, 900)}
         return EventDraft(
-            occurred_at=self._at(day, hour),
+            occurred_at=self.calendar.at(day, hour),
             action=action,
             resource_type=resource_type,
             resource_id=resource_id,
@@ -630,12 +603,12 @@ class _WorkspaceSim:
             **common,
         )
 
-    def _api_day(
+    def api_day(
         self,
         day: date,
         count: int,
         *,
-        client: _Client | None = None,
+        client: DemoClient | None = None,
         hours: tuple[float, float] = (0.0, 24.0),
         error_rate: float = 0.012,
         until: float = 24.0,
@@ -643,7 +616,7 @@ class _WorkspaceSim:
         rng = self.rng
         drafts = []
         for _ in range(count):
-            c = client or rng.choice(self.clients)
+            c = client or rng.choice(self.clinic.clients)
             # Integrations run all day, busiest in clinic hours, with a nightly batch at 2 am.
             if hours != (0.0, 24.0):
                 hour = rng.uniform(*hours)
@@ -653,243 +626,302 @@ class _WorkspaceSim:
                 hour = min(23.99, max(0.0, rng.gauss(12.5, 3.2)))
             if hour >= until:  # only on the day that holds now: an hour that has not come yet
                 hour = rng.uniform(0.0, until)
-            template = rng.choice(c.endpoints)
-            patient = rng.choice(self.patients) if "{p}" in template else None
-            method, path = template.split(" ", 1)
-            path = path.replace("{p}", patient or "").replace("{e}", f"E{rng.getrandbits(40):010x}")
-            roll = rng.random()
-            if roll < error_rate * 0.2:
-                status = rng.choice((500, 502, 503))
-            elif roll < error_rate * 0.45:
-                status = 429
-            elif roll < error_rate:
-                status = rng.choice((400, 401, 404))
-            else:
-                status = 201 if method == "POST" else 200
-            failed = status >= 400
-            drafts.append(
-                EventDraft(
-                    occurred_at=self._at(day, hour),
-                    action="api.request",
-                    actor_type=ActorType.API_CLIENT,
-                    actor_id=c.id,
-                    actor_name=c.name,
-                    outcome="failure" if failed else "success",
-                    failure_reason=f"HTTP {status}" if failed else None,
-                    resource_type="api_endpoint",
-                    resource_id=template,
-                    patient_id=patient,
-                    ip=c.ip,
-                    user_agent=c.agent,
-                    request_id=f"req_{rng.getrandbits(64):016x}",
-                    details={
-                        "method": method,
-                        "path": path,
-                        "status": status,
-                        "duration_ms": int(rng.lognormvariate(4.2, 0.6)),
-                        "bytes": rng.randint(200, 48_000),
-                    },
-                )
-            )
+            drafts.append(self._api_call(day, hour, c, error_rate))
         return drafts
 
-    # -- planted cases ----------------------------------------------------------------------
-
-    def _plant(self) -> dict[date, list[EventDraft]]:
-        """Cases worth finding, on distinct days in the last third of the range that ended
-        before now."""
+    def _api_call(self, day: date, hour: float, c: DemoClient, error_rate: float) -> EventDraft:
         rng = self.rng
-        third = len(self.days) * 2 // 3
-        late = [
-            d
-            for d, until in zip(self.days[third:], self.until[third:], strict=True)
-            if d.weekday() < 5 and until == 24
-        ]
-        if len(late) < 8 or len(self.members) < 6:
-            return {}
-        days = rng.sample(late, 8)
-        people = rng.sample(self.members, 6)
-        out: dict[date, list[EventDraft]] = {}
-
-        def add(flag: str, subject: str, day: date, drafts: list[EventDraft]) -> None:
-            out.setdefault(day, []).extend(drafts)
-            self.planted.append(PlantedCase(flag, self.slug, subject, day.isoformat(), len(drafts)))
-
-        def member_common(m: _Member, ip: str) -> dict[str, Any]:
-            return {
-                "actor_type": ActorType.MEMBER,
-                "actor_id": m.id,
-                "actor_email": m.email,
-                "actor_name": m.name,
-                "actor_role": m.role,
-                "ip": ip,
-                "user_agent": m.browser,
-            }
-
-        def failures(
-            m_email: str,
-            m: _Member | None,
-            day: date,
-            hour: float,
-            n: int,
-            ip: str,
-            minutes: float,
-            reason: str = "wrong_password",
-        ) -> list[EventDraft]:
-            common = (
-                member_common(m, ip)
-                if m
-                else {
-                    "actor_type": ActorType.MEMBER,
-                    "actor_email": m_email,
-                    "actor_name": m_email,
-                    "ip": ip,
-                    "user_agent": "python-requests/2.32",
-                }
-            )
-            return [
-                EventDraft(
-                    occurred_at=self._at(day, hour + i * minutes / 60 / n),
-                    action="auth.sign_in_failed",
-                    outcome="failure",
-                    failure_reason=reason if m else "unknown_user",
-                    details={"attempted_email": m_email, "method": "password"},
-                    **common,
-                )
-                for i in range(n)
-            ]
-
-        # 1. one account hammered: 8 failures in 4 minutes, ending in a lock.
-        victim, attacker_ip = people[0], _ip(rng, 185)
-        burst = failures(victim.email, victim, days[0], 10.2, 8, attacker_ip, 4)
-        add("failed_sign_in_burst", victim.email, days[0], burst)
-        # 2. a burst followed by a success from the same address (possible takeover).
-        target, ip2 = people[1], _ip(rng, 45)
-        burst = failures(target.email, target, days[1], 21.5, 6, ip2, 3)
-        session = f"s_{rng.getrandbits(64):016x}"
-        success = [
-            EventDraft(
-                occurred_at=self._at(days[1], 21.56),
-                action="auth.sign_in",
-                session_id=session,
-                details={"method": "password", "mfa": False},
-                **member_common(target, ip2),
-            )
-        ]
-        views = [
-            self._clinical(
-                days[1],
-                21.6 + i * 0.01,
-                "chart.view",
-                rng.choice(self.patients),
-                session,
-                member_common(target, ip2),
-            )
-            for i in range(4)
-        ]
-        add("failed_burst_then_success", target.email, days[1], burst + success + views)
-        # ...which is also a sign-in from an address this member never used, at 21:30 local:
-        # outside working hours too.
-        for also in ("new_ip", "after_hours"):
-            self.planted.append(
-                PlantedCase(
-                    also, self.slug, target.email, days[1].isoformat(), len(success + views)
-                )
-            )
-        # 3. one address trying many accounts (password spraying).
-        spray_ip = _ip(rng, 193)
-        emails = [m.email for m in rng.sample(self.members, min(6, len(self.members)))]
-        emails += [e.format(domain=self.domain) for e in vocab.UNKNOWN_EMAILS[:4]]
-        by_email = {m.email: m for m in self.members}
-        spray = []
-        for i, email in enumerate(emails):
-            spray += failures(
-                email, by_email.get(email), days[2], 3.1 + i * 0.008, 1, spray_ip, 0.3
-            )
-        add("ip_failed_sign_in_burst", spray_ip, days[2], spray)
-        # 4. after-hours access on three nights.
-        owl = people[2]
-        for night in (days[3], days[4], days[5]):
-            s = f"s_{rng.getrandbits(64):016x}"
-            common = member_common(owl, owl.home_ip)
-            start = rng.uniform(1.0, 2.5)
-            night_events = [
-                EventDraft(
-                    occurred_at=self._at(night, start),
-                    action="auth.sign_in",
-                    session_id=s,
-                    details={"method": "password", "mfa": True},
-                    **common,
-                )
-            ]
-            night_events += [
-                self._clinical(
-                    night,
-                    start + 0.02 + i * 0.015,
-                    "chart.view",
-                    rng.choice(self.patients),
-                    s,
-                    common,
-                )
-                for i in range(rng.randint(12, 20))
-            ]
-            add("after_hours", owl.email, night, night_events)
-        # 5. a chart-view volume spike: many views of the day's patients.
-        heavy = people[3]
-        s = f"s_{rng.getrandbits(64):016x}"
-        common = member_common(heavy, self.office_ip)
-        spike = [
-            self._clinical(
-                days[6],
-                10.0 + i * 5.5 / 240,
-                "chart.view",
-                rng.choice(self.patients[:40]),
-                s,
-                common,
-            )
-            for i in range(240)
-        ]
-        add("chart_view_spike", heavy.email, days[6], spike)
-        # 6. one member opening an unusual number of distinct patients (also a volume spike).
-        curious = people[4]
-        s = f"s_{rng.getrandbits(64):016x}"
-        common = member_common(curious, self.office_ip)
-        patients = rng.sample(self.patients, min(len(self.patients), 180))
-        wide = [
-            self._clinical(days[7], 12.5 + i * 4.0 / len(patients), "chart.view", p, s, common)
-            for i, p in enumerate(patients)
-        ]
-        add("many_distinct_patients", curious.email, days[7], wide)
-        self.planted.append(
-            PlantedCase(
-                "chart_view_spike", self.slug, curious.email, days[7].isoformat(), len(wide)
-            )
+        template = rng.choice(c.endpoints)
+        patient = rng.choice(self.clinic.patients) if "{p}" in template else None
+        method, path = template.split(" ", 1)
+        path = path.replace("{p}", patient or "").replace("{e}", f"E{rng.getrandbits(40):010x}")
+        roll = rng.random()
+        if roll < error_rate * 0.2:
+            status = rng.choice((500, 502, 503))
+        elif roll < error_rate * 0.45:
+            status = 429
+        elif roll < error_rate:
+            status = rng.choice((400, 401, 404))
+        else:
+            status = 201 if method == "POST" else 200
+        failed = status >= 400
+        return EventDraft(
+            occurred_at=self.calendar.at(day, hour),
+            action="api.request",
+            actor_type=ActorType.API_CLIENT,
+            actor_id=c.id,
+            actor_name=c.name,
+            outcome="failure" if failed else "success",
+            failure_reason=f"HTTP {status}" if failed else None,
+            resource_type="api_endpoint",
+            resource_id=template,
+            patient_id=patient,
+            ip=c.ip,
+            user_agent=c.agent,
+            request_id=f"req_{rng.getrandbits(64):016x}",
+            details={
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": int(rng.lognormvariate(4.2, 0.6)),
+                "bytes": rng.randint(200, 48_000),
+            },
         )
-        # 7. an API error and volume spike within one hour.
-        client = self.clients[0]
-        api = self._api_day(days[0], 400, client=client, hours=(14.0, 15.0), error_rate=0.45)
-        add("api_spike", client.name, days[0], api)
-        # 8. a sign-in from an address this member never used before.
-        roamer, new_ip = people[5], _ip(rng, 91)
-        s = f"s_{rng.getrandbits(64):016x}"
-        common = member_common(roamer, new_ip)
-        roam = [
+
+
+def _schedule_shifts(
+    rng: random.Random, calendar: _Calendar, members: list[_Member], total: int
+) -> list[tuple[int, _Member, int, float, float]]:
+    """``(day index, member, events, start hour, end hour)`` for ``total`` events of members'
+    shifts: mostly weekdays in working hours, weighted by role and person."""
+    candidates = []
+    for day_index, day in enumerate(calendar.days):
+        weekday = day.weekday()
+        for member in members:
+            if weekday < 5:
+                works = rng.random() < 0.88
+            elif weekday == 5:
+                works = member.role in ("physician", "front_desk", "medical_assistant") and (
+                    rng.random() < 0.12
+                )
+            else:
+                works = rng.random() < 0.02
+            if not works:
+                continue
+            start = rng.uniform(WORK_START, 9.5)
+            length = rng.uniform(6.0, 9.4) if weekday < 5 else rng.uniform(3.0, 5.0)
+            end = min(start + length, WORK_END - 0.02)
+            weight = vocab.ROLES[member.role][1] * member.factor * rng.uniform(0.75, 1.25)
+            if weekday >= 5:
+                weight *= 0.5
+            until = calendar.until[day_index]
+            if until < 24:  # the day holds now (or lies after it): cut the future off
+                if start > until - MIN_SHIFT_HOURS:
+                    continue
+                cut = min(end, until - 0.01)
+                weight *= (cut - start) / (end - start)
+                end = cut
+            candidates.append((day_index, member, weight, start, end))
+    if not candidates or total <= 0:
+        return []
+    # Each shift holds at least a sign-in and a sign-out; with few events, fewer shifts.
+    keep = min(len(candidates), total // 2)
+    if keep < len(candidates):
+        candidates = sorted(rng.sample(candidates, keep), key=lambda c: c[0])
+    if not candidates:
+        return []
+    extra = _allocate(total - 2 * len(candidates), [c[2] for c in candidates])
+    shifts = [(d, m, 2 + x, s, e) for (d, m, _w, s, e), x in zip(candidates, extra, strict=True)]
+    leftover = total - sum(s[2] for s in shifts)  # only when total is odd and tiny
+    if leftover:
+        d, m, c, s, e = shifts[-1]
+        shifts[-1] = (d, m, c + leftover, s, e)
+    return shifts
+
+
+# -- planted cases -----------------------------------------------------------------------------
+
+
+class _Planting:
+    """The seeder's side of :class:`~nvadmin.audit.flags.rule.DemoCases`: each flag rule plants
+    its case through this, on days and members drawn once for all the cases."""
+
+    def __init__(
+        self,
+        activity: _Activity,
+        days: list[date],
+        members: list[_Member],
+        unknown: list[str],
+    ) -> None:
+        self.activity = activity
+        self.rng = activity.rng
+        clinic = activity.clinic
+        self.slug = clinic.slug
+        self.office_ip = clinic.office_ip
+        self.members = clinic.members
+        self.patients = clinic.patients
+        self.clients = clinic.clients
+        self._days = days
+        self._members = members
+        self._unknown = unknown
+        self.planted_days: list[date] = []
+        self._members_taken = 0
+        self.by_day: dict[date, list[EventDraft]] = {}
+        self.cases: list[PlantedCase] = []
+
+    def take_days(self, count: int) -> list[date]:
+        taken = self._days[len(self.planted_days) : len(self.planted_days) + count]
+        if len(taken) < count:
+            raise ValueError("a rule's demo case takes more days than its Planting declares")
+        self.planted_days.extend(taken)
+        return taken
+
+    def take_members(self, count: int) -> list[_Member]:
+        first = self._members_taken
+        taken = self._members[first : first + count]
+        if len(taken) < count:
+            raise ValueError("a rule's demo case takes more members than its Planting declares")
+        self._members_taken += count
+        return taken
+
+    def unknown_accounts(self, count: int) -> list[str]:
+        return self._unknown[:count]
+
+    def address(self, first_octet: int | None = None) -> str:
+        return _ip(self.rng, first_octet)
+
+    def session(self) -> str:
+        return f"s_{self.rng.getrandbits(64):016x}"
+
+    def sign_in(
+        self, day: date, hour: float, member: DemoMember, ip: str, session: str, *, mfa: bool
+    ) -> EventDraft:
+        return EventDraft(
+            occurred_at=self.activity.calendar.at(day, hour),
+            action="auth.sign_in",
+            session_id=session,
+            details={"method": "password", "mfa": mfa},
+            **_member_common(member, ip),
+        )
+
+    def failed_sign_ins(
+        self, account: str, day: date, hour: float, count: int, ip: str, minutes: float
+    ) -> list[EventDraft]:
+        member = next((m for m in self.members if m.email == account), None)
+        if member is not None:
+            common, reason = _member_common(member, ip), "wrong_password"
+        else:
+            common = {
+                "actor_type": ActorType.MEMBER,
+                "actor_email": account,
+                "actor_name": account,
+                "ip": ip,
+                "user_agent": "python-requests/2.32",
+            }
+            reason = "unknown_user"
+        return [
             EventDraft(
-                occurred_at=self._at(days[3], 11.0),
-                action="auth.sign_in",
-                session_id=s,
-                details={"method": "password", "mfa": True},
+                occurred_at=self.activity.calendar.at(day, hour + i * minutes / 60 / count),
+                action="auth.sign_in_failed",
+                outcome="failure",
+                failure_reason=reason,
+                details={"attempted_email": account, "method": "password"},
                 **common,
             )
+            for i in range(count)
         ]
-        roam += [
-            self._clinical(
-                days[3], 11.05 + i * 0.02, "chart.view", rng.choice(self.patients), s, common
+
+    def chart_view(
+        self, day: date, hour: float, patient: str, session: str, member: DemoMember, ip: str
+    ) -> EventDraft:
+        common = _member_common(member, ip)
+        return self.activity.clinical(day, hour, "chart.view", patient, session, common)
+
+    def api_calls(
+        self,
+        day: date,
+        count: int,
+        client: DemoClient,
+        hours: tuple[float, float],
+        error_rate: float,
+    ) -> list[EventDraft]:
+        return self.activity.api_day(day, count, client=client, hours=hours, error_rate=error_rate)
+
+    def add(self, rule: FlagRule, subject: str, day: date, drafts: list[EventDraft]) -> None:
+        self.by_day.setdefault(day, []).extend(drafts)
+        self.also(rule, subject, day, len(drafts))
+
+    def also(self, rule: FlagRule, subject: str, day: date, events: int) -> None:
+        self.cases.append(PlantedCase(rule.name, self.slug, subject, day.isoformat(), events))
+
+
+def _plant(activity: _Activity, calendar: _Calendar, rules: Sequence[FlagRule]) -> _Planting:
+    """Every rule's demo case, in the rules' planting order, on distinct weekdays in the last
+    third of the range that ended before now and on distinct members; none at all in a clinic
+    too small for every case."""
+    rng, clinic = activity.rng, activity.clinic
+    ordered = sorted(rules, key=lambda r: (r.planting.order, r.name))
+    days_needed = sum(r.planting.days for r in ordered)
+    members_needed = sum(r.planting.members for r in ordered)
+    late = calendar.late_weekdays()
+    unknown = [e.format(domain=clinic.domain) for e in vocab.UNKNOWN_EMAILS]
+    if len(late) < days_needed or len(clinic.members) < members_needed:
+        return _Planting(activity, [], [], unknown)
+    days = rng.sample(late, days_needed)
+    members = rng.sample(clinic.members, members_needed)
+    planting = _Planting(activity, days, members, unknown)
+    for rule in ordered:
+        rule.plant(planting)
+    return planting
+
+
+# -- one clinic --------------------------------------------------------------------------------
+
+
+class _ClinicSim:
+    """Generates one clinic's activity, day by day, in time order."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        plan: SeedPlan,
+        index: int,
+        target: int,
+        rules: Sequence[FlagRule],
+    ) -> None:
+        self.rng = random.Random(f"{plan.seed}:workspace:{index}")
+        zone = ZoneInfo(vocab.CLINICS[index % len(vocab.CLINICS)][2])
+        self.calendar = _Calendar(plan, zone)
+        self.clinic = _open_clinic(connection, self.rng, index, self.calendar, target)
+        self.activity = _Activity(self.rng, self.clinic, self.calendar)
+        self.plan = plan
+        self.target = target
+        self.rules = rules
+        self.planted: list[PlantedCase] = []
+
+    @property
+    def workspace_id(self) -> int:
+        return self.clinic.workspace_id
+
+    @property
+    def slug(self) -> str:
+        return self.clinic.slug
+
+    def events(self) -> Iterator[EventDraft]:
+        rng, calendar = self.rng, self.calendar
+        planted: dict[date, list[EventDraft]] = {}
+        if self.plan.plant and self.target >= MIN_EVENTS_FOR_PLANTS:
+            planting = _plant(self.activity, calendar, self.rules)
+            planted, self.planted = planting.by_day, planting.cases
+        n_planted = sum(len(v) for v in planted.values())
+        n_api = round(self.target * API_SHARE) if self.clinic.clients else 0
+        n_members = self.target - n_planted - n_api
+        if n_members < 2:  # too few for even one shift (sign-in + sign-out): all API calls
+            n_api, n_members = n_api + n_members, 0
+        shifts = _schedule_shifts(rng, calendar, self.clinic.members, n_members)
+        api_per_day = _allocate(
+            n_api,
+            [
+                (1.0 if d.weekday() < 5 else 0.35) * (until / 24 if until < 24 else 1.0)
+                for d, until in zip(calendar.days, calendar.until, strict=True)
+            ],
+        )
+        by_day: dict[int, list[tuple[_Member, int, float, float]]] = {}
+        for day_index, member, count, start, end in shifts:
+            by_day.setdefault(day_index, []).append((member, count, start, end))
+        patients = self.clinic.patients
+        for day_index, day in enumerate(calendar.days):
+            todays = by_day.get(day_index, [])
+            schedule = rng.sample(patients, k=min(len(patients), max(10, len(todays) * 9)))
+            drafts: list[EventDraft] = []
+            for member, count, start, end in todays:
+                drafts.extend(self.activity.shift(day, member, count, start, end, schedule))
+            drafts.extend(
+                self.activity.api_day(day, api_per_day[day_index], until=calendar.until[day_index])
             )
-            for i in range(5)
-        ]
-        add("new_ip", roamer.email, days[3], roam)
-        return out
+            drafts.extend(planted.get(day, ()))
+            drafts.sort(key=lambda d: d.occurred_at)
+            yield from drafts
 
 
 def _ascii(text: str) -> str:

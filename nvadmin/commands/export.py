@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from nvadmin.export.columns import DEFAULT_COLUMNS  # standard library only
-
     parser = subparsers.add_parser(
         "export",
         help="export a workspace's activity to CSV with an evidence manifest",
@@ -79,11 +77,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--bom", action="store_true", help="start the file with a UTF-8 BOM (for Excel)"
     )
+    # The column names are checked when the command runs (see chosen_columns): they come from
+    # the field registry, which `nvadmin --help` must not load.
     parser.add_argument(
         "--columns",
         metavar="A,B,...",
-        default=",".join(DEFAULT_COLUMNS),
-        help="columns to write (default: %(default)s; also event_id, hash)",
+        help="columns to write, comma-separated (default: the export form's default columns; "
+        "a name nvadmin does not know is answered with the list of columns)",
     )
     parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -157,12 +157,30 @@ class ProgressBar:
             self._stream.flush()
 
 
+def chosen_columns(text: str | None) -> tuple[str, ...]:
+    """``--columns`` as column keys, checked against the export's columns."""
+    from nvadmin.export.columns import BY_KEY, DEFAULT_COLUMNS
+
+    if text is None:
+        return tuple(DEFAULT_COLUMNS)
+    columns = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = [c for c in columns if c not in BY_KEY]
+    if unknown:
+        raise UserError(
+            f"--columns: unknown column {unknown[0]!r} (the columns are: {', '.join(BY_KEY)})"
+        )
+    if not columns:
+        raise UserError("--columns: name at least one column")
+    return columns
+
+
 def run_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.audit import workspaces
+    from nvadmin.audit.localtime import day_range
     from nvadmin.audit.query import EventFilter, Term
     from nvadmin.audit.taxonomy import CATEGORY_ALIASES
     from nvadmin.db.engine import translate
-    from nvadmin.export.service import ExportRequest, day_range, export_csv
+    from nvadmin.export.service import ExportRequest, export_csv
 
     first: date = args.first_day
     last: date = args.last_day
@@ -174,7 +192,7 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
                 f"unknown category {name!r} (use one of: {', '.join(sorted(CATEGORY_ALIASES))})"
             )
         categories.append(category.value)
-    columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
+    columns = chosen_columns(args.columns)
     password, code = _credentials(args, sys.stdin)
     identity = sign_in(context, args.staff, password, code)
     try:

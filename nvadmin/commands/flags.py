@@ -70,8 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def parse_thresholds(settings: list[str]) -> dict[str, dict[str, float]]:
-    """``RULE.KEY=VALUE`` settings as the thresholds ``flags.evaluate`` takes."""
-    from nvadmin.audit.flags import RULES
+    """``RULE.KEY=VALUE`` settings as the thresholds ``evaluate`` takes."""
+    from nvadmin.audit.flags.catalog import RULES
 
     out: dict[str, dict[str, float]] = {}
     for setting in settings:
@@ -97,7 +97,7 @@ def parse_thresholds(settings: list[str]) -> dict[str, dict[str, float]]:
 
 def chosen_rules(names: list[str] | None) -> tuple[str, ...] | None:
     """The ``--rule`` names, checked against the rules nvadmin has (None: every rule)."""
-    from nvadmin.audit.flags import RULES
+    from nvadmin.audit.flags.catalog import RULES
 
     if not names:
         return None
@@ -110,7 +110,9 @@ def chosen_rules(names: list[str] | None) -> tuple[str, ...] | None:
 def run_flags(context: Context, args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from nvadmin.audit import access_log, flags, workspaces
+    from nvadmin.audit import access_log, workspaces
+    from nvadmin.audit.flags.evaluation import evaluate
+    from nvadmin.audit.flags.report import to_csv
     from nvadmin.audit.query import EventFilter
     from nvadmin.audit.search import describe_scope, relative_range
     from nvadmin.auth.accounts import command_line_operator
@@ -147,7 +149,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     event_filter = EventFilter(workspace_ids=(workspace_id,), start=start, end=end, zone=zone)
     progress, close = _progress(args.quiet, "checking")
     try:
-        report = flags.evaluate(
+        report = evaluate(
             context.engine,
             operator,
             event_filter,
@@ -169,7 +171,7 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
             )
     total = sum(r.count for r in report.results)
     if args.csv:
-        write_file(args.csv, flags.to_csv(report, scope))
+        write_file(args.csv, to_csv(report, scope))
         print(f"CSV written to {args.csv}")
     print(f"{total:,} finding{'s' if total != 1 else ''}" if total else "nothing flagged")
     return 1 if total else 0

@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def parse_bound(value: date | datetime, zone: str, *, is_end: bool) -> datetime:
     """A bound given as :func:`arguments.when`: a day in the workspace's zone (an end day is
     included) or an aware instant."""
-    from nvadmin.export.service import day_range
+    from nvadmin.audit.localtime import day_range
 
     if isinstance(value, datetime):
         return value.astimezone(UTC)

@@ -14,21 +14,19 @@ leading apostrophe, which spreadsheets show as text and never evaluate.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from nvadmin.audit.fields import EXPORTED
+from nvadmin.audit.fields import Kind as Kind  # re-exported: the export service reads it
+from nvadmin.db.models import ActivityEvent
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _FORMULA_START_SET = frozenset(FORMULA_STARTS)
 _SQL_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
-
-
-class Kind(StrEnum):
-    TEXT = "text"  # free text: neutralised
-    NUMBER = "number"
-    LOCAL_TIME = "local_time"  # occurred_at in the export's zone, with offset
-    UTC_TIME = "utc_time"  # occurred_at in UTC, with Z
-    HEX = "hex"  # bytes as lowercase hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +35,14 @@ class Column:
     source: str  # the event table column
     kind: Kind
     label: str  # shown in the export form
+    # A derived column's SQL over the event table (``source`` is then the column it reads).
+    derived: Callable[[], Any] | None = field(default=None, compare=False)
 
     def sqlite_sql(self, table: str) -> str:
         """The same cell text on SQLite, except local times (formatted in Python: SQLite has
         no time zone rules)."""
+        if self.derived is not None:
+            return _derived_sql(self.derived(), _SQLITE, table)
         c = f"{table}.{self.source}"
         if self.kind is Kind.TEXT:
             return (
@@ -57,6 +59,8 @@ class Column:
 
     def pg_sql(self, table: str) -> str:
         """The SQL expression for this cell, over the event table named ``table``."""
+        if self.derived is not None:
+            return _derived_sql(self.derived(), _POSTGRESQL, table)
         c = f"{table}.{self.source}"
         if self.kind is Kind.TEXT:
             # ascii() reads the first character's code without copying the text; every
@@ -75,33 +79,35 @@ class Column:
         return c
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("occurred_at_local", "occurred_at", Kind.LOCAL_TIME, "Time (export time zone)"),
-    Column("occurred_at_utc", "occurred_at", Kind.UTC_TIME, "Time (UTC)"),
-    Column("event_id", "id", Kind.NUMBER, "Event id"),
-    Column("seq", "seq", Kind.NUMBER, "Chain sequence number"),
-    Column("actor_type", "actor_type", Kind.TEXT, "Actor type"),
-    Column("actor_email", "actor_email", Kind.TEXT, "Team member e-mail"),
-    Column("actor_name", "actor_name", Kind.TEXT, "Team member name"),
-    Column("actor_role", "actor_role", Kind.TEXT, "Role"),
-    Column("action", "action", Kind.TEXT, "Action"),
-    Column("category", "category", Kind.TEXT, "Category"),
-    Column("outcome", "outcome", Kind.TEXT, "Outcome"),
-    Column("failure_reason", "failure_reason", Kind.TEXT, "Failure reason"),
-    Column("resource_type", "resource_type", Kind.TEXT, "Resource type"),
-    Column("resource_id", "resource_id", Kind.TEXT, "Resource id"),
-    Column("patient_id", "patient_id", Kind.TEXT, "Patient id"),
-    Column("ip", "ip", Kind.TEXT, "IP address"),
-    Column("user_agent", "user_agent", Kind.TEXT, "User agent"),
-    Column("session_id", "session_id", Kind.TEXT, "Session id"),
-    Column("request_id", "request_id", Kind.TEXT, "Request id"),
-    Column("details", "details", Kind.TEXT, "Details (JSON)"),
-    Column("hash", "hash", Kind.HEX, "Event hash (SHA-256)"),
+_SQLITE = sqlite.dialect()
+_POSTGRESQL = postgresql.dialect()
+
+
+def _derived_sql(expression: Any, dialect: Any, table: str) -> str:
+    """A derived column's SQL text (its constants inlined: they come from the registry)."""
+    sql = str(expression.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if table != ActivityEvent.__tablename__:
+        raise ValueError(f"derived export columns read the event table, not {table!r}")
+    return sql
+
+
+# Every column an export can contain, in file order: the field registry's export columns.
+COLUMNS: tuple[Column, ...] = tuple(
+    Column(
+        f.export.key,
+        f.export.source or f.export.key,
+        f.export.kind,
+        f.export.label,
+        f.export.sql,
+    )
+    for f in EXPORTED
+    if f.export is not None
 )
 BY_KEY: dict[str, Column] = {c.key: c for c in COLUMNS}
-# The event hash and storage id are for evidence work; the customer's file leaves them out.
+# The event hash and storage id are for evidence work; the customer's file leaves them out,
+# and columns added later are chosen in the export form, so the default file never changes.
 DEFAULT_COLUMNS: tuple[str, ...] = tuple(
-    c.key for c in COLUMNS if c.key not in ("event_id", "hash")
+    f.export.key for f in EXPORTED if f.export is not None and f.export.default
 )
 
 

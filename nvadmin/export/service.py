@@ -24,11 +24,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, func, literal_column, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.audit import workspaces as workspace_repository
+from nvadmin.audit.localtime import zone_info
 from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.auth.roles import Permission, Role, StaffIdentity
 from nvadmin.db.engine import describe, translate
@@ -89,25 +88,6 @@ class ExportResult:
     size: int
     seconds: float
     manifest: dict[str, Any] = field(repr=False)
-
-
-def day_range(first: date, last: date, zone: str) -> tuple[datetime, datetime]:
-    """``first`` 00:00 to the end of ``last`` (inclusive) in ``zone``, as [start, end)."""
-    if last < first:
-        raise UserError(f"the range ends ({last}) before it starts ({first})")
-    tz = zone_info(zone)
-    start = datetime.combine(first, dtime(0), tzinfo=tz)
-    end = datetime.combine(last + timedelta(days=1), dtime(0), tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def zone_info(zone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UserError(
-            f"unknown time zone {zone!r} (use an IANA name such as Europe/Paris)"
-        ) from None
 
 
 def authorize(identity: StaffIdentity, request: ExportRequest) -> None:

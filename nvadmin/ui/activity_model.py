@@ -14,12 +14,10 @@ before it does.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
@@ -34,10 +32,15 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon
 from sqlalchemy import Engine
 
-from nvadmin.audit import access_log
+from nvadmin.audit import access_log, fields
+from nvadmin.audit.fields import (
+    EventField,
+    View,
+)
+from nvadmin.audit.localtime import zone_name
 from nvadmin.audit.paging import Cursor, EventPager, EventRow, Page, Sort
 from nvadmin.audit.query import EventFilter
-from nvadmin.audit.taxonomy import Category, action_label, reason_label, role_label
+from nvadmin.audit.taxonomy import Category
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.ui import icons
 from nvadmin.ui.palette import error_brush
@@ -50,50 +53,28 @@ MAX_ROWS = 3000
 PLACEHOLDER = "…"
 
 
-class Column(IntEnum):
-    TIME = 0
-    TIME_UTC = 1
-    WORKSPACE = 2
-    MEMBER = 3
-    ROLE = 4
-    ACTION = 5
-    CATEGORY = 6
-    OUTCOME = 7
-    PATIENT = 8
-    RESOURCE = 9
-    IP = 10
-    DETAILS = 11
-
-
-COLUMN_TITLES: dict[Column, str] = {
-    Column.TIME: "Time",
-    Column.TIME_UTC: "Time (UTC)",
-    Column.WORKSPACE: "Workspace",
-    Column.MEMBER: "Team member",
-    Column.ROLE: "Role",
-    Column.ACTION: "Action",
-    Column.CATEGORY: "Category",
-    Column.OUTCOME: "Outcome",
-    Column.PATIENT: "Patient",
-    Column.RESOURCE: "Resource",
-    Column.IP: "IP address",
-    Column.DETAILS: "Details",
+# The table's columns, by logical position (the field registry's table columns).
+COLUMNS: tuple[EventField, ...] = fields.TABLE
+COLUMN_TITLES: dict[int, str] = {i: f.table.title for i, f in enumerate(COLUMNS) if f.table}
+# Column -> allow-listed SQL sort key (paging.SORT_KEYS). Details are not sortable.
+SORT_KEY_OF: dict[int, str] = {
+    i: f.table.sort for i, f in enumerate(COLUMNS) if f.table and f.table.sort
+}
+# The default columns fit a 1280-pixel window beside the detail pane, outcome (with its
+# failure reason) and IP address included; the detail pane shows the hidden ones.
+HIDDEN_BY_DEFAULT: tuple[int, ...] = tuple(
+    i for i, f in enumerate(COLUMNS) if f.table and f.table.hidden
+)
+# Column widths as sample text: they follow the font (and its size) rather than pixels.
+WIDTH_SAMPLES: dict[int, str] = {
+    i: f.table.width for i, f in enumerate(COLUMNS) if f.table and f.table.width
 }
 
-# Header column -> allow-listed SQL sort key (paging.SORT_KEYS). Details are not sortable.
-SORT_KEY_OF: dict[Column, str] = {
-    Column.TIME: "time",
-    Column.TIME_UTC: "time",
-    Column.WORKSPACE: "workspace",
-    Column.MEMBER: "member",
-    Column.ROLE: "role",
-    Column.ACTION: "action",
-    Column.CATEGORY: "category",
-    Column.OUTCOME: "outcome",
-    Column.PATIENT: "patient",
-    Column.RESOURCE: "resource",
-    Column.IP: "ip",
-}
+
+def column_of(field: EventField) -> int:
+    """The logical column that shows ``field``."""
+    return COLUMNS.index(field)
+
 
 EventRole = Qt.ItemDataRole.UserRole + 1  # the EventRow
 FilterValueRole = Qt.ItemDataRole.UserRole + 2  # (filter field, value) for "filter by this"
@@ -105,42 +86,6 @@ def category_icon(category: str) -> QIcon | None:
         return icons.category_icon(Category(category))
     except ValueError:
         return None
-
-
-def category_label(value: str) -> str:
-    try:
-        return Category(value).label
-    except ValueError:
-        return value
-
-
-def details_summary(row: EventRow, limit: int = 160) -> str:
-    """One line from the details JSON: ``key: value`` pairs, nested values compacted."""
-    parts: list[str] = []
-    if row.details:
-        try:
-            data = json.loads(row.details)
-        except ValueError:
-            data = row.details
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if isinstance(value, dict | list):
-                    value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-                parts.append(f"{key}: {value}")
-        else:
-            parts.append(str(data))
-    text = "; ".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def outcome_text(row: EventRow) -> str:
-    """``success``, or ``failure: wrong password`` (the reason beside it, not off-screen)."""
-    reason = reason_label(row.failure_reason)
-    return f"{row.outcome}: {reason}" if reason else row.outcome
-
-
-def format_time(instant: datetime, zone: tzinfo) -> str:
-    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class ActivityModel(QAbstractTableModel):
@@ -197,9 +142,10 @@ class ActivityModel(QAbstractTableModel):
         self._display = [self._format(row) for row in self._rows]
         if self._rows:
             self.dataChanged.emit(
-                self.index(0, 0), self.index(len(self._rows) - 1, len(Column) - 1)
+                self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1)
             )
-        self.headerDataChanged.emit(Qt.Orientation.Horizontal, Column.TIME, Column.TIME)
+        time_column = column_of(fields.TIME)
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, time_column, time_column)
 
     @property
     def zone(self) -> tzinfo:
@@ -239,7 +185,7 @@ class ActivityModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
+        return 0 if parent.isValid() else len(COLUMNS)
 
     def data(
         self,
@@ -249,27 +195,22 @@ class ActivityModel(QAbstractTableModel):
         if not index.isValid():
             return None
         row, column = index.row(), index.column()
-        if row >= len(self._rows) or column >= len(Column):
+        if row >= len(self._rows) or column >= len(COLUMNS):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display[row][column]
         if role == EventRole:
             return self._rows[row]
         event = self._rows[row]
-        if role == Qt.ItemDataRole.DecorationRole and column == Column.CATEGORY:
+        field = COLUMNS[column]
+        if role == Qt.ItemDataRole.DecorationRole and field is fields.CATEGORY:
             return category_icon(event.category)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.OUTCOME:
+        if role == Qt.ItemDataRole.ForegroundRole and field is fields.OUTCOME:
             return error_brush() if event.outcome == "failure" else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == Column.DETAILS:
-                # Folded to one line in the cell; whole, a pair per line, in the tooltip.
-                return details_summary(event, limit=4000).replace("; ", "\n")
-            if column == Column.ACTION:
-                return event.action
-            if column in (Column.TIME, Column.TIME_UTC):
-                return event.occurred_at.astimezone(UTC).isoformat()
+        if role == Qt.ItemDataRole.ToolTipRole and field.table and field.table.tooltip:
+            return field.table.tooltip(event)
         if role == FilterValueRole:
-            return filter_value(event, Column(column))
+            return filter_value(event, column)
         return None
 
     def headerData(
@@ -278,18 +219,16 @@ class ActivityModel(QAbstractTableModel):
         orientation: Qt.Orientation,
         role: int = Qt.ItemDataRole.DisplayRole,
     ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or section >= len(Column):
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            if section == Column.TIME:
-                return f"Time ({zone_name(self._zone)})"
-            return COLUMN_TITLES[Column(section)]
-        if role == Qt.ItemDataRole.TextAlignmentRole and section == Column.TIME:
+            return COLUMN_TITLES[section].format(zone=zone_name(self._zone))
+        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[section] is fields.TIME:
             # A long zone name runs past the column: keep "Time (America/…" readable.
             return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             title = self.headerData(section, orientation)
-            if Column(section) not in SORT_KEY_OF:
+            if section not in SORT_KEY_OF:
                 return f"{title}: not sortable"
             return f"{title}: click to sort"
         return None
@@ -300,7 +239,7 @@ class ActivityModel(QAbstractTableModel):
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        key = SORT_KEY_OF.get(Column(column)) if 0 <= column < len(Column) else None
+        key = SORT_KEY_OF.get(column)
         if key is None:
             return
         new = Sort(key, order == Qt.SortOrder.DescendingOrder)
@@ -557,26 +496,8 @@ class ActivityModel(QAbstractTableModel):
             self.endRemoveRows()
 
     def _format(self, row: EventRow) -> tuple[str, ...]:
-        member = row.actor_name
-        if row.actor_email and row.actor_email != row.actor_name:
-            member = f"{row.actor_name} <{row.actor_email}>"
-        resource = ""
-        if row.resource_type or row.resource_id:
-            resource = f"{row.resource_type or ''} {row.resource_id or ''}".strip()
-        return (
-            format_time(row.occurred_at, self._zone),
-            format_time(row.occurred_at, UTC),
-            self._workspace_names.get(row.workspace_id, str(row.workspace_id)),
-            member,
-            role_label(row.actor_role),
-            action_label(row.action),
-            category_label(row.category),
-            outcome_text(row),
-            row.patient_id or "",
-            resource,
-            row.ip or "",
-            details_summary(row),
-        )
+        view = View(self._zone, self._workspace_names)
+        return tuple(f.table.text(row, view) for f in COLUMNS if f.table)
 
     def rows(self) -> list[EventRow]:
         """The loaded rows, in display order (a copy)."""
@@ -592,26 +513,10 @@ class ActivityModel(QAbstractTableModel):
         return -1
 
 
-def filter_value(event: EventRow, column: Column) -> tuple[str, str] | None:
+def filter_value(event: EventRow, column: int) -> tuple[str, str] | None:
     """The (filter field, value) a cell stands for, for "Filter by / Exclude this value"."""
-    pairs: dict[Column, tuple[str, str | None]] = {
-        Column.MEMBER: ("user", event.actor_email)
-        if event.actor_email
-        else ("name", event.actor_name),
-        Column.ROLE: ("role", event.actor_role),
-        Column.ACTION: ("action", event.action),
-        Column.CATEGORY: ("category", event.category),
-        Column.OUTCOME: ("outcome", event.outcome),
-        Column.PATIENT: ("patient", event.patient_id),
-        Column.RESOURCE: ("resource", event.resource_id),
-        Column.IP: ("ip", event.ip),
-    }
-    pair = pairs.get(column)
-    if pair is None or not pair[1]:
+    shown = COLUMNS[column].table
+    if shown is None or shown.filter_by is None:
         return None
-    return pair[0], pair[1]
-
-
-def zone_name(zone: tzinfo) -> str:
-    key = getattr(zone, "key", None)
-    return str(key) if key else (zone.tzname(None) or "UTC")
+    field, value = shown.filter_by(event)
+    return (field, value) if value else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, tzinfo
+from datetime import tzinfo
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
@@ -16,47 +16,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.audit.fields import View, detail_lines
 from nvadmin.audit.paging import EventRow
-from nvadmin.audit.taxonomy import action_label, role_label
-from nvadmin.ui.activity_model import category_label, outcome_text, zone_name
+from nvadmin.audit.taxonomy import action_label
 
 
 def describe_event(event: EventRow, zone: tzinfo, workspace_name: str | None = None) -> str:
     """The event as plain text: one field per line, then the details JSON, indented."""
-    local = event.occurred_at.astimezone(zone)
-    utc = event.occurred_at.astimezone(UTC)
-    lines = [
-        ("Event id", str(event.id)),
-        (
-            "Workspace",
-            f"{workspace_name} (id {event.workspace_id})"
-            if workspace_name
-            else str(event.workspace_id),
-        ),
-        ("Sequence", str(event.seq)),
-        (f"Time ({zone_name(zone)})", local.isoformat(sep=" ", timespec="microseconds")),
-        # Once is enough when the zone shown is UTC itself (e.g. all workspaces).
-        *(
-            [("Time (UTC)", utc.isoformat(sep=" ", timespec="microseconds"))]
-            if zone_name(zone) != "UTC"
-            else []
-        ),
-        ("Action", f"{action_label(event.action)} ({event.action})"),
-        ("Category", category_label(event.category)),
-        ("Outcome", outcome_text(event)),
-        ("Actor type", event.actor_type),
-        ("Team member", event.actor_name),
-        ("E-mail", event.actor_email or ""),
-        ("Role", role_label(event.actor_role)),
-        ("Actor id", "" if event.actor_id is None else str(event.actor_id)),
-        ("Patient", event.patient_id or ""),
-        ("Resource", " ".join(p for p in (event.resource_type, event.resource_id) if p)),
-        ("IP address", event.ip or ""),
-        ("User agent", event.user_agent or ""),
-        ("Session", event.session_id or ""),
-        ("Request", event.request_id or ""),
-        ("Hash", event.hash.hex() if event.hash else ""),
-    ]
+    names = {event.workspace_id: workspace_name} if workspace_name else None
+    lines = detail_lines(event, View(zone, names))
     width = max(len(name) for name, _ in lines)
     text = "\n".join(f"{name + ':':<{width + 1}} {value}" for name, value in lines)
     details = event.details

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
+from nvadmin.audit.localtime import day_range, zone_info
 from nvadmin.audit.query import EventFilter, Term
 from nvadmin.audit.taxonomy import Category
 from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
@@ -45,7 +46,7 @@ from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.errors import UserError
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
 from nvadmin.export.manifest import manifest_path_for
-from nvadmin.export.service import ExportRequest, count_matching, day_range, zone_info
+from nvadmin.export.service import ExportRequest, count_matching
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.filter_bar import RANGE_PRESETS
 from nvadmin.ui.palette import set_tone

@@ -29,9 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.audit.fields import SEARCHED, Widget
+from nvadmin.audit.localtime import day_start
 from nvadmin.audit.query import Term
 from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
-from nvadmin.audit.taxonomy import ACTIONS, Category, Outcome
+from nvadmin.audit.taxonomy import Category
 from nvadmin.audit.workspaces import MemberInfo
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
@@ -64,8 +66,8 @@ class RangePreset:
     def instants(self, now: datetime, zone: tzinfo) -> tuple[datetime, datetime | None]:
         """Start and exclusive end in UTC (None: up to now), days read in ``zone``."""
         first, last = self.days(now.astimezone(zone).date())
-        end = None if last is None else _midnight(last + timedelta(days=1), zone)
-        return _midnight(first, zone), end
+        end = None if last is None else day_start(last + timedelta(days=1), zone)
+        return day_start(first, zone), end
 
 
 def _previous_month(today: date) -> tuple[date, date | None]:
@@ -82,6 +84,8 @@ RANGE_PRESETS: tuple[RangePreset, ...] = (
 _PRESET_BY_KEY = {preset.key: preset for preset in RANGE_PRESETS}
 # Hours are not whole days: the last 24 hours stay a rolling ``last:24h``.
 _ROLLING = "24h"
+# A choice list whose entries are longer than this opens wider than the box.
+_LONG_CHOICE = 24
 
 
 class _ListCompleter(QCompleter):
@@ -164,22 +168,36 @@ class FilterBar(QWidget):
             action.toggled.connect(self._on_categories)
             self.category_actions[category.value] = action
         self.category_button.setMenu(category_menu)
-        self.action_box = QComboBox(self)
-        self.action_box.addItem("Any action", None)
-        for name, (_category, label) in ACTIONS.items():
-            self.action_box.addItem(f"{label} ({name})", name)
-        self.action_box.activated.connect(self._on_action)
-        self.outcome_box = QComboBox(self)
-        self.outcome_box.addItem("Any outcome", None)
-        self.outcome_box.addItem("Success", Outcome.SUCCESS.value)
-        self.outcome_box.addItem("Failure", Outcome.FAILURE.value)
-        self.outcome_box.activated.connect(self._on_outcome)
-        self.patient_edit = QLineEdit(self)
-        self.patient_edit.setPlaceholderText("Patient id")
-        self.patient_edit.textEdited.connect(lambda t: self._on_single_term("patient", t))
-        self.ip_edit = QLineEdit(self)
-        self.ip_edit.setPlaceholderText("IP address")
-        self.ip_edit.textEdited.connect(lambda t: self._on_single_term("ip", t))
+        # One list per field the registry gives a choice (action, outcome).
+        self.choice_boxes: dict[str, QComboBox] = {}
+        for key, spec in SEARCHED.items():
+            if spec.widget is not Widget.CHOICE or spec.choices is None:
+                continue
+            box = QComboBox(self)
+            box.addItem(spec.any_label, None)
+            for label, value in spec.choices():
+                box.addItem(label, value)
+            box.setAccessibleName(spec.placeholder)
+            box.activated.connect(lambda _index, key=key: self._on_choice(key))
+            if max(len(label) for label, _ in spec.choices()) > _LONG_CHOICE:
+                # A long list ("Viewed a chart (chart.view)") stays as wide as a short label;
+                # its list opens as wide as the longest entry.
+                box.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                )
+                box.setMinimumContentsLength(18)
+                box.view().setMinimumWidth(box.view().sizeHintForColumn(0) + 24)
+            self.choice_boxes[key] = box
+        # One box per field the registry gives a typed-value widget (patient id, IP address).
+        self.line_edits: dict[str, QLineEdit] = {}
+        for key, spec in SEARCHED.items():
+            if spec.widget is not Widget.LINE:
+                continue
+            line = QLineEdit(self)
+            line.setPlaceholderText(spec.placeholder)
+            line.setAccessibleName(spec.placeholder)
+            line.textEdited.connect(lambda t, key=key: self._on_single_term(key, t))
+            self.line_edits[key] = line
         self.text_edit = QLineEdit(self)
         self.text_edit.setPlaceholderText("Text in details")
         self.text_edit.textEdited.connect(self._on_text)
@@ -189,18 +207,11 @@ class FilterBar(QWidget):
             "Show the Activity log access events (staff viewing or exporting this log)"
         )
         self.log_access_box.toggled.connect(self._on_log_access)
-        for line in (self.patient_edit, self.ip_edit, self.text_edit):
+        for line in (*self.line_edits.values(), self.text_edit):
             line.setClearButtonEnabled(True)
             line.setMinimumWidth(_fits_placeholder(line))
         self.members_edit.setClearButtonEnabled(True)
         self.members_edit.setMinimumWidth(_fits_placeholder(self.members_edit, "Team members"))
-        # The action list names each action twice ("Viewed a chart (chart.view)"): the box
-        # stays as wide as a short label, its list opens as wide as the longest entry.
-        self.action_box.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.action_box.setMinimumContentsLength(18)
-        self.action_box.view().setMinimumWidth(self.action_box.view().sizeHintForColumn(0) + 24)
 
         for widget, name in (
             (self.search_edit, "Search"),
@@ -209,10 +220,6 @@ class FilterBar(QWidget):
             (self.to_date, "To date, included"),
             (self.members_edit, "Team members"),
             (self.category_button, "Categories"),
-            (self.action_box, "Action"),
-            (self.outcome_box, "Outcome"),
-            (self.patient_edit, "Patient id"),
-            (self.ip_edit, "IP address"),
             (self.text_edit, "Text in details"),
         ):
             widget.setAccessibleName(name)
@@ -224,15 +231,16 @@ class FilterBar(QWidget):
         when_who.setContentsMargins(0, 0, 0, 0)
         when_who.addWidget(self.range_box)
         when_who.addWidget(self.members_edit, 1)
-        for widget in (self.category_button, self.action_box, self.outcome_box):
-            when_who.addWidget(widget)
+        when_who.addWidget(self.category_button)
+        for box in self.choice_boxes.values():
+            when_who.addWidget(box)
         details = QHBoxLayout()
         details.setContentsMargins(0, 0, 0, 0)
         # A custom range's days open at the start of the second line, under the range list.
         details.addWidget(self.from_date)
         details.addWidget(self.to_date)
-        details.addWidget(self.patient_edit, 1)
-        details.addWidget(self.ip_edit, 1)
+        for line in self.line_edits.values():
+            details.addWidget(line, 1)
         details.addWidget(self.text_edit, 2)
         details.addWidget(self.log_access_box)
         layout = QVBoxLayout(self)
@@ -354,15 +362,11 @@ class FilterBar(QWidget):
         self._update_category_button()
         self._changed(self._replace_terms("category", chosen), debounce=True)
 
-    def _on_action(self) -> None:
-        value = self.action_box.currentData()
+    def _on_choice(self, field: str) -> None:
+        value = self.choice_boxes[field].currentData()
         if value == "*":
             return
-        self._changed(self._replace_terms("action", [value] if value else []), debounce=False)
-
-    def _on_outcome(self) -> None:
-        value = self.outcome_box.currentData()
-        self._changed(self._replace_terms("outcome", [value] if value else []), debounce=False)
+        self._changed(self._replace_terms(field, [value] if value else []), debounce=False)
 
     def _on_single_term(self, field: str, text: str) -> None:
         value = text.strip()
@@ -414,7 +418,7 @@ class FilterBar(QWidget):
         """Start and (exclusive) end: the end date means the whole day, to the next midnight."""
         first = _to_date(self.from_date.date())
         last = _to_date(self.to_date.date())
-        return _midnight(first, self._zone), _midnight(last + timedelta(days=1), self._zone)
+        return day_start(first, self._zone), day_start(last + timedelta(days=1), self._zone)
 
     # -- state -> widgets ----------------------------------------------------------------------
 
@@ -427,8 +431,7 @@ class FilterBar(QWidget):
             self.range_box,
             self.from_date,
             self.to_date,
-            self.action_box,
-            self.outcome_box,
+            *self.choice_boxes.values(),
             self.log_access_box,
             *self.category_actions.values(),
         ]
@@ -469,11 +472,10 @@ class FilterBar(QWidget):
             for value, action in self.category_actions.items():
                 action.setChecked(value in categories)
             self._update_category_button()
-            actions = [t.value for t in s.terms if t.field == "action" and not t.negate]
-            self._show_choice(self.action_box, actions, "Several actions")
-            outcomes = [t.value for t in s.terms if t.field == "outcome" and not t.negate]
-            self._show_choice(self.outcome_box, outcomes, "Success or failure")
-            for field, edit in (("patient", self.patient_edit), ("ip", self.ip_edit)):
+            for field, box in self.choice_boxes.items():
+                chosen = [t.value for t in s.terms if t.field == field and not t.negate]
+                self._show_choice(box, chosen, SEARCHED[field].several_label)
+            for field, edit in self.line_edits.items():
                 values = [t.value for t in s.terms if t.field == field and not t.negate]
                 if not edit.hasFocus():
                     edit.setText(values[0] if len(values) == 1 else ", ".join(values))
@@ -532,7 +534,3 @@ def _to_date(value: QDate) -> date:
 
 def _qdate(value: date) -> QDate:
     return QDate(value.year, value.month, value.day)
-
-
-def _midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

@@ -59,8 +59,9 @@ from PySide6.QtWidgets import (
 )
 
 from nvadmin.audit import access_log
-from nvadmin.audit import flags as flag_rules
-from nvadmin.audit.flags import RULES, Finding, FlagReport
+from nvadmin.audit.flags.catalog import RULES
+from nvadmin.audit.flags.evaluation import evaluate, set_working_hours
+from nvadmin.audit.flags.report import Finding, FlagReport, to_csv
 from nvadmin.audit.insights import Bucket, Insights, compute
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.search import Search, describe_scope, format_search
@@ -109,10 +110,14 @@ class ThresholdsDialog(QDialog):
         scroll.setWidgetResizable(True)
         inner = QWidget()
         inner_layout = QVBoxLayout(inner)
+        # The working hours are the workspace's, not a rule's: offered once, beside the first
+        # rule that reads them.
+        hours_offered = False
         for rule in RULES.values():
             box = QGroupBox(rule.title, inner)
             form = QFormLayout(box)
-            if rule.name == "after_hours":
+            if rule.uses_working_hours and not hours_offered:
+                hours_offered = True
                 if hours is None:
                     form.addRow(QLabel("Choose one workspace to see and change its working hours."))
                 else:
@@ -164,13 +169,13 @@ class ThresholdsDialog(QDialog):
 
     def restore_defaults(self) -> None:
         for (rule, key), spin in self.spins.items():
-            spin.setValue(next(t.default for t in RULES[rule].thresholds if t.key == key))
+            spin.setValue(RULES[rule].threshold(key).default)
 
     def values(self) -> dict[str, dict[str, float]]:
         """Only the thresholds that differ from their defaults."""
         out: dict[str, dict[str, float]] = {}
         for (rule, key), spin in self.spins.items():
-            default = next(t.default for t in RULES[rule].thresholds if t.key == key)
+            default = RULES[rule].threshold(key).default
             if abs(spin.value() - default) > 1e-9:
                 out.setdefault(rule, {})[key] = spin.value()
         return out
@@ -370,7 +375,7 @@ class InsightsWindow(QWidget):
             thresholds = self.thresholds()
 
             def run_flags(control: JobControl) -> FlagReport:
-                return flag_rules.evaluate(
+                return evaluate(
                     engine,
                     identity,
                     event_filter,
@@ -481,13 +486,10 @@ class InsightsWindow(QWidget):
         tree.clear()
         total = 0
         for result in report.results:
-            thresholds = (
-                ", ".join(
-                    f"{t.label.lower()} {result.values[t.key]:g}{(' ' + t.unit) if t.unit else ''}"
-                    for t in result.rule.thresholds
-                )
-                or "working hours per workspace"
-            )
+            thresholds = ", ".join(
+                f"{t.label.lower()} {result.values[t.key]:g}{(' ' + t.unit) if t.unit else ''}"
+                for t in result.rule.thresholds
+            ) or ("working hours per workspace" if result.rule.uses_working_hours else "")
             parent = QTreeWidgetItem([result.rule.title, str(result.count), "", thresholds, ""])
             parent.setToolTip(0, result.explanation)
             parent.setData(0, FindingRole, result.explanation)
@@ -578,7 +580,7 @@ class InsightsWindow(QWidget):
         if workspace is not None and new is not None and new != old:
             engine, identity = self.main.context.engine, self.main.identity
             job = Job(
-                lambda _c: flag_rules.set_working_hours(engine, identity, workspace.id, *new),
+                lambda _c: set_working_hours(engine, identity, workspace.id, *new),
                 name="working hours",
                 parent=self,
             )
@@ -658,7 +660,7 @@ class InsightsWindow(QWidget):
             self.zone,
             self.workspace_label,
         )
-        data = flag_rules.to_csv(self.report, scope)
+        data = to_csv(self.report, scope)
         self._export(path, data, self.report.event_filter, "flags")
 
     def _export(self, path: Path, data: bytes, event_filter: EventFilter, what: str) -> None:

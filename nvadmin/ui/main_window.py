@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.audit import fields
 from nvadmin.audit.localtime import parse_moment
 from nvadmin.audit.paging import Sort, authorize
 from nvadmin.audit.query import EventFilter, Term
@@ -72,11 +73,14 @@ from nvadmin.ui import features
 from nvadmin.ui import settings as keys
 from nvadmin.ui.activity_model import (
     COLUMN_TITLES,
+    COLUMNS,
+    HIDDEN_BY_DEFAULT,
     SORT_KEY_OF,
+    WIDTH_SAMPLES,
     ActivityModel,
-    Column,
     EventRole,
     FilterValueRole,
+    column_of,
 )
 from nvadmin.ui.detail_pane import DetailPane
 from nvadmin.ui.filter_bar import FilterBar
@@ -91,24 +95,9 @@ log = logging.getLogger(__name__)
 
 # Rows from the window's edge at which the next page is requested, so scrolling never waits.
 PREFETCH_ROWS = 60
-# The default columns fit a 1280-pixel window beside the detail pane, outcome (with its
-# failure reason) and IP address included; the detail pane shows the hidden ones.
-HIDDEN_BY_DEFAULT = (Column.TIME_UTC, Column.WORKSPACE, Column.CATEGORY, Column.RESOURCE)
-# Column widths as sample text: they follow the font (and its size) rather than pixels.
-WIDTH_SAMPLES: dict[Column, str] = {
-    Column.TIME: "2026-11-29 21:33:35",
-    Column.TIME_UTC: "2026-11-29 21:33:35",
-    Column.WORKSPACE: "Riverside Family Clinic",
-    Column.MEMBER: "Dr. Ingrid Silva <ingrid.sil",
-    Column.ROLE: "Medical assistant",
-    Column.ACTION: "Viewed activity log",
-    Column.CATEGORY: "Activity log access",
-    Column.OUTCOME: "failure: wrong password",
-    Column.PATIENT: "P0300078",
-    Column.RESOURCE: "api_endpoint GET /v1",
-    Column.IP: "34.152.122.239",
-}
 SEARCH_NOT_RUN = "Search not run: "
+# The columns the table had before saved layouts recorded how many they knew.
+_FIRST_COLUMN_COUNT = 12
 _FOCUS_BACK = "nvadminFocusBack"  # set on a dialog once its closing gives focus to the table
 
 
@@ -491,12 +480,10 @@ class MainWindow(QMainWindow):
             bar.range_box,
             bar.members_edit,
             bar.category_button,
-            bar.action_box,
-            bar.outcome_box,
+            *bar.choice_boxes.values(),
             bar.from_date,
             bar.to_date,
-            bar.patient_edit,
-            bar.ip_edit,
+            *bar.line_edits.values(),
             bar.text_edit,
             bar.log_access_box,
             self.banner_retry,
@@ -532,7 +519,7 @@ class MainWindow(QMainWindow):
             table.setColumnWidth(column, metrics.horizontalAdvance(sample) + metrics.height())
         for column in HIDDEN_BY_DEFAULT:
             table.setColumnHidden(column, True)
-        header.setSortIndicator(Column.TIME, Qt.SortOrder.DescendingOrder)
+        header.setSortIndicator(column_of(fields.TIME), Qt.SortOrder.DescendingOrder)
         header.sortIndicatorChanged.connect(self._on_sort_indicator)
         table.installEventFilter(self)
         self.overlay.raise_()
@@ -658,7 +645,11 @@ class MainWindow(QMainWindow):
             header_view.blockSignals(True)
             header_view.restoreState(header)
             header_view.blockSignals(False)
-            key = SORT_KEY_OF.get(Column(header_view.sortIndicatorSection()))
+            # Columns added since the layout was saved start as new users see them.
+            for column in HIDDEN_BY_DEFAULT:
+                if column >= self._saved_column_count():
+                    header_view.setSectionHidden(column, True)
+            key = SORT_KEY_OF.get(header_view.sortIndicatorSection())
             if key is not None:
                 descending = header_view.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
                 self.model._sort = Sort(key, descending)
@@ -668,11 +659,18 @@ class MainWindow(QMainWindow):
         except SearchError:
             log.info("ignoring the saved search text %r", text)
 
+    def _saved_column_count(self) -> int:
+        try:
+            return int(self.settings.text(keys.HEADER_COLUMNS) or _FIRST_COLUMN_COUNT)
+        except ValueError:
+            return _FIRST_COLUMN_COUNT
+
     def save_layout(self) -> None:
         self.settings.set_bytes(keys.GEOMETRY, self.saveGeometry())
         self.settings.set_bytes(keys.WINDOW_STATE, self.saveState())
         self.settings.set_bytes(keys.SPLITTER, self.splitter.saveState())
         self.settings.set_bytes(keys.HEADER, self.table.horizontalHeader().saveState())
+        self.settings.set_text(keys.HEADER_COLUMNS, str(len(COLUMNS)))
         self.settings.set_text(
             keys.SEARCH_TEXT, format_search(self.filter_bar.search(), self.display_zone())
         )
@@ -770,11 +768,12 @@ class MainWindow(QMainWindow):
         # Several workspaces: show which one each event is from; back to one workspace, the
         # column goes again unless the staff member had shown it themselves.
         several = self.picker.current() is None or len(self._workspace_ids()) > 1
-        if several and self.table.isColumnHidden(Column.WORKSPACE):
-            self.table.setColumnHidden(Column.WORKSPACE, False)
+        workspace_column = column_of(fields.WORKSPACE)
+        if several and self.table.isColumnHidden(workspace_column):
+            self.table.setColumnHidden(workspace_column, False)
             self._workspace_column_shown_for_several = True
         elif not several and self._workspace_column_shown_for_several:
-            self.table.setColumnHidden(Column.WORKSPACE, True)
+            self.table.setColumnHidden(workspace_column, True)
             self._workspace_column_shown_for_several = False
         self._show_detail()
 
@@ -917,7 +916,7 @@ class MainWindow(QMainWindow):
             header = self.table.horizontalHeader()
             header.blockSignals(True)
             header.setSortIndicator(
-                Column.TIME,
+                column_of(fields.TIME),
                 Qt.SortOrder.DescendingOrder
                 if self.model.sort_order.descending
                 else Qt.SortOrder.AscendingOrder,
@@ -945,8 +944,8 @@ class MainWindow(QMainWindow):
     # -- sorting -----------------------------------------------------------------------------------
 
     def _on_sort_indicator(self, section: int, order: Qt.SortOrder) -> None:
-        if Column(section) not in SORT_KEY_OF:
-            # Details cannot be sorted: put the indicator back where the data really is.
+        if section not in SORT_KEY_OF:
+            # E.g. details cannot be sorted: put the indicator back where the data really is.
             current = self.model.sort_order
             column = next(c for c, k in SORT_KEY_OF.items() if k == current.key)
             header = self.table.horizontalHeader()
@@ -956,7 +955,8 @@ class MainWindow(QMainWindow):
                 Qt.SortOrder.DescendingOrder if current.descending else Qt.SortOrder.AscendingOrder,
             )
             header.blockSignals(False)
-            self.statusBar().showMessage("The details column cannot be sorted.", 5000)
+            title = str(self.model.headerData(section, Qt.Orientation.Horizontal))
+            self.statusBar().showMessage(f"The {title.lower()} column cannot be sorted.", 5000)
             return
         self.model.sort(section, order)
 
@@ -1213,7 +1213,7 @@ class MainWindow(QMainWindow):
 
     def _fill_column_menu(self, menu: QMenu) -> None:
         menu.clear()
-        for column in Column:
+        for column in range(len(COLUMNS)):
             title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
             act = menu.addAction(title or COLUMN_TITLES[column])
             act.setCheckable(True)

@@ -6,7 +6,6 @@ import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QBuffer, QByteArray, QDate, QIODevice, QMarginsF, QSizeF, Qt
 from PySide6.QtGui import (
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.audit.localtime import day_range
 from nvadmin.audit.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
 from nvadmin.export.atomic import write_file
@@ -120,10 +120,7 @@ class ReportRequestDialog(QDialog):
     def bounds(self) -> tuple[datetime, datetime]:
         """The days as a [start, end) range of instants in the dialog's zone."""
         first, last = self.days()
-        tz = ZoneInfo(self.zone)
-        start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
-        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-        return start, end
+        return day_range(first, last, self.zone)
 
 
 def _document(

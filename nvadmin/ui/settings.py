@@ -21,6 +21,8 @@ GEOMETRY = "browser/geometry"
 WINDOW_STATE = "browser/window_state"
 SPLITTER = "browser/splitter"
 HEADER = "browser/header"
+# How many columns the table had when its header was saved (absent: the first twelve).
+HEADER_COLUMNS = "browser/header_columns"
 SEARCH_TEXT = "browser/search"
 WORKSPACE_ID = "browser/workspace"  # "" for all workspaces, absent for "not chosen yet"
 TIMES_IN_UTC = "browser/times_in_utc"

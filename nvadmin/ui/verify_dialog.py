@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtGui import QFont, QGuiApplication
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy import Engine
 
 from nvadmin.audit.checkpoints import KeyStore
+from nvadmin.audit.localtime import day_range
 from nvadmin.audit.verify import Verification, sign_checkpoint, verify_workspace
 from nvadmin.audit.witness import ChainWitness
 from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
@@ -220,14 +220,12 @@ class VerifyDialog(QDialog):
                 if not (self.first.is_day() and self.last.is_day()):
                     self._show_failure("Give the days as YYYY-MM-DD.")
                     return
-                tz = ZoneInfo(workspace.timezone)
-                first = self.first.date().toPython()
-                last = self.last.date().toPython()
-                start = datetime.combine(first, datetime.min.time(), tzinfo=tz)  # type: ignore[arg-type]
-                end = datetime.combine(last, datetime.min.time(), tzinfo=tz) + timedelta(days=1)  # type: ignore[arg-type]
-                if end <= start:
+                first: date = self.first.date().toPython()  # type: ignore[assignment]
+                last: date = self.last.date().toPython()  # type: ignore[assignment]
+                if last < first:
                     self._show_failure("The last day is before the first day.")
                     return
+                start, end = day_range(first, last, workspace.timezone)
 
             def work(control: JobControl) -> list[Verification]:
                 return [

@@ -22,12 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.audit import fields
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.credentials import CredentialStore
 from nvadmin.auth.demo import create_demo_accounts
 from nvadmin.context import Context
 from nvadmin.paths import Paths
-from nvadmin.ui.activity_model import Column
+from nvadmin.ui.activity_model import column_of
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.sign_in import SignInDialog
@@ -170,14 +171,16 @@ def test_export_form_is_named_and_in_order(qtbot, context) -> None:  # type: ign
 
 def test_outcome_and_category_are_told_in_words_too(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
-    window.table.setColumnHidden(Column.CATEGORY, False)
+    window.table.setColumnHidden(column_of(fields.CATEGORY), False)
     model = window.model
     for row in range(min(50, model.rowCount())):
-        outcome = model.data(model.index(row, Column.OUTCOME))
+        outcome = model.data(model.index(row, column_of(fields.OUTCOME)))
         assert outcome.split(":")[0] in ("success", "failure")
-        category = model.data(model.index(row, Column.CATEGORY))
+        category = model.data(model.index(row, column_of(fields.CATEGORY)))
         assert category  # the label beside the coloured symbol
-        icon = model.data(model.index(row, Column.CATEGORY), Qt.ItemDataRole.DecorationRole)
+        icon = model.data(
+            model.index(row, column_of(fields.CATEGORY)), Qt.ItemDataRole.DecorationRole
+        )
         assert icon is None or not icon.isNull()
 
 

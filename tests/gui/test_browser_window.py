@@ -158,21 +158,21 @@ def test_every_filter_widget_matches_an_independent_count(qtbot, context: Contex
         wait_loaded(qtbot, window)
         assert window.model.count == sql_count(context.engine, *base, *conditions)
 
-    bar.outcome_box.setCurrentIndex(bar.outcome_box.findData("failure"))
-    bar.outcome_box.activated.emit(bar.outcome_box.currentIndex())
+    bar.choice_boxes["outcome"].setCurrentIndex(bar.choice_boxes["outcome"].findData("failure"))
+    bar.choice_boxes["outcome"].activated.emit(bar.choice_boxes["outcome"].currentIndex())
     check(E.outcome == "failure")
     assert "outcome:failure" in bar.search_edit.text()
-    bar.outcome_box.setCurrentIndex(0)
-    bar.outcome_box.activated.emit(0)
+    bar.choice_boxes["outcome"].setCurrentIndex(0)
+    bar.choice_boxes["outcome"].activated.emit(0)
     check()
-    qtbot.keyClicks(bar.patient_edit, "P3")
+    qtbot.keyClicks(bar.line_edits["patient"], "P3")
     check(E.patient_id == "P3")
-    bar.patient_edit.clear()
-    bar.patient_edit.textEdited.emit("")
-    qtbot.keyClicks(bar.ip_edit, "10.0.0.9")
+    bar.line_edits["patient"].clear()
+    bar.line_edits["patient"].textEdited.emit("")
+    qtbot.keyClicks(bar.line_edits["ip"], "10.0.0.9")
     check(E.ip == "10.0.0.9")
-    bar.ip_edit.clear()
-    bar.ip_edit.textEdited.emit("")
+    bar.line_edits["ip"].clear()
+    bar.line_edits["ip"].textEdited.emit("")
     qtbot.keyClicks(bar.members_edit, "bo@riverside.example, ana@riverside.example")
     check(E.actor_email.in_(["bo@riverside.example", "ana@riverside.example"]))
     bar.members_edit.clear()
@@ -183,11 +183,11 @@ def test_every_filter_widget_matches_an_independent_count(qtbot, context: Contex
     check(E.category.in_(["failed_sign_ins", "chart_views"]))
     bar.category_actions["failed_sign_ins"].setChecked(False)
     bar.category_actions["chart_views"].setChecked(False)
-    bar.action_box.setCurrentIndex(bar.action_box.findData("chart.view"))
-    bar.action_box.activated.emit(bar.action_box.currentIndex())
+    bar.choice_boxes["action"].setCurrentIndex(bar.choice_boxes["action"].findData("chart.view"))
+    bar.choice_boxes["action"].activated.emit(bar.choice_boxes["action"].currentIndex())
     check(E.action == "chart.view")
-    bar.action_box.setCurrentIndex(0)
-    bar.action_box.activated.emit(0)
+    bar.choice_boxes["action"].setCurrentIndex(0)
+    bar.choice_boxes["action"].activated.emit(0)
     qtbot.keyClicks(bar.text_edit, "allergies")
     check(E.details.like("%allergies%"))
     bar.text_edit.clear()
@@ -227,7 +227,7 @@ def test_search_bar_sync_and_errors_at_the_spot(qtbot, context: Context) -> None
     qtbot.keyClick(bar.search_edit, Qt.Key.Key_Return)
     assert not bar.has_error()
     wait_loaded(qtbot, window)
-    assert bar.outcome_box.currentData() == "failure"
+    assert bar.choice_boxes["outcome"].currentData() == "failure"
     assert bar.members_edit.text() == "bo@riverside.example"
     assert window.model.count == sql_count(
         context.engine,
@@ -265,17 +265,22 @@ def test_sorting_by_header_is_done_in_sql(qtbot, context: Context) -> None:  # t
     window = open_window(qtbot, context)
     window.apply_filter(EventFilter(workspace_ids=(riverside,), include_log_access=False))
     wait_loaded(qtbot, window)
-    from nvadmin.ui.activity_model import Column
+    from nvadmin.audit import fields
+    from nvadmin.ui.activity_model import column_of
 
-    window.table.horizontalHeader().setSortIndicator(Column.PATIENT, Qt.SortOrder.AscendingOrder)
+    window.table.horizontalHeader().setSortIndicator(
+        column_of(fields.PATIENT), Qt.SortOrder.AscendingOrder
+    )
     qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
     rows = window.model.rows()
     keys = [(r.patient_id or "", r.id) for r in rows]
     assert keys == sorted(keys)
     assert rows[0].patient_id is None  # no patient sorts first, on both backends
     # Details cannot be sorted: the indicator goes back to the patient column.
-    window.table.horizontalHeader().setSortIndicator(Column.DETAILS, Qt.SortOrder.AscendingOrder)
-    assert window.table.horizontalHeader().sortIndicatorSection() == Column.PATIENT
+    window.table.horizontalHeader().setSortIndicator(
+        column_of(fields.DETAILS), Qt.SortOrder.AscendingOrder
+    )
+    assert window.table.horizontalHeader().sortIndicatorSection() == column_of(fields.PATIENT)
 
 
 def test_deep_scroll_keeps_a_bounded_window(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
@@ -345,9 +350,10 @@ def test_filter_by_and_exclude_this_value(qtbot, context: Context) -> None:  # t
     window = open_window(qtbot, context)
     window.apply_filter(EventFilter(workspace_ids=(riverside,), include_log_access=False))
     wait_loaded(qtbot, window)
-    from nvadmin.ui.activity_model import Column
+    from nvadmin.audit import fields
+    from nvadmin.ui.activity_model import column_of
 
-    menu = window.cell_menu(window.model.index(0, Column.IP))
+    menu = window.cell_menu(window.model.index(0, column_of(fields.IP)))
     labels = [a.text() for a in menu.actions()]
     assert labels[:3] == ["Filter by this value", "Exclude this value", "Copy"]
     window.filter_by_value("ip", "10.0.0.9", negate=True)
@@ -400,17 +406,18 @@ def test_layout_and_last_filters_persist(qtbot, context: Context) -> None:  # ty
     window = open_window(qtbot, context)
     window.apply_filter(EventFilter(workspace_ids=(riverside,), terms=(Term("patient", "P4"),)))
     wait_loaded(qtbot, window)
-    from nvadmin.ui.activity_model import Column
+    from nvadmin.audit import fields
+    from nvadmin.ui.activity_model import column_of
 
-    window.table.setColumnHidden(Column.IP, True)
-    window.table.setColumnHidden(Column.TIME_UTC, False)
+    window.table.setColumnHidden(column_of(fields.IP), True)
+    window.table.setColumnHidden(column_of(fields.TIME_UTC), False)
     window.close()
     again = open_window(qtbot, context)
     wait_loaded(qtbot, again)
     assert again.current_workspace().id == riverside
     assert again.current_filter().terms == (Term("patient", "P4"),)
-    assert again.table.isColumnHidden(Column.IP)
-    assert not again.table.isColumnHidden(Column.TIME_UTC)
+    assert again.table.isColumnHidden(column_of(fields.IP))
+    assert not again.table.isColumnHidden(column_of(fields.TIME_UTC))
 
 
 def test_model_passes_qt_model_tester(qtbot, qtmodeltester, context: Context) -> None:  # type: ignore[no-untyped-def]

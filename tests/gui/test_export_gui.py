@@ -14,11 +14,12 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import Engine, text
 
+from nvadmin.audit.localtime import day_range
 from nvadmin.audit.query import EventFilter, Term
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.export import service
-from nvadmin.export.service import ExportRequest, day_range
+from nvadmin.export.service import ExportRequest
 from nvadmin.ui import export_panel
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.export_panel import ExportPanel, State

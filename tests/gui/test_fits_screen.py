@@ -70,7 +70,7 @@ def test_main_window_fits_1280x720_with_every_filter_reachable(qtbot, context) -
             where = QRect(widget.mapTo(window, widget.rect().topLeft()), widget.size())
             assert inside.contains(where), (widget, where, inside)
     # Free-text fields show their whole placeholder, never "P…".
-    for edit in (bar.patient_edit, bar.ip_edit, bar.text_edit, bar.members_edit):
+    for edit in (bar.line_edits["patient"], bar.line_edits["ip"], bar.text_edit, bar.members_edit):
         shown = edit.fontMetrics().horizontalAdvance(edit.placeholderText().split(" (")[0])
         assert edit.width() >= shown + 20, (edit.placeholderText(), edit.width())
     for widget in (window.detail, window.statusBar(), window.table):

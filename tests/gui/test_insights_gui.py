@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,13 +18,14 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDialogButtonBox
 from sqlalchemy import Engine, func, select
 
+from nvadmin.audit.flags.catalog import RULES
 from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
-from nvadmin.db.models import ActivityEvent, Workspace
+from nvadmin.db.models import ActivityEvent, Meta, Workspace
 from nvadmin.ui import features
-from nvadmin.ui.insights import InsightsWindow, ThresholdsDialog
+from nvadmin.ui.insights import FindingRole, InsightsWindow, ThresholdsDialog
 from nvadmin.ui.main_window import MainWindow
 from tests.factories import sign_in_as
 
@@ -155,8 +157,10 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
 
     # Flags: one top-level row per rule, each planted case listed, "show these events".
     tree = view.flags_tree
-    assert tree.topLevelItemCount() == 8
-    counts = {tree.topLevelItem(i).text(0): int(tree.topLevelItem(i).text(1)) for i in range(8)}
+    assert tree.topLevelItemCount() == len(RULES)
+    counts = {
+        tree.topLevelItem(i).text(0): int(tree.topLevelItem(i).text(1)) for i in range(len(RULES))
+    }
     assert counts["Burst of failed sign-ins for one account"] == 1
     item = tree.topLevelItem(0).child(0)
     tree.setCurrentItem(item)
@@ -165,6 +169,42 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
     finding = item.data(0, Qt.ItemDataRole.UserRole + 1)
     assert window.current_filter() == finding.event_filter
     assert sql_count(engine, finding.event_filter) == finding.events
+
+
+def test_every_rule_lists_its_planted_cases_and_enter_shows_their_events(
+    qtbot, context: Context
+) -> None:  # type: ignore[no-untyped-def]
+    """Every rule of the catalog has its row, in the catalog's order, listing exactly the demo
+    cases planted for it; Enter on a case sets the browser to exactly its events. Nothing here
+    names a rule: a rule added later is covered as it is."""
+    engine = context.engine
+    window, view = open_insights(qtbot, context)
+    with engine.connect() as connection:
+        planted = json.loads(
+            connection.execute(select(Meta.value).where(Meta.key == "demo_planted")).scalar_one()
+        )
+    tree = view.flags_tree
+    rows = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    assert [row.text(0) for row in rows] == [rule.title for rule in RULES.values()]
+    view.tabs.setCurrentIndex(1)
+    qtbot.waitExposed(view)
+    for rule, row in zip(RULES.values(), rows, strict=True):
+        cases = {(p["subject"], p["day"]) for p in planted if p["flag"] == rule.name}
+        listed = [(row.child(i).text(0), row.child(i).text(2)) for i in range(row.childCount())]
+        assert set(listed) == cases and len(listed) == int(row.text(1)) == len(cases) > 0, rule
+        target = row.child(0)
+        qtbot.keyClick(tree, Qt.Key.Key_Home)
+        for _ in range(200):
+            if tree.currentItem() is target:
+                break
+            qtbot.keyClick(tree, Qt.Key.Key_Down)
+        assert tree.currentItem() is target
+        assert view.explanation.text().startswith(row.toolTip(0) + "\n" + target.text(0))
+        qtbot.keyClick(tree, Qt.Key.Key_Return)
+        finding = target.data(0, FindingRole)
+        assert finding.rule == rule.name
+        assert window.current_filter() == finding.event_filter
+        assert sql_count(engine, finding.event_filter) == finding.events > 0
 
 
 def test_exports_state_their_scope_and_are_logged(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

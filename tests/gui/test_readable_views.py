@@ -12,11 +12,12 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPalette
 from PySide6.QtWidgets import QApplication
 
+from nvadmin.audit import fields
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.context import Context
 from nvadmin.ui import settings as keys
-from nvadmin.ui.activity_model import Column
+from nvadmin.ui.activity_model import column_of
 from nvadmin.ui.insights_charts import InsightChart
 from nvadmin.ui.main_window import MainWindow
 from tests.gui.windows import open_main_window as open_window
@@ -150,14 +151,19 @@ def test_table_shows_labels_and_fits_the_columns_that_matter(qtbot, context) -> 
         lambda: not window.model.loading and window.model.rowCount() > 0, timeout=15_000
     )
     model, table = window.model, window.table
-    roles = {model.data(model.index(r, Column.ROLE)) for r in range(model.rowCount())}
+    roles = {model.data(model.index(r, column_of(fields.ROLE))) for r in range(model.rowCount())}
     assert roles and not any("_" in role for role in roles), roles
     assert any(role[:1].isupper() for role in roles if role)
-    outcome = model.data(model.index(0, Column.OUTCOME))
+    outcome = model.data(model.index(0, column_of(fields.OUTCOME)))
     assert outcome.startswith("failure: ") and "_" not in outcome
     # Outcome (with its reason) and IP address are on screen without scrolling sideways.
     viewport = table.viewport().width()
-    for column in (Column.OUTCOME, Column.IP, Column.PATIENT, Column.ROLE):
+    for column in (
+        column_of(fields.OUTCOME),
+        column_of(fields.IP),
+        column_of(fields.PATIENT),
+        column_of(fields.ROLE),
+    ):
         assert not table.isColumnHidden(column)
         right = table.columnViewportPosition(column) + table.columnWidth(column)
         assert right <= viewport, (column.name, right, viewport)
@@ -170,7 +176,7 @@ def test_all_workspaces_then_one_workspace(qtbot, context) -> None:  # type: ign
     qtbot.waitUntil(
         lambda: not window.model.loading and window.model.rowCount() > 0, timeout=15_000
     )
-    assert not window.table.isColumnHidden(Column.WORKSPACE)
+    assert not window.table.isColumnHidden(column_of(fields.WORKSPACE))
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_Down)
     qtbot.waitUntil(lambda: window.detail.shown is not None)
@@ -178,7 +184,7 @@ def test_all_workspaces_then_one_workspace(qtbot, context) -> None:  # type: ign
     assert text.count("Time (UTC)") == 1, text
     window.apply_filter(EventFilter(workspace_ids=(one.id,)))
     qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
-    assert window.table.isColumnHidden(Column.WORKSPACE)
+    assert window.table.isColumnHidden(column_of(fields.WORKSPACE))
 
 
 def test_view_theme_switches_charts_and_notes_and_is_remembered(

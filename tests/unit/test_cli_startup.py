@@ -107,7 +107,7 @@ def test_a_database_recording_two_revisions_is_named(db_url: str) -> None:
 def test_an_unknown_flag_rule_is_named_with_the_rules(
     capsys: pytest.CaptureFixture[str], db_url: str
 ) -> None:
-    from nvadmin.audit.flags import RULES
+    from nvadmin.audit.flags.catalog import RULES
 
     code = main(["--database", db_url, "flags", "--workspace", "any", "--rule", "no_such_rule"])
     err = capsys.readouterr().err
@@ -133,3 +133,20 @@ def test_the_modules_loaded_before_qt_do_not_load_qt() -> None:
     modules = set(json.loads(done.stdout.splitlines()[-1]))
     assert set(BEFORE_QT) <= modules
     assert not [m for m in modules if m.split(".")[0] in ("PySide6", "shiboken6")]
+
+
+def test_an_unknown_export_column_is_named_with_the_columns(
+    capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path
+) -> None:
+    from nvadmin.export.columns import BY_KEY
+
+    code = main(
+        ["--database", db_url, "export", "--workspace", "any", "--from", "2025-03-01",
+         "--to", "2025-03-02", "--output", str(tmp_path / "x.csv"), "--staff", "a@b.example",
+         "--password-stdin", "--columns", "occurred_at_utc,no_such_column"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("nvadmin: --columns: unknown column 'no_such_column' (the columns are: ")
+    assert all(key in err for key in BY_KEY)
+    assert not (tmp_path / "x.csv").exists()

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from nvadmin.audit.localtime import day_range
 from nvadmin.audit.query import EventFilter, Term
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine
@@ -21,7 +22,7 @@ from nvadmin.errors import AccessDenied, UserError
 from nvadmin.export import service
 from nvadmin.export.columns import COLUMNS
 from nvadmin.export.manifest import file_sha256, load
-from nvadmin.export.service import ExportRequest, count_matching, day_range, export_csv
+from nvadmin.export.service import ExportRequest, count_matching, export_csv
 from tests.factories import T0, add_workspace, draft, write
 
 SUPPORT = StaffIdentity(7, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)

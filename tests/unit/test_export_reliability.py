@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from nvadmin.audit.localtime import day_range
 from nvadmin.audit.query import EventFilter
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine
@@ -36,7 +37,7 @@ from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.export import atomic, service
 from nvadmin.export.atomic import ExportWriteError, sweep_stale
 from nvadmin.export.manifest import file_sha256
-from nvadmin.export.service import ExportRequest, day_range, export_csv
+from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import add_workspace, draft, write
 

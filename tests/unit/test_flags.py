@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from nvadmin.audit import flags
-from nvadmin.audit.flags import RULES, evaluate, set_working_hours
+from nvadmin.audit.flags.catalog import RULES
+from nvadmin.audit.flags.evaluation import evaluate, set_working_hours
+from nvadmin.audit.flags.report import Finding, FlagReport, to_csv
 from nvadmin.audit.query import EventFilter, Term, where_clause
 from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.roles import Role, StaffIdentity
@@ -104,7 +105,7 @@ def whole_range() -> EventFilter:
     )
 
 
-def found(report: flags.FlagReport) -> set[tuple[str, str, str, str]]:
+def found(report: FlagReport) -> set[tuple[str, str, str, str]]:
     return {(f.rule, f.workspace, f.subject, f.day.isoformat()) for f in report.findings()}
 
 
@@ -175,7 +176,7 @@ def test_a_search_lists_the_findings_that_involve_its_events(planted_db: Seeded)
     searched = whole_range().with_terms(Term("user", member))
     report = evaluate(planted_db.engine, ADMIN, searched)
 
-    def involves(finding: flags.Finding) -> bool:
+    def involves(finding: Finding) -> bool:
         with planted_db.engine.connect() as connection:
             return bool(
                 connection.execute(
@@ -310,7 +311,7 @@ def test_flags_csv_states_scope_and_neutralises_formulas(engine: Engine) -> None
     )
     f = EventFilter(workspace_ids=(ws,), start=t0 - timedelta(days=1), end=t0 + timedelta(days=1))
     report = evaluate(engine, ADMIN, f)
-    data = flags.to_csv(report, "Riverside · time zone America/Chicago")
+    data = to_csv(report, "Riverside · time zone America/Chicago")
     assert data.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     burst = [r for r in rows if r["flag"] == "failed_sign_in_burst"]

@@ -240,7 +240,7 @@ def test_cancel_stops_the_server_query(pg_url: str, what: str) -> None:
     import threading
     import time
 
-    from nvadmin.audit.flags import evaluate
+    from nvadmin.audit.flags.evaluation import evaluate
     from nvadmin.db.engine import make_engine
 
     engine = make_engine(pg_url)

@@ -252,3 +252,92 @@ def test_no_event_is_later_than_now_on_a_daylight_saving_change(
         total = c.execute(select(func.count()).select_from(E)).scalar_one()
     assert total == 12_000
     assert newest.astimezone(UTC) <= now
+
+
+# -- the same plan, the same bytes -------------------------------------------------------------
+
+# The rules whose demo cases the fingerprints below include. A rule added later plants its own
+# case in every seed, which changes the demo data; these fingerprints pin the data of exactly
+# these rules' cases, so a new rule leaves them alone while a change to the generator, or to
+# one of these cases, shows.
+FINGERPRINTED_RULES = (
+    "failed_sign_in_burst",
+    "ip_failed_sign_in_burst",
+    "failed_burst_then_success",
+    "after_hours",
+    "chart_view_spike",
+    "many_distinct_patients",
+    "api_spike",
+    "new_ip",
+)
+_SEEDED_AT = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("plan", "planted", "fingerprint"),
+    [
+        pytest.param(
+            SeedPlan(
+                workspaces=1, events=9_000, seed=4, end=date(2026, 5, 1), days=45, now=_SEEDED_AT
+            ),
+            13,
+            "09125af3b3146e442a605b3b10845f062b40d14b737f6980ca20a778dcecfb5d",
+            id="one-clinic",
+        ),
+        pytest.param(
+            SeedPlan(
+                workspaces=3, events=3_000, seed=8, end=date(2026, 2, 1), days=30, now=_SEEDED_AT
+            ),
+            0,
+            "29174c94d7f89c522e2aebe88fdc4ca60b8c4a303f39ce6b67c633f40376c035",
+            id="too-small-to-plant",
+        ),
+        pytest.param(
+            SeedPlan(
+                workspaces=2,
+                events=24_000,
+                seed=2,
+                end=date(2026, 3, 9),
+                days=45,
+                now=datetime(2026, 3, 8, 17, 30, tzinfo=UTC),
+            ),
+            26,
+            "867b35bb9699259368c24ee2e78c79e78c1378f4d2afebcf7a1098f150ea0c98",
+            id="cut-at-now",
+        ),
+    ],
+)
+def test_a_plan_gives_the_same_demo_data_byte_for_byte(
+    tmp_path, sqlite_template, plan: SeedPlan, planted: int, fingerprint: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Workspaces, team members, API clients, the planted list and every stored field of every
+    event (chain hashes included), as recorded before the seeder's pieces and the rules' demo
+    cases were reorganised."""
+    import hashlib
+    import shutil
+
+    from sqlalchemy import text
+
+    from nvadmin.audit.flags.catalog import RULES
+    from nvadmin.db.engine import make_engine, sqlite_url
+
+    path = tmp_path / "audit.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(sqlite_url(path))
+    report = seed(engine, plan, rules=[RULES[name] for name in FINGERPRINTED_RULES])
+    digest_ = hashlib.sha256()
+    with engine.connect() as c:
+        for query in (
+            "SELECT id, slug, name, timezone, work_day_start, work_day_end FROM workspaces "
+            "ORDER BY id",
+            "SELECT id, workspace_id, email, display_name, role, active FROM team_members "
+            "ORDER BY id",
+            "SELECT id, workspace_id, name, client_key FROM api_clients ORDER BY id",
+            "SELECT key, value FROM nvadmin_meta WHERE key LIKE 'demo_%' ORDER BY key",
+            f"SELECT {', '.join(STORED_FIELDS)} FROM activity_events ORDER BY workspace_id, seq",
+        ):
+            for row in c.execute(text(query)):
+                digest_.update(repr(tuple(row)).encode())
+    engine.dispose()
+    assert len(report.planted) == planted
+    assert digest_.hexdigest() == fingerprint
