@@ -18,8 +18,8 @@ from nvadmin.db.types import sqlite_timestamp
 from nvadmin.workers.cancel import CancelToken
 
 if TYPE_CHECKING:
-    from nvadmin.audit.flags.report import WorkspaceHours
     from nvadmin.audit.flags.rule import FlagRule
+    from nvadmin.audit.workspaces import WorkspaceInfo
 
 # Baselines (a member's usual day, a client's usual hour) are the days before the judged one.
 BASELINE_DAYS = 30
@@ -96,7 +96,7 @@ class WorkspaceCheck:
     def __init__(
         self,
         connection: Connection,
-        workspace: WorkspaceHours,
+        workspace: WorkspaceInfo,
         zone: ZoneInfo,
         start: datetime,
         end: datetime,

@@ -22,10 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin.audit.flags.catalog import RULES
 from nvadmin.audit.flags.check import WorkspaceCheck
-from nvadmin.audit.flags.report import Finding, FlagReport, FlagResult, WorkspaceHours
+from nvadmin.audit.flags.report import Finding, FlagReport, FlagResult
 from nvadmin.audit.insights import analytic, resolve_range
 from nvadmin.audit.paging import authorize, browse_connection
 from nvadmin.audit.query import EventFilter, where_clause
+from nvadmin.audit.workspaces import in_scope
 from nvadmin.auth import server_events
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.engine import translate
@@ -58,7 +59,7 @@ def evaluate(
             analytic(connection)
             start, end = resolve_range(connection, event_filter)
             base = EventFilter(workspace_ids=event_filter.workspace_ids, start=start, end=end)
-            workspaces = workspaces_in_scope(connection, event_filter)
+            workspaces = in_scope(connection, event_filter.workspace_ids)
             results = {r.name: FlagResult(r, r.values(thresholds), "") for r in chosen}
             steps = max(1, len(workspaces) * len(chosen))
             done = 0
@@ -111,22 +112,6 @@ def _touches(
 
 
 # -- working hours ----------------------------------------------------------------------------
-
-
-def workspaces_in_scope(connection: Connection, event_filter: EventFilter) -> list[WorkspaceHours]:
-    statement = select(
-        Workspace.id,
-        Workspace.slug,
-        Workspace.name,
-        Workspace.timezone,
-        Workspace.work_day_start,
-        Workspace.work_day_end,
-    ).order_by(Workspace.name, Workspace.id)
-    if event_filter.workspace_ids:
-        statement = statement.where(Workspace.id.in_(event_filter.workspace_ids))
-    else:
-        statement = statement.where(Workspace.is_system.is_(False))
-    return [WorkspaceHours(*row) for row in connection.execute(statement)]
 
 
 def set_working_hours(

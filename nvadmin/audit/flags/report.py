@@ -9,19 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from nvadmin.audit.flags.rule import FlagRule
     from nvadmin.audit.query import EventFilter
-
-
-@dataclass(frozen=True, slots=True)
-class WorkspaceHours:
-    id: int
-    slug: str
-    name: str
-    timezone: str
-    work_day_start: int
-    work_day_end: int
-
-    def hours_text(self) -> str:
-        return f"{self.work_day_start:02d}:00-{self.work_day_end:02d}:00 {self.timezone}"
+    from nvadmin.audit.workspaces import WorkspaceInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +43,7 @@ class FlagReport:
     event_filter: EventFilter
     start: datetime
     end: datetime
-    workspaces: list[WorkspaceHours]
+    workspaces: list[WorkspaceInfo]
     results: list[FlagResult]
     hidden: int = 0  # findings with no event matching the search's terms
 
