@@ -1,16 +1,24 @@
 """Keyset pagination over activity events: pages at any depth in constant time.
 
 ``OFFSET`` costs about a second per two million rows skipped, so the browser never uses it.
-Every page is fetched relative to a *cursor*, the ``(sort value, id)`` of a row already on
-screen, with a row-value comparison that the ``(column, occurred_at, id)`` indexes answer
-directly. The id breaks ties, so the order is total and stable: no row is skipped or shown
-twice between pages.
+Every page is fetched relative to a *cursor*, the sort value, time and id of a row already on
+screen, with a row-value comparison. Every sort orders by ``(value, occurred_at, id)``: rows
+with the same value appear in time order, the id breaks the remaining ties, so the order is
+total and stable (no row is skipped or shown twice between pages). Sorting by time orders by
+``(occurred_at, id)`` alone.
+
+Each order is answered by an index of migration 0004 (or 0001/0002 for time, workspace and
+category) that starts with ``workspace_id`` followed by exactly these expressions, so a
+workspace's first page, next page and last page read only the rows they show. The same index
+serves "filter by this value, in time order".
 
 Sort keys come from an allow-list (:data:`SORT_KEYS`); nothing the user types reaches SQL
 except as a bound value. Nullable columns are sorted through ``coalesce(column, '')`` in both
 the ``ORDER BY`` and the keyset predicate, so "no value" sorts first on both backends and the
 predicate agrees with the order (PostgreSQL would otherwise put NULLs last, SQLite first, and a
-row comparison with a NULL is never true).
+row comparison with a NULL is never true). The ``''`` is written into the SQL, not bound: the
+planner matches an expression index only against the same expression, and a bound parameter
+is not the constant the index was built with.
 
 Access is checked here, not only in the window: browsing all workspaces at once needs
 :attr:`Permission.ALL_WORKSPACES`.
@@ -28,7 +36,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, func, literal, select, tuple_
+from sqlalchemy import Connection, Engine, func, literal, literal_column, select, tuple_
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from nvadmin.audit.query import EventFilter, where_clause
@@ -47,7 +55,8 @@ COUNT_TIMEOUT_MS = 60_000
 
 
 def _nullable(column: Any) -> Any:
-    return func.coalesce(column, literal(""))
+    # The literal '' in the SQL text, as in the indexes (see the module docstring).
+    return func.coalesce(column, literal_column("''"))
 
 
 # Sort key -> SQL expression. The only way a sort reaches SQL.
@@ -64,6 +73,13 @@ SORT_KEYS: dict[str, Any] = {
     "resource": _nullable(E.resource_id),
     "ip": _nullable(E.ip),
 }
+
+
+def order_columns(key: str) -> tuple[Any, ...]:
+    """The full order of a sort key, ties broken by time then id (see the module docstring)."""
+    if key == "time":
+        return (E.occurred_at, E.id)
+    return (SORT_KEYS[key], E.occurred_at, E.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +148,15 @@ class EventRow(NamedTuple):
 
     @property
     def cursor(self) -> Cursor:
-        return Cursor(self.sort_value, self.id)
+        return Cursor(self.sort_value, self.occurred_at, self.id)
 
 
 class Cursor(NamedTuple):
+    """Where a row sits in the order: its sort value, time and id (the value is the time
+    when sorting by time)."""
+
     value: Any
+    occurred_at: datetime
     id: int
 
 
@@ -222,6 +242,7 @@ class EventPager:
         self.page_size = page_size
         self.timeout_ms = timeout_ms
         self._key = SORT_KEYS[sort.key]
+        self._order = order_columns(sort.key)
 
     # -- queries -------------------------------------------------------------------------
 
@@ -232,39 +253,53 @@ class EventPager:
             where_clause(self.filter)
         )
         if descending:
-            return statement.order_by(self._key.desc(), E.id.desc())
-        return statement.order_by(self._key.asc(), E.id.asc())
+            return statement.order_by(*(column.desc() for column in self._order))
+        return statement.order_by(*(column.asc() for column in self._order))
 
     def _beyond(self, cursor: Cursor, forward: bool, inclusive: bool = False) -> Any:
         """Rows after ``cursor`` in display order (``forward``) or before it."""
         descending = self.sort.descending != (not forward)
-        left = tuple_(self._key, E.id)
-        right = tuple_(self._bind(cursor.value), literal(cursor.id))
+        left = tuple_(*self._order)
+        time, row_id = literal(cursor.occurred_at, UTCDateTime()), literal(cursor.id)
+        if self.sort.key == "time":
+            right = tuple_(time, row_id)
+        else:
+            right = tuple_(literal(cursor.value), time, row_id)
         if descending:
             return left <= right if inclusive else left < right
         return left >= right if inclusive else left > right
 
-    def _bind(self, value: Any) -> Any:
-        if self.sort.key == "time":
-            return literal(value, UTCDateTime())
-        return literal(value)
-
-    def _fetch(self, statement: Any, token: CancelToken | None, limit: int) -> list[EventRow]:
+    def _fetch(
+        self, statement: Any, token: CancelToken | None, limit: int | None = None
+    ) -> list[EventRow]:
+        if limit is not None:
+            statement = statement.limit(limit)
         with browse_connection(self.engine, self.timeout_ms, token) as connection:
-            result = connection.execute(statement.limit(limit))
+            result = connection.execute(statement)
             return [EventRow(*row) for row in result]
 
     # -- pages ---------------------------------------------------------------------------
 
+    def statement(self, page: str, cursor: Cursor | None = None) -> Any:
+        """The query of one page, ``LIMIT`` included: ``first``, ``last``, or the page
+        ``after``/``before`` ``cursor`` (display order; ``last`` and ``before`` read backwards).
+        """
+        forward = page in ("first", "after")
+        statement = self._select(forward)
+        if page in ("after", "before"):
+            assert cursor is not None
+            statement = statement.where(self._beyond(cursor, forward))
+        return statement.limit(self.page_size + 1)
+
     def first(self, token: CancelToken | None = None) -> Page:
         started = time.perf_counter()
-        rows = self._fetch(self._select(True), token, self.page_size + 1)
+        rows = self._fetch(self.statement("first"), token)
         more = len(rows) > self.page_size
         return Page(tuple(rows[: self.page_size]), True, not more, 0, _since(started))
 
     def last(self, token: CancelToken | None = None) -> Page:
         started = time.perf_counter()
-        rows = self._fetch(self._select(False), token, self.page_size + 1)
+        rows = self._fetch(self.statement("last"), token)
         more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         rows.reverse()
@@ -273,16 +308,14 @@ class EventPager:
     def after(self, cursor: Cursor, token: CancelToken | None = None) -> Page:
         """The page that follows the row at ``cursor`` in display order."""
         started = time.perf_counter()
-        statement = self._select(True).where(self._beyond(cursor, True))
-        rows = self._fetch(statement, token, self.page_size + 1)
+        rows = self._fetch(self.statement("after", cursor), token)
         more = len(rows) > self.page_size
         return Page(tuple(rows[: self.page_size]), False, not more, 0, _since(started))
 
     def before(self, cursor: Cursor, token: CancelToken | None = None) -> Page:
         """The page that precedes the row at ``cursor`` in display order."""
         started = time.perf_counter()
-        statement = self._select(False).where(self._beyond(cursor, False))
-        rows = self._fetch(statement, token, self.page_size + 1)
+        rows = self._fetch(self.statement("before", cursor), token)
         more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         rows.reverse()
@@ -332,7 +365,7 @@ class EventPager:
             # Nothing that late: the nearest event is the newest one.
             page = self.first(token) if self.sort.descending else self.last(token)
             return Page(page.rows, page.at_start, page.at_end, page.anchor, _since(started))
-        page = self.around(Cursor(found[0], found[1]), token)
+        page = self.around(Cursor(found[0], found[0], found[1]), token)
         return Page(page.rows, page.at_start, page.at_end, page.anchor, _since(started))
 
     def count(self, token: CancelToken | None = None) -> int:
@@ -351,8 +384,8 @@ def offset_page(
     engine: Engine, event_filter: EventFilter, sort: Sort, offset: int, limit: int = PAGE_SIZE
 ) -> Sequence[Any]:
     """The naive ``OFFSET`` page, kept only as the benchmark's baseline."""
-    key = SORT_KEYS[sort.key]
-    order = (key.desc(), E.id.desc()) if sort.descending else (key.asc(), E.id.asc())
+    columns = order_columns(sort.key)
+    order = [column.desc() if sort.descending else column.asc() for column in columns]
     statement = (
         select(*ROW_COLUMNS)
         .where(where_clause(event_filter))
