@@ -36,12 +36,22 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, func, literal, literal_column, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Engine,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent as E
+from nvadmin.db.models import Workspace
 from nvadmin.db.types import UTCDateTime
 from nvadmin.workers.cancel import CancelToken
 
@@ -243,18 +253,57 @@ class EventPager:
         self.timeout_ms = timeout_ms
         self._key = SORT_KEYS[sort.key]
         self._order = order_columns(sort.key)
+        self._workspaces: tuple[int, ...] | None = None
 
     # -- queries -------------------------------------------------------------------------
 
-    def _select(self, forward: bool) -> Any:
-        """Rows in display order (``forward``) or reverse display order."""
+    def _query(
+        self, forward: bool, limit: int, cursor: Cursor | None = None, inclusive: bool = False
+    ) -> Any:
+        """``limit`` rows in display order (``forward``) or reverse display order, after
+        ``cursor`` in that direction if given.
+
+        The sort indexes start with the workspace, so a sort over several workspaces (or all
+        of them) reads each workspace's first ``limit`` rows from its index and keeps the
+        first ``limit`` of those, instead of sorting every event."""
         descending = self.sort.descending != (not forward)
-        statement = select(*ROW_COLUMNS, self._key.label("sort_value")).where(
-            where_clause(self.filter)
-        )
-        if descending:
-            return statement.order_by(*(column.desc() for column in self._order))
-        return statement.order_by(*(column.asc() for column in self._order))
+        conditions = [where_clause(self.filter)]
+        if cursor is not None:
+            conditions.append(self._beyond(cursor, forward, inclusive))
+        columns = (*ROW_COLUMNS, self._key.label("sort_value"))
+
+        def ordered(statement: Any, order: tuple[Any, ...]) -> Any:
+            if descending:
+                return statement.order_by(*(column.desc() for column in order))
+            return statement.order_by(*(column.asc() for column in order))
+
+        workspaces = self._workspaces_apart()
+        if workspaces is None:
+            return ordered(select(*columns).where(*conditions), self._order).limit(limit)
+        branches = [
+            select(
+                *ordered(select(*columns).where(*conditions, E.workspace_id == workspace),
+                         self._order).limit(limit).subquery().c
+            )
+            for workspace in workspaces
+        ]  # fmt: skip
+        rows = union_all(*branches).subquery("per_workspace")
+        order = (rows.c.sort_value, rows.c.occurred_at, rows.c.id)
+        return ordered(select(*rows.c), order).limit(limit)
+
+    def _workspaces_apart(self) -> tuple[int, ...] | None:
+        """The workspaces to read one by one, or None when one query follows an index: one
+        workspace, or an order that starts with time or the workspace itself."""
+        if self.sort.key in ("time", "workspace") or len(self.filter.workspace_ids) == 1:
+            return None
+        if self._workspaces is None:
+            if self.filter.workspace_ids:
+                self._workspaces = tuple(sorted(set(self.filter.workspace_ids)))
+            else:
+                with browse_connection(self.engine, self.timeout_ms) as connection:
+                    found = connection.execute(select(Workspace.id).order_by(Workspace.id))
+                    self._workspaces = tuple(found.scalars())
+        return self._workspaces if self._workspaces else None
 
     def _beyond(self, cursor: Cursor, forward: bool, inclusive: bool = False) -> Any:
         """Rows after ``cursor`` in display order (``forward``) or before it."""
@@ -269,11 +318,7 @@ class EventPager:
             return left <= right if inclusive else left < right
         return left >= right if inclusive else left > right
 
-    def _fetch(
-        self, statement: Any, token: CancelToken | None, limit: int | None = None
-    ) -> list[EventRow]:
-        if limit is not None:
-            statement = statement.limit(limit)
+    def _fetch(self, statement: Any, token: CancelToken | None) -> list[EventRow]:
         with browse_connection(self.engine, self.timeout_ms, token) as connection:
             result = connection.execute(statement)
             return [EventRow(*row) for row in result]
@@ -285,11 +330,10 @@ class EventPager:
         ``after``/``before`` ``cursor`` (display order; ``last`` and ``before`` read backwards).
         """
         forward = page in ("first", "after")
-        statement = self._select(forward)
         if page in ("after", "before"):
             assert cursor is not None
-            statement = statement.where(self._beyond(cursor, forward))
-        return statement.limit(self.page_size + 1)
+            return self._query(forward, self.page_size + 1, cursor)
+        return self._query(forward, self.page_size + 1)
 
     def first(self, token: CancelToken | None = None) -> Page:
         started = time.perf_counter()
@@ -326,13 +370,9 @@ class EventPager:
         started = time.perf_counter()
         half = max(1, self.page_size // 2)
         after_rows = self._fetch(
-            self._select(True).where(self._beyond(cursor, True, inclusive=True)),
-            token,
-            self.page_size + 1,
+            self._query(True, self.page_size + 1, cursor, inclusive=True), token
         )
-        before_rows = self._fetch(
-            self._select(False).where(self._beyond(cursor, False)), token, half + 1
-        )
+        before_rows = self._fetch(self._query(False, half + 1, cursor), token)
         at_start = len(before_rows) <= half
         before_rows = before_rows[:half]
         before_rows.reverse()

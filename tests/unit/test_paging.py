@@ -35,8 +35,8 @@ PLAIN = {
 }
 
 
-def seed(engine: Engine) -> int:
-    workspace = add_workspace(engine)
+def seed(engine: Engine, slug: str = "riverside") -> int:
+    workspace = add_workspace(engine, slug)
     drafts = []
     for i in range(97):
         drafts.append(
@@ -92,6 +92,33 @@ def test_every_sort_key_pages_forward_and_back(engine: Engine, key: str, descend
         page = pager.before(page.rows[0].cursor)
         backward = list(page.rows) + backward
     assert [r.id for r in backward] == [r.id for r in forward]
+
+
+@pytest.mark.parametrize("key", sorted(SORT_KEYS))
+@pytest.mark.parametrize("descending", [False, True])
+def test_every_sort_pages_across_workspaces(engine: Engine, key: str, descending: bool) -> None:
+    # Several workspaces are read one by one from their indexes and merged: the merged
+    # order must be the same single order a plain ORDER BY gives.
+    first, _second, third = seed(engine), seed(engine, "lakeside"), seed(engine, "hillside")
+    for workspaces, where in [
+        ((), "1=1"),
+        ((first, third), f"workspace_id IN ({first}, {third})"),
+    ]:
+        pager = EventPager(
+            engine, ADMIN, EventFilter(workspace_ids=workspaces), Sort(key, descending), page_size=9
+        )
+        page = pager.first()
+        forward = list(page.rows)
+        while not page.at_end:
+            page = pager.after(page.rows[-1].cursor)
+            forward += page.rows
+        assert [r.id for r in forward] == expected_ids(engine, key, descending, where)
+        page = pager.last()
+        backward = list(page.rows)
+        while not page.at_start:
+            page = pager.before(page.rows[0].cursor)
+            backward = list(page.rows) + backward
+        assert [r.id for r in backward] == [r.id for r in forward]
 
 
 def test_filtered_pages_and_count(engine: Engine) -> None:
@@ -172,12 +199,12 @@ def test_slow_query_is_stopped_with_a_clear_message(pg_url: str) -> None:
         pager = EventPager(engine, ADMIN, EventFilter(workspace_ids=(workspace,)), timeout_ms=50)
         original = pager._fetch
 
-        def slow(statement, token, limit=None):  # type: ignore[no-untyped-def]
+        def slow(statement, token):  # type: ignore[no-untyped-def]
             from nvadmin.audit.paging import browse_connection
 
             with browse_connection(engine, 50, token) as connection:
                 connection.exec_driver_sql("SELECT pg_sleep(2)")
-            return original(statement, token, limit)
+            return original(statement, token)
 
         pager._fetch = slow  # type: ignore[method-assign]
         with pytest.raises(Exception) as caught:
