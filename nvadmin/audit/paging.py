@@ -52,6 +52,7 @@ from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
+from nvadmin.db.planner import planned_rows
 from nvadmin.db.types import UTCDateTime
 from nvadmin.workers.cancel import CancelToken
 
@@ -62,6 +63,9 @@ PAGE_SIZE = 200
 # narrow the filters rather than being left with a spinner.
 BROWSE_TIMEOUT_MS = 5_000
 COUNT_TIMEOUT_MS = 60_000
+# Up to this many matches are counted exactly before anything is shown (a few ms at most);
+# beyond it an estimate is shown first and the exact count follows.
+QUICK_COUNT_LIMIT = 10_000
 
 
 def _nullable(column: Any) -> Any:
@@ -180,6 +184,32 @@ class Page:
     at_end: bool
     anchor: int = 0
     elapsed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventCount:
+    """How many events match: ``exact``, or an approximation shown while the exact count
+    runs, either the planner's estimate or (``more_than``) a lower bound."""
+
+    value: int
+    exact: bool
+    more_than: bool = False
+
+    def label(self) -> str:
+        if self.exact:
+            return f"{self.value:,} event{'s' if self.value != 1 else ''}"
+        if self.more_than:
+            return f"more than {self.value:,} events (counting…)"
+        return f"about {_rounded(self.value)} events (estimate; counting…)"
+
+
+def _rounded(value: int) -> str:
+    """An estimate to two or three significant figures: 5.0M, 12k, 480."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1_000:.0f}k"
+    return f"{value:,}"
 
 
 def authorize(identity: StaffIdentity, event_filter: EventFilter) -> None:
@@ -412,6 +442,24 @@ class EventPager:
         statement = select(func.count()).select_from(E).where(where_clause(self.filter))
         with browse_connection(self.engine, COUNT_TIMEOUT_MS, token) as connection:
             return int(connection.execute(statement).scalar_one())
+
+    def quick_count(
+        self, limit: int = QUICK_COUNT_LIMIT, token: CancelToken | None = None
+    ) -> EventCount:
+        """What can be said at once about the number of matches: the exact number when there
+        are at most ``limit`` (counting that many is quick), else PostgreSQL's planner
+        estimate (never below ``limit``), or on SQLite, which has none, "more than
+        ``limit``". :meth:`count` gives the exact number for the rest."""
+        matches: Any = select(literal_column("1")).select_from(E).where(where_clause(self.filter))
+        first = select(func.count()).select_from(matches.limit(limit + 1).subquery())
+        with browse_connection(self.engine, self.timeout_ms, token) as connection:
+            seen = int(connection.execute(first).scalar_one())
+            if seen <= limit:
+                return EventCount(seen, exact=True)
+            if connection.dialect.name != "postgresql":
+                return EventCount(limit, exact=False, more_than=True)
+            estimate = planned_rows(connection, matches)
+        return EventCount(max(estimate, limit + 1), exact=False)
 
     def fetch_event(self, event_id: int) -> EventRow | None:
         statement = select(*ROW_COLUMNS, E.id.label("sort_value")).where(E.id == event_id)
