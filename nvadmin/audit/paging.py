@@ -295,29 +295,27 @@ class EventPager:
 
         The sort indexes start with the workspace, so a sort over several workspaces (or all
         of them) reads each workspace's first ``limit`` rows from its index and keeps the
-        first ``limit`` of those, instead of sorting every event."""
+        first ``limit`` of those, instead of sorting every event. See :meth:`_beyond` for
+        the two parts of a page after a cursor."""
         descending = self.sort.descending != (not forward)
-        conditions = [where_clause(self.filter)]
-        if cursor is not None:
-            conditions.append(self._beyond(cursor, forward, inclusive))
         columns = (*ROW_COLUMNS, self._key.label("sort_value"))
+        parts = [()] if cursor is None else self._beyond(cursor, forward, inclusive)
 
         def ordered(statement: Any, order: tuple[Any, ...]) -> Any:
             if descending:
                 return statement.order_by(*(column.desc() for column in order))
             return statement.order_by(*(column.asc() for column in order))
 
-        workspaces = self._workspaces_apart()
-        if workspaces is None:
-            return ordered(select(*columns).where(*conditions), self._order).limit(limit)
-        branches = [
-            select(
-                *ordered(select(*columns).where(*conditions, E.workspace_id == workspace),
-                         self._order).limit(limit).subquery().c
-            )
-            for workspace in workspaces
-        ]  # fmt: skip
-        rows = union_all(*branches).subquery("per_workspace")
+        workspaces: tuple[int | None, ...] = self._workspaces_apart() or (None,)
+        branches = []
+        for workspace in workspaces:
+            only = () if workspace is None else (E.workspace_id == workspace,)
+            for part in parts:
+                statement = select(*columns).where(where_clause(self.filter), *only, *part)
+                branches.append(ordered(statement, self._order).limit(limit))
+        if len(branches) == 1:
+            return branches[0]
+        rows = union_all(*(select(*b.subquery().c) for b in branches)).subquery("pages")
         order = (rows.c.sort_value, rows.c.occurred_at, rows.c.id)
         return ordered(select(*rows.c), order).limit(limit)
 
@@ -335,18 +333,30 @@ class EventPager:
                     self._workspaces = tuple(found.scalars())
         return self._workspaces if self._workspaces else None
 
-    def _beyond(self, cursor: Cursor, forward: bool, inclusive: bool = False) -> Any:
-        """Rows after ``cursor`` in display order (``forward``) or before it."""
+    def _beyond(
+        self, cursor: Cursor, forward: bool, inclusive: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Rows after ``cursor`` in display order (``forward``) or before it, as conditions
+        whose matches, taken together, are those rows.
+
+        Sorting by a value, that is two parts: the same value later in time, and the values
+        beyond it. One row comparison ``(value, time, id) > (...)`` would say the same, but
+        PostgreSQL estimates such a comparison from its first column alone: after the last
+        row of "success", it expects only the few values beyond "success" and sorts them,
+        when nearly every event is a later "success" (13 s over 5M events). Each part is
+        estimated right and read in order from the same index."""
         descending = self.sort.descending != (not forward)
-        left = tuple_(*self._order)
         time, row_id = literal(cursor.occurred_at, UTCDateTime()), literal(cursor.id)
-        if self.sort.key == "time":
-            right = tuple_(time, row_id)
-        else:
-            right = tuple_(literal(cursor.value), time, row_id)
+        left, right = tuple_(E.occurred_at, E.id), tuple_(time, row_id)
         if descending:
-            return left <= right if inclusive else left < right
-        return left >= right if inclusive else left > right
+            later = left <= right if inclusive else left < right
+        else:
+            later = left >= right if inclusive else left > right
+        if self.sort.key == "time":
+            return [(later,)]
+        value = literal(cursor.value)
+        beyond = self._key < value if descending else self._key > value
+        return [(self._key == value, later), (beyond,)]
 
     def _fetch(self, statement: Any, token: CancelToken | None) -> list[EventRow]:
         with browse_connection(self.engine, self.timeout_ms, token) as connection:
