@@ -205,7 +205,7 @@ class EventCount:
 
 def _rounded(value: int) -> str:
     """An estimate to two or three significant figures: 5.0M, 12k, 480."""
-    if value >= 1_000_000:
+    if value >= 999_500:
         return f"{value / 1_000_000:.1f}M"
     if value >= 10_000:
         return f"{value / 1_000:.0f}k"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import StaticPool
 
-from nvadmin.audit.paging import SORT_KEYS, EventPager, Sort
+from nvadmin.audit.paging import SORT_KEYS, EventCount, EventPager, Sort
 from nvadmin.audit.query import EventFilter, Term
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db import migrate
@@ -214,3 +214,14 @@ def test_slow_query_is_stopped_with_a_clear_message(pg_url: str) -> None:
         )
     finally:
         engine.dispose()
+
+
+def test_count_labels_say_which_are_approximate() -> None:
+    assert EventCount(1, exact=True).label() == "1 event"
+    assert EventCount(5_000_000, exact=True).label() == "5,000,000 events"
+    assert EventCount(4_999_816, exact=False).label() == "about 5.0M events (estimate; counting…)"
+    assert EventCount(999_700, exact=False).label() == "about 1.0M events (estimate; counting…)"
+    assert EventCount(13_290, exact=False).label() == "about 13k events (estimate; counting…)"
+    assert EventCount(10_000, exact=False, more_than=True).label() == (
+        "more than 10,000 events (counting…)"
+    )
