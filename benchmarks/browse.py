@@ -1,13 +1,17 @@
 """Activity browser benchmark: the real model in an offscreen window on a seeded PostgreSQL.
 
 Run:  uv run python -m benchmarks.browse [--events 10000000] [--workspaces 3] [--scroll 1000000]
+      uv run python -m benchmarks.browse --url URL   (a database already seeded by `nvadmin seed`)
 
 A throwaway cluster (tests/pgcluster.py) is seeded with `nvadmin seed`. Then, through
 ActivityModel shown in an offscreen QTableView, each measured from the request to the rows being
 in the model (what the user sees):
 
 - filter change -> first rows (patient, team member, outcome, category, text filters);
-- sort change (each sortable column);
+- each sortable column, both directions: first page, next page, jump to the end, in the
+  largest workspace and over all workspaces; and the plan of each sort's first page
+  (EXPLAIN ANALYZE: which index, no Sort of the events);
+- the match count: what is shown at once (estimate) and the exact count;
 - jump to the end; go to time (random instants);
 - RSS after scrolling through --scroll rows page by page (the model keeps a bounded window);
 - side by side: the same "jump to the end" and a deep page with OFFSET (the naive baseline).
@@ -18,6 +22,7 @@ Results are appended to benchmarks/RESULTS.md under "Activity browser".
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -27,11 +32,12 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import psutil
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from nvadmin.audit.paging import EventPager, Sort, offset_page
@@ -41,6 +47,7 @@ from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
 from tests import pgcluster
+from tests.plans import explain
 
 ADMIN = StaffIdentity(1, "bench@nvadmin.example", "Benchmark", Role.ADMIN)
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -53,6 +60,56 @@ def p95(values: list[float]) -> float:
 
 def ms(value: float) -> str:
     return f"{value * 1000:.0f}"
+
+
+PAGES = ("first", "next", "end")
+SQL_PAGES = tuple(f"{page} sql" for page in PAGES)
+
+
+def sort_plans(engine: Engine, event_filter: EventFilter, columns: dict[str, Any]) -> list[str]:
+    """For each sort key (descending, as a first click on most headers): the indexes its
+    first page reads (partition indexes named by their parent), whether any events were
+    sorted, and the server's own execution time of the first page, the next page and the
+    last page (EXPLAIN ANALYZE; best of 3, so the load on a shared machine counts less)."""
+    with engine.connect() as connection:
+        parents = dict(
+            connection.exec_driver_sql(
+                "SELECT c.relname, p.relname FROM pg_inherits i "
+                "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+                "WHERE c.relkind = 'i'"
+            ).all()
+        )
+    lines = []
+    for key in columns:
+        pager = EventPager(engine, ADMIN, event_filter, Sort(key, True))
+        cursor = pager.first().rows[-1].cursor
+        seconds = {}
+        for page in ("first", "after", "last"):
+            runs = [
+                json.loads(explain(engine, pager.statement(page, cursor), analyze=True))[0]
+                for _ in range(3)
+            ]
+            seconds[page] = min(run["Execution Time"] for run in runs)
+            if page == "first":
+                plan = runs[0]
+        nodes, pending = [], [plan["Plan"]]
+        while pending:
+            node = pending.pop()
+            nodes.append(node)
+            pending.extend(node.get("Plans", []))
+        indexes = sorted(
+            {parents.get(n["Index Name"], n["Index Name"]) for n in nodes if "Index Name" in n}
+        )
+        kinds = sorted({n["Node Type"] for n in nodes})
+        sorted_events = "Sort" in kinds or "Seq Scan" in kinds
+        lines.append(
+            f"{key}: {', '.join(indexes) or 'no index'} ({', '.join(kinds)}); "
+            f"{'SORTS THE EVENTS' if sorted_events else 'no Sort, no Seq Scan'}; "
+            "server execution first / next / last page "
+            + " / ".join(f"{seconds[p]:.1f}" for p in ("first", "after", "last"))
+            + " ms"
+        )
+    return lines
 
 
 def main() -> int:
@@ -101,8 +158,7 @@ def main() -> int:
 def run(args: argparse.Namespace, url: str) -> int:
     from PySide6.QtWidgets import QApplication, QTableView
 
-    from nvadmin.audit import fields
-    from nvadmin.ui.activity_model import ActivityModel, column_of
+    from nvadmin.ui.activity_model import SORT_KEY_OF, ActivityModel
 
     app = QApplication.instance() or QApplication([])
     engine = make_engine(url)
@@ -126,7 +182,7 @@ def run(args: argparse.Namespace, url: str) -> int:
         ).one()
         samples = connection.execute(
             select(E.patient_id, E.actor_email)
-            .where(E.workspace_id == big[0], E.patient_id.is_not(None))
+            .where(E.workspace_id == big[0], E.patient_id.is_not(None), E.actor_email.is_not(None))
             .limit(2000)
         ).all()
     workspace_id, workspace_events = big
@@ -139,18 +195,29 @@ def run(args: argparse.Namespace, url: str) -> int:
     view.show()
     rng = random.Random(7)
 
+    errors: list[str] = []
+    sql_seconds: list[float] = []
+
     def wait_rows(action) -> float:  # type: ignore[no-untyped-def]
+        """Seconds from the request to the rows in the model (the SQL's own seconds go to
+        ``sql_seconds``). A failure (such as the browser's time limit) is recorded in
+        ``errors`` and the run goes on."""
         done: list[float] = []
+        failed: list[str] = []
         started = time.perf_counter()
-        connection = model.rows_shown.connect(lambda shown, sql: done.append(shown))
+        shown = model.rows_shown.connect(
+            lambda seconds, sql: (done.append(seconds), sql_seconds.append(sql))
+        )
+        refused = model.failed.connect(failed.append)
         action()
         deadline = time.monotonic() + 60
-        while not done and time.monotonic() < deadline:
+        while not done and not failed and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.0005)
-        model.rows_shown.disconnect(connection)
-        if model.error:
-            raise RuntimeError(model.error)
+        model.rows_shown.disconnect(shown)
+        model.failed.disconnect(refused)
+        if failed or not done:
+            errors.append(failed[0] if failed else "no rows within 60 s")
         return time.perf_counter() - started
 
     base = EventFilter(workspace_ids=(workspace_id,))
@@ -170,23 +237,46 @@ def run(args: argparse.Namespace, url: str) -> int:
     first_rows = [wait_rows(lambda f=f: model.run(f, log_view=False)) for f in filters]
     all_ws = [wait_rows(lambda: model.run(EventFilter(), log_view=False)) for _ in range(5)]
 
-    model.run(base, log_view=False)
-    sorts = []
-    for column in (
-        column_of(fields.TIME),
-        column_of(fields.ACTION),
-        column_of(fields.OUTCOME),
-        column_of(fields.PATIENT),
-        column_of(fields.NAME),
-        column_of(fields.IP),
-    ):
-        for order in (0, 1):
-            from PySide6.QtCore import Qt
+    from PySide6.QtCore import Qt
 
-            qt_order = Qt.SortOrder.AscendingOrder if order == 0 else Qt.SortOrder.DescendingOrder
-            sorts.append(
-                (column.name, order, wait_rows(lambda c=column, o=qt_order: model.sort(c, o)))
+    # Each sortable column (the first header column of each sort key), both directions:
+    # the click (first page), the next page, and the jump to the end.
+    columns: dict[str, int] = {}
+    for column, key in SORT_KEY_OF.items():
+        columns.setdefault(key, column)
+    sort_times: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for scope, scope_filter, rounds in (
+        ("workspace", base, args.repeat),
+        ("all workspaces", EventFilter(), max(1, args.repeat // 4)),
+    ):
+        for key, column in columns.items():
+            wait_rows(lambda f=scope_filter: model.run(f, log_view=False, sort=Sort("time", True)))
+            times: dict[str, list[float]] = {p: [] for p in PAGES + SQL_PAGES}
+            for _ in range(rounds):
+                for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+                    for page, action in (
+                        ("first", lambda c=column, o=order: model.sort(c, o)),
+                        ("next", model.fetch_after),
+                        ("end", model.jump_to_end),
+                    ):
+                        times[page].append(wait_rows(action))
+                        times[f"{page} sql"].append(sql_seconds[-1] if sql_seconds else 0.0)
+            sort_times[(scope, key)] = times
+            print(
+                f"sort {scope:15s} {key:10s} first p95 {ms(p95(times['first']))} ms, "
+                f"next {ms(p95(times['next']))} ms, end {ms(p95(times['end']))} ms",
+                flush=True,
             )
+    plans = sort_plans(engine, base, columns)
+    count_estimate, count_exact = [], []
+    count_pager = EventPager(engine, ADMIN, base)
+    for _ in range(5):
+        started = time.perf_counter()
+        estimate = count_pager.quick_count()
+        count_estimate.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        exact = count_pager.count()
+        count_exact.append(time.perf_counter() - started)
     wait_rows(lambda: model.run(base, log_view=False, sort=Sort("time", True)))
     jumps = [wait_rows(model.jump_to_end) for _ in range(args.repeat)]
     span = (last - first).total_seconds()
@@ -233,8 +323,13 @@ def run(args: argparse.Namespace, url: str) -> int:
         f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.node()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}",
         "",
-        f"Command: `uv run python -m benchmarks.browse --events {args.events} "
-        f"--scroll {args.scroll}`",
+        "Command: `uv run python -m benchmarks.browse "
+        + (
+            f"--url URL --repeat {args.repeat} --scroll {args.scroll}`"
+            if args.url
+            else f"--events {args.events} --workspaces {args.workspaces} "
+            f"--repeat {args.repeat} --scroll {args.scroll}`"
+        ),
         "",
         f"PostgreSQL, {total:,} events seeded by `nvadmin seed` in {len(workspaces)} "
         f"workspaces; filters on the largest ({workspace_events:,} events). Through "
@@ -246,8 +341,10 @@ def run(args: argparse.Namespace, url: str) -> int:
         f"{ms(statistics.median(first_rows))} | {ms(p95(first_rows))} | p95 <= 100 |",
         f"| all workspaces, newest first | {len(all_ws)} | {ms(statistics.median(all_ws))} | "
         f"{ms(p95(all_ws))} | |",
-        f"| sort change (6 columns x 2 directions) | {len(sorts)} | "
-        f"{ms(statistics.median(s[2] for s in sorts))} | {ms(p95([s[2] for s in sorts]))} | |",
+        f"| match count shown at once: {estimate.label()} | 5 | "
+        f"{ms(statistics.median(count_estimate))} | {ms(max(count_estimate))} | at once |",
+        f"| exact match count ({exact:,}) | 5 | {ms(statistics.median(count_exact))} | "
+        f"{ms(max(count_exact))} | in the background |",
         f"| jump to end (keyset) | {len(jumps)} | {ms(statistics.median(jumps))} | "
         f"{ms(p95(jumps))} | <= 150 |",
         f"| go to time (keyset) | {len(gotos)} | {ms(statistics.median(gotos))} | "
@@ -258,12 +355,29 @@ def run(args: argparse.Namespace, url: str) -> int:
         f"| next page (keyset, SQL only) | 3 | {ms(statistics.median(keyset_page))} | "
         f"{ms(max(keyset_page))} | |",
         "",
-        "Slowest sorts: "
-        + ", ".join(
-            f"{name} {'desc' if order else 'asc'} {ms(t)} ms"
-            for name, order, t in sorted(sorts, key=lambda s: -s[2])[:3]
-        )
+        "Sorts (each column, ascending and descending alternately; p50 / p95 ms from the "
+        "request to the rows in the model, then the SQL's own p95; target p95 <= 150 for each):",
+        "",
+        "| scope | sort | n | first page | next page | jump to end | SQL p95: first / next / end |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        *(
+            f"| {scope} | {key} | {len(t['first'])} | "
+            + " | ".join(f"{ms(statistics.median(t[p]))} / {ms(p95(t[p]))}" for p in PAGES)
+            + " | "
+            + " / ".join(ms(p95(t[p])) for p in SQL_PAGES)
+            + " |"
+            for (scope, key), t in sort_times.items()
+        ),
+        "",
+        f"Errors (time limit or other): {len(errors)}"
+        + (f" — {sorted(set(errors))}" if errors else "")
         + ".",
+        "",
+        "Plan of each sort's first page in the workspace, and the server's execution time of "
+        "its pages (EXPLAIN ANALYZE, descending, best of 3):",
+        "",
+        *(f"- {line}" for line in plans),
+        "",
         "Jump to end: OFFSET / keyset = "
         f"{statistics.median(offset_end) / statistics.median(jumps):.1f}x.",
         f"Scrolled {scrolled:,} rows in {scroll_seconds:.0f} s (all workspaces, newest first); "

@@ -98,21 +98,26 @@ class ActivityEvent(Base):
         Index("ix_activity_events_patient_time", "patient_id", "occurred_at"),
         Index("ix_activity_events_action_time", "action", "occurred_at"),
         Index("ix_activity_events_workspace_seq", "workspace_id", "seq"),
-        # Narrow filters the browser offers as presets (migration 0002).
-        Index(
-            "ix_activity_events_failures",
-            "workspace_id",
-            "occurred_at",
-            "id",
-            postgresql_where=text("outcome = 'failure'"),
-            sqlite_where=text("outcome = 'failure'"),
-        ),
+        # One category in time order (migration 0002); also the category sort.
         Index(
             "ix_activity_events_workspace_category_time",
             "workspace_id",
             "category",
             "occurred_at",
             "id",
+        ),
+        # Every other sort the browser offers (migration 0004; see paging.order_columns).
+        *(
+            Index(name, "workspace_id", text(value), "occurred_at", "id")
+            for name, value in (
+                ("ix_activity_events_workspace_member_order", "actor_name"),
+                ("ix_activity_events_workspace_role_order", "coalesce(actor_role, '')"),
+                ("ix_activity_events_workspace_action_order", "action"),
+                ("ix_activity_events_workspace_outcome_order", "outcome"),
+                ("ix_activity_events_workspace_patient_order", "coalesce(patient_id, '')"),
+                ("ix_activity_events_workspace_resource_order", "coalesce(resource_id, '')"),
+                ("ix_activity_events_workspace_ip_order", "coalesce(ip, '')"),
+            )
         ),
     )
 

@@ -8,8 +8,11 @@ replace the window. Every request carries the generation of the query it belongs
 of an older generation are dropped, and starting a new query cancels the running ones
 (on PostgreSQL the statement itself is cancelled).
 
-The exact match count is computed separately and arrives when it arrives; the table is usable
-before it does.
+The match count is computed separately and arrives when it arrives; the table is usable
+before it does. A small result (up to ``quick_count_limit``) is counted exactly at once; a
+larger one first shows an approximation (PostgreSQL's planner estimate, "about 5.0M"; on
+SQLite "more than 10,000"), replaced by the exact count when that finishes (a whole 5M-event
+workspace takes about a second on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -33,12 +36,17 @@ from PySide6.QtGui import QIcon
 from sqlalchemy import Engine
 
 from nvadmin.audit import access_log, fields
-from nvadmin.audit.fields import (
-    EventField,
-    View,
-)
+from nvadmin.audit.fields import EventField, View
 from nvadmin.audit.localtime import zone_name
-from nvadmin.audit.paging import Cursor, EventPager, EventRow, Page, Sort
+from nvadmin.audit.paging import (
+    QUICK_COUNT_LIMIT,
+    Cursor,
+    EventCount,
+    EventPager,
+    EventRow,
+    Page,
+    Sort,
+)
 from nvadmin.audit.query import EventFilter
 from nvadmin.audit.taxonomy import Category
 from nvadmin.auth.roles import StaffIdentity
@@ -93,7 +101,7 @@ class ActivityModel(QAbstractTableModel):
 
     loading_changed = Signal(bool)
     rows_shown = Signal(float, float)  # seconds from request to rows shown, SQL seconds
-    count_changed = Signal(object)  # int, or None while counting
+    count_changed = Signal(object)  # EventCount (estimate first, then exact), or None
     failed = Signal(str)
     rows_prepended = Signal(int)  # the view keeps its place by scrolling this many rows down
     rows_trimmed_top = Signal(int)  # ... or up
@@ -122,6 +130,7 @@ class ActivityModel(QAbstractTableModel):
         self.error: str | None = None
         self.page_size = 200
         self.max_rows = MAX_ROWS
+        self.quick_count_limit = QUICK_COUNT_LIMIT
         # Page loads get their own small pool so a slow count or an export elsewhere never
         # queues in front of the rows the user is waiting for.
         self._pool = QThreadPool(self)
@@ -342,24 +351,43 @@ class ActivityModel(QAbstractTableModel):
         self._submit(work, generation, show_first_page, "first page")
 
     def _start_count(self, event_filter: EventFilter, generation: int) -> None:
-        engine, identity = self._engine, self._identity
+        """What can be said at once (an exact small count, or an estimate), then, for a
+        large result, the exact count: both in the background, dropped if the query changes
+        (the running count is cancelled)."""
+        engine, identity, limit = self._engine, self._identity, self.quick_count_limit
         assert engine is not None and identity is not None
 
-        def work(control: JobControl) -> tuple[int, int]:
+        def quick(control: JobControl) -> tuple[int, EventCount]:
             pager = EventPager(engine, identity, event_filter)
-            return generation, pager.count(control.token)
+            return generation, pager.quick_count(limit, control.token)
 
+        def exact(control: JobControl) -> tuple[int, EventCount]:
+            pager = EventPager(engine, identity, event_filter)
+            return generation, EventCount(pager.count(control.token), exact=True)
+
+        def on_quick(result: tuple[int, EventCount]) -> None:
+            self._on_count(result)
+            if result[0] == self._generation and not result[1].exact:
+                self._run_count(exact)
+
+        self._run_count(quick, on_quick)
+
+    def _run_count(
+        self,
+        work: Callable[[JobControl], tuple[int, EventCount]],
+        done: Callable[[tuple[int, EventCount]], None] | None = None,
+    ) -> None:
         job = Job(work, name="count events", pool=self._count_pool)
-        job.succeeded.connect(self._on_count)
+        job.succeeded.connect(done or self._on_count)
         job.failed.connect(lambda message: log.info("count failed: %s", message))
         self._count_job = job
         job.start()
 
-    def _on_count(self, result: tuple[int, int]) -> None:
+    def _on_count(self, result: tuple[int, EventCount]) -> None:
         generation, count = result
         if generation != self._generation:
             return
-        self._count = count
+        self._count = count.value if count.exact else None
         self.count_changed.emit(count)
 
     def _jump(self, fetch: Callable[[EventPager, Any], Page]) -> None:

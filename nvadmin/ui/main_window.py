@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 
 from nvadmin.audit import fields
 from nvadmin.audit.localtime import parse_moment
-from nvadmin.audit.paging import Sort, authorize
+from nvadmin.audit.paging import EventCount, Sort, authorize
 from nvadmin.audit.query import EventFilter, Term
 from nvadmin.audit.search import Search, SearchError, format_search, parse
 from nvadmin.audit.taxonomy import Category
@@ -849,11 +849,11 @@ class MainWindow(QMainWindow):
         self.time_label.setText(f"query {sql * 1000:.0f} ms, shown in {shown * 1000:.0f} ms")
         self._update_overlay()
 
-    def _on_count(self, count: int | None) -> None:
+    def _on_count(self, count: EventCount | None) -> None:
         if count is None:
             self.count_label.setText("counting…" if self.model.event_filter else "")
         else:
-            self.count_label.setText(f"{count:,} event{'s' if count != 1 else ''}")
+            self.count_label.setText(count.label())
         self._update_overlay()
 
     def _update_overlay(self, *_args: object) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import StaticPool
 
-from nvadmin.audit.paging import SORT_KEYS, EventPager, Sort
+from nvadmin.audit.paging import SORT_KEYS, EventCount, EventPager, Sort
 from nvadmin.audit.query import EventFilter, Term
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db import migrate
@@ -35,13 +35,15 @@ PLAIN = {
 }
 
 
-def seed(engine: Engine) -> int:
-    workspace = add_workspace(engine)
+def seed(engine: Engine, slug: str = "riverside") -> int:
+    workspace = add_workspace(engine, slug)
     drafts = []
     for i in range(97):
         drafts.append(
             draft(
-                i // 4,  # several events share a timestamp: the id must break ties
+                # Times out of id order, two events per minute: ties in value go by time,
+                # ties in time by id.
+                (i * 37) % 97 // 2,
                 ["chart.view", "auth.sign_in", "api.request", "patient_record.update"][i % 4],
                 email=None if i % 6 == 0 else f"u{i % 5}@riverside.example",
                 name=f"User {i % 5}",
@@ -60,11 +62,12 @@ def expected_ids(engine: Engine, key: str, descending: bool, where: str = "1=1")
     column = NULLABLE.get(key)
     expression = f"coalesce({column}, '')" if column else PLAIN[key]
     direction = "DESC" if descending else "ASC"
+    then_time = "" if key == "time" else f", occurred_at {direction}"
     with engine.connect() as connection:
         rows = connection.execute(
             text(
                 f"SELECT id FROM activity_events WHERE {where} "
-                f"ORDER BY {expression} {direction}, id {direction}"
+                f"ORDER BY {expression} {direction}{then_time}, id {direction}"
             )
         )
         return [r[0] for r in rows]
@@ -89,6 +92,33 @@ def test_every_sort_key_pages_forward_and_back(engine: Engine, key: str, descend
         page = pager.before(page.rows[0].cursor)
         backward = list(page.rows) + backward
     assert [r.id for r in backward] == [r.id for r in forward]
+
+
+@pytest.mark.parametrize("key", sorted(SORT_KEYS))
+@pytest.mark.parametrize("descending", [False, True])
+def test_every_sort_pages_across_workspaces(engine: Engine, key: str, descending: bool) -> None:
+    # Several workspaces are read one by one from their indexes and merged: the merged
+    # order must be the same single order a plain ORDER BY gives.
+    first, _second, third = seed(engine), seed(engine, "lakeside"), seed(engine, "hillside")
+    for workspaces, where in [
+        ((), "1=1"),
+        ((first, third), f"workspace_id IN ({first}, {third})"),
+    ]:
+        pager = EventPager(
+            engine, ADMIN, EventFilter(workspace_ids=workspaces), Sort(key, descending), page_size=9
+        )
+        page = pager.first()
+        forward = list(page.rows)
+        while not page.at_end:
+            page = pager.after(page.rows[-1].cursor)
+            forward += page.rows
+        assert [r.id for r in forward] == expected_ids(engine, key, descending, where)
+        page = pager.last()
+        backward = list(page.rows)
+        while not page.at_start:
+            page = pager.before(page.rows[0].cursor)
+            backward = list(page.rows) + backward
+        assert [r.id for r in backward] == [r.id for r in forward]
 
 
 def test_filtered_pages_and_count(engine: Engine) -> None:
@@ -130,7 +160,7 @@ def test_go_to_time_lands_on_first_event_at_or_after(engine: Engine, descending:
     assert full[start : start + len(ids)] == ids
     # Past the newest event: the nearest event is the newest one.
     late = pager.at_time(T0 + timedelta(days=30))
-    assert late.rows[late.anchor].id == max(full)
+    assert late.rows[late.anchor].id == expected_ids(engine, "time", True)[0]
 
 
 def test_all_workspaces_needs_the_admin_role(engine: Engine) -> None:
@@ -169,12 +199,12 @@ def test_slow_query_is_stopped_with_a_clear_message(pg_url: str) -> None:
         pager = EventPager(engine, ADMIN, EventFilter(workspace_ids=(workspace,)), timeout_ms=50)
         original = pager._fetch
 
-        def slow(statement, token, limit):  # type: ignore[no-untyped-def]
+        def slow(statement, token):  # type: ignore[no-untyped-def]
             from nvadmin.audit.paging import browse_connection
 
             with browse_connection(engine, 50, token) as connection:
                 connection.exec_driver_sql("SELECT pg_sleep(2)")
-            return original(statement, token, limit)
+            return original(statement, token)
 
         pager._fetch = slow  # type: ignore[method-assign]
         with pytest.raises(Exception) as caught:
@@ -184,3 +214,14 @@ def test_slow_query_is_stopped_with_a_clear_message(pg_url: str) -> None:
         )
     finally:
         engine.dispose()
+
+
+def test_count_labels_say_which_are_approximate() -> None:
+    assert EventCount(1, exact=True).label() == "1 event"
+    assert EventCount(5_000_000, exact=True).label() == "5,000,000 events"
+    assert EventCount(4_999_816, exact=False).label() == "about 5.0M events (estimate; counting…)"
+    assert EventCount(999_700, exact=False).label() == "about 1.0M events (estimate; counting…)"
+    assert EventCount(13_290, exact=False).label() == "about 13k events (estimate; counting…)"
+    assert EventCount(10_000, exact=False, more_than=True).label() == (
+        "more than 10,000 events (counting…)"
+    )
