@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
-    QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
@@ -33,12 +32,12 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 from sqlalchemy import Engine
 
 from nvadmin.audit.query import EventFilter, Term
+from nvadmin.audit.search import format_filter
 from nvadmin.audit.taxonomy import Category
 from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.auth.roles import Role, StaffIdentity
@@ -48,7 +47,7 @@ from nvadmin.export.manifest import manifest_path_for
 from nvadmin.export.service import ExportRequest, count_matching, day_range, zone_info
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.filter_bar import RANGE_PRESETS
-from nvadmin.ui.palette import set_tone
+from nvadmin.ui.form_dialog import FormDialog
 from nvadmin.workers.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ def _is_midnight(instant: datetime, zone: ZoneInfo) -> bool:
     return (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0)
 
 
-class ExportDialog(QDialog):
+class ExportDialog(FormDialog):
     """Fill in the ticket, see the row count, get an :class:`ExportRequest` from
     :meth:`request` once accepted."""
 
@@ -97,9 +96,9 @@ class ExportDialog(QDialog):
         folder: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Export activity to CSV")
-        self.setObjectName("exportDialog")
+        super().__init__(
+            parent, title="Export activity to CSV", name="exportDialog", error_name="exportError"
+        )
         self._engine = engine
         self._identity = identity
         self._initial = initial_filter or EventFilter()
@@ -231,23 +230,10 @@ class ExportDialog(QDialog):
         font = self.count_label.font()
         font.setBold(True)
         self.count_label.setFont(font)
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("exportError")
-        set_tone(self.error_label, "error")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
         self.start_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.start_button.setText("&Start export")
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.count_label)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.buttons)
+        self.add(form)
+        self.add(self.count_label)
         self.resize(720, self.sizeHint().height())
         # Enter in the Save-as box finishes the path, it does not start the export.
         self.output_edit.installEventFilter(self)
@@ -265,8 +251,6 @@ class ExportDialog(QDialog):
 
     def _connect(self) -> None:
         self.range_preset_box.activated.connect(self._on_range_preset)
-        self.buttons.accepted.connect(self._on_start)
-        self.buttons.rejected.connect(self.reject)
         self.browse_button.clicked.connect(self._browse)
         self.workspace_box.currentIndexChanged.connect(self._on_workspace_changed)
         for signal in (
@@ -336,14 +320,13 @@ class ExportDialog(QDialog):
         wanted = set(f.values("category"))
         for category, box in self.category_boxes.items():
             box.setChecked(category.value in wanted)
-        others = self._other_terms()
-        if others or f.text.strip() or not f.include_log_access:
-            parts = [f"{'not ' if t.negate else ''}{t.field}:{t.value}" for t in others]
-            if f.text.strip():
-                parts.append(f'text "{f.text.strip()}"')
-            if not f.include_log_access:
-                parts.append("without activity log access")
-            self.keep_other_box.setText("Also the browser's other filters: " + ", ".join(parts))
+        others = EventFilter(
+            terms=self._other_terms(), text=f.text.strip(), include_log_access=f.include_log_access
+        )
+        if others.terms or others.text or not others.include_log_access:
+            self.keep_other_box.setText(
+                "Also the browser's other filters: " + format_filter(others, zone)
+            )
             self.keep_other_box.show()
         self._suggest_name()
 
@@ -600,8 +583,7 @@ class ExportDialog(QDialog):
     # -- start ---------------------------------------------------------------------------------
 
     def _show_error(self, message: str) -> None:
-        self.error_label.setText(_sentence(message))
-        self.error_label.show()
+        self.show_error(_sentence(message))
 
     def problem(self) -> FormProblem | None:
         """What keeps the form from starting now (the range's problems even before Start is
@@ -623,8 +605,7 @@ class ExportDialog(QDialog):
             return  # still loading: "choose a workspace" would be premature
         problem = self.problem()
         if problem is None:
-            self.error_label.clear()
-            self.error_label.hide()
+            self.clear_error()
         else:
             self._show_error(str(problem))
 
@@ -641,7 +622,9 @@ class ExportDialog(QDialog):
             return True
         return super().eventFilter(watched, event)
 
-    def _on_start(self) -> None:
+    def submit(self) -> None:
+        """Start export: the request, once the form describes one and any file it would
+        replace may go."""
         self._start_tried = True
         try:
             request = self.build_request()

@@ -66,6 +66,7 @@ from nvadmin.audit.query import EventFilter
 from nvadmin.audit.search import Search, describe_scope, format_search
 from nvadmin.auth.roles import Permission
 from nvadmin.export.atomic import write_file
+from nvadmin.ui.features import FeatureHost
 from nvadmin.ui.insights_charts import (
     ActivityChart,
     ApiChart,
@@ -184,8 +185,8 @@ class ThresholdsDialog(QDialog):
 class InsightsWindow(QWidget):
     """Charts and flags for the main window's current filter."""
 
-    def __init__(self, main: Any) -> None:
-        super().__init__(main, Qt.WindowType.Window)
+    def __init__(self, main: FeatureHost) -> None:
+        super().__init__(main.widget(), Qt.WindowType.Window)
         self.main = main
         self.setObjectName("insightsWindow")
         self.setWindowTitle("Insights")
@@ -320,7 +321,7 @@ class InsightsWindow(QWidget):
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.main.context, "read_only", False))
+        return self.main.context.read_only
 
     def thresholds(self) -> dict[str, dict[str, float]]:
         value = self.main.settings.json(THRESHOLDS_KEY, {})
@@ -546,8 +547,8 @@ class InsightsWindow(QWidget):
     def show_events(self, event_filter: EventFilter) -> None:
         """Click-through: the browser shows exactly the clicked events."""
         self.main.apply_filter(event_filter)
-        self.main.raise_()
-        self.main.activateWindow()
+        self.main.widget().raise_()
+        self.main.widget().activateWindow()
 
     # -- thresholds -----------------------------------------------------------------------
 
@@ -727,7 +728,7 @@ class InsightsWindow(QWidget):
 class _LockWatcher(QObject):
     """Clears the insights when the session's lock screen appears over the main window."""
 
-    def __init__(self, window: Any, feature: _Installed) -> None:
+    def __init__(self, window: QWidget, feature: InsightsFeature) -> None:
         super().__init__(window)
         self.feature = feature
 
@@ -744,29 +745,31 @@ class _LockWatcher(QObject):
         return False
 
 
-class _Installed:
-    def __init__(self, window: Any) -> None:
-        self.window = window
+class InsightsFeature:
+    """View → Insights… (Ctrl+Shift+I); the insights are cleared when a lock screen appears."""
+
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
         self.view: InsightsWindow | None = None
-        menu = getattr(window, "view_menu", None) or window.tools_menu
+        menu = host.menus.view
         menu.addSeparator()
-        self.action = QAction("&Insights…", window)
+        self.action = QAction("&Insights…", host.widget())
         self.action.setShortcut(QKeySequence("Ctrl+Shift+I"))
         self.action.setStatusTip("Charts and security flags for the current filter")
         self.action.triggered.connect(self.open)
         menu.addAction(self.action)
-        self.watcher = _LockWatcher(window, self)
-        window.installEventFilter(self.watcher)
+        self.watcher = _LockWatcher(host.widget(), self)
+        host.widget().installEventFilter(self.watcher)
 
     def open(self) -> InsightsWindow:
         if self.view is None:
-            self.view = InsightsWindow(self.window)
+            self.view = InsightsWindow(self.host)
         self.view.show()
         self.view.raise_()
         self.view.refresh()
         return self.view
 
 
-def install(window: Any) -> None:
+def install(host: FeatureHost) -> InsightsFeature:
     """View → Insights… (Ctrl+Shift+I)."""
-    window.insights_feature = _Installed(window)
+    return InsightsFeature(host)
