@@ -7,9 +7,11 @@ stays open with everything typed.
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxLayout, QWidget
 
 from nvadmin.ui.palette import set_tone
+from nvadmin.ui.placement import grow_to_fit
 
 OK_CANCEL = QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
 
@@ -50,6 +52,12 @@ class FormDialog(QDialog):
         layout.addLayout(self.body)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            grow_to_fit(self)  # an error line appearing never squeezes the fields
+        return handled
 
     def add(self, part: QWidget | QLayout) -> None:
         """The next part of the form, above the error line."""
