@@ -14,14 +14,9 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import (
-    QBuffer,
-    QByteArray,
     QChildEvent,
     QEvent,
-    QIODevice,
-    QMarginsF,
     QObject,
-    QPoint,
     QSize,
     Qt,
 )
@@ -29,10 +24,6 @@ from PySide6.QtGui import (
     QAction,
     QImage,
     QKeySequence,
-    QPageLayout,
-    QPageSize,
-    QPainter,
-    QPdfWriter,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -41,7 +32,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -67,14 +57,7 @@ from nvadmin.audit.search import Search, describe_scope, format_search
 from nvadmin.auth.roles import Permission
 from nvadmin.export.atomic import write_file
 from nvadmin.ui.features import FeatureHost
-from nvadmin.ui.insights_charts import (
-    ActivityChart,
-    ApiChart,
-    HeatMap,
-    InsightChart,
-    MemberChart,
-    SignInChart,
-)
+from nvadmin.ui.insights_dashboard import ChartsDashboard, encode
 from nvadmin.ui.placement import fit_on_screen
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job, JobControl
@@ -215,32 +198,16 @@ class InsightsWindow(QWidget):
         self.progress_label = QLabel(self)
         self.cancel_button = QPushButton("Cancel", self)
 
-        self.activity = ActivityChart(self)
-        self.sign_ins = SignInChart(self)
-        self.members = MemberChart(self)
-        self.api = ApiChart(self)
-        self.heat = HeatMap(self)
-        self.charts: list[InsightChart | HeatMap] = [
-            self.activity,
-            self.sign_ins,
-            self.members,
-            self.api,
-            self.heat,
-        ]
-        self.empty_label = QLabel("", self)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.dashboard = QWidget(self)
-        grid = QGridLayout(self.dashboard)
-        grid.addWidget(self.empty_label, 0, 0, 1, 2)
-        grid.addWidget(self.activity, 1, 0, 1, 2)
-        grid.addWidget(self.sign_ins, 2, 0)
-        grid.addWidget(self.heat, 2, 1)
-        grid.addWidget(self.members, 3, 0)
-        grid.addWidget(self.api, 3, 1)
-        grid.setRowStretch(1, 3)
-        grid.setRowStretch(2, 2)
-        grid.setRowStretch(3, 3)
-        self.empty_label.hide()
+        self.dashboard = ChartsDashboard(self)
+        d = self.dashboard
+        self.activity, self.sign_ins, self.members, self.api, self.heat = (
+            d.activity,
+            d.sign_ins,
+            d.members,
+            d.api,
+            d.heat,
+        )
+        self.charts = d.charts
         charts_scroll = QScrollArea(self)
         charts_scroll.setWidgetResizable(True)
         charts_scroll.setWidget(self.dashboard)
@@ -303,8 +270,7 @@ class InsightsWindow(QWidget):
         layout.addLayout(busy)
         layout.addWidget(self.tabs, 1)
 
-        for chart in self.charts:
-            chart.filter_requested.connect(self.show_events)
+        self.dashboard.filter_requested.connect(self.show_events)
         self.refresh_button.clicked.connect(self.refresh)
         self.bucket_box.currentIndexChanged.connect(lambda _i: self.refresh(flags=False))
         self.thresholds_button.clicked.connect(self.edit_thresholds)
@@ -469,12 +435,7 @@ class InsightsWindow(QWidget):
             + self.scope.split(" · ", 1)[-1]
             + f" · bars per {insights.bucket.value}"
         )
-        for chart in self.charts:
-            chart.show_insights(insights)  # type: ignore[union-attr]
-        self.empty_label.setText(
-            "No events match this filter and range." if not insights.total else ""
-        )
-        self.empty_label.setVisible(not insights.total)
+        self.dashboard.show_insights(insights)
 
     def _on_report(self, report: FlagReport) -> None:
         self.report = report
@@ -595,60 +556,21 @@ class InsightsWindow(QWidget):
 
     def render_dashboard(self) -> QImage:
         """The charts with a header line naming the filter, range and time zone."""
-        size = self.dashboard.size()
-        header_height = 56
-        image = QImage(size.width(), size.height() + header_height, QImage.Format.Format_ARGB32)
-        image.fill(Qt.GlobalColor.white)
-        painter = QPainter(image)
-        painter.setPen(Qt.GlobalColor.black)
-        font = painter.font()
-        font.setPointSize(10)
-        painter.setFont(font)
-        painter.drawText(
-            8,
-            4,
-            size.width() - 16,
-            header_height - 8,
-            int(Qt.TextFlag.TextWordWrap),
-            f"nvadmin insights — {self.scope}\nproduced by {self.main.identity.email}",
+        return self.dashboard.render_with_header(
+            f"nvadmin insights — {self.scope}\nproduced by {self.main.identity.email}"
         )
-        self.dashboard.render(painter, QPoint(0, header_height))
-        painter.end()
-        return image
 
     def export_charts(self, path: Path) -> None:
         """PNG or PDF (by suffix); the view is logged first, the file appears only after."""
         if self.insights is None:
             self._message("Nothing to export yet: wait for the charts.", error=True)
             return
-        image = self.render_dashboard()
-        data = QByteArray()
-        buffer = QBuffer(data)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        if path.suffix.lower() == ".pdf":
-            writer = QPdfWriter(buffer)
-            writer.setTitle(f"nvadmin insights — {self.scope}")
-            writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-            writer.setPageOrientation(QPageLayout.Orientation.Landscape)
-            writer.setPageMargins(QMarginsF(10, 10, 10, 10), QPageLayout.Unit.Millimeter)
-            writer.setResolution(150)
-            painter = QPainter(writer)
-            target = painter.viewport()
-            scaled = image.size().scaled(target.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            painter.drawImage(
-                target.x(),
-                target.y(),
-                image.scaled(
-                    scaled,
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                ),
-            )
-            painter.end()
-        else:
-            image.save(buffer, "PNG")  # type: ignore[call-overload]  # a QIODevice is accepted
-        buffer.close()
-        self._export(path, bytes(data.data()), self.insights.event_filter, "charts")
+        data = encode(
+            self.render_dashboard(),
+            pdf=path.suffix.lower() == ".pdf",
+            title=f"nvadmin insights — {self.scope}",
+        )
+        self._export(path, data, self.insights.event_filter, "charts")
 
     def export_flags(self, path: Path) -> None:
         if self.report is None:
@@ -710,11 +632,7 @@ class InsightsWindow(QWidget):
         self._generation += 1
         self.insights = None
         self.report = None
-        for chart in self.charts:
-            if isinstance(chart, HeatMap):
-                chart.show_insights(None)
-            else:
-                chart.reset()
+        self.dashboard.reset()
         self.flags_tree.clear()
         self.header.setText("")
         self.explanation.setText("")
