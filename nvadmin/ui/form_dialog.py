@@ -48,16 +48,35 @@ class FormDialog(QDialog):
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
         self._described: dict[QWidget, str] = {}
+        self._ordered = False
         layout = QVBoxLayout(self)
         layout.addLayout(self.body)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+
+    def setVisible(self, visible: bool) -> None:
+        if visible and not self._ordered:
+            self._ordered = True
+            self._buttons_last()
+        super().setVisible(visible)
 
     def event(self, event: QEvent) -> bool:
         handled = super().event(event)
         if event.type() == QEvent.Type.LayoutRequest:
             grow_to_fit(self)  # an error line appearing never squeezes the fields
         return handled
+
+    def _buttons_last(self) -> None:
+        """Tab reads the fields first, then the buttons (made before the fields), and the
+        keyboard starts in the first field: taken out and put back, the buttons go to the
+        end of the focus chain."""
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.removeWidget(self.buttons)
+        self.buttons.setParent(None)  # type: ignore[call-overload]
+        self.buttons.setParent(self)
+        layout.addWidget(self.buttons)
 
     def add(self, part: QWidget | QLayout) -> None:
         """The next part of the form, above the error line."""

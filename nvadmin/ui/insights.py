@@ -5,14 +5,11 @@ events in the main window, exportable (PNG/PDF, CSV), and logged as views of the
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 from pathlib import Path
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import (
     QChildEvent,
     QEvent,
@@ -58,8 +55,8 @@ from nvadmin.auth.roles import Permission
 from nvadmin.export.atomic import write_file
 from nvadmin.ui.features import FeatureHost
 from nvadmin.ui.insights_dashboard import ChartsDashboard, encode
+from nvadmin.ui.insights_jobs import InsightsJobs
 from nvadmin.ui.placement import fit_on_screen
-from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
@@ -178,9 +175,7 @@ class InsightsWindow(QWidget):
         self.scope = ""
         self.zone = "UTC"
         self.workspace_label = ""
-        self.jobs: dict[str, Job] = {}
-        self._progress: dict[str, ProgressUpdate] = {}
-        self._generation = 0
+        self.jobs = InsightsJobs(self)
 
         self.header = QLabel(self)
         self.header.setWordWrap(True)
@@ -280,6 +275,9 @@ class InsightsWindow(QWidget):
         self.flags_tree.currentItemChanged.connect(self._on_flag_selected)
         self.flags_tree.itemActivated.connect(lambda item, _col: self.show_finding(item))
         self.show_button.clicked.connect(lambda: self.show_finding(self.flags_tree.currentItem()))
+        self.jobs.busy_changed.connect(self._set_busy)
+        self.jobs.progressed.connect(self._on_progress)
+        self.jobs.problem.connect(lambda text, failed: self._message(text, error=failed))
         self._set_busy(False)
         fit_on_screen(self, QSize(1280, 900))
 
@@ -311,8 +309,7 @@ class InsightsWindow(QWidget):
                 "all workspaces" if not event_filter.workspace_ids else "selected workspaces"
             )
         self.cancel()
-        self._generation += 1
-        generation = self._generation
+        generation = self.jobs.outdate()
         engine, identity, zone = self.main.context.engine, self.main.identity, self.zone
         read_only = self.read_only
         bucket = BUCKET_CHOICES[self.bucket_box.currentIndex()][1]
@@ -332,7 +329,7 @@ class InsightsWindow(QWidget):
                 access_log.record_view(engine, identity, result.event_filter, purpose="insights")
             return result
 
-        self._start("charts", charts, generation, self._on_insights)
+        self.jobs.start("charts", charts, generation, self._on_insights)
         if flags:
             thresholds = self.thresholds()
 
@@ -346,72 +343,19 @@ class InsightsWindow(QWidget):
                     progress=control.progress,
                 )
 
-            self._start("flags", run_flags, generation, self._on_report)
+            self.jobs.start("flags", run_flags, generation, self._on_report)
         self.header.setText(f"<b>{self.workspace_label}</b> — computing…")
 
-    def _start(
-        self,
-        name: str,
-        work: Callable[[JobControl], Any],
-        generation: int,
-        done: Callable[[Any], None],
-    ) -> None:
-        # No parent: a job outlives a window closed under it (the pool thread still holds
-        # it) and reports into the void instead of into a deleted widget.
-        job = Job(work, name=f"insights {name}")
-        job.progressed.connect(self._alive(lambda update: self._on_progress(name, update)))
-
-        def succeeded(result: Any) -> None:
-            if generation == self._generation:
-                done(result)
-
-        def failed(message: str) -> None:
-            if generation == self._generation:
-                self._message(f"Insights could not be computed: {message}", error=True)
-
-        def cancelled() -> None:
-            if generation == self._generation:
-                self._message("Insights cancelled.")
-
-        job.succeeded.connect(self._alive(succeeded))
-        job.failed.connect(self._alive(failed))
-        job.cancelled.connect(self._alive(cancelled))
-        job.finished.connect(self._alive(lambda: self._on_finished(name, job)))
-        self.jobs[name] = job
-        self._progress[name] = ProgressUpdate(0, None, "Starting")
-        self._set_busy(True)
-        job.start()
-
-    def _alive(self, slot: Callable[..., Any]) -> Callable[..., Any]:
-        """``slot``, skipped once this window's C++ side is gone."""
-
-        def guarded(*args: Any) -> None:
-            if shiboken6.isValid(self):
-                slot(*args)
-
-        return guarded
-
     def cancel(self) -> None:
-        for job in list(self.jobs.values()):
-            # Cancelling asks the server to stop the query over a new connection: never let
-            # a slow network hold the GUI thread for that.
-            threading.Thread(target=job.cancel, name="insights-cancel", daemon=True).start()
+        self.jobs.cancel()
 
     def busy(self) -> bool:
-        return bool(self.jobs)
+        return self.jobs.busy()
 
-    def _on_finished(self, name: str, job: Job) -> None:
-        if self.jobs.get(name) is job:
-            del self.jobs[name]
-            self._progress.pop(name, None)
-        self._set_busy(self.busy())
-
-    def _on_progress(self, name: str, update: ProgressUpdate) -> None:
-        self._progress[name] = update
-        fractions = [u.fraction or 0.0 for u in self._progress.values()]
+    def _on_progress(self, percent: int, step: str) -> None:
         self.progress.setRange(0, 100)
-        self.progress.setValue(int(100 * sum(fractions) / max(1, len(fractions))))
-        self.progress_label.setText(update.message)
+        self.progress.setValue(percent)
+        self.progress_label.setText(step)
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
@@ -603,8 +547,8 @@ class InsightsWindow(QWidget):
             return path
 
         job = Job(work, name=f"insights export {what}")
-        job.succeeded.connect(self._alive(lambda p: self._message(f"Saved {p}")))
-        job.failed.connect(self._alive(lambda m: self._message(f"Not saved: {m}", error=True)))
+        job.succeeded.connect(self.jobs.alive(lambda p: self._message(f"Saved {p}")))
+        job.failed.connect(self.jobs.alive(lambda m: self._message(f"Not saved: {m}", error=True)))
         self.export_job = job
         job.start()
 
@@ -629,7 +573,7 @@ class InsightsWindow(QWidget):
     def clear(self) -> None:
         """Forget everything shown (the session locked): nothing stays on screen."""
         self.cancel()
-        self._generation += 1
+        self.jobs.outdate()
         self.insights = None
         self.report = None
         self.dashboard.reset()

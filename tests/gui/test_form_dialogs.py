@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from sqlalchemy import Engine
 
 from nvadmin.audit.query import EventFilter
@@ -70,3 +70,25 @@ def test_an_error_line_shows_whole_and_squeezes_no_field(qtbot) -> None:  # type
     assert dialog.error.text() in dialog.edit.accessibleDescription()
     qtbot.keyClicks(dialog.edit, "x")  # typing again clears the refusal
     assert dialog.error.isHidden() and dialog.edit.accessibleDescription() == dialog.hint
+
+
+def test_tab_reads_the_fields_then_the_buttons(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    parent.show()
+    for form, first in (
+        (AccountForm(parent), "accountEmail"),
+        (CaseFileDialog(EventFilter(workspace_ids=(1,)), tmp_path, parent), "casePath"),
+    ):
+        form.show()
+        qtbot.waitUntil(lambda f=form: QApplication.focusWidget() is not None)
+        assert QApplication.focusWidget().objectName() == first  # type: ignore[union-attr]
+        chain: list[QWidget] = []
+        widget = form.nextInFocusChain()
+        while widget is not form:
+            if widget.isVisible() and widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                chain.append(widget)
+            widget = widget.nextInFocusChain()
+        assert chain[0].objectName() == first
+        assert chain[-2:] == form.buttons.buttons(), [w.objectName() for w in chain]
+        form.done(0)
