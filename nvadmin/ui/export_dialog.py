@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
@@ -78,6 +79,80 @@ def _is_midnight(instant: datetime, zone: ZoneInfo) -> bool:
     return (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0)
 
 
+class MatchCounter(QObject):
+    """How many events the form's filter matches, counted on a worker ``COUNT_DELAY_MS`` after
+    the last change; a newer request outdates the running one.
+
+    ``counted(int | None)`` (None: it could not be counted); ``said(text)``: the line to show.
+    ``source()`` gives the filter, or None when the form cannot describe one yet.
+    """
+
+    counted = Signal(object)
+    said = Signal(str)
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: StaffIdentity,
+        source: Callable[[], EventFilter | None],
+        parent: QObject,
+    ) -> None:
+        super().__init__(parent)
+        self._engine, self._identity, self._source = engine, identity, source
+        self._generation = 0
+        self._job: Job | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(COUNT_DELAY_MS)
+        self._timer.timeout.connect(self._count_now)
+
+    def schedule(self) -> None:
+        self._generation += 1
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+        self.said.emit("Counting matching events…")
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        if self._job is not None:
+            self._job.cancel()
+
+    def _count_now(self) -> None:
+        event_filter = self._source()
+        if event_filter is None:
+            # The reason is the form's problem, shown once under the count.
+            self.said.emit("Cannot count yet.")
+            self.counted.emit(None)
+            return
+        generation = self._generation
+        engine, identity = self._engine, self._identity
+        job = Job(
+            lambda control: count_matching(engine, identity, event_filter, control.token),
+            name="export row count",
+        )
+        job.succeeded.connect(lambda count: self._on_count(generation, count))
+        job.failed.connect(lambda message: self._on_count_failed(generation, message))
+        self._job = job
+        job.start()
+
+    def _on_count(self, generation: int, count: int) -> None:
+        if generation != self._generation:
+            return  # the form changed meanwhile: a newer count is on its way
+        self._job = None
+        noun = "event matches" if count == 1 else "events match"
+        self.said.emit(f"{count:,} {noun} — all of them will be exported.")
+        self.counted.emit(count)
+
+    def _on_count_failed(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return
+        self._job = None
+        self.said.emit(f"Could not count the events: {message}")
+        self.counted.emit(None)
+
+
 class ExportDialog(FormDialog):
     """Fill in the ticket, see the row count, get an :class:`ExportRequest` from
     :meth:`request` once accepted."""
@@ -109,8 +184,6 @@ class ExportDialog(FormDialog):
         )
         self._display_zone = display_zone
         self._folder = folder or Path.home()
-        self._generation = 0
-        self._count_job: Job | None = None
         self._name_edited = False
         self._start_tried = False
         self._accepted_request: ExportRequest | None = None
@@ -118,11 +191,10 @@ class ExportDialog(FormDialog):
         self.workspaces: list[WorkspaceInfo] = []
 
         self._build()
+        self.counter = MatchCounter(engine, identity, self._filter_to_count, self)
+        self.counter.said.connect(self.count_label.setText)
+        self.counter.counted.connect(self._on_counted)
         self._prefill()
-        self._count_timer = QTimer(self)
-        self._count_timer.setSingleShot(True)
-        self._count_timer.setInterval(COUNT_DELAY_MS)
-        self._count_timer.timeout.connect(self._count_now)
         self._connect()
         self._show_range_preset()
         QTimer.singleShot(0, self._load_workspaces)
@@ -512,49 +584,19 @@ class ExportDialog(FormDialog):
     # -- row count -----------------------------------------------------------------------------
 
     def _schedule_count(self, *_args: object) -> None:
-        self._generation += 1
-        if self._count_job is not None:
-            self._count_job.cancel()
-            self._count_job = None
         self.last_count = None
-        self.count_label.setText("Counting matching events…")
-        self._count_timer.start()
+        self.counter.schedule()
 
-    def _count_now(self) -> None:
+    def _filter_to_count(self) -> EventFilter | None:
         self._refresh_problem()
         try:
-            event_filter = self.event_filter()
+            return self.event_filter()
         except (UserError, ValueError):
-            # The reason is the form's problem, shown once under the count.
-            self.count_label.setText("Cannot count yet.")
-            self.count_changed.emit(None)
-            return
-        generation = self._generation
-        engine, identity = self._engine, self._identity
-        job = Job(
-            lambda control: count_matching(engine, identity, event_filter, control.token),
-            name="export row count",
-        )
-        job.succeeded.connect(lambda count: self._on_count(generation, count))
-        job.failed.connect(lambda message: self._on_count_failed(generation, message))
-        self._count_job = job
-        job.start()
+            return None
 
-    def _on_count(self, generation: int, count: int) -> None:
-        if generation != self._generation:
-            return  # the form changed meanwhile: a newer count is on its way
-        self._count_job = None
+    def _on_counted(self, count: int | None) -> None:
         self.last_count = count
-        noun = "event matches" if count == 1 else "events match"
-        self.count_label.setText(f"{count:,} {noun} — all of them will be exported.")
         self.count_changed.emit(count)
-
-    def _on_count_failed(self, generation: int, message: str) -> None:
-        if generation != self._generation:
-            return
-        self._count_job = None
-        self.count_label.setText(f"Could not count the events: {message}")
-        self.count_changed.emit(None)
 
     # -- file name -----------------------------------------------------------------------------
 
@@ -654,9 +696,7 @@ class ExportDialog(FormDialog):
         self.accept()
 
     def done(self, result: int) -> None:
-        self._count_timer.stop()
-        if self._count_job is not None:
-            self._count_job.cancel()
+        self.counter.stop()
         super().done(result)
 
 

@@ -29,12 +29,15 @@ def test_every_form_shows_its_error_in_the_palette_error_tone(
 ) -> None:  # type: ignore[no-untyped-def]
     parent = QWidget()
     qtbot.addWidget(parent)
+    export = ExportDialog(engine, SUPPORT, folder=tmp_path, parent=parent)
+    with qtbot.waitSignal(export.workspaces_loaded, timeout=20_000):
+        pass  # nothing of it still running when the test ends
     forms: list[FormDialog] = [
         GoToTimeDialog(datetime(2026, 11, 5, 10, 6), ZoneInfo("UTC"), parent),
         ReportRequestDialog(PATIENT_ACCESS, workspace_label="Clinic", zone="UTC", parent=parent),
         CaseFileDialog(EventFilter(workspace_ids=(1,)), tmp_path, parent),
         AccountForm(parent),
-        ExportDialog(engine, SUPPORT, folder=tmp_path, parent=parent),
+        export,
     ]
     for form in forms:
         assert form.error.property("tone") == "error", type(form).__name__
