@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QAction
@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QProgressDialog,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -52,12 +52,17 @@ from nvadmin.casefile.reader import OpenCase, open_case_file, passphrase_check
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 from nvadmin.export.service import count_matching
-from nvadmin.ui.main_window import RunningWork
+from nvadmin.ui.browser.work import RunningWork
+from nvadmin.ui.features import FeatureHost
+from nvadmin.ui.form_dialog import FormDialog
 from nvadmin.ui.palette import set_tone
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job, JobControl, running_jobs
+
+if TYPE_CHECKING:
+    from nvadmin.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +77,23 @@ def case_of(context: Context) -> OpenCase | None:
 class Compliance:
     """The toolkit's actions on one main window."""
 
-    def __init__(self, window: Any) -> None:
-        self.window = window
-        self.keys = KeyStore(window.context.paths.config_dir)
-        self.case_windows: list[Any] = []
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
+        window = host.widget()
+        self.keys = KeyStore(host.context.paths.config_dir)
+        self.case_windows: list[MainWindow] = []
         self.verify_dialogs: list[VerifyDialog] = []
         self.case_builds: list[Job] = []
         self.last_folder: Path | None = None
-        identity: StaffIdentity = window.identity
-        read_only = bool(getattr(window.context, "read_only", False))
+        identity = host.identity
+        read_only = host.context.read_only
 
-        def add(menu: Any, text: str, slot: Any, permission: Permission, tip: str) -> QAction:
+        def add(
+            menu: QMenu, text: str, slot: Callable[[], object], permission: Permission, tip: str
+        ) -> QAction:
             act = QAction(text, window)
             act.setStatusTip(tip)
-            act.triggered.connect(slot)
+            act.triggered.connect(lambda _checked=False: slot())
             allowed = identity.can(permission)
             act.setEnabled(allowed)
             if not allowed:
@@ -93,7 +101,7 @@ class Compliance:
             menu.addAction(act)
             return act
 
-        tools = window.tools_menu
+        tools = host.menus.tools
         tools.addSeparator()
         self.verify_action = add(
             tools,
@@ -116,8 +124,8 @@ class Compliance:
             Permission.REPORTS,
             "Everything one team member did, by day and session",
         )
-        file_menu = window.file_menu
-        quit_action = getattr(window, "quit_action", None)
+        file_menu = host.menus.file
+        quit_action = host.window_actions.quit
         self.save_case_action = QAction("Save &case file…", window)
         self.save_case_action.setStatusTip(
             "Take the events of the current filter offline, encrypted with a passphrase"
@@ -128,38 +136,24 @@ class Compliance:
         self.open_case_action.triggered.connect(self.ask_open_case)
         self.open_case_action.setEnabled(identity.can(Permission.CASE_FILES))
         for act in (self.save_case_action, self.open_case_action):
-            if quit_action is not None:
-                file_menu.insertAction(quit_action, act)
-            else:
-                file_menu.addAction(act)
-        if quit_action is not None:
-            file_menu.insertSeparator(quit_action)
-        self._follow_locks()
-        window.add_work_source(self.running_work)
+            file_menu.insertAction(quit_action, act)
+        file_menu.insertSeparator(quit_action)
+        # Case windows lock and unlock with the window they were opened from: the session
+        # locks the one window it knows, and PHI in a case window must not stay on screen.
+        host.on_lock_changed(self._follow_lock)
+        host.add_work_source(self.running_work)
         if read_only:
             badge = QLabel("  Offline case file · read-only  ", window)
             badge.setObjectName("caseFileBadge")
             set_tone(badge, "badge")
-            window.statusBar().insertPermanentWidget(0, badge)
+            host.add_status_widget(badge)
 
     # -- locking --------------------------------------------------------------------------------
 
-    def _follow_locks(self) -> None:
-        """Case windows lock and unlock with the window they were opened from.
-
-        The session locks the one window it knows; PHI in a case window must not stay on
-        screen when that happens.
-        """
-        window = self.window
-        original = window.set_locked
-
-        def set_locked(locked: bool) -> None:
-            original(locked)
-            for case_window in list(self.case_windows):
-                case_window.set_locked(locked)
-                case_window.setEnabled(not locked)
-
-        window.set_locked = set_locked
+    def _follow_lock(self, locked: bool) -> None:
+        for case_window in list(self.case_windows):
+            case_window.set_locked(locked)
+            case_window.setEnabled(not locked)
 
     def running_work(self) -> list[RunningWork]:
         """Verifications and case files being built: closing the window asks first."""
@@ -173,17 +167,17 @@ class Compliance:
     # -- verification ---------------------------------------------------------------------------
 
     def open_verify(self) -> VerifyDialog:
-        window = self.window
+        host = self.host
         dialog = VerifyDialog(
-            window.context.engine,
-            window.identity,
+            host.context.engine,
+            host.identity,
             self.keys,
-            current=window.current_workspace(),
-            case=case_of(window.context),
+            current=host.current_workspace(),
+            case=case_of(host.context),
             witness=ChainWitness.for_database(
-                window.context.paths.data_dir, window.context.database_url
+                host.context.paths.data_dir, host.context.database_url
             ),
-            parent=window,
+            parent=host.widget(),
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.verify_dialogs.append(dialog)
@@ -194,23 +188,23 @@ class Compliance:
     # -- reports --------------------------------------------------------------------------------
 
     def ask_report(self, kind: str) -> ReportRequestDialog | None:
-        window = self.window
-        workspace = window.current_workspace()
+        host = self.host
+        workspace = host.current_workspace()
         if workspace is None:
-            window.show_message("Choose a workspace first: reports cover one workspace.")
+            host.show_message("Choose a workspace first: reports cover one workspace.")
             return None
-        current: EventFilter = window.current_filter()
+        current: EventFilter = host.current_filter()
         field = "patient" if kind == PATIENT_ACCESS else "user"
         subject = next(iter(current.values(field)), "")
-        zone = str(getattr(window.display_zone(), "key", "UTC"))
+        zone = host.display_zone().key
         if zone == "UTC" and workspace.timezone:
             zone = workspace.timezone
         first_day = last_day = None
         if current.start is not None:
-            first_day = current.start.astimezone(window.display_zone()).date()
+            first_day = current.start.astimezone(host.display_zone()).date()
         if current.end is not None:
             last_day = (
-                (current.end - timedelta(microseconds=1)).astimezone(window.display_zone()).date()
+                (current.end - timedelta(microseconds=1)).astimezone(host.display_zone()).date()
             )
         dialog = ReportRequestDialog(
             kind,
@@ -219,7 +213,7 @@ class Compliance:
             subject=subject,
             first_day=first_day,
             last_day=last_day,
-            parent=window,
+            parent=host.widget(),
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.produce_report(kind, workspace.id, dialog))
@@ -227,57 +221,66 @@ class Compliance:
         return dialog
 
     def produce_report(self, kind: str, workspace_id: int, dialog: ReportRequestDialog) -> Job:
-        window = self.window
-        engine, identity = window.context.engine, window.identity
+        host = self.host
+        engine, identity = host.context.engine, host.identity
         subject = dialog.subject.text().strip()
         start, end = dialog.bounds()
         zone = dialog.zone
-        read_only = bool(getattr(window.context, "read_only", False))
-        source = window.context.display_url
+        read_only = host.context.read_only
+        source = host.context.display_url
 
         def work(control: JobControl) -> Report:
-            common = {
-                "start": start,
-                "end": end,
-                "zone": zone,
-                "source": source,
-                "record": not read_only,
-            }
             if kind == PATIENT_ACCESS:
                 return patient_access_report(
-                    engine, identity, workspace_id=workspace_id, patient_id=subject, **common
+                    engine,
+                    identity,
+                    workspace_id=workspace_id,
+                    patient_id=subject,
+                    start=start,
+                    end=end,
+                    zone=zone,
+                    source=source,
+                    record=not read_only,
                 )
             return user_activity_report(
-                engine, identity, workspace_id=workspace_id, user_email=subject, **common
+                engine,
+                identity,
+                workspace_id=workspace_id,
+                user_email=subject,
+                start=start,
+                end=end,
+                zone=zone,
+                source=source,
+                record=not read_only,
             )
 
         job = Job(work, name=kind)
         job.succeeded.connect(self.show_report)
-        job.failed.connect(lambda message: window.show_message(message, error=True))
-        window.show_message(f"Producing the {kind.lower()}…")
+        job.failed.connect(lambda message: host.show_message(message, error=True))
+        host.show_message(f"Producing the {kind.lower()}…")
         job.start()
         return job
 
     def show_report(self, report: Report) -> ReportView:
-        view = ReportView(report, self.window)
+        view = ReportView(report, self.host.widget())
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         view.show()
-        self.window.show_message(f"{report.kind}: {report.row_count:,} events")
+        self.host.show_message(f"{report.kind}: {report.row_count:,} events")
         return view
 
     # -- case files -----------------------------------------------------------------------------
 
     def ask_save_case(self) -> CaseFileDialog:
-        window = self.window
-        event_filter = window.current_filter()
-        names = {w.id: w.name for w in window.picker.workspaces}
+        host = self.host
+        event_filter = host.current_filter()
+        names = host.workspace_names()
         dialog = CaseFileDialog(
             event_filter,
             self.last_folder,
-            window,
-            description=describe_filter(event_filter, names, window.display_zone()),
+            host.widget(),
+            description=describe_filter(event_filter, names, host.display_zone()),
         )
-        engine, identity = window.context.engine, window.identity
+        engine, identity = host.context.engine, host.identity
         count = Job(
             lambda control: count_matching(engine, identity, event_filter, control.token),
             name="case file event count",
@@ -297,9 +300,9 @@ class Compliance:
         return dialog
 
     def save_case(self, destination: Path, passphrase: str, event_filter: EventFilter) -> Job:
-        window = self.window
-        engine, identity = window.context.engine, window.identity
-        source = window.context.display_url
+        host = self.host
+        engine, identity = host.context.engine, host.identity
+        source = host.context.display_url
         keys = self.keys
         self.last_folder = destination.parent
 
@@ -316,38 +319,38 @@ class Compliance:
                 cancel=control.token,
             )
 
-        progress = _progress_dialog("Saving case file…", window)
+        progress = _progress_dialog("Saving case file…", host.widget())
         job = Job(work, name="save case file")
         _wire(job, progress)
         job.succeeded.connect(
-            lambda summary: window.show_message(
+            lambda summary: host.show_message(
                 f"Case file saved: {summary.path} ({summary.events:,} events, "
                 f"{summary.bytes / 1e6:,.1f} MB, encrypted)"
             )
         )
-        job.failed.connect(lambda message: window.show_message(message, error=True))
-        job.cancelled.connect(lambda: window.show_message("Case file not saved (cancelled)."))
+        job.failed.connect(lambda message: host.show_message(message, error=True))
+        job.cancelled.connect(lambda: host.show_message("Case file not saved (cancelled)."))
         job.start()
         self.case_builds.append(job)
         return job
 
     def ask_open_case(self) -> None:
-        window = self.window
+        host = self.host
         chosen, _ = QFileDialog.getOpenFileName(
-            window,
+            host.widget(),
             "Open case file",
             str(self.last_folder or Path.home()),
             f"nvadmin case files (*{SUFFIX});;All files (*)",
         )
         if not chosen:
             return
-        passphrase = ask_passphrase(window, Path(chosen))
+        passphrase = ask_passphrase(host.widget(), Path(chosen))
         if passphrase is not None:
             self.open_case(Path(chosen), passphrase)
 
     def open_case(self, path: Path, passphrase: str) -> Job:
-        window = self.window
-        progress = _progress_dialog(f"Opening {path.name}…", window)
+        host = self.host
+        progress = _progress_dialog(f"Opening {path.name}…", host.widget())
 
         def work(control: JobControl) -> OpenCase:
             return open_case_file(
@@ -357,24 +360,24 @@ class Compliance:
         job = Job(work, name="open case file")
         _wire(job, progress)
         job.succeeded.connect(self.show_case)
-        job.failed.connect(lambda message: window.show_message(message, error=True))
+        job.failed.connect(lambda message: host.show_message(message, error=True))
         job.start()
         return job
 
-    def show_case(self, case: OpenCase) -> Any:
-        case_window = open_case_window(case, self.window.context, self.window.identity)
+    def show_case(self, case: OpenCase) -> MainWindow:
+        case_window = open_case_window(case, self.host.context, self.host.identity)
         self.case_windows.append(case_window)
         case_window.destroyed.connect(lambda *_: self._forget(case_window))
         return case_window
 
-    def _forget(self, case_window: Any) -> None:
+    def _forget(self, case_window: MainWindow) -> None:
         if case_window in self.case_windows:
             self.case_windows.remove(case_window)
 
 
-def open_case_window(case: OpenCase, base: Context, identity: StaffIdentity) -> Any:
+def open_case_window(case: OpenCase, base: Context, identity: StaffIdentity) -> MainWindow:
     """A browser window over the decrypted case file, closed with it."""
-    from nvadmin.ui.main_window import MainWindow
+    from nvadmin.ui.main_window import MainWindow  # the window imports the features
 
     context = Context(
         paths=base.paths,
@@ -411,7 +414,7 @@ class _CaseWindowCloser(QObject):
     """Deletes a closed case window (and so frees the decrypted database) once no
     background job is running any more."""
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: QWidget) -> None:
         super().__init__(window)
         self.window = window
         self.timer = QTimer(self)
@@ -432,7 +435,7 @@ class _CaseWindowCloser(QObject):
             self.window.deleteLater()
 
 
-class CaseFileDialog(QDialog):
+class CaseFileDialog(FormDialog):
     """Where to save the case file and the passphrase that will protect it."""
 
     def __init__(
@@ -443,10 +446,14 @@ class CaseFileDialog(QDialog):
         *,
         description: str | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__(
+            parent,
+            title="Save case file",
+            name="caseFileDialog",
+            error_name="caseError",
+            buttons=QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel,
+        )
         self.event_filter = event_filter
-        self.setObjectName("caseFileDialog")
-        self.setWindowTitle("Save case file")
         self.path = QLineEdit(self)
         self.path.setObjectName("casePath")
         self.path.setText(str((folder or Path.home()) / f"case-{date.today().isoformat()}{SUFFIX}"))
@@ -480,8 +487,6 @@ class CaseFileDialog(QDialog):
         )
         note.setWordWrap(True)
         set_tone(note, "muted")
-        self.error = QLabel("", self)
-        set_tone(self.error, "error")
         form = QFormLayout()
         form.addRow("Events:", summary)
         form.addRow("", self.count_label)
@@ -491,16 +496,10 @@ class CaseFileDialog(QDialog):
         form.addRow("File:", holder)
         form.addRow("Passphrase:", self.passphrase)
         form.addRow("Repeat passphrase:", self.confirm)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self._check)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(note)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        self.add(form)
+        self.add(note)
+        for edit in (self.path, self.passphrase, self.confirm):
+            self.describe(edit, "")
         self.setMinimumWidth(680)
 
     def show_count(self, count: int) -> None:
@@ -521,26 +520,20 @@ class CaseFileDialog(QDialog):
         path = Path(self.path.text().strip()).expanduser()
         return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
 
-    def _refuse(self, message: str, field: QLineEdit) -> None:
-        """Show ``message`` under the form and read it out with the field it is about."""
-        self.error.setText(message)
-        for edit in (self.path, self.passphrase, self.confirm):
-            edit.setAccessibleDescription(message if edit is field else "")
-
-    def _check(self) -> None:
+    def submit(self) -> None:
         if not self.path.text().strip():
-            self._refuse("Choose where to save the case file.", self.path)
+            self.show_error("Choose where to save the case file.", self.path)
             return
         if not self.destination().parent.is_dir():
-            self._refuse(f"Folder {self.destination().parent} does not exist.", self.path)
+            self.show_error(f"Folder {self.destination().parent} does not exist.", self.path)
             return
         try:
             container.check_passphrase(self.passphrase.text())
         except UserError as error:
-            self._refuse(str(error), self.passphrase)
+            self.show_error(str(error), self.passphrase)
             return
         if self.passphrase.text() != self.confirm.text():
-            self._refuse("The two passphrases differ.", self.confirm)
+            self.show_error("The two passphrases differ.", self.confirm)
             return
         self.accept()
 
@@ -610,8 +603,8 @@ def _wire(job: Job, dialog: QProgressDialog) -> None:
     job.finished.connect(dialog.close)
 
 
-def install(window: Any) -> None:
-    window.compliance = Compliance(window)
+def install(host: FeatureHost) -> Compliance:
+    return Compliance(host)
 
 
 def _open_with_progress(path: Path, passphrase: str) -> OpenCase | str:
@@ -661,7 +654,7 @@ def run_case_offline(context: Context, path: Path) -> int:
         if "passphrase" not in outcome:
             return 1
     window = open_case_window(outcome, context, outcome.creator)
-    window.offline_lock = OfflineLock(window, passphrase_check(passphrase))
+    offline = OfflineLock(window, passphrase_check(passphrase))  # noqa: F841 (lives with the window)
     del passphrase
     window.raise_()
     return int(app.exec())  # type: ignore[union-attr]
@@ -673,7 +666,7 @@ class OfflineLock(QObject):
     waits for the case file's passphrase; "Close case file" closes it instead."""
 
     def __init__(
-        self, window: Any, check: Callable[[str], None], timeout_ms: int | None = None
+        self, window: MainWindow, check: Callable[[str], None], timeout_ms: int | None = None
     ) -> None:
         from nvadmin.auth.policy import SecurityPolicy
         from nvadmin.ui.session import IdleWatcher

@@ -13,7 +13,6 @@ import platform
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
@@ -33,22 +32,25 @@ from PySide6.QtWidgets import (
 
 from nvadmin.context import Context
 from nvadmin.ui import icons
+from nvadmin.ui.features import FeatureHost, WindowActions
 
 log = logging.getLogger(__name__)
 
-# Icons for the window's own actions, by attribute name, where the window has them.
-WINDOW_ACTION_ICONS = {
-    "find_action": "find",
-    "refresh_action": "refresh",
-    "go_to_time_action": "go-to-time",
-    "jump_start_action": "jump-start",
-    "jump_end_action": "jump-end",
-    "copy_action": "copy",
-    "lock_action": "lock",
-    "sign_out_action": "sign-out",
-    "quit_action": "quit",
-    "about_action": "about",
-}
+
+def window_action_icons(actions: WindowActions) -> tuple[tuple[QAction, str], ...]:
+    """The browser's own actions and the name of each one's icon."""
+    return (
+        (actions.find, "find"),
+        (actions.refresh, "refresh"),
+        (actions.go_to_time, "go-to-time"),
+        (actions.jump_start, "jump-start"),
+        (actions.jump_end, "jump-end"),
+        (actions.copy, "copy"),
+        (actions.lock, "lock"),
+        (actions.sign_out, "sign-out"),
+        (actions.quit, "quit"),
+        (actions.about, "about"),
+    )
 
 
 def prepare_application(app: QApplication) -> None:
@@ -219,17 +221,19 @@ class AboutDialog(QDialog):
         QGuiApplication.clipboard().setText(self._summary)
 
 
-class _Installed:
-    def __init__(self, window: Any) -> None:
-        self.window = window
-        context: Context = window.context
-        menu = window.help_menu
+class DesktopFeature:
+    """Help → Show log folder, About nvadmin…, and the icons of the window's own actions."""
+
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
+        window = host.widget()
+        menu = host.menus.help
         menu.addSeparator()
         self.log_folder_action = QAction(
             icons.action_icon("log-folder"), "Show &log folder", window
         )
         self.log_folder_action.setObjectName("showLogFolder")
-        self.log_folder_action.setStatusTip(str(context.paths.log_dir))
+        self.log_folder_action.setStatusTip(str(host.context.paths.log_dir))
         self.log_folder_action.triggered.connect(self.show_log_folder)
         menu.addAction(self.log_folder_action)
         self.about_action = QAction(icons.action_icon("about"), "&About nvadmin…", window)
@@ -237,33 +241,32 @@ class _Installed:
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(self.show_about)
         menu.addAction(self.about_action)
-        for attribute, name in WINDOW_ACTION_ICONS.items():
-            action = getattr(window, attribute, None)
-            if isinstance(action, QAction) and action.icon().isNull():
+        for action, name in window_action_icons(host.window_actions):
+            if action.icon().isNull():
                 action.setIcon(icons.action_icon(name))
 
     def show_log_folder(self) -> bool:
-        folder = self.window.context.paths.log_dir
+        folder = self.host.context.paths.log_dir
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            self.window.show_message(f"Cannot create the log folder {folder}: {error}", error=True)
+            self.host.show_message(f"Cannot create the log folder {folder}: {error}", error=True)
             return False
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
             # No file manager (e.g. a minimal desktop): at least give the path.
             QGuiApplication.clipboard().setText(str(folder))
-            self.window.show_message(
+            self.host.show_message(
                 f"No file manager could open the log folder; its path was copied: {folder}"
             )
             return False
         return True
 
     def about_dialog(self) -> AboutDialog:
-        return AboutDialog(self.window.context, self.window)
+        return AboutDialog(self.host.context, self.host.widget())
 
     def show_about(self) -> None:
         self.about_dialog().exec()
 
 
-def install(window: Any) -> None:
-    window.desktop_feature = _Installed(window)
+def install(host: FeatureHost) -> DesktopFeature:
+    return DesktopFeature(host)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
@@ -21,7 +22,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
-    QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
@@ -33,13 +33,13 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 from sqlalchemy import Engine
 
 from nvadmin.audit.localtime import day_range, zone_info
 from nvadmin.audit.query import EventFilter, Term
+from nvadmin.audit.search import format_filter
 from nvadmin.audit.taxonomy import Category
 from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.auth.roles import Role, StaffIdentity
@@ -49,7 +49,7 @@ from nvadmin.export.manifest import manifest_path_for
 from nvadmin.export.service import ExportRequest, count_matching
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.filter_bar import RANGE_PRESETS
-from nvadmin.ui.palette import set_tone
+from nvadmin.ui.form_dialog import FormDialog
 from nvadmin.workers.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,81 @@ def _is_midnight(instant: datetime, zone: ZoneInfo) -> bool:
     return (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0)
 
 
-class ExportDialog(QDialog):
+class MatchCounter(QObject):
+    """How many events the form's filter matches, counted on a worker ``COUNT_DELAY_MS`` after
+    the last change; a newer request outdates the running one.
+
+    ``counted(int | None)`` (None: it could not be counted); ``said(text)``: the line to show.
+    ``source()`` gives the filter, or None when the form cannot describe one yet.
+    """
+
+    counted = Signal(object)
+    said = Signal(str)
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: StaffIdentity,
+        source: Callable[[], EventFilter | None],
+        parent: QObject,
+    ) -> None:
+        super().__init__(parent)
+        self._engine, self._identity, self._source = engine, identity, source
+        self._generation = 0
+        self._job: Job | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(COUNT_DELAY_MS)
+        self._timer.timeout.connect(self._count_now)
+
+    def schedule(self) -> None:
+        self._generation += 1
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+        self.said.emit("Counting matching events…")
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        if self._job is not None:
+            self._job.cancel()
+
+    def _count_now(self) -> None:
+        event_filter = self._source()
+        if event_filter is None:
+            # The reason is the form's problem, shown once under the count.
+            self.said.emit("Cannot count yet.")
+            self.counted.emit(None)
+            return
+        generation = self._generation
+        engine, identity = self._engine, self._identity
+        job = Job(
+            lambda control: count_matching(engine, identity, event_filter, control.token),
+            name="export row count",
+        )
+        job.succeeded.connect(lambda count: self._on_count(generation, count))
+        job.failed.connect(lambda message: self._on_count_failed(generation, message))
+        self._job = job
+        job.start()
+
+    def _on_count(self, generation: int, count: int) -> None:
+        if generation != self._generation:
+            return  # the form changed meanwhile: a newer count is on its way
+        self._job = None
+        noun = "event matches" if count == 1 else "events match"
+        self.said.emit(f"{count:,} {noun} — all of them will be exported.")
+        self.counted.emit(count)
+
+    def _on_count_failed(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return
+        self._job = None
+        self.said.emit(f"Could not count the events: {message}")
+        self.counted.emit(None)
+
+
+class ExportDialog(FormDialog):
     """Fill in the ticket, see the row count, get an :class:`ExportRequest` from
     :meth:`request` once accepted."""
 
@@ -98,9 +172,9 @@ class ExportDialog(QDialog):
         folder: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Export activity to CSV")
-        self.setObjectName("exportDialog")
+        super().__init__(
+            parent, title="Export activity to CSV", name="exportDialog", error_name="exportError"
+        )
         self._engine = engine
         self._identity = identity
         self._initial = initial_filter or EventFilter()
@@ -111,8 +185,6 @@ class ExportDialog(QDialog):
         )
         self._display_zone = display_zone
         self._folder = folder or Path.home()
-        self._generation = 0
-        self._count_job: Job | None = None
         self._name_edited = False
         self._start_tried = False
         self._accepted_request: ExportRequest | None = None
@@ -120,11 +192,10 @@ class ExportDialog(QDialog):
         self.workspaces: list[WorkspaceInfo] = []
 
         self._build()
+        self.counter = MatchCounter(engine, identity, self._filter_to_count, self)
+        self.counter.said.connect(self.count_label.setText)
+        self.counter.counted.connect(self._on_counted)
         self._prefill()
-        self._count_timer = QTimer(self)
-        self._count_timer.setSingleShot(True)
-        self._count_timer.setInterval(COUNT_DELAY_MS)
-        self._count_timer.timeout.connect(self._count_now)
         self._connect()
         self._show_range_preset()
         QTimer.singleShot(0, self._load_workspaces)
@@ -232,23 +303,10 @@ class ExportDialog(QDialog):
         font = self.count_label.font()
         font.setBold(True)
         self.count_label.setFont(font)
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("exportError")
-        set_tone(self.error_label, "error")
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
         self.start_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.start_button.setText("&Start export")
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.count_label)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.buttons)
+        self.add(form)
+        self.add(self.count_label)
         self.resize(720, self.sizeHint().height())
         # Enter in the Save-as box finishes the path, it does not start the export.
         self.output_edit.installEventFilter(self)
@@ -266,8 +324,6 @@ class ExportDialog(QDialog):
 
     def _connect(self) -> None:
         self.range_preset_box.activated.connect(self._on_range_preset)
-        self.buttons.accepted.connect(self._on_start)
-        self.buttons.rejected.connect(self.reject)
         self.browse_button.clicked.connect(self._browse)
         self.workspace_box.currentIndexChanged.connect(self._on_workspace_changed)
         for signal in (
@@ -337,14 +393,13 @@ class ExportDialog(QDialog):
         wanted = set(f.values("category"))
         for category, box in self.category_boxes.items():
             box.setChecked(category.value in wanted)
-        others = self._other_terms()
-        if others or f.text.strip() or not f.include_log_access:
-            parts = [f"{'not ' if t.negate else ''}{t.field}:{t.value}" for t in others]
-            if f.text.strip():
-                parts.append(f'text "{f.text.strip()}"')
-            if not f.include_log_access:
-                parts.append("without activity log access")
-            self.keep_other_box.setText("Also the browser's other filters: " + ", ".join(parts))
+        others = EventFilter(
+            terms=self._other_terms(), text=f.text.strip(), include_log_access=f.include_log_access
+        )
+        if others.terms or others.text or not others.include_log_access:
+            self.keep_other_box.setText(
+                "Also the browser's other filters: " + format_filter(others, zone)
+            )
             self.keep_other_box.show()
         self._suggest_name()
 
@@ -530,49 +585,19 @@ class ExportDialog(QDialog):
     # -- row count -----------------------------------------------------------------------------
 
     def _schedule_count(self, *_args: object) -> None:
-        self._generation += 1
-        if self._count_job is not None:
-            self._count_job.cancel()
-            self._count_job = None
         self.last_count = None
-        self.count_label.setText("Counting matching events…")
-        self._count_timer.start()
+        self.counter.schedule()
 
-    def _count_now(self) -> None:
+    def _filter_to_count(self) -> EventFilter | None:
         self._refresh_problem()
         try:
-            event_filter = self.event_filter()
+            return self.event_filter()
         except (UserError, ValueError):
-            # The reason is the form's problem, shown once under the count.
-            self.count_label.setText("Cannot count yet.")
-            self.count_changed.emit(None)
-            return
-        generation = self._generation
-        engine, identity = self._engine, self._identity
-        job = Job(
-            lambda control: count_matching(engine, identity, event_filter, control.token),
-            name="export row count",
-        )
-        job.succeeded.connect(lambda count: self._on_count(generation, count))
-        job.failed.connect(lambda message: self._on_count_failed(generation, message))
-        self._count_job = job
-        job.start()
+            return None
 
-    def _on_count(self, generation: int, count: int) -> None:
-        if generation != self._generation:
-            return  # the form changed meanwhile: a newer count is on its way
-        self._count_job = None
+    def _on_counted(self, count: int | None) -> None:
         self.last_count = count
-        noun = "event matches" if count == 1 else "events match"
-        self.count_label.setText(f"{count:,} {noun} — all of them will be exported.")
         self.count_changed.emit(count)
-
-    def _on_count_failed(self, generation: int, message: str) -> None:
-        if generation != self._generation:
-            return
-        self._count_job = None
-        self.count_label.setText(f"Could not count the events: {message}")
-        self.count_changed.emit(None)
 
     # -- file name -----------------------------------------------------------------------------
 
@@ -601,8 +626,7 @@ class ExportDialog(QDialog):
     # -- start ---------------------------------------------------------------------------------
 
     def _show_error(self, message: str) -> None:
-        self.error_label.setText(_sentence(message))
-        self.error_label.show()
+        self.show_error(_sentence(message))
 
     def problem(self) -> FormProblem | None:
         """What keeps the form from starting now (the range's problems even before Start is
@@ -624,8 +648,7 @@ class ExportDialog(QDialog):
             return  # still loading: "choose a workspace" would be premature
         problem = self.problem()
         if problem is None:
-            self.error_label.clear()
-            self.error_label.hide()
+            self.clear_error()
         else:
             self._show_error(str(problem))
 
@@ -642,7 +665,9 @@ class ExportDialog(QDialog):
             return True
         return super().eventFilter(watched, event)
 
-    def _on_start(self) -> None:
+    def submit(self) -> None:
+        """Start export: the request, once the form describes one and any file it would
+        replace may go."""
         self._start_tried = True
         try:
             request = self.build_request()
@@ -672,9 +697,7 @@ class ExportDialog(QDialog):
         self.accept()
 
     def done(self, result: int) -> None:
-        self._count_timer.stop()
-        if self._count_job is not None:
-            self._count_job.cancel()
+        self.counter.stop()
         super().done(result)
 
 

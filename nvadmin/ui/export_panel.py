@@ -33,8 +33,9 @@ from sqlalchemy import Engine
 
 from nvadmin.auth.roles import StaffIdentity
 from nvadmin.export.service import ExportRequest, ExportResult, export_csv
+from nvadmin.ui.browser.work import RunningWork
 from nvadmin.ui.export_dialog import ExportDialog
-from nvadmin.ui.main_window import RunningWork
+from nvadmin.ui.features import FeatureHost
 from nvadmin.ui.palette import set_tone
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job
@@ -357,61 +358,59 @@ class ExportPanel(QWidget):
             self.export_finished.emit(row)
 
 
-class _Installed(QObject):
-    """Keeps the feature's pieces together on the window."""
+class ExportFeature(QObject):
+    """File → Export… (Ctrl+E) and the Exports dock of one window."""
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, host: FeatureHost) -> None:
+        window = host.widget()
         super().__init__(window)
-        self.window = window
-        self.panel = ExportPanel(lambda: window.context.engine, window.identity)
+        self.host = host
+        self.panel = ExportPanel(lambda: host.context.engine, host.identity)
         self.dock = QDockWidget("Exports", window)
         self.dock.setObjectName("exportsDock")
         self.dock.setWidget(self.panel)
         self.last_folder: Path | None = None
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        self.dock.hide()
-        self.panel.message.connect(lambda text, error: window.show_message(text, error=error))
+        self.panel.message.connect(lambda text, error: host.show_message(text, error=error))
         self.panel.height_wanted.connect(self._fit_dock)
 
         self.action = QAction("&Export…", window)
         self.action.setShortcut(QKeySequence("Ctrl+E"))
         self.action.setStatusTip("Export activity to CSV with an evidence manifest")
         self.action.triggered.connect(self.open_dialog)
-        if window.context.read_only:
+        if host.context.read_only:
             # Every export is recorded in the workspace's log; a case file has no log to
             # write to, so evidence-grade exports come from the audit database only.
             self.action.setEnabled(False)
             self.action.setStatusTip("Exports are made from the audit database, not a case file")
-        menu = window.file_menu
+        menu = host.menus.file
         first = menu.actions()[0] if menu.actions() else None
-        menu.insertAction(first, self.action)
-        if first is not None:
+        if first is None:
+            menu.addAction(self.action)
+        else:
+            menu.insertAction(first, self.action)
             menu.insertSeparator(first)
-        view_menu = getattr(window, "view_menu", None)
-        if view_menu is not None:
-            view_menu.addAction(self.dock.toggleViewAction())
-        window.add_work_source(self.running_work)
+        host.add_dock(self.dock)
+        host.add_work_source(self.running_work)
 
     def running_work(self) -> list[RunningWork]:
         return [RunningWork("export", row.job) for row in self.panel.running()]
 
     def open_dialog(self) -> ExportDialog:
-        window = self.window
-        zone = window.display_zone()
+        host = self.host
         try:
-            initial = window.current_filter()
+            initial = host.current_filter()
         except Exception:
             # A half-typed search must not stop the form from opening; it starts blank.
             log.info("no usable browser filter for the export form", exc_info=True)
             initial = None
         dialog = ExportDialog(
-            window.context.engine,
-            window.identity,
+            host.context.engine,
+            host.identity,
             initial_filter=initial,
-            workspace=window.current_workspace(),
-            display_zone=str(getattr(zone, "key", zone)),
+            workspace=host.current_workspace(),
+            display_zone=host.display_zone().key,
             folder=self.last_folder,
-            parent=window,
+            parent=host.widget(),
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(lambda result: self._on_dialog_done(dialog, result))
@@ -437,9 +436,9 @@ class _Installed(QObject):
         if title == 0:
             title = self.dock.titleBarWidget().height() if self.dock.titleBarWidget() else 0
         height = self.panel.wanted_height() + title
-        self.window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
+        self.host.widget().resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
 
 
-def install(window: Any) -> None:
+def install(host: FeatureHost) -> ExportFeature:
     """File → Export… (Ctrl+E) and the Exports dock."""
-    window.export_feature = _Installed(window)
+    return ExportFeature(host)

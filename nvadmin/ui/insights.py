@@ -5,23 +5,15 @@ events in the main window, exportable (PNG/PDF, CSV), and logged as views of the
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 from pathlib import Path
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import (
-    QBuffer,
-    QByteArray,
     QChildEvent,
     QEvent,
-    QIODevice,
-    QMarginsF,
     QObject,
-    QPoint,
     QSize,
     Qt,
 )
@@ -29,10 +21,6 @@ from PySide6.QtGui import (
     QAction,
     QImage,
     QKeySequence,
-    QPageLayout,
-    QPageSize,
-    QPainter,
-    QPdfWriter,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -41,7 +29,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -67,16 +54,10 @@ from nvadmin.audit.query import EventFilter
 from nvadmin.audit.search import Search, describe_scope, format_search
 from nvadmin.auth.roles import Permission
 from nvadmin.export.atomic import write_file
-from nvadmin.ui.insights_charts import (
-    ActivityChart,
-    ApiChart,
-    HeatMap,
-    InsightChart,
-    MemberChart,
-    SignInChart,
-)
+from nvadmin.ui.features import FeatureHost
+from nvadmin.ui.insights_dashboard import ChartsDashboard, encode
+from nvadmin.ui.insights_jobs import InsightsJobs
 from nvadmin.ui.placement import fit_on_screen
-from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
@@ -189,8 +170,8 @@ class ThresholdsDialog(QDialog):
 class InsightsWindow(QWidget):
     """Charts and flags for the main window's current filter."""
 
-    def __init__(self, main: Any) -> None:
-        super().__init__(main, Qt.WindowType.Window)
+    def __init__(self, main: FeatureHost) -> None:
+        super().__init__(main.widget(), Qt.WindowType.Window)
         self.main = main
         self.setObjectName("insightsWindow")
         self.setWindowTitle("Insights")
@@ -199,9 +180,7 @@ class InsightsWindow(QWidget):
         self.scope = ""
         self.zone = "UTC"
         self.workspace_label = ""
-        self.jobs: dict[str, Job] = {}
-        self._progress: dict[str, ProgressUpdate] = {}
-        self._generation = 0
+        self.jobs = InsightsJobs(self)
 
         self.header = QLabel(self)
         self.header.setWordWrap(True)
@@ -219,32 +198,16 @@ class InsightsWindow(QWidget):
         self.progress_label = QLabel(self)
         self.cancel_button = QPushButton("Cancel", self)
 
-        self.activity = ActivityChart(self)
-        self.sign_ins = SignInChart(self)
-        self.members = MemberChart(self)
-        self.api = ApiChart(self)
-        self.heat = HeatMap(self)
-        self.charts: list[InsightChart | HeatMap] = [
-            self.activity,
-            self.sign_ins,
-            self.members,
-            self.api,
-            self.heat,
-        ]
-        self.empty_label = QLabel("", self)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.dashboard = QWidget(self)
-        grid = QGridLayout(self.dashboard)
-        grid.addWidget(self.empty_label, 0, 0, 1, 2)
-        grid.addWidget(self.activity, 1, 0, 1, 2)
-        grid.addWidget(self.sign_ins, 2, 0)
-        grid.addWidget(self.heat, 2, 1)
-        grid.addWidget(self.members, 3, 0)
-        grid.addWidget(self.api, 3, 1)
-        grid.setRowStretch(1, 3)
-        grid.setRowStretch(2, 2)
-        grid.setRowStretch(3, 3)
-        self.empty_label.hide()
+        self.dashboard = ChartsDashboard(self)
+        d = self.dashboard
+        self.activity, self.sign_ins, self.members, self.api, self.heat = (
+            d.activity,
+            d.sign_ins,
+            d.members,
+            d.api,
+            d.heat,
+        )
+        self.charts = d.charts
         charts_scroll = QScrollArea(self)
         charts_scroll.setWidgetResizable(True)
         charts_scroll.setWidget(self.dashboard)
@@ -307,8 +270,7 @@ class InsightsWindow(QWidget):
         layout.addLayout(busy)
         layout.addWidget(self.tabs, 1)
 
-        for chart in self.charts:
-            chart.filter_requested.connect(self.show_events)
+        self.dashboard.filter_requested.connect(self.show_events)
         self.refresh_button.clicked.connect(self.refresh)
         self.bucket_box.currentIndexChanged.connect(lambda _i: self.refresh(flags=False))
         self.thresholds_button.clicked.connect(self.edit_thresholds)
@@ -318,6 +280,9 @@ class InsightsWindow(QWidget):
         self.flags_tree.currentItemChanged.connect(self._on_flag_selected)
         self.flags_tree.itemActivated.connect(lambda item, _col: self.show_finding(item))
         self.show_button.clicked.connect(lambda: self.show_finding(self.flags_tree.currentItem()))
+        self.jobs.busy_changed.connect(self._set_busy)
+        self.jobs.progressed.connect(self._on_progress)
+        self.jobs.problem.connect(lambda text, failed: self._message(text, error=failed))
         self._set_busy(False)
         fit_on_screen(self, QSize(1280, 900))
 
@@ -325,7 +290,7 @@ class InsightsWindow(QWidget):
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.main.context, "read_only", False))
+        return self.main.context.read_only
 
     def thresholds(self) -> dict[str, dict[str, float]]:
         value = self.main.settings.json(THRESHOLDS_KEY, {})
@@ -349,8 +314,7 @@ class InsightsWindow(QWidget):
                 "all workspaces" if not event_filter.workspace_ids else "selected workspaces"
             )
         self.cancel()
-        self._generation += 1
-        generation = self._generation
+        generation = self.jobs.outdate()
         engine, identity, zone = self.main.context.engine, self.main.identity, self.zone
         read_only = self.read_only
         bucket = BUCKET_CHOICES[self.bucket_box.currentIndex()][1]
@@ -370,7 +334,7 @@ class InsightsWindow(QWidget):
                 access_log.record_view(engine, identity, result.event_filter, purpose="insights")
             return result
 
-        self._start("charts", charts, generation, self._on_insights)
+        self.jobs.start("charts", charts, generation, self._on_insights)
         if flags:
             thresholds = self.thresholds()
 
@@ -384,72 +348,19 @@ class InsightsWindow(QWidget):
                     progress=control.progress,
                 )
 
-            self._start("flags", run_flags, generation, self._on_report)
+            self.jobs.start("flags", run_flags, generation, self._on_report)
         self.header.setText(f"<b>{self.workspace_label}</b> — computing…")
 
-    def _start(
-        self,
-        name: str,
-        work: Callable[[JobControl], Any],
-        generation: int,
-        done: Callable[[Any], None],
-    ) -> None:
-        # No parent: a job outlives a window closed under it (the pool thread still holds
-        # it) and reports into the void instead of into a deleted widget.
-        job = Job(work, name=f"insights {name}")
-        job.progressed.connect(self._alive(lambda update: self._on_progress(name, update)))
-
-        def succeeded(result: Any) -> None:
-            if generation == self._generation:
-                done(result)
-
-        def failed(message: str) -> None:
-            if generation == self._generation:
-                self._message(f"Insights could not be computed: {message}", error=True)
-
-        def cancelled() -> None:
-            if generation == self._generation:
-                self._message("Insights cancelled.")
-
-        job.succeeded.connect(self._alive(succeeded))
-        job.failed.connect(self._alive(failed))
-        job.cancelled.connect(self._alive(cancelled))
-        job.finished.connect(self._alive(lambda: self._on_finished(name, job)))
-        self.jobs[name] = job
-        self._progress[name] = ProgressUpdate(0, None, "Starting")
-        self._set_busy(True)
-        job.start()
-
-    def _alive(self, slot: Callable[..., Any]) -> Callable[..., Any]:
-        """``slot``, skipped once this window's C++ side is gone."""
-
-        def guarded(*args: Any) -> None:
-            if shiboken6.isValid(self):
-                slot(*args)
-
-        return guarded
-
     def cancel(self) -> None:
-        for job in list(self.jobs.values()):
-            # Cancelling asks the server to stop the query over a new connection: never let
-            # a slow network hold the GUI thread for that.
-            threading.Thread(target=job.cancel, name="insights-cancel", daemon=True).start()
+        self.jobs.cancel()
 
     def busy(self) -> bool:
-        return bool(self.jobs)
+        return self.jobs.busy()
 
-    def _on_finished(self, name: str, job: Job) -> None:
-        if self.jobs.get(name) is job:
-            del self.jobs[name]
-            self._progress.pop(name, None)
-        self._set_busy(self.busy())
-
-    def _on_progress(self, name: str, update: ProgressUpdate) -> None:
-        self._progress[name] = update
-        fractions = [u.fraction or 0.0 for u in self._progress.values()]
+    def _on_progress(self, percent: int, step: str) -> None:
         self.progress.setRange(0, 100)
-        self.progress.setValue(int(100 * sum(fractions) / max(1, len(fractions))))
-        self.progress_label.setText(update.message)
+        self.progress.setValue(percent)
+        self.progress_label.setText(step)
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
@@ -473,12 +384,7 @@ class InsightsWindow(QWidget):
             + self.scope.split(" · ", 1)[-1]
             + f" · bars per {insights.bucket.value}"
         )
-        for chart in self.charts:
-            chart.show_insights(insights)  # type: ignore[union-attr]
-        self.empty_label.setText(
-            "No events match this filter and range." if not insights.total else ""
-        )
-        self.empty_label.setVisible(not insights.total)
+        self.dashboard.show_insights(insights)
 
     def _on_report(self, report: FlagReport) -> None:
         self.report = report
@@ -548,8 +454,8 @@ class InsightsWindow(QWidget):
     def show_events(self, event_filter: EventFilter) -> None:
         """Click-through: the browser shows exactly the clicked events."""
         self.main.apply_filter(event_filter)
-        self.main.raise_()
-        self.main.activateWindow()
+        self.main.widget().raise_()
+        self.main.widget().activateWindow()
 
     # -- thresholds -----------------------------------------------------------------------
 
@@ -596,60 +502,21 @@ class InsightsWindow(QWidget):
 
     def render_dashboard(self) -> QImage:
         """The charts with a header line naming the filter, range and time zone."""
-        size = self.dashboard.size()
-        header_height = 56
-        image = QImage(size.width(), size.height() + header_height, QImage.Format.Format_ARGB32)
-        image.fill(Qt.GlobalColor.white)
-        painter = QPainter(image)
-        painter.setPen(Qt.GlobalColor.black)
-        font = painter.font()
-        font.setPointSize(10)
-        painter.setFont(font)
-        painter.drawText(
-            8,
-            4,
-            size.width() - 16,
-            header_height - 8,
-            int(Qt.TextFlag.TextWordWrap),
-            f"nvadmin insights — {self.scope}\nproduced by {self.main.identity.email}",
+        return self.dashboard.render_with_header(
+            f"nvadmin insights — {self.scope}\nproduced by {self.main.identity.email}"
         )
-        self.dashboard.render(painter, QPoint(0, header_height))
-        painter.end()
-        return image
 
     def export_charts(self, path: Path) -> None:
         """PNG or PDF (by suffix); the view is logged first, the file appears only after."""
         if self.insights is None:
             self._message("Nothing to export yet: wait for the charts.", error=True)
             return
-        image = self.render_dashboard()
-        data = QByteArray()
-        buffer = QBuffer(data)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        if path.suffix.lower() == ".pdf":
-            writer = QPdfWriter(buffer)
-            writer.setTitle(f"nvadmin insights — {self.scope}")
-            writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-            writer.setPageOrientation(QPageLayout.Orientation.Landscape)
-            writer.setPageMargins(QMarginsF(10, 10, 10, 10), QPageLayout.Unit.Millimeter)
-            writer.setResolution(150)
-            painter = QPainter(writer)
-            target = painter.viewport()
-            scaled = image.size().scaled(target.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            painter.drawImage(
-                target.x(),
-                target.y(),
-                image.scaled(
-                    scaled,
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                ),
-            )
-            painter.end()
-        else:
-            image.save(buffer, "PNG")  # type: ignore[call-overload]  # a QIODevice is accepted
-        buffer.close()
-        self._export(path, bytes(data.data()), self.insights.event_filter, "charts")
+        data = encode(
+            self.render_dashboard(),
+            pdf=path.suffix.lower() == ".pdf",
+            title=f"nvadmin insights — {self.scope}",
+        )
+        self._export(path, data, self.insights.event_filter, "charts")
 
     def export_flags(self, path: Path) -> None:
         if self.report is None:
@@ -682,8 +549,8 @@ class InsightsWindow(QWidget):
             return path
 
         job = Job(work, name=f"insights export {what}")
-        job.succeeded.connect(self._alive(lambda p: self._message(f"Saved {p}")))
-        job.failed.connect(self._alive(lambda m: self._message(f"Not saved: {m}", error=True)))
+        job.succeeded.connect(self.jobs.alive(lambda p: self._message(f"Saved {p}")))
+        job.failed.connect(self.jobs.alive(lambda m: self._message(f"Not saved: {m}", error=True)))
         self.export_job = job
         job.start()
 
@@ -708,14 +575,10 @@ class InsightsWindow(QWidget):
     def clear(self) -> None:
         """Forget everything shown (the session locked): nothing stays on screen."""
         self.cancel()
-        self._generation += 1
+        self.jobs.outdate()
         self.insights = None
         self.report = None
-        for chart in self.charts:
-            if isinstance(chart, HeatMap):
-                chart.show_insights(None)
-            else:
-                chart.reset()
+        self.dashboard.reset()
         self.flags_tree.clear()
         self.header.setText("")
         self.explanation.setText("")
@@ -729,7 +592,7 @@ class InsightsWindow(QWidget):
 class _LockWatcher(QObject):
     """Clears the insights when the session's lock screen appears over the main window."""
 
-    def __init__(self, window: Any, feature: _Installed) -> None:
+    def __init__(self, window: QWidget, feature: InsightsFeature) -> None:
         super().__init__(window)
         self.feature = feature
 
@@ -746,29 +609,31 @@ class _LockWatcher(QObject):
         return False
 
 
-class _Installed:
-    def __init__(self, window: Any) -> None:
-        self.window = window
+class InsightsFeature:
+    """View → Insights… (Ctrl+Shift+I); the insights are cleared when a lock screen appears."""
+
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
         self.view: InsightsWindow | None = None
-        menu = getattr(window, "view_menu", None) or window.tools_menu
+        menu = host.menus.view
         menu.addSeparator()
-        self.action = QAction("&Insights…", window)
+        self.action = QAction("&Insights…", host.widget())
         self.action.setShortcut(QKeySequence("Ctrl+Shift+I"))
         self.action.setStatusTip("Charts and security flags for the current filter")
         self.action.triggered.connect(self.open)
         menu.addAction(self.action)
-        self.watcher = _LockWatcher(window, self)
-        window.installEventFilter(self.watcher)
+        self.watcher = _LockWatcher(host.widget(), self)
+        host.widget().installEventFilter(self.watcher)
 
     def open(self) -> InsightsWindow:
         if self.view is None:
-            self.view = InsightsWindow(self.window)
+            self.view = InsightsWindow(self.host)
         self.view.show()
         self.view.raise_()
         self.view.refresh()
         return self.view
 
 
-def install(window: Any) -> None:
+def install(host: FeatureHost) -> InsightsFeature:
     """View → Insights… (Ctrl+Shift+I)."""
-    window.insights_feature = _Installed(window)
+    return InsightsFeature(host)

@@ -38,12 +38,12 @@ from nvadmin.audit.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
 from nvadmin.export.atomic import write_file
 from nvadmin.ui.date_field import DateField
-from nvadmin.ui.palette import set_tone
+from nvadmin.ui.form_dialog import FormDialog
 
 log = logging.getLogger(__name__)
 
 
-class ReportRequestDialog(QDialog):
+class ReportRequestDialog(FormDialog):
     """Who or what to report on, and over which days (inclusive, in the workspace's zone)."""
 
     def __init__(
@@ -57,11 +57,9 @@ class ReportRequestDialog(QDialog):
         last_day: date | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__(parent, title=kind, name="reportRequestDialog", error_name="reportError")
         self.kind = kind
         self.zone = zone
-        self.setWindowTitle(kind)
-        self.setObjectName("reportRequestDialog")
         form = QFormLayout()
         form.addRow("Workspace:", QLabel(workspace_label, self))
         self.subject = QLineEdit(subject, self)
@@ -87,30 +85,19 @@ class ReportRequestDialog(QDialog):
         self.first.setAccessibleName("From day, included")
         self.last.setAccessibleName("To day, included")
         form.addRow("Time zone:", QLabel(zone, self))
-        self.error = QLabel("", self)
-        set_tone(self.error, "error")
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Produce report")
-        buttons.accepted.connect(self._check)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        self.add(form)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Produce report")
 
-    def _check(self) -> None:
+    def submit(self) -> None:
         if not self.subject.text().strip():
-            self.error.setText("Say who or what the report is about.")
+            self.show_error("Say who or what the report is about.", self.subject)
             return
         for edit, which in ((self.first, "first"), (self.last, "last")):
             if not edit.is_day():
-                self.error.setText(f"The {which} day is not a day: give it as YYYY-MM-DD.")
-                edit.setFocus()
+                self.show_error(f"The {which} day is not a day: give it as YYYY-MM-DD.", edit)
                 return
         if self.last.date() < self.first.date():
-            self.error.setText("The last day is before the first day.")
+            self.show_error("The last day is before the first day.", self.last)
             return
         self.accept()
 

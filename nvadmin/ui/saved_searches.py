@@ -6,20 +6,14 @@ workspace is stored by id; a search whose workspace no longer exists says so whe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
+from nvadmin.ui.browser.state import SavedSearch
 from nvadmin.ui.settings import SAVED_SEARCHES, UiSettings
 
+__all__ = ["SavedSearch", "SavedSearchStore"]
+
 ALL = "all"
-
-
-@dataclass(frozen=True, slots=True)
-class SavedSearch:
-    name: str
-    text: str
-    workspace_id: int | None  # None: all workspaces
-    sort_key: str = "time"
-    descending: bool = True
 
 
 class SavedSearchStore:

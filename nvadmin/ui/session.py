@@ -9,16 +9,20 @@ sign-in dialog again.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QDialog, QWidget
+from PySide6.QtWidgets import QApplication, QDialog
 
 from nvadmin.auth.credentials import CredentialStore, KeyringStatus, KeyringUnavailable
 from nvadmin.auth.policy import SecurityPolicy
 from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.workers.jobs import Job, JobControl
+
+if TYPE_CHECKING:
+    from nvadmin.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +47,12 @@ def load_window_code() -> None:
     disabled meanwhile: loading the window's code then, instead of after the check, opens the
     window that much sooner. A module that fails to load is reported when the window opens.
     """
-    import importlib
+    try:
+        from nvadmin.ui import features, main_window  # noqa: F401
 
-    from nvadmin.ui.features import FEATURES
-
-    for name in ("nvadmin.ui.main_window", *FEATURES):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            log.debug("could not load %s ahead of the window", name, exc_info=True)
-            return
+        features.load_code()
+    except ImportError:
+        log.debug("could not load the window's code ahead of it", exc_info=True)
 
 
 class IdleWatcher(QObject):
@@ -110,7 +110,7 @@ class Session(QObject):
         self.context = context
         self.store = store or CredentialStore()
         self.identity: StaffIdentity | None = None
-        self.window: QWidget | None = None
+        self.window: MainWindow | None = None
         self.lock_screen: QDialog | None = None
         self.keyring_status: KeyringStatus | None = None
         self._remember_token: str | None = None
@@ -196,8 +196,8 @@ class Session(QObject):
         if privilege_warning:
             window.show_message(privilege_warning, error=True)
 
-    def _add_account_actions(self, window: QWidget) -> None:
-        menu = window.account_menu  # type: ignore[attr-defined]
+    def _add_account_actions(self, window: MainWindow) -> None:
+        menu = window.menus.account
         menu.addSeparator()
         if self.identity is not None and self.identity.can(Permission.MANAGE_STAFF):
             self.staff_action = QAction("&Staff…", window)
@@ -209,7 +209,7 @@ class Session(QObject):
 
     def _message(self, text: str, *, error: bool = False) -> None:
         if self.window is not None:
-            self.window.show_message(text, error=error)  # type: ignore[attr-defined]
+            self.window.show_message(text, error=error)
 
     def open_staff_dialog(self) -> None:
         from nvadmin.ui.staff_dialog import StaffDialog
@@ -250,7 +250,7 @@ class Session(QObject):
 
         if self.window is None or self.identity is None or self.lock_screen is not None:
             return
-        self.window.set_locked(True)  # type: ignore[attr-defined]
+        self.window.set_locked(True)
         if self.watcher is not None:
             self.watcher.stop()
         self._record(lambda auth, who: auth.record_lock(who, reason))
@@ -263,7 +263,7 @@ class Session(QObject):
     def _on_unlocked(self) -> None:
         self.lock_screen = None
         if self.window is not None:
-            self.window.set_locked(False)  # type: ignore[attr-defined]
+            self.window.set_locked(False)
         if self.watcher is not None:
             self.watcher.start()
 
@@ -291,9 +291,7 @@ class Session(QObject):
         if self.identity is None:
             return
         window = self.window
-        if window is not None and not window.stop_work_first(  # type: ignore[attr-defined]
-            "sign out", self.sign_out
-        ):
+        if window is not None and not window.stop_work_first("sign out", self.sign_out):
             return  # asked whether to wait for the running exports; the answer decides
         identity, token = self.identity, self._remember_token
         if self.watcher is not None:
@@ -310,8 +308,8 @@ class Session(QObject):
         window, self.window = self.window, None
         if window is not None:
             # The window is hidden, not closed, so keep its size, splitter and columns here.
-            window.save_layout()  # type: ignore[attr-defined]
-            window.set_locked(True)  # type: ignore[attr-defined]
+            window.save_layout()
+            window.set_locked(True)
             window.hide()
             window.deleteLater()
         self.identity = None

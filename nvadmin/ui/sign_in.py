@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,6 +33,7 @@ from nvadmin.auth.signin import SecondFactorRequired, SignInResult
 from nvadmin.context import Context
 from nvadmin.ui.palette import set_tone
 from nvadmin.ui.placement import grow_to_fit
+from nvadmin.ui.sign_in_pages import DemoAccounts, FirstAdminPage
 from nvadmin.workers.jobs import Job, JobControl
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,9 @@ class SignInDialog(QDialog):
 
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self._build_sign_in_page())
-        self.pages.addWidget(self._build_first_admin_page())
+        self.first_admin = FirstAdminPage(self)
+        self.first_admin.create_requested.connect(self.create_first_admin)
+        self.pages.addWidget(self.first_admin)
         self._show_page(0)
 
         self.message = QLabel(self)
@@ -210,49 +212,14 @@ class SignInDialog(QDialog):
         buttons.addWidget(cancel)
         buttons.addWidget(self.sign_in_button)
 
-        self.demo_box = QGroupBox("Demo accounts (shown only for the demo database)", page)
-        self.demo_box.setObjectName("demoAccounts")
-        self.demo_layout = QVBoxLayout(self.demo_box)
-        self.demo_box.hide()
+        self.demo_box = DemoAccounts(page)
+        self.demo_box.chosen.connect(self._use_demo_account)
 
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.demo_box)
-        return page
-
-    def _build_first_admin_page(self) -> QWidget:
-        page = QWidget(self)
-        intro = QLabel(
-            "This database has no staff accounts yet. Create the first administrator; "
-            "there is no default password. Further accounts are added in Account ▸ Staff… "
-            "or with <tt>nvadmin staff add</tt>.",
-            page,
-        )
-        intro.setWordWrap(True)
-        form = QFormLayout()
-        self.admin_email = QLineEdit(page)
-        self.admin_email.setObjectName("adminEmail")
-        self.admin_name = QLineEdit(page)
-        self.admin_password = QLineEdit(page)
-        self.admin_password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.admin_password.setPlaceholderText("at least 12 characters")
-        self.admin_repeat = QLineEdit(page)
-        self.admin_repeat.setEchoMode(QLineEdit.EchoMode.Password)
-        form.addRow("E-mail:", self.admin_email)
-        form.addRow("Name:", self.admin_name)
-        form.addRow("Password:", self.admin_password)
-        form.addRow("Repeat:", self.admin_repeat)
-        self.create_button = QPushButton("Create administrator and sign in", page)
-        # Made the default button only when this page is shown (one default per dialog).
-        self.create_button.setAutoDefault(False)
-        self.create_button.clicked.connect(self.create_first_admin)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 6, 0, 0)
-        layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addWidget(self.create_button, 0, Qt.AlignmentFlag.AlignRight)
         return page
 
     def _show_page(self, index: int) -> None:
@@ -299,39 +266,23 @@ class SignInDialog(QDialog):
         if facts.staff_count == 0:
             self._show_page(1)
             self.sign_in_button.setDefault(False)
-            self.create_button.setDefault(True)
-            self.admin_email.setFocus()
+            self.first_admin.create_button.setDefault(True)
+            self.first_admin.email.setFocus()
             return
         self.sign_in_button.setEnabled(True)
-        self._show_demo_accounts(facts.demo_accounts)
+        if facts.demo_accounts:
+            self.demo_box.show_accounts(facts.demo_accounts)
+            self.adjustSize()
         self._maybe_use_remembered()
 
     def _on_load_failed(self, message: str) -> None:
         self.status.hide()
         self.show_error(f"Cannot read the database: {message}")
 
-    def _show_demo_accounts(self, accounts: list[tuple[str, str, str]]) -> None:
-        if not accounts:
-            return
-        for email, password, role in accounts:
-            button = QPushButton(f"{role.capitalize()}:  {email}  /  {password}", self)
-            button.setToolTip(f"Fill in the {role} demo account")
-            button.setAutoDefault(False)
-            button.setProperty("demoRole", role)
-            button.clicked.connect(self._use_demo_account)
-            self.demo_layout.addWidget(button)
-        self.demo_box.show()
-        self.adjustSize()
-
-    def _use_demo_account(self) -> None:
-        button = self.sender()
-        assert self.facts is not None
-        role = button.property("demoRole")
-        for email, password, demo_role in self.facts.demo_accounts:
-            if demo_role == role:
-                self.email_edit.setText(email)
-                self.password_edit.setText(password)
-                self.sign_in_button.setFocus()
+    def _use_demo_account(self, email: str, password: str) -> None:
+        self.email_edit.setText(email)
+        self.password_edit.setText(password)
+        self.sign_in_button.setFocus()
 
     # -- keyring and remembered sign-in ------------------------------------------------------
 
@@ -410,7 +361,7 @@ class SignInDialog(QDialog):
             self.password_edit,
             self.code_edit,
             self.sign_in_button,
-            self.create_button,
+            self.first_admin.create_button,
         ):
             widget.setEnabled(not busy)
         self.status.setText(text)
@@ -484,11 +435,12 @@ class SignInDialog(QDialog):
     def create_first_admin(self) -> None:
         if self._busy:
             return
-        if self.admin_password.text() != self.admin_repeat.text():
+        page = self.first_admin
+        if page.password.text() != page.repeat.text():
             self.show_error("The two passwords differ.")
             return
-        email, name = self.admin_email.text(), self.admin_name.text()
-        password, context = self.admin_password.text(), self.context
+        email, name = page.email.text(), page.name.text()
+        password, context = page.password.text(), self.context
 
         def work(control: JobControl) -> SignInResult:
             from nvadmin.auth.accounts import create_first_admin

@@ -35,6 +35,7 @@ from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH, check_policy
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.errors import UserError
+from nvadmin.ui.form_dialog import FormDialog, error_label
 from nvadmin.ui.palette import error_brush, set_tone
 from nvadmin.workers.jobs import Job, JobControl
 
@@ -45,7 +46,7 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
-class AccountForm(QDialog):
+class AccountForm(FormDialog):
     """New account (e-mail, name, role, password, TOTP) or new password for one account.
 
     OK checks what it can at once and then emits ``submitted``; the form stays open, with
@@ -56,10 +57,13 @@ class AccountForm(QDialog):
     submitted = Signal()
 
     def __init__(self, parent: QWidget, *, email: str | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("accountForm")
+        super().__init__(
+            parent,
+            title=f"New password for {email}" if email else "Add staff account",
+            name="accountForm",
+            error_name="accountError",
+        )
         self.reset_only = email is not None
-        self.setWindowTitle(f"New password for {email}" if email else "Add staff account")
         form = QFormLayout()
         self.email = QLineEdit(self)
         self.email.setObjectName("accountEmail")
@@ -81,8 +85,8 @@ class AccountForm(QDialog):
             (self.repeat, "Repeat the password"),
         ):
             field.setAccessibleName(name)
-        self.email_error = self._error_label("emailError")
-        self.password_error = self._error_label("passwordError")
+        self.email_error = error_label(self, "emailError")
+        self.password_error = error_label(self, "passwordError")
         if not self.reset_only:
             form.addRow("E-mail:", self.email)
             form.addRow("", self.email_error)
@@ -97,56 +101,40 @@ class AccountForm(QDialog):
             # Not laid out: hidden, or they would sit in a corner and take Tab focus.
             for widget in (self.email, self.name, self.role, self.totp):
                 widget.hide()
-        self.error = self._error_label("accountError")
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        self.buttons.accepted.connect(self._check)
-        self.buttons.rejected.connect(self.reject)
         for edit in (self.email, self.password, self.repeat):
-            edit.textEdited.connect(lambda _text: self._clear_errors())
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(self.buttons)
+            edit.textEdited.connect(lambda _text: self.clear_error())
+        self.add(form)
 
-    def _error_label(self, name: str) -> QLabel:
-        label = QLabel(self)
-        label.setObjectName(name)
-        label.setWordWrap(True)
-        set_tone(label, "error")
-        label.hide()
-        return label
-
-    def _clear_errors(self) -> None:
-        for label in (self.email_error, self.password_error, self.error):
+    def clear_error(self) -> None:
+        super().clear_error()
+        for label in (self.email_error, self.password_error):
             label.hide()
         for edit in (self.email, self.password):
             edit.setAccessibleDescription("")
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, field: QWidget | None = None) -> None:
         """Show ``message`` next to the field it is about; everything typed stays."""
-        self._clear_errors()
+        self.clear_error()
         self.buttons.setEnabled(True)
         text = message[:1].upper() + message[1:]
         lowered = message.lower()
         if not self.reset_only and ("e-mail" in lowered or "staff account for" in lowered):
-            label, field = self.email_error, self.email
+            label, edit = self.email_error, self.email
         elif "password" in lowered:
-            label, field = self.password_error, self.password
+            label, edit = self.password_error, self.password
         else:
-            label, field = self.error, None
+            super().show_error(text, field)
+            return
         label.setText(text)
         label.show()
-        if field is not None:
-            field.setAccessibleDescription(text)  # read out with the field, not only shown red
-            field.setFocus()
-            field.selectAll()
+        edit.setAccessibleDescription(text)  # read out with the field, not only shown red
+        edit.setFocus()
+        edit.selectAll()
 
     def saved(self) -> None:
         self.accept()
 
-    def _check(self) -> None:
+    def submit(self) -> None:
         try:
             if not self.reset_only:
                 accounts.normalise_email(self.email.text())
@@ -158,7 +146,7 @@ class AccountForm(QDialog):
             self.show_error("The two passwords differ.")
             self.repeat.setFocus()
             return
-        self._clear_errors()
+        self.clear_error()
         self.buttons.setEnabled(False)  # until the account is saved or refused
         self.submitted.emit()
 

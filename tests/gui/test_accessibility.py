@@ -133,7 +133,7 @@ def test_main_window_inputs_are_named_and_tab_reads_in_order(qtbot, context) -> 
 
 def test_insights_charts_and_flags_are_named(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
-    view = window.insights_feature.open()
+    view = window.features.insights.open()
     qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
     for chart in view.charts:
@@ -267,7 +267,7 @@ def test_staff_dialog_and_its_forms(qtbot, context) -> None:  # type: ignore[no-
 
 def test_verify_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
-    dialog = window.compliance.open_verify()
+    dialog = window.features.compliance.open_verify()
     qtbot.waitUntil(lambda: dialog.workspace.count() > 0, timeout=10_000)
     dialog.ranged.setChecked(True)
     named_and_in_order(
@@ -286,7 +286,7 @@ def test_verify_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: i
 
 def test_case_file_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
-    dialog = window.compliance.ask_save_case()
+    dialog = window.features.compliance.ask_save_case()
     qtbot.waitUntil(dialog.isVisible)
     browse = next(b for b in dialog.findChildren(QAbstractButton) if "Browse" in b.text())
     named_and_in_order(qtbot, dialog, dialog.path, [browse, dialog.passphrase, dialog.confirm])

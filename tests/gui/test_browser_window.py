@@ -333,8 +333,10 @@ def test_copy_rows_as_tab_separated_text(qtbot, context: Context) -> None:  # ty
     wait_loaded(qtbot, window)
     qtbot.waitUntil(lambda: window.model.rowCount() == 200, timeout=10_000)
     window.table.setFocus()
-    qtbot.waitUntil(lambda: (window.table.selectRow(0), window.selected_rows() == [0])[1])
-    lines = window.selection_as_text().splitlines()
+    qtbot.waitUntil(
+        lambda: (window.table.selectRow(0), window.browser_table.selected_rows() == [0])[1]
+    )
+    lines = window.browser_table.selection_as_text().splitlines()
     qtbot.keyClick(window.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     from PySide6.QtGui import QGuiApplication
 
@@ -353,7 +355,7 @@ def test_filter_by_and_exclude_this_value(qtbot, context: Context) -> None:  # t
     from nvadmin.audit import fields
     from nvadmin.ui.activity_model import column_of
 
-    menu = window.cell_menu(window.model.index(0, column_of(fields.IP)))
+    menu = window.browser_table.cell_menu(window.model.index(0, column_of(fields.IP)))
     labels = [a.text() for a in menu.actions()]
     assert labels[:3] == ["Filter by this value", "Exclude this value", "Copy"]
     window.filter_by_value("ip", "10.0.0.9", negate=True)

@@ -86,7 +86,7 @@ def test_save_case_dialog_names_the_clinic_zone_and_count(qtbot, context: Contex
         )
     )
     qtbot.waitUntil(lambda: not window.model.loading and window.model.count == 30, timeout=10_000)
-    dialog = window.compliance.ask_save_case()
+    dialog = window.features.compliance.ask_save_case()
     summary = dialog.findChild(QLabel, "caseSummary").text()
     assert "Riverside Family Clinic" in summary and "workspace " not in summary
     assert "patient:P-17" in summary and "after:2025-03-03" in summary

@@ -70,20 +70,20 @@ def actions(menu) -> dict[str, bool]:  # type: ignore[no-untyped-def]
 def test_menus_and_roles(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
     seed(context.engine)
     window = open_window(qtbot, context)
-    tools = actions(window.tools_menu)
+    tools = actions(window.menus.tools)
     assert tools["Verify integrity…"] and tools["Patient access report…"]
     assert tools["User activity report…"]
-    files = actions(window.file_menu)
+    files = actions(window.menus.file)
     assert files["Save case file…"] and files["Open case file…"]
     support = open_window(qtbot, context, SUPPORT)
-    assert not actions(support.tools_menu)["Verify integrity…"]
-    assert not actions(support.file_menu)["Save case file…"]
+    assert not actions(support.menus.tools)["Verify integrity…"]
+    assert not actions(support.menus.file)["Save case file…"]
 
 
 def test_verify_dialog_intact_then_broken(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
     seed(context.engine)
     window = open_window(qtbot, context)
-    dialog = window.compliance.open_verify()
+    dialog = window.features.compliance.open_verify()
     assert isinstance(dialog, VerifyDialog)
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
     assert dialog.selected_workspace().slug == "riverside"
@@ -126,7 +126,7 @@ def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> 
     monkeypatch.setattr(verify, "_stream", slowed(verify._stream))
     monkeypatch.setattr(verify, "_copy_stream", slowed(verify._copy_stream))
     window = open_window(qtbot, context)
-    dialog = window.compliance.open_verify()
+    dialog = window.features.compliance.open_verify()
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10_000)
@@ -139,15 +139,15 @@ def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> 
 def test_patient_report_renders_saves_pdf_and_csv(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ws = seed(context.engine)
     window = open_window(qtbot, context)
-    request = window.compliance.ask_report(PATIENT_ACCESS)
+    request = window.features.compliance.ask_report(PATIENT_ACCESS)
     assert isinstance(request, ReportRequestDialog)
     request.subject.setText("P-17")
     request.first.setDate(date(2025, 3, 1))
     request.last.setDate(date(2025, 3, 31))
     views: list[ReportView] = []
-    original = window.compliance.show_report
-    window.compliance.show_report = lambda report: views.append(original(report))  # type: ignore[method-assign]
-    request._check()
+    original = window.features.compliance.show_report
+    window.features.compliance.show_report = lambda report: views.append(original(report))  # type: ignore[method-assign]
+    request.submit()
     qtbot.waitUntil(lambda: bool(views), timeout=20_000)
     view = views[0]
     assert view.report.row_count == 30
@@ -208,24 +208,26 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
     qtbot.waitUntil(
         lambda: not window.model.loading and window.model.rowCount() == 30, timeout=10_000
     )
-    dialog = window.compliance.ask_save_case()
+    dialog = window.features.compliance.ask_save_case()
     dialog.path.setText(str(tmp_path / "incident"))
     dialog.passphrase.setText(PASSPHRASE)
     dialog.confirm.setText("something else entirely")
-    dialog._check()
+    dialog.submit()
     assert "differ" in dialog.error.text()
     dialog.confirm.setText(PASSPHRASE)
-    job = window.compliance.save_case(dialog.destination(), PASSPHRASE, dialog.event_filter)
+    job = window.features.compliance.save_case(
+        dialog.destination(), PASSPHRASE, dialog.event_filter
+    )
     with qtbot.waitSignal(job.finished, timeout=60_000):
         pass
     path = tmp_path / "incident.nvcase"
     assert path.exists()
 
     views_before = _count_views(context.engine)
-    opening = window.compliance.open_case(path, PASSPHRASE)
+    opening = window.features.compliance.open_case(path, PASSPHRASE)
     with qtbot.waitSignal(opening.finished, timeout=60_000):
         pass
-    (case_window,) = window.compliance.case_windows  # closed (and deleted) at the end
+    (case_window,) = window.features.compliance.case_windows  # closed (and deleted) at the end
     assert case_window.context.read_only
     qtbot.waitUntil(lambda: case_window.model.event_filter is not None, timeout=10_000)
     qtbot.waitUntil(
@@ -234,9 +236,9 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
     )
     assert "case file incident.nvcase" in case_window.windowTitle()
     assert not case_window.banner.isVisible()  # no failed write, no error
-    assert not actions(case_window.file_menu)["Save case file…"]
-    assert not actions(case_window.file_menu)["Export…"]  # a case file has no log to record it
-    verify_dialog = case_window.compliance.open_verify()
+    assert not actions(case_window.menus.file)["Save case file…"]
+    assert not actions(case_window.menus.file)["Export…"]  # a case file has no log to record it
+    verify_dialog = case_window.features.compliance.open_verify()
     verify_dialog.start()
     qtbot.waitUntil(lambda: bool(verify_dialog.results), timeout=20_000)
     assert "chain intact" in verify_dialog.headline.text()
@@ -255,15 +257,17 @@ def test_wrong_passphrase_is_shown_and_nothing_opens(
     window = open_window(qtbot, context)
     from nvadmin.audit.query import EventFilter
 
-    job = window.compliance.save_case(
+    job = window.features.compliance.save_case(
         tmp_path / "c.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
     )
     with qtbot.waitSignal(job.finished, timeout=60_000):
         pass
-    opening = window.compliance.open_case(tmp_path / "c.nvcase", "not the passphrase at all")
+    opening = window.features.compliance.open_case(
+        tmp_path / "c.nvcase", "not the passphrase at all"
+    )
     with qtbot.waitSignal(opening.finished, timeout=60_000):
         pass
-    assert window.compliance.case_windows == []
+    assert window.features.compliance.case_windows == []
     assert "wrong passphrase" in window.banner.text()
 
 
@@ -332,7 +336,7 @@ def test_a_case_file_opened_on_its_own_locks_when_idle(
 
     ws = seed(context.engine)
     window = open_window(qtbot, context)
-    job = window.compliance.save_case(
+    job = window.features.compliance.save_case(
         tmp_path / "c.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
     )
     with qtbot.waitSignal(job.finished, timeout=60_000):

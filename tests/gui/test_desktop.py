@@ -152,7 +152,7 @@ def test_application_gets_the_icon_and_desktop_file_name(qapp: QApplication) -> 
 
 
 def help_action(window: MainWindow, name: str):  # type: ignore[no-untyped-def]
-    found = [a for a in window.help_menu.actions() if a.objectName() == name]
+    found = [a for a in window.menus.help.actions() if a.objectName() == name]
     assert len(found) == 1
     return found[0]
 
@@ -162,12 +162,13 @@ def test_help_menu_has_about_and_log_folder_and_window_actions_get_icons(
 ) -> None:
     assert help_action(window, "aboutNvadmin").text() == "&About nvadmin…"
     assert help_action(window, "showLogFolder").text() == "Show &log folder"
-    for attribute in ("refresh_action", "find_action", "lock_action", "quit_action"):
-        assert not getattr(window, attribute).icon().isNull(), attribute
+    actions = window.window_actions
+    for action in (actions.refresh, actions.find, actions.lock, actions.quit):
+        assert not action.icon().isNull(), action.text()
 
 
 def test_about_shows_version_database_and_licences(window: MainWindow, context: Context) -> None:
-    dialog = window.desktop_feature.about_dialog()
+    dialog = window.features.desktop.about_dialog()
     title = dialog.findChild(type(dialog.database_label), "aboutTitle")
     assert __version__ in title.text()
     assert dialog.database_label.text() == context.display_url
@@ -361,7 +362,7 @@ def test_window_size_position_and_splitter_come_back_after_quit(qtbot, context: 
     first = MainWindow(context, ADMIN)
     qtbot.addWidget(first)
     first.show()
-    qtbot.waitUntil(lambda: first._workspaces_loaded and not first.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: first.state.loaded and not first.model.loading, timeout=10_000)
     # The offscreen test screen is 800x800; the window's minimum width is wider than that,
     # so only the height is free to change here without the screen clamping it.
     first.resize(first.minimumSizeHint().width(), 650)
@@ -372,7 +373,7 @@ def test_window_size_position_and_splitter_come_back_after_quit(qtbot, context: 
     second = MainWindow(context, ADMIN)
     qtbot.addWidget(second)
     second.show()
-    qtbot.waitUntil(lambda: second._workspaces_loaded and not second.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: second.state.loaded and not second.model.loading, timeout=10_000)
     assert second.size() == size
     assert all(abs(a - b) <= 16 for a, b in zip(second.splitter.sizes(), sizes, strict=True))
 
@@ -395,7 +396,7 @@ def test_layout_is_kept_when_signing_out(
     )
     session.open_window()
     window = session.window
-    qtbot.waitUntil(lambda: window._workspaces_loaded and not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.loaded and not window.model.loading, timeout=10_000)
     window.resize(window.minimumSizeHint().width(), 610)
     window.splitter.setSizes([900, 200])
     qtbot.wait(100)  # let the layout settle, as it has long before anyone signs out
@@ -403,12 +404,12 @@ def test_layout_is_kept_when_signing_out(
     identity = session.identity
     monkeypatch.setattr(session, "_sign_in_again", lambda: None)
     with qtbot.waitSignal(session.signed_out, timeout=10_000):
-        window.sign_out_action.trigger()
+        window.window_actions.sign_out.trigger()
 
     again = MainWindow(context, identity)  # the same person signs in again: their layout
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again._workspaces_loaded and not again.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: again.state.loaded and not again.model.loading, timeout=10_000)
     assert again.size() == size
     # Within a few pixels: the detail pane's minimum width changes with the event it shows.
     assert all(abs(a - b) <= 16 for a, b in zip(again.splitter.sizes(), sizes, strict=True)), (

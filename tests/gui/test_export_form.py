@@ -102,12 +102,12 @@ def test_missing_ticket_sends_focus_to_the_ticket_field_and_clears_once_filled(
     qtbot.waitUntil(lambda: focused() is dialog.members_edit)
     press_start(qtbot, dialog)
     assert dialog.isVisible() and dialog.request() is None
-    assert "ticket id" in dialog.error_label.text()
-    assert dialog.error_label.isVisible()
+    assert "ticket id" in dialog.error.text()
+    assert dialog.error.isVisible()
     assert focused() is dialog.ticket_edit
     qtbot.keyClicks(focused(), "SUP-42")
     assert dialog.ticket_edit.text() == "SUP-42"
-    assert not dialog.error_label.isVisible(), dialog.error_label.text()
+    assert not dialog.error.isVisible(), dialog.error.text()
     press_start(qtbot, dialog)
     made = dialog.request()
     assert made is not None and made.ticket == "SUP-42"
@@ -161,7 +161,7 @@ def test_a_typed_text_that_is_no_day_is_kept_and_named(
     press_start(qtbot, dialog)
     assert dialog.request() is None
     assert dialog.to_edit.text() == "2025-02-30"  # nothing silently rewritten
-    assert "“2025-02-30” is not a day" in dialog.error_label.text()
+    assert "“2025-02-30” is not a day" in dialog.error.text()
     assert focused() is dialog.to_edit
 
 
@@ -310,7 +310,7 @@ def test_exports_dock_takes_only_the_space_its_rows_need(
         qtbot.waitExposed(window)
         window.activateWindow()
         qtbot.waitUntil(lambda: window.current_workspace() is not None, timeout=10_000)
-        feature = window.export_feature
+        feature = window.features.export
         feature.last_folder = tmp_path
         panel = feature.panel
 

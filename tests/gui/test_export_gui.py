@@ -106,7 +106,7 @@ def test_form_prefills_from_the_browser_and_counts_before_starting(
     # Support staff cannot start without a ticket id.
     dialog.start_button.click()
     assert dialog.isVisible()
-    assert "ticket" in dialog.error_label.text()
+    assert "ticket" in dialog.error.text()
     dialog.ticket_edit.setText("SUP 42/7")
     assert dialog.output_edit.text().endswith("riverside_2025-03-01_2025-03-31_SUP-42-7.csv")
     dialog.bom_box.setChecked(True)
@@ -318,9 +318,9 @@ def test_ctrl_e_in_the_main_window(qtbot, db_url: str, tmp_path: Path) -> None: 
         window = MainWindow(context, sign_in_as(context, SUPPORT))
         qtbot.addWidget(window)
         window.show()
-        feature = window.export_feature
+        feature = window.features.export
         assert feature.action.shortcut().toString() == "Ctrl+E"
-        assert feature.action in window.file_menu.actions()
+        assert feature.action in window.menus.file.actions()
         qtbot.waitUntil(lambda: window.current_workspace() is not None, timeout=10_000)
         feature.last_folder = tmp_path
         dialog = feature.open_dialog()

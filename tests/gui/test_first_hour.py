@@ -181,7 +181,7 @@ def test_support_exports_last_month_for_a_ticket(qtbot, context: Context, own_ho
     type_text(qtbot, "SUP-1042")
     qtbot.waitUntil(lambda: dialog.last_count is not None, timeout=10_000)
     press(qtbot, Qt.Key.Key_S, ALT)  # Start export
-    panel = window.export_feature.panel
+    panel = window.features.export.panel
     qtbot.waitUntil(lambda: bool(panel.rows), timeout=10_000)
     row = panel.rows[0]
     qtbot.waitUntil(lambda: row.state is State.DONE, timeout=60_000)
@@ -393,8 +393,8 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
     menu(qtbot, Qt.Key.Key_F, Qt.Key.Key_O)
     assert answers.answered == ["QFileDialog", "QInputDialog"]
     assert (own_home / ".config" / "QtProject.conf").exists()  # the dialog's history, here
-    qtbot.waitUntil(lambda: bool(window.compliance.case_windows), timeout=60_000)
-    (case_window,) = window.compliance.case_windows
+    qtbot.waitUntil(lambda: bool(window.features.compliance.case_windows), timeout=60_000)
+    (case_window,) = window.features.compliance.case_windows
     qtbot.waitUntil(
         lambda: (
             case_window.model.event_filter is not None
@@ -501,7 +501,7 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
     in_focus(qtbot, window.table)
     current = window.model.data(window.table.currentIndex(), EventRole)
     assert current.occurred_at == first_after and current.actor_email == wanted
-    assert window.selected_rows() == [window.table.currentIndex().row()]
+    assert window.browser_table.selected_rows() == [window.table.currentIndex().row()]
 
     # A new staff member (Account → Staff…, Add…).
     new = "dana@n.example"

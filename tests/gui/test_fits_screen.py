@@ -87,7 +87,7 @@ def test_main_window_opens_on_screen(qtbot, context) -> None:  # type: ignore[no
 
 def test_insights_window_fits_and_opens_on_screen(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
-    view = window.insights_feature.open()
+    view = window.features.insights.open()
     qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
     assert fits(view), view.minimumSizeHint()

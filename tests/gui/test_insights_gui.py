@@ -24,7 +24,6 @@ from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent, Meta, Workspace
-from nvadmin.ui import features
 from nvadmin.ui.insights import FindingRole, InsightsWindow, ThresholdsDialog
 from nvadmin.ui.main_window import MainWindow
 from tests.factories import sign_in_as
@@ -74,14 +73,13 @@ def last_month(ws: int) -> EventFilter:
 
 
 def open_insights(qtbot, context: Context) -> tuple[MainWindow, InsightsWindow]:  # type: ignore[no-untyped-def]
-    assert "nvadmin.ui.insights" in features.FEATURES
     window = MainWindow(context, sign_in_as(context, ADMIN))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
+    qtbot.waitUntil(lambda: window.state.loaded, timeout=15_000)
     window.apply_filter(last_month(clinic(context.engine)))
     qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
-    view = window.insights_feature.open()
+    view = window.features.insights.open()
     qtbot.waitUntil(lambda: view.insights is not None and view.report is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not view.busy(), timeout=30_000)
     return window, view
@@ -96,7 +94,7 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
     window, view = open_insights(qtbot, context)
     insights = view.insights
     assert insights is not None and insights.total == sql_count(engine, last_month(clinic(engine)))
-    assert "insights" in window.view_menu.actions()[-1].text().lower()
+    assert "insights" in window.menus.view.actions()[-1].text().lower()
     assert len(views(engine)) == 1  # producing the view is logged once
     assert insights.zone in view.header.text() and "America/" in insights.zone
 
@@ -307,7 +305,7 @@ def test_closing_the_window_under_a_running_job_is_harmless(qtbot, context: Cont
     view.refresh()
     assert view.busy()
     view.deleteLater()
-    window.insights_feature.view = None
+    window.features.insights.view = None
     qtbot.waitUntil(lambda: not [j for j in running_jobs() if j.name.startswith("insights")])
-    again = window.insights_feature.open()
+    again = window.features.insights.open()
     qtbot.waitUntil(lambda: again.insights is not None and not again.busy(), timeout=60_000)

@@ -100,7 +100,7 @@ def test_after_sign_in_the_table_has_focus_at_its_first_row(qtbot, context: Cont
     assert isinstance(window, MainWindow)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table, timeout=5_000)
     assert window.table.currentIndex().row() == 0
-    assert window.selected_rows() == [0]
+    assert window.browser_table.selected_rows() == [0]
     # Ctrl+E at once, into whatever has focus, opens the export form.
     qtbot.keyClick(focused(window), Qt.Key.Key_E, CTRL)
     qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)), timeout=5_000)
@@ -119,9 +119,9 @@ def test_closing_any_dialog_gives_the_keyboard_back_to_the_table(qtbot, context:
     window = session.window
     assert isinstance(window, MainWindow)
     for open_dialog in (
-        window.compliance.ask_save_case,  # File → Save case file…
-        lambda: window.compliance.ask_report("Patient access report"),
-        window.compliance.open_verify,
+        window.features.compliance.ask_save_case,  # File → Save case file…
+        lambda: window.features.compliance.ask_report("Patient access report"),
+        window.features.compliance.open_verify,
     ):
         edit = window.filter_bar.search_edit
         qtbot.keyClick(focused(window), Qt.Key.Key_F, CTRL)
@@ -276,12 +276,12 @@ def test_go_to_time_takes_exactly_what_was_typed(
     go_to(qtbot, window, typed.strip() if not paste else typed, paste=paste)
     event = current_event(window)
     assert event is not None and event.occurred_at == expected
-    assert window.selected_rows() == [window.table.currentIndex().row()]
+    assert window.browser_table.selected_rows() == [window.table.currentIndex().row()]
     assert QApplication.focusWidget() is window.table
     # Ctrl+C into the table copies that row.
     qtbot.keyClick(window.table, Qt.Key.Key_C, CTRL)
     assert window.statusBar().currentMessage() == "Copied 1 row(s)."
-    copied = window.selection_as_text().splitlines()
+    copied = window.browser_table.selection_as_text().splitlines()
     assert len(copied) == 2
     assert copied[1].startswith(
         expected.astimezone(window.display_zone()).strftime("%Y-%m-%d %H:%M:%S")
@@ -319,7 +319,7 @@ def test_jump_to_the_end_leaves_focus_in_the_table(qtbot, context: Context) -> N
     assert isinstance(window, MainWindow)
     window.filter_bar.search_edit.setFocus()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.filter_bar.search_edit)
-    window.jump_end_action.trigger()  # View → Jump to the end
+    window.window_actions.jump_end.trigger()  # View → Jump to the end
     wait_jumped(qtbot, window)
     assert QApplication.focusWidget() is window.table
     assert window.table.currentIndex().row() == window.model.rowCount() - 1

@@ -36,9 +36,10 @@ def signed_in(qtbot, context: Context, idle_ms: int, *, owned: bool = True) -> S
     if owned:  # a window the session deletes itself (sign-out) is not handed to qtbot
         qtbot.addWidget(session.window)
     window = session.window
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=10_000)
-    window.picker.select(window.picker.workspace_by_id(2) or window.picker.workspace_by_id(1))
-    window._run()
+    qtbot.waitUntil(lambda: window.state.loaded, timeout=10_000)
+    window.picker.select(
+        window.picker.workspace_by_id(2) or window.picker.workspace_by_id(1), notify=True
+    )
     qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=10_000)
     window.table.selectRow(0)
     return session
@@ -105,7 +106,7 @@ def test_ctrl_l_locks_at_once(qtbot, context: Context) -> None:  # type: ignore[
     session = signed_in(qtbot, context, idle_ms=60_000)
     window = session.window
     window.activateWindow()
-    window.lock_action.trigger()  # the Account menu's "Lock" (Ctrl+L)
+    window.window_actions.lock.trigger()  # the Account menu's "Lock" (Ctrl+L)
     assert session.locked and window.model.rowCount() == 0
     assert "on request" in session.lock_screen.reason_label.text()
     unlock(qtbot, session, PASSWORD)
@@ -118,13 +119,13 @@ def test_admin_gets_staff_menu_and_sign_out_closes_connections(
 ) -> None:  # type: ignore[no-untyped-def]
     session = signed_in(qtbot, context, idle_ms=60_000, owned=False)
     assert session.staff_action is not None
-    titles = [a.text() for a in session.window.account_menu.actions()]
+    titles = [a.text() for a in session.window.menus.account.actions()]
     assert "&Staff…" in titles and "&Keyring status…" in titles
     asked_again = []
     monkeypatch.setattr(session, "_sign_in_again", lambda: asked_again.append(True))
     assert context._engine is not None
     with qtbot.waitSignal(session.signed_out, timeout=10_000):
-        session.window.sign_out_action.trigger()
+        session.window.window_actions.sign_out.trigger()
     assert session.window is None and session.identity is None
     assert context._engine is None  # pooled connections disposed
     qtbot.waitUntil(lambda: bool(asked_again))

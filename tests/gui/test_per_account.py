@@ -112,7 +112,7 @@ def test_lock_takes_the_exports_list_off_the_screen(
     session = Session(context, idle_timeout_ms=600_000)
     monkeypatch.setattr(session, "_sign_in_again", lambda: None)
     dana = sign_in(qtbot, session, "dana@n.example")
-    dock = dana.export_feature.dock
+    dock = dana.features.export.dock
     dock.show()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_L, CTRL)
     qtbot.waitUntil(lambda: session.locked, timeout=5_000)

@@ -48,7 +48,7 @@ def restore_theme(qapp: QApplication) -> Iterator[None]:
 def open_insights(qtbot, window: MainWindow, f: EventFilter):  # type: ignore[no-untyped-def]
     window.apply_filter(f)
     qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
-    view = window.insights_feature.open()
+    view = window.features.insights.open()
     qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
     view.resize(1240, 680)
@@ -195,7 +195,7 @@ def test_view_theme_switches_charts_and_notes_and_is_remembered(
 
     window = open_window(qtbot, context)
     view = open_insights(qtbot, window, last_month(context))
-    window.view_menu.setFocus()
+    window.menus.view.setFocus()
     window.theme_actions[Theme.DARK].trigger()
     assert palette.is_dark(QApplication.palette())
     background = view.activity.chart().backgroundBrush().color()

@@ -92,7 +92,7 @@ def focused() -> QWidget:
 
 
 def start_export(qtbot, window: MainWindow, folder: Path) -> ExportRow:  # type: ignore[no-untyped-def]
-    window.export_feature.last_folder = folder
+    window.features.export.last_folder = folder
     qtbot.keyClick(focused(), Qt.Key.Key_E, CTRL)
     qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)), timeout=5_000)
     dialog = window.findChildren(ExportDialog)[0]
@@ -100,7 +100,7 @@ def start_export(qtbot, window: MainWindow, folder: Path) -> ExportRow:  # type:
     dialog.ticket_edit.setFocus()
     qtbot.keyClicks(dialog.ticket_edit, "SUP-41")
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
-    panel = window.export_feature.panel
+    panel = window.features.export.panel
     qtbot.waitUntil(lambda: bool(panel.rows), timeout=5_000)
     row = panel.rows[0]
     qtbot.waitUntil(lambda: row.state is State.RUNNING, timeout=10_000)
@@ -132,7 +132,7 @@ def test_quit_during_an_export_asks_and_esc_lets_it_finish(
     row = start_export(qtbot, window, folder)
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
-    window.quit_action.trigger()  # File → Quit
+    window.window_actions.quit.trigger()  # File → Quit
     box = question(qtbot, window)
     assert box.text() == "1 export running"
     assert button(box, "Wait") is box.escapeButton()
@@ -146,7 +146,7 @@ def test_quit_during_an_export_asks_and_esc_lets_it_finish(
         assert sum(1 for _ in csv.DictReader(handle)) == row.result.rows >= 50
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
-    window.quit_action.trigger()  # nothing runs now: quits at once
+    window.window_actions.quit.trigger()  # nothing runs now: quits at once
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
     assert window.stop_work_box is None
     assert session.watcher is not None
@@ -178,7 +178,7 @@ def test_sign_out_during_an_export_asks_first(
     assert isinstance(window, MainWindow)
     monkeypatch.setattr(session, "_sign_in_again", lambda: None)
     row = start_export(qtbot, window, folder)
-    window.sign_out_action.trigger()  # Account → Sign out
+    window.window_actions.sign_out.trigger()  # Account → Sign out
     box = question(qtbot, window)
     assert "Cancel them and sign out" in [b.text().replace("&", "") for b in box.buttons()]
     qtbot.keyClick(box, Qt.Key.Key_Escape)
@@ -188,7 +188,7 @@ def test_sign_out_during_an_export_asks_first(
     qtbot.waitUntil(lambda: row.state is State.DONE, timeout=30_000)
     assert row.request.output.exists()
     with qtbot.waitSignal(session.signed_out, timeout=10_000):
-        window.sign_out_action.trigger()  # nothing runs now: signs out at once
+        window.window_actions.sign_out.trigger()  # nothing runs now: signs out at once
     assert session.window is None
 
 
@@ -199,7 +199,7 @@ def test_work_ending_while_asked_goes_on_with_the_quit(
     window = session.window
     assert isinstance(window, MainWindow)
     row = start_export(qtbot, window, folder)
-    window.quit_action.trigger()
+    window.window_actions.quit.trigger()
     question(qtbot, window)
     gate.open.set()  # the export finishes before anyone answers: nothing left to lose
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
@@ -238,10 +238,10 @@ def test_a_verification_and_a_case_file_being_built_are_asked_about_too(
     try:
         ws = seed(context.engine)
         window = open_window(qtbot, context)
-        verifying = window.compliance.open_verify()
+        verifying = window.features.compliance.open_verify()
         qtbot.waitUntil(verifying.verify_button.isEnabled, timeout=10_000)
         verifying.start()
-        building = window.compliance.save_case(
+        building = window.features.compliance.save_case(
             tmp_path / "held.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
         )
         qtbot.waitUntil(lambda: len(window.running_work()) == 2, timeout=10_000)

@@ -60,7 +60,7 @@ def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyp
     window = MainWindow(context, ADMIN)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.loaded, timeout=10_000)
     window.apply_filter(
         EventFilter(
             workspace_ids=(next(w.id for w in window.picker.workspaces if w.slug == "riverside"),),

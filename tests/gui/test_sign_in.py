@@ -124,16 +124,16 @@ def test_demo_accounts_shown_only_on_demo_database(qtbot, context: Context) -> N
 def test_first_run_creates_the_first_admin(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
     dialog = open_dialog(qtbot, context)
     assert dialog.pages.currentIndex() == 1
-    dialog.admin_email.setText("boss@n.example")
-    dialog.admin_name.setText("Boss")
-    dialog.admin_password.setText("short")
-    dialog.admin_repeat.setText("short")
-    dialog.create_button.click()
+    dialog.first_admin.email.setText("boss@n.example")
+    dialog.first_admin.name.setText("Boss")
+    dialog.first_admin.password.setText("short")
+    dialog.first_admin.repeat.setText("short")
+    dialog.first_admin.create_button.click()
     qtbot.waitUntil(lambda: "at least 12" in dialog.message.text())
-    dialog.admin_password.setText(PASSWORD)
-    dialog.admin_repeat.setText(PASSWORD)
+    dialog.first_admin.password.setText(PASSWORD)
+    dialog.first_admin.repeat.setText(PASSWORD)
     with qtbot.waitSignal(dialog.accepted, timeout=10_000):
-        dialog.create_button.click()
+        dialog.first_admin.create_button.click()
     assert dialog.identity and dialog.identity.role == "admin"
     assert accounts.staff_count(context.engine) == 1
 

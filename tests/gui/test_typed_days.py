@@ -30,6 +30,6 @@ def test_report_form_uses_the_days_typed(qtbot) -> None:  # type: ignore[no-unty
     # A text that is no day is named, not replaced by another day.
     retype(qtbot, dialog.last, "2025-02-30")
     with qtbot.assertNotEmitted(dialog.accepted):
-        dialog._check()
+        dialog.submit()
     assert "last day is not a day" in dialog.error.text()
     assert dialog.last.text() == "2025-02-30"

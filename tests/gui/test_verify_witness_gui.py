@@ -34,7 +34,7 @@ def press_verify(qtbot, dialog: VerifyDialog) -> None:  # type: ignore[no-untype
 def test_a_rollback_after_a_verification_is_reported_in_the_window(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
     ws = seed(context.engine)
     window = open_window(qtbot, context)
-    dialog = window.compliance.open_verify()
+    dialog = window.features.compliance.open_verify()
     press_verify(qtbot, dialog)
     assert "61 events verified, chain intact" in dialog.headline.text()
     assert (context.paths.data_dir / "chain-witness.json").exists()

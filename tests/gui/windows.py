@@ -17,7 +17,7 @@ def open_main_window(qtbot, context: Context, identity: StaffIdentity = ADMIN) -
     window = MainWindow(context, identity)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
+    qtbot.waitUntil(lambda: window.state.loaded, timeout=15_000)
     qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
     return window
 
@@ -35,9 +35,7 @@ def open_session_window(  # type: ignore[no-untyped-def]
     if owned:
         qtbot.addWidget(window)
     qtbot.waitUntil(
-        lambda: (
-            window._workspaces_loaded and window.model.rowCount() > 0 and not window.model.loading
-        ),
+        lambda: window.state.loaded and window.model.rowCount() > 0 and not window.model.loading,
         timeout=10_000,
     )
     window.activateWindow()

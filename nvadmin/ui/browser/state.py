@@ -1,0 +1,278 @@
+"""What the activity browser shows, kept apart from its widgets (no Qt import here).
+
+The window's widgets (workspace picker, filter bar, table header) display this state and report
+what the staff member changes; every decision about it — which workspaces a search covers, the
+zone times are read in, whether a view is logged, what a preset or a saved search means, when
+the workspace column comes and goes — is made here, so it is tested without a screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from nvadmin.audit.paging import Sort, authorize
+from nvadmin.audit.query import EventFilter, Term
+from nvadmin.audit.search import Search, SearchError, format_search, parse
+from nvadmin.audit.taxonomy import Category
+from nvadmin.audit.workspaces import WorkspaceInfo
+from nvadmin.auth.roles import Permission, StaffIdentity
+from nvadmin.errors import UserError
+
+log = logging.getLogger(__name__)
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class SavedSearch:
+    """A search kept by name: the search-bar text (so "last 24 hours" stays relative), the
+    workspace by id (None: all workspaces) and the sort."""
+
+    name: str
+    text: str
+    workspace_id: int | None
+    sort_key: str = "time"
+    descending: bool = True
+
+
+class SavedSearchBook(Protocol):
+    """Where saved searches are kept (the staff member's UI settings)."""
+
+    def all(self) -> list[SavedSearch]: ...
+
+    def save(self, search: SavedSearch) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class Refused(UserError):
+    """What the staff member asked for cannot be shown; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A ready-made search of the Presets menu."""
+
+    label: str
+    search: Search
+
+
+FAILED_SIGN_INS = Preset(
+    "Failed sign-ins, last 24 h",
+    Search(terms=(Term("category", Category.FAILED_SIGN_INS.value),), last="24h"),
+)
+LOG_ACCESS = Preset(
+    "Activity log access", Search(terms=(Term("category", Category.LOG_ACCESS.value),))
+)
+
+
+def user_search(email: str | None, name: str) -> Search:
+    """Everything one team member did (by e-mail, or by name when there is none)."""
+    return Search(terms=(Term("user", email) if email else Term("name", name),))
+
+
+def patient_search(patient: str) -> Search:
+    """Who accessed one patient."""
+    return Search(terms=(Term("patient", patient),))
+
+
+def with_value(search: Search, field: str, value: str, *, negate: bool = False) -> Search:
+    """``search`` narrowed to (or, negated, excluding) one cell's value."""
+    term = Term(field, value, negate)
+    if field == "category" and value == Category.LOG_ACCESS.value and negate:
+        return replace(search, include_log_access=False)
+    if term in search.terms:
+        return search
+    if not negate:
+        # "Filter by" narrows this field to the value (OR-ing would widen it).
+        search = replace(
+            search, terms=tuple(t for t in search.terms if t.field != field or t.negate)
+        )
+    return search.with_terms(term)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRequest:
+    """One query for the table: its filter and whether opening it is logged."""
+
+    event_filter: EventFilter
+    log_view: bool
+
+
+class BrowserState:
+    """The browser's workspace choice, sort, time display and the searches it ran."""
+
+    def __init__(self, identity: StaffIdentity, *, read_only: bool = False) -> None:
+        self.identity = identity
+        self.read_only = read_only  # a case file: nothing is logged, there is no log
+        self.workspaces: tuple[WorkspaceInfo, ...] = ()
+        self.loaded = False  # the workspaces were listed
+        self.chosen = False  # a workspace (or all of them) was chosen
+        self.workspace: WorkspaceInfo | None = None  # None: all workspaces
+        # A filter over several workspaces (from a report or insights) keeps them all while
+        # its first workspace stays the one chosen.
+        self.extra_workspaces: tuple[int, ...] = ()
+        self.pending_filter: EventFilter | None = None  # asked for before the list came
+        self.sort = Sort()
+        self.times_in_utc = False
+        self.locked = False
+        self._last_logged: tuple[tuple[int, ...], Search] | None = None
+        self._workspace_column_for_several = False
+
+    # -- workspaces -----------------------------------------------------------------------------
+
+    @property
+    def may_browse_all(self) -> bool:
+        return self.identity.can(Permission.ALL_WORKSPACES)
+
+    def set_workspaces(self, workspaces: list[WorkspaceInfo]) -> None:
+        self.workspaces = tuple(workspaces)
+        self.loaded = True
+
+    def workspace_by_id(self, workspace_id: int) -> WorkspaceInfo | None:
+        return next((w for w in self.workspaces if w.id == workspace_id), None)
+
+    def workspace_names(self) -> dict[int, str]:
+        return {w.id: w.name for w in self.workspaces}
+
+    def choose(self, workspace: WorkspaceInfo | None, *, keep: tuple[int, ...] = ()) -> None:
+        """Browse ``workspace`` (None: all of them); ``keep``: the workspaces of a filter
+        over several."""
+        if workspace is None and not self.may_browse_all:
+            raise Refused("Only admins may browse all workspaces at once.")
+        self.workspace = workspace
+        self.chosen = True
+        self.extra_workspaces = keep
+
+    def first_choice(self, remembered: str | None) -> tuple[bool, WorkspaceInfo | None]:
+        """The workspace to open on: the one remembered from last time ("" for all), else the
+        first clinic, else all workspaces for an admin. ``(False, None)``: none may be
+        browsed."""
+        allow_all = self.may_browse_all
+        if remembered == "" and allow_all:
+            return True, None
+        if remembered:
+            try:
+                choice = self.workspace_by_id(int(remembered))
+            except ValueError:
+                choice = None
+            if choice is not None:
+                return True, choice
+        clinics = [w for w in self.workspaces if not w.is_system]
+        if clinics:
+            return True, clinics[0]
+        return allow_all, None
+
+    def workspace_ids(self) -> tuple[int, ...]:
+        """The workspaces a search covers; () for all of them."""
+        extra, current = self.extra_workspaces, self.workspace
+        if len(extra) > 1 and current is not None and current.id in extra:
+            return extra
+        return () if current is None else (current.id,)
+
+    def several_workspaces(self) -> bool:
+        return self.workspace is None or len(self.workspace_ids()) > 1
+
+    def target_of(self, event_filter: EventFilter) -> WorkspaceInfo | None:
+        """The workspace to choose to show ``event_filter``; :class:`Refused` says why not."""
+        if not event_filter.workspace_ids:
+            if not self.may_browse_all:
+                raise Refused("Only admins may browse all workspaces at once.")
+            return None
+        workspace = self.workspace_by_id(event_filter.workspace_ids[0])
+        if workspace is None:
+            raise Refused(
+                f"Workspace {event_filter.workspace_ids[0]} does not exist in this database."
+            )
+        return workspace
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def display_zone(self) -> ZoneInfo:
+        """The zone times are shown and typed in: the workspace's, or UTC."""
+        workspace = self.workspace
+        if self.times_in_utc or workspace is None:
+            return UTC_ZONE
+        try:
+            return ZoneInfo(workspace.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("unknown time zone %r for workspace %s", workspace.timezone, workspace.id)
+            return UTC_ZONE
+
+    # -- columns ------------------------------------------------------------------------------
+
+    def workspace_column(self, hidden: bool) -> bool | None:
+        """Whether the workspace column should now be hidden (None: leave it as it is).
+
+        Several workspaces: show which one each event is from; back to one workspace, the
+        column goes again unless the staff member had shown it themselves."""
+        several = self.several_workspaces()
+        if several and hidden:
+            self._workspace_column_for_several = True
+            return False
+        if not several and self._workspace_column_for_several:
+            self._workspace_column_for_several = False
+            return True
+        return None
+
+    # -- running searches -----------------------------------------------------------------------
+
+    def may_run(self) -> bool:
+        return self.loaded and self.chosen and not self.locked
+
+    def request(self, search: Search, *, log_view: bool | None = None) -> ViewRequest:
+        """The query for ``search`` over the chosen workspaces. The view is logged once per
+        new search (``log_view`` overrides that), never for a case file. Raises
+        :class:`~nvadmin.errors.AccessDenied` or ``ValueError`` for a search that may not or
+        cannot run."""
+        ids = self.workspace_ids()
+        event_filter = search.to_filter(ids)
+        authorize(self.identity, event_filter)
+        key = (ids, search)
+        if log_view is None:
+            log_view = key != self._last_logged
+        self._last_logged = key
+        return ViewRequest(event_filter, log_view and not self.read_only)
+
+    # -- saved searches -------------------------------------------------------------------------
+
+    def saved(self, name: str, search: Search) -> SavedSearch:
+        """``search`` kept under ``name`` with the workspace and sort now shown."""
+        return SavedSearch(
+            name=name,
+            text=format_search(search, self.display_zone()),
+            workspace_id=None if self.workspace is None else self.workspace.id,
+            sort_key=self.sort.key,
+            descending=self.sort.descending,
+        )
+
+    def open_saved(self, saved: SavedSearch) -> Search:
+        """Choose the saved search's workspace and sort; its search, read in that workspace's
+        zone. :class:`Refused` (nothing changed) when it cannot be opened."""
+        if saved.workspace_id is None:
+            if not self.may_browse_all:
+                raise Refused(
+                    f"The saved search “{saved.name}” covers all workspaces, which only admins "
+                    "may browse."
+                )
+            workspace = None
+        else:
+            workspace = self.workspace_by_id(saved.workspace_id)
+            if workspace is None:
+                raise Refused(
+                    f"The saved search “{saved.name}” is for workspace {saved.workspace_id}, "
+                    "which does not exist in this database."
+                )
+        self.choose(workspace)
+        try:
+            search = parse(saved.text, self.display_zone())
+        except SearchError as error:
+            raise Refused(f"The saved search “{saved.name}” cannot be read: {error}") from None
+        try:
+            self.sort = Sort(saved.sort_key, saved.descending)
+        except ValueError:
+            self.sort = Sort()
+        return search

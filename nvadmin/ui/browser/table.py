@@ -1,0 +1,351 @@
+"""The browser's table: its columns, scrolling over pages, jumps, sorting, copying rows, its
+context menus and the message drawn over it when it has no rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTableView, QWidget
+
+from nvadmin.audit import fields
+from nvadmin.audit.paging import EventRow, Sort
+from nvadmin.ui.activity_model import (
+    COLUMN_TITLES,
+    COLUMNS,
+    HIDDEN_BY_DEFAULT,
+    SORT_KEY_OF,
+    WIDTH_SAMPLES,
+    ActivityModel,
+    EventRole,
+    FilterValueRole,
+    column_of,
+)
+from nvadmin.ui.browser.state import BrowserState
+
+# Rows from the window's edge at which the next page is requested, so scrolling never waits.
+PREFETCH_ROWS = 60
+# The columns the table had before saved layouts recorded how many they knew.
+FIRST_COLUMN_COUNT = 12
+
+
+def _order(descending: bool) -> Qt.SortOrder:
+    return Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+
+
+class BrowserTable(QObject):
+    """Drives the table view over the activity model for the window.
+
+    ``filter_by_value(field, value, negate)``, ``user_search(email, name)`` and
+    ``patient_search(patient)`` come from the cell menu; ``status(text)`` is a line for the
+    status bar.
+    """
+
+    filter_by_value = Signal(str, str, bool)
+    user_search = Signal(object, str)
+    patient_search = Signal(str)
+    status = Signal(str)
+
+    def __init__(self, model: ActivityModel, state: BrowserState, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.state = state
+        self.view = QTableView(parent)
+        self.overlay = QLabel(self.view.viewport())
+        self.copy_action = QAction("&Copy rows", parent)
+        self._build()
+        self._connect()
+
+    # -- building --------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        table = self.view
+        table.setObjectName("activityTable")
+        table.setAccessibleName("Activity events")
+        table.setModel(self.model)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        # Per item: the window's keep-your-place arithmetic counts rows, not pixels.
+        table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        table.setAlternatingRowColors(True)
+        table.setWordWrap(False)
+        table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(24)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header = table.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.setStretchLastSection(True)
+        header.setSortIndicatorShown(True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        metrics = table.fontMetrics()
+        for column, sample in WIDTH_SAMPLES.items():
+            table.setColumnWidth(column, metrics.horizontalAdvance(sample) + metrics.height())
+        for column in HIDDEN_BY_DEFAULT:
+            table.setColumnHidden(column, True)
+        header.setSortIndicator(column_of(fields.TIME), Qt.SortOrder.DescendingOrder)
+
+        overlay = self.overlay
+        overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        overlay.setWordWrap(True)
+        # Secondary text from the palette, so it reads on light and dark themes alike.
+        overlay.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        font = overlay.font()
+        font.setPointSize(14)
+        overlay.setFont(font)
+        overlay.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        overlay.raise_()
+
+        self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.copy_action.triggered.connect(self.copy_selection)
+        table.addAction(self.copy_action)
+
+    def _connect(self) -> None:
+        model, table = self.model, self.view
+        header = table.horizontalHeader()
+        header.customContextMenuRequested.connect(self._column_menu_at)
+        header.sortIndicatorChanged.connect(self._on_sort_indicator)
+        table.installEventFilter(self)
+        table.customContextMenuRequested.connect(self._cell_menu_at)
+        table.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        model.rows_prepended.connect(self._keep_place_after_prepend)
+        model.rows_trimmed_top.connect(self._keep_place_after_trim)
+        model.jumped.connect(self.select_row)
+        for signal in (model.modelReset, model.rowsInserted):
+            signal.connect(self.update_overlay)
+            signal.connect(self.ensure_current_row)
+        for value_signal in (
+            model.loading_changed,
+            model.rows_shown,
+            model.count_changed,
+            model.failed,
+        ):
+            value_signal.connect(self.update_overlay)
+
+    # -- header state (sort indicator, saved layout) --------------------------------------------
+
+    def show_sort(self, sort: Sort) -> None:
+        """The header's indicator on ``sort`` without sorting again."""
+        column = next(c for c, k in SORT_KEY_OF.items() if k == sort.key)
+        header = self.view.horizontalHeader()
+        header.blockSignals(True)
+        header.setSortIndicator(column, _order(sort.descending))
+        header.blockSignals(False)
+
+    def restore_header(self, saved: QByteArray, saved_columns: int) -> Sort | None:
+        """Columns, widths and order as saved (``saved_columns`` is how many columns the
+        table had then); the sort the saved indicator shows."""
+        header = self.view.horizontalHeader()
+        header.blockSignals(True)
+        header.restoreState(saved)
+        header.blockSignals(False)
+        # Columns added since the layout was saved start as new users see them.
+        for column in HIDDEN_BY_DEFAULT:
+            if column >= saved_columns:
+                header.setSectionHidden(column, True)
+        key = SORT_KEY_OF.get(header.sortIndicatorSection())
+        if key is None:
+            return None
+        return Sort(key, header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder)
+
+    def _on_sort_indicator(self, section: int, order: Qt.SortOrder) -> None:
+        if section not in SORT_KEY_OF:
+            # E.g. details cannot be sorted: put the indicator back where the data really is.
+            self.show_sort(self.state.sort)
+            title = str(self.model.headerData(section, Qt.Orientation.Horizontal))
+            self.status.emit(f"The {title.lower()} column cannot be sorted.")
+            return
+        self.model.sort(section, order)
+        self.state.sort = self.model.sort_order
+
+    def set_workspace_column(self) -> None:
+        workspace_column = column_of(fields.WORKSPACE)
+        hidden = self.state.workspace_column(self.view.isColumnHidden(workspace_column))
+        if hidden is not None:
+            self.view.setColumnHidden(workspace_column, hidden)
+
+    # -- the message over an empty table -------------------------------------------------------
+
+    def update_overlay(self, *_args: object) -> None:
+        if self.state.locked:
+            self.overlay_text("Locked. Unlock to see the activity log again.")
+        elif self.model.rowCount() > 0:
+            self.overlay.hide()
+        elif self.model.error:
+            self.overlay_text("The events could not be loaded. See the message above.")
+        elif self.model.loading or self.model.event_filter is None:
+            self.overlay_text("Loading…")
+        else:
+            self.overlay_text("No events match these filters.")
+
+    def overlay_text(self, text: str) -> None:
+        if self.model.rowCount() > 0 and not self.state.locked:
+            self.overlay.hide()
+            return
+        self.overlay.setText(text)
+        self.overlay.setGeometry(self.view.viewport().rect())
+        self.overlay.show()
+
+    # -- current row, scrolling and jumps ------------------------------------------------------
+
+    def focus(self, *_args: object) -> None:
+        """Keyboard focus on the table, at its current row (the first row if none)."""
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.ensure_current_row()
+
+    def ensure_current_row(self, *_args: object) -> None:
+        table = self.view
+        if table.currentIndex().isValid() or self.model.rowCount() == 0:
+            return
+        if table.window().focusWidget() is not table:
+            return
+        column = table.horizontalHeader().logicalIndex(0)
+        table.setCurrentIndex(self.model.index(0, max(0, column)))
+
+    def current_event(self) -> EventRow | None:
+        index = self.view.currentIndex()
+        return self.model.data(index, EventRole) if index.isValid() else None
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.view.verticalScrollBar()
+        if value <= PREFETCH_ROWS:
+            self.model.fetch_before()
+        if value >= bar.maximum() - PREFETCH_ROWS:
+            self.model.fetch_after()
+
+    def _keep_place_after_prepend(self, count: int) -> None:
+        bar = self.view.verticalScrollBar()
+        bar.setValue(bar.value() + count)
+
+    def _keep_place_after_trim(self, count: int) -> None:
+        bar = self.view.verticalScrollBar()
+        bar.setValue(max(0, bar.value() - count))
+
+    def select_row(self, row: int) -> None:
+        index = self.model.index(row, 0)
+        self.view.setCurrentIndex(index)
+        self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def jump_to_end(self) -> None:
+        if self.model.at_end and self.model.rowCount():
+            self.select_row(self.model.rowCount() - 1)
+        else:
+            self.model.jump_to_end()
+
+    def jump_to_start(self) -> None:
+        if self.model.at_start and self.model.rowCount():
+            self.select_row(0)
+        else:
+            self.model.jump_to_start()
+
+    def go_to_time(self, instant: datetime) -> None:
+        """Rows around the first event at or after ``instant``, in time order."""
+        if self.state.sort.key != "time":
+            self.state.sort = Sort("time", self.state.sort.descending)
+            self.show_sort(self.state.sort)
+        self.model.go_to_time(instant)
+
+    # -- selection and copy ----------------------------------------------------------------------
+
+    def selected_rows(self) -> list[int]:
+        return sorted({index.row() for index in self.view.selectionModel().selectedRows()})
+
+    def visible_columns(self) -> list[int]:
+        header = self.view.horizontalHeader()
+        logical = [header.logicalIndex(v) for v in range(header.count())]
+        return [c for c in logical if not header.isSectionHidden(c)]
+
+    def selection_as_text(self) -> str:
+        """The selected rows as tab-separated text with a header line (visible columns, in
+        the order shown)."""
+        columns = self.visible_columns()
+        lines = [
+            "\t".join(str(self.model.headerData(c, Qt.Orientation.Horizontal)) for c in columns)
+        ]
+        for row in self.selected_rows():
+            cells = []
+            for column in columns:
+                value = self.model.data(self.model.index(row, column)) or ""
+                cells.append(str(value).replace("\t", " ").replace("\n", " "))
+            lines.append("\t".join(cells))
+        return "\n".join(lines) + "\n"
+
+    def copy_selection(self) -> None:
+        if not self.selected_rows():
+            return
+        QGuiApplication.clipboard().setText(self.selection_as_text())
+        self.status.emit(f"Copied {len(self.selected_rows())} row(s).")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.view and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.matches(QKeySequence.StandardKey.Copy):
+                self.copy_selection()
+                return True
+            ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            if ctrl and event.key() == Qt.Key.Key_End:
+                self.jump_to_end()
+                return True
+            if ctrl and event.key() == Qt.Key.Key_Home:
+                self.jump_to_start()
+                return True
+        if event.type() == QEvent.Type.Resize and watched is self.view:
+            self.fit_overlay()
+        return super().eventFilter(watched, event)
+
+    def fit_overlay(self) -> None:
+        self.overlay.setGeometry(self.view.viewport().rect())
+
+    # -- context menus ------------------------------------------------------------------------
+
+    def _cell_menu_at(self, position: QPoint) -> None:
+        index = self.view.indexAt(position)
+        if not index.isValid():
+            return
+        menu = self.cell_menu(index)
+        menu.exec(self.view.viewport().mapToGlobal(position))
+
+    def cell_menu(self, index: QModelIndex) -> QMenu:
+        menu = QMenu(self.view)
+        pair = self.model.data(index, FilterValueRole)
+        filter_action = menu.addAction("Filter by this value")
+        exclude_action = menu.addAction("Exclude this value")
+        if pair is None:
+            filter_action.setEnabled(False)
+            exclude_action.setEnabled(False)
+        else:
+            field, value = pair
+            filter_action.triggered.connect(lambda: self.filter_by_value.emit(field, value, False))
+            exclude_action.triggered.connect(lambda: self.filter_by_value.emit(field, value, True))
+        copy_cell = menu.addAction("Copy")
+        text = str(self.model.data(index) or "")
+        copy_cell.triggered.connect(lambda: QGuiApplication.clipboard().setText(text))
+        menu.addAction(self.copy_action)
+        menu.addSeparator()
+        event = self.model.data(index, EventRole)
+        if event is not None:
+            user = menu.addAction("Everything this user did")
+            user.triggered.connect(
+                lambda: self.user_search.emit(event.actor_email, event.actor_name)
+            )
+            if event.patient_id:
+                patient = menu.addAction("Who accessed this patient")
+                patient.triggered.connect(lambda: self.patient_search.emit(event.patient_id))
+        return menu
+
+    def _column_menu_at(self, position: QPoint) -> None:
+        menu = QMenu(self.view)
+        self.fill_column_menu(menu)
+        menu.exec(self.view.horizontalHeader().mapToGlobal(position))
+
+    def fill_column_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        for column in range(len(COLUMNS)):
+            title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
+            act = menu.addAction(title or COLUMN_TITLES[column])
+            act.setCheckable(True)
+            act.setChecked(not self.view.isColumnHidden(column))
+            act.toggled.connect(lambda checked, c=column: self.view.setColumnHidden(c, not checked))
