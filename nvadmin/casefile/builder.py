@@ -247,11 +247,13 @@ def _copy(
     insert_event = (
         f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})"
     )
+    # The segment's other events: those not already copied as matching ones (looked up in
+    # the case database by id, so memory does not grow with the number of events).
     insert_context = (
-        f"INSERT INTO case_chain_context ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})"
+        f"INSERT INTO case_chain_context ({', '.join(EVENT_COLUMNS)}) "
+        f"SELECT {placeholders} WHERE NOT EXISTS (SELECT 1 FROM activity_events WHERE id = ?)"
     )
     spans: dict[int, list[int]] = {}  # workspace -> [first seq, last seq, matching count]
-    matched: dict[int, set[int]] = {}
     done = 0
     database.execute("BEGIN")
     rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
@@ -264,11 +266,9 @@ def _copy(
             span = spans.get(r.workspace_id)
             if span is None:
                 spans[r.workspace_id] = [r.seq, r.seq, 1]
-                matched[r.workspace_id] = {r.id}
             else:
                 span[1] = r.seq
                 span[2] += 1
-                matched[r.workspace_id].add(r.id)
         done += len(batch)
         progress(done, total, f"{done:,} of {total:,} events copied")
     workspace_ids = sorted(set(spans) | set(event_filter.workspace_ids))
@@ -297,13 +297,12 @@ def _copy(
                 .where(e.workspace_id == workspace_id, e.seq.between(first, end))
                 .order_by(e.seq)
             )
-            ids = matched[workspace_id]
             for batch in segment_rows.partitions(_BATCH):
                 token.check()
-                extra = [_storable(r) for r in batch if r.id not in ids]
-                if extra:
-                    database.executemany(insert_context, extra)
-                    context += len(extra)
+                inserted = database.executemany(
+                    insert_context, [(*_storable(r), r.id) for r in batch]
+                )
+                context += inserted.rowcount
                 progress(context, None, f"{context:,} chain context events copied")
         checkpoints = source_connection.execute(
             select(ChainCheckpoint.__table__).where(

@@ -18,6 +18,7 @@ import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.pool import QueuePool
 
 from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.verify import BreakKind, BrokenLink, Verification, walk
@@ -102,8 +103,15 @@ def open_case_file(
         return _open_v1(path, passphrase, progress=progress)
     header = encrypted.read_header(path)
     keys = encrypted.unlock(header, passphrase)
+    # Connections are shared between the browser's background threads (not one per thread):
+    # each is keyed once and keeps its page cache.
     engine = create_engine(
-        "sqlite://", module=sqlcipher3, creator=encrypted.opener(path, keys.encryption)
+        "sqlite://",
+        module=sqlcipher3,
+        creator=encrypted.opener(path, keys.encryption),
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=4,
     )
     del keys
 
