@@ -16,7 +16,19 @@ from typing import Any
 
 import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.pool import StaticPool
 
 from nvadmin import __version__
@@ -50,7 +62,6 @@ _BATCH = 5_000
 # The events arrive in chain order, so most indexes grow at a few places and stay cached.
 CACHE_KIB = 64 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
-_TIME_INDEX = EVENT_COLUMNS.index("occurred_at")
 CASE_TABLES = (
     "CREATE TABLE case_chain_context AS SELECT * FROM activity_events WHERE 0",
     "CREATE INDEX ix_case_chain_context_workspace_seq ON case_chain_context (workspace_id, seq)",
@@ -240,6 +251,7 @@ def _copy(
     e = ActivityEvent
     table = ActivityEvent.__table__
     where = where_clause(event_filter)
+    stored = _stored_columns(source_connection.dialect.name)
     total = int(
         source_connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
     )
@@ -257,11 +269,11 @@ def _copy(
     done = 0
     database.execute("BEGIN")
     rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
-        select(table).where(where).order_by(e.workspace_id, e.seq)
+        select(*stored).where(where).order_by(e.workspace_id, e.seq)
     )
     for batch in rows.partitions(_BATCH):
         token.check()
-        database.executemany(insert_event, [_storable(r) for r in batch])
+        database.executemany(insert_event, [tuple(r) for r in batch])
         for r in batch:
             span = spans.get(r.workspace_id)
             if span is None:
@@ -293,15 +305,13 @@ def _copy(
             segment_rows = source_connection.execution_options(
                 stream_results=True, yield_per=_BATCH
             ).execute(
-                select(table)
+                select(*stored)
                 .where(e.workspace_id == workspace_id, e.seq.between(first, end))
                 .order_by(e.seq)
             )
             for batch in segment_rows.partitions(_BATCH):
                 token.check()
-                inserted = database.executemany(
-                    insert_context, [(*_storable(r), r.id) for r in batch]
-                )
+                inserted = database.executemany(insert_context, [(*r, r.id) for r in batch])
                 context += inserted.rowcount
                 progress(context, None, f"{context:,} chain context events copied")
         checkpoints = source_connection.execute(
@@ -379,10 +389,21 @@ def _copy(
     }
 
 
-def _storable(row: Any) -> tuple[Any, ...]:
-    values = list(row)
-    values[_TIME_INDEX] = sqlite_timestamp(values[_TIME_INDEX])
-    return tuple(values)
+def _stored_columns(dialect: str) -> list[ColumnElement[Any]]:
+    """The event columns as the case database stores them, made by the source database:
+    the time as SQLite's text for it (``sqlite_timestamp``), every other column as it is. No
+    Python work per row: the rows go into the case database as they come."""
+    columns: list[ColumnElement[Any]] = []
+    for column in ActivityEvent.__table__.columns:
+        if column.name != "occurred_at":
+            columns.append(column)
+        elif dialect == "postgresql":
+            utc = func.timezone("UTC", column)
+            text = func.to_char(utc, "YYYY-MM-DD HH24:MI:SS.US")
+            columns.append(type_coerce(text, String()).label(column.name))
+        else:  # SQLite already holds that text: copied as it is, not parsed and re-made
+            columns.append(type_coerce(column, String()).label(column.name))
+    return columns
 
 
 def _copy_context_tables(
