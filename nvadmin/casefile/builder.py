@@ -146,6 +146,8 @@ def create_case_file(
             manifest = _build(
                 database, engine, identity, event_filter, source, public_keys, progress, token
             )
+        except encrypted.DatabaseError as error:
+            raise ExportWriteError(_write_failure(error, destination)) from error
         finally:
             database.discard()
         progress(0, None, "sealing")
@@ -217,6 +219,13 @@ def _build(
     )
     token.check()
     return manifest
+
+
+def _write_failure(error: Exception, destination: Path) -> str:
+    """A one-line message for SQLite failing to write the case database."""
+    if getattr(error, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
+        return f"the disk is full: no space left in {destination.parent}; no file was written"
+    return f"cannot write the case file {destination.name}: {error}"
 
 
 def _seal(path: Path, header: dict[str, Any]) -> tuple[int, str]:

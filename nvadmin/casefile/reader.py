@@ -56,6 +56,11 @@ class OpenCase:
     _connection: SharedConnection | None = field(default=None, repr=False)
 
     @property
+    def in_place(self) -> bool:
+        """Read from the file page by page (version 2), not decrypted into memory."""
+        return self._connection is None
+
+    @property
     def label(self) -> str:
         return f"case file {self.path.name} (offline, read-only)"
 
@@ -225,7 +230,7 @@ def verify_case(
     results: list[Verification] = []
     offset = 0
     with case.engine.connect() as connection:
-        if case._connection is None:
+        if case.in_place:
             # Every page authenticated, not only those the chain walk reads (the schema,
             # the other tables, the free pages' list): a changed page raises PAGE_FAILURE.
             progress(0, total, "checking every page of the case file")
