@@ -511,3 +511,46 @@ def test_an_edited_v2_header_is_refused_before_any_key_derivation(
     else:
         assert message.startswith("damaged or altered case file"), message
     assert derivations == []
+
+
+def test_the_case_database_is_built_and_read_in_bounded_memory(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages leave memory for the file (encrypted) while the events are still being copied,
+    instead of the whole database being built in memory and encrypted at the end; opening
+    reads the file in place instead of decrypting it into memory."""
+    from nvadmin.casefile import builder
+
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i, details={"note": "x" * 200}) for i in range(3_000)])
+    monkeypatch.setattr(builder, "CACHE_KIB", 256)
+    monkeypatch.setattr(builder, "_BATCH", 500)
+    on_disk_while_copying: list[int] = []
+
+    def watch(_done: int, _total: int | None, message: str) -> None:
+        if "events copied" in message:
+            (part,) = tmp_path.glob("*.nvexport-part")
+            on_disk_while_copying.append(part.stat().st_size)
+
+    summary = create_case_file(
+        engine,
+        REVIEWER,
+        EventFilter(workspace_ids=(ws,)),
+        tmp_path / "big",
+        PASSPHRASE,
+        source="test",
+        progress=watch,
+    )
+    assert summary.events == 3_000
+    assert on_disk_while_copying[-1] > 1_000_000  # more than the 256 KiB page cache
+    assert on_disk_while_copying[0] < on_disk_while_copying[-1]
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        assert case.in_place
+        with case.engine.connect() as c:
+            (_seq, name, file) = c.exec_driver_sql("PRAGMA database_list").one()
+            assert name == "main" and Path(file) == summary.path.resolve()
+        (result,) = verify_case(case, REVIEWER)
+        assert result.intact and result.events_verified == 3_000
+    finally:
+        case.close()
