@@ -59,7 +59,10 @@ MANIFEST_FORMAT = "nvadmin-case-manifest/1"
 MAX_EXTENSION = 2_000_000
 _BATCH = 5_000
 # SQLite's page cache while building, in KiB: memory stays at this whatever the case's size.
-# The events arrive in chain order, so most indexes grow at a few places and stay cached.
+# The indexes are kept up to date row by row, not built after the copy: CREATE INDEX sorts
+# every key, and with temporary storage in memory (SQLCipher does not encrypt temporary
+# files) that sort would hold them all, growing with the case. The events arrive in chain
+# order, so most indexes grow at a few places that stay in the cache.
 CACHE_KIB = 64 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
 CASE_TABLES = (

@@ -554,3 +554,23 @@ def test_the_case_database_is_built_and_read_in_bounded_memory(
         assert result.intact and result.events_verified == 3_000
     finally:
         case.close()
+
+
+def test_a_v2_case_file_is_a_plain_sqlcipher_4_database(
+    engine: Engine, clinic: int, tmp_path: Path
+) -> None:
+    """What docs/compliance.md promises a reviewer without nvadmin: SQLCipher with the raw key
+    and ``cipher_compatibility = 4`` reads it (the trailer after the database is ignored)."""
+    import sqlcipher3
+
+    path = make(engine, clinic, tmp_path / "c").path
+    header = encrypted.read_header(path)
+    key = container.derive_keys(PASSPHRASE, header.salt, header.n, header.r, header.p).encryption
+    connection = sqlcipher3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        connection.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        connection.execute("PRAGMA cipher_compatibility = 4")
+        count = connection.execute("SELECT count(*) FROM activity_events").fetchone()[0]
+        assert count == 10
+    finally:
+        connection.close()
