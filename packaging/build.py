@@ -40,6 +40,7 @@ BUILD = ROOT / "build"
 BUNDLE = BUILD / "dist" / "nvadmin"
 DIST = ROOT / "dist"
 RESOURCES = ROOT / "resources"
+UNNAMED_LICENCES = {"sqlcipher3": "Zlib"}
 LICENSE_FILE_PREFIXES = ("license", "licence", "copying", "notice", "authors")
 
 
@@ -121,6 +122,8 @@ def write_licences() -> Path:
             ]
             licence = " / ".join(classifiers) or (meta.get("License") or "").splitlines()[0:1]
             licence = licence if isinstance(licence, str) else "".join(licence)
+        # Metadata that names no licence, though the package's licence file does.
+        licence = licence or UNNAMED_LICENCES.get(meta["Name"].lower(), "")
         parts.append(f"\n{'=' * 78}\n{meta['Name']} {meta['Version']} — {licence}\n{'=' * 78}\n")
         texts = [
             p
