@@ -171,6 +171,8 @@ def read_header(path: Path) -> Header:
     except OSError:
         size = 0
     tail = read_tail(path, min(size, _TAIL + _MAX_HEADER))
+    if tail[-len(MAGIC) : -1] == MAGIC[:-1] and tail[-1] > MAGIC[-1]:
+        raise CaseFileError("this case file was made by a newer nvadmin: upgrade to open it")
     if not is_v2(tail):
         raise CaseFileError("this is not an nvadmin case file, or its end is missing (truncated?)")
     (length,) = struct.unpack(">I", tail[-_TAIL : -len(MAGIC)])

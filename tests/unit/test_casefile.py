@@ -229,6 +229,9 @@ def test_truncated_files_open_nothing(engine: Engine, clinic: int, tmp_path: Pat
     (tmp_path / "not-a-case.nvcase").write_bytes(b"SQLite format 3\x00" + bytes(100))
     with pytest.raises(container.CaseFileError, match="not an nvadmin case file"):
         open_case_file(tmp_path / "not-a-case.nvcase", PASSPHRASE)
+    path.write_bytes(whole[:-1] + b"\x03")  # a later version's trailer
+    with pytest.raises(container.CaseFileError, match="made by a newer nvadmin"):
+        open_case_file(path, PASSPHRASE)
 
 
 def test_segments_cannot_be_cut_or_reordered() -> None:
