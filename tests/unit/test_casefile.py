@@ -167,14 +167,18 @@ def test_wrong_passphrase_is_said_plainly(engine: Engine, clinic: int, tmp_path:
         open_case_file(path, "correct horse battery stapler")
 
 
-@pytest.mark.parametrize("where", ["header", "first page", "last byte"])
+@pytest.mark.parametrize("where", ["header", "first page", "header length"])
 def test_a_flipped_byte_opens_nothing(
     engine: Engine, clinic: int, tmp_path: Path, where: str
 ) -> None:
     path = make(engine, clinic, tmp_path / "c").path
     data = bytearray(path.read_bytes())
     header = encrypted.read_header(path)
-    position = {"header": header.database_bytes + 20, "first page": 100, "last byte": -1}[where]
+    position = {
+        "header": header.database_bytes + 20,
+        "first page": 100,
+        "header length": -len(encrypted.MAGIC) - 1,  # (the last byte is the version number)
+    }[where]
     data[position] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(container.CaseFileError) as caught:
