@@ -1,115 +1,231 @@
 """Case file benchmark: create, open and verify a case file holding every event of a workspace.
 
-Run:  uv run python -m benchmarks.casefile --database sqlite:///path/seeded.sqlite3
-      uv run python -m benchmarks.casefile [--events 1000000]     (seeds a fresh SQLite file)
+Run:  uv run python -m benchmarks.casefile [--events 1000000]      (PostgreSQL, throwaway cluster)
+      uv run python -m benchmarks.casefile --backend sqlite [--events 1000000]
+      uv run python -m benchmarks.casefile --database URL          (an already seeded database)
 
-Reports, next to a reference measured in the same run (reading the same rows and the size of
-the source database file), the time to create the case file (copy into an in-memory SQLite,
-index, compress, encrypt), its size, the time to open it (scrypt, decrypt, deserialise), to
-verify it offline, and the process's peak resident memory.
+Each step runs in a process of its own, so its peak resident memory (``ru_maxrss``) is its
+own: creating the case file, and opening it then verifying it offline. The reference, in the
+same run on the same warm database, is the database's own client reading the same rows in
+chain order and throwing them away: ``psql`` (``SELECT * ... ORDER BY seq`` printed unaligned
+to /dev/null) or the ``sqlite3`` shell. Printed: each step's time, CPU time and peak memory,
+and the create / reference ratio (target ≤ 2, memory ≤ 300 MB and flat in the number of
+events; open ≤ 2 s whatever the size).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-import psutil
-from sqlalchemy import Engine, select
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
-from benchmarks.verify import plain_read
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.seed import SeedPlan, seed
-from nvadmin.auth.roles import Role, StaffIdentity
-from nvadmin.casefile.builder import create_case_file
-from nvadmin.casefile.reader import open_case_file, verify_case
-from nvadmin.db import migrate
-from nvadmin.db.engine import make_engine, sqlite_url
-from nvadmin.db.models import Workspace
-
-REVIEWER = StaffIdentity(0, "bench@nvadmin.invalid", "benchmark", Role.COMPLIANCE)
+REVIEWER_EMAIL = "bench@nvadmin.invalid"
 PASSPHRASE = "benchmark passphrase, not secret"
+END = date(2026, 11, 1)
 
 
-def _peak_rss_mb() -> float:
-    info = psutil.Process().memory_info()
-    return getattr(info, "peak_wset", 0) / 1e6 or _vm_hwm() or info.rss / 1e6
+def _workspace(url: str) -> int:
+    from nvadmin.db.engine import make_engine
+    from nvadmin.db.models import Workspace
 
-
-def _vm_hwm() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1e3
-    except OSError:
-        pass
-    return 0.0
-
-
-def run(engine: Engine, folder: Path, source_size: int | None) -> None:
+    engine = make_engine(url)
     with engine.connect() as c:
         workspace_id = c.execute(
             select(Workspace.id).where(Workspace.is_system.is_(False)).order_by(Workspace.id)
         ).scalar_one()
-    rows, read_s = plain_read(engine, workspace_id)
-    print(f"reference: plain read of {rows:,} events {read_s:.1f} s")
-    if source_size:
-        print(f"reference: source database file {source_size / 1e6:,.0f} MB")
-    started = time.perf_counter()
+    engine.dispose()
+    return int(workspace_id)
+
+
+def _peak_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e3 if sys.platform != "darwin" else peak / 1e6
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1e3
+    return 0.0
+
+
+def step_create(url: str, destination: Path) -> dict[str, Any]:
+    from nvadmin.audit.query import EventFilter
+    from nvadmin.auth.roles import Role, StaffIdentity
+    from nvadmin.casefile.builder import create_case_file
+    from nvadmin.db.engine import make_engine
+
+    reviewer = StaffIdentity(0, REVIEWER_EMAIL, "benchmark", Role.COMPLIANCE)
+    engine = make_engine(url)
+    workspace_id = _workspace(url)
+    cpu, started = _cpu(), time.perf_counter()
     summary = create_case_file(
         engine,
-        REVIEWER,
+        reviewer,
         EventFilter(workspace_ids=(workspace_id,)),
-        folder / "bench",
+        destination,
         PASSPHRASE,
         source="benchmark",
     )
-    create_s = time.perf_counter() - started
-    print(
-        f"create: {summary.events:,} events in {create_s:.1f} s "
-        f"({summary.events / create_s:,.0f} events/s), file {summary.bytes / 1e6:,.1f} MB "
-        f"({summary.bytes / max(summary.events, 1):.0f} bytes/event)"
-    )
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu": _cpu() - cpu,
+        "events": summary.events,
+        "bytes": summary.bytes,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def step_open_verify(path: Path) -> dict[str, Any]:
+    from nvadmin.auth.roles import Role, StaffIdentity
+    from nvadmin.casefile.reader import open_case_file, verify_case
+
+    reviewer = StaffIdentity(0, REVIEWER_EMAIL, "benchmark", Role.COMPLIANCE)
+    cpu, started = _cpu(), time.perf_counter()
+    case = open_case_file(path, PASSPHRASE)
+    open_s, open_cpu = time.perf_counter() - started, _cpu() - cpu
+    open_rss = _rss_mb()
     started = time.perf_counter()
-    case = open_case_file(summary.path, PASSPHRASE)
-    open_s = time.perf_counter() - started
-    print(f"open: {open_s:.1f} s (scrypt + decrypt + decompress + deserialise)")
-    started = time.perf_counter()
-    (result,) = verify_case(case, REVIEWER)
+    (result,) = verify_case(case, reviewer)
     verify_s = time.perf_counter() - started
     assert result.intact, result.lines()
-    print(f"verify offline: {result.events_verified:,} events in {verify_s:.1f} s")
     case.close()
-    print(f"peak resident memory of the process: {_peak_rss_mb():,.0f} MB")
+    return {
+        "open_seconds": open_s,
+        "open_cpu": open_cpu,
+        "rss_open_mb": open_rss,
+        "verify_seconds": verify_s,
+        "verified": result.events_verified,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def _child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.casefile", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def reference_read(url: str, workspace_id: int) -> tuple[float, float]:
+    """The database's own client reading the same rows, in chain order, into /dev/null:
+    its time and the client's CPU time."""
+    query = f"SELECT * FROM activity_events WHERE workspace_id = {workspace_id} ORDER BY seq"
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        libpq = u.set(drivername="postgresql").render_as_string(hide_password=False)
+        command = ["psql", libpq, "-X", "-q", "-A", "-t", "-c", query]
+    else:
+        command = ["sqlite3", u.database or "", query]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu
+
+
+def run(url: str, folder: Path, label: str) -> None:
+    workspace_id = _workspace(url)
+    reference_read(url, workspace_id)  # warm the cache as the steps will find it
+    reference, reference_cpu = reference_read(url, workspace_id)
+    client = "psql" if url.startswith("postgresql") else "sqlite3"
+    path = folder / "bench.nvcase"
+    created = _child("--step", "create", "--database", url, "--out", str(path))
+    opened = _child("--step", "open", "--out", str(path))
+    path.unlink()
+    events = created["events"]
+    ratio = created["seconds"] / reference
+    print(f"{label}: {events:,} events, file {created['bytes'] / 1e6:,.0f} MB")
+    print("| step | nvadmin | baseline | ratio | peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    print(
+        f"| create | {created['seconds']:.1f} s (CPU {created['cpu']:.1f} s) | "
+        f"{client} read of the rows {reference:.1f} s (client CPU {reference_cpu:.1f} s) | "
+        f"{ratio:.2f} | "
+        f"{created['peak_mb']:,.0f} MB |"
+    )
+    print(
+        f"| open | {opened['open_seconds']:.2f} s (CPU {opened.get('open_cpu', 0):.2f} s; "
+        f"{opened['rss_open_mb']:,.0f} MB resident once open) | — | — | — |"
+    )
+    print(
+        f"| open + verify | {opened['open_seconds'] + opened['verify_seconds']:.1f} s "
+        f"({opened['verified']:,} events) | — | — | {opened['peak_mb']:,.0f} MB |"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--database", metavar="URL", help="an already seeded database")
+    parser.add_argument("--step", choices=("create", "open"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.step == "create":
+        print(json.dumps(step_create(args.database, args.out)))
+        return 0
+    if args.step == "open":
+        print(json.dumps(step_open_verify(args.out)))
+        return 0
     print(
         f"{date.today()} {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
     )
     with tempfile.TemporaryDirectory() as folder:
         if args.database:
-            engine = make_engine(args.database)
-            path = Path(engine.url.database or "") if engine.dialect.name == "sqlite" else None
+            run(args.database, Path(folder), "given database")
+        elif args.backend == "sqlite":
+            if shutil.which("sqlite3") is None:
+                raise SystemExit("the sqlite3 shell is the reference: apt-get install sqlite3")
+            run(_seeded(f"sqlite:///{folder}/source.sqlite3", args.events), Path(folder), "SQLite")
         else:
-            path = Path(folder) / "source.sqlite3"
-            engine = make_engine(sqlite_url(path))
-            migrate.upgrade(engine)
-            seed(engine, SeedPlan(workspaces=1, events=args.events, end=date(2026, 11, 1)))
-        size = path.stat().st_size if path and path.exists() else None
-        run(engine, Path(folder), size)
-        engine.dispose()
+            from tests.pgcluster import cluster
+
+            with cluster() as server:
+                run(_seeded(server, args.events), Path(folder), "PostgreSQL")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
+
+
+def _seeded(url: str, events: int) -> str:
+    from nvadmin.audit.seed import SeedPlan, seed
+    from nvadmin.db import migrate
+    from nvadmin.db.engine import make_engine
+
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    seed(engine, SeedPlan(workspaces=1, events=events, end=END))
+    if engine.dialect.name == "postgresql":
+        # As autovacuum would have long before anyone makes a case file of these events.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM (ANALYZE) activity_events")
+    engine.dispose()
+    return url
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ BUILD = ROOT / "build"
 BUNDLE = BUILD / "dist" / "nvadmin"
 DIST = ROOT / "dist"
 RESOURCES = ROOT / "resources"
+UNNAMED_LICENCES = {"sqlcipher3": "Zlib"}
 LICENSE_FILE_PREFIXES = ("license", "licence", "copying", "notice", "authors")
 
 
@@ -121,6 +122,8 @@ def write_licences() -> Path:
             ]
             licence = " / ".join(classifiers) or (meta.get("License") or "").splitlines()[0:1]
             licence = licence if isinstance(licence, str) else "".join(licence)
+        # Metadata that names no licence, though the package's licence file does.
+        licence = licence or UNNAMED_LICENCES.get(meta["Name"].lower(), "")
         parts.append(f"\n{'=' * 78}\n{meta['Name']} {meta['Version']} — {licence}\n{'=' * 78}\n")
         texts = [
             p
@@ -132,6 +135,14 @@ def write_licences() -> Path:
             parts.append(text.read_text(encoding="utf-8", errors="replace"))
         if not texts:
             parts.append("(the package ships no separate licence file; see the licence above)\n")
+    # sqlcipher3's wheel links SQLCipher and OpenSSL into its extension module but ships only
+    # its own (zlib) licence; theirs are reproduced here. SQLite itself is public domain.
+    parts.append(
+        f"\n{'=' * 78}\nSQLCipher 4 (inside sqlcipher3) — BSD-3-Clause\n{'=' * 78}\n"
+        + (PACKAGING / "licenses" / "SQLCipher.txt").read_text(encoding="utf-8")
+        + f"\n{'=' * 78}\nOpenSSL 3 (inside sqlcipher3) — Apache-2.0\n{'=' * 78}\n"
+        + (PACKAGING / "licenses" / "Apache-2.0.txt").read_text(encoding="utf-8")
+    )
     for name in ("LGPL-3.0.txt", "GPL-3.0.txt"):
         parts.append(f"\n{'=' * 78}\n{name[:-4]}\n{'=' * 78}\n")
         parts.append((PACKAGING / "licenses" / name).read_text(encoding="utf-8"))

@@ -1,8 +1,9 @@
 """Encrypted offline case files (``.nvcase``).
 
 A compliance reviewer takes the events of an investigation (any filter) to a laptop with no
-network, and keeps browsing, reporting and verifying there. A case file holds, encrypted as a
-whole (:mod:`nvadmin.casefile.container`):
+network, and keeps browsing, reporting and verifying there. A case file is an SQLCipher
+database, encrypted page by page (:mod:`nvadmin.casefile.encrypted`; version 1 files,
+:mod:`nvadmin.casefile.container`, are still read), holding:
 
 * an SQLite database with nvadmin's own schema, so the same browser opens it unchanged: the
   matching events (``activity_events``), their workspaces, team members and API clients;
@@ -13,7 +14,8 @@ whole (:mod:`nvadmin.casefile.container`):
 * ``case_manifest``: what the file is (filter, who made it when, from which database, counts,
   segments, chain heads at creation).
 
-Building happens in an in-memory SQLite database and opening deserialises the decrypted bytes
-into one (``sqlite3.Connection.deserialize``): no plaintext ever touches the disk, and SQLite's
-own temporary storage is kept in memory too.
+Building writes the encrypted pages straight into the destination's temporary file, and
+opening reads the file in place, one authenticated page at a time: the plaintext database
+never exists whole, in memory or on disk, and memory does not grow with the case's size.
+SQLite's own temporary storage is kept in memory (SQLCipher does not encrypt it).
 """

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -12,8 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.pool import StaticPool
 
 from nvadmin import __version__
@@ -21,7 +36,7 @@ from nvadmin.audit import access_log
 from nvadmin.audit.checkpoints import fingerprint, public_pem
 from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.auth.roles import Permission, StaffIdentity
-from nvadmin.casefile import container
+from nvadmin.casefile import container, encrypted
 from nvadmin.db import migrate
 from nvadmin.db.models import (
     ActivityEvent,
@@ -33,7 +48,7 @@ from nvadmin.db.models import (
 )
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import UserError
-from nvadmin.export.atomic import AtomicFile
+from nvadmin.export.atomic import AtomicFile, ExportWriteError, describe_os_error
 from nvadmin.workers.cancel import CancelToken
 
 log = logging.getLogger(__name__)
@@ -43,8 +58,13 @@ MANIFEST_FORMAT = "nvadmin-case-manifest/1"
 # A segment is stretched to the next signed checkpoint only when that is reasonably near.
 MAX_EXTENSION = 2_000_000
 _BATCH = 5_000
+# SQLite's page cache while building, in KiB: memory stays at this whatever the case's size.
+# The indexes are kept up to date row by row, not built after the copy: CREATE INDEX sorts
+# every key, and with temporary storage in memory (SQLCipher does not encrypt temporary
+# files) that sort would hold them all, growing with the case. The events arrive in chain
+# order, so most indexes grow at a few places that stay in the cache.
+CACHE_KIB = 64 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
-_TIME_INDEX = EVENT_COLUMNS.index("occurred_at")
 CASE_TABLES = (
     "CREATE TABLE case_chain_context AS SELECT * FROM activity_events WHERE 0",
     "CREATE INDEX ix_case_chain_context_workspace_seq ON case_chain_context (workspace_id, seq)",
@@ -70,7 +90,7 @@ class CaseFileSummary:
 class SharedConnection(sqlite3.Connection):
     """An in-memory database's only connection: the database lives exactly as long as it.
 
-    Engines built on it (:func:`memory_engine`) may be disposed without losing the data;
+    Engines built on it (:func:`connection_engine`) may be disposed without losing the data;
     :meth:`discard` really closes it.
     """
 
@@ -81,18 +101,12 @@ class SharedConnection(sqlite3.Connection):
         sqlite3.Connection.close(self)
 
 
-def memory_database() -> SharedConnection:
-    """An in-memory SQLite connection whose temporary storage stays in memory too."""
-    connection = sqlite3.connect(
-        ":memory:", check_same_thread=False, isolation_level=None, factory=SharedConnection
-    )
-    connection.execute("PRAGMA temp_store = MEMORY")
-    return connection
-
-
-def memory_engine(connection: sqlite3.Connection) -> Engine:
-    """An engine over one existing SQLite connection (the only one: memory is per connection)."""
-    engine = create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
+def connection_engine(connection: Any, module: Any = None) -> Engine:
+    """An engine over one existing SQLite connection (the only one: memory is per connection,
+    and the case database under construction has one writer); ``module`` is the connection's
+    DB-API module when it is not the standard library's."""
+    options = {"module": module} if module is not None else {}
+    engine = create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool, **options)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -127,79 +141,29 @@ def create_case_file(
         destination = destination.with_name(destination.name + SUFFIX)
     began = time.perf_counter()
     token = cancel or CancelToken()
-    memory = memory_database()
-    case_engine = memory_engine(memory)
-    try:
-        migrate.upgrade(case_engine)
-        case_engine.dispose()  # the schema is in; from here on the raw connection writes
-        for statement in CASE_TABLES:
-            memory.execute(statement)
-        # Indexes are built after the bulk copy: much faster than maintaining them row by row.
-        indexes = [
-            sql
-            for (sql,) in memory.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                "AND tbl_name IN ('activity_events', 'case_chain_context')"
-            )
-        ]
-        for (name,) in memory.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            "AND tbl_name IN ('activity_events', 'case_chain_context')"
-        ).fetchall():
-            memory.execute(f'DROP INDEX "{name}"')
-        with engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection = connection.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-            with connection.begin():
-                manifest = _copy(
-                    connection,
-                    memory,
-                    identity,
-                    event_filter,
-                    source,
-                    public_keys or {},
-                    progress,
-                    token,
-                )
-        progress(0, None, "indexing")
-        memory.execute("BEGIN")
-        for sql in indexes:
-            memory.execute(sql)
-        memory.execute(
-            "INSERT INTO case_manifest (key, value) VALUES ('manifest', ?)",
-            (json.dumps(manifest, ensure_ascii=False, sort_keys=True),),
-        )
-        memory.execute("COMMIT")
-        token.check()
-        image = memory.serialize()
-    finally:
-        memory.discard()
-    progress(0, len(image), "encrypting")
-
-    def encrypting(done: int, total: int) -> None:
-        token.check()
-        progress(done, total, "encrypting")
-
+    keys, header = encrypted.new_header(passphrase)
     with AtomicFile(destination) as out:
-        container.encrypt(
-            image,
-            passphrase,
-            out.write,
-            progress=encrypting,
-        )
-        del image
-        out.finish()
+        # SQLite writes the encrypted pages straight into the hidden temporary file.
+        database = encrypted.create(out.temp_path, keys.encryption, cache_kib=CACHE_KIB)
+        try:
+            manifest = _build(
+                database, engine, identity, event_filter, source, public_keys, progress, token
+            )
+        except encrypted.DatabaseError as error:
+            raise ExportWriteError(_write_failure(error, destination)) from error
+        finally:
+            database.discard()
+        progress(0, None, "sealing")
+        size, sha256 = _seal(out.temp_path, header)
         facts = {
             "file": destination.name,
             "kind": "case file",
-            "format": container.FORMAT,
-            "encryption": "AES-256-GCM, key from passphrase by scrypt",
+            "format": encrypted.FORMAT,
+            "encryption": f"{encrypted.CIPHER}, key from passphrase by scrypt",
             "rows": manifest["events"],
             "chain_context_rows": manifest["context_events"],
-            "bytes": out.size,
-            "sha256": out.sha256,
+            "bytes": size,
+            "sha256": sha256,
         }
         # Logged before the file gets its name: a case file never exists unrecorded.
         access_log.record_export(engine, identity, event_filter, facts)
@@ -211,16 +175,84 @@ def create_case_file(
         manifest["events"],
         manifest["context_events"],
         manifest["checkpoints"],
-        out.size,
-        out.sha256,
+        size,
+        sha256,
         seconds,
         manifest,
     )
 
 
+def _build(
+    database: encrypted.EncryptedConnection,
+    engine: Engine,
+    identity: StaffIdentity,
+    event_filter: EventFilter,
+    source: str,
+    public_keys: Mapping[str, Ed25519PublicKey] | None,
+    progress: Progress,
+    token: CancelToken,
+) -> dict[str, Any]:
+    """Fill the (empty, encrypted) case database; returns its manifest."""
+    case_engine = connection_engine(database, sqlcipher3)
+    try:
+        migrate.upgrade(case_engine)
+    finally:
+        case_engine.dispose()  # the schema is in; from here on the raw connection writes
+    for statement in CASE_TABLES:
+        database.execute(statement)
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        with connection.begin():
+            manifest = _copy(
+                connection,
+                database,
+                identity,
+                event_filter,
+                source,
+                public_keys or {},
+                progress,
+                token,
+            )
+    database.execute(
+        "INSERT INTO case_manifest (key, value) VALUES ('manifest', ?)",
+        (json.dumps(manifest, ensure_ascii=False, sort_keys=True),),
+    )
+    token.check()
+    return manifest
+
+
+def _write_failure(error: Exception, destination: Path) -> str:
+    """A one-line message for SQLite failing to write the case database."""
+    if getattr(error, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
+        return f"the disk is full: no space left in {destination.parent}; no file was written"
+    return f"cannot write the case file {destination.name}: {error}"
+
+
+def _seal(path: Path, header: dict[str, Any]) -> tuple[int, str]:
+    """Append the trailer to the finished database at ``path`` and fsync it; returns the
+    file's size and SHA-256."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("r+b") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+            database_bytes = handle.tell()
+            tail = encrypted.trailer(header, database_bytes)
+            handle.write(tail)
+            digest.update(tail)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise ExportWriteError(describe_os_error(error, path)) from error
+    return database_bytes + len(tail), digest.hexdigest()
+
+
 def _copy(
     source_connection: Connection,
-    memory: SharedConnection,
+    database: encrypted.EncryptedConnection,
     identity: StaffIdentity,
     event_filter: EventFilter,
     source: str,
@@ -231,6 +263,7 @@ def _copy(
     e = ActivityEvent
     table = ActivityEvent.__table__
     where = where_clause(event_filter)
+    stored = _stored_columns(source_connection.dialect.name)
     total = int(
         source_connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
     )
@@ -238,28 +271,28 @@ def _copy(
     insert_event = (
         f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})"
     )
+    # The segment's other events: those not already copied as matching ones (looked up in
+    # the case database by id, so memory does not grow with the number of events).
     insert_context = (
-        f"INSERT INTO case_chain_context ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})"
+        f"INSERT INTO case_chain_context ({', '.join(EVENT_COLUMNS)}) "
+        f"SELECT {placeholders} WHERE NOT EXISTS (SELECT 1 FROM activity_events WHERE id = ?)"
     )
     spans: dict[int, list[int]] = {}  # workspace -> [first seq, last seq, matching count]
-    matched: dict[int, set[int]] = {}
     done = 0
-    memory.execute("BEGIN")
+    database.execute("BEGIN")
     rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
-        select(table).where(where).order_by(e.workspace_id, e.seq)
+        select(*stored).where(where).order_by(e.workspace_id, e.seq)
     )
     for batch in rows.partitions(_BATCH):
         token.check()
-        memory.executemany(insert_event, [_storable(r) for r in batch])
+        database.executemany(insert_event, [tuple(r) for r in batch])
         for r in batch:
             span = spans.get(r.workspace_id)
             if span is None:
                 spans[r.workspace_id] = [r.seq, r.seq, 1]
-                matched[r.workspace_id] = {r.id}
             else:
                 span[1] = r.seq
                 span[2] += 1
-                matched[r.workspace_id].add(r.id)
         done += len(batch)
         progress(done, total, f"{done:,} of {total:,} events copied")
     workspace_ids = sorted(set(spans) | set(event_filter.workspace_ids))
@@ -284,17 +317,14 @@ def _copy(
             segment_rows = source_connection.execution_options(
                 stream_results=True, yield_per=_BATCH
             ).execute(
-                select(table)
+                select(*stored)
                 .where(e.workspace_id == workspace_id, e.seq.between(first, end))
                 .order_by(e.seq)
             )
-            ids = matched[workspace_id]
             for batch in segment_rows.partitions(_BATCH):
                 token.check()
-                extra = [_storable(r) for r in batch if r.id not in ids]
-                if extra:
-                    memory.executemany(insert_context, extra)
-                    context += len(extra)
+                inserted = database.executemany(insert_context, [(*r, r.id) for r in batch])
+                context += inserted.rowcount
                 progress(context, None, f"{context:,} chain context events copied")
         checkpoints = source_connection.execute(
             select(ChainCheckpoint.__table__).where(
@@ -302,7 +332,7 @@ def _copy(
                 ChainCheckpoint.seq.between(first, end),
             )
         ).all()
-        memory.executemany(
+        database.executemany(
             "INSERT INTO chain_checkpoints (id, workspace_id, seq, hash, signed_at, key_id, "
             "signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -341,10 +371,10 @@ def _copy(
         )
         context_total += context
         checkpoint_total += len(checkpoints)
-    memory.execute("COMMIT")
-    workspaces = _copy_context_tables(source_connection, memory, workspace_ids)
+    database.execute("COMMIT")
+    workspaces = _copy_context_tables(source_connection, database, workspace_ids)
     keys = {k: public_keys[k] for k in sorted(used_keys) if k in public_keys}
-    memory.executemany(
+    database.executemany(
         "INSERT INTO case_public_keys (key_id, pem) VALUES (?, ?)",
         [(k, public_pem(v).decode("ascii")) for k, v in keys.items()],
     )
@@ -371,17 +401,28 @@ def _copy(
     }
 
 
-def _storable(row: Any) -> tuple[Any, ...]:
-    values = list(row)
-    values[_TIME_INDEX] = sqlite_timestamp(values[_TIME_INDEX])
-    return tuple(values)
+def _stored_columns(dialect: str) -> list[ColumnElement[Any]]:
+    """The event columns as the case database stores them, made by the source database:
+    the time as SQLite's text for it (``sqlite_timestamp``), every other column as it is. No
+    Python work per row: the rows go into the case database as they come."""
+    columns: list[ColumnElement[Any]] = []
+    for column in ActivityEvent.__table__.columns:
+        if column.name != "occurred_at":
+            columns.append(column)
+        elif dialect == "postgresql":
+            utc = func.timezone("UTC", column)
+            text = func.to_char(utc, "YYYY-MM-DD HH24:MI:SS.US")
+            columns.append(type_coerce(text, String()).label(column.name))
+        else:  # SQLite already holds that text: copied as it is, not parsed and re-made
+            columns.append(type_coerce(column, String()).label(column.name))
+    return columns
 
 
 def _copy_context_tables(
-    source_connection: Connection, memory: sqlite3.Connection, workspace_ids: list[int]
+    source_connection: Connection, database: encrypted.EncryptedConnection, workspace_ids: list[int]
 ) -> list[dict[str, Any]]:
     """Workspaces, team members and API clients of the case (never staff accounts)."""
-    case_engine = memory_engine(memory)
+    case_engine = connection_engine(database, sqlcipher3)
     summary: list[dict[str, Any]] = []
     try:
         with case_engine.begin() as target:

@@ -1,6 +1,8 @@
-"""The encrypted ``.nvcase`` container: passphrase -> scrypt -> AES-256-GCM, in segments.
+"""The version 1 ``.nvcase`` container (passphrase -> scrypt -> AES-256-GCM, in segments) and
+what both versions share: the passphrase rules, the key derivation and the errors.
 
-Layout::
+Version 2 (:mod:`nvadmin.casefile.encrypted`, written since) encrypts an SQLCipher database
+page by page instead; version 1 files are still read, whole into memory. Version 1 layout::
 
     b"NVCASE\\x00\\x01"                 magic and container version
     u32 big-endian                      length of the header
@@ -58,7 +60,7 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 17, 8, 1
 # doctored header, refused before scrypt runs (n=2^20, r=16, p=4 would cost ~2 GiB and a
 # minute per attempt).
 KDF_SETTINGS = frozenset({(SCRYPT_N, SCRYPT_R, SCRYPT_P)})
-_SALT_BYTES, _PREFIX_BYTES, _CHECK_BYTES = 16, 8, 32
+SALT_BYTES, _PREFIX_BYTES, CHECK_BYTES = 16, 8, 32
 _HEADER_CHECK = "header_sha256"
 MIN_PASSPHRASE = 10
 _TAG = 16
@@ -82,14 +84,14 @@ class AlteredHeader(CaseFileError):
 
 
 @dataclass(frozen=True)
-class _Keys:
+class Keys:
     encryption: bytes
     check: bytes
 
 
-def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> _Keys:
+def derive_keys(passphrase: str, salt: bytes, n: int, r: int, p: int) -> Keys:
     material = Scrypt(salt=salt, length=64, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
-    return _Keys(material[:32], hmac.new(material[32:], _CHECK, hashlib.sha256).digest())
+    return Keys(material[:32], hmac.new(material[32:], _CHECK, hashlib.sha256).digest())
 
 
 def check_passphrase(passphrase: str) -> None:
@@ -117,8 +119,8 @@ def encrypt(
 ) -> None:
     """Compress and encrypt ``payload``, handing the container's bytes to ``write``."""
     check_passphrase(passphrase)
-    salt, prefix = os.urandom(_SALT_BYTES), os.urandom(_PREFIX_BYTES)
-    keys = _derive(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    salt, prefix = os.urandom(SALT_BYTES), os.urandom(_PREFIX_BYTES)
+    keys = derive_keys(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     fields: dict[str, Any] = {
         "format": FORMAT,
         "kdf": {
@@ -251,9 +253,9 @@ def read_header(data: bytes | memoryview) -> tuple[Header, int]:
         n,
         r,
         p,
-        _decoded(kdf.get("salt"), _SALT_BYTES, "salt"),
+        _decoded(kdf.get("salt"), SALT_BYTES, "salt"),
         _decoded(fields.get("nonce_prefix"), _PREFIX_BYTES, "nonce"),
-        _decoded(fields.get("key_check"), _CHECK_BYTES, "key check"),
+        _decoded(fields.get("key_check"), CHECK_BYTES, "key check"),
     )
     return header, start + length
 
@@ -271,11 +273,21 @@ def read_bytes(path: Path, limit: int = -1) -> bytes:
         raise CaseFileError(f"cannot read {path}: {error.strerror}") from None
 
 
-def read_header_of(path: Path) -> Header:
+def version_of(path: Path) -> int:
+    """1 or 2: which format the case file at ``path`` claims (its header is not checked)."""
+    start = read_bytes(path, len(MAGIC))
+    return 1 if start[: len(MAGIC) - 1] == MAGIC[:-1] else 2
+
+
+def read_header_of(path: Path) -> object:
     """The header of the case file at ``path``, read without the passphrase: a missing,
-    unreadable or foreign file is reported before anyone is asked to type it."""
-    header, _start = read_header(read_bytes(path, len(MAGIC) + 4 + _MAX_HEADER))
-    return header
+    unreadable, foreign or damaged file is reported before anyone is asked to type it."""
+    if version_of(path) == 1:
+        header, _start = read_header(read_bytes(path, len(MAGIC) + 4 + _MAX_HEADER))
+        return header
+    from nvadmin.casefile import encrypted  # imported here: it builds on this module
+
+    return encrypted.read_header(path)
 
 
 def decrypt(
@@ -286,7 +298,7 @@ def decrypt(
 ) -> bytearray:
     """The payload of a container, or :class:`CaseFileError` saying what is wrong."""
     header, offset = read_header(data)
-    keys = _derive(passphrase, header.salt, header.n, header.r, header.p)
+    keys = derive_keys(passphrase, header.salt, header.n, header.r, header.p)
     if not hmac.compare_digest(keys.check, header.key_check):
         raise WrongPassphrase("wrong passphrase for this case file")
     header_digest = hashlib.sha256(bytes(data[: len(MAGIC)]) + bytes(data[len(MAGIC) + 4 : offset]))

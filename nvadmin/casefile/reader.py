@@ -1,4 +1,5 @@
-"""Opening a case file: decrypt into memory, deserialise into SQLite, browse read-only."""
+"""Opening a case file read-only: a v2 file in place, page by page through SQLCipher; a v1
+file decrypted into memory and deserialised into SQLite."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.pool import QueuePool
 
 from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.verify import BreakKind, BrokenLink, Verification, walk
 from nvadmin.auth.roles import Permission, Role, StaffIdentity
-from nvadmin.casefile import container
+from nvadmin.casefile import container, encrypted
 from nvadmin.casefile.builder import (
     EVENT_COLUMNS,
     MANIFEST_FORMAT,
     SharedConnection,
-    memory_engine,
+    connection_engine,
 )
 from nvadmin.casefile.container import CaseFileError
 from nvadmin.errors import UserError
@@ -42,13 +46,19 @@ SEGMENT_SOURCE = (
 
 @dataclass
 class OpenCase:
-    """A decrypted case file, held only in memory."""
+    """An open case file: read in place, its pages decrypted as they are read (v2), or
+    decrypted whole into memory (v1)."""
 
     path: Path
     engine: Engine
     manifest: dict[str, Any]
     public_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     _connection: SharedConnection | None = field(default=None, repr=False)
+
+    @property
+    def in_place(self) -> bool:
+        """Read from the file page by page (version 2), not decrypted into memory."""
+        return self._connection is None
 
     @property
     def label(self) -> str:
@@ -92,25 +102,65 @@ def open_case_file(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> OpenCase:
-    """Decrypt ``path`` into an in-memory, read-only database. Raises :class:`CaseFileError`
-    with a one-line reason (wrong passphrase, truncated, altered, not a case file)."""
-    data = container.read_bytes(path)
-    image = container.decrypt(data, passphrase, progress=progress)
-    del data
-    connection = sqlite3.connect(
-        ":memory:", check_same_thread=False, isolation_level=None, factory=SharedConnection
+    """Open ``path`` read-only. Raises :class:`CaseFileError` with a one-line reason (wrong
+    passphrase, truncated, altered, not a case file)."""
+    if container.version_of(path) == 1:
+        return _open_v1(path, passphrase, progress=progress)
+    header = encrypted.read_header(path)
+    keys = encrypted.unlock(header, passphrase)
+    # Connections are shared between the browser's background threads (not one per thread):
+    # each is keyed once and keeps its page cache.
+    engine = create_engine(
+        "sqlite://",
+        module=sqlcipher3,
+        creator=encrypted.opener(path, keys.encryption),
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=4,
     )
+    del keys
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "handle_error")
+    def _named(context: ExceptionContext) -> Exception | None:
+        # Every page is authenticated as it is read: a failure anywhere (browsing, a report,
+        # verification) is the file's fault, and is said so instead of "not a database".
+        if isinstance(context.original_exception, encrypted.DatabaseError) and _is_page_failure(
+            context.original_exception
+        ):
+            return CaseFileError(encrypted.PAGE_FAILURE)
+        return None
+
     try:
-        connection.deserialize(image)
-        del image
-        connection.execute("PRAGMA temp_store = MEMORY")
-        # Read-only for real: SQLite refuses any write, whatever code tries one.
-        connection.execute("PRAGMA query_only = ON")
-        manifest = json.loads(
-            connection.execute("SELECT value FROM case_manifest WHERE key = 'manifest'").fetchone()[
-                0
-            ]
-        )
+        with engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            manifest, keys_carried = _read_manifest(raw)
+    except BaseException:
+        engine.dispose()
+        raise
+    log.info("opened case file %s (%s events)", path, manifest.get("events"))
+    return OpenCase(path, engine, manifest, keys_carried)
+
+
+def _is_page_failure(error: Exception) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    # SQLITE_CORRUPT (11) and SQLITE_NOTADB (26): SQLCipher's answer to a page that fails its
+    # HMAC. (A wrong key never gets here: the key check value is tested first.)
+    return code in (11, 26) or "not a database" in str(error) or "malformed" in str(error)
+
+
+def _read_manifest(connection: Any) -> tuple[dict[str, Any], dict[str, Ed25519PublicKey]]:
+    """The manifest and the public keys a case database carries; :class:`CaseFileError` when
+    it is not a case database (or a page of it does not verify)."""
+    try:
+        (text,) = connection.execute(
+            "SELECT value FROM case_manifest WHERE key = 'manifest'"
+        ).fetchone()
+        manifest = json.loads(text)
         if manifest.get("format") != MANIFEST_FORMAT:
             raise CaseFileError("this case file was made by a newer nvadmin: upgrade to open it")
         keys: dict[str, Ed25519PublicKey] = {}
@@ -118,15 +168,45 @@ def open_case_file(
             key = cp.load_public_pem(pem.encode("ascii"))
             if cp.key_id(key) == key_id:
                 keys[key_id] = key
-    except (sqlite3.DatabaseError, TypeError, ValueError, KeyError) as error:
-        connection.discard()
-        log.info("case file %s decrypted but unreadable: %s", path, error)
+    except (sqlite3.DatabaseError, encrypted.DatabaseError) as error:
+        if isinstance(error, encrypted.DatabaseError) and _is_page_failure(error):
+            raise CaseFileError(encrypted.PAGE_FAILURE) from None
+        log.info("case file decrypted but unreadable: %s", error)
         raise CaseFileError("the case file's content is not a case database") from None
+    except (TypeError, ValueError, KeyError) as error:
+        log.info("case file decrypted but unreadable: %s", error)
+        raise CaseFileError("the case file's content is not a case database") from None
+    return manifest, keys
+
+
+def _open_v1(
+    path: Path,
+    passphrase: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> OpenCase:
+    """A version 1 case file: decrypted whole into an in-memory, read-only database."""
+    data = container.read_bytes(path)
+    image = container.decrypt(data, passphrase, progress=progress)
+    del data
+    connection = sqlite3.connect(
+        ":memory:", check_same_thread=False, isolation_level=None, factory=SharedConnection
+    )
+    try:
+        try:
+            connection.deserialize(image)
+        except sqlite3.DatabaseError:
+            raise CaseFileError("the case file's content is not a case database") from None
+        del image
+        connection.execute("PRAGMA temp_store = MEMORY")
+        # Read-only for real: SQLite refuses any write, whatever code tries one.
+        connection.execute("PRAGMA query_only = ON")
+        manifest, keys = _read_manifest(connection)
     except BaseException:
         connection.discard()
         raise
-    log.info("opened case file %s (%s events)", path, manifest.get("events"))
-    return OpenCase(path, memory_engine(connection), manifest, keys, connection)
+    log.info("opened case file %s (%s events, version 1)", path, manifest.get("events"))
+    return OpenCase(path, connection_engine(connection), manifest, keys, connection)
 
 
 def verify_case(
@@ -150,6 +230,14 @@ def verify_case(
     results: list[Verification] = []
     offset = 0
     with case.engine.connect() as connection:
+        if case.in_place:
+            # Every page authenticated, not only those the chain walk reads (the schema,
+            # the other tables, the free pages' list): a changed page raises PAGE_FAILURE.
+            progress(0, total, "checking every page of the case file")
+            problems = connection.exec_driver_sql("PRAGMA quick_check").scalars().all()
+            if problems != ["ok"]:
+                log.info("case file %s fails quick_check: %s", case.path, problems[:5])
+                raise CaseFileError(encrypted.PAGE_FAILURE)
         for segment in case.manifest["segments"]:
             workspace_id = int(segment["workspace_id"])
             first, last = int(segment["first_seq"]), int(segment["last_seq"])

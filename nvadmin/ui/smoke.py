@@ -128,6 +128,7 @@ def _run(home: Path, verbose: bool) -> int:
         raise SmokeFailed(driver.outcome)
     _check_about(context, driver.window)
     _check_keyring_backends()
+    _check_case_file(context, driver.window, home)
     if driver.window is not None:
         driver.window.close()
     context.dispose()
@@ -207,6 +208,41 @@ def _check_about(context: Any, window: Any) -> None:
     if missing:
         raise SmokeFailed(f"licence metadata missing for: {', '.join(sorted(missing))}")
     _say(f"About lists {len(dialog.components)} components with their licences")
+
+
+def _check_case_file(context: Any, window: Any, home: Path) -> None:
+    """A case file written, opened in place and verified: SQLCipher (a native library inside
+    the sqlcipher3 package) made it into the bundle and encrypts."""
+    from sqlalchemy import select
+
+    from nvadmin.audit.query import EventFilter
+    from nvadmin.casefile.builder import create_case_file
+    from nvadmin.casefile.reader import open_case_file, verify_case
+    from nvadmin.db.models import Workspace
+
+    if window is None:
+        return
+    with context.engine.connect() as connection:
+        workspace_id = connection.execute(
+            select(Workspace.id).where(Workspace.is_system.is_(False)).order_by(Workspace.id)
+        ).scalar()
+    passphrase = "smoke test passphrase"
+    summary = create_case_file(
+        context.engine,
+        window.identity,
+        EventFilter(workspace_ids=(workspace_id,)),
+        home / "smoke.nvcase",
+        passphrase,
+        source="smoke test",
+    )
+    case = open_case_file(summary.path, passphrase)
+    try:
+        (result,) = verify_case(case, window.identity)
+    finally:
+        case.close()
+    if not result.intact:
+        raise SmokeFailed(f"the case file does not verify: {result.lines()}")
+    _say(f"case file of {summary.events:,} events written, opened and verified offline")
 
 
 def _check_keyring_backends() -> None:

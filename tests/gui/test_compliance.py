@@ -343,8 +343,13 @@ def test_a_case_file_opened_on_its_own_locks_when_idle(
         pass
     case = open_case_file(tmp_path / "c.nvcase", PASSPHRASE)
     case_window = compliance.open_case_window(case, context, case.creator)
+    # The rows first (read from the file in place), then the idle lock: on a loaded machine
+    # the first page can take longer than the short idle time used here.
+    qtbot.waitUntil(
+        lambda: not case_window.model.loading and case_window.model.rowCount() > 0,
+        timeout=10_000,
+    )
     lock = compliance.OfflineLock(case_window, passphrase_check(PASSPHRASE), timeout_ms=300)
-    qtbot.waitUntil(lambda: not case_window.model.loading and case_window.model.rowCount() > 0)
     qtbot.waitUntil(lambda: lock.screen is not None, timeout=10_000)
     screen = lock.screen
     assert case_window.model.rowCount() == 0  # nothing readable while locked

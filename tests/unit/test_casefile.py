@@ -22,7 +22,7 @@ from nvadmin.audit.query import EventFilter, Term
 from nvadmin.audit.reports import patient_access_report
 from nvadmin.audit.verify import BreakKind, sign_checkpoint
 from nvadmin.auth.roles import Role, StaffIdentity
-from nvadmin.casefile import container
+from nvadmin.casefile import container, encrypted
 from nvadmin.casefile.builder import create_case_file
 from nvadmin.casefile.reader import open_case_file, verify_case
 from nvadmin.errors import AccessDenied, UserError
@@ -32,6 +32,7 @@ REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMP
 SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
 PASSPHRASE = "correct horse battery staple"
 MARKER = "PHI-MARKER-4242"
+MEMBER = "ana@riverside.example"
 EVENT_SQL = (
     "SELECT id, workspace_id, seq, actor_email, action, patient_id, details, hash "
     "FROM activity_events WHERE workspace_id = :ws AND patient_id = :p ORDER BY seq"
@@ -166,26 +167,58 @@ def test_wrong_passphrase_is_said_plainly(engine: Engine, clinic: int, tmp_path:
         open_case_file(path, "correct horse battery stapler")
 
 
-@pytest.mark.parametrize("where", ["header", "middle", "last byte"])
+@pytest.mark.parametrize("where", ["header", "first page", "header length"])
 def test_a_flipped_byte_opens_nothing(
     engine: Engine, clinic: int, tmp_path: Path, where: str
 ) -> None:
     path = make(engine, clinic, tmp_path / "c").path
     data = bytearray(path.read_bytes())
-    _, body = container.read_header(bytes(data))
-    position = {"header": body - 20, "middle": (body + len(data)) // 2, "last byte": -1}[where]
+    header = encrypted.read_header(path)
+    position = {
+        "header": header.database_bytes + 20,
+        "first page": 100,
+        "header length": -len(encrypted.MAGIC) - 1,  # (the last byte is the version number)
+    }[where]
     data[position] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(container.CaseFileError) as caught:
         open_case_file(path, PASSPHRASE)
     message = str(caught.value)
     assert "\n" not in message
-    assert any(w in message for w in ("altered", "damaged", "wrong passphrase", "truncated"))
+    assert any(w in message for w in ("altered", "damaged", "truncated"))
+    assert not isinstance(caught.value, container.WrongPassphrase)
+
+
+@pytest.mark.parametrize("page", ["a page of events", "the last page"])
+def test_a_tampered_page_is_refused_when_read(
+    engine: Engine, clinic: int, tmp_path: Path, page: str
+) -> None:
+    """The file opens at once (nothing is read whole), but a changed page is never shown:
+    reading it, and verification (which reads every page), say the file was altered."""
+    path = make(engine, clinic, tmp_path / "c").path
+    data = bytearray(path.read_bytes())
+    pages = encrypted.read_header(path).database_bytes // encrypted.PAGE_SIZE
+    number = {"a page of events": pages // 2, "the last page": pages - 1}[page]
+    data[number * encrypted.PAGE_SIZE + 1000] ^= 0x40
+    path.write_bytes(bytes(data))
+    try:
+        case = open_case_file(path, PASSPHRASE)
+    except container.CaseFileError as error:  # the page held the schema or the manifest
+        assert str(error) == encrypted.PAGE_FAILURE
+        return
+    try:
+        with pytest.raises(container.CaseFileError) as caught:
+            verify_case(case, REVIEWER)
+        assert str(caught.value) == encrypted.PAGE_FAILURE
+        assert "altered" in str(caught.value) and "\n" not in str(caught.value)
+    finally:
+        case.close()
 
 
 def test_truncated_files_open_nothing(engine: Engine, clinic: int, tmp_path: Path) -> None:
     path = make(engine, clinic, tmp_path / "c").path
     whole = path.read_bytes()
+    database = encrypted.read_header(path).database_bytes
     for size in (0, 5, 40, len(whole) // 2, len(whole) - 1):
         path.write_bytes(whole[:size])
         with pytest.raises(container.CaseFileError, match=r"short|truncated|damaged"):
@@ -193,9 +226,16 @@ def test_truncated_files_open_nothing(engine: Engine, clinic: int, tmp_path: Pat
     path.write_bytes(whole + b"extra")
     with pytest.raises(container.CaseFileError):
         open_case_file(path, PASSPHRASE)
+    # A page cut out of the database, its trailer kept: the length no longer matches.
+    path.write_bytes(whole[: database - encrypted.PAGE_SIZE] + whole[database:])
+    with pytest.raises(container.CaseFileError, match="truncated or was altered"):
+        open_case_file(path, PASSPHRASE)
     (tmp_path / "not-a-case.nvcase").write_bytes(b"SQLite format 3\x00" + bytes(100))
     with pytest.raises(container.CaseFileError, match="not an nvadmin case file"):
         open_case_file(tmp_path / "not-a-case.nvcase", PASSPHRASE)
+    path.write_bytes(whole[:-1] + b"\x03")  # a later version's trailer
+    with pytest.raises(container.CaseFileError, match="made by a newer nvadmin"):
+        open_case_file(path, PASSPHRASE)
 
 
 def test_segments_cannot_be_cut_or_reordered() -> None:
@@ -251,21 +291,39 @@ def test_no_plaintext_ever_reaches_the_disk(
     engine: Engine, clinic: int, tmp_path: Path, db_url: str
 ) -> None:
     started = time.time()
-    (tmp_path / "out").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    plaintext = (MARKER.encode(), MEMBER.encode(), b"SQLite format 3")
+    seen: set[str] = set()
+
+    def nothing_readable_next_to_it(*_args: object) -> None:
+        """Every file in the destination folder, at each step of the building."""
+        for entry in out.iterdir():
+            seen.add(entry.name)
+            content = entry.read_bytes()
+            assert not any(p in content for p in plaintext), entry
+
     with file_writes() as writes:
-        summary = make(engine, clinic, tmp_path / "out" / "c")
+        summary = make(engine, clinic, out / "c", progress=nothing_readable_next_to_it)
         case = open_case_file(summary.path, PASSPHRASE)
         (result,) = verify_case(case, REVIEWER)
+        with case.engine.connect() as c:  # browsing opens no journal or WAL next to it
+            assert c.execute(text("SELECT count(*) FROM team_members")).scalar_one() == 1
+            assert os.listdir(out) == ["c.nvcase"]
         case.close()
     assert result.intact
+    # The building wrote only the hidden temporary file: no journal, WAL or temporary file.
+    assert seen and all(name.endswith(".nvexport-part") for name in seen - {"c.nvcase"}), seen
     written = {path for kind, path in writes if kind == "write"}
     assert written and all(p.endswith(".nvexport-part") for p in written), written
-    assert all(Path(p).parent == tmp_path / "out" for p in written)
+    assert all(Path(p).parent == out for p in written)
     databases = {path for kind, path in writes if kind == "sqlite"}
     source = db_url.removeprefix("sqlite:///")
-    assert databases <= {":memory:", source}, databases
-    assert os.listdir(tmp_path / "out") == ["c.nvcase"]
-    assert MARKER.encode() not in summary.path.read_bytes()
+    allowed = {":memory:", source, *(p for p in written), summary.path.resolve().as_uri()}
+    assert {d.split("?")[0] for d in databases} <= allowed, databases
+    assert os.listdir(out) == ["c.nvcase"]
+    content = summary.path.read_bytes()
+    assert not any(p in content for p in plaintext)
     # Nothing new in the temporary folders holds the patient id either.
     # (The system temp folder's own files; the test database server's data lives below it.)
     candidates = [*Path(tempfile.gettempdir()).glob("*"), *tmp_path.rglob("*")]
@@ -310,13 +368,13 @@ def _sealed(payload: bytes = b"case payload") -> bytes:
 
 def _count_derivations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     calls: list[tuple[int, int, int]] = []
-    real = container._derive
+    real = container.derive_keys
 
     def counting(passphrase: str, salt: bytes, n: int, r: int, p: int):  # type: ignore[no-untyped-def]
         calls.append((n, r, p))
         return real(passphrase, salt, n, r, p)
 
-    monkeypatch.setattr(container, "_derive", counting)
+    monkeypatch.setattr(container, "derive_keys", counting)
     return calls
 
 
@@ -379,3 +437,147 @@ def test_case_files_written_before_the_header_checksum_still_open() -> None:
     assert bytes(container.decrypt(data, PASSPHRASE)).startswith(b"a case file written before")
     with pytest.raises(container.WrongPassphrase):
         container.decrypt(data, "not the passphrase at all")
+
+
+def test_a_version_1_case_file_still_opens() -> None:
+    """Written by nvadmin before version 2 (the events of ``clinic`` matching MARKER)."""
+    path = Path(__file__).parent.parent / "data" / "case-file-v1.nvcase"
+    assert path.read_bytes().startswith(b"NVCASE\x00\x01")
+    assert container.version_of(path) == 1
+    container.read_header_of(path)  # the header is checked before the passphrase is asked
+    with pytest.raises(container.WrongPassphrase, match="wrong passphrase"):
+        open_case_file(path, "not the passphrase at all")
+    case = open_case_file(path, PASSPHRASE)
+    try:
+        assert case.manifest["events"] == 10 and case.manifest["context_events"] == 27
+        with case.engine.connect() as c:
+            patients = c.execute(text("SELECT DISTINCT patient_id FROM activity_events")).all()
+            assert patients == [(MARKER,)]
+        (result,) = verify_case(case, REVIEWER)
+        assert result.intact and result.events_verified == 37
+    finally:
+        case.close()
+
+
+def test_new_case_files_are_version_2(engine: Engine, clinic: int, tmp_path: Path) -> None:
+    path = make(engine, clinic, tmp_path / "c").path
+    assert container.version_of(path) == 2
+    data = path.read_bytes()
+    assert data.endswith(encrypted.MAGIC)
+    header = encrypted.read_header(path)
+    assert header.database_bytes % encrypted.PAGE_SIZE == 0
+    assert (header.n, header.r, header.p) == (2**17, 8, 1)
+    # The trailer names the format and the cipher, and nothing about the case.
+    trailer = data[header.database_bytes :]
+    assert b"nvadmin-case-file/2" in trailer and encrypted.CIPHER.encode() in trailer
+    assert MARKER.encode() not in trailer and REVIEWER.email.encode() not in trailer
+
+
+def _with_trailer(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    """Edit the v2 trailer's JSON with ``change`` (its length kept right, checksum as is)."""
+    data = path.read_bytes()
+    database = encrypted.read_header(path).database_bytes
+    (length,) = struct.unpack(">I", data[-12:-8])
+    fields = json.loads(data[database : database + length])
+    change(fields)
+    header = json.dumps(fields, sort_keys=True).encode()
+    path.write_bytes(data[:database] + header + struct.pack(">I", len(header)) + encrypted.MAGIC)
+
+
+@pytest.mark.parametrize(
+    "field", ["kdf settings", "salt", "key_check", "cipher", "database_bytes", "format"]
+)
+def test_an_edited_v2_header_is_refused_before_any_key_derivation(
+    engine: Engine, clinic: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    path = make(engine, clinic, tmp_path / "c").path
+
+    def edit(fields: dict) -> None:
+        if field == "kdf settings":
+            fields["kdf"].update(n=2**20, r=16, p=4)
+            fields.pop("header_sha256")  # as a forger who knows the format would
+        elif field == "salt":
+            fields["kdf"]["salt"] = base64.b64encode(bytes(16)).decode()
+        elif field == "key_check":
+            fields["key_check"] = base64.b64encode(bytes(32)).decode()
+        elif field == "cipher":
+            fields["cipher"] = "SQLCipher 3"
+        elif field == "database_bytes":
+            fields["database_bytes"] += 4096
+        else:
+            fields["format"] = "nvadmin-case-file/3"
+
+    _with_trailer(path, edit)
+    derivations = _count_derivations(monkeypatch)
+    with pytest.raises(container.CaseFileError) as caught:
+        open_case_file(path, PASSPHRASE)
+    assert not isinstance(caught.value, container.WrongPassphrase)
+    message = str(caught.value)
+    if field == "format":
+        assert "format this nvadmin does not know" in message
+    else:
+        assert message.startswith("damaged or altered case file"), message
+    assert derivations == []
+
+
+def test_the_case_database_is_built_and_read_in_bounded_memory(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages leave memory for the file (encrypted) while the events are still being copied,
+    instead of the whole database being built in memory and encrypted at the end; opening
+    reads the file in place instead of decrypting it into memory."""
+    from nvadmin.casefile import builder
+
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i, details={"note": "x" * 200}) for i in range(3_000)])
+    monkeypatch.setattr(builder, "CACHE_KIB", 256)
+    monkeypatch.setattr(builder, "_BATCH", 500)
+    on_disk_while_copying: list[int] = []
+
+    def watch(_done: int, _total: int | None, message: str) -> None:
+        if "events copied" in message:
+            (part,) = tmp_path.glob("*.nvexport-part")
+            on_disk_while_copying.append(part.stat().st_size)
+
+    summary = create_case_file(
+        engine,
+        REVIEWER,
+        EventFilter(workspace_ids=(ws,)),
+        tmp_path / "big",
+        PASSPHRASE,
+        source="test",
+        progress=watch,
+    )
+    assert summary.events == 3_000
+    assert on_disk_while_copying[-1] > 1_000_000  # more than the 256 KiB page cache
+    assert on_disk_while_copying[0] < on_disk_while_copying[-1]
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        assert case.in_place
+        with case.engine.connect() as c:
+            (_seq, name, file) = c.exec_driver_sql("PRAGMA database_list").one()
+            assert name == "main" and Path(file) == summary.path.resolve()
+        (result,) = verify_case(case, REVIEWER)
+        assert result.intact and result.events_verified == 3_000
+    finally:
+        case.close()
+
+
+def test_a_v2_case_file_is_a_plain_sqlcipher_4_database(
+    engine: Engine, clinic: int, tmp_path: Path
+) -> None:
+    """What docs/compliance.md promises a reviewer without nvadmin: SQLCipher with the raw key
+    and ``cipher_compatibility = 4`` reads it (the trailer after the database is ignored)."""
+    import sqlcipher3
+
+    path = make(engine, clinic, tmp_path / "c").path
+    header = encrypted.read_header(path)
+    key = container.derive_keys(PASSPHRASE, header.salt, header.n, header.r, header.p).encryption
+    connection = sqlcipher3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        connection.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        connection.execute("PRAGMA cipher_compatibility = 4")
+        count = connection.execute("SELECT count(*) FROM activity_events").fetchone()[0]
+        assert count == 10
+    finally:
+        connection.close()
