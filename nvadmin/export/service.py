@@ -409,19 +409,14 @@ def _stream_pg(
             token.check()
             out.write(_header(columns, "\n"))
             rows = 0
-            pending = bytearray()  # one write per CHECK_EVERY rows, not one per row
             with cursor.copy(copy_sql, params) as copy:
-                # libpq hands over one CSV row per chunk, whatever newlines it contains.
-                for chunk in copy:
-                    pending += chunk
-                    rows += 1
-                    if not rows % CHECK_EVERY:
-                        out.write(pending)
-                        pending.clear()
-                        token.check()
-                        progress(rows, counted, "exporting")
-            out.write(pending)
-            copied = cursor.rowcount
+                reader = _CopyReader(pg, copy)
+                for chunk, count in reader:
+                    out.write(chunk)
+                    rows += count
+                    token.check()
+                    progress(rows, counted, "exporting")
+            copied = reader.server_rows
         pg.rollback()
         if copied >= 0 and copied != rows:
             raise UserError(
@@ -453,6 +448,70 @@ def _stream_pg(
         # a poisoned one in the pool would fail someone else's query.
         raw.invalidate()
         raw.close()
+
+
+class _CopyReader:
+    """The rows of a running ``COPY ... TO STDOUT``, in chunks of up to CHECK_EVERY rows.
+
+    libpq hands over one row per call, whatever newlines it contains. psycopg's ``Copy.read``
+    costs a few microseconds per row in Python (a generator and a wait per row), more than
+    the server spends formatting it; so rows already received are taken straight from libpq
+    (``PQgetCopyData`` without blocking), and only when none is waiting does ``Copy.read``
+    wait for the next one. An end of the COPY met directly is finished as psycopg finishes
+    it: the command's result collected, an error raised as psycopg raises it."""
+
+    def __init__(self, pg: Any, copy: Any) -> None:
+        self._pg = pg
+        self._copy = copy
+        self.server_rows = -1  # the row count in the server's command tag
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        take = self._pg.pgconn.get_copy_data
+        pending = bytearray()  # one write per CHECK_EVERY rows, not one per row
+        count = 0
+        while True:
+            size, data = take(1)
+            if size > 0:
+                pending += data
+            elif size == 0:  # nothing received yet: psycopg waits for the next row
+                row = self._copy.read()
+                if not row:
+                    self.server_rows = self._copy.cursor.rowcount
+                    break
+                pending += row
+            else:  # -1: the end of the COPY
+                self.server_rows = self._finish()
+                break
+            count += 1
+            if count == CHECK_EVERY:
+                yield bytes(pending), count
+                pending.clear()
+                count = 0
+        if count:
+            yield bytes(pending), count
+
+    def _finish(self) -> int:
+        import select
+
+        from psycopg import errors as pg_errors
+        from psycopg.pq import ExecStatus
+
+        pgconn = self._pg.pgconn
+        results = []
+        while True:
+            while pgconn.is_busy():
+                select.select([pgconn.socket], [], [], 1.0)
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                break
+            results.append(result)
+        if not results:
+            raise pg_errors.OperationalError("the server ended the COPY without a result")
+        if results[0].status != ExecStatus.COMMAND_OK:
+            raise pg_errors.error_from_result(results[0], encoding=self._pg.info.encoding)
+        tuples = results[0].command_tuples
+        return int(tuples) if tuples is not None else -1
 
 
 # -- SQLite: the csv module, in batches --------------------------------------------------------
