@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -61,9 +62,11 @@ def read_sql(workspace_id: int) -> str:
     )
 
 
-def client_read(engine: Engine, workspace_id: int) -> float:
-    """Seconds for the database's C client to read the rows verification reads."""
+def client_read(engine: Engine, workspace_id: int) -> tuple[float, float]:
+    """Seconds (wall, CPU of the client process) for the database's C client to read the rows
+    verification reads."""
     url = engine.url
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     if engine.dialect.name == "postgresql":
         libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -89,11 +92,14 @@ def measure(
     workspace_id, slug = _workspace(engine)
     client = "psql \\copy" if engine.dialect.name == "postgresql" else "sqlite3"
     client_read(engine, workspace_id)  # warm the cache: every measurement reads warm pages
-    ratios, reads, verifies = [], [], []
+    ratios, reads, verifies, cpu_ratios = [], [], [], []
     rows = 0
     for round_ in range(1, rounds + 1):
-        read_s = client_read(engine, workspace_id)
+        read_s, read_cpu = client_read(engine, workspace_id)
+        cpu = time.process_time()
         result = verify_workspace(engine, REVIEWER, slug)
+        verify_cpu = time.process_time() - cpu
+        cpu_ratios.append(verify_cpu / read_cpu)
         assert result.intact, result.lines()
         rows = result.events_verified
         reads.append(read_s)
@@ -102,7 +108,8 @@ def measure(
         print(
             f"[{label}] round {round_}: {rows:,} events: {client} read {read_s:.2f} s, "
             f"nvadmin verify {result.seconds:.2f} s ({rows / result.seconds:,.0f}/s), "
-            f"ratio {ratios[-1]:.2f}",
+            f"ratio {ratios[-1]:.2f}; CPU of the process itself {read_cpu:.2f} s / "
+            f"{verify_cpu:.2f} s, ratio {cpu_ratios[-1]:.2f}",
             flush=True,
         )
     out = {
@@ -110,10 +117,12 @@ def measure(
         "read_s": statistics.median(reads),
         "verify_s": statistics.median(verifies),
         "ratio": statistics.median(ratios),
+        "cpu_ratio": statistics.median(cpu_ratios),
     }
     print(
         f"[{label}] median of {rounds}: {client} {out['read_s']:.2f} s, nvadmin verify "
-        f"{out['verify_s']:.2f} s, ratio {out['ratio']:.2f}"
+        f"{out['verify_s']:.2f} s, ratio {out['ratio']:.2f} (CPU of the process itself: "
+        f"ratio {out['cpu_ratio']:.2f}; a database server's is not counted)"
     )
     return out
 
