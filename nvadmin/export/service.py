@@ -6,7 +6,8 @@ How an export stays honest:
   READ ONLY`` transaction; on SQLite from one read transaction (WAL keeps its snapshot). The
   rows streamed must equal the count, or no file is kept.
 - **Streamed, never held.** PostgreSQL sends the formatted CSV itself (``COPY (SELECT ...) TO
-  STDOUT``) straight into the file; SQLite rows go through the csv module in batches.
+  STDOUT``) straight into the file; SQLite returns finished CSV lines, written in batches
+  (:mod:`nvadmin.export.sqlite_csv`).
 - **Atomic.** The file and its manifest are written under temporary names (mode 0600), fsynced,
   the export is recorded in the workspace's log, and only then are both renamed into place.
   Cancel, error or crash: nothing under the final names.
@@ -514,7 +515,7 @@ class _CopyReader:
         return int(tuples) if tuples is not None else -1
 
 
-# -- SQLite: the csv module, in batches --------------------------------------------------------
+# -- SQLite: finished CSV lines, in batches ---------------------------------------------------
 
 
 def _sqlite_statement(
