@@ -27,8 +27,10 @@ from nvadmin.export.columns import _offset_text as offset_text
 
 # The characters that make the csv module quote a cell (with "\r\n" as line terminator).
 _NEEDS_QUOTES = "'*[,\"\r\n]*'"
-# Columns whose text nearly always needs quotes (JSON objects): tested cell by cell in SQL.
-_QUOTED_IN_SQL = frozenset({"details"})
+# Columns whose text often needs quotes, tested cell by cell in SQL: JSON objects always hold
+# quotes, and browsers' user agents a comma ("KHTML, like Gecko"). A row read again costs a
+# query; a column that needed it in most rows would make the export several times slower.
+_QUOTED_IN_SQL = frozenset({"details", "user_agent"})
 
 
 def local_time_sql(column: str, zone: ZoneInfo, first: datetime, last: datetime) -> str | None:
@@ -96,9 +98,9 @@ def fast_row_sql(columns: Sequence[Column], table: str, local_sql: str | None) -
     SQLite only joins the raw stored values the cells are made from (``probe``) and the caller
     looks for those four characters in a whole batch of probes at once. A row whose probe has
     one is read again with :func:`careful_line_sql`. Formatting never adds one of the four
-    (the apostrophe of neutralising, digits, dashes, colons, ``T``, ``Z``). The details
-    column, JSON whose objects always hold quotes, is quoted in SQL instead. ``line`` is only
-    right for rows whose probe is clean."""
+    (the apostrophe of neutralising, digits, dashes, colons, ``T``, ``Z``). Columns that
+    often need quotes (``_QUOTED_IN_SQL``) are quoted in SQL instead. ``line`` is only right
+    for rows whose probe is clean."""
     probed: list[str] = []
     cells: list[str] = []
     for column in columns:

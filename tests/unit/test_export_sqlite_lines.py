@@ -195,3 +195,15 @@ def test_an_offset_change_on_the_last_day_of_a_range_is_seen() -> None:
         (datetime(2025, 3, 30, 1, tzinfo=UTC), 0),
         (datetime(2025, 3, 30, 12, tzinfo=UTC), 60),
     ]
+
+
+def test_browser_user_agents_and_json_details(sqlite_engine: Engine) -> None:
+    """Cells that usually need quotes (a browser's user agent, JSON details) next to ones that
+    rarely do (a name with a comma)."""
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    events = [(at, "Ruiz, Ana", None, agent, 'say "hi"'), (at, "Ana", "a@x", agent, None)]
+    keys = [c.key for c in COLUMNS]
+    in_sql, in_python = export_both_ways(sqlite_engine, events, "America/Chicago", keys)
+    assert in_sql == in_python
+    assert b'"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"' in in_sql
