@@ -17,7 +17,7 @@ from nvadmin import __version__
 log = logging.getLogger("nvadmin")
 
 # Subcommand modules, in the order `nvadmin --help` lists them.
-COMMANDS = ("db", "seed", "verify", "flags", "export", "staff", "profile")
+COMMANDS = ("db", "seed", "verify", "flags", "export", "requests", "staff", "profile")
 
 
 class UsageError(Exception):

@@ -22,7 +22,6 @@ disclosures HIPAA §164.528 asks a clinic to produce (date, recipient, descripti
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,6 +38,7 @@ from nvadmin.audit import access_log
 from nvadmin.audit.chain import STORED_FIELDS, lock_head, seal, store_head
 from nvadmin.audit.localtime import day_range, zone_info
 from nvadmin.audit.query import EventFilter, Term
+from nvadmin.audit.reports import Report, ReportRow, ReportSection
 from nvadmin.audit.taxonomy import CATEGORY_ALIASES
 from nvadmin.auth import server_events
 from nvadmin.auth.roles import Permission, Role, StaffIdentity
@@ -58,7 +58,9 @@ DEFAULT_DUE_BUSINESS_DAYS = 2
 MAX_DUE_BUSINESS_DAYS = 30
 # Receipt may be back-dated to the e-mail's arrival, within reason.
 MAX_RECEIPT_AGE = timedelta(days=366)
-ADMIN_ROLES = frozenset({"admin", "owner"})  # team-member roles that may ask for the log
+# Team-member roles that may ask for their workspace's log: the clinic product's practice
+# admin (see audit/demo_data.py ROLES), and "admin" as some workspaces name it.
+ADMIN_ROLES = frozenset({"practice_admin", "admin"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
@@ -422,6 +424,79 @@ def find_request(engine: Engine, reference: str) -> RequestView:
     if len(ids) > 1:
         raise UserError(f"ticket {text_!r} exists in several workspaces: give the request number")
     raise UserError(f"no export request {text_!r} (give its number or ticket id)")
+
+
+def workspace_id(engine: Engine, slug: str) -> int:
+    with engine.connect() as connection:
+        return int(_workspace(connection, slug).id)
+
+
+def due_in_words(view: RequestView, now: datetime | None = None) -> str:
+    """The countdown the queue shows: "due in 1 d 4 h", "overdue by 3 h", or the outcome."""
+    if not view.is_open:
+        when = view.delivered_at or view.exported_at
+        return f"{view.status.value}" + (f" {when:%Y-%m-%d}" if when else "")
+    left = view.due_at - (now or datetime.now(UTC))
+    late = left.total_seconds() < 0
+    minutes = int(abs(left.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        span = f"{days} d {hours} h"
+    elif hours:
+        span = f"{hours} h {mins} min"
+    else:
+        span = f"{mins} min"
+    return f"overdue by {span}" if late else f"due in {span}"
+
+
+def view_lines(view: RequestView) -> list[tuple[str, str]]:
+    """A request in words, label by label (``requests show``, the queue's detail pane)."""
+    filters = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(view.filters.items()))
+    check = view.verification_note + (" ✔" if view.verification.passed else " ✘")
+    lines = [
+        ("Request", f"{view.id} · ticket {view.ticket}"),
+        ("Workspace", f"{view.workspace_name} ({view.workspace_slug})"),
+        ("Range", f"{view.first_day} to {view.last_day} ({view.zone})"),
+        ("Filters", filters or "none: every event in the range"),
+        ("Requester", f"{view.requester_name} <{view.requester_email}>"),
+        ("Requester check", check),
+        ("Purpose", view.purpose or "(not given)"),
+        ("Recipient", view.recipient or "(not given)"),
+        ("Received", f"{view.received_at.astimezone(zone_info(view.zone)):%Y-%m-%d %H:%M %Z}"),
+        ("Due", f"{view.due_at.astimezone(zone_info(view.zone)):%Y-%m-%d %H:%M %Z} "
+                f"({due_in_words(view)})"),
+        ("Status", view.status.value),
+        ("Assigned to", view.assigned_to or "nobody"),
+    ]  # fmt: skip
+    if view.override_reason:
+        lines.append(("Override", f"{view.override_reason} (by {view.override_by})"))
+    if view.rejection_reason:
+        lines.append(("Rejected", view.rejection_reason))
+    if view.export_path:
+        lines += [
+            ("Export", f"{view.export_path} ({view.export_rows:,} rows)"),
+            ("Export SHA-256", view.export_sha256 or ""),
+            ("Manifest", view.manifest_path or ""),
+            ("Manifest SHA-256", view.manifest_sha256 or ""),
+        ]
+    if view.delivered_at:
+        lines.append(
+            ("Delivered", f"{view.delivered_at.astimezone(zone_info(view.zone)):%Y-%m-%d %H:%M %Z}")
+        )
+    return lines
+
+
+def view_facts(view: RequestView) -> dict[str, Any]:
+    """A request as JSON-ready facts (``requests list --json``)."""
+    facts: dict[str, Any] = {}
+    for name in RequestView.__slots__:  # type: ignore[attr-defined]
+        value = getattr(view, name)
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        facts[name] = value
+    facts["overdue"] = view.overdue()
+    return facts
 
 
 # -- the requester rule ----------------------------------------------------------------------
@@ -873,17 +948,16 @@ def fulfil(
 # -- disclosures -----------------------------------------------------------------------------
 
 
+DISCLOSURES = "Accounting of disclosures"
 DISCLOSURE_COLUMNS = (
-    "disclosed_at",
-    "recipient",
-    "purpose",
-    "description",
-    "requester",
-    "ticket",
-    "range",
-    "events",
-    "export_sha256",
-    "manifest_sha256",
+    "Disclosed",
+    "Recipient",
+    "Purpose",
+    "Description",
+    "Requested by",
+    "Ticket",
+    "Events",
+    "Manifest SHA-256",
 )
 
 
@@ -895,27 +969,21 @@ class Disclosure:
     description: str
     requester: str
     ticket: str
-    first_day: date
-    last_day: date
-    zone: str
     rows: int
-    export_sha256: str
     manifest_sha256: str
 
-    def cells(self, zone: str) -> list[str]:
+    def cells(self, zone: str) -> tuple[str, ...]:
         local = self.delivered_at.astimezone(zone_info(zone))
-        return [
-            local.isoformat(timespec="seconds"),
+        return (
+            local.isoformat(sep=" ", timespec="seconds"),
             self.recipient,
             self.purpose,
             self.description,
             self.requester,
             self.ticket,
-            f"{self.first_day} to {self.last_day} ({self.zone})",
             str(self.rows),
-            self.export_sha256,
             self.manifest_sha256,
-        ]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -923,6 +991,7 @@ class DisclosureReport:
     workspace_slug: str
     workspace_name: str
     zone: str
+    period: str
     entries: list[Disclosure] = field(default_factory=list)
 
 
@@ -959,42 +1028,41 @@ def disclosures(
             description=r.description or "",
             requester=f"{r.requester_name} <{r.requester_email}>",
             ticket=r.ticket,
-            first_day=r.first_day,
-            last_day=r.last_day,
-            zone=r.zone,
             rows=r.export_rows or 0,
-            export_sha256=r.export_sha256 or "",
             manifest_sha256=r.manifest_sha256 or "",
         )
         for r in rows
         if r.delivered_at is not None
     ]
-    return DisclosureReport(workspace_slug, workspace.name, workspace.timezone, entries)
+    period = f"delivered {first or 'from the first request'} to {last or 'today'}"
+    return DisclosureReport(workspace_slug, workspace.name, workspace.timezone, period, entries)
 
 
-def write_disclosures_csv(report: DisclosureReport, path: Path) -> None:
-    """The report as CSV (dates in the workspace's zone); cells that a spreadsheet would run
-    as formulas are neutralised with an apostrophe, as exports do."""
-    from nvadmin.export.atomic import AtomicFile
-
-    with AtomicFile(path) as handle:
-        stream = _TextSink(handle)
-        writer = csv.writer(stream, lineterminator="\r\n")
-        writer.writerow(DISCLOSURE_COLUMNS)
-        for entry in report.entries:
-            writer.writerow([_neutral(c) for c in entry.cells(report.zone)])
-        handle.finish()
-        handle.publish()
-
-
-def _neutral(cell: str) -> str:
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r", "\n") else cell
-
-
-class _TextSink:
-    def __init__(self, handle: Any) -> None:
-        self._handle = handle
-
-    def write(self, text_: str) -> int:
-        self._handle.write(text_.encode("utf-8"))
-        return len(text_)
+def disclosure_report(report: DisclosureReport, identity: StaffIdentity) -> Report:
+    """The accounting as one of the app's reports: shown, printed, saved as PDF or CSV by the
+    same machinery as the patient-access and user-activity reports."""
+    now = datetime.now(UTC).astimezone(zone_info(report.zone))
+    return Report(
+        kind=DISCLOSURES,
+        subject=f"{report.workspace_name} ({report.workspace_slug})",
+        header=[
+            ("Workspace", f"{report.workspace_name} ({report.workspace_slug})"),
+            ("Covers", report.period),
+            ("Time zone", report.zone),
+            ("Disclosures", f"{len(report.entries):,}"),
+            ("Produced by", f"{identity.display_name} <{identity.email}> ({identity.role})"),
+            ("Produced at", now.isoformat(sep=" ", timespec="seconds")),
+            (
+                "Source",
+                "delivered export requests (HIPAA §164.528: date, recipient, description, purpose)",
+            ),
+        ],
+        columns=DISCLOSURE_COLUMNS,
+        sections=[
+            ReportSection(
+                title="Delivered exports",
+                rows=[ReportRow(entry.cells(report.zone)) for entry in report.entries],
+            )
+        ],
+        row_count=len(report.entries),
+    )

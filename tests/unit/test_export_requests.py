@@ -4,6 +4,7 @@ rule, legal transitions only, evidence that must be a recorded export, due dates
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ SUPPORT = StaffIdentity(7, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
 
 def received(engine: Engine) -> int:
     ws = add_workspace(engine)
-    add_member(engine, ws, "olga@riverside.example", "Olga Owens", "admin")
+    add_member(engine, ws, "olga@riverside.example", "Olga Owens", "practice_admin")
     add_member(engine, ws, "phil@riverside.example", "Phil Park", "physician")
     with engine.begin() as connection:  # members since long before any request
         connection.execute(
@@ -122,7 +123,7 @@ def test_admin_requester_is_received_then_verified_each_chained(engine: Engine) 
     view = requests.get_request(engine, request_id)
     assert view.status is Status.VERIFIED
     assert view.verification is Verification.ADMIN
-    assert "active team member with the admin role" in view.verification_note
+    assert "active team member with the practice_admin role" in view.verification_note
     assert view.requester_name == "Olga Owens"  # from the team-member record
     assert view.zone == "America/Chicago"  # the workspace's zone by default
     logged = events(engine, ws)
@@ -343,16 +344,15 @@ def test_disclosures_list_every_delivered_export(engine: Engine, tmp_path: Path)
     requests.fulfil(engine, OPERATOR, exported_only, tmp_path)
     report = requests.disclosures(engine, OPERATOR, "riverside")
     assert [e.ticket for e in report.entries] == ["D-1"]
-    out = tmp_path / "disclosures.csv"
-    requests.write_disclosures_csv(report, out)
-    with out.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    table = requests.disclosure_report(report, OPERATOR).csv_text().split("\r\n\r\n")[1]
+    rows = list(csv.DictReader(io.StringIO(table)))
     assert len(rows) == 1
-    assert rows[0]["recipient"] == "'=cmd|x"  # neutralised for spreadsheets
-    assert rows[0]["purpose"] == "patient complaint review"
-    assert rows[0]["events"] == "6"
-    assert rows[0]["description"].startswith("Activity Log of Riverside Family Clinic")
-    assert datetime.fromisoformat(rows[0]["disclosed_at"]).utcoffset() is not None
+    assert rows[0]["Recipient"] == "'=cmd|x"  # neutralised for spreadsheets
+    assert rows[0]["Purpose"] == "patient complaint review"
+    assert rows[0]["Events"] == "6"
+    assert rows[0]["Ticket"] == "D-1"
+    assert rows[0]["Description"].startswith("Activity Log of Riverside Family Clinic")
+    assert datetime.fromisoformat(rows[0]["Disclosed"]).utcoffset() is not None
 
 
 def test_requests_table_is_in_both_schemas(engine: Engine) -> None:
