@@ -929,13 +929,36 @@ def fulfil(
     progress: Progress | None = None,
     token: CancelToken | None = None,
 ) -> RequestView:
-    """Run the export through the export service, attach its evidence, move to exported."""
-    from nvadmin.export.service import export_csv
-
+    """Export the request into ``folder`` (default columns, the request's zone), attach the
+    evidence, move it to exported."""
     view = get_request(engine, request_id)
     if not folder.is_dir():
         raise UserError(f"folder {folder} does not exist")
     request = export_request_for(view, folder.absolute() / view.file_name())
+    return fulfil_with(engine, identity, request_id, request, progress=progress, token=token)
+
+
+def fulfil_with(
+    engine: Engine,
+    identity: StaffIdentity,
+    request_id: int,
+    request: Any,
+    *,
+    progress: Progress | None = None,
+    token: CancelToken | None = None,
+) -> RequestView:
+    """Run ``request`` (an export service request, e.g. from the export form, where columns,
+    zone and file may be chosen) for the export request, attach the evidence, move it to
+    exported. What is exported must be what was asked: same events, same ticket."""
+    from nvadmin.export.service import export_csv
+
+    view = get_request(engine, request_id)
+    export_request_for(view, request.output)  # refuses anything but a verified request
+    if request.ticket.strip() != view.ticket or request.event_filter != view.event_filter():
+        raise UserError(
+            f"the export does not match request {view.id} (workspace, days, filters and ticket "
+            "must be the request's)"
+        )
     kwargs: dict[str, Any] = {}
     if progress is not None:
         kwargs["progress"] = progress

@@ -15,6 +15,7 @@ FEATURES: tuple[str, ...] = (
     "nvadmin.ui.compliance",
     "nvadmin.ui.desktop",
     "nvadmin.ui.insights",
+    "nvadmin.ui.requests_dock",
 )
 
 
