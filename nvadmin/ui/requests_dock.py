@@ -34,11 +34,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDockWidget,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -190,8 +192,9 @@ class RequestsPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        for column, width in ((DUE, 150), (TICKET, 110), (WORKSPACE, 170), (STATUS, 80),
-                              (REQUESTER, 250), (CHECK, 150)):  # fmt: skip
+        self.table.setWordWrap(False)
+        for column, width in ((DUE, 130), (TICKET, 90), (WORKSPACE, 150), (STATUS, 70),
+                              (REQUESTER, 190), (CHECK, 130)):  # fmt: skip
             self.table.setColumnWidth(column, width)
         self.table.installEventFilter(self)
         self.detail = QLabel(self)
@@ -200,6 +203,7 @@ class RequestsPanel(QWidget):
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.detail.setMinimumWidth(300)
+        self.detail.setAccessibleName("Selected request")
         self.status_label = QLabel(self)
         self.status_label.setObjectName("requestsStatus")
         self.status_label.setWordWrap(True)
@@ -223,8 +227,12 @@ class RequestsPanel(QWidget):
                        self.override_button):  # fmt: skip
             buttons.addWidget(button)
         buttons.addStretch(1)
+        detail_scroll = QScrollArea(self)
+        detail_scroll.setWidgetResizable(True)
+        detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        detail_scroll.setWidget(self.detail)
         side = QVBoxLayout()
-        side.addWidget(self.detail, 1)
+        side.addWidget(detail_scroll, 1)
         side.addLayout(buttons)
         body = QHBoxLayout()
         body.addWidget(self.table, 3)
