@@ -980,7 +980,6 @@ DISCLOSURE_COLUMNS = (
     "Requested by",
     "Ticket",
     "Events",
-    "Manifest SHA-256",
 )
 
 
@@ -993,7 +992,7 @@ class Disclosure:
     requester: str
     ticket: str
     rows: int
-    manifest_sha256: str
+    event_id: int  # the chained "delivered" event
 
     def cells(self, zone: str) -> tuple[str, ...]:
         local = self.delivered_at.astimezone(zone_info(zone))
@@ -1005,7 +1004,6 @@ class Disclosure:
             self.requester,
             self.ticket,
             str(self.rows),
-            self.manifest_sha256,
         )
 
 
@@ -1043,6 +1041,14 @@ def disclosures(
             start, end = day_range(first or FIRST_DAY, last or LAST_DAY, workspace.timezone)
             statement = statement.where(Row.delivered_at >= start, Row.delivered_at < end)
         rows = connection.execute(statement.order_by(Row.delivered_at, Row.id)).all()
+        delivered_events = dict(
+            connection.execute(
+                select(ActivityEvent.resource_id, ActivityEvent.id).where(
+                    ActivityEvent.workspace_id == workspace.id,
+                    ActivityEvent.action == Operation.DELIVER.action,
+                )
+            ).all()
+        )
     entries = [
         Disclosure(
             delivered_at=r.delivered_at,
@@ -1052,7 +1058,7 @@ def disclosures(
             requester=f"{r.requester_name} <{r.requester_email}>",
             ticket=r.ticket,
             rows=r.export_rows or 0,
-            manifest_sha256=r.manifest_sha256 or "",
+            event_id=int(delivered_events.get(str(r.id), 0)),
         )
         for r in rows
         if r.delivered_at is not None
@@ -1084,7 +1090,10 @@ def disclosure_report(report: DisclosureReport, identity: StaffIdentity) -> Repo
         sections=[
             ReportSection(
                 title="Delivered exports",
-                rows=[ReportRow(entry.cells(report.zone)) for entry in report.entries],
+                rows=[
+                    ReportRow(entry.cells(report.zone), event_id=entry.event_id)
+                    for entry in report.entries
+                ],
             )
         ],
         row_count=len(report.entries),

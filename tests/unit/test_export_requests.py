@@ -351,6 +351,13 @@ def test_disclosures_list_every_delivered_export(engine: Engine, tmp_path: Path)
     assert rows[0]["Purpose"] == "patient complaint review"
     assert rows[0]["Events"] == "6"
     assert rows[0]["Ticket"] == "D-1"
+    with engine.connect() as connection:  # the row names the chained "delivered" event
+        delivered_event = connection.execute(
+            select(ActivityEvent.id).where(
+                ActivityEvent.action == "activity_log.export_request.delivered"
+            )
+        ).scalar_one()
+    assert rows[0]["Event id"] == str(delivered_event)
     assert rows[0]["Description"].startswith("Activity Log of Riverside Family Clinic")
     assert datetime.fromisoformat(rows[0]["Disclosed"]).utcoffset() is not None
 
