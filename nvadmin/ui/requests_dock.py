@@ -171,6 +171,7 @@ class RequestsPanel(QWidget):
         self._identity = identity
         self._generation = 0
         self.jobs: list[Job] = []
+        self.reason_dialog: QInputDialog | None = None
 
         self.status_box = QComboBox(self)
         for label, _, _ in STATUS_FILTERS:
@@ -382,9 +383,14 @@ class RequestsPanel(QWidget):
             if operation is Operation.REJECT
             else f"{view.verification_note}.\nWhy may {view.requester_email} receive this log?"
         )
-        reason, ok = QInputDialog.getText(self, title, prompt)
-        if ok:
-            self.change(operation, reason)
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(prompt)
+        dialog.setOkButtonText("Reject" if operation is Operation.REJECT else "Override")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda reason: self.change(operation, reason))
+        self.reason_dialog = dialog
+        dialog.open()  # window-modal, without a nested event loop
 
     def change(self, operation: Operation, reason: str | None = None) -> None:
         view = self.current()
@@ -482,7 +488,8 @@ class _Installed(QObject):
         self.dock.show()
         self.dock.raise_()
         self.panel.reload()
-        self.panel.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        # A dock shown just now takes focus once the window has laid it out.
+        QTimer.singleShot(0, lambda: self.panel.table.setFocus(Qt.FocusReason.ShortcutFocusReason))
 
     def running_work(self) -> list[RunningWork]:
         return [RunningWork("export request", job) for job in self.panel.running()]

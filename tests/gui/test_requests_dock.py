@@ -26,6 +26,7 @@ from nvadmin.ui.requests_dock import RequestsModel
 from tests.factories import add_member, add_workspace, draft, sign_in_as, write
 
 SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
+ADMIN = StaffIdentity(9, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
 
 
 @pytest.fixture
@@ -33,6 +34,7 @@ def context(db_url: str) -> Iterator[Context]:
     ctx = Context.create(db_url)
     ws = add_workspace(ctx.engine)
     add_member(ctx.engine, ws, "olga@riverside.example", "Olga Owens", "practice_admin")
+    add_member(ctx.engine, ws, "phil@riverside.example", "Phil Park", "physician")
     with ctx.engine.begin() as connection:
         connection.execute(
             TeamMember.__table__.update().values(created_at=datetime(2024, 1, 1, tzinfo=UTC))
@@ -49,13 +51,15 @@ def add_by_command_line(db_url: str, monkeypatch: pytest.MonkeyPatch, *extra: st
     assert code == 0
 
 
-def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyped-def]
-    window = MainWindow(context, sign_in_as(context, SUPPORT))
+def open_window(qtbot, context: Context, identity: StaffIdentity = SUPPORT) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = MainWindow(context, sign_in_as(context, identity))
     qtbot.addWidget(window)
     window.resize(1280, 720)
     window.show()
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
     return window
 
 
@@ -154,3 +158,54 @@ def test_queue_model_is_sound_and_marks_overdue_rows(  # type: ignore[no-untyped
     assert str(model.index(0, 0).data()).startswith("overdue by")
     assert model.index(0, 0).data(Qt.ItemDataRole.FontRole).bold()
     assert str(model.index(1, 0).data()).startswith("due in")
+
+
+def test_an_admin_overrides_the_check_with_a_reason_typed_in_the_dialog(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = context.engine
+    add_by_command_line(db_url, monkeypatch, "--requester", "phil@riverside.example",
+                        "--ticket", "SUP-300")  # fmt: skip
+    request_id = requests.find_request(owner, "SUP-300").id
+    window = open_window(qtbot, context, ADMIN)
+    feature = window.requests_feature
+    assert not feature.dock.isVisible()  # not an admin's home screen: View → Requests queue
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    panel = feature.panel
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5_000)
+    assert panel.override_button.isEnabled() and not panel.fulfil_button.isEnabled()
+
+    qtbot.keyClick(panel.table, Qt.Key.Key_O, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: panel.reason_dialog is not None, timeout=5_000)
+    box = panel.reason_dialog
+    qtbot.waitUntil(lambda: box.isVisible() and box.focusWidget() is not None, timeout=5_000)
+    assert "not an admin role" in box.labelText()
+    qtbot.keyClicks(box.focusWidget(), "owner confirmed by phone")
+    qtbot.keyClick(box.focusWidget(), Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: requests.get_request(owner, request_id).status is Status.VERIFIED, timeout=10_000
+    )
+    view = requests.get_request(owner, request_id)
+    assert view.override_reason == "owner confirmed by phone"
+    qtbot.waitUntil(lambda: panel.fulfil_button.isEnabled(), timeout=10_000)
+    window.close()
+
+
+def test_disclosures_as_pdf_from_the_command_line(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "SUP-400", "--recipient", "Olga Owens")  # fmt: skip
+    request_id = requests.find_request(context.engine, "SUP-400").id
+    from nvadmin.auth.accounts import command_line_operator
+
+    requests.fulfil(context.engine, command_line_operator(), request_id, tmp_path)
+    requests.move(context.engine, command_line_operator(), request_id, requests.Operation.DELIVER)
+    pdf = tmp_path / "disclosures.pdf"
+    code = main(["--database", db_url, "requests", "disclosures", "--workspace", "riverside",
+                 "--pdf", str(pdf)])  # fmt: skip
+    assert code == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert oct(pdf.stat().st_mode & 0o777) == "0o600"

@@ -365,3 +365,14 @@ def test_disclosures_list_every_delivered_export(engine: Engine, tmp_path: Path)
 def test_requests_table_is_in_both_schemas(engine: Engine) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM export_requests")).scalar() == 0
+
+
+def test_the_model_and_the_migration_agree(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from nvadmin.db.models import Base
+
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert [d for d in differences if "export_requests" in repr(d)] == []
