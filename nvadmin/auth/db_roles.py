@@ -63,6 +63,12 @@ MANAGE = "nvadmin_manage_staff(text, text, text, text, text, text)"
 HOURS = "nvadmin_set_working_hours(integer, integer, integer)"
 VERIFIED = "nvadmin_session_verified()"
 PARTITION = "nvadmin_ensure_event_partition(date)"
+RECEIVE_REQUEST = (
+    "nvadmin_receive_export_request(integer, text, date, date, text, text, text, text, text, "
+    "text, timestamptz, timestamptz, text, text)"
+)
+MOVE_REQUEST = "nvadmin_move_export_request(integer, text, text, text, text)"
+REQUESTS_TABLE = "export_requests"
 
 # (grantee, statement with {s} for the schema, why)
 PRIVILEGES: tuple[tuple[str, str, str], ...] = (
@@ -97,6 +103,19 @@ PRIVILEGES: tuple[tuple[str, str, str], ...] = (
          "change a workspace's working hours (after-hours flags)")
         for group in (GROUPS[Role.COMPLIANCE], GROUPS[Role.ADMIN])
     ),
+    *(
+        (group, f"GRANT SELECT ON {{s}}.{REQUESTS_TABLE} TO {group}",
+         "the Requests queue and the Disclosures report: rows only in a signed-in session (RLS)")
+        for group in GROUPS.values()
+    ),
+    *(
+        (group, f"GRANT EXECUTE ON FUNCTION {{s}}.{RECEIVE_REQUEST}, {{s}}.{MOVE_REQUEST} "
+                f"TO {group}",
+         "receive, fulfil, deliver, reject and assign export requests (only through these "
+         "functions; overriding the requester check is refused there unless the login is an "
+         "admin)")
+        for group in GROUPS.values()
+    ),
     (GROUPS[Role.ADMIN], "GRANT SELECT ON {s}.staff_directory TO nvadmin_admin",
      "the Staff dialog's list (whether TOTP is on, not the secret)"),
     (GATE, "GRANT USAGE ON SCHEMA {s} TO nvadmin_gate", "see the gate functions"),
@@ -124,12 +143,15 @@ PRIVILEGES: tuple[tuple[str, str, str], ...] = (
 # Row-level security: (table, grantee, command, expression)
 _VERIFIED = f"(SELECT {{s}}.{VERIFIED})"
 POLICIES: tuple[tuple[str, str, str, str], ...] = (
-    *((t, STAFF, "SELECT", f"USING ({_VERIFIED})") for t in (*READ_TABLES, "staff")),
+    *(
+        (t, STAFF, "SELECT", f"USING ({_VERIFIED})")
+        for t in (*READ_TABLES, "staff", REQUESTS_TABLE)
+    ),
     ("workspaces", VIEWER, "SELECT", "USING (true)"),
     ("activity_events", VIEWER, "INSERT", "WITH CHECK (true)"),
     ("chain_heads", VIEWER, "ALL", "USING (true)"),
 )
-RLS_TABLES = (*READ_TABLES, "staff", "remember_tokens")
+RLS_TABLES = (*READ_TABLES, "staff", "remember_tokens", REQUESTS_TABLE)
 
 
 def _quote(connection: Connection, name: str) -> str:

@@ -9,11 +9,12 @@ saying who someone was *at the time*, whatever happens to their account later.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -210,3 +211,51 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ExportRequest(Base):
+    """A clinic's request for its Activity Log ("workspace X, from D1 to D2"), from receipt to
+    delivery. What is delivered is a disclosure (HIPAA §164.528): date, recipient, description
+    and purpose are kept here for the accounting of disclosures. Rows change only through
+    :mod:`nvadmin.export.requests` (on PostgreSQL through ``nvadmin_export_request``), each
+    change chained as an event in the workspace's log."""
+
+    __tablename__ = "export_requests"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "ticket"),
+        Index("ix_export_requests_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    ticket: Mapped[str] = mapped_column(String(100))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)  # included
+    zone: Mapped[str] = mapped_column(String(64))  # the zone the days are in
+    # Optional narrowing as canonical JSON: {"user": [...], "category": [...]}.
+    filters: Mapped[str | None] = mapped_column(Text)
+    requester_email: Mapped[str] = mapped_column(String(320))
+    requester_name: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(Text)
+    recipient: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    # The requester check made at receipt: its outcome code and the words shown to staff.
+    verification: Mapped[str] = mapped_column(String(32))
+    verification_note: Mapped[str] = mapped_column(Text)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_by: Mapped[str | None] = mapped_column(String(320))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    assigned_to: Mapped[str | None] = mapped_column(String(320))
+    received_by: Mapped[str] = mapped_column(String(320))
+    # Evidence of the export: the files, their SHA-256 and the row count.
+    export_path: Mapped[str | None] = mapped_column(Text)
+    export_sha256: Mapped[str | None] = mapped_column(String(64))
+    manifest_path: Mapped[str | None] = mapped_column(Text)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    export_rows: Mapped[int | None] = mapped_column(BigInteger)
+    description: Mapped[str | None] = mapped_column(Text)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from nvadmin.ui.desktop import DesktopFeature
     from nvadmin.ui.export_panel import ExportFeature
     from nvadmin.ui.insights import InsightsFeature
+    from nvadmin.ui.requests_dock import RequestsFeature
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,20 +119,22 @@ class Features:
     compliance: Compliance
     desktop: DesktopFeature
     insights: InsightsFeature
+    requests: RequestsFeature
 
 
 def load_code() -> None:
     """Import the features' code ahead of their installation (it is loaded while the
     password is checked, so the window opens sooner)."""
-    from nvadmin.ui import compliance, desktop, export_panel, insights  # noqa: F401
+    from nvadmin.ui import compliance, desktop, export_panel, insights, requests_dock  # noqa: F401
 
 
 def install_all(host: FeatureHost) -> Features:
-    from nvadmin.ui import compliance, desktop, export_panel, insights
+    from nvadmin.ui import compliance, desktop, export_panel, insights, requests_dock
 
     return Features(
         export=export_panel.install(host),
         compliance=compliance.install(host),
         desktop=desktop.install(host),
         insights=insights.install(host),
+        requests=requests_dock.install(host),
     )

@@ -1,0 +1,211 @@
+"""The Requests dock with real keys: a request received on the command line appears in the
+queue, is fulfilled from the window with the keyboard only, and ends delivered with its
+evidence (on PostgreSQL as the support member's own login)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import select
+
+from nvadmin.__main__ import main
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.context import Context
+from nvadmin.db.models import ActivityEvent, TeamMember
+from nvadmin.export import requests
+from nvadmin.export.manifest import file_sha256
+from nvadmin.export.requests import Status
+from nvadmin.ui.main_window import MainWindow
+from nvadmin.ui.requests_dock import RequestsModel
+from tests.factories import add_member, add_workspace, draft, sign_in_as, write
+
+SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
+ADMIN = StaffIdentity(9, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
+
+
+@pytest.fixture
+def context(db_url: str) -> Iterator[Context]:
+    ctx = Context.create(db_url)
+    ws = add_workspace(ctx.engine)
+    add_member(ctx.engine, ws, "olga@riverside.example", "Olga Owens", "practice_admin")
+    add_member(ctx.engine, ws, "phil@riverside.example", "Phil Park", "physician")
+    with ctx.engine.begin() as connection:
+        connection.execute(
+            TeamMember.__table__.update().values(created_at=datetime(2024, 1, 1, tzinfo=UTC))
+        )
+    write(ctx.engine, ws, [draft(i) for i in range(12)])
+    yield ctx
+    ctx.dispose()
+
+
+def add_by_command_line(db_url: str, monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code = main(["--database", db_url, "requests", "add", "--workspace", "riverside",
+                 "--from", "2025-03-01", "--to", "2025-03-31", *extra])  # fmt: skip
+    assert code == 0
+
+
+def open_window(qtbot, context: Context, identity: StaffIdentity = SUPPORT) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = MainWindow(context, sign_in_as(context, identity))
+    qtbot.addWidget(window)
+    window.resize(1280, 720)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    return window
+
+
+def test_fulfilled_from_the_queue_with_keys_only(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = context.engine  # before sign-in: the database owner, for checking afterwards
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "SUP-200", "--purpose", "complaint review",
+                        "--recipient", "Olga Owens")  # fmt: skip
+    add_by_command_line(db_url, monkeypatch, "--requester", "stranger@elsewhere.example",
+                        "--ticket", "SUP-201")  # fmt: skip
+    request_id = requests.find_request(owner, "SUP-200").id
+    window = open_window(qtbot, context)
+    feature = window.features.requests
+    panel = feature.panel
+    assert feature.dock.isVisible()  # support's home screen
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 2, timeout=10_000)
+    feature.last_folder = tmp_path
+
+    # Ctrl+Shift+R puts the keyboard in the queue; Down/Up choose, Enter opens the form
+    qtbot.keyClick(window.table, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)  # fmt: skip
+    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5_000)
+    # both are due about the same time: the earlier one first, selected
+    assert panel.current() is not None and panel.current().ticket == "SUP-200"
+    assert panel.fulfil_button.isEnabled()
+    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None, timeout=5_000)
+    dialog = feature.dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12, timeout=10_000)
+    assert dialog.ticket_edit.text() == "SUP-200" and not dialog.ticket_edit.isEnabled()
+    assert dialog.from_edit.date().toPython().isoformat() == "2025-03-01"
+    qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Return)  # Start
+    qtbot.waitUntil(
+        lambda: requests.get_request(owner, request_id).status is Status.EXPORTED,
+        timeout=20_000,
+    )
+    qtbot.waitUntil(
+        lambda: panel.current() is not None and panel.current().status is Status.EXPORTED,
+        timeout=10_000,
+    )
+    # the form has closed: the window takes the keyboard back (as a window manager gives
+    # it; offscreen has none), Ctrl+Shift+R the queue
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5_000)
+    qtbot.keyClick(panel.table, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)  # delivered
+    qtbot.waitUntil(
+        lambda: requests.get_request(owner, request_id).status is Status.DELIVERED,
+        timeout=10_000,
+    )
+    view = requests.get_request(owner, request_id)
+    assert view.export_path and view.manifest_path and view.export_rows == 12
+    assert view.export_sha256 == file_sha256(Path(view.export_path))
+    assert view.manifest_sha256 == file_sha256(Path(view.manifest_path))
+    assert Path(view.export_path).parent == tmp_path
+    with owner.connect() as connection:
+        actions = list(
+            connection.execute(
+                select(ActivityEvent.action)
+                .where(ActivityEvent.resource_type == "export_request")
+                .order_by(ActivityEvent.seq)
+            ).scalars()
+        )
+    assert actions[-2:] == [
+        "activity_log.export_request.exported",
+        "activity_log.export_request.delivered",
+    ]
+    # now the open request comes first; the one whose requester is not a clinic admin cannot
+    # be opened for export: Enter says why instead
+    qtbot.waitUntil(lambda: panel.model.views[0].ticket == "SUP-201", timeout=10_000)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Up)
+    assert panel.current() is not None and panel.current().ticket == "SUP-201"
+    assert not panel.fulfil_button.isEnabled() and not panel.override_button.isEnabled()
+    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+    assert "not a team member of this workspace" in window.banner.text()
+    assert "admin overrides the check" in window.banner.text()
+    window.close()
+
+
+def test_queue_model_is_sound_and_marks_overdue_rows(  # type: ignore[no-untyped-def]
+    qtmodeltester, context: Context, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "LATE", "--received", "2026-01-05T09:00-06:00")  # fmt: skip
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "FRESH")  # fmt: skip
+    model = RequestsModel()
+    model.set_requests(requests.list_requests(context.engine))
+    qtmodeltester.check(model)
+    assert model.rowCount() == 2
+    assert model.index(0, 1).data() == "LATE"
+    assert str(model.index(0, 0).data()).startswith("overdue by")
+    assert model.index(0, 0).data(Qt.ItemDataRole.FontRole).bold()
+    assert str(model.index(1, 0).data()).startswith("due in")
+
+
+def test_an_admin_overrides_the_check_with_a_reason_typed_in_the_dialog(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = context.engine
+    add_by_command_line(db_url, monkeypatch, "--requester", "phil@riverside.example",
+                        "--ticket", "SUP-300")  # fmt: skip
+    request_id = requests.find_request(owner, "SUP-300").id
+    window = open_window(qtbot, context, ADMIN)
+    feature = window.features.requests
+    assert not feature.dock.isVisible()  # not an admin's home screen: View → Requests queue
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    panel = feature.panel
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5_000)
+    assert panel.override_button.isEnabled() and not panel.fulfil_button.isEnabled()
+
+    qtbot.keyClick(panel.table, Qt.Key.Key_O, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: panel.reason_dialog is not None, timeout=5_000)
+    box = panel.reason_dialog
+    qtbot.waitUntil(lambda: box.isVisible() and box.focusWidget() is not None, timeout=5_000)
+    assert "not an admin role" in box.labelText()
+    qtbot.keyClicks(box.focusWidget(), "owner confirmed by phone")
+    qtbot.keyClick(box.focusWidget(), Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: requests.get_request(owner, request_id).status is Status.VERIFIED, timeout=10_000
+    )
+    view = requests.get_request(owner, request_id)
+    assert view.override_reason == "owner confirmed by phone"
+    qtbot.waitUntil(lambda: panel.fulfil_button.isEnabled(), timeout=10_000)
+    window.close()
+
+
+def test_disclosures_as_pdf_from_the_command_line(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "SUP-400", "--recipient", "Olga Owens")  # fmt: skip
+    request_id = requests.find_request(context.engine, "SUP-400").id
+    from nvadmin.auth.accounts import command_line_operator
+
+    requests.fulfil(context.engine, command_line_operator(), request_id, tmp_path)
+    requests.move(context.engine, command_line_operator(), request_id, requests.Operation.DELIVER)
+    pdf = tmp_path / "disclosures.pdf"
+    code = main(["--database", db_url, "requests", "disclosures", "--workspace", "riverside",
+                 "--pdf", str(pdf)])  # fmt: skip
+    assert code == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert oct(pdf.stat().st_mode & 0o777) == "0o600"
