@@ -40,12 +40,12 @@ import psutil
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from nvadmin.audit.paging import EventPager, Sort, offset_page
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.paging import EventPager, Sort, offset_page
 from tests import pgcluster
 from tests.plans import explain
 

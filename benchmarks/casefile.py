@@ -68,10 +68,10 @@ def _rss_mb() -> float:
 
 
 def step_create(url: str, destination: Path) -> dict[str, Any]:
-    from nvadmin.audit.query import EventFilter
-    from nvadmin.auth.roles import Role, StaffIdentity
     from nvadmin.casefile.builder import create_case_file
     from nvadmin.db.engine import make_engine
+    from nvadmin.identity import Role, StaffIdentity
+    from nvadmin.query.filters import EventFilter
 
     reviewer = StaffIdentity(0, REVIEWER_EMAIL, "benchmark", Role.COMPLIANCE)
     engine = make_engine(url)
@@ -95,8 +95,8 @@ def step_create(url: str, destination: Path) -> dict[str, Any]:
 
 
 def step_open_verify(path: Path) -> dict[str, Any]:
-    from nvadmin.auth.roles import Role, StaffIdentity
     from nvadmin.casefile.reader import open_case_file, verify_case
+    from nvadmin.identity import Role, StaffIdentity
 
     reviewer = StaffIdentity(0, REVIEWER_EMAIL, "benchmark", Role.COMPLIANCE)
     cpu, started = _cpu(), time.perf_counter()
@@ -213,9 +213,9 @@ def main() -> int:
 
 
 def _seeded(url: str, events: int) -> str:
-    from nvadmin.audit.seed import SeedPlan, seed
     from nvadmin.db import migrate
     from nvadmin.db.engine import make_engine
+    from nvadmin.demo.seed import SeedPlan, seed
 
     engine = make_engine(url)
     migrate.upgrade(engine)

@@ -46,15 +46,15 @@ import psutil
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.accounts import add_staff, command_line_operator
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import ActivityEvent, Staff, Workspace
-from nvadmin.export.columns import neutralise
+from nvadmin.demo.seed import SeedPlan, seed
 from nvadmin.export.service import ExportRequest, export_csv
+from nvadmin.files.cells import neutralise
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
 from tests.pgcluster import cluster
 
 END = date(2026, 11, 1)

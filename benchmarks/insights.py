@@ -13,9 +13,9 @@ or against a database already seeded with ``nvadmin --database URL seed --worksp
 Measured, for the busiest workspace and for all workspaces at once (the admin's view):
 
 * reference: ``SELECT count(*)`` of the range's events (one pass over them);
-* charts: :func:`nvadmin.audit.insights.compute` (five ``GROUP BY`` queries);
+* charts: :func:`nvadmin.analysis.insights.compute` (five ``GROUP BY`` queries);
 * draw: building the five charts from the result and painting them once (offscreen);
-* flags: :func:`nvadmin.audit.flags.evaluation.evaluate` (every rule, 30-day baselines included);
+* flags: :func:`nvadmin.analysis.flags.evaluation.evaluate` (every rule, 30-day baselines included);
 * cancel: seconds from cancelling a running all-workspaces computation until the job stops,
   and whether the server query is gone from ``pg_stat_activity``.
 
@@ -40,12 +40,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from sqlalchemy import Engine, func, select, text
 
-from nvadmin.audit.flags.evaluation import evaluate
-from nvadmin.audit.insights import compute
-from nvadmin.audit.query import EventFilter, where_clause
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.analysis.flags.evaluation import evaluate
+from nvadmin.analysis.insights import compute
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent, Workspace
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, where_clause
 from nvadmin.workers.cancel import Cancelled, CancelToken
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,8 +214,8 @@ def main() -> int:
         command = f"uv run python -m benchmarks.insights --url URL --days {args.days}"
         lines = bench(args.url, args.days)
     else:
-        from nvadmin.audit.seed import SeedPlan, seed
         from nvadmin.db import migrate
+        from nvadmin.demo.seed import SeedPlan, seed
         from tests.pgcluster import cluster
 
         command = (

@@ -23,9 +23,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from nvadmin.audit.chain import STORED_FIELDS
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.db import migrate, partitions
 from nvadmin.db.engine import make_engine, sqlite_url
+from nvadmin.demo.seed import SeedPlan, seed
 from tests.pgcluster import cluster
 
 END = date(2026, 11, 1)

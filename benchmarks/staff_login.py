@@ -25,16 +25,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from nvadmin.audit.paging import EventPager
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth import accounts, db_roles
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.auth.signin import Authenticator
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import Workspace
+from nvadmin.demo.seed import SeedPlan, seed
 from nvadmin.export.service import ExportRequest, export_csv
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.paging import EventPager
 from tests import pgcluster
 
 END = date(2026, 11, 1)

@@ -34,12 +34,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
 from nvadmin.audit.chain import CHAINED_FIELDS
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.audit.verify import verify_workspace
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import Workspace
+from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.identity import Role, StaffIdentity
 
 END = date(2026, 11, 1)
 REVIEWER = StaffIdentity(0, "bench@nvadmin.invalid", "benchmark", Role.COMPLIANCE)

@@ -24,7 +24,7 @@ BEFORE_QT = (
     "nvadmin.auth.accounts",
     "nvadmin.auth.credentials",
     "nvadmin.auth.db_roles",
-    "nvadmin.auth.demo",
+    "nvadmin.demo.accounts",
     "nvadmin.auth.policy",
     "nvadmin.auth.profiles",
     "nvadmin.audit.witness",

@@ -59,7 +59,7 @@ def icon_sheet(parent=None):  # type: ignore[no-untyped-def]
     """Every action and category icon with its name, normal and disabled."""
     from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
-    from nvadmin.audit.taxonomy import Category
+    from nvadmin.db.taxonomy import Category
     from nvadmin.ui import icons
 
     sheet = QWidget(parent)
@@ -107,11 +107,11 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from nvadmin.audit.seed import SeedPlan, seed_demo
     from nvadmin.auth.credentials import CredentialStore
     from nvadmin.auth.signin import Authenticator
     from nvadmin.context import Context
     from nvadmin.db import migrate
+    from nvadmin.demo.seed import SeedPlan, seed_demo
     from nvadmin.ui import crash, desktop
     from nvadmin.ui.main_window import MainWindow
     from nvadmin.ui.sign_in import SignInDialog

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from nvadmin.audit.chain import ChainWriter, EventDraft
 from nvadmin.auth import accounts
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.auth.signin import Authenticator
 from nvadmin.context import Context
 from nvadmin.db.models import TeamMember, Workspace
+from nvadmin.identity import StaffIdentity
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 

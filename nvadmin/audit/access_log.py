@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from nvadmin import __version__
+from nvadmin.audit import server_events
 from nvadmin.audit.chain import ChainWriter, EventDraft
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.taxonomy import ActorType
-from nvadmin.audit.workspaces import by_slug
-from nvadmin.auth import server_events
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG
+from nvadmin.db.taxonomy import ActorType
 from nvadmin.db.types import canonical_json
+from nvadmin.identity import StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.workspaces import by_slug
 
 
 @cache

@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from nvadmin.audit.taxonomy import category_of
 from nvadmin.db import partitions
 from nvadmin.db.models import ActivityEvent, ChainHead
+from nvadmin.db.taxonomy import category_of
 from nvadmin.db.types import canonical_json
 
 GENESIS_HASH = bytes(32)

@@ -48,12 +48,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, select
 
 from nvadmin.audit import checkpoints as cp
-from nvadmin.audit import workspaces
 from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
 from nvadmin.audit.witness import ChainWitness, Remembered, WitnessError, sample_positions
-from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.db.models import ActivityEvent, ChainHead
 from nvadmin.errors import UserError
+from nvadmin.identity import Permission, StaffIdentity
+from nvadmin.query import workspaces
 from nvadmin.workers.cancel import CancelToken, no_progress
 
 log = logging.getLogger(__name__)

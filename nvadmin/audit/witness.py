@@ -206,7 +206,7 @@ class WitnessStore:
             raise WitnessError(f"{self.path} is damaged") from None
 
     def _write(self, chains: Mapping[str, Mapping[str, Remembered]]) -> None:
-        from nvadmin.export.atomic import write_file
+        from nvadmin.files.atomic import write_file
 
         key = self._key(create=True)
         assert key is not None

@@ -23,11 +23,12 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from nvadmin.audit import server_events
 from nvadmin.audit.access_log import record_staff_event, staff_draft
-from nvadmin.auth import passwords, server_events, totp
-from nvadmin.auth.roles import Permission, Role, StaffIdentity
+from nvadmin.auth import passwords, totp
 from nvadmin.db.models import RememberToken, Staff
 from nvadmin.errors import UserError
+from nvadmin.identity import Permission, Role, StaffIdentity
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

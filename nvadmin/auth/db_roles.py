@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
-from nvadmin.auth.roles import Role
 from nvadmin.errors import UserError
+from nvadmin.identity import Role
 
 STAFF = "nvadmin_staff"
 GROUPS: dict[Role, str] = {

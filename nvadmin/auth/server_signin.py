@@ -21,12 +21,13 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from nvadmin.auth import db_roles, server_events
-from nvadmin.auth.roles import Role, StaffIdentity
-from nvadmin.auth.server_events import user_agent
+from nvadmin.audit import server_events
+from nvadmin.audit.server_events import user_agent
+from nvadmin.auth import db_roles
 from nvadmin.auth.signin import SecondFactorRequired, SignInRefused
 from nvadmin.db.engine import make_engine, translate
 from nvadmin.errors import UserError
+from nvadmin.identity import Role, StaffIdentity
 
 log = logging.getLogger(__name__)
 

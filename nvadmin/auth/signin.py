@@ -20,12 +20,13 @@ from typing import NoReturn
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from nvadmin.audit import server_events
 from nvadmin.audit.access_log import record_staff_event, staff_draft
-from nvadmin.auth import passwords, server_events, totp
+from nvadmin.auth import passwords, totp
 from nvadmin.auth.policy import SecurityPolicy, load_policy
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.models import RememberToken, Staff
 from nvadmin.errors import UserError
+from nvadmin.identity import Role, StaffIdentity
 
 log = logging.getLogger(__name__)
 

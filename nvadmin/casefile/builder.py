@@ -34,8 +34,6 @@ from sqlalchemy.pool import StaticPool
 from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.audit.checkpoints import fingerprint, public_pem
-from nvadmin.audit.query import EventFilter, where_clause
-from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.casefile import container, encrypted
 from nvadmin.db import migrate
 from nvadmin.db.models import (
@@ -48,7 +46,9 @@ from nvadmin.db.models import (
 )
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import UserError
-from nvadmin.export.atomic import AtomicFile, ExportWriteError, describe_os_error
+from nvadmin.files.atomic import AtomicFile, ExportWriteError, describe_os_error
+from nvadmin.identity import Permission, StaffIdentity
+from nvadmin.query.filters import EventFilter, where_clause
 from nvadmin.workers.cancel import CancelToken
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ from sqlalchemy.pool import QueuePool
 
 from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.verify import BreakKind, BrokenLink, Verification, walk
-from nvadmin.auth.roles import Permission, Role, StaffIdentity
 from nvadmin.casefile import container, encrypted
 from nvadmin.casefile.builder import (
     EVENT_COLUMNS,
@@ -32,6 +31,7 @@ from nvadmin.casefile.builder import (
 )
 from nvadmin.casefile.container import CaseFileError
 from nvadmin.errors import UserError
+from nvadmin.identity import Permission, Role, StaffIdentity
 from nvadmin.workers.cancel import CancelToken, no_progress
 
 log = logging.getLogger(__name__)

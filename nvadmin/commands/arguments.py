@@ -62,7 +62,7 @@ def when(text: str) -> date | datetime:
 
 
 def _check_day(value: date, text: str) -> None:
-    from nvadmin.audit.query import FIRST_DAY, LAST_DAY, within_days
+    from nvadmin.query.filters import FIRST_DAY, LAST_DAY, within_days
 
     if not within_days(value):
         raise argparse.ArgumentTypeError(

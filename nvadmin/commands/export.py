@@ -175,12 +175,12 @@ def chosen_columns(text: str | None) -> tuple[str, ...]:
 
 
 def run_export(context: Context, args: argparse.Namespace) -> int:
-    from nvadmin.audit import workspaces
-    from nvadmin.audit.localtime import day_range
-    from nvadmin.audit.query import EventFilter, Term
-    from nvadmin.audit.taxonomy import CATEGORY_ALIASES
     from nvadmin.db.engine import translate
+    from nvadmin.db.taxonomy import CATEGORY_ALIASES
     from nvadmin.export.service import ExportRequest, export_csv
+    from nvadmin.query import workspaces
+    from nvadmin.query.filters import EventFilter, Term
+    from nvadmin.query.localtime import day_range
 
     first: date = args.first_day
     last: date = args.last_day

@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def parse_thresholds(settings: list[str]) -> dict[str, dict[str, float]]:
     """``RULE.KEY=VALUE`` settings as the thresholds ``evaluate`` takes."""
-    from nvadmin.audit.flags.catalog import RULES
+    from nvadmin.analysis.flags.catalog import RULES
 
     out: dict[str, dict[str, float]] = {}
     for setting in settings:
@@ -97,7 +97,7 @@ def parse_thresholds(settings: list[str]) -> dict[str, dict[str, float]]:
 
 def chosen_rules(names: list[str] | None) -> tuple[str, ...] | None:
     """The ``--rule`` names, checked against the rules nvadmin has (None: every rule)."""
-    from nvadmin.audit.flags.catalog import RULES
+    from nvadmin.analysis.flags.catalog import RULES
 
     if not names:
         return None
@@ -110,16 +110,17 @@ def chosen_rules(names: list[str] | None) -> tuple[str, ...] | None:
 def run_flags(context: Context, args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from nvadmin.audit import access_log, workspaces
-    from nvadmin.audit.flags.evaluation import evaluate
-    from nvadmin.audit.flags.report import to_csv
-    from nvadmin.audit.query import EventFilter
-    from nvadmin.audit.search import describe_scope, relative_range
+    from nvadmin.analysis.flags.evaluation import evaluate
+    from nvadmin.analysis.flags.report import to_csv
+    from nvadmin.audit import access_log
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.auth.server_signin import require_operator_login
     from nvadmin.commands.verify import _progress, parse_bound
     from nvadmin.db import migrate
-    from nvadmin.export.atomic import write_file
+    from nvadmin.files.atomic import write_file
+    from nvadmin.query import workspaces
+    from nvadmin.query.filters import EventFilter
+    from nvadmin.query.search import describe_scope, relative_range
 
     rules = chosen_rules(args.rule)
     thresholds = parse_thresholds(args.set)

@@ -415,7 +415,7 @@ def run_assign(context: Context, args: argparse.Namespace) -> int:
 
 def run_disclosures(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
-    from nvadmin.export.atomic import write_file
+    from nvadmin.files.atomic import write_file
 
     if not args.csv and not args.pdf:
         raise UserError("give --csv FILE and/or --pdf FILE")
@@ -432,7 +432,7 @@ def run_disclosures(context: Context, args: argparse.Namespace) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no window: a file only
         from PySide6.QtWidgets import QApplication
 
-        from nvadmin.ui.report_view import pdf_bytes
+        from nvadmin.pdf import pdf_bytes
 
         _app = QApplication.instance() or QApplication([])  # fonts and pages need an app
         write_file(args.pdf, pdf_bytes(document))

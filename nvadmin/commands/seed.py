@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(context: Context, args: argparse.Namespace) -> int:
-    from nvadmin.audit.seed import SeedPlan, seed_demo
     from nvadmin.db import migrate
+    from nvadmin.demo.seed import SeedPlan, seed_demo
 
     plan_args = {
         "workspaces": args.workspaces,

@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def parse_bound(value: date | datetime, zone: str, *, is_end: bool) -> datetime:
     """A bound given as :func:`arguments.when`: a day in the workspace's zone (an end day is
     included) or an aware instant."""
-    from nvadmin.audit.localtime import day_range
+    from nvadmin.query.localtime import day_range
 
     if isinstance(value, datetime):
         return value.astimezone(UTC)
@@ -113,13 +113,13 @@ def _progress(quiet: bool, label: str):  # type: ignore[no-untyped-def]
 
 
 def run_verify(context: Context, args: argparse.Namespace) -> int:
-    from nvadmin.audit import workspaces
     from nvadmin.audit.checkpoints import KeyStore, load_public_pem
     from nvadmin.audit.verify import verify_workspace
     from nvadmin.audit.witness import ChainWitness, WitnessError
     from nvadmin.auth.accounts import command_line_operator
     from nvadmin.auth.server_signin import require_operator_login
     from nvadmin.db import migrate
+    from nvadmin.query import workspaces
 
     migrate.require_head(context.engine)
     require_operator_login(context.engine, "verify")
@@ -171,11 +171,11 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
-    from nvadmin.audit import workspaces
     from nvadmin.audit.checkpoints import KeyStore, fingerprint, public_pem
     from nvadmin.audit.verify import sign_checkpoint
     from nvadmin.audit.witness import ChainWitness
     from nvadmin.auth.accounts import command_line_operator
+    from nvadmin.query import workspaces
 
     store = KeyStore(context.paths.config_dir)
     did_something = False

@@ -20,12 +20,11 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from nvadmin.audit.fields import EXPORTED
-from nvadmin.audit.fields import Kind as Kind  # re-exported: the export service reads it
 from nvadmin.db.models import ActivityEvent
+from nvadmin.files.cells import FORMULA_STARTS
+from nvadmin.query.fields import EXPORTED
+from nvadmin.query.fields import Kind as Kind  # re-exported: the export service reads it
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
-_FORMULA_START_SET = frozenset(FORMULA_STARTS)
 _SQL_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
 
 
@@ -118,13 +117,6 @@ def resolve(keys: tuple[str, ...] | list[str]) -> tuple[Column, ...]:
     if not keys:
         raise ValueError("choose at least one column to export")
     return tuple(BY_KEY[k] for k in keys)
-
-
-def neutralise(value: str | None) -> str | None:
-    """The text of a free-text cell, made inert for spreadsheets."""
-    if value and value[0] in _FORMULA_START_SET:
-        return "'" + value
-    return value
 
 
 def _offset_text(offset: timedelta) -> str:

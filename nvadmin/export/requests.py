@@ -27,102 +27,46 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from nvadmin.audit import access_log
+from nvadmin.analysis.reports import Report, ReportRow, ReportSection
+from nvadmin.audit import access_log, server_events
 from nvadmin.audit.chain import STORED_FIELDS, lock_head, seal, store_head
-from nvadmin.audit.localtime import day_range, zone_info
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.audit.reports import Report, ReportRow, ReportSection
-from nvadmin.audit.taxonomy import CATEGORY_ALIASES
-from nvadmin.auth import server_events
-from nvadmin.auth.roles import Permission, Role, StaffIdentity
 from nvadmin.db.engine import translate
 from nvadmin.db.models import ActivityEvent, Meta, TeamMember, Workspace
 from nvadmin.db.models import ExportRequest as Row
+from nvadmin.db.request_rules import (
+    ADMIN_ROLES,
+    MAX_RECEIPT_AGE,
+    OPEN,
+    RECEIVED_ACTION,
+    TRANSITIONS,
+    Operation,
+    Status,
+    Verification,
+    verification_note,
+)
+from nvadmin.db.taxonomy import CATEGORY_ALIASES
 from nvadmin.db.types import canonical_json
 from nvadmin.errors import AccessDenied, UserError
 from nvadmin.export import manifest as manifests
+from nvadmin.identity import Permission, Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.localtime import day_range, zone_info
 from nvadmin.workers.cancel import CancelToken
 
 Progress = Callable[[int, "int | None", str], None]
 
-EVENT_PREFIX = "activity_log.export_request."
 DUE_SETTING = "requests.due_business_days"
 DEFAULT_DUE_BUSINESS_DAYS = 2
 MAX_DUE_BUSINESS_DAYS = 30
-# Receipt may be back-dated to the e-mail's arrival, within reason.
-MAX_RECEIPT_AGE = timedelta(days=366)
-# Team-member roles that may ask for their workspace's log: the clinic product's practice
-# admin (see audit/demo_data.py ROLES), and "admin" as some workspaces name it.
-ADMIN_ROLES = frozenset({"practice_admin", "admin"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-
-
-class Status(StrEnum):
-    NEW = "new"
-    VERIFIED = "verified"
-    EXPORTED = "exported"
-    DELIVERED = "delivered"
-    REJECTED = "rejected"
-
-
-class Operation(StrEnum):
-    VERIFY = "verified"
-    OVERRIDE = "overridden"
-    EXPORT = "exported"
-    DELIVER = "delivered"
-    REJECT = "rejected"
-    ASSIGN = "assigned"
-
-    @property
-    def action(self) -> str:
-        return EVENT_PREFIX + self.value
-
-
-RECEIVED_ACTION = EVENT_PREFIX + "received"
-OPEN = (Status.NEW, Status.VERIFIED, Status.EXPORTED)
-
-# operation -> (statuses it may start from, status it leaves; None keeps the status)
-TRANSITIONS: dict[Operation, tuple[tuple[Status, ...], Status | None]] = {
-    Operation.VERIFY: ((Status.NEW,), Status.VERIFIED),
-    Operation.OVERRIDE: ((Status.NEW,), Status.VERIFIED),
-    Operation.EXPORT: ((Status.VERIFIED,), Status.EXPORTED),
-    Operation.DELIVER: ((Status.EXPORTED,), Status.DELIVERED),
-    Operation.REJECT: (OPEN, Status.REJECTED),
-    Operation.ASSIGN: (OPEN, None),
-}
-
-
-class Verification(StrEnum):
-    """The requester check's outcome, as stored on the request."""
-
-    ADMIN = "admin"
-    NOT_MEMBER = "not_member"
-    INACTIVE = "inactive"
-    NOT_ADMIN = "not_admin"
-    JOINED_LATER = "joined_later"
-
-    @property
-    def passed(self) -> bool:
-        return self is Verification.ADMIN
-
-
-def verification_note(outcome: Verification, role: str | None = None) -> str:
-    return {
-        Verification.ADMIN: f"requester is an active team member with the {role} role",
-        Verification.NOT_MEMBER: "requester is not a team member of this workspace",
-        Verification.INACTIVE: "requester's team membership is not active",
-        Verification.NOT_ADMIN: f"requester's role is {role}, not an admin role",
-        Verification.JOINED_LATER: "requester joined the workspace after the request",
-    }[outcome]
 
 
 class IllegalTransition(UserError):

@@ -35,18 +35,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
-from nvadmin.audit import workspaces as workspace_repository
-from nvadmin.audit.localtime import zone_info
-from nvadmin.audit.query import EventFilter, where_clause
-from nvadmin.auth.roles import Permission, Role, StaffIdentity
 from nvadmin.db.engine import describe, translate
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.export import manifest as manifests
 from nvadmin.export import sqlite_csv
-from nvadmin.export.atomic import AtomicFile, sweep_stale
 from nvadmin.export.columns import DEFAULT_COLUMNS, Column, Kind, local_time_formatter, resolve
+from nvadmin.files.atomic import AtomicFile, sweep_stale
+from nvadmin.identity import Permission, Role, StaffIdentity
+from nvadmin.query import workspaces as workspace_repository
+from nvadmin.query.filters import EventFilter, where_clause
+from nvadmin.query.localtime import zone_info
 from nvadmin.workers.cancel import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ quote, CR or LF is enclosed in quotes with its quotes doubled), joined by commas
 CRLF. Python only joins a batch of lines and writes it.
 
 Local times: SQLite knows no time zones, so the zone's UTC offsets over the exported range are
-worked out here from the IANA database (:func:`nvadmin.audit.localtime.offset_spans`) and
+worked out here from the IANA database (:func:`nvadmin.query.localtime.offset_spans`) and
 handed to SQLite as one ``CASE`` branch per stretch between two offset changes. Offsets change
 on whole minutes in every zone since the early 20th century; a range where the zone's offset
 has seconds (local mean time) returns None and the export formats its local times in Python.
@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nvadmin.audit.localtime import offset_spans
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.export.columns import Column, Kind
 from nvadmin.export.columns import _offset_text as offset_text
+from nvadmin.query.localtime import offset_spans
 
 # The characters that make the csv module quote a cell (with "\r\n" as line terminator).
 _NEEDS_QUOTES = "'*[,\"\r\n]*'"

@@ -1,7 +1,7 @@
 """The activity table's model: a sliding window of loaded rows over a keyset-paged result.
 
 The model never touches the database in ``data()``: it holds at most :data:`MAX_ROWS` rows
-(already formatted for display) and asks :class:`~nvadmin.audit.paging.EventPager` for more in
+(already formatted for display) and asks :class:`~nvadmin.query.paging.EventPager` for more in
 background jobs as the view nears either edge of the window. Rows that scroll far out of sight
 are dropped, so memory stays flat however far one scrolls. Jumps (to the end, to a time)
 replace the window. Every request carries the generation of the query it belongs to; results
@@ -35,10 +35,14 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon
 from sqlalchemy import Engine
 
-from nvadmin.audit import access_log, fields
-from nvadmin.audit.fields import EventField, View
-from nvadmin.audit.localtime import zone_name
-from nvadmin.audit.paging import (
+from nvadmin.audit import access_log
+from nvadmin.db.taxonomy import Category
+from nvadmin.identity import StaffIdentity
+from nvadmin.query import fields
+from nvadmin.query.fields import EventField, View
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.localtime import zone_name
+from nvadmin.query.paging import (
     QUICK_COUNT_LIMIT,
     Cursor,
     EventCount,
@@ -47,9 +51,6 @@ from nvadmin.audit.paging import (
     Page,
     Sort,
 )
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.taxonomy import Category
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.ui import icons
 from nvadmin.ui.palette import error_brush
 from nvadmin.workers.jobs import Job, JobControl

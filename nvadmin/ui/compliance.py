@@ -34,24 +34,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvadmin.audit.checkpoints import KeyStore
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.reports import (
+from nvadmin.analysis.reports import (
     PATIENT_ACCESS,
     USER_ACTIVITY,
     Report,
     patient_access_report,
     user_activity_report,
 )
-from nvadmin.audit.search import Search, format_search
+from nvadmin.audit.checkpoints import KeyStore
 from nvadmin.audit.witness import ChainWitness
-from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.casefile import container
 from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
 from nvadmin.casefile.reader import OpenCase, open_case_file, passphrase_check
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 from nvadmin.export.service import count_matching
+from nvadmin.identity import Permission, StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.search import Search, format_search
 from nvadmin.ui.browser.work import RunningWork
 from nvadmin.ui.features import FeatureHost
 from nvadmin.ui.form_dialog import FormDialog

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvadmin.audit.fields import View, detail_lines
-from nvadmin.audit.paging import EventRow
-from nvadmin.audit.taxonomy import action_label
+from nvadmin.db.taxonomy import action_label
+from nvadmin.query.fields import View, detail_lines
+from nvadmin.query.paging import EventRow
 
 
 def describe_event(event: EventRow, zone: tzinfo, workspace_name: str | None = None) -> str:

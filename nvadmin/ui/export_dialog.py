@@ -37,16 +37,16 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
-from nvadmin.audit.localtime import day_range, zone_info
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.audit.search import format_filter
-from nvadmin.audit.taxonomy import Category
-from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db.taxonomy import Category
 from nvadmin.errors import UserError
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
 from nvadmin.export.manifest import manifest_path_for
 from nvadmin.export.service import ExportRequest, count_matching
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.localtime import day_range, zone_info
+from nvadmin.query.search import format_filter
+from nvadmin.query.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.filter_bar import RANGE_PRESETS
 from nvadmin.ui.form_dialog import FormDialog

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.export.service import ExportRequest, ExportResult, export_csv
+from nvadmin.identity import StaffIdentity
 from nvadmin.ui.browser.work import RunningWork
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.features import FeatureHost

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QWidget
 
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.workspaces import WorkspaceInfo
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.context import Context
+from nvadmin.identity import StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.workspaces import WorkspaceInfo
 from nvadmin.ui.browser.work import WorkSource
 from nvadmin.ui.settings import UiSettings
 

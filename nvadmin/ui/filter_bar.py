@@ -1,6 +1,6 @@
 """The filter bar: a qualifier search bar and the widgets that edit the same search.
 
-One :class:`~nvadmin.audit.search.Search` is the state. A widget edits only its own part of it
+One :class:`~nvadmin.query.search.Search` is the state. A widget edits only its own part of it
 (the rest, e.g. a precise ``after:`` time or an excluded value typed in the bar, is kept), and
 the bar's text is rewritten from the state. Pressing Enter in the bar parses it and sets the
 widgets; a malformed search is not run: the message says what is wrong and the offending text
@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvadmin.audit.fields import SEARCHED, Widget
-from nvadmin.audit.localtime import day_start
-from nvadmin.audit.query import Term
-from nvadmin.audit.search import PRESETS, Search, SearchError, format_search, parse
-from nvadmin.audit.taxonomy import Category
-from nvadmin.audit.workspaces import MemberInfo
+from nvadmin.db.taxonomy import Category
+from nvadmin.query.fields import SEARCHED, Widget
+from nvadmin.query.filters import Term
+from nvadmin.query.localtime import day_start
+from nvadmin.query.search import PRESETS, Search, SearchError, format_search, parse
+from nvadmin.query.workspaces import MemberInfo
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
 

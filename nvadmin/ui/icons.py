@@ -24,7 +24,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtSvg import QSvgRenderer
 
-from nvadmin.audit.taxonomy import Category
+from nvadmin.db.taxonomy import Category
 from nvadmin.ui.palette import ICON_CATEGORY_COLOURS, is_dark
 
 APP_ICON = ":/app/nvadmin.svg"

@@ -45,15 +45,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.analysis.flags.catalog import RULES
+from nvadmin.analysis.flags.evaluation import evaluate, set_working_hours
+from nvadmin.analysis.flags.report import Finding, FlagReport, to_csv
+from nvadmin.analysis.insights import Bucket, Insights, compute
 from nvadmin.audit import access_log
-from nvadmin.audit.flags.catalog import RULES
-from nvadmin.audit.flags.evaluation import evaluate, set_working_hours
-from nvadmin.audit.flags.report import Finding, FlagReport, to_csv
-from nvadmin.audit.insights import Bucket, Insights, compute
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.search import Search, describe_scope, format_search
-from nvadmin.auth.roles import Permission
-from nvadmin.export.atomic import write_file
+from nvadmin.files.atomic import write_file
+from nvadmin.identity import Permission
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.search import Search, describe_scope, format_search
 from nvadmin.ui.features import FeatureHost
 from nvadmin.ui.insights_dashboard import ChartsDashboard, encode
 from nvadmin.ui.insights_jobs import InsightsJobs

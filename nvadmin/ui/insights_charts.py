@@ -32,9 +32,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsSimpleTextItem, QSizePolicy, QToolTip, QWidget
 
-from nvadmin.audit.insights import WEEKDAYS, Insights
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.taxonomy import CATEGORY_LABELS, Category
+from nvadmin.analysis.insights import WEEKDAYS, Insights
+from nvadmin.db.taxonomy import CATEGORY_LABELS, Category
+from nvadmin.query.filters import EventFilter
 from nvadmin.ui.palette import (
     CHART_CATEGORY_COLOURS,
     FAILED,

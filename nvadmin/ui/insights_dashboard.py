@@ -7,7 +7,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QPoint, Qt
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
-from nvadmin.audit.insights import Insights
+from nvadmin.analysis.insights import Insights
 from nvadmin.ui.insights_charts import (
     ActivityChart,
     ApiChart,

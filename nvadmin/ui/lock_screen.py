@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.context import Context
+from nvadmin.identity import StaffIdentity
 from nvadmin.ui.palette import set_tone
 from nvadmin.ui.placement import grow_to_fit
 from nvadmin.workers.jobs import Job, JobControl

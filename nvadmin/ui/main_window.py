@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.search import Search, SearchError, format_search, parse
-from nvadmin.audit.workspaces import MemberInfo, WorkspaceInfo, list_workspaces, member_suggestions
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.context import Context
 from nvadmin.errors import AccessDenied
+from nvadmin.identity import StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.search import Search, SearchError, format_search, parse
+from nvadmin.query.workspaces import MemberInfo, WorkspaceInfo, list_workspaces, member_suggestions
 from nvadmin.ui import features
 from nvadmin.ui import settings as keys
 from nvadmin.ui.activity_model import COLUMNS, ActivityModel

@@ -15,7 +15,7 @@ from enum import StrEnum
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-from nvadmin.audit.taxonomy import Category
+from nvadmin.db.taxonomy import Category
 
 
 class Theme(StrEnum):

@@ -47,9 +47,9 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.export import requests
 from nvadmin.export.requests import OPEN, Operation, RequestView, Status
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.browser.work import RunningWork
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.features import FeatureHost

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from nvadmin.auth.credentials import CredentialStore, KeyringStatus, KeyringUnavailable
 from nvadmin.auth.policy import SecurityPolicy
-from nvadmin.auth.roles import Permission, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.workers.jobs import Job, JobControl
 
 if TYPE_CHECKING:

@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from nvadmin.auth.credentials import CredentialStore, KeyringStatus, KeyringUnavailable
-from nvadmin.auth.roles import StaffIdentity
 from nvadmin.auth.signin import SecondFactorRequired, SignInResult
 from nvadmin.context import Context
+from nvadmin.identity import StaffIdentity
 from nvadmin.ui.palette import set_tone
 from nvadmin.ui.placement import grow_to_fit
 from nvadmin.ui.sign_in_pages import DemoAccounts, FirstAdminPage
@@ -54,7 +54,7 @@ def load_facts(context: Context) -> DatabaseFacts:
     from nvadmin.audit.witness import sign_in_warning
     from nvadmin.auth.accounts import staff_count
     from nvadmin.auth.db_roles import connection_privileges
-    from nvadmin.auth.demo import demo_accounts
+    from nvadmin.demo.accounts import demo_accounts
 
     engine = context.engine
     if context.before_sign_in_is_gate:

@@ -187,8 +187,8 @@ def _route_qt_messages_to_log() -> None:
 
 
 def _seed(context: Any) -> None:
-    from nvadmin.audit.seed import SeedPlan, seed_demo
     from nvadmin.db import migrate
+    from nvadmin.demo.seed import SeedPlan, seed_demo
 
     migrate.upgrade(context.engine)
     seed_demo(context.engine, SeedPlan(workspaces=SMOKE_WORKSPACES, events=SMOKE_EVENTS, days=30))
@@ -215,10 +215,10 @@ def _check_case_file(context: Any, window: Any, home: Path) -> None:
     the sqlcipher3 package) made it into the bundle and encrypts."""
     from sqlalchemy import select
 
-    from nvadmin.audit.query import EventFilter
     from nvadmin.casefile.builder import create_case_file
     from nvadmin.casefile.reader import open_case_file, verify_case
     from nvadmin.db.models import Workspace
+    from nvadmin.query.filters import EventFilter
 
     if window is None:
         return

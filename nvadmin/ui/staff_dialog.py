@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import NewAccount, StaffAccount
 from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH, check_policy
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.errors import UserError
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.form_dialog import FormDialog, error_label
 from nvadmin.ui.palette import error_brush, set_tone
 from nvadmin.workers.jobs import Job, JobControl

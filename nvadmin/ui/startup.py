@@ -70,7 +70,7 @@ def _prepare(context: Context, control: JobControl, first_run: bool) -> None:
     else:
         migrate.upgrade(engine)
     if first_run:
-        from nvadmin.audit.seed import SeedPlan, seed_demo  # not on every start: first run only
+        from nvadmin.demo.seed import SeedPlan, seed_demo  # not on every start: first run only
 
         def progress(done: int, total: int) -> None:
             control.token.check()

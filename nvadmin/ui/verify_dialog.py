@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 from sqlalchemy import Engine
 
 from nvadmin.audit.checkpoints import KeyStore
-from nvadmin.audit.localtime import day_range
 from nvadmin.audit.verify import Verification, sign_checkpoint, verify_workspace
 from nvadmin.audit.witness import ChainWitness
-from nvadmin.audit.workspaces import WorkspaceInfo, list_workspaces
-from nvadmin.auth.roles import StaffIdentity
+from nvadmin.identity import StaffIdentity
+from nvadmin.query.localtime import day_range
+from nvadmin.query.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.ui.date_field import DateField
 from nvadmin.ui.palette import set_tone
 from nvadmin.workers.cancel import ProgressUpdate

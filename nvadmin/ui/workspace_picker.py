@@ -6,7 +6,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QCompleter, QWidget
 
-from nvadmin.audit.workspaces import WorkspaceInfo
+from nvadmin.query.workspaces import WorkspaceInfo
 
 ALL_WORKSPACES = "All workspaces"
 _SEARCH_ROLE = Qt.ItemDataRole.UserRole + 10

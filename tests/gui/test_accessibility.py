@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvadmin.audit import fields
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth.credentials import CredentialStore
-from nvadmin.auth.demo import create_demo_accounts
 from nvadmin.context import Context
+from nvadmin.demo.accounts import create_demo_accounts
+from nvadmin.demo.seed import SeedPlan, seed
 from nvadmin.paths import Paths
+from nvadmin.query import fields
 from nvadmin.ui.activity_model import column_of
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.main_window import MainWindow
@@ -197,7 +197,7 @@ def test_lock_screen_tab_order(qtbot, context) -> None:  # type: ignore[no-untyp
 
 
 def test_report_request_and_thresholds_dialogs(qtbot, context) -> None:  # type: ignore[no-untyped-def]
-    from nvadmin.audit.reports import PATIENT_ACCESS
+    from nvadmin.analysis.reports import PATIENT_ACCESS
     from nvadmin.ui.insights import ThresholdsDialog
     from nvadmin.ui.report_view import ReportRequestDialog
 
@@ -329,7 +329,7 @@ def test_go_to_time_dialog_is_named_and_in_order(qtbot, context) -> None:  # typ
 
 
 def test_report_view_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
-    from nvadmin.audit.reports import USER_ACTIVITY, Report, ReportRow, ReportSection
+    from nvadmin.analysis.reports import USER_ACTIVITY, Report, ReportRow, ReportSection
     from nvadmin.ui.report_view import ReportView
 
     rows = [ReportRow(("2025-03-01", "x", "Viewed chart"), event_id=1)]

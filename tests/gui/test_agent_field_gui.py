@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import Qt
 
-from nvadmin.audit import fields
-from nvadmin.audit.fields import agent_family
-from nvadmin.audit.query import EventFilter
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query import fields
+from nvadmin.query.fields import agent_family
+from nvadmin.query.filters import EventFilter
 from nvadmin.ui.activity_model import column_of
 from nvadmin.ui.main_window import MainWindow
 from tests.factories import add_workspace, draft, write

@@ -9,10 +9,10 @@ import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import Engine, func, select
 
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
 from nvadmin.ui.activity_model import EventRole
 from nvadmin.ui.main_window import MainWindow
 from tests.factories import T0, add_member, add_workspace, draft, sign_in_as, write
@@ -253,7 +253,7 @@ def test_stale_results_are_dropped(qtbot, context: Context) -> None:  # type: ig
     wait_loaded(qtbot, window)
     assert {r.patient_id for r in model.rows()} == {"P2"}
     # A page of an older generation arriving late changes nothing.
-    from nvadmin.audit.paging import EventPager
+    from nvadmin.query.paging import EventPager
 
     stale = EventPager(context.engine, ADMIN, first).first()
     model._on_page(model.generation - 1, stale, model._replace)
@@ -265,7 +265,7 @@ def test_sorting_by_header_is_done_in_sql(qtbot, context: Context) -> None:  # t
     window = open_window(qtbot, context)
     window.apply_filter(EventFilter(workspace_ids=(riverside,), include_log_access=False))
     wait_loaded(qtbot, window)
-    from nvadmin.audit import fields
+    from nvadmin.query import fields
     from nvadmin.ui.activity_model import column_of
 
     window.table.horizontalHeader().setSortIndicator(
@@ -352,7 +352,7 @@ def test_filter_by_and_exclude_this_value(qtbot, context: Context) -> None:  # t
     window = open_window(qtbot, context)
     window.apply_filter(EventFilter(workspace_ids=(riverside,), include_log_access=False))
     wait_loaded(qtbot, window)
-    from nvadmin.audit import fields
+    from nvadmin.query import fields
     from nvadmin.ui.activity_model import column_of
 
     menu = window.browser_table.cell_menu(window.model.index(0, column_of(fields.IP)))
@@ -408,7 +408,7 @@ def test_layout_and_last_filters_persist(qtbot, context: Context) -> None:  # ty
     window = open_window(qtbot, context)
     window.apply_filter(EventFilter(workspace_ids=(riverside,), terms=(Term("patient", "P4"),)))
     wait_loaded(qtbot, window)
-    from nvadmin.audit import fields
+    from nvadmin.query import fields
     from nvadmin.ui.activity_model import column_of
 
     window.table.setColumnHidden(column_of(fields.IP), True)

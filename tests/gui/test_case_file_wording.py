@@ -12,10 +12,10 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QLabel, QMessageBox
 
-from nvadmin.audit.query import EventFilter, Term
 from nvadmin.casefile.builder import create_case_file
 from nvadmin.casefile.reader import open_case_file
 from nvadmin.context import Context
+from nvadmin.query.filters import EventFilter, Term
 from nvadmin.ui import compliance
 from nvadmin.ui.verify_dialog import VerifyDialog
 from tests.gui.test_compliance import PASSPHRASE, REVIEWER, open_window, seed

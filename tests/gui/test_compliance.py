@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from nvadmin.audit.reports import PATIENT_ACCESS, USER_ACTIVITY
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.analysis.reports import PATIENT_ACCESS, USER_ACTIVITY
 from nvadmin.context import Context
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.pdf import pdf_bytes
 from nvadmin.ui import compliance
 from nvadmin.ui.main_window import MainWindow
-from nvadmin.ui.report_view import ReportRequestDialog, ReportView, pdf_bytes
+from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from tests.factories import add_member, add_workspace, draft, sign_in_as, write
 
@@ -180,7 +181,7 @@ def test_patient_report_renders_saves_pdf_and_csv(qtbot, context: Context, tmp_p
 def test_user_report_pdf_has_pages() -> None:
     from datetime import UTC, datetime
 
-    from nvadmin.audit.reports import Report, ReportRow, ReportSection
+    from nvadmin.analysis.reports import Report, ReportRow, ReportSection
 
     rows = [
         ReportRow((f"2025-03-0{1 + i % 9}", "x", "Viewed chart"), event_id=i) for i in range(300)
@@ -202,7 +203,7 @@ def test_user_report_pdf_has_pages() -> None:
 def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ws = seed(context.engine)
     window = open_window(qtbot, context)
-    from nvadmin.audit.query import EventFilter, Term
+    from nvadmin.query.filters import EventFilter, Term
 
     window.apply_filter(EventFilter(workspace_ids=(ws,), terms=(Term("patient", "P-17"),)))
     qtbot.waitUntil(
@@ -255,7 +256,7 @@ def test_wrong_passphrase_is_shown_and_nothing_opens(
 ) -> None:  # type: ignore[no-untyped-def]
     ws = seed(context.engine)
     window = open_window(qtbot, context)
-    from nvadmin.audit.query import EventFilter
+    from nvadmin.query.filters import EventFilter
 
     job = window.features.compliance.save_case(
         tmp_path / "c.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
@@ -295,9 +296,9 @@ def test_case_of_unknown_context_is_none(context: Context) -> None:
 
 def test_offline_open_under_the_creators_identity(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """What `nvadmin --case FILE` does once the passphrase is typed: no database at all."""
-    from nvadmin.audit.query import EventFilter, Term
     from nvadmin.casefile.builder import create_case_file
     from nvadmin.casefile.reader import OpenCase
+    from nvadmin.query.filters import EventFilter, Term
 
     ws = seed(context.engine)
     path = tmp_path / "offline.nvcase"
@@ -331,8 +332,8 @@ def test_a_case_file_opened_on_its_own_locks_when_idle(
 ) -> None:  # type: ignore[no-untyped-def]
     """``nvadmin --case`` has no staff database: after the idle time its window clears and
     only the case file's passphrase opens it again."""
-    from nvadmin.audit.query import EventFilter
     from nvadmin.casefile.reader import open_case_file, passphrase_check
+    from nvadmin.query.filters import EventFilter
 
     ws = seed(context.engine)
     window = open_window(qtbot, context)

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import QApplication
 
 from nvadmin import __version__
 from nvadmin import log as logsetup
-from nvadmin.audit.taxonomy import Category
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.db.taxonomy import Category
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui import crash, desktop, icons
 from nvadmin.ui.main_window import MainWindow
 

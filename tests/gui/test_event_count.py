@@ -8,10 +8,10 @@ import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import func, select
 
-from nvadmin.audit.paging import EventCount
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.paging import EventCount
 from nvadmin.ui.main_window import MainWindow
 from tests.factories import add_workspace, draft, sign_in_as, write
 

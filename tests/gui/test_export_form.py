@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.filter_bar import FilterBar
 from tests.factories import add_workspace, draft, sign_in_as, write

@@ -14,12 +14,12 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import Engine, text
 
-from nvadmin.audit.localtime import day_range
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.export import service
 from nvadmin.export.service import ExportRequest
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.localtime import day_range
 from nvadmin.ui import export_panel
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.export_panel import ExportPanel, State
@@ -100,7 +100,7 @@ def test_form_prefills_from_the_browser_and_counts_before_starting(
     assert "20 events match" in dialog.count_label.text()
     # Narrowing the form recounts (newest count wins).
     with qtbot.waitSignal(dialog.count_changed, timeout=10_000, check_params_cb=lambda c: c == 10):
-        from nvadmin.audit.taxonomy import Category
+        from nvadmin.db.taxonomy import Category
 
         dialog.category_boxes[Category.FAILED_SIGN_INS].setChecked(True)
     # Support staff cannot start without a ticket id.

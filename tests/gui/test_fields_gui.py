@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from nvadmin.audit import fields
-from nvadmin.audit.query import Term
+from nvadmin.query import fields
+from nvadmin.query.filters import Term
 from nvadmin.ui.filter_bar import FilterBar
 
 LINES = [k for k, s in fields.SEARCHED.items() if s.widget is fields.Widget.LINE]

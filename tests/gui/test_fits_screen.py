@@ -13,13 +13,13 @@ import pytest
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtWidgets import QLineEdit, QPushButton, QWidget
 
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.auth.credentials import CredentialStore
-from nvadmin.auth.demo import create_demo_accounts
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.demo.accounts import create_demo_accounts
+from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.paths import Paths
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.lock_screen import LockScreen

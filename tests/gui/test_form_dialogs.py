@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from sqlalchemy import Engine
 
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.reports import PATIENT_ACCESS
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.analysis.reports import PATIENT_ACCESS
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
 from nvadmin.ui.browser.go_to_time import GoToTimeDialog
 from nvadmin.ui.compliance import CaseFileDialog
 from nvadmin.ui.export_dialog import ExportDialog

@@ -18,12 +18,12 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDialogButtonBox
 from sqlalchemy import Engine, func, select
 
-from nvadmin.audit.flags.catalog import RULES
-from nvadmin.audit.query import EventFilter, where_clause
-from nvadmin.audit.seed import SeedPlan, seed
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.analysis.flags.catalog import RULES
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent, Meta, Workspace
+from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, where_clause
 from nvadmin.ui.insights import FindingRole, InsightsWindow, ThresholdsDialog
 from nvadmin.ui.main_window import MainWindow
 from tests.factories import sign_in_as

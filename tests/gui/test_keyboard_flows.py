@@ -331,7 +331,7 @@ def test_moments_people_type() -> None:
     from datetime import date
     from zoneinfo import ZoneInfo
 
-    from nvadmin.audit.localtime import parse_moment
+    from nvadmin.query.localtime import parse_moment
 
     denver = ZoneInfo("America/Denver")
     day = date(2026, 11, 5)

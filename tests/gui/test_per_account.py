@@ -9,12 +9,12 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from nvadmin.audit.query import Term
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.auth.signin import Authenticator
 from nvadmin.context import Context
 from nvadmin.paths import Paths
+from nvadmin.query.filters import Term
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.session import Session
 from nvadmin.ui.settings import account_group

@@ -12,10 +12,10 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPalette
 from PySide6.QtWidgets import QApplication
 
-from nvadmin.audit import fields
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.context import Context
+from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.query import fields
+from nvadmin.query.filters import EventFilter
 from nvadmin.ui import settings as keys
 from nvadmin.ui.activity_model import column_of
 from nvadmin.ui.insights_charts import InsightChart

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from nvadmin.audit.reports import patient_access_report, user_activity_report
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.analysis.reports import patient_access_report, user_activity_report
 from nvadmin.context import Context
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.paths import Paths
-from nvadmin.ui.report_view import pdf_bytes
+from nvadmin.pdf import pdf_bytes
 from tests.factories import add_workspace, draft, write
 
 pytestmark = pytest.mark.skipif(

@@ -15,12 +15,12 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import select
 
 from nvadmin.__main__ import main
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent, TeamMember
 from nvadmin.export import requests
 from nvadmin.export.manifest import file_sha256
 from nvadmin.export.requests import Status
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.requests_dock import RequestsModel
 from tests.factories import add_member, add_workspace, draft, sign_in_as, write

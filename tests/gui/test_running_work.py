@@ -213,7 +213,7 @@ def test_work_ending_while_asked_goes_on_with_the_quit(
 def test_a_verification_and_a_case_file_being_built_are_asked_about_too(
     qtbot, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from nvadmin.audit.query import EventFilter
+    from nvadmin.query.filters import EventFilter
     from nvadmin.ui import compliance, verify_dialog
     from tests.gui.test_compliance import PASSPHRASE, open_window, seed
 

@@ -9,12 +9,12 @@ import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import Engine, func, select
 
-from nvadmin.audit.query import EventFilter
-from nvadmin.audit.taxonomy import Category
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
+from nvadmin.db.taxonomy import Category
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
 from nvadmin.ui.main_window import SEARCH_NOT_RUN, MainWindow
 from tests.factories import add_workspace, draft, write
 

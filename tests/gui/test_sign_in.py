@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session as DbSession
 from nvadmin.auth import accounts, totp
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.auth.credentials import CredentialStore
-from nvadmin.auth.demo import create_demo_accounts
 from nvadmin.auth.signin import SIGN_IN_REFUSED
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent, RememberToken
+from nvadmin.demo.accounts import create_demo_accounts
 from nvadmin.paths import Paths
 from nvadmin.ui.sign_in import SignInDialog
 from tests.conftest import MemoryKeyring

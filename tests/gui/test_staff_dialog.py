@@ -7,9 +7,9 @@ import pytest
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.auth.signin import Authenticator, SignInRefused
 from nvadmin.context import Context
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.paths import Paths
 from nvadmin.ui.staff_dialog import StaffDialog
 from tests.factories import sign_in_as

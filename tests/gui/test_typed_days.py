@@ -9,7 +9,7 @@ from datetime import date
 
 from PySide6.QtCore import Qt
 
-from nvadmin.audit.reports import PATIENT_ACCESS
+from nvadmin.analysis.reports import PATIENT_ACCESS
 from nvadmin.ui.report_view import ReportRequestDialog
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QApplication
 
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.context import Context
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.session import Session
 

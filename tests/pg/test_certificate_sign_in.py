@@ -20,10 +20,10 @@ from sqlalchemy.engine import make_url
 
 from nvadmin.auth import accounts, db_roles
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role
 from nvadmin.auth.server_signin import ServerAuthenticator
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine
+from nvadmin.identity import Role
 from tests import pgcluster
 
 pytestmark = pytest.mark.pg

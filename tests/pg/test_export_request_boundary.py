@@ -16,9 +16,9 @@ from sqlalchemy import text
 
 from nvadmin.audit import verify
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.export import requests
 from nvadmin.export.requests import Operation, RequestDraft, Status
+from nvadmin.identity import Role, StaffIdentity
 from tests.factories import add_member
 from tests.pg.test_security_boundary import Site, refused, scalar, site
 

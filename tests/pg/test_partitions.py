@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, text
 
-from nvadmin.audit.query import EventFilter, where_clause
 from nvadmin.db import partitions
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
+from nvadmin.query.filters import EventFilter, where_clause
 from tests.factories import add_workspace, draft, write
 
 pytestmark = pytest.mark.pg

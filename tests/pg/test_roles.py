@@ -17,10 +17,10 @@ from nvadmin.__main__ import main
 from nvadmin.audit.chain import ChainWriter
 from nvadmin.auth import accounts, db_roles
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role
 from nvadmin.auth.signin import Authenticator
 from nvadmin.db.engine import make_engine
 from nvadmin.errors import AccessDenied, UserError
+from nvadmin.identity import Role
 from tests.factories import add_workspace, draft, write
 
 pytestmark = pytest.mark.pg

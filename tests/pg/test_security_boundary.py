@@ -24,14 +24,14 @@ from sqlalchemy.exc import DBAPIError
 from nvadmin.__main__ import main
 from nvadmin.audit import verify
 from nvadmin.audit.access_log import record_view
-from nvadmin.audit.query import EventFilter
 from nvadmin.auth import accounts, db_roles, totp
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role
 from nvadmin.auth.server_signin import ServerAuthenticator
 from nvadmin.auth.signin import SecondFactorRequired, SignInRefused
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG
+from nvadmin.identity import Role
+from nvadmin.query.filters import EventFilter
 from tests.factories import add_workspace, draft, write
 
 pytestmark = pytest.mark.pg

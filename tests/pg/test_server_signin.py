@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from nvadmin.auth import accounts, totp
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role
 from nvadmin.auth.signin import Authenticator, SecondFactorRequired, SignInRefused
 from nvadmin.db.engine import make_engine
+from nvadmin.identity import Role
 
 pytestmark = pytest.mark.pg
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from nvadmin.audit import fields
-from nvadmin.audit.fields import View, agent_family, agent_family_sql, detail_lines
-from nvadmin.audit.paging import EventPager
-from nvadmin.audit.query import EventFilter, Term, where_clause
-from nvadmin.audit.search import SearchError, format_filter, parse
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.export.columns import DEFAULT_COLUMNS
 from nvadmin.export.service import ExportRequest, export_csv
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query import fields
+from nvadmin.query.fields import View, agent_family, agent_family_sql, detail_lines
+from nvadmin.query.filters import EventFilter, Term, where_clause
+from nvadmin.query.paging import EventPager
+from nvadmin.query.search import SearchError, format_filter, parse
 from tests.factories import add_workspace, draft, write
 
 ADMIN = StaffIdentity(7, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)

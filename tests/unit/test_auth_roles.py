@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Permission, Role, StaffIdentity
 from nvadmin.errors import AccessDenied
+from nvadmin.identity import Permission, Role, StaffIdentity
 
 SUPPORT = StaffIdentity(11, "s@n.example", "Sam", Role.SUPPORT)
 COMPLIANCE = StaffIdentity(12, "c@n.example", "Casey", Role.COMPLIANCE)
@@ -76,7 +76,7 @@ def _service(module: str, name: str):  # type: ignore[no-untyped-def]
 
 def test_services_enforce_roles(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Calls the browse, export, verify and report services directly with each role."""
-    from nvadmin.audit.query import EventFilter
+    from nvadmin.query.filters import EventFilter
     from tests.factories import add_workspace, draft, write
 
     workspace = add_workspace(engine)
@@ -84,13 +84,13 @@ def test_services_enforce_roles(engine: Engine, tmp_path) -> None:  # type: igno
     one = EventFilter(workspace_ids=(workspace,))
     everything = EventFilter()
 
-    list_workspaces = _service("nvadmin.audit.workspaces", "list_workspaces")
-    browse = _service("nvadmin.audit.paging", "authorize")
+    list_workspaces = _service("nvadmin.query.workspaces", "list_workspaces")
+    browse = _service("nvadmin.query.paging", "authorize")
     count_matching = _service("nvadmin.export.service", "count_matching")
     export_authorize = _service("nvadmin.export.service", "authorize")
     export_request = _service("nvadmin.export.service", "ExportRequest")
     verify_workspace = _service("nvadmin.audit.verify", "verify_workspace")
-    patient_report = _service("nvadmin.audit.reports", "patient_access_report")
+    patient_report = _service("nvadmin.analysis.reports", "patient_access_report")
 
     def allowed(call) -> bool:  # type: ignore[no-untyped-def]
         try:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from nvadmin.auth import accounts, passwords, signin, totp
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.auth.policy import SecurityPolicy, load_policy, save_policy
-from nvadmin.auth.roles import Role
 from nvadmin.auth.signin import (
     SIGN_IN_REFUSED,
     Authenticator,
@@ -19,6 +18,7 @@ from nvadmin.auth.signin import (
     SignInRefused,
 )
 from nvadmin.db.models import ActivityEvent, RememberToken, Staff
+from nvadmin.identity import Role
 
 PASSWORD = "blue-harbour-lantern"
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nvadmin.audit.paging import Sort
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.audit.search import Search
-from nvadmin.audit.taxonomy import Category
-from nvadmin.audit.workspaces import WorkspaceInfo
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db.taxonomy import Category
 from nvadmin.errors import AccessDenied
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.paging import Sort
+from nvadmin.query.search import Search
+from nvadmin.query.workspaces import WorkspaceInfo
 from nvadmin.ui.browser.state import (
     FAILED_SIGN_INS,
     BrowserState,

@@ -17,15 +17,15 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from nvadmin.analysis.reports import patient_access_report
 from nvadmin.audit.checkpoints import KeyStore
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.audit.reports import patient_access_report
 from nvadmin.audit.verify import BreakKind, sign_checkpoint
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.casefile import container, encrypted
 from nvadmin.casefile.builder import create_case_file
 from nvadmin.casefile.reader import open_case_file, verify_case
 from nvadmin.errors import AccessDenied, UserError
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
 from tests.factories import add_member, add_workspace, draft, write
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)

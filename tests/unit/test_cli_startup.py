@@ -107,7 +107,7 @@ def test_a_database_recording_two_revisions_is_named(db_url: str) -> None:
 def test_an_unknown_flag_rule_is_named_with_the_rules(
     capsys: pytest.CaptureFixture[str], db_url: str
 ) -> None:
-    from nvadmin.audit.flags.catalog import RULES
+    from nvadmin.analysis.flags.catalog import RULES
 
     code = main(["--database", db_url, "flags", "--workspace", "any", "--rule", "no_such_rule"])
     err = capsys.readouterr().err

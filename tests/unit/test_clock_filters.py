@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from nvadmin.audit.query import WEEKDAYS, EventFilter, Term, where_clause
 from nvadmin.db.models import ActivityEvent as E
+from nvadmin.query.filters import WEEKDAYS, EventFilter, Term, where_clause
 from tests.factories import add_workspace, draft, write
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -69,8 +69,8 @@ def test_an_export_of_a_heat_map_cell_holds_exactly_its_events(engine: Engine, t
     """Heat map → browser → Export: the file has the cell's events, no more, no fewer."""
     import csv
 
-    from nvadmin.auth.roles import Role, StaffIdentity
     from nvadmin.export.service import ExportRequest, export_csv
+    from nvadmin.identity import Role, StaffIdentity
 
     ws = add_workspace(engine)
     write(engine, ws, [draft(occurred_at=t) for t in INSTANTS])

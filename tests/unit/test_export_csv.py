@@ -13,9 +13,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from nvadmin.audit.localtime import day_range
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
 from nvadmin.errors import AccessDenied, UserError
@@ -23,6 +20,9 @@ from nvadmin.export import service
 from nvadmin.export.columns import COLUMNS
 from nvadmin.export.manifest import file_sha256, load
 from nvadmin.export.service import ExportRequest, count_matching, export_csv
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.localtime import day_range
 from tests.factories import T0, add_workspace, draft, write
 
 SUPPORT = StaffIdentity(7, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)

@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from nvadmin.audit.localtime import day_range
-from nvadmin.audit.query import EventFilter
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine, sqlite_url
-from nvadmin.export.columns import FORMULA_STARTS, neutralise
 from nvadmin.export.service import ExportRequest, export_csv
+from nvadmin.files.cells import FORMULA_STARTS, neutralise
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.localtime import day_range
 from tests.factories import add_workspace, draft, write
 
 CLEO = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)

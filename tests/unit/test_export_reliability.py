@@ -28,16 +28,17 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from nvadmin.audit.localtime import day_range
-from nvadmin.audit.query import EventFilter
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
 from nvadmin.errors import DatabaseUnavailable, UserError
-from nvadmin.export import atomic, service
-from nvadmin.export.atomic import ExportWriteError, sweep_stale
+from nvadmin.export import service
 from nvadmin.export.manifest import file_sha256
 from nvadmin.export.service import ExportRequest, export_csv
+from nvadmin.files import atomic
+from nvadmin.files.atomic import ExportWriteError, sweep_stale
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.localtime import day_range
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import add_workspace, draft, write
 
@@ -364,8 +365,8 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) 
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from nvadmin.auth.roles import Role, StaffIdentity\n"
-        "from nvadmin.audit.query import EventFilter\n"
+        "from nvadmin.identity import Role, StaffIdentity\n"
+        "from nvadmin.query.filters import EventFilter\n"
         "from nvadmin.db.engine import make_engine\n"
         "from nvadmin.export import service\n"
         "from nvadmin.export.service import ExportRequest, export_csv\n"

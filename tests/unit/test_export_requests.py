@@ -15,7 +15,6 @@ from sqlalchemy import Engine, select, text
 
 from nvadmin.audit import verify
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.models import ActivityEvent, TeamMember
 from nvadmin.errors import AccessDenied, UserError
 from nvadmin.export import requests
@@ -28,6 +27,7 @@ from nvadmin.export.requests import (
     Status,
     Verification,
 )
+from nvadmin.identity import Role, StaffIdentity
 from tests.factories import add_member, add_workspace, draft, write
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from nvadmin.audit.localtime import offset_spans
-from nvadmin.audit.query import EventFilter
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.export import service, sqlite_csv
 from nvadmin.export.columns import COLUMNS, FORMULA_STARTS, resolve
 from nvadmin.export.service import ExportRequest, export_csv
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.localtime import offset_spans
 from tests.factories import add_workspace, draft, write
 
 CLEO = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, select
 
-from nvadmin.audit import fields
 from nvadmin.audit.chain import STORED_FIELDS
-from nvadmin.audit.paging import SORT_KEYS, EventRow
-from nvadmin.audit.query import EventFilter, Term, where_clause
-from nvadmin.audit.search import ALL_QUALIFIERS, format_filter, parse
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS, FORMULA_STARTS
+from nvadmin.query import fields
+from nvadmin.query.filters import EventFilter, Term, where_clause
+from nvadmin.query.paging import SORT_KEYS, EventRow
+from nvadmin.query.search import ALL_QUALIFIERS, format_filter, parse
 from tests.factories import add_workspace, draft, write
 
 MONDAY_9 = datetime(2025, 3, 3, 9, 15, tzinfo=UTC)

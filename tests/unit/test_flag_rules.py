@@ -6,20 +6,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from nvadmin.audit.flags.catalog import NAMES, RULES
+from nvadmin.analysis.flags.catalog import NAMES, RULES
 
 
 def test_the_rule_names_and_thresholds_need_only_the_standard_library() -> None:
     """``nvadmin flags --rule`` offers the names before any database code is loaded."""
     code = (
         "import sys\n"
-        "from nvadmin.audit.flags.catalog import RULES\n"
+        "from nvadmin.analysis.flags.catalog import RULES\n"
         "assert all(r.thresholds is not None for r in RULES.values())\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "print(sorted(loaded - set(sys.stdlib_module_names) - {'nvadmin', '__main__'}))\n"
         "print(sorted(m for m in sys.modules if m.startswith('nvadmin.')\n"
-        "             and not m.startswith(('nvadmin.audit.flags', 'nvadmin.audit.taxonomy'))\n"
-        "             and m != 'nvadmin.audit'))\n"
+        "             and not m.startswith(('nvadmin.analysis.flags', 'nvadmin.db.taxonomy'))\n"
+        "             and m not in ('nvadmin.analysis', 'nvadmin.db')))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -29,7 +29,7 @@ def test_the_rule_names_and_thresholds_need_only_the_standard_library() -> None:
 def test_each_rule_is_declared_once_in_its_own_module() -> None:
     assert tuple(RULES) == NAMES and len(NAMES) >= 8
     for name, rule in RULES.items():
-        assert type(rule).__module__ == f"nvadmin.audit.flags.rules.{name}"
+        assert type(rule).__module__ == f"nvadmin.analysis.flags.rules.{name}"
     assert len({r.listed for r in RULES.values()}) == len(RULES)
     assert len({r.planting.order for r in RULES.values()}) == len(RULES)
     assert len({r.title for r in RULES.values()}) == len(RULES)

@@ -18,15 +18,15 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from nvadmin.audit.flags.catalog import RULES
-from nvadmin.audit.flags.evaluation import evaluate, set_working_hours
-from nvadmin.audit.flags.report import Finding, FlagReport, to_csv
-from nvadmin.audit.query import EventFilter, Term, where_clause
-from nvadmin.audit.seed import SeedPlan, seed
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.analysis.flags.catalog import RULES
+from nvadmin.analysis.flags.evaluation import evaluate, set_working_hours
+from nvadmin.analysis.flags.report import Finding, FlagReport, to_csv
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import ActivityEvent, Workspace
+from nvadmin.demo.seed import SeedPlan, seed
 from nvadmin.errors import AccessDenied, UserError
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term, where_clause
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.conftest import _pg_admin
 from tests.factories import add_workspace, draft, write

@@ -11,18 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, func, select
 
-from nvadmin.audit.insights import (
-    Bucket,
-    choose_bucket,
-    compute,
-    narrow,
-    time_buckets,
-)
-from nvadmin.audit.localtime import offset_spans
-from nvadmin.audit.query import EventFilter, Term, where_clause
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.analysis.insights import Bucket, choose_bucket, compute, narrow, time_buckets
 from nvadmin.db.models import ActivityEvent, Workspace
 from nvadmin.errors import AccessDenied, UserError
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term, where_clause
+from nvadmin.query.localtime import offset_spans
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import add_workspace, draft, write
 from tests.unit.test_flags import Seeded, planted_db  # noqa: F401  (module fixture)
@@ -240,7 +234,7 @@ def test_cancel_stops_the_server_query(pg_url: str, what: str) -> None:
     import threading
     import time
 
-    from nvadmin.audit.flags.evaluation import evaluate
+    from nvadmin.analysis.flags.evaluation import evaluate
     from nvadmin.db.engine import make_engine
 
     engine = make_engine(pg_url)

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.auth.policy import SecurityPolicy
-from nvadmin.auth.roles import Role
 from nvadmin.auth.signin import Authenticator, SignInRefused
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent, Staff
+from nvadmin.identity import Role
 
 EMAIL = "ana@nvadmin.example"
 PASSWORD = "blue-harbour-lantern"

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import StaticPool
 
-from nvadmin.audit.paging import SORT_KEYS, EventCount, EventPager, Sort
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db import migrate
 from nvadmin.errors import AccessDenied
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.paging import SORT_KEYS, EventCount, EventPager, Sort
 from tests.factories import T0, add_workspace, draft, write
 
 ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana", Role.ADMIN)
@@ -200,7 +200,7 @@ def test_slow_query_is_stopped_with_a_clear_message(pg_url: str) -> None:
         original = pager._fetch
 
         def slow(statement, token):  # type: ignore[no-untyped-def]
-            from nvadmin.audit.paging import browse_connection
+            from nvadmin.query.paging import browse_connection
 
             with browse_connection(engine, 50, token) as connection:
                 connection.exec_driver_sql("SELECT pg_sleep(2)")

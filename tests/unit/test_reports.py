@@ -10,16 +10,16 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from nvadmin.audit.reports import (
+from nvadmin.analysis.reports import (
     PATIENT_ACCESS,
     USER_ACTIVITY,
     access_kind,
     patient_access_report,
     user_activity_report,
 )
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import AccessDenied, UserError
+from nvadmin.identity import Role, StaffIdentity
 from tests.factories import T0, add_workspace, draft, write
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QDirIterator, QFile, QIODevice
 
-from nvadmin.audit.taxonomy import Category
+from nvadmin.db.taxonomy import Category
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = ROOT / "resources"

@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from nvadmin.analysis.flags.evaluation import evaluate
+from nvadmin.analysis.flags.report import FlagReport
 from nvadmin.audit.chain import EventDraft
-from nvadmin.audit.flags.evaluation import evaluate
-from nvadmin.audit.flags.report import FlagReport
-from nvadmin.audit.query import EventFilter, Term, where_clause
-from nvadmin.audit.seed import SeedPlan, seed
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.models import ActivityEvent
+from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term, where_clause
 from tests.factories import add_workspace, draft, write
 
 ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nvadmin.audit.query import Term
-from nvadmin.audit.search import MAX_SEARCH_LENGTH, Search, SearchError, format_search, parse
+from nvadmin.query.filters import Term
+from nvadmin.query.search import MAX_SEARCH_LENGTH, Search, SearchError, format_search, parse
 
 CHICAGO = ZoneInfo("America/Chicago")
 

@@ -29,10 +29,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from nvadmin.audit.query import WEEKDAYS, EventFilter, fold_case, where_clause
-from nvadmin.audit.search import MAX_SEARCH_LENGTH, Search, SearchError, parse
-from nvadmin.audit.taxonomy import Category
 from nvadmin.db.models import ActivityEvent as E
+from nvadmin.db.taxonomy import Category
+from nvadmin.query.filters import WEEKDAYS, EventFilter, fold_case, where_clause
+from nvadmin.query.search import MAX_SEARCH_LENGTH, Search, SearchError, parse
 from tests.factories import add_workspace, draft, write
 
 BLNS = Path(__file__).parents[1] / "data" / "blns" / "blns.json"

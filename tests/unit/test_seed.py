@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from nvadmin.audit.chain import GENESIS_HASH, STORED_FIELDS, digest, utc_text
-from nvadmin.audit.seed import SeedPlan, seed
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Meta, TeamMember, Workspace
+from nvadmin.demo.seed import SeedPlan, seed
 from nvadmin.errors import UserError
 
 PLAN = SeedPlan(workspaces=2, events=30_000, seed=11, end=date(2026, 6, 1), days=60)
@@ -318,7 +318,7 @@ def test_a_plan_gives_the_same_demo_data_byte_for_byte(
 
     from sqlalchemy import text
 
-    from nvadmin.audit.flags.catalog import RULES
+    from nvadmin.analysis.flags.catalog import RULES
     from nvadmin.db.engine import make_engine, sqlite_url
 
     path = tmp_path / "audit.sqlite3"

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from nvadmin.audit.paging import EventPager, Sort
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.paging import EventPager, Sort
 from nvadmin.ui.activity_model import SORT_KEY_OF
 from tests.factories import add_workspace, draft, write
 from tests.plans import explain

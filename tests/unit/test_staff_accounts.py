@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.demo import create_demo_accounts, demo_accounts, is_demo_database
-from nvadmin.auth.roles import Role
 from nvadmin.auth.signin import Authenticator
 from nvadmin.db.models import ActivityEvent, Staff
+from nvadmin.demo.accounts import create_demo_accounts, demo_accounts, is_demo_database
 from nvadmin.errors import UserError
+from nvadmin.identity import Role
 
 OP = command_line_operator()
 

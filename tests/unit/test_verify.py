@@ -24,9 +24,9 @@ from nvadmin.audit.verify import (
     sign_checkpoint,
     verify_workspace,
 )
-from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import AccessDenied, UserError
+from nvadmin.identity import Role, StaffIdentity
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import T0, add_workspace, draft, write
 

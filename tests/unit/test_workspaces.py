@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, update
 
-from nvadmin.audit import workspaces
-from nvadmin.audit.workspaces import UnknownWorkspace, WorkspaceInfo
 from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG, Workspace
 from nvadmin.errors import UserError
+from nvadmin.query import workspaces
+from nvadmin.query.workspaces import UnknownWorkspace, WorkspaceInfo
 from tests.factories import add_workspace
 
 

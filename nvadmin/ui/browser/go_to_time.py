@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QWidget
 
-from nvadmin.audit.localtime import parse_moment
+from nvadmin.query.localtime import parse_moment
 from nvadmin.ui.form_dialog import FormDialog
 
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from nvadmin.audit.paging import Sort, authorize
-from nvadmin.audit.query import EventFilter, Term
-from nvadmin.audit.search import Search, SearchError, format_search, parse
-from nvadmin.audit.taxonomy import Category
-from nvadmin.audit.workspaces import WorkspaceInfo
-from nvadmin.auth.roles import Permission, StaffIdentity
+from nvadmin.db.taxonomy import Category
 from nvadmin.errors import UserError
+from nvadmin.identity import Permission, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.query.paging import Sort, authorize
+from nvadmin.query.search import Search, SearchError, format_search, parse
+from nvadmin.query.workspaces import WorkspaceInfo
 
 log = logging.getLogger(__name__)
 

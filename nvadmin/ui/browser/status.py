@@ -7,8 +7,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QMainWindow
 
-from nvadmin.audit.paging import EventCount
-from nvadmin.auth.roles import StaffIdentity
+from nvadmin.identity import StaffIdentity
+from nvadmin.query.paging import EventCount
 from nvadmin.ui.activity_model import ActivityModel
 
 LOADING = "Loading…"

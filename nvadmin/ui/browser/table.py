@@ -9,8 +9,8 @@ from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QPoint, Qt,
 from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTableView, QWidget
 
-from nvadmin.audit import fields
-from nvadmin.audit.paging import EventRow, Sort
+from nvadmin.query import fields
+from nvadmin.query.paging import EventRow, Sort
 from nvadmin.ui.activity_model import (
     COLUMN_TITLES,
     COLUMNS,

@@ -28,7 +28,7 @@ Create Date: 2026-11-29
 
 from alembic import op
 
-from nvadmin.audit.taxonomy import ACTIONS
+from nvadmin.db.taxonomy import ACTIONS
 
 revision = "0003"
 down_revision = "0002"

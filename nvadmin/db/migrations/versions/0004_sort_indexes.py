@@ -3,7 +3,7 @@
 Sorting by any column other than time used to read every event of the workspace and sort
 them (a parallel sequential scan and a top-N sort: 3-7 s over 5M events, past the browser's
 5 s limit). Each index below starts with ``workspace_id`` and continues with exactly the
-order :func:`nvadmin.audit.paging.order_columns` pages by: the value (``coalesce(x, '')`` for
+order :func:`nvadmin.query.paging.order_columns` pages by: the value (``coalesce(x, '')`` for
 a column that may be empty), then ``occurred_at``, then ``id``. The first page, the next page
 and the last page then read only the rows they show, in either direction. Ties in time order
 also let each index answer "filter by this value, in time order" within a workspace.

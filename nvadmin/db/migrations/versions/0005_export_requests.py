@@ -5,7 +5,7 @@ PostgreSQL no staff group may write it: ``nvadmin_receive_export_request`` and
 ``nvadmin_move_export_request`` are the only way in. They are SECURITY DEFINER with a fixed
 search_path, take the actor from ``session_user`` (a signed-in staff login, or the owner of
 the tables for the command line), validate every argument, run the requester check on the
-server, allow only the transitions of :data:`nvadmin.export.requests.TRANSITIONS`, and seal
+server, allow only the transitions of :data:`nvadmin.db.request_rules.TRANSITIONS`, and seal
 the ``activity_log.export_request.*`` event into the workspace's chain in the same
 transaction. ``nvadmin_seal`` is redefined with the same body and the new actions.
 
@@ -22,9 +22,7 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 
-from nvadmin.audit.taxonomy import ACTIONS
-from nvadmin.db.types import UTCDateTime
-from nvadmin.export.requests import (
+from nvadmin.db.request_rules import (
     ADMIN_ROLES,
     EVENT_PREFIX,
     MAX_RECEIPT_AGE,
@@ -32,6 +30,8 @@ from nvadmin.export.requests import (
     Verification,
     verification_note,
 )
+from nvadmin.db.taxonomy import ACTIONS
+from nvadmin.db.types import UTCDateTime
 
 revision = "0005"
 down_revision = "0004"

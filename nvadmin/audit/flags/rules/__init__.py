@@ -1,2 +1,0 @@
-"""One module per flag rule, named after the rule, each declaring ``RULE`` (see
-:mod:`nvadmin.audit.flags.rule`). Modules starting with ``_`` hold pieces several rules share."""

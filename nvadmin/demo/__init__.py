@@ -1,0 +1,1 @@
+"""Demo data: the simulated clinics, their staff and the seeder."""

@@ -1,0 +1,1 @@
+"""Querying the log: filters, search language, keyset paging, local time, workspaces."""
