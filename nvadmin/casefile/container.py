@@ -239,16 +239,7 @@ def read_header(data: bytes | memoryview) -> tuple[Header, int]:
         raise AlteredHeader("it names a cipher or compression nvadmin does not write")
     if fields.get("segment_size") != SEGMENT_SIZE:
         raise AlteredHeader("its segment size is not the one nvadmin writes")
-    kdf = fields.get("kdf")
-    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
-        raise AlteredHeader("its key derivation is not the one nvadmin writes")
-    settings = (kdf.get("n"), kdf.get("r"), kdf.get("p"))
-    if not all(type(v) is int for v in settings) or settings not in KDF_SETTINGS:
-        raise AlteredHeader(
-            "its key derivation settings are not ones nvadmin writes (refused before trying "
-            "the passphrase)"
-        )
-    n, r, p = (int(v) for v in settings)
+    kdf, (n, r, p) = checked_kdf(fields)
     header = Header(
         n,
         r,
@@ -349,3 +340,20 @@ def decrypt(
     if not decompressor.eof:
         raise CaseFileError("the case file is truncated: its end is missing")
     return out
+
+
+def checked_kdf(fields: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, int, int]]:
+    """A header's key derivation and its scrypt ``(n, r, p)``, refused unless nvadmin writes
+    them (checked before the passphrase is tried: an edited header cannot make it slow or
+    weak)."""
+    kdf = fields.get("kdf")
+    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
+        raise AlteredHeader("its key derivation is not the one nvadmin writes")
+    settings = (kdf.get("n"), kdf.get("r"), kdf.get("p"))
+    if not all(type(v) is int for v in settings) or settings not in KDF_SETTINGS:
+        raise AlteredHeader(
+            "its key derivation settings are not ones nvadmin writes (refused before trying "
+            "the passphrase)"
+        )
+    n, r, p = (int(v) for v in settings)
+    return kdf, (n, r, p)

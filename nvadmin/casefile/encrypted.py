@@ -49,7 +49,6 @@ import sqlcipher3
 from nvadmin.casefile import container
 from nvadmin.casefile.container import (
     CHECK_BYTES,
-    KDF_SETTINGS,
     SALT_BYTES,
     SCRYPT_N,
     SCRYPT_P,
@@ -190,15 +189,7 @@ def read_header(path: Path) -> Header:
         raise AlteredHeader("its header does not match its checksum")
     if fields.get("cipher") != CIPHER:
         raise AlteredHeader("it names a cipher nvadmin does not write")
-    kdf = fields.get("kdf")
-    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
-        raise AlteredHeader("its key derivation is not the one nvadmin writes")
-    settings = (kdf.get("n"), kdf.get("r"), kdf.get("p"))
-    if not all(type(v) is int for v in settings) or settings not in KDF_SETTINGS:
-        raise AlteredHeader(
-            "its key derivation settings are not ones nvadmin writes (refused before trying "
-            "the passphrase)"
-        )
+    kdf, (n, r, p) = container.checked_kdf(fields)
     database_bytes = fields.get("database_bytes")
     if type(database_bytes) is not int or database_bytes <= 0 or database_bytes % PAGE_SIZE:
         raise AlteredHeader("its database length is not one nvadmin writes")
@@ -207,7 +198,6 @@ def read_header(path: Path) -> Header:
             "the case file is truncated or was altered: its length is not the one it was "
             "written with"
         )
-    n, r, p = (int(v) for v in settings)
     return Header(
         n,
         r,
