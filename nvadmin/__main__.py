@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 # Subcommand modules, in the order `nvadmin --help` lists them.
-COMMANDS = ("db", "seed", "verify", "flags", "export", "staff", "profile", "verify_export")
+COMMANDS = ("db", "seed", "verify", "flags", "export", "staff", "profile", "evidence")
 
 
 class UsageError(Exception):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from nvadmin.__main__ import main
 from nvadmin.audit import checkpoints
 from nvadmin.audit.chain import lock_head
 from nvadmin.auth.accounts import add_staff, command_line_operator
+from nvadmin.export.manifest import file_sha256
 from nvadmin.paths import Paths
 from tests.factories import add_workspace, draft, write
 
@@ -238,3 +243,154 @@ def test_unsigned_manifest_is_reported(
         "FAILED: manifest is unsigned (this computer has no checkpoint signing key)"
     )
     assert "t.csv has the manifest's SHA-256" in line
+
+
+def rerun(db_url: str, manifest: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    return main(
+        ["--database", db_url, "export", "--from-manifest", str(manifest), "--output", str(out),
+         "--staff", "sam@nvadmin.example", "--password-stdin"]
+    )  # fmt: skip
+
+
+def test_from_manifest_rewrites_a_byte_identical_file(
+    workspace: int,
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sent = tmp_path / "sent.csv"
+    export(db_url, sent, monkeypatch, "--bom", "--tz", "Europe/Paris")
+    manifest = tmp_path / "sent.csv.manifest.json"
+    capsys.readouterr()
+    again = tmp_path / "again.csv"
+    assert rerun(db_url, manifest, again, monkeypatch) == 0
+    assert "byte-identical to the delivered sent.csv" in capsys.readouterr().out
+    assert again.read_bytes() == sent.read_bytes()
+    rerun_manifest = json.loads((tmp_path / "again.csv.manifest.json").read_text())
+    sent_manifest = json.loads(manifest.read_text())
+    for same in ("filter", "columns", "time_zone", "start", "end", "csv", "sha256", "ticket"):
+        assert rerun_manifest[same] == sent_manifest[same]
+
+    # An event added inside the range: the re-run says the file is no longer the one sent.
+    write(engine, workspace, [draft(occurred_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))])
+    later = tmp_path / "later.csv"
+    assert rerun(db_url, manifest, later, monkeypatch) == 1
+    assert "differs from the delivered sent.csv: 4 rows now, 3 then" in capsys.readouterr().out
+
+
+def test_from_manifest_refuses_a_second_filter(
+    workspace: int,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sent = tmp_path / "sent.csv"
+    export(db_url, sent, monkeypatch)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    manifest = tmp_path / "sent.csv.manifest.json"
+    code = main(
+        ["--database", db_url, "export", "--from-manifest", str(manifest),
+         "--workspace", "riverside", "--output", str(tmp_path / "x.csv"),
+         "--staff", "sam@nvadmin.example", "--password-stdin"]
+    )  # fmt: skip
+    assert code == 1
+    assert "leave out --workspace" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+SEVEN_ZIP = shutil.which("7z")
+
+
+@pytest.mark.skipif(SEVEN_ZIP is None, reason="7z (p7zip-full) is not installed")
+def test_package_opens_with_7zip_and_its_files_verify(
+    workspace: int,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signing_key: checkpoints.SigningKey,
+) -> None:
+    out = tmp_path / "t.csv"
+    export(db_url, out, monkeypatch)
+    capsys.readouterr()
+    package = tmp_path / "delivery.zip"
+    assert main(["package-export", str(out), "--output", str(package)]) == 0
+    printed = dict(line.split(" ", 1) for line in capsys.readouterr().out.splitlines()[:3])
+    passphrase = printed["passphrase"]
+    assert len(passphrase.replace("-", "")) >= 20
+    assert not set(passphrase) & set("0O1lI")
+    assert printed["sha256"] == file_sha256(package)
+
+    wrong = subprocess.run(
+        [str(SEVEN_ZIP), "x", "-pnot-the-passphrase", f"-o{tmp_path / 'wrong'}", str(package)],
+        capture_output=True,
+        check=False,
+    )
+    assert wrong.returncode != 0
+    received = tmp_path / "received"
+    opened = subprocess.run(
+        [str(SEVEN_ZIP), "x", f"-p{passphrase}", f"-o{received}", str(package)],
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    listing = subprocess.run(
+        [str(SEVEN_ZIP), "l", "-slt", f"-p{passphrase}", str(package)],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    assert "Method = AES-256 Deflate" in listing
+    assert sorted(p.name for p in received.iterdir()) == [
+        "README.txt",
+        "signing-key.pem",
+        "t.csv",
+        "t.csv.manifest.json",
+    ]
+    assert (received / "t.csv").read_bytes() == out.read_bytes()
+    assert (
+        "nvadmin verify-export t.csv --key signing-key.pem" in (received / "README.txt").read_text()
+    )
+    # The recipient's check: only the package's files.
+    code, line = verify(capsys, str(received / "t.csv"), "--key", str(received / "signing-key.pem"))
+    assert code == 0 and line.startswith("OK: manifest signed by trusted key"), line
+
+
+def test_a_changed_export_is_not_packaged(
+    workspace: int,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signing_key: checkpoints.SigningKey,
+) -> None:
+    out = tmp_path / "t.csv"
+    export(db_url, out, monkeypatch)
+    flip(out, 5)
+    assert main(["package-export", str(out), "--output", str(tmp_path / "p.zip")]) == 1
+    assert "no longer has its manifest's SHA-256; not packaged" in capsys.readouterr().err
+    assert list(tmp_path.glob("*p.zip*")) == []
+
+
+def test_the_offline_commands_load_no_qt_and_open_no_database(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from nvadmin.__main__ import main\n"
+        "main(['verify-export', sys.argv[1]])\n"
+        "import nvadmin.export.evidence, nvadmin.export.verify\n"
+        "assert not [m for m in sys.modules if m.startswith('PySide6')], 'Qt loaded'\n"
+        "assert 'psycopg' not in sys.modules\n"
+    )
+    csv_file = tmp_path / "x.csv"
+    csv_file.write_text("a\n")
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(csv_file)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    home = Path(os.environ["NVADMIN_HOME"])
+    assert not (home / "data" / "nvadmin.sqlite3").exists()
