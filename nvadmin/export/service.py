@@ -542,9 +542,9 @@ def _stream_sqlite(
 def _snapshot_pins(
     request: ExportRequest, dialect: Any, run: Callable[[Any], list[Any]]
 ) -> dict[str, Any]:
-    """First and last exported events (by sequence number), the chain head and the newest
-    checkpoint's id, read by ``run`` inside the export's snapshot. One workspace only: the
-    chain is per workspace."""
+    """The first and last exported events (the file's first and last rows), the chain head and
+    the newest checkpoint's id, read by ``run`` inside the export's snapshot. One workspace
+    only: the chain is per workspace."""
     from nvadmin.db.models import ChainCheckpoint, ChainHead
 
     ids = request.event_filter.workspace_ids
@@ -556,26 +556,19 @@ def _snapshot_pins(
     def compiled(statement: Any) -> Any:
         return statement.compile(dialect=dialect, compile_kwargs=kwargs)
 
-    seq = EVENTS.c.seq
-    first, last = run(
-        compiled(
-            select(func.min(seq), func.max(seq))
-            .select_from(EVENTS)
-            .where(where_clause(request.event_filter))
+    # The file's first and last rows (its order: time, then event id): each read through the
+    # filter's time index and stopped at the first match, so the cost does not grow with the
+    # range or with the chain before it (min/max of seq would read one or the other).
+    where = where_clause(request.event_filter)
+    ends: list[tuple[int, bytes] | None] = []
+    for order in (
+        (EVENTS.c.occurred_at, EVENTS.c.id),
+        (EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc()),
+    ):
+        found = run(
+            compiled(select(EVENTS.c.seq, EVENTS.c.hash).where(where).order_by(*order).limit(1))
         )
-    )[0]
-    hashes: dict[int, bytes] = {}
-    if first is not None:
-        hashes = {
-            int(r[0]): bytes(r[1])
-            for r in run(
-                compiled(
-                    select(seq, EVENTS.c.hash).where(
-                        EVENTS.c.workspace_id == workspace_id, seq.in_([int(first), int(last)])
-                    )
-                )
-            )
-        }
+        ends.append((int(found[0][0]), bytes(found[0][1])) if found else None)
     head = run(
         compiled(
             select(ChainHead.last_seq, ChainHead.last_hash).where(
@@ -593,8 +586,8 @@ def _snapshot_pins(
     )
     return {
         "workspace_id": workspace_id,
-        "first": None if first is None else (int(first), hashes[int(first)]),
-        "last": None if last is None else (int(last), hashes[int(last)]),
+        "first": ends[0],
+        "last": ends[1],
         "head": (int(head[0][0]), bytes(head[0][1])) if head else (0, bytes(32)),
         "checkpoint_id": int(checkpoint[0][0]) if checkpoint else None,
     }

@@ -8,7 +8,7 @@ Needs only the CSV, its manifest and a trusted public key (no database):
 3. when the export holds the chain columns (``seq``, ``hash``, ``prev_hash`` and every field
    the hash covers), each row's hash is recomputed from its cells with the chain's canonical
    hashing, rows whose sequence numbers follow each other must link (``prev_hash`` equal to
-   the previous row's ``hash``), and the first and last events are the manifest's. A filtered
+   the previous row's ``hash``), and the first and last rows are the manifest's. A filtered
    export is not contiguous: links are checked only where sequence numbers are consecutive.
 
 Nothing here touches Qt or a database.
@@ -259,10 +259,8 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
                     return False
                 links += 1
             previous = (seq, row_hash)
-            if "first" not in ends or seq < ends["first"][0]:
-                ends["first"] = (seq, row_hash)
-            if "last" not in ends or seq > ends["last"][0]:
-                ends["last"] = (seq, row_hash)
+            ends.setdefault("first", (seq, row_hash))
+            ends["last"] = (seq, row_hash)
             rows += 1
     if rows != data.get("rows"):
         verdict.fail(f"{csv_path.name} holds {rows:,} rows, the manifest {data.get('rows')}")
@@ -272,7 +270,7 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
         found = ends.get(end)
         expected = (pinned["seq"], pinned["hash"]) if pinned else None
         if found != expected:
-            verdict.fail(f"{csv_path.name}: the {end} event is not the manifest's {end} event")
+            verdict.fail(f"{csv_path.name}: the {end} row is not the manifest's {end} event")
             return False
     verdict.holds.append(
         f"{rows:,} row hashes match their cells, {links:,} consecutive links chain"
@@ -281,6 +279,10 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
             if links == max(rows - 1, 0)
             else " (not contiguous: links checked where sequence numbers are consecutive)"
         )
-        + (f", events {ends['first'][0]:,} to {ends['last'][0]:,}" if ends else "")
+        + (
+            f", first and last events {ends['first'][0]:,} and {ends['last'][0]:,} as pinned"
+            if ends
+            else ""
+        )
     )
     return True
