@@ -170,7 +170,7 @@ def _check_checkpoint(
     verdict.holds.append(f"checkpoint at event {checkpoint['seq']:,} verifies")
 
 
-def _cell(name: str, text: str) -> Any:
+def cell_value(name: str, text: str) -> Any:
     """A cell back to the value the hash covers."""
     if text == "":
         return "" if name in _REQUIRED_TEXT else None
@@ -234,7 +234,7 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
             try:
                 seq = int(cells[at["seq"]])
                 values = [workspace_id] + [
-                    _cell(
+                    cell_value(
                         "occurred_at_utc" if f == "occurred_at" else f,
                         cells[at["occurred_at_utc" if f == "occurred_at" else f]],
                     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -16,9 +17,10 @@ from sqlalchemy import Engine
 
 from nvadmin.__main__ import main
 from nvadmin.audit import checkpoints
-from nvadmin.audit.chain import lock_head
+from nvadmin.audit.chain import CHAINED_FIELDS, digest, lock_head
 from nvadmin.auth.accounts import add_staff, command_line_operator
 from nvadmin.export.manifest import file_sha256
+from nvadmin.export.verify import cell_value
 from nvadmin.paths import Paths
 from tests.factories import add_workspace, draft, write
 
@@ -417,3 +419,36 @@ def test_the_offline_commands_load_no_qt_and_open_no_database(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     home = Path(os.environ["NVADMIN_HOME"])
     assert not (home / "data" / "nvadmin.sqlite3").exists()
+
+
+def test_a_rehashed_row_breaks_the_link_to_the_next(
+    workspace: int,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signing_key: checkpoints.SigningKey,
+) -> None:
+    out = tmp_path / "t.csv"
+    export(db_url, out, monkeypatch)
+    key = public_key_file(signing_key, tmp_path)
+    # A forger changes the first event's actor and recomputes that row's hash correctly.
+    text = out.read_bytes().decode("utf-8")
+    newline = "\r\n" if "\r\n" in text else "\n"
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header, first = rows[0], rows[1]
+    at = {name: header.index(name) for name in header}
+    first[at["actor_name"]] = "Someone Else"
+    values = [workspace] + [
+        cell_value("occurred_at_utc" if f == "occurred_at" else f, first[at[
+            "occurred_at_utc" if f == "occurred_at" else f]])
+        for f in CHAINED_FIELDS
+        if f != "workspace_id"
+    ]  # fmt: skip
+    first[at["hash"]] = digest(bytes.fromhex(first[at["prev_hash"]]), values).hex()
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator=newline).writerows(rows)
+    out.write_bytes(buffer.getvalue().encode("utf-8"))
+    code, line = verify(capsys, str(out), "--key", str(key))
+    assert code == 1
+    assert "t.csv line 3: event 2 does not link to event 1" in line, line
