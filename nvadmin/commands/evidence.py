@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from nvadmin.context import Context
+    from nvadmin.export.evidence import Package
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -97,8 +98,12 @@ def run_package_export(context: Context, args: argparse.Namespace) -> int:
         manifest_path=args.manifest,
         overwrite=args.force,
     )
+    print_package(package)
+    return 0
+
+
+def print_package(package: Package) -> None:
     print(f"package {package.path}")
     print(f"sha256 {package.sha256}")
     print(f"passphrase {package.passphrase}")
     print("The passphrase is shown only now: send it by another channel than the package.")
-    return 0

@@ -14,6 +14,7 @@ import getpass
 import sys
 import time
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from nvadmin.commands import arguments
@@ -89,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="MANIFEST",
         help="re-run the export a delivered manifest describes (its workspace, range, filters, "
         "columns and options) and say whether the new file is byte-identical to the one sent",
+    )
+    parser.add_argument(
+        "--package",
+        type=arguments.output_file,
+        metavar="ZIP",
+        help="also write the encrypted delivery package (as `nvadmin package-export`); its "
+        "passphrase is printed once",
     )
     parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -243,6 +251,7 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     print(f"{result.rows:,} rows written to {result.path}")
     print(f"sha256 {result.sha256}")
     print(f"manifest {result.manifest_path}")
+    _package(context, args, result.path)
     return 0
 
 
@@ -285,6 +294,7 @@ def _rerun_manifest(context: Context, args: argparse.Namespace) -> int:
     print(f"{result.rows:,} rows written to {result.path}")
     print(f"sha256 {result.sha256}")
     print(f"manifest {result.manifest_path}")
+    _package(context, args, result.path)
     if result.sha256 == delivered.get("sha256"):
         print(f"byte-identical to the delivered {delivered.get('file')}")
         return 0
@@ -294,3 +304,21 @@ def _rerun_manifest(context: Context, args: argparse.Namespace) -> int:
         "the export ran on another database)"
     )
     return 1
+
+
+def _package(context: Context, args: argparse.Namespace, csv_path: Path) -> None:
+    """``--package``: the delivery package of the file just written."""
+    if args.package is None:
+        return
+    from nvadmin.audit.checkpoints import KeyStore
+    from nvadmin.commands.evidence import print_package
+    from nvadmin.export.evidence import package_export
+
+    print_package(
+        package_export(
+            csv_path,
+            args.package.expanduser().absolute(),
+            KeyStore(context.paths.config_dir).trusted_keys(),
+            overwrite=args.force,
+        )
+    )

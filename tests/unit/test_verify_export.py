@@ -452,3 +452,29 @@ def test_a_rehashed_row_breaks_the_link_to_the_next(
     code, line = verify(capsys, str(out), "--key", str(key))
     assert code == 1
     assert "t.csv line 3: event 2 does not link to event 1" in line, line
+
+
+@pytest.mark.skipif(SEVEN_ZIP is None, reason="7z (p7zip-full) is not installed")
+def test_export_with_package_writes_both(
+    workspace: int,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signing_key: checkpoints.SigningKey,
+) -> None:
+    out = tmp_path / "t.csv"
+    package = tmp_path / "SUP-9.zip"
+    export(db_url, out, monkeypatch, "--package", str(package))
+    printed = dict(
+        line.split(" ", 1) for line in capsys.readouterr().out.splitlines() if " " in line
+    )
+    assert printed["package"] == str(package)
+    assert printed["sha256"] == file_sha256(package)
+    listing = subprocess.run(
+        [str(SEVEN_ZIP), "t", f"-p{printed['passphrase']}", str(package)],
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert listing.returncode == 0 and "Everything is Ok" in listing.stdout
