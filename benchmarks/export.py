@@ -1,41 +1,49 @@
-"""Export benchmark: nvadmin's CSV export against the database's own CSV dump, in one run.
+"""Export benchmark: nvadmin's CSV export against the database's own C client, in one run.
 
-Run:  uv run python -m benchmarks.export [--events 2000000] [--sqlite-events 500000]
+Run:  uv run python -m benchmarks.export [--events 1000000] [--sqlite-events 1000000]
+      uv run python -m benchmarks.export --database URL --sqlite-database FILE   (seeded)
 
-PostgreSQL (throwaway cluster from tests/pgcluster.py, seeded with `nvadmin seed`, one
-workspace, every event in the exported range), side by side on the same rows and order:
+Each backend (a throwaway PostgreSQL cluster from tests/pgcluster.py and a SQLite file, seeded
+with `nvadmin seed`'s generator, one workspace, every event in the exported range) is measured
+``--rounds`` times, side by side on the same rows and order, warm cache:
 
-- reference: `psql \\copy (SELECT * ... ORDER BY occurred_at, id) TO file CSV` (raw rows, no
-  formatting: the speed limit);
-- nvadmin CLI: `nvadmin export ...` as a subprocess (sign-in included);
-- nvadmin GUI worker: the Exports dock's Job on its thread pool, while a 50 ms QTimer on the GUI
-  thread measures how late the event loop runs (max lateness);
-- row by row: psycopg server-side cursor + csv.writer with the same formatting in Python (what
-  typical tools do).
+- baseline: `psql \\copy (SELECT * ... ORDER BY occurred_at, id) TO file CSV` /
+  `sqlite3 -csv FILE "SELECT * ... ORDER BY occurred_at, id" > file` (raw rows, no formatting:
+  the speed limit);
+- nvadmin: `export_csv` in this process (formatted, neutralised, hashed, fsynced, logged).
 
-Memory: RSS growth of this process during in-process exports of half and all of the rows.
-SQLite: nvadmin export against `sqlite3 -csv` on the same query.
-Results are appended to benchmarks/RESULTS.md under "Export".
+Both run on the whole range and on its second half: the difference gives the cost per million
+rows of each and, from it, nvadmin's fixed cost. The ratio printed is the median of the
+rounds' ratios. RSS growth of this process is sampled during both exports.
+
+PostgreSQL extras (one run each, `--no-extras` skips them): the `nvadmin export` CLI as a
+subprocess (sign-in included), the Exports dock's worker while a 50 ms QTimer on the GUI thread
+measures how late the event loop runs, and row by row (server-side cursor + csv.writer, what
+typical tools do). Results are added to benchmarks/RESULTS.md under "Export".
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import itertools
 import os
 import platform
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from nvadmin.audit.query import EventFilter
@@ -44,7 +52,7 @@ from nvadmin.auth.accounts import add_staff, command_line_operator
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
-from nvadmin.db.models import Workspace
+from nvadmin.db.models import ActivityEvent, Staff, Workspace
 from nvadmin.export.columns import neutralise
 from nvadmin.export.service import ExportRequest, export_csv
 from tests.pgcluster import cluster
@@ -172,164 +180,342 @@ def gui_worker(
     return seconds, max(0.0, lateness), len(beats)
 
 
-def bench_postgres(events: int, folder: Path) -> list[str]:
-    lines: list[str] = []
-    with cluster() as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        print(f"seeding {events:,} events into PostgreSQL…", flush=True)
-        seconds, _ = timed(
-            seed, engine, SeedPlan(workspaces=1, events=events, seed=7, end=END, days=DAYS)
+@dataclass
+class Side:
+    """One export measured against its C-client baseline: the whole range and its second half
+    (the difference gives the cost per row and, from it, the fixed cost of each)."""
+
+    rows: int
+    half_rows: int
+    ours: list[float]
+    base: list[float]
+    ours_half: list[float]
+    base_half: list[float]
+    rss_all_mb: float = 0.0
+    rss_half_mb: float = 0.0
+    # CPU seconds of the exporting process / the client process (the whole range)
+    ours_cpu: list[float] = field(default_factory=list)
+    base_cpu: list[float] = field(default_factory=list)
+
+    def ratio(self) -> float:
+        return statistics.median(o / b for o, b in zip(self.ours, self.base, strict=True))
+
+    def per_row(self) -> tuple[float, float, float, float]:
+        """(nvadmin s per M rows, baseline s per M rows, their ratio, nvadmin fixed s)."""
+        extra = (self.rows - self.half_rows) / 1e6
+        ours = (statistics.median(self.ours) - statistics.median(self.ours_half)) / extra
+        base = (statistics.median(self.base) - statistics.median(self.base_half)) / extra
+        fixed = statistics.median(self.ours) - ours * self.rows / 1e6
+        return ours, base, ours / base, fixed
+
+    def lines(self, client: str) -> list[str]:
+        ours_m, base_m, per_row, fixed = self.per_row()
+        o, b = statistics.median(self.ours), statistics.median(self.base)
+        oh, bh = statistics.median(self.ours_half), statistics.median(self.base_half)
+        return [
+            f"| rows | {client} | nvadmin `export_csv` | ratio (median of rounds) |",
+            "|---:|---:|---:|---:|",
+            f"| {self.rows:,} | {b:.2f} s | {o:.2f} s | **{self.ratio():.2f}** |",
+            f"| {self.half_rows:,} (second half) | {bh:.2f} s | {oh:.2f} s | {oh / bh:.2f} |",
+            "",
+            f"Per million rows (difference of the two): nvadmin {ours_m:.2f} s, {client} "
+            f"{base_m:.2f} s, **{per_row:.2f}x per row**; nvadmin's fixed cost "
+            f"**{fixed:.2f} s**. Rounds: nvadmin {', '.join(f'{x:.2f}' for x in self.ours)}; "
+            f"{client} {', '.join(f'{x:.2f}' for x in self.base)}.",
+            f"CPU time of the process itself (whole range, median; a database server's is not "
+            f"counted): nvadmin {statistics.median(self.ours_cpu):.2f} s, {client} "
+            f"{statistics.median(self.base_cpu):.2f} s, ratio "
+            f"{statistics.median(self.ours_cpu) / statistics.median(self.base_cpu):.2f}.",
+            f"RSS growth during the export: {self.half_rows:,} rows {self.rss_half_mb:.0f} MB, "
+            f"{self.rows:,} rows {self.rss_all_mb:.0f} MB.",
+        ]
+
+
+def side_by_side(
+    rounds: int,
+    ours: Any,
+    base: Any,
+    start: datetime,
+    end: datetime,
+    half_start: datetime,
+) -> Side:
+    """``ours(start, end)`` -> (seconds, rows); ``base(start, end)`` -> seconds."""
+    base(start, end)  # warm the cache so the first contender is not penalised
+    side = Side(0, 0, [], [], [], [])
+    for _ in range(rounds):
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        side.base.append(base(start, end))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        side.base_cpu.append(
+            after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
         )
-        print(f"  seeded in {seconds:.0f} s", flush=True)
-        # A live database has been vacuumed and analysed by autovacuum long before anyone
-        # exports from it; do the same so neither side is timed against a cold bulk load.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM (ANALYZE) activity_events")
-        add_staff(engine, command_line_operator(), STAFF, PASSWORD, "compliance")
-        with engine.connect() as connection:
-            ws = connection.execute(
-                select(Workspace.id, Workspace.slug).where(Workspace.is_system.is_(False))
-            ).one()
-        engine.dispose()
-        first = END - timedelta(days=DAYS + 2)
-        start = datetime.combine(first, datetime.min.time(), UTC)
-        end = datetime.combine(END + timedelta(days=2), datetime.min.time(), UTC)
-        identity = StaffIdentity(1, STAFF, "Bench", Role.COMPLIANCE)
-        maintenance = make_engine(url)
-        with maintenance.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE activity_events")
-        maintenance.dispose()
-
-        def request(name: str, start_: datetime = start) -> ExportRequest:
-            return ExportRequest(
-                event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end),
-                output=folder / name,
-                time_zone="America/Chicago",
-                overwrite=True,
-            )
-
-        def drop(path: Path) -> None:
-            path.unlink(missing_ok=True)
-            Path(str(path) + ".manifest.json").unlink(missing_ok=True)
-
-        results: dict[str, float] = {}
-        # Warm the cache once so the first contender is not penalised.
-        reference_psql(url, ws.id, start, end, folder / "warm.csv")
-        drop(folder / "warm.csv")
-
-        results["psql"] = reference_psql(url, ws.id, start, end, folder / "ref.csv")
-        rows = count_rows(folder / "ref.csv", header=False)
-        drop(folder / "ref.csv")
-
-        cli = [
-            sys.executable, "-m", "nvadmin", "--database", url, "export",
-            "--workspace", ws.slug, "--from", first.isoformat(), "--to",
-            (END + timedelta(days=1)).isoformat(), "--tz", "UTC", "--output",
-            str(folder / "cli.csv"), "--staff", STAFF, "--password-stdin", "--force", "--quiet",
-        ]  # fmt: skip
-        seconds, done = timed(
-            subprocess.run, cli, input=PASSWORD + "\n", text=True, capture_output=True, cwd=ROOT
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr)
-        results["cli"] = seconds
-        assert count_rows(folder / "cli.csv") == rows, "CLI export row count differs"
-        drop(folder / "cli.csv")
-
-        engine = make_engine(url)
-        seconds, lateness, beats = gui_worker(engine, identity, request("gui.csv"))
-        results["gui"] = seconds
-        drop(folder / "gui.csv")
-
+        cpu = time.process_time()
         with RssSampler() as rss_all:
-            results["inprocess"], _ = timed(export_csv, engine, identity, request("mem.csv"))
-        drop(folder / "mem.csv")
-        half_start = start + (end - start) / 2
+            seconds, side.rows = ours(start, end)
+        side.ours_cpu.append(time.process_time() - cpu)
+        side.ours.append(seconds)
+        side.base_half.append(base(half_start, end))
         with RssSampler() as rss_half:
-            _, half = timed(export_csv, engine, identity, request("half.csv", half_start))
-        drop(folder / "half.csv")
+            seconds, side.half_rows = ours(half_start, end)
+        side.ours_half.append(seconds)
+        side.rss_all_mb = max(side.rss_all_mb, rss_all.growth_mb)
+        side.rss_half_mb = max(side.rss_half_mb, rss_half.growth_mb)
+        print(
+            f"  round: base {side.base[-1]:.2f} s, nvadmin {side.ours[-1]:.2f} s; half: base "
+            f"{side.base_half[-1]:.2f} s, nvadmin {side.ours_half[-1]:.2f} s",
+            flush=True,
+        )
+    return side
+
+
+def days_for(events: int) -> int:
+    """The seeder writes at most 100,000 events a day per workspace."""
+    return max(DAYS, -(-events // 100_000))
+
+
+def event_range(engine: Any, workspace_id: int) -> tuple[datetime, datetime]:
+    """Whole UTC days around every event of the workspace: the range exported."""
+    with engine.connect() as connection:
+        low, high = connection.execute(
+            select(func.min(ActivityEvent.occurred_at), func.max(ActivityEvent.occurred_at)).where(
+                ActivityEvent.workspace_id == workspace_id
+            )
+        ).one()
+    first = datetime.combine(low.date() - timedelta(days=1), datetime.min.time(), UTC)
+    last = datetime.combine(high.date() + timedelta(days=2), datetime.min.time(), UTC)
+    return first, last
+
+
+def middle(engine: Any, workspace_id: int) -> datetime:
+    """The time of the workspace's middle event: the second half is half of the rows."""
+    events = ActivityEvent.__table__
+    with engine.connect() as connection:
+        count = connection.execute(
+            select(func.count()).where(events.c.workspace_id == workspace_id)
+        ).scalar_one()
+        at = connection.execute(
+            select(ActivityEvent.occurred_at)
+            .where(ActivityEvent.workspace_id == workspace_id)
+            .order_by(ActivityEvent.occurred_at)
+            .offset(count // 2)
+            .limit(1)
+        ).scalar_one()
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _seed_postgres(url: str, events: int) -> None:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    print(f"seeding {events:,} events into PostgreSQL…", flush=True)
+    seconds, _ = timed(
+        seed,
+        engine,
+        SeedPlan(workspaces=1, events=events, seed=7, end=END, days=days_for(events)),
+    )
+    print(f"  seeded in {seconds:.0f} s", flush=True)
+    # A live database has been vacuumed and analysed by autovacuum long before anyone
+    # exports from it; do the same so neither side is timed against a cold bulk load.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM (ANALYZE) activity_events")
+    engine.dispose()
+
+
+def _bench_staff(engine: Any) -> None:
+    with engine.connect() as connection:
+        exists = connection.execute(select(Staff.id).where(Staff.email == STAFF)).first()
+    if exists is None:
+        add_staff(engine, command_line_operator(), STAFF, PASSWORD, "compliance")
+
+
+def bench_postgres(
+    events: int, folder: Path, rounds: int, database: str | None, extras: bool
+) -> list[str]:
+    with contextlib.ExitStack() as stack:
+        if database:
+            url = database
+        else:
+            url = stack.enter_context(cluster())
+            _seed_postgres(url, events)
+        return _bench_postgres(url, folder, rounds, extras)
+    raise AssertionError("unreachable")
+
+
+def _bench_postgres(url: str, folder: Path, rounds: int, extras: bool) -> list[str]:
+    lines: list[str] = []
+    engine = make_engine(url)
+    _bench_staff(engine)
+    with engine.connect() as connection:
+        ws = connection.execute(
+            select(Workspace.id, Workspace.slug).where(Workspace.is_system.is_(False))
+        ).first()
+    assert ws is not None
+    start, end = event_range(engine, ws.id)
+    identity = StaffIdentity(1, STAFF, "Bench", Role.COMPLIANCE)
+
+    def request(name: str, start_: datetime = start) -> ExportRequest:
+        return ExportRequest(
+            event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end),
+            output=folder / name,
+            time_zone="America/Chicago",
+            overwrite=True,
+        )
+
+    def drop(path: Path) -> None:
+        path.unlink(missing_ok=True)
+        Path(str(path) + ".manifest.json").unlink(missing_ok=True)
+
+    def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
+        seconds, result = timed(export_csv, engine, identity, request("mem.csv", start_))
+        drop(folder / "mem.csv")
+        return seconds, result.rows
+
+    def base(start_: datetime, end_: datetime) -> float:
+        seconds = reference_psql(url, ws.id, start_, end_, folder / "ref.csv")
+        drop(folder / "ref.csv")
+        return seconds
+
+    print("PostgreSQL: psql \\copy against export_csv…", flush=True)
+    side = side_by_side(rounds, ours, base, start, end, middle(engine, ws.id))
+    lines += [
+        f"PostgreSQL, {side.rows:,} rows of one workspace, formatted in "
+        "America/Chicago, neutralised, ordered by time; baseline "
+        "`psql \\copy (SELECT * … ORDER BY occurred_at, id) TO file CSV` (raw rows):",
+        "",
+        *side.lines("`psql \\copy`"),
+    ]
+    if not extras:
         engine.dispose()
+        return lines
 
-        results["row_by_row"] = row_by_row(url, ws.id, start, end, folder / "rows.csv")
-        drop(folder / "rows.csv")
+    results: dict[str, float] = {"psql": statistics.median(side.base)}
+    cli = [
+        sys.executable, "-m", "nvadmin", "--database", url, "export",
+        "--workspace", ws.slug, "--from", start.date().isoformat(), "--to",
+        (end.date() - timedelta(days=1)).isoformat(), "--tz", "UTC", "--output",
+        str(folder / "cli.csv"), "--staff", STAFF, "--password-stdin", "--force", "--quiet",
+    ]  # fmt: skip
+    seconds, done = timed(
+        subprocess.run, cli, input=PASSWORD + "\n", text=True, capture_output=True, cwd=ROOT
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    results["cli"] = seconds
+    assert count_rows(folder / "cli.csv") == side.rows, "CLI export row count differs"
+    drop(folder / "cli.csv")
 
+    seconds, lateness, beats = gui_worker(engine, identity, request("gui.csv"))
+    results["gui"] = seconds
+    drop(folder / "gui.csv")
+    engine.dispose()
+
+    results["row_by_row"] = row_by_row(url, ws.id, start, end, folder / "rows.csv")
+    drop(folder / "rows.csv")
     ref = results["psql"]
     lines += [
-        f"PostgreSQL, {rows:,} rows of one workspace (30 days), formatted in America/Chicago "
-        "(CLI: UTC), neutralised, ordered by time:",
+        "",
+        "Other paths, one run each (x the median `psql \\copy` above):",
         "",
         "| path | seconds | x psql reference |",
         "|---|---:|---:|",
-        f"| `psql \\copy (SELECT * … ORDER BY occurred_at, id) TO … CSV` | {ref:.1f} | 1.00 |",
         f"| `nvadmin export` CLI (process start + sign-in included) | {results['cli']:.1f} "
         f"| {results['cli'] / ref:.2f} |",
         f"| GUI worker (Exports dock Job) | {results['gui']:.1f} | {results['gui'] / ref:.2f} |",
-        f"| `export_csv` in process | {results['inprocess']:.1f} "
-        f"| {results['inprocess'] / ref:.2f} |",
         f"| row by row: server-side cursor + csv.writer | {results['row_by_row']:.1f} "
         f"| {results['row_by_row'] / ref:.2f} |",
         "",
         f"GUI event loop during the GUI export: max lateness of a 50 ms QTimer "
         f"{lateness:.0f} ms over {beats} ticks.",
-        f"RSS growth during in-process export: {half.rows:,} rows {rss_half.growth_mb:.0f} MB, "
-        f"{rows:,} rows {rss_all.growth_mb:.0f} MB.",
     ]
     return lines
 
 
-def bench_sqlite(events: int, folder: Path) -> list[str]:
-    path = folder / "bench.sqlite3"
+def bench_sqlite(events: int, folder: Path, rounds: int, database: Path | None) -> list[str]:
+    path = database or folder / "bench.sqlite3"
     engine = make_engine(sqlite_url(path))
-    migrate.upgrade(engine)
-    print(f"seeding {events:,} events into SQLite…", flush=True)
-    seed(engine, SeedPlan(workspaces=1, events=events, seed=7, end=END, days=DAYS))
+    if database is None:
+        migrate.upgrade(engine)
+        print(f"seeding {events:,} events into SQLite…", flush=True)
+        plan = SeedPlan(workspaces=1, events=events, seed=7, end=END, days=days_for(events))
+        seed(engine, plan)
     with engine.connect() as connection:
-        ws = connection.execute(select(Workspace.id).where(Workspace.is_system.is_(False))).one()
-    start = datetime.combine(END - timedelta(days=DAYS + 2), datetime.min.time(), UTC)
-    end = datetime.combine(END + timedelta(days=2), datetime.min.time(), UTC)
+        ws = connection.execute(select(Workspace.id).where(Workspace.is_system.is_(False))).first()
+    assert ws is not None
+    start, end = event_range(engine, ws.id)
     identity = StaffIdentity(1, STAFF, "Bench", Role.COMPLIANCE)
-    query = (
-        f"SELECT * FROM activity_events WHERE workspace_id = {ws.id} AND occurred_at >= "
-        f"'{start:%Y-%m-%d %H:%M:%S.%f}' AND occurred_at < '{end:%Y-%m-%d %H:%M:%S.%f}' "
-        "ORDER BY occurred_at, id"
-    )
-    with (folder / "sqlite-ref.csv").open("w") as handle:
-        ref, _ = timed(
-            subprocess.run, ["sqlite3", "-csv", str(path), query], stdout=handle, check=True
+
+    def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
+        request = ExportRequest(
+            event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end_),
+            output=folder / "sqlite.csv",
+            time_zone="America/Chicago",
+            overwrite=True,
         )
-    request = ExportRequest(
-        event_filter=EventFilter(workspace_ids=(ws.id,), start=start, end=end),
-        output=folder / "sqlite.csv",
-        time_zone="America/Chicago",
-        overwrite=True,
-    )
-    ours, result = timed(export_csv, engine, identity, request)
+        seconds, result = timed(export_csv, engine, identity, request)
+        return seconds, result.rows
+
+    def base(start_: datetime, end_: datetime) -> float:
+        query = (
+            f"SELECT * FROM activity_events WHERE workspace_id = {ws.id} AND occurred_at >= "
+            f"'{start_:%Y-%m-%d %H:%M:%S.%f}' AND occurred_at < '{end_:%Y-%m-%d %H:%M:%S.%f}' "
+            "ORDER BY occurred_at, id"
+        )
+        with (folder / "sqlite-ref.csv").open("w") as handle:
+            seconds, _ = timed(
+                subprocess.run, ["sqlite3", "-csv", str(path), query], stdout=handle, check=True
+            )
+        return float(seconds)
+
+    print("SQLite: sqlite3 -csv against export_csv…", flush=True)
+    side = side_by_side(rounds, ours, base, start, end, middle(engine, ws.id))
     engine.dispose()
     return [
         "",
-        f"SQLite, {result.rows:,} rows: `sqlite3 -csv` (raw rows) {ref:.1f} s; nvadmin export "
-        f"{ours:.1f} s ({ours / ref:.2f}x, {result.rows / ours:,.0f} rows/s).",
+        f"SQLite, {side.rows:,} rows, same export; baseline `sqlite3 -csv FILE "
+        '"SELECT * … ORDER BY occurred_at, id" > file` (raw rows):',
+        "",
+        *side.lines("`sqlite3 -csv`"),
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--sqlite-events", type=int, default=500_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--sqlite-events", type=int, default=1_000_000)
+    parser.add_argument("--database", metavar="URL", help="an already seeded PostgreSQL database")
+    parser.add_argument(
+        "--sqlite-database", metavar="FILE", type=Path, help="an already seeded SQLite file"
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--no-extras", action="store_true", help="skip the CLI, GUI and row-by-row paths"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nvadmin-export-bench-") as tmp:
         folder = Path(tmp)
         os.chmod(folder, 0o777)  # psql's \copy writes as the client user, but be safe
-        lines = bench_postgres(args.events, folder) if args.events else []
-        if args.sqlite_events:
-            lines += bench_sqlite(args.sqlite_events, folder)
+        lines = []
+        if args.events or args.database:
+            lines += bench_postgres(
+                args.events, folder, args.rounds, args.database, not args.no_extras
+            )
+        if args.sqlite_events or args.sqlite_database:
+            lines += bench_sqlite(args.sqlite_events, folder, args.rounds, args.sqlite_database)
+    command = " ".join(
+        [f"--events {args.events}", f"--sqlite-events {args.sqlite_events}"]
+        if not (args.database or args.sqlite_database)
+        else [
+            *(["--database URL"] if args.database else ["--events 0"]),
+            *(["--sqlite-database FILE"] if args.sqlite_database else ["--sqlite-events 0"]),
+        ]
+    )
+    load = os.getloadavg()
     header = (
         f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.node()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}\n\n"
-        f"Command: `uv run python -m benchmarks.export --events {args.events} "
-        f"--sqlite-events {args.sqlite_events}`\n\n"
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        f"{load[0]:.1f} at the end\n\n"
+        f"Command: `uv run python -m benchmarks.export {command} --rounds {args.rounds}"
+        f"{' --no-extras' if args.no_extras else ''}`\n\n"
     )
     text = header + "\n".join(lines) + "\n"
     print(text)

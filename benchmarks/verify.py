@@ -1,18 +1,20 @@
-"""Verification benchmark: `verify_workspace` against plain reading of the same rows.
+"""Verification benchmark: `verify_workspace` against the database's own client reading the
+same rows, in one run.
 
 Run:  uv run python -m benchmarks.verify [--events 1000000] [--backend sqlite|postgresql|both]
       uv run python -m benchmarks.verify --database URL     (an already seeded database)
 
 For each backend it seeds one workspace with ``--events`` events (`nvadmin seed`'s generator),
-then, in the same run and on the same warm database:
+then, on the same warm database, ``--rounds`` times (ratios are taken within a round, the
+median reported):
 
-* reads every column of the same rows in chain order and does nothing with them (the
-  reference: what reading costs) — with the driver cursor verification's careful pass uses
-  and, on PostgreSQL, also with ``COPY ... TO STDOUT (FORMAT BINARY)``, the fastest way to
-  get rows into Python; the ratio is taken against the faster of the two;
-* verifies the whole chain (``verify_workspace``: every event's hash recomputed).
+* the baseline: the C client reads every column of the same rows in chain order and throws
+  them away (``psql -c "\\copy (SELECT ... ORDER BY seq, id) TO '/dev/null'"`` /
+  ``sqlite3 FILE "SELECT ... ORDER BY seq, id" > /dev/null``): what a user without nvadmin
+  would have to run to see the rows at all;
+* nvadmin: ``verify_workspace`` over the whole chain (every event's hash recomputed).
 
-It prints the rates in events/s and the ratio (1.0 = verification as fast as reading).
+It prints both times and their ratio (1.0 = verification as fast as the C client reading).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
+import statistics
+import subprocess
 import tempfile
 import time
 from datetime import date
@@ -30,7 +35,7 @@ from sqlalchemy.engine import make_url
 
 from nvadmin.audit.chain import CHAINED_FIELDS
 from nvadmin.audit.seed import SeedPlan, seed
-from nvadmin.audit.verify import _MAX_SEQ, _stream, verify_workspace
+from nvadmin.audit.verify import verify_workspace
 from nvadmin.auth.roles import Role, StaffIdentity
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
@@ -49,59 +54,77 @@ def _workspace(engine: Engine) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def plain_read(engine: Engine, workspace_id: int) -> tuple[int, float]:
-    started = time.perf_counter()
-    count = 0
-    with engine.connect() as connection, connection.begin():
-        for _row in _stream(connection, "activity_events", workspace_id, 1, _MAX_SEQ):
-            count += 1
-    return count, time.perf_counter() - started
-
-
-def copy_read(engine: Engine, workspace_id: int) -> tuple[int, float]:
-    """Every column by binary COPY, each row parsed into Python values by the driver."""
+def read_sql(workspace_id: int) -> str:
     columns = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
-    select_sql = (
+    return (
         f"SELECT {columns} FROM activity_events WHERE workspace_id = {int(workspace_id)} "
         "ORDER BY seq, id"
     )
+
+
+def client_read(engine: Engine, workspace_id: int) -> tuple[float, float]:
+    """Seconds (wall, CPU of the client process) for the database's C client to read the rows
+    verification reads."""
+    url = engine.url
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    count = 0
-    with engine.connect() as connection:
-        pg = connection.connection.driver_connection
-        with pg.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.execute(select_sql + " LIMIT 0")
-            types = [d.type_code for d in cursor.description]
-            with cursor.copy(f"COPY ({select_sql}) TO STDOUT (FORMAT BINARY)") as copy:
-                copy.set_types(types)
-                for _row in copy.rows():
-                    count += 1
-    return count, time.perf_counter() - started
+    if engine.dialect.name == "postgresql":
+        libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        command = ["psql", libpq, "-q", "-c", f"\\copy ({read_sql(workspace_id)}) TO '/dev/null'"]
+        subprocess.run(command, check=True)
+    else:
+        assert url.database
+        with open(os.devnull, "wb") as sink:
+            subprocess.run(
+                ["sqlite3", url.database, read_sql(workspace_id)], stdout=sink, check=True
+            )
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
 
 
-def measure(engine: Engine, events: int, label: str, *, seeded: bool = False) -> dict[str, float]:
+def measure(
+    engine: Engine, events: int, label: str, *, seeded: bool = False, rounds: int = 3
+) -> dict[str, float]:
     if not seeded:
         migrate.upgrade(engine)
         started = time.perf_counter()
         seed(engine, SeedPlan(workspaces=1, events=events, end=END, plant=False))
         print(f"[{label}] seeded {events:,} events in {time.perf_counter() - started:.1f} s")
     workspace_id, slug = _workspace(engine)
-    plain_read(engine, workspace_id)  # warm the cache: every measurement reads warm pages
-    rows, read_s = plain_read(engine, workspace_id)
-    print(f"[{label}] plain read, cursor: {read_s:.2f} s ({rows / read_s:,.0f}/s)")
-    if engine.dialect.name == "postgresql":
-        copied, copy_s = copy_read(engine, workspace_id)
-        assert copied == rows
-        print(f"[{label}] plain read, binary COPY: {copy_s:.2f} s ({rows / copy_s:,.0f}/s)")
-        read_s = min(read_s, copy_s)
-    result = verify_workspace(engine, REVIEWER, slug)
-    assert result.intact, result.lines()
-    assert result.events_verified == rows
-    out = {"rows": rows, "read_s": read_s, "verify_s": result.seconds}
+    client = "psql \\copy" if engine.dialect.name == "postgresql" else "sqlite3"
+    client_read(engine, workspace_id)  # warm the cache: every measurement reads warm pages
+    ratios, reads, verifies, cpu_ratios = [], [], [], []
+    rows = 0
+    for round_ in range(1, rounds + 1):
+        read_s, read_cpu = client_read(engine, workspace_id)
+        cpu = time.process_time()
+        result = verify_workspace(engine, REVIEWER, slug)
+        verify_cpu = time.process_time() - cpu
+        cpu_ratios.append(verify_cpu / read_cpu)
+        assert result.intact, result.lines()
+        rows = result.events_verified
+        reads.append(read_s)
+        verifies.append(result.seconds)
+        ratios.append(result.seconds / read_s)
+        print(
+            f"[{label}] round {round_}: {rows:,} events: {client} read {read_s:.2f} s, "
+            f"nvadmin verify {result.seconds:.2f} s ({rows / result.seconds:,.0f}/s), "
+            f"ratio {ratios[-1]:.2f}; CPU of the process itself {read_cpu:.2f} s / "
+            f"{verify_cpu:.2f} s, ratio {cpu_ratios[-1]:.2f}",
+            flush=True,
+        )
+    out = {
+        "rows": rows,
+        "read_s": statistics.median(reads),
+        "verify_s": statistics.median(verifies),
+        "ratio": statistics.median(ratios),
+        "cpu_ratio": statistics.median(cpu_ratios),
+    }
     print(
-        f"[{label}] {rows:,} events: verify {result.seconds:.2f} s "
-        f"({rows / result.seconds:,.0f}/s), verify/read time ratio "
-        f"{result.seconds / read_s:.2f} (against the faster plain read)"
+        f"[{label}] median of {rounds}: {client} {out['read_s']:.2f} s, nvadmin verify "
+        f"{out['verify_s']:.2f} s, ratio {out['ratio']:.2f} (CPU of the process itself: "
+        f"ratio {out['cpu_ratio']:.2f}; a database server's is not counted)"
     )
     return out
 
@@ -113,6 +136,7 @@ def main() -> int:
     parser.add_argument(
         "--database", metavar="URL", help="an already seeded database (its first clinic is used)"
     )
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(
         f"{date.today()} {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
@@ -120,13 +144,13 @@ def main() -> int:
     )
     if args.database:
         engine = make_engine(args.database)
-        measure(engine, 0, engine.dialect.name, seeded=True)
+        measure(engine, 0, engine.dialect.name, seeded=True, rounds=args.rounds)
         engine.dispose()
         return 0
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as folder:
             engine = make_engine(sqlite_url(Path(folder) / "bench.sqlite3"))
-            measure(engine, args.events, "sqlite")
+            measure(engine, args.events, "sqlite", rounds=args.rounds)
             engine.dispose()
     if args.backend in ("postgresql", "both"):
         from tests.pgcluster import cluster
@@ -137,7 +161,7 @@ def main() -> int:
                 c.exec_driver_sql("CREATE DATABASE bench_verify")
             admin.dispose()
             engine = make_engine(make_url(server).set(database="bench_verify"))
-            measure(engine, args.events, "postgresql")
+            measure(engine, args.events, "postgresql", rounds=args.rounds)
             engine.dispose()
     return 0
 

@@ -68,7 +68,8 @@ def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[d
     day = timedelta(days=1)
     while cursor < end:
         step_end = min(cursor + day, end)
-        later = minutes(step_end) if step_end < end else current
+        # At the end of the range, the last instant inside it (``end`` is excluded).
+        later = minutes(step_end if step_end < end else end - timedelta(microseconds=1))
         if later != current:
             # Bisect the change to the second; zones change offsets on whole seconds.
             low, high = cursor, step_end

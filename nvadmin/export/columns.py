@@ -3,8 +3,8 @@
 Both backends produce the same cell text. On PostgreSQL the formatting runs inside the
 ``COPY (SELECT ...)`` so the rows stream straight from the server to the file; the expressions
 are chosen to be cheap: the session ``TimeZone`` renders local times (``::text``) instead of
-``to_char``, and formula neutralising tests ``left(c, 1) IN (...)`` instead of a regex. On SQLite
-the same text is produced in Python, row by row.
+``to_char``, and formula neutralising tests ``ascii(c)`` instead of a regex. On SQLite the
+cells are formatted in SQL too (see :mod:`nvadmin.export.sqlite_csv` for local times).
 
 Formula injection (OWASP "CSV Injection"): a spreadsheet treats a cell starting with ``=``, ``+``,
 ``-``, ``@``, tab, CR or LF as a formula. Every free-text cell starting with one of those gets a

@@ -6,7 +6,8 @@ How an export stays honest:
   READ ONLY`` transaction; on SQLite from one read transaction (WAL keeps its snapshot). The
   rows streamed must equal the count, or no file is kept.
 - **Streamed, never held.** PostgreSQL sends the formatted CSV itself (``COPY (SELECT ...) TO
-  STDOUT``) straight into the file; SQLite rows go through the csv module in batches.
+  STDOUT``) straight into the file; SQLite returns finished CSV lines, written in batches
+  (:mod:`nvadmin.export.sqlite_csv`).
 - **Atomic.** The file and its manifest are written under temporary names (mode 0600), fsynced,
   the export is recorded in the workspace's log, and only then are both renamed into place.
   Cancel, error or crash: nothing under the final names.
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, literal_column, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,6 +44,7 @@ from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.export import manifest as manifests
+from nvadmin.export import sqlite_csv
 from nvadmin.export.atomic import AtomicFile, sweep_stale
 from nvadmin.export.columns import DEFAULT_COLUMNS, Column, Kind, local_time_formatter, resolve
 from nvadmin.workers.cancel import Cancelled, CancelToken
@@ -395,19 +398,14 @@ def _stream_pg(
             token.check()
             out.write(_header(columns, "\n"))
             rows = 0
-            pending = bytearray()  # one write per CHECK_EVERY rows, not one per row
             with cursor.copy(copy_sql, params) as copy:
-                # libpq hands over one CSV row per chunk, whatever newlines it contains.
-                for chunk in copy:
-                    pending += chunk
-                    rows += 1
-                    if not rows % CHECK_EVERY:
-                        out.write(pending)
-                        pending.clear()
-                        token.check()
-                        progress(rows, counted, "exporting")
-            out.write(pending)
-            copied = cursor.rowcount
+                reader = _CopyReader(pg, copy)
+                for chunk, count in reader:
+                    out.write(chunk)
+                    rows += count
+                    token.check()
+                    progress(rows, counted, "exporting")
+            copied = reader.server_rows
         pg.rollback()
         if copied >= 0 and copied != rows:
             raise UserError(
@@ -441,7 +439,71 @@ def _stream_pg(
         raw.close()
 
 
-# -- SQLite: the csv module, in batches --------------------------------------------------------
+class _CopyReader:
+    """The rows of a running ``COPY ... TO STDOUT``, in chunks of up to CHECK_EVERY rows.
+
+    libpq hands over one row per call, whatever newlines it contains. psycopg's ``Copy.read``
+    costs a few microseconds per row in Python (a generator and a wait per row), more than
+    the server spends formatting it; so rows already received are taken straight from libpq
+    (``PQgetCopyData`` without blocking), and only when none is waiting does ``Copy.read``
+    wait for the next one. An end of the COPY met directly is finished as psycopg finishes
+    it: the command's result collected, an error raised as psycopg raises it."""
+
+    def __init__(self, pg: Any, copy: Any) -> None:
+        self._pg = pg
+        self._copy = copy
+        self.server_rows = -1  # the row count in the server's command tag
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        take = self._pg.pgconn.get_copy_data
+        pending = bytearray()  # one write per CHECK_EVERY rows, not one per row
+        count = 0
+        while True:
+            size, data = take(1)
+            if size > 0:
+                pending += data
+            elif size == 0:  # nothing received yet: psycopg waits for the next row
+                row = self._copy.read()
+                if not row:
+                    self.server_rows = self._copy.cursor.rowcount
+                    break
+                pending += row
+            else:  # -1: the end of the COPY
+                self.server_rows = self._finish()
+                break
+            count += 1
+            if count == CHECK_EVERY:
+                yield bytes(pending), count
+                pending.clear()
+                count = 0
+        if count:
+            yield bytes(pending), count
+
+    def _finish(self) -> int:
+        import select
+
+        from psycopg import errors as pg_errors
+        from psycopg.pq import ExecStatus
+
+        pgconn = self._pg.pgconn
+        results = []
+        while True:
+            while pgconn.is_busy():
+                select.select([pgconn.socket], [], [], 1.0)
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                break
+            results.append(result)
+        if not results:
+            raise pg_errors.OperationalError("the server ended the COPY without a result")
+        if results[0].status != ExecStatus.COMMAND_OK:
+            raise pg_errors.error_from_result(results[0], encoding=self._pg.info.encoding)
+        tuples = results[0].command_tuples
+        return int(tuples) if tuples is not None else -1
+
+
+# -- SQLite: finished CSV lines, in batches ---------------------------------------------------
 
 
 def _sqlite_statement(
@@ -449,13 +511,43 @@ def _sqlite_statement(
 ) -> tuple[str, str, list[Any], list[Any]]:
     cells = [(c.key, c.sqlite_sql("activity_events")) for c in columns]
     rows_sql, count_sql = _compiled_statements(request, cells, dialect)
+    return str(rows_sql), str(count_sql), _positional(rows_sql), _positional(count_sql)
 
-    def positional(compiled: Any) -> list[Any]:
-        values = compiled.params
-        ordered = [values[name] for name in compiled.positiontup]
-        return [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in ordered]
 
-    return str(rows_sql), str(count_sql), positional(rows_sql), positional(count_sql)
+def _positional(compiled: Any) -> list[Any]:
+    values = compiled.params
+    ordered = [values[name] for name in compiled.positiontup]
+    return [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in ordered]
+
+
+def _sqlite_lines_statements(
+    request: ExportRequest, columns: Sequence[Column], dialect: Any, local_sql: str | None
+) -> tuple[str, list[Any], str]:
+    """The rows as ``(id, probe, line)`` in order, and the careful line of one row by id (see
+    :mod:`nvadmin.export.sqlite_csv`)."""
+    table = "activity_events"
+    rows: Any = (
+        select(*[literal_column(sql) for sql in sqlite_csv.fast_row_sql(columns, table, local_sql)])
+        .select_from(EVENTS)
+        .where(where_clause(request.event_filter))
+        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+    )
+    compiled = rows.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    cells, line = sqlite_csv.careful_line_sql(columns, table, local_sql)
+    inner = ", ".join(f"{sql} AS {name}" for name, sql in cells)
+    one = f"SELECT {line} FROM (SELECT {inner} FROM {table} WHERE id = ? LIMIT -1 OFFSET 0)"
+    return str(compiled), _positional(compiled), one
+
+
+def _sqlite_range_statement(request: ExportRequest, dialect: Any) -> tuple[str, list[Any]]:
+    """How many rows match, and the first and last time among them."""
+    statement = (
+        select(func.count(), func.min(EVENTS.c.occurred_at), func.max(EVENTS.c.occurred_at))
+        .select_from(EVENTS)
+        .where(where_clause(request.event_filter))
+    )
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), _positional(compiled)
 
 
 @contextmanager
@@ -475,23 +567,8 @@ def _stream_sqlite(
 ) -> tuple[int, int]:
     import sqlite3
 
-    rows_sql, count_sql, rows_params, count_params = _sqlite_statement(
-        request, columns, engine.dialect
-    )
-    local = local_time_formatter(zone_info(request.time_zone))
-    local_positions = [i for i, c in enumerate(columns) if c.kind is Kind.LOCAL_TIME]
-
-    def shaped(batch: list[Any]) -> list[Any]:
-        if not local_positions:
-            return batch
-        rows = []
-        for raw in batch:
-            row = list(raw)
-            for i in local_positions:
-                row[i] = local(row[i])
-            rows.append(row)
-        return rows
-
+    zone = zone_info(request.time_zone)
+    range_sql, range_params = _sqlite_range_statement(request, engine.dialect)
     try:
         with _read_transaction(engine) as db:
             stop = _interrupter(db, "sqlite")
@@ -499,24 +576,25 @@ def _stream_sqlite(
             cursor = None
             try:
                 token.check()
-                counted = int(db.execute(count_sql, count_params).fetchone()[0])
+                counted, first, last = db.execute(range_sql, range_params).fetchone()
+                counted = int(counted)
                 if pins is not None:  # the chain evidence, from the same snapshot
                     pins.update(_snapshot_pins(request, engine.dialect, _sqlite_runner(db)))
                 progress(0, counted, "exporting")
                 out.write(_header(columns, "\r\n"))
-                # RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a
-                # lone CR inside a value (it only quotes characters of its terminator).
-                # Each batch is formatted into text, then encoded and written at once.
-                text = io.StringIO()
-                writer = csv.writer(text, lineterminator="\r\n")
-                cursor = db.execute(rows_sql, rows_params)
+                local_sql = _sqlite_local_sql(columns, zone, first, last)
+                if local_sql is None and any(c.kind is Kind.LOCAL_TIME for c in columns):
+                    batches = _python_formatted(db, request, columns, zone, engine.dialect)
+                else:
+                    sql, params, one = _sqlite_lines_statements(
+                        request, columns, engine.dialect, local_sql
+                    )
+                    cursor = db.execute(sql, params)
+                    batches = _finished_lines(db, cursor, one)
                 rows = 0
-                while batch := cursor.fetchmany(SQLITE_BATCH):
-                    writer.writerows(shaped(batch))
-                    out.write(text.getvalue().encode("utf-8"))
-                    text.seek(0)
-                    text.truncate()
-                    rows += len(batch)
+                for lines, size in batches:
+                    out.write(lines)
+                    rows += size
                     token.check()
                     progress(rows, counted, "exporting")
             finally:
@@ -534,6 +612,63 @@ def _stream_sqlite(
         if token.cancelled:
             raise Cancelled() from error
         raise translate(error) from error
+
+
+def _sqlite_local_sql(
+    columns: Sequence[Column], zone: ZoneInfo, first: Any, last: Any
+) -> str | None:
+    """The local-time cell in SQL for the rows between ``first`` and ``last`` (stored times),
+    or None when SQL cannot give the same text (an offset with seconds, an unreadable time)."""
+    if not any(c.kind is Kind.LOCAL_TIME for c in columns):
+        return None
+    if first is None:  # no rows: any expression will do
+        return "NULL"
+    low, high = sqlite_csv.stored_instant(first), sqlite_csv.stored_instant(last)
+    if low is None or high is None:
+        return None
+    return sqlite_csv.local_time_sql("activity_events.occurred_at", zone, low, high)
+
+
+def _finished_lines(db: Any, cursor: Any, one: str) -> Iterator[tuple[bytes, int]]:
+    """Batches of finished lines; the few rows with a comma, quote, CR or LF in a cell are
+    read again, every cell tested (a second cursor in the same read transaction)."""
+    while batch := cursor.fetchmany(SQLITE_BATCH):
+        _ids, probes, lines = zip(*batch, strict=True)
+        if sqlite_csv.needs_quotes(b"".join(probes)):
+            lines = tuple(
+                db.execute(one, (event_id,)).fetchone()[0]
+                if sqlite_csv.needs_quotes(probe)
+                else line
+                for event_id, probe, line in batch
+            )
+        yield b"".join(lines), len(batch)
+
+
+def _python_formatted(
+    db: Any, request: ExportRequest, columns: Sequence[Column], zone: ZoneInfo, dialect: Any
+) -> Iterator[tuple[bytes, int]]:
+    """Rows formatted by the csv module, local times in Python: for the rare range where a
+    zone's offset is not a whole number of minutes (local mean time before standard time)."""
+    rows_sql, _count_sql, rows_params, _count_params = _sqlite_statement(request, columns, dialect)
+    local = local_time_formatter(zone)
+    local_positions = [i for i, c in enumerate(columns) if c.kind is Kind.LOCAL_TIME]
+    # RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a lone CR
+    # inside a value (it only quotes characters of its terminator).
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    cursor = db.execute(rows_sql, rows_params)
+    try:
+        while batch := cursor.fetchmany(SQLITE_BATCH):
+            for raw in batch:
+                row = list(raw)
+                for i in local_positions:
+                    row[i] = local(row[i])
+                writer.writerow(row)
+            yield text.getvalue().encode("utf-8"), len(batch)
+            text.seek(0)
+            text.truncate()
+    finally:
+        cursor.close()
 
 
 # -- chain evidence and signature for the manifest ---------------------------------------------

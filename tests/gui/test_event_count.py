@@ -36,11 +36,11 @@ def test_large_result_shows_an_estimate_then_the_exact_count(qtbot, context: Con
     window = MainWindow(context, sign_in_as(context, ADMIN))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window._workspaces_loaded and not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: window.state.loaded and not window.model.loading, timeout=15_000)
     # Counting 50 events is "quick"; more than that shows an approximation first.
     window.model.quick_count_limit = 50
     seen: list[tuple[EventCount | None, str]] = []
-    window.model.count_changed.connect(lambda c: seen.append((c, window.count_label.text())))
+    window.model.count_changed.connect(lambda c: seen.append((c, window.status.count_label.text())))
     bar = window.filter_bar
     bar.search_edit.clear()
     qtbot.keyClicks(bar.search_edit, "-ip:10.0.0.3")
@@ -80,4 +80,4 @@ def test_small_result_is_exact_at_once(qtbot, context: Context) -> None:  # type
     qtbot.waitUntil(lambda: window.model.count is not None, timeout=15_000)
     counts = [c for c in seen if c is not None]
     assert len(counts) == 1 and counts[0].exact and counts[0].value == 31  # and the view
-    assert window.count_label.text() == "31 events"
+    assert window.status.count_label.text() == "31 events"

@@ -1,0 +1,209 @@
+"""SQLite exports format whole CSV lines in SQL; the bytes must be those the csv module and
+the Python local-time formatter write for the same rows (the exporter's earlier path, kept for
+offsets with seconds), whatever the text, the columns and the zone's offset changes."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from nvadmin.audit.localtime import offset_spans
+from nvadmin.audit.query import EventFilter
+from nvadmin.auth.roles import Role, StaffIdentity
+from nvadmin.db.engine import make_engine, sqlite_url
+from nvadmin.export import service, sqlite_csv
+from nvadmin.export.columns import COLUMNS, FORMULA_STARTS, resolve
+from nvadmin.export.service import ExportRequest, export_csv
+from tests.factories import add_workspace, draft, write
+
+CLEO = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)
+_slugs = itertools.count()
+
+HOSTILE = [",", '"', '""', "\r", "\n", "\r\n", "\u2028", "😀", "שלום", "'", "\t", " ", "é"]
+text_value = st.one_of(
+    st.none(),
+    st.just(""),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        max_size=20,
+    ),
+    st.lists(st.sampled_from([*HOSTILE, "a", "1"]), max_size=6).map("".join),
+    st.tuples(st.sampled_from(FORMULA_STARTS), st.sampled_from(["", "1+1", 'A,"b"', "\n"])).map(
+        "".join
+    ),
+)
+# Instants around offset changes: spring forward and fall back in Chicago and London, Lord
+# Howe's half-hour change, and quiet zones (Kolkata's +05:30, Chatham's +12:45/+13:45).
+ZONES = [
+    "America/Chicago",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "UTC",
+]
+CHANGES = [
+    datetime(2025, 3, 9, 8, tzinfo=UTC),
+    datetime(2025, 11, 2, 7, tzinfo=UTC),
+    datetime(2025, 3, 30, 1, tzinfo=UTC),
+    datetime(2025, 10, 26, 1, tzinfo=UTC),
+    datetime(2025, 4, 5, 15, tzinfo=UTC),
+    datetime(2025, 10, 4, 15, 30, tzinfo=UTC),
+    datetime(2025, 9, 27, 14, tzinfo=UTC),
+]
+instant = st.builds(
+    lambda base, seconds, micro: base + timedelta(seconds=seconds, microseconds=micro),
+    st.sampled_from(CHANGES),
+    st.integers(-3 * 3600, 3 * 3600),
+    st.sampled_from([0, 1, 10, 120_000, 500_000, 999_999, 123_456]),
+)
+event = st.tuples(instant, text_value, text_value, text_value, text_value)
+column_keys = st.lists(st.sampled_from([c.key for c in COLUMNS]), min_size=1, unique=True)
+
+
+@pytest.fixture(scope="module")
+def sqlite_engine(sqlite_template: Path) -> Iterator[Engine]:
+    folder = Path(tempfile.mkdtemp(prefix="nvadmin-lines-"))
+    shutil.copyfile(sqlite_template, folder / "audit.sqlite3")
+    engine = make_engine(sqlite_url(folder / "audit.sqlite3"))
+    yield engine
+    engine.dispose()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def formatted_in_python(engine: Engine, request: ExportRequest) -> bytes:
+    """The export's bytes as the csv module and the Python local-time formatter write them."""
+    columns = resolve(request.columns)
+    zone = ZoneInfo(request.time_zone)
+    with service._read_transaction(engine) as db:
+        body = b"".join(
+            lines
+            for lines, _ in service._python_formatted(db, request, columns, zone, engine.dialect)
+        )
+    return service._header(columns, "\r\n") + body
+
+
+def export_both_ways(
+    engine: Engine, events: list[tuple[datetime, ...]], zone: str, keys: list[str]
+) -> tuple[bytes, bytes]:
+    ws = add_workspace(engine, slug=f"lines-{next(_slugs)}")
+    write(
+        engine,
+        ws,
+        [
+            draft(
+                occurred_at=at,
+                name=name or "",
+                email=email,
+                user_agent=agent,
+                details=None if details is None else {"note": details},
+                failure_reason=details,
+            )
+            for at, name, email, agent, details in events
+        ],
+    )
+    times = [e[0] for e in events]
+    folder = Path(tempfile.mkdtemp(prefix="nvadmin-lines-out-"))
+    try:
+        request = ExportRequest(
+            event_filter=EventFilter(
+                workspace_ids=(ws,),
+                start=min(times) - timedelta(days=1),
+                end=max(times) + timedelta(days=1),
+            ),
+            output=folder / "lines.csv",
+            time_zone=zone,
+            columns=tuple(keys),
+        )
+        export_csv(engine, CLEO, request)
+        return (folder / "lines.csv").read_bytes(), formatted_in_python(engine, request)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    events=st.lists(event, min_size=1, max_size=6),
+    zone=st.sampled_from(ZONES),
+    keys=column_keys,
+)
+def test_lines_from_sql_equal_the_csv_module(
+    sqlite_engine: Engine, events: list[tuple[datetime, ...]], zone: str, keys: list[str]
+) -> None:
+    in_sql, in_python = export_both_ways(sqlite_engine, events, zone, keys)
+    assert in_sql == in_python
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [["actor_name"], ["failure_reason"], ["occurred_at_local", "failure_reason"]],
+)
+def test_one_empty_cell_is_still_a_row(sqlite_engine: Engine, keys: list[str]) -> None:
+    """The csv module writes a row of a single empty cell as ``""``, not as an empty line."""
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    in_sql, in_python = export_both_ways(sqlite_engine, [(at, "", None, None, None)], "UTC", keys)
+    assert in_sql == in_python
+    if keys == ["actor_name"]:
+        assert in_sql == b'actor_name\r\n""\r\n'
+
+
+def test_every_dst_change_of_a_year_is_in_the_sql() -> None:
+    zone = ZoneInfo("America/Chicago")
+    sql = sqlite_csv.local_time_sql(
+        "t", zone, datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC)
+    )
+    assert sql is not None
+    assert sql.count("WHEN t < ") == 4  # spring and autumn, two years
+    assert "'2025-03-09 08:00:00.000000'" in sql and "'2025-11-02 07:00:00.000000'" in sql
+
+
+def test_local_mean_time_is_formatted_in_python(sqlite_engine: Engine) -> None:
+    """Before 1883 Chicago kept local mean time, UTC-05:50:36: SQL cannot shift by seconds, so
+    the export takes the Python path, with the same text as PostgreSQL."""
+    zone = ZoneInfo("America/Chicago")
+    at = datetime(1880, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    assert sqlite_csv.local_time_sql("t", zone, at, at) is None
+    in_sql, in_python = export_both_ways(
+        sqlite_engine, [(at, "x", None, None, None)], "America/Chicago", ["occurred_at_local"]
+    )
+    assert in_sql == in_python == b"occurred_at_local\r\n1880-06-01T06:09:24.25-05:50:36\r\n"
+
+
+def test_an_offset_change_on_the_last_day_of_a_range_is_seen() -> None:
+    """A change less than a day before the end of the range (here London's, at 01:00 UTC on
+    the range's last morning) used to be missed, so its events were shifted by the old offset."""
+    zone = ZoneInfo("Europe/London")
+    spans = offset_spans(
+        zone, datetime(2025, 3, 20, tzinfo=UTC), datetime(2025, 3, 30, 12, tzinfo=UTC)
+    )
+    assert spans == [
+        (datetime(2025, 3, 30, 1, tzinfo=UTC), 0),
+        (datetime(2025, 3, 30, 12, tzinfo=UTC), 60),
+    ]
+
+
+def test_browser_user_agents_and_json_details(sqlite_engine: Engine) -> None:
+    """Cells that usually need quotes (a browser's user agent, JSON details) next to ones that
+    rarely do (a name with a comma)."""
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    events = [(at, "Ruiz, Ana", None, agent, 'say "hi"'), (at, "Ana", "a@x", agent, None)]
+    keys = [c.key for c in COLUMNS]
+    in_sql, in_python = export_both_ways(sqlite_engine, events, "America/Chicago", keys)
+    assert in_sql == in_python
+    assert b'"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"' in in_sql
