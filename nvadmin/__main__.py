@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 # Subcommand modules, in the order `nvadmin --help` lists them.
-COMMANDS = ("db", "seed", "verify", "flags", "export", "requests", "staff", "profile")
+COMMANDS = ("db", "seed", "verify", "flags", "export", "requests", "staff", "profile", "evidence")
 
 
 class UsageError(Exception):

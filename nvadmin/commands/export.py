@@ -14,6 +14,7 @@ import getpass
 import sys
 import time
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from nvadmin.commands import arguments
@@ -31,14 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "a CSV file, with FILE.manifest.json beside it (rows, SHA-256, filter, ticket). The "
         "export is recorded in the workspace's Activity Log.",
     )
-    parser.add_argument("--workspace", required=True, metavar="SLUG")
-    parser.add_argument(
-        "--from", dest="first_day", required=True, type=arguments.day, metavar="YYYY-MM-DD"
-    )
+    # Required unless --from-manifest gives them (checked in run_export).
+    parser.add_argument("--workspace", metavar="SLUG")
+    parser.add_argument("--from", dest="first_day", type=arguments.day, metavar="YYYY-MM-DD")
     parser.add_argument(
         "--to",
         dest="last_day",
-        required=True,
         type=arguments.day,
         metavar="YYYY-MM-DD",
         help="last day, included",
@@ -84,6 +83,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="A,B,...",
         help="columns to write, comma-separated (default: the export form's default columns; "
         "a name nvadmin does not know is answered with the list of columns)",
+    )
+    parser.add_argument(
+        "--from-manifest",
+        type=arguments.input_file,
+        metavar="MANIFEST",
+        help="re-run the export a delivered manifest describes (its workspace, range, filters, "
+        "columns and options) and say whether the new file is byte-identical to the one sent",
+    )
+    parser.add_argument(
+        "--package",
+        type=arguments.output_file,
+        metavar="ZIP",
+        help="also write the encrypted delivery package (as `nvadmin package-export`); its "
+        "passphrase is printed once",
     )
     parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -182,6 +195,19 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.query.filters import EventFilter, Term
     from nvadmin.query.localtime import day_range
 
+    if args.from_manifest is not None:
+        return _rerun_manifest(context, args)
+    missing = [
+        flag
+        for flag, value in (
+            ("--workspace", args.workspace),
+            ("--from", args.first_day),
+            ("--to", args.last_day),
+        )
+        if value is None
+    ]
+    if missing:
+        raise UserError(f"give {', '.join(missing)} (or --from-manifest)")
     first: date = args.first_day
     last: date = args.last_day
     categories = []
@@ -225,4 +251,74 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     print(f"{result.rows:,} rows written to {result.path}")
     print(f"sha256 {result.sha256}")
     print(f"manifest {result.manifest_path}")
+    _package(context, args, result.path)
     return 0
+
+
+def _rerun_manifest(context: Context, args: argparse.Namespace) -> int:
+    """``--from-manifest``: the same export again, compared with the delivered file."""
+    from nvadmin.export import manifest as manifests
+    from nvadmin.export.evidence import request_from_manifest
+    from nvadmin.export.service import export_csv
+
+    given = [
+        flag
+        for flag, value in (
+            ("--workspace", args.workspace),
+            ("--from", args.first_day),
+            ("--to", args.last_day),
+            ("--user", args.user),
+            ("--category", args.category),
+            ("--columns", args.columns),
+            ("--tz", args.tz),
+            ("--bom", args.bom),
+        )
+        if value
+    ]
+    if given:
+        raise UserError(f"--from-manifest takes the export from the manifest; leave out {given[0]}")
+    try:
+        delivered = manifests.load(args.from_manifest)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read the manifest {args.from_manifest}: {error}") from None
+    request = request_from_manifest(
+        delivered, args.output.expanduser().absolute(), overwrite=args.force
+    )
+    password, code = _credentials(args, sys.stdin)
+    identity = sign_in(context, args.staff, password, code)
+    bar = ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        result = export_csv(context.engine, identity, request, progress=bar)
+    finally:
+        bar.close()
+    print(f"{result.rows:,} rows written to {result.path}")
+    print(f"sha256 {result.sha256}")
+    print(f"manifest {result.manifest_path}")
+    _package(context, args, result.path)
+    if result.sha256 == delivered.get("sha256"):
+        print(f"byte-identical to the delivered {delivered.get('file')}")
+        return 0
+    print(
+        f"differs from the delivered {delivered.get('file')}: {result.rows:,} rows now, "
+        f"{delivered.get('rows')} then (events in the range were added or changed since, or "
+        "the export ran on another database)"
+    )
+    return 1
+
+
+def _package(context: Context, args: argparse.Namespace, csv_path: Path) -> None:
+    """``--package``: the delivery package of the file just written."""
+    if args.package is None:
+        return
+    from nvadmin.audit.checkpoints import KeyStore
+    from nvadmin.commands.evidence import print_package
+    from nvadmin.export.evidence import package_export
+
+    print_package(
+        package_export(
+            csv_path,
+            args.package.expanduser().absolute(),
+            KeyStore(context.paths.config_dir).trusted_keys(),
+            overwrite=args.force,
+        )
+    )

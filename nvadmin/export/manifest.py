@@ -70,3 +70,51 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not an nvadmin export manifest")
     return data
+
+
+# -- the signature ----------------------------------------------------------------------------
+#
+# The manifest is signed with the checkpoint signing key (:mod:`nvadmin.audit.checkpoints`).
+# What is signed is the SHA-256 of each field's canonical JSON, listed in the signature itself:
+# a verifier then says which field was changed, not only that something was.
+
+SIGNATURE_TAG = b"nvadmin-export-manifest-v1\x00"
+SIGNATURE = "signature"
+
+
+def field_digests(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """``{field: SHA-256 of its canonical JSON}`` for every field but the signature."""
+    from nvadmin.db.types import canonical_json
+
+    return {
+        key: hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+        for key, value in manifest.items()
+        if key != SIGNATURE
+    }
+
+
+def signed_message(digests: Mapping[str, str]) -> bytes:
+    from nvadmin.db.types import canonical_json
+
+    return SIGNATURE_TAG + canonical_json(dict(digests)).encode("utf-8")
+
+
+def sign(manifest: dict[str, Any], key: Any | None, unsigned_reason: str) -> dict[str, Any]:
+    """The manifest with its ``signature`` field: an Ed25519 signature by ``key`` (a
+    :class:`~nvadmin.audit.checkpoints.SigningKey`), or, without a key, why it is unsigned."""
+    from nvadmin.audit.checkpoints import fingerprint
+
+    body = {k: v for k, v in manifest.items() if k != SIGNATURE}
+    if key is None:
+        return {**body, SIGNATURE: {"algorithm": None, "unsigned": unsigned_reason}}
+    digests = field_digests(body)
+    return {
+        **body,
+        SIGNATURE: {
+            "algorithm": "Ed25519",
+            "key_id": key.key_id,
+            "fingerprint": fingerprint(key.public_key),
+            "field_sha256": digests,
+            "value": key.private_key.sign(signed_message(digests)).hex(),
+        },
+    }

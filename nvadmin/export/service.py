@@ -158,8 +158,12 @@ def export_csv(
     *,
     progress: Progress = _no_progress,
     token: CancelToken | None = None,
+    signing_key: Any = None,
 ) -> ExportResult:
-    """Write the CSV and its manifest, record the export in the log; see the module docs."""
+    """Write the CSV and its manifest, record the export in the log; see the module docs.
+
+    The manifest is signed with ``signing_key`` (a checkpoint :class:`SigningKey`), by default
+    this computer's checkpoint signing key; without one it says it is unsigned and why."""
     token = token or CancelToken()
     authorize(identity, request)
     columns = validate(request)
@@ -176,7 +180,8 @@ def export_csv(
     with AtomicFile(request.output) as out:
         if request.bom:
             out.write(BOM)
-        rows, counted = stream(engine, request, columns, out, progress, token)
+        pins: dict[str, Any] = {}
+        rows, counted = stream(engine, request, columns, out, progress, token, pins)
         if rows != counted:
             raise UserError(
                 f"the export read {rows} rows but {counted} match in the same snapshot; "
@@ -193,7 +198,9 @@ def export_csv(
             "exported_by_role": str(identity.role),
             "app_version": __version__,
             "created_at": created_at.isoformat(),
+            "chain": _chain_evidence(engine, pins),
         }
+        manifest = _signed(manifest, signing_key)
         with AtomicFile(request.manifest_path) as manifest_out:
             manifest_out.write(manifests.render(manifest))
             manifest_out.finish()
@@ -359,6 +366,7 @@ def _stream_pg(
     out: AtomicFile,
     progress: Progress,
     token: CancelToken,
+    pins: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     import psycopg
     from psycopg import errors as pg_errors
@@ -384,6 +392,8 @@ def _stream_pg(
             )
             cursor.execute(count_sql, params)
             counted = int(cursor.fetchone()[0])  # type: ignore[index]
+            if pins is not None:  # the chain evidence, from the same snapshot
+                pins.update(_snapshot_pins(request, engine.dialect, _pg_runner(cursor)))
             progress(0, counted, "exporting")
             token.check()
             out.write(_header(columns, "\n"))
@@ -553,6 +563,7 @@ def _stream_sqlite(
     out: AtomicFile,
     progress: Progress,
     token: CancelToken,
+    pins: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     import sqlite3
 
@@ -567,6 +578,8 @@ def _stream_sqlite(
                 token.check()
                 counted, first, last = db.execute(range_sql, range_params).fetchone()
                 counted = int(counted)
+                if pins is not None:  # the chain evidence, from the same snapshot
+                    pins.update(_snapshot_pins(request, engine.dialect, _sqlite_runner(db)))
                 progress(0, counted, "exporting")
                 out.write(_header(columns, "\r\n"))
                 local_sql = _sqlite_local_sql(columns, zone, first, last)
@@ -656,3 +669,135 @@ def _python_formatted(
             text.truncate()
     finally:
         cursor.close()
+
+
+# -- chain evidence and signature for the manifest ---------------------------------------------
+
+
+def _snapshot_pins(
+    request: ExportRequest, dialect: Any, run: Callable[[Any], list[Any]]
+) -> dict[str, Any]:
+    """The first and last exported events (the file's first and last rows), the chain head and
+    the newest checkpoint's id, read by ``run`` inside the export's snapshot. One workspace
+    only: the chain is per workspace."""
+    from nvadmin.db.models import ChainCheckpoint, ChainHead
+
+    ids = request.event_filter.workspace_ids
+    if len(ids) != 1:
+        return {}
+    workspace_id = ids[0]
+    kwargs = {"render_postcompile": True}
+
+    def compiled(statement: Any) -> Any:
+        return statement.compile(dialect=dialect, compile_kwargs=kwargs)
+
+    # The file's first and last rows (its order: time, then event id): each read through the
+    # filter's time index and stopped at the first match, so the cost does not grow with the
+    # range or with the chain before it (min/max of seq would read one or the other).
+    where = where_clause(request.event_filter)
+    ends: list[tuple[int, bytes] | None] = []
+    for order in (
+        (EVENTS.c.occurred_at, EVENTS.c.id),
+        (EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc()),
+    ):
+        found = run(
+            compiled(select(EVENTS.c.seq, EVENTS.c.hash).where(where).order_by(*order).limit(1))
+        )
+        ends.append((int(found[0][0]), bytes(found[0][1])) if found else None)
+    head = run(
+        compiled(
+            select(ChainHead.last_seq, ChainHead.last_hash).where(
+                ChainHead.workspace_id == workspace_id
+            )
+        )
+    )
+    checkpoint = run(
+        compiled(
+            select(ChainCheckpoint.id)
+            .where(ChainCheckpoint.workspace_id == workspace_id)
+            .order_by(ChainCheckpoint.seq.desc(), ChainCheckpoint.id.desc())
+            .limit(1)
+        )
+    )
+    return {
+        "workspace_id": workspace_id,
+        "first": ends[0],
+        "last": ends[1],
+        "head": (int(head[0][0]), bytes(head[0][1])) if head else (0, bytes(32)),
+        "checkpoint_id": int(checkpoint[0][0]) if checkpoint else None,
+    }
+
+
+def _pg_runner(cursor: Any) -> Callable[[Any], list[Any]]:
+    def run(compiled: Any) -> list[Any]:
+        cursor.execute(str(compiled), compiled.params)
+        return list(cursor.fetchall())
+
+    return run
+
+
+def _sqlite_runner(db: Any) -> Callable[[Any], list[Any]]:
+    def run(compiled: Any) -> list[Any]:
+        params = [compiled.params[name] for name in compiled.positiontup]
+        params = [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in params]
+        return list(db.execute(str(compiled), params).fetchall())
+
+    return run
+
+
+def _chain_evidence(engine: Engine, pins: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's ``chain`` field: the exported events' ends, the chain head when the
+    snapshot was taken, and the newest signed checkpoint then (with its signature, so a
+    recipient can check it offline)."""
+    from nvadmin.audit import checkpoints
+    from nvadmin.audit.chain import utc_text
+
+    if not pins:
+        return None
+    workspace_id = pins["workspace_id"]
+    head_seq, head_hash = pins["head"]
+
+    def end(pin: tuple[int, bytes] | None) -> dict[str, Any] | None:
+        return None if pin is None else {"seq": pin[0], "hash": pin[1].hex()}
+
+    checkpoint = None
+    if pins["checkpoint_id"] is not None:
+        try:
+            with engine.connect() as connection:
+                found = [
+                    c
+                    for c in checkpoints.load(connection, workspace_id)
+                    if c.id == pins["checkpoint_id"]
+                ]
+        except SQLAlchemyError as error:
+            raise translate(error) from error
+        if found:
+            c = found[0]
+            checkpoint = {
+                "seq": c.seq,
+                "hash": c.hash.hex(),
+                "signed_at": utc_text(c.signed_at),
+                "key_id": c.key_id,
+                "signature": c.signature.hex(),
+            }
+    return {
+        "workspace_id": workspace_id,
+        "first_event": end(pins["first"]),
+        "last_event": end(pins["last"]),
+        "head_at_snapshot": {"seq": head_seq, "hash": head_hash.hex()},
+        "newest_checkpoint": checkpoint,
+    }
+
+
+def _signed(manifest: dict[str, Any], signing_key: Any) -> dict[str, Any]:
+    """The manifest signed with ``signing_key``, else this computer's checkpoint key."""
+    from nvadmin.audit.checkpoints import KeyStore
+    from nvadmin.paths import Paths
+
+    reason = "this computer has no checkpoint signing key"
+    if signing_key is None:
+        try:
+            signing_key = KeyStore(Paths.from_environment().config_dir).signing_key()
+        except UserError as error:
+            reason = str(error)
+    return manifests.sign(manifest, signing_key, reason)

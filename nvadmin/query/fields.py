@@ -605,6 +605,8 @@ ACTOR_ID = EventField(
     "actor_id",
     "Actor id",
     detail=lambda row, view: "" if row.actor_id is None else str(row.actor_id),
+    # Chain evidence: with the hash columns, a recipient recomputes each row's hash offline.
+    export=Exported(23, "actor_id", "Actor id", Kind.NUMBER, default=False),
 )
 PATIENT = EventField(
     "patient",
@@ -711,6 +713,11 @@ HASH = EventField(
     detail=lambda row, view: row.hash.hex() if row.hash else "",
     export=Exported(21, "hash", "Event hash (SHA-256)", Kind.HEX, default=False),
 )
+PREV_HASH = EventField(
+    "prev_hash",
+    "Previous hash",
+    export=Exported(24, "prev_hash", "Previous event's hash (SHA-256)", Kind.HEX, default=False),
+)
 # The details JSON: the detail pane prints it whole below the fields.
 DETAILS = EventField(
     "details",
@@ -781,6 +788,7 @@ FIELDS: tuple[EventField, ...] = (
     SESSION,
     REQUEST,
     HASH,
+    PREV_HASH,
     DETAILS,
     STATUS,
     WEEKDAY,
