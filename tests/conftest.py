@@ -267,6 +267,12 @@ def _finish_background_jobs() -> list[str]:
     return [job.name for job in running_jobs()]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (otherwise in order): spread over several workers, a long test that
+    starts last would keep the whole run waiting for it."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many PostgreSQL tests ran, so a CI log shows they were not skipped."""
     counts: dict[str, int] = {}

@@ -195,6 +195,7 @@ def test_window_shortcuts_work_from_every_focusable_widget(qtbot, context: Conte
     os.environ.get("QT_QPA_PLATFORM") == "xcb" or shutil.which("xvfb-run") is None,
     reason="needs xvfb-run (or is the X11 run itself)",
 )
+@pytest.mark.slow
 def test_window_shortcuts_under_x11_key_bindings(tmp_path: Path) -> None:
     """On X11 a line edit binds Ctrl+E (end of line) itself; the offscreen platform does not,
     so the shortcut tests run once more on a real X server."""
