@@ -96,10 +96,24 @@ def owasp_minimum_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[
     passwords._dummy_hash.cache_clear()
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default, see pyproject.toml): one worker more than there are CPUs,
+    as GUI and database tests spend part of their time waiting (measured in
+    benchmarks/RESULTS.md). With ``NVADMIN_TEST_PG_URL`` all tests share that one server,
+    whose staff logins are cluster-wide: they run in this process, one after another."""
+    if os.environ.get("NVADMIN_TEST_PG_URL"):
+        return 0
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
+    """Each pytest-xdist worker starts its own server: staff logins and the staff roles are
+    cluster-wide, so two workers on one cluster would create and drop each other's."""
     existing = os.environ.get("NVADMIN_TEST_PG_URL")
     if existing:
+        if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+            pytest.fail("NVADMIN_TEST_PG_URL is one shared server: run with -n 0 (or -n auto)")
         yield existing
         return
     try:
