@@ -40,6 +40,7 @@ from nvadmin.export.manifest import file_sha256
 from nvadmin.export.service import ExportRequest, day_range, export_csv
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import add_workspace, draft, write
+from tests.waiting import HANG_GUARD_MS
 
 CLEO = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,24 +132,26 @@ def test_cancel_is_prompt_and_stops_the_server_query(
     engine, ws = big_pg
     monkeypatch.setattr(service, "CHECK_EVERY", 250)
     token = CancelToken()
-    cancelled_at: list[float] = []
     copies_running: list[int] = []
+    after_cancel: list[int] = []
 
     def progress(done: int, total: int | None, message: str = "") -> None:
-        if total and done >= at * total and not token.cancelled:
+        if token.cancelled:
+            after_cancel.append(done)
+        elif total and done >= at * total:
             copies_running.append(running_copies(engine))
-            cancelled_at.append(time.monotonic())
             token.cancel()
         time.sleep(0.01)  # a slow reader: the server is still sending when cancel comes
 
     out = tmp_path / "big.csv"
     with pytest.raises(Cancelled):
         export_csv(engine, CLEO, export_request(out, ws), progress=progress, token=token)
-    stopped_after = time.monotonic() - cancelled_at[0]
-    assert stopped_after < 1.0, f"cancel took {stopped_after:.2f} s"
+    # Prompt in rows, not seconds (a busy machine slows both): the export stops at its next
+    # check, with no further progress report, instead of reading on to the end.
+    assert after_cancel == []
     if at < 0.5:
         assert copies_running == [1]  # the query really was running on the server
-    assert wait_until(lambda: running_copies(engine) == 0, 2.0)
+    assert wait_until(lambda: running_copies(engine) == 0, HANG_GUARD_MS / 1000)
     assert list(tmp_path.iterdir()) == []
 
 
