@@ -11,7 +11,7 @@ Writes, all committed to the repository so a fresh clone runs with plain ``uv ru
 - ``resources/app/png/nvadmin-<N>.png``, ``nvadmin.ico``, ``nvadmin.icns``: the application
   icon for the Linux .desktop file, the Windows executable and the macOS bundle.
 
-The packaging build (packaging/build.py) runs this first; tests/unit/test_resources.py fails
+The packaging build (packaging/build.py) runs this first; tests/gui/test_resources.py fails
 when the committed module no longer matches the files in resources/.
 """
 

@@ -152,12 +152,12 @@ def main() -> int:
         window.table.selectRow(3)
         wait(300)
         window.grab().save(str(OUT / f"{name}-main-window.png"))
-        menu = window.help_menu
+        menu = window.menus.help
         menu.popup(window.mapToGlobal(window.rect().topLeft()))
         wait(200)
         menu.grab().save(str(OUT / f"{name}-help-menu.png"))
         menu.hide()
-        view = window.view_menu
+        view = window.menus.view
         view.popup(window.mapToGlobal(window.rect().topLeft()))
         wait(200)
         view.grab().save(str(OUT / f"{name}-view-menu.png"))

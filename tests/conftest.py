@@ -12,9 +12,12 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
 import shutil
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.backend
@@ -29,6 +32,7 @@ from nvadmin.auth import db_roles
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
 from tests import pgcluster
+from tests.waiting import HANG_GUARD_MS
 
 
 @pytest.fixture(autouse=True)
@@ -92,10 +96,24 @@ def owasp_minimum_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[
     passwords._dummy_hash.cache_clear()
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default, see pyproject.toml): one worker more than there are CPUs,
+    as GUI and database tests spend part of their time waiting (measured in
+    benchmarks/RESULTS.md). With ``NVADMIN_TEST_PG_URL`` all tests share that one server,
+    whose staff logins are cluster-wide: they run in this process, one after another."""
+    if os.environ.get("NVADMIN_TEST_PG_URL"):
+        return 0
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
+    """Each pytest-xdist worker starts its own server: staff logins and the staff roles are
+    cluster-wide, so two workers on one cluster would create and drop each other's."""
     existing = os.environ.get("NVADMIN_TEST_PG_URL")
     if existing:
+        if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+            pytest.fail("NVADMIN_TEST_PG_URL is one shared server: run with -n 0 (or -n auto)")
         yield existing
         return
     try:
@@ -198,6 +216,75 @@ def _pg_admin(server_url: str, statement: str) -> None:
             connection.execute(text(statement))
     finally:
         admin.dispose()
+
+
+# -- Waiting in GUI tests -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def qtbot(qapp: Any, request: pytest.FixtureRequest) -> Any:
+    """pytest-qt's ``qtbot`` whose waits default to ``HANG_GUARD_MS`` instead of 5 s."""
+    from pytestqt.qtbot import QtBot
+
+    class PatientQtBot(QtBot):
+        def waitUntil(self, callback: Any, *, timeout: int = HANG_GUARD_MS) -> None:
+            super().waitUntil(callback, timeout=timeout)
+
+        def waitSignal(self, signal: Any = None, *, timeout: int = HANG_GUARD_MS,
+                       **kwargs: Any) -> Any:  # fmt: skip
+            return super().waitSignal(signal, timeout=timeout, **kwargs)
+
+        def waitSignals(self, signals: Any = None, *, timeout: int = HANG_GUARD_MS,
+                        **kwargs: Any) -> Any:  # fmt: skip
+            return super().waitSignals(signals, timeout=timeout, **kwargs)
+
+        def waitCallback(self, *, timeout: int = HANG_GUARD_MS, raising: Any = None) -> Any:
+            return super().waitCallback(timeout=timeout, raising=raising)
+
+        def waitActive(self, widget: Any, *, timeout: int = HANG_GUARD_MS) -> Any:
+            return super().waitActive(widget, timeout=timeout)
+
+        def waitExposed(self, widget: Any, *, timeout: int = HANG_GUARD_MS) -> Any:
+            return super().waitExposed(widget, timeout=timeout)
+
+    return PatientQtBot(request)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Before pytest-qt closes a test's widgets: cancel the background jobs the test left
+    running and wait until each has reported back on the GUI thread. A job that outlived
+    its test would otherwise emit into widgets already closed and deleted (a crash in the
+    Qt event loop), or into the next test."""
+    left = _finish_background_jobs() if "nvadmin.workers.jobs" in sys.modules else []
+    yield
+    if left:
+        pytest.fail(f"background jobs still running after the test: {left}")
+
+
+def _finish_background_jobs() -> list[str]:
+    """The names of the jobs still running after ``HANG_GUARD_MS`` (none, normally)."""
+    from PySide6.QtCore import QCoreApplication, QThreadPool
+    from PySide6.QtTest import QTest
+
+    from nvadmin.workers.jobs import running_jobs
+
+    app = QCoreApplication.instance()
+    if app is None:  # no event loop to report back on: wait for the threads only
+        QThreadPool.globalInstance().waitForDone(HANG_GUARD_MS)
+        return []
+    for job in running_jobs():
+        job.cancel()
+    deadline = time.monotonic() + HANG_GUARD_MS / 1000
+    while running_jobs() and time.monotonic() < deadline:
+        QTest.qWait(10)  # delivers what the jobs report, including that they finished
+    return [job.name for job in running_jobs()]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (otherwise in order): spread over several workers, a long test that
+    starts last would keep the whole run waiting for it."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

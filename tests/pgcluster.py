@@ -87,8 +87,18 @@ def cluster(
                 path.chmod(0o600)
                 if as_postgres:
                     os.chown(path, as_postgres["user"], as_postgres["group"])
-            run(["pg_ctl", "-D", str(data), "-l", str(server_log), "-w", "-t", "60",
-                 "-o", f"-p {port} {options}", "start"], **as_postgres)  # fmt: skip
+            for attempt in range(3):
+                try:
+                    run(["pg_ctl", "-D", str(data), "-l", str(server_log), "-w", "-t", "60",
+                         "-o", f"-p {port} {options}", "start"], **as_postgres)  # fmt: skip
+                    break
+                except subprocess.CalledProcessError:
+                    # Another process (a parallel test worker's server) took the free port
+                    # between our look and the server's bind: try another one.
+                    log = server_log.read_text(errors="replace") if server_log.exists() else ""
+                    if attempt == 2 or "already in use" not in log:
+                        raise
+                    port = _free_port()
             run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q",
                  "-c", "CREATE DATABASE nvadmin"])  # fmt: skip
         except (subprocess.CalledProcessError, OSError) as error:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -437,10 +438,17 @@ class ActivityModel(QAbstractTableModel):
         # last signal is out, then Python frees it (deleting it earlier could race the
         # worker thread still emitting ``finished``).
         job = Job(work, name=f"activity {name}", pool=self._pool)
-        job.succeeded.connect(lambda page: self._on_page(generation, page, apply))
-        job.failed.connect(lambda message: self._on_failed(generation, message))
-        job.cancelled.connect(lambda: self._on_cancelled(generation))
-        job.finished.connect(lambda: self._forget(job))
+
+        # The window deletes its model on sign-out while a page may still be read; what the
+        # job reports after that is dropped (a bound method would be disconnected by Qt
+        # itself, these lambdas are not).
+        def while_alive(slot: Callable[..., None]) -> Callable[..., None]:
+            return lambda *args: slot(*args) if shiboken6.isValid(self) else None
+
+        job.succeeded.connect(while_alive(lambda page: self._on_page(generation, page, apply)))
+        job.failed.connect(while_alive(lambda message: self._on_failed(generation, message)))
+        job.cancelled.connect(while_alive(lambda: self._on_cancelled(generation)))
+        job.finished.connect(while_alive(lambda: self._forget(job)))
         self._jobs.append(job)
         self._set_loading(True)
         job.start()

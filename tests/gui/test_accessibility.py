@@ -134,8 +134,8 @@ def test_main_window_inputs_are_named_and_tab_reads_in_order(qtbot, context) -> 
 def test_insights_charts_and_flags_are_named(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
     view = window.features.insights.open()
-    qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
+    qtbot.waitUntil(lambda: view.insights is not None)
+    qtbot.waitUntil(lambda: not view.busy())
     for chart in view.charts:
         assert chart.accessibleName(), chart
         assert chart.accessibleDescription(), chart  # the chart in words, bar by bar
@@ -149,7 +149,7 @@ def test_sign_in_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: 
     dialog = SignInDialog(context, CredentialStore(timeout=2))
     qtbot.addWidget(dialog)
     dialog.show()
-    qtbot.waitUntil(lambda: dialog.demo_box.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.demo_box.isVisible())
     assert nameless(dialog) == []
     top = dialog.connection_box if dialog.connection_box.isVisible() else dialog.email_edit
     chain = tab_chain(qtbot, dialog, top)
@@ -162,7 +162,7 @@ def test_export_form_is_named_and_in_order(qtbot, context) -> None:  # type: ign
     dialog = ExportDialog(context.engine, ADMIN, initial_filter=window.current_filter())
     qtbot.addWidget(dialog)
     dialog.show()
-    qtbot.waitUntil(lambda: dialog.workspaces != [], timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.workspaces != [])
     assert nameless(dialog) == []
     chain = tab_chain(qtbot, dialog, dialog.workspace_box)
     assert dialog.ticket_edit in chain
@@ -231,7 +231,7 @@ def test_staff_dialog_and_its_forms(qtbot, context) -> None:  # type: ignore[no-
     dialog = StaffDialog(context, ADMIN)
     qtbot.addWidget(dialog)
     dialog.show()
-    qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() > 0)
     dialog.table.setFocus()
     qtbot.keyClick(dialog.table, Qt.Key.Key_Down)  # a selected account enables its buttons
     qtbot.waitUntil(dialog.reset_button.isEnabled)
@@ -268,7 +268,7 @@ def test_staff_dialog_and_its_forms(qtbot, context) -> None:  # type: ignore[no-
 def test_verify_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
     dialog = window.features.compliance.open_verify()
-    qtbot.waitUntil(lambda: dialog.workspace.count() > 0, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.workspace.count() > 0)
     dialog.ranged.setChecked(True)
     named_and_in_order(
         qtbot,
@@ -279,7 +279,7 @@ def test_verify_dialog_is_named_and_in_order(qtbot, context) -> None:  # type: i
     assert dialog.first.accessibleName() != dialog.last.accessibleName()
     # The headline says intact or broken in words; its colour only repeats it.
     qtbot.keyClick(dialog.verify_button, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: bool(dialog.results), timeout=60_000)
+    qtbot.waitUntil(lambda: bool(dialog.results))
     assert "chain intact" in dialog.headline.text() or "broken" in dialog.headline.text()
     assert dialog.headline.text() in dialog.details.accessibleDescription()
 

@@ -40,17 +40,17 @@ def test_typing_agent_shows_only_that_browsers_events(qtbot, context: Context) -
     window = MainWindow(context, ADMIN)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.state.loaded, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.loaded)
     riverside = next(w.id for w in window.picker.workspaces if w.slug == "riverside")
     window.apply_filter(EventFilter(workspace_ids=(riverside,), include_log_access=False))
-    qtbot.waitUntil(lambda: window.model.count == 40, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.count == 40)
 
     edit = window.filter_bar.search_edit
     edit.setFocus()
     qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClicks(edit, "agent:firefox -category:log")
     qtbot.keyClick(edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.model.count == 10 and not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.count == 10 and not window.model.loading)
 
     rows = window.model.rows()
     assert len(rows) == 10
@@ -60,7 +60,7 @@ def test_typing_agent_shows_only_that_browsers_events(qtbot, context: Context) -
     assert window.model.data(window.model.index(0, column)) == "Firefox"
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_Home)
-    qtbot.waitUntil(lambda: window.detail.shown is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.detail.shown is not None)
     assert re.search(r"^Browser/app: +Firefox$", window.detail.text.toPlainText(), re.MULTILINE)
 
 
@@ -68,7 +68,7 @@ def test_a_misspelt_agent_is_not_run(qtbot, context: Context) -> None:  # type: 
     window = MainWindow(context, ADMIN)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.state.loaded, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.loaded)
     edit = window.filter_bar.search_edit
     edit.setFocus()
     qtbot.keyClicks(edit, "agent:firefx")
@@ -84,7 +84,7 @@ def test_a_layout_saved_before_the_column_existed_keeps_it_hidden(qtbot, context
     window = MainWindow(context, ADMIN)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.state.loaded, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.loaded)
     agent, ip = column_of(fields.AGENT), column_of(fields.IP)
     window.table.setColumnHidden(ip, True)  # the user's own choice, kept
     # A layout saved by a table without the column restores it shown: it must not appear.
@@ -95,6 +95,6 @@ def test_a_layout_saved_before_the_column_existed_keeps_it_hidden(qtbot, context
     again = MainWindow(context, ADMIN)
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.state.loaded, timeout=10_000)
+    qtbot.waitUntil(lambda: again.state.loaded)
     assert again.table.isColumnHidden(agent)
     assert again.table.isColumnHidden(ip)

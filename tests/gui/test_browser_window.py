@@ -84,9 +84,8 @@ def open_window(qtbot, context: Context, identity: StaffIdentity = ADMIN) -> Mai
             window.model.rowCount() > 0
             or (window.model.event_filter is not None and not window.model.loading)
         ),
-        timeout=10_000,
     )
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     return window
 
 
@@ -109,11 +108,11 @@ def test_window_shows_first_page_and_logs_one_view(qtbot, context: Context) -> N
     assert window.current_workspace().slug == "hillside"
     assert window.display_zone().key == "Europe/Berlin"
     window.apply_filter(EventFilter(workspace_ids=(riverside,)))
-    qtbot.waitUntil(lambda: window.model.rowCount() == 200, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 200)
     assert window.current_filter().workspace_ids == (riverside,)
     assert window.display_zone().key == "America/Chicago"
     assert window.model.rowCount() == 200
-    qtbot.waitUntil(lambda: window.model.count is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.count is not None)
     assert window.model.count == 451  # 450 events + this view
     assert count_views(context.engine, riverside) == 1
     # Newest first: the view event just written is on top.
@@ -121,10 +120,10 @@ def test_window_shows_first_page_and_logs_one_view(qtbot, context: Context) -> N
     window.apply_filter(
         EventFilter(workspace_ids=(riverside,), terms=(Term("outcome", "failure"),))
     )
-    qtbot.waitUntil(lambda: window.model.count == 90, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.count == 90)
     assert count_views(context.engine, riverside) == 2
     window.refresh()
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     assert count_views(context.engine, riverside) == 2
 
 
@@ -138,9 +137,7 @@ def sql_count(engine: Engine, *conditions) -> int:  # type: ignore[no-untyped-de
 
 
 def wait_loaded(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.count is not None, timeout=10_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.count is not None)
 
 
 def test_every_filter_widget_matches_an_independent_count(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
@@ -271,7 +268,7 @@ def test_sorting_by_header_is_done_in_sql(qtbot, context: Context) -> None:  # t
     window.table.horizontalHeader().setSortIndicator(
         column_of(fields.PATIENT), Qt.SortOrder.AscendingOrder
     )
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     rows = window.model.rows()
     keys = [(r.patient_id or "", r.id) for r in rows]
     assert keys == sorted(keys)
@@ -291,11 +288,11 @@ def test_deep_scroll_keeps_a_bounded_window(qtbot, context: Context) -> None:  #
     model.set_source(context.engine, ADMIN)
     model.page_size, model.max_rows = 50, 120
     model.run(EventFilter(workspace_ids=(riverside,)), log_view=False)
-    qtbot.waitUntil(lambda: model.count is not None and not model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: model.count is not None and not model.loading)
     seen = [r.id for r in model.rows()]
     while not model.at_end:
         model.fetch_after()
-        qtbot.waitUntil(lambda: not model.loading, timeout=10_000)
+        qtbot.waitUntil(lambda: not model.loading)
         assert model.rowCount() <= 120
         known = set(seen)
         seen += [r.id for r in model.rows() if r.id not in known]
@@ -303,7 +300,7 @@ def test_deep_scroll_keeps_a_bounded_window(qtbot, context: Context) -> None:  #
     assert not model.at_start  # the top was dropped
     while not model.at_start:
         model.fetch_before()
-        qtbot.waitUntil(lambda: not model.loading, timeout=10_000)
+        qtbot.waitUntil(lambda: not model.loading)
         assert model.rowCount() <= 120
     assert model.rows()[0].id == seen[0]
 
@@ -315,11 +312,11 @@ def test_jump_to_end_and_go_to_time(qtbot, context: Context) -> None:  # type: i
     wait_loaded(qtbot, window)
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.model.at_end and not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.at_end and not window.model.loading)
     current = window.model.data(window.table.currentIndex(), EventRole)
     assert current.occurred_at == T0  # the oldest event, at the end of newest-first order
     window.go_to_time(T0 + timedelta(minutes=100, seconds=1))
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     current = window.model.data(window.table.currentIndex(), EventRole)
     assert current.occurred_at == T0 + timedelta(minutes=101)
     assert window.detail.shown == current
@@ -331,7 +328,7 @@ def test_copy_rows_as_tab_separated_text(qtbot, context: Context) -> None:  # ty
     window = open_window(qtbot, context)
     window.apply_filter(EventFilter(workspace_ids=(riverside,), include_log_access=False))
     wait_loaded(qtbot, window)
-    qtbot.waitUntil(lambda: window.model.rowCount() == 200, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 200)
     window.table.setFocus()
     qtbot.waitUntil(
         lambda: (window.table.selectRow(0), window.browser_table.selected_rows() == [0])[1]
@@ -400,7 +397,7 @@ def test_lock_empties_everything(qtbot, context: Context) -> None:  # type: igno
     assert window.detail.shown is None and window.detail.text.toPlainText() == ""
     assert window.filter_bar.isHidden()
     window.set_locked(False)
-    qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() > 0)
 
 
 def test_layout_and_last_filters_persist(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]

@@ -85,13 +85,13 @@ def test_save_case_dialog_names_the_clinic_zone_and_count(qtbot, context: Contex
             include_log_access=False,
         )
     )
-    qtbot.waitUntil(lambda: not window.model.loading and window.model.count == 30, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.count == 30)
     dialog = window.features.compliance.ask_save_case()
     summary = dialog.findChild(QLabel, "caseSummary").text()
     assert "Riverside Family Clinic" in summary and "workspace " not in summary
     assert "patient:P-17" in summary and "after:2025-03-03" in summary
     assert "America/Chicago" in summary and "UTC" not in summary
-    qtbot.waitUntil(lambda: "30 events" in dialog.count_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "30 events" in dialog.count_label.text())
     dialog.reject()
 
 
@@ -114,7 +114,7 @@ def test_offline_verification_says_why_it_counts_more_events(
         qtbot.addWidget(dialog)
         dialog.show()
         dialog.start()
-        qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)
+        qtbot.waitUntil(lambda: bool(dialog.results))
         headline = dialog.headline.text()
         carried = case.manifest["events"]
         verified = sum(r.events_verified for r in dialog.results)

@@ -22,6 +22,7 @@ from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
 from tests.factories import add_member, add_workspace, draft, sign_in_as, write
+from tests.waiting import HANG_GUARD_MS
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
 SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
@@ -59,8 +60,8 @@ def open_window(qtbot, context: Context, identity: StaffIdentity = REVIEWER) -> 
     window = MainWindow(context, sign_in_as(context, identity))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.model.event_filter is not None, timeout=10_000)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.event_filter is not None)
+    qtbot.waitUntil(lambda: not window.model.loading)
     return window
 
 
@@ -86,10 +87,10 @@ def test_verify_dialog_intact_then_broken(qtbot, context: Context) -> None:  # t
     window = open_window(qtbot, context)
     dialog = window.features.compliance.open_verify()
     assert isinstance(dialog, VerifyDialog)
-    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled())
     assert dialog.selected_workspace().slug == "riverside"
     dialog.start()
-    qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)
+    qtbot.waitUntil(lambda: bool(dialog.results))
     # 60 events plus the view the browser itself recorded when it opened.
     assert "61 events verified, chain intact" in dialog.headline.text()
     engine = make_engine(context.database_url)  # the attacker: the owner, not the reviewer
@@ -102,24 +103,31 @@ def test_verify_dialog_intact_then_broken(qtbot, context: Context) -> None:  # t
     engine.dispose()
     dialog.results = []
     dialog.start()
-    qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)
+    qtbot.waitUntil(lambda: bool(dialog.results))
     assert "Chain broken at event #33" in dialog.headline.text()
     assert "altered" in dialog.headline.text()
     assert "expected hash" in dialog.details.toPlainText()
 
 
 def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
     from nvadmin.audit import verify
 
     seed(context.engine)
     monkeypatch.setattr(verify, "_BATCH", 1)  # a check for cancel after every event
+    streamed: list[object] = []
+    cancel_pressed = threading.Event()
 
     def slowed(stream):  # type: ignore[no-untyped-def]
         def slow_stream(*args, **kwargs):  # type: ignore[no-untyped-def]
             import time
 
             for row in stream(*args, **kwargs):
-                time.sleep(0.02)
+                time.sleep(0.02)  # progress is shown at most 10 times a second
+                streamed.append(row)
+                if len(streamed) == 30:  # progress was shown by now: wait for Cancel
+                    cancel_pressed.wait(HANG_GUARD_MS / 1000)  # however busy the machine
                 yield row
 
         return slow_stream
@@ -128,11 +136,12 @@ def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> 
     monkeypatch.setattr(verify, "_copy_stream", slowed(verify._copy_stream))
     window = open_window(qtbot, context)
     dialog = window.features.compliance.open_verify()
-    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled())
     dialog.start()
-    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0)
     dialog.cancel()
-    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled(), timeout=10_000)
+    cancel_pressed.set()
+    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled())
     assert "cancelled" in dialog.headline.text()
     assert not dialog.results
 
@@ -149,7 +158,7 @@ def test_patient_report_renders_saves_pdf_and_csv(qtbot, context: Context, tmp_p
     original = window.features.compliance.show_report
     window.features.compliance.show_report = lambda report: views.append(original(report))  # type: ignore[method-assign]
     request.submit()
-    qtbot.waitUntil(lambda: bool(views), timeout=20_000)
+    qtbot.waitUntil(lambda: bool(views))
     view = views[0]
     assert view.report.row_count == 30
     assert "P-17" in view.browser.toPlainText()
@@ -206,9 +215,7 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
     from nvadmin.query.filters import EventFilter, Term
 
     window.apply_filter(EventFilter(workspace_ids=(ws,), terms=(Term("patient", "P-17"),)))
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.rowCount() == 30, timeout=10_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.rowCount() == 30)
     dialog = window.features.compliance.ask_save_case()
     dialog.path.setText(str(tmp_path / "incident"))
     dialog.passphrase.setText(PASSPHRASE)
@@ -219,21 +226,20 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
     job = window.features.compliance.save_case(
         dialog.destination(), PASSPHRASE, dialog.event_filter
     )
-    with qtbot.waitSignal(job.finished, timeout=60_000):
+    with qtbot.waitSignal(job.finished):
         pass
     path = tmp_path / "incident.nvcase"
     assert path.exists()
 
     views_before = _count_views(context.engine)
     opening = window.features.compliance.open_case(path, PASSPHRASE)
-    with qtbot.waitSignal(opening.finished, timeout=60_000):
+    with qtbot.waitSignal(opening.finished):
         pass
     (case_window,) = window.features.compliance.case_windows  # closed (and deleted) at the end
     assert case_window.context.read_only
-    qtbot.waitUntil(lambda: case_window.model.event_filter is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: case_window.model.event_filter is not None)
     qtbot.waitUntil(
         lambda: not case_window.model.loading and case_window.model.rowCount() == 30,
-        timeout=10_000,
     )
     assert "case file incident.nvcase" in case_window.windowTitle()
     assert not case_window.banner.isVisible()  # no failed write, no error
@@ -241,7 +247,7 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
     assert not actions(case_window.menus.file)["Export…"]  # a case file has no log to record it
     verify_dialog = case_window.features.compliance.open_verify()
     verify_dialog.start()
-    qtbot.waitUntil(lambda: bool(verify_dialog.results), timeout=20_000)
+    qtbot.waitUntil(lambda: bool(verify_dialog.results))
     assert "chain intact" in verify_dialog.headline.text()
     assert _count_views(context.engine) == views_before  # browsing a case file logs nothing
     # Locking the window it came from hides the case window's rows too.
@@ -261,12 +267,12 @@ def test_wrong_passphrase_is_shown_and_nothing_opens(
     job = window.features.compliance.save_case(
         tmp_path / "c.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
     )
-    with qtbot.waitSignal(job.finished, timeout=60_000):
+    with qtbot.waitSignal(job.finished):
         pass
     opening = window.features.compliance.open_case(
         tmp_path / "c.nvcase", "not the passphrase at all"
     )
-    with qtbot.waitSignal(opening.finished, timeout=60_000):
+    with qtbot.waitSignal(opening.finished):
         pass
     assert window.features.compliance.case_windows == []
     assert "wrong passphrase" in window.banner.text()
@@ -278,7 +284,7 @@ def close_and_wait(qtbot, case_window) -> None:  # type: ignore[no-untyped-def]
     gone: list[bool] = []
     case_window.destroyed.connect(lambda: gone.append(True))
     case_window.close()
-    qtbot.waitUntil(lambda: bool(gone), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(gone))
 
 
 def _count_views(engine: Engine) -> int:
@@ -315,15 +321,13 @@ def test_offline_open_under_the_creators_identity(qtbot, context: Context, tmp_p
     assert isinstance(case, OpenCase)
     offline = Context.create("sqlite:///" + str(tmp_path / "never-created.sqlite3"))
     window = compliance.open_case_window(case, offline, case.creator)
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.rowCount() == 30, timeout=10_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.rowCount() == 30)
     assert window.identity == REVIEWER
     from PySide6.QtWidgets import QLabel
 
     assert window.findChild(QLabel, "caseFileBadge") is not None
     window.close()
-    qtbot.waitUntil(lambda: compliance.case_of(window.context) is None, timeout=10_000)
+    qtbot.waitUntil(lambda: compliance.case_of(window.context) is None)
     assert not (tmp_path / "never-created.sqlite3").exists()
 
 
@@ -340,7 +344,7 @@ def test_a_case_file_opened_on_its_own_locks_when_idle(
     job = window.features.compliance.save_case(
         tmp_path / "c.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
     )
-    with qtbot.waitSignal(job.finished, timeout=60_000):
+    with qtbot.waitSignal(job.finished):
         pass
     case = open_case_file(tmp_path / "c.nvcase", PASSPHRASE)
     case_window = compliance.open_case_window(case, context, case.creator)
@@ -348,21 +352,22 @@ def test_a_case_file_opened_on_its_own_locks_when_idle(
     # the first page can take longer than the short idle time used here.
     qtbot.waitUntil(
         lambda: not case_window.model.loading and case_window.model.rowCount() > 0,
-        timeout=10_000,
     )
     lock = compliance.OfflineLock(case_window, passphrase_check(PASSPHRASE), timeout_ms=300)
-    qtbot.waitUntil(lambda: lock.screen is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: lock.screen is not None)
     screen = lock.screen
     assert case_window.model.rowCount() == 0  # nothing readable while locked
     assert "passphrase" in screen.password_edit.placeholderText().lower()
     screen.password_edit.setText("a guess")
     screen.submit()
-    qtbot.waitUntil(lambda: screen.message.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: screen.message.isVisible())
     assert "not the case file's passphrase" in screen.message.text()
     assert lock.screen is screen and case_window.model.rowCount() == 0
+    # Unlocking restarts the idle countdown; stopped right after (same event) so that the
+    # reload, however slow, is seen before a second idle lock clears the rows again.
+    screen.unlocked.connect(lock.watcher.stop)
     screen.password_edit.setText(PASSPHRASE)
     screen.submit()
-    qtbot.waitUntil(lambda: lock.screen is None, timeout=10_000)
-    qtbot.waitUntil(lambda: case_window.model.rowCount() > 0, timeout=10_000)
-    lock.watcher.stop()
+    qtbot.waitUntil(lambda: lock.screen is None)
+    qtbot.waitUntil(lambda: case_window.model.rowCount() > 0)
     close_and_wait(qtbot, case_window)

@@ -265,7 +265,7 @@ def test_exception_in_a_slot_shows_the_dialog_and_is_logged(
     seen: list = []
     answer_crash_dialog(qtbot, reporter, seen)
     QTimer.singleShot(0, broken_slot)
-    qtbot.waitUntil(lambda: len(seen) == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: len(seen) == 1)
     summary, log_text, details, button = seen[0]
     assert summary.startswith("ValueError: connect to postgresql://viewer:***@db.example")
     assert str(context.paths.log_file) in log_text
@@ -295,7 +295,7 @@ def test_exception_in_a_worker_thread_reaches_the_gui_thread(
     thread = threading.Thread(target=worker, name="export worker")
     thread.start()
     thread.join()
-    qtbot.waitUntil(lambda: len(seen) == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: len(seen) == 1)
     assert seen[0][0] == "RuntimeError: worker fell over"
     assert "thread: export worker" in seen[0][2]
 
@@ -320,12 +320,12 @@ def test_a_storm_of_errors_shows_a_bounded_number_of_dialogs(
     # Ten at once (a fault on every repaint): one dialog, every error logged and counted.
     for i in range(10):
         fail(i)
-    qtbot.waitUntil(lambda: reporter.errors_reported == 10, timeout=10_000)
+    qtbot.waitUntil(lambda: reporter.errors_reported == 10)
     assert reporter.dialogs_shown == 1
     # One after another: a dialog each time, up to the limit; then only the log.
     for i in range(10, 16):
         fail(i)
-        qtbot.waitUntil(lambda i=i: reporter.errors_reported == i + 1, timeout=10_000)
+        qtbot.waitUntil(lambda i=i: reporter.errors_reported == i + 1)
     assert reporter.dialogs_shown == crash.MAX_DIALOGS
 
 
@@ -362,7 +362,7 @@ def test_window_size_position_and_splitter_come_back_after_quit(qtbot, context: 
     first = MainWindow(context, ADMIN)
     qtbot.addWidget(first)
     first.show()
-    qtbot.waitUntil(lambda: first.state.loaded and not first.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: first.state.loaded and not first.model.loading)
     # The offscreen test screen is 800x800; the window's minimum width is wider than that,
     # so only the height is free to change here without the screen clamping it.
     first.resize(first.minimumSizeHint().width(), 650)
@@ -373,7 +373,7 @@ def test_window_size_position_and_splitter_come_back_after_quit(qtbot, context: 
     second = MainWindow(context, ADMIN)
     qtbot.addWidget(second)
     second.show()
-    qtbot.waitUntil(lambda: second.state.loaded and not second.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: second.state.loaded and not second.model.loading)
     assert second.size() == size
     assert all(abs(a - b) <= 16 for a, b in zip(second.splitter.sizes(), sizes, strict=True))
 
@@ -396,20 +396,20 @@ def test_layout_is_kept_when_signing_out(
     )
     session.open_window()
     window = session.window
-    qtbot.waitUntil(lambda: window.state.loaded and not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.loaded and not window.model.loading)
     window.resize(window.minimumSizeHint().width(), 610)
     window.splitter.setSizes([900, 200])
     qtbot.wait(100)  # let the layout settle, as it has long before anyone signs out
     size, sizes = window.size(), window.splitter.sizes()
     identity = session.identity
     monkeypatch.setattr(session, "_sign_in_again", lambda: None)
-    with qtbot.waitSignal(session.signed_out, timeout=10_000):
+    with qtbot.waitSignal(session.signed_out):
         window.window_actions.sign_out.trigger()
 
     again = MainWindow(context, identity)  # the same person signs in again: their layout
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.state.loaded and not again.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: again.state.loaded and not again.model.loading)
     assert again.size() == size
     # Within a few pixels: the detail pane's minimum width changes with the event it shows.
     assert all(abs(a - b) <= 16 for a, b in zip(again.splitter.sizes(), sizes, strict=True)), (

@@ -36,7 +36,7 @@ def test_large_result_shows_an_estimate_then_the_exact_count(qtbot, context: Con
     window = MainWindow(context, sign_in_as(context, ADMIN))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.state.loaded and not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: window.state.loaded and not window.model.loading)
     # Counting 50 events is "quick"; more than that shows an approximation first.
     window.model.quick_count_limit = 50
     seen: list[tuple[EventCount | None, str]] = []
@@ -47,7 +47,6 @@ def test_large_result_shows_an_estimate_then_the_exact_count(qtbot, context: Con
     with qtbot.waitSignal(
         window.model.count_changed,
         check_params_cb=lambda c: c is not None and c.exact,
-        timeout=20_000,
     ):
         qtbot.keyClick(bar.search_edit, Qt.Key.Key_Return)
     with context.engine.connect() as connection:
@@ -77,7 +76,7 @@ def test_small_result_is_exact_at_once(qtbot, context: Context) -> None:  # type
     seen: list[EventCount | None] = []
     window.model.count_changed.connect(seen.append)
     window.show()
-    qtbot.waitUntil(lambda: window.model.count is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: window.model.count is not None)
     counts = [c for c in seen if c is not None]
     assert len(counts) == 1 and counts[0].exact and counts[0].value == 31  # and the view
     assert window.status.count_label.text() == "31 events"

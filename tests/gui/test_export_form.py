@@ -42,7 +42,7 @@ def open_form(qtbot, engine: Engine, identity: StaffIdentity, folder: Path) -> E
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
-    qtbot.waitUntil(lambda: dialog.current_workspace() is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.current_workspace() is not None)
     dialog.activateWindow()
     return dialog
 
@@ -169,9 +169,7 @@ def test_end_before_start_is_reported_once(
     qtbot, engine: Engine, workspace: int, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     dialog = open_form(qtbot, engine, ADMIN, tmp_path)
-    with qtbot.waitSignal(
-        dialog.count_changed, timeout=10_000, check_params_cb=lambda c: c is None
-    ):
+    with qtbot.waitSignal(dialog.count_changed, check_params_cb=lambda c: c is None):
         type_into(qtbot, dialog.from_edit, "2025-03-10")
         type_into(qtbot, dialog.to_edit, "2025-03-01")
 
@@ -184,7 +182,7 @@ def test_end_before_start_is_reported_once(
     assert mentions() == 1, shown_texts(dialog)
     assert focused() is dialog.to_edit
     # Fixed: the message goes and the count comes back.
-    with qtbot.waitSignal(dialog.count_changed, timeout=10_000, check_params_cb=lambda c: c == 0):
+    with qtbot.waitSignal(dialog.count_changed, check_params_cb=lambda c: c == 0):
         qtbot.keyClick(dialog.to_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
         qtbot.keyClicks(dialog.to_edit, "2025-03-31")
     assert mentions() == 0, shown_texts(dialog)
@@ -266,7 +264,7 @@ def test_range_presets_in_the_browsers_range_list(qtbot, chicago_today: date) ->
     qtbot.waitUntil(lambda: QApplication.focusWidget() is bar.search_edit)
     qtbot.keyClick(bar.search_edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClicks(bar.search_edit, f"after:{first} before:{last}")
-    with qtbot.waitSignal(bar.search_requested, timeout=5_000):
+    with qtbot.waitSignal(bar.search_requested):
         qtbot.keyClick(bar.search_edit, Qt.Key.Key_Return)
     assert box.currentText() == "Last month"
 
@@ -309,7 +307,7 @@ def test_exports_dock_takes_only_the_space_its_rows_need(
         window.show()
         qtbot.waitExposed(window)
         window.activateWindow()
-        qtbot.waitUntil(lambda: window.current_workspace() is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: window.current_workspace() is not None)
         feature = window.features.export
         feature.last_folder = tmp_path
         panel = feature.panel
@@ -317,14 +315,14 @@ def test_exports_dock_takes_only_the_space_its_rows_need(
         def start_export(ticket: str) -> None:
             rows = len(panel.rows)
             dialog = feature.open_dialog()
-            qtbot.waitUntil(lambda: dialog.current_workspace() is not None, timeout=10_000)
+            qtbot.waitUntil(lambda: dialog.current_workspace() is not None)
             dialog.ticket_edit.setFocus()
             qtbot.waitUntil(lambda: focused() is dialog.ticket_edit)
             qtbot.keyClicks(dialog.ticket_edit, ticket)
             press_start(qtbot, dialog)
-            qtbot.waitUntil(lambda: len(panel.rows) == rows + 1, timeout=5_000)
+            qtbot.waitUntil(lambda: len(panel.rows) == rows + 1)
             row = panel.rows[0]
-            qtbot.waitUntil(lambda: row.state is State.DONE, timeout=30_000)
+            qtbot.waitUntil(lambda: row.state is State.DONE)
 
         def unused_height() -> int:
             """Pixels of the dock's list below its last row."""
@@ -334,13 +332,13 @@ def test_exports_dock_takes_only_the_space_its_rows_need(
 
         start_export("SUP-1")
         assert feature.dock.isVisible()
-        qtbot.waitUntil(lambda: unused_height() < 16, timeout=5_000)
+        qtbot.waitUntil(lambda: unused_height() < 16)
         for row in panel.rows:
             assert row.visibleRegion().boundingRect().size() == row.size()
         one_row = feature.dock.height()
         # A second export grows the dock by about a row; the table keeps the rest.
         start_export("SUP-2")
-        qtbot.waitUntil(lambda: unused_height() < 16, timeout=5_000)
+        qtbot.waitUntil(lambda: unused_height() < 16)
         for row in panel.rows:
             assert row.visibleRegion().boundingRect().size() == row.size()
         assert feature.dock.height() > one_row
@@ -361,7 +359,7 @@ def test_the_browsers_custom_range_uses_the_days_typed(qtbot) -> None:  # type: 
     choose(qtbot, bar.range_box, "Custom range")
     assert bar.from_date.isVisible()
     type_into(qtbot, bar.to_date, "2025-01-31")
-    with qtbot.waitSignal(bar.search_requested, timeout=5_000) as ran:
+    with qtbot.waitSignal(bar.search_requested) as ran:
         type_into(qtbot, bar.from_date, "2025-01-01")
     assert (ran.args[0].start, ran.args[0].end) == (
         datetime(2025, 1, 1, tzinfo=zone),

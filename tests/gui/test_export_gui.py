@@ -25,6 +25,7 @@ from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.export_panel import ExportPanel, State
 from nvadmin.workers.jobs import Job
 from tests.factories import add_workspace, draft, sign_in_as, write
+from tests.waiting import HANG_GUARD_MS
 
 SUPPORT = StaffIdentity(8, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
 ADMIN = StaffIdentity(9, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
@@ -74,9 +75,7 @@ def panel(qtbot, engine: Engine) -> Iterator[ExportPanel]:  # type: ignore[no-un
 
 
 def wait_final(qtbot, row) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(
-        lambda: row.state in (State.DONE, State.FAILED, State.CANCELLED), timeout=30_000
-    )
+    qtbot.waitUntil(lambda: row.state in (State.DONE, State.FAILED, State.CANCELLED))
 
 
 # -- the form ----------------------------------------------------------------------------------
@@ -91,7 +90,7 @@ def test_form_prefills_from_the_browser_and_counts_before_starting(
         engine, SUPPORT, initial_filter=browser, display_zone=CHICAGO, folder=tmp_path
     )
     qtbot.addWidget(dialog)
-    with qtbot.waitSignal(dialog.count_changed, timeout=10_000, check_params_cb=lambda c: c == 20):
+    with qtbot.waitSignal(dialog.count_changed, check_params_cb=lambda c: c == 20):
         dialog.show()
     assert dialog.members_edit.text() == "ana@riverside.example"
     assert dialog.from_edit.date().toString("yyyy-MM-dd") == "2025-03-01"
@@ -99,7 +98,7 @@ def test_form_prefills_from_the_browser_and_counts_before_starting(
     assert dialog.current_workspace().slug == "riverside"
     assert "20 events match" in dialog.count_label.text()
     # Narrowing the form recounts (newest count wins).
-    with qtbot.waitSignal(dialog.count_changed, timeout=10_000, check_params_cb=lambda c: c == 10):
+    with qtbot.waitSignal(dialog.count_changed, check_params_cb=lambda c: c == 10):
         from nvadmin.db.taxonomy import Category
 
         dialog.category_boxes[Category.FAILED_SIGN_INS].setChecked(True)
@@ -139,7 +138,7 @@ def test_exact_browser_range_and_other_filters_are_kept(
         engine, ADMIN, initial_filter=browser, display_zone="UTC", folder=tmp_path
     )
     qtbot.addWidget(dialog)
-    with qtbot.waitSignal(dialog.count_changed, timeout=10_000) as counted:
+    with qtbot.waitSignal(dialog.count_changed) as counted:
         dialog.show()
     assert dialog.exact_range_box.isChecked()
     assert "action:chart.view" in dialog.keep_other_box.text()
@@ -161,7 +160,7 @@ def test_two_exports_run_side_by_side_with_progress(
 ) -> None:  # type: ignore[no-untyped-def]
     ws = seed(engine, 3000)
     first = panel.start(request(tmp_path / "one.csv", ws))
-    with qtbot.waitSignal(first.job.progressed, timeout=10_000):
+    with qtbot.waitSignal(first.job.progressed):
         second = panel.start(request(tmp_path / "two.csv", ws))
     wait_final(qtbot, first)
     wait_final(qtbot, second)
@@ -189,33 +188,40 @@ def test_cancel_a_queued_export(qtbot, panel: ExportPanel, engine: Engine, folde
     assert row.state is State.QUEUED
     row.cancel_button.click()
     assert row.state is State.CANCELLING
-    with qtbot.waitSignal(row.job.cancelled, timeout=10_000):
+    with qtbot.waitSignal(row.job.cancelled):
         release.set()
     assert row.state is State.CANCELLED
     assert list(folder.iterdir()) == []
 
 
-def test_cancel_a_running_export_within_a_second(
+def test_cancel_stops_a_running_export_at_its_next_check(
     qtbot, panel: ExportPanel, engine: Engine, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
+    """Cancel takes effect at the export's next check (every 100 rows here), however long
+    the machine takes to get there: at most one progress report (already past its check
+    when cancel came) follows the click, of 30 a finished export would make."""
     ws = seed(engine, 3000)
     monkeypatch.setattr(service, "CHECK_EVERY", 100)
     monkeypatch.setattr(service, "SQLITE_BATCH", 100)
     real_export = export_panel.export_csv
+    after_cancel: list[int] = []
 
     def slow_reader(engine, identity, req, *, progress, token):  # type: ignore[no-untyped-def]
         def paced(done: int, total: int | None = None, message: str = "") -> None:
+            if token.cancelled:
+                after_cancel.append(done)
             progress(done, total, message)
-            time.sleep(0.02)
+            time.sleep(0.02)  # a slow reader: the export is still running when cancel comes
 
         return real_export(engine, identity, req, progress=paced, token=token)
 
     monkeypatch.setattr(export_panel, "export_csv", slow_reader)
     out = folder / "slow.csv"
     row = panel.start(request(out, ws))
-    qtbot.waitUntil(lambda: row.state is State.RUNNING and (row.done_rows or 0) > 0, timeout=10_000)
-    with qtbot.waitSignal(row.job.cancelled, timeout=1_000):
+    qtbot.waitUntil(lambda: row.state is State.RUNNING and (row.done_rows or 0) > 0)
+    with qtbot.waitSignal(row.job.cancelled):
         row.cancel_button.click()
+    assert len(after_cancel) <= 1, after_cancel
     assert row.state is State.CANCELLED
     assert "no file" in row.status.text()
     assert list(folder.iterdir()) == []
@@ -270,7 +276,7 @@ def test_database_killed_mid_export_fails_clearly(
         widget = ExportPanel(engine, SUPPORT)
         qtbot.addWidget(widget)
         row = widget.start(request(folder / "killed.csv", ws))
-        with qtbot.waitSignal(row.job.failed, timeout=10_000) as failed:
+        with qtbot.waitSignal(row.job.failed) as failed:
             pass
         assert "connection to the database was lost" in failed.args[0]
         assert list(folder.iterdir()) == []
@@ -288,22 +294,35 @@ def test_gui_heartbeat_during_export(
 
     real_export = export_panel.export_csv
 
+    started, ticked = threading.Event(), threading.Event()
+    ticked_while_busy: list[bool] = []
+
     def busy_export(*args, **kwargs):  # type: ignore[no-untyped-def]
-        time.sleep(0.6)  # the worker is busy at least this long, however fast the machine
+        # The worker stays busy until the GUI thread has ticked four times: a GUI thread
+        # held up by the worker never would (however fast or busy the machine).
+        started.set()
+        ticked_while_busy.append(ticked.wait(HANG_GUARD_MS / 1000))
         return real_export(*args, **kwargs)
+
+    def tick() -> None:
+        if started.is_set():
+            ticks.append(time.monotonic())
+        if len(ticks) >= 4:
+            ticked.set()
 
     monkeypatch.setattr(export_panel, "export_csv", busy_export)
     ws = seed(engine, 5000)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(50)
-    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.timeout.connect(tick)
     timer.start()
     row = panel.start(request(tmp_path / "beat.csv", ws))
     wait_final(qtbot, row)
     timer.stop()
     assert row.state is State.DONE
-    assert len(ticks) >= 4, "the GUI thread stalled while the export worker was busy"
+    assert ticked_while_busy == [True], "the GUI thread stalled while the export worker was busy"
+    assert len(ticks) >= 4
 
 
 # -- the feature in the main window -----------------------------------------------------------
@@ -321,14 +340,14 @@ def test_ctrl_e_in_the_main_window(qtbot, db_url: str, tmp_path: Path) -> None: 
         feature = window.features.export
         assert feature.action.shortcut().toString() == "Ctrl+E"
         assert feature.action in window.menus.file.actions()
-        qtbot.waitUntil(lambda: window.current_workspace() is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: window.current_workspace() is not None)
         feature.last_folder = tmp_path
         dialog = feature.open_dialog()
-        qtbot.waitUntil(lambda: dialog.current_workspace() is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: dialog.current_workspace() is not None)
         assert dialog.current_workspace().id == window.current_workspace().id
         dialog.ticket_edit.setText("SUP-9")
         dialog.start_button.click()
-        qtbot.waitUntil(lambda: bool(feature.panel.rows), timeout=5_000)
+        qtbot.waitUntil(lambda: bool(feature.panel.rows))
         assert feature.dock.isVisible()
         row = feature.panel.rows[0]
         wait_final(qtbot, row)

@@ -83,20 +83,20 @@ def type_text(qtbot, text: str) -> None:  # type: ignore[no-untyped-def]
 def menu(qtbot, alt_letter: Qt.Key, letter: Qt.Key) -> None:  # type: ignore[no-untyped-def]
     """Alt+letter opens a menu of the bar, the item's letter chooses it."""
     press(qtbot, alt_letter, ALT)
-    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
     press(qtbot, letter)
-    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None)
 
 
 def active(qtbot, widget: QWidget) -> None:  # type: ignore[no-untyped-def]
     """What the window manager does with a window that opens or gets the keyboard back."""
-    qtbot.waitUntil(widget.isVisible, timeout=10_000)
+    qtbot.waitUntil(widget.isVisible)
     widget.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is widget, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is widget)
 
 
 def in_focus(qtbot, widget: QWidget) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is widget, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is widget)
 
 
 def type_date(qtbot, day: date) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +125,7 @@ def type_credentials(qtbot, email: str, password: str) -> None:  # type: ignore[
 def sign_in(qtbot, context: Context, email: str) -> tuple[Session, MainWindow]:  # type: ignore[no-untyped-def]
     """The sign-in dialog, typed into, then the window the session opens for that account."""
     dialog = sign_in_dialog(qtbot, context)
-    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+    with qtbot.waitSignal(dialog.accepted):
         type_credentials(qtbot, email, PASSWORD)
     session = Session(context, idle_timeout_ms=600_000)
     assert dialog.identity is not None
@@ -164,10 +164,10 @@ def test_support_exports_last_month_for_a_ticket(qtbot, context: Context, own_ho
     session, window = sign_in(qtbot, context, "sam@n.example")
 
     press(qtbot, Qt.Key.Key_E, CTRL)  # File → Export…
-    qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)))
     dialog = window.findChildren(ExportDialog)[0]
     active(qtbot, dialog)
-    qtbot.waitUntil(lambda: dialog.current_workspace() is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.current_workspace() is not None)
     zone = ZoneInfo(dialog.range_zone_box.currentText())
     first, last = month_before(datetime.now(zone).date())
     press(qtbot, Qt.Key.Key_R, ALT)  # Range: "Last month", the list's last entry
@@ -179,12 +179,12 @@ def test_support_exports_last_month_for_a_ticket(qtbot, context: Context, own_ho
     press(qtbot, Qt.Key.Key_T, ALT)  # Ticket id
     in_focus(qtbot, dialog.ticket_edit)
     type_text(qtbot, "SUP-1042")
-    qtbot.waitUntil(lambda: dialog.last_count is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.last_count is not None)
     press(qtbot, Qt.Key.Key_S, ALT)  # Start export
     panel = window.features.export.panel
-    qtbot.waitUntil(lambda: bool(panel.rows), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(panel.rows))
     row = panel.rows[0]
-    qtbot.waitUntil(lambda: row.state is State.DONE, timeout=60_000)
+    qtbot.waitUntil(lambda: row.state is State.DONE)
 
     start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
@@ -251,7 +251,6 @@ def wait_keyboard_in(qtbot, dialog: QWidget) -> None:  # type: ignore[no-untyped
             and QApplication.focusWidget() is not None
             and focused().window() is dialog
         ),
-        timeout=5_000,
     )
 
 
@@ -332,9 +331,7 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
     press(qtbot, Qt.Key.Key_A, CTRL)
     type_text(qtbot, f"patient:P-4411 after:{monday} before:{sunday}")
     press(qtbot, Qt.Key.Key_Return)
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.rowCount() == expected, timeout=10_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.rowCount() == expected)
     from nvadmin.ui.activity_model import EventRole
 
     shown = [window.model.data(window.model.index(r, 0), EventRole) for r in range(expected)]
@@ -344,32 +341,32 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
     # The report, from the same search (Tools → Patient access report…).
     press(qtbot, Qt.Key.Key_Escape)  # the keyboard back in the table, as after any search
     menu(qtbot, Qt.Key.Key_T, Qt.Key.Key_P)
-    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)))
     request = window.findChildren(ReportRequestDialog)[0]
     active(qtbot, request)
     assert request.subject.text() == "P-4411"
     assert request.days() == (monday, sunday)
     press(qtbot, Qt.Key.Key_Return)  # Produce report
-    qtbot.waitUntil(lambda: bool(window.findChildren(ReportView)), timeout=20_000)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ReportView)))
     view = window.findChildren(ReportView)[0]
     active(qtbot, view)
     assert view.report.row_count == expected
     pdf = tmp_path / "P-4411 last week.pdf"
     answers = Modals(qtbot, (QFileDialog, file_name(qtbot, pdf)))
     press(qtbot, Qt.Key.Key_D, ALT)  # Save as PDF…
-    qtbot.waitUntil(pdf.exists, timeout=20_000)
+    qtbot.waitUntil(pdf.exists)
     assert answers.answered == ["QFileDialog"]
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
     assert data.count(b"/Type /Page\n") + data.count(b"/Type/Page\n") >= 1
     active(qtbot, view)  # the file dialog has gone: the report has the keyboard again
     press(qtbot, Qt.Key.Key_Escape)  # close the report
-    qtbot.waitUntil(lambda: not view.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: not view.isVisible())
 
     # The same events as a case file (File → Save case file…).
     active(qtbot, window)
     menu(qtbot, Qt.Key.Key_F, Qt.Key.Key_C)
-    qtbot.waitUntil(lambda: bool(window.findChildren(CaseFileDialog)), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(window.findChildren(CaseFileDialog)))
     saving = window.findChildren(CaseFileDialog)[0]
     active(qtbot, saving)
     in_focus(qtbot, saving.path)
@@ -383,7 +380,7 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
     press(qtbot, Qt.Key.Key_Tab)
     type_text(qtbot, PASSPHRASE)
     press(qtbot, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: case.exists() and not window.running_work(), timeout=60_000)
+    qtbot.waitUntil(lambda: case.exists() and not window.running_work())
 
     # ... and it opens (File → Open case file…, its name, its passphrase).
     active(qtbot, window)
@@ -393,7 +390,7 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
     menu(qtbot, Qt.Key.Key_F, Qt.Key.Key_O)
     assert answers.answered == ["QFileDialog", "QInputDialog"]
     assert (own_home / ".config" / "QtProject.conf").exists()  # the dialog's history, here
-    qtbot.waitUntil(lambda: bool(window.features.compliance.case_windows), timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.features.compliance.case_windows))
     (case_window,) = window.features.compliance.case_windows
     qtbot.waitUntil(
         lambda: (
@@ -401,12 +398,11 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
             and not case_window.model.loading
             and case_window.model.rowCount() == expected
         ),
-        timeout=20_000,
     )
     gone: list[bool] = []
     case_window.destroyed.connect(lambda: gone.append(True))
     case_window.close()
-    qtbot.waitUntil(lambda: bool(gone), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(gone))
     assert session.watcher is not None
     session.watcher.stop()
 
@@ -417,9 +413,7 @@ def test_reviewer_who_opened_a_patient_last_week_report_and_case_file(
 def sign_in_refused(qtbot, context: Context, email: str) -> str:  # type: ignore[no-untyped-def]
     dialog = sign_in_dialog(qtbot, context)
     type_credentials(qtbot, email, PASSWORD)
-    qtbot.waitUntil(
-        lambda: dialog.message.isVisible() and dialog.sign_in_button.isEnabled(), timeout=20_000
-    )
+    qtbot.waitUntil(lambda: dialog.message.isVisible() and dialog.sign_in_button.isEnabled())
     assert dialog.identity is None and dialog.isVisible()
     text = dialog.message.text()
     dialog.close()
@@ -469,9 +463,7 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
     press(qtbot, Qt.Key.Key_A, CTRL)
     type_text(qtbot, f"user:{wanted}")
     press(qtbot, Qt.Key.Key_Return)
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.rowCount() == expected, timeout=10_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.rowCount() == expected)
     shown = [window.model.data(window.model.index(r, 0), EventRole) for r in range(expected)]
     assert {e.actor_email for e in shown} == {wanted}
     assert len({e.workspace_id for e in shown}) == 2
@@ -487,7 +479,7 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
             )
         ).scalar_one()
     press(qtbot, Qt.Key.Key_G, CTRL)
-    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None)
     dialog = window.go_to_time_dialog
     assert dialog is not None
     active(qtbot, dialog)
@@ -495,8 +487,8 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
     press(qtbot, Qt.Key.Key_A, CTRL)
     type_text(qtbot, f"{moment:%Y-%m-%d %H:%M:%S}")
     press(qtbot, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.go_to_time_dialog is None, timeout=5_000)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is None)
+    qtbot.waitUntil(lambda: not window.model.loading)
     active(qtbot, window)
     in_focus(qtbot, window.table)
     current = window.model.data(window.table.currentIndex(), EventRole)
@@ -509,9 +501,9 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
     def add_dana(staff: QWidget) -> None:
         assert isinstance(staff, StaffDialog)
         wait_keyboard_in(qtbot, staff)
-        qtbot.waitUntil(lambda: len(staff.accounts) == 1, timeout=10_000)
+        qtbot.waitUntil(lambda: len(staff.accounts) == 1)
         press(qtbot, Qt.Key.Key_A, ALT)  # Add…
-        qtbot.waitUntil(lambda: bool(staff.findChildren(AccountForm)), timeout=5_000)
+        qtbot.waitUntil(lambda: bool(staff.findChildren(AccountForm)))
         form = staff.findChildren(AccountForm)[0]
         active(qtbot, form)
         in_focus(qtbot, form.email)
@@ -524,7 +516,7 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
         press(qtbot, Qt.Key.Key_Tab)
         type_text(qtbot, PASSWORD)
         press(qtbot, Qt.Key.Key_Return)
-        qtbot.waitUntil(lambda: len(staff.accounts) == 2, timeout=20_000)
+        qtbot.waitUntil(lambda: len(staff.accounts) == 2)
         active(qtbot, staff)
         press(qtbot, Qt.Key.Key_Escape)
 
@@ -536,7 +528,7 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
 
     # She can sign in ...
     dialog_in = sign_in_dialog(qtbot, context)
-    with qtbot.waitSignal(dialog_in.accepted, timeout=20_000):
+    with qtbot.waitSignal(dialog_in.accepted):
         type_credentials(qtbot, new, PASSWORD)
     assert dialog_in.identity is not None and dialog_in.identity.email == new
 
@@ -544,12 +536,12 @@ def test_admin_searches_an_email_everywhere_goes_to_a_time_and_manages_staff(
     def disable_dana(staff: QWidget) -> None:
         assert isinstance(staff, StaffDialog)
         wait_keyboard_in(qtbot, staff)
-        qtbot.waitUntil(lambda: len(staff.accounts) == 2, timeout=10_000)
+        qtbot.waitUntil(lambda: len(staff.accounts) == 2)
         in_focus(qtbot, staff.table)
         type_text(qtbot, "dana")  # the table finds her row as she is typed
         qtbot.waitUntil(lambda: staff.selected() is not None and staff.selected().email == new)
         press(qtbot, Qt.Key.Key_D, ALT)  # Disable
-        qtbot.waitUntil(lambda: f"Disabled {new}" in staff.message.text(), timeout=20_000)
+        qtbot.waitUntil(lambda: f"Disabled {new}" in staff.message.text())
         press(qtbot, Qt.Key.Key_Escape)
 
     active(qtbot, window)

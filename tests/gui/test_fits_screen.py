@@ -56,7 +56,7 @@ def test_main_window_fits_1280x720_with_every_filter_reachable(qtbot, context) -
     window = open_window(qtbot, context)
     assert fits(window), window.minimumSizeHint()
     choose_custom_range(qtbot, window)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     assert fits(window), window.minimumSizeHint()
     # Even a 1600-pixel screen at 200% (800 logical pixels) holds it with a custom range.
     assert fits(window, QSize(800, 600)), window.minimumSizeHint()
@@ -88,8 +88,8 @@ def test_main_window_opens_on_screen(qtbot, context) -> None:  # type: ignore[no
 def test_insights_window_fits_and_opens_on_screen(qtbot, context) -> None:  # type: ignore[no-untyped-def]
     window = open_window(qtbot, context)
     view = window.features.insights.open()
-    qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
+    qtbot.waitUntil(lambda: view.insights is not None)
+    qtbot.waitUntil(lambda: not view.busy())
     assert fits(view), view.minimumSizeHint()
     area = view.screen().availableGeometry()
     assert area.contains(view.frameGeometry()), (view.frameGeometry(), area)
@@ -124,9 +124,9 @@ def test_sign_in_dialog_grows_for_what_arrives_after_it_opened(qtbot, context) -
     qtbot.addWidget(dialog)
     dialog.show()
     # The demo accounts arrive first, the keyring's answer (a yellow notice) after them.
-    qtbot.waitUntil(lambda: dialog.demo_box.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.demo_box.isVisible())
     slow.answer.set()
-    qtbot.waitUntil(lambda: dialog.keyring_notice.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.keyring_notice.isVisible())
     assert fits(dialog)
     layout = dialog.layout()
     qtbot.waitUntil(lambda: dialog.height() >= layout.totalHeightForWidth(dialog.width()))
@@ -149,7 +149,7 @@ def test_lock_screen_is_tall_enough_after_a_refusal(qtbot, context) -> None:  # 
     assert screen.height() >= screen.minimumSizeHint().height()
     qtbot.keyClicks(screen.password_edit, "not-the-password")
     qtbot.keyClick(screen.password_edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: screen.message.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: screen.message.isVisible())
     layout = screen.layout()
     qtbot.waitUntil(lambda: screen.height() >= layout.totalHeightForWidth(screen.width()))
     for child in screen.findChildren(QLineEdit) + screen.findChildren(QPushButton):

@@ -30,7 +30,7 @@ def test_every_form_shows_its_error_in_the_palette_error_tone(
     parent = QWidget()
     qtbot.addWidget(parent)
     export = ExportDialog(engine, SUPPORT, folder=tmp_path, parent=parent)
-    with qtbot.waitSignal(export.workspaces_loaded, timeout=20_000):
+    with qtbot.waitSignal(export.workspaces_loaded):
         pass  # nothing of it still running when the test ends
     forms: list[FormDialog] = [
         GoToTimeDialog(datetime(2026, 11, 5, 10, 6), ZoneInfo("UTC"), parent),
@@ -69,7 +69,7 @@ def test_an_error_line_shows_whole_and_squeezes_no_field(qtbot) -> None:  # type
             and hint.geometry().bottom() < dialog.error.geometry().top()
         )
 
-    qtbot.waitUntil(laid_out_whole, timeout=5_000)
+    qtbot.waitUntil(laid_out_whole)
     assert dialog.error.text() in dialog.edit.accessibleDescription()
     qtbot.keyClicks(dialog.edit, "x")  # typing again clears the refusal
     assert dialog.error.isHidden() and dialog.edit.accessibleDescription() == dialog.hint

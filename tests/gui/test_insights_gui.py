@@ -76,12 +76,12 @@ def open_insights(qtbot, context: Context) -> tuple[MainWindow, InsightsWindow]:
     window = MainWindow(context, sign_in_as(context, ADMIN))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.state.loaded, timeout=15_000)
+    qtbot.waitUntil(lambda: window.state.loaded)
     window.apply_filter(last_month(clinic(context.engine)))
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     view = window.features.insights.open()
-    qtbot.waitUntil(lambda: view.insights is not None and view.report is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: not view.busy(), timeout=30_000)
+    qtbot.waitUntil(lambda: view.insights is not None and view.report is not None)
+    qtbot.waitUntil(lambda: not view.busy())
     return window, view
 
 
@@ -106,7 +106,7 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
     category = next(iter(insights.activity))
     expected = insights.filter_for_bucket(busiest, category)
     assert window.current_filter() == expected
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     assert sql_count(engine, expected) == int(bars.at(busiest))
 
     # A real mouse click on the busiest member's bar.
@@ -121,7 +121,6 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
     qtbot.mouseClick(view.members.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point))
     qtbot.waitUntil(
         lambda: window.current_filter() == insights.filter_for_member(insights.members[0].email),
-        timeout=5_000,
     )
     assert sql_count(engine, window.current_filter()) == insights.members[0].count
 
@@ -211,9 +210,9 @@ def test_exports_state_their_scope_and_are_logged(qtbot, context: Context, tmp_p
     before = len(views(engine))
     for name in ("charts.png", "charts.pdf"):
         view.export_charts(tmp_path / name)
-        qtbot.waitUntil(lambda n=name: (tmp_path / n).exists(), timeout=15_000)
+        qtbot.waitUntil(lambda n=name: (tmp_path / n).exists())
     view.export_flags(tmp_path / "flags.csv")
-    qtbot.waitUntil(lambda: (tmp_path / "flags.csv").exists(), timeout=15_000)
+    qtbot.waitUntil(lambda: (tmp_path / "flags.csv").exists())
     image = QImage(str(tmp_path / "charts.png"))
     assert image.width() > 600 and image.height() > 400
     assert (tmp_path / "charts.pdf").read_bytes().startswith(b"%PDF")
@@ -239,10 +238,9 @@ def test_thresholds_are_shown_changed_and_kept(qtbot, context: Context) -> None:
     spin.setValue(9)
     dialog.button_box = dialog.findChild(QDialogButtonBox)
     dialog.button_box.button(QDialogButtonBox.StandardButton.Ok).click()
-    qtbot.waitUntil(lambda: not view.busy() and view.report is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not view.busy() and view.report is not None)
     qtbot.waitUntil(
         lambda: view.report is not None and view.report.results[0].values["failures"] == 9,
-        timeout=60_000,
     )
     assert view.report.results[0].count == 0
     assert window.settings.json("insights/thresholds", {}) == {
@@ -256,15 +254,15 @@ def test_cancel_and_lock(qtbot, context: Context) -> None:  # type: ignore[no-un
     view.refresh()
     assert view.busy()
     view.cancel()
-    qtbot.waitUntil(lambda: not view.busy(), timeout=10_000)
+    qtbot.waitUntil(lambda: not view.busy())
     assert not view.cancel_button.isVisible()
     view.refresh()
-    qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
+    qtbot.waitUntil(lambda: not view.busy())
     from nvadmin.ui.lock_screen import LockScreen
 
     screen = LockScreen(context, ADMIN, "Locked on request.", window)
     screen.open()
-    qtbot.waitUntil(lambda: view.insights is None and not view.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: view.insights is None and not view.isVisible())
     assert view.flags_tree.topLevelItemCount() == 0
     screen.close()
 
@@ -285,7 +283,7 @@ def test_working_hours_are_changed_from_the_thresholds_dialog(qtbot, context: Co
             return False
         return report.workspaces[0].work_day_end == 24
 
-    qtbot.waitUntil(recomputed, timeout=60_000)
+    qtbot.waitUntil(recomputed)
     after_hours = next(r for r in view.report.results if r.rule.name == "after_hours")
     assert after_hours.count == 0
     assert "00:00-24:00" in after_hours.explanation
@@ -308,4 +306,4 @@ def test_closing_the_window_under_a_running_job_is_harmless(qtbot, context: Cont
     window.features.insights.view = None
     qtbot.waitUntil(lambda: not [j for j in running_jobs() if j.name.startswith("insights")])
     again = window.features.insights.open()
-    qtbot.waitUntil(lambda: again.insights is not None and not again.busy(), timeout=60_000)
+    qtbot.waitUntil(lambda: again.insights is not None and not again.busy())

@@ -80,7 +80,7 @@ def focused(window: MainWindow) -> QWidget:
 def back_in(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     """The window manager's part once a dialog has gone: the main window is active again."""
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
 
 
 def current_event(window: MainWindow):  # type: ignore[no-untyped-def]
@@ -88,7 +88,7 @@ def current_event(window: MainWindow):  # type: ignore[no-untyped-def]
 
 
 def wait_jumped(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
 
 
 # -- focus ---------------------------------------------------------------------------------
@@ -98,18 +98,18 @@ def test_after_sign_in_the_table_has_focus_at_its_first_row(qtbot, context: Cont
     session = signed_in(qtbot, context)
     window = session.window
     assert isinstance(window, MainWindow)
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table)
     assert window.table.currentIndex().row() == 0
     assert window.browser_table.selected_rows() == [0]
     # Ctrl+E at once, into whatever has focus, opens the export form.
     qtbot.keyClick(focused(window), Qt.Key.Key_E, CTRL)
-    qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)))
     dialog = window.findChildren(ExportDialog)[0]
-    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    qtbot.waitUntil(dialog.isVisible)
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: not dialog.isVisible())
     # Closing the dialog gives the keyboard back to the table.
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table)
     assert session.watcher is not None
     session.watcher.stop()
 
@@ -125,14 +125,14 @@ def test_closing_any_dialog_gives_the_keyboard_back_to_the_table(qtbot, context:
     ):
         edit = window.filter_bar.search_edit
         qtbot.keyClick(focused(window), Qt.Key.Key_F, CTRL)
-        qtbot.waitUntil(lambda e=edit: QApplication.focusWidget() is e, timeout=5_000)
+        qtbot.waitUntil(lambda e=edit: QApplication.focusWidget() is e)
         dialog = open_dialog()
         assert dialog is not None
-        qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+        qtbot.waitUntil(dialog.isVisible)
         dialog.activateWindow()
-        qtbot.waitUntil(lambda d=dialog: QApplication.activeWindow() is d, timeout=5_000)
+        qtbot.waitUntil(lambda d=dialog: QApplication.activeWindow() is d)
         qtbot.keyClick(QApplication.focusWidget() or dialog, Qt.Key.Key_Escape)
-        qtbot.waitUntil(lambda d=dialog: not d.isVisible(), timeout=5_000)
+        qtbot.waitUntil(lambda d=dialog: not d.isVisible())
         back_in(qtbot, window)
         assert QApplication.focusWidget() is window.table
         assert window.table.currentIndex().isValid()
@@ -180,7 +180,7 @@ def test_window_shortcuts_work_from_every_focusable_widget(qtbot, context: Conte
     missed = []
     for widget in widgets:
         widget.setFocus(Qt.FocusReason.TabFocusReason)
-        qtbot.waitUntil(lambda w=widget: QApplication.focusWidget() is w, timeout=5_000)
+        qtbot.waitUntil(lambda w=widget: QApplication.focusWidget() is w)
         for key, modifiers, text in SHORTCUTS:
             fired.clear()
             qtbot.keyClick(widget, key, modifiers)
@@ -195,6 +195,7 @@ def test_window_shortcuts_work_from_every_focusable_widget(qtbot, context: Conte
     os.environ.get("QT_QPA_PLATFORM") == "xcb" or shutil.which("xvfb-run") is None,
     reason="needs xvfb-run (or is the X11 run itself)",
 )
+@pytest.mark.slow
 def test_window_shortcuts_under_x11_key_bindings(tmp_path: Path) -> None:
     """On X11 a line edit binds Ctrl+E (end of line) itself; the offscreen platform does not,
     so the shortcut tests run once more on a real X server."""
@@ -214,6 +215,8 @@ def test_window_shortcuts_under_x11_key_bindings(tmp_path: Path) -> None:
             "no:randomly",
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",
             f"{__file__}::test_window_shortcuts_work_from_every_focusable_widget",
             f"{__file__}::test_after_sign_in_the_table_has_focus_at_its_first_row",
         ],
@@ -232,10 +235,10 @@ def test_window_shortcuts_under_x11_key_bindings(tmp_path: Path) -> None:
 
 def go_to(qtbot, window: MainWindow, typed: str, *, paste: bool = False) -> None:  # type: ignore[no-untyped-def]
     qtbot.keyClick(focused(window), Qt.Key.Key_G, CTRL)
-    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None)
     dialog = window.go_to_time_dialog
     assert dialog is not None
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.edit, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.edit)
     edit = dialog.edit
     qtbot.keyClick(edit, Qt.Key.Key_A, CTRL)
     if paste:
@@ -245,7 +248,7 @@ def go_to(qtbot, window: MainWindow, typed: str, *, paste: bool = False) -> None
         qtbot.keyClicks(edit, typed)
     assert edit.text() == typed  # what was typed is what is read, nothing moved between fields
     qtbot.keyClick(edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.go_to_time_dialog is None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is None)
     wait_jumped(qtbot, window)
     back_in(qtbot, window)
 
@@ -268,7 +271,7 @@ def test_go_to_time_takes_exactly_what_was_typed(
     window = session.window
     assert isinstance(window, MainWindow)
     assert window.display_zone().key == "America/Chicago"
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table)
     # The oldest event (Ctrl+End) is on 2026-11-05 in Chicago: the day "10:06" is on.
     qtbot.keyClick(window.table, Qt.Key.Key_End, CTRL)
     wait_jumped(qtbot, window)
@@ -296,7 +299,7 @@ def test_go_to_time_keeps_a_wrong_entry_and_says_why(qtbot, context: Context) ->
     assert isinstance(window, MainWindow)
     before = current_event(window)
     qtbot.keyClick(focused(window), Qt.Key.Key_G, CTRL)
-    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None)
     dialog = window.go_to_time_dialog
     assert dialog is not None
     qtbot.keyClick(dialog.edit, Qt.Key.Key_A, CTRL)
@@ -305,10 +308,10 @@ def test_go_to_time_keeps_a_wrong_entry_and_says_why(qtbot, context: Context) ->
     assert dialog.isVisible() and dialog.edit.text() == "2026-11-31 10:06"
     assert "is not a date and time" in dialog.error.text() and dialog.error.isVisible()
     qtbot.keyClick(dialog.edit, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window.go_to_time_dialog is None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is None)
     assert current_event(window) == before
     back_in(qtbot, window)
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table)
     assert session.watcher is not None
     session.watcher.stop()
 

@@ -45,17 +45,17 @@ def sign_in(qtbot, session: Session, email: str) -> MainWindow:  # type: ignore[
 
 
 def sign_out(qtbot, session: Session) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(session.signed_out, timeout=10_000):
+    with qtbot.waitSignal(session.signed_out):
         session.sign_out()
 
 
 def search_by_keys(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_F, CTRL)
     edit = window.filter_bar.search_edit
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is edit, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is edit)
     qtbot.keyClicks(edit, text)
     qtbot.keyClick(edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
 
 
 def test_the_next_user_does_not_see_the_last_users_search(
@@ -67,7 +67,7 @@ def test_the_next_user_does_not_see_the_last_users_search(
     carla = sign_in(qtbot, session, "carla@n.example")
     riverside = next(w for w in carla.picker.workspaces if w.slug == "riverside")
     carla.picker.select(riverside, notify=True)
-    qtbot.waitUntil(lambda: not carla.model.loading, timeout=10_000)
+    qtbot.waitUntil(lambda: not carla.model.loading)
     search_by_keys(qtbot, carla, "patient:P-4471")
     assert carla.current_filter().terms == (Term("patient", "P-4471"),)
     carla.save_search("Patient under investigation")
@@ -115,13 +115,13 @@ def test_lock_takes_the_exports_list_off_the_screen(
     dock = dana.features.export.dock
     dock.show()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_L, CTRL)
-    qtbot.waitUntil(lambda: session.locked, timeout=5_000)
+    qtbot.waitUntil(lambda: session.locked)
     assert not dock.isVisible() and dana.filter_bar.isHidden()
     screen = session.lock_screen
     assert screen is not None
     screen.password_edit.setFocus()
     qtbot.keyClicks(screen.password_edit, PASSWORD)
     qtbot.keyClick(screen.password_edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not session.locked, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.locked)
     assert dock.isVisible()
     sign_out(qtbot, session)

@@ -47,10 +47,10 @@ def restore_theme(qapp: QApplication) -> Iterator[None]:
 
 def open_insights(qtbot, window: MainWindow, f: EventFilter):  # type: ignore[no-untyped-def]
     window.apply_filter(f)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     view = window.features.insights.open()
-    qtbot.waitUntil(lambda: view.insights is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: not view.busy(), timeout=60_000)
+    qtbot.waitUntil(lambda: view.insights is not None)
+    qtbot.waitUntil(lambda: not view.busy())
     view.resize(1240, 680)
     qtbot.waitExposed(view)
     return view
@@ -147,9 +147,7 @@ def test_table_shows_labels_and_fits_the_columns_that_matter(qtbot, context) -> 
     window.filter_bar.search_edit.setFocus()
     qtbot.keyClicks(window.filter_bar.search_edit, "category:failed")
     qtbot.keyClick(window.filter_bar.search_edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.rowCount() > 0, timeout=15_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.rowCount() > 0)
     model, table = window.model, window.table
     roles = {model.data(model.index(r, column_of(fields.ROLE))) for r in range(model.rowCount())}
     assert roles and not any("_" in role for role in roles), roles
@@ -173,9 +171,7 @@ def test_all_workspaces_then_one_workspace(qtbot, context) -> None:  # type: ign
     window = open_window(qtbot, context)
     one = window.current_workspace()
     window.apply_filter(EventFilter(workspace_ids=()))  # All workspaces
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.rowCount() > 0, timeout=15_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.rowCount() > 0)
     assert not window.table.isColumnHidden(column_of(fields.WORKSPACE))
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_Down)
@@ -183,7 +179,7 @@ def test_all_workspaces_then_one_workspace(qtbot, context) -> None:  # type: ign
     text = window.detail.text.toPlainText()
     assert text.count("Time (UTC)") == 1, text
     window.apply_filter(EventFilter(workspace_ids=(one.id,)))
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.model.loading)
     assert window.table.isColumnHidden(column_of(fields.WORKSPACE))
 
 

@@ -57,9 +57,9 @@ def open_window(qtbot, context: Context, identity: StaffIdentity = SUPPORT) -> M
     window.resize(1280, 720)
     window.show()
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
-    qtbot.waitUntil(lambda: window._workspaces_loaded, timeout=15_000)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    qtbot.waitUntil(lambda: window.state.loaded)
+    qtbot.waitUntil(lambda: not window.model.loading)
     return window
 
 
@@ -77,42 +77,39 @@ def test_fulfilled_from_the_queue_with_keys_only(  # type: ignore[no-untyped-def
     feature = window.features.requests
     panel = feature.panel
     assert feature.dock.isVisible()  # support's home screen
-    qtbot.waitUntil(lambda: panel.model.rowCount() == 2, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 2)
     feature.last_folder = tmp_path
 
     # Ctrl+Shift+R puts the keyboard in the queue; Down/Up choose, Enter opens the form
     qtbot.keyClick(window.table, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)  # fmt: skip
-    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5_000)
+    qtbot.waitUntil(lambda: panel.table.hasFocus())
     # both are due about the same time: the earlier one first, selected
     assert panel.current() is not None and panel.current().ticket == "SUP-200"
     assert panel.fulfil_button.isEnabled()
     qtbot.keyClick(panel.table, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
     dialog = feature.dialog
-    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12)
     assert dialog.ticket_edit.text() == "SUP-200" and not dialog.ticket_edit.isEnabled()
     assert dialog.from_edit.date().toPython().isoformat() == "2025-03-01"
     qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Return)  # Start
     qtbot.waitUntil(
         lambda: requests.get_request(owner, request_id).status is Status.EXPORTED,
-        timeout=20_000,
     )
     qtbot.waitUntil(
         lambda: panel.current() is not None and panel.current().status is Status.EXPORTED,
-        timeout=10_000,
     )
     # the form has closed: the window takes the keyboard back (as a window manager gives
     # it; offscreen has none), Ctrl+Shift+R the queue
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
-    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5_000)
+    qtbot.waitUntil(lambda: panel.table.hasFocus())
     qtbot.keyClick(panel.table, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)  # delivered
     qtbot.waitUntil(
         lambda: requests.get_request(owner, request_id).status is Status.DELIVERED,
-        timeout=10_000,
     )
     view = requests.get_request(owner, request_id)
     assert view.export_path and view.manifest_path and view.export_rows == 12
@@ -133,7 +130,7 @@ def test_fulfilled_from_the_queue_with_keys_only(  # type: ignore[no-untyped-def
     ]
     # now the open request comes first; the one whose requester is not a clinic admin cannot
     # be opened for export: Enter says why instead
-    qtbot.waitUntil(lambda: panel.model.views[0].ticket == "SUP-201", timeout=10_000)
+    qtbot.waitUntil(lambda: panel.model.views[0].ticket == "SUP-201")
     qtbot.keyClick(panel.table, Qt.Key.Key_Up)
     assert panel.current() is not None and panel.current().ticket == "SUP-201"
     assert not panel.fulfil_button.isEnabled() and not panel.override_button.isEnabled()
@@ -173,23 +170,21 @@ def test_an_admin_overrides_the_check_with_a_reason_typed_in_the_dialog(  # type
     ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
     panel = feature.panel
-    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=10_000)
-    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5_000)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1)
+    qtbot.waitUntil(lambda: panel.table.hasFocus())
     assert panel.override_button.isEnabled() and not panel.fulfil_button.isEnabled()
 
     qtbot.keyClick(panel.table, Qt.Key.Key_O, Qt.KeyboardModifier.AltModifier)
-    qtbot.waitUntil(lambda: panel.reason_dialog is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: panel.reason_dialog is not None)
     box = panel.reason_dialog
-    qtbot.waitUntil(lambda: box.isVisible() and box.focusWidget() is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: box.isVisible() and box.focusWidget() is not None)
     assert "not an admin role" in box.labelText()
     qtbot.keyClicks(box.focusWidget(), "owner confirmed by phone")
     qtbot.keyClick(box.focusWidget(), Qt.Key.Key_Return)
-    qtbot.waitUntil(
-        lambda: requests.get_request(owner, request_id).status is Status.VERIFIED, timeout=10_000
-    )
+    qtbot.waitUntil(lambda: requests.get_request(owner, request_id).status is Status.VERIFIED)
     view = requests.get_request(owner, request_id)
     assert view.override_reason == "owner confirmed by phone"
-    qtbot.waitUntil(lambda: panel.fulfil_button.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: panel.fulfil_button.isEnabled())
     window.close()
 
 

@@ -94,23 +94,22 @@ def focused() -> QWidget:
 def start_export(qtbot, window: MainWindow, folder: Path) -> ExportRow:  # type: ignore[no-untyped-def]
     window.features.export.last_folder = folder
     qtbot.keyClick(focused(), Qt.Key.Key_E, CTRL)
-    qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ExportDialog)))
     dialog = window.findChildren(ExportDialog)[0]
     qtbot.waitUntil(lambda: dialog.isVisible() and dialog.current_workspace() is not None)
     dialog.ticket_edit.setFocus()
     qtbot.keyClicks(dialog.ticket_edit, "SUP-41")
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     panel = window.features.export.panel
-    qtbot.waitUntil(lambda: bool(panel.rows), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(panel.rows))
     row = panel.rows[0]
-    qtbot.waitUntil(lambda: row.state is State.RUNNING, timeout=10_000)
+    qtbot.waitUntil(lambda: row.state is State.RUNNING)
     return row
 
 
 def question(qtbot, window: MainWindow) -> QMessageBox:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(
         lambda: window.stop_work_box is not None and window.stop_work_box.isVisible(),
-        timeout=5_000,
     )
     box = window.stop_work_box
     assert box is not None
@@ -131,23 +130,23 @@ def test_quit_during_an_export_asks_and_esc_lets_it_finish(
     assert isinstance(window, MainWindow)
     row = start_export(qtbot, window, folder)
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     window.window_actions.quit.trigger()  # File → Quit
     box = question(qtbot, window)
     assert box.text() == "1 export running"
     assert button(box, "Wait") is box.escapeButton()
     button(box, "Cancel them and quit")
     qtbot.keyClick(box, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window.stop_work_box is None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.stop_work_box is None)
     assert window.isVisible() and row.state is State.RUNNING
     gate.open.set()
-    qtbot.waitUntil(lambda: row.state is State.DONE, timeout=30_000)
+    qtbot.waitUntil(lambda: row.state is State.DONE)
     with row.request.output.open(encoding="utf-8", newline="") as handle:
         assert sum(1 for _ in csv.DictReader(handle)) == row.result.rows >= 50
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     window.window_actions.quit.trigger()  # nothing runs now: quits at once
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: not window.isVisible())
     assert window.stop_work_box is None
     assert session.watcher is not None
     session.watcher.stop()
@@ -163,7 +162,7 @@ def test_cancel_them_and_quit_leaves_no_file(
     window.close()  # the window manager's close button
     box = question(qtbot, window)
     qtbot.mouseClick(button(box, "Cancel them and quit"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.isVisible())
     assert row.state is State.CANCELLED
     assert list(folder.iterdir()) == []  # neither the CSV nor a temporary file
     assert session.watcher is not None
@@ -182,12 +181,12 @@ def test_sign_out_during_an_export_asks_first(
     box = question(qtbot, window)
     assert "Cancel them and sign out" in [b.text().replace("&", "") for b in box.buttons()]
     qtbot.keyClick(box, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window.stop_work_box is None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.stop_work_box is None)
     assert session.window is window and session.identity is not None  # still signed in
     gate.open.set()
-    qtbot.waitUntil(lambda: row.state is State.DONE, timeout=30_000)
+    qtbot.waitUntil(lambda: row.state is State.DONE)
     assert row.request.output.exists()
-    with qtbot.waitSignal(session.signed_out, timeout=10_000):
+    with qtbot.waitSignal(session.signed_out):
         window.window_actions.sign_out.trigger()  # nothing runs now: signs out at once
     assert session.window is None
 
@@ -202,10 +201,10 @@ def test_work_ending_while_asked_goes_on_with_the_quit(
     window.window_actions.quit.trigger()
     question(qtbot, window)
     gate.open.set()  # the export finishes before anyone answers: nothing left to lose
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: not window.isVisible())
     assert row.state is State.DONE and row.request.output.exists()
     assert window.stop_work_box is None
-    qtbot.waitUntil(lambda: not window.findChildren(QMessageBox), timeout=5_000)
+    qtbot.waitUntil(lambda: not window.findChildren(QMessageBox))
     assert session.watcher is not None
     session.watcher.stop()
 
@@ -239,26 +238,26 @@ def test_a_verification_and_a_case_file_being_built_are_asked_about_too(
         ws = seed(context.engine)
         window = open_window(qtbot, context)
         verifying = window.features.compliance.open_verify()
-        qtbot.waitUntil(verifying.verify_button.isEnabled, timeout=10_000)
+        qtbot.waitUntil(verifying.verify_button.isEnabled)
         verifying.start()
         building = window.features.compliance.save_case(
             tmp_path / "held.nvcase", PASSPHRASE, EventFilter(workspace_ids=(ws,))
         )
-        qtbot.waitUntil(lambda: len(window.running_work()) == 2, timeout=10_000)
+        qtbot.waitUntil(lambda: len(window.running_work()) == 2)
         window.close()
         box = question(qtbot, window)
         assert box.text() == "1 case file and 1 verification running"
         qtbot.keyClick(box, Qt.Key.Key_Escape)
-        qtbot.waitUntil(lambda: window.stop_work_box is None, timeout=5_000)
+        qtbot.waitUntil(lambda: window.stop_work_box is None)
         assert window.isVisible()
-        with qtbot.waitSignal(building.finished, timeout=60_000):
+        with qtbot.waitSignal(building.finished):
             release.set()
-        qtbot.waitUntil(lambda: bool(verifying.results), timeout=20_000)
+        qtbot.waitUntil(lambda: bool(verifying.results))
         assert (tmp_path / "held.nvcase").exists()
         assert "chain intact" in verifying.headline.text()
         verifying.close()
         window.close()
-        qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
+        qtbot.waitUntil(lambda: not window.isVisible())
     finally:
         release.set()
         context.dispose()
@@ -273,12 +272,12 @@ def test_locking_keeps_the_export_running(
     assert isinstance(window, MainWindow)
     row = start_export(qtbot, window, folder)
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     qtbot.keyClick(focused(), Qt.Key.Key_L, CTRL)
-    qtbot.waitUntil(lambda: session.locked, timeout=5_000)
+    qtbot.waitUntil(lambda: session.locked)
     assert window.stop_work_box is None
     gate.open.set()
-    qtbot.waitUntil(lambda: row.state is State.DONE, timeout=30_000)
+    qtbot.waitUntil(lambda: row.state is State.DONE)
     assert session.locked and row.request.output.exists()
     assert session.watcher is not None
     session.watcher.stop()

@@ -60,14 +60,14 @@ def open_window(qtbot, context: Context) -> MainWindow:  # type: ignore[no-untyp
     window = MainWindow(context, ADMIN)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.state.loaded, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.loaded)
     window.apply_filter(
         EventFilter(
             workspace_ids=(next(w.id for w in window.picker.workspaces if w.slug == "riverside"),),
             include_log_access=False,
         )
     )
-    qtbot.waitUntil(lambda: window.model.count is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.count is not None)
     return window
 
 
@@ -77,9 +77,7 @@ def search(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-unt
     qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClicks(edit, text + " -category:log")
     qtbot.keyClick(edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(
-        lambda: not window.model.loading and window.model.count is not None, timeout=10_000
-    )
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.count is not None)
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def test_focus_in_email_and_enter_signs_in(qtbot, context: Context) -> None:  # 
     qtbot.keyClicks(dialog.email_edit, "ana@n.example")
     dialog.password_edit.setFocus()
     qtbot.keyClicks(dialog.password_edit, PASSWORD)
-    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+    with qtbot.waitSignal(dialog.accepted):
         qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert dialog.identity and dialog.identity.email == "ana@n.example"
@@ -104,7 +104,7 @@ def test_code_asked_after_right_password(qtbot, context: Context) -> None:  # ty
     import time
 
     dialog.code_edit.setText(totp.code_at(new.totp_secret, time.time()))
-    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+    with qtbot.waitSignal(dialog.accepted):
         dialog.sign_in_button.click()
 
 
@@ -116,7 +116,7 @@ def test_demo_accounts_shown_only_on_demo_database(qtbot, context: Context) -> N
     assert len(buttons) == 3
     buttons[2].click()
     assert (dialog.email_edit.text(), dialog.password_edit.text()) == created[2][:2]
-    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+    with qtbot.waitSignal(dialog.accepted):
         dialog.sign_in_button.click()
     assert dialog.identity and dialog.identity.role == "admin"
 
@@ -132,7 +132,7 @@ def test_first_run_creates_the_first_admin(qtbot, context: Context) -> None:  # 
     qtbot.waitUntil(lambda: "at least 12" in dialog.message.text())
     dialog.first_admin.password.setText(PASSWORD)
     dialog.first_admin.repeat.setText(PASSWORD)
-    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+    with qtbot.waitSignal(dialog.accepted):
         dialog.first_admin.create_button.click()
     assert dialog.identity and dialog.identity.role == "admin"
     assert accounts.staff_count(context.engine) == 1
@@ -149,7 +149,7 @@ def test_no_keyring_disables_remember_me_and_says_so(qtbot, context: Context) ->
     assert not dialog.remember_box.isEnabled()
     dialog.email_edit.setText("ana@n.example")
     dialog.password_edit.setText(PASSWORD)
-    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+    with qtbot.waitSignal(dialog.accepted):
         dialog.sign_in_button.click()  # signing in still works
     assert dialog.remember_token is None
 
@@ -167,7 +167,7 @@ def test_remembered_sign_in_skips_the_password(
     dialog.email_edit.setText("ana@n.example")
     dialog.password_edit.setText(PASSWORD)
     dialog.remember_box.setChecked(True)
-    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+    with qtbot.waitSignal(dialog.accepted):
         dialog.sign_in_button.click()
     token = dialog.remember_token
     assert token
@@ -181,7 +181,7 @@ def test_remembered_sign_in_skips_the_password(
 
     again = SignInDialog(context, CredentialStore(timeout=2))
     qtbot.addWidget(again)
-    with qtbot.waitSignal(again.accepted, timeout=10_000):
+    with qtbot.waitSignal(again.accepted):
         again.show()
     assert again.identity and again.identity.email == "ana@n.example"
 
@@ -270,10 +270,10 @@ def test_staff_desktop_signs_in_as_its_own_login(qtbot, pg_url: str) -> None:  #
         qtbot.keyClick(dialog.email_edit, Qt.Key.Key_Tab)
         qtbot.keyClicks(dialog.password_edit, PASSWORD)
         qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
-        qtbot.waitUntil(lambda: dialog.code_edit.isVisible(), timeout=20_000)
+        qtbot.waitUntil(lambda: dialog.code_edit.isVisible())
         code = totp.code_at(new.totp_secret, __import__("time").time())
         qtbot.keyClicks(dialog.code_edit, code)
-        with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        with qtbot.waitSignal(dialog.accepted):
             qtbot.keyClick(dialog.code_edit, Qt.Key.Key_Return)
         assert dialog.identity and dialog.identity.email == "ana@n.example"
         with context.engine.connect() as connection:

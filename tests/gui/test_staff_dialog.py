@@ -43,32 +43,32 @@ def test_admin_disables_unlocks_and_enables(qtbot, context: Context) -> None:  #
             auth.sign_in("ana@n.example", "wrong-password")
     dialog = StaffDialog(context, admin(context))
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: len(dialog.accounts) == 2, timeout=10_000)
+    qtbot.waitUntil(lambda: len(dialog.accounts) == 2)
     row = row_of(dialog, "ana@n.example")
     assert dialog.table.item(row, 3).text().startswith("locked until")
     dialog.table.selectRow(row)
     assert dialog.unlock_button.isEnabled()
     dialog.unlock_button.click()
-    qtbot.waitUntil(lambda: dialog.table.item(row, 3).text() == "active", timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.table.item(row, 3).text() == "active")
     assert auth.sign_in("ana@n.example", PASSWORD)
 
     dialog.disable_button.click()
-    qtbot.waitUntil(lambda: dialog.table.item(row, 3).text() == "disabled", timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.table.item(row, 3).text() == "disabled")
     assert "Disabled ana@n.example" in dialog.message.text()
     with pytest.raises(SignInRefused):
         auth.sign_in("ana@n.example", PASSWORD)
     dialog.enable_button.click()
-    qtbot.waitUntil(lambda: dialog.table.item(row, 3).text() == "active", timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.table.item(row, 3).text() == "active")
 
 
 def test_last_admin_protection_is_shown(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
     dialog = StaffDialog(context, admin(context))
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: len(dialog.accounts) == 2, timeout=10_000)
+    qtbot.waitUntil(lambda: len(dialog.accounts) == 2)
     dialog.table.selectRow(row_of(dialog, "boss@n.example"))
     dialog.role_box.setCurrentIndex(dialog.role_box.findData("support"))
     dialog.role_button.click()
-    qtbot.waitUntil(lambda: "only active admin" in dialog.message.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "only active admin" in dialog.message.text())
 
 
 def test_non_admin_is_refused_by_the_service(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
@@ -76,5 +76,5 @@ def test_non_admin_is_refused_by_the_service(qtbot, context: Context) -> None:  
     support = StaffIdentity(2, "ana@n.example", "Ana", Role.SUPPORT)
     dialog = StaffDialog(context, support)
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: "not allowed" in dialog.message.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "not allowed" in dialog.message.text())
     assert dialog.table.rowCount() == 0

@@ -15,14 +15,14 @@ def open_form(qtbot, context: Context) -> tuple[StaffDialog, AccountForm]:  # ty
     dialog = StaffDialog(context, admin(context))
     qtbot.addWidget(dialog)
     dialog.show()
-    qtbot.waitUntil(lambda: len(dialog.accounts) == 2, timeout=10_000)
+    qtbot.waitUntil(lambda: len(dialog.accounts) == 2)
     dialog.add_button.setFocus()
     qtbot.keyClick(dialog.add_button, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: bool(dialog.findChildren(AccountForm)), timeout=5_000)
+    qtbot.waitUntil(lambda: bool(dialog.findChildren(AccountForm)))
     form = dialog.findChildren(AccountForm)[0]
-    qtbot.waitUntil(form.isVisible, timeout=5_000)
+    qtbot.waitUntil(form.isVisible)
     form.activateWindow()  # what the window manager does with a new dialog
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is form, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is form)
     return dialog, form
 
 
@@ -56,9 +56,9 @@ def test_a_wrong_field_keeps_the_form_and_says_where(qtbot, context: Context) ->
 
     type_into(qtbot, form.password, "a long enough password")
     type_into(qtbot, form.repeat, "a long enough password")
-    with qtbot.waitSignal(form.accepted, timeout=20_000):
+    with qtbot.waitSignal(form.accepted):
         qtbot.keyClick(form.repeat, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: len(dialog.accounts) == 3, timeout=10_000)
+    qtbot.waitUntil(lambda: len(dialog.accounts) == 3)
     added = next(a for a in dialog.accounts if a.email == "ingrid@n.example")
     assert added.role == "compliance" and added.display_name == "Ingrid Olsen"
 
@@ -70,7 +70,7 @@ def test_an_existing_account_is_said_in_the_form(qtbot, context: Context) -> Non
     type_into(qtbot, form.password, "a long enough password")
     type_into(qtbot, form.repeat, "a long enough password")
     qtbot.keyClick(form.repeat, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: form.email_error.isVisible(), timeout=20_000)
+    qtbot.waitUntil(lambda: form.email_error.isVisible())
     assert "already exists" in form.email_error.text()
     assert form.isVisible() and form.name.text() == "Another Ana"
     assert form.buttons.isEnabled()

@@ -25,10 +25,10 @@ def context(db_url: str) -> Iterator[Context]:
 
 def press_verify(qtbot, dialog: VerifyDialog) -> None:  # type: ignore[no-untyped-def]
     dialog.results = []
-    qtbot.waitUntil(dialog.verify_button.isEnabled, timeout=10_000)
+    qtbot.waitUntil(dialog.verify_button.isEnabled)
     dialog.verify_button.setFocus()
     qtbot.keyClick(dialog.verify_button, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: bool(dialog.results), timeout=20_000)
+    qtbot.waitUntil(lambda: bool(dialog.results))
 
 
 def test_a_rollback_after_a_verification_is_reported_in_the_window(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]

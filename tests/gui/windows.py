@@ -17,8 +17,8 @@ def open_main_window(qtbot, context: Context, identity: StaffIdentity = ADMIN) -
     window = MainWindow(context, identity)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.state.loaded, timeout=15_000)
-    qtbot.waitUntil(lambda: not window.model.loading, timeout=15_000)
+    qtbot.waitUntil(lambda: window.state.loaded)
+    qtbot.waitUntil(lambda: not window.model.loading)
     return window
 
 
@@ -36,8 +36,7 @@ def open_session_window(  # type: ignore[no-untyped-def]
         qtbot.addWidget(window)
     qtbot.waitUntil(
         lambda: window.state.loaded and window.model.rowCount() > 0 and not window.model.loading,
-        timeout=10_000,
     )
     window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     return window

@@ -141,7 +141,7 @@ def test_the_sign_in_dialog_needs_no_password_for_a_certificate(
         qtbot.waitUntil(lambda: dialog.facts is not None and dialog.keyring_status is not None)
         qtbot.keyClicks(dialog.email_edit, LOGIN)
         qtbot.keyClick(dialog.email_edit, Qt.Key.Key_Tab)
-        with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        with qtbot.waitSignal(dialog.accepted):
             qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
         assert dialog.identity is not None and dialog.identity.email == LOGIN
         with context.engine.connect() as connection:

@@ -7,6 +7,7 @@ files readable only by their owner; plus concurrent exports.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import json
@@ -41,6 +42,7 @@ from nvadmin.query.filters import EventFilter
 from nvadmin.query.localtime import day_range
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import add_workspace, draft, write
+from tests.waiting import HANG_GUARD_MS
 
 CLEO = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,24 +134,26 @@ def test_cancel_is_prompt_and_stops_the_server_query(
     engine, ws = big_pg
     monkeypatch.setattr(service, "CHECK_EVERY", 250)
     token = CancelToken()
-    cancelled_at: list[float] = []
     copies_running: list[int] = []
+    after_cancel: list[int] = []
 
     def progress(done: int, total: int | None, message: str = "") -> None:
-        if total and done >= at * total and not token.cancelled:
+        if token.cancelled:
+            after_cancel.append(done)
+        elif total and done >= at * total:
             copies_running.append(running_copies(engine))
-            cancelled_at.append(time.monotonic())
             token.cancel()
         time.sleep(0.01)  # a slow reader: the server is still sending when cancel comes
 
     out = tmp_path / "big.csv"
     with pytest.raises(Cancelled):
         export_csv(engine, CLEO, export_request(out, ws), progress=progress, token=token)
-    stopped_after = time.monotonic() - cancelled_at[0]
-    assert stopped_after < 1.0, f"cancel took {stopped_after:.2f} s"
+    # Prompt in rows, not seconds (a busy machine slows both): the export stops at its next
+    # check, with no further progress report, instead of reading on to the end.
+    assert after_cancel == []
     if at < 0.5:
         assert copies_running == [1]  # the query really was running on the server
-    assert wait_until(lambda: running_copies(engine) == 0, 2.0)
+    assert wait_until(lambda: running_copies(engine) == 0, HANG_GUARD_MS / 1000)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -354,6 +358,7 @@ def test_temporary_file_is_owner_only_while_written(
 # -- E3: SIGKILL at random points --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) -> None:
     """Killed at random points (PostgreSQL: mid-COPY), an export leaves no partial file:
     either nothing, or the whole file with its manifest."""
@@ -362,8 +367,12 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) 
     engine.dispose()
     folder = tmp_path / "exports"
     folder.mkdir()
+    target = folder / "killed.csv"
+    # One interpreter imports the export code once and forks a fresh exporting process per
+    # round (with its own database connections), instead of ten interpreters each starting
+    # and importing it: the kills land in the export, not in Python's start-up.
     script = (
-        "import sys, time\n"
+        "import os, sys, time\n"
         "from pathlib import Path\n"
         "from nvadmin.identity import Role, StaffIdentity\n"
         "from nvadmin.query.filters import EventFilter\n"
@@ -372,7 +381,6 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) 
         "from nvadmin.export.service import ExportRequest, export_csv\n"
         "service.SQLITE_BATCH = 100\n"
         "service.CHECK_EVERY = 100\n"
-        "engine = make_engine(sys.argv[1])\n"
         # Without the log's own access events: a run that completes records its export there,
         # and the next run would have one more row to write.
         "ef = EventFilter.from_dict({'workspace_ids': [int(sys.argv[2])],"
@@ -380,26 +388,38 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) 
         "who = StaffIdentity(8, 'cleo@nvadmin.example', 'Cleo', Role.COMPLIANCE)\n"
         "request = ExportRequest(event_filter=ef, output=Path(sys.argv[3]), time_zone='UTC',"
         " overwrite=True)\n"
-        "print('ready', flush=True)\n"
-        "export_csv(engine, who, request, progress=lambda d, t=None, m='': time.sleep(0.01))\n"
-        "print('done', flush=True)\n"
+        "for _ in sys.stdin:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        engine = make_engine(sys.argv[1])\n"
+        "        print('ready', os.getpid(), flush=True)\n"
+        "        export_csv(engine, who, request,"
+        " progress=lambda d, t=None, m='': time.sleep(0.01))\n"
+        "        print('done', flush=True)\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    print('gone', flush=True)\n"
     )
     dice = random.Random(20251127)
     outcomes = {"absent": 0, "complete": 0}
+    forker = subprocess.Popen(
+        [sys.executable, "-c", script, db_url, str(ws), str(target)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert forker.stdin is not None and forker.stdout is not None
     for _ in range(10):
-        target = folder / "killed.csv"
-        process = subprocess.Popen(
-            [sys.executable, "-c", script, db_url, str(ws), str(target)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == b"ready"
+        forker.stdin.write(b"export\n")
+        forker.stdin.flush()
+        ready, pid = forker.stdout.readline().split()
+        assert ready == b"ready"
         time.sleep(dice.uniform(0.0, 0.6))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        process.stdout.close()
+        with contextlib.suppress(ProcessLookupError):  # it may have finished already
+            os.kill(int(pid), signal.SIGKILL)
+        while (line := forker.stdout.readline().strip()) != b"gone":
+            assert line == b"done"
         if target.exists():
             manifest = json.loads((folder / "killed.csv.manifest.json").read_text())
             assert manifest["sha256"] == file_sha256(target)
@@ -414,6 +434,9 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) 
         leftovers = [p.name for p in folder.iterdir() if p.name != "killed.csv.manifest.json"]
         assert leftovers == []
         (folder / "killed.csv.manifest.json").unlink(missing_ok=True)
+    forker.stdin.close()
+    assert forker.wait(timeout=60) == 0
+    forker.stdout.close()
     assert outcomes["absent"] > 0
 
 

@@ -20,6 +20,7 @@ from nvadmin.query.localtime import offset_spans
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import add_workspace, draft, write
 from tests.unit.test_flags import Seeded, planted_db  # noqa: F401  (module fixture)
+from tests.waiting import HANG_GUARD_MS
 
 ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana Admin", Role.ADMIN)
 SUPPORT = StaffIdentity(2, "sam@nvadmin.example", "Sam Support", Role.SUPPORT)
@@ -265,17 +266,17 @@ def test_cancel_stops_the_server_query(pg_url: str, what: str) -> None:
         thread.start()
         waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         with engine.connect() as probe:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + HANG_GUARD_MS / 1000
             # pg_stat_activity is a snapshot per transaction: read it afresh each time.
             while probe.exec_driver_sql(waiting).scalar_one() == 0:
                 probe.rollback()
                 assert time.monotonic() < deadline, f"the {what} query never started: {outcome}"
                 time.sleep(0.05)
-        cancelled_at = time.monotonic()
+        # The query waits for a lock the blocker holds until the end of the test: only the
+        # cancel can end it (measured in seconds it would only show how busy the machine is).
         token.cancel()
-        thread.join(5)
+        thread.join(HANG_GUARD_MS / 1000)
         assert not thread.is_alive()
-        assert time.monotonic() - cancelled_at < 2
         assert outcome and isinstance(outcome[0], Cancelled)
         with engine.connect() as probe:
             assert probe.exec_driver_sql(waiting).scalar_one() == 0

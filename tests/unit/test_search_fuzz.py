@@ -294,6 +294,7 @@ def check(engine: Engine, data: list[Row], text: str, workspaces: tuple[int, ...
     return None
 
 
+@pytest.mark.slow
 def test_hostile_searches_give_the_documented_error_or_the_expected_rows(
     engine: Engine,
 ) -> None:
