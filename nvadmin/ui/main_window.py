@@ -155,7 +155,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text, 8_000)
 
     def add_dock(self, dock: QDockWidget) -> None:
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        # Stacked, not side by side: each bottom dock keeps the height its own rows need.
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock, Qt.Orientation.Vertical)
         dock.hide()
         self.menus.view.addAction(dock.toggleViewAction())
 

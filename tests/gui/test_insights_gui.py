@@ -94,7 +94,7 @@ def test_charts_flags_and_click_through(qtbot, context: Context) -> None:  # typ
     window, view = open_insights(qtbot, context)
     insights = view.insights
     assert insights is not None and insights.total == sql_count(engine, last_month(clinic(engine)))
-    assert "insights" in window.menus.view.actions()[-1].text().lower()
+    assert any("insights" in a.text().lower() for a in window.menus.view.actions())
     assert len(views(engine)) == 1  # producing the view is logged once
     assert insights.zone in view.header.text() and "America/" in insights.zone
 
