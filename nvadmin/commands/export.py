@@ -22,6 +22,8 @@ from nvadmin.errors import UserError
 
 if TYPE_CHECKING:
     from nvadmin.context import Context
+    from nvadmin.export.service import ExportRequest, ExportResult
+    from nvadmin.identity import StaffIdentity
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -190,7 +192,7 @@ def chosen_columns(text: str | None) -> tuple[str, ...]:
 def run_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.db.engine import translate
     from nvadmin.db.taxonomy import CATEGORY_ALIASES
-    from nvadmin.export.service import ExportRequest, export_csv
+    from nvadmin.export.service import ExportRequest
     from nvadmin.query import workspaces
     from nvadmin.query.filters import EventFilter, Term
     from nvadmin.query.localtime import day_range
@@ -243,6 +245,17 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
         ticket=args.ticket,
         overwrite=args.force,
     )
+    _export_and_report(context, args, identity, request)
+    return 0
+
+
+def _export_and_report(
+    context: Context, args: argparse.Namespace, identity: StaffIdentity, request: ExportRequest
+) -> ExportResult:
+    """Run the export with a progress bar on a terminal, say what was written, and package it
+    when ``--package`` asks."""
+    from nvadmin.export.service import export_csv
+
     bar = ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
     try:
         result = export_csv(context.engine, identity, request, progress=bar)
@@ -252,14 +265,13 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     print(f"sha256 {result.sha256}")
     print(f"manifest {result.manifest_path}")
     _package(context, args, result.path)
-    return 0
+    return result
 
 
 def _rerun_manifest(context: Context, args: argparse.Namespace) -> int:
     """``--from-manifest``: the same export again, compared with the delivered file."""
     from nvadmin.export import manifest as manifests
     from nvadmin.export.evidence import request_from_manifest
-    from nvadmin.export.service import export_csv
 
     given = [
         flag
@@ -286,15 +298,7 @@ def _rerun_manifest(context: Context, args: argparse.Namespace) -> int:
     )
     password, code = _credentials(args, sys.stdin)
     identity = sign_in(context, args.staff, password, code)
-    bar = ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
-    try:
-        result = export_csv(context.engine, identity, request, progress=bar)
-    finally:
-        bar.close()
-    print(f"{result.rows:,} rows written to {result.path}")
-    print(f"sha256 {result.sha256}")
-    print(f"manifest {result.manifest_path}")
-    _package(context, args, result.path)
+    result = _export_and_report(context, args, identity, request)
     if result.sha256 == delivered.get("sha256"):
         print(f"byte-identical to the delivered {delivered.get('file')}")
         return 0
