@@ -195,9 +195,13 @@ class RequestsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setWordWrap(False)
-        for column, width in ((DUE, 130), (TICKET, 90), (WORKSPACE, 150), (STATUS, 70),
-                              (REQUESTER, 190), (CHECK, 130)):  # fmt: skip
-            self.table.setColumnWidth(column, width)
+        # Widths as sample text, so they follow the font: "overdue by 12 d 23 h" reads whole.
+        metrics = self.table.fontMetrics()
+        for column, sample in ((DUE, "overdue by 12 d 23 h"), (TICKET, "SUP-123456"),
+                               (WORKSPACE, "Riverside Family Clinic"), (STATUS, "delivered"),
+                               (REQUESTER, "Hana O'Brien <hana.obrien@"),
+                               (CHECK, "not a member ✗")):  # fmt: skip
+            self.table.setColumnWidth(column, metrics.horizontalAdvance(sample) + metrics.height())
         self.table.installEventFilter(self)
         self.detail = QLabel(self)
         self.detail.setObjectName("requestDetail")
