@@ -180,6 +180,9 @@ class PassphraseDialog(QDialog):
         mono.setStyleHint(QFont.StyleHint.Monospace)
         mono.setPointSizeF(mono.pointSizeF() * 1.3)
         self.passphrase.setFont(mono)
+        # The whole passphrase in view: none of it scrolled out of sight.
+        width = self.passphrase.fontMetrics().horizontalAdvance(package.passphrase + "MM")
+        self.passphrase.setMinimumWidth(width)
         facts = QLabel(f"Package: {escape(str(package.path))}<br>SHA-256: {package.sha256}", self)
         facts.setWordWrap(True)
         facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
