@@ -1,5 +1,6 @@
 #!/bin/bash
-# Screenshots of the Requests dock (the queue, the pre-filled form, the fulfilled request) from
+# Screenshots of the Requests dock (the queue, the pre-filled form, the fulfilled request, the
+# package's passphrase shown once) from
 # the real app on an X server with a window manager, driven with xdotool at 1280x720.
 #
 #   apt-get install -y xvfb openbox xdotool scrot
@@ -56,3 +57,6 @@ xdotool key Down; sleep 0.5; xdotool key Return; sleep 3
 scrot -o "$OUT/requests-fulfil-form.png"
 xdotool key Return; sleep 5
 scrot -o "$OUT/requests-fulfilled.png"
+xdotool key alt+p; sleep 5
+scrot -o "$OUT/requests-packaged.png"
+xdotool key Escape; sleep 1

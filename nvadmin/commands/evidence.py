@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     package.set_defaults(run=run_package_export)
 
 
-def _keys(context: Context, key_file: Path | None) -> dict[str, Ed25519PublicKey]:
+def keys_for(context: Context, key_file: Path | None) -> dict[str, Ed25519PublicKey]:
     """The given public key only, else the keys this computer trusts (its own included)."""
     from nvadmin.audit.checkpoints import KeyStore, key_id, load_public_pem
 
@@ -82,7 +82,7 @@ def _keys(context: Context, key_file: Path | None) -> dict[str, Ed25519PublicKey
 def run_verify_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export.verify import verify_export
 
-    trusted = _keys(context, args.key)
+    trusted = keys_for(context, args.key)
     verdict = verify_export(args.file, args.manifest, trusted)
     print(verdict.line())
     return 0 if verdict.ok else 1
@@ -94,7 +94,7 @@ def run_package_export(context: Context, args: argparse.Namespace) -> int:
     package = package_export(
         args.file.absolute(),
         args.output.expanduser().absolute(),
-        _keys(context, args.key),
+        keys_for(context, args.key),
         manifest_path=args.manifest,
         overwrite=args.force,
     )

@@ -101,10 +101,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     fulfil.add_argument("request", metavar="ID")
     fulfil.add_argument("--output", required=True, type=_folder, metavar="DIR")
     fulfil.add_argument("--deliver", action="store_true", help="also mark it delivered")
+    fulfil.add_argument(
+        "--package",
+        action="store_true",
+        help="also package it (encrypted ZIP beside the export, passphrase printed once) and "
+        "mark it delivered with the package's SHA-256",
+    )
+    _key_option(fulfil)
     fulfil.set_defaults(run=run_fulfil)
 
-    deliver = actions.add_parser("deliver", help="mark an exported request delivered")
+    deliver = actions.add_parser(
+        "deliver",
+        help="mark an exported request delivered (with --package: as an encrypted ZIP)",
+    )
     deliver.add_argument("request", metavar="ID")
+    deliver.add_argument(
+        "--package",
+        nargs="?",
+        const=True,
+        type=arguments.output_file,
+        metavar="ZIP",
+        help="package the export first (default file: beside the export, .zip); the "
+        "passphrase is printed once and the package's SHA-256 recorded",
+    )
+    _key_option(deliver)
     deliver.set_defaults(run=run_deliver)
 
     for name, helptext, fn in (
@@ -138,6 +158,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     policy = actions.add_parser("policy", help="show or set how many business days are allowed")
     policy.add_argument("--due-days", type=arguments.whole_number, metavar="N")
     policy.set_defaults(run=run_policy)
+
+
+def _key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key",
+        type=arguments.input_file,
+        metavar="PUBLIC.pem",
+        help="the signer's public key for the package (default: this computer's signing key "
+        "or trusted keys, as package-export)",
+    )
 
 
 def _instant(text: str) -> datetime:
@@ -371,9 +401,27 @@ def run_fulfil(context: Context, args: argparse.Namespace) -> int:
     print(f"request {view.id} exported: {view.export_rows:,} rows to {view.export_path}")
     print(f"sha256 {view.export_sha256}")
     print(f"manifest {view.manifest_path} (sha256 {view.manifest_sha256})")
+    if args.package:
+        return _deliver_package(context, view.id, None, args.key)
     if args.deliver:
         view = requests.move(context.engine, _operator(), view.id, requests.Operation.DELIVER)
         print(f"request {view.id} delivered")
+    return 0
+
+
+def _deliver_package(context: Context, request_id: int, output: Path | None, key: Any) -> int:
+    from nvadmin.commands.evidence import keys_for, print_package
+    from nvadmin.export import requests
+
+    view, package = requests.deliver_package(
+        context.engine,
+        _operator(),
+        request_id,
+        keys_for(context, key),
+        output.expanduser().absolute() if output is not None else None,
+    )
+    print_package(package)
+    print(f"request {view.id} ({view.ticket}) delivered; package SHA-256 recorded")
     return 0
 
 
@@ -387,8 +435,15 @@ def _move(context: Context, args: argparse.Namespace, operation: Any, reason: st
 
 
 def run_deliver(context: Context, args: argparse.Namespace) -> int:
+    from nvadmin.export import requests
     from nvadmin.export.requests import Operation
 
+    if args.package is not None:
+        view = requests.find_request(context.engine, args.request)
+        output = None if args.package is True else args.package
+        return _deliver_package(context, view.id, output, args.key)
+    if args.key is not None:
+        raise UserError("--key is for --package")
     return _move(context, args, Operation.DELIVER, None)
 
 

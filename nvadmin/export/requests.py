@@ -220,6 +220,8 @@ class RequestView:
     description: str | None
     exported_at: datetime | None
     delivered_at: datetime | None
+    package_path: str | None
+    package_sha256: str | None
 
     @property
     def is_open(self) -> bool:
@@ -265,6 +267,29 @@ class Evidence:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The encrypted package a request was delivered as (see
+    :func:`nvadmin.export.evidence.package_export`), recorded when it moves to ``delivered``."""
+
+    package_path: str
+    package_sha256: str
+
+    def checked(self) -> Delivery:
+        if not _SHA256.match(self.package_sha256) or not self.package_path:
+            raise UserError(
+                "a delivery package needs its file and its SHA-256 (64 hexadecimal characters)"
+            )
+        if len(self.package_path) > 4000:
+            raise UserError("the package's path is too long (at most 4000 characters)")
+        return self
+
+    def to_json(self) -> str:
+        return canonical_json(
+            {"package_path": self.package_path, "package_sha256": self.package_sha256}
+        )
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -300,6 +325,8 @@ def _view(row: Any) -> RequestView:
         description=row.description,
         exported_at=row.exported_at,
         delivered_at=row.delivered_at,
+        package_path=row.package_path,
+        package_sha256=row.package_sha256,
     )
 
 
@@ -428,6 +455,11 @@ def view_lines(view: RequestView) -> list[tuple[str, str]]:
         lines.append(
             ("Delivered", f"{view.delivered_at.astimezone(zone_info(view.zone)):%Y-%m-%d %H:%M %Z}")
         )
+    if view.package_path:
+        lines += [
+            ("Package", view.package_path),
+            ("Package SHA-256", view.package_sha256 or ""),
+        ]
     return lines
 
 
@@ -657,8 +689,10 @@ def move(
     operation: Operation,
     reason: str | None = None,
     evidence: Evidence | None = None,
+    delivery: Delivery | None = None,
 ) -> RequestView:
-    """Apply one legal transition (with its chained event); refused otherwise, saying why."""
+    """Apply one legal transition (with its chained event); refused otherwise, saying why.
+    ``delivery`` (only with :attr:`Operation.DELIVER`) records the package that was sent."""
     _require_staff(identity)
     if operation is Operation.VERIFY:
         raise UserError("a request is verified by its requester check, or overridden by an admin")
@@ -671,6 +705,11 @@ def move(
         raise UserError("the reason is too long (at most 2000 characters)")
     if operation is Operation.EXPORT and evidence is None:
         raise UserError("an export needs its evidence (file and manifest hashes)")
+    if delivery is not None:
+        if operation is not Operation.DELIVER:
+            raise UserError("a package is recorded only when the request is delivered")
+        delivery = delivery.checked()
+    proof = evidence or delivery
     try:
         with engine.begin() as connection:
             if _on_server(engine):
@@ -680,12 +719,12 @@ def move(
                         "i": request_id,
                         "o": operation.value,
                         "r": reason,
-                        "e": evidence.to_json() if evidence else None,
+                        "e": proof.to_json() if proof else None,
                         "ua": server_events.user_agent(),
                     },
                 )
             else:
-                _apply(connection, identity, request_id, operation, reason, evidence)
+                _apply(connection, identity, request_id, operation, reason, evidence, delivery)
     except UserError:
         raise
     except Exception as error:
@@ -711,6 +750,7 @@ def _apply(
     operation: Operation,
     reason: str | None,
     evidence: Evidence | None,
+    delivery: Delivery | None = None,
 ) -> None:
     current = connection.execute(
         select(Row.workspace_id, Row.status, Row.ticket).where(Row.id == request_id)
@@ -764,6 +804,11 @@ def _apply(
         details.update(json.loads(evidence.to_json()))
     elif operation is Operation.DELIVER:
         values["delivered_at"] = now
+        if delivery is not None:
+            values.update(
+                package_path=delivery.package_path, package_sha256=delivery.package_sha256
+            )
+            details.update(json.loads(delivery.to_json()))
     changed = connection.execute(
         update(Row).where(Row.id == request_id, Row.status == status.value).values(**values)
     )
@@ -912,6 +957,44 @@ def fulfil_with(
     return move(engine, identity, request_id, Operation.EXPORT, evidence=evidence_of(view, result))
 
 
+def package_path_for(view: RequestView) -> Path:
+    """Where a request's delivery package goes: beside its export, ``NAME.zip``."""
+    if not view.export_path:
+        raise IllegalTransition(f"request {view.id} is {view.status.value}: nothing to package")
+    return Path(view.export_path).with_suffix(".zip")
+
+
+def deliver_package(
+    engine: Engine,
+    identity: StaffIdentity,
+    request_id: int,
+    keys: Mapping[str, Any],
+    output: Path | None = None,
+) -> tuple[RequestView, Any]:
+    """Package an exported request's CSV, manifest, public key and README into an encrypted
+    ZIP (default: beside the export), then move the request to delivered with the package's
+    SHA-256. Returns the request and the :class:`~nvadmin.export.evidence.Package`, whose
+    passphrase is shown once and stored nowhere."""
+    from nvadmin.export.evidence import package_export
+
+    view = get_request(engine, request_id)
+    if view.status is not Status.EXPORTED or not view.export_path or not view.manifest_path:
+        raise IllegalTransition(
+            f"request {view.id} is {view.status.value}: only an exported request is packaged"
+        )
+    target = output or package_path_for(view)
+    package = package_export(
+        Path(view.export_path), target, keys, manifest_path=Path(view.manifest_path)
+    )
+    delivery = Delivery(str(package.path), package.sha256)
+    try:
+        view = move(engine, identity, request_id, Operation.DELIVER, delivery=delivery)
+    except BaseException:
+        package.path.unlink(missing_ok=True)  # not recorded: not to be sent
+        raise
+    return view, package
+
+
 # -- disclosures -----------------------------------------------------------------------------
 
 
@@ -924,6 +1007,7 @@ DISCLOSURE_COLUMNS = (
     "Requested by",
     "Ticket",
     "Events",
+    "Package SHA-256",
 )
 
 
@@ -937,6 +1021,7 @@ class Disclosure:
     ticket: str
     rows: int
     event_id: int  # the chained "delivered" event
+    package_sha256: str = ""  # the encrypted package sent, when it was sent as one
 
     def cells(self, zone: str) -> tuple[str, ...]:
         local = self.delivered_at.astimezone(zone_info(zone))
@@ -948,6 +1033,7 @@ class Disclosure:
             self.requester,
             self.ticket,
             str(self.rows),
+            self.package_sha256,
         )
 
 
@@ -1003,6 +1089,7 @@ def disclosures(
             ticket=r.ticket,
             rows=r.export_rows or 0,
             event_id=int(delivered_events.get(str(r.id), 0)),
+            package_sha256=r.package_sha256 or "",
         )
         for r in rows
         if r.delivered_at is not None

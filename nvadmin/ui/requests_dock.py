@@ -4,7 +4,9 @@ Overdue requests first, each with a due-in countdown; filters by status and assi
 opens the selected request in the export form pre-filled with its workspace, days, filters
 and ticket (those are fixed: the export must be what was asked); starting it runs the export
 in the background, attaches the evidence and moves the request to exported. Alt+D marks it
-delivered; Reject… and Override… (admins) ask for the reason. The queue is read and changed
+delivered; Alt+P packages the export into an encrypted ZIP in the background, shows its
+passphrase once (to be sent by another channel) and marks it delivered with the package's
+SHA-256; Reject… and Override… (admins) ask for the reason. The queue is read and changed
 only through :mod:`nvadmin.export.requests`; each change is chained in the workspace's log.
 :func:`install` adds the dock and View → Requests queue (Ctrl+Shift+R).
 """
@@ -12,7 +14,7 @@ only through :mod:`nvadmin.export.requests`; each change is chained in the works
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -28,17 +30,19 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QFont, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
+    QDialogButtonBox,
     QDockWidget,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QTableView,
@@ -48,6 +52,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy import Engine
 
 from nvadmin.export import requests
+from nvadmin.export.evidence import Package
 from nvadmin.export.requests import OPEN, Operation, RequestView, Status
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.browser.work import RunningWork
@@ -152,6 +157,58 @@ class RequestsModel(QAbstractTableModel):
         return None
 
 
+class PassphraseDialog(QDialog):
+    """The package's passphrase, shown once: selectable, with a Copy button and the warning
+    to send it by another channel than the package."""
+
+    def __init__(self, view: RequestView, package: Package, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Request {view.id} packaged: passphrase")
+        warning = QLabel(
+            "<b>This passphrase is shown only now and is not stored.</b><br>"
+            "Send it by <b>another channel</b> than the package (a phone call or a text "
+            f"message to {escape(view.recipient or view.requester_name)}), never in the same "
+            "e-mail.",
+            self,
+        )
+        warning.setWordWrap(True)
+        set_tone(warning, "error")
+        self.passphrase = QLineEdit(package.passphrase, self)
+        self.passphrase.setReadOnly(True)
+        self.passphrase.setAccessibleName("Passphrase")
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        mono.setPointSizeF(mono.pointSizeF() * 1.3)
+        self.passphrase.setFont(mono)
+        # The whole passphrase in view: none of it scrolled out of sight.
+        width = self.passphrase.fontMetrics().horizontalAdvance(package.passphrase + "MM")
+        self.passphrase.setMinimumWidth(width)
+        facts = QLabel(f"Package: {escape(str(package.path))}<br>SHA-256: {package.sha256}", self)
+        facts.setWordWrap(True)
+        facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_button = QPushButton("&Copy passphrase", self)
+        self.copy_button.clicked.connect(self.copy)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        row.addWidget(self.passphrase, 1)
+        row.addWidget(self.copy_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(warning)
+        layout.addLayout(row)
+        layout.addWidget(facts)
+        layout.addWidget(buttons)
+        self.passphrase.selectAll()
+        self.passphrase.setFocus()
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.passphrase.text())
+        self.copy_button.setText("Copied")
+
+
+Keys = Callable[[], Mapping[str, Any]]
+
+
 class RequestsPanel(QWidget):
     """The queue with its filters, the selected request in words, and its actions."""
 
@@ -165,11 +222,14 @@ class RequestsPanel(QWidget):
         engine: Callable[[], Engine],
         identity: StaffIdentity,
         parent: QWidget | None = None,
+        keys: Keys = dict,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("requestsPanel")
         self._engine = engine
         self._identity = identity
+        self._keys = keys  # the public keys a package may carry (read in the background)
+        self.passphrase_dialog: PassphraseDialog | None = None
         self._generation = 0
         self.jobs: list[Job] = []
         self.reason_dialog: QInputDialog | None = None
@@ -215,6 +275,11 @@ class RequestsPanel(QWidget):
         self.status_label.setWordWrap(True)
         self.fulfil_button = QPushButton("&Fulfil… (Enter)", self)
         self.deliver_button = QPushButton("Mark &delivered", self)
+        self.package_button = QPushButton("&Package and mark delivered…", self)
+        self.package_button.setToolTip(
+            "Encrypted ZIP beside the export (CSV, manifest, public key, README); the "
+            "passphrase is shown once"
+        )
         self.reject_button = QPushButton("&Reject…", self)
         self.override_button = QPushButton("&Override check…", self)
         self.override_button.setToolTip("Admins: accept a requester the check refused")
@@ -229,8 +294,8 @@ class RequestsPanel(QWidget):
         filters.addStretch(1)
         filters.addWidget(self.status_label, 2)
         buttons = QHBoxLayout()
-        for button in (self.fulfil_button, self.deliver_button, self.reject_button,
-                       self.override_button):  # fmt: skip
+        for button in (self.fulfil_button, self.deliver_button, self.package_button,
+                       self.reject_button, self.override_button):  # fmt: skip
             buttons.addWidget(button)
         buttons.addStretch(1)
         detail_scroll = QScrollArea(self)
@@ -258,6 +323,7 @@ class RequestsPanel(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self._show_current)
         self.fulfil_button.clicked.connect(self.open_current)
         self.deliver_button.clicked.connect(lambda: self.change(Operation.DELIVER))
+        self.package_button.clicked.connect(self.package_and_deliver)
         self.reject_button.clicked.connect(lambda: self.ask_reason(Operation.REJECT))
         self.override_button.clicked.connect(lambda: self.ask_reason(Operation.OVERRIDE))
         self._show_current()
@@ -333,8 +399,8 @@ class RequestsPanel(QWidget):
         view = self.current()
         if view is None:
             self.detail.setText("No request selected. Requests arrive with `nvadmin requests add`.")
-            for button in (self.fulfil_button, self.deliver_button, self.reject_button,
-                           self.override_button):  # fmt: skip
+            for button in (self.fulfil_button, self.deliver_button, self.package_button,
+                           self.reject_button, self.override_button):  # fmt: skip
                 button.setEnabled(False)
             return
         rows = "".join(
@@ -345,6 +411,7 @@ class RequestsPanel(QWidget):
         admin = self._identity.role is Role.ADMIN
         self.fulfil_button.setEnabled(view.status is Status.VERIFIED)
         self.deliver_button.setEnabled(view.status is Status.EXPORTED)
+        self.package_button.setEnabled(view.status is Status.EXPORTED)
         self.reject_button.setEnabled(view.status in OPEN)
         self.override_button.setEnabled(admin and view.status is Status.NEW)
 
@@ -411,6 +478,41 @@ class RequestsPanel(QWidget):
         self._keep(job)
         job.start()
 
+    def package_and_deliver(self) -> Job | None:
+        """Package the export in the background, then show the passphrase once."""
+        view = self.current()
+        if view is None:
+            return None
+        if view.status is not Status.EXPORTED:
+            self.message.emit(f"Request {view.id} is {view.status.value}: not packaged.", True)
+            return None
+        engine, identity, keys = self.engine(), self._identity, self._keys
+        job = Job(
+            lambda _control: requests.deliver_package(engine, identity, view.id, keys()),
+            name=f"request {view.id} package",
+        )
+        self.status_label.setText(f"Packaging request {view.id} ({view.ticket})…")
+        set_tone(self.status_label, "")
+        self.package_button.setEnabled(False)
+        job.succeeded.connect(self._on_packaged)
+        job.failed.connect(lambda text: self._on_package_failed(view, text))
+        self._keep(job)
+        job.start()
+        return job
+
+    def _on_package_failed(self, view: RequestView, text: str) -> None:
+        self.message.emit(f"Request {view.id}: {text}", True)
+        self._show_current()
+
+    def _on_packaged(self, outcome: tuple[RequestView, Package]) -> None:
+        view, package = outcome
+        dialog = PassphraseDialog(view, package, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda: setattr(self, "passphrase_dialog", None))
+        self.passphrase_dialog = dialog
+        dialog.open()
+        self._on_changed(view)
+
     def _on_changed(self, view: RequestView) -> None:
         self.message.emit(f"Request {view.id} ({view.ticket}) is now {view.status.value}.", False)
         self.changed.emit(view)
@@ -462,7 +564,9 @@ class RequestsFeature(QObject):
         super().__init__(window)
         self.host = host
         self.last_folder: Path | None = None
-        self.panel = RequestsPanel(lambda: host.context.engine, host.identity)
+        self.panel = RequestsPanel(
+            lambda: host.context.engine, host.identity, keys=self._trusted_keys
+        )
         self.dock = QDockWidget("Requests", window)
         self.dock.setObjectName("requestsDock")
         self.dock.setWidget(self.panel)
@@ -484,6 +588,12 @@ class RequestsFeature(QObject):
             self.dock.show()
         else:
             self.dock.hide()
+
+    def _trusted_keys(self) -> Mapping[str, Any]:
+        """This computer's signing key and trusted keys (as `nvadmin package-export`)."""
+        from nvadmin.audit.checkpoints import KeyStore
+
+        return KeyStore(self.host.context.paths.config_dir).trusted_keys()
 
     def _on_visible(self, visible: bool) -> None:
         if visible:

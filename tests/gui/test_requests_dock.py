@@ -5,13 +5,14 @@ evidence (on PostgreSQL as the support member's own login)."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 from sqlalchemy import select
 
 from nvadmin.__main__ import main
@@ -204,3 +205,71 @@ def test_disclosures_as_pdf_from_the_command_line(  # type: ignore[no-untyped-de
     assert code == 0
     assert pdf.read_bytes().startswith(b"%PDF")
     assert oct(pdf.stat().st_mode & 0o777) == "0o600"
+
+
+def test_packaged_and_delivered_with_keys_only_passphrase_shown_once(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyzipper
+
+    from nvadmin.audit.checkpoints import KeyStore
+    from nvadmin.auth.accounts import command_line_operator
+
+    owner = context.engine
+    KeyStore(context.paths.config_dir).create_signing_key()
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "SUP-500", "--recipient", "Olga Owens")  # fmt: skip
+    request_id = requests.find_request(owner, "SUP-500").id
+    exported = requests.fulfil(owner, command_line_operator(), request_id, tmp_path)
+    window = open_window(qtbot, context)
+    panel = window.features.requests.panel
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus())
+    qtbot.waitUntil(lambda: panel.current() is not None and panel.package_button.isEnabled())
+
+    qtbot.keyClick(panel.table, Qt.Key.Key_P, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: panel.passphrase_dialog is not None)
+    dialog = panel.passphrase_dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.focusWidget() is dialog.passphrase)
+    passphrase = dialog.passphrase.text()
+    assert dialog.passphrase.isReadOnly() and dialog.passphrase.selectedText() == passphrase
+    texts = " ".join(label.text() for label in dialog.findChildren(QLabel))
+    assert "shown only now" in texts and "another channel" in texts
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Tab)
+    assert dialog.focusWidget() is dialog.copy_button
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Space)  # Copy
+    assert QApplication.clipboard().text() == passphrase
+    qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: panel.passphrase_dialog is None)
+
+    view = requests.get_request(owner, request_id)
+    assert view.status is Status.DELIVERED
+    package = Path(exported.export_path or "").with_suffix(".zip")
+    assert view.package_path == str(package)
+    assert view.package_sha256 == file_sha256(package)
+    with owner.connect() as connection:
+        delivered = connection.execute(
+            select(ActivityEvent.details).where(
+                ActivityEvent.action == "activity_log.export_request.delivered"
+            )
+        ).scalar_one()
+    assert json.loads(delivered)["package_sha256"] == view.package_sha256
+    assert passphrase not in delivered
+    with pyzipper.AESZipFile(package) as archive:
+        archive.setpassword(passphrase.encode())
+        assert (
+            archive.read(Path(exported.export_path or "").name)
+            == Path(exported.export_path or "").read_bytes()
+        )
+    # delivered leaves the Open queue: Alt+S, End shows All, the detail pane has the hash
+    window.activateWindow()  # as a window manager gives it back; offscreen has none
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus())
+    qtbot.keyClick(panel.table, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: panel.status_box.hasFocus())
+    qtbot.keyClick(panel.status_box, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: panel.current() is not None and bool(panel.current().package_sha256))
+    assert view.package_sha256 in panel.detail.text()
+    window.close()

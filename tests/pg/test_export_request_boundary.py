@@ -217,3 +217,43 @@ def test_db_roles_lists_why_staff_may_use_requests() -> None:
         assert any("Requests queue" in why for why in listed[group])
         assert any("export requests" in why for why in listed[group])
     assert not any("export_requests" in why for why in listed[db_roles.GATE])
+
+
+def test_the_server_refuses_a_package_hash_that_is_not_one(
+    site: Site, request_id: int, tmp_path: Path
+) -> None:
+    support = site.sign_in(Role.SUPPORT)
+    who = identity(site, Role.SUPPORT)
+    requests.fulfil(support, who, request_id, tmp_path)
+    good = {"package_path": str(tmp_path / "p.zip"), "package_sha256": "a" * 64}
+    for change in (
+        {"package_sha256": "A" * 64},
+        {"package_sha256": "a" * 63},
+        {"package_sha256": "a" * 64 + "\n"},
+        {"package_sha256": "'; DROP TABLE export_requests; --"},
+        {"package_sha256": None},
+        {"package_path": ""},
+        {"status": "rejected"},
+    ):
+        forged = json.dumps({**good, **change})
+        assert "64 hexadecimal characters" in refused(
+            support, MOVE, i=request_id, o="delivered", r=None, e=forged
+        ), change
+    assert "64 hexadecimal characters" in refused(
+        support, MOVE, i=request_id, o="delivered", r=None, e="not json"
+    )
+    assert scalar(site.owner, "SELECT status FROM export_requests") == "exported"
+    view = requests.move(
+        support, who, request_id, Operation.DELIVER, delivery=requests.Delivery(**good)
+    )
+    assert (view.status, view.package_sha256) == (Status.DELIVERED, "a" * 64)
+    with site.owner.connect() as connection:
+        details = connection.execute(
+            text(
+                "SELECT details FROM activity_events "
+                "WHERE action = 'activity_log.export_request.delivered'"
+            )
+        ).scalar_one()
+    assert json.loads(details)["package_sha256"] == "a" * 64
+    report = verify.verify_workspace(site.owner, command_line_operator(), "riverside")
+    assert report.intact, report.lines()

@@ -382,3 +382,60 @@ def test_the_model_and_the_migration_agree(engine: Engine) -> None:
         warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert [d for d in differences if "export_requests" in repr(d)] == []
+
+
+def test_delivered_as_a_package_records_its_hash_in_the_chain(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import pyzipper
+
+    from nvadmin.audit.checkpoints import KeyStore
+    from nvadmin.paths import Paths
+
+    store = KeyStore(Paths.from_environment().config_dir)
+    store.create_signing_key()
+    ws = received(engine)
+    request_id = requests.add_request(engine, OPERATOR, new_request())
+    with pytest.raises(IllegalTransition, match="only an exported request is packaged"):
+        requests.deliver_package(engine, OPERATOR, request_id, store.trusted_keys())
+    view = requests.fulfil(engine, OPERATOR, request_id, tmp_path)
+    # a hash that is not one is refused before anything changes
+    for bad in ("ABC", "g" * 64, "A" * 64, ""):
+        with pytest.raises(UserError, match="64 hexadecimal characters"):
+            requests.move(
+                engine, OPERATOR, request_id, Operation.DELIVER,
+                delivery=requests.Delivery(str(tmp_path / "x.zip"), bad),
+            )  # fmt: skip
+    with pytest.raises(UserError, match="only when the request is delivered"):
+        requests.move(
+            engine, OPERATOR, request_id, Operation.REJECT, "no",
+            delivery=requests.Delivery(str(tmp_path / "x.zip"), "a" * 64),
+        )  # fmt: skip
+    assert requests.get_request(engine, request_id).status is Status.EXPORTED
+
+    view, package = requests.deliver_package(engine, OPERATOR, request_id, store.trusted_keys())
+    assert view.status is Status.DELIVERED
+    assert package.path == Path(view.export_path or "").with_suffix(".zip")
+    assert view.package_path == str(package.path)
+    assert view.package_sha256 == package.sha256 == file_sha256(package.path)
+    delivered = events(engine, ws)[-1]
+    assert delivered[0] == "activity_log.export_request.delivered"
+    assert delivered[1]["package_sha256"] == package.sha256
+    assert delivered[1]["package_path"] == str(package.path)
+    assert "passphrase" not in json.dumps(delivered[1]) and package.passphrase not in json.dumps(
+        delivered[1]
+    )
+    intact(engine)
+    shown = dict(requests.view_lines(view))
+    assert shown["Package SHA-256"] == package.sha256
+    with pyzipper.AESZipFile(package.path) as archive:
+        archive.setpassword(package.passphrase.encode())
+        assert (
+            archive.read(Path(view.export_path or "").name)
+            == Path(view.export_path or "").read_bytes()
+        )
+        assert "signing-key.pem" in archive.namelist()
+    report = requests.disclosures(engine, OPERATOR, "riverside")
+    table = requests.disclosure_report(report, OPERATOR).csv_text().split("\r\n\r\n")[1]
+    rows = list(csv.DictReader(io.StringIO(table)))
+    assert rows[0]["Package SHA-256"] == package.sha256

@@ -191,3 +191,49 @@ def test_due_days_policy_and_overdue_list(
     code, _, err = run(monkeypatch, capsys, db_url, *ADD, "--requester", "olga@riverside.example",
                        "--ticket", "ANCIENT", "--received", "2001-01-01T09:00-06:00")  # fmt: skip
     assert "receipt time must be within the past year" in err
+
+
+def test_fulfil_and_deliver_with_a_package_print_the_passphrase_once_and_record_the_hash(
+    clinic: Engine,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from nvadmin.export.manifest import file_sha256
+
+    for ticket in ("SUP-300", "SUP-301"):
+        code, _, err = run(monkeypatch, capsys, db_url, *ADD, "--requester",
+                           "olga@riverside.example", "--ticket", ticket)  # fmt: skip
+        assert (code, err) == (0, "")
+    code, out, err = run(
+        monkeypatch, capsys, db_url, "fulfil", "SUP-300", "--output", str(tmp_path), "--package"
+    )
+    assert (code, err) == (0, "")
+    wanted = ("package ", "sha256 ", "passphrase ")
+    printed = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(wanted))
+    package = Path(printed["package"])
+    assert package == tmp_path / "riverside_2025-03-01_2025-03-31_SUP-300.zip"
+    assert "another channel" in out and "delivered; package SHA-256 recorded" in out
+    digest = file_sha256(package)
+    code, out, _ = run(monkeypatch, capsys, db_url, "show", "SUP-300")
+    assert f"Package SHA-256:   {digest}" in out
+    assert printed["passphrase"] not in out
+    # deliver --package ZIP: an export already made, packaged under a chosen name
+    code, out, err = run(
+        monkeypatch, capsys, db_url, "fulfil", "SUP-301", "--output", str(tmp_path)
+    )
+    assert (code, err) == (0, "")
+    chosen = tmp_path / "for-olga.zip"
+    code, out, err = run(
+        monkeypatch, capsys, db_url, "deliver", "SUP-301", "--package", str(chosen)
+    )
+    assert (code, err) == (0, "")
+    assert f"sha256 {file_sha256(chosen)}" in out
+    code, out, err = run(monkeypatch, capsys, db_url, "deliver", "SUP-301", "--package")
+    assert code == 1 and "only an exported request is packaged" in err
+    report = tmp_path / "disclosures.csv"
+    assert run(monkeypatch, capsys, db_url, "disclosures", "--workspace", "riverside",
+               "--csv", str(report))[0] == 0  # fmt: skip
+    body = report.read_text(encoding="utf-8-sig")
+    assert digest in body and file_sha256(chosen) in body

@@ -354,7 +354,28 @@ BEGIN
             WHERE id = request.id;
         details := details || proof;
     ELSIF p_operation = 'delivered' THEN
-        UPDATE export_requests SET status = target, delivered_at = now(), updated_at = now()
+        -- Optional: the encrypted package that was sent, as {"package_path", "package_sha256"}.
+        IF p_evidence IS NOT NULL THEN
+            BEGIN
+                proof := p_evidence::jsonb;
+            EXCEPTION WHEN invalid_text_representation THEN
+                proof := NULL;
+            END;
+            IF proof IS NULL OR jsonb_typeof(proof) <> 'object' OR length(p_evidence) > 5000
+               OR EXISTS (SELECT 1 FROM jsonb_object_keys(proof) k
+                          WHERE k NOT IN ('package_path', 'package_sha256'))
+               OR coalesce(proof ->> 'package_sha256', '') !~ '^[0-9a-f]{64}$'
+               OR coalesce(proof ->> 'package_path', '') = ''
+               OR length(proof ->> 'package_path') > 4000 THEN
+                RAISE EXCEPTION 'nvadmin: a delivery package needs its file and its SHA-256 '
+                    '(64 hexadecimal characters)'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            details := details || proof;
+        END IF;
+        UPDATE export_requests SET status = target, delivered_at = now(), updated_at = now(),
+            package_path = proof ->> 'package_path',
+            package_sha256 = proof ->> 'package_sha256'
             WHERE id = request.id;
     END IF;
     PERFORM nvadmin_export_request_event(request, actor, '__PREFIX__' || p_operation, details,
@@ -407,6 +428,8 @@ def upgrade() -> None:
         sa.Column("description", sa.Text),
         sa.Column("exported_at", UTCDateTime),
         sa.Column("delivered_at", UTCDateTime),
+        sa.Column("package_path", sa.Text),
+        sa.Column("package_sha256", sa.String(64)),
         sa.Column("updated_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_export_requests"),
         sa.ForeignKeyConstraint(
