@@ -2,7 +2,14 @@
 
 The event table is append-only (enforced by triggers, see the initial migration) and on
 PostgreSQL range-partitioned by month on ``occurred_at``; its primary key there is
-``(id, occurred_at)`` because PostgreSQL requires the partition key in every unique index.
+``(id, occurred_at, workspace_id)``: PostgreSQL requires the partition key in every unique
+index, and a database sharded by workspace (docs/scaling.md) the distribution column
+``workspace_id``. Every table whose rows belong to a workspace has, on PostgreSQL, a primary
+key ``(id, workspace_id)`` and unique keys that start with ``workspace_id`` (migration 0006);
+the models declare ``id`` alone as the identity, which it still is (one sequence per table),
+and SQLite keeps ``id`` as its rowid. tests/unit/test_distribution_keys.py keeps the rule and
+names the tables that belong to no workspace.
+
 The actor's e-mail, name and role are copied onto each event: an audit record must keep
 saying who someone was *at the time*, whatever happens to their account later.
 """
