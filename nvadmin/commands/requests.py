@@ -101,6 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     fulfil.add_argument("request", metavar="ID")
     fulfil.add_argument("--output", required=True, type=_folder, metavar="DIR")
     fulfil.add_argument("--deliver", action="store_true", help="also mark it delivered")
+    arguments.file_format_option(fulfil)
     fulfil.add_argument(
         "--package",
         action="store_true",
@@ -397,7 +398,9 @@ def run_fulfil(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
 
     view = requests.find_request(context.engine, args.request)
-    view = requests.fulfil(context.engine, _operator(), view.id, args.output.absolute())
+    view = requests.fulfil(
+        context.engine, _operator(), view.id, args.output.absolute(), file_format=args.format
+    )
     print(f"request {view.id} exported: {view.export_rows:,} rows to {view.export_path}")
     print(f"sha256 {view.export_sha256}")
     print(f"manifest {view.manifest_path} (sha256 {view.manifest_sha256})")

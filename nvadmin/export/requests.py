@@ -238,9 +238,9 @@ class RequestView:
             workspace_ids=(self.workspace_id,), start=start, end=end, terms=tuple(terms)
         )
 
-    def file_name(self) -> str:
+    def file_name(self, suffix: str = ".csv") -> str:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "-", self.ticket).strip("-") or str(self.id)
-        return f"{self.workspace_slug}_{self.first_day}_{self.last_day}_{safe}.csv"
+        return f"{self.workspace_slug}_{self.first_day}_{self.last_day}_{safe}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,8 +870,9 @@ def _translated(error: Exception) -> Exception:
 # -- fulfilling ------------------------------------------------------------------------------
 
 
-def export_request_for(view: RequestView, output: Path) -> Any:
+def export_request_for(view: RequestView, output: Path, file_format: str = "csv") -> Any:
     """The export service's request for this ticket, writing ``output``."""
+    from nvadmin.export.formats import FileFormat
     from nvadmin.export.service import ExportRequest
 
     if view.status is not Status.VERIFIED:
@@ -885,6 +886,7 @@ def export_request_for(view: RequestView, output: Path) -> Any:
         time_zone=view.zone,
         range_zone=view.zone,
         ticket=view.ticket,
+        file_format=FileFormat(file_format),
     )
 
 
@@ -917,13 +919,17 @@ def fulfil(
     *,
     progress: Progress | None = None,
     token: CancelToken | None = None,
+    file_format: str = "csv",
 ) -> RequestView:
-    """Export the request into ``folder`` (default columns, the request's zone), attach the
-    evidence, move it to exported."""
+    """Export the request into ``folder`` (default columns, the request's zone, CSV or JSON
+    Lines), attach the evidence, move it to exported."""
+    from nvadmin.export.formats import FileFormat
+
     view = get_request(engine, request_id)
     if not folder.is_dir():
         raise UserError(f"folder {folder} does not exist")
-    request = export_request_for(view, folder.absolute() / view.file_name())
+    suffix = FileFormat(file_format).suffix
+    request = export_request_for(view, folder.absolute() / view.file_name(suffix), file_format)
     return fulfil_with(engine, identity, request_id, request, progress=progress, token=token)
 
 
