@@ -1262,4 +1262,5 @@ def disclosure_report(report: DisclosureReport, identity: StaffIdentity) -> Repo
             )
         ],
         row_count=len(report.entries),
+        counted="disclosures",
     )

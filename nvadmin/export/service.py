@@ -375,8 +375,8 @@ def _pg_statements(
     request: ExportRequest, columns: Sequence[Column], dialect: Any
 ) -> tuple[str, str, dict[str, Any]]:
     if request.file_format is FileFormat.JSONL:
-        values = [(c.key, jsonl.pg_value_sql(c, "activity_events")) for c in columns]
-        rows_sql, count_sql = _compiled_statements(request, values, dialect)
+        line = [("line", jsonl.pg_line_sql(columns, "activity_events"))]
+        rows_sql, count_sql = _compiled_statements(request, line, dialect)
         params = {**rows_sql.params, **count_sql.params}
         return jsonl.pg_copy(str(rows_sql)), str(count_sql), params
     cells = [(c.key, c.pg_sql("activity_events")) for c in columns]

@@ -585,8 +585,10 @@ class ExportDialog(FormDialog):
         return FileFormat(str(self.format_box.currentData()))
 
     def _on_format_changed(self, *_args: object) -> None:
-        """The BOM is for CSV only; the file name's suffix follows the format."""
+        """The BOM is for CSV only; the title and the file name's suffix follow the format."""
         file_format = self.file_format()
+        if self.windowTitle().startswith("Export activity to "):  # not a request's own title
+            self.setWindowTitle(f"Export activity to {file_format.label}")
         self.bom_box.setEnabled(file_format is FileFormat.CSV)
         text = self.output_edit.text().strip()
         if text:

@@ -126,8 +126,7 @@ class ReportView(QDialog):
         self.pdf_button.clicked.connect(lambda: self.save("pdf"))
         self.csv_button.clicked.connect(lambda: self.save("csv"))
         close.clicked.connect(self.close)
-        counted = "disclosures" if report.kind == DISCLOSURES else "events"
-        self.status = QLabel(f"{report.row_count:,} {counted}", self)
+        self.status = QLabel(f"{report.row_count:,} {report.counted}", self)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
         for button in (self.print_button, self.pdf_button, self.csv_button, close):

@@ -25,6 +25,7 @@ def test_json_lines_chosen_with_keys(qtbot, engine: Engine, workspace: int, tmp_
     choose(qtbot, dialog.format_box, "JSON Lines")
     assert dialog.output_edit.text() == str(tmp_path / "oct.jsonl")
     assert not dialog.bom_box.isEnabled()  # ...and left out of a JSON Lines file
+    assert dialog.windowTitle() == "Export activity to JSON Lines"
     # A name typed without a suffix gets the format's.
     type_into(qtbot, dialog.output_edit, str(tmp_path / "for-siem"))
     qtbot.keyClick(dialog.output_edit, Qt.Key.Key_Return)
