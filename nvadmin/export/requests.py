@@ -914,10 +914,13 @@ def evidence_of(view: RequestView, result: Any) -> Evidence:
     if view.filters:
         parts = [f"{k}: {', '.join(v)}" for k, v in sorted(view.filters.items())]
         filters = "; " + "; ".join(parts)
+    from nvadmin.export.formats import FileFormat
+
+    kind = FileFormat.of_manifest(result.manifest.get("file_format")).label
     description = (
         f"Activity Log of {view.workspace_name} ({view.workspace_slug}), "
         f"{view.first_day} to {view.last_day} ({view.zone}){filters}: "
-        f"{result.rows:,} events, CSV {result.path.name}, SHA-256 {result.sha256}"
+        f"{result.rows:,} events, {kind} {result.path.name}, SHA-256 {result.sha256}"
     )
     return Evidence(
         export_path=str(result.path),

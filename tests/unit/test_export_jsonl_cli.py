@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 from nvadmin.__main__ import main
 from nvadmin.audit import checkpoints
 from nvadmin.auth.accounts import add_staff, command_line_operator
+from nvadmin.db.models import TeamMember
+from nvadmin.export import requests
 from nvadmin.paths import Paths
-from tests.factories import add_workspace, draft, write
+from tests.factories import add_member, add_workspace, draft, write
 from tests.unit.test_verify_export import EVIDENCE_COLUMNS, flip, public_key_file
 
 PASSWORD = "Correct horse battery staple 42!"
@@ -132,3 +134,36 @@ def test_bom_with_jsonl_is_refused(
     assert code != 0
     assert "BOM" in capsys.readouterr().err
     assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_a_request_fulfilled_as_json_lines_and_packaged(
+    workspace: int,
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    signing_key: checkpoints.SigningKey,
+) -> None:
+    add_member(engine, workspace, "olga@riverside.example", "Olga Owens", "practice_admin")
+    with engine.begin() as connection:  # a member since long before the request
+        connection.execute(
+            TeamMember.__table__.update().values(created_at=datetime(2024, 1, 1, tzinfo=UTC))
+        )
+    base = ["--database", db_url, "requests"]
+    assert main([*base, "add", "--workspace", "riverside", "--from", "2025-03-01",
+                 "--to", "2025-03-02", "--requester", "olga@riverside.example",
+                 "--ticket", "SIEM-1"]) == 0  # fmt: skip
+    code = main([*base, "fulfil", "SIEM-1", "--output", str(tmp_path), "--format", "jsonl",
+                 "--package"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    exported = next(tmp_path.glob("*.jsonl"))
+    assert exported.name.endswith("_SIEM-1.jsonl") and str(exported) in printed
+    assert len(exported.read_text(encoding="utf-8").splitlines()) == 3
+    view = requests.find_request(engine, "SIEM-1")
+    assert view.status.value == "delivered" and view.export_path == str(exported)
+    assert f"JSON Lines {exported.name}" in (view.description or "")
+    passphrase = printed.split("passphrase ")[1].split()[0]
+    with pyzipper.AESZipFile(exported.with_suffix(".zip")) as archive:
+        archive.setpassword(passphrase.encode())
+        assert archive.read(exported.name) == exported.read_bytes()
