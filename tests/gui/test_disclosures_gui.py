@@ -111,3 +111,35 @@ def test_a_bad_patient_id_is_named_and_nothing_is_lost(  # type: ignore[no-untyp
     assert panel.report_view is None
     dialog.close()
     window.close()
+
+
+def test_a_patient_scoped_request_is_fulfilled_from_the_form(  # type: ignore[no-untyped-def]
+    qtbot,
+    context: Context,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    owner = context.engine
+    ws = workspaces.by_slug(owner, "riverside").id
+    write(owner, ws, [draft(occurred_at=datetime(2025, 3, d, tzinfo=UTC), patient_id="P-7")
+                      for d in (5, 6)])  # fmt: skip
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "PATIENT-7", "--patient", "P-7")  # fmt: skip
+    request_id = requests.find_request(owner, "PATIENT-7").id
+    window = open_window(qtbot, context)
+    feature = window.features.requests
+    panel = feature.panel
+    feature.last_folder = tmp_path
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.current() is not None)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
+    dialog = feature.dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 2)  # P-7's events only
+    assert dialog.keep_other_box.isChecked() and not dialog.keep_other_box.isEnabled()
+    qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Return)  # Start
+    qtbot.waitUntil(lambda: requests.get_request(owner, request_id).status.value == "exported")
+    assert requests.get_request(owner, request_id).export_rows == 2
+    window.close()
