@@ -107,7 +107,10 @@ def readme(manifest: Mapping[str, Any], csv_name: str, key: Ed25519PublicKey | N
             f"Its fingerprint is {fingerprint(key)}: compare it with the one the sender "
             "published before trusting it."
         )
-    kind = FileFormat.of_manifest(manifest.get("file_format")).label
+    try:
+        kind = FileFormat.of_manifest(manifest.get("file_format")).label
+    except ValueError:
+        kind = str(manifest.get("file_format"))
     return f"""Activity Log export {csv_name}
 Ticket: {manifest.get("ticket") or "-"}
 Range: {manifest.get("start")} to {manifest.get("end")} (both included)

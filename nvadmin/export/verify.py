@@ -267,7 +267,12 @@ class _ChainWalk:
 
 def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
     """Recompute row hashes and links; True when every row checked out."""
-    if FileFormat.of_manifest(data.get("file_format")) is FileFormat.JSONL:
+    try:
+        file_format = FileFormat.of_manifest(data.get("file_format"))
+    except ValueError:
+        verdict.fail(f"the manifest names an unknown file format {data.get('file_format')!r}")
+        return False
+    if file_format is FileFormat.JSONL:
         return _check_jsonl_rows(csv_path, data, verdict)
     chain = data.get("chain")
     encoding = "utf-8-sig"

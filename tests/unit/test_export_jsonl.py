@@ -378,3 +378,14 @@ def test_local_time_offsets_are_fixed_width() -> None:
     assert jsonl.offset_text(timedelta(hours=-3, minutes=-30)) == "-03:30"
     assert jsonl.offset_text(timedelta(0)) == "+00:00"
     assert jsonl.offset_text(timedelta(hours=5, minutes=45)) == "+05:45"
+
+
+def test_an_unknown_format_in_the_manifest_is_named(sqlite_engine: Engine, tmp_path: Path) -> None:
+    at = datetime(2025, 7, 4, 14, tzinfo=UTC)
+    ws = add_events(sqlite_engine, [(at, "A", None, None, None)])
+    path, manifest = export_jsonl(sqlite_engine, ws, "UTC", DEFAULT_COLUMNS, tmp_path)
+    manifest_path = manifests.manifest_path_for(path)
+    manifest_path.write_bytes(manifests.render({**manifest, "file_format": "xml"}))
+    line = verify_export(path, None, {KEY.key_id: KEY.public_key}).line()
+    assert line.startswith("FAILED") and "unknown file format 'xml'" in line, line
+    assert "file_format" in line  # and the signature says which field changed
