@@ -2,6 +2,7 @@
 
 Run:  uv run python -m benchmarks.export [--events 1000000] [--sqlite-events 1000000]
       uv run python -m benchmarks.export --database URL --sqlite-database FILE   (seeded)
+      add --formats csv,jsonl to measure the JSON Lines export too (same baseline)
 
 Each backend (a throwaway PostgreSQL cluster from tests/pgcluster.py and a SQLite file, seeded
 with `nvadmin seed`'s generator, one workspace, every event in the exported range) is measured
@@ -51,6 +52,7 @@ from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import ActivityEvent, Staff, Workspace
 from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.export.formats import FileFormat
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.files.cells import neutralise
 from nvadmin.identity import Role, StaffIdentity
@@ -62,6 +64,14 @@ DAYS = 30
 PASSWORD = "Benchmark password 2026!"
 STAFF = "bench@nvadmin.example"
 ROOT = Path(__file__).resolve().parents[1]
+_CONTENDER = {
+    FileFormat.CSV: "nvadmin `export_csv`",
+    FileFormat.JSONL: "nvadmin JSON Lines",
+}
+_WHAT = {
+    FileFormat.CSV: "neutralised",
+    FileFormat.JSONL: "one JSON object per line",
+}
 
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
@@ -208,12 +218,12 @@ class Side:
         fixed = statistics.median(self.ours) - ours * self.rows / 1e6
         return ours, base, ours / base, fixed
 
-    def lines(self, client: str) -> list[str]:
+    def lines(self, client: str, contender: str = "nvadmin `export_csv`") -> list[str]:
         ours_m, base_m, per_row, fixed = self.per_row()
         o, b = statistics.median(self.ours), statistics.median(self.base)
         oh, bh = statistics.median(self.ours_half), statistics.median(self.base_half)
         return [
-            f"| rows | {client} | nvadmin `export_csv` | ratio (median of rounds) |",
+            f"| rows | {client} | {contender} | ratio (median of rounds) |",
             "|---:|---:|---:|---:|",
             f"| {self.rows:,} | {b:.2f} s | {o:.2f} s | **{self.ratio():.2f}** |",
             f"| {self.half_rows:,} (second half) | {bh:.2f} s | {oh:.2f} s | {oh / bh:.2f} |",
@@ -328,7 +338,12 @@ def _bench_staff(engine: Any) -> None:
 
 
 def bench_postgres(
-    events: int, folder: Path, rounds: int, database: str | None, extras: bool
+    events: int,
+    folder: Path,
+    rounds: int,
+    database: str | None,
+    extras: bool,
+    formats: tuple[FileFormat, ...] = (FileFormat.CSV,),
 ) -> list[str]:
     with contextlib.ExitStack() as stack:
         if database:
@@ -336,11 +351,13 @@ def bench_postgres(
         else:
             url = stack.enter_context(cluster())
             _seed_postgres(url, events)
-        return _bench_postgres(url, folder, rounds, extras)
+        return _bench_postgres(url, folder, rounds, extras, formats)
     raise AssertionError("unreachable")
 
 
-def _bench_postgres(url: str, folder: Path, rounds: int, extras: bool) -> list[str]:
+def _bench_postgres(
+    url: str, folder: Path, rounds: int, extras: bool, formats: tuple[FileFormat, ...]
+) -> list[str]:
     lines: list[str] = []
     engine = make_engine(url)
     _bench_staff(engine)
@@ -352,37 +369,49 @@ def _bench_postgres(url: str, folder: Path, rounds: int, extras: bool) -> list[s
     start, end = event_range(engine, ws.id)
     identity = StaffIdentity(1, STAFF, "Bench", Role.COMPLIANCE)
 
-    def request(name: str, start_: datetime = start) -> ExportRequest:
+    def request(
+        name: str, start_: datetime = start, file_format: FileFormat = FileFormat.CSV
+    ) -> ExportRequest:
         return ExportRequest(
             event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end),
             output=folder / name,
             time_zone="America/Chicago",
             overwrite=True,
+            file_format=file_format,
         )
 
     def drop(path: Path) -> None:
         path.unlink(missing_ok=True)
         Path(str(path) + ".manifest.json").unlink(missing_ok=True)
 
-    def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
-        seconds, result = timed(export_csv, engine, identity, request("mem.csv", start_))
-        drop(folder / "mem.csv")
-        return seconds, result.rows
+    def ours_as(file_format: FileFormat) -> Any:
+        def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
+            name = f"mem{file_format.suffix}"
+            seconds, result = timed(
+                export_csv, engine, identity, request(name, start_, file_format)
+            )
+            drop(folder / name)
+            return seconds, result.rows
+
+        return ours
 
     def base(start_: datetime, end_: datetime) -> float:
         seconds = reference_psql(url, ws.id, start_, end_, folder / "ref.csv")
         drop(folder / "ref.csv")
         return seconds
 
-    print("PostgreSQL: psql \\copy against export_csv…", flush=True)
-    side = side_by_side(rounds, ours, base, start, end, middle(engine, ws.id))
-    lines += [
-        f"PostgreSQL, {side.rows:,} rows of one workspace, formatted in "
-        "America/Chicago, neutralised, ordered by time; baseline "
-        "`psql \\copy (SELECT * … ORDER BY occurred_at, id) TO file CSV` (raw rows):",
-        "",
-        *side.lines("`psql \\copy`"),
-    ]
+    for file_format in formats:
+        print(f"PostgreSQL: psql \\copy against the {file_format.label} export…", flush=True)
+        side = side_by_side(rounds, ours_as(file_format), base, start, end, middle(engine, ws.id))
+        lines += [
+            *([""] if lines else []),
+            f"PostgreSQL, {file_format.label}, {side.rows:,} rows of one workspace, formatted "
+            f"in America/Chicago, {_WHAT[file_format]}, ordered by time; baseline "
+            "`psql \\copy (SELECT * … ORDER BY occurred_at, id) TO file CSV` (raw rows):",
+            "",
+            *side.lines("`psql \\copy`", _CONTENDER[file_format]),
+        ]
+    side_rows = side.rows
     if not extras:
         engine.dispose()
         return lines
@@ -400,7 +429,7 @@ def _bench_postgres(url: str, folder: Path, rounds: int, extras: bool) -> list[s
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
     results["cli"] = seconds
-    assert count_rows(folder / "cli.csv") == side.rows, "CLI export row count differs"
+    assert count_rows(folder / "cli.csv") == side_rows, "CLI export row count differs"
     drop(folder / "cli.csv")
 
     seconds, lateness, beats = gui_worker(engine, identity, request("gui.csv"))
@@ -429,7 +458,13 @@ def _bench_postgres(url: str, folder: Path, rounds: int, extras: bool) -> list[s
     return lines
 
 
-def bench_sqlite(events: int, folder: Path, rounds: int, database: Path | None) -> list[str]:
+def bench_sqlite(
+    events: int,
+    folder: Path,
+    rounds: int,
+    database: Path | None,
+    formats: tuple[FileFormat, ...] = (FileFormat.CSV,),
+) -> list[str]:
     path = database or folder / "bench.sqlite3"
     engine = make_engine(sqlite_url(path))
     if database is None:
@@ -443,15 +478,19 @@ def bench_sqlite(events: int, folder: Path, rounds: int, database: Path | None) 
     start, end = event_range(engine, ws.id)
     identity = StaffIdentity(1, STAFF, "Bench", Role.COMPLIANCE)
 
-    def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
-        request = ExportRequest(
-            event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end_),
-            output=folder / "sqlite.csv",
-            time_zone="America/Chicago",
-            overwrite=True,
-        )
-        seconds, result = timed(export_csv, engine, identity, request)
-        return seconds, result.rows
+    def ours_as(file_format: FileFormat) -> Any:
+        def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
+            request = ExportRequest(
+                event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end_),
+                output=folder / f"sqlite{file_format.suffix}",
+                time_zone="America/Chicago",
+                overwrite=True,
+                file_format=file_format,
+            )
+            seconds, result = timed(export_csv, engine, identity, request)
+            return seconds, result.rows
+
+        return ours
 
     def base(start_: datetime, end_: datetime) -> float:
         query = (
@@ -465,16 +504,19 @@ def bench_sqlite(events: int, folder: Path, rounds: int, database: Path | None) 
             )
         return float(seconds)
 
-    print("SQLite: sqlite3 -csv against export_csv…", flush=True)
-    side = side_by_side(rounds, ours, base, start, end, middle(engine, ws.id))
+    lines: list[str] = []
+    for file_format in formats:
+        print(f"SQLite: sqlite3 -csv against the {file_format.label} export…", flush=True)
+        side = side_by_side(rounds, ours_as(file_format), base, start, end, middle(engine, ws.id))
+        lines += [
+            "",
+            f"SQLite, {file_format.label}, {side.rows:,} rows, same export; baseline "
+            '`sqlite3 -csv FILE "SELECT * … ORDER BY occurred_at, id" > file` (raw rows):',
+            "",
+            *side.lines("`sqlite3 -csv`", _CONTENDER[file_format]),
+        ]
     engine.dispose()
-    return [
-        "",
-        f"SQLite, {side.rows:,} rows, same export; baseline `sqlite3 -csv FILE "
-        '"SELECT * … ORDER BY occurred_at, id" > file` (raw rows):',
-        "",
-        *side.lines("`sqlite3 -csv`"),
-    ]
+    return lines
 
 
 def main() -> int:
@@ -490,17 +532,26 @@ def main() -> int:
         "--no-extras", action="store_true", help="skip the CLI, GUI and row-by-row paths"
     )
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--formats",
+        default="csv",
+        metavar="csv,jsonl",
+        help="the export formats measured, comma-separated (default: csv)",
+    )
     args = parser.parse_args()
+    formats = tuple(FileFormat(f.strip()) for f in args.formats.split(",") if f.strip())
     with tempfile.TemporaryDirectory(prefix="nvadmin-export-bench-") as tmp:
         folder = Path(tmp)
         os.chmod(folder, 0o777)  # psql's \copy writes as the client user, but be safe
         lines = []
         if args.events or args.database:
             lines += bench_postgres(
-                args.events, folder, args.rounds, args.database, not args.no_extras
+                args.events, folder, args.rounds, args.database, not args.no_extras, formats
             )
         if args.sqlite_events or args.sqlite_database:
-            lines += bench_sqlite(args.sqlite_events, folder, args.rounds, args.sqlite_database)
+            lines += bench_sqlite(
+                args.sqlite_events, folder, args.rounds, args.sqlite_database, formats
+            )
     command = " ".join(
         [f"--events {args.events}", f"--sqlite-events {args.sqlite_events}"]
         if not (args.database or args.sqlite_database)
@@ -515,7 +566,8 @@ def main() -> int:
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
         f"{load[0]:.1f} at the end\n\n"
         f"Command: `uv run python -m benchmarks.export {command} --rounds {args.rounds}"
-        f"{' --no-extras' if args.no_extras else ''}`\n\n"
+        f"{' --no-extras' if args.no_extras else ''}"
+        f"{f' --formats {args.formats}' if args.formats != 'csv' else ''}`\n\n"
     )
     text = header + "\n".join(lines) + "\n"
     print(text)

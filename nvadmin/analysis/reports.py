@@ -80,6 +80,7 @@ class Report:
     summary: Sequence[tuple[str, ...]] = field(default_factory=list)
     event_filter: EventFilter = field(default_factory=EventFilter)
     row_count: int = 0
+    counted: str = "events"  # what a row is, as the footer and the report view count them
 
     @property
     def title(self) -> str:
@@ -172,7 +173,7 @@ class Report:
             )
             tables += 1
         if not self.row_count:
-            parts.append("<p><i>No matching events in this period.</i></p>")
+            parts.append(f"<p><i>No matching {self.counted} in this period.</i></p>")
         for section in self.sections:
             tag = "h2" if section.level == 1 else "h3"
             note = section.subtitle.split("|")[-1] if section.subtitle else ""
@@ -189,7 +190,8 @@ class Report:
                 parts.append(_html_table(columns, rows, moved, widths.get(tables, ())))
                 tables += 1
         parts.append(
-            f"<p class='muted'>{self.row_count:,} events. Produced by nvadmin {__version__}.</p>"
+            f"<p class='muted'>{self.row_count:,} {self.counted}. "
+            f"Produced by nvadmin {__version__}.</p>"
         )
         parts.append("</body></html>")
         return "\n".join(parts)

@@ -127,3 +127,16 @@ def input_file(text: str) -> Path:
         what = "a folder, not a file" if path.is_dir() else "not an existing file"
         raise argparse.ArgumentTypeError(f"{path} is {what}")
     return path
+
+
+def file_format_option(parser: argparse.ArgumentParser) -> None:
+    """``--format csv|jsonl``: the export's file format (:mod:`nvadmin.export.formats`)."""
+    from nvadmin.export.formats import FileFormat
+
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in FileFormat],
+        default=FileFormat.CSV.value,
+        help="csv (spreadsheets; the default) or jsonl (JSON Lines: one JSON object per "
+        "event, for SIEM and BI imports)",
+    )

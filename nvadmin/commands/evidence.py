@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "verify-export",
         help="check an export against its signed manifest, offline",
-        description="Check FILE.csv against FILE.csv.manifest.json without any database: the "
+        description="Check FILE.csv (or FILE.jsonl) against FILE.csv.manifest.json (or "
+        "FILE.jsonl.manifest.json) without any database: the "
         "manifest's signature against a trusted key, the file's SHA-256, and, when the export "
         "holds the chain columns, every row's hash and the links between consecutive events. "
         "Exit 0 when all holds, 1 otherwise, with one line saying what holds or where it fails.",

@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "export",
-        help="export a workspace's activity to CSV with an evidence manifest",
+        help="export a workspace's activity to CSV or JSON Lines with an evidence manifest",
         description="Export the activity of one workspace between two days (both included) to "
-        "a CSV file, with FILE.manifest.json beside it (rows, SHA-256, filter, ticket). The "
-        "export is recorded in the workspace's Activity Log.",
+        "a CSV (or JSON Lines) file, with FILE.manifest.json beside it (rows, SHA-256, filter, "
+        "ticket). The export is recorded in the workspace's Activity Log.",
     )
     # Required unless --from-manifest gives them (checked in run_export).
     parser.add_argument("--workspace", metavar="SLUG")
@@ -78,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--bom", action="store_true", help="start the file with a UTF-8 BOM (for Excel)"
     )
+    arguments.file_format_option(parser)
     # The column names are checked when the command runs (see chosen_columns): they come from
     # the field registry, which `nvadmin --help` must not load.
     parser.add_argument(
@@ -192,6 +193,7 @@ def chosen_columns(text: str | None) -> tuple[str, ...]:
 def run_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.db.engine import translate
     from nvadmin.db.taxonomy import CATEGORY_ALIASES
+    from nvadmin.export.formats import FileFormat
     from nvadmin.export.service import ExportRequest
     from nvadmin.query import workspaces
     from nvadmin.query.filters import EventFilter, Term
@@ -244,6 +246,7 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
         bom=args.bom,
         ticket=args.ticket,
         overwrite=args.force,
+        file_format=FileFormat(args.format),
     )
     _export_and_report(context, args, identity, request)
     return 0
@@ -284,6 +287,7 @@ def _rerun_manifest(context: Context, args: argparse.Namespace) -> int:
             ("--columns", args.columns),
             ("--tz", args.tz),
             ("--bom", args.bom),
+            ("--format", args.format != "csv"),
         )
         if value
     ]

@@ -38,6 +38,7 @@ BATCH_FIELDS = (
     "users",
     "categories",
     "assign_to",
+    "patients",
 )
 MAX_BATCH = 10_000
 
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="receive a request (or a batch from stdin with --batch json|csv)",
         description="Receive an export request. With --batch, read a JSON array (or CSV with "
         f"a header) from standard input with the fields {', '.join(BATCH_FIELDS)} "
-        "(from/to/requester/ticket/workspace required; users and categories as lists, or "
+        "(from/to/requester/ticket/workspace required; users, categories and patients as lists, or "
         "separated by ';' in CSV); every row is checked and nothing is added unless all are "
         "good.",
     )
@@ -74,6 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument("--tz", type=arguments.zone, metavar="ZONE", help="zone of the days")
     add.add_argument("--user", action="append", default=[], metavar="EMAIL")
     add.add_argument("--category", action="append", default=[], metavar="CATEGORY")
+    add.add_argument(
+        "--patient",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this patient's events (a patient-scoped request); may be repeated",
+    )
     add.add_argument(
         "--received",
         type=_instant,
@@ -101,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     fulfil.add_argument("request", metavar="ID")
     fulfil.add_argument("--output", required=True, type=_folder, metavar="DIR")
     fulfil.add_argument("--deliver", action="store_true", help="also mark it delivered")
+    arguments.file_format_option(fulfil)
     fulfil.add_argument(
         "--package",
         action="store_true",
@@ -151,6 +160,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     report.add_argument("--workspace", required=True, metavar="SLUG")
     report.add_argument("--from", dest="first_day", type=arguments.day, metavar="YYYY-MM-DD")
     report.add_argument("--to", dest="last_day", type=arguments.day, metavar="YYYY-MM-DD")
+    report.add_argument(
+        "--patient",
+        metavar="ID",
+        help="one patient's accounting: every delivered export that held this patient's "
+        "events (requests naming the patient and wider exports alike)",
+    )
     report.add_argument("--csv", type=arguments.output_file, metavar="FILE")
     report.add_argument("--pdf", type=arguments.output_file, metavar="FILE")
     report.set_defaults(run=run_disclosures)
@@ -233,6 +248,7 @@ def run_add(context: Context, args: argparse.Namespace) -> int:
                 categories=tuple(args.category),
                 received_at=args.received,
                 assign_to=args.assign,
+                patients=tuple(args.patient),
             )
         ]
     ids = requests.add_requests(context.engine, _operator(), drafts)
@@ -345,6 +361,7 @@ def _draft(row: Any) -> Any:
         categories=many("categories"),
         received_at=received,
         assign_to=text("assign_to") or None,
+        patients=many("patients"),
     )
     return draft.checked()
 
@@ -397,7 +414,9 @@ def run_fulfil(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
 
     view = requests.find_request(context.engine, args.request)
-    view = requests.fulfil(context.engine, _operator(), view.id, args.output.absolute())
+    view = requests.fulfil(
+        context.engine, _operator(), view.id, args.output.absolute(), file_format=args.format
+    )
     print(f"request {view.id} exported: {view.export_rows:,} rows to {view.export_path}")
     print(f"sha256 {view.export_sha256}")
     print(f"manifest {view.manifest_path} (sha256 {view.manifest_sha256})")
@@ -475,7 +494,12 @@ def run_disclosures(context: Context, args: argparse.Namespace) -> int:
     if not args.csv and not args.pdf:
         raise UserError("give --csv FILE and/or --pdf FILE")
     report = requests.disclosures(
-        context.engine, _operator(), args.workspace, args.first_day, args.last_day
+        context.engine,
+        _operator(),
+        args.workspace,
+        args.first_day,
+        args.last_day,
+        patient=args.patient,
     )
     document = requests.disclosure_report(report, _operator())
     if args.csv:

@@ -1,2 +1,2 @@
-"""CSV exports of the Activity Log: the columns, the atomic file writer, the manifest and the
+"""Exports of the Activity Log (CSV, JSON Lines): the columns, the formats, the manifest and the
 export service that ties them together (:mod:`nvadmin.export.service`). No Qt widgets here."""

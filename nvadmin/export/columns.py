@@ -36,6 +36,7 @@ class Column:
     label: str  # shown in the export form
     # A derived column's SQL over the event table (``source`` is then the column it reads).
     derived: Callable[[], Any] | None = field(default=None, compare=False)
+    identifier: bool = False  # a number naming something: text in JSON Lines
 
     def sqlite_sql(self, table: str) -> str:
         """The same cell text on SQLite, except local times (formatted in Python: SQLite has
@@ -98,6 +99,7 @@ COLUMNS: tuple[Column, ...] = tuple(
         f.export.kind,
         f.export.label,
         f.export.sql,
+        f.export.identifier,
     )
     for f in EXPORTED
     if f.export is not None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from nvadmin.errors import UserError
 from nvadmin.export import manifest as manifests
+from nvadmin.export.formats import FileFormat
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -37,21 +38,24 @@ README_NAME = "README.txt"
 def request_from_manifest(
     manifest: Mapping[str, Any], output: Path, overwrite: bool = False
 ) -> ExportRequest:
-    """The export a manifest describes (same filter, zones, columns, BOM, ticket), to ``output``."""
+    """The export a manifest describes (same filter, zones, columns, format, BOM, ticket), to
+    ``output``."""
     from nvadmin.export.service import ExportRequest
     from nvadmin.query.filters import EventFilter
 
     try:
-        csv_options = manifest["csv"]
+        file_format = FileFormat.of_manifest(manifest.get("file_format"))
+        options = manifest[file_format.value]
         return ExportRequest(
             event_filter=EventFilter.from_dict(manifest["filter"]),
             output=output,
             time_zone=str(manifest["time_zone"]),
             range_zone=str(manifest.get("range_time_zone") or manifest["time_zone"]),
             columns=tuple(str(c) for c in manifest["columns"]),
-            bom=bool(csv_options["bom"]),
+            bom=bool(options["bom"]),
             ticket=str(manifest.get("ticket") or ""),
             overwrite=overwrite,
+            file_format=file_format,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"the manifest does not describe an export ({error})") from None
@@ -103,13 +107,17 @@ def readme(manifest: Mapping[str, Any], csv_name: str, key: Ed25519PublicKey | N
             f"Its fingerprint is {fingerprint(key)}: compare it with the one the sender "
             "published before trusting it."
         )
+    try:
+        kind = FileFormat.of_manifest(manifest.get("file_format")).label
+    except ValueError:
+        kind = str(manifest.get("file_format"))
     return f"""Activity Log export {csv_name}
 Ticket: {manifest.get("ticket") or "-"}
 Range: {manifest.get("start")} to {manifest.get("end")} (both included)
 Rows: {manifest.get("rows")}
 
 Files
-  {csv_name}  the export (CSV)
+  {csv_name}  the export ({kind})
   {manifest_name}  what it holds: filter, row count, SHA-256, chain evidence
   {PUBLIC_KEY_NAME if key is not None else "(no key)"}  the signer's public key
 

@@ -132,6 +132,8 @@ class RequestDraft:
     categories: tuple[str, ...] = ()
     received_at: datetime | None = None  # default: now
     assign_to: str | None = None
+    # A patient-scoped request (``patient:`` in the search language): only their events.
+    patients: tuple[str, ...] = ()
 
     def checked(self) -> RequestDraft:
         """The draft cleaned, or :class:`UserError` naming what is wrong."""
@@ -175,6 +177,7 @@ class RequestDraft:
             categories=tuple(dict.fromkeys(categories)),
             received_at=received,
             assign_to=self.assign_to.strip().lower() if self.assign_to else None,
+            patients=_checked_patients(self.patients),
         )
 
     def filters_json(self) -> str | None:
@@ -183,7 +186,25 @@ class RequestDraft:
             filters["user"] = list(self.users)
         if self.categories:
             filters["category"] = list(self.categories)
+        if self.patients:
+            filters["patient"] = list(self.patients)
         return canonical_json(filters) if filters else None
+
+
+PATIENT_ID_LENGTH = 40  # the event table's patient_id
+# The filters a request may hold, as search qualifiers, in the order its export applies them.
+FILTER_KEYS = ("user", "category", "patient")
+
+
+def _checked_patients(patients: tuple[str, ...]) -> tuple[str, ...]:
+    checked = tuple(dict.fromkeys(p.strip() for p in patients if p.strip()))
+    for patient in checked:
+        if len(patient) > PATIENT_ID_LENGTH or _CONTROL.search(patient):
+            raise UserError(
+                f"not a patient id: {patient[:PATIENT_ID_LENGTH]!r} (one line, at most "
+                f"{PATIENT_ID_LENGTH} characters)"
+            )
+    return checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,16 +252,13 @@ class RequestView:
         return self.is_open and self.due_at < (now or datetime.now(UTC))
 
     def event_filter(self) -> EventFilter:
-        start, end = day_range(self.first_day, self.last_day, self.zone)
-        terms = [Term("user", u) for u in self.filters.get("user", [])]
-        terms += [Term("category", c) for c in self.filters.get("category", [])]
-        return EventFilter(
-            workspace_ids=(self.workspace_id,), start=start, end=end, terms=tuple(terms)
+        return _event_filter(
+            self.workspace_id, self.first_day, self.last_day, self.zone, self.filters
         )
 
-    def file_name(self) -> str:
+    def file_name(self, suffix: str = ".csv") -> str:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "-", self.ticket).strip("-") or str(self.id)
-        return f"{self.workspace_slug}_{self.first_day}_{self.last_day}_{safe}.csv"
+        return f"{self.workspace_slug}_{self.first_day}_{self.last_day}_{safe}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,8 +888,9 @@ def _translated(error: Exception) -> Exception:
 # -- fulfilling ------------------------------------------------------------------------------
 
 
-def export_request_for(view: RequestView, output: Path) -> Any:
+def export_request_for(view: RequestView, output: Path, file_format: str = "csv") -> Any:
     """The export service's request for this ticket, writing ``output``."""
+    from nvadmin.export.formats import FileFormat
     from nvadmin.export.service import ExportRequest
 
     if view.status is not Status.VERIFIED:
@@ -885,6 +904,7 @@ def export_request_for(view: RequestView, output: Path) -> Any:
         time_zone=view.zone,
         range_zone=view.zone,
         ticket=view.ticket,
+        file_format=FileFormat(file_format),
     )
 
 
@@ -894,10 +914,13 @@ def evidence_of(view: RequestView, result: Any) -> Evidence:
     if view.filters:
         parts = [f"{k}: {', '.join(v)}" for k, v in sorted(view.filters.items())]
         filters = "; " + "; ".join(parts)
+    from nvadmin.export.formats import FileFormat
+
+    kind = FileFormat.of_manifest(result.manifest.get("file_format")).label
     description = (
         f"Activity Log of {view.workspace_name} ({view.workspace_slug}), "
         f"{view.first_day} to {view.last_day} ({view.zone}){filters}: "
-        f"{result.rows:,} events, CSV {result.path.name}, SHA-256 {result.sha256}"
+        f"{result.rows:,} events, {kind} {result.path.name}, SHA-256 {result.sha256}"
     )
     return Evidence(
         export_path=str(result.path),
@@ -917,13 +940,17 @@ def fulfil(
     *,
     progress: Progress | None = None,
     token: CancelToken | None = None,
+    file_format: str = "csv",
 ) -> RequestView:
-    """Export the request into ``folder`` (default columns, the request's zone), attach the
-    evidence, move it to exported."""
+    """Export the request into ``folder`` (default columns, the request's zone, CSV or JSON
+    Lines), attach the evidence, move it to exported."""
+    from nvadmin.export.formats import FileFormat
+
     view = get_request(engine, request_id)
     if not folder.is_dir():
         raise UserError(f"folder {folder} does not exist")
-    request = export_request_for(view, folder.absolute() / view.file_name())
+    suffix = FileFormat(file_format).suffix
+    request = export_request_for(view, folder.absolute() / view.file_name(suffix), file_format)
     return fulfil_with(engine, identity, request_id, request, progress=progress, token=token)
 
 
@@ -1044,6 +1071,11 @@ class DisclosureReport:
     zone: str
     period: str
     entries: list[Disclosure] = field(default_factory=list)
+    patient: str | None = None  # one patient's accounting: "Events" counts theirs
+
+
+PATIENT_SCOPED = "Patient-scoped export"
+CONTAINING = "Export containing this patient's events"
 
 
 def disclosures(
@@ -1052,10 +1084,39 @@ def disclosures(
     workspace_slug: str,
     first: date | None = None,
     last: date | None = None,
+    patient: str | None = None,
 ) -> DisclosureReport:
     """Every delivered export of the workspace (oldest first), optionally delivered between
-    two local days: the accounting of disclosures."""
+    two local days: the accounting of disclosures.
+
+    With ``patient``, one patient's accounting (HIPAA §164.528 accounts for each disclosure
+    of an individual's information): every delivered export that held at least one of that
+    patient's events, whether the request named the patient (``patient:``) or not (a whole
+    workspace's log, a team member's events, a category) — what the file held, not what the
+    request said. What the file held is read from the log as it was when the export ran:
+    the events matching the request's filter and this patient, sealed before the export's
+    ``activity_log.export`` event (the export's snapshot was taken before it was recorded).
+    Each entry then counts the patient's events in it."""
     _require_staff(identity)
+    if patient is not None:
+        (patient,) = _checked_patients((patient,)) or ("",)
+        if not patient:
+            raise UserError("give the patient id")
+    try:
+        return _disclosures(engine, workspace_slug, first, last, patient)
+    except UserError:
+        raise
+    except Exception as error:
+        raise translate(error) from error
+
+
+def _disclosures(
+    engine: Engine,
+    workspace_slug: str,
+    first: date | None,
+    last: date | None,
+    patient: str | None,
+) -> DisclosureReport:
     with engine.connect() as connection:
         workspace = connection.execute(
             select(Workspace.id, Workspace.name, Workspace.timezone, Workspace.is_system).where(
@@ -1079,34 +1140,110 @@ def disclosures(
                 )
             ).all()
         )
-    entries = [
-        Disclosure(
-            delivered_at=r.delivered_at,
-            recipient=r.recipient or r.requester_email,
-            purpose=r.purpose,
-            description=r.description or "",
-            requester=f"{r.requester_name} <{r.requester_email}>",
-            ticket=r.ticket,
-            rows=r.export_rows or 0,
-            event_id=int(delivered_events.get(str(r.id), 0)),
-            package_sha256=r.package_sha256 or "",
+        held: dict[int, int] = {}
+        if patient is not None:
+            held = _patient_events_held(connection, workspace.id, rows, patient)
+    entries = []
+    for r in rows:
+        if r.delivered_at is None or (patient is not None and not held.get(r.id)):
+            continue
+        description = r.description or ""
+        if patient is not None:
+            scoped = patient in (json.loads(r.filters) if r.filters else {}).get("patient", [])
+            description = f"{PATIENT_SCOPED if scoped else CONTAINING}. {description}"
+        entries.append(
+            Disclosure(
+                delivered_at=r.delivered_at,
+                recipient=r.recipient or r.requester_email,
+                purpose=r.purpose,
+                description=description,
+                requester=f"{r.requester_name} <{r.requester_email}>",
+                ticket=r.ticket,
+                rows=held[r.id] if patient is not None else (r.export_rows or 0),
+                event_id=int(delivered_events.get(str(r.id), 0)),
+                package_sha256=r.package_sha256 or "",
+            )
         )
-        for r in rows
-        if r.delivered_at is not None
-    ]
     period = f"delivered {first or 'from the first request'} to {last or 'today'}"
-    return DisclosureReport(workspace_slug, workspace.name, workspace.timezone, period, entries)
+    return DisclosureReport(
+        workspace_slug, workspace.name, workspace.timezone, period, entries, patient
+    )
+
+
+def _patient_events_held(
+    connection: Connection, workspace_id: int, rows: Sequence[Any], patient: str
+) -> dict[int, int]:
+    """``{request id: how many of the patient's events its delivered file held}``."""
+    from nvadmin.query.filters import where_clause
+
+    recorded: dict[tuple[str, str], int] = {}  # (ticket, sha256) -> the export event's seq
+    for seq, details in connection.execute(
+        select(ActivityEvent.seq, ActivityEvent.details).where(
+            ActivityEvent.workspace_id == workspace_id,
+            ActivityEvent.category == "activity_log_access",
+            ActivityEvent.action == "activity_log.export",
+        )
+    ):
+        facts = json.loads(details or "{}")
+        key = (str(facts.get("ticket")), str(facts.get("sha256")))
+        recorded[key] = min(recorded.get(key, seq), seq)
+    held: dict[int, int] = {}
+    for r in rows:
+        bound = recorded.get((r.ticket, str(r.export_sha256)))
+        if r.delivered_at is None or bound is None:
+            continue
+        view = _event_filter(
+            r.workspace_id,
+            r.first_day,
+            r.last_day,
+            r.zone,
+            json.loads(r.filters) if r.filters else {},
+        )
+        held[r.id] = int(
+            connection.execute(
+                select(func.count())
+                .select_from(ActivityEvent)
+                .where(
+                    where_clause(view),
+                    ActivityEvent.patient_id == patient,
+                    ActivityEvent.seq < bound,
+                )
+            ).scalar_one()
+        )
+    return held
+
+
+def _event_filter(
+    workspace_id: int, first: date, last: date, zone: str, filters: Mapping[str, list[str]]
+) -> EventFilter:
+    """The events a request's export reads: its workspace, its days in its zone, its filters."""
+    start, end = day_range(first, last, zone)
+    terms = [Term(name, value) for name in FILTER_KEYS for value in filters.get(name, [])]
+    return EventFilter(workspace_ids=(workspace_id,), start=start, end=end, terms=tuple(terms))
 
 
 def disclosure_report(report: DisclosureReport, identity: StaffIdentity) -> Report:
     """The accounting as one of the app's reports: shown, printed, saved as PDF or CSV by the
     same machinery as the patient-access and user-activity reports."""
     now = datetime.now(UTC).astimezone(zone_info(report.zone))
+    patient: list[tuple[str, str]] = []
+    subject = f"{report.workspace_name} ({report.workspace_slug})"
+    if report.patient is not None:
+        subject = f"patient {report.patient}, {subject}"
+        patient = [
+            ("Patient", report.patient),
+            (
+                "Which exports",
+                "every delivered export that held this patient's events (requests naming the "
+                "patient and wider exports alike); Events: this patient's events in each",
+            ),
+        ]
     return Report(
         kind=DISCLOSURES,
-        subject=f"{report.workspace_name} ({report.workspace_slug})",
+        subject=subject,
         header=[
             ("Workspace", f"{report.workspace_name} ({report.workspace_slug})"),
+            *patient,
             ("Covers", report.period),
             ("Time zone", report.zone),
             ("Disclosures", f"{len(report.entries):,}"),
@@ -1128,4 +1265,5 @@ def disclosure_report(report: DisclosureReport, identity: StaffIdentity) -> Repo
             )
         ],
         row_count=len(report.entries),
+        counted="disclosures",
     )

@@ -1,4 +1,7 @@
-"""The CSV export of activity events: one engine for the window, the command line and tests.
+"""The export of activity events: one engine for the window, the command line and tests.
+
+CSV for people and spreadsheets; JSON Lines (:mod:`nvadmin.export.jsonl`) for SIEM and BI
+imports, through the same snapshot, file handling, manifest and log event.
 
 How an export stays honest:
 
@@ -39,9 +42,10 @@ from nvadmin.db.engine import describe, translate
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import DatabaseUnavailable, UserError
+from nvadmin.export import jsonl, sqlite_csv
 from nvadmin.export import manifest as manifests
-from nvadmin.export import sqlite_csv
 from nvadmin.export.columns import DEFAULT_COLUMNS, Column, Kind, local_time_formatter, resolve
+from nvadmin.export.formats import FileFormat
 from nvadmin.files.atomic import AtomicFile, sweep_stale
 from nvadmin.identity import Permission, Role, StaffIdentity
 from nvadmin.query import workspaces as workspace_repository
@@ -76,6 +80,7 @@ class ExportRequest:
     bom: bool = False
     ticket: str = ""
     overwrite: bool = False
+    file_format: FileFormat = FileFormat.CSV
 
     @property
     def manifest_path(self) -> Path:
@@ -110,6 +115,11 @@ def validate(request: ExportRequest) -> tuple[Column, ...]:
         columns = resolve(request.columns)
     except ValueError as error:
         raise UserError(str(error)) from None
+    if request.file_format is FileFormat.JSONL:
+        if request.bom:
+            raise UserError("a BOM is for CSV files opened in Excel; JSON Lines has none")
+        if len(set(request.columns)) != len(request.columns):
+            raise UserError("each column can be chosen once in a JSON Lines export")
     output = request.output
     if output.name in ("", ".", ".."):
         raise UserError("choose a file name for the export")
@@ -160,7 +170,8 @@ def export_csv(
     token: CancelToken | None = None,
     signing_key: Any = None,
 ) -> ExportResult:
-    """Write the CSV and its manifest, record the export in the log; see the module docs.
+    """Write the export (CSV or JSON Lines, ``request.file_format``) and its manifest, record
+    the export in the log; see the module docs.
 
     The manifest is signed with ``signing_key`` (a checkpoint :class:`SigningKey`), by default
     this computer's checkpoint signing key; without one it says it is unsigned and why."""
@@ -257,6 +268,11 @@ def _facts(
 ) -> dict[str, Any]:
     f = request.event_filter
     range_zone = request.range_zone or request.time_zone
+    options: dict[str, Any]
+    if request.file_format is FileFormat.JSONL:
+        options = {"jsonl": jsonl.OPTIONS}
+    else:
+        options = {"csv": _csv_options(request, backend)}
     return {
         "file": request.output.name,
         "manifest": request.manifest_path.name,
@@ -269,21 +285,26 @@ def _facts(
         "time_zone": request.time_zone,
         **manifests.inclusive_bounds(f.start, f.end, range_zone),
         "columns": [c.key for c in columns],
-        "csv": {
-            "encoding": "utf-8",
-            "bom": request.bom,
-            "header": True,
-            "delimiter": ",",
-            "line_terminator": "LF" if backend == "postgresql" else "CRLF",
-            "quoting": "RFC 4180",
-            "order": "occurred_at, event id",
-            "formula_neutralising": NEUTRALISING,
-        },
+        "file_format": str(request.file_format),
+        **options,
         "snapshot": (
             "PostgreSQL REPEATABLE READ, READ ONLY"
             if backend == "postgresql"
             else "SQLite read transaction"
         ),
+    }
+
+
+def _csv_options(request: ExportRequest, backend: str) -> dict[str, Any]:
+    return {
+        "encoding": "utf-8",
+        "bom": request.bom,
+        "header": True,
+        "delimiter": ",",
+        "line_terminator": "LF" if backend == "postgresql" else "CRLF",
+        "quoting": "RFC 4180",
+        "order": "occurred_at, event id",
+        "formula_neutralising": NEUTRALISING,
     }
 
 
@@ -353,6 +374,11 @@ def _compiled_statements(
 def _pg_statements(
     request: ExportRequest, columns: Sequence[Column], dialect: Any
 ) -> tuple[str, str, dict[str, Any]]:
+    if request.file_format is FileFormat.JSONL:
+        line = [("line", jsonl.pg_line_sql(columns, "activity_events"))]
+        rows_sql, count_sql = _compiled_statements(request, line, dialect)
+        params = {**rows_sql.params, **count_sql.params}
+        return jsonl.pg_copy(str(rows_sql)), str(count_sql), params
     cells = [(c.key, c.pg_sql("activity_events")) for c in columns]
     rows_sql, count_sql = _compiled_statements(request, cells, dialect)
     params = {**rows_sql.params, **count_sql.params}
@@ -396,7 +422,8 @@ def _stream_pg(
                 pins.update(_snapshot_pins(request, engine.dialect, _pg_runner(cursor)))
             progress(0, counted, "exporting")
             token.check()
-            out.write(_header(columns, "\n"))
+            if request.file_format is FileFormat.CSV:
+                out.write(_header(columns, "\n"))
             rows = 0
             with cursor.copy(copy_sql, params) as copy:
                 reader = _CopyReader(pg, copy)
@@ -581,16 +608,19 @@ def _stream_sqlite(
                 if pins is not None:  # the chain evidence, from the same snapshot
                     pins.update(_snapshot_pins(request, engine.dialect, _sqlite_runner(db)))
                 progress(0, counted, "exporting")
-                out.write(_header(columns, "\r\n"))
-                local_sql = _sqlite_local_sql(columns, zone, first, last)
-                if local_sql is None and any(c.kind is Kind.LOCAL_TIME for c in columns):
-                    batches = _python_formatted(db, request, columns, zone, engine.dialect)
+                if request.file_format is FileFormat.JSONL:
+                    cursor, batches = _jsonl_lines(db, request, columns, zone, first, last, engine)
                 else:
-                    sql, params, one = _sqlite_lines_statements(
-                        request, columns, engine.dialect, local_sql
-                    )
-                    cursor = db.execute(sql, params)
-                    batches = _finished_lines(db, cursor, one)
+                    out.write(_header(columns, "\r\n"))
+                    local_sql = _sqlite_local_sql(columns, zone, first, last)
+                    if local_sql is None and any(c.kind is Kind.LOCAL_TIME for c in columns):
+                        batches = _python_formatted(db, request, columns, zone, engine.dialect)
+                    else:
+                        sql, params, one = _sqlite_lines_statements(
+                            request, columns, engine.dialect, local_sql
+                        )
+                        cursor = db.execute(sql, params)
+                        batches = _finished_lines(db, cursor, one)
                 rows = 0
                 for lines, size in batches:
                     out.write(lines)
@@ -627,6 +657,48 @@ def _sqlite_local_sql(
     if low is None or high is None:
         return None
     return sqlite_csv.local_time_sql("activity_events.occurred_at", zone, low, high)
+
+
+def _jsonl_lines(
+    db: Any,
+    request: ExportRequest,
+    columns: Sequence[Column],
+    zone: ZoneInfo,
+    first: Any,
+    last: Any,
+    engine: Engine,
+) -> tuple[Any, Iterator[tuple[bytes, int]]]:
+    """The cursor and batches of finished JSON lines (see :mod:`nvadmin.export.jsonl`)."""
+    table = "activity_events"
+    local_sql: str | None = "NULL"
+    python_times = False
+    if any(c.kind is Kind.LOCAL_TIME for c in columns) and first is not None:
+        low, high = sqlite_csv.stored_instant(first), sqlite_csv.stored_instant(last)
+        local_sql = None
+        if low is not None and high is not None:
+            local_sql = jsonl.local_time_sql(f"{table}.occurred_at", zone, low, high)
+        if local_sql is None:  # the stored UTC text, formatted in Python
+            local_sql, python_times = f"{table}.occurred_at", True
+    if python_times:
+        selected = [jsonl.sqlite_value_sql(c, table, local_sql) for c in columns]
+    else:
+        selected = [jsonl.sqlite_line_sql(columns, table, local_sql)]
+    rows: Any = (
+        select(*[literal_column(sql) for sql in selected])
+        .select_from(EVENTS)
+        .where(where_clause(request.event_filter))
+        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+    )
+    compiled = rows.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+    cursor = db.execute(str(compiled), _positional(compiled))
+    if python_times:
+        return cursor, jsonl.python_lines(cursor, columns, zone, SQLITE_BATCH)
+    return cursor, _joined(cursor)
+
+
+def _joined(cursor: Any) -> Iterator[tuple[bytes, int]]:
+    while batch := cursor.fetchmany(SQLITE_BATCH):
+        yield b"".join(line for (line,) in batch), len(batch)
 
 
 def _finished_lines(db: Any, cursor: Any, one: str) -> Iterator[tuple[bytes, int]]:

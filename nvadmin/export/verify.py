@@ -1,4 +1,4 @@
-"""Checking a delivered export offline: ``nvadmin verify-export FILE.csv``.
+"""Checking a delivered export offline: ``nvadmin verify-export FILE.csv`` (or ``FILE.jsonl``).
 
 Needs only the CSV, its manifest and a trusted public key (no database):
 
@@ -10,6 +10,8 @@ Needs only the CSV, its manifest and a trusted public key (no database):
    hashing, rows whose sequence numbers follow each other must link (``prev_hash`` equal to
    the previous row's ``hash``), and the first and last rows are the manifest's. A filtered
    export is not contiguous: links are checked only where sequence numbers are consecutive.
+   A JSON Lines export is also counted line by line against the manifest's rows, with or
+   without the chain columns, and a line that is not a JSON object is named.
 
 Nothing here touches Qt or a database.
 """
@@ -31,6 +33,7 @@ from nvadmin.audit import checkpoints
 from nvadmin.audit.chain import CHAINED_FIELDS, digest, utc_text
 from nvadmin.export import manifest as manifests
 from nvadmin.export.columns import FORMULA_STARTS
+from nvadmin.export.formats import FileFormat
 
 # Chained fields that are NOT NULL in the event table: an empty cell is an empty text there.
 _REQUIRED_TEXT = frozenset({"actor_type", "actor_name", "action", "category", "outcome"})
@@ -206,8 +209,71 @@ def _hashes_to(prev_hash: bytes, values: list[Any], row_hash: str) -> bool:
     return False
 
 
+class _ChainWalk:
+    """The rows' hashes, the links between consecutive events and the ends, row by row."""
+
+    def __init__(self, name: str, verdict: Verdict) -> None:
+        self.name = name
+        self.verdict = verdict
+        self.rows = self.links = 0
+        self.previous: tuple[int, str] | None = None
+        self.ends: dict[str, tuple[int, str]] = {}
+
+    def step(self, line: int, ok: bool, seq: int, prev_hash: str, row_hash: str) -> bool:
+        if not ok:
+            self.verdict.fail(f"{self.name} line {line}: the row's hash does not match its cells")
+            return False
+        previous = self.previous
+        if previous is not None and seq == previous[0] + 1:
+            if prev_hash != previous[1]:
+                self.verdict.fail(
+                    f"{self.name} line {line}: event {seq} does not link to event {previous[0]}"
+                )
+                return False
+            self.links += 1
+        self.previous = (seq, row_hash)
+        self.ends.setdefault("first", (seq, row_hash))
+        self.ends["last"] = (seq, row_hash)
+        self.rows += 1
+        return True
+
+    def finish(self, data: dict[str, Any], chain: dict[str, Any]) -> bool:
+        rows, links, ends = self.rows, self.links, self.ends
+        if rows != data.get("rows"):
+            self.verdict.fail(f"{self.name} holds {rows:,} rows, the manifest {data.get('rows')}")
+            return False
+        for end, key in (("first", "first_event"), ("last", "last_event")):
+            pinned = chain.get(key)
+            found = ends.get(end)
+            expected = (pinned["seq"], pinned["hash"]) if pinned else None
+            if found != expected:
+                self.verdict.fail(f"{self.name}: the {end} row is not the manifest's {end} event")
+                return False
+        self.verdict.holds.append(
+            f"{rows:,} row hashes match their cells, {links:,} consecutive links chain"
+            + (
+                ""
+                if links == max(rows - 1, 0)
+                else " (not contiguous: links checked where sequence numbers are consecutive)"
+            )
+            + (
+                f", first and last events {ends['first'][0]:,} and {ends['last'][0]:,} as pinned"
+                if ends
+                else ""
+            )
+        )
+        return True
+
+
 def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
     """Recompute row hashes and links; True when every row checked out."""
+    try:
+        file_format = FileFormat.of_manifest(data.get("file_format"))
+    except ValueError:
+        verdict.fail(f"the manifest names an unknown file format {data.get('file_format')!r}")
+        return False
+    if file_format is FileFormat.JSONL:
+        return _check_jsonl_rows(csv_path, data, verdict)
     chain = data.get("chain")
     encoding = "utf-8-sig"
     with csv_path.open(encoding=encoding, newline="", errors="replace") as handle:
@@ -225,9 +291,7 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
         at = {name: header.index(name) for name in CHAIN_COLUMNS}
         workspace_id = int(chain["workspace_id"])
         order = [f for f in CHAINED_FIELDS if f != "workspace_id"]
-        rows = links = 0
-        previous: tuple[int, str] | None = None
-        ends: dict[str, tuple[int, str]] = {}
+        walk = _ChainWalk(csv_path.name, verdict)
         line = reader.line_num
         for cells in reader:
             start, line = line + 1, reader.line_num
@@ -245,44 +309,73 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
             except (ValueError, IndexError):
                 ok = False
                 seq, prev_hash, row_hash = -1, "", ""
-            if not ok:
-                verdict.fail(
-                    f"{csv_path.name} line {start}: the row's hash does not match its cells"
-                )
+            if not walk.step(start, ok, seq, prev_hash, row_hash):
                 return False
-            if previous is not None and seq == previous[0] + 1:
-                if prev_hash != previous[1]:
-                    verdict.fail(
-                        f"{csv_path.name} line {start}: event {seq} does not link to event "
-                        f"{previous[0]}"
-                    )
-                    return False
-                links += 1
-            previous = (seq, row_hash)
-            ends.setdefault("first", (seq, row_hash))
-            ends["last"] = (seq, row_hash)
+    return walk.finish(data, chain)
+
+
+def _jsonl_value(name: str, value: Any) -> Any:
+    """A JSON Lines value back to the value the hash covers (values are written as stored)."""
+    if value is None:
+        return None
+    if name == "seq":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("seq is not a number")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    if name == "actor_id":
+        return int(value)
+    if name == "occurred_at_utc":
+        return utc_text(datetime.fromisoformat(value))
+    return value
+
+
+def _check_jsonl_rows(path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
+    """Every line a JSON object with the manifest's columns; counted against the manifest's
+    rows; and, with the chain columns, each row's hash and links recomputed."""
+    chain = data.get("chain")
+    columns = [str(c) for c in data.get("columns") or []]
+    missing = [c for c in CHAIN_COLUMNS if c not in columns]
+    walk = _ChainWalk(path.name, verdict) if not missing and isinstance(chain, dict) else None
+    order = [f for f in CHAINED_FIELDS if f != "workspace_id"]
+    workspace_id = int(chain["workspace_id"]) if walk is not None and chain else 0
+    rows = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                record = None
+            if not isinstance(record, dict) or not raw.endswith(b"\n"):
+                verdict.fail(f"{path.name} line {number}: not one JSON object ended by a newline")
+                return False
+            if list(record) != columns:
+                verdict.fail(f"{path.name} line {number}: its keys are not the manifest's columns")
+                return False
             rows += 1
+            if walk is None:
+                continue
+            try:
+                values = [workspace_id] + [
+                    _jsonl_value(
+                        "occurred_at_utc" if f == "occurred_at" else f,
+                        record["occurred_at_utc" if f == "occurred_at" else f],
+                    )
+                    for f in order
+                ]
+                seq, prev_hash, row_hash = int(record["seq"]), record["prev_hash"], record["hash"]
+                ok = digest(bytes.fromhex(prev_hash), values).hex() == row_hash
+            except (ValueError, TypeError):
+                ok, seq, prev_hash, row_hash = False, -1, "", ""
+            if not walk.step(number, ok, seq, prev_hash, row_hash):
+                return False
+    if walk is not None:
+        return walk.finish(data, chain)  # type: ignore[arg-type]
     if rows != data.get("rows"):
-        verdict.fail(f"{csv_path.name} holds {rows:,} rows, the manifest {data.get('rows')}")
+        verdict.fail(f"{path.name} holds {rows:,} rows, the manifest {data.get('rows')}")
         return False
-    for end, key in (("first", "first_event"), ("last", "last_event")):
-        pinned = chain.get(key)
-        found = ends.get(end)
-        expected = (pinned["seq"], pinned["hash"]) if pinned else None
-        if found != expected:
-            verdict.fail(f"{csv_path.name}: the {end} row is not the manifest's {end} event")
-            return False
     verdict.holds.append(
-        f"{rows:,} row hashes match their cells, {links:,} consecutive links chain"
-        + (
-            ""
-            if links == max(rows - 1, 0)
-            else " (not contiguous: links checked where sequence numbers are consecutive)"
-        )
-        + (
-            f", first and last events {ends['first'][0]:,} and {ends['last'][0]:,} as pinned"
-            if ends
-            else ""
-        )
+        f"{rows:,} rows as the manifest says (no chain columns: hashes not recomputed)"
     )
-    return True
+    return False

@@ -388,6 +388,9 @@ class Exported:
     source: str | None = None  # the event table column (default: the field's key)
     sql: Callable[[], Any] | None = None  # a derived column's SQL over the event table
     default: bool = True  # in the default columns (False: chosen in the export form)
+    # A number that names something (an event, a team member): a JSON string in JSON Lines,
+    # so no reader rounds it or does arithmetic on it.
+    identifier: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +424,9 @@ EVENT_ID = EventField(
     "event_id",
     "Event id",
     detail=lambda row, view: str(row.id),
-    export=Exported(3, "event_id", "Event id", Kind.NUMBER, source="id", default=False),
+    export=Exported(
+        3, "event_id", "Event id", Kind.NUMBER, source="id", default=False, identifier=True
+    ),
 )
 WORKSPACE = EventField(
     "workspace",
@@ -606,7 +611,7 @@ ACTOR_ID = EventField(
     "Actor id",
     detail=lambda row, view: "" if row.actor_id is None else str(row.actor_id),
     # Chain evidence: with the hash columns, a recipient recomputes each row's hash offline.
-    export=Exported(23, "actor_id", "Actor id", Kind.NUMBER, default=False),
+    export=Exported(23, "actor_id", "Actor id", Kind.NUMBER, default=False, identifier=True),
 )
 PATIENT = EventField(
     "patient",

@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 from nvadmin.db.taxonomy import Category
 from nvadmin.errors import UserError
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
+from nvadmin.export.formats import FileFormat
 from nvadmin.export.manifest import manifest_path_for
 from nvadmin.export.service import ExportRequest, count_matching
 from nvadmin.identity import Role, StaffIdentity
@@ -277,6 +278,14 @@ class ExportDialog(FormDialog):
         self.bom_box = QCheckBox("Excel-friendly (start the file with a UTF-8 BOM)", self)
         form.addRow("", self.bom_box)
 
+        self.format_box = QComboBox(self)
+        for file_format in FileFormat:
+            self.format_box.addItem(file_format.label, file_format.value)
+        self.format_box.setToolTip(
+            "CSV for spreadsheets; JSON Lines (one JSON object per event) for SIEM and BI imports"
+        )
+        form.addRow("&Format:", self.format_box)
+
         self.output_edit = QLineEdit(self)
         self.browse_button = QPushButton("&Browse…", self)
         # What a screen reader announces for fields whose label sits elsewhere on the line.
@@ -290,6 +299,7 @@ class ExportDialog(FormDialog):
             (self.ticket_edit, "Ticket id"),
             (self.column_list, "Columns"),
             (self.time_zone_box, "Time zone of the timestamps"),
+            (self.format_box, "File format"),
             (self.output_edit, "Save as"),
         ):
             widget.setAccessibleName(name)
@@ -325,6 +335,7 @@ class ExportDialog(FormDialog):
     def _connect(self) -> None:
         self.range_preset_box.activated.connect(self._on_range_preset)
         self.browse_button.clicked.connect(self._browse)
+        self.format_box.currentIndexChanged.connect(self._on_format_changed)
         self.workspace_box.currentIndexChanged.connect(self._on_workspace_changed)
         for signal in (
             # The text, not only a new day: a text that is no day must not keep an old count.
@@ -564,19 +575,30 @@ class ExportDialog(FormDialog):
             time_zone=time_zone,
             range_zone=self.range_zone_box.currentText().strip(),
             columns=columns,
-            bom=self.bom_box.isChecked(),
+            bom=self.bom_box.isChecked() and self.file_format() is FileFormat.CSV,
             ticket=ticket,
             overwrite=overwrite,
+            file_format=self.file_format(),
         )
+
+    def file_format(self) -> FileFormat:
+        return FileFormat(str(self.format_box.currentData()))
+
+    def _on_format_changed(self, *_args: object) -> None:
+        """The BOM is for CSV only; the title and the file name's suffix follow the format."""
+        file_format = self.file_format()
+        if self.windowTitle().startswith("Export activity to "):  # not a request's own title
+            self.setWindowTitle(f"Export activity to {file_format.label}")
+        self.bom_box.setEnabled(file_format is FileFormat.CSV)
+        text = self.output_edit.text().strip()
+        if text:
+            self.output_edit.setText(str(_with_suffix(Path(text), file_format)))
 
     def _output_path(self) -> Path:
         path_text = self.output_edit.text().strip()
         if not path_text:
             raise FormProblem("choose where to save the file", self.output_edit)
-        output = Path(path_text).expanduser()
-        if output.suffix.lower() != ".csv":
-            output = output.with_name(output.name + ".csv")
-        return output.absolute()
+        return _with_suffix(Path(path_text).expanduser(), self.file_format()).absolute()
 
     def request(self) -> ExportRequest | None:
         """The request the user started (None unless accepted)."""
@@ -612,12 +634,17 @@ class ExportDialog(FormDialog):
         first = self.from_edit.date().toString("yyyy-MM-dd")
         last = self.to_edit.date().toString("yyyy-MM-dd")
         ticket = _UNSAFE_IN_NAME.sub("-", self.ticket_edit.text().strip()).strip("-")
-        name = f"{slug}_{first}_{last}" + (f"_{ticket}" if ticket else "") + ".csv"
+        name = f"{slug}_{first}_{last}" + (f"_{ticket}" if ticket else "")
+        name += self.file_format().suffix
         self.output_edit.setText(str(self._folder / name))
 
     def _browse(self) -> None:
+        file_format = self.file_format()
         path, _filter = QFileDialog.getSaveFileName(
-            self, "Save the export as", self.output_edit.text(), "CSV files (*.csv)"
+            self,
+            "Save the export as",
+            self.output_edit.text(),
+            f"{file_format.label} files (*{file_format.suffix})",
         )
         if path:
             self._name_edited = True
@@ -699,6 +726,16 @@ class ExportDialog(FormDialog):
     def done(self, result: int) -> None:
         self.counter.stop()
         super().done(result)
+
+
+def _with_suffix(path: Path, file_format: FileFormat) -> Path:
+    """``path`` ending in the format's suffix: another format's suffix is replaced, any other
+    name gets it added (``oct.2025`` becomes ``oct.2025.csv``)."""
+    if path.suffix.lower() == file_format.suffix:
+        return path
+    if path.suffix.lower() in {f.suffix for f in FileFormat}:
+        return path.with_suffix(file_format.suffix)
+    return path.with_name(path.name + file_format.suffix)
 
 
 def _sentence(message: str) -> str:

@@ -375,7 +375,7 @@ class ExportFeature(QObject):
 
         self.action = QAction("&Export…", window)
         self.action.setShortcut(QKeySequence("Ctrl+E"))
-        self.action.setStatusTip("Export activity to CSV with an evidence manifest")
+        self.action.setStatusTip("Export activity to CSV or JSON Lines with an evidence manifest")
         self.action.triggered.connect(self.open_dialog)
         if host.context.read_only:
             # Every export is recorded in the workspace's log; a case file has no log to

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from nvadmin.analysis.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
+from nvadmin.export.requests import DISCLOSURES
 from nvadmin.files.atomic import write_file
 from nvadmin.pdf import page_layout, paged_document, pdf_bytes
 from nvadmin.query.localtime import day_range
@@ -32,6 +33,8 @@ from nvadmin.ui.date_field import DateField
 from nvadmin.ui.form_dialog import FormDialog
 
 log = logging.getLogger(__name__)
+# The start of a saved report's suggested file name, per kind of report.
+_FILE_KINDS = {PATIENT_ACCESS: "patient-access", DISCLOSURES: "disclosures"}
 
 
 class ReportRequestDialog(FormDialog):
@@ -123,7 +126,7 @@ class ReportView(QDialog):
         self.pdf_button.clicked.connect(lambda: self.save("pdf"))
         self.csv_button.clicked.connect(lambda: self.save("csv"))
         close.clicked.connect(self.close)
-        self.status = QLabel(f"{report.row_count:,} events", self)
+        self.status = QLabel(f"{report.row_count:,} {report.counted}", self)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
         for button in (self.print_button, self.pdf_button, self.csv_button, close):
@@ -134,7 +137,7 @@ class ReportView(QDialog):
         self.last_folder: Path | None = None
 
     def suggested_name(self, suffix: str) -> str:
-        kind = "patient-access" if self.report.kind == PATIENT_ACCESS else "user-activity"
+        kind = _FILE_KINDS.get(self.report.kind, "user-activity")
         subject = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.report.subject)
         return f"{kind}-{subject[:60]}.{suffix}"
 

@@ -56,9 +56,11 @@ from nvadmin.export.evidence import Package
 from nvadmin.export.requests import OPEN, Operation, RequestView, Status
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.browser.work import RunningWork
+from nvadmin.ui.disclosures import DisclosuresDialog
 from nvadmin.ui.export_dialog import ExportDialog
 from nvadmin.ui.features import FeatureHost
 from nvadmin.ui.palette import set_tone
+from nvadmin.ui.report_view import ReportView
 from nvadmin.workers.cancel import ProgressUpdate
 from nvadmin.workers.jobs import Job
 
@@ -283,6 +285,13 @@ class RequestsPanel(QWidget):
         self.reject_button = QPushButton("&Reject…", self)
         self.override_button = QPushButton("&Override check…", self)
         self.override_button.setToolTip("Admins: accept a requester the check refused")
+        self.disclosures_button = QPushButton("D&isclosures…", self)
+        self.disclosures_button.setToolTip(
+            "Accounting of disclosures of a workspace or of one patient: shown, printed, "
+            "saved as PDF or CSV"
+        )
+        self.disclosures_dialog: DisclosuresDialog | None = None
+        self.report_view: ReportView | None = None
 
         filters = QHBoxLayout()
         for caption, box in (("&Show:", self.status_box), ("&Assigned:", self.assignee_box)):
@@ -291,6 +300,7 @@ class RequestsPanel(QWidget):
             filters.addWidget(buddy_label)
             filters.addWidget(box)
         filters.addWidget(self.refresh_button)
+        filters.addWidget(self.disclosures_button)
         filters.addStretch(1)
         filters.addWidget(self.status_label, 2)
         buttons = QHBoxLayout()
@@ -326,6 +336,7 @@ class RequestsPanel(QWidget):
         self.package_button.clicked.connect(self.package_and_deliver)
         self.reject_button.clicked.connect(lambda: self.ask_reason(Operation.REJECT))
         self.override_button.clicked.connect(lambda: self.ask_reason(Operation.OVERRIDE))
+        self.disclosures_button.clicked.connect(self.ask_disclosures)
         self._show_current()
 
     # -- loading -------------------------------------------------------------------------------
@@ -442,6 +453,29 @@ class RequestsPanel(QWidget):
             self.message.emit(f"Request {view.id} is {view.status.value}: nothing to export.", True)
             return
         self.opened.emit(view)
+
+    # -- the accounting of disclosures -------------------------------------------------------
+
+    def ask_disclosures(self) -> DisclosuresDialog:
+        """Which workspace (the selected request's, to start with) and, optionally, patient;
+        the report is produced in the background and opened in the report view."""
+        current = self.current()
+        dialog = DisclosuresDialog(
+            self._engine,
+            self._identity,
+            workspace_slug=current.workspace_slug if current else None,
+            parent=self.window(),
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda: setattr(self, "disclosures_dialog", None))
+        dialog.produced.connect(self._on_disclosures)
+        self.disclosures_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _on_disclosures(self, view: ReportView) -> None:
+        view.destroyed.connect(lambda: setattr(self, "report_view", None))
+        self.report_view = view
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -624,7 +658,8 @@ class RequestsFeature(QObject):
         # What is exported is what was asked: columns, zone and file are the staff's choice.
         for widget in (dialog.workspace_box, dialog.range_preset_box, dialog.from_edit,
                        dialog.to_edit, dialog.range_zone_box, dialog.members_edit,
-                       dialog.ticket_edit, *dialog.category_boxes.values()):  # fmt: skip
+                       dialog.ticket_edit, dialog.keep_other_box,
+                       *dialog.category_boxes.values()):  # fmt: skip
             widget.setEnabled(False)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(lambda result: self._on_form_done(view, dialog, result))
