@@ -10,15 +10,15 @@ On PostgreSQL ``nvadmin_receive_export_request`` (0005) refused any filter but `
 definition with that one test (and its message) changed, so everything else in it, its
 SECURITY DEFINER, its fixed search_path, its owner and its grants, stays exactly as 0005 made it.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
