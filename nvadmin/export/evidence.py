@@ -37,19 +37,26 @@ README_NAME = "README.txt"
 def request_from_manifest(
     manifest: Mapping[str, Any], output: Path, overwrite: bool = False
 ) -> ExportRequest:
-    """The export a manifest describes (same filter, zones, columns, BOM, ticket), to ``output``."""
+    """The export a manifest describes (same filter, zones, columns, profile, ticket), to
+    ``output``."""
+    from nvadmin.export import profiles
     from nvadmin.export.service import ExportRequest
     from nvadmin.query.filters import EventFilter
 
     try:
         csv_options = manifest["csv"]
+        if "profile" not in csv_options:
+            raise UserError(
+                "the manifest was written before CSV profiles (its times have another form); "
+                "a new export cannot reproduce its file"
+            )
         return ExportRequest(
             event_filter=EventFilter.from_dict(manifest["filter"]),
             output=output,
             time_zone=str(manifest["time_zone"]),
             range_zone=str(manifest.get("range_time_zone") or manifest["time_zone"]),
             columns=tuple(str(c) for c in manifest["columns"]),
-            bom=bool(csv_options["bom"]),
+            profile=profiles.by_key(str(csv_options["profile"])),
             ticket=str(manifest.get("ticket") or ""),
             overwrite=overwrite,
         )

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nvadmin.audit import checkpoints
 from nvadmin.audit.chain import CHAINED_FIELDS, digest, utc_text
 from nvadmin.export import manifest as manifests
+from nvadmin.export import profiles
 from nvadmin.export.columns import FORMULA_STARTS
 
 # Chained fields that are NOT NULL in the event table: an empty cell is an empty text there.
@@ -220,6 +221,16 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
         if missing or not isinstance(chain, dict):
             verdict.holds.append(
                 "rows not recomputed (the export lacks " + ", ".join(missing or ["chain"]) + ")"
+            )
+            return False
+        csv_options = data.get("csv")
+        profile = profiles.BY_KEY.get(
+            str(csv_options.get("profile")) if isinstance(csv_options, dict) else ""
+        )
+        if profile is not None and not profile.microseconds:
+            verdict.holds.append(
+                f"rows not recomputed (the {profile.key} profile writes times to the second; "
+                "a row's hash covers its time to the microsecond)"
             )
             return False
         at = {name: header.index(name) for name in CHAIN_COLUMNS}

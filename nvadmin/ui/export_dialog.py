@@ -39,9 +39,10 @@ from sqlalchemy import Engine
 
 from nvadmin.db.taxonomy import Category
 from nvadmin.errors import UserError
-from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
+from nvadmin.export import profiles
+from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS, resolve
 from nvadmin.export.manifest import manifest_path_for
-from nvadmin.export.service import ExportRequest, count_matching
+from nvadmin.export.service import ExportRequest, count_matching, profile_problem
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.query.localtime import day_range, zone_info
@@ -274,8 +275,15 @@ class ExportDialog(FormDialog):
         self.time_zone_box = self._zone_box(zones)
         form.addRow("Timestamps &in:", self.time_zone_box)
 
-        self.bom_box = QCheckBox("Excel-friendly (start the file with a UTF-8 BOM)", self)
-        form.addRow("", self.bom_box)
+        self.profile_box = QComboBox(self)
+        for profile in profiles.PROFILES:
+            self.profile_box.addItem(profile.label, profile.key)
+        self.profile_box.setCurrentIndex(self.profile_box.findData(profiles.DEFAULT.key))
+        self.profile_box.setToolTip(
+            "Excel: for people who open the file in a spreadsheet (the times become date-time "
+            "cells). Data: for pandas, BI tools and scripts, and for checking event hashes."
+        )
+        form.addRow("CSV &profile:", self.profile_box)
 
         self.output_edit = QLineEdit(self)
         self.browse_button = QPushButton("&Browse…", self)
@@ -290,6 +298,7 @@ class ExportDialog(FormDialog):
             (self.ticket_edit, "Ticket id"),
             (self.column_list, "Columns"),
             (self.time_zone_box, "Time zone of the timestamps"),
+            (self.profile_box, "CSV profile"),
             (self.output_edit, "Save as"),
         ):
             widget.setAccessibleName(name)
@@ -361,6 +370,7 @@ class ExportDialog(FormDialog):
             self.output_edit.textChanged,
             self.column_list.itemChanged,
             self.time_zone_box.currentTextChanged,
+            self.profile_box.currentIndexChanged,
         ):
             signal.connect(self._refresh_problem)
 
@@ -557,6 +567,10 @@ class ExportDialog(FormDialog):
             zone_info(time_zone)
         except UserError as error:
             raise FormProblem(str(error), self.time_zone_box) from None
+        profile = profiles.by_key(str(self.profile_box.currentData()))
+        problem = profile_problem(profile, resolve(columns))
+        if problem:
+            raise FormProblem(problem, self.profile_box)
         output = self._output_path()
         return ExportRequest(
             event_filter=event_filter,
@@ -564,7 +578,7 @@ class ExportDialog(FormDialog):
             time_zone=time_zone,
             range_zone=self.range_zone_box.currentText().strip(),
             columns=columns,
-            bom=self.bom_box.isChecked(),
+            profile=profile,
             ticket=ticket,
             overwrite=overwrite,
         )
