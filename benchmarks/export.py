@@ -51,6 +51,8 @@ from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import ActivityEvent, Staff, Workspace
 from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.export import profiles
+from nvadmin.export.profiles import Profile
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.files.cells import neutralise
 from nvadmin.identity import Role, StaffIdentity
@@ -328,7 +330,12 @@ def _bench_staff(engine: Any) -> None:
 
 
 def bench_postgres(
-    events: int, folder: Path, rounds: int, database: str | None, extras: bool
+    events: int,
+    folder: Path,
+    rounds: int,
+    database: str | None,
+    extras: bool,
+    csv_profiles: list[Profile],
 ) -> list[str]:
     with contextlib.ExitStack() as stack:
         if database:
@@ -336,11 +343,13 @@ def bench_postgres(
         else:
             url = stack.enter_context(cluster())
             _seed_postgres(url, events)
-        return _bench_postgres(url, folder, rounds, extras)
+        return _bench_postgres(url, folder, rounds, extras, csv_profiles)
     raise AssertionError("unreachable")
 
 
-def _bench_postgres(url: str, folder: Path, rounds: int, extras: bool) -> list[str]:
+def _bench_postgres(
+    url: str, folder: Path, rounds: int, extras: bool, csv_profiles: list[Profile]
+) -> list[str]:
     lines: list[str] = []
     engine = make_engine(url)
     _bench_staff(engine)
@@ -352,37 +361,46 @@ def _bench_postgres(url: str, folder: Path, rounds: int, extras: bool) -> list[s
     start, end = event_range(engine, ws.id)
     identity = StaffIdentity(1, STAFF, "Bench", Role.COMPLIANCE)
 
-    def request(name: str, start_: datetime = start) -> ExportRequest:
+    def request(
+        name: str, start_: datetime = start, profile: Profile = profiles.DEFAULT
+    ) -> ExportRequest:
         return ExportRequest(
             event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end),
             output=folder / name,
             time_zone="America/Chicago",
             overwrite=True,
+            profile=profile,
         )
 
     def drop(path: Path) -> None:
         path.unlink(missing_ok=True)
         Path(str(path) + ".manifest.json").unlink(missing_ok=True)
 
-    def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
-        seconds, result = timed(export_csv, engine, identity, request("mem.csv", start_))
-        drop(folder / "mem.csv")
-        return seconds, result.rows
-
     def base(start_: datetime, end_: datetime) -> float:
         seconds = reference_psql(url, ws.id, start_, end_, folder / "ref.csv")
         drop(folder / "ref.csv")
         return seconds
 
-    print("PostgreSQL: psql \\copy against export_csv…", flush=True)
-    side = side_by_side(rounds, ours, base, start, end, middle(engine, ws.id))
-    lines += [
-        f"PostgreSQL, {side.rows:,} rows of one workspace, formatted in "
-        "America/Chicago, neutralised, ordered by time; baseline "
-        "`psql \\copy (SELECT * … ORDER BY occurred_at, id) TO file CSV` (raw rows):",
-        "",
-        *side.lines("`psql \\copy`"),
-    ]
+    side = None
+    for profile in csv_profiles:
+
+        def ours(start_: datetime, end_: datetime, profile: Profile = profile) -> tuple[float, int]:
+            made = request("mem.csv", start_, profile)
+            seconds, result = timed(export_csv, engine, identity, made)
+            drop(folder / "mem.csv")
+            return seconds, result.rows
+
+        print(f"PostgreSQL: psql \\copy against export_csv, {profile.key} profile…", flush=True)
+        side = side_by_side(rounds, ours, base, start, end, middle(engine, ws.id))
+        lines += [
+            f"PostgreSQL, {side.rows:,} rows of one workspace, {profile.key} profile, "
+            "formatted in America/Chicago, neutralised, ordered by time; baseline "
+            "`psql \\copy (SELECT * … ORDER BY occurred_at, id) TO file CSV` (raw rows):",
+            "",
+            *side.lines("`psql \\copy`"),
+            "",
+        ]
+    assert side is not None
     if not extras:
         engine.dispose()
         return lines
@@ -490,14 +508,20 @@ def main() -> int:
         "--no-extras", action="store_true", help="skip the CLI, GUI and row-by-row paths"
     )
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--csv-profiles",
+        default=",".join(p.key for p in profiles.PROFILES),
+        help="the CSV profiles to measure on PostgreSQL, comma-separated (default: all)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nvadmin-export-bench-") as tmp:
         folder = Path(tmp)
         os.chmod(folder, 0o777)  # psql's \copy writes as the client user, but be safe
         lines = []
         if args.events or args.database:
+            chosen = [profiles.by_key(k.strip()) for k in args.csv_profiles.split(",")]
             lines += bench_postgres(
-                args.events, folder, args.rounds, args.database, not args.no_extras
+                args.events, folder, args.rounds, args.database, not args.no_extras, chosen
             )
         if args.sqlite_events or args.sqlite_database:
             lines += bench_sqlite(args.sqlite_events, folder, args.rounds, args.sqlite_database)

@@ -480,6 +480,23 @@ def _stream_pg(
         raw.close()
 
 
+def _crlf_rows(chunk: bytes, rows: int) -> bytes:
+    """``rows`` whole CSV rows ended by LF, ended by CRLF instead. A line break inside a
+    quoted cell stays as it is: when the chunk has more LFs than rows, an LF ends a row only
+    where the quotes before it are balanced (a doubled quote counts twice). Usually the chunk
+    has none, and one ``replace`` at C speed does it."""
+    if chunk.count(b"\n") == rows:
+        return chunk.replace(b"\n", b"\r\n")
+    out: list[bytes] = []
+    inside = False
+    for piece in chunk.split(b"\n")[:-1]:
+        out.append(piece)
+        if piece.count(b'"') % 2:
+            inside = not inside
+        out.append(b"\n" if inside else b"\r\n")
+    return b"".join(out)
+
+
 class _CopyReader:
     """The rows of a running ``COPY ... TO STDOUT``, in chunks of up to CHECK_EVERY rows.
 
@@ -490,8 +507,8 @@ class _CopyReader:
     wait for the next one. An end of the COPY met directly is finished as psycopg finishes
     it: the command's result collected, an error raised as psycopg raises it.
 
-    COPY ends every row with LF; with ``crlf`` each row's last byte becomes CRLF (a row is
-    one piece from libpq, so a line break inside a quoted cell is never touched)."""
+    COPY ends every row with LF; with ``crlf`` the chunk's row ends become CRLF
+    (:func:`_crlf_rows`)."""
 
     def __init__(self, pg: Any, copy: Any, crlf: bool = False) -> None:
         self._pg = pg
@@ -503,7 +520,6 @@ class _CopyReader:
         take = self._pg.pgconn.get_copy_data
         pending = bytearray()  # one write per CHECK_EVERY rows, not one per row
         count = 0
-        crlf = self._crlf
         while True:
             size, data = take(1)
             if size > 0:
@@ -517,15 +533,16 @@ class _CopyReader:
             else:  # -1: the end of the COPY
                 self.server_rows = self._finish()
                 break
-            if crlf:
-                pending[-1:] = b"\r\n"
             count += 1
             if count == CHECK_EVERY:
-                yield bytes(pending), count
+                yield self._ended(pending, count), count
                 pending.clear()
                 count = 0
         if count:
-            yield bytes(pending), count
+            yield self._ended(pending, count), count
+
+    def _ended(self, pending: bytearray, rows: int) -> bytes:
+        return _crlf_rows(bytes(pending), rows) if self._crlf else bytes(pending)
 
     def _finish(self) -> int:
         import select

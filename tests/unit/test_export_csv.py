@@ -10,6 +10,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -401,3 +403,25 @@ def test_the_export_engine_needs_no_widgets() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@given(
+    st.lists(
+        st.lists(st.text(alphabet='ab,"\r\n', max_size=6), min_size=1, max_size=4),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_crlf_row_ends_leave_line_breaks_inside_cells(rows: list[list[str]]) -> None:
+    """PostgreSQL's COPY ends rows with LF; the excel profile's CRLF replaces only those ends,
+    whatever line breaks and quotes the quoted cells hold."""
+
+    def line(cells: list[str], end: str) -> bytes:
+        quoted = [
+            '"' + c.replace('"', '""') + '"' if any(x in c for x in ',"\r\n') else c for c in cells
+        ]
+        return (",".join(quoted) + end).encode()
+
+    lf = b"".join(line(r, "\n") for r in rows)
+    crlf = b"".join(line(r, "\r\n") for r in rows)
+    assert service._crlf_rows(lf, len(rows)) == crlf
