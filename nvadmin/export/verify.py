@@ -7,10 +7,11 @@ Needs only the CSV, its manifest and a trusted public key (no database):
 2. the file's SHA-256 and size are the manifest's;
 3. when the export holds the chain columns (``seq``, ``hash``, ``prev_hash`` and every field
    the hash covers; only the data profile writes times to the microsecond the hash covers,
-   see :mod:`nvadmin.export.profiles`), each row's hash is recomputed from its cells with the chain's canonical
-   hashing, rows whose sequence numbers follow each other must link (``prev_hash`` equal to
-   the previous row's ``hash``), and the first and last rows are the manifest's. A filtered
-   export is not contiguous: links are checked only where sequence numbers are consecutive.
+   see :mod:`nvadmin.export.profiles`), each row's hash is recomputed from its cells with
+   the chain's canonical hashing, rows whose sequence numbers follow each other must link
+   (``prev_hash`` equal to the previous row's ``hash``), and the first and last rows are the
+   manifest's. A filtered export is not contiguous: links are checked only where sequence
+   numbers are consecutive.
 
 Nothing here touches Qt or a database.
 """
