@@ -535,3 +535,15 @@ def test_export_with_package_writes_both(
         text=True,
     )
     assert listing.returncode == 0 and "Everything is Ok" in listing.stdout
+
+
+def test_a_manifest_from_before_the_profiles_is_not_rerun(tmp_path: Path) -> None:
+    """Its times had another form: a re-run cannot give its bytes, and says why."""
+    from nvadmin.errors import UserError
+    from nvadmin.export.evidence import request_from_manifest
+
+    older = {"csv": {"bom": True}, "filter": {}, "time_zone": "UTC", "columns": ["seq"]}
+    with pytest.raises(UserError, match="written before CSV profiles"):
+        request_from_manifest(older, tmp_path / "again.csv")
+    newer = {**older, "csv": {"profile": "data", "bom": False}}
+    assert request_from_manifest(newer, tmp_path / "again.csv").profile.key == "data"
