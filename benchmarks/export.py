@@ -52,7 +52,9 @@ from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import ActivityEvent, Staff, Workspace
 from nvadmin.demo.seed import SeedPlan, seed
+from nvadmin.export import profiles
 from nvadmin.export.formats import FileFormat
+from nvadmin.export.profiles import Profile
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.files.cells import neutralise
 from nvadmin.identity import Role, StaffIdentity
@@ -343,7 +345,7 @@ def bench_postgres(
     rounds: int,
     database: str | None,
     extras: bool,
-    formats: tuple[FileFormat, ...] = (FileFormat.CSV,),
+    variants: list[tuple[FileFormat, Profile]],
 ) -> list[str]:
     with contextlib.ExitStack() as stack:
         if database:
@@ -351,12 +353,12 @@ def bench_postgres(
         else:
             url = stack.enter_context(cluster())
             _seed_postgres(url, events)
-        return _bench_postgres(url, folder, rounds, extras, formats)
+        return _bench_postgres(url, folder, rounds, extras, variants)
     raise AssertionError("unreachable")
 
 
 def _bench_postgres(
-    url: str, folder: Path, rounds: int, extras: bool, formats: tuple[FileFormat, ...]
+    url: str, folder: Path, rounds: int, extras: bool, variants: list[tuple[FileFormat, Profile]]
 ) -> list[str]:
     lines: list[str] = []
     engine = make_engine(url)
@@ -370,7 +372,10 @@ def _bench_postgres(
     identity = StaffIdentity(1, STAFF, "Bench", Role.COMPLIANCE)
 
     def request(
-        name: str, start_: datetime = start, file_format: FileFormat = FileFormat.CSV
+        name: str,
+        start_: datetime = start,
+        file_format: FileFormat = FileFormat.CSV,
+        profile: Profile = profiles.DEFAULT,
     ) -> ExportRequest:
         return ExportRequest(
             event_filter=EventFilter(workspace_ids=(ws.id,), start=start_, end=end),
@@ -378,17 +383,18 @@ def _bench_postgres(
             time_zone="America/Chicago",
             overwrite=True,
             file_format=file_format,
+            profile=profile,
         )
 
     def drop(path: Path) -> None:
         path.unlink(missing_ok=True)
         Path(str(path) + ".manifest.json").unlink(missing_ok=True)
 
-    def ours_as(file_format: FileFormat) -> Any:
+    def ours_as(file_format: FileFormat, profile: Profile) -> Any:
         def ours(start_: datetime, end_: datetime) -> tuple[float, int]:
             name = f"mem{file_format.suffix}"
             seconds, result = timed(
-                export_csv, engine, identity, request(name, start_, file_format)
+                export_csv, engine, identity, request(name, start_, file_format, profile)
             )
             drop(folder / name)
             return seconds, result.rows
@@ -400,12 +406,17 @@ def _bench_postgres(
         drop(folder / "ref.csv")
         return seconds
 
-    for file_format in formats:
-        print(f"PostgreSQL: psql \\copy against the {file_format.label} export…", flush=True)
-        side = side_by_side(rounds, ours_as(file_format), base, start, end, middle(engine, ws.id))
+    for file_format, profile in variants:
+        what = file_format.label
+        if file_format is FileFormat.CSV:
+            what += f", {profile.key} profile"
+        print(f"PostgreSQL: psql \\copy against the {what} export…", flush=True)
+        side = side_by_side(
+            rounds, ours_as(file_format, profile), base, start, end, middle(engine, ws.id)
+        )
         lines += [
             *([""] if lines else []),
-            f"PostgreSQL, {file_format.label}, {side.rows:,} rows of one workspace, formatted "
+            f"PostgreSQL, {what}, {side.rows:,} rows of one workspace, formatted "
             f"in America/Chicago, {_WHAT[file_format]}, ordered by time; baseline "
             "`psql \\copy (SELECT * … ORDER BY occurred_at, id) TO file CSV` (raw rows):",
             "",
@@ -538,6 +549,11 @@ def main() -> int:
         metavar="csv,jsonl",
         help="the export formats measured, comma-separated (default: csv)",
     )
+    parser.add_argument(
+        "--csv-profiles",
+        default=",".join(p.key for p in profiles.PROFILES),
+        help="the CSV profiles to measure on PostgreSQL, comma-separated (default: all)",
+    )
     args = parser.parse_args()
     formats = tuple(FileFormat(f.strip()) for f in args.formats.split(",") if f.strip())
     with tempfile.TemporaryDirectory(prefix="nvadmin-export-bench-") as tmp:
@@ -545,8 +561,12 @@ def main() -> int:
         os.chmod(folder, 0o777)  # psql's \copy writes as the client user, but be safe
         lines = []
         if args.events or args.database:
+            chosen = [profiles.by_key(k.strip()) for k in args.csv_profiles.split(",")]
+            variants = [
+                (f, p) for f in formats for p in (chosen if f is FileFormat.CSV else chosen[:1])
+            ]
             lines += bench_postgres(
-                args.events, folder, args.rounds, args.database, not args.no_extras, formats
+                args.events, folder, args.rounds, args.database, not args.no_extras, variants
             )
         if args.sqlite_events or args.sqlite_database:
             lines += bench_sqlite(

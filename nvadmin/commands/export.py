@@ -22,6 +22,7 @@ from nvadmin.errors import UserError
 
 if TYPE_CHECKING:
     from nvadmin.context import Context
+    from nvadmin.export.profiles import Profile
     from nvadmin.export.service import ExportRequest, ExportResult
     from nvadmin.identity import StaffIdentity
 
@@ -75,8 +76,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="ZONE",
         help="time zone of the days and of the local time column (default: the workspace's)",
     )
+    # The names are those of nvadmin.export.profiles (not imported here: `--help` stays light).
+    # `nvadmin --profile NAME` before the command is a saved connection; after `export` the
+    # word is the CSV profile, also spelled --csv-profile.
     parser.add_argument(
-        "--bom", action="store_true", help="start the file with a UTF-8 BOM (for Excel)"
+        "--csv-profile",
+        "--profile",
+        dest="csv_profile",
+        choices=("excel", "data"),
+        help="excel (default): UTF-8 with BOM, CRLF, local and UTC times as date-times a "
+        "spreadsheet reads (whole seconds) and the UTC offset in its own column; data: UTF-8, "
+        "LF, ISO 8601 instants to the microsecond for pandas and BI tools (needed for the "
+        "hash columns)",
+    )
+    parser.add_argument(
+        "--bom", action="store_true", help="the same as --profile excel (kept for scripts)"
     )
     arguments.file_format_option(parser)
     # The column names are checked when the command runs (see chosen_columns): they come from
@@ -190,6 +204,19 @@ def chosen_columns(text: str | None) -> tuple[str, ...]:
     return columns
 
 
+def chosen_profile(args: argparse.Namespace) -> Profile:
+    """``--csv-profile`` (``--bom`` is the excel profile, as it was an Excel option)."""
+    from nvadmin.export import profiles
+
+    if args.format != "csv" and (args.bom or args.csv_profile):
+        raise UserError(
+            "--bom and --csv-profile shape CSV files; JSON Lines has one form (UTF-8, no BOM)"
+        )
+    if args.bom and args.csv_profile not in (None, "excel"):
+        raise UserError("--bom is the excel profile; leave it out with --csv-profile data")
+    return profiles.by_key(args.csv_profile) if args.csv_profile else profiles.DEFAULT
+
+
 def run_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.db.engine import translate
     from nvadmin.db.taxonomy import CATEGORY_ALIASES
@@ -223,6 +250,7 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
             )
         categories.append(category.value)
     columns = chosen_columns(args.columns)
+    profile = chosen_profile(args)
     password, code = _credentials(args, sys.stdin)
     identity = sign_in(context, args.staff, password, code)
     try:
@@ -243,7 +271,7 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
         time_zone=zone,
         range_zone=zone,
         columns=columns,
-        bom=args.bom,
+        profile=profile,
         ticket=args.ticket,
         overwrite=args.force,
         file_format=FileFormat(args.format),
@@ -286,6 +314,7 @@ def _rerun_manifest(context: Context, args: argparse.Namespace) -> int:
             ("--category", args.category),
             ("--columns", args.columns),
             ("--tz", args.tz),
+            ("--csv-profile", args.csv_profile),
             ("--bom", args.bom),
             ("--format", args.format != "csv"),
         )

@@ -1,10 +1,12 @@
 """The columns an export can contain, and how each is formatted on either backend.
 
-Both backends produce the same cell text. On PostgreSQL the formatting runs inside the
+Both backends produce the same cell text, in the forms of the export's profile
+(:mod:`nvadmin.export.profiles`). On PostgreSQL the formatting runs inside the
 ``COPY (SELECT ...)`` so the rows stream straight from the server to the file; the expressions
-are chosen to be cheap: the session ``TimeZone`` renders local times (``::text``) instead of
-``to_char``, and formula neutralising tests ``ascii(c)`` instead of a regex. On SQLite the
-cells are formatted in SQL too (see :mod:`nvadmin.export.sqlite_csv` for local times).
+are chosen to be cheap: local times are the UTC time shifted by the zone's offset over each
+stretch of the range (:class:`ZoneClock`) rather than a zone lookup per row, and formula
+neutralising tests ``ascii(c)`` instead of a regex. On SQLite the cells are formatted in SQL
+too (:mod:`nvadmin.export.sqlite_csv` makes whole lines of them).
 
 Formula injection (OWASP "CSV Injection"): a spreadsheet treats a cell starting with ``=``, ``+``,
 ``-``, ``@``, tab, CR or LF as a formula. Every free-text cell starting with one of those gets a
@@ -13,17 +15,21 @@ leading apostrophe, which spreadsheets show as text and never evaluate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nvadmin.db.models import ActivityEvent
+from nvadmin.db.types import sqlite_timestamp
+from nvadmin.export.profiles import Profile, iso_offset
 from nvadmin.files.cells import FORMULA_STARTS
 from nvadmin.query.fields import EXPORTED
 from nvadmin.query.fields import Kind as Kind  # re-exported: the export service reads it
+from nvadmin.query.localtime import offset_spans
 
 _SQL_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
 
@@ -38,9 +44,14 @@ class Column:
     derived: Callable[[], Any] | None = field(default=None, compare=False)
     identifier: bool = False  # a number naming something: text in JSON Lines
 
-    def sqlite_sql(self, table: str) -> str:
-        """The same cell text on SQLite, except local times (formatted in Python: SQLite has
-        no time zone rules)."""
+    @property
+    def zoned(self) -> bool:
+        """The cell depends on the export's zone (see :class:`ZoneClock`)."""
+        return self.kind in (Kind.LOCAL_TIME, Kind.UTC_OFFSET)
+
+    def sqlite_sql(self, table: str, profile: Profile) -> str:
+        """The cell text on SQLite; a zoned cell gives the stored time (UTC), for
+        :meth:`ZoneClock.sql` or the Python path to format."""
         if self.derived is not None:
             return _derived_sql(self.derived(), _SQLITE, table)
         c = f"{table}.{self.source}"
@@ -50,33 +61,52 @@ class Column:
                 f"THEN '''' || {c} ELSE {c} END"
             )
         if self.kind is Kind.UTC_TIME:
-            # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (always with the dot): trimming zeros and
-            # then the dot never reaches the seconds.
-            return f"replace(rtrim(rtrim({c}, '0'), '.'), ' ', 'T') || 'Z'"
+            # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (always six fraction digits).
+            text = c if profile.microseconds else f"substr({c}, 1, 19)"
+            if profile.separator != " ":
+                text = f"replace({text}, ' ', '{profile.separator}')"
+            return f"{text} || '{profile.utc_suffix}'" if profile.utc_suffix else text
         if self.kind is Kind.HEX:
             return f"lower(hex({c}))"
         return c
 
-    def pg_sql(self, table: str) -> str:
-        """The SQL expression for this cell, over the event table named ``table``."""
+    def pg_sql(self, table: str, profile: Profile) -> str:
+        """The SQL expression for this cell, over the event table named ``table`` (a zoned
+        cell comes from :meth:`ZoneClock.sql`)."""
         if self.derived is not None:
             return _derived_sql(self.derived(), _POSTGRESQL, table)
         c = f"{table}.{self.source}"
         if self.kind is Kind.TEXT:
             # ascii() reads the first character's code without copying the text; every
             # formula start is below 'A' (65), so ordinary text costs one integer comparison.
+            # An empty text is written as a missing value: COPY would quote it ("") where
+            # SQLite and the csv module write nothing, and the bytes must be the same.
             return (
-                f"CASE WHEN ascii({c}) < 65 AND ascii({c}) IN ({_SQL_FORMULA_CODES}) "
-                f"THEN '''' || {c} ELSE {c} END"
+                f"CASE WHEN ascii({c}) >= 65 THEN {c} "
+                f"WHEN ascii({c}) IN ({_SQL_FORMULA_CODES}) THEN '''' || {c} "
+                f"WHEN {c} = '' THEN NULL ELSE {c} END"
             )
-        if self.kind is Kind.LOCAL_TIME:
-            # The session TimeZone is the export's zone (SET LOCAL in the export transaction).
-            return f"replace({c}::text, ' ', 'T')"
+        if self.zoned:
+            raise ValueError(f"{self.key} depends on the export's zone: use ZoneClock.sql")
         if self.kind is Kind.UTC_TIME:
-            return f"replace(({c} AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z'"
+            return _pg_clock(f"({c} AT TIME ZONE 'UTC')", profile, profile.utc_suffix)
         if self.kind is Kind.HEX:
             return f"encode({c}, 'hex')"
         return c
+
+
+def _pg_clock(wall: str, profile: Profile, suffix: str) -> str:
+    """PostgreSQL text of a wall-clock ``timestamp`` as ``profile`` writes it, then ``suffix``.
+
+    Whole seconds come from ``date_trunc`` and the ``timestamp`` text (DateStyle ISO, set by
+    the export), which costs PostgreSQL about what the raw value's text does; six fraction
+    digits need ``to_char`` (the text drops trailing zeros)."""
+    if not profile.microseconds and profile.separator == " ":
+        text = f"date_trunc('second', {wall})::text"
+        return f"{text} || '{suffix}'" if suffix else text
+    fraction = ".US" if profile.microseconds else ""
+    literal = f'"{suffix}"' if suffix else ""
+    return f"to_char({wall}, 'YYYY-MM-DD\"{profile.separator}\"HH24:MI:SS{fraction}{literal}')"
 
 
 _SQLITE = sqlite.dialect()
@@ -121,62 +151,101 @@ def resolve(keys: tuple[str, ...] | list[str]) -> tuple[Column, ...]:
     return tuple(BY_KEY[k] for k in keys)
 
 
-def _offset_text(offset: timedelta) -> str:
-    """An UTC offset as PostgreSQL prints it: ``+00``, ``-06``, ``+05:30``, ``-05:50:36``."""
-    seconds = int(offset.total_seconds())
-    sign = "-" if seconds < 0 else "+"
-    seconds = abs(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{sign}{hours:02d}"
-    if minutes or secs:
-        text += f":{minutes:02d}"
-    if secs:
-        text += f":{secs:02d}"
-    return text
+class ZoneClock:
+    """The export zone's UTC offsets over the exported rows, and the zoned cells in SQL.
 
+    Neither backend works out a zone per row: the offsets between the first and the last
+    exported event come from the IANA database here (:func:`offset_spans`, the same zoneinfo
+    on either backend) and each zoned cell is a ``CASE`` on the event time with one branch per
+    stretch between two offset changes (nested halves: a range of years costs a few
+    comparisons per row, not one per change). A stretch's local time is the UTC time shifted
+    by a constant, so PostgreSQL formats it as cheaply as the UTC time, and SQLite with one
+    ``strftime``."""
 
-def _trim_fraction(text: str) -> str:
-    """Drop trailing zeros of the fraction (and a bare dot), as PostgreSQL does."""
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    def __init__(self, zone: ZoneInfo, first: datetime, last: datetime) -> None:
+        spans = offset_spans(zone, first, last + timedelta(microseconds=1))
+        stretches: list[tuple[datetime, timedelta]] = []
+        since = first
+        for until, _minutes in spans:
+            # The offset itself, seconds included (local mean time before standard time).
+            stretches.append((until, since.astimezone(zone).utcoffset() or timedelta(0)))
+            since = until
+        self.stretches = tuple(stretches)
 
-
-def local_text(value: datetime, zone: tzinfo) -> str:
-    """ISO 8601 local time with offset, identical to PostgreSQL's ``::text`` plus ``T``."""
-    local = value.astimezone(zone)
-    base = local.strftime("%Y-%m-%dT%H:%M:%S")
-    if local.microsecond:
-        base = _trim_fraction(f"{base}.{local.microsecond:06d}")
-    return base + _offset_text(local.utcoffset() or timedelta(0))
-
-
-def local_time_formatter(zone: tzinfo) -> Callable[[str], str]:
-    """Stored SQLite time text (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``) -> :func:`local_text`.
-
-    Offsets change only on whole minutes (modern zones), so the local date, hour and minute
-    are worked out once per UTC minute; seconds and fraction are copied. Offsets with seconds
-    (local mean time before 1900) take the slow path.
-    """
-    minutes: dict[str, tuple[str, str] | None] = {}
-
-    def local(stored: str) -> str:
-        key = stored[:16]
-        if key in minutes:
-            known = minutes[key]
+    def sql(self, column: Column, dialect: str, table: str, profile: Profile) -> str:
+        c = f"{table}.{column.source}"
+        if dialect == "postgresql":
+            branches = [
+                (f"'{until.isoformat()}'", _pg_zoned(column.kind, c, offset, profile))
+                for until, offset in self.stretches
+            ]
         else:
-            instant = datetime.fromisoformat(key).replace(tzinfo=UTC).astimezone(zone)
-            offset = instant.utcoffset() or timedelta(0)
-            known = (
-                None
-                if int(offset.total_seconds()) % 60
-                else (instant.strftime("%Y-%m-%dT%H:%M"), _offset_text(offset))
-            )
-            minutes[key] = known
-        if known is None:
-            return local_text(datetime.fromisoformat(stored).replace(tzinfo=UTC), zone)
-        prefix, offset_text = known
-        return prefix + _trim_fraction(stored[16:]) + offset_text
+            branches = [
+                (f"'{sqlite_timestamp(until)}'", _sqlite_zoned(column.kind, c, offset, profile))
+                for until, offset in self.stretches
+            ]
+        return _halves(c, branches)
 
-    return local
+
+def _halves(c: str, branches: list[tuple[str, str]]) -> str:
+    """``CASE`` over ``branches`` (``(until, cell)``, in time order; the last one's ``until``
+    is not tested): the middle first, then the half the time is in."""
+    if len(branches) == 1:
+        return branches[0][1]
+    middle = len(branches) // 2
+    earlier, later = branches[:middle], branches[middle:]
+    return (
+        f"CASE WHEN {c} < {earlier[-1][0]} THEN {_halves(c, earlier)} ELSE {_halves(c, later)} END"
+    )
+
+
+def _pg_zoned(kind: Kind, c: str, offset: timedelta, profile: Profile) -> str:
+    if kind is Kind.UTC_OFFSET:
+        return f"'{profile.offset(offset)}'"
+    seconds = int(offset.total_seconds())
+    wall = f"({c} AT TIME ZONE 'UTC')"
+    if seconds:
+        wall = f"({wall} + interval '{seconds} seconds')"
+    return _pg_clock(wall, profile, iso_offset(offset) if profile.offset_in_local else "")
+
+
+def _sqlite_zoned(kind: Kind, c: str, offset: timedelta, profile: Profile) -> str:
+    if kind is Kind.UTC_OFFSET:
+        return f"'{profile.offset(offset)}'"
+    # The stored second shifted by a whole number of seconds: the fraction is copied.
+    seconds = int(offset.total_seconds())
+    text = (
+        f"strftime('%Y-%m-%d{profile.separator}%H:%M:%S', substr({c}, 1, 19), "
+        f"'{seconds:+d} seconds')"
+    )
+    if profile.microseconds:
+        text += f" || substr({c}, 20)"
+    if profile.offset_in_local:
+        text += f" || '{iso_offset(offset)}'"
+    return text
+
+
+def cells_sql(
+    columns: Sequence[Column], dialect: str, table: str, profile: Profile, clock: ZoneClock | None
+) -> list[str]:
+    """Every column's cell SQL; zoned cells from ``clock`` (None: no rows, any SQL will do)."""
+    cells = []
+    for column in columns:
+        if column.zoned:
+            cells.append("NULL" if clock is None else clock.sql(column, dialect, table, profile))
+        elif dialect == "postgresql":
+            cells.append(column.pg_sql(table, profile))
+        else:
+            cells.append(column.sqlite_sql(table, profile))
+    return cells
+
+
+def python_cell(column: Column, stored: Any, zone: tzinfo, profile: Profile) -> Any:
+    """A zoned cell formatted in Python from the stored UTC time (the SQLite path's fallback,
+    and the reference its SQL is tested against); other cells come formatted from SQL."""
+    if not column.zoned or stored is None:
+        return stored
+    instant = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    if column.kind is Kind.UTC_OFFSET:
+        return profile.offset(instant.astimezone(zone).utcoffset() or timedelta(0))
+    return profile.local(instant, zone)

@@ -38,21 +38,30 @@ README_NAME = "README.txt"
 def request_from_manifest(
     manifest: Mapping[str, Any], output: Path, overwrite: bool = False
 ) -> ExportRequest:
-    """The export a manifest describes (same filter, zones, columns, format, BOM, ticket), to
-    ``output``."""
+    """The export a manifest describes (same filter, zones, columns, format, CSV profile,
+    ticket), to ``output``."""
+    from nvadmin.export import profiles
     from nvadmin.export.service import ExportRequest
     from nvadmin.query.filters import EventFilter
 
     try:
         file_format = FileFormat.of_manifest(manifest.get("file_format"))
         options = manifest[file_format.value]
+        profile = profiles.DEFAULT  # JSON Lines has one form of its own
+        if file_format is FileFormat.CSV:
+            if "profile" not in options:
+                raise UserError(
+                    "the manifest was written before CSV profiles (its times have another "
+                    "form); a new export cannot reproduce its file"
+                )
+            profile = profiles.by_key(str(options["profile"]))
         return ExportRequest(
             event_filter=EventFilter.from_dict(manifest["filter"]),
             output=output,
             time_zone=str(manifest["time_zone"]),
             range_zone=str(manifest.get("range_time_zone") or manifest["time_zone"]),
             columns=tuple(str(c) for c in manifest["columns"]),
-            bom=bool(options["bom"]),
+            profile=profile,
             ticket=str(manifest.get("ticket") or ""),
             overwrite=overwrite,
             file_format=file_format,

@@ -21,7 +21,6 @@ How an export stays honest:
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import threading
 import time
@@ -31,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, literal_column, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,10 +40,19 @@ from nvadmin.db.engine import describe, translate
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import DatabaseUnavailable, UserError
-from nvadmin.export import jsonl, sqlite_csv
+from nvadmin.export import jsonl, profiles, sqlite_csv
 from nvadmin.export import manifest as manifests
-from nvadmin.export.columns import DEFAULT_COLUMNS, Column, Kind, local_time_formatter, resolve
+from nvadmin.export.columns import (
+    DEFAULT_COLUMNS,
+    Column,
+    Kind,
+    ZoneClock,
+    cells_sql,
+    python_cell,
+    resolve,
+)
 from nvadmin.export.formats import FileFormat
+from nvadmin.export.profiles import Profile
 from nvadmin.files.atomic import AtomicFile, sweep_stale
 from nvadmin.identity import Permission, Role, StaffIdentity
 from nvadmin.query import workspaces as workspace_repository
@@ -77,7 +84,7 @@ class ExportRequest:
     time_zone: str  # zone of the local timestamp column
     range_zone: str | None = None  # zone the date range was chosen in (default: time_zone)
     columns: tuple[str, ...] = DEFAULT_COLUMNS
-    bom: bool = False
+    profile: Profile = profiles.DEFAULT  # CSV: BOM, line ends and the forms of the times
     ticket: str = ""
     overwrite: bool = False
     file_format: FileFormat = FileFormat.CSV
@@ -107,6 +114,17 @@ def authorize(identity: StaffIdentity, request: ExportRequest) -> None:
         raise UserError("support staff must give the ticket id of the export request")
 
 
+def profile_problem(profile: Profile, columns: Sequence[Column]) -> str | None:
+    """Why ``columns`` cannot be written in ``profile`` (None: they can)."""
+    hashed = [c.label for c in columns if c.kind is Kind.HEX]
+    if hashed and not profile.microseconds:
+        return (
+            f"{' and '.join(hashed)} need the data profile: an event's hash covers its time "
+            f"to the microsecond, and the {profile.key} profile writes whole seconds"
+        )
+    return None
+
+
 def validate(request: ExportRequest) -> tuple[Column, ...]:
     zone_info(request.time_zone)
     if request.range_zone:
@@ -116,10 +134,10 @@ def validate(request: ExportRequest) -> tuple[Column, ...]:
     except ValueError as error:
         raise UserError(str(error)) from None
     if request.file_format is FileFormat.JSONL:
-        if request.bom:
-            raise UserError("a BOM is for CSV files opened in Excel; JSON Lines has none")
         if len(set(request.columns)) != len(request.columns):
             raise UserError("each column can be chosen once in a JSON Lines export")
+    elif problem := profile_problem(request.profile, columns):
+        raise UserError(problem)
     output = request.output
     if output.name in ("", ".", ".."):
         raise UserError("choose a file name for the export")
@@ -189,7 +207,7 @@ def export_csv(
     backend = engine.dialect.name
     stream = _stream_pg if backend == "postgresql" else _stream_sqlite
     with AtomicFile(request.output) as out:
-        if request.bom:
+        if request.file_format is FileFormat.CSV and request.profile.bom:
             out.write(BOM)
         pins: dict[str, Any] = {}
         rows, counted = stream(engine, request, columns, out, progress, token, pins)
@@ -272,7 +290,7 @@ def _facts(
     if request.file_format is FileFormat.JSONL:
         options = {"jsonl": jsonl.OPTIONS}
     else:
-        options = {"csv": _csv_options(request, backend)}
+        options = {"csv": _csv_options(request)}
     return {
         "file": request.output.name,
         "manifest": request.manifest_path.name,
@@ -295,13 +313,12 @@ def _facts(
     }
 
 
-def _csv_options(request: ExportRequest, backend: str) -> dict[str, Any]:
+def _csv_options(request: ExportRequest) -> dict[str, Any]:
     return {
         "encoding": "utf-8",
-        "bom": request.bom,
+        **request.profile.describe(),
         "header": True,
         "delimiter": ",",
-        "line_terminator": "LF" if backend == "postgresql" else "CRLF",
         "quoting": "RFC 4180",
         "order": "occurred_at, event id",
         "formula_neutralising": NEUTRALISING,
@@ -351,38 +368,53 @@ def _header(columns: Sequence[Column], terminator: str) -> bytes:
 # -- PostgreSQL: COPY straight into the file ---------------------------------------------------
 
 
-def _compiled_statements(
-    request: ExportRequest, cells: Sequence[tuple[str, str]], dialect: Any
-) -> tuple[Any, Any]:
-    """The rows (``cells``: key and SQL expression per column) and their count, compiled for
-    ``dialect`` from the same filter, so both read exactly the same events."""
-    where = where_clause(request.event_filter)
+def _rows_statement(request: ExportRequest, cells: Sequence[tuple[str, str]], dialect: Any) -> Any:
+    """The rows (``cells``: key and SQL expression per column) in file order, compiled for
+    ``dialect``."""
     rows: Any = (
         select(*[literal_column(sql).label(key) for key, sql in cells])
         .select_from(EVENTS)
-        .where(where)
+        .where(where_clause(request.event_filter))
         .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
     )
-    count = select(func.count()).select_from(EVENTS).where(where)
-    kwargs = {"render_postcompile": True}
-    return (
-        rows.compile(dialect=dialect, compile_kwargs=kwargs),
-        count.compile(dialect=dialect, compile_kwargs=kwargs),
+    return rows.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+
+
+def _range_statement(request: ExportRequest, dialect: Any) -> Any:
+    """How many rows match, and the first and last time among them (the zone's offsets are
+    worked out over that span), from the same filter as the rows."""
+    statement = (
+        select(func.count(), func.min(EVENTS.c.occurred_at), func.max(EVENTS.c.occurred_at))
+        .select_from(EVENTS)
+        .where(where_clause(request.event_filter))
     )
+    return statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
 
 
-def _pg_statements(
-    request: ExportRequest, columns: Sequence[Column], dialect: Any
-) -> tuple[str, str, dict[str, Any]]:
+def _clock(
+    columns: Sequence[Column], request: ExportRequest, first: datetime | None, last: Any
+) -> ZoneClock | None:
+    """The zone's offsets over the rows, when a column needs them and there are rows."""
+    if first is None or last is None or not any(c.zoned for c in columns):
+        return None
+    return ZoneClock(zone_info(request.time_zone), first, last)
+
+
+def _pg_copy(
+    request: ExportRequest, columns: Sequence[Column], dialect: Any, clock: ZoneClock | None
+) -> tuple[str, dict[str, Any]]:
     if request.file_format is FileFormat.JSONL:
-        line = [("line", jsonl.pg_line_sql(columns, "activity_events"))]
-        rows_sql, count_sql = _compiled_statements(request, line, dialect)
-        params = {**rows_sql.params, **count_sql.params}
-        return jsonl.pg_copy(str(rows_sql)), str(count_sql), params
-    cells = [(c.key, c.pg_sql("activity_events")) for c in columns]
-    rows_sql, count_sql = _compiled_statements(request, cells, dialect)
-    params = {**rows_sql.params, **count_sql.params}
-    return f"COPY ({rows_sql}) TO STDOUT (FORMAT csv)", str(count_sql), params
+        line = [("line", jsonl.pg_line_sql(columns, "activity_events", clock))]
+        compiled = _rows_statement(request, line, dialect)
+        return jsonl.pg_copy(str(compiled)), dict(compiled.params)
+    cells = cells_sql(columns, "postgresql", "activity_events", request.profile, clock)
+    if len(cells) == 1:
+        # The csv module's rule: a row of one empty cell is written "" (an empty line would
+        # be no row at all to a reader); COPY writes a lone missing value as an empty line.
+        cells = [f"coalesce(({cells[0]})::text, '')"]
+    keyed = [(c.key, sql) for c, sql in zip(columns, cells, strict=True)]
+    rows = _rows_statement(request, keyed, dialect)
+    return f"COPY ({rows}) TO STDOUT (FORMAT csv)", dict(rows.params)
 
 
 def _stream_pg(
@@ -397,7 +429,7 @@ def _stream_pg(
     import psycopg
     from psycopg import errors as pg_errors
 
-    copy_sql, count_sql, params = _pg_statements(request, columns, engine.dialect)
+    range_sql = _range_statement(request, engine.dialect)
     try:
         raw = engine.raw_connection()
     except SQLAlchemyError as error:
@@ -410,23 +442,29 @@ def _stream_pg(
         pg.rollback()  # the pool's liveness ping may have opened a transaction
         with pg.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # The cell text of timestamps comes from these two settings: fix both.
+            # Times are written from UTC (see columns.ZoneClock); the text of a timestamp
+            # also depends on DateStyle: fix both.
             cursor.execute(
-                "SELECT set_config('TimeZone', %s, true),"
-                " set_config('DateStyle', 'ISO, YMD', true)",
-                (request.time_zone,),
+                "SELECT set_config('TimeZone', 'UTC', true),"
+                " set_config('DateStyle', 'ISO, YMD', true)"
             )
-            cursor.execute(count_sql, params)
-            counted = int(cursor.fetchone()[0])  # type: ignore[index]
+            cursor.execute(str(range_sql), range_sql.params)
+            counted, first, last = cursor.fetchone()  # type: ignore[misc]
+            counted = int(counted)
             if pins is not None:  # the chain evidence, from the same snapshot
                 pins.update(_snapshot_pins(request, engine.dialect, _pg_runner(cursor)))
+            copy_sql, params = _pg_copy(
+                request, columns, engine.dialect, _clock(columns, request, first, last)
+            )
             progress(0, counted, "exporting")
             token.check()
+            line_end = "\n"
             if request.file_format is FileFormat.CSV:
-                out.write(_header(columns, "\n"))
+                line_end = request.profile.line_end
+                out.write(_header(columns, line_end))
             rows = 0
             with cursor.copy(copy_sql, params) as copy:
-                reader = _CopyReader(pg, copy)
+                reader = _CopyReader(pg, copy, crlf=line_end == "\r\n")
                 for chunk, count in reader:
                     out.write(chunk)
                     rows += count
@@ -466,6 +504,23 @@ def _stream_pg(
         raw.close()
 
 
+def _crlf_rows(chunk: bytes, rows: int) -> bytes:
+    """``rows`` whole CSV rows ended by LF, ended by CRLF instead. A line break inside a
+    quoted cell stays as it is: when the chunk has more LFs than rows, an LF ends a row only
+    where the quotes before it are balanced (a doubled quote counts twice). Usually the chunk
+    has none, and one ``replace`` at C speed does it."""
+    if chunk.count(b"\n") == rows:
+        return chunk.replace(b"\n", b"\r\n")
+    out: list[bytes] = []
+    inside = False
+    for piece in chunk.split(b"\n")[:-1]:
+        out.append(piece)
+        if piece.count(b'"') % 2:
+            inside = not inside
+        out.append(b"\n" if inside else b"\r\n")
+    return b"".join(out)
+
+
 class _CopyReader:
     """The rows of a running ``COPY ... TO STDOUT``, in chunks of up to CHECK_EVERY rows.
 
@@ -474,11 +529,15 @@ class _CopyReader:
     the server spends formatting it; so rows already received are taken straight from libpq
     (``PQgetCopyData`` without blocking), and only when none is waiting does ``Copy.read``
     wait for the next one. An end of the COPY met directly is finished as psycopg finishes
-    it: the command's result collected, an error raised as psycopg raises it."""
+    it: the command's result collected, an error raised as psycopg raises it.
 
-    def __init__(self, pg: Any, copy: Any) -> None:
+    COPY ends every row with LF; with ``crlf`` the chunk's row ends become CRLF
+    (:func:`_crlf_rows`)."""
+
+    def __init__(self, pg: Any, copy: Any, crlf: bool = False) -> None:
         self._pg = pg
         self._copy = copy
+        self._crlf = crlf
         self.server_rows = -1  # the row count in the server's command tag
 
     def __iter__(self) -> Iterator[tuple[bytes, int]]:
@@ -500,11 +559,14 @@ class _CopyReader:
                 break
             count += 1
             if count == CHECK_EVERY:
-                yield bytes(pending), count
+                yield self._ended(pending, count), count
                 pending.clear()
                 count = 0
         if count:
-            yield bytes(pending), count
+            yield self._ended(pending, count), count
+
+    def _ended(self, pending: bytearray, rows: int) -> bytes:
+        return _crlf_rows(bytes(pending), rows) if self._crlf else bytes(pending)
 
     def _finish(self) -> int:
         import select
@@ -533,14 +595,6 @@ class _CopyReader:
 # -- SQLite: finished CSV lines, in batches ---------------------------------------------------
 
 
-def _sqlite_statement(
-    request: ExportRequest, columns: Sequence[Column], dialect: Any
-) -> tuple[str, str, list[Any], list[Any]]:
-    cells = [(c.key, c.sqlite_sql("activity_events")) for c in columns]
-    rows_sql, count_sql = _compiled_statements(request, cells, dialect)
-    return str(rows_sql), str(count_sql), _positional(rows_sql), _positional(count_sql)
-
-
 def _positional(compiled: Any) -> list[Any]:
     values = compiled.params
     ordered = [values[name] for name in compiled.positiontup]
@@ -548,33 +602,28 @@ def _positional(compiled: Any) -> list[Any]:
 
 
 def _sqlite_lines_statements(
-    request: ExportRequest, columns: Sequence[Column], dialect: Any, local_sql: str | None
+    request: ExportRequest, columns: Sequence[Column], dialect: Any, cells: Sequence[str]
 ) -> tuple[str, list[Any], str]:
     """The rows as ``(id, probe, line)`` in order, and the careful line of one row by id (see
     :mod:`nvadmin.export.sqlite_csv`)."""
     table = "activity_events"
+    line_end = request.profile.line_end
     rows: Any = (
-        select(*[literal_column(sql) for sql in sqlite_csv.fast_row_sql(columns, table, local_sql)])
+        select(
+            *[
+                literal_column(sql)
+                for sql in sqlite_csv.fast_row_sql(columns, cells, table, line_end)
+            ]
+        )
         .select_from(EVENTS)
         .where(where_clause(request.event_filter))
         .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
     )
     compiled = rows.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    cells, line = sqlite_csv.careful_line_sql(columns, table, local_sql)
-    inner = ", ".join(f"{sql} AS {name}" for name, sql in cells)
+    named, line = sqlite_csv.careful_line_sql(cells, line_end)
+    inner = ", ".join(f"{sql} AS {name}" for name, sql in named)
     one = f"SELECT {line} FROM (SELECT {inner} FROM {table} WHERE id = ? LIMIT -1 OFFSET 0)"
     return str(compiled), _positional(compiled), one
-
-
-def _sqlite_range_statement(request: ExportRequest, dialect: Any) -> tuple[str, list[Any]]:
-    """How many rows match, and the first and last time among them."""
-    statement = (
-        select(func.count(), func.min(EVENTS.c.occurred_at), func.max(EVENTS.c.occurred_at))
-        .select_from(EVENTS)
-        .where(where_clause(request.event_filter))
-    )
-    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    return str(compiled), _positional(compiled)
 
 
 @contextmanager
@@ -594,8 +643,8 @@ def _stream_sqlite(
 ) -> tuple[int, int]:
     import sqlite3
 
-    zone = zone_info(request.time_zone)
-    range_sql, range_params = _sqlite_range_statement(request, engine.dialect)
+    compiled_range = _range_statement(request, engine.dialect)
+    range_sql, range_params = str(compiled_range), _positional(compiled_range)
     try:
         with _read_transaction(engine) as db:
             stop = _interrupter(db, "sqlite")
@@ -608,16 +657,22 @@ def _stream_sqlite(
                 if pins is not None:  # the chain evidence, from the same snapshot
                     pins.update(_snapshot_pins(request, engine.dialect, _sqlite_runner(db)))
                 progress(0, counted, "exporting")
+                low, high = sqlite_csv.stored_instant(first), sqlite_csv.stored_instant(last)
+                # A stored time SQL cannot read: Python formats (and names the problem).
+                in_python = (low is None or high is None) and first is not None
+                clock = None if in_python else _clock(columns, request, low, high)
                 if request.file_format is FileFormat.JSONL:
-                    cursor, batches = _jsonl_lines(db, request, columns, zone, first, last, engine)
+                    cursor, batches = _jsonl_lines(db, request, columns, clock, in_python, engine)
                 else:
-                    out.write(_header(columns, "\r\n"))
-                    local_sql = _sqlite_local_sql(columns, zone, first, last)
-                    if local_sql is None and any(c.kind is Kind.LOCAL_TIME for c in columns):
-                        batches = _python_formatted(db, request, columns, zone, engine.dialect)
+                    out.write(_header(columns, request.profile.line_end))
+                    if in_python:
+                        batches = _python_formatted(db, request, columns, engine.dialect)
                     else:
+                        cells = cells_sql(
+                            columns, "sqlite", "activity_events", request.profile, clock
+                        )
                         sql, params, one = _sqlite_lines_statements(
-                            request, columns, engine.dialect, local_sql
+                            request, columns, engine.dialect, cells
                         )
                         cursor = db.execute(sql, params)
                         batches = _finished_lines(db, cursor, one)
@@ -644,45 +699,21 @@ def _stream_sqlite(
         raise translate(error) from error
 
 
-def _sqlite_local_sql(
-    columns: Sequence[Column], zone: ZoneInfo, first: Any, last: Any
-) -> str | None:
-    """The local-time cell in SQL for the rows between ``first`` and ``last`` (stored times),
-    or None when SQL cannot give the same text (an offset with seconds, an unreadable time)."""
-    if not any(c.kind is Kind.LOCAL_TIME for c in columns):
-        return None
-    if first is None:  # no rows: any expression will do
-        return "NULL"
-    low, high = sqlite_csv.stored_instant(first), sqlite_csv.stored_instant(last)
-    if low is None or high is None:
-        return None
-    return sqlite_csv.local_time_sql("activity_events.occurred_at", zone, low, high)
-
-
 def _jsonl_lines(
     db: Any,
     request: ExportRequest,
     columns: Sequence[Column],
-    zone: ZoneInfo,
-    first: Any,
-    last: Any,
+    clock: ZoneClock | None,
+    in_python: bool,
     engine: Engine,
 ) -> tuple[Any, Iterator[tuple[bytes, int]]]:
-    """The cursor and batches of finished JSON lines (see :mod:`nvadmin.export.jsonl`)."""
+    """The cursor and batches of finished JSON lines (see :mod:`nvadmin.export.jsonl`);
+    ``in_python``: the stored times are given to Python to format."""
     table = "activity_events"
-    local_sql: str | None = "NULL"
-    python_times = False
-    if any(c.kind is Kind.LOCAL_TIME for c in columns) and first is not None:
-        low, high = sqlite_csv.stored_instant(first), sqlite_csv.stored_instant(last)
-        local_sql = None
-        if low is not None and high is not None:
-            local_sql = jsonl.local_time_sql(f"{table}.occurred_at", zone, low, high)
-        if local_sql is None:  # the stored UTC text, formatted in Python
-            local_sql, python_times = f"{table}.occurred_at", True
-    if python_times:
-        selected = [jsonl.sqlite_value_sql(c, table, local_sql) for c in columns]
+    if in_python:
+        selected = [jsonl.sqlite_value_sql(c, table, None) for c in columns]
     else:
-        selected = [jsonl.sqlite_line_sql(columns, table, local_sql)]
+        selected = [jsonl.sqlite_line_sql(columns, table, clock)]
     rows: Any = (
         select(*[literal_column(sql) for sql in selected])
         .select_from(EVENTS)
@@ -691,7 +722,8 @@ def _jsonl_lines(
     )
     compiled = rows.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
     cursor = db.execute(str(compiled), _positional(compiled))
-    if python_times:
+    if in_python:
+        zone = zone_info(request.time_zone)
         return cursor, jsonl.python_lines(cursor, columns, zone, SQLITE_BATCH)
     return cursor, _joined(cursor)
 
@@ -716,29 +748,42 @@ def _finished_lines(db: Any, cursor: Any, one: str) -> Iterator[tuple[bytes, int
         yield b"".join(lines), len(batch)
 
 
+class _Lines:
+    """What a csv writer writes, one line at a time."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, line: str) -> None:
+        self.lines.append(line)
+
+
 def _python_formatted(
-    db: Any, request: ExportRequest, columns: Sequence[Column], zone: ZoneInfo, dialect: Any
+    db: Any, request: ExportRequest, columns: Sequence[Column], dialect: Any
 ) -> Iterator[tuple[bytes, int]]:
-    """Rows formatted by the csv module, local times in Python: for the rare range where a
-    zone's offset is not a whole number of minutes (local mean time before standard time)."""
-    rows_sql, _count_sql, rows_params, _count_params = _sqlite_statement(request, columns, dialect)
-    local = local_time_formatter(zone)
-    local_positions = [i for i, c in enumerate(columns) if c.kind is Kind.LOCAL_TIME]
-    # RFC 4180 line ends: with "\r\n" as terminator the csv module also quotes a lone CR
-    # inside a value (it only quotes characters of its terminator).
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    cursor = db.execute(rows_sql, rows_params)
+    """Rows formatted by the csv module, zoned cells in Python: the reference the SQL-made
+    lines are tested against, and the path for stored times SQL cannot read."""
+    profile = request.profile
+    zone = zone_info(request.time_zone)
+    raw = [(c.key, c.sqlite_sql("activity_events", profile)) for c in columns]
+    compiled = _rows_statement(request, raw, dialect)
+    zoned = [(i, c) for i, c in enumerate(columns) if c.zoned]
+    # The csv module quotes the characters of its line terminator only: with CRLF it quotes a
+    # lone CR inside a cell, as COPY and the SQL lines do, so it writes CRLF and each line
+    # gets the profile's end.
+    lines = _Lines()
+    writer = csv.writer(lines, lineterminator="\r\n")
+    cursor = db.execute(str(compiled), _positional(compiled))
     try:
         while batch := cursor.fetchmany(SQLITE_BATCH):
-            for raw in batch:
-                row = list(raw)
-                for i in local_positions:
-                    row[i] = local(row[i])
+            for fetched in batch:
+                row = list(fetched)
+                for i, column in zoned:
+                    row[i] = python_cell(column, row[i], zone, profile)
                 writer.writerow(row)
-            yield text.getvalue().encode("utf-8"), len(batch)
-            text.seek(0)
-            text.truncate()
+            text = "".join(line[:-2] + profile.line_end for line in lines.lines)
+            lines.lines.clear()
+            yield text.encode("utf-8"), len(batch)
     finally:
         cursor.close()
 

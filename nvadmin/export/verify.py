@@ -6,12 +6,14 @@ Needs only the CSV, its manifest and a trusted public key (no database):
    and every field still has the digest that was signed (a changed field is named);
 2. the file's SHA-256 and size are the manifest's;
 3. when the export holds the chain columns (``seq``, ``hash``, ``prev_hash`` and every field
-   the hash covers), each row's hash is recomputed from its cells with the chain's canonical
-   hashing, rows whose sequence numbers follow each other must link (``prev_hash`` equal to
-   the previous row's ``hash``), and the first and last rows are the manifest's. A filtered
-   export is not contiguous: links are checked only where sequence numbers are consecutive.
-   A JSON Lines export is also counted line by line against the manifest's rows, with or
-   without the chain columns, and a line that is not a JSON object is named.
+   the hash covers; only the data profile writes times to the microsecond the hash covers,
+   see :mod:`nvadmin.export.profiles`), each row's hash is recomputed from its cells with
+   the chain's canonical hashing, rows whose sequence numbers follow each other must link
+   (``prev_hash`` equal to the previous row's ``hash``), and the first and last rows are the
+   manifest's. A filtered export is not contiguous: links are checked only where sequence
+   numbers are consecutive. A JSON Lines export is also counted line by line against the
+   manifest's rows, with or without the chain columns, and a line that is not a JSON object
+   is named.
 
 Nothing here touches Qt or a database.
 """
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nvadmin.audit import checkpoints
 from nvadmin.audit.chain import CHAINED_FIELDS, digest, utc_text
 from nvadmin.export import manifest as manifests
+from nvadmin.export import profiles
 from nvadmin.export.columns import FORMULA_STARTS
 from nvadmin.export.formats import FileFormat
 
@@ -286,6 +289,16 @@ def _check_rows(csv_path: Path, data: dict[str, Any], verdict: Verdict) -> bool:
         if missing or not isinstance(chain, dict):
             verdict.holds.append(
                 "rows not recomputed (the export lacks " + ", ".join(missing or ["chain"]) + ")"
+            )
+            return False
+        csv_options = data.get("csv")
+        profile = profiles.BY_KEY.get(
+            str(csv_options.get("profile")) if isinstance(csv_options, dict) else ""
+        )
+        if profile is not None and not profile.microseconds:
+            verdict.holds.append(
+                f"rows not recomputed (the {profile.key} profile writes times to the second; "
+                "a row's hash covers its time to the microsecond)"
             )
             return False
         at = {name: header.index(name) for name in CHAIN_COLUMNS}

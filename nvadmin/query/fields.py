@@ -371,8 +371,9 @@ class Kind(StrEnum):
 
     TEXT = "text"  # free text: neutralised
     NUMBER = "number"
-    LOCAL_TIME = "local_time"  # occurred_at in the export's zone, with offset
-    UTC_TIME = "utc_time"  # occurred_at in UTC, with Z
+    LOCAL_TIME = "local_time"  # occurred_at in the export's zone (see export.profiles)
+    UTC_OFFSET = "utc_offset"  # the export zone's UTC offset at occurred_at
+    UTC_TIME = "utc_time"  # occurred_at in UTC
     HEX = "hex"  # bytes as lowercase hex
     LABEL = "label"  # a name from a fixed list nvadmin chose (nothing to neutralise)
 
@@ -381,7 +382,7 @@ class Kind(StrEnum):
 class Exported:
     """A column of a CSV export."""
 
-    position: int  # the column's place in the file: never renumbered
+    position: int  # the column's place in the file (manifests name columns by key)
     key: str  # also the CSV header
     label: str  # shown in the export form
     kind: Kind = Kind.TEXT
@@ -425,7 +426,7 @@ EVENT_ID = EventField(
     "Event id",
     detail=lambda row, view: str(row.id),
     export=Exported(
-        3, "event_id", "Event id", Kind.NUMBER, source="id", default=False, identifier=True
+        4, "event_id", "Event id", Kind.NUMBER, source="id", default=False, identifier=True
     ),
 )
 WORKSPACE = EventField(
@@ -445,7 +446,7 @@ SEQ = EventField(
     "seq",
     "Sequence",
     detail=lambda row, view: str(row.seq),
-    export=Exported(4, "seq", "Chain sequence number", Kind.NUMBER),
+    export=Exported(5, "seq", "Chain sequence number", Kind.NUMBER),
 )
 TIME = EventField(
     "time",
@@ -463,6 +464,15 @@ TIME = EventField(
         1, "occurred_at_local", "Time (export time zone)", Kind.LOCAL_TIME, source="occurred_at"
     ),
 )
+# The offset between the two times: a cell of its own, since spreadsheets read no time that
+# carries one (see nvadmin.export.profiles).
+UTC_OFFSET = EventField(
+    "utc_offset",
+    "UTC offset",
+    export=Exported(
+        2, "utc_offset", "UTC offset of the local time", Kind.UTC_OFFSET, source="occurred_at"
+    ),
+)
 TIME_UTC = EventField(
     "time_utc",
     "Time (UTC)",
@@ -476,7 +486,7 @@ TIME_UTC = EventField(
         hidden=True,
         tooltip=_utc_iso,
     ),
-    export=Exported(2, "occurred_at_utc", "Time (UTC)", Kind.UTC_TIME, source="occurred_at"),
+    export=Exported(3, "occurred_at_utc", "Time (UTC)", Kind.UTC_TIME, source="occurred_at"),
 )
 ACTION = EventField(
     "action",
@@ -502,7 +512,7 @@ ACTION = EventField(
         tooltip=lambda row: row.action,
         filter_by=lambda row: ("action", row.action),
     ),
-    export=Exported(9, "action", "Action"),
+    export=Exported(10, "action", "Action"),
 )
 CATEGORY = EventField(
     "category",
@@ -525,7 +535,7 @@ CATEGORY = EventField(
         hidden=True,
         filter_by=lambda row: ("category", row.category),
     ),
-    export=Exported(10, "category", "Category"),
+    export=Exported(11, "category", "Category"),
 )
 OUTCOME = EventField(
     "outcome",
@@ -550,17 +560,17 @@ OUTCOME = EventField(
         width="failure: wrong password",
         filter_by=lambda row: ("outcome", row.outcome),
     ),
-    export=Exported(11, "outcome", "Outcome"),
+    export=Exported(12, "outcome", "Outcome"),
 )
 FAILURE_REASON = EventField(
-    "failure_reason", "Failure reason", export=Exported(12, "failure_reason", "Failure reason")
+    "failure_reason", "Failure reason", export=Exported(13, "failure_reason", "Failure reason")
 )
 ACTOR_TYPE = EventField(
     "actor_type",
     "Actor type",
     search=Searched(("actor",), E.actor_type, example="api_client"),
     detail=lambda row, view: row.actor_type,
-    export=Exported(5, "actor_type", "Actor type"),
+    export=Exported(6, "actor_type", "Actor type"),
 )
 NAME = EventField(
     "name",
@@ -575,7 +585,7 @@ NAME = EventField(
         width="Dr. Ingrid Silva <ingrid.sil",
         filter_by=_member_filter,
     ),
-    export=Exported(7, "actor_name", "Team member name"),
+    export=Exported(8, "actor_name", "Team member name"),
 )
 USER = EventField(
     "user",
@@ -589,7 +599,7 @@ USER = EventField(
         example="Ana@Riverside.example",
     ),
     detail=lambda row, view: row.actor_email or "",
-    export=Exported(6, "actor_email", "Team member e-mail"),
+    export=Exported(7, "actor_email", "Team member e-mail"),
 )
 ROLE = EventField(
     "role",
@@ -604,14 +614,14 @@ ROLE = EventField(
         width="Medical assistant",
         filter_by=lambda row: ("role", row.actor_role),
     ),
-    export=Exported(8, "actor_role", "Role"),
+    export=Exported(9, "actor_role", "Role"),
 )
 ACTOR_ID = EventField(
     "actor_id",
     "Actor id",
     detail=lambda row, view: "" if row.actor_id is None else str(row.actor_id),
     # Chain evidence: with the hash columns, a recipient recomputes each row's hash offline.
-    export=Exported(23, "actor_id", "Actor id", Kind.NUMBER, default=False, identifier=True),
+    export=Exported(24, "actor_id", "Actor id", Kind.NUMBER, default=False, identifier=True),
 )
 PATIENT = EventField(
     "patient",
@@ -628,13 +638,13 @@ PATIENT = EventField(
         width="P0300078",
         filter_by=lambda row: ("patient", row.patient_id),
     ),
-    export=Exported(15, "patient_id", "Patient id"),
+    export=Exported(16, "patient_id", "Patient id"),
 )
 RESOURCE_TYPE = EventField(
     "resource_type",
     "Resource type",
     search=Searched(("type",), E.resource_type, example="api_endpoint"),
-    export=Exported(13, "resource_type", "Resource type"),
+    export=Exported(14, "resource_type", "Resource type"),
 )
 RESOURCE = EventField(
     "resource",
@@ -650,7 +660,7 @@ RESOURCE = EventField(
         hidden=True,
         filter_by=lambda row: ("resource", row.resource_id),
     ),
-    export=Exported(14, "resource_id", "Resource id"),
+    export=Exported(15, "resource_id", "Resource id"),
 )
 IP = EventField(
     "ip",
@@ -667,13 +677,13 @@ IP = EventField(
         width="34.152.122.239",
         filter_by=lambda row: ("ip", row.ip),
     ),
-    export=Exported(16, "ip", "IP address"),
+    export=Exported(17, "ip", "IP address"),
 )
 USER_AGENT = EventField(
     "user_agent",
     "User agent",
     detail=lambda row, view: row.user_agent or "",
-    export=Exported(17, "user_agent", "User agent"),
+    export=Exported(18, "user_agent", "User agent"),
 )
 AGENT = EventField(
     "agent",
@@ -689,7 +699,7 @@ AGENT = EventField(
         filter_by=lambda row: ("agent", agent_family(row.user_agent)),
     ),
     export=Exported(
-        22,
+        23,
         "user_agent_family",
         "Browser or app (from the user agent)",
         Kind.LABEL,
@@ -703,25 +713,25 @@ SESSION = EventField(
     "Session",
     search=Searched(("session",), E.session_id, example="sess_7f3a"),
     detail=lambda row, view: row.session_id or "",
-    export=Exported(18, "session_id", "Session id"),
+    export=Exported(19, "session_id", "Session id"),
 )
 REQUEST = EventField(
     "request",
     "Request",
     search=Searched(("request",), E.request_id, example="req_0001"),
     detail=lambda row, view: row.request_id or "",
-    export=Exported(19, "request_id", "Request id"),
+    export=Exported(20, "request_id", "Request id"),
 )
 HASH = EventField(
     "hash",
     "Hash",
     detail=lambda row, view: row.hash.hex() if row.hash else "",
-    export=Exported(21, "hash", "Event hash (SHA-256)", Kind.HEX, default=False),
+    export=Exported(22, "hash", "Event hash (SHA-256)", Kind.HEX, default=False),
 )
 PREV_HASH = EventField(
     "prev_hash",
     "Previous hash",
-    export=Exported(24, "prev_hash", "Previous event's hash (SHA-256)", Kind.HEX, default=False),
+    export=Exported(25, "prev_hash", "Previous event's hash (SHA-256)", Kind.HEX, default=False),
 )
 # The details JSON: the detail pane prints it whole below the fields.
 DETAILS = EventField(
@@ -734,7 +744,7 @@ DETAILS = EventField(
         # Folded to one line in the cell; whole, a pair per line, in the tooltip.
         tooltip=lambda row: details_summary(row, limit=4000).replace("; ", "\n"),
     ),
-    export=Exported(20, "details", "Details (JSON)"),
+    export=Exported(21, "details", "Details (JSON)"),
 )
 STATUS = EventField(
     "status",
@@ -774,6 +784,7 @@ FIELDS: tuple[EventField, ...] = (
     WORKSPACE,
     SEQ,
     TIME,
+    UTC_OFFSET,
     TIME_UTC,
     ACTION,
     CATEGORY,

@@ -39,10 +39,11 @@ from sqlalchemy import Engine
 
 from nvadmin.db.taxonomy import Category
 from nvadmin.errors import UserError
-from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS
+from nvadmin.export import profiles
+from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS, resolve
 from nvadmin.export.formats import FileFormat
 from nvadmin.export.manifest import manifest_path_for
-from nvadmin.export.service import ExportRequest, count_matching
+from nvadmin.export.service import ExportRequest, count_matching, profile_problem
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.query.localtime import day_range, zone_info
@@ -275,8 +276,15 @@ class ExportDialog(FormDialog):
         self.time_zone_box = self._zone_box(zones)
         form.addRow("Timestamps &in:", self.time_zone_box)
 
-        self.bom_box = QCheckBox("Excel-friendly (start the file with a UTF-8 BOM)", self)
-        form.addRow("", self.bom_box)
+        self.profile_box = QComboBox(self)
+        for profile in profiles.PROFILES:
+            self.profile_box.addItem(profile.label, profile.key)
+        self.profile_box.setCurrentIndex(self.profile_box.findData(profiles.DEFAULT.key))
+        self.profile_box.setToolTip(
+            "Excel: for people who open the file in a spreadsheet (the times become date-time "
+            "cells). Data: for pandas, BI tools and scripts, and for checking event hashes."
+        )
+        form.addRow("CSV &profile:", self.profile_box)
 
         self.format_box = QComboBox(self)
         for file_format in FileFormat:
@@ -299,6 +307,7 @@ class ExportDialog(FormDialog):
             (self.ticket_edit, "Ticket id"),
             (self.column_list, "Columns"),
             (self.time_zone_box, "Time zone of the timestamps"),
+            (self.profile_box, "CSV profile"),
             (self.format_box, "File format"),
             (self.output_edit, "Save as"),
         ):
@@ -372,6 +381,7 @@ class ExportDialog(FormDialog):
             self.output_edit.textChanged,
             self.column_list.itemChanged,
             self.time_zone_box.currentTextChanged,
+            self.profile_box.currentIndexChanged,
         ):
             signal.connect(self._refresh_problem)
 
@@ -568,6 +578,10 @@ class ExportDialog(FormDialog):
             zone_info(time_zone)
         except UserError as error:
             raise FormProblem(str(error), self.time_zone_box) from None
+        profile = profiles.by_key(str(self.profile_box.currentData()))
+        problem = profile_problem(profile, resolve(columns))
+        if problem and self.file_format() is FileFormat.CSV:
+            raise FormProblem(problem, self.profile_box)
         output = self._output_path()
         return ExportRequest(
             event_filter=event_filter,
@@ -575,7 +589,7 @@ class ExportDialog(FormDialog):
             time_zone=time_zone,
             range_zone=self.range_zone_box.currentText().strip(),
             columns=columns,
-            bom=self.bom_box.isChecked() and self.file_format() is FileFormat.CSV,
+            profile=profile,
             ticket=ticket,
             overwrite=overwrite,
             file_format=self.file_format(),
@@ -585,11 +599,11 @@ class ExportDialog(FormDialog):
         return FileFormat(str(self.format_box.currentData()))
 
     def _on_format_changed(self, *_args: object) -> None:
-        """The BOM is for CSV only; the title and the file name's suffix follow the format."""
+        """The profile is for CSV only; the title and the file name's suffix follow the format."""
         file_format = self.file_format()
         if self.windowTitle().startswith("Export activity to "):  # not a request's own title
             self.setWindowTitle(f"Export activity to {file_format.label}")
-        self.bom_box.setEnabled(file_format is FileFormat.CSV)
+        self.profile_box.setEnabled(file_format is FileFormat.CSV)
         text = self.output_edit.text().strip()
         if text:
             self.output_edit.setText(str(_with_suffix(Path(text), file_format)))

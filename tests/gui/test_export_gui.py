@@ -10,12 +10,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import Engine, text
 
 from nvadmin.context import Context
 from nvadmin.export import service
+from nvadmin.export.columns import COLUMNS
+from nvadmin.export.profiles import DATA, EXCEL
 from nvadmin.export.service import ExportRequest
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
@@ -108,16 +110,66 @@ def test_form_prefills_from_the_browser_and_counts_before_starting(
     assert "ticket" in dialog.error.text()
     dialog.ticket_edit.setText("SUP 42/7")
     assert dialog.output_edit.text().endswith("riverside_2025-03-01_2025-03-31_SUP-42-7.csv")
-    dialog.bom_box.setChecked(True)
     dialog.start_button.click()
     made = dialog.request()
     assert made is not None and not dialog.isVisible()
-    assert made.ticket == "SUP 42/7" and made.bom
+    assert made.ticket == "SUP 42/7" and made.profile is EXCEL  # clinics open it in Excel
     assert made.time_zone == CHICAGO
     assert set(made.event_filter.terms) == {
         Term("user", "ana@riverside.example"),
         Term("category", "failed_sign_ins"),
     }
+
+
+def test_profile_chosen_with_keys_shapes_the_file(
+    qtbot, engine: Engine, panel: ExportPanel, folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Excel is the form's default; asking for the event hash with it names the Data profile
+    and puts the focus there; Down picks Data, Enter starts, and the file is Data's: no BOM,
+    LF, ISO 8601 instants, the hash beside them."""
+    ws = seed(engine, rows=3)
+    dialog = ExportDialog(
+        engine, SUPPORT, initial_filter=march(ws), display_zone=CHICAGO, folder=folder
+    )
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.count_changed, check_params_cb=lambda c: c == 3):
+        dialog.show()
+    dialog.activateWindow()
+    assert dialog.profile_box.currentData() == "excel"
+    assert dialog.profile_box.accessibleName() == "CSV profile"
+    dialog.ticket_edit.setFocus()
+    qtbot.keyClicks(dialog.ticket_edit, "SUP-5")
+    # The event hash column, ticked from the keyboard (End, Up to it, then Space).
+    dialog.column_list.setFocus()
+    qtbot.keyClick(dialog.column_list, Qt.Key.Key_End)
+    for _ in range(len(COLUMNS) - 1 - [c.key for c in COLUMNS].index("hash")):
+        qtbot.keyClick(dialog.column_list, Qt.Key.Key_Up)
+    hash_item = dialog.column_list.currentItem()
+    assert hash_item is not None and hash_item.data(Qt.ItemDataRole.UserRole) == "hash"
+    qtbot.keyClick(dialog.column_list, Qt.Key.Key_Space)
+    assert hash_item.checkState() == Qt.CheckState.Checked
+    qtbot.keyClick(dialog.column_list, Qt.Key.Key_Return)
+    assert dialog.isVisible()
+    assert "need the data profile" in dialog.error.text()
+    qtbot.waitUntil(lambda: dialog.profile_box.hasFocus())
+    qtbot.keyClick(dialog.profile_box, Qt.Key.Key_Down)
+    assert dialog.profile_box.currentData() == "data"
+    qtbot.waitUntil(lambda: dialog.error.text() == "")
+    qtbot.keyClick(dialog.profile_box, Qt.Key.Key_Return)
+    made = dialog.request()
+    assert made is not None and not dialog.isVisible()
+    assert made.profile is DATA and "hash" in made.columns
+    row = panel.start(made)
+    wait_final(qtbot, row)
+    assert row.state is State.DONE, row.status.text()
+    data = made.output.read_bytes()
+    assert data.startswith(b"occurred_at_local,utc_offset,occurred_at_utc,seq,")
+    assert b"\r\n" not in data
+    with made.output.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3
+    assert rows[0]["occurred_at_local"].endswith(("-06:00", "-05:00"))
+    assert rows[0]["occurred_at_utc"].endswith("Z") and len(rows[0]["hash"]) == 64
 
 
 def test_exact_browser_range_and_other_filters_are_kept(

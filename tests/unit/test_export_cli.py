@@ -60,7 +60,12 @@ def test_exports_whole_days_in_the_workspace_zone(
     with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3
-    assert rows[-1]["occurred_at_local"] == "2025-03-02T23:59:59-06"
+    # --bom is the excel profile (the default): a spreadsheet's date-time, the offset apart.
+    assert (rows[-1]["occurred_at_local"], rows[-1]["utc_offset"]) == (
+        "2025-03-02 23:59:59",
+        "UTC-06:00",
+    )
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfoccurred_at_local,utc_offset,")
     manifest = json.loads((tmp_path / "ticket.csv.manifest.json").read_text())
     assert manifest["sha256"] == file_sha256(out)
     assert manifest["start"] == "2025-03-01T00:00:00-06:00"
@@ -79,11 +84,13 @@ def test_user_and_category_filters(
         "--workspace", "riverside", "--from", "2025-03-01", "--to", "2025-03-02",
         "--user", "ana@riverside.example", "--category", "chart", "--ticket", "T-1",
         "--output", str(out), "--staff", "sam@nvadmin.example", "--password-stdin",
-        "--tz", "UTC",
+        "--tz", "UTC", "--profile", "data",
     )  # fmt: skip
     assert code == 0
+    assert not out.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
-    assert [r["occurred_at_local"] for r in rows] == ["2025-03-01T06:30:00+00"]
+    assert [r["occurred_at_local"] for r in rows] == ["2025-03-01T06:30:00.000000+00:00"]
+    assert [r["occurred_at_utc"] for r in rows] == ["2025-03-01T06:30:00.000000Z"]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from nvadmin.errors import AccessDenied, UserError
 from nvadmin.export import service
 from nvadmin.export.columns import COLUMNS
 from nvadmin.export.manifest import file_sha256, load
+from nvadmin.export.profiles import DATA, EXCEL, PROFILES, Profile
 from nvadmin.export.service import ExportRequest, count_matching, export_csv
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
@@ -50,7 +53,10 @@ def request(path: Path, event_filter: EventFilter, **fields: object) -> ExportRe
     )
 
 
-def test_export_equals_an_independent_query(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.key)
+def test_export_equals_an_independent_query(
+    engine: Engine, tmp_path: Path, profile: Profile
+) -> None:
     ws = add_workspace(engine)
     other = add_workspace(engine, slug="lakeside", name="Lakeside")
     write(
@@ -77,7 +83,7 @@ def test_export_equals_an_independent_query(engine: Engine, tmp_path: Path) -> N
     event_filter = march(ws)
     out = tmp_path / "riverside.csv"
 
-    result = export_csv(engine, SUPPORT, request(out, event_filter))
+    result = export_csv(engine, SUPPORT, request(out, event_filter, profile=profile))
 
     rows = read_csv(out)
     with Session(engine) as session:
@@ -96,11 +102,22 @@ def test_export_equals_an_independent_query(engine: Engine, tmp_path: Path) -> N
         assert row["patient_id"] == event.patient_id
         assert row["details"] == event.details  # compact JSON, exactly as hashed
         assert json.loads(row["details"])["field"] == "allergies"
-        local = datetime.fromisoformat(row["occurred_at_local"])
-        assert local == event.occurred_at
-        assert local.utcoffset() == event.occurred_at.astimezone(chicago).utcoffset()
-        assert row["occurred_at_utc"].endswith("Z")
-        assert datetime.fromisoformat(row["occurred_at_utc"]) == event.occurred_at
+        at = event.occurred_at
+        offset = at.astimezone(chicago).utcoffset()
+        assert offset is not None
+        hours = f"{int(offset.total_seconds()) // 3600:+03d}:00"  # -06:00 or -05:00
+        local_wall = at.astimezone(chicago).replace(tzinfo=None)
+        utc_wall = at.astimezone(UTC).replace(tzinfo=None)
+        if profile is DATA:  # ISO 8601 instants, fixed width
+            assert row["occurred_at_local"] == local_wall.isoformat("T", "microseconds") + hours
+            assert datetime.fromisoformat(row["occurred_at_local"]) == at
+            assert row["utc_offset"] == hours
+            assert row["occurred_at_utc"] == utc_wall.isoformat("T", "microseconds") + "Z"
+            assert datetime.fromisoformat(row["occurred_at_utc"]) == at
+        else:  # date-times a spreadsheet reads, whole seconds, the offset apart
+            assert row["occurred_at_local"] == f"{local_wall:%Y-%m-%d %H:%M:%S}"
+            assert row["utc_offset"] == "UTC" + hours
+            assert row["occurred_at_utc"] == f"{utc_wall:%Y-%m-%d %H:%M:%S}"
     assert list(rows[0]) == list(service.DEFAULT_COLUMNS)
 
 
@@ -165,7 +182,7 @@ def test_quoting_and_non_ascii_round_trip(engine: Engine, tmp_path: Path) -> Non
     ]
     write(engine, ws, [draft(i, name=n, user_agent=n or None) for i, n in enumerate(names)])
     out = tmp_path / "f.csv"
-    export_csv(engine, SUPPORT, request(out, march(ws), bom=True))
+    export_csv(engine, SUPPORT, request(out, march(ws), profile=EXCEL))
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with the BOM
     assert raw.count(b"\xef\xbb\xbf") == 1
@@ -239,7 +256,9 @@ def test_every_row_at_batch_boundaries(
     rows = read_csv(out)
     assert result.rows == size
     assert [r["resource_id"] for r in rows] == [f"r{i}" for i in range(size)]
-    assert out.read_text(encoding="utf-8").startswith("occurred_at_local,occurred_at_utc,seq,")
+    assert out.read_text(encoding="utf-8-sig").startswith(
+        "occurred_at_local,utc_offset,occurred_at_utc,seq,"
+    )
     assert seen[-1] == (size, size)
 
 
@@ -247,7 +266,11 @@ def test_all_columns_including_hash(engine: Engine, tmp_path: Path) -> None:
     ws = add_workspace(engine)
     write(engine, ws, [draft(1)])
     out = tmp_path / "e.csv"
-    export_csv(engine, SUPPORT, request(out, march(ws), columns=tuple(c.key for c in COLUMNS)))
+    every = tuple(c.key for c in COLUMNS)
+    with pytest.raises(UserError, match="need the data profile"):
+        export_csv(engine, SUPPORT, request(out, march(ws), columns=every, profile=EXCEL))
+    assert not out.exists()
+    export_csv(engine, SUPPORT, request(out, march(ws), columns=every, profile=DATA))
     (row,) = read_csv(out)
     with Session(engine) as session:
         event = session.execute(
@@ -309,39 +332,65 @@ def test_day_range_covers_whole_days_in_the_zone() -> None:
 
 
 @pytest.mark.pg
-def test_both_backends_write_the_same_cells(
-    sqlite_db_url: str, pg_url: str, tmp_path: Path
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.key)
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", CHICAGO])
+def test_both_backends_write_the_same_bytes(
+    sqlite_db_url: str, pg_url: str, tmp_path: Path, profile: Profile, zone: str
 ) -> None:
-    drafts = [
-        draft(i * 61.123457, name=n, details={"k": n})
-        for i, n in enumerate(["a", "=b", 'c,"d"', "é\nf", "g\rh"])
-    ]
+    """PostgreSQL's COPY and SQLite's SQL-made lines: the same file, byte for byte, in either
+    profile (BOM, line ends, times around a DST change, quoting, empty texts)."""
+    names = ["a", "=b", 'c,"d"', "é\nf", "g\rh", "", "i\r\nj", "Ruiz, Ana"]
+    drafts = [draft(i * 61.123457, name=n, details={"k": n}) for i, n in enumerate(names)]
     drafts.append(draft(occurred_at=datetime(2025, 3, 9, 8, 0, 0, tzinfo=UTC)))  # whole second
-    tables = []
+    drafts.append(draft(occurred_at=datetime(2025, 3, 9, 7, 59, 59, 999_999, tzinfo=UTC)))
+    drafts.append(draft(occurred_at=datetime(2025, 3, 9, 8, 0, 0, 1, tzinfo=UTC), details=None))
+    skipped = {"event_id"} | ({"hash", "prev_hash"} if not profile.microseconds else set())
+    columns = tuple(c.key for c in COLUMNS if c.key not in skipped)
+    files = []
     for url in (sqlite_db_url, pg_url):
         engine = make_engine(url)
         try:
-            ws = add_workspace(engine, timezone="Asia/Kolkata")
+            ws = add_workspace(engine, timezone=zone)
             write(engine, ws, drafts)
             out = tmp_path / f"{engine.dialect.name}.csv"
-            export_csv(
-                engine,
-                SUPPORT,
-                request(
-                    out,
-                    march(ws),
-                    time_zone="Asia/Kolkata",
-                    columns=tuple(c.key for c in COLUMNS if c.key not in ("event_id", "hash")),
-                ),
-            )
-            tables.append(read_csv(out))
+            request_ = request(out, march(ws), time_zone=zone, columns=columns, profile=profile)
+            export_csv(engine, SUPPORT, request_)
+            files.append(out.read_bytes())
         finally:
             engine.dispose()
-    assert tables[0] == tables[1]
-    assert tables[0][0]["occurred_at_local"] == "2025-03-03T14:30:00+05:30"
-    assert (
-        tables[0][1]["occurred_at_utc"] == "2025-03-03T10:01:07.40742Z"
-    )  # PostgreSQL drops trailing zeros
+    assert files[0] == files[1]
+    data = files[0]
+    assert data.startswith(b"\xef\xbb\xbf") == profile.bom
+    header = (",".join(columns) + profile.line_end).encode()
+    assert data.removeprefix(b"\xef\xbb\xbf").startswith(header)
+    assert data.endswith(profile.line_end.encode())
+    assert data.endswith(b"\r\n") == (profile is EXCEL)
+    rows = read_csv(tmp_path / "sqlite.csv")
+    assert len(rows) == len(drafts)
+    assert [r["actor_name"] for r in rows[: len(names)]] == [
+        "a", "'=b", 'c,"d"', "é\nf", "g\rh", "", "i\r\nj", "Ruiz, Ana"
+    ]  # fmt: skip
+    if zone == "Asia/Kolkata" and profile is DATA:
+        assert rows[0]["occurred_at_local"] == "2025-03-03T14:30:00.000000+05:30"
+        assert rows[1]["occurred_at_utc"] == "2025-03-03T10:01:07.407420Z"  # fixed width
+    if zone == CHICAGO:
+        spring = [
+            r for r in rows if r["occurred_at_utc"].startswith(("2025-03-09T0", "2025-03-09 0"))
+        ]
+        expected = (
+            [
+                ("2025-03-09T01:59:59.999999-06:00", "-06:00"),
+                ("2025-03-09T03:00:00.000000-05:00", "-05:00"),
+                ("2025-03-09T03:00:00.000001-05:00", "-05:00"),
+            ]
+            if profile is DATA
+            else [
+                ("2025-03-09 01:59:59", "UTC-06:00"),
+                ("2025-03-09 03:00:00", "UTC-05:00"),
+                ("2025-03-09 03:00:00", "UTC-05:00"),
+            ]
+        )
+        assert [(r["occurred_at_local"], r["utc_offset"]) for r in spring] == expected
 
 
 def test_the_export_engine_needs_no_widgets() -> None:
@@ -354,3 +403,25 @@ def test_the_export_engine_needs_no_widgets() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@given(
+    st.lists(
+        st.lists(st.text(alphabet='ab,"\r\n', max_size=6), min_size=1, max_size=4),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_crlf_row_ends_leave_line_breaks_inside_cells(rows: list[list[str]]) -> None:
+    """PostgreSQL's COPY ends rows with LF; the excel profile's CRLF replaces only those ends,
+    whatever line breaks and quotes the quoted cells hold."""
+
+    def line(cells: list[str], end: str) -> bytes:
+        quoted = [
+            '"' + c.replace('"', '""') + '"' if any(x in c for x in ',"\r\n') else c for c in cells
+        ]
+        return (",".join(quoted) + end).encode()
+
+    lf = b"".join(line(r, "\n") for r in rows)
+    crlf = b"".join(line(r, "\r\n") for r in rows)
+    assert service._crlf_rows(lf, len(rows)) == crlf

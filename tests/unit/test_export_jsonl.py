@@ -27,11 +27,11 @@ from nvadmin.audit.checkpoints import SigningKey
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import ActivityEvent
 from nvadmin.errors import UserError
-from nvadmin.export import jsonl
 from nvadmin.export import manifest as manifests
 from nvadmin.export.columns import COLUMNS, DEFAULT_COLUMNS, FORMULA_STARTS, resolve
 from nvadmin.export.evidence import package_export, request_from_manifest
 from nvadmin.export.formats import FileFormat
+from nvadmin.export.profiles import DATA, iso_offset
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.export.verify import CHAIN_COLUMNS, verify_export
 from nvadmin.identity import Role, StaffIdentity
@@ -174,13 +174,9 @@ def reference(engine: Engine, ws: int, zone: str, keys: tuple[str, ...]) -> byte
             if column.key == "user_agent_family":
                 value = agent_family(value)
             elif column.key == "occurred_at_local":
-                local = value.astimezone(tz)
-                offset = int((local.utcoffset() or timedelta(0)).total_seconds())
-                sign = "-" if offset < 0 else "+"
-                hours, rest = divmod(abs(offset), 3600)
-                value = (
-                    local.strftime("%Y-%m-%dT%H:%M:%S.%f") + f"{sign}{hours:02d}:{rest // 60:02d}"
-                )
+                value = DATA.local(value, tz)
+            elif column.key == "utc_offset":
+                value = DATA.offset(value.astimezone(tz).utcoffset() or timedelta(0))
             elif column.key == "occurred_at_utc":
                 value = utc_text(value)
             elif isinstance(value, bytes):
@@ -253,14 +249,14 @@ def test_both_backends_write_the_same_bytes(
 
 
 @pytest.mark.parametrize("zone", ["America/Chicago", "Europe/London"])
-def test_local_mean_time_ranges_match_postgresql_to_char(sqlite_engine: Engine, zone: str) -> None:
-    """Before standard time a zone's offset has seconds: SQLite's SQL cannot format it, Python
-    does, as PostgreSQL's to_char prints it."""
+def test_local_mean_time_keeps_its_offsets_seconds(sqlite_engine: Engine, zone: str) -> None:
+    """Before standard time a zone's offset has seconds (``-05:50:36``): written with them,
+    as ISO 8601 and Python's ``fromisoformat`` read them, the data profile's form."""
     at = datetime(1880, 6, 1, 12, 0, 5, 250, tzinfo=UTC)
     ws = add_events(sqlite_engine, [(at, "A", None, None, None)])
     folder = Path(tempfile.mkdtemp(prefix="nvadmin-jsonl-out-"))
     try:
-        keys = ("occurred_at_local", "occurred_at_utc", "seq")
+        keys = ("occurred_at_local", "utc_offset", "occurred_at_utc", "seq")
         expected = reference(sqlite_engine, ws, zone, keys)
         path, _ = export_jsonl(sqlite_engine, ws, zone, keys, folder)
         assert path.read_bytes() == expected
@@ -300,19 +296,17 @@ def test_no_rows_is_an_empty_file(shared_engine: Engine, tmp_path: Path) -> None
     assert path.read_bytes() == b"" and manifest["rows"] == 0
 
 
-def test_bom_and_repeated_columns_are_refused(sqlite_engine: Engine, tmp_path: Path) -> None:
+def test_repeated_columns_are_refused(sqlite_engine: Engine, tmp_path: Path) -> None:
     base = ExportRequest(
         event_filter=EventFilter(workspace_ids=(1,)),
         output=tmp_path / "x.jsonl",
         time_zone="UTC",
         file_format=FileFormat.JSONL,
     )
-    for request in (
-        ExportRequest(**{**_fields(base), "bom": True}),
-        ExportRequest(**{**_fields(base), "columns": ("seq", "seq")}),
-    ):
-        with pytest.raises(UserError):
-            export_csv(sqlite_engine, CLEO, request)
+    with pytest.raises(UserError, match="once"):
+        export_csv(
+            sqlite_engine, CLEO, ExportRequest(**{**_fields(base), "columns": ("seq", "seq")})
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -375,9 +369,9 @@ def test_rows_counted_without_the_chain_columns(sqlite_engine: Engine, tmp_path:
 
 
 def test_local_time_offsets_are_fixed_width() -> None:
-    assert jsonl.offset_text(timedelta(hours=-3, minutes=-30)) == "-03:30"
-    assert jsonl.offset_text(timedelta(0)) == "+00:00"
-    assert jsonl.offset_text(timedelta(hours=5, minutes=45)) == "+05:45"
+    assert iso_offset(timedelta(hours=-3, minutes=-30)) == "-03:30"
+    assert iso_offset(timedelta(0)) == "+00:00"
+    assert iso_offset(timedelta(hours=5, minutes=45)) == "+05:45"
 
 
 def test_an_unknown_format_in_the_manifest_is_named(sqlite_engine: Engine, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """SQLite exports format whole CSV lines in SQL; the bytes must be those the csv module and
-the Python local-time formatter write for the same rows (the exporter's earlier path, kept for
-offsets with seconds), whatever the text, the columns and the zone's offset changes."""
+the Python time formatting write for the same rows (the exporter's earlier path, kept for
+stored times SQL cannot read), whatever the text, the columns, the zone's offset changes and
+the profile."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from nvadmin.db.engine import make_engine, sqlite_url
-from nvadmin.export import service, sqlite_csv
-from nvadmin.export.columns import COLUMNS, FORMULA_STARTS, resolve
+from nvadmin.export import profiles, service
+from nvadmin.export.columns import BY_KEY, COLUMNS, FORMULA_STARTS, Kind, ZoneClock, resolve
+from nvadmin.export.profiles import DATA, EXCEL, Profile
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter
@@ -85,17 +87,20 @@ def sqlite_engine(sqlite_template: Path) -> Iterator[Engine]:
 def formatted_in_python(engine: Engine, request: ExportRequest) -> bytes:
     """The export's bytes as the csv module and the Python local-time formatter write them."""
     columns = resolve(request.columns)
-    zone = ZoneInfo(request.time_zone)
     with service._read_transaction(engine) as db:
         body = b"".join(
-            lines
-            for lines, _ in service._python_formatted(db, request, columns, zone, engine.dialect)
+            lines for lines, _ in service._python_formatted(db, request, columns, engine.dialect)
         )
-    return service._header(columns, "\r\n") + body
+    bom = service.BOM if request.profile.bom else b""
+    return bom + service._header(columns, request.profile.line_end) + body
 
 
 def export_both_ways(
-    engine: Engine, events: list[tuple[datetime, ...]], zone: str, keys: list[str]
+    engine: Engine,
+    events: list[tuple[datetime, ...]],
+    zone: str,
+    keys: list[str],
+    profile: Profile = DATA,
 ) -> tuple[bytes, bytes]:
     ws = add_workspace(engine, slug=f"lines-{next(_slugs)}")
     write(
@@ -125,6 +130,7 @@ def export_both_ways(
             output=folder / "lines.csv",
             time_zone=zone,
             columns=tuple(keys),
+            profile=profile,
         )
         export_csv(engine, CLEO, request)
         return (folder / "lines.csv").read_bytes(), formatted_in_python(engine, request)
@@ -141,11 +147,18 @@ def export_both_ways(
     events=st.lists(event, min_size=1, max_size=6),
     zone=st.sampled_from(ZONES),
     keys=column_keys,
+    profile=st.sampled_from(profiles.PROFILES),
 )
 def test_lines_from_sql_equal_the_csv_module(
-    sqlite_engine: Engine, events: list[tuple[datetime, ...]], zone: str, keys: list[str]
+    sqlite_engine: Engine,
+    events: list[tuple[datetime, ...]],
+    zone: str,
+    keys: list[str],
+    profile: Profile,
 ) -> None:
-    in_sql, in_python = export_both_ways(sqlite_engine, events, zone, keys)
+    if profile is EXCEL:  # the hash columns need the data profile
+        keys = [k for k in keys if BY_KEY[k].kind is not Kind.HEX] or ["seq"]
+    in_sql, in_python = export_both_ways(sqlite_engine, events, zone, keys, profile)
     assert in_sql == in_python
 
 
@@ -159,29 +172,43 @@ def test_one_empty_cell_is_still_a_row(sqlite_engine: Engine, keys: list[str]) -
     in_sql, in_python = export_both_ways(sqlite_engine, [(at, "", None, None, None)], "UTC", keys)
     assert in_sql == in_python
     if keys == ["actor_name"]:
-        assert in_sql == b'actor_name\r\n""\r\n'
+        assert in_sql == b'actor_name\n""\n'
 
 
 def test_every_dst_change_of_a_year_is_in_the_sql() -> None:
     zone = ZoneInfo("America/Chicago")
-    sql = sqlite_csv.local_time_sql(
-        "t", zone, datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC)
-    )
-    assert sql is not None
-    assert sql.count("WHEN t < ") == 4  # spring and autumn, two years
+    clock = ZoneClock(zone, datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC))
+    sql = clock.sql(BY_KEY["occurred_at_local"], "sqlite", "t", DATA)
+    assert sql.count("WHEN t.occurred_at < ") == 4  # spring and autumn, two years
     assert "'2025-03-09 08:00:00.000000'" in sql and "'2025-11-02 07:00:00.000000'" in sql
+    # Nested halves: an event is placed in two or three comparisons, not four.
+    assert sql.startswith("CASE WHEN t.occurred_at < '2024-11-03 07:00:00.000000' THEN CASE")
 
 
-def test_local_mean_time_is_formatted_in_python(sqlite_engine: Engine) -> None:
-    """Before 1883 Chicago kept local mean time, UTC-05:50:36: SQL cannot shift by seconds, so
-    the export takes the Python path, with the same text as PostgreSQL."""
-    zone = ZoneInfo("America/Chicago")
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        (DATA, b"occurred_at_local,utc_offset\n1880-06-01T06:09:24.250000-05:50:36,-05:50:36\n"),
+        (
+            EXCEL,
+            b"\xef\xbb\xbfoccurred_at_local,utc_offset\r\n1880-06-01 06:09:24,UTC-05:50:36\r\n",
+        ),
+    ],
+)
+def test_local_mean_time_keeps_its_offsets_seconds(
+    sqlite_engine: Engine, profile: Profile, expected: bytes
+) -> None:
+    """Before 1883 Chicago kept local mean time, UTC-05:50:36: SQL shifts the stored second
+    by whole seconds, with the same text as Python and PostgreSQL."""
     at = datetime(1880, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
-    assert sqlite_csv.local_time_sql("t", zone, at, at) is None
     in_sql, in_python = export_both_ways(
-        sqlite_engine, [(at, "x", None, None, None)], "America/Chicago", ["occurred_at_local"]
+        sqlite_engine,
+        [(at, "x", None, None, None)],
+        "America/Chicago",
+        ["occurred_at_local", "utc_offset"],
+        profile,
     )
-    assert in_sql == in_python == b"occurred_at_local\r\n1880-06-01T06:09:24.25-05:50:36\r\n"
+    assert in_sql == in_python == expected
 
 
 def test_an_offset_change_on_the_last_day_of_a_range_is_seen() -> None:

