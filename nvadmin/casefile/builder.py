@@ -63,8 +63,6 @@ MANIFEST_FORMAT = "nvadmin-case-manifest/1"
 # A segment is stretched to the next signed checkpoint only when that is reasonably near.
 MAX_EXTENSION = 2_000_000
 _BATCH = 5_000
-# SQLite virtual machine steps between two calls of the copy's progress handler.
-_PROGRESS_STEPS = 20_000
 # SQLite's page cache while building, in KiB: memory stays at this whatever the case's size.
 # The indexes are kept up to date row by row, not built after the copy: CREATE INDEX sorts
 # every key, and with temporary storage in memory (SQLCipher does not encrypt temporary
@@ -285,8 +283,11 @@ def _copy(
         f"SELECT {placeholders} WHERE NOT EXISTS (SELECT 1 FROM activity_events WHERE id = ?)"
     )
     source_file = _sqlite_file(source_connection)
+    copied = None
     if source_file is not None:
-        done = _copy_in_sqlite(database, source_file, where, total, progress, token)
+        copied = _copy_in_sqlite(database, source_file, where, total, progress, token)
+    if copied is not None:
+        done = copied
         database.execute("BEGIN")
     else:
         database.execute("BEGIN")
@@ -431,12 +432,12 @@ def _copy_in_sqlite(
     total: int,
     progress: Progress,
     token: CancelToken,
-) -> int:
+) -> int | None:
     """Copy the matching events of a SQLite source with one ``INSERT ... SELECT`` from the
     source attached read-only (as plaintext: ``KEY ''``): SQLite moves the rows itself, in
     chain order, instead of one Python object per value passing through, and the stored values
-    are copied exactly as they are. A progress handler reports the rows copied and stops the
-    statement when the work is cancelled."""
+    are copied exactly as they are. None, having copied nothing, when the source cannot
+    be attached."""
     events = ActivityEvent.__table__
     source, target = (
         table_clause("activity_events", *(column_clause(n) for n in EVENT_COLUMNS), schema=schema)
@@ -449,41 +450,43 @@ def _copy_in_sqlite(
         return None
 
     options: dict[str, Any] = {}
-    query = (
-        select(*(source.c[n] for n in EVENT_COLUMNS))
-        .where(replacement_traverse(where, options, in_source))
-        .order_by(source.c.workspace_id, source.c.seq, source.c.id)
-    )
-    before = database.total_changes
-    reported = 0
-
-    def copied() -> int:
-        return int(database.total_changes - before)
+    # Counts the rows as SQLite copies them (the statement's own count comes only at its
+    # end), reports progress and stops the statement when the work is cancelled.
+    done = 0
 
     def tick() -> int:
-        nonlocal reported
-        done = copied()
-        if done - reported >= _BATCH:
-            reported = done
+        nonlocal done
+        done += 1
+        if done % _BATCH == 0:
+            token.check()  # raising here ends the statement
             progress(done, total, f"{done:,} of {total:,} events copied")
-        return 1 if token.cancelled else 0  # non-zero interrupts the statement
+        return 1
 
+    query = (
+        select(*(source.c[n] for n in EVENT_COLUMNS))
+        .where(replacement_traverse(where, options, in_source), func.nvadmin_copying() == 1)
+        .order_by(source.c.workspace_id, source.c.seq, source.c.id)
+    )
     uri = Path(source_file).resolve().as_uri() + "?mode=ro"
-    database.execute("ATTACH DATABASE ? AS src KEY ''", (uri,))
+    try:
+        database.execute("ATTACH DATABASE ? AS src KEY ''", (uri,))
+    except encrypted.DatabaseError as error:  # e.g. its folder is read-only (WAL needs -shm)
+        log.info("source database not attached (%s): events are copied row by row", error)
+        return None
     case_engine = connection_engine(database, sqlcipher3)
-    database.set_progress_handler(tick, _PROGRESS_STEPS)
+    database.create_function("nvadmin_copying", 0, tick)
+    before = database.total_changes
     try:
         with case_engine.connect() as connection:
             try:
                 connection.execute(insert(target).from_select(EVENT_COLUMNS, query))
             except DBAPIError:
-                token.check()  # interrupted by the handler: cancelled, not failed
+                token.check()  # stopped by ``tick``: cancelled, not failed
                 raise
     finally:
-        database.set_progress_handler(None, 0)
         case_engine.dispose()
         database.execute("DETACH DATABASE src")
-    done = copied()
+    done = int(database.total_changes - before)
     progress(done, total, f"{done:,} of {total:,} events copied")
     return done
 
