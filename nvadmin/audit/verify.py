@@ -483,6 +483,9 @@ def walk(
         known_end < _MAX_SEQ
         and known_end - first_seq + 1 >= SPLIT_MIN_EVENTS
         and sys.platform == "linux"  # fork: elsewhere a new process would start from scratch
+        # A database's own events; a case file's pages would be read and decrypted twice (by
+        # each connection's own cache), which measured slower than one walk.
+        and source == EVENTS_SOURCE
         # A pool that opens connections (not one connection shared, as for a database in
         # memory): the second half needs a connection of its own.
         and isinstance(connection.engine.pool, QueuePool)
