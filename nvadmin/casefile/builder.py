@@ -23,8 +23,6 @@ from sqlalchemy import (
     Engine,
     String,
     Table,
-    Text,
-    cast,
     create_engine,
     event,
     func,
@@ -291,9 +289,6 @@ def _copy(
     if copied is not None:
         done = copied
         database.execute("BEGIN")
-    elif source_connection.dialect.name == "postgresql":
-        database.execute("BEGIN")
-        done = _copy_as_json(source_connection, database, where, total, progress, token)
     else:
         database.execute("BEGIN")
         rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
@@ -493,52 +488,6 @@ def _copy_in_sqlite(
         database.execute("DETACH DATABASE src")
     done = int(database.total_changes - before)
     progress(done, total, f"{done:,} of {total:,} events copied")
-    return done
-
-
-# The case database's INSERT of one batch of events given as a JSON array of arrays (one per
-# event, EVENT_COLUMNS order, the hashes in hex): SQLite takes the batch apart itself.
-_INSERT_JSON = (
-    f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) SELECT "
-    + ", ".join(
-        f"unhex(value ->> {i})" if name in ("prev_hash", "hash") else f"value ->> {i}"
-        for i, name in enumerate(EVENT_COLUMNS)
-    )
-    + " FROM json_each(?)"
-)
-
-
-def _copy_as_json(
-    source_connection: Connection,
-    database: encrypted.EncryptedConnection,
-    where: ColumnElement[bool],
-    total: int,
-    progress: Progress,
-    token: CancelToken,
-) -> int:
-    """Copy the matching events of a PostgreSQL source: the server writes each event as one
-    JSON array (``json_build_array``, the time as SQLite's text for it, the hashes in hex), and
-    a batch of them goes into the case database as one JSON text, which SQLite takes apart
-    itself. One Python string per event instead of one object per value."""
-    e = ActivityEvent
-    values: list[ColumnElement[Any]] = []
-    for name, column in zip(EVENT_COLUMNS, _stored_columns("postgresql"), strict=True):
-        values.append(func.encode(column, "hex") if name in ("prev_hash", "hash") else column)
-    rows = (
-        source_connection.execution_options(stream_results=True, yield_per=_BATCH)
-        .execute(
-            select(cast(func.json_build_array(*values), Text()).label("event"))
-            .where(where)
-            .order_by(e.workspace_id, e.seq, e.id)
-        )
-        .scalars()
-    )
-    done = 0
-    for batch in rows.partitions(_BATCH):
-        token.check()
-        database.execute(_INSERT_JSON, ("[" + ",".join(batch) + "]",))
-        done += len(batch)
-        progress(done, total, f"{done:,} of {total:,} events copied")
     return done
 
 
