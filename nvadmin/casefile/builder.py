@@ -17,6 +17,7 @@ from typing import Any
 import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
     Engine,
@@ -29,7 +30,11 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import column as column_clause
+from sqlalchemy import table as table_clause
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
@@ -277,24 +282,32 @@ def _copy(
         f"INSERT INTO case_chain_context ({', '.join(EVENT_COLUMNS)}) "
         f"SELECT {placeholders} WHERE NOT EXISTS (SELECT 1 FROM activity_events WHERE id = ?)"
     )
-    spans: dict[int, list[int]] = {}  # workspace -> [first seq, last seq, matching count]
-    done = 0
-    database.execute("BEGIN")
-    rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
-        select(*stored).where(where).order_by(e.workspace_id, e.seq)
-    )
-    for batch in rows.partitions(_BATCH):
-        token.check()
-        database.executemany(insert_event, [tuple(r) for r in batch])
-        for r in batch:
-            span = spans.get(r.workspace_id)
-            if span is None:
-                spans[r.workspace_id] = [r.seq, r.seq, 1]
-            else:
-                span[1] = r.seq
-                span[2] += 1
-        done += len(batch)
-        progress(done, total, f"{done:,} of {total:,} events copied")
+    source_file = _sqlite_file(source_connection)
+    copied = None
+    if source_file is not None:
+        copied = _copy_in_sqlite(database, source_file, where, total, progress, token)
+    if copied is not None:
+        done = copied
+        database.execute("BEGIN")
+    else:
+        database.execute("BEGIN")
+        rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
+            select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
+        )
+        done = 0
+        for batch in rows.partitions(_BATCH):
+            token.check()
+            database.executemany(insert_event, [tuple(r) for r in batch])
+            done += len(batch)
+            progress(done, total, f"{done:,} of {total:,} events copied")
+    # workspace -> [first seq, last seq, matching count], read back from the workspace_seq index
+    spans = {
+        int(w): [int(first), int(last), int(count)]
+        for w, first, last, count in database.execute(
+            "SELECT workspace_id, min(seq), max(seq), count(*) FROM activity_events "
+            "GROUP BY workspace_id"
+        )
+    }
     workspace_ids = sorted(set(spans) | set(event_filter.workspace_ids))
     segments: list[dict[str, Any]] = []
     context_total = 0
@@ -399,6 +412,83 @@ def _copy(
         "public_keys": {k: fingerprint(v) for k, v in keys.items()},
         "unknown_checkpoint_keys": sorted(used_keys - set(keys)),
     }
+
+
+def _sqlite_file(connection: Connection) -> str | None:
+    """The file of a SQLite source database (None for PostgreSQL, or a database in memory):
+    the case database then reads the events from it itself."""
+    if connection.dialect.name != "sqlite":
+        return None
+    for _seq, name, file in connection.exec_driver_sql("PRAGMA database_list"):
+        if name == "main":
+            return str(file) or None
+    return None
+
+
+def _copy_in_sqlite(
+    database: encrypted.EncryptedConnection,
+    source_file: str,
+    where: ColumnElement[bool],
+    total: int,
+    progress: Progress,
+    token: CancelToken,
+) -> int | None:
+    """Copy the matching events of a SQLite source with one ``INSERT ... SELECT`` from the
+    source attached read-only (as plaintext: ``KEY ''``): SQLite moves the rows itself, in
+    chain order, instead of one Python object per value passing through, and the stored values
+    are copied exactly as they are. None, having copied nothing, when the source cannot
+    be attached."""
+    events = ActivityEvent.__table__
+    source, target = (
+        table_clause("activity_events", *(column_clause(n) for n in EVENT_COLUMNS), schema=schema)
+        for schema in ("src", "main")
+    )
+
+    def in_source(element: Any, **_kw: Any) -> Any:
+        if isinstance(element, Column) and element.table is events:
+            return source.c[element.name]
+        return None
+
+    options: dict[str, Any] = {}
+    # Counts the rows as SQLite copies them (the statement's own count comes only at its
+    # end), reports progress and stops the statement when the work is cancelled.
+    done = 0
+
+    def tick() -> int:
+        nonlocal done
+        done += 1
+        if done % _BATCH == 0:
+            token.check()  # raising here ends the statement
+            progress(done, total, f"{done:,} of {total:,} events copied")
+        return 1
+
+    query = (
+        select(*(source.c[n] for n in EVENT_COLUMNS))
+        .where(replacement_traverse(where, options, in_source), func.nvadmin_copying() == 1)
+        .order_by(source.c.workspace_id, source.c.seq, source.c.id)
+    )
+    uri = Path(source_file).resolve().as_uri() + "?mode=ro"
+    try:
+        database.execute("ATTACH DATABASE ? AS src KEY ''", (uri,))
+    except encrypted.DatabaseError as error:  # e.g. its folder is read-only (WAL needs -shm)
+        log.info("source database not attached (%s): events are copied row by row", error)
+        return None
+    case_engine = connection_engine(database, sqlcipher3)
+    database.create_function("nvadmin_copying", 0, tick)
+    before = database.total_changes
+    try:
+        with case_engine.connect() as connection:
+            try:
+                connection.execute(insert(target).from_select(EVENT_COLUMNS, query))
+            except DBAPIError:
+                token.check()  # stopped by ``tick``: cancelled, not failed
+                raise
+    finally:
+        case_engine.dispose()
+        database.execute("DETACH DATABASE src")
+    done = int(database.total_changes - before)
+    progress(done, total, f"{done:,} of {total:,} events copied")
+    return done
 
 
 def _stored_columns(dialect: str) -> list[ColumnElement[Any]]:

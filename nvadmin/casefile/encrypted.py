@@ -91,6 +91,9 @@ class EncryptedConnection(Protocol):
     def executemany(self, sql: str, parameters: Any, /) -> Any: ...
     def close(self) -> None: ...
     def discard(self) -> None: ...
+    def create_function(self, name: str, narg: int, function: Callable[..., Any], /) -> None: ...
+    @property
+    def total_changes(self) -> int: ...
 
 
 class KeptConnection(sqlcipher3.Connection):  # type: ignore[misc]
@@ -246,14 +249,20 @@ def create(path: Path, key: bytes, *, cache_kib: int) -> EncryptedConnection:
     connection = cast(
         EncryptedConnection,
         sqlcipher3.connect(
-            str(path), check_same_thread=False, isolation_level=None, factory=KeptConnection
+            str(path),
+            check_same_thread=False,
+            isolation_level=None,
+            factory=KeptConnection,
+            uri=True,  # a source database may be attached read-only (``file:...?mode=ro``)
         ),
     )
     _keyed(connection, key)
-    connection.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
-    connection.execute("PRAGMA locking_mode = EXCLUSIVE")
-    connection.execute("PRAGMA journal_mode = OFF")
-    connection.execute("PRAGMA synchronous = OFF")  # the finished file is fsynced whole
+    # ``main.`` throughout: these settings are the case database's alone, never those of a
+    # source database attached to copy from (which other programs go on using meanwhile).
+    connection.execute(f"PRAGMA main.cache_size = -{int(cache_kib)}")
+    connection.execute("PRAGMA main.locking_mode = EXCLUSIVE")
+    connection.execute("PRAGMA main.journal_mode = OFF")
+    connection.execute("PRAGMA main.synchronous = OFF")  # the finished file is fsynced whole
     return connection
 
 

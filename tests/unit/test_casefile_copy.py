@@ -1,0 +1,116 @@
+"""How a case file gets its events: from a SQLite source, SQLite copies them itself
+(``INSERT ... SELECT`` from the source attached read-only); from PostgreSQL, in batches. Either
+way the rows are the source's, byte for byte, cancelling stops the copy, and the source stays
+usable by everyone else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from nvadmin.casefile import builder
+from nvadmin.casefile.builder import EVENT_COLUMNS, create_case_file
+from nvadmin.casefile.reader import open_case_file, verify_case
+from nvadmin.db.types import sqlite_timestamp
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
+from nvadmin.workers.cancel import Cancelled, CancelToken
+from tests.factories import add_workspace, draft, write
+
+REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
+PASSPHRASE = "correct horse battery staple"
+ROWS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM activity_events WHERE {{where}} ORDER BY id"
+
+
+def _stored(value: Any) -> Any:
+    """A value as the case database stores it (PostgreSQL's driver gives the time as a
+    datetime; the case database holds SQLite's text for it)."""
+    return sqlite_timestamp(value) if isinstance(value, datetime) else value
+
+
+def _events(engine: Engine, where: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as c:
+        return [tuple(map(_stored, r)) for r in c.execute(text(ROWS.format(where=where)))]
+
+
+def _build(engine: Engine, path: Path, event_filter: EventFilter, **kwargs: Any) -> Any:
+    return create_case_file(
+        engine, REVIEWER, event_filter, path, PASSPHRASE, source="test", **kwargs
+    )
+
+
+@pytest.mark.parametrize("attachable", [True, False])
+def test_the_case_holds_exactly_the_matching_rows(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attachable: bool
+) -> None:
+    """Same rows as the source, values and types as stored, filtered and in chain order; with
+    a SQLite source that cannot be attached, the copy row by row gives the same."""
+    ws = add_workspace(engine)
+    other = add_workspace(engine, "lakeside")
+    write(engine, ws, [draft(i, patient_id=f"P-{i % 4}", details={"i": i}) for i in range(60)])
+    write(engine, other, [draft(i, patient_id="P-1") for i in range(5)])
+    if not attachable:
+        monkeypatch.setattr(builder, "_sqlite_file", lambda _c: "/nonexistent/none.sqlite3")
+    wanted = EventFilter(workspace_ids=(ws,), terms=(Term("patient", "P-1"),))
+    summary = _build(engine, tmp_path / "c", wanted)
+    expected = _events(engine, f"workspace_id = {ws} AND patient_id = 'P-1'")
+    assert summary.events == len(expected) == 15
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        assert _events(case.engine, "1 = 1") == expected
+        (result,) = verify_case(case, REVIEWER)
+        assert result.intact
+    finally:
+        case.close()
+
+
+def test_cancelling_stops_the_copy_and_leaves_no_file(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i) for i in range(3_000)])
+    monkeypatch.setattr(builder, "_BATCH", 500)
+    token = CancelToken()
+    copied: list[int] = []
+
+    def watch(done: int, _total: int | None, message: str) -> None:
+        if "events copied" in message:
+            copied.append(done)
+            token.cancel()
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(Cancelled):
+        _build(
+            engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)), progress=watch, cancel=token
+        )
+    assert copied and copied[0] < 3_000  # stopped in the middle of the copy
+    assert list(out.iterdir()) == []
+
+
+def test_the_source_stays_writable_during_and_after_the_copy(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The source is attached read-only and in normal locking mode (the case database alone
+    is held exclusively): events can be written to it while the case file is being built."""
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i) for i in range(50)])
+    written: list[int] = []
+
+    def write_meanwhile(_done: int, _total: int | None, message: str) -> None:
+        if "events copied" in message and not written:
+            write(engine, ws, [draft(100)])
+            written.append(1)
+
+    _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)), progress=write_meanwhile)
+    assert written
+    write(engine, ws, [draft(101)])
+    with engine.connect() as c:
+        count = c.execute(
+            text(f"SELECT count(*) FROM activity_events WHERE workspace_id = {ws}")
+        ).scalar_one()
+    assert count == 50 + 1 + 1 + 1  # the case file's own export event
