@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -48,7 +46,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.pool import QueuePool
 
 from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
@@ -65,8 +62,6 @@ log = logging.getLogger(__name__)
 EVENTS_SOURCE = "activity_events"
 # Rows examined after a break to tell "reordered" from "altered".
 LOOKAHEAD_ROWS = 100_000
-# A walk's fast pass over at least this many events runs in two halves at once.
-SPLIT_MIN_EVENTS = 300_000
 _BATCH = 5_000
 _SEQ = CHAINED_FIELDS.index("seq")
 _TIME = CHAINED_FIELDS.index("occurred_at")
@@ -477,27 +472,10 @@ def walk(
     total = None if last_seq >= _MAX_SEQ else last_seq - first_seq + 1
     signed = signed or {}
     at = _Position(first_seq, anchor)
-    known_end = min(last_seq, head_seq if head_seq is not None else last_seq)
-    doubt = False
-    if (
-        known_end < _MAX_SEQ
-        and known_end - first_seq + 1 >= SPLIT_MIN_EVENTS
-        and sys.platform == "linux"  # fork: elsewhere a new process would start from scratch
-        # A database's own events; a case file's pages would be read and decrypted twice (by
-        # each connection's own cache), which measured slower than one walk.
-        and source == EVENTS_SOURCE
-        # A pool that opens connections (not one connection shared, as for a database in
-        # memory): the second half needs a connection of its own.
-        and isinstance(connection.engine.pool, QueuePool)
-    ):
-        doubt = _fast_pass_in_two(
-            connection, source, workspace_id, known_end, at, signed, total, progress, cancel
-        )
     careful_rows = 1
-    while doubt or _fast_pass(
+    while _fast_pass(
         connection, source, workspace_id, last_seq, at, signed, total, progress, cancel
     ):
-        doubt = False
         restart, previous, link = at.expected_seq, None, at.prev
         if at.newer is not None:
             restart, link = at.expected_seq - 1, at.newer[1]
@@ -536,104 +514,6 @@ def walk(
         careful_rows *= 2
     progress(at.count, total, f"{at.count:,} events verified")
     return at.count, None, at.last_good
-
-
-def _fast_pass_in_two(
-    connection: Connection,
-    source: str,
-    workspace_id: int,
-    end: int,
-    at: _Position,
-    signed: Mapping[int, bytes],
-    total: int | None,
-    progress: Progress,
-    cancel: CancelToken | None,
-) -> bool:
-    """The fast pass over events ``at.expected_seq..end``, its second half in a forked
-    process on a connection of its own, so that both halves are read, laid out and hashed at
-    once (threads would not do: both halves need the GIL for every row).
-
-    The second half starts from the hash stored for the event before it, read here; the halves
-    join when the first half ends on that very hash. Only then does ``at`` move past both
-    halves, to exactly where the fast pass walking the whole stretch would have got. Otherwise
-    ``at`` is where the first half stopped and the walk goes on from there as before (the
-    second half's work is dropped), so the outcome is the same event by event either way.
-    Returns True when the first half met an event it cannot confirm (``at`` is then just
-    before it, as :func:`_fast_pass` leaves it), False when the fast pass may go on from ``at``.
-
-    PostgreSQL: the second connection reads in this transaction's snapshot
-    (``pg_export_snapshot``); on a standby, which cannot export one, nothing is split. SQLite:
-    the second connection's read transaction starts a moment after this one's; events are only
-    ever appended, and the halves stop at the chain head read in this transaction.
-    """
-    first = at.expected_seq
-    middle = first + (end - first + 1) // 2
-    snapshot: str | None = None
-    if connection.dialect.name == "postgresql":
-        # A standby cannot export a snapshot (nor can a savepoint, so this is asked first).
-        if connection.exec_driver_sql("SELECT pg_is_in_recovery()").scalar():
-            return False
-        snapshot = str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
-    joint = _stored_hash(connection, source, workspace_id, middle - 1)
-    if joint is None:
-        return False
-    fork = multiprocessing.get_context("fork")
-    second_done = fork.Value("q", 0, lock=False)
-    receive, send = fork.Pipe(duplex=False)
-    engine = connection.engine
-
-    def counted(done: int, _total: int | None, _message: str) -> None:
-        second_done.value = done
-
-    def second_half() -> None:
-        engine.dispose(close=False)  # the parent's connections are the parent's
-        second = _Position(middle, joint)
-        try:
-            with engine.connect() as other:
-                if snapshot is not None:
-                    other = other.execution_options(isolation_level="REPEATABLE READ")
-                with other.begin():
-                    if snapshot is not None:
-                        other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                    doubt = _fast_pass(
-                        other, source, workspace_id, end, second, signed, None, counted, None
-                    )
-        except Exception:  # the walk goes on without this half, which alone decides nothing
-            log.info("the second half of the verification failed", exc_info=True)
-            return
-        send.send((not doubt and second.expected_seq == end + 1, second))
-
-    def together(done: int, _total: int | None, _message: str) -> None:
-        both = done + second_done.value
-        progress(both, total, f"{both:,} events verified")
-
-    helper = fork.Process(target=second_half, name="nvadmin verify, second half", daemon=True)
-    helper.start()
-    send.close()
-    second: _Position | None = None
-    try:
-        doubt = _fast_pass(
-            connection, source, workspace_id, middle - 1, at, signed, total, together, cancel
-        )
-        if not doubt and at.expected_seq == middle and at.prev == joint:
-            try:
-                confirmed, reached = receive.recv()
-                second = reached if confirmed else None
-            except EOFError:  # it failed; the walk goes on without it
-                log.info("the second half of the verification ended without an answer")
-    finally:
-        receive.close()
-        if helper.is_alive() and second is None:
-            helper.terminate()
-        helper.join()
-    if doubt or second is None:
-        return doubt
-    at.expected_seq, at.prev = second.expected_seq, second.prev
-    at.count += second.count
-    at.last_good = second.last_good
-    at.older = second.older if second.older is not None else at.newer
-    at.newer = second.newer
-    return False
 
 
 def _fast_pass(
