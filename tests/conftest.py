@@ -167,6 +167,79 @@ def _drop_staff_logins(url: URL) -> None:
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_pair() -> Iterator[pgcluster.Pair]:
+    """A primary and its streaming hot standby, started once per xdist worker (each worker
+    its own pair, as with ``pg_server_url``). A pair that cannot start fails under
+    ``NVADMIN_REQUIRE_PG=1``, as the single server does."""
+    try:
+        with pgcluster.primary_and_standby() as pair:
+            yield pair
+    except RuntimeError as error:
+        if os.environ.get("NVADMIN_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL primary + standby required here but did not start: {error}")
+        pytest.skip(f"PostgreSQL primary + standby not available: {error}")
+
+
+@pytest.fixture(scope="session")
+def pg_pair_template(pg_pair: pgcluster.Pair) -> str:
+    name = f"nvadmin_tpl_{uuid.uuid4().hex[:8]}"
+    _pg_admin(pg_pair.primary.url, f'CREATE DATABASE "{name}"')
+    engine = make_engine(make_url(pg_pair.primary.url).set(database=name))
+    migrate.upgrade(engine)
+    db_roles.create_roles(engine)
+    engine.dispose()
+    return name
+
+
+@pytest.fixture
+def replica_urls(pg_pair: pgcluster.Pair, pg_pair_template: str) -> Iterator[tuple[str, str]]:
+    """``(primary URL, standby URL)`` of a fresh migrated database, already on the standby.
+    A test that stops either server gets it started again afterwards."""
+    from nvadmin.db import routing
+
+    name = f"nvadmin_r_{uuid.uuid4().hex[:10]}"
+    _pg_admin(pg_pair.primary.url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_pair_template}"')
+    primary = make_url(pg_pair.primary.url).set(database=name)
+    standby = make_url(pg_pair.standby.url).set(database=name)
+    # Waited for on the standby's "postgres" database: the new one is not there until then.
+    primary_engine = make_engine(primary)
+    standby_engine = make_engine(standby.set(database="postgres"))
+    try:
+        routing.wait_for_replay(standby_engine, routing.current_lsn(primary_engine), timeout=60)
+    finally:
+        standby_engine.dispose()
+    yield (primary.render_as_string(hide_password=False),
+           standby.render_as_string(hide_password=False))  # fmt: skip
+    for server in (pg_pair.primary, pg_pair.standby):
+        if not _accepts_connections(server.url):
+            server.start()
+    _resume_replay(pg_pair.standby.url)
+    primary_engine.dispose()
+    _drop_staff_logins(primary)
+    _pg_admin(pg_pair.primary.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _accepts_connections(server_url: str) -> bool:
+    engine = make_engine(make_url(server_url).set(database="postgres"))
+    try:
+        with engine.connect():
+            return True
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _resume_replay(standby_url: str) -> None:
+    admin = make_engine(make_url(standby_url).set(database="postgres"))
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_wal_replay_resume()"))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture
 def empty_pg_url(pg_server_url: str) -> Iterator[str]:
     """A PostgreSQL database with no schema at all."""

@@ -1,0 +1,336 @@
+"""Read replicas on real servers: a primary and its streaming hot standby (``pg_pair``).
+
+What each test proves is read from the servers themselves: ``pg_is_in_recovery()`` and the
+port of the connection that answered, which server holds a row, the standby's own replay
+position, and (for the "standby" that would accept writes) its statement log.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
+
+from nvadmin.__main__ import main
+from nvadmin.audit import access_log
+from nvadmin.auth.accounts import add_staff, command_line_operator
+from nvadmin.auth.signin import Authenticator
+from nvadmin.context import Context
+from nvadmin.db import routing
+from nvadmin.db.engine import make_engine
+from nvadmin.errors import DatabaseUnavailable
+from nvadmin.export.service import ExportRequest, export_csv
+from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.filters import EventFilter
+from nvadmin.query.paging import EventPager
+from tests import pgcluster
+from tests.conftest import _pg_admin
+from tests.factories import add_workspace, draft, write
+
+pytestmark = pytest.mark.pg
+
+EMAIL = "rita@nvadmin.example"
+PASSWORD = "standby-reads-as-the-same-login"
+EVENTS = 25
+
+
+def port_of(url: str) -> int:
+    port = make_url(url).port
+    assert port is not None
+    return port
+
+
+def answering(engine: Engine) -> tuple[bool, int]:
+    """(in recovery, port) of the server a connection of ``engine`` reaches."""
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT pg_is_in_recovery(), inet_server_port()")).one()
+    return bool(row[0]), int(row[1])
+
+
+def count_events(url: str, action: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT count(*) FROM activity_events WHERE action = :a"), {"a": action}
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def caught_up(primary_url: str, standby_url: str) -> None:
+    primary, standby = make_engine(primary_url), make_engine(standby_url)
+    try:
+        assert routing.wait_for_replay(standby, routing.current_lsn(primary), timeout=60)
+    finally:
+        primary.dispose()
+        standby.dispose()
+
+
+@pytest.fixture
+def clinic(replica_urls: tuple[str, str]) -> Iterator[tuple[str, str, int]]:
+    """A workspace with EVENTS events and a staff login, replayed on the standby."""
+    primary_url, standby_url = replica_urls
+    owner = make_engine(primary_url)
+    add_staff(owner, command_line_operator(), EMAIL, PASSWORD, Role.COMPLIANCE)
+    workspace = add_workspace(owner)
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    write(
+        owner, workspace, [draft(occurred_at=start + timedelta(minutes=i)) for i in range(EVENTS)]
+    )
+    owner.dispose()
+    caught_up(primary_url, standby_url)
+    yield primary_url, standby_url, workspace
+
+
+@pytest.fixture
+def signed_in(clinic: tuple[str, str, int]) -> Iterator[tuple[Context, StaffIdentity]]:
+    """A desktop's context: signed in on the primary, reading from the standby."""
+    primary_url, standby_url, _workspace = clinic
+    context = Context.create(primary_url, {}, read_databases=(standby_url,))
+    result = Authenticator(context.engine).sign_in(EMAIL, PASSWORD)
+    context.signed_in(result.engine, result.session_key)
+    caught_up(primary_url, standby_url)  # the session row, as a real desktop soon has it
+    yield context, result.identity
+    context.dispose()
+
+
+def test_harness_starts_a_streaming_hot_standby(replica_urls: tuple[str, str]) -> None:
+    primary_url, standby_url = replica_urls
+    primary, standby = make_engine(primary_url), make_engine(standby_url)
+    try:
+        assert answering(primary)[0] is False
+        assert answering(standby)[0] is True
+        with primary.begin() as connection:
+            connection.execute(text("CREATE TABLE replicated (n int)"))
+            connection.execute(text("INSERT INTO replicated VALUES (7)"))
+        assert routing.wait_for_replay(standby, routing.current_lsn(primary), timeout=60)
+        with standby.connect() as connection:
+            assert connection.execute(text("SELECT n FROM replicated")).scalar() == 7
+    finally:
+        primary.dispose()
+        standby.dispose()
+
+
+def test_reads_hit_the_standby_and_the_view_event_the_primary_first(
+    signed_in: tuple[Context, StaffIdentity], clinic: tuple[str, str, int]
+) -> None:
+    primary_url, standby_url, workspace = clinic
+    context, identity = signed_in
+    assert answering(context.write_engine) == (False, port_of(primary_url))
+    assert answering(context.read_engine) == (True, port_of(standby_url))
+
+    # At the moment the standby is first asked for events, the primary already holds the
+    # committed view event (looked up on a connection of its own).
+    seen_at_first_read: list[int] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "activity_events" in statement and not seen_at_first_read:
+            seen_at_first_read.append(count_events(primary_url, "activity_log.view"))
+
+    event.listen(context.read_engine, "before_cursor_execute", before)
+    event_filter = EventFilter(workspace_ids=(workspace,), include_log_access=False)
+    access_log.record_view(context.write_engine, identity, event_filter)
+    page = EventPager(context.read_engine, identity, event_filter).first()
+    assert len(page.rows) == EVENTS
+    assert seen_at_first_read == [1]
+    assert count_events(primary_url, "activity_log.view") == 1
+
+    # The standby's own pg_stat_activity shows the staff login's read connection.
+    admin = make_engine(standby_url)
+    with admin.connect() as connection:
+        logins = connection.execute(
+            text("SELECT usename FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        assert EMAIL in set(logins)
+    admin.dispose()
+
+
+def test_standby_stopped_mid_browse_falls_back_to_the_primary_with_a_notice(
+    signed_in: tuple[Context, StaffIdentity], clinic: tuple[str, str, int], pg_pair: pgcluster.Pair
+) -> None:
+    primary_url, standby_url, workspace = clinic
+    context, identity = signed_in
+    notices: list[str] = []
+    context.add_notice_listener(notices.append)
+    event_filter = EventFilter(workspace_ids=(workspace,), include_log_access=False)
+    pager = EventPager(context.read_engine, identity, event_filter, page_size=10)
+    first = pager.first()
+    assert answering(context.read_engine)[0] is True
+    pg_pair.standby.stop()
+    # The next page: the pool's dead standby connections are replaced by the primary.
+    following = pager.after(first.rows[-1].cursor)
+    assert [r.id for r in following.rows] and following.rows[0].id != first.rows[0].id
+    assert answering(context.read_engine) == (False, port_of(primary_url))
+    assert notices and "standby unreachable" in notices[-1]
+    assert str(port_of(standby_url)) in notices[-1] and "primary" in notices[-1]
+    assert context.read_route is not None and context.read_route.notice == notices[-1]
+
+
+def test_primary_stopped_nothing_is_shown_and_the_message_says_why(
+    signed_in: tuple[Context, StaffIdentity],
+    clinic: tuple[str, str, int],
+    pg_pair: pgcluster.Pair,
+    tmp_path: Path,
+) -> None:
+    _primary_url, _standby_url, workspace = clinic
+    context, identity = signed_in
+    event_filter = EventFilter(workspace_ids=(workspace,))
+    pg_pair.primary.stop()
+    with pytest.raises(DatabaseUnavailable) as refused:
+        access_log.record_view(context.write_engine, identity, event_filter)
+    assert "could not be recorded" in str(refused.value)
+    assert "nothing is shown" in str(refused.value)
+    # An export reads the standby but cannot record itself: no file under its name.
+    out = tmp_path / "export.csv"
+    request = ExportRequest(event_filter=event_filter, output=out, time_zone="UTC")
+    with pytest.raises(DatabaseUnavailable):
+        export_csv(context.read_engine, identity, request, write_engine=context.write_engine)
+    assert not out.exists() and not request.manifest_path.exists()
+
+
+def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby(
+    clinic: tuple[str, str, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    primary_url, standby_url, _workspace = clinic
+    out = tmp_path / "standby.csv"
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    code = main([
+        "--database", primary_url, "--read-database", standby_url, "export",
+        "--workspace", "riverside", "--from", "2025-03-01", "--to", "2025-03-02",
+        "--output", str(out), "--staff", EMAIL, "--password-stdin",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with out.open(encoding="utf-8", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == EVENTS
+    manifest = json.loads(Path(f"{out}.manifest.json").read_text())
+    read_from = manifest["read_from"]
+    assert read_from["server"] == f"127.0.0.1:{port_of(standby_url)}"
+    assert read_from["in_recovery"] is True
+    assert re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", read_from["replay_lsn"])
+    assert manifest["rows"] == EVENTS
+    # The export event is on the primary (and replays to the standby from there).
+    assert count_events(primary_url, "activity_log.export") == 1
+    assert f"read from standby 127.0.0.1:{port_of(standby_url)}" in capsys.readouterr().out
+
+
+def test_a_paused_standby_shows_its_lag(
+    signed_in: tuple[Context, StaffIdentity], clinic: tuple[str, str, int], pg_pair: pgcluster.Pair
+) -> None:
+    primary_url, standby_url, workspace = clinic
+    admin = make_engine(make_url(standby_url).set(database="postgres"))
+    with admin.connect() as connection:
+        connection.execute(text("SELECT pg_wal_replay_pause()"))
+    admin.dispose()
+    owner = make_engine(primary_url)
+    write(owner, workspace, [draft() for _ in range(50)])
+    owner.dispose()
+    position = signed_in[0].read_position()
+    assert position is not None
+    assert position.in_recovery and position.paused
+    assert position.behind_bytes is not None and position.behind_bytes > 0
+    assert f"127.0.0.1:{port_of(standby_url)}" in position.lag_text
+    assert "behind" in position.lag_text and "replay paused" in position.lag_text
+    assert position.replay_lsn and position.replay_lsn in position.lag_text
+
+
+def test_a_writable_standby_receives_no_write(
+    pg_pair: pgcluster.Pair,
+    pg_pair_template: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The "standby" is an ordinary database that would take any write; its statement log
+    shows every statement nvadmin sent it: reads only."""
+    server = make_url(pg_pair.primary.url)
+    primary_name, copy_name = (
+        f"nvadmin_w_{uuid.uuid4().hex[:8]}",
+        f"nvadmin_c_{uuid.uuid4().hex[:8]}",
+    )
+    _pg_admin(
+        pg_pair.primary.url, f'CREATE DATABASE "{primary_name}" TEMPLATE "{pg_pair_template}"'
+    )
+    primary_url = server.set(database=primary_name).render_as_string(hide_password=False)
+    copy_url = server.set(database=copy_name).render_as_string(hide_password=False)
+    owner = make_engine(primary_url)
+    add_staff(owner, command_line_operator(), EMAIL, PASSWORD, Role.COMPLIANCE)
+    workspace = add_workspace(owner)
+    write(owner, workspace, [draft() for _ in range(EVENTS)])
+    owner.dispose()
+    _pg_admin(pg_pair.primary.url, f'CREATE DATABASE "{copy_name}" TEMPLATE "{primary_name}"')
+    _pg_admin(pg_pair.primary.url, f"ALTER DATABASE \"{copy_name}\" SET log_statement = 'all'")
+    before = fingerprint(copy_url)
+    log_start = pg_pair.primary.log.stat().st_size
+    try:
+        # The operator's commands: flags (records its view on the primary), verify, checkpoint.
+        for command in (
+            ["flags", "--workspace", "riverside"],
+            ["verify", "--workspace", "riverside"],
+        ):
+            code = main(["--database", primary_url, "--read-database", copy_url, *command])
+            assert code in (0, 1), capsys.readouterr().err
+        capsys.readouterr()
+        statements = logged_statements(pg_pair.primary.log, log_start)
+        assert any("activity_events" in s for s in statements), "the copy was not read"
+        writes = [s for s in statements if WRITE.search(s)]
+        assert writes == []
+        assert fingerprint(copy_url) == before
+        assert count_events(primary_url, "activity_log.view") >= 1
+    finally:
+        for name in (copy_name, primary_name):
+            _pg_admin(pg_pair.primary.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(pg_pair.primary.url, f'DROP ROLE IF EXISTS "{EMAIL}"')
+
+
+WRITE = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|ALTER|DROP|GRANT|VACUUM)\b"
+    r"|\bFROM\s+STDIN\b"
+    r"|\bnvadmin_(record|seal|sign|resume|join|set|append|receive|move|ensure)",
+    re.IGNORECASE,
+)
+
+
+def logged_statements(log: Path, start: int) -> list[str]:
+    with log.open("rb") as handle:
+        handle.seek(start)
+        content = handle.read().decode(errors="replace")
+    return re.findall(r"(?:statement|execute [^:]*): (.*)", content)
+
+
+def fingerprint(url: str) -> dict[str, tuple[int, str]]:
+    """Every table's row count and a hash of its rows."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = (
+                connection.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                )
+                .scalars()
+                .all()
+            )
+            found = {}
+            for table in tables:
+                rows = "coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '')"
+                found[table] = tuple(
+                    connection.execute(text(f'SELECT count(*), {rows} FROM "{table}" t')).one()
+                )
+            return found
+    finally:
+        engine.dispose()
