@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from nvadmin.auth import db_roles
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
-from tests import pgcluster
+from tests import pgcluster, replicas
 from tests.waiting import HANG_GUARD_MS
 
 
@@ -218,6 +219,43 @@ def replica_urls(pg_pair: pgcluster.Pair, pg_pair_template: str) -> Iterator[tup
     primary_engine.dispose()
     _drop_staff_logins(primary)
     _pg_admin(pg_pair.primary.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def replica_clinic(replica_urls: tuple[str, str]) -> Iterator[tuple[str, str, int]]:
+    """A workspace with replicas.EVENTS events and a staff login, replayed on the standby."""
+    from nvadmin.auth.accounts import add_staff, command_line_operator
+    from nvadmin.identity import Role
+    from tests.factories import add_workspace, draft, write
+
+    primary_url, standby_url = replica_urls
+    owner = make_engine(primary_url)
+    add_staff(owner, command_line_operator(), replicas.EMAIL, replicas.PASSWORD, Role.COMPLIANCE)
+    workspace = add_workspace(owner)
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    write(
+        owner,
+        workspace,
+        [draft(occurred_at=start + timedelta(minutes=i)) for i in range(replicas.EVENTS)],
+    )
+    owner.dispose()
+    replicas.caught_up(primary_url, standby_url)
+    yield primary_url, standby_url, workspace
+
+
+@pytest.fixture
+def replica_session(replica_clinic: tuple[str, str, int]) -> Iterator[tuple[Any, Any]]:
+    """A desktop's context: signed in on the primary, reading from the standby."""
+    from nvadmin.auth.signin import Authenticator
+    from nvadmin.context import Context
+
+    primary_url, standby_url, _workspace = replica_clinic
+    context = Context.create(primary_url, read_databases=(standby_url,))
+    result = Authenticator(context.engine).sign_in(replicas.EMAIL, replicas.PASSWORD)
+    context.signed_in(result.engine, result.session_key)
+    replicas.caught_up(primary_url, standby_url)  # the session row, as a real desktop soon has it
+    yield context, result.identity
+    context.dispose()
 
 
 def _accepts_connections(server_url: str) -> bool:

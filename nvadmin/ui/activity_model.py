@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 from nvadmin.audit import access_log
 from nvadmin.db import routing
 from nvadmin.db.taxonomy import Category
+from nvadmin.errors import DatabaseUnavailable
 from nvadmin.identity import StaffIdentity
 from nvadmin.query import fields
 from nvadmin.query.fields import EventField, View
@@ -347,7 +348,11 @@ class ActivityModel(QAbstractTableModel):
             if log_view:
                 # In the worker, before the page: the view event is committed on the primary
                 # first (no event, no rows), and it is part of what is shown.
-                access_log.record_view(engine, identity, event_filter)
+                try:
+                    access_log.record_view(engine, identity, event_filter)
+                except DatabaseUnavailable:
+                    unrecorded.append(True)  # the rows of the query before go too
+                    raise
                 if event_filter.include_log_access:
                     source = routing.including_own_writes(read, engine)
             pager = EventPager(source, identity, event_filter, sort, page_size=size)
@@ -362,7 +367,14 @@ class ActivityModel(QAbstractTableModel):
         if count:
             self._count = None
             self.count_changed.emit(None)
-        self._submit(work, generation, show_first_page, "first page")
+        unrecorded: list[bool] = []
+        self._submit(
+            work,
+            generation,
+            show_first_page,
+            "first page",
+            on_failure=lambda: self._clear_rows() if unrecorded else None,
+        )
 
     def _start_count(self, event_filter: EventFilter, generation: int) -> None:
         """What can be said at once (an exact small count, or an estimate), then, for a
@@ -445,6 +457,7 @@ class ActivityModel(QAbstractTableModel):
         generation: int,
         apply: Callable[[Page], None],
         name: str,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         # No Qt parent and no deleteLater: the pool's runner keeps the job alive until its
         # last signal is out, then Python frees it (deleting it earlier could race the
@@ -458,6 +471,11 @@ class ActivityModel(QAbstractTableModel):
             return lambda *args: slot(*args) if shiboken6.isValid(self) else None
 
         job.succeeded.connect(while_alive(lambda page: self._on_page(generation, page, apply)))
+        if on_failure is not None:
+            first_failed = on_failure
+            job.failed.connect(
+                while_alive(lambda _m: first_failed() if generation == self._generation else None)
+            )
         job.failed.connect(while_alive(lambda message: self._on_failed(generation, message)))
         job.cancelled.connect(while_alive(lambda: self._on_cancelled(generation)))
         job.finished.connect(while_alive(lambda: self._forget(job)))
@@ -484,6 +502,14 @@ class ActivityModel(QAbstractTableModel):
             return
         self.error = message
         self.failed.emit(message)
+
+    def _clear_rows(self) -> None:
+        """Nothing on screen: a query whose view could not be recorded shows no rows, not
+        even those of the query before it."""
+        self.beginResetModel()
+        self._rows, self._display = [], []
+        self._at_start = self._at_end = True
+        self.endResetModel()
 
     def _on_cancelled(self, generation: int) -> None:
         if generation == self._generation:

@@ -12,19 +12,16 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from nvadmin.__main__ import main
 from nvadmin.audit import access_log
 from nvadmin.auth.accounts import add_staff, command_line_operator
-from nvadmin.auth.signin import Authenticator
 from nvadmin.context import Context
 from nvadmin.db import routing
 from nvadmin.db.engine import make_engine
@@ -36,75 +33,9 @@ from nvadmin.query.paging import EventPager
 from tests import pgcluster
 from tests.conftest import _pg_admin
 from tests.factories import add_workspace, draft, write
+from tests.replicas import EMAIL, EVENTS, PASSWORD, answering, count_events, port_of
 
 pytestmark = pytest.mark.pg
-
-EMAIL = "rita@nvadmin.example"
-PASSWORD = "standby-reads-as-the-same-login"
-EVENTS = 25
-
-
-def port_of(url: str) -> int:
-    port = make_url(url).port
-    assert port is not None
-    return port
-
-
-def answering(engine: Engine) -> tuple[bool, int]:
-    """(in recovery, port) of the server a connection of ``engine`` reaches."""
-    with engine.connect() as connection:
-        row = connection.execute(text("SELECT pg_is_in_recovery(), inet_server_port()")).one()
-    return bool(row[0]), int(row[1])
-
-
-def count_events(url: str, action: str) -> int:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            return int(
-                connection.execute(
-                    text("SELECT count(*) FROM activity_events WHERE action = :a"), {"a": action}
-                ).scalar_one()
-            )
-    finally:
-        engine.dispose()
-
-
-def caught_up(primary_url: str, standby_url: str) -> None:
-    primary, standby = make_engine(primary_url), make_engine(standby_url)
-    try:
-        assert routing.wait_for_replay(standby, routing.current_lsn(primary), timeout=60)
-    finally:
-        primary.dispose()
-        standby.dispose()
-
-
-@pytest.fixture
-def clinic(replica_urls: tuple[str, str]) -> Iterator[tuple[str, str, int]]:
-    """A workspace with EVENTS events and a staff login, replayed on the standby."""
-    primary_url, standby_url = replica_urls
-    owner = make_engine(primary_url)
-    add_staff(owner, command_line_operator(), EMAIL, PASSWORD, Role.COMPLIANCE)
-    workspace = add_workspace(owner)
-    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
-    write(
-        owner, workspace, [draft(occurred_at=start + timedelta(minutes=i)) for i in range(EVENTS)]
-    )
-    owner.dispose()
-    caught_up(primary_url, standby_url)
-    yield primary_url, standby_url, workspace
-
-
-@pytest.fixture
-def signed_in(clinic: tuple[str, str, int]) -> Iterator[tuple[Context, StaffIdentity]]:
-    """A desktop's context: signed in on the primary, reading from the standby."""
-    primary_url, standby_url, _workspace = clinic
-    context = Context.create(primary_url, {}, read_databases=(standby_url,))
-    result = Authenticator(context.engine).sign_in(EMAIL, PASSWORD)
-    context.signed_in(result.engine, result.session_key)
-    caught_up(primary_url, standby_url)  # the session row, as a real desktop soon has it
-    yield context, result.identity
-    context.dispose()
 
 
 def test_harness_starts_a_streaming_hot_standby(replica_urls: tuple[str, str]) -> None:
@@ -125,10 +56,10 @@ def test_harness_starts_a_streaming_hot_standby(replica_urls: tuple[str, str]) -
 
 
 def test_reads_hit_the_standby_and_the_view_event_the_primary_first(
-    signed_in: tuple[Context, StaffIdentity], clinic: tuple[str, str, int]
+    replica_session: tuple[Context, StaffIdentity], replica_clinic: tuple[str, str, int]
 ) -> None:
-    primary_url, standby_url, workspace = clinic
-    context, identity = signed_in
+    primary_url, standby_url, workspace = replica_clinic
+    context, identity = replica_session
     assert answering(context.write_engine) == (False, port_of(primary_url))
     assert answering(context.read_engine) == (True, port_of(standby_url))
 
@@ -159,10 +90,12 @@ def test_reads_hit_the_standby_and_the_view_event_the_primary_first(
 
 
 def test_standby_stopped_mid_browse_falls_back_to_the_primary_with_a_notice(
-    signed_in: tuple[Context, StaffIdentity], clinic: tuple[str, str, int], pg_pair: pgcluster.Pair
+    replica_session: tuple[Context, StaffIdentity],
+    replica_clinic: tuple[str, str, int],
+    pg_pair: pgcluster.Pair,
 ) -> None:
-    primary_url, standby_url, workspace = clinic
-    context, identity = signed_in
+    primary_url, standby_url, workspace = replica_clinic
+    context, identity = replica_session
     notices: list[str] = []
     context.add_notice_listener(notices.append)
     event_filter = EventFilter(workspace_ids=(workspace,), include_log_access=False)
@@ -180,13 +113,13 @@ def test_standby_stopped_mid_browse_falls_back_to_the_primary_with_a_notice(
 
 
 def test_primary_stopped_nothing_is_shown_and_the_message_says_why(
-    signed_in: tuple[Context, StaffIdentity],
-    clinic: tuple[str, str, int],
+    replica_session: tuple[Context, StaffIdentity],
+    replica_clinic: tuple[str, str, int],
     pg_pair: pgcluster.Pair,
     tmp_path: Path,
 ) -> None:
-    _primary_url, _standby_url, workspace = clinic
-    context, identity = signed_in
+    _primary_url, _standby_url, workspace = replica_clinic
+    context, identity = replica_session
     event_filter = EventFilter(workspace_ids=(workspace,))
     pg_pair.primary.stop()
     with pytest.raises(DatabaseUnavailable) as refused:
@@ -202,12 +135,12 @@ def test_primary_stopped_nothing_is_shown_and_the_message_says_why(
 
 
 def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby(
-    clinic: tuple[str, str, int],
+    replica_clinic: tuple[str, str, int],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    primary_url, standby_url, _workspace = clinic
+    primary_url, standby_url, _workspace = replica_clinic
     out = tmp_path / "standby.csv"
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     code = main([
@@ -230,9 +163,11 @@ def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby
 
 
 def test_a_paused_standby_shows_its_lag(
-    signed_in: tuple[Context, StaffIdentity], clinic: tuple[str, str, int], pg_pair: pgcluster.Pair
+    replica_session: tuple[Context, StaffIdentity],
+    replica_clinic: tuple[str, str, int],
+    pg_pair: pgcluster.Pair,
 ) -> None:
-    primary_url, standby_url, workspace = clinic
+    primary_url, standby_url, workspace = replica_clinic
     admin = make_engine(make_url(standby_url).set(database="postgres"))
     with admin.connect() as connection:
         connection.execute(text("SELECT pg_wal_replay_pause()"))
@@ -240,7 +175,7 @@ def test_a_paused_standby_shows_its_lag(
     owner = make_engine(primary_url)
     write(owner, workspace, [draft() for _ in range(50)])
     owner.dispose()
-    position = signed_in[0].read_position()
+    position = replica_session[0].read_position()
     assert position is not None
     assert position.in_recovery and position.paused
     assert position.behind_bytes is not None and position.behind_bytes > 0
