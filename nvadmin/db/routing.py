@@ -237,6 +237,15 @@ class ReadRoute:
         self.notice: str | None = None  # the latest fallback notice, None while on a standby
         self.engine = make_engine(self.standbys[0])
         event.listen(self.engine, "do_connect", self._connect)
+        # SQLAlchemy ends a ``postgresql_readonly`` transaction by setting the connection back
+        # to READ WRITE, which a standby refuses at the next BEGIN: on the read engine "not
+        # read-only" means the connection's own default, which is READ ONLY.
+        set_readonly = getattr(self.engine.dialect, "set_readonly")  # noqa: B009 (PG only)
+
+        def never_read_write(dbapi_connection: Any, value: bool) -> None:
+            set_readonly(dbapi_connection, True if value else None)
+
+        setattr(self.engine.dialect, "set_readonly", never_read_write)  # noqa: B010
 
     def add_listener(self, listener: Notice) -> None:
         self._listeners.append(listener)

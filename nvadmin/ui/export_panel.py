@@ -318,15 +318,11 @@ class ExportPanel(QWidget):
 
     def start(self, request: ExportRequest) -> ExportRow:
         engine, identity = self.engine(), self._identity
-        writer = self.write_engine() if self.write_engine is not None else None
+        # The export event through the primary when the rows come from a standby.
+        writer = {"write_engine": self.write_engine()} if self.write_engine is not None else {}
         job = Job(
             lambda control: export_csv(
-                engine,
-                identity,
-                request,
-                progress=control.progress,
-                token=control.token,
-                write_engine=writer,
+                engine, identity, request, progress=control.progress, token=control.token, **writer
             ),
             name=f"export {request.output.name}",
             pool=self.pool,

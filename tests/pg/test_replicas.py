@@ -134,7 +134,9 @@ def test_primary_stopped_nothing_is_shown_and_the_message_says_why(
     assert not out.exists() and not request.manifest_path.exists()
 
 
+@pytest.mark.parametrize("named_by", ["--read-database", "profile --replica"])
 def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby(
+    named_by: str,
     replica_clinic: tuple[str, str, int],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -142,9 +144,14 @@ def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby
 ) -> None:
     primary_url, standby_url, _workspace = replica_clinic
     out = tmp_path / "standby.csv"
+    if named_by == "profile --replica":
+        assert main(["profile", "add", "prod", primary_url, "--replica", standby_url]) == 0
+        database = ["--profile", "prod"]
+    else:
+        database = ["--database", primary_url, "--read-database", standby_url]
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     code = main([
-        "--database", primary_url, "--read-database", standby_url, "export",
+        *database, "export",
         "--workspace", "riverside", "--from", "2025-03-01", "--to", "2025-03-02",
         "--output", str(out), "--staff", EMAIL, "--password-stdin",
     ])  # fmt: skip
@@ -269,3 +276,40 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
             return found
     finally:
         engine.dispose()
+
+
+def test_insights_flags_reports_case_files_and_verification_read_the_standby(
+    replica_session: tuple[Context, StaffIdentity],
+    replica_clinic: tuple[str, str, int],
+    tmp_path: Path,
+) -> None:
+    """Each read-side operation runs whole on the standby (its connections are read-only, so
+    any write would fail), and what it records lands on the primary."""
+    from nvadmin.analysis.flags.evaluation import evaluate
+    from nvadmin.analysis.insights import compute
+    from nvadmin.analysis.reports import user_activity_report
+    from nvadmin.audit.verify import verify_workspace
+    from nvadmin.casefile.builder import create_case_file
+
+    primary_url, standby_url, workspace = replica_clinic
+    context, identity = replica_session
+    read, write_engine = context.read_engine, context.write_engine
+    # Without log access events: the report's own view event may or may not be replayed yet.
+    event_filter = EventFilter(workspace_ids=(workspace,), include_log_access=False)
+    assert compute(read, identity, event_filter, "UTC").event_filter.workspace_ids
+    assert evaluate(read, identity, event_filter).results
+    report = user_activity_report(
+        read, identity, workspace_id=workspace, user_email="ana@riverside.example",
+        start=None, end=None, write_engine=write_engine,
+    )  # fmt: skip
+    assert report.row_count == EVENTS
+    assert verify_workspace(read, identity, workspace).intact
+    summary = create_case_file(
+        read, identity, event_filter, tmp_path / "case", "correct horse battery staple",
+        source="test", write_engine=write_engine,
+    )  # fmt: skip
+    assert summary.events == EVENTS
+    assert context.read_route is not None and context.read_route.notice is None
+    assert answering(read) == (True, port_of(standby_url))
+    assert count_events(primary_url, "activity_log.view") == 1  # the report's
+    assert count_events(primary_url, "activity_log.export") == 1  # the case file's
