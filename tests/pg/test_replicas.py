@@ -313,3 +313,32 @@ def test_insights_flags_reports_case_files_and_verification_read_the_standby(
     assert answering(read) == (True, port_of(standby_url))
     assert count_events(primary_url, "activity_log.view") == 1  # the report's
     assert count_events(primary_url, "activity_log.export") == 1  # the case file's
+
+
+def test_own_view_event_is_read_once_replayed_else_from_the_primary(
+    replica_session: tuple[Context, StaffIdentity],
+    replica_clinic: tuple[str, str, int],
+) -> None:
+    """Read-your-writes for "Show log access": the page that must include the view event
+    just recorded reads the standby once it has replayed it, else (replay paused here) the
+    primary after the short wait."""
+    primary_url, standby_url, workspace = replica_clinic
+    context, identity = replica_session
+    read, write_engine = context.read_engine, context.write_engine
+    shown = EventFilter(workspace_ids=(workspace,))  # log access included
+    access_log.record_view(write_engine, identity, shown)
+    source = routing.including_own_writes(read, write_engine, timeout=30)
+    assert source is read
+    page = EventPager(source, identity, shown).first()
+    assert page.rows[0].action == "activity_log.view"
+
+    admin = make_engine(make_url(standby_url).set(database="postgres"))
+    with admin.connect() as connection:
+        connection.execute(text("SELECT pg_wal_replay_pause()"))
+    admin.dispose()
+    access_log.record_view(write_engine, identity, shown)
+    source = routing.including_own_writes(read, write_engine, timeout=0.2)
+    assert source is write_engine
+    page = EventPager(source, identity, shown).first()
+    views = [row for row in page.rows if row.action == "activity_log.view"]
+    assert len(views) == 2 == count_events(primary_url, "activity_log.view")
