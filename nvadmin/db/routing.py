@@ -112,6 +112,23 @@ def including_own_writes(
     return write
 
 
+# What a refused connection says, in a few words for the status bar (else describe()).
+_REASONS = (
+    ("Connection refused", "connection refused"),
+    ("timeout expired", "no answer in time"),
+    ("could not translate host name", "unknown host"),
+    ("failed to resolve", "unknown host"),
+    ("starting up", "starting up"),
+    ("shutting down", "shutting down"),
+    ("authentication failed", "the login was refused"),
+)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return next((short for sign, short in _REASONS if sign in text), describe(error))
+
+
 def _replayed_raw(connection: Any, lsn: str, timeout: float) -> bool:
     """:func:`wait_for_replay` on a driver connection still being set up."""
     deadline = time.monotonic() + timeout
@@ -269,7 +286,7 @@ class ReadRoute:
             except Exception as error:
                 if not standby:
                     raise
-                failures.append(f"{address(url)} ({describe(error)})")
+                failures.append(f"standby {address(url)} unreachable ({_reason(error)})")
                 continue
             try:
                 with connection.cursor() as cursor:
@@ -279,7 +296,7 @@ class ReadRoute:
                 if standby and not in_recovery and self._prepare is not None:
                     # A signed-in session joins a server that is not in recovery by writing
                     # there: never on a server named as a standby (a promoted or misnamed one).
-                    problem = "not in recovery: not a hot standby"
+                    problem = "is not in recovery (not a hot standby)"
                 elif not self._joined(connection, in_recovery):
                     problem = "has not replayed this sign-in yet"
                 connection.commit()
@@ -292,11 +309,11 @@ class ReadRoute:
                 connection.close()
                 if not standby:
                     raise
-                failures.append(f"{address(url)} ({describe(error)})")
+                failures.append(f"standby {address(url)} failed ({_reason(error)})")
                 continue
             if problem is not None and standby:
                 connection.close()
-                failures.append(f"{address(url)} ({problem})")
+                failures.append(f"standby {address(url)} {problem}")
                 continue
             self._answered(url, index, failures)
             return connection
@@ -324,9 +341,7 @@ class ReadRoute:
                 self.notice = None
             else:
                 target = "the primary" if url is self.primary else "standby"
-                message = (
-                    f"standby unreachable: {'; '.join(failures)}; reading from {target} {where}"
-                )
+                message = f"{'; '.join(failures)}: reading from {target} {where}"
                 self.notice = message
         if message and message != previous:
             log.warning("%s", message)
