@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from nvadmin.db.engine import make_engine
+from nvadmin.ui.export_dialog import ExportDialog
 from tests import pgcluster
 from tests.factories import draft, write
 from tests.gui.windows import open_main_window
@@ -81,3 +82,13 @@ def test_a_paused_standby_shows_its_lag_in_the_status_bar(
     press_refresh(qtbot, window)
     qtbot.waitUntil(lambda: "replay paused" in label.text())
     assert "behind" in label.text() and "LSN" in label.text()
+    # The export form says it too, before anything is exported.
+    qtbot.keyClick(window.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.findChild(ExportDialog) is not None)
+    dialog = window.findChild(ExportDialog)
+    assert dialog.read_server_label is not None
+    server = dialog.read_server_label
+    qtbot.waitUntil(lambda: "replay paused" in server.text())
+    assert server.text().startswith(f"Read server: standby 127.0.0.1:{port_of(standby_url)}")
+    assert "behind" in server.text()
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)

@@ -343,3 +343,25 @@ def test_own_view_event_is_read_once_replayed_else_from_the_primary(
     page = EventPager(source, identity, shown).first()
     views = [row for row in page.rows if row.action == "activity_log.view"]
     assert len(views) == 2 == count_events(primary_url, "activity_log.view")
+
+
+def test_a_standby_unreachable_at_start_is_skipped_for_the_next_one(
+    replica_clinic: tuple[str, str, int],
+) -> None:
+    """Standbys are tried in order: one nobody answers at is skipped for the next standby
+    (then the primary), with a notice naming it."""
+    primary_url, standby_url, _workspace = replica_clinic
+    nobody = make_url(standby_url).set(port=pgcluster._free_port())
+    context = Context.create(
+        primary_url, read_databases=(nobody.render_as_string(hide_password=False), standby_url)
+    )
+    notices: list[str] = []
+    context.add_notice_listener(notices.append)
+    try:
+        assert answering(context.read_engine) == (True, port_of(standby_url))
+        assert notices == [
+            f"standby 127.0.0.1:{nobody.port} unreachable (connection refused): "
+            f"reading from standby 127.0.0.1:{port_of(standby_url)}"
+        ]
+    finally:
+        context.dispose()
