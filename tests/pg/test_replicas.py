@@ -150,6 +150,7 @@ def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby
         database = ["--profile", "prod"]
     else:
         database = ["--database", primary_url, "--read-database", standby_url]
+    assert main(["checkpoint", "--create-key"]) == 0  # this computer signs the manifest
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     code = main([
         *database, "export",
@@ -168,6 +169,8 @@ def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby
     # The export event is on the primary (and replays to the standby from there).
     assert count_events(primary_url, "activity_log.export") == 1
     assert f"read from standby 127.0.0.1:{port_of(standby_url)}" in capsys.readouterr().out
+    # The signed manifest, read_from included, checks out offline.
+    assert main(["verify-export", str(out)]) == 0, capsys.readouterr()
 
 
 def test_a_paused_standby_shows_its_lag(
