@@ -368,3 +368,30 @@ def test_a_standby_unreachable_at_start_is_skipped_for_the_next_one(
         ]
     finally:
         context.dispose()
+
+
+def test_command_line_says_on_stderr_when_reads_fall_back_to_the_primary(
+    replica_clinic: tuple[str, str, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    primary_url, standby_url, _workspace = replica_clinic
+    nobody = make_url(standby_url).set(port=pgcluster._free_port())
+    out = tmp_path / "fallback.csv"
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    code = main([
+        "--database", primary_url, "--read-database", nobody.render_as_string(),
+        "export", "--workspace", "riverside", "--from", "2025-03-01", "--to", "2025-03-02",
+        "--output", str(out), "--staff", EMAIL, "--password-stdin",
+    ])  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert (
+        f"nvadmin: standby 127.0.0.1:{nobody.port} unreachable (connection refused): "
+        f"reading from the primary 127.0.0.1:{port_of(primary_url)}"
+    ) in printed.err
+    manifest = json.loads(Path(f"{out}.manifest.json").read_text())
+    assert manifest["read_from"]["server"] == f"127.0.0.1:{port_of(primary_url)}"
+    assert manifest["read_from"]["in_recovery"] is False
+    assert manifest["rows"] == EVENTS
