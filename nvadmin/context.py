@@ -47,7 +47,6 @@ class Context:
     # sign in with the primary's login, which the standbys replicate.
     read_database_urls: tuple[str, ...] = ()
     _read_route: ReadRoute | None = field(default=None, repr=False)
-    _sign_in_fence: str | None = field(default=None, repr=False)
     _notice_listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -127,10 +126,6 @@ class Context:
             if self._read_route is not None:
                 self._read_route.dispose()
                 self._read_route = None
-            if self.read_database_urls:
-                from nvadmin.db.routing import current_lsn
-
-                self._sign_in_fence = current_lsn(engine)
 
     @property
     def write_engine(self) -> Engine:
@@ -163,7 +158,11 @@ class Context:
 
                 prepare = read_connection_joiner(self.session_key)
             self._read_route = ReadRoute(standbys, primary, on_notice=self._notice, prepare=prepare)
-            self._read_route.fence = self._sign_in_fence
+            if prepare is not None:
+                from nvadmin.db.routing import current_lsn
+
+                writer = self.engine
+                self._read_route.fence = lambda: current_lsn(writer)
         return self._read_route
 
     def add_notice_listener(self, listener: Callable[[str], None]) -> None:

@@ -247,9 +247,9 @@ class ReadRoute:
         self._listeners: list[Notice] = [on_notice] if on_notice else []
         self._prepare = prepare
         self._lock = threading.Lock()
-        # The primary's position right after signing in: a standby serves the session once
-        # it has replayed this far.
-        self.fence: str | None = None
+        # The primary's position now (asked only when a standby does not know the session
+        # yet, just after signing in): it serves the session once it has replayed this far.
+        self.fence: Callable[[], str] | None = None
         self.answering: str | None = None  # address of the server the last connection reached
         self.notice: str | None = None  # the latest fallback notice, None while on a standby
         self.engine = make_engine(self.standbys[0])
@@ -324,11 +324,11 @@ class ReadRoute:
         sign-in yet gets a moment (up to :data:`READ_YOUR_WRITES_TIMEOUT`) to do so."""
         if self._prepare is None or self._prepare(connection, in_recovery):
             return True
-        return (
-            in_recovery
-            and self.fence is not None
-            and _replayed_raw(connection, self.fence, READ_YOUR_WRITES_TIMEOUT)
-            and self._prepare(connection, in_recovery)
+        if not in_recovery or self.fence is None:
+            return False
+        connection.rollback()
+        return _replayed_raw(connection, self.fence(), READ_YOUR_WRITES_TIMEOUT) and bool(
+            self._prepare(connection, in_recovery)
         )
 
     def _answered(self, url: URL, index: int, failures: list[str]) -> None:
