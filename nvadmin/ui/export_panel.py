@@ -319,7 +319,8 @@ class ExportPanel(QWidget):
     def start(self, request: ExportRequest) -> ExportRow:
         engine, identity = self.engine(), self._identity
         # The export event through the primary when the rows come from a standby.
-        writer = {"write_engine": self.write_engine()} if self.write_engine is not None else {}
+        primary = self.write_engine() if self.write_engine is not None else engine
+        writer = {"write_engine": primary} if primary is not engine else {}
         job = Job(
             lambda control: export_csv(
                 engine, identity, request, progress=control.progress, token=control.token, **writer
