@@ -65,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="use a saved connection (see `nvadmin profile`); its password comes from the "
         "OS keyring",
     )
+    parser.add_argument(
+        "--read-database",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="a PostgreSQL hot standby for the heavy reads (browse, counts, reports, exports, "
+        "verification; repeat for more); writes stay on the primary (default: "
+        "$NVADMIN_READ_DATABASE_URL, else the saved connection's replicas)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument(
         "--smoke",
@@ -105,18 +114,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_smoke(verbose=args.verbose)
     try:
         database = args.database
+        reads = tuple(args.read_database)
         if args.profile:
             if database:
                 raise UserError("give --database or --profile, not both")
-            from nvadmin.commands.profile import resolve
+            from nvadmin.commands.profile import replicas, resolve
             from nvadmin.paths import Paths
 
             database = resolve(Paths.from_environment(), args.profile)
-        context = Context.create(database, profile=args.profile)
+            reads = reads or replicas(Paths.from_environment(), args.profile)
+        context = Context.create(database, profile=args.profile, read_databases=reads)
     except UserError as error:
         print(f"nvadmin: {error}", file=sys.stderr)
         return 2
     log = logging.getLogger("nvadmin")
+    # Reads falling back from a standby (or back to it) are said on stderr, as they happen.
+    context.add_notice_listener(lambda message: print(f"nvadmin: {message}", file=sys.stderr))
     context.paths.create()  # the embedded default database's folder, settings, logs
     logsetup.configure(context.paths.log_file, verbose=args.verbose)
     run = getattr(args, "run", None)

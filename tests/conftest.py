@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from nvadmin.auth import db_roles
 from nvadmin.db import migrate
 from nvadmin.db.engine import make_engine, sqlite_url
-from tests import pgcluster
+from tests import pgcluster, replicas
 from tests.waiting import HANG_GUARD_MS
 
 
@@ -165,6 +166,116 @@ def _drop_staff_logins(url: URL) -> None:
         pass  # a database the test dropped or damaged itself
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_pair() -> Iterator[pgcluster.Pair]:
+    """A primary and its streaming hot standby, started once per xdist worker (each worker
+    its own pair, as with ``pg_server_url``). A pair that cannot start fails under
+    ``NVADMIN_REQUIRE_PG=1``, as the single server does."""
+    try:
+        with pgcluster.primary_and_standby() as pair:
+            yield pair
+    except RuntimeError as error:
+        if os.environ.get("NVADMIN_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL primary + standby required here but did not start: {error}")
+        pytest.skip(f"PostgreSQL primary + standby not available: {error}")
+
+
+@pytest.fixture(scope="session")
+def pg_pair_template(pg_pair: pgcluster.Pair) -> str:
+    name = f"nvadmin_tpl_{uuid.uuid4().hex[:8]}"
+    _pg_admin(pg_pair.primary.url, f'CREATE DATABASE "{name}"')
+    engine = make_engine(make_url(pg_pair.primary.url).set(database=name))
+    migrate.upgrade(engine)
+    db_roles.create_roles(engine)
+    engine.dispose()
+    return name
+
+
+@pytest.fixture
+def replica_urls(pg_pair: pgcluster.Pair, pg_pair_template: str) -> Iterator[tuple[str, str]]:
+    """``(primary URL, standby URL)`` of a fresh migrated database, already on the standby.
+    A test that stops either server gets it started again afterwards."""
+    from nvadmin.db import routing
+
+    name = f"nvadmin_r_{uuid.uuid4().hex[:10]}"
+    _pg_admin(pg_pair.primary.url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_pair_template}"')
+    primary = make_url(pg_pair.primary.url).set(database=name)
+    standby = make_url(pg_pair.standby.url).set(database=name)
+    # Waited for on the standby's "postgres" database: the new one is not there until then.
+    primary_engine = make_engine(primary)
+    standby_engine = make_engine(standby.set(database="postgres"))
+    try:
+        routing.wait_for_replay(standby_engine, routing.current_lsn(primary_engine), timeout=60)
+    finally:
+        standby_engine.dispose()
+    yield (primary.render_as_string(hide_password=False),
+           standby.render_as_string(hide_password=False))  # fmt: skip
+    for server in (pg_pair.primary, pg_pair.standby):
+        if not _accepts_connections(server.url):
+            server.start()
+    _resume_replay(pg_pair.standby.url)
+    primary_engine.dispose()
+    _drop_staff_logins(primary)
+    _pg_admin(pg_pair.primary.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def replica_clinic(replica_urls: tuple[str, str]) -> Iterator[tuple[str, str, int]]:
+    """A workspace with replicas.EVENTS events and a staff login, replayed on the standby."""
+    from nvadmin.auth.accounts import add_staff, command_line_operator
+    from nvadmin.identity import Role
+    from tests.factories import add_workspace, draft, write
+
+    primary_url, standby_url = replica_urls
+    owner = make_engine(primary_url)
+    add_staff(owner, command_line_operator(), replicas.EMAIL, replicas.PASSWORD, Role.COMPLIANCE)
+    workspace = add_workspace(owner)
+    start = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    write(
+        owner,
+        workspace,
+        [draft(occurred_at=start + timedelta(minutes=i)) for i in range(replicas.EVENTS)],
+    )
+    owner.dispose()
+    replicas.caught_up(primary_url, standby_url)
+    yield primary_url, standby_url, workspace
+
+
+@pytest.fixture
+def replica_session(replica_clinic: tuple[str, str, int]) -> Iterator[tuple[Any, Any]]:
+    """A desktop's context: signed in on the primary, reading from the standby."""
+    from nvadmin.auth.signin import Authenticator
+    from nvadmin.context import Context
+
+    primary_url, standby_url, _workspace = replica_clinic
+    context = Context.create(primary_url, read_databases=(standby_url,))
+    result = Authenticator(context.engine).sign_in(replicas.EMAIL, replicas.PASSWORD)
+    context.signed_in(result.engine, result.session_key)
+    replicas.caught_up(primary_url, standby_url)  # the session row, as a real desktop soon has it
+    yield context, result.identity
+    context.dispose()
+
+
+def _accepts_connections(server_url: str) -> bool:
+    engine = make_engine(make_url(server_url).set(database="postgres"))
+    try:
+        with engine.connect():
+            return True
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _resume_replay(standby_url: str) -> None:
+    admin = make_engine(make_url(standby_url).set(database="postgres"))
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_wal_replay_resume()"))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture

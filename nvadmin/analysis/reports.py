@@ -404,10 +404,13 @@ def patient_access_report(
     zone: str | None = None,
     source: str = "",
     record: bool = True,
+    write_engine: Engine | None = None,
 ) -> Report:
     """Every access to one patient in one workspace between ``start`` and ``end``.
 
     ``record=False`` only for a read-only case file, where there is no log to write to.
+    ``engine`` reads (a hot standby when there is one); the view is recorded through
+    ``write_engine`` (default: ``engine``) before any row is read.
     """
     _authorise(identity, workspace_id)
     patient_id = patient_id.strip()
@@ -422,6 +425,10 @@ def patient_access_report(
         end=end,
         terms=(Term("patient", patient_id),),
     )
+    if record:  # committed (on the primary) before any row is read
+        access_log.record_view(
+            write_engine or engine, identity, event_filter, purpose="patient access report"
+        )
     rows = _fetch(engine, event_filter)
     columns = (
         f"Time ({zone_name})",
@@ -498,8 +505,6 @@ def patient_access_report(
         event_filter=event_filter,
         row_count=len(rows),
     )
-    if record:
-        access_log.record_view(engine, identity, event_filter, purpose="patient access report")
     return report
 
 
@@ -514,6 +519,7 @@ def user_activity_report(
     zone: str | None = None,
     source: str = "",
     record: bool = True,
+    write_engine: Engine | None = None,
 ) -> Report:
     """Everything one team member did, by day (in ``zone``) and session; sign-in attempts
     that failed appear where they happened, outside any session."""
@@ -530,6 +536,10 @@ def user_activity_report(
         end=end,
         terms=(Term("user", email),),
     )
+    if record:  # committed (on the primary) before any row is read
+        access_log.record_view(
+            write_engine or engine, identity, event_filter, purpose="user activity report"
+        )
     rows = _fetch(engine, event_filter)
     columns = (
         f"Time ({zone_name})",
@@ -637,6 +647,4 @@ def user_activity_report(
         event_filter=event_filter,
         row_count=len(rows),
     )
-    if record:
-        access_log.record_view(engine, identity, event_filter, purpose="user activity report")
     return report

@@ -16,13 +16,16 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin import __version__
 from nvadmin.audit import server_events
 from nvadmin.audit.chain import ChainWriter, EventDraft
+from nvadmin.db.engine import describe
 from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG
 from nvadmin.db.taxonomy import ActorType
 from nvadmin.db.types import canonical_json
+from nvadmin.errors import DatabaseUnavailable
 from nvadmin.identity import StaffIdentity
 from nvadmin.query.filters import EventFilter
 from nvadmin.query.workspaces import by_slug
@@ -116,8 +119,16 @@ def record(
 def record_view(
     engine: Engine, identity: StaffIdentity, event_filter: EventFilter, purpose: str = "browse"
 ) -> None:
-    """``activity_log.view``: once per query (not per scroll or keystroke)."""
-    record(engine, identity, "activity_log.view", event_filter, {"purpose": purpose})
+    """``activity_log.view``: once per query (not per scroll or keystroke), committed on the
+    primary before any row is read (from it or from a standby). When it cannot be written,
+    nothing may be shown: the error says so."""
+    try:
+        record(engine, identity, "activity_log.view", event_filter, {"purpose": purpose})
+    except SQLAlchemyError as error:
+        raise DatabaseUnavailable(
+            f"the view could not be recorded in the Activity Log ({describe(error)}), "
+            "so nothing is shown"
+        ) from error
 
 
 def record_export(

@@ -1,6 +1,10 @@
 """Connection profiles: a name and a database URL, kept in ``connections.ini`` beside the
 settings. The URL is stored without its password; the password lives in the keyring
 (:mod:`nvadmin.auth.credentials`) under the profile's name, or is asked for each time.
+
+A profile may name hot standbys (``replicas``) the heavy reads go to. They are stored without
+any password too: a standby replicates the primary's logins, so it is signed in to with the
+primary's login and password.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ _PREFIX = "profile "
 class ConnectionProfile:
     name: str
     url: str  # never contains a password
+    replicas: tuple[str, ...] = ()  # hot standbys for reads, never with a password
 
     def url_with_password(self, password: str | None) -> str:
         parsed = parse_url(self.url)
@@ -66,26 +71,51 @@ class ProfileStore:
         found = []
         for section in parser.sections():
             if section.startswith(_PREFIX) and parser.has_option(section, "url"):
-                found.append(ConnectionProfile(section[len(_PREFIX) :], parser.get(section, "url")))
+                replicas = tuple(parser.get(section, "replicas", fallback="").split())
+                found.append(
+                    ConnectionProfile(section[len(_PREFIX) :], parser.get(section, "url"), replicas)
+                )
         return sorted(found, key=lambda p: p.name.lower())
 
     def get(self, name: str) -> ConnectionProfile | None:
         return next((p for p in self.profiles() if p.name == name), None)
 
-    def save(self, name: str, url: str) -> tuple[ConnectionProfile, str | None]:
+    def save(
+        self, name: str, url: str, replicas: tuple[str, ...] = ()
+    ) -> tuple[ConnectionProfile, str | None]:
         """Store a profile; returns it and the password taken out of the URL (for the
-        keyring), so the password never reaches the file."""
+        keyring), so the password never reaches the file. A replica's password, if given,
+        must be the primary's (the standby replicates the login)."""
         name = name.strip()
         if not name or "]" in name or "\n" in name:
             raise UserError("a connection name must be one line without ']'")
         clean, password = split_password(url)
+        clean_replicas = []
+        for replica in replicas:
+            if parse_url(replica).get_backend_name() != "postgresql" or (
+                parse_url(clean).get_backend_name() != "postgresql"
+            ):
+                raise UserError("replicas are PostgreSQL hot standbys of a PostgreSQL database")
+            replica_clean, replica_password = split_password(replica)
+            if replica_password is not None:
+                if password is not None and replica_password != password:
+                    raise UserError(
+                        "a replica signs in with the primary's login and password; "
+                        "give the password once, in the primary's URL"
+                    )
+                password = replica_password
+            clean_replicas.append(replica_clean)
         parser = self._read()
         section = _PREFIX + name
         if not parser.has_section(section):
             parser.add_section(section)
         parser.set(section, "url", clean)
+        if clean_replicas:
+            parser.set(section, "replicas", " ".join(clean_replicas))
+        else:
+            parser.remove_option(section, "replicas")
         self._write(parser)
-        return ConnectionProfile(name, clean), password
+        return ConnectionProfile(name, clean, tuple(clean_replicas)), password
 
     def remove(self, name: str) -> None:
         parser = self._read()

@@ -14,6 +14,7 @@ done as that login, under the server's privileges and row-level security.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,3 +179,21 @@ def _join_on_connect(engine: Engine, key: str) -> None:
         dbapi_connection.commit()
         if not joined:
             log.info("session ended on the server: this connection reads nothing")
+
+
+def read_connection_joiner(key: str) -> Callable[[Any, bool], bool]:
+    """How a read connection joins the session (see :mod:`nvadmin.db.routing`): on the
+    primary as every pooled connection does; on a hot standby, which takes no writes, by
+    carrying the key in its own setting (migration 0008). False when this standby has not
+    replayed the sign-in yet: the read goes to the next server."""
+
+    def join(dbapi_connection: Any, in_recovery: bool) -> bool:
+        with dbapi_connection.cursor() as cursor:
+            if in_recovery:
+                cursor.execute("SELECT set_config('nvadmin.session_key', %s, false)", (key,))
+                cursor.execute("SELECT nvadmin_session_verified()")
+            else:
+                cursor.execute("SELECT nvadmin_resume_session(%s)", (key,))
+            return bool(cursor.fetchone()[0])
+
+    return join

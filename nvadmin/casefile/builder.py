@@ -135,9 +135,13 @@ def create_case_file(
     public_keys: Mapping[str, Ed25519PublicKey] | None = None,
     progress: Progress = _progress_none,
     cancel: CancelToken | None = None,
+    write_engine: Engine | None = None,
 ) -> CaseFileSummary:
     """Write the events matching ``event_filter`` and what is needed to verify them into an
-    encrypted case file at ``destination``. Logged as an export in each workspace's log."""
+    encrypted case file at ``destination``. Logged as an export in each workspace's log.
+
+    ``engine`` reads the events (a hot standby when there is one); the export is recorded
+    through ``write_engine`` (default: ``engine``), the primary."""
     identity.require(Permission.CASE_FILES)
     if not event_filter.workspace_ids:
         identity.require(Permission.ALL_WORKSPACES)
@@ -171,7 +175,7 @@ def create_case_file(
             "sha256": sha256,
         }
         # Logged before the file gets its name: a case file never exists unrecorded.
-        access_log.record_export(engine, identity, event_filter, facts)
+        access_log.record_export(write_engine or engine, identity, event_filter, facts)
         out.publish()
     seconds = time.perf_counter() - began
     log.info("case file %s written: %s", destination, facts)

@@ -289,12 +289,23 @@ def _export_and_report(
 
     bar = ProgressBar(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
     try:
-        result = export_csv(context.engine, identity, request, progress=bar)
+        # The rows from a hot standby when there is one; the export event on the primary.
+        result = export_csv(
+            context.read_engine,
+            identity,
+            request,
+            progress=bar,
+            write_engine=context.write_engine,
+        )
     finally:
         bar.close()
     print(f"{result.rows:,} rows written to {result.path}")
     print(f"sha256 {result.sha256}")
     print(f"manifest {result.manifest_path}")
+    read_from = result.manifest.get("read_from")
+    if read_from:
+        where = "standby" if read_from["in_recovery"] else "server"
+        print(f"read from {where} {read_from['server']} at LSN {read_from['replay_lsn']}")
     _package(context, args, result.path)
     return result
 

@@ -148,10 +148,12 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
         raise UserError("the range ends before it starts")
     operator = command_line_operator()
     event_filter = EventFilter(workspace_ids=(workspace_id,), start=start, end=end, zone=zone)
+    # The query is recorded on the primary before any row is read (from a standby if any).
+    access_log.record_view(context.write_engine, operator, event_filter, purpose="flags")
     progress, close = _progress(args.quiet, "checking")
     try:
         report = evaluate(
-            context.engine,
+            context.read_engine,
             operator,
             event_filter,
             thresholds,
@@ -160,7 +162,6 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
         )
     finally:
         close()
-    access_log.record_view(context.engine, operator, report.event_filter, purpose="flags")
     scope = describe_scope(report.event_filter, zone, args.workspace)
     print(scope)
     for result in report.results:

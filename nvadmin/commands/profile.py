@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument("url", help="database URL; a password in it goes to the keyring")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the database password from the first line of stdin")  # fmt: skip
+    add.add_argument("--replica", action="append", default=[], metavar="URL",
+                     help="a hot standby the heavy reads go to (repeat for more, tried in "
+                     "order); it signs in with the primary's login")  # fmt: skip
     add.set_defaults(run=run_add)
     actions.add_parser("list", help="list saved connections").set_defaults(run=run_list)
     remove = actions.add_parser("remove", help="forget a connection and its password")
@@ -49,19 +52,20 @@ def store(paths: Paths) -> ProfileStore:
 def run_add(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.auth.credentials import CredentialStore, KeyringUnavailable
 
-    profile, password = store(context.paths).save(args.name, args.url)
+    profile, password = store(context.paths).save(args.name, args.url, tuple(args.replica))
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n") or None
+    saved = profile.url + "".join(f" (replica {r})" for r in profile.replicas)
     if password:
         try:
             CredentialStore().set_database_password(profile.name, password)
         except KeyringUnavailable as unavailable:
-            print(f"saved {profile.name}: {profile.url}")
+            print(f"saved {profile.name}: {saved}")
             print(f"the password was NOT kept: {unavailable}; nvadmin will ask for it")
             return 0
-        print(f"saved {profile.name}: {profile.url} (password in the keyring)")
+        print(f"saved {profile.name}: {saved} (password in the keyring)")
     else:
-        print(f"saved {profile.name}: {profile.url}")
+        print(f"saved {profile.name}: {saved}")
     return 0
 
 
@@ -70,7 +74,8 @@ def run_list(context: Context, args: argparse.Namespace) -> int:
     if not profiles:
         print("no saved connections (add one with `nvadmin profile add NAME URL`)")
     for profile in profiles:
-        print(f"{profile.name}\t{profile.url}")
+        replicas = "".join(f"\treplica {r}" for r in profile.replicas)
+        print(f"{profile.name}\t{profile.url}{replicas}")
     return 0
 
 
@@ -84,6 +89,12 @@ def run_remove(context: Context, args: argparse.Namespace) -> int:
         CredentialStore().forget_database_password(args.name)
     print(f"removed {args.name}")
     return 0
+
+
+def replicas(paths: Paths, name: str) -> tuple[str, ...]:
+    """The hot standbys a saved connection reads from (no passwords: the primary's login)."""
+    profile = store(paths).get(name)
+    return profile.replicas if profile is not None else ()
 
 
 def resolve(paths: Paths, name: str) -> str:

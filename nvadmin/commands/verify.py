@@ -150,7 +150,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
     progress, close = _progress(args.quiet, "verifying")
     try:
         result = verify_workspace(
-            context.engine,
+            context.read_engine,
             command_line_operator(),
             args.workspace,
             start=start,

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
+from nvadmin.db import routing
 from nvadmin.db.engine import describe, translate
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
@@ -187,13 +188,20 @@ def export_csv(
     progress: Progress = _no_progress,
     token: CancelToken | None = None,
     signing_key: Any = None,
+    write_engine: Engine | None = None,
 ) -> ExportResult:
     """Write the export (CSV or JSON Lines, ``request.file_format``) and its manifest, record
     the export in the log; see the module docs.
 
     The manifest is signed with ``signing_key`` (a checkpoint :class:`SigningKey`), by default
-    this computer's checkpoint signing key; without one it says it is unsigned and why."""
+    this computer's checkpoint signing key; without one it says it is unsigned and why.
+
+    ``engine`` reads the rows; ``write_engine`` (default: ``engine``) records the export. With
+    a hot standby as ``engine`` and its primary as ``write_engine``, the manifest's
+    ``read_from`` names the server that answered, whether it was in recovery, and its replay
+    position, taken inside the export's snapshot."""
     token = token or CancelToken()
+    writer = write_engine or engine
     authorize(identity, request)
     columns = validate(request)
     token.check()
@@ -210,7 +218,16 @@ def export_csv(
         if request.file_format is FileFormat.CSV and request.profile.bom:
             out.write(BOM)
         pins: dict[str, Any] = {}
+        if writer is not engine and backend == "postgresql":
+            try:  # the primary must be there to record the export: else nothing is read
+                pins["primary_lsn"] = routing.current_lsn(writer)
+            except SQLAlchemyError as error:
+                raise DatabaseUnavailable(
+                    f"the export could not be recorded in the Activity Log ({describe(error)}); "
+                    "nothing was exported"
+                ) from error
         rows, counted = stream(engine, request, columns, out, progress, token, pins)
+        read_from = pins.pop("read_from", None)
         if rows != counted:
             raise UserError(
                 f"the export read {rows} rows but {counted} match in the same snapshot; "
@@ -229,6 +246,8 @@ def export_csv(
             "created_at": created_at.isoformat(),
             "chain": _chain_evidence(engine, pins),
         }
+        if read_from is not None:
+            manifest["read_from"] = read_from.manifest()
         manifest = _signed(manifest, signing_key)
         with AtomicFile(request.manifest_path) as manifest_out:
             manifest_out.write(manifests.render(manifest))
@@ -236,7 +255,7 @@ def export_csv(
             token.check()
             try:
                 # Logged before the files get their names: every delivered export is in the log.
-                access_log.record_export(engine, identity, request.event_filter, facts)
+                access_log.record_export(writer, identity, request.event_filter, facts)
             except SQLAlchemyError as error:
                 log.warning("recording the export failed", exc_info=True)
                 raise DatabaseUnavailable(
@@ -451,6 +470,11 @@ def _stream_pg(
             cursor.execute(str(range_sql), range_sql.params)
             counted, first, last = cursor.fetchone()  # type: ignore[misc]
             counted = int(counted)
+            if pins is not None and "primary_lsn" in pins:  # read from a standby
+                cursor.execute(routing.POSITION_SQL)
+                pins["read_from"] = routing.position_from_row(
+                    cursor.fetchone() or (), pins.pop("primary_lsn")
+                )
             if pins is not None:  # the chain evidence, from the same snapshot
                 pins.update(_snapshot_pins(request, engine.dialect, _pg_runner(cursor)))
             copy_sql, params = _pg_copy(

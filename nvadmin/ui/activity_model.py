@@ -37,7 +37,9 @@ from PySide6.QtGui import QIcon
 from sqlalchemy import Engine
 
 from nvadmin.audit import access_log
+from nvadmin.db import routing
 from nvadmin.db.taxonomy import Category
+from nvadmin.errors import DatabaseUnavailable
 from nvadmin.identity import StaffIdentity
 from nvadmin.query import fields
 from nvadmin.query.fields import EventField, View
@@ -113,7 +115,8 @@ class ActivityModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[EventRow] = []
         self._display: list[tuple[str, ...]] = []
-        self._engine: Engine | None = None
+        self._engine: Engine | None = None  # the primary: the view events
+        self._read_engine: Engine | None = None  # a standby when there is one: the rows
         self._identity: StaffIdentity | None = None
         self._filter: EventFilter | None = None
         self._sort = Sort()
@@ -142,8 +145,13 @@ class ActivityModel(QAbstractTableModel):
 
     # -- configuration -------------------------------------------------------------------
 
-    def set_source(self, engine: Engine, identity: StaffIdentity) -> None:
+    def set_source(
+        self, engine: Engine, identity: StaffIdentity, read_engine: Engine | None = None
+    ) -> None:
+        """``engine`` records the view events; rows and counts come from ``read_engine``
+        (a hot standby; by default ``engine`` itself)."""
         self._engine = engine
+        self._read_engine = read_engine or engine
         self._identity = identity
 
     def set_display(self, zone: tzinfo, workspace_names: dict[int, str]) -> None:
@@ -318,9 +326,9 @@ class ActivityModel(QAbstractTableModel):
         return self._generation
 
     def _pager(self, event_filter: EventFilter) -> EventPager:
-        assert self._engine is not None and self._identity is not None
+        assert self._read_engine is not None and self._identity is not None
         return EventPager(
-            self._engine, self._identity, event_filter, self._sort, page_size=self.page_size
+            self._read_engine, self._identity, event_filter, self._sort, page_size=self.page_size
         )
 
     def _start_query(self, event_filter: EventFilter, *, log_view: bool, count: bool) -> None:
@@ -329,16 +337,25 @@ class ActivityModel(QAbstractTableModel):
         self.error = None
         self._requested_at = time.perf_counter()
         engine, identity, sort, size = self._engine, self._identity, self._sort, self.page_size
-        assert engine is not None and identity is not None
+        read = self._read_engine
+        assert engine is not None and read is not None and identity is not None
 
         def work(control: JobControl) -> Page:
-            pager = EventPager(engine, identity, event_filter, sort, page_size=size)
             if generation != self._generation:
                 control.token.cancel()
             control.token.check()
+            source = read
             if log_view:
-                # In the worker, before the page: the new view event is part of what is shown.
-                access_log.record_view(engine, identity, event_filter)
+                # In the worker, before the page: the view event is committed on the primary
+                # first (no event, no rows), and it is part of what is shown.
+                try:
+                    access_log.record_view(engine, identity, event_filter)
+                except DatabaseUnavailable:
+                    unrecorded.append(True)  # the rows of the query before go too
+                    raise
+                if event_filter.include_log_access:
+                    source = routing.including_own_writes(read, engine)
+            pager = EventPager(source, identity, event_filter, sort, page_size=size)
             return pager.first(control.token)
 
         def show_first_page(page: Page) -> None:
@@ -350,13 +367,20 @@ class ActivityModel(QAbstractTableModel):
         if count:
             self._count = None
             self.count_changed.emit(None)
-        self._submit(work, generation, show_first_page, "first page")
+        unrecorded: list[bool] = []
+        self._submit(
+            work,
+            generation,
+            show_first_page,
+            "first page",
+            on_failure=lambda: self._clear_rows() if unrecorded else None,
+        )
 
     def _start_count(self, event_filter: EventFilter, generation: int) -> None:
         """What can be said at once (an exact small count, or an estimate), then, for a
         large result, the exact count: both in the background, dropped if the query changes
         (the running count is cancelled)."""
-        engine, identity, limit = self._engine, self._identity, self.quick_count_limit
+        engine, identity, limit = self._read_engine, self._identity, self.quick_count_limit
         assert engine is not None and identity is not None
 
         def quick(control: JobControl) -> tuple[int, EventCount]:
@@ -433,6 +457,7 @@ class ActivityModel(QAbstractTableModel):
         generation: int,
         apply: Callable[[Page], None],
         name: str,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         # No Qt parent and no deleteLater: the pool's runner keeps the job alive until its
         # last signal is out, then Python frees it (deleting it earlier could race the
@@ -446,6 +471,11 @@ class ActivityModel(QAbstractTableModel):
             return lambda *args: slot(*args) if shiboken6.isValid(self) else None
 
         job.succeeded.connect(while_alive(lambda page: self._on_page(generation, page, apply)))
+        if on_failure is not None:
+            first_failed = on_failure
+            job.failed.connect(
+                while_alive(lambda _m: first_failed() if generation == self._generation else None)
+            )
         job.failed.connect(while_alive(lambda message: self._on_failed(generation, message)))
         job.cancelled.connect(while_alive(lambda: self._on_cancelled(generation)))
         job.finished.connect(while_alive(lambda: self._forget(job)))
@@ -472,6 +502,14 @@ class ActivityModel(QAbstractTableModel):
             return
         self.error = message
         self.failed.emit(message)
+
+    def _clear_rows(self) -> None:
+        """Nothing on screen: a query whose view could not be recorded shows no rows, not
+        even those of the query before it."""
+        self.beginResetModel()
+        self._rows, self._display = [], []
+        self._at_start = self._at_end = True
+        self.endResetModel()
 
     def _on_cancelled(self, generation: int) -> None:
         if generation == self._generation:

@@ -172,6 +172,7 @@ class Compliance:
             host.context.engine,
             host.identity,
             self.keys,
+            read_engine=host.context.read_engine,
             current=host.current_workspace(),
             case=case_of(host.context),
             witness=ChainWitness.for_database(
@@ -222,7 +223,8 @@ class Compliance:
 
     def produce_report(self, kind: str, workspace_id: int, dialog: ReportRequestDialog) -> Job:
         host = self.host
-        engine, identity = host.context.engine, host.identity
+        engine, identity = host.context.read_engine, host.identity
+        writer = host.context.write_engine
         subject = dialog.subject.text().strip()
         start, end = dialog.bounds()
         zone = dialog.zone
@@ -241,6 +243,7 @@ class Compliance:
                     zone=zone,
                     source=source,
                     record=not read_only,
+                    write_engine=writer,
                 )
             return user_activity_report(
                 engine,
@@ -252,6 +255,7 @@ class Compliance:
                 zone=zone,
                 source=source,
                 record=not read_only,
+                write_engine=writer,
             )
 
         job = Job(work, name=kind)
@@ -280,7 +284,7 @@ class Compliance:
             host.widget(),
             description=describe_filter(event_filter, names, host.display_zone()),
         )
-        engine, identity = host.context.engine, host.identity
+        engine, identity = host.context.read_engine, host.identity
         count = Job(
             lambda control: count_matching(engine, identity, event_filter, control.token),
             name="case file event count",
@@ -301,7 +305,8 @@ class Compliance:
 
     def save_case(self, destination: Path, passphrase: str, event_filter: EventFilter) -> Job:
         host = self.host
-        engine, identity = host.context.engine, host.identity
+        engine, identity = host.context.read_engine, host.identity
+        writer = host.context.write_engine
         source = host.context.display_url
         keys = self.keys
         self.last_folder = destination.parent
@@ -317,6 +322,7 @@ class Compliance:
                 public_keys=keys.trusted_keys(),
                 progress=control.progress,
                 cancel=control.token,
+                write_engine=writer,
             )
 
         progress = _progress_dialog("Saving case file…", host.widget())

@@ -57,7 +57,11 @@ def open_choice(
         if url is None:
             return None
         target = Context(
-            paths=context.paths, database_url=url, is_default_database=False, profile=choice
+            paths=context.paths,
+            database_url=url,
+            is_default_database=False,
+            profile=choice,
+            read_database_urls=profile.replicas,
         )
     if not prepare_database(target):
         target.dispose()

@@ -14,8 +14,10 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
+import shiboken6
 from PySide6.QtCore import QDate, QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
@@ -53,6 +55,9 @@ from nvadmin.ui.date_field import DateField
 from nvadmin.ui.filter_bar import RANGE_PRESETS
 from nvadmin.ui.form_dialog import FormDialog
 from nvadmin.workers.jobs import Job
+
+if TYPE_CHECKING:
+    from nvadmin.db.routing import ServerPosition
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +178,12 @@ class ExportDialog(FormDialog):
         display_zone: str | None = None,
         folder: Path | None = None,
         parent: QWidget | None = None,
+        read_position: Callable[[], ServerPosition | None] | None = None,
     ) -> None:
         super().__init__(
             parent, title="Export activity to CSV", name="exportDialog", error_name="exportError"
         )
+        self._read_position = read_position
         self._engine = engine
         self._identity = identity
         self._initial = initial_filter or EventFilter()
@@ -201,6 +208,14 @@ class ExportDialog(FormDialog):
         self._connect()
         self._show_range_preset()
         QTimer.singleShot(0, self._load_workspaces)
+        self.read_server_label: QLabel | None = None
+        if read_position is not None:
+            # With read replicas: which server the export will read and how far behind it is.
+            self.read_server_label = QLabel("Read server: asking…", self)
+            self.read_server_label.setObjectName("exportReadServer")
+            self.read_server_label.setWordWrap(True)
+            self.add(self.read_server_label)
+            QTimer.singleShot(0, self._load_read_position)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -468,6 +483,22 @@ class ExportDialog(FormDialog):
             today = self._today()
             key = next((p.key for p in RANGE_PRESETS if p.dates(today) == days), _CHOSEN_DAYS)
         self.range_preset_box.setCurrentIndex(self.range_preset_box.findData(key))
+
+    def _load_read_position(self) -> None:
+        read_position = self._read_position
+        assert read_position is not None
+        job = Job(lambda _control: read_position(), name="export read server")
+        job.succeeded.connect(self._on_read_position)
+        job.failed.connect(lambda message: self._on_read_position(None, message))
+        job.start()
+
+    def _on_read_position(self, position: ServerPosition | None, error: str = "") -> None:
+        if self.read_server_label is None or not shiboken6.isValid(self.read_server_label):
+            return
+        if position is None:
+            self.read_server_label.setText(f"Read server: {error or 'the primary'}")
+        else:
+            self.read_server_label.setText(f"Read server: {position.lag_text}")
 
     # -- workspaces ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,8 @@ class ExportPanel(QWidget):
         self.setObjectName("exportPanel")
         self._engine = engine
         self._identity = identity
+        # Records the export (the primary) when ``engine`` reads from a standby.
+        self.write_engine: Callable[[], Engine] | None = None
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(MAX_RUNNING)
         self.rows: list[ExportRow] = []
@@ -315,9 +318,12 @@ class ExportPanel(QWidget):
 
     def start(self, request: ExportRequest) -> ExportRow:
         engine, identity = self.engine(), self._identity
+        # The export event through the primary when the rows come from a standby.
+        primary = self.write_engine() if self.write_engine is not None else engine
+        writer = {"write_engine": primary} if primary is not engine else {}
         job = Job(
             lambda control: export_csv(
-                engine, identity, request, progress=control.progress, token=control.token
+                engine, identity, request, progress=control.progress, token=control.token, **writer
             ),
             name=f"export {request.output.name}",
             pool=self.pool,
@@ -365,7 +371,9 @@ class ExportFeature(QObject):
         window = host.widget()
         super().__init__(window)
         self.host = host
-        self.panel = ExportPanel(lambda: host.context.engine, host.identity)
+        # The rows from a standby when there is one; the export event on the primary.
+        self.panel = ExportPanel(lambda: host.context.read_engine, host.identity)
+        self.panel.write_engine = lambda: host.context.write_engine
         self.dock = QDockWidget("Exports", window)
         self.dock.setObjectName("exportsDock")
         self.dock.setWidget(self.panel)
@@ -403,14 +411,16 @@ class ExportFeature(QObject):
             # A half-typed search must not stop the form from opening; it starts blank.
             log.info("no usable browser filter for the export form", exc_info=True)
             initial = None
+        context = host.context
         dialog = ExportDialog(
-            host.context.engine,
+            context.read_engine,
             host.identity,
             initial_filter=initial,
             workspace=host.current_workspace(),
             display_zone=host.display_zone().key,
             folder=self.last_folder,
             parent=host.widget(),
+            read_position=context.read_position if context.has_replicas else None,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(lambda result: self._on_dialog_done(dialog, result))

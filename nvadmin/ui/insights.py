@@ -316,12 +316,13 @@ class InsightsWindow(QWidget):
         self.cancel()
         generation = self.jobs.outdate()
         engine, identity, zone = self.main.context.engine, self.main.identity, self.zone
+        read = self.main.context.read_engine  # a standby when there is one; the view: engine
         read_only = self.read_only
         bucket = BUCKET_CHOICES[self.bucket_box.currentIndex()][1]
 
         def charts(control: JobControl) -> Insights:
             result = compute(
-                engine,
+                read,
                 identity,
                 event_filter,
                 zone,
@@ -340,7 +341,7 @@ class InsightsWindow(QWidget):
 
             def run_flags(control: JobControl) -> FlagReport:
                 return evaluate(
-                    engine,
+                    read,
                     identity,
                     event_filter,
                     thresholds,

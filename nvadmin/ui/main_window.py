@@ -41,7 +41,7 @@ from nvadmin.ui.browser.layout import lay_out
 from nvadmin.ui.browser.menus import BrowserMenus
 from nvadmin.ui.browser.shortcuts import WindowShortcuts
 from nvadmin.ui.browser.state import BrowserState, Refused, SavedSearch
-from nvadmin.ui.browser.status import BrowserStatus
+from nvadmin.ui.browser.status import BrowserStatus, ReplicaStatus
 from nvadmin.ui.browser.table import FIRST_COLUMN_COUNT, BrowserTable
 from nvadmin.ui.browser.work import RunningWork, WorkGuard, WorkSource
 from nvadmin.ui.detail_pane import DetailPane
@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
 
         self.model = ActivityModel(self)
-        self.model.set_source(context.engine, identity)
+        self.model.set_source(context.write_engine, identity, context.read_engine)
         self.picker = WorkspacePicker(self)
         self.filter_bar = FilterBar(self)
         self.browser_table = BrowserTable(self.model, self.state, self)
@@ -100,6 +100,9 @@ class MainWindow(QMainWindow):
         self.theme_actions = self.browser_menus.theme_actions
         self.status = BrowserStatus(
             self, self.model, identity, lambda text: self.show_message(text, error=True)
+        )
+        self.replica_status = (
+            ReplicaStatus(self, context, self.model) if context.has_replicas else None
         )
         self._connect()
         self._restore_layout()

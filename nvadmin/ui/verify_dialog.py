@@ -52,9 +52,11 @@ class VerifyDialog(QDialog):
         case: object | None = None,
         witness: ChainWitness | None = None,
         parent: QWidget | None = None,
+        read_engine: Engine | None = None,
     ) -> None:
         super().__init__(parent)
-        self.engine = engine
+        self.engine = engine  # signs checkpoints (the primary)
+        self.read_engine = read_engine or engine  # verifies (a hot standby when there is one)
         self.identity = identity
         self.keys = keys
         self.case = case
@@ -198,7 +200,7 @@ class VerifyDialog(QDialog):
     # -- running -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        engine, identity, trusted = self.engine, self.identity, self.keys.trusted_keys()
+        identity, trusted = self.identity, self.keys.trusted_keys()
         witness, untrusted = self.witness, self.keys.unusable_own_key()
         if self.case is not None:
             from nvadmin.casefile.reader import OpenCase, verify_case
@@ -226,6 +228,8 @@ class VerifyDialog(QDialog):
                     self._show_failure("The last day is before the first day.")
                     return
                 start, end = day_range(first, last, workspace.timezone)
+
+            engine = self.read_engine
 
             def work(control: JobControl) -> list[Verification]:
                 return [

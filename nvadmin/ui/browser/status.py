@@ -1,15 +1,25 @@
-"""The browser's status bar: how many events match, how long the page took, who is signed in."""
+"""The browser's status bar: how many events match, how long the page took, who is signed in,
+and (with read replicas) which server answered and how far behind it is."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow
 
 from nvadmin.identity import StaffIdentity
 from nvadmin.query.paging import EventCount
 from nvadmin.ui.activity_model import ActivityModel
+from nvadmin.workers.jobs import Job
+
+if TYPE_CHECKING:
+    from nvadmin.context import Context
+    from nvadmin.db.routing import ServerPosition
+
+log = logging.getLogger(__name__)
 
 LOADING = "Loading…"
 
@@ -65,3 +75,53 @@ class BrowserStatus(QObject):
             self.count_label.setText("counting…" if self.model.event_filter else "")
         else:
             self.count_label.setText(count.label())
+
+
+class ReplicaStatus(QObject):
+    """Where the reads go, in the status bar: the standby and how far behind the primary it
+    is (replay LSN and time), or the notice that reads fell back to another server. Asked
+    again after every page shown, off the GUI thread."""
+
+    notice = Signal(str)  # emitted from whichever thread opened the connection
+
+    def __init__(self, window: QMainWindow, context: Context, model: ActivityModel) -> None:
+        super().__init__(window)
+        self._window = window
+        self._context = context
+        self._job: Job | None = None
+        self.label = QLabel("", window)
+        self.label.setObjectName("replicaStatus")
+        self.label.setAccessibleName("Read server")
+        window.statusBar().addPermanentWidget(self.label)
+        self.notice.connect(self._on_notice)
+        context.add_notice_listener(self.notice.emit)
+        model.rows_shown.connect(self.refresh)
+
+    def refresh(self, *_args: object) -> None:
+        if self._job is not None:
+            return  # the one running answers soon enough
+        context = self._context
+        job = Job(lambda _control: context.read_position(), name="read server", parent=self)
+        job.succeeded.connect(self._on_position)
+        job.failed.connect(lambda message: self.label.setText(f"Read server: {message}"))
+        job.finished.connect(self._on_finished)
+        self._job = job
+        job.start()
+
+    def _on_finished(self) -> None:
+        self._job = None
+
+    def _on_position(self, position: ServerPosition | None) -> None:
+        if position is None:
+            return
+        route = self._context.read_route
+        fallback = route.notice if route is not None else None
+        text = position.lag_text
+        self.label.setText(f"⚠ {text}" if fallback else text)
+        self.label.setToolTip(fallback or "")
+
+    def _on_notice(self, message: str) -> None:
+        log.warning("%s", message)
+        self.label.setToolTip(message)
+        self._window.statusBar().showMessage(message)
+        self.refresh()
