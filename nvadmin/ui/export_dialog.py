@@ -291,6 +291,14 @@ class ExportDialog(FormDialog):
         self.time_zone_box = self._zone_box(zones)
         form.addRow("Timestamps &in:", self.time_zone_box)
 
+        self.format_box = QComboBox(self)
+        for file_format in FileFormat:
+            self.format_box.addItem(file_format.label, file_format.value)
+        self.format_box.setToolTip(
+            "CSV for spreadsheets; JSON Lines (one JSON object per event) for SIEM and BI imports"
+        )
+        form.addRow("&Format:", self.format_box)
+
         self.profile_box = QComboBox(self)
         for profile in profiles.PROFILES:
             self.profile_box.addItem(profile.label, profile.key)
@@ -300,14 +308,6 @@ class ExportDialog(FormDialog):
             "cells). Data: for pandas, BI tools and scripts, and for checking event hashes."
         )
         form.addRow("CSV &profile:", self.profile_box)
-
-        self.format_box = QComboBox(self)
-        for file_format in FileFormat:
-            self.format_box.addItem(file_format.label, file_format.value)
-        self.format_box.setToolTip(
-            "CSV for spreadsheets; JSON Lines (one JSON object per event) for SIEM and BI imports"
-        )
-        form.addRow("&Format:", self.format_box)
 
         self.output_edit = QLineEdit(self)
         self.browse_button = QPushButton("&Browse…", self)
