@@ -415,7 +415,12 @@ def run_fulfil(context: Context, args: argparse.Namespace) -> int:
 
     view = requests.find_request(context.engine, args.request)
     view = requests.fulfil(
-        context.engine, _operator(), view.id, args.output.absolute(), file_format=args.format
+        context.engine,
+        _operator(),
+        view.id,
+        args.output.absolute(),
+        file_format=args.format,
+        read_engine=context.read_engine,
     )
     print(f"request {view.id} exported: {view.export_rows:,} rows to {view.export_path}")
     print(f"sha256 {view.export_sha256}")

@@ -941,9 +941,10 @@ def fulfil(
     progress: Progress | None = None,
     token: CancelToken | None = None,
     file_format: str = "csv",
+    read_engine: Engine | None = None,
 ) -> RequestView:
     """Export the request into ``folder`` (default columns, the request's zone, CSV or JSON
-    Lines), attach the evidence, move it to exported."""
+    Lines), attach the evidence, move it to exported (``read_engine``: see :func:`fulfil_with`)."""
     from nvadmin.export.formats import FileFormat
 
     view = get_request(engine, request_id)
@@ -951,7 +952,10 @@ def fulfil(
         raise UserError(f"folder {folder} does not exist")
     suffix = FileFormat(file_format).suffix
     request = export_request_for(view, folder.absolute() / view.file_name(suffix), file_format)
-    return fulfil_with(engine, identity, request_id, request, progress=progress, token=token)
+    return fulfil_with(
+        engine, identity, request_id, request, progress=progress, token=token,
+        read_engine=read_engine,
+    )  # fmt: skip
 
 
 def fulfil_with(
@@ -962,10 +966,14 @@ def fulfil_with(
     *,
     progress: Progress | None = None,
     token: CancelToken | None = None,
+    read_engine: Engine | None = None,
 ) -> RequestView:
     """Run ``request`` (an export service request, e.g. from the export form, where columns,
     zone and file may be chosen) for the export request, attach the evidence, move it to
-    exported. What is exported must be what was asked: same events, same ticket."""
+    exported. What is exported must be what was asked: same events, same ticket.
+
+    ``read_engine`` (a hot standby; default ``engine``) reads the rows; the request, its
+    evidence and the export's log event are written through ``engine``, the primary."""
     from nvadmin.export.service import export_csv
 
     view = get_request(engine, request_id)
@@ -980,7 +988,7 @@ def fulfil_with(
         kwargs["progress"] = progress
     if token is not None:
         kwargs["token"] = token
-    result = export_csv(engine, identity, request, **kwargs)
+    result = export_csv(read_engine or engine, identity, request, write_engine=engine, **kwargs)
     return move(engine, identity, request_id, Operation.EXPORT, evidence=evidence_of(view, result))
 
 

@@ -225,10 +225,12 @@ class RequestsPanel(QWidget):
         identity: StaffIdentity,
         parent: QWidget | None = None,
         keys: Keys = dict,
+        read_engine: Callable[[], Engine] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("requestsPanel")
-        self._engine = engine
+        self._engine = engine  # the primary: the queue, its moves and every log event
+        self._read_engine = read_engine or engine  # a hot standby, if any: export rows
         self._identity = identity
         self._keys = keys  # the public keys a package may carry (read in the background)
         self.passphrase_dialog: PassphraseDialog | None = None
@@ -554,11 +556,11 @@ class RequestsPanel(QWidget):
 
     def run_export(self, view: RequestView, request: Any) -> Job:
         """Export for the request in the background; evidence attached and status moved."""
-        engine, identity = self.engine(), self._identity
+        engine, reader, identity = self.engine(), self._read_engine(), self._identity
         job = Job(
             lambda control: requests.fulfil_with(
                 engine, identity, view.id, request,
-                progress=control.progress, token=control.token,
+                progress=control.progress, token=control.token, read_engine=reader,
             ),
             name=f"request {view.id} export",
         )  # fmt: skip
@@ -599,7 +601,10 @@ class RequestsFeature(QObject):
         self.host = host
         self.last_folder: Path | None = None
         self.panel = RequestsPanel(
-            lambda: host.context.engine, host.identity, keys=self._trusted_keys
+            lambda: host.context.engine,
+            host.identity,
+            keys=self._trusted_keys,
+            read_engine=lambda: host.context.read_engine,
         )
         self.dock = QDockWidget("Requests", window)
         self.dock.setObjectName("requestsDock")

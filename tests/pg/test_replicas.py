@@ -32,8 +32,16 @@ from nvadmin.query.filters import EventFilter
 from nvadmin.query.paging import EventPager
 from tests import pgcluster
 from tests.conftest import _pg_admin
-from tests.factories import add_workspace, draft, write
-from tests.replicas import EMAIL, EVENTS, PASSWORD, answering, count_events, port_of
+from tests.factories import add_member, add_workspace, draft, write
+from tests.replicas import (
+    EMAIL,
+    EVENTS,
+    PASSWORD,
+    answering,
+    caught_up,
+    count_events,
+    port_of,
+)
 
 pytestmark = pytest.mark.pg
 
@@ -171,6 +179,36 @@ def test_an_export_on_the_standby_is_complete_and_its_manifest_names_the_standby
     assert f"read from standby 127.0.0.1:{port_of(standby_url)}" in capsys.readouterr().out
     # The signed manifest, read_from included, checks out offline.
     assert main(["verify-export", str(out)]) == 0, capsys.readouterr()
+
+
+def test_a_request_fulfilled_on_the_command_line_reads_its_rows_on_the_standby(
+    replica_clinic: tuple[str, str, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An export request is an export: its rows come from the standby, while the request, its
+    evidence and the export's log event are written on the primary."""
+    primary_url, standby_url, workspace = replica_clinic
+    owner = make_engine(primary_url)
+    add_member(owner, workspace, "olga@riverside.example", "Olga Owens", "practice_admin")
+    with owner.begin() as connection:  # a member since before the request: a verified one
+        connection.execute(text("UPDATE team_members SET created_at = '2024-01-01 00:00Z'"))
+    owner.dispose()
+    database = ["--database", primary_url, "--read-database", standby_url]
+    code = main([
+        *database, "requests", "add", "--workspace", "riverside", "--from", "2025-03-01",
+        "--to", "2025-03-02", "--requester", "olga@riverside.example", "--ticket", "SUP-7",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    caught_up(primary_url, standby_url)
+    code = main([*database, "requests", "fulfil", "SUP-7", "--output", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads(next(tmp_path.glob("*.manifest.json")).read_text())
+    assert manifest["rows"] == EVENTS
+    assert manifest["read_from"]["server"] == f"127.0.0.1:{port_of(standby_url)}"
+    assert manifest["read_from"]["in_recovery"] is True
+    assert count_events(primary_url, "activity_log.export") == 1
+    assert count_events(primary_url, "activity_log.export_request.exported") == 1
 
 
 def test_a_paused_standby_shows_its_lag(
