@@ -77,17 +77,20 @@ def _time_sql(column: Column, dialect: str, table: str, clock: ZoneClock | None)
     return column.pg_sql(table, DATA) if dialect == "postgresql" else column.sqlite_sql(table, DATA)
 
 
-def pg_value_sql(column: Column, table: str, clock: ZoneClock | None) -> str:
-    """The JSON value's SQL for ``column`` on PostgreSQL (text, a number, or NULL)."""
+def value_sql(column: Column, dialect: str, table: str, clock: ZoneClock | None) -> str:
+    """The JSON value's SQL for ``column`` (text, a number, or NULL) on ``dialect``."""
     if column.derived is not None:
-        return _derived_sql(column.derived(), _POSTGRESQL, table)
+        compiler = _POSTGRESQL if dialect == "postgresql" else _SQLITE
+        return _derived_sql(column.derived(), compiler, table)
     c = f"{table}.{column.source}"
     if column.kind in _TIMES:
-        return _time_sql(column, "postgresql", table, clock)
+        return _time_sql(column, dialect, table, clock)
     if column.kind is Kind.HEX:
-        return f"encode({c}, 'hex')"
+        if dialect == "postgresql":
+            return f"encode({c}, 'hex')"
+        return f"CASE WHEN {c} IS NULL THEN NULL ELSE lower(hex({c})) END"  # hex(NULL) is ''
     if column.kind is Kind.NUMBER and column.identifier:
-        return f"{c}::text"
+        return f"CAST({c} AS TEXT)"
     return c
 
 
@@ -100,7 +103,7 @@ def pg_line_sql(columns: Sequence[Column], table: str, clock: ZoneClock | None) 
     quoted."""
     parts = []
     for column in columns:
-        value = pg_value_sql(column, table, clock)
+        value = value_sql(column, "postgresql", table, clock)
         if column.kind in (Kind.TEXT, Kind.LABEL):
             text = f"to_json({value})::text"
         elif column.kind is Kind.NUMBER and not column.identifier:
@@ -116,23 +119,9 @@ def pg_copy(rows_sql: str) -> str:
     return f"COPY ({rows_sql}) TO STDOUT {_COPY_OPTIONS}"
 
 
-def sqlite_value_sql(column: Column, table: str, clock: ZoneClock | None) -> str:
-    """The JSON value's SQL for ``column`` on SQLite."""
-    if column.derived is not None:
-        return _derived_sql(column.derived(), _SQLITE, table)
-    c = f"{table}.{column.source}"
-    if column.kind in _TIMES:
-        return _time_sql(column, "sqlite", table, clock)
-    if column.kind is Kind.HEX:
-        return f"CASE WHEN {c} IS NULL THEN NULL ELSE lower(hex({c})) END"
-    if column.kind is Kind.NUMBER and column.identifier:
-        return f"CAST({c} AS TEXT)"
-    return c
-
-
 def sqlite_line_sql(columns: Sequence[Column], table: str, clock: ZoneClock | None) -> str:
     pairs = ", ".join(
-        f"'{column.key}', {sqlite_value_sql(column, table, clock)}" for column in columns
+        f"'{column.key}', {value_sql(column, 'sqlite', table, clock)}" for column in columns
     )
     return f"CAST(json_object({pairs}) || char(10) AS BLOB)"
 
@@ -140,7 +129,7 @@ def sqlite_line_sql(columns: Sequence[Column], table: str, clock: ZoneClock | No
 def python_lines(
     cursor: Any, columns: Sequence[Column], zone: ZoneInfo, batch: int
 ) -> Iterator[tuple[bytes, int]]:
-    """Lines from rows of :func:`sqlite_value_sql` values (no clock: zoned values hold the
+    """Lines from rows of :func:`value_sql` values (no clock: zoned values hold the
     stored UTC text), for stored times SQL cannot read."""
     keys = [c.key for c in columns]
     zoned = [(i, c) for i, c in enumerate(columns) if c.zoned]

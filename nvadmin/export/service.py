@@ -735,7 +735,7 @@ def _jsonl_lines(
     ``in_python``: the stored times are given to Python to format."""
     table = "activity_events"
     if in_python:
-        selected = [jsonl.sqlite_value_sql(c, table, None) for c in columns]
+        selected = [jsonl.value_sql(c, "sqlite", table, None) for c in columns]
     else:
         selected = [jsonl.sqlite_line_sql(columns, table, clock)]
     rows: Any = (

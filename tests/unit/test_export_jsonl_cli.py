@@ -17,16 +17,9 @@ from nvadmin.audit import checkpoints
 from nvadmin.auth.accounts import add_staff, command_line_operator
 from nvadmin.db.models import TeamMember
 from nvadmin.export import requests
-from nvadmin.paths import Paths
 from tests.factories import add_member, add_workspace, draft, write
-from tests.unit.test_verify_export import EVIDENCE_COLUMNS, flip, public_key_file
-
-PASSWORD = "Correct horse battery staple 42!"
-
-
-@pytest.fixture
-def signing_key() -> checkpoints.SigningKey:
-    return checkpoints.KeyStore(Paths.from_environment().config_dir).create_signing_key()
+from tests.unit.test_verify_export import EVIDENCE_COLUMNS, PASSWORD, flip, public_key_file
+from tests.unit.test_verify_export import signing_key as signing_key
 
 
 @pytest.fixture
