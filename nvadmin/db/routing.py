@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 
 from nvadmin.db.engine import describe, make_engine
+from nvadmin.files.sizes import byte_size
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class ServerPosition:
         parts = [f"standby {self.address}"]
         if self.behind_bytes is not None:
             parts.append(
-                "up to date" if self.behind_bytes <= 0 else f"{_size(self.behind_bytes)} behind"
+                "up to date" if self.behind_bytes <= 0 else f"{byte_size(self.behind_bytes)} behind"
             )
         if self.replayed_at is not None:
             parts.append(f"last replayed {self.replayed_at:%Y-%m-%d %H:%M:%S} UTC")
@@ -183,15 +184,6 @@ class ServerPosition:
             "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
             "behind_bytes": self.behind_bytes,
         }
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 # Where the server answering stands; also run on a raw cursor inside an export's snapshot.

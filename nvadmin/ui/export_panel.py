@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy import Engine
 
 from nvadmin.export.service import ExportRequest, ExportResult, export_csv
+from nvadmin.files.sizes import byte_size
 from nvadmin.identity import StaffIdentity
 from nvadmin.ui.browser.work import RunningWork
 from nvadmin.ui.export_dialog import ExportDialog
@@ -62,15 +63,6 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"
 
 
 class ExportRow(QFrame):
@@ -201,7 +193,7 @@ class ExportRow(QFrame):
         self.progress.setFormat("100%")
         rate = result.rows / result.seconds if result.seconds > 0 else 0
         self.status.setText(
-            f"✔ {result.rows:,} rows, {_size(result.size)} in {_duration(result.seconds)}"
+            f"✔ {result.rows:,} rows, {byte_size(result.size)} in {_duration(result.seconds)}"
             f" ({rate:,.0f} rows/s) · SHA-256 {result.sha256[:16]}… · manifest "
             f"{result.manifest_path.name}"
         )
