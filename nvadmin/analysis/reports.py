@@ -349,6 +349,21 @@ def _period(start: datetime | None, end: datetime | None, zone: tzinfo, zone_nam
     return f"{first} to {last} ({zone_name}, both included)"
 
 
+def _recorded_rows(
+    engine: Engine,
+    write_engine: Engine | None,
+    identity: StaffIdentity,
+    event_filter: EventFilter,
+    purpose: str,
+    record: bool,
+) -> list[Any]:
+    """The report's rows; unless ``record`` is False (a read-only case file) the view is first
+    committed through ``write_engine`` (default ``engine``: the primary), then rows are read."""
+    if record:
+        access_log.record_view(write_engine or engine, identity, event_filter, purpose=purpose)
+    return _fetch(engine, event_filter)
+
+
 def _fetch(engine: Engine, event_filter: EventFilter) -> list[Any]:
     statement = select(*ROW_COLUMNS).where(where_clause(event_filter)).order_by(E.occurred_at, E.id)
     with engine.connect() as connection:
@@ -425,11 +440,9 @@ def patient_access_report(
         end=end,
         terms=(Term("patient", patient_id),),
     )
-    if record:  # committed (on the primary) before any row is read
-        access_log.record_view(
-            write_engine or engine, identity, event_filter, purpose="patient access report"
-        )
-    rows = _fetch(engine, event_filter)
+    rows = _recorded_rows(
+        engine, write_engine, identity, event_filter, "patient access report", record
+    )
     columns = (
         f"Time ({zone_name})",
         "UTC",
@@ -536,11 +549,9 @@ def user_activity_report(
         end=end,
         terms=(Term("user", email),),
     )
-    if record:  # committed (on the primary) before any row is read
-        access_log.record_view(
-            write_engine or engine, identity, event_filter, purpose="user activity report"
-        )
-    rows = _fetch(engine, event_filter)
+    rows = _recorded_rows(
+        engine, write_engine, identity, event_filter, "user activity report", record
+    )
     columns = (
         f"Time ({zone_name})",
         "UTC",

@@ -236,7 +236,7 @@ class ReadRoute:
     ) -> None:
         self.standbys = tuple(standbys)
         self.primary = primary
-        self._listeners: list[Notice] = [on_notice] if on_notice else []
+        self._on_notice = on_notice
         self._prepare = prepare
         self._lock = threading.Lock()
         # The primary's position now (asked only when a standby does not know the session
@@ -255,13 +255,6 @@ class ReadRoute:
             set_readonly(dbapi_connection, True if value else None)
 
         setattr(self.engine.dialect, "set_readonly", never_read_write)  # noqa: B010
-
-    def add_listener(self, listener: Notice) -> None:
-        self._listeners.append(listener)
-
-    @property
-    def on_standby(self) -> bool:
-        return self.answering is not None and self.answering != address(self.primary)
 
     def _connect(self, dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
         """Each new connection: the first standby that answers, else the primary."""
@@ -337,8 +330,8 @@ class ReadRoute:
                 self.notice = message
         if message and message != previous:
             log.warning("%s", message)
-            for listener in list(self._listeners):
-                listener(message)
+            if self._on_notice is not None:
+                self._on_notice(message)
 
     def dispose(self) -> None:
         self.engine.dispose()
