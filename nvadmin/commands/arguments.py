@@ -140,3 +140,30 @@ def file_format_option(parser: argparse.ArgumentParser) -> None:
         help="csv (spreadsheets; the default) or jsonl (JSON Lines: one JSON object per "
         "event, for SIEM and BI imports)",
     )
+
+
+def day_range_options(
+    parser: argparse.ArgumentParser, last_day_help: str = "last day, included"
+) -> None:
+    """``--from`` / ``--to`` as whole days, both included (``first_day``, ``last_day``)."""
+    parser.add_argument("--from", dest="first_day", type=day, metavar="YYYY-MM-DD")
+    parser.add_argument("--to", dest="last_day", type=day, metavar="YYYY-MM-DD", help=last_day_help)
+
+
+def instant_range_options(parser: argparse.ArgumentParser) -> None:
+    """``--from`` / ``--to`` as days in the workspace's zone or ISO instants (``start``,
+    ``end``; see :func:`nvadmin.commands.verify.parse_bound`)."""
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=when,
+        metavar="WHEN",
+        help="first day (YYYY-MM-DD, in the workspace's time zone) or an ISO instant with offset",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        type=when,
+        metavar="WHEN",
+        help="last day, included (YYYY-MM-DD), or an ISO instant with offset (excluded)",
+    )

@@ -37,14 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     # Required unless --from-manifest gives them (checked in run_export).
     parser.add_argument("--workspace", metavar="SLUG")
-    parser.add_argument("--from", dest="first_day", type=arguments.day, metavar="YYYY-MM-DD")
-    parser.add_argument(
-        "--to",
-        dest="last_day",
-        type=arguments.day,
-        metavar="YYYY-MM-DD",
-        help="last day, included",
-    )
+    arguments.day_range_options(parser)
     parser.add_argument(
         "--user",
         action="append",

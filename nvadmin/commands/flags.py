@@ -30,20 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "and a time range. Exit 0: nothing flagged; 1: findings (or the run failed).",
     )
     parser.add_argument("--workspace", required=True, metavar="SLUG")
-    parser.add_argument(
-        "--from",
-        dest="start",
-        type=arguments.when,
-        metavar="WHEN",
-        help="first day (YYYY-MM-DD) or ISO instant",
-    )
-    parser.add_argument(
-        "--to",
-        dest="end",
-        type=arguments.when,
-        metavar="WHEN",
-        help="last day, included, or ISO instant (excluded)",
-    )
+    arguments.instant_range_options(parser)
     parser.add_argument("--last", metavar="N[h|d]", help="the last N hours or days, e.g. 24h or 7d")
     # The rule names are checked when the command runs (see chosen_rules): listing them here
     # would load the rules, and with them SQLAlchemy, for every `nvadmin --help`.

@@ -63,10 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     add.add_argument("--batch", choices=("json", "csv"), help="read many requests from stdin")
     add.add_argument("--workspace", metavar="SLUG")
-    add.add_argument("--from", dest="first_day", type=arguments.day, metavar="YYYY-MM-DD")
-    add.add_argument(
-        "--to", dest="last_day", type=arguments.day, metavar="YYYY-MM-DD", help="included"
-    )
+    arguments.day_range_options(add)
     add.add_argument("--requester", metavar="EMAIL", help="who asked (checked: a clinic admin)")
     add.add_argument("--requester-name", default="", metavar="NAME")
     add.add_argument("--ticket", metavar="ID", help="helpdesk ticket id (unique per workspace)")
@@ -158,8 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "disclosures", help="a workspace's accounting of disclosures (delivered exports)"
     )
     report.add_argument("--workspace", required=True, metavar="SLUG")
-    report.add_argument("--from", dest="first_day", type=arguments.day, metavar="YYYY-MM-DD")
-    report.add_argument("--to", dest="last_day", type=arguments.day, metavar="YYYY-MM-DD")
+    arguments.day_range_options(report)
     report.add_argument(
         "--patient",
         metavar="ID",

@@ -27,20 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "'N events verified, chain intact' or the first broken link.",
     )
     parser.add_argument("--workspace", required=True, metavar="SLUG")
-    parser.add_argument(
-        "--from",
-        dest="start",
-        type=arguments.when,
-        metavar="WHEN",
-        help="first day (YYYY-MM-DD, in the workspace's time zone) or an ISO instant with offset",
-    )
-    parser.add_argument(
-        "--to",
-        dest="end",
-        type=arguments.when,
-        metavar="WHEN",
-        help="last day, included (YYYY-MM-DD), or an ISO instant with offset (excluded)",
-    )
+    arguments.instant_range_options(parser)
     parser.add_argument(
         "--trusted-key",
         action="append",
