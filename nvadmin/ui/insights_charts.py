@@ -157,6 +157,16 @@ class InsightChart(QChartView):
     def _tip(self, text: str) -> None:
         QToolTip.showText(QCursor.pos(), text, self)
 
+    def _bars(self, title: str, colour: str, counts: list[int], tips: list[str]) -> QBarSet:
+        """One stacked series' bars, each with its tooltip (kept for :meth:`describe`)."""
+        bars = QBarSet(title)
+        bars.setColor(QColor(colour))
+        bars.setBorderColor(QColor(colour))
+        bars.append([float(n) for n in counts])
+        self.tips.extend(t for t, n in zip(tips, counts, strict=True) if n)
+        bars.hovered.connect(lambda on, i: self._tip(tips[i]) if on else QToolTip.hideText())
+        return bars
+
     def _paint_chart(self) -> None:
         """Background, title, legend and axes in the current theme's chart tones."""
         t = tones()
@@ -240,21 +250,16 @@ class ActivityChart(InsightChart):
         labels = [b.label(insights.bucket) for b in insights.buckets]
         totals = [sum(column) for column in zip(*insights.activity.values(), strict=True)]
         for category, counts in insights.activity.items():
-            bars = QBarSet(category_label(category))
-            bars.setColor(QColor(CATEGORY_COLOURS.get(category, UNKNOWN)))
-            bars.setBorderColor(bars.color())
-            bars.append([float(n) for n in counts])
-            bars.clicked.connect(
-                lambda i, c=category: self.filter_requested.emit(insights.filter_for_bucket(i, c))
-            )
             tips = [
                 f"{category_label(category)}, {labels[i]}: {n:,} events "
                 f"({share(n, totals[i])} of that {insights.bucket.value}) — click to show them"
                 for i, n in enumerate(counts)
             ]
-            self.tips.extend(t for t, n in zip(tips, counts, strict=True) if n)
-            bars.hovered.connect(
-                lambda on, i, tips=tips: self._tip(tips[i]) if on else QToolTip.hideText()
+            bars = self._bars(
+                category_label(category), CATEGORY_COLOURS.get(category, UNKNOWN), counts, tips
+            )
+            bars.clicked.connect(
+                lambda i, c=category: self.filter_requested.emit(insights.filter_for_bucket(i, c))
             )
             series.append(bars)
         series.setBarWidth(0.9)
@@ -280,21 +285,14 @@ class SignInChart(InsightChart):
             ("failed", "Failed sign-ins", FAILED),
         ):
             counts = insights.sign_ins[key]
-            bars = QBarSet(title)
-            bars.setColor(QColor(colour))
-            bars.setBorderColor(QColor(colour))
-            bars.append([float(n) for n in counts])
-            bars.clicked.connect(
-                lambda i, k=key: self.filter_requested.emit(insights.filter_for_sign_ins(i, k))
-            )
             tips = [
                 f"{title}, {labels[i]}: {n:,} ({share(n, totals[i])} of that "
                 f"{insights.bucket.value}'s sign-ins)"
                 for i, n in enumerate(counts)
             ]
-            self.tips.extend(t for t, n in zip(tips, counts, strict=True) if n)
-            bars.hovered.connect(
-                lambda on, i, tips=tips: self._tip(tips[i]) if on else QToolTip.hideText()
+            bars = self._bars(title, colour, counts, tips)
+            bars.clicked.connect(
+                lambda i, k=key: self.filter_requested.emit(insights.filter_for_sign_ins(i, k))
             )
             series.append(bars)
         series.setBarWidth(0.9)
