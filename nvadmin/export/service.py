@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -766,16 +767,20 @@ def _joined(cursor: Any) -> Iterator[tuple[bytes, int]]:
 def _finished_lines(db: Any, cursor: Any, one: str) -> Iterator[tuple[bytes, int]]:
     """Batches of finished lines; the few rows with a comma, quote, CR or LF in a cell are
     read again, every cell tested (a second cursor in the same read transaction)."""
+    probe, line = itemgetter(1), itemgetter(2)
     while batch := cursor.fetchmany(SQLITE_BATCH):
-        _ids, probes, lines = zip(*batch, strict=True)
-        if sqlite_csv.needs_quotes(b"".join(probes)):
-            lines = tuple(
-                db.execute(one, (event_id,)).fetchone()[0]
-                if sqlite_csv.needs_quotes(probe)
-                else line
-                for event_id, probe, line in batch
+        if sqlite_csv.needs_quotes(b"".join(map(probe, batch))):
+            yield (
+                b"".join(
+                    db.execute(one, (event_id,)).fetchone()[0]
+                    if sqlite_csv.needs_quotes(probed)
+                    else finished
+                    for event_id, probed, finished in batch
+                ),
+                len(batch),
             )
-        yield b"".join(lines), len(batch)
+        else:
+            yield b"".join(map(line, batch)), len(batch)
 
 
 class _Lines:

@@ -21,10 +21,18 @@ from nvadmin.export.columns import Column, Kind
 
 # The characters that make a cell quoted (the csv module's, PostgreSQL's COPY: a CR too).
 _NEEDS_QUOTES = "'*[,\"\r\n]*'"
-# Columns whose text often needs quotes, tested cell by cell in SQL: JSON objects always hold
-# quotes, and browsers' user agents a comma ("KHTML, like Gecko"). A row read again costs a
-# query; a column that needed it in most rows would make the export several times slower.
-_QUOTED_IN_SQL = frozenset({"details", "user_agent"})
+_SPECIALS = (",", '"', "\r", "\n")
+# Columns whose text often needs quotes, tested cell by cell in SQL, and the character each
+# most often holds (tested first): JSON objects always hold quotes, and browsers' user agents
+# a comma ("KHTML, like Gecko"). A row read again costs a query; a column that needed it in
+# most rows would make the export several times slower.
+_QUOTED_IN_SQL = {"details": '"', "user_agent": ","}
+# Cells of these kinds never hold one of the four characters: numbers, times formatted in SQL
+# (digits, dashes, colons, a space or ``T``, ``Z``, an offset), lowercase hex, and labels,
+# names from a fixed list nvadmin chose (tests/unit/test_export_sqlite_lines.py checks them).
+_NEVER_QUOTED = frozenset({Kind.NUMBER, Kind.LOCAL_TIME, Kind.UTC_OFFSET, Kind.HEX, Kind.LABEL})
+# Whole lines are chosen among variants for this many columns quoted in SQL (2 ** n printfs).
+_VARIANTS_FOR = 2
 
 
 def stored_instant(text: str | None) -> datetime | None:
@@ -46,9 +54,20 @@ def _quoted(cell: str) -> str:
     )
 
 
-def _line(cells: Sequence[str], line_end: str) -> str:
-    """One printf (a chain of ``||`` copies the growing line once per cell)."""
-    return f"CAST(printf('{','.join(['%s'] * len(cells))}{line_end}', {', '.join(cells)}) AS BLOB)"
+def _line(cells: Sequence[str], line_end: str, formats: Sequence[str] | None = None) -> str:
+    """One printf (a chain of ``||`` copies the growing line once per cell); ``formats``: each
+    cell's conversion (default ``%s``)."""
+    pieces = ",".join(formats or ["%s"] * len(cells))
+    return f"CAST(printf('{pieces}{line_end}', {', '.join(cells)}) AS BLOB)"
+
+
+def _has_specials(raw: str, first: str) -> str:
+    """SQL: the stored text ``raw`` holds a comma, quote, CR or LF (NULL when it is NULL).
+    ``instr`` scans at memory speed; a ``GLOB`` character class costs about five times as
+    much per character. ``first``: the one to look for first."""
+    order = [first, *(c for c in _SPECIALS if c != first)]
+    literal = {'"': "'\"'", ",": "','", "\r": "'\r'", "\n": "'\n'"}
+    return " OR ".join(f"instr({raw}, {literal[c]})" for c in order)
 
 
 def fast_row_sql(
@@ -57,27 +76,46 @@ def fast_row_sql(
     """The select list ``id, probe, line`` for rows whose cells need no quotes, the usual case.
 
     Testing every cell for a comma, quote, CR or LF in SQL costs more than reading the row, so
-    SQLite only joins the raw stored values the cells are made from (``probe``) and the caller
-    looks for those four characters in a whole batch of probes at once. A row whose probe has
-    one is read again with :func:`careful_line_sql`. Formatting never adds one of the four
-    (the apostrophe of neutralising, digits, dashes, colons, ``T``, ``Z``). Columns that
-    often need quotes (``_QUOTED_IN_SQL``) are quoted in SQL instead. ``line`` is only right
-    for rows whose probe is clean."""
+    SQLite only joins the raw stored values the free-text cells are made from (``probe``) and
+    the caller looks for those four characters in a whole batch of probes at once. A row whose
+    probe has one is read again with :func:`careful_line_sql`. Formatting never adds one of
+    the four (the apostrophe of neutralising, digits, dashes, colons, ``T``, ``Z``), and cells
+    of the kinds in ``_NEVER_QUOTED`` never hold one. Columns that often need quotes
+    (``_QUOTED_IN_SQL``) are tested in SQL instead, and quoted by printf's ``%w`` (which
+    doubles quotes) inside the line itself: the line is one of the printfs for each
+    combination of them. ``line`` is only right for rows whose probe is clean."""
     probed: list[str] = []
-    cells: list[str] = []
-    for column, cell in zip(columns, cells_sql, strict=True):
-        if column.source in _QUOTED_IN_SQL:
-            cells.append(_quoted(cell))
-            continue
-        cells.append(cell)
-        if column.kind is not Kind.HEX:
-            probed.append(f"{table}.{column.source}")
+    in_sql: list[tuple[int, str]] = []  # (cell, its test)
+    for i, column in enumerate(columns):
+        raw = f"{table}.{column.source}"
+        if column.derived is None and column.source in _QUOTED_IN_SQL:
+            in_sql.append((i, _has_specials(raw, _QUOTED_IN_SQL[column.source])))
+        elif column.kind not in _NEVER_QUOTED and raw not in probed:
+            probed.append(raw)
     probe = "x''"
     if probed:
         probe = f"CAST(printf('{'%s' * len(probed)}', {', '.join(probed)}) AS BLOB)"
-    if len(cells) == 1:
-        cells = [_lone(cells[0])]
-    return [f"{table}.id", probe, _line(cells, line_end)]
+    cells = list(cells_sql)
+    # Beyond the variants, a column quoted in SQL is a printf of its own.
+    for i, test in in_sql[_VARIANTS_FOR:]:
+        cells[i] = f"CASE WHEN {test} THEN printf('\"%w\"', {cells[i]}) ELSE {cells[i]} END"
+    return [f"{table}.id", probe, _variants(cells, in_sql[:_VARIANTS_FOR], [], line_end)]
+
+
+def _variants(
+    cells: list[str], tests: list[tuple[int, str]], quoted: list[int], line_end: str
+) -> str:
+    """The line as a ``CASE`` over ``tests`` (cells ``quoted`` so far need quotes)."""
+    if not tests:
+        formats = ['"%w"' if i in quoted else "%s" for i in range(len(cells))]
+        if len(cells) == 1 and not quoted:
+            return _line([_lone(cells[0])], line_end)
+        return _line(cells, line_end, formats)
+    (i, test), rest = tests[0], tests[1:]
+    return (
+        f"CASE WHEN {test} THEN {_variants(cells, rest, [*quoted, i], line_end)} "
+        f"ELSE {_variants(cells, rest, quoted, line_end)} END"
+    )
 
 
 def careful_line_sql(cells_sql: Sequence[str], line_end: str) -> tuple[list[tuple[str, str]], str]:

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
+from sqlalchemy import event as sqlalchemy_event
 
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.export import profiles, service
@@ -24,6 +25,7 @@ from nvadmin.export.columns import BY_KEY, COLUMNS, FORMULA_STARTS, Kind, ZoneCl
 from nvadmin.export.profiles import DATA, EXCEL, Profile
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.identity import Role, StaffIdentity
+from nvadmin.query.fields import AGENT_FAMILIES
 from nvadmin.query.filters import EventFilter
 from nvadmin.query.localtime import offset_spans
 from tests.factories import add_workspace, draft, write
@@ -234,3 +236,60 @@ def test_browser_user_agents_and_json_details(sqlite_engine: Engine) -> None:
     in_sql, in_python = export_both_ways(sqlite_engine, events, "America/Chicago", keys)
     assert in_sql == in_python
     assert b'"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"' in in_sql
+
+
+def test_labels_hold_no_character_that_needs_quotes() -> None:
+    """Label cells are left out of the probe (see sqlite_csv._NEVER_QUOTED): every name they
+    can hold must be written without quotes."""
+    for family in AGENT_FAMILIES:
+        assert not any(c in family for c in ',"\r\n'), family
+
+
+def test_cells_that_never_need_quotes_cause_no_second_read(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """Browser user agents hold commas; the user-agent family made from them, the times and
+    the sequence number never need quotes, so no row is read a second time, and details and
+    user agents are quoted inside the line itself."""
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131"
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    ws = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    write(
+        sqlite_engine,
+        ws,
+        [
+            draft(occurred_at=at + timedelta(seconds=i), user_agent=agent, details={"n": i})
+            for i in range(3)
+        ],
+    )
+    statements: list[str] = []
+    engine = make_engine(str(sqlite_engine.url))
+    sqlalchemy_event.listen(
+        engine,
+        "connect",
+        lambda connection, _record: connection.set_trace_callback(statements.append),
+    )
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=1)
+        ),
+        output=tmp_path / "agents.csv",
+        time_zone="America/Chicago",
+        columns=(
+            "occurred_at_local",
+            "utc_offset",
+            "seq",
+            "user_agent_family",
+            "user_agent",
+            "details",
+        ),
+    )
+    try:
+        export_csv(engine, CLEO, request)
+        written = (tmp_path / "agents.csv").read_bytes()
+        assert written == formatted_in_python(engine, request)
+    finally:
+        engine.dispose()
+    assert [s for s in statements if "WHERE id = " in s] == []
+    assert b'"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)' in written
+    assert b',"{""n"":0}"\r\n' in written
