@@ -56,9 +56,13 @@ class Column:
             return _derived_sql(self.derived(), _SQLITE, table)
         c = f"{table}.{self.source}"
         if self.kind is Kind.TEXT:
+            # Every formula start is below 'A': a text from 'A' on (by bytes: a letter or a
+            # non-ASCII start) passes on two comparisons and no function call. ``< x''`` is
+            # true for every text and false for a blob (blobs sort after texts), which takes
+            # the unicode() test as before.
             return (
-                f"CASE WHEN unicode({c}) < 65 AND unicode({c}) IN ({_SQL_FORMULA_CODES}) "
-                f"THEN '''' || {c} ELSE {c} END"
+                f"CASE WHEN {c} >= 'A' AND {c} < x'' THEN {c} "
+                f"WHEN unicode({c}) IN ({_SQL_FORMULA_CODES}) THEN '''' || {c} ELSE {c} END"
             )
         if self.kind is Kind.UTC_TIME:
             # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (always six fraction digits).

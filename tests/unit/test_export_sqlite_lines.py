@@ -293,3 +293,46 @@ def test_cells_that_never_need_quotes_cause_no_second_read(
     assert [s for s in statements if "WHERE id = " in s] == []
     assert b'"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)' in written
     assert b',"{""n"":0}"\r\n' in written
+
+
+def test_backslashes_tabs_and_blobs(sqlite_engine: Engine) -> None:
+    """A user agent with a backslash or a tab (which JSON escapes, but CSV does not quote) is
+    written as it is; a text column holding a blob that starts with a formula character (only
+    a direct write could store one) is still neutralised, as the Python path does."""
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    events = [(at, "Ana", None, "Tool\\1.0\tx", None), (at, "=1+1", None, "a,b", None)]
+    ws = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    write(
+        sqlite_engine,
+        ws,
+        [draft(occurred_at=e[0], name=e[1], user_agent=e[3]) for e in events],
+    )
+    with sqlite_engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO activity_events (workspace_id, seq, occurred_at, actor_type, actor_name,"
+            " action, category, outcome, prev_hash, hash) SELECT workspace_id, seq + 100,"
+            " occurred_at, actor_type, CAST('=2+2' AS BLOB), action, category, outcome,"
+            " prev_hash, hash FROM activity_events WHERE workspace_id = ? LIMIT 1",
+            (ws,),
+        )
+    folder = Path(tempfile.mkdtemp(prefix="nvadmin-lines-out-"))
+    try:
+        request = ExportRequest(
+            event_filter=EventFilter(
+                workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=1)
+            ),
+            output=folder / "lines.csv",
+            time_zone="UTC",
+            columns=("actor_name", "user_agent"),
+        )
+        export_csv(sqlite_engine, CLEO, request)
+        written = (folder / "lines.csv").read_bytes()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert written.removeprefix(service.BOM).split(b"\r\n") == [
+        b"actor_name,user_agent",
+        b"Ana,Tool\\1.0\tx",
+        b'\'=1+1,"a,b"',
+        b"'=2+2,",
+        b"",
+    ]
