@@ -52,6 +52,7 @@ from nvadmin.export.columns import (
     cells_sql,
     python_cell,
     resolve,
+    sqlite_pieces,
 )
 from nvadmin.export.formats import FileFormat
 from nvadmin.export.profiles import Profile
@@ -633,17 +634,20 @@ def _positional(compiled: Any) -> list[Any]:
 
 
 def _sqlite_lines_statements(
-    request: ExportRequest, columns: Sequence[Column], dialect: Any, cells: Sequence[str]
+    request: ExportRequest, columns: Sequence[Column], dialect: Any, clock: ZoneClock | None
 ) -> tuple[str, list[Any], str]:
     """The rows as ``(id, probe, line)`` in order, and the careful line of one row by id (see
     :mod:`nvadmin.export.sqlite_csv`)."""
     table = "activity_events"
-    line_end = request.profile.line_end
+    profile = request.profile
+    line_end = profile.line_end
+    pieces = sqlite_pieces(columns, table, profile, clock)
+    cells = cells_sql(columns, "sqlite", table, profile, clock)
     rows: Any = (
         select(
             *[
                 literal_column(sql)
-                for sql in sqlite_csv.fast_row_sql(columns, cells, table, line_end)
+                for sql in sqlite_csv.fast_row_sql(columns, pieces, table, line_end)
             ]
         )
         .select_from(EVENTS)
@@ -699,11 +703,8 @@ def _stream_sqlite(
                     if in_python:
                         batches = _python_formatted(db, request, columns, engine.dialect)
                     else:
-                        cells = cells_sql(
-                            columns, "sqlite", "activity_events", request.profile, clock
-                        )
                         sql, params, one = _sqlite_lines_statements(
-                            request, columns, engine.dialect, cells
+                            request, columns, engine.dialect, clock
                         )
                         cursor = db.execute(sql, params)
                         batches = _finished_lines(db, cursor, one)

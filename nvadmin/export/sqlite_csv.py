@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from nvadmin.export.columns import Column, Kind
+from nvadmin.export.columns import Column, Kind, Piece
 
 # The characters that make a cell quoted (the csv module's, PostgreSQL's COPY: a CR too).
 _NEEDS_QUOTES = "'*[,\"\r\n]*'"
@@ -56,7 +56,7 @@ def _quoted(cell: str) -> str:
 
 def _line(cells: Sequence[str], line_end: str, formats: Sequence[str] | None = None) -> str:
     """One printf (a chain of ``||`` copies the growing line once per cell); ``formats``: each
-    cell's conversion (default ``%s``)."""
+    cell's conversion (default ``%s``), ``cells`` their arguments in order."""
     pieces = ",".join(formats or ["%s"] * len(cells))
     return f"CAST(printf('{pieces}{line_end}', {', '.join(cells)}) AS BLOB)"
 
@@ -75,9 +75,10 @@ def _has_specials(raw: str, first: str) -> str:
 
 
 def fast_row_sql(
-    columns: Sequence[Column], cells_sql: Sequence[str], table: str, line_end: str
+    columns: Sequence[Column], cells: Sequence[Piece], table: str, line_end: str
 ) -> list[str]:
-    """The select list ``id, probe, line`` for rows whose cells need no quotes, the usual case.
+    """The select list ``id, probe, line`` for rows whose cells need no quotes, the usual case;
+    ``cells``: each column's printf piece (:func:`nvadmin.export.columns.sqlite_pieces`).
 
     Testing every cell for a comma, quote, CR or LF in SQL costs more than reading the row, so
     SQLite only joins the raw stored values the free-text cells are made from (``probe``) and
@@ -99,26 +100,28 @@ def fast_row_sql(
     probe = "x''"
     if probed:
         probe = f"CAST(printf('{'%s' * len(probed)}', {', '.join(probed)}) AS BLOB)"
-    cells = list(cells_sql)
-    # Beyond the variants, a column quoted in SQL is a printf of its own.
+    pieces = list(cells)
+    # Beyond the variants, a column quoted in SQL is a printf of its own (a free-text cell:
+    # one ``%s``).
     for i, test in in_sql[_VARIANTS_FOR:]:
-        cells[i] = f"CASE WHEN {test} THEN printf('\"%w\"', {cells[i]}) ELSE {cells[i]} END"
-    return [f"{table}.id", probe, _variants(cells, in_sql[:_VARIANTS_FOR], [], line_end)]
+        (cell,) = pieces[i][1]
+        pieces[i] = ("%s", (f"CASE WHEN {test} THEN printf('\"%w\"', {cell}) ELSE {cell} END",))
+    return [f"{table}.id", probe, _variants(pieces, in_sql[:_VARIANTS_FOR], [], line_end)]
 
 
 def _variants(
-    cells: list[str], tests: list[tuple[int, str]], quoted: list[int], line_end: str
+    pieces: list[Piece], tests: list[tuple[int, str]], quoted: list[int], line_end: str
 ) -> str:
     """The line as a ``CASE`` over ``tests`` (cells ``quoted`` so far need quotes)."""
     if not tests:
-        formats = ['"%w"' if i in quoted else "%s" for i in range(len(cells))]
-        if len(cells) == 1 and not quoted:
-            return _line([_lone(cells[0])], line_end)
-        return _line(cells, line_end, formats)
+        formats = ['"%w"' if i in quoted else piece[0] for i, piece in enumerate(pieces)]
+        if len(pieces) == 1 and formats == ["%s"]:
+            return _line([_lone(pieces[0][1][0])], line_end)
+        return _line([arg for _format, args in pieces for arg in args], line_end, formats)
     (i, test), rest = tests[0], tests[1:]
     return (
-        f"CASE WHEN {test} THEN {_variants(cells, rest, [*quoted, i], line_end)} "
-        f"ELSE {_variants(cells, rest, quoted, line_end)} END"
+        f"CASE WHEN {test} THEN {_variants(pieces, rest, [*quoted, i], line_end)} "
+        f"ELSE {_variants(pieces, rest, quoted, line_end)} END"
     )
 
 
