@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from nvadmin.export.columns import Column, Kind, Piece
+from nvadmin.export.columns import Column, Hour, Kind, Piece
 
 # The characters that make a cell quoted (the csv module's, PostgreSQL's COPY: a CR too).
 _NEEDS_QUOTES = "'*[,\"\r\n]*'"
@@ -144,3 +145,44 @@ def _lone(cell: str) -> str:
 
 def needs_quotes(probe: bytes) -> bool:
     return b"," in probe or b'"' in probe or b"\r" in probe or b"\n" in probe
+
+
+# The hours of :meth:`nvadmin.export.columns.ZoneClock.hours`, for one export's read
+# transaction on one connection (a temporary table: the main database is not written).
+HOURS = "nvadmin_export_hours"
+_HOURS_COLUMNS = "lo, hi, local, offset_cell, after"
+
+
+def create_hours(db: Any, hours: Sequence[Hour]) -> None:
+    db.execute(f"DROP TABLE IF EXISTS temp.{HOURS}")
+    db.execute(
+        f"CREATE TEMP TABLE {HOURS} (n INTEGER PRIMARY KEY, lo TEXT NOT NULL, hi TEXT NOT NULL,"
+        " local TEXT NOT NULL, offset_cell TEXT NOT NULL, after TEXT NOT NULL)"
+    )
+    db.executemany(f"INSERT INTO temp.{HOURS} ({_HOURS_COLUMNS}) VALUES (?, ?, ?, ?, ?)", hours)
+
+
+def drop_hours(db: Any) -> None:
+    db.execute(f"DROP TABLE IF EXISTS temp.{HOURS}")
+
+
+def hourly_from(where: str, table: str) -> tuple[str, str]:
+    """``(from, where)`` joining each event to its hour: the hours are the outer loop (in
+    order), each one's events an index range on the time, so the rows come in the file's
+    order with no sort. ``CROSS JOIN`` keeps that order of the loops (SQLite's rule)."""
+    return (
+        f"temp.{HOURS} AS {HOURS} CROSS JOIN {table}",
+        f"{where} AND {table}.occurred_at >= {HOURS}.lo AND {table}.occurred_at < {HOURS}.hi",
+    )
+
+
+def hourly_plan_ok(plan: Sequence[str], table: str) -> bool:
+    """Whether SQLite's plan reads each hour's events by a time range of an index and sorts
+    nothing: else (a filter its planner serves by another index) every hour would cost a
+    scan, and the lines are made without the hours."""
+    searched = [
+        d
+        for d in plan
+        if d.startswith(f"SEARCH {table} ") and "occurred_at>? AND occurred_at<?" in d
+    ]
+    return len(searched) == 1 and not any("TEMP B-TREE" in d for d in plan)

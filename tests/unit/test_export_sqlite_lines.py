@@ -9,8 +9,10 @@ import itertools
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,7 +28,7 @@ from nvadmin.export.profiles import DATA, EXCEL, Profile
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.fields import AGENT_FAMILIES
-from nvadmin.query.filters import EventFilter
+from nvadmin.query.filters import EventFilter, Term
 from nvadmin.query.localtime import offset_spans
 from tests.factories import add_workspace, draft, write
 
@@ -138,6 +140,22 @@ def export_both_ways(
         return (folder / "lines.csv").read_bytes(), formatted_in_python(engine, request)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def hourly_or_not() -> Iterator[list[bool]]:
+    """Whether each SQLite CSV export in the block made its lines with the hours table."""
+    made_hourly: list[bool] = []
+    lines = service._sqlite_lines
+
+    def spy(*args: Any) -> Any:
+        found = lines(*args)
+        made_hourly.append(found[2])
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "_sqlite_lines", spy)
+        yield made_hourly
 
 
 @settings(
@@ -336,3 +354,82 @@ def test_backslashes_tabs_and_blobs(sqlite_engine: Engine) -> None:
         b"'=2+2,",
         b"",
     ]
+
+
+@pytest.mark.parametrize("profile", profiles.PROFILES, ids=lambda p: p.key)
+@pytest.mark.parametrize(
+    ("zone", "hourly"),
+    [("America/Chicago", True), ("Europe/London", True), ("Asia/Kolkata", False)],
+)
+def test_local_times_from_the_hours_table(
+    sqlite_engine: Engine, tmp_path: Path, profile: Profile, zone: str, hourly: bool
+) -> None:
+    """Local times made from each event's UTC hour (its local date and hour from a table of
+    the range's hours) are the Python path's, across a day of offset changes and the ends of
+    the range; a zone whose offset is not whole hours is formatted per row instead."""
+    base = datetime(2025, 3, 9, 0, 0, 0, 250_000, tzinfo=UTC)
+    times = [base + timedelta(minutes=17 * i, seconds=i, microseconds=i) for i in range(90)]
+    times += [datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=UTC)]  # London's change
+    times += [datetime(2025, 3, 30, 1, tzinfo=UTC), datetime(2025, 3, 30, 1, 0, 0, 1, tzinfo=UTC)]
+    events = [(at, "Ana", None, None, None) for at in times]
+    with hourly_or_not() as made_hourly:
+        in_sql, in_python = export_both_ways(
+            sqlite_engine, events, zone, ["occurred_at_local", "utc_offset", "seq"], profile
+        )
+    assert in_sql == in_python
+    assert made_hourly == [hourly]
+    with sqlite_engine.connect() as connection:
+        temporary = connection.exec_driver_sql("SELECT name FROM sqlite_temp_master").all()
+    assert temporary == []
+
+
+def test_a_filter_the_hours_cannot_serve_is_formatted_per_row(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """Two workspaces: each hour's events would come from two index ranges and need a sort,
+    so the lines are made without the hours table, in the same order and bytes."""
+    at = datetime(2025, 3, 9, 6, tzinfo=UTC)
+    first = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    second = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    for ws, minutes in ((first, 0), (second, 1), (first, 2), (second, 120)):
+        write(sqlite_engine, ws, [draft(occurred_at=at + timedelta(minutes=minutes))])
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(first, second),
+            start=at - timedelta(days=1),
+            end=at + timedelta(days=1),
+        ),
+        output=tmp_path / "two.csv",
+        time_zone="America/Chicago",
+        columns=("occurred_at_local", "utc_offset", "seq", "actor_name"),
+    )
+    with hourly_or_not() as made_hourly:
+        export_csv(sqlite_engine, CLEO, request)
+    assert made_hourly == [False]
+    written = (tmp_path / "two.csv").read_bytes()
+    assert written == formatted_in_python(sqlite_engine, request)
+    assert written.count(b"\r\n") == 5
+
+
+def test_a_weekday_filter_keeps_its_range(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """A weekday or hour term is worked out for the filter's range, which the hours table
+    would replace: such an export is formatted per row, with the same rows and bytes."""
+    at = datetime(2025, 3, 9, 6, tzinfo=UTC)  # a Sunday night in Chicago, 00:00 or later
+    ws = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    write(sqlite_engine, ws, [draft(occurred_at=at + timedelta(hours=h)) for h in range(30)])
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=2)
+        ).with_terms(Term("weekday", "sun")),
+        output=tmp_path / "sundays.csv",
+        time_zone="America/Chicago",
+        range_zone="America/Chicago",
+        columns=("occurred_at_local", "utc_offset", "seq"),
+    )
+    with hourly_or_not() as made_hourly:
+        export_csv(sqlite_engine, CLEO, request)
+    written = (tmp_path / "sundays.csv").read_bytes()
+    assert made_hourly == [False]
+    assert written == formatted_in_python(sqlite_engine, request)
+    days = {line[:10] for line in written.split(b"\r\n")[1:] if line}
+    assert days == {b"2025-03-09"}
