@@ -28,10 +28,11 @@ _SPECIALS = (",", '"', "\r", "\n")
 # a comma ("KHTML, like Gecko"). A row read again costs a query; a column that needed it in
 # most rows would make the export several times slower.
 _QUOTED_IN_SQL = {"details": '"', "user_agent": ","}
-# Cells of these kinds never hold one of the four characters: numbers, times formatted in SQL
-# (digits, dashes, colons, a space or ``T``, ``Z``, an offset), lowercase hex, and labels,
-# names from a fixed list nvadmin chose (tests/unit/test_export_sqlite_lines.py checks them).
-_NEVER_QUOTED = frozenset({Kind.NUMBER, Kind.LOCAL_TIME, Kind.UTC_OFFSET, Kind.HEX, Kind.LABEL})
+# Cells of these kinds never hold one of the four characters: numbers, offsets, lowercase hex,
+# and labels, names from a fixed list nvadmin chose (tests/unit/test_export_sqlite_lines.py
+# checks them). Time cells copy parts of the stored time text (the UTC time, the local
+# minutes and seconds), so the stored time is in the probe once.
+_NEVER_QUOTED = frozenset({Kind.NUMBER, Kind.UTC_OFFSET, Kind.HEX, Kind.LABEL})
 # Whole lines are chosen among variants for this many columns quoted in SQL (2 ** n printfs).
 _VARIANTS_FOR = 2
 
