@@ -164,7 +164,7 @@ class ZoneClock:
     stretch between two offset changes (nested halves: a range of years costs a few
     comparisons per row, not one per change). A stretch's local time is the UTC time shifted
     by a constant, so PostgreSQL formats it as cheaply as the UTC time, and SQLite with one
-    ``strftime``."""
+    ``datetime()`` (or, in whole hours, from a table of the range's hours: :meth:`hours`)."""
 
     def __init__(self, zone: ZoneInfo, first: datetime, last: datetime) -> None:
         self.first, self.last = first, last

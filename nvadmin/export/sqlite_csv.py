@@ -8,8 +8,13 @@ quotes with its quotes doubled), joined by commas and ended by the profile's lin
 or LF). Python only joins a batch of lines and writes it.
 
 Local times: SQLite knows no time zones; the zone's UTC offsets over the exported range come
-from :class:`nvadmin.export.columns.ZoneClock` (one ``CASE`` branch per stretch between two
-offset changes).
+from :class:`nvadmin.export.columns.ZoneClock`. When every offset is a whole number of hours
+(and changes on the hour), each event is joined to its UTC hour in a temporary table of the
+range's hours that holds the hour's local date and hour and its offset cells, and the local
+time is those plus the stored minutes and seconds: no date arithmetic per row. Otherwise
+(half-hour zones, a weekday or hour filter, a plan that would not read the hours in order)
+each local time is ``datetime()`` on the stored second in a ``CASE`` branch per stretch
+between two offset changes. Measurements: benchmarks/RESULTS.md, "Export".
 """
 
 from __future__ import annotations
