@@ -218,7 +218,7 @@ class ZoneClock:
                     (
                         sqlite_timestamp(max(start, self.first)),
                         sqlite_timestamp(min(start + hour, end)),
-                        f"{local:%Y-%m-%d}{profile.separator}{local:%H}",
+                        local.replace(tzinfo=None).isoformat(profile.separator, "hours"),
                         profile.offset(offset),
                         iso_offset(offset) if profile.offset_in_local else "",
                     )

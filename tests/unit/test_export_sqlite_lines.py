@@ -433,3 +433,21 @@ def test_a_weekday_filter_keeps_its_range(sqlite_engine: Engine, tmp_path: Path)
     assert written == formatted_in_python(sqlite_engine, request)
     days = {line[:10] for line in written.split(b"\r\n")[1:] if line}
     assert days == {b"2025-03-09"}
+
+
+@pytest.mark.parametrize("profile", profiles.PROFILES, ids=lambda p: p.key)
+def test_hours_of_years_before_1000(sqlite_engine: Engine, profile: Profile) -> None:
+    """The hours table writes four-digit years as the Python path does (``%Y`` would not)."""
+    at = datetime(999, 6, 1, 12, 30, 5, 123_456, tzinfo=UTC)
+    events = [(at + timedelta(minutes=40 * i), "Ana", None, None, None) for i in range(3)]
+    with hourly_or_not() as made_hourly:
+        in_sql, in_python = export_both_ways(
+            sqlite_engine,
+            events,
+            "UTC",
+            ["occurred_at_local", "utc_offset", "occurred_at_utc"],
+            profile,
+        )
+    assert made_hourly == [True]
+    assert in_sql == in_python
+    assert b"0999-06-01" in in_sql
