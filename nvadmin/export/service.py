@@ -673,7 +673,11 @@ def _sqlite_lines_statements(
 
 
 def _sqlite_lines(
-    db: Any, request: ExportRequest, columns: Sequence[Column], dialect: Any, clock: Any
+    db: Any,
+    request: ExportRequest,
+    columns: Sequence[Column],
+    dialect: Any,
+    clock: ZoneClock | None,
 ) -> tuple[Any, Iterator[tuple[bytes, int]], bool]:
     """The cursor and batches of finished CSV lines, and whether the hours table was made
     (the caller drops it when the rows are read)."""

@@ -451,3 +451,23 @@ def test_hours_of_years_before_1000(sqlite_engine: Engine, profile: Profile) -> 
     assert made_hourly == [True]
     assert in_sql == in_python
     assert b"0999-06-01" in in_sql
+
+
+def test_more_columns_quoted_in_sql_than_line_variants(sqlite_engine: Engine) -> None:
+    """Details chosen twice next to the user agent: three cells tested in SQL, the third
+    quoted in a printf of its own rather than by another variant of the whole line."""
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    events = [
+        (at, "Ana", None, "Mozilla/5.0 (KHTML, like Gecko)", 'say "hi"'),
+        (at, "Ana", None, "curl/8", None),
+        (at, "=Ana", None, "=cmd", "a\nb"),
+    ]
+    in_sql, in_python = export_both_ways(
+        sqlite_engine,
+        events,
+        "UTC",
+        ["details", "user_agent", "actor_name", "details"],
+        profiles.EXCEL,
+    )
+    assert in_sql == in_python
+    assert b'"{""note"":""say \\""hi\\""""}"' in in_sql
