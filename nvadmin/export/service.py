@@ -20,7 +20,9 @@ How an export stays honest:
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import logging
 import threading
 import time
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +54,14 @@ from nvadmin.export.columns import (
     cells_sql,
     python_cell,
     resolve,
+    sqlite_pieces,
 )
 from nvadmin.export.formats import FileFormat
 from nvadmin.export.profiles import Profile
 from nvadmin.files.atomic import AtomicFile, sweep_stale
 from nvadmin.identity import Permission, Role, StaffIdentity
 from nvadmin.query import workspaces as workspace_repository
+from nvadmin.query.fields import SEARCHED, Match
 from nvadmin.query.filters import EventFilter, where_clause
 from nvadmin.query.localtime import zone_info
 from nvadmin.workers.cancel import Cancelled, CancelToken
@@ -632,28 +637,64 @@ def _positional(compiled: Any) -> list[Any]:
 
 
 def _sqlite_lines_statements(
-    request: ExportRequest, columns: Sequence[Column], dialect: Any, cells: Sequence[str]
+    request: ExportRequest,
+    columns: Sequence[Column],
+    dialect: Any,
+    clock: ZoneClock | None,
+    hourly: bool = False,
 ) -> tuple[str, list[Any], str]:
     """The rows as ``(id, probe, line)`` in order, and the careful line of one row by id (see
-    :mod:`nvadmin.export.sqlite_csv`)."""
+    :mod:`nvadmin.export.sqlite_csv`). ``hourly``: each event joined to its hour in the table
+    of :func:`sqlite_csv.create_hours` (which covers exactly the exported events' range, so
+    the filter's own time bounds are left to it: SQLite seeks an index by one range only)."""
     table = "activity_events"
-    line_end = request.profile.line_end
-    rows: Any = (
-        select(
-            *[
-                literal_column(sql)
-                for sql in sqlite_csv.fast_row_sql(columns, cells, table, line_end)
-            ]
-        )
-        .select_from(EVENTS)
-        .where(where_clause(request.event_filter))
-        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+    profile = request.profile
+    line_end = profile.line_end
+    hours = sqlite_csv.HOURS if hourly else None
+    pieces = sqlite_pieces(columns, table, profile, clock, hours)
+    selected = ", ".join(sqlite_csv.fast_row_sql(columns, pieces, table, line_end))
+    event_filter = request.event_filter
+    if hourly:
+        event_filter = dataclasses.replace(event_filter, start=None, end=None)
+    where = where_clause(event_filter).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
     )
-    compiled = rows.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    source, condition = table, str(where)
+    order = f"{table}.occurred_at, {table}.id"
+    if hourly:
+        source, condition = sqlite_csv.hourly_from(condition, table)
+        order = f"{sqlite_csv.HOURS}.n, {order}"
+    sql = f"SELECT {selected} FROM {source} WHERE {condition} ORDER BY {order}"
+    cells = cells_sql(columns, "sqlite", table, profile, clock)
     named, line = sqlite_csv.careful_line_sql(cells, line_end)
     inner = ", ".join(f"{sql} AS {name}" for name, sql in named)
     one = f"SELECT {line} FROM (SELECT {inner} FROM {table} WHERE id = ? LIMIT -1 OFFSET 0)"
-    return str(compiled), _positional(compiled), one
+    return sql, _positional(where), one
+
+
+def _sqlite_lines(
+    db: Any,
+    request: ExportRequest,
+    columns: Sequence[Column],
+    dialect: Any,
+    clock: ZoneClock | None,
+) -> tuple[Any, Iterator[tuple[bytes, int]], bool]:
+    """The cursor and batches of finished CSV lines, and whether the hours table was made
+    (the caller drops it when the rows are read)."""
+    # A weekday or hour term's SQL is made for the filter's range, which the hours replace.
+    clocked = any(SEARCHED[t.field].match is Match.CLOCK for t in request.event_filter.terms)
+    hours = None if clock is None or clocked else clock.hours(request.profile)
+    if hours:
+        sqlite_csv.create_hours(db, hours)
+        sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, True)
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+        if sqlite_csv.hourly_plan_ok(plan, "activity_events"):
+            cursor = db.execute(sql, params)
+            return cursor, _finished_lines(db, cursor, one), True
+        sqlite_csv.drop_hours(db)
+    sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock)
+    cursor = db.execute(sql, params)
+    return cursor, _finished_lines(db, cursor, one), False
 
 
 @contextmanager
@@ -680,6 +721,7 @@ def _stream_sqlite(
             stop = _interrupter(db, "sqlite")
             token.on_cancel(stop.fire)
             cursor = None
+            hourly = False
             try:
                 token.check()
                 counted, first, last = db.execute(range_sql, range_params).fetchone()
@@ -698,14 +740,9 @@ def _stream_sqlite(
                     if in_python:
                         batches = _python_formatted(db, request, columns, engine.dialect)
                     else:
-                        cells = cells_sql(
-                            columns, "sqlite", "activity_events", request.profile, clock
+                        cursor, batches, hourly = _sqlite_lines(
+                            db, request, columns, engine.dialect, clock
                         )
-                        sql, params, one = _sqlite_lines_statements(
-                            request, columns, engine.dialect, cells
-                        )
-                        cursor = db.execute(sql, params)
-                        batches = _finished_lines(db, cursor, one)
                 rows = 0
                 for lines, size in batches:
                     out.write(lines)
@@ -718,6 +755,9 @@ def _stream_sqlite(
                 # make the rollback fail too; finishing it first clears the flag.
                 if cursor is not None:
                     cursor.close()
+                if hourly:  # (a failed drop: the next export drops it before making its own)
+                    with contextlib.suppress(sqlite3.Error):
+                        sqlite_csv.drop_hours(db)
         return rows, counted
     except sqlite3.OperationalError as error:
         if token.cancelled:
@@ -766,16 +806,20 @@ def _joined(cursor: Any) -> Iterator[tuple[bytes, int]]:
 def _finished_lines(db: Any, cursor: Any, one: str) -> Iterator[tuple[bytes, int]]:
     """Batches of finished lines; the few rows with a comma, quote, CR or LF in a cell are
     read again, every cell tested (a second cursor in the same read transaction)."""
+    probe, line = itemgetter(1), itemgetter(2)
     while batch := cursor.fetchmany(SQLITE_BATCH):
-        _ids, probes, lines = zip(*batch, strict=True)
-        if sqlite_csv.needs_quotes(b"".join(probes)):
-            lines = tuple(
-                db.execute(one, (event_id,)).fetchone()[0]
-                if sqlite_csv.needs_quotes(probe)
-                else line
-                for event_id, probe, line in batch
+        if sqlite_csv.needs_quotes(b"".join(map(probe, batch))):
+            yield (
+                b"".join(
+                    db.execute(one, (event_id,)).fetchone()[0]
+                    if sqlite_csv.needs_quotes(probed)
+                    else finished
+                    for event_id, probed, finished in batch
+                ),
+                len(batch),
             )
-        yield b"".join(lines), len(batch)
+        else:
+            yield b"".join(map(line, batch)), len(batch)
 
 
 class _Lines:

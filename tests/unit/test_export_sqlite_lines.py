@@ -9,14 +9,17 @@ import itertools
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
+from sqlalchemy import event as sqlalchemy_event
 
 from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.export import profiles, service
@@ -24,7 +27,8 @@ from nvadmin.export.columns import BY_KEY, COLUMNS, FORMULA_STARTS, Kind, ZoneCl
 from nvadmin.export.profiles import DATA, EXCEL, Profile
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.identity import Role, StaffIdentity
-from nvadmin.query.filters import EventFilter
+from nvadmin.query.fields import AGENT_FAMILIES
+from nvadmin.query.filters import EventFilter, Term
 from nvadmin.query.localtime import offset_spans
 from tests.factories import add_workspace, draft, write
 
@@ -138,6 +142,22 @@ def export_both_ways(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def hourly_or_not() -> Iterator[list[bool]]:
+    """Whether each SQLite CSV export in the block made its lines with the hours table."""
+    made_hourly: list[bool] = []
+    lines = service._sqlite_lines
+
+    def spy(*args: Any) -> Any:
+        found = lines(*args)
+        made_hourly.append(found[2])
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "_sqlite_lines", spy)
+        yield made_hourly
+
+
 @settings(
     max_examples=40,
     deadline=None,
@@ -234,3 +254,220 @@ def test_browser_user_agents_and_json_details(sqlite_engine: Engine) -> None:
     in_sql, in_python = export_both_ways(sqlite_engine, events, "America/Chicago", keys)
     assert in_sql == in_python
     assert b'"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"' in in_sql
+
+
+def test_labels_hold_no_character_that_needs_quotes() -> None:
+    """Label cells are left out of the probe (see sqlite_csv._NEVER_QUOTED): every name they
+    can hold must be written without quotes."""
+    for family in AGENT_FAMILIES:
+        assert not any(c in family for c in ',"\r\n'), family
+
+
+def test_cells_that_never_need_quotes_cause_no_second_read(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """Browser user agents hold commas; the user-agent family made from them, the times and
+    the sequence number never need quotes, so no row is read a second time, and details and
+    user agents are quoted inside the line itself."""
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131"
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    ws = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    write(
+        sqlite_engine,
+        ws,
+        [
+            draft(occurred_at=at + timedelta(seconds=i), user_agent=agent, details={"n": i})
+            for i in range(3)
+        ],
+    )
+    statements: list[str] = []
+    engine = make_engine(str(sqlite_engine.url))
+    sqlalchemy_event.listen(
+        engine,
+        "connect",
+        lambda connection, _record: connection.set_trace_callback(statements.append),
+    )
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=1)
+        ),
+        output=tmp_path / "agents.csv",
+        time_zone="America/Chicago",
+        columns=(
+            "occurred_at_local",
+            "utc_offset",
+            "seq",
+            "user_agent_family",
+            "user_agent",
+            "details",
+        ),
+    )
+    try:
+        export_csv(engine, CLEO, request)
+        written = (tmp_path / "agents.csv").read_bytes()
+        assert written == formatted_in_python(engine, request)
+    finally:
+        engine.dispose()
+    assert [s for s in statements if "WHERE id = " in s] == []
+    assert b'"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)' in written
+    assert b',"{""n"":0}"\r\n' in written
+
+
+def test_backslashes_tabs_and_blobs(sqlite_engine: Engine) -> None:
+    """A user agent with a backslash or a tab (which JSON escapes, but CSV does not quote) is
+    written as it is; a text column holding a blob that starts with a formula character (only
+    a direct write could store one) is still neutralised, as the Python path does."""
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    events = [(at, "Ana", None, "Tool\\1.0\tx", None), (at, "=1+1", None, "a,b", None)]
+    ws = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    write(
+        sqlite_engine,
+        ws,
+        [draft(occurred_at=e[0], name=e[1], user_agent=e[3]) for e in events],
+    )
+    with sqlite_engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO activity_events (workspace_id, seq, occurred_at, actor_type, actor_name,"
+            " action, category, outcome, prev_hash, hash) SELECT workspace_id, seq + 100,"
+            " occurred_at, actor_type, CAST('=2+2' AS BLOB), action, category, outcome,"
+            " prev_hash, hash FROM activity_events WHERE workspace_id = ? LIMIT 1",
+            (ws,),
+        )
+    folder = Path(tempfile.mkdtemp(prefix="nvadmin-lines-out-"))
+    try:
+        request = ExportRequest(
+            event_filter=EventFilter(
+                workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=1)
+            ),
+            output=folder / "lines.csv",
+            time_zone="UTC",
+            columns=("actor_name", "user_agent"),
+        )
+        export_csv(sqlite_engine, CLEO, request)
+        written = (folder / "lines.csv").read_bytes()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert written.removeprefix(service.BOM).split(b"\r\n") == [
+        b"actor_name,user_agent",
+        b"Ana,Tool\\1.0\tx",
+        b'\'=1+1,"a,b"',
+        b"'=2+2,",
+        b"",
+    ]
+
+
+@pytest.mark.parametrize("profile", profiles.PROFILES, ids=lambda p: p.key)
+@pytest.mark.parametrize(
+    ("zone", "hourly"),
+    [("America/Chicago", True), ("Europe/London", True), ("Asia/Kolkata", False)],
+)
+def test_local_times_from_the_hours_table(
+    sqlite_engine: Engine, tmp_path: Path, profile: Profile, zone: str, hourly: bool
+) -> None:
+    """Local times made from each event's UTC hour (its local date and hour from a table of
+    the range's hours) are the Python path's, across a day of offset changes and the ends of
+    the range; a zone whose offset is not whole hours is formatted per row instead."""
+    base = datetime(2025, 3, 9, 0, 0, 0, 250_000, tzinfo=UTC)
+    times = [base + timedelta(minutes=17 * i, seconds=i, microseconds=i) for i in range(90)]
+    times += [datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=UTC)]  # London's change
+    times += [datetime(2025, 3, 30, 1, tzinfo=UTC), datetime(2025, 3, 30, 1, 0, 0, 1, tzinfo=UTC)]
+    events = [(at, "Ana", None, None, None) for at in times]
+    with hourly_or_not() as made_hourly:
+        in_sql, in_python = export_both_ways(
+            sqlite_engine, events, zone, ["occurred_at_local", "utc_offset", "seq"], profile
+        )
+    assert in_sql == in_python
+    assert made_hourly == [hourly]
+    with sqlite_engine.connect() as connection:
+        temporary = connection.exec_driver_sql("SELECT name FROM sqlite_temp_master").all()
+    assert temporary == []
+
+
+def test_a_filter_the_hours_cannot_serve_is_formatted_per_row(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """Two workspaces: each hour's events would come from two index ranges and need a sort,
+    so the lines are made without the hours table, in the same order and bytes."""
+    at = datetime(2025, 3, 9, 6, tzinfo=UTC)
+    first = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    second = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    for ws, minutes in ((first, 0), (second, 1), (first, 2), (second, 120)):
+        write(sqlite_engine, ws, [draft(occurred_at=at + timedelta(minutes=minutes))])
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(first, second),
+            start=at - timedelta(days=1),
+            end=at + timedelta(days=1),
+        ),
+        output=tmp_path / "two.csv",
+        time_zone="America/Chicago",
+        columns=("occurred_at_local", "utc_offset", "seq", "actor_name"),
+    )
+    with hourly_or_not() as made_hourly:
+        export_csv(sqlite_engine, CLEO, request)
+    assert made_hourly == [False]
+    written = (tmp_path / "two.csv").read_bytes()
+    assert written == formatted_in_python(sqlite_engine, request)
+    assert written.count(b"\r\n") == 5
+
+
+def test_a_weekday_filter_keeps_its_range(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """A weekday or hour term is worked out for the filter's range, which the hours table
+    would replace: such an export is formatted per row, with the same rows and bytes."""
+    at = datetime(2025, 3, 9, 6, tzinfo=UTC)  # a Sunday night in Chicago, 00:00 or later
+    ws = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    write(sqlite_engine, ws, [draft(occurred_at=at + timedelta(hours=h)) for h in range(30)])
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=2)
+        ).with_terms(Term("weekday", "sun")),
+        output=tmp_path / "sundays.csv",
+        time_zone="America/Chicago",
+        range_zone="America/Chicago",
+        columns=("occurred_at_local", "utc_offset", "seq"),
+    )
+    with hourly_or_not() as made_hourly:
+        export_csv(sqlite_engine, CLEO, request)
+    written = (tmp_path / "sundays.csv").read_bytes()
+    assert made_hourly == [False]
+    assert written == formatted_in_python(sqlite_engine, request)
+    days = {line[:10] for line in written.split(b"\r\n")[1:] if line}
+    assert days == {b"2025-03-09"}
+
+
+@pytest.mark.parametrize("profile", profiles.PROFILES, ids=lambda p: p.key)
+def test_hours_of_years_before_1000(sqlite_engine: Engine, profile: Profile) -> None:
+    """The hours table writes four-digit years as the Python path does (``%Y`` would not)."""
+    at = datetime(999, 6, 1, 12, 30, 5, 123_456, tzinfo=UTC)
+    events = [(at + timedelta(minutes=40 * i), "Ana", None, None, None) for i in range(3)]
+    with hourly_or_not() as made_hourly:
+        in_sql, in_python = export_both_ways(
+            sqlite_engine,
+            events,
+            "UTC",
+            ["occurred_at_local", "utc_offset", "occurred_at_utc"],
+            profile,
+        )
+    assert made_hourly == [True]
+    assert in_sql == in_python
+    assert b"0999-06-01" in in_sql
+
+
+def test_more_columns_quoted_in_sql_than_line_variants(sqlite_engine: Engine) -> None:
+    """Details chosen twice next to the user agent: three cells tested in SQL, the third
+    quoted in a printf of its own rather than by another variant of the whole line."""
+    at = datetime(2025, 3, 9, 8, tzinfo=UTC)
+    events = [
+        (at, "Ana", None, "Mozilla/5.0 (KHTML, like Gecko)", 'say "hi"'),
+        (at, "Ana", None, "curl/8", None),
+        (at, "=Ana", None, "=cmd", "a\nb"),
+    ]
+    in_sql, in_python = export_both_ways(
+        sqlite_engine,
+        events,
+        "UTC",
+        ["details", "user_agent", "actor_name", "details"],
+        profiles.EXCEL,
+    )
+    assert in_sql == in_python
+    assert b'"{""note"":""say \\""hi\\""""}"' in in_sql
