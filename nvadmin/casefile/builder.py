@@ -39,7 +39,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.audit.checkpoints import fingerprint, public_pem
-from nvadmin.casefile import container, encrypted
+from nvadmin.casefile import container, encrypted, schema
 from nvadmin.db import migrate
 from nvadmin.db.models import (
     ActivityEvent,
@@ -67,8 +67,11 @@ _BATCH = 5_000
 # The indexes are kept up to date row by row, not built after the copy: CREATE INDEX sorts
 # every key, and with temporary storage in memory (SQLCipher does not encrypt temporary
 # files) that sort would hold them all, growing with the case. The events arrive in chain
-# order, so most indexes grow at a few places that stay in the cache.
-CACHE_KIB = 64 * 1024
+# order, so most indexes grow at a few places that stay in the cache; those by patient and
+# resource take their rows anywhere, and each page they miss is decrypted, then encrypted
+# again. 128 MiB is what the key derivation (scrypt, N=2^17, r=8) already takes at the start,
+# so the build's peak memory stays where that puts it.
+CACHE_KIB = 128 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
 CASE_TABLES = (
     "CREATE TABLE case_chain_context AS SELECT * FROM activity_events WHERE 0",
@@ -209,6 +212,9 @@ def _build(
         case_engine.dispose()  # the schema is in; from here on the raw connection writes
     for statement in CASE_TABLES:
         database.execute(statement)
+    one_workspace = len(set(event_filter.workspace_ids)) == 1
+    if one_workspace:
+        schema.use_one_workspace_indexes(database)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(
@@ -225,6 +231,7 @@ def _build(
                 progress,
                 token,
             )
+    manifest["case_schema"] = schema.ONE_WORKSPACE if one_workspace else schema.SEVERAL_WORKSPACES
     database.execute(
         "INSERT INTO case_manifest (key, value) VALUES ('manifest', ?)",
         (json.dumps(manifest, ensure_ascii=False, sort_keys=True),),
@@ -304,14 +311,20 @@ def _copy(
             database.executemany(insert_event, [tuple(r) for r in batch])
             done += len(batch)
             progress(done, total, f"{done:,} of {total:,} events copied")
-    # workspace -> [first seq, last seq, matching count], read back from the workspace_seq index
-    spans = {
-        int(w): [int(first), int(last), int(count)]
-        for w, first, last, count in database.execute(
-            "SELECT workspace_id, min(seq), max(seq), count(*) FROM activity_events "
-            "GROUP BY workspace_id"
-        )
-    }
+    # workspace -> [first seq, last seq, matching count], read back from the chain index, one
+    # workspace at a time (a GROUP BY without an index that starts with the workspace would
+    # sort every event in memory)
+    candidates = event_filter.workspace_ids or tuple(
+        source_connection.execute(select(Workspace.id).order_by(Workspace.id)).scalars()
+    )
+    spans: dict[int, list[int]] = {}
+    for candidate in sorted(set(candidates)):
+        first_seq, last_seq, count = database.execute(
+            "SELECT min(seq), max(seq), count(*) FROM activity_events WHERE workspace_id = ?",
+            (candidate,),
+        ).fetchone()
+        if count:
+            spans[int(candidate)] = [int(first_seq), int(last_seq), int(count)]
     workspace_ids = sorted(set(spans) | set(event_filter.workspace_ids))
     segments: list[dict[str, Any]] = []
     context_total = 0
@@ -529,8 +542,11 @@ def _copy_context_tables(
                     for r in source_connection.execute(select(table).where(key.in_(workspace_ids)))
                 ]
                 if model is Workspace:
-                    # The staff workspace row comes with the schema; replace it as it was.
-                    target.execute(table.delete().where(table.c.id.in_(workspace_ids)))
+                    # Only the case's own workspaces: the staff workspace row that comes with
+                    # the schema goes unless its events are in the case (the browser reads
+                    # each listed workspace's rows apart, and the one-workspace indexes
+                    # would look for another workspace's rows through every event).
+                    target.execute(table.delete())
                     summary = [
                         {
                             "id": r["id"],
