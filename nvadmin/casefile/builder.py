@@ -73,8 +73,8 @@ _BATCH = 5_000
 # files) that sort would hold them all, growing with the case. The events arrive in chain
 # order, so most indexes grow at a few places that stay in the cache; those by patient and
 # resource take their rows anywhere, and each page they miss is decrypted, then encrypted
-# again. 128 MiB is what the key derivation (scrypt, N=2^17, r=8) already takes at the start,
-# so the build's peak memory stays where that puts it.
+# again, so a larger cache saves a fifth of the build's CPU at 1M events; the build then peaks
+# at about 250 MB, whatever the size (benchmarks/RESULTS.md, "Case files").
 CACHE_KIB = 128 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
 _ID = EVENT_COLUMNS.index("id")
