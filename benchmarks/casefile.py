@@ -10,7 +10,8 @@ same run on the same warm database, is the database's own client reading the sam
 chain order and throwing them away: ``psql`` (``SELECT * ... ORDER BY seq`` printed unaligned
 to /dev/null) or the ``sqlite3`` shell. Printed: each step's time, CPU time and peak memory,
 and the create / reference ratio (target ≤ 2, memory ≤ 300 MB and flat in the number of
-events; open ≤ 2 s whatever the size).
+events; open ≤ 2 s whatever the size), then the case browser's slowest page per sort and
+search on the open case file (the open step's process, after verification).
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def step_open_verify(path: Path) -> dict[str, Any]:
     (result,) = verify_case(case, reviewer)
     verify_s = time.perf_counter() - started
     assert result.intact, result.lines()
+    browse = _browse(case, result.workspace_id)
     case.close()
     return {
         "open_seconds": open_s,
@@ -115,7 +117,48 @@ def step_open_verify(path: Path) -> dict[str, Any]:
         "verify_seconds": verify_s,
         "verified": result.events_verified,
         "peak_mb": _peak_mb(),
+        "browse": browse,
     }
+
+
+def _browse(case: Any, workspace_id: int) -> list[tuple[str, float]]:
+    """The case browser's pages on the open case file: each sort's first, next and last
+    page (descending), a patient's, a member's and an action's events in time order, and
+    sorting by workspace over "All workspaces" (an admin's view); the slowest page of each,
+    in milliseconds."""
+    from nvadmin.casefile.schema import sorted_keys
+    from nvadmin.identity import Role, StaffIdentity
+    from nvadmin.query.filters import EventFilter, Term
+    from nvadmin.query.paging import EventPager, Sort
+
+    reviewer = StaffIdentity(0, REVIEWER_EMAIL, "benchmark", Role.COMPLIANCE)
+    admin = StaffIdentity(0, REVIEWER_EMAIL, "benchmark", Role.ADMIN)
+    mine = EventFilter(workspace_ids=(workspace_id,))
+    newest = EventPager(case.engine, reviewer, mine, Sort("time", True)).first().rows
+    cases: list[tuple[str, Any, EventFilter, Sort]] = [
+        (f"sort by {key}", reviewer, mine, Sort(key, True)) for key in [*sorted_keys(), "workspace"]
+    ]
+    for field, value in (
+        ("patient", next((r.patient_id for r in newest if r.patient_id), None)),
+        ("user", next((r.actor_email for r in newest if r.actor_email), None)),
+        ("action", newest[0].action),
+    ):
+        if value:
+            searched = EventFilter(workspace_ids=(workspace_id,), terms=(Term(field, value),))
+            cases.append((f"{field}: search", reviewer, searched, Sort("time", True)))
+    cases.append(
+        ("sort by workspace, all workspaces", admin, EventFilter(), Sort("workspace", True))
+    )
+    slowest: list[tuple[str, float]] = []
+    for label, identity, event_filter, sort in cases:
+        pager = EventPager(case.engine, identity, event_filter, sort)
+        first = pager.first()
+        pages = [first.elapsed]
+        if first.rows:
+            pages.append(pager.after(first.rows[-1].cursor).elapsed)
+        pages.append(pager.last().elapsed)
+        slowest.append((label, max(pages) * 1e3))
+    return slowest
 
 
 def _child(*args: str) -> dict[str, Any]:
@@ -176,6 +219,8 @@ def run(url: str, folder: Path, label: str) -> None:
         f"| open + verify | {opened['open_seconds'] + opened['verify_seconds']:.1f} s "
         f"({opened['verified']:,} events) | — | — | {opened['peak_mb']:,.0f} MB |"
     )
+    print("case browser, slowest of first / next / last page:")
+    print(", ".join(f"{label} {ms:,.0f} ms" for label, ms in opened["browse"]))
 
 
 def main() -> int:

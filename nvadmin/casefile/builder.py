@@ -8,7 +8,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +17,13 @@ from typing import Any
 import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import (
+    ClauseElement,
     Column,
     ColumnElement,
     Connection,
     Engine,
+    Executable,
+    Select,
     String,
     Table,
     create_engine,
@@ -33,13 +36,14 @@ from sqlalchemy import (
 from sqlalchemy import column as column_clause
 from sqlalchemy import table as table_clause
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.audit.checkpoints import fingerprint, public_pem
-from nvadmin.casefile import container, encrypted
+from nvadmin.casefile import container, encrypted, schema
 from nvadmin.db import migrate
 from nvadmin.db.models import (
     ActivityEvent,
@@ -67,9 +71,13 @@ _BATCH = 5_000
 # The indexes are kept up to date row by row, not built after the copy: CREATE INDEX sorts
 # every key, and with temporary storage in memory (SQLCipher does not encrypt temporary
 # files) that sort would hold them all, growing with the case. The events arrive in chain
-# order, so most indexes grow at a few places that stay in the cache.
-CACHE_KIB = 64 * 1024
+# order, so most indexes grow at a few places that stay in the cache; those by patient and
+# resource take their rows anywhere, and each page they miss is decrypted, then encrypted
+# again, so a larger cache saves a fifth of the build's CPU at 1M events; the build then peaks
+# at about 250 MB, whatever the size (benchmarks/RESULTS.md, "Case files").
+CACHE_KIB = 128 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
+_ID = EVENT_COLUMNS.index("id")
 CASE_TABLES = (
     "CREATE TABLE case_chain_context AS SELECT * FROM activity_events WHERE 0",
     "CREATE INDEX ix_case_chain_context_workspace_seq ON case_chain_context (workspace_id, seq)",
@@ -209,6 +217,9 @@ def _build(
         case_engine.dispose()  # the schema is in; from here on the raw connection writes
     for statement in CASE_TABLES:
         database.execute(statement)
+    one_workspace = len(set(event_filter.workspace_ids)) == 1
+    if one_workspace:
+        schema.use_one_workspace_indexes(database)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(
@@ -225,6 +236,7 @@ def _build(
                 progress,
                 token,
             )
+    manifest["case_schema"] = schema.ONE_WORKSPACE if one_workspace else schema.SEVERAL_WORKSPACES
     database.execute(
         "INSERT INTO case_manifest (key, value) VALUES ('manifest', ?)",
         (json.dumps(manifest, ensure_ascii=False, sort_keys=True),),
@@ -295,23 +307,27 @@ def _copy(
         database.execute("BEGIN")
     else:
         database.execute("BEGIN")
-        rows = source_connection.execution_options(stream_results=True, yield_per=_BATCH).execute(
-            select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
-        )
         done = 0
-        for batch in rows.partitions(_BATCH):
+        matching = select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
+        for batch in _batches(source_connection, matching):
             token.check()
-            database.executemany(insert_event, [tuple(r) for r in batch])
+            database.executemany(insert_event, batch)
             done += len(batch)
             progress(done, total, f"{done:,} of {total:,} events copied")
-    # workspace -> [first seq, last seq, matching count], read back from the workspace_seq index
-    spans = {
-        int(w): [int(first), int(last), int(count)]
-        for w, first, last, count in database.execute(
-            "SELECT workspace_id, min(seq), max(seq), count(*) FROM activity_events "
-            "GROUP BY workspace_id"
-        )
-    }
+    # workspace -> [first seq, last seq, matching count], read back from the chain index, one
+    # workspace at a time (a GROUP BY without an index that starts with the workspace would
+    # sort every event in memory)
+    candidates = event_filter.workspace_ids or tuple(
+        source_connection.execute(select(Workspace.id).order_by(Workspace.id)).scalars()
+    )
+    spans: dict[int, list[int]] = {}
+    for candidate in sorted(set(candidates)):
+        first_seq, last_seq, count = database.execute(
+            "SELECT min(seq), max(seq), count(*) FROM activity_events WHERE workspace_id = ?",
+            (candidate,),
+        ).fetchone()
+        if count:
+            spans[int(candidate)] = [int(first_seq), int(last_seq), int(count)]
     workspace_ids = sorted(set(spans) | set(event_filter.workspace_ids))
     segments: list[dict[str, Any]] = []
     context_total = 0
@@ -331,16 +347,14 @@ def _copy(
         # When the matching events already form the whole segment (a workspace, a time
         # range), there is nothing to add; otherwise add the events between them.
         if count != end - first + 1:
-            segment_rows = source_connection.execution_options(
-                stream_results=True, yield_per=_BATCH
-            ).execute(
+            segment = (
                 select(*stored)
                 .where(e.workspace_id == workspace_id, e.seq.between(first, end))
                 .order_by(e.seq)
             )
-            for batch in segment_rows.partitions(_BATCH):
+            for batch in _batches(source_connection, segment):
                 token.check()
-                inserted = database.executemany(insert_context, [(*r, r.id) for r in batch])
+                inserted = database.executemany(insert_context, [(*r, r[_ID]) for r in batch])
                 context += inserted.rowcount
                 progress(context, None, f"{context:,} chain context events copied")
         checkpoints = source_connection.execute(
@@ -416,6 +430,43 @@ def _copy(
         "public_keys": {k: fingerprint(v) for k, v in keys.items()},
         "unknown_checkpoint_keys": sorted(used_keys - set(keys)),
     }
+
+
+class _DeclaredCursor(Executable, ClauseElement):
+    """``DECLARE name NO SCROLL CURSOR FOR query`` (PostgreSQL), its parameters bound and
+    processed by SQLAlchemy like any statement's."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Select[Any]) -> None:
+        self.name = name
+        self.query = query
+
+
+@compiles(_DeclaredCursor, "postgresql")
+def _declare(element: _DeclaredCursor, compiler: Any, **kw: Any) -> str:
+    return f"DECLARE {element.name} NO SCROLL CURSOR FOR {compiler.process(element.query, **kw)}"
+
+
+def _batches(connection: Connection, query: Select[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``query`` as plain tuples, ``_BATCH`` at a time (bounded memory), for
+    ``executemany`` to take as they are.
+
+    From PostgreSQL, a cursor declared on the server in the connection's transaction and
+    fetched by the driver in binary: no SQLAlchemy row object per event and no integer or
+    hash parsed from text (reading a million events: 1.2 s of CPU instead of 3.4 s)."""
+    if connection.dialect.name != "postgresql":
+        rows = connection.execution_options(stream_results=True, yield_per=_BATCH).execute(query)
+        for part in rows.partitions(_BATCH):
+            yield [tuple(r) for r in part]
+        return
+    connection.execute(_DeclaredCursor("nvadmin_case_rows", query))
+    driver: Any = connection.connection.driver_connection
+    with driver.cursor(binary=True) as cursor:
+        while rows := cursor.execute(f"FETCH FORWARD {_BATCH} FROM nvadmin_case_rows").fetchall():
+            yield rows
+    # Stopped early (cancelled, failed), the cursor ends with the transaction.
+    connection.exec_driver_sql("CLOSE nvadmin_case_rows")
 
 
 def _sqlite_file(connection: Connection) -> str | None:
@@ -529,8 +580,11 @@ def _copy_context_tables(
                     for r in source_connection.execute(select(table).where(key.in_(workspace_ids)))
                 ]
                 if model is Workspace:
-                    # The staff workspace row comes with the schema; replace it as it was.
-                    target.execute(table.delete().where(table.c.id.in_(workspace_ids)))
+                    # Only the case's own workspaces: the staff workspace row that comes with
+                    # the schema goes unless its events are in the case (the browser reads
+                    # each listed workspace's rows apart, and the one-workspace indexes
+                    # would look for another workspace's rows through every event).
+                    target.execute(table.delete())
                     summary = [
                         {
                             "id": r["id"],

@@ -5,7 +5,7 @@ usable by everyone else."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from nvadmin.db.types import sqlite_timestamp
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.workers.cancel import Cancelled, CancelToken
-from tests.factories import add_workspace, draft, write
+from tests.factories import T0, add_workspace, draft, write
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
 PASSPHRASE = "correct horse battery staple"
@@ -64,6 +64,42 @@ def test_the_case_holds_exactly_the_matching_rows(
         assert _events(case.engine, "1 = 1") == expected
         (result,) = verify_case(case, REVIEWER)
         assert result.intact
+    finally:
+        case.close()
+
+
+def test_a_time_range_over_every_workspace_holds_each_workspace_s_rows(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A filter with times (bound through the event time's own type, also in the cursor
+    declared on PostgreSQL) and no workspace (an admin's): each workspace with matching
+    events gets its segment, and only those workspaces are listed in the case."""
+    ws, other = add_workspace(engine), add_workspace(engine, "lakeside")
+    add_workspace(engine, "hillside")  # no events: not in the case
+    write(engine, ws, [draft(i * 10) for i in range(30)])
+    write(engine, other, [draft(i * 10) for i in range(20)])
+    start, end = T0 + timedelta(minutes=50), T0 + timedelta(minutes=150)
+    admin = StaffIdentity(1, "dana@nvadmin.example", "Dana", Role.ADMIN)
+    summary = create_case_file(
+        engine, admin, EventFilter(start=start, end=end), tmp_path / "c", PASSPHRASE, source="t"
+    )
+    expected = _events(
+        engine,
+        f"occurred_at >= '{sqlite_timestamp(start)}' AND occurred_at < '{sqlite_timestamp(end)}'"
+        if engine.dialect.name == "sqlite"
+        else f"occurred_at >= '{start.isoformat()}' AND occurred_at < '{end.isoformat()}'",
+    )
+    assert summary.events == len(expected) == 20
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        assert _events(case.engine, "1 = 1") == expected
+        assert case.manifest["case_schema"] == 1  # several workspaces: the main indexes
+        spans = [(s["workspace_id"], s["matching_events"]) for s in case.manifest["segments"]]
+        assert spans == [(ws, 10), (other, 10)]
+        with case.engine.connect() as c:
+            listed = c.execute(text("SELECT id FROM workspaces ORDER BY id")).scalars().all()
+        assert listed == [ws, other]
+        assert all(r.intact for r in verify_case(case, admin))
     finally:
         case.close()
 
