@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from sqlalchemy import Engine, func, select, text
 
 from nvadmin.analysis.reports import PATIENT_ACCESS, USER_ACTIVITY
@@ -242,6 +243,14 @@ def test_case_file_round_trip_in_the_browser(qtbot, context: Context, tmp_path: 
         lambda: not case_window.model.loading and case_window.model.rowCount() == 30,
     )
     assert "case file incident.nvcase" in case_window.windowTitle()
+    # The case file lists its own workspace only (no staff workspace, no "All workspaces"),
+    # and the keys cannot move the picker off it.
+    picker = case_window.picker
+    assert [picker.itemText(i) for i in range(picker.count())] == [picker.currentText()]
+    picker.setFocus()
+    qtbot.keyClick(picker, Qt.Key.Key_Home)
+    qtbot.keyClick(picker, Qt.Key.Key_Up)
+    assert picker.current() is not None and picker.current().id == ws
     assert not case_window.banner.isVisible()  # no failed write, no error
     assert not actions(case_window.menus.file)["Save case file…"]
     assert not actions(case_window.menus.file)["Export…"]  # a case file has no log to record it

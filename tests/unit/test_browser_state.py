@@ -68,6 +68,23 @@ def test_first_choice_remembered_then_first_clinic_then_all() -> None:
     assert only_platform_admin.first_choice(None) == (True, None)
 
 
+@pytest.mark.parametrize("workspace", [RIVERSIDE, PLATFORM])
+def test_a_case_file_of_one_workspace_has_no_all_workspaces(workspace: WorkspaceInfo) -> None:
+    case = BrowserState(ADMIN, read_only=True)
+    case.set_workspaces([workspace])
+    assert not case.may_browse_all
+    assert case.first_choice("") == (True, workspace)  # "all" remembered from the database
+    assert case.target_of(EventFilter()) == workspace  # a filter over every workspace
+    saved = SavedSearch("everything", "", None)
+    case.open_saved(saved)
+    assert case.workspace == workspace
+    # The database itself, or a case file of several workspaces, still offers them all.
+    database = BrowserState(ADMIN)
+    database.set_workspaces([workspace])
+    assert database.may_browse_all
+    assert loaded(read_only=True).may_browse_all
+
+
 def test_all_workspaces_only_for_admins() -> None:
     state = loaded(SUPPORT)
     with pytest.raises(Refused, match="Only admins"):

@@ -126,7 +126,16 @@ class BrowserState:
 
     @property
     def may_browse_all(self) -> bool:
-        return self.identity.can(Permission.ALL_WORKSPACES)
+        """ "All workspaces" is offered: to admins, but not in a case file of one workspace,
+        where it is that workspace (and the case file's own indexes serve that workspace's
+        orders only: docs/compliance.md)."""
+        return self.identity.can(Permission.ALL_WORKSPACES) and self.only_workspace() is None
+
+    def only_workspace(self) -> WorkspaceInfo | None:
+        """The workspace of a case file that holds one, else None."""
+        if self.read_only and len(self.workspaces) == 1:
+            return self.workspaces[0]
+        return None
 
     def set_workspaces(self, workspaces: list[WorkspaceInfo]) -> None:
         self.workspaces = tuple(workspaces)
@@ -151,6 +160,8 @@ class BrowserState:
         """The workspace to open on: the one remembered from last time ("" for all), else the
         first clinic, else all workspaces for an admin. ``(False, None)``: none may be
         browsed."""
+        if self.only_workspace() is not None:
+            return True, self.only_workspace()
         allow_all = self.may_browse_all
         if remembered == "" and allow_all:
             return True, None
@@ -179,6 +190,8 @@ class BrowserState:
     def target_of(self, event_filter: EventFilter) -> WorkspaceInfo | None:
         """The workspace to choose to show ``event_filter``; :class:`Refused` says why not."""
         if not event_filter.workspace_ids:
+            if self.only_workspace() is not None:
+                return self.only_workspace()
             if not self.may_browse_all:
                 raise Refused("Only admins may browse all workspaces at once.")
             return None
@@ -253,12 +266,12 @@ class BrowserState:
         """Choose the saved search's workspace and sort; its search, read in that workspace's
         zone. :class:`Refused` (nothing changed) when it cannot be opened."""
         if saved.workspace_id is None:
-            if not self.may_browse_all:
+            workspace = self.only_workspace()
+            if workspace is None and not self.may_browse_all:
                 raise Refused(
                     f"The saved search “{saved.name}” covers all workspaces, which only admins "
                     "may browse."
                 )
-            workspace = None
         else:
             workspace = self.workspace_by_id(saved.workspace_id)
             if workspace is None:
