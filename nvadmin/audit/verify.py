@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -180,6 +180,10 @@ def chained_values(row: Sequence[Any]) -> list[Any]:
 # Columns holding integers; every other chained field is text (or NULL).
 _INTEGER_FIELDS = frozenset({"workspace_id", "seq", "actor_id"})
 _FULL_ROW = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
+# On PostgreSQL every function and operator of the fast pass is named with its schema, so no
+# function or operator someone created elsewhere on the search path (CVE-2018-1058's trick: a
+# better-matching ``public.replace(varchar, ...)``) can stand in for the built-in one.
+_PG_CAT = "OPERATOR(pg_catalog.||)"
 
 
 def canonical_sql(dialect: str) -> str:
@@ -192,33 +196,60 @@ def canonical_sql(dialect: str) -> str:
     more than the rest of the walk, so strings are quoted with only their backslashes and
     quotes escaped: the same text as Python's for every string without a control character,
     and for one with, a text Python never writes (the event then goes to the careful pass).
-    Anything stored in an unexpected form (a time in another text form, say) also only sends
-    that event to the careful pass."""
+    The time: PostgreSQL formats the instant in UTC; SQLite's stored text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``) gets its space turned into ``T`` and a ``Z`` appended,
+    Python's text exactly; any other stored form gives a text Python writes for no instant,
+    or (the ``T`` form of the same instant) the very text of that instant.
+    Anything stored in an unexpected form thus only sends that event to the careful pass."""
     parts: list[str] = []
     for name in CHAINED_FIELDS:
         if dialect == "postgresql":
             if name == "occurred_at":
                 text = (
-                    "'\"' || to_char(occurred_at AT TIME ZONE 'UTC', "
-                    '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\''
+                    f"'\"' {_PG_CAT} pg_catalog.to_char(occurred_at AT TIME ZONE 'UTC', "
+                    f'\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') {_PG_CAT} \'"\''
                 )
             elif name in _INTEGER_FIELDS:
                 text = f"coalesce({name}::text, 'null')"
             else:
-                escaped = f"replace(replace({name}, '\\', '\\\\'), '\"', '\\\"')"
-                text = f"coalesce('\"' || {escaped} || '\"', 'null')"
+                escaped = (
+                    f"pg_catalog.replace(pg_catalog.replace({name}, '\\', '\\\\'), '\"', '\\\"')"
+                )
+                text = f"coalesce('\"' {_PG_CAT} {escaped} {_PG_CAT} '\"', 'null')"
         elif name == "occurred_at":
-            # UTCDateTime's fixed-width text; anything else stored there renders as null.
-            text = (
-                "CASE WHEN length(occurred_at) = 26 AND substr(occurred_at, 11, 1) = ' ' "
-                "THEN substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z' END"
-            )
+            text = "replace(occurred_at, ' ', 'T') || 'Z'"
         else:
             text = name
         parts.append(text)
     if dialect == "postgresql":
-        return "'[' || concat_ws(',', " + ", ".join(parts) + ") || ']'"
+        return f"'[' {_PG_CAT} pg_catalog.concat_ws(',', {', '.join(parts)}) {_PG_CAT} ']'"
     return "json_array(" + ", ".join(parts) + ")"
+
+
+_TAG_SQL = f"x'{DOMAIN_TAG.hex()}'"
+
+
+def _fast_sql(dialect: str, source: str, mark: str) -> str:
+    """The fast pass's query, one row per event in chain order.
+
+    PostgreSQL: ``(seq, id, prev_hash, hash or NULL)``, the stored hash only when the server's
+    SHA-256 of the event (domain tag, stored link, canonical layout) equals it. SQLite:
+    ``(seq, id, hash, domain tag || prev_hash || canonical layout)``, the very bytes to hash
+    (NULL when the stored link is not 32 bytes long)."""
+    where = f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
+    if dialect == "postgresql":
+        hashed = (
+            f"pg_catalog.sha256('\\x{DOMAIN_TAG.hex()}'::bytea {_PG_CAT} prev_hash {_PG_CAT} "
+            f"pg_catalog.convert_to({canonical_sql('postgresql')}, 'UTF8'))"
+        )
+        confirmed = f"CASE WHEN {hashed} OPERATOR(pg_catalog.=) hash THEN hash END"
+        return f"SELECT seq::int8, id::int8, prev_hash, {confirmed} FROM {source} {where}"
+    # The link's length is checked here: the bytes after the tag are then exactly the link.
+    hashed = (
+        f"CASE WHEN length(CAST(prev_hash AS BLOB)) = 32 THEN CAST({_TAG_SQL} || prev_hash || "
+        f"{canonical_sql('sqlite')} AS BLOB) END"
+    )
+    return f"SELECT seq, id, hash, {hashed} FROM {source} {where}"
 
 
 def _stream(
@@ -252,28 +283,47 @@ def _stream(
         cursor.close()
 
 
-def _copy_stream(
+def _fast_batches(
     connection: Connection, source: str, workspace_id: int, first: int, last: int
-) -> Generator[tuple[int, int, bytes, bytes, bytes | None], None, None]:
-    """The fast pass's rows on PostgreSQL: ``(seq, id, prev_hash, hash, canonical bytes)`` by
-    ``COPY ... TO STDOUT`` in binary. COPY streams: the server renders the next rows while
-    this process hashes the last ones, where a cursor would wait for each batch. Stopping
-    early (closing the generator) cancels the COPY; the savepoint keeps the transaction, and
-    its snapshot, usable for the careful pass."""
+) -> Generator[Sequence[tuple[Any, ...]], None, None]:
+    """The fast pass's rows (:func:`_fast_sql`) in lists of up to ``_BATCH``.
+
+    PostgreSQL streams them by ``COPY ... TO STDOUT`` in binary: the server hashes the next
+    events while this process checks the last ones, where a cursor would wait for each batch.
+    Stopping early (closing the generator) cancels the COPY; the savepoint keeps the
+    transaction, and its snapshot, usable for the careful pass. SQLite: a plain cursor; a
+    value it cannot lay out (a byte string in a text column: ``json_array`` refuses it) ends
+    the batches with one row of Nones, which the fast pass doubts."""
+    if connection.dialect.name != "postgresql":
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(_fast_sql("sqlite", source, "?"), (workspace_id, first, last))
+            while True:
+                try:
+                    batch = cursor.fetchmany(_BATCH)
+                except connection.dialect.loaded_dbapi.DatabaseError as error:
+                    log.info("the fast pass stops: %s", error)
+                    batch = [(None, None, None, None)]
+                if not batch:
+                    return
+                yield batch
+                if batch[-1][0] is None:
+                    return
+        finally:
+            cursor.close()
     pg: Any = connection.connection.driver_connection
-    sql = (
-        f"COPY (SELECT seq::int8, id::int8, prev_hash, hash, "
-        f"convert_to({canonical_sql('postgresql')}, 'UTF8') FROM {source} "
-        "WHERE workspace_id = %s AND seq BETWEEN %s AND %s ORDER BY seq, id) "
-        "TO STDOUT (FORMAT BINARY)"
-    )
+    sql = f"COPY ({_fast_sql('postgresql', source, '%s')}) TO STDOUT (FORMAT BINARY)"
     with (
         connection.begin_nested(),
         pg.cursor() as cursor,
         cursor.copy(sql, (workspace_id, first, last)) as copy,
     ):
-        copy.set_types(["int8", "int8", "bytea", "bytea", "bytea"])
-        yield from copy.rows()
+        copy.set_types(["int8", "int8", "bytea", "bytea"])
+        rows = copy.rows()
+        while batch := list(islice(rows, _BATCH)):
+            yield batch
 
 
 def _row_by_id(connection: Connection, source: str, event_id: int) -> tuple[Any, ...] | None:
@@ -527,63 +577,67 @@ def _fast_pass(
     progress: Progress,
     cancel: CancelToken | None,
 ) -> bool:
-    """Confirm events from ``at`` on by hashing the database's rendering of each. Returns
-    False at the end of the range, True at the first event it cannot confirm (``at`` is then
-    the position just before it)."""
+    """Confirm events from ``at`` on: each event's hash recomputed from the database's layout
+    of it (on PostgreSQL by the server), its number and its link to the previous event checked
+    here. Returns False at the end of the range, True at the first event it cannot confirm
+    (``at`` is then the position just before it)."""
     first = at.expected_seq
-    if connection.dialect.name == "postgresql":
-        rows: Generator[tuple[Any, ...], None, None] = _copy_stream(
-            connection, source, workspace_id, first, last_seq
-        )
-    else:
-        columns = f"seq, id, prev_hash, hash, CAST({canonical_sql('sqlite')} AS BLOB)"
-        rows = _stream(connection, source, workspace_id, first, last_seq, columns)
-    sha256, tag = hashlib.sha256, DOMAIN_TAG
-    expected, prev, count = first, at.prev, at.count
-    older, newer = at.older, at.newer
+    server_hashes = connection.dialect.name == "postgresql"
+    sha256, links_at = hashlib.sha256, len(DOMAIN_TAG)
+    expected, prev = first, at.prev
+    older: Any = at.older
+    newer: Any = at.newer
     doubt = False
+    batches = _fast_batches(connection, source, workspace_id, first, last_seq)
     try:
-        for seq, event_id, stored_prev, stored_hash, rendered in _until_unreadable(rows):
-            if prev is None:
-                prev = stored_prev
-            if (
-                seq is None
-                or seq != expected
-                or stored_prev != prev
-                or rendered is None
-                or sha256(tag + stored_prev + rendered).digest() != stored_hash
-                or signed.get(seq, stored_hash) != stored_hash
-            ):
-                doubt = True
+        for batch in batches:
+            if server_hashes:
+                # (seq, id, prev_hash, hash if the server's recomputed hash matched it)
+                for seq, event_id, stored_prev, confirmed in batch:
+                    if prev is None:
+                        prev = stored_prev
+                    if (
+                        seq != expected
+                        or stored_prev != prev
+                        or confirmed is None
+                        or signed.get(seq, confirmed) != confirmed
+                    ):
+                        doubt = True
+                        break
+                    older, newer = newer, (event_id, stored_prev)
+                    prev = confirmed
+                    expected += 1
+            else:
+                # (seq, id, hash, domain tag || prev_hash || layout), the link 32 bytes long
+                for seq, event_id, stored_hash, hashed in batch:
+                    if prev is None and hashed is not None:
+                        prev = hashed[links_at : links_at + 32]
+                    if (
+                        seq != expected
+                        or hashed is None
+                        or not hashed.startswith(prev, links_at)
+                        or sha256(hashed).digest() != stored_hash
+                        or signed.get(seq, stored_hash) != stored_hash
+                    ):
+                        doubt = True
+                        break
+                    older, newer = newer, (event_id, prev)
+                    prev = stored_hash
+                    expected += 1
+            count = at.count + expected - first
+            if doubt:
                 break
-            prev = stored_hash
-            older, newer = newer, (event_id, stored_prev)
-            expected += 1
-            count += 1
-            if count % _BATCH == 0:
-                if cancel is not None:
-                    cancel.check()
-                progress(count, total, f"{count:,} events verified")
+            if cancel is not None:
+                cancel.check()
+            progress(count, total, f"{count:,} events verified")
     finally:
-        rows.close()
+        batches.close()
         if expected > first:
             assert prev is not None
             at.last_good = (expected - 1, bytes(prev))
-        at.expected_seq, at.prev, at.count = expected, prev, count
+        at.expected_seq, at.prev, at.count = expected, prev, at.count + expected - first
         at.older, at.newer = older, newer
     return doubt
-
-
-def _until_unreadable(
-    rows: Generator[tuple[Any, ...], None, None],
-) -> Iterator[tuple[Any, ...]]:
-    """The fast pass's rows, ending in a row of Nones if the database cannot lay one out
-    (SQLite refuses a byte string in ``json_array``): the careful pass then reads it as it is."""
-    try:
-        yield from rows
-    except sqlite3.DatabaseError as error:
-        log.info("the fast pass stops: %s", error)
-        yield (None, None, None, None, None)
 
 
 def _careful_walk(
