@@ -4,20 +4,39 @@ The walk reads the rows in sequence order as plain driver tuples (no ORM objects
 SQLAlchemy type processing) and checks three things per event: the sequence number is the next
 one, ``prev_hash`` is the previous event's hash, and ``hash`` matches the event's content.
 
-Two passes share that work. The *fast pass* asks the database for each event's canonical
-encoding (the JSON array ``chain.canonical_bytes`` builds, laid out by the database in C, see
-:func:`canonical_sql`) and hashes it here with SHA-256: the hash is always computed by
-nvadmin, the database only lays out the values, and that keeps verification close to the
-speed of reading. The layout cannot hide a change. Both layouts are *injective* (different
-values never give the same text: strings are quoted with their quotes and backslashes
-escaped), and for every value Python's encoder would write the same text, or (PostgreSQL, for
-a string with a control character in it) a text the layout never produces. So a layout
-that hashes to the stored hash is the very text the event was sealed with, and a tampered
-event cannot pass. At the first event the fast pass cannot confirm (a broken link, or a
-layout that differs from Python's), the *careful pass* takes over from the event before it:
-it reads whole rows and recomputes the hashes with :func:`nvadmin.audit.chain.digest` exactly
-as ``seal()`` built them, and it alone decides and describes a break; once it has confirmed
-the doubtful event, the fast pass goes on.
+Two passes share that work. The *fast pass* has the database lay each event out as its
+canonical encoding (the JSON array ``chain.canonical_bytes`` builds, see :func:`canonical_sql`)
+with no Python object per value, and that layout is hashed with SHA-256: on SQLite, which runs
+in this process, by nvadmin; on PostgreSQL by the server, with its built-in ``sha256()``, which
+then sends per event only its number, its link and its hash when the recomputed one matched.
+The numbers, the links and every committed hash are checked here; the layouts themselves
+(half a kilobyte an event) never cross the connection. The layout
+cannot hide a change. Both layouts are *injective* (different values never give the same
+text: strings are quoted with their quotes and backslashes escaped), and for every value they
+give the text Python's encoder would write, or (PostgreSQL, for a string with a control
+character in it; a time stored in another form) a text Python never writes. So a layout that
+hashes to the stored hash is the very text the event was sealed with, and a tampered event
+cannot pass. At the first event the fast pass cannot confirm (a broken link, or a layout that
+differs from Python's), the *careful pass* takes over from the event before it: it reads whole
+rows and recomputes the hashes with :func:`nvadmin.audit.chain.digest` exactly as ``seal()``
+built them, and it alone decides and describes a break; once it has confirmed the doubtful
+event, the fast pass goes on.
+
+Trust model. Verification exists to catch rows changed, removed, inserted or moved by someone
+who can write to the database (a table owner, an administrator lifting the append-only guard)
+but cannot make the database server itself lie. Like every query nvadmin makes, it relies on
+the server to return what is stored; a server that lies (altered binaries, a superuser who
+replaced built-in functions, a look-alike table earlier on the search path) can show any
+client the original rows, so no client-side computation defends against it, and letting the
+server recompute the hashes adds no assumption beyond that one: someone who can only write
+rows still meets a recomputed hash that does not match. What write access could reach is the
+functions the server runs for us, so every function and operator of the fast pass is named
+with its schema (``pg_catalog``): a function planted on the search path with a better-matching
+signature (CVE-2018-1058) is never called. The links, the sequence numbers and the hashes that
+signed checkpoints and this computer's record commit to are always checked here.
+``independent=True`` (``nvadmin verify --independent``) relies on the database for nothing
+but the stored values: the careful pass alone, nvadmin laying out and hashing every event
+(slower). A case file is verified offline, by nvadmin's own SQLite, with no server at all.
 
 Around the walk, the chain head, the trusted signed checkpoints
 (:mod:`nvadmin.audit.checkpoints`) and this computer's own record of the chain
@@ -507,6 +526,7 @@ def walk(
     signed: Mapping[int, bytes] | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    independent: bool = False,
 ) -> tuple[int, BrokenLink | None, tuple[int, bytes] | None]:
     """Verify events ``first_seq..last_seq``. ``anchor`` is the hash event ``first_seq`` must
     link to (None: trust the first event's own link). ``signed`` maps sequence numbers to the
@@ -515,12 +535,33 @@ def walk(
     The fast pass runs until an event it cannot confirm; the careful pass then decides from
     the event before it, and hands back once it has confirmed that event and a stretch after
     it (twice as long each time, so a chain full of such events is soon walked carefully to
-    its end instead of switching back and forth).
+    its end instead of switching back and forth). ``independent``: the careful pass alone,
+    from the first event to the last: the database only returns the stored values, nvadmin
+    lays out and hashes every event itself.
 
     Returns ``(events verified, first broken link or None, (seq, hash) of the last good event)``.
     """
     total = None if last_seq >= _MAX_SEQ else last_seq - first_seq + 1
     signed = signed or {}
+    if independent:
+        count, broken, last_good, _ = _careful_walk(
+            connection,
+            workspace_id,
+            first_seq,
+            last_seq,
+            anchor=anchor,
+            source=source,
+            head_seq=head_seq,
+            signed=signed,
+            progress=progress,
+            cancel=cancel,
+            total=total,
+            previous=None,
+            count=0,
+            stop_after=_MAX_SEQ + 1,
+            range_first=first_seq,
+        )
+        return count, broken, last_good
     at = _Position(first_seq, anchor)
     careful_rows = 1
     while _fast_pass(
@@ -782,12 +823,15 @@ def verify_workspace(
     witness: ChainWitness | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    independent: bool = False,
 ) -> Verification:
     """Verify a workspace's whole chain, or the events between ``start`` (incl.) and ``end``
     (excl.). Signed checkpoints count only when their key is in ``trusted_keys``. With a
     ``witness``, the chain is also held to what this computer saw of it before, and an intact
     whole chain (or a trusted checkpoint) is remembered for next time. ``untrusted_because``
-    says why a key this computer knows is not trusted (:meth:`KeyStore.unusable_own_key`)."""
+    says why a key this computer knows is not trusted (:meth:`KeyStore.unusable_own_key`).
+    ``independent``: every event laid out and hashed here, from the stored values alone
+    (see :func:`walk` and the trust model in the module's docstring)."""
     identity.require(Permission.VERIFY)
     began = time.perf_counter()
     trusted = dict(trusted_keys or {})
@@ -860,6 +904,7 @@ def verify_workspace(
                     done, max(total_hint - first + 1, done), message
                 ),
                 cancel=cancel,
+                independent=independent,
             )
             result.events_verified = count
             result.broken = _with_sources(broken, commitments)
@@ -883,6 +928,10 @@ def verify_workspace(
                     "no trusted signed checkpoint covers this chain: removal of the newest "
                     "events is detected only against the chain head"
                     + (" and this computer's record" if recalled is not None else "")
+                )
+            if independent:
+                result.notes.append(
+                    "every event laid out and hashed by nvadmin itself from the stored values"
                 )
             if witness is not None:
                 remember = _to_remember(connection, result, whole, last_good, checkpoints, signed)
