@@ -251,9 +251,9 @@ _TAG_SQL = f"x'{DOMAIN_TAG.hex()}'"
 def _fast_sql(dialect: str, source: str, mark: str) -> str:
     """The fast pass's query, one row per event in chain order.
 
-    PostgreSQL: ``(seq, id, prev_hash, hash or NULL)``, the stored hash only when the server's
+    PostgreSQL: ``(seq, prev_hash, hash or NULL)``, the stored hash only when the server's
     SHA-256 of the event (domain tag, stored link, canonical layout) equals it. SQLite:
-    ``(seq, id, hash, domain tag || prev_hash || canonical layout)``, the very bytes to hash
+    ``(seq, hash, domain tag || prev_hash || canonical layout)``, the very bytes to hash
     (NULL when the stored link is not 32 bytes long)."""
     where = f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
     if dialect == "postgresql":
@@ -262,13 +262,13 @@ def _fast_sql(dialect: str, source: str, mark: str) -> str:
             f"pg_catalog.convert_to({canonical_sql('postgresql')}, 'UTF8'))"
         )
         confirmed = f"CASE WHEN {hashed} OPERATOR(pg_catalog.=) hash THEN hash END"
-        return f"SELECT seq::int8, id::int8, prev_hash, {confirmed} FROM {source} {where}"
+        return f"SELECT seq::int8, prev_hash, {confirmed} FROM {source} {where}"
     # The link's length is checked here: the bytes after the tag are then exactly the link.
     hashed = (
         f"CASE WHEN length(CAST(prev_hash AS BLOB)) = 32 THEN CAST({_TAG_SQL} || prev_hash || "
         f"{canonical_sql('sqlite')} AS BLOB) END"
     )
-    return f"SELECT seq, id, hash, {hashed} FROM {source} {where}"
+    return f"SELECT seq, hash, {hashed} FROM {source} {where}"
 
 
 def _stream(
@@ -324,7 +324,7 @@ def _fast_batches(
                     batch = cursor.fetchmany(_BATCH)
                 except connection.dialect.loaded_dbapi.DatabaseError as error:
                     log.info("the fast pass stops: %s", error)
-                    batch = [(None, None, None, None)]
+                    batch = [(None, None, None)]
                 if not batch:
                     return
                 yield batch
@@ -339,19 +339,27 @@ def _fast_batches(
         pg.cursor() as cursor,
         cursor.copy(sql, (workspace_id, first, last)) as copy,
     ):
-        copy.set_types(["int8", "int8", "bytea", "bytea"])
+        copy.set_types(["int8", "bytea", "bytea"])
         rows = copy.rows()
         while batch := list(islice(rows, _BATCH)):
             yield batch
 
 
-def _row_by_id(connection: Connection, source: str, event_id: int) -> tuple[Any, ...] | None:
+def _row_by_hash(
+    connection: Connection, source: str, workspace_id: int, seq: int, hash_: bytes
+) -> tuple[Any, ...] | None:
+    """The row the fast pass confirmed as event ``seq``: the one with that hash (the first,
+    should a copy of it sit next to it, as the walk's order puts it first)."""
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     mark = "%s" if connection.dialect.name == "postgresql" else "?"
     cursor = dbapi.cursor()
     try:
-        cursor.execute(f"SELECT {_FULL_ROW} FROM {source} WHERE id = {mark}", (event_id,))
+        cursor.execute(
+            f"SELECT {_FULL_ROW} FROM {source} WHERE workspace_id = {mark} AND seq = {mark} "
+            f"AND hash = {mark} ORDER BY id LIMIT 1",
+            (workspace_id, seq, hash_),
+        )
         row = cursor.fetchone()
     finally:
         cursor.close()
@@ -508,10 +516,9 @@ class _Position:
     prev: bytes | None  # the hash it must link to (None: trust its own link)
     count: int = 0  # events confirmed
     last_good: tuple[int, bytes] | None = None
-    # (id, prev_hash) of the last two events confirmed, the older first: the careful pass
-    # restarts one event back, so that a second row carrying the last number is seen.
-    older: tuple[int, bytes] | None = None
-    newer: tuple[int, bytes] | None = None
+    # The link of the last event confirmed (None: none yet): the careful pass restarts one
+    # event back, so that a second row carrying the last number is seen.
+    last_link: bytes | None = None
 
 
 def walk(
@@ -568,11 +575,11 @@ def walk(
         connection, source, workspace_id, last_seq, at, signed, total, progress, cancel
     ):
         restart, previous, link = at.expected_seq, None, at.prev
-        if at.newer is not None:
-            restart, link = at.expected_seq - 1, at.newer[1]
+        if at.last_link is not None:
+            restart, link = at.expected_seq - 1, at.last_link
             at.count -= 1
-            if at.older is not None:
-                previous = _row_by_id(connection, source, at.older[0])
+            if restart > first_seq:  # the event before it was confirmed too: its hash is link
+                previous = _row_by_hash(connection, source, workspace_id, restart - 1, link)
         log.info("verification of workspace %s checks #%s on row by row", workspace_id, restart)
         count, broken, last_good, tail = _careful_walk(
             connection,
@@ -593,14 +600,9 @@ def walk(
         )
         if broken is not None or tail is None:
             return count, broken, last_good
-        older, newer = tail
+        newer = tail[1]
         at = _Position(
-            int(newer[_SEQ]) + 1,
-            bytes(newer[_HASH]),
-            count,
-            last_good,
-            (int(older[_ID]), bytes(older[_PREV])) if older is not None else None,
-            (int(newer[_ID]), bytes(newer[_PREV])),
+            int(newer[_SEQ]) + 1, bytes(newer[_HASH]), count, last_good, bytes(newer[_PREV])
         )
         careful_rows *= 2
     progress(at.count, total, f"{at.count:,} events verified")
@@ -626,15 +628,14 @@ def _fast_pass(
     server_hashes = connection.dialect.name == "postgresql"
     sha256, links_at = hashlib.sha256, len(DOMAIN_TAG)
     expected, prev = first, at.prev
-    older: Any = at.older
-    newer: Any = at.newer
+    last_link = at.last_link
     doubt = False
     batches = _fast_batches(connection, source, workspace_id, first, last_seq)
     try:
         for batch in batches:
             if server_hashes:
-                # (seq, id, prev_hash, hash if the server's recomputed hash matched it)
-                for seq, event_id, stored_prev, confirmed in batch:
+                # (seq, prev_hash, hash if the server's recomputed hash matched it)
+                for seq, stored_prev, confirmed in batch:
                     if prev is None:
                         prev = stored_prev
                     if (
@@ -645,12 +646,11 @@ def _fast_pass(
                     ):
                         doubt = True
                         break
-                    older, newer = newer, (event_id, stored_prev)
-                    prev = confirmed
+                    last_link, prev = stored_prev, confirmed
                     expected += 1
             else:
-                # (seq, id, hash, domain tag || prev_hash || layout), the link 32 bytes long
-                for seq, event_id, stored_hash, hashed in batch:
+                # (seq, hash, domain tag || prev_hash || layout), the link 32 bytes long
+                for seq, stored_hash, hashed in batch:
                     if prev is None and hashed is not None:
                         prev = hashed[links_at : links_at + 32]
                     if (
@@ -662,8 +662,7 @@ def _fast_pass(
                     ):
                         doubt = True
                         break
-                    older, newer = newer, (event_id, prev)
-                    prev = stored_hash
+                    last_link, prev = prev, stored_hash
                     expected += 1
             count = at.count + expected - first
             if doubt:
@@ -677,7 +676,7 @@ def _fast_pass(
             assert prev is not None
             at.last_good = (expected - 1, bytes(prev))
         at.expected_seq, at.prev, at.count = expected, prev, at.count + expected - first
-        at.older, at.newer = older, newer
+        at.last_link = last_link
     return doubt
 
 

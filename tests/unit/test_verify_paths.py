@@ -121,11 +121,11 @@ def test_the_fast_pass_confirms_hostile_values_as_sealed(engine: Engine) -> None
         stored = [bytes(row(c, ws, seq)["hash"]) for seq in range(1, len(NASTY) + 1)]
     if postgres:
         confirmed = [
-            r[3] is not None and bytes(r[3]) == h for r, h in zip(rows, stored, strict=True)
+            r[2] is not None and bytes(r[2]) == h for r, h in zip(rows, stored, strict=True)
         ]
         assert confirmed == ["controls" not in value for value in NASTY]
     else:
-        assert [hashlib.sha256(r[3]).digest() for r in rows] == stored
+        assert [hashlib.sha256(r[2]).digest() for r in rows] == stored
     result = verify(engine)
     assert result.intact and result.events_verified == len(NASTY)
     assert verify(engine, independent=True).intact
