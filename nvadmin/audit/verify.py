@@ -24,19 +24,18 @@ event, the fast pass goes on.
 
 Trust model. Verification exists to catch rows changed, removed, inserted or moved by someone
 who can write to the database (a table owner, an administrator lifting the append-only guard)
-but cannot make the database server itself lie. Like every query nvadmin makes, it relies on
-the server to return what is stored; a server that lies (altered binaries, a superuser who
-replaced built-in functions, a look-alike table earlier on the search path) can show any
-client the original rows, so no client-side computation defends against it, and letting the
-server recompute the hashes adds no assumption beyond that one: someone who can only write
-rows still meets a recomputed hash that does not match. What write access could reach is the
-functions the server runs for us, so every function and operator of the fast pass is named
-with its schema (``pg_catalog``): a function planted on the search path with a better-matching
-signature (CVE-2018-1058) is never called. The links, the sequence numbers and the hashes that
-signed checkpoints and this computer's record commit to are always checked here.
-``independent=True`` (``nvadmin verify --independent``) relies on the database for nothing
-but the stored values: the careful pass alone, nvadmin laying out and hashing every event
-(slower). A case file is verified offline, by nvadmin's own SQLite, with no server at all.
+but cannot change the database server's own programs. Like every query nvadmin makes, it
+relies on the server to return what is stored. Letting PostgreSQL recompute the hashes adds
+one thing to rely on: that the built-in functions the fast pass calls are the ones PostgreSQL
+ships. Write access cannot reach them: every function and operator of the fast pass is named
+with its schema (``pg_catalog``), so a look-alike planted on the search path with a
+better-matching signature (CVE-2018-1058) is never called. The numbers, the links and the
+hashes that signed checkpoints and this computer's record commit to are always checked here.
+A superuser can replace built-in functions (or the server); ``independent=True`` (``nvadmin
+verify --independent``) then relies on the database for nothing but the stored values: the
+careful pass alone, nvadmin laying out and hashing every event (slower), so a lie would have
+to be a fake table shown to the verifying login. Against whoever controls the server itself
+no query helps: a copy is verified elsewhere (a case file offline, with nvadmin's own SQLite).
 
 Around the walk, the chain head, the trusted signed checkpoints
 (:mod:`nvadmin.audit.checkpoints`) and this computer's own record of the chain
