@@ -201,7 +201,7 @@ _FULL_ROW = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
 # On PostgreSQL every function and operator of the fast pass is named with its schema, so no
 # function or operator someone created elsewhere on the search path (CVE-2018-1058's trick: a
 # better-matching ``public.replace(varchar, ...)``) can stand in for the built-in one.
-_PG_CAT = "OPERATOR(pg_catalog.||)"
+_PG_CONCAT = "OPERATOR(pg_catalog.||)"
 
 
 def canonical_sql(dialect: str) -> str:
@@ -224,8 +224,8 @@ def canonical_sql(dialect: str) -> str:
         if dialect == "postgresql":
             if name == "occurred_at":
                 text = (
-                    f"'\"' {_PG_CAT} pg_catalog.to_char(occurred_at AT TIME ZONE 'UTC', "
-                    f'\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') {_PG_CAT} \'"\''
+                    f"'\"' {_PG_CONCAT} pg_catalog.to_char(occurred_at AT TIME ZONE 'UTC', "
+                    f'\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') {_PG_CONCAT} \'"\''
                 )
             elif name in _INTEGER_FIELDS:
                 text = f"coalesce({name}::text, 'null')"
@@ -233,14 +233,14 @@ def canonical_sql(dialect: str) -> str:
                 escaped = (
                     f"pg_catalog.replace(pg_catalog.replace({name}, '\\', '\\\\'), '\"', '\\\"')"
                 )
-                text = f"coalesce('\"' {_PG_CAT} {escaped} {_PG_CAT} '\"', 'null')"
+                text = f"coalesce('\"' {_PG_CONCAT} {escaped} {_PG_CONCAT} '\"', 'null')"
         elif name == "occurred_at":
             text = "replace(occurred_at, ' ', 'T') || 'Z'"
         else:
             text = name
         parts.append(text)
     if dialect == "postgresql":
-        return f"'[' {_PG_CAT} pg_catalog.concat_ws(',', {', '.join(parts)}) {_PG_CAT} ']'"
+        return f"'[' {_PG_CONCAT} pg_catalog.concat_ws(',', {', '.join(parts)}) {_PG_CONCAT} ']'"
     return "json_array(" + ", ".join(parts) + ")"
 
 
@@ -257,7 +257,7 @@ def _fast_sql(dialect: str, source: str, mark: str) -> str:
     where = f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
     if dialect == "postgresql":
         hashed = (
-            f"pg_catalog.sha256('\\x{DOMAIN_TAG.hex()}'::bytea {_PG_CAT} prev_hash {_PG_CAT} "
+            f"pg_catalog.sha256('\\x{DOMAIN_TAG.hex()}'::bytea {_PG_CONCAT} prev_hash {_PG_CONCAT} "
             f"pg_catalog.convert_to({canonical_sql('postgresql')}, 'UTF8'))"
         )
         confirmed = f"CASE WHEN {hashed} OPERATOR(pg_catalog.=) hash THEN hash END"
@@ -276,15 +276,15 @@ def _stream(
     workspace_id: int,
     first: int,
     last: int,
-    columns: str = _FULL_ROW,
 ) -> Generator[tuple[Any, ...], None, None]:
-    """Rows ``first <= seq <= last`` of one workspace, in chain order, as driver tuples."""
+    """Whole rows ``first <= seq <= last`` of one workspace, in chain order, as driver
+    tuples (the careful pass's reading)."""
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     postgres = connection.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
     sql = (
-        f"SELECT {columns} FROM {source} "
+        f"SELECT {_FULL_ROW} FROM {source} "
         f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
     )
     if postgres:
