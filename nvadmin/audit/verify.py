@@ -80,7 +80,9 @@ log = logging.getLogger(__name__)
 EVENTS_SOURCE = "activity_events"
 # Rows examined after a break to tell "reordered" from "altered".
 LOOKAHEAD_ROWS = 100_000
-_BATCH = 5_000
+# Rows per fetch, and between two checks for cancel. A thousand half-kilobyte layouts stay in
+# the processor's cache while they are hashed: 5,000 made SQLite's fast pass 10% slower.
+_BATCH = 1_000
 _SEQ = CHAINED_FIELDS.index("seq")
 _TIME = CHAINED_FIELDS.index("occurred_at")
 _N = len(CHAINED_FIELDS)  # row layout: chained fields, then id, prev_hash, hash
