@@ -25,8 +25,8 @@ event, the fast pass goes on.
 Trust model. Verification exists to catch rows changed, removed, inserted or moved by someone
 who can write to the database (a table owner, an administrator lifting the append-only guard)
 but cannot change the database server's own programs. Like every query nvadmin makes, it
-relies on the server to return what is stored. Letting PostgreSQL recompute the hashes adds
-one thing to rely on: that the built-in functions the fast pass calls are the ones PostgreSQL
+relies on the server to return what is stored. Letting PostgreSQL lay out and hash the events
+adds one thing to rely on: that the built-in functions the fast pass calls are the ones PostgreSQL
 ships. Write access cannot reach them: every function and operator of the fast pass is named
 with its schema (``pg_catalog``), so a look-alike planted on the search path with a
 better-matching signature (CVE-2018-1058) is never called. The numbers, the links and the
@@ -258,6 +258,11 @@ def _fast_sql(dialect: str, source: str, mark: str) -> str:
     (NULL when the stored link is not 32 bytes long)."""
     where = f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
     if dialect == "postgresql":
+        where = (
+            f"WHERE workspace_id OPERATOR(pg_catalog.=) {mark} "
+            f"AND seq OPERATOR(pg_catalog.>=) {mark} AND seq OPERATOR(pg_catalog.<=) {mark} "
+            "ORDER BY seq, id"
+        )
         hashed = (
             f"pg_catalog.sha256('\\x{DOMAIN_TAG.hex()}'::bytea {_PG_CONCAT} prev_hash {_PG_CONCAT} "
             f"pg_catalog.convert_to({canonical_sql('postgresql')}, 'UTF8'))"
