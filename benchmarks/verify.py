@@ -12,7 +12,9 @@ median reported):
   them away (``psql -c "\\copy (SELECT ... ORDER BY seq, id) TO '/dev/null'"`` /
   ``sqlite3 FILE "SELECT ... ORDER BY seq, id" > /dev/null``): what a user without nvadmin
   would have to run to see the rows at all;
-* nvadmin: ``verify_workspace`` over the whole chain (every event's hash recomputed).
+* nvadmin: ``verify_workspace`` over the whole chain (every event's hash recomputed: on
+  PostgreSQL by the server, nvadmin checking the links; with ``--independent`` every event
+  laid out and hashed in nvadmin, the database only returning the stored values).
 
 It prints both times and their ratio (1.0 = verification as fast as the C client reading).
 """
@@ -84,7 +86,13 @@ def client_read(engine: Engine, workspace_id: int) -> tuple[float, float]:
 
 
 def measure(
-    engine: Engine, events: int, label: str, *, seeded: bool = False, rounds: int = 3
+    engine: Engine,
+    events: int,
+    label: str,
+    *,
+    seeded: bool = False,
+    rounds: int = 3,
+    independent: bool = False,
 ) -> dict[str, float]:
     if not seeded:
         migrate.upgrade(engine)
@@ -94,12 +102,13 @@ def measure(
     workspace_id, slug = _workspace(engine)
     client = "psql \\copy" if engine.dialect.name == "postgresql" else "sqlite3"
     client_read(engine, workspace_id)  # warm the cache: every measurement reads warm pages
+    mode = " --independent" if independent else ""
     ratios, reads, verifies, cpu_ratios = [], [], [], []
     rows = 0
     for round_ in range(1, rounds + 1):
         read_s, read_cpu = client_read(engine, workspace_id)
         cpu = time.process_time()
-        result = verify_workspace(engine, REVIEWER, slug)
+        result = verify_workspace(engine, REVIEWER, slug, independent=independent)
         verify_cpu = time.process_time() - cpu
         cpu_ratios.append(verify_cpu / read_cpu)
         assert result.intact, result.lines()
@@ -109,7 +118,7 @@ def measure(
         ratios.append(result.seconds / read_s)
         print(
             f"[{label}] round {round_}: {rows:,} events: {client} read {read_s:.2f} s, "
-            f"nvadmin verify {result.seconds:.2f} s ({rows / result.seconds:,.0f}/s), "
+            f"nvadmin verify{mode} {result.seconds:.2f} s ({rows / result.seconds:,.0f}/s), "
             f"ratio {ratios[-1]:.2f}; CPU of the process itself {read_cpu:.2f} s / "
             f"{verify_cpu:.2f} s, ratio {cpu_ratios[-1]:.2f}",
             flush=True,
@@ -122,7 +131,7 @@ def measure(
         "cpu_ratio": statistics.median(cpu_ratios),
     }
     print(
-        f"[{label}] median of {rounds}: {client} {out['read_s']:.2f} s, nvadmin verify "
+        f"[{label}] median of {rounds}: {client} {out['read_s']:.2f} s, nvadmin verify{mode} "
         f"{out['verify_s']:.2f} s, ratio {out['ratio']:.2f} (CPU of the process itself: "
         f"ratio {out['cpu_ratio']:.2f}; a database server's is not counted)"
     )
@@ -137,6 +146,11 @@ def main() -> int:
         "--database", metavar="URL", help="an already seeded database (its first clinic is used)"
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--independent",
+        action="store_true",
+        help="measure `verify --independent` (every event laid out and hashed in nvadmin)",
+    )
     args = parser.parse_args()
     print(
         f"{date.today()} {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
@@ -144,13 +158,20 @@ def main() -> int:
     )
     if args.database:
         engine = make_engine(args.database)
-        measure(engine, 0, engine.dialect.name, seeded=True, rounds=args.rounds)
+        measure(
+            engine,
+            0,
+            engine.dialect.name,
+            seeded=True,
+            rounds=args.rounds,
+            independent=args.independent,
+        )
         engine.dispose()
         return 0
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as folder:
             engine = make_engine(sqlite_url(Path(folder) / "bench.sqlite3"))
-            measure(engine, args.events, "sqlite", rounds=args.rounds)
+            measure(engine, args.events, "sqlite", rounds=args.rounds, independent=args.independent)
             engine.dispose()
     if args.backend in ("postgresql", "both"):
         from tests.pgcluster import cluster
@@ -161,7 +182,9 @@ def main() -> int:
                 c.exec_driver_sql("CREATE DATABASE bench_verify")
             admin.dispose()
             engine = make_engine(make_url(server).set(database="bench_verify"))
-            measure(engine, args.events, "postgresql", rounds=args.rounds)
+            measure(
+                engine, args.events, "postgresql", rounds=args.rounds, independent=args.independent
+            )
             engine.dispose()
     return 0
 

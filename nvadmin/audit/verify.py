@@ -4,20 +4,38 @@ The walk reads the rows in sequence order as plain driver tuples (no ORM objects
 SQLAlchemy type processing) and checks three things per event: the sequence number is the next
 one, ``prev_hash`` is the previous event's hash, and ``hash`` matches the event's content.
 
-Two passes share that work. The *fast pass* asks the database for each event's canonical
-encoding (the JSON array ``chain.canonical_bytes`` builds, laid out by the database in C, see
-:func:`canonical_sql`) and hashes it here with SHA-256: the hash is always computed by
-nvadmin, the database only lays out the values, and that keeps verification close to the
-speed of reading. The layout cannot hide a change. Both layouts are *injective* (different
-values never give the same text: strings are quoted with their quotes and backslashes
-escaped), and for every value Python's encoder would write the same text, or (PostgreSQL, for
-a string with a control character in it) a text the layout never produces. So a layout
-that hashes to the stored hash is the very text the event was sealed with, and a tampered
-event cannot pass. At the first event the fast pass cannot confirm (a broken link, or a
-layout that differs from Python's), the *careful pass* takes over from the event before it:
-it reads whole rows and recomputes the hashes with :func:`nvadmin.audit.chain.digest` exactly
-as ``seal()`` built them, and it alone decides and describes a break; once it has confirmed
-the doubtful event, the fast pass goes on.
+Two passes share that work. The *fast pass* has the database lay each event out as its
+canonical encoding (the JSON array ``chain.canonical_bytes`` builds, see :func:`canonical_sql`)
+with no Python object per value, and that layout is hashed with SHA-256: on SQLite, which runs
+in this process, by nvadmin; on PostgreSQL by the server, with its built-in ``sha256()``, which
+then sends per event only its number, its link and its hash when the recomputed one matched.
+The numbers, the links and every committed hash are checked here; the layouts themselves
+(half a kilobyte an event) never cross the connection. The layout
+cannot hide a change. Both layouts are *injective* (different values never give the same
+text: strings are quoted with their quotes and backslashes escaped), and for every value they
+give the text Python's encoder would write, or (PostgreSQL, for a string with a control
+character in it; a time stored in another form) a text Python never writes. So a layout that
+hashes to the stored hash is the very text the event was sealed with, and a tampered event
+cannot pass. At the first event the fast pass cannot confirm (a broken link, or a layout that
+differs from Python's), the *careful pass* takes over from the event before it: it reads whole
+rows and recomputes the hashes with :func:`nvadmin.audit.chain.digest` exactly as ``seal()``
+built them, and it alone decides and describes a break; once it has confirmed the doubtful
+event, the fast pass goes on.
+
+Trust model. Verification exists to catch rows changed, removed, inserted or moved by someone
+who can write to the database (a table owner, an administrator lifting the append-only guard)
+but cannot change the database server's own programs. Like every query nvadmin makes, it
+relies on the server to return what is stored. Letting PostgreSQL lay out and hash the events
+adds one thing to rely on: that the built-in functions the fast pass calls are the ones PostgreSQL
+ships. Write access cannot reach them: every function and operator of the fast pass is named
+with its schema (``pg_catalog``), so a look-alike planted on the search path with a
+better-matching signature (CVE-2018-1058) is never called. The numbers, the links and the
+hashes that signed checkpoints and this computer's record commit to are always checked here.
+A superuser can replace built-in functions (or the server); ``independent=True`` (``nvadmin
+verify --independent``) then relies on the database for nothing but the stored values: the
+careful pass alone, nvadmin laying out and hashing every event (slower), so a lie would have
+to be a fake table shown to the verifying login. Against whoever controls the server itself
+no query helps: a copy is verified elsewhere (a case file offline, with nvadmin's own SQLite).
 
 Around the walk, the chain head, the trusted signed checkpoints
 (:mod:`nvadmin.audit.checkpoints`) and this computer's own record of the chain
@@ -36,12 +54,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -62,7 +80,9 @@ log = logging.getLogger(__name__)
 EVENTS_SOURCE = "activity_events"
 # Rows examined after a break to tell "reordered" from "altered".
 LOOKAHEAD_ROWS = 100_000
-_BATCH = 5_000
+# Rows per fetch, and between two checks for cancel. A thousand half-kilobyte layouts stay in
+# the processor's cache while they are hashed: 5,000 made SQLite's fast pass 10% slower.
+_BATCH = 1_000
 _SEQ = CHAINED_FIELDS.index("seq")
 _TIME = CHAINED_FIELDS.index("occurred_at")
 _N = len(CHAINED_FIELDS)  # row layout: chained fields, then id, prev_hash, hash
@@ -180,6 +200,10 @@ def chained_values(row: Sequence[Any]) -> list[Any]:
 # Columns holding integers; every other chained field is text (or NULL).
 _INTEGER_FIELDS = frozenset({"workspace_id", "seq", "actor_id"})
 _FULL_ROW = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
+# On PostgreSQL every function and operator of the fast pass is named with its schema, so no
+# function or operator someone created elsewhere on the search path (CVE-2018-1058's trick: a
+# better-matching ``public.replace(varchar, ...)``) can stand in for the built-in one.
+_PG_CONCAT = "OPERATOR(pg_catalog.||)"
 
 
 def canonical_sql(dialect: str) -> str:
@@ -192,33 +216,65 @@ def canonical_sql(dialect: str) -> str:
     more than the rest of the walk, so strings are quoted with only their backslashes and
     quotes escaped: the same text as Python's for every string without a control character,
     and for one with, a text Python never writes (the event then goes to the careful pass).
-    Anything stored in an unexpected form (a time in another text form, say) also only sends
-    that event to the careful pass."""
+    The time: PostgreSQL formats the instant in UTC; SQLite's stored text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``) gets its space turned into ``T`` and a ``Z`` appended,
+    Python's text exactly; any other stored form gives a text Python writes for no instant,
+    or (the ``T`` form of the same instant) the very text of that instant.
+    Anything stored in an unexpected form thus only sends that event to the careful pass."""
     parts: list[str] = []
     for name in CHAINED_FIELDS:
         if dialect == "postgresql":
             if name == "occurred_at":
                 text = (
-                    "'\"' || to_char(occurred_at AT TIME ZONE 'UTC', "
-                    '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\''
+                    f"'\"' {_PG_CONCAT} pg_catalog.to_char(occurred_at AT TIME ZONE 'UTC', "
+                    f'\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') {_PG_CONCAT} \'"\''
                 )
             elif name in _INTEGER_FIELDS:
                 text = f"coalesce({name}::text, 'null')"
             else:
-                escaped = f"replace(replace({name}, '\\', '\\\\'), '\"', '\\\"')"
-                text = f"coalesce('\"' || {escaped} || '\"', 'null')"
+                escaped = (
+                    f"pg_catalog.replace(pg_catalog.replace({name}, '\\', '\\\\'), '\"', '\\\"')"
+                )
+                text = f"coalesce('\"' {_PG_CONCAT} {escaped} {_PG_CONCAT} '\"', 'null')"
         elif name == "occurred_at":
-            # UTCDateTime's fixed-width text; anything else stored there renders as null.
-            text = (
-                "CASE WHEN length(occurred_at) = 26 AND substr(occurred_at, 11, 1) = ' ' "
-                "THEN substr(occurred_at, 1, 10) || 'T' || substr(occurred_at, 12) || 'Z' END"
-            )
+            text = "replace(occurred_at, ' ', 'T') || 'Z'"
         else:
             text = name
         parts.append(text)
     if dialect == "postgresql":
-        return "'[' || concat_ws(',', " + ", ".join(parts) + ") || ']'"
+        return f"'[' {_PG_CONCAT} pg_catalog.concat_ws(',', {', '.join(parts)}) {_PG_CONCAT} ']'"
     return "json_array(" + ", ".join(parts) + ")"
+
+
+_TAG_SQL = f"x'{DOMAIN_TAG.hex()}'"
+
+
+def _fast_sql(dialect: str, source: str, mark: str) -> str:
+    """The fast pass's query, one row per event in chain order.
+
+    PostgreSQL: ``(seq, prev_hash, hash or NULL)``, the stored hash only when the server's
+    SHA-256 of the event (domain tag, stored link, canonical layout) equals it. SQLite:
+    ``(seq, hash, domain tag || prev_hash || canonical layout)``, the very bytes to hash
+    (NULL when the stored link is not 32 bytes long)."""
+    where = f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
+    if dialect == "postgresql":
+        where = (
+            f"WHERE workspace_id OPERATOR(pg_catalog.=) {mark} "
+            f"AND seq OPERATOR(pg_catalog.>=) {mark} AND seq OPERATOR(pg_catalog.<=) {mark} "
+            "ORDER BY seq, id"
+        )
+        hashed = (
+            f"pg_catalog.sha256('\\x{DOMAIN_TAG.hex()}'::bytea {_PG_CONCAT} prev_hash {_PG_CONCAT} "
+            f"pg_catalog.convert_to({canonical_sql('postgresql')}, 'UTF8'))"
+        )
+        confirmed = f"CASE WHEN {hashed} OPERATOR(pg_catalog.=) hash THEN hash END"
+        return f"SELECT seq::int8, prev_hash, {confirmed} FROM {source} {where}"
+    # The link's length is checked here: the bytes after the tag are then exactly the link.
+    hashed = (
+        f"CASE WHEN length(CAST(prev_hash AS BLOB)) = 32 THEN CAST({_TAG_SQL} || prev_hash || "
+        f"{canonical_sql('sqlite')} AS BLOB) END"
+    )
+    return f"SELECT seq, hash, {hashed} FROM {source} {where}"
 
 
 def _stream(
@@ -227,15 +283,15 @@ def _stream(
     workspace_id: int,
     first: int,
     last: int,
-    columns: str = _FULL_ROW,
 ) -> Generator[tuple[Any, ...], None, None]:
-    """Rows ``first <= seq <= last`` of one workspace, in chain order, as driver tuples."""
+    """Whole rows ``first <= seq <= last`` of one workspace, in chain order, as driver
+    tuples (the careful pass's reading)."""
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     postgres = connection.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
     sql = (
-        f"SELECT {columns} FROM {source} "
+        f"SELECT {_FULL_ROW} FROM {source} "
         f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
     )
     if postgres:
@@ -252,37 +308,64 @@ def _stream(
         cursor.close()
 
 
-def _copy_stream(
+def _fast_batches(
     connection: Connection, source: str, workspace_id: int, first: int, last: int
-) -> Generator[tuple[int, int, bytes, bytes, bytes | None], None, None]:
-    """The fast pass's rows on PostgreSQL: ``(seq, id, prev_hash, hash, canonical bytes)`` by
-    ``COPY ... TO STDOUT`` in binary. COPY streams: the server renders the next rows while
-    this process hashes the last ones, where a cursor would wait for each batch. Stopping
-    early (closing the generator) cancels the COPY; the savepoint keeps the transaction, and
-    its snapshot, usable for the careful pass."""
+) -> Generator[Sequence[tuple[Any, ...]], None, None]:
+    """The fast pass's rows (:func:`_fast_sql`) in lists of up to ``_BATCH``.
+
+    PostgreSQL streams them by ``COPY ... TO STDOUT`` in binary: the server hashes the next
+    events while this process checks the last ones, where a cursor would wait for each batch.
+    Stopping early (closing the generator) cancels the COPY; the savepoint keeps the
+    transaction, and its snapshot, usable for the careful pass. SQLite: a plain cursor; a
+    value it cannot lay out (a byte string in a text column: ``json_array`` refuses it) ends
+    the batches with one row of Nones, which the fast pass doubts."""
+    if connection.dialect.name != "postgresql":
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(_fast_sql("sqlite", source, "?"), (workspace_id, first, last))
+            while True:
+                try:
+                    batch = cursor.fetchmany(_BATCH)
+                except connection.dialect.loaded_dbapi.DatabaseError as error:
+                    log.info("the fast pass stops: %s", error)
+                    batch = [(None, None, None)]
+                if not batch:
+                    return
+                yield batch
+                if batch[-1][0] is None:
+                    return
+        finally:
+            cursor.close()
     pg: Any = connection.connection.driver_connection
-    sql = (
-        f"COPY (SELECT seq::int8, id::int8, prev_hash, hash, "
-        f"convert_to({canonical_sql('postgresql')}, 'UTF8') FROM {source} "
-        "WHERE workspace_id = %s AND seq BETWEEN %s AND %s ORDER BY seq, id) "
-        "TO STDOUT (FORMAT BINARY)"
-    )
-    with (
-        connection.begin_nested(),
-        pg.cursor() as cursor,
-        cursor.copy(sql, (workspace_id, first, last)) as copy,
-    ):
-        copy.set_types(["int8", "int8", "bytea", "bytea", "bytea"])
-        yield from copy.rows()
+    sql = f"COPY ({_fast_sql('postgresql', source, '%s')}) TO STDOUT (FORMAT BINARY)"
+    with connection.begin_nested(), pg.cursor() as cursor:
+        # The JIT compiler would spend ~0.2 s compiling the layout and hash expressions before
+        # the first row and make the rows no faster (benchmarks/RESULTS.md, "Compliance").
+        cursor.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
+        with cursor.copy(sql, (workspace_id, first, last)) as copy:
+            copy.set_types(["int8", "bytea", "bytea"])
+            rows = copy.rows()
+            while batch := list(islice(rows, _BATCH)):
+                yield batch
 
 
-def _row_by_id(connection: Connection, source: str, event_id: int) -> tuple[Any, ...] | None:
+def _row_by_hash(
+    connection: Connection, source: str, workspace_id: int, seq: int, hash_: bytes
+) -> tuple[Any, ...] | None:
+    """The row the fast pass confirmed as event ``seq``: the one with that hash (the first,
+    should a copy of it sit next to it, as the walk's order puts it first)."""
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     mark = "%s" if connection.dialect.name == "postgresql" else "?"
     cursor = dbapi.cursor()
     try:
-        cursor.execute(f"SELECT {_FULL_ROW} FROM {source} WHERE id = {mark}", (event_id,))
+        cursor.execute(
+            f"SELECT {_FULL_ROW} FROM {source} WHERE workspace_id = {mark} AND seq = {mark} "
+            f"AND hash = {mark} ORDER BY id LIMIT 1",
+            (workspace_id, seq, hash_),
+        )
         row = cursor.fetchone()
     finally:
         cursor.close()
@@ -439,10 +522,9 @@ class _Position:
     prev: bytes | None  # the hash it must link to (None: trust its own link)
     count: int = 0  # events confirmed
     last_good: tuple[int, bytes] | None = None
-    # (id, prev_hash) of the last two events confirmed, the older first: the careful pass
-    # restarts one event back, so that a second row carrying the last number is seen.
-    older: tuple[int, bytes] | None = None
-    newer: tuple[int, bytes] | None = None
+    # The link of the last event confirmed (None: none yet): the careful pass restarts one
+    # event back, so that a second row carrying the last number is seen.
+    last_link: bytes | None = None
 
 
 def walk(
@@ -457,6 +539,7 @@ def walk(
     signed: Mapping[int, bytes] | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    independent: bool = False,
 ) -> tuple[int, BrokenLink | None, tuple[int, bytes] | None]:
     """Verify events ``first_seq..last_seq``. ``anchor`` is the hash event ``first_seq`` must
     link to (None: trust the first event's own link). ``signed`` maps sequence numbers to the
@@ -465,23 +548,44 @@ def walk(
     The fast pass runs until an event it cannot confirm; the careful pass then decides from
     the event before it, and hands back once it has confirmed that event and a stretch after
     it (twice as long each time, so a chain full of such events is soon walked carefully to
-    its end instead of switching back and forth).
+    its end instead of switching back and forth). ``independent``: the careful pass alone,
+    from the first event to the last: the database only returns the stored values, nvadmin
+    lays out and hashes every event itself.
 
     Returns ``(events verified, first broken link or None, (seq, hash) of the last good event)``.
     """
     total = None if last_seq >= _MAX_SEQ else last_seq - first_seq + 1
     signed = signed or {}
+    if independent:
+        count, broken, last_good, _ = _careful_walk(
+            connection,
+            workspace_id,
+            first_seq,
+            last_seq,
+            anchor=anchor,
+            source=source,
+            head_seq=head_seq,
+            signed=signed,
+            progress=progress,
+            cancel=cancel,
+            total=total,
+            previous=None,
+            count=0,
+            stop_after=_MAX_SEQ + 1,
+            range_first=first_seq,
+        )
+        return count, broken, last_good
     at = _Position(first_seq, anchor)
     careful_rows = 1
     while _fast_pass(
         connection, source, workspace_id, last_seq, at, signed, total, progress, cancel
     ):
         restart, previous, link = at.expected_seq, None, at.prev
-        if at.newer is not None:
-            restart, link = at.expected_seq - 1, at.newer[1]
+        if at.last_link is not None:
+            restart, link = at.expected_seq - 1, at.last_link
             at.count -= 1
-            if at.older is not None:
-                previous = _row_by_id(connection, source, at.older[0])
+            if restart > first_seq:  # the event before it was confirmed too: its hash is link
+                previous = _row_by_hash(connection, source, workspace_id, restart - 1, link)
         log.info("verification of workspace %s checks #%s on row by row", workspace_id, restart)
         count, broken, last_good, tail = _careful_walk(
             connection,
@@ -502,14 +606,9 @@ def walk(
         )
         if broken is not None or tail is None:
             return count, broken, last_good
-        older, newer = tail
+        newer = tail[1]
         at = _Position(
-            int(newer[_SEQ]) + 1,
-            bytes(newer[_HASH]),
-            count,
-            last_good,
-            (int(older[_ID]), bytes(older[_PREV])) if older is not None else None,
-            (int(newer[_ID]), bytes(newer[_PREV])),
+            int(newer[_SEQ]) + 1, bytes(newer[_HASH]), count, last_good, bytes(newer[_PREV])
         )
         careful_rows *= 2
     progress(at.count, total, f"{at.count:,} events verified")
@@ -527,63 +626,71 @@ def _fast_pass(
     progress: Progress,
     cancel: CancelToken | None,
 ) -> bool:
-    """Confirm events from ``at`` on by hashing the database's rendering of each. Returns
-    False at the end of the range, True at the first event it cannot confirm (``at`` is then
-    the position just before it)."""
+    """Confirm events from ``at`` on: each event's hash recomputed from the database's layout
+    of it (on PostgreSQL by the server), its number and its link to the previous event checked
+    here. Returns False at the end of the range, True at the first event it cannot confirm
+    (``at`` is then the position just before it)."""
     first = at.expected_seq
-    if connection.dialect.name == "postgresql":
-        rows: Generator[tuple[Any, ...], None, None] = _copy_stream(
-            connection, source, workspace_id, first, last_seq
-        )
-    else:
-        columns = f"seq, id, prev_hash, hash, CAST({canonical_sql('sqlite')} AS BLOB)"
-        rows = _stream(connection, source, workspace_id, first, last_seq, columns)
-    sha256, tag = hashlib.sha256, DOMAIN_TAG
-    expected, prev, count = first, at.prev, at.count
-    older, newer = at.older, at.newer
+    server_hashes = connection.dialect.name == "postgresql"
+    sha256, links_at = hashlib.sha256, len(DOMAIN_TAG)
+    expected, prev = first, at.prev
+    last_link = at.last_link
+    # The committed hashes ahead, met in order: one comparison of numbers per event.
+    commitments = iter(sorted(seq for seq in signed if seq >= first))
+    due = next(commitments, 0)
     doubt = False
+    batches = _fast_batches(connection, source, workspace_id, first, last_seq)
     try:
-        for seq, event_id, stored_prev, stored_hash, rendered in _until_unreadable(rows):
-            if prev is None:
-                prev = stored_prev
-            if (
-                seq is None
-                or seq != expected
-                or stored_prev != prev
-                or rendered is None
-                or sha256(tag + stored_prev + rendered).digest() != stored_hash
-                or signed.get(seq, stored_hash) != stored_hash
-            ):
-                doubt = True
+        for batch in batches:
+            if server_hashes:
+                # (seq, prev_hash, hash if the server's recomputed hash matched it)
+                if prev is None:  # no anchor: the first event's own link is trusted
+                    prev = batch[0][1]
+                for seq, stored_prev, confirmed in batch:
+                    if seq != expected or stored_prev != prev or confirmed is None:
+                        doubt = True
+                        break
+                    if seq == due:
+                        if signed[seq] != confirmed:
+                            doubt = True
+                            break
+                        due = next(commitments, 0)
+                    last_link, prev = stored_prev, confirmed
+                    expected += 1
+            else:
+                # (seq, hash, domain tag || prev_hash || layout), the link 32 bytes long
+                if prev is None and batch[0][2] is not None:
+                    prev = batch[0][2][links_at : links_at + 32]
+                for seq, stored_hash, hashed in batch:
+                    if (
+                        seq != expected
+                        or hashed is None
+                        or not hashed.startswith(prev, links_at)
+                        or sha256(hashed).digest() != stored_hash
+                    ):
+                        doubt = True
+                        break
+                    if seq == due:
+                        if signed[seq] != stored_hash:
+                            doubt = True
+                            break
+                        due = next(commitments, 0)
+                    last_link, prev = prev, stored_hash
+                    expected += 1
+            count = at.count + expected - first
+            if doubt:
                 break
-            prev = stored_hash
-            older, newer = newer, (event_id, stored_prev)
-            expected += 1
-            count += 1
-            if count % _BATCH == 0:
-                if cancel is not None:
-                    cancel.check()
-                progress(count, total, f"{count:,} events verified")
+            if cancel is not None:
+                cancel.check()
+            progress(count, total, f"{count:,} events verified")
     finally:
-        rows.close()
+        batches.close()
         if expected > first:
             assert prev is not None
             at.last_good = (expected - 1, bytes(prev))
-        at.expected_seq, at.prev, at.count = expected, prev, count
-        at.older, at.newer = older, newer
+        at.expected_seq, at.prev, at.count = expected, prev, at.count + expected - first
+        at.last_link = last_link
     return doubt
-
-
-def _until_unreadable(
-    rows: Generator[tuple[Any, ...], None, None],
-) -> Iterator[tuple[Any, ...]]:
-    """The fast pass's rows, ending in a row of Nones if the database cannot lay one out
-    (SQLite refuses a byte string in ``json_array``): the careful pass then reads it as it is."""
-    try:
-        yield from rows
-    except sqlite3.DatabaseError as error:
-        log.info("the fast pass stops: %s", error)
-        yield (None, None, None, None, None)
 
 
 def _careful_walk(
@@ -728,12 +835,15 @@ def verify_workspace(
     witness: ChainWitness | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
+    independent: bool = False,
 ) -> Verification:
     """Verify a workspace's whole chain, or the events between ``start`` (incl.) and ``end``
     (excl.). Signed checkpoints count only when their key is in ``trusted_keys``. With a
     ``witness``, the chain is also held to what this computer saw of it before, and an intact
     whole chain (or a trusted checkpoint) is remembered for next time. ``untrusted_because``
-    says why a key this computer knows is not trusted (:meth:`KeyStore.unusable_own_key`)."""
+    says why a key this computer knows is not trusted (:meth:`KeyStore.unusable_own_key`).
+    ``independent``: every event laid out and hashed here, from the stored values alone
+    (see :func:`walk` and the trust model in the module's docstring)."""
     identity.require(Permission.VERIFY)
     began = time.perf_counter()
     trusted = dict(trusted_keys or {})
@@ -806,6 +916,7 @@ def verify_workspace(
                     done, max(total_hint - first + 1, done), message
                 ),
                 cancel=cancel,
+                independent=independent,
             )
             result.events_verified = count
             result.broken = _with_sources(broken, commitments)
@@ -829,6 +940,10 @@ def verify_workspace(
                     "no trusted signed checkpoint covers this chain: removal of the newest "
                     "events is detected only against the chain head"
                     + (" and this computer's record" if recalled is not None else "")
+                )
+            if independent:
+                result.notes.append(
+                    "every event laid out and hashed by nvadmin itself from the stored values"
                 )
             if witness is not None:
                 remember = _to_remember(connection, result, whole, last_good, checkpoints, signed)

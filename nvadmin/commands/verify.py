@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="first forget what this computer remembers of this database's chains (only "
         "after the database was deliberately rebuilt: the record is what catches a rollback)",
     )
+    parser.add_argument(
+        "--independent",
+        action="store_true",
+        help="lay out and hash every event in nvadmin itself, asking the database only for "
+        "the stored values (slower; by default PostgreSQL recomputes the hashes with its "
+        "built-in sha256 and nvadmin checks the links)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run_verify)
 
@@ -146,6 +153,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
             untrusted_because=store.unusable_own_key(),
             witness=witness,
             progress=progress,
+            independent=args.independent,
         )
     finally:
         close()

@@ -134,7 +134,7 @@ def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> 
         return slow_stream
 
     monkeypatch.setattr(verify, "_stream", slowed(verify._stream))
-    monkeypatch.setattr(verify, "_copy_stream", slowed(verify._copy_stream))
+    monkeypatch.setattr(verify, "_fast_batches", slowed(verify._fast_batches))
     window = open_window(qtbot, context)
     dialog = window.features.compliance.open_verify()
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled())

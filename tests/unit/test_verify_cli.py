@@ -89,3 +89,22 @@ def test_bad_input_is_one_line(populated: str, capsys: pytest.CaptureFixture[str
         "nvadmin: --from: 'yesterday' is not a date or time "
         "(use YYYY-MM-DD or YYYY-MM-DDTHH:MM+00:00)"
     )
+
+
+def test_independent_verification_says_so_and_finds_the_same_break(
+    populated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ("verify", "--workspace", "riverside", "--independent", "--quiet")
+    assert run(populated, *argv) == 0
+    out = capsys.readouterr().out
+    assert "1,500 events verified, chain intact" in out
+    assert "every event laid out and hashed by nvadmin itself from the stored values" in out
+    engine = make_engine(populated)
+    with engine.begin() as c:
+        c.execute(text("DROP TRIGGER activity_events_no_update"))
+        c.execute(text("UPDATE activity_events SET actor_name = 'Mallory' WHERE seq = 900"))
+    engine.dispose()
+    assert run(populated, *argv) == 1
+    out = capsys.readouterr().out
+    assert "chain broken at event #900" in out and "altered" in out
+    assert "899 events verified before the break" in out
