@@ -63,7 +63,7 @@ from itertools import islice
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, LargeBinary, cast, func, select
 
 from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
@@ -200,6 +200,17 @@ def chained_values(row: Sequence[Any]) -> list[Any]:
 # Columns holding integers; every other chained field is text (or NULL).
 _INTEGER_FIELDS = frozenset({"workspace_id", "seq", "actor_id"})
 _FULL_ROW = ", ".join((*CHAINED_FIELDS, "id", "prev_hash", "hash"))
+# SQLite keeps a value of any type in any column: a link or hash smuggled in as text is read
+# as its bytes, so it is a mismatch like any other (PostgreSQL's bytea holds bytes only).
+_SQLITE_FULL_ROW = ", ".join(
+    (*CHAINED_FIELDS, "id", "CAST(prev_hash AS BLOB)", "CAST(hash AS BLOB)")
+)
+
+
+def _full_row(connection: Connection) -> str:
+    return _FULL_ROW if connection.dialect.name == "postgresql" else _SQLITE_FULL_ROW
+
+
 # On PostgreSQL every function and operator of the fast pass is named with its schema, so no
 # function or operator someone created elsewhere on the search path (CVE-2018-1058's trick: a
 # better-matching ``public.replace(varchar, ...)``) can stand in for the built-in one.
@@ -291,7 +302,7 @@ def _stream(
     postgres = connection.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
     sql = (
-        f"SELECT {_FULL_ROW} FROM {source} "
+        f"SELECT {_full_row(connection)} FROM {source} "
         f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
     )
     if postgres:
@@ -362,7 +373,8 @@ def _row_by_hash(
     cursor = dbapi.cursor()
     try:
         cursor.execute(
-            f"SELECT {_FULL_ROW} FROM {source} WHERE workspace_id = {mark} AND seq = {mark} "
+            f"SELECT {_full_row(connection)} FROM {source} "
+            f"WHERE workspace_id = {mark} AND seq = {mark} "
             f"AND hash = {mark} ORDER BY id LIMIT 1",
             (workspace_id, seq, hash_),
         )
@@ -375,11 +387,13 @@ def _row_by_hash(
 def _stored_hash(connection: Connection, source: str, workspace_id: int, seq: int) -> bytes | None:
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    postgres = connection.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
     cursor = dbapi.cursor()
     try:
         cursor.execute(
-            f"SELECT hash FROM {source} WHERE workspace_id = {mark} AND seq = {mark} "
+            f"SELECT {'hash' if postgres else 'CAST(hash AS BLOB)'} FROM {source} "
+            f"WHERE workspace_id = {mark} AND seq = {mark} "
             "ORDER BY id LIMIT 1",
             (workspace_id, seq),
         )
@@ -1083,7 +1097,8 @@ def _to_remember(
 
 def _head(connection: Connection, workspace_id: int) -> tuple[int, bytes] | None:
     row = connection.execute(
-        select(ChainHead.last_seq, ChainHead.last_hash).where(
+        # As bytes whatever type SQLite was given (see _SQLITE_FULL_ROW).
+        select(ChainHead.last_seq, cast(ChainHead.last_hash, LargeBinary)).where(
             ChainHead.workspace_id == workspace_id
         )
     ).first()

@@ -161,3 +161,37 @@ def test_a_function_planted_on_the_search_path_cannot_vouch_for_a_tampered_event
     engine.dispose()
     assert result.broken and (result.broken.kind, result.broken.seq) == (BreakKind.ALTERED, 4)
     assert result.events_verified == 3
+
+
+@pytest.mark.parametrize("column", ["prev_hash", "hash", "head"])
+@pytest.mark.parametrize("independent", [False, True], ids=["fast", "independent"])
+def test_a_hash_stored_as_text_is_a_break_not_a_crash(
+    engine: Engine, column: str, independent: bool
+) -> None:
+    """SQLite keeps whatever type it is given: a link or hash smuggled in as text (the same
+    characters, hex) is an altered event, named, not an error of the walk."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's bytea column takes bytes only")
+    ws = chain(engine, 20)
+    if column == "head":  # the chain head's record of the newest hash
+        with attacker(engine) as c:
+            c.execute(text("UPDATE chain_heads SET last_hash = hex(last_hash)"))
+        result = verify(engine, independent=independent)
+        assert result.broken is not None, result.lines()
+        return
+    with attacker(engine) as c:
+        c.execute(text(f"UPDATE activity_events SET {column} = hex({column}) WHERE seq = 9"))
+    result = verify(engine, independent=independent)
+    assert result.broken is not None and result.broken.seq in (8, 9)
+    assert result.events_verified == result.broken.seq - 1
+    with engine.connect() as c:
+        assert (
+            c.execute(
+                text(
+                    f"SELECT typeof({column}) FROM activity_events "
+                    "WHERE workspace_id = :w AND seq = 9"
+                ),
+                {"w": ws},
+            ).scalar_one()
+            == "text"
+        )
