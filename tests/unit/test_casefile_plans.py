@@ -110,15 +110,22 @@ def test_a_case_file_of_one_workspace_has_its_own_indexes(case: tuple[OpenCase, 
     assert listed == [workspace]
 
 
-@pytest.mark.parametrize("mode", MODES)
+# The workspace sort over all workspaces is left out: a case file of one workspace offers
+# no "All workspaces" (BrowserState.may_browse_all), and that sort has no index in it.
+SORTS = [
+    (key, mode)
+    for key in [*schema.sorted_keys(), "workspace"]
+    for mode in MODES
+    if not (key == "workspace" and mode == "all workspaces")
+]
+
+
 @pytest.mark.parametrize("descending", [False, True])
-@pytest.mark.parametrize("key", [*schema.sorted_keys(), "workspace"])
+@pytest.mark.parametrize(("key", "mode"), SORTS)
 def test_each_sort_of_a_case_file_reads_its_index(
     case: tuple[OpenCase, int], key: str, descending: bool, mode: str
 ) -> None:
     opened, workspace = case
-    if key == "workspace" and mode == "all workspaces":
-        pytest.skip("the workspace sort over all workspaces of a one-workspace case: unindexed")
     pager = _pager(opened, workspace, mode, Sort(key, descending))
     first = pager.first()
     assert len(first.rows) > 5
