@@ -76,8 +76,23 @@ from nvadmin.workers.cancel import CancelToken, no_progress
 
 log = logging.getLogger(__name__)
 
-# Where the walk reads from. Case files pass a union of their two event tables instead.
-EVENTS_SOURCE = "activity_events"
+# Where the walk reads from: a table, or the tables whose rows together make one chain (a
+# case file's events and their chain context). Several tables are read each through its own
+# index and merged in chain order (a compound SELECT), never gathered and sorted whole: a
+# case file's temporary storage is memory, and a sort would hold every row in it.
+Source = str | tuple[str, ...]
+EVENTS_SOURCE: Source = "activity_events"
+
+
+def _select(source: Source, columns: str, condition: str, order: str) -> tuple[str, int]:
+    """``SELECT columns`` from ``source`` where ``condition``, ordered by ``order`` (result
+    columns), and how many times the condition's parameters are to be given."""
+    if isinstance(source, str):
+        return f"SELECT {columns} FROM {source} WHERE {condition} ORDER BY {order}", 1
+    arms = " UNION ALL ".join(f"SELECT {columns} FROM {t} WHERE {condition}" for t in source)
+    return f"{arms} ORDER BY {order}", len(source)
+
+
 # Rows examined after a break to tell "reordered" from "altered".
 LOOKAHEAD_ROWS = 100_000
 # Rows per fetch, and between two checks for cancel. A thousand half-kilobyte layouts stay in
@@ -211,6 +226,17 @@ def _full_row(connection: Connection) -> str:
     return _FULL_ROW if connection.dialect.name == "postgresql" else _SQLITE_FULL_ROW
 
 
+def _stream_sql(dialect: str, source: Source, mark: str) -> tuple[str, int]:
+    """The careful pass's query: whole rows of one workspace between two numbers, in chain
+    order (and the parameters' repeat count, see :func:`_select`)."""
+    return _select(
+        source,
+        _FULL_ROW if dialect == "postgresql" else _SQLITE_FULL_ROW,
+        f"workspace_id = {mark} AND seq BETWEEN {mark} AND {mark}",
+        "seq, id",
+    )
+
+
 # On PostgreSQL every function and operator of the fast pass is named with its schema, so no
 # function or operator someone created elsewhere on the search path (CVE-2018-1058's trick: a
 # better-matching ``public.replace(varchar, ...)``) can stand in for the built-in one.
@@ -260,15 +286,16 @@ def canonical_sql(dialect: str) -> str:
 _TAG_SQL = f"x'{DOMAIN_TAG.hex()}'"
 
 
-def _fast_sql(dialect: str, source: str, mark: str) -> str:
+def _fast_sql(dialect: str, source: Source, mark: str) -> tuple[str, int]:
     """The fast pass's query, one row per event in chain order.
 
     PostgreSQL: ``(seq, prev_hash, hash or NULL)``, the stored hash only when the server's
     SHA-256 of the event (domain tag, stored link, canonical layout) equals it. SQLite:
     ``(seq, hash, domain tag || prev_hash || canonical layout)``, the very bytes to hash
-    (NULL when the stored link is not 32 bytes long)."""
-    where = f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
+    (NULL when the stored link is not 32 bytes long). With it, how many times the
+    parameters (workspace, first and last number) are to be given (see :func:`_select`)."""
     if dialect == "postgresql":
+        assert isinstance(source, str), "PostgreSQL reads its own event table"
         where = (
             f"WHERE workspace_id OPERATOR(pg_catalog.=) {mark} "
             f"AND seq OPERATOR(pg_catalog.>=) {mark} AND seq OPERATOR(pg_catalog.<=) {mark} "
@@ -279,18 +306,23 @@ def _fast_sql(dialect: str, source: str, mark: str) -> str:
             f"pg_catalog.convert_to({canonical_sql('postgresql')}, 'UTF8'))"
         )
         confirmed = f"CASE WHEN {hashed} OPERATOR(pg_catalog.=) hash THEN hash END"
-        return f"SELECT seq::int8, prev_hash, {confirmed} FROM {source} {where}"
+        return f"SELECT seq::int8, prev_hash, {confirmed} FROM {source} {where}", 1
     # The link's length is checked here: the bytes after the tag are then exactly the link.
     hashed = (
         f"CASE WHEN length(CAST(prev_hash AS BLOB)) = 32 THEN CAST({_TAG_SQL} || prev_hash || "
         f"{canonical_sql('sqlite')} AS BLOB) END"
     )
-    return f"SELECT seq, hash, {hashed} FROM {source} {where}"
+    condition = f"workspace_id = {mark} AND seq BETWEEN {mark} AND {mark}"
+    if isinstance(source, str):
+        return _select(source, f"seq, hash, {hashed}", condition, "seq, id")
+    # The id orders copies of one number as the single table's order does, then is left out.
+    merged, arms = _select(source, f"seq, hash, {hashed} AS laid, id", condition, "seq, id")
+    return f"SELECT seq, hash, laid FROM ({merged})", arms
 
 
 def _stream(
     connection: Connection,
-    source: str,
+    source: Source,
     workspace_id: int,
     first: int,
     last: int,
@@ -301,10 +333,7 @@ def _stream(
     assert dbapi is not None
     postgres = connection.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
-    sql = (
-        f"SELECT {_full_row(connection)} FROM {source} "
-        f"WHERE workspace_id = {mark} AND seq BETWEEN {mark} AND {mark} ORDER BY seq, id"
-    )
+    sql, arms = _stream_sql(connection.dialect.name, source, mark)
     if postgres:
         # A server-side cursor streams millions of rows in bounded memory.
         cursor = dbapi.cursor(name="nvadmin_verify")
@@ -312,7 +341,7 @@ def _stream(
     else:
         cursor = dbapi.cursor()
     try:
-        cursor.execute(sql, (workspace_id, first, last))
+        cursor.execute(sql, (workspace_id, first, last) * arms)
         while batch := cursor.fetchmany(_BATCH):
             yield from batch
     finally:
@@ -320,7 +349,7 @@ def _stream(
 
 
 def _fast_batches(
-    connection: Connection, source: str, workspace_id: int, first: int, last: int
+    connection: Connection, source: Source, workspace_id: int, first: int, last: int
 ) -> Generator[Sequence[tuple[Any, ...]], None, None]:
     """The fast pass's rows (:func:`_fast_sql`) in lists of up to ``_BATCH``.
 
@@ -335,7 +364,8 @@ def _fast_batches(
         assert dbapi is not None
         cursor = dbapi.cursor()
         try:
-            cursor.execute(_fast_sql("sqlite", source, "?"), (workspace_id, first, last))
+            sql, arms = _fast_sql("sqlite", source, "?")
+            cursor.execute(sql, (workspace_id, first, last) * arms)
             while True:
                 try:
                     batch = cursor.fetchmany(_BATCH)
@@ -350,7 +380,8 @@ def _fast_batches(
         finally:
             cursor.close()
     pg: Any = connection.connection.driver_connection
-    sql = f"COPY ({_fast_sql('postgresql', source, '%s')}) TO STDOUT (FORMAT BINARY)"
+    rows, _ = _fast_sql("postgresql", source, "%s")
+    sql = f"COPY ({rows}) TO STDOUT (FORMAT BINARY)"
     with connection.begin_nested(), pg.cursor() as cursor:
         # The JIT compiler would spend ~0.2 s compiling the layout and hash expressions before
         # the first row and make the rows no faster (benchmarks/RESULTS.md, "Compliance").
@@ -363,7 +394,7 @@ def _fast_batches(
 
 
 def _row_by_hash(
-    connection: Connection, source: str, workspace_id: int, seq: int, hash_: bytes
+    connection: Connection, source: Source, workspace_id: int, seq: int, hash_: bytes
 ) -> tuple[Any, ...] | None:
     """The row the fast pass confirmed as event ``seq``: the one with that hash (the first,
     should a copy of it sit next to it, as the walk's order puts it first)."""
@@ -372,31 +403,35 @@ def _row_by_hash(
     mark = "%s" if connection.dialect.name == "postgresql" else "?"
     cursor = dbapi.cursor()
     try:
-        cursor.execute(
-            f"SELECT {_full_row(connection)} FROM {source} "
-            f"WHERE workspace_id = {mark} AND seq = {mark} "
-            f"AND hash = {mark} ORDER BY id LIMIT 1",
-            (workspace_id, seq, hash_),
+        sql, arms = _select(
+            source,
+            _full_row(connection),
+            f"workspace_id = {mark} AND seq = {mark} AND hash = {mark}",
+            "id LIMIT 1",
         )
+        cursor.execute(sql, (workspace_id, seq, hash_) * arms)
         row = cursor.fetchone()
     finally:
         cursor.close()
     return None if row is None else tuple(row)
 
 
-def _stored_hash(connection: Connection, source: str, workspace_id: int, seq: int) -> bytes | None:
+def _stored_hash(
+    connection: Connection, source: Source, workspace_id: int, seq: int
+) -> bytes | None:
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     postgres = connection.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
     cursor = dbapi.cursor()
     try:
-        cursor.execute(
-            f"SELECT {'hash' if postgres else 'CAST(hash AS BLOB)'} FROM {source} "
-            f"WHERE workspace_id = {mark} AND seq = {mark} "
-            "ORDER BY id LIMIT 1",
-            (workspace_id, seq),
+        sql, arms = _select(
+            source,
+            f"{'hash' if postgres else 'CAST(hash AS BLOB)'}, id",
+            f"workspace_id = {mark} AND seq = {mark}",
+            "id LIMIT 1",
         )
+        cursor.execute(sql, (workspace_id, seq) * arms)
         row = cursor.fetchone()
     finally:
         cursor.close()
@@ -548,7 +583,7 @@ def walk(
     last_seq: int,
     *,
     anchor: bytes | None,
-    source: str = EVENTS_SOURCE,
+    source: Source = EVENTS_SOURCE,
     head_seq: int | None = None,
     signed: Mapping[int, bytes] | None = None,
     progress: Progress = no_progress,
@@ -631,7 +666,7 @@ def walk(
 
 def _fast_pass(
     connection: Connection,
-    source: str,
+    source: Source,
     workspace_id: int,
     last_seq: int,
     at: _Position,
@@ -714,7 +749,7 @@ def _careful_walk(
     last_seq: int,
     *,
     anchor: bytes | None,
-    source: str,
+    source: Source,
     head_seq: int | None,
     signed: Mapping[int, bytes],
     progress: Progress,

@@ -24,7 +24,6 @@ from nvadmin.audit import checkpoints as cp
 from nvadmin.audit.verify import BreakKind, BrokenLink, Verification, walk
 from nvadmin.casefile import container, encrypted
 from nvadmin.casefile.builder import (
-    EVENT_COLUMNS,
     MANIFEST_FORMAT,
     SharedConnection,
     connection_engine,
@@ -36,12 +35,8 @@ from nvadmin.workers.cancel import CancelToken, no_progress
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = ", ".join(EVENT_COLUMNS)
 # What verification walks: the case's events and their chain context, as one chain.
-SEGMENT_SOURCE = (
-    f"(SELECT {_COLUMNS} FROM activity_events "
-    f"UNION ALL SELECT {_COLUMNS} FROM case_chain_context) AS segment"
-)
+SEGMENT_SOURCE = ("activity_events", "case_chain_context")
 
 
 @dataclass

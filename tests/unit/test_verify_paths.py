@@ -114,7 +114,7 @@ def test_the_fast_pass_confirms_hostile_values_as_sealed(engine: Engine) -> None
     ]
     write(engine, ws, drafts)
     postgres = engine.dialect.name == "postgresql"
-    sql = _fast_sql(engine.dialect.name, "activity_events", ":x")
+    sql, _ = _fast_sql(engine.dialect.name, "activity_events", ":x")
     sql = sql.replace(":x", ":ws", 1).replace(":x", ":first", 1).replace(":x", ":last", 1)
     with engine.connect() as c:
         rows = c.execute(text(sql), {"ws": ws, "first": 1, "last": len(NASTY)}).all()
