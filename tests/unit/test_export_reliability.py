@@ -109,9 +109,10 @@ def running_copies(engine: Engine) -> int:
         return int(
             connection.execute(
                 text(
+                    # Client backends only: a parallel worker of the same COPY shows its text.
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND query LIKE 'COPY (SELECT%' AND state <> 'idle' "
-                    "AND pid <> pg_backend_pid()"
+                    "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
                 )
             ).scalar_one()
         )
