@@ -11,6 +11,7 @@ from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QFormLayout,
@@ -97,15 +98,37 @@ class VerifyDialog(QDialog):
         span.addWidget(self.last)
         span.addWidget(QLabel("(days included, workspace time)", self))
         span.addStretch(1)
+        # verify --independent: for a database server not trusted to compute (the trust
+        # model: docs/compliance.md, "What verification relies on").
+        self.independent = QCheckBox(
+            "Recompute every hash in nvadmin, &independent of the database's functions (slower)",
+            self,
+        )
+        self.independent.setObjectName("verifyIndependent")
+        self.independent.setToolTip(
+            "By default the database lays out (on PostgreSQL also hashes) each event and "
+            "nvadmin checks every number, link and signed checkpoint. Choose this when the "
+            "database server itself is not trusted to compute: nvadmin then lays out and "
+            "hashes every event from the stored values alone."
+        )
         if case is None:
             form.addRow("Workspace:", self.workspace)
             form.addRow("Scope:", self.whole)
             form.addRow("", _wrap(span, self))
+            form.addRow("Method:", self.independent)
         else:
             label = getattr(case, "label", "case file")
             form.addRow("Verifying:", QLabel(f"the chain segments carried in the {label}", self))
             # A case file is verified as carried: no workspace or range to choose.
-            for widget in (self.workspace, self.whole, self.ranged, self.first, self.last):
+            hidden = (
+                self.workspace,
+                self.whole,
+                self.ranged,
+                self.first,
+                self.last,
+                self.independent,
+            )
+            for widget in hidden:
                 widget.hide()
             for index in range(span.count()):
                 item = span.itemAt(index)
@@ -229,7 +252,7 @@ class VerifyDialog(QDialog):
                     return
                 start, end = day_range(first, last, workspace.timezone)
 
-            engine = self.read_engine
+            engine, independent = self.read_engine, self.independent.isChecked()
 
             def work(control: JobControl) -> list[Verification]:
                 return [
@@ -244,6 +267,7 @@ class VerifyDialog(QDialog):
                         witness=witness,
                         progress=control.progress,
                         cancel=control.token,
+                        independent=independent,
                     )
                 ]
 

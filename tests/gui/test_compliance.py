@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 from sqlalchemy import Engine, func, select, text
 
 from nvadmin.analysis.reports import PATIENT_ACCESS, USER_ACTIVITY
@@ -108,6 +109,31 @@ def test_verify_dialog_intact_then_broken(qtbot, context: Context) -> None:  # t
     assert "Chain broken at event #33" in dialog.headline.text()
     assert "altered" in dialog.headline.text()
     assert "expected hash" in dialog.details.toPlainText()
+
+
+def test_verify_independently_from_the_keyboard(qtbot, context: Context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Alt+I asks for every hash to be recomputed in nvadmin: the database is not asked to
+    lay out or hash any event, and the result says how it was checked."""
+    from nvadmin.audit import verify as verify_module
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the database was asked to lay out or hash the events")
+
+    seed(context.engine)
+    window = open_window(qtbot, context)
+    dialog = window.features.compliance.open_verify()
+    assert isinstance(dialog, VerifyDialog)
+    qtbot.waitUntil(lambda: dialog.verify_button.isEnabled())
+    monkeypatch.setattr(verify_module, "_fast_batches", refuse)
+    dialog.activateWindow()  # as a window manager gives it the keyboard (offscreen has none)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+    dialog.verify_button.setFocus()
+    qtbot.keyClick(dialog.verify_button, Qt.Key.Key_I, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(dialog.independent.isChecked)  # a mnemonic clicks the box (animated)
+    qtbot.keyClick(dialog.verify_button, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(dialog.results))
+    assert "61 events verified, chain intact" in dialog.headline.text()
+    assert "laid out and hashed by nvadmin itself" in dialog.details.toPlainText()
 
 
 def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
