@@ -681,11 +681,18 @@ def _sqlite_lines(
 ) -> tuple[Any, Iterator[tuple[bytes, int]], bool]:
     """The cursor and batches of finished CSV lines, and whether the hours table was made
     (the caller drops it when the rows are read)."""
+    import sqlite3
+
     # A weekday or hour term's SQL is made for the filter's range, which the hours replace.
     clocked = any(SEARCHED[t.field].match is Match.CLOCK for t in request.event_filter.terms)
     hours = None if clock is None or clocked else clock.hours(request.profile)
     if hours:
-        sqlite_csv.create_hours(db, hours)
+        try:
+            sqlite_csv.create_hours(db, hours)
+        except sqlite3.OperationalError as error:  # a read-only connection makes no table
+            log.info("SQLite export formats local times per row: %s", error)
+            hours = None
+    if hours:
         sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, True)
         plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
         if sqlite_csv.hourly_plan_ok(plan, "activity_events"):

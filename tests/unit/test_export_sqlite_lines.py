@@ -471,3 +471,32 @@ def test_more_columns_quoted_in_sql_than_line_variants(sqlite_engine: Engine) ->
     )
     assert in_sql == in_python
     assert b'"{""note"":""say \\""hi\\""""}"' in in_sql
+
+
+def test_a_connection_that_may_make_no_table_formats_per_row(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """A read-only connection (``query_only``) cannot make the hours table: the export is
+    formatted per row instead, the same bytes, rather than failing."""
+    at = datetime(2025, 3, 9, 6, tzinfo=UTC)
+    ws = add_workspace(sqlite_engine, slug=f"lines-{next(_slugs)}")
+    write(sqlite_engine, ws, [draft(occurred_at=at + timedelta(minutes=37 * i)) for i in range(9)])
+    read_only = make_engine(str(sqlite_engine.url))
+    sqlalchemy_event.listen(
+        read_only, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA query_only = ON")
+    )
+    request = ExportRequest(
+        event_filter=EventFilter(
+            workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=1)
+        ),
+        output=tmp_path / "read-only.csv",
+        time_zone="America/Chicago",
+        columns=("occurred_at_local", "utc_offset", "seq"),
+    )
+    try:
+        with hourly_or_not() as made_hourly:
+            export_csv(read_only, CLEO, request, write_engine=sqlite_engine)
+    finally:
+        read_only.dispose()
+    assert made_hourly == [False]
+    assert (tmp_path / "read-only.csv").read_bytes() == formatted_in_python(sqlite_engine, request)
