@@ -17,21 +17,13 @@ if [ ! -f "$WORK/demo.sqlite3" ]; then
   printf 'admin-shots-2026\n' | NVADMIN_HOME=$WORK/home-seed $PY -m nvadmin --database "$DB" \
     staff add dana@clinic.example --role admin --name "Dana Admin" --password-stdin
 fi
-DISPLAY_NUMBER=${DISPLAY_NUMBER:-78}
-Xvfb :$DISPLAY_NUMBER -screen 0 1280x720x24 -nolisten tcp & XVFB=$!
-sleep 1
-export DISPLAY=:$DISPLAY_NUMBER QT_QPA_PLATFORM=xcb
-openbox & WM=$!
+. "$ROOT/packaging/xdesktop.sh"
+start_desktop 78 1280x720
 trap 'kill $APP $WM $XVFB 2>/dev/null' EXIT
 export NVADMIN_HOME=$WORK/home-agent
 rm -rf "$NVADMIN_HOME"; mkdir -p "$NVADMIN_HOME"
 $PY -m nvadmin --database "$DB" > "$WORK/app.log" 2>&1 & APP=$!
-for _ in $(seq 60); do xdotool search --onlyvisible --name "Sign in" >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool windowactivate --sync "$(xdotool search --onlyvisible --name "Sign in" | head -1)"; sleep 0.5
-xdotool key ctrl+a; xdotool type --delay 15 dana@clinic.example; xdotool key Tab; sleep 0.2
-xdotool type --delay 15 admin-shots-2026; xdotool key Return
-for _ in $(seq 60); do xdotool search --onlyvisible --name "^nvadmin" >/dev/null 2>&1 && break; sleep 0.5; done
-sleep 4
+sign_in dana@clinic.example admin-shots-2026
 xdotool key ctrl+f; xdotool type --delay 20 "agent:firefox"; xdotool key Return; sleep 3
 xdotool key ctrl+Home; sleep 2
 scrot -o "$OUT/search-agent-firefox.png"

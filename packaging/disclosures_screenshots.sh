@@ -43,20 +43,13 @@ for ticket in HD-4830 HD-4851 HD-4852; do
   $PY -m nvadmin --database "$DB" requests fulfil "$ticket" --output "$WORK/exports" --deliver
 done
 
-DISPLAY_NUMBER=${DISPLAY_NUMBER:-78}
-Xvfb :$DISPLAY_NUMBER -screen 0 1280x720x24 -nolisten tcp & XVFB=$!
-sleep 1
-export DISPLAY=:$DISPLAY_NUMBER QT_QPA_PLATFORM=xcb HOME=$WORK/exports
-openbox & WM=$!
+. "$ROOT/packaging/xdesktop.sh"
+start_desktop 78 1280x720
+export HOME=$WORK/exports
 trap 'kill $APP $WM $XVFB 2>/dev/null' EXIT
 export NVADMIN_HOME=$WORK/home-app
 $PY -m nvadmin --database "$DB" > "$WORK/app.log" 2>&1 & APP=$!
-for _ in $(seq 60); do xdotool search --onlyvisible --name "Sign in" >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool windowactivate --sync "$(xdotool search --onlyvisible --name "Sign in" | head -1)"; sleep 0.5
-xdotool key ctrl+a; xdotool type --delay 15 sam@clinic.example; xdotool key Tab; sleep 0.2
-xdotool type --delay 15 support-shots-2026; xdotool key Return
-for _ in $(seq 60); do xdotool search --onlyvisible --name "^nvadmin" >/dev/null 2>&1 && break; sleep 0.5; done
-sleep 4
+sign_in sam@clinic.example support-shots-2026
 xdotool key ctrl+shift+r; sleep 2
 xdotool key alt+i; sleep 2
 xdotool key alt+p; xdotool type --delay 15 "$PATIENT"; sleep 0.5

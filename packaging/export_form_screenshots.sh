@@ -20,23 +20,15 @@ export PYTHONPATH=$SRC
 if [ ! -f "$WORK/demo.sqlite3" ]; then
   NVADMIN_HOME=$WORK/home-seed $PY -m nvadmin --database "$DB" seed --workspaces 2 --events 40000 --days 75
 fi
-DISPLAY_NUMBER=${DISPLAY_NUMBER:-78}
-Xvfb :$DISPLAY_NUMBER -screen 0 1280x720x24 -nolisten tcp & XVFB=$!
-sleep 1
-export DISPLAY=:$DISPLAY_NUMBER QT_QPA_PLATFORM=xcb
-openbox & WM=$!
+. "$ROOT/packaging/xdesktop.sh"
+start_desktop 78 1280x720
 export NVADMIN_HOME=$WORK/home-$PREFIX
 rm -rf "$NVADMIN_HOME"; mkdir -p "$NVADMIN_HOME"
 cd "$WORK"  # python -m puts the working folder first on the path: run SOURCE_TREE's code
 $PY -m nvadmin --database "$DB" > "$WORK/app-$PREFIX.log" 2>&1 & APP=$!
 trap 'kill $APP $WM $XVFB 2>/dev/null' EXIT
 
-for _ in $(seq 60); do xdotool search --onlyvisible --name "Sign in" >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool windowactivate --sync "$(xdotool search --onlyvisible --name "Sign in" | head -1)"; sleep 0.5
-xdotool key ctrl+a; xdotool type --delay 15 support@demo.nvadmin.example; xdotool key Tab; sleep 0.2
-xdotool type --delay 15 support-demo-2025; xdotool key Return
-for _ in $(seq 60); do xdotool search --onlyvisible --name "^nvadmin" >/dev/null 2>&1 && break; sleep 0.5; done
-sleep 4
+sign_in support@demo.nvadmin.example support-demo-2025
 
 # The first day is one Tab after the workspace (two with the range presets between them).
 TABS=1

@@ -17,22 +17,14 @@ mkdir -p "$WORK"
 if [ ! -f "$WORK/demo.sqlite3" ]; then
   NVADMIN_HOME=$WORK/home-seed $PY -m nvadmin --database "$DB" seed --workspaces 2 --events 40000 --days 75
 fi
-DISPLAY_NUMBER=${DISPLAY_NUMBER:-79}
-Xvfb :$DISPLAY_NUMBER -screen 0 1280x720x24 -nolisten tcp & XVFB=$!
-sleep 1
-export DISPLAY=:$DISPLAY_NUMBER QT_QPA_PLATFORM=xcb
-openbox & WM=$!
+. "$ROOT/packaging/xdesktop.sh"
+start_desktop 79 1280x720
 export NVADMIN_HOME=$WORK/home
 rm -rf "$NVADMIN_HOME"; mkdir -p "$NVADMIN_HOME"
 $PY -m nvadmin --database "$DB" > "$WORK/app.log" 2>&1 & APP=$!
 trap 'kill $APP $WM $XVFB 2>/dev/null' EXIT
 
-for _ in $(seq 60); do xdotool search --onlyvisible --name "Sign in" >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool windowactivate --sync "$(xdotool search --onlyvisible --name "Sign in" | head -1)"; sleep 0.5
-xdotool key ctrl+a; xdotool type --delay 15 support@demo.nvadmin.example; xdotool key Tab; sleep 0.2
-xdotool type --delay 15 support-demo-2025; xdotool key Return
-for _ in $(seq 60); do xdotool search --onlyvisible --name "^nvadmin" >/dev/null 2>&1 && break; sleep 0.5; done
-sleep 4
+sign_in support@demo.nvadmin.example support-demo-2025
 
 xdotool key ctrl+e; sleep 2
 xdotool key alt+t; xdotool key ctrl+a; xdotool type --delay 40 SUP-4821; sleep 0.3

@@ -23,25 +23,14 @@ if [ ! -f "$WORK/big.sqlite3" ]; then
   printf 'admin-shots-2026\n' | NVADMIN_HOME=$WORK/home-seed $PY -m nvadmin --database "$DB" \
     staff add dana@clinic.example --role admin --name "Dana Admin" --password-stdin
 fi
-DISPLAY_NUMBER=${DISPLAY_NUMBER:-77}
-Xvfb :$DISPLAY_NUMBER -screen 0 1600x1000x24 -nolisten tcp & XVFB=$!
-sleep 1
-export DISPLAY=:$DISPLAY_NUMBER QT_QPA_PLATFORM=xcb
-openbox & WM=$!
+. "$ROOT/packaging/xdesktop.sh"
+start_desktop 77 1600x1000
 trap 'kill $WM $XVFB 2>/dev/null' EXIT
 
 start_app() {
   export NVADMIN_HOME=$WORK/home-$1
   rm -rf "$NVADMIN_HOME"; mkdir -p "$NVADMIN_HOME"
   $PY -m nvadmin --database "$DB" > "$WORK/app-$1.log" 2>&1 & APP=$!
-}
-sign_in() {
-  for _ in $(seq 60); do xdotool search --onlyvisible --name "Sign in" >/dev/null 2>&1 && break; sleep 0.5; done
-  xdotool windowactivate --sync "$(xdotool search --onlyvisible --name "Sign in" | head -1)"; sleep 0.5
-  xdotool key ctrl+a; xdotool type --delay 15 "$1"; xdotool key Tab; sleep 0.2
-  xdotool type --delay 15 "$2"; xdotool key Return
-  for _ in $(seq 60); do xdotool search --onlyvisible --name "^nvadmin" >/dev/null 2>&1 && break; sleep 0.5; done
-  sleep 4
 }
 
 # Ctrl+E at once after sign-in, Go to time typed, Ctrl+C, quitting over an export.

@@ -62,21 +62,13 @@ wait_for() { for _ in $(seq 600); do [ -e "$WORK/$1" ] && return; sleep 0.5; don
 wait_for urls
 PRIMARY=$(sed -n 1p "$WORK/urls"); STANDBY=$(sed -n 2p "$WORK/urls")
 
-DISPLAY_NUMBER=${DISPLAY_NUMBER:-79}
-Xvfb :$DISPLAY_NUMBER -screen 0 1280x720x24 -nolisten tcp & XVFB=$!
-sleep 1
-export DISPLAY=:$DISPLAY_NUMBER QT_QPA_PLATFORM=xcb
-openbox & WM=$!
+. "$ROOT/packaging/xdesktop.sh"
+start_desktop 79 1280x720
 export NVADMIN_HOME=$WORK/home
 $PY -m nvadmin --database "$PRIMARY" --read-database "$STANDBY" > "$WORK/app.log" 2>&1 & APP=$!
 trap 'touch "$WORK/stop"; kill $APP $WM $XVFB 2>/dev/null; wait $SERVERS' EXIT
 
-for _ in $(seq 60); do xdotool search --onlyvisible --name "Sign in" >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool windowactivate --sync "$(xdotool search --onlyvisible --name "Sign in" | head -1)"; sleep 0.5
-xdotool key ctrl+a; xdotool type --delay 15 compliance@demo.example; xdotool key Tab; sleep 0.2
-xdotool type --delay 15 "Replica screenshots 2026"; xdotool key Return
-for _ in $(seq 60); do xdotool search --onlyvisible --name "^nvadmin" >/dev/null 2>&1 && break; sleep 0.5; done
-sleep 4
+sign_in compliance@demo.example "Replica screenshots 2026"
 scrot -o "$OUT/replica-status-bar.png"
 touch "$WORK/pause"; wait_for paused
 xdotool key F5; sleep 3

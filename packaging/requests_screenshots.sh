@@ -37,20 +37,13 @@ req --requester "$ADMIN" --ticket HD-4811 --purpose "complaint investigation" \
 req --requester "$ADMIN" --ticket HD-4830 --purpose "annual HIPAA audit" --recipient "external auditor"
 req --requester "$OTHER" --ticket HD-4832 --purpose "staff dispute"
 
-DISPLAY_NUMBER=${DISPLAY_NUMBER:-79}
-Xvfb :$DISPLAY_NUMBER -screen 0 1280x720x24 -nolisten tcp & XVFB=$!
-sleep 1
-export DISPLAY=:$DISPLAY_NUMBER QT_QPA_PLATFORM=xcb HOME=$WORK/exports
-openbox & WM=$!
+. "$ROOT/packaging/xdesktop.sh"
+start_desktop 79 1280x720
+export HOME=$WORK/exports
 trap 'kill $APP $WM $XVFB 2>/dev/null' EXIT
 export NVADMIN_HOME=$WORK/home-app
 $PY -m nvadmin --database "$DB" > "$WORK/app.log" 2>&1 & APP=$!
-for _ in $(seq 60); do xdotool search --onlyvisible --name "Sign in" >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool windowactivate --sync "$(xdotool search --onlyvisible --name "Sign in" | head -1)"; sleep 0.5
-xdotool key ctrl+a; xdotool type --delay 15 sam@clinic.example; xdotool key Tab; sleep 0.2
-xdotool type --delay 15 support-shots-2026; xdotool key Return
-for _ in $(seq 60); do xdotool search --onlyvisible --name "^nvadmin" >/dev/null 2>&1 && break; sleep 0.5; done
-sleep 4
+sign_in sam@clinic.example support-shots-2026
 xdotool key ctrl+shift+r; sleep 2
 scrot -o "$OUT/requests-queue.png"
 xdotool key Down; sleep 0.5; xdotool key Return; sleep 3
