@@ -14,32 +14,12 @@ from sqlalchemy import Engine
 
 from nvadmin.__main__ import main
 from nvadmin.audit import checkpoints
-from nvadmin.auth.accounts import add_staff, command_line_operator
 from nvadmin.db.models import TeamMember
 from nvadmin.export import requests
-from tests.factories import add_member, add_workspace, draft, write
+from tests.factories import add_member
 from tests.unit.test_verify_export import EVIDENCE_COLUMNS, PASSWORD, flip, public_key_file
 from tests.unit.test_verify_export import signing_key as signing_key
-
-
-@pytest.fixture
-def workspace(engine: Engine) -> int:
-    add_staff(engine, command_line_operator(), "sam@nvadmin.example", PASSWORD, "support")
-    ws = add_workspace(engine)  # America/Chicago
-    write(
-        engine,
-        ws,
-        [
-            draft(occurred_at=datetime(2025, 3, 1, 6, 30, tzinfo=UTC), actor_id=7),
-            draft(
-                occurred_at=datetime(2025, 3, 1, 7, 0, 0, 120000, tzinfo=UTC),
-                resource_id="=HYPERLINK(1)",
-                details={"b": [1, "x"], "a": "é"},
-            ),
-            draft(occurred_at=datetime(2025, 3, 2, 8, 0, tzinfo=UTC), user_agent=""),
-        ],
-    )
-    return ws
+from tests.unit.test_verify_export import workspace as workspace
 
 
 def export(db_url: str, monkeypatch: pytest.MonkeyPatch, *arguments: str) -> int:
