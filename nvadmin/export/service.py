@@ -641,6 +641,7 @@ def _sqlite_lines_statements(
     columns: Sequence[Column],
     dialect: Any,
     clock: ZoneClock | None,
+    plain: frozenset[str],
     hourly: bool = False,
 ) -> tuple[str, list[Any], str]:
     """The rows as ``(id, probe, line)`` in order, and the careful line of one row by id (see
@@ -652,7 +653,7 @@ def _sqlite_lines_statements(
     line_end = profile.line_end
     hours = sqlite_csv.HOURS if hourly else None
     pieces = sqlite_pieces(columns, table, profile, clock, hours)
-    selected = ", ".join(sqlite_csv.fast_row_sql(columns, pieces, table, line_end))
+    selected = ", ".join(sqlite_csv.fast_row_sql(columns, pieces, table, line_end, plain))
     event_filter = request.event_filter
     if hourly:
         event_filter = dataclasses.replace(event_filter, start=None, end=None)
@@ -678,10 +679,14 @@ def _sqlite_lines(
     columns: Sequence[Column],
     dialect: Any,
     clock: ZoneClock | None,
+    rows: int,
 ) -> tuple[Any, Iterator[tuple[bytes, int]], bool]:
-    """The cursor and batches of finished CSV lines, and whether the hours table was made
-    (the caller drops it when the rows are read)."""
+    """The cursor and batches of finished CSV lines (``rows`` of them), and whether the hours
+    table was made (the caller drops it when the rows are read)."""
     import sqlite3
+
+    ids = request.event_filter.workspace_ids
+    plain = sqlite_csv.plain_columns(db, columns, "activity_events", ids, rows)
 
     # A weekday or hour term's SQL is made for the filter's range, which the hours replace.
     clocked = any(SEARCHED[t.field].match is Match.CLOCK for t in request.event_filter.terms)
@@ -693,13 +698,13 @@ def _sqlite_lines(
             log.info("SQLite export formats local times per row: %s", error)
             hours = None
     if hours:
-        sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, True)
+        sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, plain, True)
         plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
         if sqlite_csv.hourly_plan_ok(plan, "activity_events"):
             cursor = db.execute(sql, params)
             return cursor, _finished_lines(db, cursor, one), True
         sqlite_csv.drop_hours(db)
-    sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock)
+    sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, plain)
     cursor = db.execute(sql, params)
     return cursor, _finished_lines(db, cursor, one), False
 
@@ -748,7 +753,7 @@ def _stream_sqlite(
                         batches = _python_formatted(db, request, columns, engine.dialect)
                     else:
                         cursor, batches, hourly = _sqlite_lines(
-                            db, request, columns, engine.dialect, clock
+                            db, request, columns, engine.dialect, clock, counted
                         )
                 rows = 0
                 for lines, size in batches:

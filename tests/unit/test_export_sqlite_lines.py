@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy import event as sqlalchemy_event
 
 from nvadmin.db.engine import make_engine, sqlite_url
-from nvadmin.export import profiles, service
+from nvadmin.export import profiles, service, sqlite_csv
 from nvadmin.export.columns import BY_KEY, COLUMNS, FORMULA_STARTS, Kind, ZoneClock, resolve
 from nvadmin.export.profiles import DATA, EXCEL, Profile
 from nvadmin.export.service import ExportRequest, export_csv
@@ -500,3 +500,81 @@ def test_a_connection_that_may_make_no_table_formats_per_row(
         read_only.dispose()
     assert made_hourly == [False]
     assert (tmp_path / "read-only.csv").read_bytes() == formatted_in_python(sqlite_engine, request)
+
+
+HOSTILE_ROLE = "Nurse, nights"
+HOSTILE_ACTION = '=HYPERLINK("http://x")'
+
+
+def _plain_workspace(engine: Engine) -> tuple[int, datetime]:
+    """A workspace of three members' events, all nurses doing the same thing."""
+    at = datetime(2025, 3, 9, 6, tzinfo=UTC)
+    ws = add_workspace(engine, slug=f"plain-{next(_slugs)}")
+    names = ["Ana Ruiz", "Bo Chen", "Cy Diaz"]
+    write(
+        engine,
+        ws,
+        [
+            draft(occurred_at=at + timedelta(minutes=i), name=names[i % 3], actor_role="nurse")
+            for i in range(9)
+        ],
+    )
+    return ws, at
+
+
+def _copy_first_event(engine: Engine, ws: int, seq: int, at: str, role: str, action: str) -> None:
+    """A direct write (the API refuses these values) of the first event again."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO activity_events (workspace_id, seq, occurred_at, actor_type,"
+            " actor_name, actor_role, action, category, outcome, prev_hash, hash) SELECT"
+            " workspace_id, ?, ?, actor_type, actor_name, ?, ?, category, outcome, prev_hash,"
+            " hash FROM activity_events WHERE workspace_id = ? AND seq = 1",
+            (seq, at, role, action, ws),
+        )
+
+
+def test_columns_of_plain_values_are_written_as_stored(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """Actions, roles, members hold a few values each: read once from their indexes, those
+    that are all plain text are written as stored (no test per row). One value that is not,
+    anywhere in the workspace, puts its column back to the tests per row: a role with a
+    comma inside the range, an action that is a formula outside it. A column with more
+    values than rows exported is not read; one no index leads with (actor type) neither."""
+    shutil.copyfile(sqlite_template, tmp_path / "audit.sqlite3")
+    engine = make_engine(sqlite_url(tmp_path / "audit.sqlite3"))
+    table = "activity_events"
+    try:
+        ws, at = _plain_workspace(engine)
+        columns = resolve(("action", "actor_role", "actor_name", "actor_type", "details"))
+        with service._read_transaction(engine) as db:
+            assert sqlite_csv.plain_columns(db, columns, table, (ws,), 10) == {
+                "action",
+                "actor_role",
+                "actor_name",
+            }
+            # Three names, two rows: reading the names would cost more than testing the rows.
+            assert sqlite_csv.plain_columns(db, columns, table, (ws,), 2) == {
+                "action",
+                "actor_role",
+            }
+        _copy_first_event(engine, ws, 101, "2025-03-09 06:30:00.000000", HOSTILE_ROLE, "x")
+        _copy_first_event(engine, ws, 102, "2025-03-16 06:00:00.000000", "nurse", HOSTILE_ACTION)
+        with service._read_transaction(engine) as db:
+            assert sqlite_csv.plain_columns(db, columns, table, (ws,), 12) == {"actor_name"}
+        request = ExportRequest(
+            event_filter=EventFilter(
+                workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=1)
+            ),
+            output=tmp_path / "plain.csv",
+            time_zone="America/Chicago",
+            columns=("occurred_at_local", "action", "actor_role", "actor_name", "actor_type"),
+        )
+        export_csv(engine, CLEO, request)
+        written = (tmp_path / "plain.csv").read_bytes()
+        assert written == formatted_in_python(engine, request)
+        assert b',"Nurse, nights",' in written
+        assert b"HYPERLINK" not in written
+    finally:
+        engine.dispose()
