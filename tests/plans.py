@@ -17,9 +17,11 @@ def explain(
     engine: Engine, statement: Any, *, analyze: bool = False, price_out_sorts: bool = False
 ) -> str:
     """PostgreSQL: ``EXPLAIN (FORMAT JSON)`` text (with ``ANALYZE`` if asked). SQLite: the
-    ``EXPLAIN QUERY PLAN`` details, one per line. ``price_out_sorts`` (PostgreSQL): turn off
-    sorting and sequential scans, so a tiny table cannot make them look cheaper than an
-    index; a Sort or Seq Scan left in the plan then means no index has the order."""
+    ``EXPLAIN QUERY PLAN`` details, one per line, each indented two spaces deeper than the
+    step it belongs to (as the ``sqlite3`` shell draws it). ``price_out_sorts``
+    (PostgreSQL): turn off sorting and sequential scans, so a tiny table cannot make them
+    look cheaper than an index; a Sort or Seq Scan left in the plan then means no index has
+    the order."""
     seen: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
@@ -40,6 +42,27 @@ def explain(
             plan = json.dumps(cursor.fetchone()[0], indent=1)
         else:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-            plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+            depth: dict[int, int] = {0: -1}
+            lines = []
+            for step, parent, _unused, detail in cursor.fetchall():
+                depth[step] = depth.get(parent, -1) + 1
+                lines.append("  " * depth[step] + str(detail))
+            plan = "\n".join(lines)
         connection.rollback()
         return plan
+
+
+def sorted_inside_a_part(plan: str) -> list[str]:
+    """SQLite: the steps of a page's parts (each ``CO-ROUTINE`` of a ``UNION ALL``) that sort
+    the rows they read, not only merge pages already limited: "USE TEMP B-TREE" directly
+    under a co-routine."""
+    found: list[str] = []
+    lines = plan.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() != "USE TEMP B-TREE FOR ORDER BY":
+            continue
+        indent = len(line) - len(line.lstrip())
+        owner = next((up for up in reversed(lines[:i]) if len(up) - len(up.lstrip()) < indent), "")
+        if owner.strip().startswith("CO-ROUTINE"):
+            found.append(owner.strip())
+    return found

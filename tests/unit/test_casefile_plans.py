@@ -27,7 +27,7 @@ from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term, where_clause
 from nvadmin.query.paging import EventPager, Sort
 from tests.factories import T0, add_member, add_workspace, draft, write
-from tests.plans import explain
+from tests.plans import explain, sorted_inside_a_part
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
 ADMIN = StaffIdentity(1, "dana@nvadmin.example", "Dana", Role.ADMIN)
@@ -138,6 +138,7 @@ def test_each_sort_of_a_case_file_reads_its_index(
             assert f"ix_case_events_{index}" in line and "INDEX" in line, (key, page, plan)
         if page in ("first", "last"):
             assert "TEMP B-TREE" not in plan, (key, page, plan)
+        assert not sorted_inside_a_part(plan), (key, page, plan)
 
 
 @pytest.mark.parametrize("mode", MODES)
