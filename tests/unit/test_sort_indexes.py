@@ -114,6 +114,36 @@ def test_filter_by_a_value_in_time_order_reads_its_index(engine: Engine, key: st
         assert f"{key}_" in plan, plan
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "index"),
+    [("patient", "P1", "patient_time"), ("user", "ana@riverside.example", "actor_time")],
+)
+def test_a_patient_or_a_member_in_time_order_reads_their_index(
+    engine: Engine, field: str, value: str, index: str
+) -> None:
+    """A patient's (or a member's) events in time order, and their count, read the patient's
+    (member's) index, never the workspace's whole time index, which SQLite took for
+    ``workspace_id = ?`` (2-5 s at 5M events). The same patient id and member in another
+    workspace stay out."""
+    workspace = _seed(engine)
+    _seed(engine, "lakeside")
+    event_filter = EventFilter(workspace_ids=(workspace,), terms=(Term(field, value),))
+    pager = EventPager(engine, ADMIN, event_filter, Sort("time", True))
+    rows = pager.first().rows
+    assert len(rows) == (6 if field == "patient" else 30)
+    assert {row.workspace_id for row in rows} == {workspace}
+    assert pager.count() == len(rows)
+    for page in ("first", "last"):
+        plan = _plan(engine, pager.statement(page))
+        if engine.dialect.name == "postgresql":
+            assert not unbounded_sorts(plan), plan
+            assert '"Node Type": "Seq Scan"' not in plan, plan
+        else:
+            reads = [line for line in plan.splitlines() if "activity_events" in line]
+            assert reads and all(index in line for line in reads), plan
+            assert "TEMP B-TREE" not in plan, plan
+
+
 @pytest.mark.parametrize("key", [k for k in CLICKABLE if k not in ("time", "workspace")])
 def test_a_sort_over_several_workspaces_reads_each_workspace_index(
     engine: Engine, key: str
