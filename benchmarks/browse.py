@@ -368,7 +368,8 @@ def run(args: argparse.Namespace, url: str) -> int:
             f"--repeat {args.repeat} --scroll {args.scroll}`"
         ),
         "",
-        f"PostgreSQL, {total:,} events seeded by `nvadmin seed` in {len(workspaces)} "
+        f"{'PostgreSQL' if engine.dialect.name == 'postgresql' else 'SQLite'}, {total:,} "
+        f"events seeded by `nvadmin seed` in {len(workspaces)} "
         f"workspaces; filters on the largest ({workspace_events:,} events). Through "
         "ActivityModel in an offscreen QTableView, request to rows in the model:",
         "",
