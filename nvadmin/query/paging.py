@@ -325,7 +325,7 @@ class EventPager:
         estimated right and read in order from the same index. The first part is ordered by
         time alone (its value is one): SQLite does not see that an equality on an expression
         (``coalesce(actor_role, '')``) leaves an index on it in time order, and would sort
-        every earlier event of that value (a role's: 1.3 s at 5M events)."""
+        every earlier event of that value (a role's: 0.5 s at 5M events, 1.3 s in a case file)."""
         descending = self.sort.descending != (not forward)
         time, row_id = literal(cursor.occurred_at, UTCDateTime()), literal(cursor.id)
         left, right = tuple_(E.occurred_at, E.id), tuple_(time, row_id)
