@@ -144,7 +144,7 @@ def test_each_sort_of_a_case_file_reads_its_index(
 @pytest.mark.parametrize(
     ("field", "value", "index"),
     [
-        ("patient", "P1", "patient_time"),
+        ("patient", "P1", "patient_order"),
         ("user", "m1@riverside.example", "user_time"),
         ("action", "chart.print", "action_order"),
         ("outcome", "failure", "outcome_order"),
