@@ -1,4 +1,4 @@
-"""The event indexes of a case file of one workspace (case schema 2).
+"""The event indexes of a case file of one workspace (case schema 3).
 
 A case file is built with the main database's migrations, so it has the same tables; but
 building it keeps every index of the event table up to date row by row (in bounded memory:
