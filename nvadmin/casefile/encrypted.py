@@ -66,9 +66,10 @@ MAGIC = b"NVCASE\x00\x02"
 FORMAT = "nvadmin-case-file/2"
 # The page size new files are written with. 8 KiB pages instead of SQLCipher's 4 KiB: building
 # a case file keeps its event indexes up to date row by row in a bounded page cache, and with
-# twice as many keys per page the B-trees are shallower and miss the cache less (about a tenth
-# less CPU per build; benchmarks/RESULTS.md, "Case files"). The header names the page size, in
-# ``cipher``; files written before with 4 KiB pages open as they are.
+# twice as many keys per page the B-trees are shallower and miss the cache less (a tenth to a
+# sixth less CPU at 1M events, no difference at 5M; benchmarks/RESULTS.md, "Case files").
+# The header names the page size, in ``cipher``; files written before with 4 KiB pages open
+# as they are.
 PAGE_SIZE = 8192
 CIPHERS = {
     f"SQLCipher 4: AES-256-CBC, HMAC-SHA512 per page, {size}-byte pages": size
