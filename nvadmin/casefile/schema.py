@@ -1,4 +1,4 @@
-"""The event indexes of a case file of one workspace (case schema 2).
+"""The event indexes of a case file of one workspace (case schema 3).
 
 A case file is built with the main database's migrations, so it has the same tables; but
 building it keeps every index of the event table up to date row by row (in bounded memory:
@@ -11,8 +11,9 @@ answers from an index, none of them twice:
 * every sort of the activity table, ``(value, occurred_at, id)`` exactly as
   :func:`nvadmin.query.paging.order_columns` orders it (time alone: ``(occurred_at, id)``,
   which also answers the workspace sort once the workspace is chosen, and every time range);
-* a patient's and a team member's events in time order (``patient:`` and ``user:`` with an
-  e-mail address; action, outcome and category are read from their sort indexes);
+* a team member's events in time order (``user:`` with an e-mail address; a patient's, an
+  action's, an outcome's and a category's are read from their sort indexes: the ``patient:``
+  search also compares ``coalesce(patient_id, '')``, the patient sort's expression);
 * the chain, ``(seq, workspace_id)``, for verification and for counting the workspace's
   events without reading them.
 
@@ -21,8 +22,8 @@ browser query) as the selective condition and sorts the whole workspace instead 
 the order's index (``tests/unit/test_casefile_plans.py`` keeps every browser query on an
 index). A case of several workspaces keeps the main database's indexes, which are made for
 that. Files written before (no ``case_schema`` in their manifest, or 1) carry the main
-database's indexes and open and browse as before: the browser's queries do not depend on
-which indexes exist.
+database's indexes, and those of schema 2 a patient index more; they open and browse as
+before: the browser's queries do not depend on which indexes exist.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from nvadmin.query.fields import TABLE
 from nvadmin.query.paging import order_columns
 
 # Written into the manifest as "case_schema"; absent in files made before (schema 1).
-ONE_WORKSPACE = 2
+# Schema 2 also had ``ix_case_events_patient_time``, which the patient sort index replaces.
+ONE_WORKSPACE = 3
 SEVERAL_WORKSPACES = 1
 _TABLE = "activity_events"
 
@@ -66,12 +68,7 @@ def event_indexes() -> dict[str, tuple[str, ...]]:
         f"ix_case_events_{key}_order": tuple(_sql(c) for c in order_columns(key))
         for key in sorted_keys()
     }
-    for name, column in (("patient", E.patient_id), ("user", E.actor_email)):
-        indexes[f"ix_case_events_{name}_time"] = (
-            _sql(column),
-            _sql(E.occurred_at),
-            _sql(E.id),
-        )
+    indexes["ix_case_events_user_time"] = (_sql(E.actor_email), _sql(E.occurred_at), _sql(E.id))
     indexes["ix_case_events_chain"] = (_sql(E.seq), _sql(E.workspace_id))
     return indexes
 

@@ -314,6 +314,13 @@ def _precise(instant: datetime, zone: tzinfo) -> str:
 # -- the declaration's shape ------------------------------------------------------------------
 
 
+def nullable(column: Any) -> Any:
+    """A nullable column as it is sorted and indexed: ``coalesce(column, '')``, the ``''``
+    written into the SQL, not bound (the planner matches an expression index only against
+    the same text: see :mod:`nvadmin.query.paging`)."""
+    return func.coalesce(column, literal_column("''"))
+
+
 class Match(StrEnum):
     """How a filter term compares its values with the field's SQL."""
 
@@ -342,6 +349,9 @@ class Searched:
     check: Callable[[str], None] | None = None  # what a term must hold (ValueError)
     match: Match = Match.EQUAL
     null_value: str | None = None  # the value that means "no value at all"
+    # The values are also compared as ``nullable(column)``, the expression of the column's
+    # sort index, so that one index serves both the sort and the search in time order.
+    sort_index: bool = False
     to_sql: Callable[[str], Any] = str
     widget: Widget | None = None
     placeholder: str = ""  # a LINE widget's hint; a LINE or CHOICE widget's accessible name
@@ -627,7 +637,12 @@ PATIENT = EventField(
     "patient",
     "Patient",
     search=Searched(
-        ("patient",), E.patient_id, widget=Widget.LINE, placeholder="Patient id", example="P123"
+        ("patient",),
+        E.patient_id,
+        widget=Widget.LINE,
+        placeholder="Patient id",
+        example="P123",
+        sort_index=True,
     ),
     detail=lambda row, view: row.patient_id or "",
     table=Shown(

@@ -33,7 +33,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.taxonomy import Category
 from nvadmin.query.fields import NO_STATUS as NO_STATUS  # the query's vocabulary, re-exported
-from nvadmin.query.fields import SEARCHED, Match
+from nvadmin.query.fields import SEARCHED, Match, nullable
 from nvadmin.query.fields import WEEKDAYS as WEEKDAYS
 from nvadmin.query.fields import ApiStatus as ApiStatus
 from nvadmin.query.localtime import local_clock
@@ -348,8 +348,18 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
         convert: Callable[[str], Any] = spec.to_sql
         if spec.match is Match.CLOCK:
             column = LocalPart(name, f.zone, f.start, f.end)
-        wanted = [v for v in f.values(name) if not _means_null(name, v)]
-        matches = [column.in_([convert(v) for v in wanted])] if wanted else []
+        wanted = [convert(v) for v in f.values(name) if not _means_null(name, v)]
+        matches: list[ColumnElement[bool]] = []
+        if wanted:
+            # The same rows said twice when the field has a sort index (the values are never
+            # NULL, so the column equals one exactly when its coalesce does): the index of
+            # ``coalesce(column, '')`` then answers "these values, in time order" too, and a
+            # case file keeps it alone (nvadmin/casefile/schema.py).
+            matches.append(
+                and_(column.in_(wanted), nullable(column).in_(wanted))
+                if spec.sort_index
+                else column.in_(wanted)
+            )
         if len(wanted) < len(f.values(name)):
             matches.append(column.is_(None))
         if matches:

@@ -53,6 +53,7 @@ from nvadmin.db.models import Workspace
 from nvadmin.db.planner import planned_rows
 from nvadmin.db.types import UTCDateTime
 from nvadmin.identity import Permission, StaffIdentity
+from nvadmin.query.fields import nullable
 from nvadmin.query.filters import EventFilter, where_clause
 from nvadmin.workers.cancel import CancelToken
 
@@ -68,24 +69,19 @@ COUNT_TIMEOUT_MS = 60_000
 QUICK_COUNT_LIMIT = 10_000
 
 
-def _nullable(column: Any) -> Any:
-    # The literal '' in the SQL text, as in the indexes (see the module docstring).
-    return func.coalesce(column, literal_column("''"))
-
-
 # Sort key -> SQL expression. The only way a sort reaches SQL.
 SORT_KEYS: dict[str, Any] = {
     "time": E.occurred_at,
     "workspace": E.workspace_id,
     "member": E.actor_name,
-    "user": _nullable(E.actor_email),
-    "role": _nullable(E.actor_role),
+    "user": nullable(E.actor_email),
+    "role": nullable(E.actor_role),
     "action": E.action,
     "category": E.category,
     "outcome": E.outcome,
-    "patient": _nullable(E.patient_id),
-    "resource": _nullable(E.resource_id),
-    "ip": _nullable(E.ip),
+    "patient": nullable(E.patient_id),
+    "resource": nullable(E.resource_id),
+    "ip": nullable(E.ip),
 }
 
 

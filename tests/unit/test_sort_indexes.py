@@ -144,6 +144,27 @@ def test_a_patient_or_a_member_in_time_order_reads_their_index(
             assert "TEMP B-TREE" not in plan, plan
 
 
+def test_a_patient_over_all_workspaces_reads_a_patient_index(engine: Engine) -> None:
+    """``patient:`` compares the column and the sort's ``coalesce(patient_id, '')`` (one
+    index serves both in a case file); over every workspace too, the plan reads a patient
+    index, never a sort of the events."""
+    workspace = _seed(engine)
+    _seed(engine, "lakeside")
+    event_filter = EventFilter(terms=(Term("patient", "P1"),))
+    pager = EventPager(engine, ADMIN, event_filter, Sort("time", True))
+    assert len(pager.first().rows) == 12
+    assert workspace in {row.workspace_id for row in pager.first().rows}
+    plan = _plan(engine, pager.statement("first"))
+    if engine.dialect.name == "postgresql":
+        assert not unbounded_sorts(plan), plan
+        assert '"Node Type": "Seq Scan"' not in plan, plan
+        assert "patient_" in plan, plan
+    else:
+        reads = [line for line in plan.splitlines() if "activity_events" in line]
+        assert reads and all("patient_" in line and "INDEX" in line for line in reads), plan
+        assert "TEMP B-TREE" not in plan, plan
+
+
 @pytest.mark.parametrize("key", [k for k in CLICKABLE if k not in ("time", "workspace")])
 def test_a_sort_over_several_workspaces_reads_each_workspace_index(
     engine: Engine, key: str
