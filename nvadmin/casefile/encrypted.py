@@ -2,11 +2,9 @@
 
 Layout::
 
-    SQLCipher 4 database                whole 8192-byte pages (4096 in files written before
-                                        2026-11-30 09:00 UTC: the header's ``cipher`` says
-                                        which), each encrypted with AES-256-CBC under the raw
-                                        key and authenticated by HMAC-SHA512 over its
-                                        ciphertext, IV and page number
+    SQLCipher 4 database                whole 4096-byte pages, each encrypted with AES-256-CBC
+                                        under the raw key and authenticated by HMAC-SHA512
+                                        over its ciphertext, IV and page number
     header                              UTF-8 JSON: format, KDF parameters and salt, cipher
                                         settings, a key check value, the database's length and
                                         ``header_sha256``; no PHI
@@ -23,8 +21,7 @@ SQLCipher encrypts or decrypts it on the way, so building a case file and browsi
 bounded page cache in memory whatever the size, and nothing is written in plaintext (no
 journal, temporary storage in memory). SQLite stops at the database's own length, written
 inside its encrypted first page, so the trailer after it is never read as a page; the stock
-``sqlcipher`` shell opens the file with the raw key, ``PRAGMA cipher_compatibility = 4`` and
-the page size the header names (``PRAGMA cipher_page_size = 8192``).
+``sqlcipher`` shell opens the file with the raw key and ``PRAGMA cipher_compatibility = 4``.
 
 As in version 1, the trailer is checked whole before the key derivation runs (only the KDF
 and cipher settings nvadmin writes, exact field forms, the checksum, and the file's length),
@@ -64,34 +61,18 @@ from nvadmin.casefile.container import (
 
 MAGIC = b"NVCASE\x00\x02"
 FORMAT = "nvadmin-case-file/2"
-# The page size new files are written with. 8 KiB pages instead of SQLCipher's 4 KiB: building
-# a case file keeps its event indexes up to date row by row in a bounded page cache, and with
-# twice as many keys per page the B-trees are shallower and miss the cache less (a tenth to a
-# sixth less CPU at 1M events, no difference at 5M; benchmarks/RESULTS.md, "Case files").
-# The header names the page size, in ``cipher``; files written before with 4 KiB pages open
-# as they are.
-PAGE_SIZE = 8192
-CIPHERS = {
-    f"SQLCipher 4: AES-256-CBC, HMAC-SHA512 per page, {size}-byte pages": size
-    for size in (4096, PAGE_SIZE)
-}
-CIPHER = next(name for name, size in CIPHERS.items() if size == PAGE_SIZE)
-
-
-def cipher_pragmas(page_size: int) -> tuple[str, ...]:
-    """The cipher settings, spelled out rather than left to SQLCipher's defaults (which have
-    changed between major versions): ``cipher_compatibility = 4`` but for the page size, and
-    the header's ``cipher`` names them."""
-    return (
-        f"PRAGMA cipher_page_size = {page_size}",
-        "PRAGMA cipher_use_hmac = ON",
-        "PRAGMA cipher_hmac_algorithm = HMAC_SHA512",
-        "PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA512",
-        "PRAGMA kdf_iter = 256000",
-        "PRAGMA cipher_plaintext_header_size = 0",
-    )
-
-
+CIPHER = "SQLCipher 4: AES-256-CBC, HMAC-SHA512 per page, 4096-byte pages"
+PAGE_SIZE = 4096
+# Spelled out rather than left to SQLCipher's defaults (which have changed between major
+# versions): these are the ``cipher_compatibility = 4`` settings, and :data:`CIPHER` names them.
+CIPHER_PRAGMAS = (
+    f"PRAGMA cipher_page_size = {PAGE_SIZE}",
+    "PRAGMA cipher_use_hmac = ON",
+    "PRAGMA cipher_hmac_algorithm = HMAC_SHA512",
+    "PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA512",
+    "PRAGMA kdf_iter = 256000",
+    "PRAGMA cipher_plaintext_header_size = 0",
+)
 _HEADER_CHECK = "header_sha256"
 _TAIL = 4 + len(MAGIC)
 _MAX_HEADER = 64 * 1024
@@ -136,7 +117,6 @@ class Header:
     salt: bytes
     key_check: bytes
     database_bytes: int
-    page_size: int
 
 
 def is_v2(tail: bytes) -> bool:
@@ -210,12 +190,11 @@ def read_header(path: Path) -> Header:
         raise CaseFileError("this case file uses a format this nvadmin does not know")
     if fields.get(_HEADER_CHECK) != _checksum(fields):
         raise AlteredHeader("its header does not match its checksum")
-    page_size = CIPHERS.get(fields.get("cipher"))  # type: ignore[arg-type]
-    if page_size is None:
+    if fields.get("cipher") != CIPHER:
         raise AlteredHeader("it names a cipher nvadmin does not write")
     kdf, (n, r, p) = container.checked_kdf(fields)
     database_bytes = fields.get("database_bytes")
-    if type(database_bytes) is not int or database_bytes <= 0 or database_bytes % page_size:
+    if type(database_bytes) is not int or database_bytes <= 0 or database_bytes % PAGE_SIZE:
         raise AlteredHeader("its database length is not one nvadmin writes")
     if database_bytes + length + _TAIL != size:
         raise CaseFileError(
@@ -229,7 +208,6 @@ def read_header(path: Path) -> Header:
         _decoded(kdf.get("salt"), SALT_BYTES, "salt"),
         _decoded(fields.get("key_check"), CHECK_BYTES, "key check"),
         database_bytes,
-        page_size,
     )
 
 
@@ -251,10 +229,10 @@ def unlock(header: Header, passphrase: str) -> Keys:
     return keys
 
 
-def _keyed(connection: EncryptedConnection, key: bytes, page_size: int) -> EncryptedConnection:
+def _keyed(connection: EncryptedConnection, key: bytes) -> EncryptedConnection:
     # A blob literal: SQLCipher takes these 32 bytes as the key itself, no PBKDF2.
     connection.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-    for pragma in cipher_pragmas(page_size):
+    for pragma in CIPHER_PRAGMAS:
         connection.execute(pragma)
     # Sorting, temporary tables and indexes under construction stay in memory: SQLCipher does
     # not encrypt temporary files.
@@ -278,7 +256,7 @@ def create(path: Path, key: bytes, *, cache_kib: int) -> EncryptedConnection:
             uri=True,  # a source database may be attached read-only (``file:...?mode=ro``)
         ),
     )
-    _keyed(connection, key, PAGE_SIZE)
+    _keyed(connection, key)
     # ``main.`` throughout: these settings are the case database's alone, never those of a
     # source database attached to copy from (which other programs go on using meanwhile).
     connection.execute(f"PRAGMA main.cache_size = -{int(cache_kib)}")
@@ -288,9 +266,8 @@ def create(path: Path, key: bytes, *, cache_kib: int) -> EncryptedConnection:
     return connection
 
 
-def opener(path: Path, key: bytes, page_size: int) -> Callable[[], EncryptedConnection]:
-    """A function making read-only connections to the finished case file at ``path``, whose
-    header names ``page_size``."""
+def opener(path: Path, key: bytes) -> Callable[[], EncryptedConnection]:
+    """A function making read-only connections to the finished case file at ``path``."""
     uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
 
     def connect() -> EncryptedConnection:
@@ -299,7 +276,7 @@ def opener(path: Path, key: bytes, page_size: int) -> Callable[[], EncryptedConn
             sqlcipher3.connect(uri, uri=True, check_same_thread=False, isolation_level=None),
         )
         try:
-            _keyed(connection, key, page_size)
+            _keyed(connection, key)
             # Read-only for real: SQLite refuses any write, whatever code tries one.
             connection.execute("PRAGMA query_only = ON")
         except BaseException:

@@ -108,7 +108,7 @@ def open_case_file(
     engine = create_engine(
         "sqlite://",
         module=sqlcipher3,
-        creator=encrypted.opener(path, keys.encryption, header.page_size),
+        creator=encrypted.opener(path, keys.encryption),
         poolclass=QueuePool,
         pool_size=4,
         max_overflow=4,

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from nvadmin.audit.verify import _fast_sql, _stream_sql
-from nvadmin.casefile import encrypted, schema
+from nvadmin.casefile import schema
 from nvadmin.casefile.builder import create_case_file
 from nvadmin.casefile.reader import SEGMENT_SOURCE, OpenCase, open_case_file, verify_case
 from nvadmin.db.models import ActivityEvent as E
@@ -232,9 +232,7 @@ def test_a_case_file_of_several_workspaces_keeps_the_main_indexes(
 
 def test_a_version_2_case_file_with_the_main_indexes_still_opens_and_browses() -> None:
     """Written by nvadmin before case schema 2 (the events of the ``clinic`` of
-    test_casefile.py matching its patient), with the main database's 14 event indexes and
-    4096-byte pages (new files have 8192-byte ones: the header names the size)."""
-    assert encrypted.read_header(V2_MAIN_INDEXES).page_size == 4096
+    test_casefile.py matching its patient), with the main database's 14 event indexes."""
     opened = open_case_file(V2_MAIN_INDEXES, PASSPHRASE)
     try:
         assert "case_schema" not in opened.manifest and opened.in_place
