@@ -401,13 +401,9 @@ NASTY = (
 )
 
 
-def test_database_renders_each_event_exactly_as_it_was_sealed(engine: Engine) -> None:
-    """The fast pass hashes the database's layout of each event: byte for byte the encoding
-    the chain writer hashed, for any text a field can hold (PostgreSQL leaves control
-    characters unescaped, so those events go to the careful pass, and still verify)."""
-    from nvadmin.audit.chain import canonical_bytes
-    from nvadmin.audit.verify import canonical_sql
-
+def nasty_workspace(engine: Engine) -> int:
+    """A workspace of one event per :data:`NASTY` text, in every text field that can hold it
+    (a whole-second time for the second, NULLs in between)."""
     ws = add_workspace(engine)
     drafts = [
         draft(
@@ -416,12 +412,24 @@ def test_database_renders_each_event_exactly_as_it_was_sealed(engine: Engine) ->
             actor_id=None if i % 2 else 41,
             user_agent=value,
             resource_id=None,
-            occurred_at=T0 + timedelta(minutes=i, microseconds=7 * i),
+            patient_id=None if i % 2 else value,
+            occurred_at=T0 + timedelta(minutes=i, microseconds=0 if i == 1 else 7 * i),
             details={"note": value, "n": i, "nested": {"k": [value, None, True]}},
         )
         for i, value in enumerate(NASTY)
     ]
     write(engine, ws, drafts)
+    return ws
+
+
+def test_database_renders_each_event_exactly_as_it_was_sealed(engine: Engine) -> None:
+    """The fast pass hashes the database's layout of each event: byte for byte the encoding
+    the chain writer hashed, for any text a field can hold (PostgreSQL leaves control
+    characters unescaped, so those events go to the careful pass, and still verify)."""
+    from nvadmin.audit.chain import canonical_bytes
+    from nvadmin.audit.verify import canonical_sql
+
+    ws = nasty_workspace(engine)
     with engine.connect() as c:
         rendered = c.execute(
             text(

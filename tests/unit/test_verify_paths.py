@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, text
@@ -17,8 +16,7 @@ from sqlalchemy import Engine, text
 from nvadmin.audit import verify as verify_module
 from nvadmin.audit.verify import BreakKind, _fast_sql
 from nvadmin.db.engine import make_engine
-from tests.factories import T0, add_workspace, draft, write
-from tests.unit.test_verify import NASTY, attacker, chain, row, verify
+from tests.unit.test_verify import NASTY, attacker, chain, nasty_workspace, row, verify
 
 
 def _forbid_fast_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,21 +96,7 @@ def test_the_fast_pass_confirms_hostile_values_as_sealed(engine: Engine) -> None
     bytes matches) every event Python's encoding would give the same text for, and no other.
     PostgreSQL leaves control characters unescaped, so those events alone go to the careful
     pass; all verify."""
-    ws = add_workspace(engine)
-    drafts = [
-        draft(
-            i,
-            name=value or "Ana",
-            actor_id=None if i % 2 else 41,
-            user_agent=value,
-            resource_id=None,
-            patient_id=None if i % 2 else value,
-            occurred_at=T0 + timedelta(minutes=i, microseconds=0 if i == 1 else 7 * i),
-            details={"note": value, "n": i, "nested": {"k": [value, None, True]}},
-        )
-        for i, value in enumerate(NASTY)
-    ]
-    write(engine, ws, drafts)
+    ws = nasty_workspace(engine)
     postgres = engine.dialect.name == "postgresql"
     sql, _ = _fast_sql(engine.dialect.name, "activity_events", ":x")
     sql = sql.replace(":x", ":ws", 1).replace(":x", ":first", 1).replace(":x", ":last", 1)
