@@ -349,9 +349,6 @@ class Searched:
     check: Callable[[str], None] | None = None  # what a term must hold (ValueError)
     match: Match = Match.EQUAL
     null_value: str | None = None  # the value that means "no value at all"
-    # The values are also compared as ``nullable(column)``, the expression of the column's
-    # sort index, so that one index serves both the sort and the search in time order.
-    sort_index: bool = False
     to_sql: Callable[[str], Any] = str
     widget: Widget | None = None
     placeholder: str = ""  # a LINE widget's hint; a LINE or CHOICE widget's accessible name
@@ -637,12 +634,7 @@ PATIENT = EventField(
     "patient",
     "Patient",
     search=Searched(
-        ("patient",),
-        E.patient_id,
-        widget=Widget.LINE,
-        placeholder="Patient id",
-        example="P123",
-        sort_index=True,
+        ("patient",), E.patient_id, widget=Widget.LINE, placeholder="Patient id", example="P123"
     ),
     detail=lambda row, view: row.patient_id or "",
     table=Shown(

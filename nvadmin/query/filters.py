@@ -293,16 +293,34 @@ def _workspace_no_index(element: _WorkspaceNoIndex, compiler: Any, **kw: Any) ->
 
 
 @functools.cache
+def _index_prefixes() -> frozenset[tuple[str, ...]]:
+    """The first two columns (or expressions, as their SQL) of each event table index."""
+    return frozenset(
+        tuple(getattr(e, "name", None) or str(e) for e in list(index.expressions)[:2])
+        for index in E.__table__.indexes  # type: ignore[attr-defined]
+    )
+
+
+def _key(name: str) -> str | None:
+    return getattr(SEARCHED[name].column, "key", None)
+
+
+@functools.cache
 def _own_index(name: str) -> bool:
     """Whether field ``name``'s column leads an index of the event table while no index
     leads with the workspace and it (a patient's id, a member's e-mail address)."""
-    key = getattr(SEARCHED[name].column, "key", None)
-    leads = {
-        tuple(getattr(e, "name", None) or str(e) for e in list(index.expressions)[:2])
-        for index in E.__table__.indexes  # type: ignore[attr-defined]
-    }
+    key, leads = _key(name), _index_prefixes()
     own = any(names[0] == key for names in leads)
     return key is not None and own and ("workspace_id", key) not in leads
+
+
+@functools.cache
+def _coalesced(name: str) -> bool:
+    """Whether field ``name``'s column is indexed after the workspace as ``coalesce(column,
+    '')``, as the browser sorts a nullable column (its sort index: role, patient, resource,
+    IP address)."""
+    key = _key(name)
+    return key is not None and ("workspace_id", f"coalesce({key}, '')") in _index_prefixes()
 
 
 def _selective(f: EventFilter) -> bool:
@@ -351,13 +369,14 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
         wanted = [convert(v) for v in f.values(name) if not _means_null(name, v)]
         matches: list[ColumnElement[bool]] = []
         if wanted:
-            # The same rows said twice when the field has a sort index (the values are never
-            # NULL, so the column equals one exactly when its coalesce does): the index of
-            # ``coalesce(column, '')`` then answers "these values, in time order" too, and a
-            # case file keeps it alone (nvadmin/casefile/schema.py).
+            # The same rows said twice when the column is sorted as ``coalesce(column, '')``
+            # (a searched value is never NULL, so the column equals one exactly when its
+            # coalesce does): that sort index then answers "these values, in time order" too
+            # (on PostgreSQL and in case files; a rare IP address read the workspace's whole
+            # time index), and a case file needs no second index (nvadmin/casefile/schema.py).
             matches.append(
                 and_(column.in_(wanted), nullable(column).in_(wanted))
-                if spec.sort_index
+                if _coalesced(name)
                 else column.in_(wanted)
             )
         if len(wanted) < len(f.values(name)):

@@ -150,6 +150,8 @@ def test_each_sort_of_a_case_file_reads_its_index(
         ("action", "chart.print", "action_order"),
         ("outcome", "failure", "outcome_order"),
         ("category", "chart_views", "category_order"),
+        ("ip", "10.0.0.1", "ip_order"),
+        ("resource", "R1", "resource_order"),
     ],
 )
 def test_a_search_in_time_order_reads_an_index(
