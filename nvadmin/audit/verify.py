@@ -222,8 +222,8 @@ _SQLITE_FULL_ROW = ", ".join(
 )
 
 
-def _full_row(connection: Connection) -> str:
-    return _FULL_ROW if connection.dialect.name == "postgresql" else _SQLITE_FULL_ROW
+def _full_row(dialect: str) -> str:
+    return _FULL_ROW if dialect == "postgresql" else _SQLITE_FULL_ROW
 
 
 def _stream_sql(dialect: str, source: Source, mark: str) -> tuple[str, int]:
@@ -231,7 +231,7 @@ def _stream_sql(dialect: str, source: Source, mark: str) -> tuple[str, int]:
     order (and the parameters' repeat count, see :func:`_select`)."""
     return _select(
         source,
-        _FULL_ROW if dialect == "postgresql" else _SQLITE_FULL_ROW,
+        _full_row(dialect),
         f"workspace_id = {mark} AND seq BETWEEN {mark} AND {mark}",
         "seq, id",
     )
@@ -405,7 +405,7 @@ def _row_by_hash(
     try:
         sql, arms = _select(
             source,
-            _full_row(connection),
+            _full_row(connection.dialect.name),
             f"workspace_id = {mark} AND seq = {mark} AND hash = {mark}",
             "id LIMIT 1",
         )
