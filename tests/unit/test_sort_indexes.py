@@ -149,11 +149,10 @@ def test_a_patient_or_a_member_in_time_order_reads_their_index(
 def test_a_search_by_a_sorted_nullable_column_reads_its_sort_index(
     engine: Engine, field: str, value: str
 ) -> None:
-    """``ip:`` (like ``resource:`` and ``role:``) also compares ``coalesce(ip, '')``, the
-    expression of the IP sort's index, so PostgreSQL reads that index in time order instead
-    of the workspace's time index filtered by IP address (every event of the workspace for a
-    rare address). SQLite's planner still takes the workspace's time index here (it does not
-    see the expression index's time order): the rows are the same."""
+    """``ip:`` (like ``resource:`` and ``role:``) compares ``coalesce(ip, '')``, the
+    expression of the IP sort's index, so that index is read in time order instead of the
+    workspace's time index filtered by IP address (every event of the workspace for a rare
+    address: 3.6 s at 5M events on SQLite)."""
     workspace = _seed(engine)
     pager = EventPager(
         engine,
@@ -171,6 +170,8 @@ def test_a_search_by_a_sorted_nullable_column_reads_its_sort_index(
         searched = [json.loads(f"{{{c}}}") for c in re.findall(r'"Index Cond": "[^"]*"', plan)]
         assert any(f"COALESCE({field}," in c["Index Cond"] for c in searched), plan
     else:
+        reads = [line for line in plan.splitlines() if "activity_events" in line]
+        assert reads and all(f"{field}_order" in line for line in reads), plan
         assert "TEMP B-TREE" not in plan, plan
 
 
