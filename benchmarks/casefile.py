@@ -12,6 +12,14 @@ to /dev/null) or the ``sqlite3`` shell. Printed: each step's time, CPU time and 
 and the create / reference ratio (target ≤ 2, memory ≤ 300 MB and flat in the number of
 events; open ≤ 2 s whatever the size), then the case browser's slowest page per sort and
 search on the open case file (the open step's process, after verification).
+
+``--bounds`` (SQLite sources) also measures two lower bounds of the create step, each in a
+process of its own, with the same copy (one ``INSERT ... SELECT`` from the attached source):
+the rows alone into the encrypted case database with no event index but the chain's (what
+encryption costs), and the rows into a plain, unencrypted SQLite file with every case index
+built after the copy by ``CREATE INDEX`` (the fastest way SQLite has to a file with those
+indexes; its sorts hold every key in memory, so the builder cannot use it beyond a million
+events or so: see ``nvadmin.casefile.builder.CACHE_KIB``).
 """
 
 from __future__ import annotations
@@ -123,6 +131,47 @@ def step_open_verify(path: Path) -> dict[str, Any]:
     }
 
 
+def step_bound(url: str, destination: Path, bound: str) -> dict[str, Any]:
+    """One lower bound of the create step (see the module's text): ``rows`` or ``plain``."""
+    import sqlcipher3
+
+    from nvadmin.casefile import builder, encrypted, schema
+    from nvadmin.db import migrate
+
+    destination.touch()
+    if bound == "rows":
+        database = encrypted.create(destination, os.urandom(32), cache_kib=builder.CACHE_KIB)
+    else:
+        database = sqlcipher3.connect(
+            str(destination), isolation_level=None, factory=encrypted.KeptConnection, uri=True
+        )
+        for pragma in ("locking_mode = EXCLUSIVE", "journal_mode = OFF", "synchronous = OFF"):
+            database.execute(f"PRAGMA main.{pragma}")
+        database.execute(f"PRAGMA main.cache_size = -{builder.CACHE_KIB}")
+    engine = builder.connection_engine(database, sqlcipher3)
+    migrate.upgrade(engine)
+    engine.dispose()
+    schema.use_one_workspace_indexes(database)
+    indexes = schema.event_indexes()
+    later = [name for name in indexes if name != "ix_case_events_chain"]
+    for name in later:
+        database.execute(f"DROP INDEX {name}")
+    columns = ", ".join(builder.EVENT_COLUMNS)
+    source = Path(make_url(url).database or "").resolve().as_uri() + "?mode=ro"
+    cpu, started = _cpu(), time.perf_counter()
+    database.execute("ATTACH DATABASE ? AS src KEY ''", (source,))
+    database.execute(
+        f"INSERT INTO main.activity_events ({columns}) SELECT {columns} FROM src.activity_events "
+        f"WHERE workspace_id = {_workspace(url)} ORDER BY workspace_id, seq, id"
+    )
+    if bound == "plain":
+        for name in later:
+            database.execute(f"CREATE INDEX {name} ON activity_events ({', '.join(indexes[name])})")
+    seconds = time.perf_counter() - started
+    database.discard()
+    return {"seconds": seconds, "cpu": _cpu() - cpu, "peak_mb": _peak_mb()}
+
+
 def _browse(case: Any, workspace_id: int) -> list[tuple[str, float]]:
     """The case browser's pages on the open case file: each sort's first, next and last
     page (descending), a patient's, a member's and an action's events in time order (a case
@@ -189,7 +238,7 @@ def reference_read(url: str, workspace_id: int) -> tuple[float, float]:
     return seconds, cpu
 
 
-def run(url: str, folder: Path, label: str) -> None:
+def run(url: str, folder: Path, label: str, bounds: bool = False) -> None:
     workspace_id = _workspace(url)
     reference_read(url, workspace_id)  # warm the cache as the steps will find it
     reference, reference_cpu = reference_read(url, workspace_id)
@@ -222,6 +271,25 @@ def run(url: str, folder: Path, label: str) -> None:
         f"{opened['browse_peak_mb']:,.0f} MB):"
     )
     print(", ".join(f"{label} {ms:,.0f} ms" for label, ms in opened["browse"]))
+    if bounds:
+        _bounds(url, folder, reference)
+
+
+def _bounds(url: str, folder: Path, reference: float) -> None:
+    print("lower bounds of the create step (the same copy; see --bounds):")
+    print("| bound | seconds | ratio to the read | peak RSS |")
+    print("|---|---:|---:|---:|")
+    for bound, label in (
+        ("rows", "the rows alone, encrypted, no index but the chain's"),
+        ("plain", "no encryption, every case index built after the copy (sorts in memory)"),
+    ):
+        path = folder / f"bound-{bound}.sqlite3"
+        result = _child("--step", f"bound-{bound}", "--database", url, "--out", str(path))
+        path.unlink()
+        print(
+            f"| {label} | {result['seconds']:.1f} s (CPU {result['cpu']:.1f} s) | "
+            f"{result['seconds'] / reference:.2f} | {result['peak_mb']:,.0f} MB |"
+        )
 
 
 def main() -> int:
@@ -229,14 +297,24 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--database", metavar="URL", help="an already seeded database")
-    parser.add_argument("--step", choices=("create", "open"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--bounds", action="store_true", help="also measure the create step's lower bounds"
+    )
+    steps = ("create", "open", "bound-rows", "bound-plain")
+    parser.add_argument("--step", choices=steps, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    backend = make_url(args.database).get_backend_name() if args.database else args.backend
+    if args.bounds and args.step is None and backend != "sqlite":
+        parser.error("--bounds copies from a SQLite source: give --backend sqlite or a file")
     if args.step == "create":
         print(json.dumps(step_create(args.database, args.out)))
         return 0
     if args.step == "open":
         print(json.dumps(step_open_verify(args.out)))
+        return 0
+    if args.step:
+        print(json.dumps(step_bound(args.database, args.out, args.step.removeprefix("bound-"))))
         return 0
     print(
         f"{date.today()} {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
@@ -244,11 +322,12 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as folder:
         if args.database:
-            run(args.database, Path(folder), "given database")
+            run(args.database, Path(folder), "given database", args.bounds)
         elif args.backend == "sqlite":
             if shutil.which("sqlite3") is None:
                 raise SystemExit("the sqlite3 shell is the reference: apt-get install sqlite3")
-            run(_seeded(f"sqlite:///{folder}/source.sqlite3", args.events), Path(folder), "SQLite")
+            source = _seeded(f"sqlite:///{folder}/source.sqlite3", args.events)
+            run(source, Path(folder), "SQLite", args.bounds)
         else:
             from tests.pgcluster import cluster
 

@@ -44,12 +44,13 @@ from nvadmin.db.engine import describe, translate
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.errors import DatabaseUnavailable, UserError
-from nvadmin.export import jsonl, profiles, sqlite_csv
+from nvadmin.export import jsonl, plain, profiles, sqlite_csv
 from nvadmin.export import manifest as manifests
 from nvadmin.export.columns import (
     DEFAULT_COLUMNS,
     Column,
     Kind,
+    Plain,
     ZoneClock,
     cells_sql,
     python_cell,
@@ -425,13 +426,18 @@ def _clock(
 
 
 def _pg_copy(
-    request: ExportRequest, columns: Sequence[Column], dialect: Any, clock: ZoneClock | None
+    request: ExportRequest,
+    columns: Sequence[Column],
+    dialect: Any,
+    clock: ZoneClock | None,
+    as_stored: Plain,
 ) -> tuple[str, dict[str, Any]]:
     if request.file_format is FileFormat.JSONL:
         line = [("line", jsonl.pg_line_sql(columns, "activity_events", clock))]
         compiled = _rows_statement(request, line, dialect)
         return jsonl.pg_copy(str(compiled)), dict(compiled.params)
-    cells = cells_sql(columns, "postgresql", "activity_events", request.profile, clock)
+    profile = request.profile
+    cells = cells_sql(columns, "postgresql", "activity_events", profile, clock, as_stored)
     if len(cells) == 1:
         # The csv module's rule: a row of one empty cell is written "" (an empty line would
         # be no row at all to a reader); COPY writes a lone missing value as an empty line.
@@ -486,9 +492,18 @@ def _stream_pg(
                 )
             if pins is not None:  # the chain evidence, from the same snapshot
                 pins.update(_snapshot_pins(request, engine.dialect, _pg_runner(cursor)))
-            copy_sql, params = _pg_copy(
-                request, columns, engine.dialect, _clock(columns, request, first, last)
-            )
+            as_stored: Plain = {}
+            if request.file_format is FileFormat.CSV:
+                as_stored = plain.plain_columns(
+                    lambda sql, params: cursor.execute(sql, params).fetchall(),
+                    "postgresql",
+                    columns,
+                    "activity_events",
+                    request.event_filter.workspace_ids,
+                    counted,
+                )
+            clock = _clock(columns, request, first, last)
+            copy_sql, params = _pg_copy(request, columns, engine.dialect, clock, as_stored)
             progress(0, counted, "exporting")
             token.check()
             line_end = "\n"
@@ -641,7 +656,7 @@ def _sqlite_lines_statements(
     columns: Sequence[Column],
     dialect: Any,
     clock: ZoneClock | None,
-    plain: frozenset[str],
+    plain: Plain,
     hourly: bool = False,
 ) -> tuple[str, list[Any], str]:
     """The rows as ``(id, probe, line)`` in order, and the careful line of one row by id (see
@@ -686,7 +701,14 @@ def _sqlite_lines(
     import sqlite3
 
     ids = request.event_filter.workspace_ids
-    plain = sqlite_csv.plain_columns(db, columns, "activity_events", ids, rows)
+    as_stored = plain.plain_columns(
+        lambda sql, params: db.execute(sql, params).fetchall(),
+        "sqlite",
+        columns,
+        "activity_events",
+        ids,
+        rows,
+    )
 
     # A weekday or hour term's SQL is made for the filter's range, which the hours replace.
     clocked = any(SEARCHED[t.field].match is Match.CLOCK for t in request.event_filter.terms)
@@ -698,13 +720,15 @@ def _sqlite_lines(
             log.info("SQLite export formats local times per row: %s", error)
             hours = None
     if hours:
-        sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, plain, True)
+        sql, params, one = _sqlite_lines_statements(
+            request, columns, dialect, clock, as_stored, True
+        )
         plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
         if sqlite_csv.hourly_plan_ok(plan, "activity_events"):
             cursor = db.execute(sql, params)
             return cursor, _finished_lines(db, cursor, one), True
         sqlite_csv.drop_hours(db)
-    sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, plain)
+    sql, params, one = _sqlite_lines_statements(request, columns, dialect, clock, as_stored)
     cursor = db.execute(sql, params)
     return cursor, _finished_lines(db, cursor, one), False
 

@@ -23,17 +23,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from nvadmin.export.columns import Column, Hour, Kind, Piece
-from nvadmin.files.cells import FORMULA_STARTS
+from nvadmin.export.columns import Column, Hour, Kind, Piece, Plain
+from nvadmin.export.plain import QUOTED_IN_SQL, SPECIALS
 
 # The characters that make a cell quoted (the csv module's, PostgreSQL's COPY: a CR too).
 _NEEDS_QUOTES = "'*[,\"\r\n]*'"
-_SPECIALS = (",", '"', "\r", "\n")
-# Columns whose text often needs quotes, tested cell by cell in SQL, and the character each
-# most often holds (tested first): JSON objects always hold quotes, and browsers' user agents
-# a comma ("KHTML, like Gecko"). A row read again costs a query; a column that needed it in
-# most rows would make the export several times slower.
-_QUOTED_IN_SQL = {"details": '"', "user_agent": ","}
 # Cells of these kinds never hold one of the four characters: numbers, offsets, lowercase hex,
 # and labels, names from a fixed list nvadmin chose (tests/unit/test_export_sqlite_lines.py
 # checks them). Time cells copy parts of the stored time text (the UTC time, the local
@@ -77,7 +71,7 @@ def _has_specials(raw: str, first: str) -> str:
     ``json_quote`` (one pass for the three) escaped something: it escapes quotes, CR and LF,
     and also backslashes and other control characters, hence the exact test after it."""
     literal = {'"': "'\"'", ",": "','", "\r": "'\r'", "\n": "'\n'"}
-    exact = " OR ".join(f"instr({raw}, {literal[c]})" for c in _SPECIALS if c != first)
+    exact = " OR ".join(f"instr({raw}, {literal[c]})" for c in SPECIALS if c != first)
     escaped = f"length(CAST(json_quote({raw}) AS BLOB)) <> length(CAST({raw} AS BLOB)) + 2"
     return f"instr({raw}, {literal[first]}) OR ({escaped} AND ({exact}))"
 
@@ -87,7 +81,7 @@ def fast_row_sql(
     cells: Sequence[Piece],
     table: str,
     line_end: str,
-    plain: frozenset[str] = frozenset(),
+    plain: Plain,
 ) -> list[str]:
     """The select list ``id, probe, line`` for rows whose cells need no quotes, the usual case;
     ``cells``: each column's printf piece (:func:`nvadmin.export.columns.sqlite_pieces`).
@@ -98,18 +92,20 @@ def fast_row_sql(
     probe has one is read again with :func:`careful_line_sql`. Formatting never adds one of
     the four (the apostrophe of neutralising, digits, dashes, colons, ``T``, ``Z``), and cells
     of the kinds in ``_NEVER_QUOTED`` never hold one, nor do the columns ``plain`` names
-    (:func:`plain_columns`: their cells are the stored text as it is). Columns that often
-    need quotes (``_QUOTED_IN_SQL``) are tested in SQL instead, and quoted by printf's
-    ``%w`` (which doubles quotes) inside the line itself: the line is one of the printfs for
-    each combination of them. ``line`` is only right for rows whose probe is clean."""
+    (:mod:`nvadmin.export.plain`: their cells are the stored text as it is). Columns that
+    often need quotes (``QUOTED_IN_SQL``: a row read again costs a query, and a column that
+    needed it in most rows would make the export several times slower) are tested in SQL
+    instead, and quoted by printf's ``%w`` (which doubles quotes) inside the line itself:
+    the line is one of the printfs for each combination of them. ``line`` is only right for
+    rows whose probe is clean."""
     probed: list[str] = []
     in_sql: list[tuple[int, str]] = []  # (cell, its test)
     pieces = list(cells)
     for i, column in enumerate(columns):
         raw = f"{table}.{column.source}"
-        if column.derived is None and column.source in _QUOTED_IN_SQL:
-            in_sql.append((i, _has_specials(raw, _QUOTED_IN_SQL[column.source])))
-        elif _is_plain(column, plain):
+        if column.derived is None and column.source in QUOTED_IN_SQL:
+            in_sql.append((i, _has_specials(raw, QUOTED_IN_SQL[column.source])))
+        elif column.as_stored(plain):
             pieces[i] = ("%s", (raw,))
         elif column.kind not in _NEVER_QUOTED and raw not in probed:
             probed.append(raw)
@@ -122,95 +118,6 @@ def fast_row_sql(
         (cell,) = pieces[i][1]
         pieces[i] = ("%s", (f"CASE WHEN {test} THEN printf('\"%w\"', {cell}) ELSE {cell} END",))
     return [f"{table}.id", probe, _variants(pieces, in_sql[:_VARIANTS_FOR], [], line_end)]
-
-
-def _is_plain(column: Column, plain: frozenset[str]) -> bool:
-    return column.derived is None and column.kind is Kind.TEXT and column.source in plain
-
-
-# A column's values are read one index seek each: about 2 µs when the index is in the cache,
-# up to 50 µs when it is not (a 5M-event file read cold: 43,779 patients in 2.3 s), while
-# testing a column's cells costs about 0.06 s per million rows. So a column is read only up
-# to one value per 500 rows exported (at least 50, at most 2,000): a few hundred members or
-# IP addresses, never the patients or resources of a large workspace.
-_FEWEST_VALUES = 50
-_MOST_VALUES = 2_000
-_ROWS_PER_VALUE = 500
-
-
-def plain_columns(
-    db: Any, columns: Sequence[Column], table: str, workspace_ids: Sequence[int], rows: int
-) -> frozenset[str]:
-    """The free-text columns whose every stored value in these workspaces is plain text: no
-    comma, quote, CR or LF, and no formula start (so the cell is the value as stored, neither
-    quoted nor neutralised). Most of them hold a few hundred values at most (actions,
-    outcomes, roles, members, IP addresses), so their distinct values are read from an index
-    that starts with the column, one seek each (the least value after the last: a loose
-    index scan), in the export's own read transaction, so the exported rows' values are
-    among those read. A column no index leads with (after the workspace) is not read, nor is
-    one with more distinct values than the ``rows`` exported make worth reading (above): its
-    cells are tested row by row, as before. Values are read workspace by workspace, or over
-    the whole table when the column's index does not start with the workspace (the member
-    e-mail's): more values than the export's, never fewer. Measured: benchmarks/RESULTS.md,
-    "Export"."""
-    found: set[str] = set()
-    limit = min(max(rows // _ROWS_PER_VALUE, _FEWEST_VALUES), _MOST_VALUES)
-    for column in columns:
-        if column.derived is not None or column.kind is not Kind.TEXT:
-            continue
-        if column.source in _QUOTED_IN_SQL or column.source in found:
-            continue
-        values = _distinct_values(db, table, column.source, workspace_ids, limit)
-        if values is not None and all(map(_plain_value, values)):
-            found.add(column.source)
-    return frozenset(found)
-
-
-def _plain_value(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and not any(c in value for c in _SPECIALS)
-        and not value.startswith(FORMULA_STARTS)
-    )
-
-
-def _distinct_values(
-    db: Any, table: str, name: str, workspace_ids: Sequence[int], limit: int
-) -> list[Any] | None:
-    """Every distinct value of ``table.name`` in the workspaces (NULL as ''), by a loose
-    index scan; None when no index serves one or there are more than ``limit``."""
-    for value in (name, f"coalesce({name}, '')"):
-        for scopes in ([f"workspace_id = {int(w)} AND " for w in workspace_ids], [""]):
-            if scopes and all(_seeks(db, table, value, scope) for scope in scopes):
-                values: list[Any] = []
-                for scope in scopes:
-                    values += _scan(db, table, value, scope, limit + 1)
-                return values if len(values) <= limit else None
-    return None
-
-
-def _least(table: str, value: str, scope: str, after: str | None) -> str:
-    bound = "IS NOT NULL" if after is None else f"> {after}"
-    return f"SELECT min({value}) FROM {table} WHERE {scope}{value} {bound}"
-
-
-def _seeks(db: Any, table: str, value: str, scope: str) -> bool:
-    """Whether SQLite reads the least value after another with one seek into an index on the
-    value (the value's range is part of the index search, not a filter on the rows read)."""
-    sql = _least(table, value, scope, "?")
-    plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", ("",))]
-    return len(plan) == 1 and plan[0].startswith(f"SEARCH {table} ") and plan[0].endswith(">?)")
-
-
-def _scan(db: Any, table: str, value: str, scope: str, limit: int) -> list[Any]:
-    """Up to ``limit`` distinct values, least first (NULL is not a value: it is written as
-    nothing)."""
-    sql = (
-        f"WITH RECURSIVE v(x) AS (SELECT ({_least(table, value, scope, None)}) UNION ALL "
-        f"SELECT ({_least(table, value, scope, 'v.x')}) FROM v WHERE v.x IS NOT NULL LIMIT ?) "
-        "SELECT x FROM v WHERE x IS NOT NULL"
-    )
-    return [x for (x,) in db.execute(sql, (limit,))]
 
 
 def _variants(

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
 from nvadmin.errors import AccessDenied, UserError
-from nvadmin.export import service
-from nvadmin.export.columns import COLUMNS
+from nvadmin.export import plain, service
+from nvadmin.export.columns import COLUMNS, resolve
 from nvadmin.export.manifest import file_sha256, load
 from nvadmin.export.profiles import DATA, EXCEL, PROFILES, Profile
 from nvadmin.export.service import ExportRequest, count_matching, export_csv
@@ -425,3 +425,53 @@ def test_crlf_row_ends_leave_line_breaks_inside_cells(rows: list[list[str]]) -> 
     lf = b"".join(line(r, "\n") for r in rows)
     crlf = b"".join(line(r, "\r\n") for r in rows)
     assert service._crlf_rows(lf, len(rows)) == crlf
+
+
+@pytest.mark.pg
+def test_columns_of_plain_values_are_written_as_stored_on_both_backends(
+    sqlite_db_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    """Names, roles, actions and IP addresses that are all plain text in the workspace are
+    read once from their indexes and written as stored, with no test per cell, on both
+    backends: the same bytes either way, an empty name and a missing IP address written as
+    nothing (PostgreSQL's COPY would write the empty name as ""). A name that starts a
+    formula puts the names back to the tests per cell, and is neutralised."""
+    names = ["Ana Ruiz", "", "Bo Chen", "Ana Ruiz"]
+    columns = ("occurred_at_utc", "actor_name", "actor_role", "action", "ip")
+    read = resolve(columns[1:])
+    files: dict[str, list[bytes]] = {}
+    for url in (sqlite_db_url, pg_url):
+        engine = make_engine(url)
+        dialect = engine.dialect.name
+        try:
+            ws = add_workspace(engine)
+            drafts = [
+                draft(i * 7.5, name=n, actor_role="nurse", ip=None if i % 2 else "10.1.2.3")
+                for i, n in enumerate(names)
+            ]
+            write(engine, ws, drafts)
+            files[dialect] = []
+            for hostile in (False, True):
+                if hostile:
+                    write(engine, ws, [draft(40, name="=Ana", actor_role="nurse")])
+                with engine.connect() as connection, connection.begin():
+                    found = plain.plain_columns(
+                        lambda sql, params: connection.exec_driver_sql(sql, tuple(params)).all(),
+                        dialect,
+                        read,
+                        "activity_events",
+                        (ws,),
+                        len(drafts),
+                    )
+                expected = {"actor_role": False, "action": False, "ip": True}
+                assert found == expected if hostile else {**expected, "actor_name": True}
+                out = tmp_path / f"{dialect}-{hostile}.csv"
+                export_csv(engine, SUPPORT, request(out, march(ws), columns=columns))
+                files[dialect].append(out.read_bytes())
+        finally:
+            engine.dispose()
+    assert files["sqlite"] == files["postgresql"]
+    before, after = files["sqlite"]
+    assert b",,nurse,chart.view,\r\n" in before
+    assert b'""' not in before
+    assert b",'=Ana,nurse,chart.view,\r\n" in after

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy import event as sqlalchemy_event
 
 from nvadmin.db.engine import make_engine, sqlite_url
-from nvadmin.export import profiles, service, sqlite_csv
+from nvadmin.export import plain, profiles, service
 from nvadmin.export.columns import BY_KEY, COLUMNS, FORMULA_STARTS, Kind, ZoneClock, resolve
 from nvadmin.export.profiles import DATA, EXCEL, Profile
 from nvadmin.export.service import ExportRequest, export_csv
@@ -534,6 +534,13 @@ def _copy_first_event(engine: Engine, ws: int, seq: int, at: str, role: str, act
         )
 
 
+def _plain(db: Any, columns: Any, ws: int, rows: int) -> set[str]:
+    def run(sql: str, params: Any) -> Any:
+        return db.execute(sql, params).fetchall()
+
+    return set(plain.plain_columns(run, "sqlite", columns, "activity_events", (ws,), rows))
+
+
 def test_columns_of_plain_values_are_written_as_stored(
     tmp_path: Path, sqlite_template: Path
 ) -> None:
@@ -545,27 +552,19 @@ def test_columns_of_plain_values_are_written_as_stored(
     neither."""
     shutil.copyfile(sqlite_template, tmp_path / "audit.sqlite3")
     engine = make_engine(sqlite_url(tmp_path / "audit.sqlite3"))
-    table = "activity_events"
     try:
         ws, at = _plain_workspace(engine)
         columns = resolve(("action", "actor_role", "actor_name", "actor_type", "details"))
         with service._read_transaction(engine) as db:
-            assert sqlite_csv.plain_columns(db, columns, table, (ws,), 10) == {
-                "action",
-                "actor_role",
-                "actor_name",
-            }
+            assert _plain(db, columns, ws, 10) == {"action", "actor_role", "actor_name"}
             # Three names, at most two values read: the names are tested row by row.
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(sqlite_csv, "_FEWEST_VALUES", 2)
-                assert sqlite_csv.plain_columns(db, columns, table, (ws,), 10) == {
-                    "action",
-                    "actor_role",
-                }
+                patch.setattr(plain, "_FEWEST_VALUES", 2)
+                assert _plain(db, columns, ws, 10) == {"action", "actor_role"}
         _copy_first_event(engine, ws, 101, "2025-03-09 06:30:00.000000", HOSTILE_ROLE, "x")
         _copy_first_event(engine, ws, 102, "2025-03-16 06:00:00.000000", "nurse", HOSTILE_ACTION)
         with service._read_transaction(engine) as db:
-            assert sqlite_csv.plain_columns(db, columns, table, (ws,), 12) == {"actor_name"}
+            assert _plain(db, columns, ws, 12) == {"actor_name"}
         request = ExportRequest(
             event_filter=EventFilter(
                 workspace_ids=(ws,), start=at - timedelta(days=1), end=at + timedelta(days=1)
