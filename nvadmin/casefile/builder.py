@@ -289,9 +289,6 @@ def _copy(
         source_connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
     )
     placeholders = ", ".join("?" for _ in EVENT_COLUMNS)
-    insert_event = (
-        f"INSERT INTO activity_events ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})"
-    )
     # The segment's other events: those not already copied as matching ones (looked up in
     # the case database by id, so memory does not grow with the number of events).
     insert_context = (
@@ -306,14 +303,30 @@ def _copy(
         done = copied
         database.execute("BEGIN")
     else:
+        columns = ", ".join(EVENT_COLUMNS)
+        # Each batch goes into a table of its own (temporary: in memory, with no index), and
+        # from there into the event table in one statement, which keeps the table's and its
+        # indexes' cursors where the last row went: a statement per row starts each of its
+        # twelve inserts from the top of a tree (1M events from PostgreSQL: 27 s, now 25 s).
+        database.execute(
+            f"CREATE TEMP TABLE case_batch AS SELECT {columns} FROM activity_events WHERE 0"
+        )
         database.execute("BEGIN")
         done = 0
         matching = select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
         for batch in _batches(source_connection, matching):
             token.check()
-            database.executemany(insert_event, batch)
+            database.executemany(
+                f"INSERT INTO temp.case_batch ({columns}) VALUES ({placeholders})", batch
+            )
+            database.execute(
+                f"INSERT INTO main.activity_events ({columns}) "
+                f"SELECT {columns} FROM temp.case_batch ORDER BY rowid"
+            )
+            database.execute("DELETE FROM temp.case_batch")
             done += len(batch)
             progress(done, total, f"{done:,} of {total:,} events copied")
+        database.execute("DROP TABLE temp.case_batch")
     # workspace -> [first seq, last seq, matching count], read back from the chain index, one
     # workspace at a time (a GROUP BY without an index that starts with the workspace would
     # sort every event in memory)

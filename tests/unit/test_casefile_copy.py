@@ -1,7 +1,7 @@
 """How a case file gets its events: from a SQLite source, SQLite copies them itself
-(``INSERT ... SELECT`` from the source attached read-only); from PostgreSQL, in batches. Either
-way the rows are the source's, byte for byte, cancelling stops the copy, and the source stays
-usable by everyone else."""
+(``INSERT ... SELECT`` from the source attached read-only); from PostgreSQL, in batches of
+rows the server lays out as JSON. Either way the rows are the source's, byte for byte,
+cancelling stops the copy, and the source stays usable by everyone else."""
 
 from __future__ import annotations
 
@@ -59,6 +59,32 @@ def test_the_case_holds_exactly_the_matching_rows(
     summary = _build(engine, tmp_path / "c", wanted)
     expected = _events(engine, f"workspace_id = {ws} AND patient_id = 'P-1'")
     assert summary.events == len(expected) == 15
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        assert _events(case.engine, "1 = 1") == expected
+        (result,) = verify_case(case, REVIEWER)
+        assert result.intact
+    finally:
+        case.close()
+
+
+# Texts a JSON layout of the rows must escape, and the empty text.
+TRICKY = ['"', "\\", '\\"', "\x01\x1f", "\t\r\n", "\u2028\u2029", "😀", "שלום", "'; --", ""]
+
+
+def test_any_text_is_copied_exactly(engine: Engine, tmp_path: Path) -> None:
+    """Quotes, backslashes, control characters, line and paragraph separators, emoji,
+    right-to-left text, the empty text and missing values: the case holds each exactly as
+    the source stores it, and its chain verifies."""
+    ws = add_workspace(engine)
+    drafts = [
+        draft(i, name=t, user_agent=t or None, failure_reason=t, details={"t": t})
+        for i, t in enumerate(TRICKY)
+    ]
+    write(engine, ws, drafts)
+    expected = _events(engine, f"workspace_id = {ws}")  # before the case file is logged
+    summary = _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
+    assert summary.events == len(expected) == len(TRICKY)
     case = open_case_file(summary.path, PASSPHRASE)
     try:
         assert _events(case.engine, "1 = 1") == expected
