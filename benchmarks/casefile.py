@@ -158,11 +158,12 @@ def step_bound(url: str, destination: Path, bound: str) -> dict[str, Any]:
         database.execute(f"DROP INDEX {name}")
     columns = ", ".join(builder.EVENT_COLUMNS)
     source = Path(make_url(url).database or "").resolve().as_uri() + "?mode=ro"
+    workspace_id = _workspace(url)
     cpu, started = _cpu(), time.perf_counter()
     database.execute("ATTACH DATABASE ? AS src KEY ''", (source,))
     database.execute(
         f"INSERT INTO main.activity_events ({columns}) SELECT {columns} FROM src.activity_events "
-        f"WHERE workspace_id = {_workspace(url)} ORDER BY workspace_id, seq, id"
+        f"WHERE workspace_id = {workspace_id} ORDER BY workspace_id, seq, id"
     )
     if bound == "plain":
         for name in later:
