@@ -25,9 +25,10 @@ from typing import Any
 
 from nvadmin.export.columns import Column, Plain
 from nvadmin.files.cells import FORMULA_STARTS
+from nvadmin.query.fields import nullable_sql
 
 # SQL and its parameters -> the rows, in the export's read transaction.
-Run = Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]]
+Run = Callable[[str, Sequence[Any]], list[Any]]
 
 # The characters that make a CSV cell quoted (the csv module's; PostgreSQL's COPY: a CR too).
 SPECIALS = (",", '"', "\r", "\n")
@@ -47,7 +48,7 @@ _ROWS_PER_VALUE = 500
 
 
 def plain_columns(
-    run: Run,
+    db: Any,
     dialect: str,
     columns: Sequence[Column],
     table: str,
@@ -55,8 +56,15 @@ def plain_columns(
     rows: int,
 ) -> Plain:
     """The free-text columns whose every stored value in these workspaces is plain text (so
-    the cell is the value as stored, neither quoted nor neutralised), read by ``run`` on a
-    ``dialect`` ("sqlite" or "postgresql") database."""
+    the cell is the value as stored, neither quoted nor neutralised), read through ``db`` (the
+    driver's connection or cursor of the export's transaction: ``db.execute(sql, params)``) on
+    a ``dialect`` ("sqlite" or "postgresql") database. None without rows to export."""
+    if not rows:
+        return {}
+
+    def run(sql: str, params: Sequence[Any]) -> list[Any]:
+        return list(db.execute(sql, params).fetchall())
+
     found: dict[str, bool] = {}  # NULL is read as '' where the index holds coalesce(c, '')
     limit = min(max(rows // _ROWS_PER_VALUE, _FEWEST_VALUES), _MOST_VALUES)
     settings = _PREFER_INDEXES if dialect == "postgresql" else ()
@@ -94,7 +102,7 @@ def _distinct_values(
 ) -> list[Any] | None:
     """Every distinct value of ``table.name`` in the workspaces, by a loose index scan; None
     when no index serves one or there are more than ``limit``."""
-    for value in (name, f"coalesce({name}, '')"):
+    for value in (name, nullable_sql(name)):
         for scopes in ([f"workspace_id = {int(w)} AND " for w in workspace_ids], [""]):
             if scopes and all(_seeks(run, dialect, table, value, scope) for scope in scopes):
                 values: list[Any] = []

@@ -495,7 +495,7 @@ def _stream_pg(
             as_stored: Plain = {}
             if request.file_format is FileFormat.CSV:
                 as_stored = plain.plain_columns(
-                    lambda sql, params: cursor.execute(sql, params).fetchall(),
+                    cursor,
                     "postgresql",
                     columns,
                     "activity_events",
@@ -701,14 +701,7 @@ def _sqlite_lines(
     import sqlite3
 
     ids = request.event_filter.workspace_ids
-    as_stored = plain.plain_columns(
-        lambda sql, params: db.execute(sql, params).fetchall(),
-        "sqlite",
-        columns,
-        "activity_events",
-        ids,
-        rows,
-    )
+    as_stored = plain.plain_columns(db, "sqlite", columns, "activity_events", ids, rows)
 
     # A weekday or hour term's SQL is made for the filter's range, which the hours replace.
     clocked = any(SEARCHED[t.field].match is Match.CLOCK for t in request.event_filter.terms)

@@ -321,6 +321,12 @@ def nullable(column: Any) -> Any:
     return func.coalesce(column, literal_column("''"))
 
 
+def nullable_sql(name: str) -> str:
+    """The text of :func:`nullable` for the column ``name``, unqualified, as an index on it
+    is spelled (``coalesce(ip, '')``)."""
+    return str(nullable(literal_column(name)))
+
+
 class Match(StrEnum):
     """How a filter term compares its values with the field's SQL."""
 

@@ -33,7 +33,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.taxonomy import Category
 from nvadmin.query.fields import NO_STATUS as NO_STATUS  # the query's vocabulary, re-exported
-from nvadmin.query.fields import SEARCHED, Match, nullable
+from nvadmin.query.fields import SEARCHED, Match, nullable, nullable_sql
 from nvadmin.query.fields import WEEKDAYS as WEEKDAYS
 from nvadmin.query.fields import ApiStatus as ApiStatus
 from nvadmin.query.localtime import local_clock
@@ -320,7 +320,7 @@ def _coalesced(name: str) -> bool:
     '')``, as the browser sorts a nullable column (its sort index: role, patient, resource,
     IP address)."""
     key = _key(name)
-    return key is not None and ("workspace_id", f"coalesce({key}, '')") in _index_prefixes()
+    return key is not None and ("workspace_id", nullable_sql(key)) in _index_prefixes()
 
 
 def _selective(f: EventFilter) -> bool:

@@ -456,7 +456,7 @@ def test_columns_of_plain_values_are_written_as_stored_on_both_backends(
                     write(engine, ws, [draft(40, name="=Ana", actor_role="nurse")])
                 with engine.connect() as connection, connection.begin():
                     found = plain.plain_columns(
-                        lambda sql, params: connection.exec_driver_sql(sql, tuple(params)).all(),
+                        connection.connection.driver_connection,
                         dialect,
                         read,
                         "activity_events",

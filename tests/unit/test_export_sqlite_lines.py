@@ -535,10 +535,7 @@ def _copy_first_event(engine: Engine, ws: int, seq: int, at: str, role: str, act
 
 
 def _plain(db: Any, columns: Any, ws: int, rows: int) -> set[str]:
-    def run(sql: str, params: Any) -> Any:
-        return db.execute(sql, params).fetchall()
-
-    return set(plain.plain_columns(run, "sqlite", columns, "activity_events", (ws,), rows))
+    return set(plain.plain_columns(db, "sqlite", columns, "activity_events", (ws,), rows))
 
 
 def test_columns_of_plain_values_are_written_as_stored(
