@@ -26,8 +26,10 @@ from typing import Any
 from nvadmin.export.columns import Column, Hour, Kind, Piece, Plain
 from nvadmin.export.plain import QUOTED_IN_SQL, SPECIALS
 
-# The characters that make a cell quoted (the csv module's, PostgreSQL's COPY: a CR too).
-_NEEDS_QUOTES = "'*[,\"\r\n]*'"
+# A cell holding one of the characters that make it quoted (``SPECIALS``), as SQL's GLOB and
+# as the bytes looked for in a batch of probes.
+_NEEDS_QUOTES = f"'*[{''.join(SPECIALS)}]*'"
+_SPECIAL_BYTES = tuple(c.encode("ascii") for c in SPECIALS)
 # Cells of these kinds never hold one of the four characters: numbers, offsets, lowercase hex,
 # and labels, names from a fixed list nvadmin chose (tests/unit/test_export_sqlite_lines.py
 # checks them). Time cells copy parts of the stored time text (the UTC time, the local
@@ -154,7 +156,7 @@ def _lone(cell: str) -> str:
 
 
 def needs_quotes(probe: bytes) -> bool:
-    return b"," in probe or b'"' in probe or b"\r" in probe or b"\n" in probe
+    return any(c in probe for c in _SPECIAL_BYTES)
 
 
 # The hours of :meth:`nvadmin.export.columns.ZoneClock.hours`, for one export's read
