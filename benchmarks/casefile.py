@@ -14,7 +14,9 @@ events; open ≤ 2 s whatever the size), then the case browser's slowest page pe
 search on the open case file (the open step's process, after verification).
 
 ``--bounds`` (SQLite sources) also measures two lower bounds of the create step, each in a
-process of its own, with the same copy (one ``INSERT ... SELECT`` from the attached source):
+process of its own, with the fastest copy SQLite has (one ``INSERT ... SELECT`` from the source
+attached to the case database; safe here, where no other connection to the source is open
+meanwhile, and not in the builder: see ``nvadmin.casefile.builder._copy``):
 the rows alone into the encrypted case database with no event index but the chain's (what
 encryption costs), and the rows into a plain, unencrypted SQLite file with every case index
 built after the copy by ``CREATE INDEX`` (the fastest way SQLite has to a file with those
@@ -143,7 +145,7 @@ def step_bound(url: str, destination: Path, bound: str) -> dict[str, Any]:
         database = encrypted.create(destination, os.urandom(32), cache_kib=builder.CACHE_KIB)
     else:
         database = sqlcipher3.connect(
-            str(destination), isolation_level=None, factory=encrypted.KeptConnection, uri=True
+            str(destination), isolation_level=None, factory=encrypted.KeptConnection
         )
         for pragma in ("locking_mode = EXCLUSIVE", "journal_mode = OFF", "synchronous = OFF"):
             database.execute(f"PRAGMA main.{pragma}")
@@ -157,7 +159,7 @@ def step_bound(url: str, destination: Path, bound: str) -> dict[str, Any]:
     for name in later:
         database.execute(f"DROP INDEX {name}")
     columns = ", ".join(builder.EVENT_COLUMNS)
-    source = Path(make_url(url).database or "").resolve().as_uri() + "?mode=ro"
+    source = str(Path(make_url(url).database or "").resolve())
     workspace_id = _workspace(url)
     cpu, started = _cpu(), time.perf_counter()
     database.execute("ATTACH DATABASE ? AS src KEY ''", (source,))

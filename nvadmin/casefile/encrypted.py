@@ -253,12 +253,9 @@ def create(path: Path, key: bytes, *, cache_kib: int) -> EncryptedConnection:
             check_same_thread=False,
             isolation_level=None,
             factory=KeptConnection,
-            uri=True,  # a source database may be attached read-only (``file:...?mode=ro``)
         ),
     )
     _keyed(connection, key)
-    # ``main.`` throughout: these settings are the case database's alone, never those of a
-    # source database attached to copy from (which other programs go on using meanwhile).
     connection.execute(f"PRAGMA main.cache_size = -{int(cache_kib)}")
     connection.execute("PRAGMA main.locking_mode = EXCLUSIVE")
     connection.execute("PRAGMA main.journal_mode = OFF")

@@ -42,6 +42,15 @@ def sqlite_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def sqlite_parameters(compiled: Any) -> list[Any]:
+    """The parameters of a statement compiled for SQLite (its IN lists rendered:
+    ``render_postcompile``), in order, as the driver's ``execute`` takes them: an aware
+    datetime as the text SQLite holds for it."""
+    values = compiled.params
+    ordered = [values[name] for name in compiled.positiontup]
+    return [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in ordered]
+
+
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

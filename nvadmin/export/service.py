@@ -42,7 +42,7 @@ from nvadmin.audit import access_log
 from nvadmin.db import routing
 from nvadmin.db.engine import describe, translate
 from nvadmin.db.models import ActivityEvent
-from nvadmin.db.types import sqlite_timestamp
+from nvadmin.db.types import sqlite_parameters
 from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.export import jsonl, plain, profiles, sqlite_csv
 from nvadmin.export import manifest as manifests
@@ -645,12 +645,6 @@ class _CopyReader:
 # -- SQLite: finished CSV lines, in batches ---------------------------------------------------
 
 
-def _positional(compiled: Any) -> list[Any]:
-    values = compiled.params
-    ordered = [values[name] for name in compiled.positiontup]
-    return [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in ordered]
-
-
 def _sqlite_lines_statements(
     request: ExportRequest,
     columns: Sequence[Column],
@@ -685,7 +679,7 @@ def _sqlite_lines_statements(
     named, line = sqlite_csv.careful_line_sql(cells, line_end)
     inner = ", ".join(f"{sql} AS {name}" for name, sql in named)
     one = f"SELECT {line} FROM (SELECT {inner} FROM {table} WHERE id = ? LIMIT -1 OFFSET 0)"
-    return sql, _positional(where), one
+    return sql, sqlite_parameters(where), one
 
 
 def _sqlite_lines(
@@ -744,7 +738,7 @@ def _stream_sqlite(
     import sqlite3
 
     compiled_range = _range_statement(request, engine.dialect)
-    range_sql, range_params = str(compiled_range), _positional(compiled_range)
+    range_sql, range_params = str(compiled_range), sqlite_parameters(compiled_range)
     try:
         with _read_transaction(engine) as db:
             stop = _interrupter(db, "sqlite")
@@ -820,7 +814,7 @@ def _jsonl_lines(
         .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
     )
     compiled = rows.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-    cursor = db.execute(str(compiled), _positional(compiled))
+    cursor = db.execute(str(compiled), sqlite_parameters(compiled))
     if in_python:
         zone = zone_info(request.time_zone)
         return cursor, jsonl.python_lines(cursor, columns, zone, SQLITE_BATCH)
@@ -876,7 +870,7 @@ def _python_formatted(
     # gets the profile's end.
     lines = _Lines()
     writer = csv.writer(lines, lineterminator="\r\n")
-    cursor = db.execute(str(compiled), _positional(compiled))
+    cursor = db.execute(str(compiled), sqlite_parameters(compiled))
     try:
         while batch := cursor.fetchmany(SQLITE_BATCH):
             for fetched in batch:
@@ -958,9 +952,7 @@ def _pg_runner(cursor: Any) -> Callable[[Any], list[Any]]:
 
 def _sqlite_runner(db: Any) -> Callable[[Any], list[Any]]:
     def run(compiled: Any) -> list[Any]:
-        params = [compiled.params[name] for name in compiled.positiontup]
-        params = [sqlite_timestamp(v) if isinstance(v, datetime) else v for v in params]
-        return list(db.execute(str(compiled), params).fetchall())
+        return list(db.execute(str(compiled), sqlite_parameters(compiled)).fetchall())
 
     return run
 
