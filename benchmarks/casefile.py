@@ -279,7 +279,7 @@ def run(url: str, folder: Path, label: str, bounds: bool = False) -> None:
 
 
 def _bounds(url: str, folder: Path, reference: float) -> None:
-    print("lower bounds of the create step (the same copy; see --bounds):")
+    print("lower bounds of the create step (the source attached; see --bounds):")
     print("| bound | seconds | ratio to the read | peak RSS |")
     print("|---|---:|---:|---:|")
     for bound, label in (

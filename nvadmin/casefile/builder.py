@@ -293,7 +293,7 @@ def _copy(
     )
     # The rows pass through this process, from the source's own driver to the case database,
     # whatever the source. A SQLite source is never opened by SQLCipher itself (attached, it
-    # copied 1M events in 15 s instead of 26 s): SQLCipher is a second copy of SQLite in the
+    # copied 1M events in 15 s instead of 24 s): SQLCipher is a second copy of SQLite in the
     # process, and when it closed the file, the process's POSIX locks on it went too, those of
     # every other connection to it included (SQLite's "How To Corrupt", 2.2.1): another
     # program could then empty the write-ahead log under a reader of this one, or delete it
