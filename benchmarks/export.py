@@ -134,23 +134,32 @@ def row_by_row(url: str, workspace_id: int, start: datetime, end: datetime, out:
 
 
 class RssSampler:
-    """Peak RSS of this process while a block runs."""
+    """Peak RSS of this process while a block runs (``tree``: with its child processes, their
+    RSS added up at each sample)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tree: bool = False) -> None:
         self._process = psutil.Process()
+        self._tree = tree
         self._stop = threading.Event()
         self.start_rss = 0
         self.peak = 0
 
     def __enter__(self) -> RssSampler:
-        self.start_rss = self.peak = self._process.memory_info().rss
+        self.start_rss = self.peak = self._rss()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
+    def _rss(self) -> int:
+        rss = self._process.memory_info().rss
+        for child in self._process.children(recursive=True) if self._tree else ():
+            with contextlib.suppress(psutil.Error):  # it may end between the two calls
+                rss += child.memory_info().rss
+        return int(rss)
+
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self._process.memory_info().rss)
+            self.peak = max(self.peak, self._rss())
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

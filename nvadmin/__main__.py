@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    from nvadmin.casefile import copier
+
+    if os.environ.get(copier.ENVIRONMENT):  # started by the case-file builder to copy events
+        return copier.child_main()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -18,6 +18,7 @@ import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import (
     ClauseElement,
+    Column,
     ColumnElement,
     Connection,
     Engine,
@@ -32,13 +33,17 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import column as column_clause
+from sqlalchemy import table as table_clause
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.audit.checkpoints import fingerprint, public_pem
-from nvadmin.casefile import container, encrypted, schema
+from nvadmin.casefile import container, copier, encrypted, schema
 from nvadmin.db import migrate
 from nvadmin.db.models import (
     ActivityEvent,
@@ -159,7 +164,15 @@ def create_case_file(
         database = encrypted.create(out.temp_path, keys.encryption, cache_kib=CACHE_KIB)
         try:
             manifest = _build(
-                database, engine, identity, event_filter, source, public_keys, progress, token
+                database,
+                keys.encryption,
+                engine,
+                identity,
+                event_filter,
+                source,
+                public_keys,
+                progress,
+                token,
             )
         except encrypted.DatabaseError as error:
             raise ExportWriteError(_write_failure(error, destination)) from error
@@ -196,6 +209,7 @@ def create_case_file(
 
 def _build(
     database: encrypted.EncryptedConnection,
+    key: bytes,
     engine: Engine,
     identity: StaffIdentity,
     event_filter: EventFilter,
@@ -204,7 +218,8 @@ def _build(
     progress: Progress,
     token: CancelToken,
 ) -> dict[str, Any]:
-    """Fill the (empty, encrypted) case database; returns its manifest."""
+    """Fill the (empty, encrypted) case database, whose key is ``key``; returns its
+    manifest."""
     case_engine = connection_engine(database, sqlcipher3)
     try:
         migrate.upgrade(case_engine)
@@ -224,6 +239,7 @@ def _build(
             manifest = _copy(
                 connection,
                 database,
+                key,
                 identity,
                 event_filter,
                 source,
@@ -269,6 +285,7 @@ def _seal(path: Path, header: dict[str, Any]) -> tuple[int, str]:
 def _copy(
     source_connection: Connection,
     database: encrypted.EncryptedConnection,
+    key: bytes,
     identity: StaffIdentity,
     event_filter: EventFilter,
     source: str,
@@ -291,37 +308,40 @@ def _copy(
         f"INSERT INTO case_chain_context ({columns}) "
         f"SELECT {placeholders} WHERE NOT EXISTS (SELECT 1 FROM activity_events WHERE id = ?)"
     )
-    # The rows pass through this process, from the source's own driver to the case database,
-    # whatever the source. A SQLite source is never opened by SQLCipher itself (attached, it
-    # copied 1M events in 15 s instead of 24 s): SQLCipher is a second copy of SQLite in the
-    # process, and when it closed the file, the process's POSIX locks on it went too, those of
-    # every other connection to it included (SQLite's "How To Corrupt", 2.2.1): another
-    # program could then empty the write-ahead log under a reader of this one, or delete it
-    # under a writer. ``tests/unit/test_casefile_copy.py`` keeps a reader's lock in place.
-    #
-    # Each batch goes into a table of its own (temporary: in memory, with no index), and
-    # from there into the event table in one statement, which keeps the table's and its
-    # indexes' cursors where the last row went: a statement per row starts each of its
-    # twelve inserts from the top of a tree (1M events from PostgreSQL: 27 s, now 25 s).
-    database.execute(
-        f"CREATE TEMP TABLE case_batch AS SELECT {columns} FROM activity_events WHERE 0"
-    )
-    database.execute("BEGIN")
-    done = 0
-    matching = select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
-    for batch in _batches(source_connection, matching):
-        token.check()
-        database.executemany(
-            f"INSERT INTO temp.case_batch ({columns}) VALUES ({placeholders})", batch
-        )
+    # A SQLite file is copied by SQLite itself, in a process of its own (see
+    # :mod:`nvadmin.casefile.copier`); anything else (PostgreSQL, a database in memory, a
+    # file that cannot be attached) comes through this process, read by the source's driver.
+    source_file = _sqlite_file(source_connection)
+    copied = None
+    if source_file is not None:
+        copied = _copy_in_child(database, key, source_file, where, total, progress, token)
+    if copied is not None:
+        done = copied
+        database.execute("BEGIN")
+    else:
+        # Each batch goes into a table of its own (temporary: in memory, with no index), and
+        # from there into the event table in one statement, which keeps the table's and its
+        # indexes' cursors where the last row went: a statement per row starts each of its
+        # twelve inserts from the top of a tree (1M events from PostgreSQL: 27 s, now 25 s).
         database.execute(
-            f"INSERT INTO main.activity_events ({columns}) "
-            f"SELECT {columns} FROM temp.case_batch ORDER BY rowid"
+            f"CREATE TEMP TABLE case_batch AS SELECT {columns} FROM activity_events WHERE 0"
         )
-        database.execute("DELETE FROM temp.case_batch")
-        done += len(batch)
-        progress(done, total, f"{done:,} of {total:,} events copied")
-    database.execute("DROP TABLE temp.case_batch")
+        database.execute("BEGIN")
+        done = 0
+        matching = select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
+        for batch in _batches(source_connection, matching):
+            token.check()
+            database.executemany(
+                f"INSERT INTO temp.case_batch ({columns}) VALUES ({placeholders})", batch
+            )
+            database.execute(
+                f"INSERT INTO main.activity_events ({columns}) "
+                f"SELECT {columns} FROM temp.case_batch ORDER BY rowid"
+            )
+            database.execute("DELETE FROM temp.case_batch")
+            done += len(batch)
+            progress(done, total, f"{done:,} of {total:,} events copied")
+        database.execute("DROP TABLE temp.case_batch")
     # workspace -> [first seq, last seq, matching count], read back from the chain index, one
     # workspace at a time (a GROUP BY without an index that starts with the workspace would
     # sort every event in memory)
@@ -483,6 +503,78 @@ def _batches(connection: Connection, query: Select[Any]) -> Iterator[list[tuple[
             yield rows
     # Stopped early (cancelled, failed), the cursor ends with the transaction.
     connection.exec_driver_sql("CLOSE nvadmin_case_rows")
+
+
+def _sqlite_file(connection: Connection) -> str | None:
+    """The file of a SQLite source database (None for PostgreSQL, or a database in memory)."""
+    if connection.dialect.name != "sqlite":
+        return None
+    for _seq, name, file in connection.exec_driver_sql("PRAGMA database_list"):
+        if name == "main":
+            return str(file) or None
+    return None
+
+
+def _copy_in_child(
+    database: encrypted.EncryptedConnection,
+    key: bytes,
+    source_file: str,
+    where: ColumnElement[bool],
+    total: int,
+    progress: Progress,
+    token: CancelToken,
+) -> int | None:
+    """Copy the matching events of a SQLite source with one ``INSERT ... SELECT`` from the
+    source attached read-only, in a child process (:mod:`nvadmin.casefile.copier`): SQLite
+    moves the rows itself, in chain order, and the stored values are copied exactly as they
+    are. None, having copied nothing, when the source cannot be attached."""
+    events = ActivityEvent.__table__
+    source, target = (
+        table_clause("activity_events", *(column_clause(n) for n in EVENT_COLUMNS), schema=schema)
+        for schema in ("src", "main")
+    )
+
+    def in_source(element: Any, **_kw: Any) -> Any:
+        if isinstance(element, Column) and element.table is events:
+            return source.c[element.name]
+        return None
+
+    # The child counts the rows as SQLite copies them: the statement's own count comes only
+    # at its end.
+    query = (
+        select(*(source.c[n] for n in EVENT_COLUMNS))
+        .where(replacement_traverse(where, {}, in_source), func.nvadmin_copying() == 1)
+        .order_by(source.c.workspace_id, source.c.seq, source.c.id)
+    )
+    statement = insert(target).from_select(EVENT_COLUMNS, query)
+    compiled = statement.compile(
+        dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
+    )
+    (case_file,) = [
+        f for _seq, name, f in database.execute("PRAGMA database_list") if name == "main"
+    ]
+    # The child opens the case database itself: the exclusive hold on it is given up until
+    # then (an access after the change of mode releases it) and taken back after.
+    database.execute("PRAGMA main.locking_mode = NORMAL")
+    database.execute("SELECT count(*) FROM main.sqlite_master").fetchone()
+    try:
+        return copier.copy(
+            Path(case_file),
+            key,
+            CACHE_KIB,
+            source_file,
+            str(compiled),
+            sqlite_parameters(compiled),
+            _BATCH,
+            lambda read: progress(
+                min(read, total), total, f"{min(read, total):,} of {total:,} events copied"
+            ),
+            token,
+        )
+    except copier.CopyFailed as error:
+        raise encrypted.DatabaseError(str(error)) from error
+    finally:
+        database.execute("PRAGMA main.locking_mode = EXCLUSIVE")
 
 
 def _stored_columns(dialect: str) -> list[ColumnElement[Any]]:

@@ -241,7 +241,8 @@ def _keyed(connection: EncryptedConnection, key: bytes) -> EncryptedConnection:
 
 
 def create(path: Path, key: bytes, *, cache_kib: int) -> EncryptedConnection:
-    """A new, empty encrypted database at ``path`` (an existing empty file), for one writer.
+    """An encrypted database at ``path`` for one writer: new (an existing empty file), or one
+    being built (:mod:`nvadmin.casefile.copier`'s child process).
 
     No journal is kept (a half-built case file is deleted, never rolled back), so nothing but
     the encrypted database itself is ever written.
@@ -253,9 +254,12 @@ def create(path: Path, key: bytes, *, cache_kib: int) -> EncryptedConnection:
             check_same_thread=False,
             isolation_level=None,
             factory=KeptConnection,
+            uri=True,  # the copier attaches a source read-only (``file:...?mode=ro``)
         ),
     )
     _keyed(connection, key)
+    # ``main.`` throughout: these settings are the case database's alone, never those of the
+    # source the copier attaches (which other programs go on using meanwhile).
     connection.execute(f"PRAGMA main.cache_size = -{int(cache_kib)}")
     connection.execute("PRAGMA main.locking_mode = EXCLUSIVE")
     connection.execute("PRAGMA main.journal_mode = OFF")

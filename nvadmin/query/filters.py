@@ -274,7 +274,9 @@ def escape_like(value: str) -> str:
 
 class _WorkspaceNoIndex(FunctionElement[int]):
     """A column (the workspace), which SQLite's planner may not search an index by
-    (``+workspace_id``: the same value, no longer the column); elsewhere the column itself."""
+    (``+workspace_id``: the same value, no longer the column); elsewhere the column itself.
+    The column is the element's argument, so a statement adapted to another table (a case
+    file's copy from an attached database) adapts it too."""
 
     type = Integer()
     inherit_cache = True

@@ -267,6 +267,8 @@ def _audit(event: str, args: tuple) -> None:
         return
     if event == "open":
         path, _mode, flags = args
+        if isinstance(path, int):  # a descriptor already open (a pipe to a child), not a file
+            return
         if isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
             _watched.append(("write", str(path)))
     elif event == "sqlite3.connect":

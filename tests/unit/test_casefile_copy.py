@@ -1,25 +1,28 @@
-"""How a case file gets its events: in batches read through the source's own driver (SQLite or
-PostgreSQL) and written into the case database. The rows are the source's, byte for byte,
-cancelling stops the copy, and the source stays usable by everyone else, this program's
-other connections included."""
+"""How a case file gets its events: from a SQLite file, SQLite copies them itself in a process of
+its own (``INSERT ... SELECT`` from the source attached read-only); from PostgreSQL, or a
+SQLite file that cannot be attached, in batches read through the source's own driver. Either
+way the rows are the source's, byte for byte, cancelling stops the copy, and the source stays
+usable by everyone else, this program's other connections included."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 
-from nvadmin.casefile import builder
+from nvadmin.casefile import builder, copier
 from nvadmin.casefile.builder import EVENT_COLUMNS, create_case_file
 from nvadmin.casefile.reader import open_case_file, verify_case
 from nvadmin.db.engine import make_engine
 from nvadmin.db.types import sqlite_timestamp
+from nvadmin.files.atomic import ExportWriteError
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.workers.cancel import Cancelled, CancelToken
@@ -58,12 +61,23 @@ def _holds_exactly(summary: Any, expected: list[tuple[Any, ...]]) -> None:
         case.close()
 
 
-def test_the_case_holds_exactly_the_matching_rows(engine: Engine, tmp_path: Path) -> None:
-    """Same rows as the source, values and types as stored, filtered and in chain order."""
+def _unattachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SQLite source the copying process cannot attach: its rows come in batches."""
+    monkeypatch.setattr(builder, "_sqlite_file", lambda _c: "/nonexistent/none.sqlite3")
+
+
+@pytest.mark.parametrize("attachable", [True, False])
+def test_the_case_holds_exactly_the_matching_rows(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attachable: bool
+) -> None:
+    """Same rows as the source, values and types as stored, filtered and in chain order; with
+    a SQLite source that cannot be attached, the copy in batches gives the same."""
     ws = add_workspace(engine)
     other = add_workspace(engine, "lakeside")
     write(engine, ws, [draft(i, patient_id=f"P-{i % 4}", details={"i": i}) for i in range(60)])
     write(engine, other, [draft(i, patient_id="P-1") for i in range(5)])
+    if not attachable:
+        _unattachable(monkeypatch)
     wanted = EventFilter(workspace_ids=(ws,), terms=(Term("patient", "P-1"),))
     summary = _build(engine, tmp_path / "c", wanted)
     expected = _events(engine, f"workspace_id = {ws} AND patient_id = 'P-1'")
@@ -75,10 +89,15 @@ def test_the_case_holds_exactly_the_matching_rows(engine: Engine, tmp_path: Path
 TRICKY = ['"', "\\", '\\"', "\x01\x1f", "\t\r\n", "\u2028\u2029", "😀", "שלום", "'; --", ""]
 
 
-def test_any_text_is_copied_exactly(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("attachable", [True, False])
+def test_any_text_is_copied_exactly(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attachable: bool
+) -> None:
     """Quotes, backslashes, control characters, line and paragraph separators, emoji,
     right-to-left text, the empty text and missing values: the case holds each exactly as
-    the source stores it, and its chain verifies."""
+    the source stores it, and its chain verifies, whichever way the rows came."""
+    if not attachable:
+        _unattachable(monkeypatch)
     ws = add_workspace(engine)
     drafts = [
         draft(i, name=t, user_agent=t or None, failure_reason=t, details={"t": t})
@@ -154,8 +173,8 @@ def test_cancelling_stops_the_copy_and_leaves_no_file(
 def test_the_source_stays_writable_during_and_after_the_copy(
     engine: Engine, tmp_path: Path
 ) -> None:
-    """Only the case database is held exclusively: events can be written to the source while
-    the case file is being built."""
+    """The source is attached read-only and in normal locking mode (the case database alone
+    is held exclusively): events can be written to it while the case file is being built."""
     ws = add_workspace(engine)
     write(engine, ws, [draft(i) for i in range(50)])
     written: list[int] = []
@@ -175,6 +194,16 @@ def test_the_source_stays_writable_during_and_after_the_copy(
     assert count == 50 + 1 + 1 + 1  # the case file's own export event
 
 
+@pytest.fixture
+def sqlite_source(sqlite_db_url: str) -> Iterator[tuple[Engine, int]]:
+    """A SQLite file with a workspace of 30 events, and the workspace's id."""
+    engine = make_engine(sqlite_db_url)
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i) for i in range(30)])
+    yield engine, ws
+    engine.dispose()
+
+
 def _checkpoint_elsewhere(path: str) -> int:
     """Another program writes to the database, then asks for its write-ahead log to be
     checkpointed and emptied without waiting: 1 (busy) while a reader still needs the log."""
@@ -189,27 +218,48 @@ def _checkpoint_elsewhere(path: str) -> int:
 
 
 def test_building_from_the_embedded_database_keeps_this_program_s_readers_safe(
-    sqlite_db_url: str, tmp_path: Path
+    sqlite_source: tuple[Engine, int], tmp_path: Path
 ) -> None:
     """While a case file is built from the embedded database, a reader elsewhere in this
     program (the browser, a report) keeps its snapshot: another program cannot empty the
-    write-ahead log under it. SQLCipher is a second copy of SQLite in the process; had it
-    opened the database file itself, closing it would have dropped every lock this process
-    holds on that file (POSIX advisory locks belong to the process), the readers' with them."""
-    engine = make_engine(sqlite_db_url)
-    ws = add_workspace(engine)
-    write(engine, ws, [draft(i) for i in range(40)])
+    write-ahead log under it. SQLCipher is a second copy of SQLite; had it opened the database
+    file in this process, closing it would have dropped every lock this process holds on that
+    file (POSIX advisory locks belong to the process), the readers' with them."""
+    engine, ws = sqlite_source
     with engine.begin() as c:
         c.execute(text("CREATE TABLE scratch (x)"))
-    path = str(make_url(sqlite_db_url).database)
+    path = str(engine.url.database)
     reader = sqlite3.connect(path, isolation_level=None)
     try:
         reader.execute("BEGIN")
-        assert reader.execute("SELECT count(*) FROM activity_events").fetchone()[0] >= 40
+        assert reader.execute("SELECT count(*) FROM activity_events").fetchone()[0] >= 30
         assert _checkpoint_elsewhere(path) == 1  # the reader holds the log
         _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
         assert _checkpoint_elsewhere(path) == 1  # and still does
         reader.execute("COMMIT")
     finally:
         reader.close()
-        engine.dispose()
+
+
+def test_a_copying_process_that_cannot_start_leaves_the_copy_to_this_one(
+    sqlite_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ws = sqlite_source
+    expected = _events(engine, f"workspace_id = {ws}")
+    monkeypatch.setattr(copier, "_command", lambda: [str(tmp_path / "no-such-program")])
+    summary = _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
+    assert summary.events == 30
+    _holds_exactly(summary, expected)
+
+
+def test_a_failed_copy_says_why_and_leaves_no_file(
+    sqlite_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ws = sqlite_source
+    failing = "import sys; sys.stderr.write('database or disk is full\\n'); sys.exit(1)"
+    monkeypatch.setattr(copier, "_command", lambda: [sys.executable, "-c", failing])
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportWriteError, match=r"cannot write the case file c\.nvcase: .*full"):
+        _build(engine, out / "c", EventFilter(workspace_ids=(ws,)))
+    assert list(out.iterdir()) == []
