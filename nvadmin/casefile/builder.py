@@ -74,7 +74,8 @@ _BATCH = 5_000
 # order, so most indexes grow at a few places that stay in the cache; those by patient and
 # resource take their rows anywhere, and each page they miss is decrypted, then encrypted
 # again, so a larger cache saves a fifth of the build's CPU at 1M events; the build then peaks
-# at about 250 MB, whatever the size (benchmarks/RESULTS.md, "Case files").
+# at about 290 MB, with the process copying a SQLite source's events (:mod:`copier`), whatever
+# the size (benchmarks/RESULTS.md, "Case files" and the top section).
 CACHE_KIB = 128 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
 _ID = EVENT_COLUMNS.index("id")
