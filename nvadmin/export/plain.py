@@ -7,7 +7,9 @@ free-text columns hold a few hundred values at most (actions, outcomes, roles, m
 addresses), so before the rows, in the export's own read transaction (the exported rows' values
 are among those read), each column an index leads with has its distinct values read, one seek
 each (the least value after the last: a loose index scan in a recursive query). A column whose
-every value is plain (no comma, quote, CR or LF, no formula start) is written as stored.
+every value is plain is written as stored: no value starts a formula, and on SQLite, which
+makes the lines itself, none holds a comma, quote, CR or LF either (PostgreSQL's COPY quotes
+the cells that need it, whatever the SQL gave it).
 
 A column no index leads with (after the workspace) is not read, nor is one with more distinct
 values than the rows exported make worth reading (below): its cells are tested row by row.
@@ -58,7 +60,7 @@ def plain_columns(
     """The free-text columns whose every stored value in these workspaces is plain text (so
     the cell is the value as stored, neither quoted nor neutralised), read through ``db`` (the
     driver's connection or cursor of the export's transaction: ``db.execute(sql, params)``) on
-    a ``dialect`` ("sqlite" or "postgresql") database. None without rows to export."""
+    a ``dialect`` ("sqlite" or "postgresql") database. Empty without rows to export."""
     if not rows:
         return {}
 
@@ -67,33 +69,44 @@ def plain_columns(
 
     found: dict[str, bool] = {}  # NULL is read as '' where the index holds coalesce(c, '')
     limit = min(max(rows // _ROWS_PER_VALUE, _FEWEST_VALUES), _MOST_VALUES)
-    settings = _PREFER_INDEXES if dialect == "postgresql" else ()
-    # PostgreSQL plans the seeks into a small table as a scan of it: the index is asked for
-    # (it serves the seeks whatever the size), and the planner's own choice given back for
-    # the rows (the settings are the transaction's: ``set_config(..., true)``).
-    before = [run(f"SELECT current_setting('{name}')", ())[0][0] for name in settings]
-    for name in settings:
-        run(f"SELECT set_config('{name}', 'off', true)", ())
+    postgresql = dialect == "postgresql"
+    quoting = not postgresql  # SQLite's export quotes the cells itself, COPY does it there
+    if postgresql:
+        # PostgreSQL plans the seeks into a small table as a scan of it: the index is asked
+        # for (it serves the seeks whatever the size), and the planner's own choice given
+        # back for the rows (the settings are the transaction's: ``set_config(..., true)``).
+        ((seqscan, bitmapscan),) = run(
+            "SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan')", ()
+        )
+        run(
+            "SELECT set_config('enable_seqscan', 'off', true), "
+            "set_config('enable_bitmapscan', 'off', true)",
+            (),
+        )
     for column in columns:
-        if not column.free_text or column.source in QUOTED_IN_SQL or column.source in found:
+        if not column.free_text or column.source in found:
+            continue
+        if quoting and column.source in QUOTED_IN_SQL:
             continue
         values = _distinct_values(run, dialect, table, column.source, workspace_ids, limit)
-        if values is not None and all(map(_plain_value, values)):
+        if values is not None and all(_plain_value(v, quoting) for v in values):
             found[column.source] = "" in values
-    # (A failure above ends the transaction, and the settings with it.)
-    for name, value in zip(settings, before, strict=True):
-        run(f"SELECT set_config('{name}', {_mark(dialect)}, true)", (value,))
+    if postgresql:  # (a failure above ends the transaction, and the settings with it)
+        run(
+            "SELECT set_config('enable_seqscan', %s, true), "
+            "set_config('enable_bitmapscan', %s, true)",
+            (seqscan, bitmapscan),
+        )
     return found
 
 
-_PREFER_INDEXES = ("enable_seqscan", "enable_bitmapscan")
-
-
-def _plain_value(value: Any) -> bool:
+def _plain_value(value: Any, quoting: bool) -> bool:
+    """Whether ``value`` goes into a cell as it is: text that starts no formula and, when the
+    export quotes the cells itself (``quoting``), holds none of the characters needing it."""
     return (
         isinstance(value, str)
-        and not any(c in value for c in SPECIALS)
         and not value.startswith(FORMULA_STARTS)
+        and not (quoting and any(c in value for c in SPECIALS))
     )
 
 

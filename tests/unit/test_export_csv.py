@@ -475,3 +475,39 @@ def test_columns_of_plain_values_are_written_as_stored_on_both_backends(
     assert b",,nurse,chart.view,\r\n" in before
     assert b'""' not in before
     assert b",'=Ana,nurse,chart.view,\r\n" in after
+
+
+def test_a_column_of_values_with_commas_is_written_as_stored_where_copy_quotes_it(
+    sqlite_db_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    """Names holding a comma or a quote but starting no formula: PostgreSQL's COPY quotes
+    such cells itself, so there the names are written as stored with no test per cell;
+    SQLite's export, which makes its lines itself, tests and quotes them cell by cell. The
+    bytes are the same either way."""
+    names = ["Ruiz, Ana", 'Bo "Bobby" Chen', "Ruiz, Ana"]
+    columns = ("occurred_at_utc", "actor_name", "action")
+    files: dict[str, bytes] = {}
+    for url in (sqlite_db_url, pg_url):
+        engine = make_engine(url)
+        dialect = engine.dialect.name
+        try:
+            ws = add_workspace(engine)
+            write(engine, ws, [draft(i * 7.5, name=n) for i, n in enumerate(names)])
+            with engine.connect() as connection, connection.begin():
+                found = plain.plain_columns(
+                    connection.connection.driver_connection,
+                    dialect,
+                    resolve(columns[1:]),
+                    "activity_events",
+                    (ws,),
+                    len(names),
+                )
+            assert ("actor_name" in found) is (dialect == "postgresql"), found
+            out = tmp_path / f"{dialect}.csv"
+            export_csv(engine, SUPPORT, request(out, march(ws), columns=columns))
+            files[dialect] = out.read_bytes()
+        finally:
+            engine.dispose()
+    assert files["sqlite"] == files["postgresql"]
+    assert b',"Ruiz, Ana",' in files["sqlite"]
+    assert b',"Bo ""Bobby"" Chen",' in files["sqlite"]
