@@ -96,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import os
 
-    from nvadmin.casefile import copier
+    from nvadmin.workers import helper
 
-    if os.environ.get(copier.ENVIRONMENT):  # started by the case-file builder to copy events
-        return copier.child_main()
+    kind = os.environ.get(helper.ENVIRONMENT)
+    if kind:  # started again by nvadmin to do one job (see nvadmin.workers.helper)
+        return helper.main(kind)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -7,8 +7,10 @@ one, ``prev_hash`` is the previous event's hash, and ``hash`` matches the event'
 Two passes share that work. The *fast pass* has the database lay each event out as its
 canonical encoding (the JSON array ``chain.canonical_bytes`` builds, see :func:`canonical_sql`)
 with no Python object per value, and that layout is hashed with SHA-256: on SQLite, which runs
-in this process, by nvadmin; on PostgreSQL by the server, with its built-in ``sha256()``, which
-then sends per event only its number, its link and its hash when the recomputed one matched.
+in this process, by nvadmin (a long chain's later stretches by copies of nvadmin on the other
+cores, :mod:`nvadmin.audit.fastpass`); on PostgreSQL by the server, with its built-in
+``sha256()``, which then sends per event only its number, its link and its hash when the
+recomputed one matched.
 The numbers, the links and every committed hash are checked here; the layouts themselves
 (half a kilobyte an event) never cross the connection. The layout
 cannot hide a change. Both layouts are *injective* (different values never give the same
@@ -52,20 +54,22 @@ that was never chained), *reordered* (events moved or swapped).
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, LargeBinary, cast, func, select
 
 from nvadmin.audit import checkpoints as cp
+from nvadmin.audit import fastpass
 from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
 from nvadmin.audit.witness import ChainWitness, Remembered, WitnessError, sample_positions
 from nvadmin.db.models import ActivityEvent, ChainHead
@@ -348,37 +352,14 @@ def _stream(
         cursor.close()
 
 
-def _fast_batches(
+def _server_batches(
     connection: Connection, source: Source, workspace_id: int, first: int, last: int
 ) -> Generator[Sequence[tuple[Any, ...]], None, None]:
-    """The fast pass's rows (:func:`_fast_sql`) in lists of up to ``_BATCH``.
-
-    PostgreSQL streams them by ``COPY ... TO STDOUT`` in binary: the server hashes the next
-    events while this process checks the last ones, where a cursor would wait for each batch.
-    Stopping early (closing the generator) cancels the COPY; the savepoint keeps the
-    transaction, and its snapshot, usable for the careful pass. SQLite: a plain cursor; a
-    value it cannot lay out (a byte string in a text column: ``json_array`` refuses it) ends
-    the batches with one row of Nones, which the fast pass doubts."""
-    if connection.dialect.name != "postgresql":
-        dbapi = connection.connection.dbapi_connection
-        assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
-            sql, arms = _fast_sql("sqlite", source, "?")
-            cursor.execute(sql, (workspace_id, first, last) * arms)
-            while True:
-                try:
-                    batch = cursor.fetchmany(_BATCH)
-                except connection.dialect.loaded_dbapi.DatabaseError as error:
-                    log.info("the fast pass stops: %s", error)
-                    batch = [(None, None, None)]
-                if not batch:
-                    return
-                yield batch
-                if batch[-1][0] is None:
-                    return
-        finally:
-            cursor.close()
+    """PostgreSQL's fast-pass rows (:func:`_fast_sql`) in lists of up to ``BATCH``, streamed
+    by ``COPY ... TO STDOUT`` in binary: the server hashes the next events while this process
+    checks the last ones, where a cursor would wait for each batch. Stopping early (closing
+    the generator) cancels the COPY; the savepoint keeps the transaction, and its snapshot,
+    usable for the careful pass."""
     pg: Any = connection.connection.driver_connection
     rows, _ = _fast_sql("postgresql", source, "%s")
     sql = f"COPY ({rows}) TO STDOUT (FORMAT BINARY)"
@@ -564,16 +545,12 @@ def _classify_mismatch(
 
 
 @dataclass
-class _Position:
-    """How far a walk has confirmed the chain."""
+class _Position(fastpass.Reach):
+    """How far a walk has confirmed the chain. ``last_link`` lets the careful pass restart
+    one event back, so that a second row carrying the last number is seen."""
 
-    expected_seq: int  # the next event's number
-    prev: bytes | None  # the hash it must link to (None: trust its own link)
     count: int = 0  # events confirmed
     last_good: tuple[int, bytes] | None = None
-    # The link of the last event confirmed (None: none yet): the careful pass restarts one
-    # event back, so that a second row carrying the last number is seen.
-    last_link: bytes | None = None
 
 
 def walk(
@@ -627,11 +604,11 @@ def walk(
     at = _Position(first_seq, anchor)
     careful_rows = 1
     while _fast_pass(
-        connection, source, workspace_id, last_seq, at, signed, total, progress, cancel
+        connection, source, workspace_id, last_seq, head_seq, at, signed, total, progress, cancel
     ):
-        restart, previous, link = at.expected_seq, None, at.prev
+        restart, previous, link = at.expected, None, at.prev
         if at.last_link is not None:
-            restart, link = at.expected_seq - 1, at.last_link
+            restart, link = at.expected - 1, at.last_link
             at.count -= 1
             if restart > first_seq:  # the event before it was confirmed too: its hash is link
                 previous = _row_by_hash(connection, source, workspace_id, restart - 1, link)
@@ -650,14 +627,18 @@ def walk(
             total=total,
             previous=previous,
             count=at.count,
-            stop_after=at.expected_seq - 1 + careful_rows,
+            stop_after=at.expected - 1 + careful_rows,
             range_first=first_seq,
         )
         if broken is not None or tail is None:
             return count, broken, last_good
         newer = tail[1]
         at = _Position(
-            int(newer[_SEQ]) + 1, bytes(newer[_HASH]), count, last_good, bytes(newer[_PREV])
+            int(newer[_SEQ]) + 1,
+            bytes(newer[_HASH]),
+            bytes(newer[_PREV]),
+            count=count,
+            last_good=last_good,
         )
         careful_rows *= 2
     progress(at.count, total, f"{at.count:,} events verified")
@@ -669,6 +650,7 @@ def _fast_pass(
     source: Source,
     workspace_id: int,
     last_seq: int,
+    head_seq: int | None,
     at: _Position,
     signed: Mapping[int, bytes],
     total: int | None,
@@ -679,67 +661,162 @@ def _fast_pass(
     of it (on PostgreSQL by the server), its number and its link to the previous event checked
     here. Returns False at the end of the range, True at the first event it cannot confirm
     (``at`` is then the position just before it)."""
-    first = at.expected_seq
-    server_hashes = connection.dialect.name == "postgresql"
-    sha256, links_at = hashlib.sha256, len(DOMAIN_TAG)
-    expected, prev = first, at.prev
-    last_link = at.last_link
+    first, counted = at.expected, at.count
+
+    def report(expected: int, elsewhere: int = 0) -> None:
+        """Progress: the events confirmed up to ``expected``, and ``elsewhere`` by helpers."""
+        if cancel is not None:
+            cancel.check()
+        count = counted + expected - first + elsewhere
+        progress(count, total, f"{count:,} events verified")
+
+    try:
+        if connection.dialect.name == "postgresql":
+            return _server_pass(connection, source, workspace_id, last_seq, at, signed, report)
+        return _sqlite_pass(
+            connection, source, workspace_id, last_seq, head_seq, at, signed, report, cancel
+        )
+    finally:
+        if at.expected > first:
+            assert at.prev is not None
+            at.last_good = (at.expected - 1, bytes(at.prev))
+        at.count = counted + at.expected - first
+
+
+def _server_pass(
+    connection: Connection,
+    source: Source,
+    workspace_id: int,
+    last_seq: int,
+    at: fastpass.Reach,
+    signed: Mapping[int, bytes],
+    report: Callable[[int], None],
+) -> bool:
+    """PostgreSQL's fast pass: rows ``(seq, prev_hash, hash if the server's recomputed hash
+    matched it)``, the numbers, links and commitments checked here."""
+    expected, prev, last_link = at.expected, at.prev, at.last_link
     # The committed hashes ahead, met in order: one comparison of numbers per event.
-    commitments = iter(sorted(seq for seq in signed if seq >= first))
+    commitments = iter(sorted(seq for seq in signed if seq >= expected))
     due = next(commitments, 0)
-    doubt = False
-    batches = _fast_batches(connection, source, workspace_id, first, last_seq)
+    batches = _server_batches(connection, source, workspace_id, expected, last_seq)
     try:
         for batch in batches:
-            if server_hashes:
-                # (seq, prev_hash, hash if the server's recomputed hash matched it)
-                if prev is None:  # no anchor: the first event's own link is trusted
-                    prev = batch[0][1]
-                for seq, stored_prev, confirmed in batch:
-                    if seq != expected or stored_prev != prev or confirmed is None:
-                        doubt = True
-                        break
-                    if seq == due:
-                        if signed[seq] != confirmed:
-                            doubt = True
-                            break
-                        due = next(commitments, 0)
-                    last_link, prev = stored_prev, confirmed
-                    expected += 1
-            else:
-                # (seq, hash, domain tag || prev_hash || layout), the link 32 bytes long
-                if prev is None and batch[0][2] is not None:
-                    prev = batch[0][2][links_at : links_at + 32]
-                for seq, stored_hash, hashed in batch:
-                    if (
-                        seq != expected
-                        or hashed is None
-                        or not hashed.startswith(prev, links_at)
-                        or sha256(hashed).digest() != stored_hash
-                    ):
-                        doubt = True
-                        break
-                    if seq == due:
-                        if signed[seq] != stored_hash:
-                            doubt = True
-                            break
-                        due = next(commitments, 0)
-                    last_link, prev = prev, stored_hash
-                    expected += 1
-            count = at.count + expected - first
-            if doubt:
-                break
-            if cancel is not None:
-                cancel.check()
-            progress(count, total, f"{count:,} events verified")
+            if prev is None:  # no anchor: the first event's own link is trusted
+                prev = batch[0][1]
+            for seq, stored_prev, confirmed in batch:
+                if seq != expected or stored_prev != prev or confirmed is None:
+                    return True
+                if seq == due:
+                    if signed[seq] != confirmed:
+                        return True
+                    due = next(commitments, 0)
+                last_link, prev = stored_prev, confirmed
+                expected += 1
+            report(expected)
+        return False
     finally:
         batches.close()
-        if expected > first:
-            assert prev is not None
-            at.last_good = (expected - 1, bytes(prev))
-        at.expected_seq, at.prev, at.count = expected, prev, at.count + expected - first
-        at.last_link = last_link
-    return doubt
+        at.expected, at.prev, at.last_link = expected, prev, last_link
+
+
+def _sqlite_pass(
+    connection: Connection,
+    source: Source,
+    workspace_id: int,
+    last_seq: int,
+    head_seq: int | None,
+    at: fastpass.Reach,
+    signed: Mapping[int, bytes],
+    report: Callable[..., None],
+    cancel: CancelToken | None,
+) -> bool:
+    """SQLite's fast pass (:mod:`nvadmin.audit.fastpass`): rows ``(seq, hash, domain tag ||
+    prev_hash || layout)`` hashed and checked here, a long chain's later stretches by helper
+    processes, each taken where it joins the chain confirmed before it."""
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    statement, arms = _fast_sql("sqlite", source, "?")
+    errors = connection.dialect.loaded_dbapi.DatabaseError
+    plan = _stretches(connection, source, workspace_id, at.expected, last_seq, head_seq, signed)
+    helpers = [h for _f, _l, h in plan if h is not None]
+    if cancel is not None:  # a cancelled walk may be waiting for one
+        for running in helpers:
+            cancel.on_cancel(running.kill)
+    try:
+        for first, last, helper in plan:
+            later = [h for h in helpers if h.first > first]
+
+            def reporting(expected: int, done: int = 0, later: list[Any] = later) -> None:
+                # This stretch's progress (``done``: its helper's) and the later helpers'.
+                report(expected, done + sum(h.poll() for h in later))
+
+            if helper is not None:
+                reached = helper.result(lambda done: reporting(at.expected, done))
+                if reached is not None and reached.trusted == at.prev:
+                    at.take(reached)
+                    if at.expected <= last:  # it stopped at an event it could not confirm
+                        return True
+                    continue
+                log.info("events #%s to #%s are verified here after all", first, last)
+            cursor = dbapi.cursor()
+            try:
+                cursor.execute(statement, (workspace_id, first, last) * arms)
+                rows = fastpass.batches(cursor, errors)
+                if fastpass.confirm(rows, at, len(DOMAIN_TAG), signed, reporting):
+                    return True
+            finally:
+                cursor.close()
+        return False
+    finally:
+        for helper in helpers:
+            helper.stop()
+
+
+def _stretches(
+    connection: Connection,
+    source: Source,
+    workspace_id: int,
+    first: int,
+    last: int,
+    head_seq: int | None,
+    signed: Mapping[int, bytes],
+) -> list[tuple[int, int, fastpass.Helper | None]]:
+    """SQLite's fast pass cut into stretches ``(first, last, its helper or None: read
+    here)``, the helpers started. Helpers stop at the chain head this walk read: events past
+    it (none, in an intact chain) are read here, in this walk's snapshot."""
+    database = _helper_database(connection, source)
+    end = min(last, last if head_seq is None else head_seq)
+    if database is None or not first <= end < _MAX_SEQ:
+        return [(first, last, None)]
+    statement, arms = _fast_sql("sqlite", source, "?")
+    (own_first, own_last), *others = fastpass.stretches(first, end)
+    plan: list[tuple[int, int, fastpass.Helper | None]] = [(own_first, own_last, None)]
+    for start, stop in others:
+        parameters = (workspace_id, start, stop) * arms
+        links_at = len(DOMAIN_TAG)
+        plan.append(
+            (
+                start,
+                stop,
+                fastpass.Helper(database, statement, parameters, links_at, start, stop, signed),
+            )
+        )
+    if end < last:
+        plan.append((end + 1, last, None))
+    return plan
+
+
+def _helper_database(connection: Connection, source: Source) -> str | None:
+    """The database as helpers open it (a read-only URI), when they can: the events table of
+    a SQLite file read through Python's own SQLite (not a case file's, an encrypted database
+    only this process holds the key to, nor a database in memory)."""
+    dbapi = connection.connection.dbapi_connection
+    if source != EVENTS_SOURCE or type(dbapi) is not sqlite3.Connection:
+        return None
+    for _seq, name, file in connection.exec_driver_sql("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file).resolve().as_uri() + "?mode=ro"
+    return None
 
 
 def _careful_walk(

@@ -17,9 +17,7 @@ afterwards; SQLite then sees the file's change counter moved and reads the pages
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +28,6 @@ if TYPE_CHECKING:  # only a type here: `nvadmin` starts this module before anyth
 
 log = logging.getLogger(__name__)
 
-ENVIRONMENT = "NVADMIN_CASE_COPY"
 # The child's exit status when the source cannot be attached (e.g. its folder is read-only and
 # WAL needs a -shm file there): the parent then copies the rows itself.
 NOT_ATTACHED = 3
@@ -38,13 +35,6 @@ NOT_ATTACHED = 3
 
 class CopyFailed(Exception):
     """The child process failed; the message is its own."""
-
-
-def _command() -> list[str]:
-    """How to start nvadmin again: the bundle's executable, or this Python with the package."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "nvadmin"]
 
 
 def copy(
@@ -62,7 +52,7 @@ def copy(
     process, the case database opened with ``key`` and the source attached read-only as
     ``src``; ``progress`` gets the rows read every ``batch`` rows. The rows copied, or None
     when the source could not be attached or the process not started (nothing was copied)."""
-    import subprocess
+    from nvadmin.workers import helper
 
     job = {
         "case_file": str(case_file),
@@ -74,24 +64,13 @@ def copy(
         "batch": batch,
     }
     try:
-        child = subprocess.Popen(
-            _command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, ENVIRONMENT: "1"},
-        )
+        child = helper.start("case-copy", job)
     except OSError:
         log.warning("could not start the process copying the events", exc_info=True)
         return None
     token.on_cancel(child.kill)
-    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    assert child.stdout is not None and child.stderr is not None
     with child:
-        try:
-            child.stdin.write(json.dumps(job).encode())
-            child.stdin.close()
-        except BrokenPipeError:  # it ended before reading its job: its stderr says why
-            pass
         done = 0
         for line in child.stdout:
             done = int(line)
@@ -106,11 +85,10 @@ def copy(
     return done
 
 
-def child_main() -> int:
-    """The child's side: do the job read from standard input."""
+def helper_main(job: dict[str, Any]) -> int:
+    """The helper's side: copy the rows, report them."""
     from nvadmin.casefile import encrypted
 
-    job = json.load(sys.stdin)
     key = bytes.fromhex(job["key"])
     database = encrypted.create(Path(job["case_file"]), key, cache_kib=job["cache_kib"])
     try:

@@ -124,7 +124,7 @@ def test_verify_independently_from_the_keyboard(qtbot, context: Context, monkeyp
     dialog = window.features.compliance.open_verify()
     assert isinstance(dialog, VerifyDialog)
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled())
-    monkeypatch.setattr(verify_module, "_fast_batches", refuse)
+    monkeypatch.setattr(verify_module, "_fast_sql", refuse)
     dialog.activateWindow()  # as a window manager gives it the keyboard (offscreen has none)
     qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
     dialog.verify_button.setFocus()
@@ -139,10 +139,11 @@ def test_verify_independently_from_the_keyboard(qtbot, context: Context, monkeyp
 def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    from nvadmin.audit import verify
+    from nvadmin.audit import fastpass, verify
 
     seed(context.engine)
     monkeypatch.setattr(verify, "_BATCH", 1)  # a check for cancel after every event
+    monkeypatch.setattr(fastpass, "BATCH", 1)
     streamed: list[object] = []
     cancel_pressed = threading.Event()
 
@@ -160,7 +161,8 @@ def test_verification_can_be_cancelled(qtbot, context: Context, monkeypatch) -> 
         return slow_stream
 
     monkeypatch.setattr(verify, "_stream", slowed(verify._stream))
-    monkeypatch.setattr(verify, "_fast_batches", slowed(verify._fast_batches))
+    monkeypatch.setattr(verify, "_server_batches", slowed(verify._server_batches))
+    monkeypatch.setattr(fastpass, "batches", slowed(fastpass.batches))
     window = open_window(qtbot, context)
     dialog = window.features.compliance.open_verify()
     qtbot.waitUntil(lambda: dialog.verify_button.isEnabled())
@@ -214,7 +216,9 @@ def test_patient_report_renders_saves_pdf_and_csv(qtbot, context: Context, tmp_p
     assert "patient access report" in purposes
 
 
-def test_user_report_pdf_has_pages() -> None:
+def test_user_report_pdf_has_pages(qapp) -> None:  # type: ignore[no-untyped-def]
+    # Fonts and pages need an application: without one (this test first in its worker) Qt
+    # aborts the process.
     from datetime import UTC, datetime
 
     from nvadmin.analysis.reports import Report, ReportRow, ReportSection

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from nvadmin.casefile import builder, copier
+from nvadmin.casefile import builder
 from nvadmin.casefile.builder import EVENT_COLUMNS, create_case_file
 from nvadmin.casefile.reader import open_case_file, verify_case
 from nvadmin.db.engine import make_engine
@@ -25,6 +25,7 @@ from nvadmin.db.types import sqlite_timestamp
 from nvadmin.files.atomic import ExportWriteError
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
+from nvadmin.workers import helper
 from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import T0, add_workspace, draft, write
 
@@ -246,7 +247,7 @@ def test_a_copying_process_that_cannot_start_leaves_the_copy_to_this_one(
 ) -> None:
     engine, ws = sqlite_source
     expected = _events(engine, f"workspace_id = {ws}")
-    monkeypatch.setattr(copier, "_command", lambda: [str(tmp_path / "no-such-program")])
+    monkeypatch.setattr(helper, "command", lambda: [str(tmp_path / "no-such-program")])
     summary = _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
     assert summary.events == 30
     _holds_exactly(summary, expected)
@@ -257,7 +258,7 @@ def test_a_failed_copy_says_why_and_leaves_no_file(
 ) -> None:
     engine, ws = sqlite_source
     failing = "import sys; sys.stderr.write('database or disk is full\\n'); sys.exit(1)"
-    monkeypatch.setattr(copier, "_command", lambda: [sys.executable, "-c", failing])
+    monkeypatch.setattr(helper, "command", lambda: [sys.executable, "-c", failing])
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ExportWriteError, match=r"cannot write the case file c\.nvcase: .*full"):

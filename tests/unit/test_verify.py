@@ -102,6 +102,29 @@ def rehash(connection: Connection, values: dict, prev: bytes) -> bytes:
     return digest(prev, chained_values([*ordered, None, None, None]))
 
 
+def rewrite_from(engine: Engine, ws: int, first: int, last: int) -> None:
+    """Change event ``first`` and re-hash it and every later event: a self-consistent chain."""
+    with attacker(engine) as c:
+        prev = bytes(row(c, ws, first - 1)["hash"])
+        for seq in range(first, last + 1):
+            values = row(c, ws, seq)
+            if seq == first:
+                values["actor_name"] = "Mallory"
+            new_hash = rehash(c, values, prev)
+            c.execute(
+                text(
+                    "UPDATE activity_events SET actor_name = :n, prev_hash = :p, hash = :h "
+                    "WHERE workspace_id = :w AND seq = :s"
+                ),
+                {"n": values["actor_name"], "p": prev, "h": new_hash, "w": ws, "s": seq},
+            )
+            prev = new_hash
+        c.execute(
+            text("UPDATE chain_heads SET last_hash = :h WHERE workspace_id = :w"),
+            {"h": prev, "w": ws},
+        )
+
+
 @pytest.fixture
 def keys(tmp_path: Path) -> KeyStore:
     return KeyStore(tmp_path / "config")
@@ -278,23 +301,7 @@ def test_rewritten_chain_contradicts_the_checkpoint(engine: Engine, keys: KeySto
     ws = chain(engine)
     key: SigningKey = keys.create_signing_key()
     sign_checkpoint(engine, REVIEWER, "riverside", key)
-    with attacker(engine) as c:
-        # Rewrite event 5 and re-link every later event: the chain is self-consistent again.
-        prev = bytes(row(c, ws, 4)["hash"])
-        for seq in range(5, 11):
-            values = row(c, ws, seq)
-            if seq == 5:
-                values["actor_name"] = "Mallory"
-            new_hash = rehash(c, values, prev)
-            c.execute(
-                text(
-                    "UPDATE activity_events SET actor_name = :n, prev_hash = :p, hash = :h "
-                    "WHERE seq = :s"
-                ),
-                {"n": values["actor_name"], "p": prev, "h": new_hash, "s": seq},
-            )
-            prev = new_hash
-        c.execute(text("UPDATE chain_heads SET last_hash = :h"), {"h": prev})
+    rewrite_from(engine, ws, 5, 10)
     broken = verify(engine, keys).broken
     # One checkpoint at #10 cannot say which event was rewritten: the whole stretch it
     # covers is named as untrusted, and who recorded the hash it is judged by.
@@ -335,9 +342,11 @@ def test_time_range_verifies_only_that_part(engine: Engine) -> None:
 
 
 def test_progress_and_cancel(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nvadmin.audit import fastpass
     from nvadmin.audit import verify as module
 
-    monkeypatch.setattr(module, "_BATCH", 3)
+    monkeypatch.setattr(module, "_BATCH", 3)  # PostgreSQL's batches
+    monkeypatch.setattr(fastpass, "BATCH", 3)  # SQLite's
     chain(engine, 10)
     seen: list[tuple[int, int | None]] = []
     verify(engine, progress=lambda done, total, _m: seen.append((done, total)))
@@ -363,10 +372,12 @@ def test_breaks_are_found_across_fetch_batches(
 ) -> None:
     """Rows arrive in batches; a break, and the rows needed to classify it, may fall on
     either side of a batch boundary."""
+    from nvadmin.audit import fastpass
     from nvadmin.audit import verify as module
     from nvadmin.db.engine import make_engine
 
-    monkeypatch.setattr(module, "_BATCH", 4)
+    monkeypatch.setattr(module, "_BATCH", 4)  # the careful pass's
+    monkeypatch.setattr(fastpass, "BATCH", 4)  # the fast pass's
     engine = make_engine(sqlite_db_url)
     ws = chain(engine, 40)
     with attacker(engine) as c:

@@ -23,7 +23,7 @@ def _forbid_fast_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the independent walk asked the database for a layout or hash")
 
-    monkeypatch.setattr(verify_module, "_fast_batches", refuse)
+    monkeypatch.setattr(verify_module, "_fast_sql", refuse)
 
 
 @pytest.mark.parametrize("independent", [False, True], ids=["fast", "independent"])

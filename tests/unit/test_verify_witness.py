@@ -22,7 +22,7 @@ from nvadmin.audit.witness import (
 )
 from nvadmin.db.types import sqlite_timestamp
 from tests.factories import add_workspace, draft, write
-from tests.unit.test_verify import REVIEWER, attacker, chain, rehash, row
+from tests.unit.test_verify import REVIEWER, attacker, chain, rehash, rewrite_from, row
 
 SLUG = "riverside"
 
@@ -60,29 +60,6 @@ def truncate_and_rewind(engine: Engine, ws: int, keep: int) -> None:
         c.execute(
             text("UPDATE chain_heads SET last_seq = :k, last_hash = :h WHERE workspace_id = :w"),
             {"k": keep, "h": kept["hash"], "w": ws},
-        )
-
-
-def rewrite_from(engine: Engine, ws: int, first: int, last: int) -> None:
-    """Change event ``first`` and re-hash it and every later event: a self-consistent chain."""
-    with attacker(engine) as c:
-        prev = bytes(row(c, ws, first - 1)["hash"])
-        for seq in range(first, last + 1):
-            values = row(c, ws, seq)
-            if seq == first:
-                values["actor_name"] = "Mallory"
-            new_hash = rehash(c, values, prev)
-            c.execute(
-                text(
-                    "UPDATE activity_events SET actor_name = :n, prev_hash = :p, hash = :h "
-                    "WHERE workspace_id = :w AND seq = :s"
-                ),
-                {"n": values["actor_name"], "p": prev, "h": new_hash, "w": ws, "s": seq},
-            )
-            prev = new_hash
-        c.execute(
-            text("UPDATE chain_heads SET last_hash = :h WHERE workspace_id = :w"),
-            {"h": prev, "w": ws},
         )
 
 

@@ -1,0 +1,59 @@
+"""nvadmin started again to do one job in a process of its own.
+
+Two jobs are done outside this process: a SQLite source attached to a case database, so that
+SQLCipher never touches this process's locks on it (:mod:`nvadmin.casefile.copier`), and
+stretches of a long chain verified on the computer's other cores
+(:mod:`nvadmin.audit.fastpass`). The helper is nvadmin itself (the bundle's executable, or
+this Python with ``-m nvadmin``) with :data:`ENVIRONMENT` naming the job's kind. The job
+arrives as JSON on its standard input, never on the command line (which other users of the
+computer can read); the helper reports on its standard output and says why it failed on its
+standard error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+ENVIRONMENT = "NVADMIN_HELPER"
+# Job kind -> the module whose ``helper_main(job)`` does it (imported only in the helper).
+KINDS = {"case-copy": "nvadmin.casefile.copier", "verify-stretch": "nvadmin.audit.fastpass"}
+
+
+def command() -> list[str]:
+    """How to start nvadmin again: the bundle's executable, or this Python with the package."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "nvadmin"]
+
+
+def start(kind: str, job: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """A helper doing ``job``, its job already given. Raises OSError when it cannot start."""
+    assert kind in KINDS, kind
+    child = subprocess.Popen(
+        command(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, ENVIRONMENT: kind},
+    )
+    assert child.stdin is not None
+    try:
+        child.stdin.write(json.dumps(job).encode())
+        child.stdin.close()
+    except BrokenPipeError:  # it ended before reading its job: its stderr says why
+        pass
+    return child
+
+
+def main(kind: str) -> int:
+    """The helper's side: do the job read from standard input."""
+    if kind not in KINDS:
+        print(f"unknown helper job {kind!r}", file=sys.stderr)
+        return 2
+    module: Any = importlib.import_module(KINDS[kind])
+    return int(module.helper_main(json.load(sys.stdin)))
