@@ -286,3 +286,28 @@ def opener(path: Path, key: bytes) -> Callable[[], EncryptedConnection]:
         return connection
 
     return connect
+
+
+def is_page_failure(error: Exception) -> bool:
+    """Whether ``error`` is SQLCipher refusing a page that does not verify."""
+    code = getattr(error, "sqlite_errorcode", None)
+    # SQLITE_CORRUPT (11) and SQLITE_NOTADB (26): SQLCipher's answer to a page that fails its
+    # HMAC. (A wrong key never gets here: the key check value is tested first.)
+    return code in (11, 26) or "not a database" in str(error) or "malformed" in str(error)
+
+
+def helper_main(job: dict[str, Any]) -> int:
+    """A helper's job (:mod:`nvadmin.workers.helper`): every page of the finished case file
+    ``job["case_file"]`` authenticated (``PRAGMA quick_check`` reads them all), the problems
+    printed as one JSON list, ``["ok"]`` when there are none."""
+    connection = opener(Path(job["case_file"]), bytes.fromhex(job["key"]))()
+    try:
+        problems = [str(row[0]) for row in connection.execute("PRAGMA quick_check")]
+    except DatabaseError as error:
+        if not is_page_failure(error):
+            raise
+        problems = [PAGE_FAILURE]
+    finally:
+        connection.close()
+    print(json.dumps(problems), flush=True)
+    return 0

@@ -1,9 +1,10 @@
 """nvadmin started again to do one job in a process of its own.
 
-Two jobs are done outside this process: a SQLite source attached to a case database, so that
-SQLCipher never touches this process's locks on it (:mod:`nvadmin.casefile.copier`), and
-stretches of a long chain verified on the computer's other cores
-(:mod:`nvadmin.audit.fastpass`). The helper is nvadmin itself (the bundle's executable, or
+Some jobs are done outside this process: a SQLite source attached to a case database, so that
+SQLCipher never touches this process's locks on it (:mod:`nvadmin.casefile.copier`); and, on
+the computer's other cores, stretches of a long chain verified (:mod:`nvadmin.audit.fastpass`)
+and every page of a case file checked while its chains are walked
+(:mod:`nvadmin.casefile.encrypted`). The helper is nvadmin itself (the bundle's executable, or
 this Python with ``-m nvadmin``) with :data:`ENVIRONMENT` naming the job's kind. The job
 arrives as JSON on its standard input, never on the command line (which other users of the
 computer can read); the helper reports on its standard output and says why it failed on its
@@ -21,7 +22,11 @@ from typing import Any
 
 ENVIRONMENT = "NVADMIN_HELPER"
 # Job kind -> the module whose ``helper_main(job)`` does it (imported only in the helper).
-KINDS = {"case-copy": "nvadmin.casefile.copier", "verify-stretch": "nvadmin.audit.fastpass"}
+KINDS = {
+    "case-copy": "nvadmin.casefile.copier",
+    "case-check": "nvadmin.casefile.encrypted",
+    "verify-stretch": "nvadmin.audit.fastpass",
+}
 
 
 def command() -> list[str]:
@@ -47,6 +52,7 @@ def start(kind: str, job: dict[str, Any]) -> subprocess.Popen[bytes]:
         child.stdin.close()
     except BrokenPipeError:  # it ended before reading its job: its stderr says why
         pass
+    child.stdin = None  # given: communicate() then only reads
     return child
 
 

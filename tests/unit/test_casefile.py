@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -26,6 +27,8 @@ from nvadmin.casefile.reader import open_case_file, verify_case
 from nvadmin.errors import AccessDenied, UserError
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
+from nvadmin.workers import helper
+from nvadmin.workers.cancel import Cancelled, CancelToken
 from tests.factories import add_member, add_workspace, draft, write
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
@@ -189,13 +192,45 @@ def test_a_flipped_byte_opens_nothing(
     assert not isinstance(caught.value, container.WrongPassphrase)
 
 
+# How every page of a case file gets checked: by a helper process (nvadmin started again)
+# while the chains are walked, or here when the helper cannot start or fails.
+PAGE_CHECKERS = {
+    "helper": None,
+    "no helper": ["no-such-program"],
+    "failing helper": [sys.executable, "-c", "import sys; sys.exit('database is locked')"],
+}
+
+
+@pytest.mark.parametrize("checker", list(PAGE_CHECKERS))
 @pytest.mark.parametrize("page", ["a page of events", "the last page"])
 def test_a_tampered_page_is_refused_when_read(
-    engine: Engine, clinic: int, tmp_path: Path, page: str
+    engine: Engine,
+    clinic: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    page: str,
+    checker: str,
 ) -> None:
     """The file opens at once (nothing is read whole), but a changed page is never shown:
     reading it, and verification (which reads every page), say the file was altered."""
+    started: list[str] = []
+    real = helper.start
+
+    def start(kind: str, job: dict[str, object]) -> object:
+        started.append(kind)
+        return real(kind, job)
+
     path = make(engine, clinic, tmp_path / "c").path
+    monkeypatch.setattr(helper, "start", start)
+    command = PAGE_CHECKERS[checker]
+    if command is not None:
+        monkeypatch.setattr(helper, "command", lambda: command)
+    case = open_case_file(path, PASSPHRASE)
+    try:
+        assert all(r.intact for r in verify_case(case, REVIEWER))
+    finally:
+        case.close()
+    assert started[-1:] == ["case-check"]
     data = bytearray(path.read_bytes())
     pages = encrypted.read_header(path).database_bytes // encrypted.PAGE_SIZE
     number = {"a page of events": pages // 2, "the last page": pages - 1}[page]
@@ -213,6 +248,36 @@ def test_a_tampered_page_is_refused_when_read(
         assert "altered" in str(caught.value) and "\n" not in str(caught.value)
     finally:
         case.close()
+
+
+def test_cancelling_while_every_page_is_checked_ends_the_checking_process(
+    engine: Engine, clinic: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make(engine, clinic, tmp_path / "c").path
+    processes: list[Any] = []
+    real = helper.start
+
+    def start(kind: str, job: dict[str, object]) -> Any:
+        processes.append(real(kind, job))
+        return processes[-1]
+
+    monkeypatch.setattr(helper, "start", start)
+    monkeypatch.setattr(
+        helper, "command", lambda: [sys.executable, "-c", "import time; time.sleep(600)"]
+    )
+    token = CancelToken()
+
+    def progress(_done: int, _total: int | None, message: str) -> None:
+        if message == "checking every page of the case file":  # the chains are walked
+            token.cancel()
+
+    case = open_case_file(path, PASSPHRASE)
+    try:
+        with pytest.raises(Cancelled):
+            verify_case(case, REVIEWER, progress=progress, cancel=token)
+    finally:
+        case.close()
+    assert len(processes) == 1 and processes[0].returncode is not None
 
 
 def test_truncated_files_open_nothing(engine: Engine, clinic: int, tmp_path: Path) -> None:
