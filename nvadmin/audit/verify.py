@@ -737,7 +737,12 @@ def _sqlite_pass(
     assert dbapi is not None
     statement, arms = _fast_sql("sqlite", source, "?")
     errors = connection.dialect.loaded_dbapi.DatabaseError
-    plan = _stretches(connection, source, workspace_id, at.expected, last_seq, head_seq, signed)
+    plan: list[tuple[int, int, fastpass.Helper | None]] = [(at.expected, last_seq, None)]
+    database = _helper_database(connection, source)
+    if database is not None:
+        plan = _stretches(
+            database, statement, arms, workspace_id, at.expected, last_seq, head_seq, signed
+        )
     helpers = [h for _f, _l, h in plan if h is not None]
     if cancel is not None:  # a cancelled walk may be waiting for one
         for running in helpers:
@@ -773,34 +778,29 @@ def _sqlite_pass(
 
 
 def _stretches(
-    connection: Connection,
-    source: Source,
+    database: str,
+    statement: str,
+    arms: int,
     workspace_id: int,
     first: int,
     last: int,
     head_seq: int | None,
     signed: Mapping[int, bytes],
 ) -> list[tuple[int, int, fastpass.Helper | None]]:
-    """SQLite's fast pass cut into stretches ``(first, last, its helper or None: read
-    here)``, the helpers started. Helpers stop at the chain head this walk read: events past
-    it (none, in an intact chain) are read here, in this walk's snapshot."""
-    database = _helper_database(connection, source)
-    end = min(last, last if head_seq is None else head_seq)
-    if database is None or not first <= end < _MAX_SEQ:
+    """SQLite's fast pass of ``first..last`` cut into stretches ``(first, last, its helper or
+    None: read here)``, the helpers started on ``database``. Helpers stop at the chain head
+    this walk read: events past it (none, in an intact chain) are read here, in this walk's
+    snapshot."""
+    end = last if head_seq is None else min(last, head_seq)
+    if not first <= end < _MAX_SEQ:
         return [(first, last, None)]
-    statement, arms = _fast_sql("sqlite", source, "?")
     (own_first, own_last), *others = fastpass.stretches(first, end)
     plan: list[tuple[int, int, fastpass.Helper | None]] = [(own_first, own_last, None)]
+    links_at = len(DOMAIN_TAG)
     for start, stop in others:
         parameters = (workspace_id, start, stop) * arms
-        links_at = len(DOMAIN_TAG)
-        plan.append(
-            (
-                start,
-                stop,
-                fastpass.Helper(database, statement, parameters, links_at, start, stop, signed),
-            )
-        )
+        helper = fastpass.Helper(database, statement, parameters, links_at, start, stop, signed)
+        plan.append((start, stop, helper))
     if end < last:
         plan.append((end + 1, last, None))
     return plan

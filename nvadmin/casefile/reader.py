@@ -129,9 +129,8 @@ def open_case_file(
     def _named(context: ExceptionContext) -> Exception | None:
         # Every page is authenticated as it is read: a failure anywhere (browsing, a report,
         # verification) is the file's fault, and is said so instead of "not a database".
-        if isinstance(
-            context.original_exception, encrypted.DatabaseError
-        ) and encrypted.is_page_failure(context.original_exception):
+        error = context.original_exception
+        if isinstance(error, encrypted.DatabaseError) and encrypted.is_page_failure(error):
             return CaseFileError(encrypted.PAGE_FAILURE)
         return None
 
