@@ -45,6 +45,8 @@ def start(kind: str, job: dict[str, Any]) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, ENVIRONMENT: kind},
+        # Windows: no console window flashes up for a helper started from the windowed app.
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
     )
     assert child.stdin is not None
     try:
