@@ -46,8 +46,8 @@ LINK = 32  # bytes of a link (a SHA-256)
 # which this process confirms some 25,000).
 MIN_STRETCH = 200_000
 MAX_HELPERS = 3
-# A helper reports its progress every this many events.
-_REPORT_EVERY = 20 * BATCH
+# A helper reports its progress every this many events (rounded to its batches).
+REPORT_EVERY = 20_000
 
 Row = tuple[Any, ...]  # (seq, stored hash, domain tag || link || layout, or None)
 
@@ -107,13 +107,13 @@ def confirm(
         reach.expected, reach.prev, reach.last_link = expected, prev, last_link
 
 
-def batches(cursor: Any, errors: type[Exception]) -> Iterator[list[Row]]:
-    """The rows of an executed fast-pass query in lists of up to ``BATCH``. A value SQLite
-    cannot lay out (a byte string in a text column: ``json_array`` refuses it) ends them
-    with one row of Nones, which :func:`confirm` doubts."""
+def batches(cursor: Any, errors: type[Exception], size: int = 0) -> Iterator[list[Row]]:
+    """The rows of an executed fast-pass query in lists of up to ``size`` (default
+    ``BATCH``). A value SQLite cannot lay out (a byte string in a text column: ``json_array``
+    refuses it) ends them with one row of Nones, which :func:`confirm` doubts."""
     while True:
         try:
-            batch = cursor.fetchmany(BATCH)
+            batch = cursor.fetchmany(size or BATCH)
         except errors as error:
             log.info("the fast pass stops: %s", error)
             batch = [(None, None, None)]
@@ -165,6 +165,8 @@ class Helper:
             "parameters": list(parameters),
             "links_at": links_at,
             "first": first,
+            "batch": BATCH,
+            "report_every": REPORT_EVERY,
             "signed": {str(s): h.hex() for s, h in signed.items() if first <= s <= last},
         }
         self._process: subprocess.Popen[bytes] | None = None
@@ -197,8 +199,9 @@ class Helper:
         """Wait for it to end; ``waiting`` gets its progress meanwhile. How far it confirmed
         its stretch (``trusted``: the seam, the link its first event carries), or None when
         it failed or confirmed nothing."""
-        while (done := self._updates.get()) is not None:
-            waiting(done)
+        # Each report wakes this up; the latest one counts (``poll`` may have seen it already).
+        while self._updates.get() is not None:
+            waiting(self.done)
         process = self._process
         if process is None or process.stderr is None:
             return None
@@ -239,11 +242,14 @@ def helper_main(job: dict[str, Any]) -> int:
         reach = Reach(first, None)
         signed = {int(s): bytes.fromhex(h) for s, h in job["signed"].items()}
 
+        size, every = int(job["batch"]), int(job["report_every"])
+
         def report(expected: int) -> None:
-            if (expected - first) % _REPORT_EVERY < BATCH:
+            if (expected - first) % every < size:
                 print(expected - first, flush=True)
 
-        confirm(batches(cursor, sqlite3.DatabaseError), reach, job["links_at"], signed, report)
+        rows = batches(cursor, sqlite3.DatabaseError, size)
+        confirm(rows, reach, job["links_at"], signed, report)
     except sqlite3.Error as error:
         print(error, file=sys.stderr)
         return 1
