@@ -55,7 +55,7 @@ def copy(
     from nvadmin.workers import helper
 
     job = {
-        "case_file": str(case_file),
+        "case_file": str(case_file.resolve()),
         "key": key.hex(),
         "cache_kib": cache_kib,
         "source": Path(source_file).resolve().as_uri() + "?mode=ro",

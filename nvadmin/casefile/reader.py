@@ -243,7 +243,7 @@ class _PageCheck:
         self._path = case.path
         self._process: subprocess.Popen[bytes] | None = None
         try:
-            job = {"case_file": str(case.path), "key": case._key.hex()}
+            job = {"case_file": str(case.path.resolve()), "key": case._key.hex()}
             self._process = helper.start("case-check", job)
         except OSError:
             log.warning("could not start the process checking the case file", exc_info=True)

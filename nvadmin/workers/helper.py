@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 ENVIRONMENT = "NVADMIN_HELPER"
@@ -36,8 +37,19 @@ def command() -> list[str]:
     return [sys.executable, "-m", "nvadmin"]
 
 
+def _folder() -> Path | None:
+    """Where a helper starts: ``python -m`` looks for the package in the current folder
+    first, so it starts in the folder holding this very package, never in the user's
+    (a folder with a package named ``nvadmin`` in it would run that instead, and be handed
+    the job, a case file's key included). The bundle's executable looks nowhere."""
+    if getattr(sys, "frozen", False):
+        return None
+    return Path(__file__).resolve().parents[2]
+
+
 def start(kind: str, job: dict[str, Any]) -> subprocess.Popen[bytes]:
-    """A helper doing ``job``, its job already given. Raises OSError when it cannot start."""
+    """A helper doing ``job`` (every path in it absolute: the helper starts in another
+    folder), its job already given. Raises OSError when it cannot start."""
     assert kind in KINDS, kind
     child = subprocess.Popen(
         command(),
@@ -45,6 +57,7 @@ def start(kind: str, job: dict[str, Any]) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, ENVIRONMENT: kind},
+        cwd=_folder(),
         # Windows: no console window flashes up for a helper started from the windowed app.
         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
     )

@@ -91,6 +91,26 @@ def test_helpers_verify_the_later_stretches(
     assert seen == sorted(seen) and seen[-1] == 40
 
 
+def test_a_package_named_nvadmin_in_the_current_folder_is_not_run(
+    engine: Engine, taken: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m nvadmin`` looks in the current folder first: helpers start in the folder
+    holding nvadmin itself, so a hostile package where the user happens to be is never
+    handed a job."""
+    hostile = tmp_path / "downloads"
+    (hostile / "nvadmin").mkdir(parents=True)
+    (hostile / "nvadmin" / "__init__.py").write_text("")
+    ran = hostile / "ran"
+    (hostile / "nvadmin" / "__main__.py").write_text(
+        f"import pathlib, sys; pathlib.Path({str(ran)!r}).write_text(sys.stdin.read())"
+    )
+    monkeypatch.chdir(hostile)
+    chain(engine, 40)
+    result = verify(engine)
+    assert result.intact and result.events_verified == 40
+    assert taken == [11, 21, 31] and not ran.exists()
+
+
 def _edit(engine: Engine, seq: int) -> None:
     with attacker(engine) as c:
         c.execute(text(f"UPDATE activity_events SET actor_name = 'Mallory' WHERE seq = {seq}"))
