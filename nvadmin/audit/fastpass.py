@@ -24,17 +24,15 @@ snapshot holds it, as a walk started a moment later would see it.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-import queue
 import sqlite3
-import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from nvadmin.workers import helper
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +138,7 @@ def stretches(first: int, last: int) -> list[tuple[int, int]]:
 
 
 class Helper:
-    """A helper process verifying one stretch, ``first..last``. A thread of this process
-    reads its reports as they come (a blocking read: it waits without the interpreter lock)."""
+    """A helper process verifying one stretch, ``first..last``."""
 
     def __init__(
         self,
@@ -153,12 +150,7 @@ class Helper:
         last: int,
         signed: Mapping[int, bytes],
     ) -> None:
-        from nvadmin.workers import helper
-
-        self.first, self.last, self.done = first, last, 0
-        self._reported: bytes | None = None
-        # Each report as it comes, then None at the end of its output.
-        self._updates: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self.first, self.last = first, last
         job = {
             "database": database,
             "statement": statement,
@@ -169,48 +161,27 @@ class Helper:
             "report_every": REPORT_EVERY,
             "signed": {str(s): h.hex() for s, h in signed.items() if first <= s <= last},
         }
-        self._process: subprocess.Popen[bytes] | None = None
+        self._running: helper.Running | None = None
         try:
-            self._process = helper.start("verify-stretch", job)
+            self._running = helper.Running("verify-stretch", job)
         except OSError:
             log.warning("could not start a process verifying events", exc_info=True)
-            self._updates.put(None)
-            return
-        self._reader = threading.Thread(target=self._read, name="verify-helper", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        try:
-            for line in self._process.stdout:
-                if line.strip().isdigit():
-                    self.done = int(line)
-                    self._updates.put(self.done)
-                elif line.startswith(b"{"):
-                    self._reported = line
-        finally:
-            self._updates.put(None)
 
     def poll(self) -> int:
         """The events it has confirmed so far, by its last report."""
-        return self.done
+        return self._running.done if self._running is not None else 0
 
     def result(self, waiting: Callable[[int], None]) -> Reach | None:
         """Wait for it to end; ``waiting`` gets its progress meanwhile. How far it confirmed
         its stretch (``trusted``: the seam, the link its first event carries), or None when
         it failed or confirmed nothing."""
-        # Each report wakes this up; the latest one counts (``poll`` may have seen it already).
-        while self._updates.get() is not None:
-            waiting(self.done)
-        process = self._process
-        if process is None or process.stderr is None:
+        if self._running is None:
             return None
-        failure = process.stderr.read().decode(errors="replace").strip()
-        status = process.wait()
-        if status != 0 or self._reported is None:
-            log.warning("a process verifying events failed (%s): %s", status, failure)
+        try:
+            reported = self._running.wait(waiting)
+        except helper.Failed as failure:
+            log.warning("a process verifying events failed: %s", failure)
             return None
-        reported = json.loads(self._reported)
         if not reported:  # it confirmed nothing
             return None
         links = [bytes.fromhex(reported[k]) for k in ("prev", "last_link", "trusted")]
@@ -218,19 +189,13 @@ class Helper:
 
     def kill(self) -> None:
         """End it now (from any thread: a cancelled walk may be waiting for it)."""
-        if self._process is not None:
-            self._process.kill()
+        if self._running is not None:
+            self._running.kill()
 
     def stop(self) -> None:
         """End it if it still runs, and let it go."""
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
-            self._reader.join()
-            for stream in (self._process.stdout, self._process.stderr):
-                if stream is not None:
-                    stream.close()
+        if self._running is not None:
+            self._running.close()
 
 
 def helper_main(job: dict[str, Any]) -> int:
@@ -246,7 +211,7 @@ def helper_main(job: dict[str, Any]) -> int:
 
         def report(expected: int) -> None:
             if (expected - first) % every < size:
-                print(expected - first, flush=True)
+                helper.report(expected - first)
 
         rows = batches(cursor, sqlite3.DatabaseError, size)
         confirm(rows, reach, job["links_at"], signed, report)
@@ -265,6 +230,6 @@ def helper_main(job: dict[str, Any]) -> int:
             "last_link": reach.last_link.hex(),
             "trusted": reach.trusted.hex(),
         }
-    print(confirmed, flush=True)
-    print(json.dumps(reported), flush=True)
+    helper.report(confirmed)
+    helper.answer(reported)
     return 0

@@ -58,6 +58,7 @@ from nvadmin.errors import UserError
 from nvadmin.files.atomic import AtomicFile, ExportWriteError, describe_os_error
 from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query.filters import EventFilter, where_clause
+from nvadmin.workers import helper
 from nvadmin.workers.cancel import CancelToken
 
 log = logging.getLogger(__name__)
@@ -572,7 +573,7 @@ def _copy_in_child(
             ),
             token,
         )
-    except copier.CopyFailed as error:
+    except helper.Failed as error:
         raise encrypted.DatabaseError(str(error)) from error
     finally:
         database.execute("PRAGMA main.locking_mode = EXCLUSIVE")

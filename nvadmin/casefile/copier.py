@@ -6,10 +6,9 @@ SQLCipher's, a second copy of SQLite, and POSIX advisory locks belong to a proce
 connection: inside nvadmin, SQLCipher closing the attached source would release every lock
 nvadmin's own connections hold on that file (SQLite's "How To Corrupt An SQLite Database
 File", 2.2.1), and another program could then empty the write-ahead log under one of its
-readers. So the attaching is done by a child process that opens nothing else: nvadmin itself
-(the bundled executable, or ``python -m nvadmin``) started with :data:`ENVIRONMENT` set, given
-the job on its standard input (the case database's file and key, the source file, the query),
-reporting the rows copied on its standard output, one line per batch.
+readers. So the attaching is done by a helper process that opens nothing else
+(:mod:`nvadmin.workers.helper`), given the case database's file and key, the source file and
+the query, and reporting the rows read, every batch, then the rows copied.
 
 The parent gives up its exclusive hold on the case database meanwhile and takes it back
 afterwards; SQLite then sees the file's change counter moved and reads the pages anew.
@@ -23,7 +22,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # only a type here: `nvadmin` starts this module before anything else
+from nvadmin.workers import helper
+
+if TYPE_CHECKING:
     from nvadmin.workers.cancel import CancelToken
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 # The child's exit status when the source cannot be attached (e.g. its folder is read-only and
 # WAL needs a -shm file there): the parent then copies the rows itself.
 NOT_ATTACHED = 3
-
-
-class CopyFailed(Exception):
-    """The child process failed; the message is its own."""
 
 
 def copy(
@@ -51,9 +48,8 @@ def copy(
     """Run ``statement`` (an ``INSERT ... SELECT`` reading the schema ``src``) in a child
     process, the case database opened with ``key`` and the source attached read-only as
     ``src``; ``progress`` gets the rows read every ``batch`` rows. The rows copied, or None
-    when the source could not be attached or the process not started (nothing was copied)."""
-    from nvadmin.workers import helper
-
+    when the source could not be attached or the process not started (nothing was copied);
+    :class:`helper.Failed` with its reason when it failed."""
     job = {
         "case_file": str(case_file.resolve()),
         "key": key.hex(),
@@ -64,25 +60,22 @@ def copy(
         "batch": batch,
     }
     try:
-        child = helper.start("case-copy", job)
+        child = helper.Running("case-copy", job)
     except OSError:
         log.warning("could not start the process copying the events", exc_info=True)
         return None
     token.on_cancel(child.kill)
-    assert child.stdout is not None and child.stderr is not None
-    with child:
-        done = 0
-        for line in child.stdout:
-            done = int(line)
-            progress(done)
-        failure = child.stderr.read().decode(errors="replace").strip()
-        status = child.wait()
+    try:
+        result = child.wait(progress)
+    except helper.Failed as failure:
+        token.check()  # killed because the work was cancelled
+        if failure.status == NOT_ATTACHED:
+            return None
+        raise
+    finally:
+        child.close()
     token.check()
-    if status == NOT_ATTACHED:
-        return None
-    if status != 0:
-        raise CopyFailed(failure.splitlines()[-1] if failure else f"exit status {status}")
-    return done
+    return int(result["copied"])
 
 
 def helper_main(job: dict[str, Any]) -> int:
@@ -104,17 +97,19 @@ def helper_main(job: dict[str, Any]) -> int:
             nonlocal seen
             seen += 1
             if seen % batch == 0:
-                print(seen, flush=True)
+                helper.report(seen)
             return 1
 
         before = database.total_changes
         database.create_function("nvadmin_copying", 0, tick)
         database.execute(job["statement"], job["parameters"])
-        print(database.total_changes - before, flush=True)  # the rows copied
+        copied = database.total_changes - before
         database.execute("DETACH DATABASE src")
     except encrypted.DatabaseError as error:
         print(error, file=sys.stderr)
         return 1
     finally:
         database.discard()
+    helper.report(copied)  # progress reaches the end
+    helper.answer({"copied": copied})
     return 0

@@ -298,8 +298,10 @@ def is_page_failure(error: Exception) -> bool:
 
 def helper_main(job: dict[str, Any]) -> int:
     """A helper's job (:mod:`nvadmin.workers.helper`): every page of the finished case file
-    ``job["case_file"]`` authenticated (``PRAGMA quick_check`` reads them all), the problems
-    printed as one JSON list, ``["ok"]`` when there are none."""
+    ``job["case_file"]`` authenticated (``PRAGMA quick_check`` reads them all); its answer,
+    the problems found, ``["ok"]`` when there are none."""
+    from nvadmin.workers import helper
+
     connection = opener(Path(job["case_file"]), bytes.fromhex(job["key"]))()
     try:
         problems = [str(row[0]) for row in connection.execute("PRAGMA quick_check")]
@@ -309,5 +311,5 @@ def helper_main(job: dict[str, Any]) -> int:
         problems = [PAGE_FAILURE]
     finally:
         connection.close()
-    print(json.dumps(problems), flush=True)
+    helper.answer({"problems": problems})
     return 0

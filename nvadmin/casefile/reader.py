@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import sqlite3
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,25 +240,23 @@ class _PageCheck:
 
     def __init__(self, case: OpenCase) -> None:
         self._path = case.path
-        self._process: subprocess.Popen[bytes] | None = None
+        self._helper: helper.Running | None = None
         try:
             job = {"case_file": str(case.path.resolve()), "key": case._key.hex()}
-            self._process = helper.start("case-check", job)
+            self._helper = helper.Running("case-check", job)
         except OSError:
             log.warning("could not start the process checking the case file", exc_info=True)
 
     def check(self, connection: Connection, cancel: CancelToken | None) -> None:
         problems: list[str] | None = None
-        if self._process is not None:
+        if self._helper is not None:
             if cancel is not None:
-                cancel.on_cancel(self._process.kill)
-            out, err = self._process.communicate()
-            if cancel is not None:
-                cancel.check()
-            if self._process.returncode == 0:
-                problems = json.loads(out)
-            else:
-                failure = err.decode(errors="replace").strip()
+                cancel.on_cancel(self._helper.kill)
+            try:
+                problems = self._helper.wait()["problems"]
+            except helper.Failed as failure:
+                if cancel is not None:
+                    cancel.check()  # killed because the work was cancelled
                 log.warning("the process checking the case file failed: %s", failure)
         if problems is None:
             problems = list(connection.exec_driver_sql("PRAGMA quick_check").scalars())
@@ -268,9 +265,8 @@ class _PageCheck:
             raise CaseFileError(encrypted.PAGE_FAILURE)
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.communicate()
+        if self._helper is not None:
+            self._helper.close()
 
 
 def _walk_segments(
