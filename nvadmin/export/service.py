@@ -11,6 +11,11 @@ How an export stays honest:
 - **Streamed, never held.** PostgreSQL sends the formatted CSV itself (``COPY (SELECT ...) TO
   STDOUT``) straight into the file; SQLite returns finished CSV lines, written in batches
   (:mod:`nvadmin.export.sqlite_csv`).
+- **Two halves at once, one snapshot.** From HALVES_FROM rows PostgreSQL formats the earlier
+  and the later half of the range on two connections (two server processes) at once: the
+  second imports the first one's snapshot (``pg_export_snapshot``) and proves it did, and its
+  rows go to a part file (mode 0600, swept like any temporary file) appended after the first
+  half's. The file is the one a single ``COPY`` writes, byte for byte.
 - **Atomic.** The file and its manifest are written under temporary names (mode 0600), fsynced,
   the export is recorded in the workspace's log, and only then are both renamed into place.
   Cancel, error or crash: nothing under the final names.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -73,6 +79,10 @@ Progress = Callable[[int, "int | None", str], None]
 BOM = "\ufeff".encode()
 # Rows between cancel checks and progress reports while streaming.
 CHECK_EVERY = 4096
+# From this many rows a PostgreSQL export reads its two halves at once (see the module docs):
+# about 0.85x the time of one stream at 1M rows (benchmarks/RESULTS.md); below, a second
+# connection's set-up is not worth it.
+HALVES_FROM = 100_000
 SQLITE_BATCH = 5000
 EVENTS = ActivityEvent.__table__
 NEUTRALISING = "cells starting with = + - @ tab CR LF are prefixed with an apostrophe"
@@ -219,7 +229,11 @@ def export_csv(
         log.info("swept %d stale export file(s) in %s", len(removed), request.output.parent)
     progress(0, None, "counting rows")
     backend = engine.dialect.name
-    stream = _stream_pg if backend == "postgresql" else _stream_sqlite
+    stream: Callable[..., tuple[int, int]] = _stream_sqlite
+    if backend == "postgresql":
+        # Two halves at once only on one server: a read route's second connection could
+        # reach another one, where the first one's snapshot does not exist.
+        stream = functools.partial(_stream_pg, halves=writer is engine)
     with AtomicFile(request.output) as out:
         if request.file_format is FileFormat.CSV and request.profile.bom:
             out.write(BOM)
@@ -393,15 +407,19 @@ def _header(columns: Sequence[Column], terminator: str) -> bytes:
 # -- PostgreSQL: COPY straight into the file ---------------------------------------------------
 
 
-def _rows_statement(request: ExportRequest, cells: Sequence[tuple[str, str]], dialect: Any) -> Any:
+def _rows_statement(
+    request: ExportRequest, cells: Sequence[tuple[str, str]], dialect: Any, half: Any = None
+) -> Any:
     """The rows (``cells``: key and SQL expression per column) in file order, compiled for
-    ``dialect``."""
+    ``dialect``; only those ``half`` (a condition on the time) keeps, when given."""
     rows: Any = (
         select(*[literal_column(sql).label(key) for key, sql in cells])
         .select_from(EVENTS)
         .where(where_clause(request.event_filter))
         .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
     )
+    if half is not None:
+        rows = rows.where(half)
     return rows.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
 
 
@@ -431,10 +449,11 @@ def _pg_copy(
     dialect: Any,
     clock: ZoneClock | None,
     as_stored: Plain,
+    half: Any = None,
 ) -> tuple[str, dict[str, Any]]:
     if request.file_format is FileFormat.JSONL:
         line = [("line", jsonl.pg_line_sql(columns, "activity_events", clock))]
-        compiled = _rows_statement(request, line, dialect)
+        compiled = _rows_statement(request, line, dialect, half)
         return jsonl.pg_copy(str(compiled)), dict(compiled.params)
     profile = request.profile
     cells = cells_sql(columns, "postgresql", "activity_events", profile, clock, as_stored)
@@ -443,8 +462,125 @@ def _pg_copy(
         # be no row at all to a reader); COPY writes a lone missing value as an empty line.
         cells = [f"coalesce(({cells[0]})::text, '')"]
     keyed = [(c.key, sql) for c, sql in zip(columns, cells, strict=True)]
-    rows = _rows_statement(request, keyed, dialect)
+    rows = _rows_statement(request, keyed, dialect, half)
     return f"COPY ({rows}) TO STDOUT (FORMAT csv)", dict(rows.params)
+
+
+def _middle_statement(request: ExportRequest, counted: int, dialect: Any) -> Any:
+    """The time of the middle row in file order: where the later half starts. An index-only
+    scan to the middle where the filter has the workspace's time index (37 ms at 1M rows),
+    a small part of formatting the rows."""
+    statement = (
+        select(EVENTS.c.occurred_at)
+        .where(where_clause(request.event_filter))
+        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+        .offset(counted // 2)
+        .limit(1)
+    )
+    return statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+
+
+# Fixed for the export's transaction: times are written from UTC (see columns.ZoneClock) and
+# the text of a timestamp also depends on DateStyle. The JIT compiler is off: the cell
+# expressions make the COPY costly enough to be compiled, which took about 0.5 s before the
+# first row and made the rows no faster (measured in benchmarks/RESULTS.md).
+_PG_SETTINGS = (
+    "SELECT set_config('TimeZone', 'UTC', true),"
+    " set_config('DateStyle', 'ISO, YMD', true),"
+    " set_config('jit', 'off', true)"
+)
+# Read in halves, each half is one server process: a parallel plan sorts what the time index
+# gives in order, and its workers take the cores the other half needs (both halves of 500k
+# rows: 0.54 s without, 1.05 s with, against 1.15 s for one stream).
+_ONE_PROCESS_EACH = "set_config('max_parallel_workers_per_gather', '0', true)"
+
+
+def _copy_rows(
+    pg: Any,
+    cursor: Any,
+    copy: tuple[str, dict[str, Any]],
+    crlf: bool,
+    write: Callable[[bytes | bytearray], None],
+    each: Callable[[int], None],
+) -> int:
+    """Run one ``COPY``, ``write`` its rows as they come, call ``each`` with the rows so far
+    after every chunk; the number of rows, checked against the server's count."""
+    rows = 0
+    with cursor.copy(*copy) as running:
+        reader = _CopyReader(pg, running, crlf=crlf)
+        for chunk, count in reader:
+            write(chunk)
+            rows += count
+            each(rows)
+    copied = reader.server_rows
+    if copied >= 0 and copied != rows:
+        raise UserError(f"the server sent {copied} rows but {rows} arrived; the file was not kept")
+    return rows
+
+
+class _LaterHalf(threading.Thread):
+    """The later half of the rows, read on a second connection in the snapshot the first one
+    exported, into a part file, while the first connection reads the earlier half.
+
+    ``halt`` stops it (the main token's cancel reaches it through the caller, and so does
+    the first half's failure); its own failure is kept in :attr:`failure` for the caller to
+    raise. Before reading, it checks that it sees the very snapshot the first connection
+    sees (``pg_current_snapshot`` of both): the import could only succeed elsewhere on
+    another server holding a snapshot of the same name."""
+
+    def __init__(
+        self,
+        pg: Any,
+        snapshot: tuple[str, str],
+        copy: tuple[str, dict[str, Any]],
+        crlf: bool,
+        part: AtomicFile,
+        halt: CancelToken,
+    ) -> None:
+        super().__init__(name="export-later-half", daemon=True)
+        self._pg, self._snapshot, self._copy = pg, snapshot, copy
+        self._crlf, self._part, self._halt = crlf, part, halt
+        self.rows = 0
+        self.failure: BaseException | None = None
+        self.grew = threading.Event()  # set at every chunk written, and at the end
+
+    def run(self) -> None:
+        from psycopg import sql
+
+        pg = self._pg
+        stop = _interrupter(pg, "postgresql")
+        try:
+            self._halt.on_cancel(stop.fire)
+            pg.rollback()  # the pool's liveness ping may have opened a transaction
+            name, seen = self._snapshot
+            with pg.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(name)))
+                cursor.execute(f"{_PG_SETTINGS}, {_ONE_PROCESS_EACH}, pg_current_snapshot()::text")
+                if cursor.fetchone()[-1] != seen:  # type: ignore[index]
+                    raise UserError(
+                        "the export's second connection did not see the first one's snapshot; "
+                        "the file was not kept"
+                    )
+                self._halt.check()
+                _copy_rows(pg, cursor, self._copy, self._crlf, self._part.write, self._took)
+                self._part.flush()
+            pg.rollback()
+        except BaseException as error:  # raised by the caller, on its thread
+            self.failure = error
+        finally:
+            stop.disarm()
+            self.grew.set()
+
+    def _took(self, rows: int) -> None:
+        self._part.flush()  # written whole chunks only: the caller appends as they come
+        self.rows = rows
+        self.grew.set()
+        self._halt.check()
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
 
 
 def _stream_pg(
@@ -455,7 +591,10 @@ def _stream_pg(
     progress: Progress,
     token: CancelToken,
     pins: dict[str, Any] | None = None,
+    halves: bool = False,
 ) -> tuple[int, int]:
+    """The rows through ``COPY`` into ``out``; with ``halves`` (one server, not a read route)
+    a range from HALVES_FROM rows is read as two halves at once (see the module docs)."""
     import psycopg
     from psycopg import errors as pg_errors
 
@@ -466,22 +605,18 @@ def _stream_pg(
         raise translate(error) from error
     pg: Any = raw.driver_connection
     stop = _interrupter(pg, "postgresql")
+    second = None  # the later half's connection, while it may be used
     try:
         token.on_cancel(stop.fire)
         token.check()
+        if halves:
+            # Taken before the snapshot: joining the signed-in session is a row the snapshot
+            # must hold for row-level security to show this connection any event.
+            second = engine.raw_connection()
         pg.rollback()  # the pool's liveness ping may have opened a transaction
         with pg.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # Times are written from UTC (see columns.ZoneClock); the text of a timestamp
-            # also depends on DateStyle: fix both. The JIT compiler is off for the export:
-            # the cell expressions make the COPY costly enough to be compiled, which took
-            # about 0.5 s before the first row and made the rows no faster (measured in
-            # benchmarks/RESULTS.md).
-            cursor.execute(
-                "SELECT set_config('TimeZone', 'UTC', true),"
-                " set_config('DateStyle', 'ISO, YMD', true),"
-                " set_config('jit', 'off', true)"
-            )
+            cursor.execute(_PG_SETTINGS)
             cursor.execute(str(range_sql), range_sql.params)
             counted, first, last = cursor.fetchone()  # type: ignore[misc]
             counted = int(counted)
@@ -503,27 +638,50 @@ def _stream_pg(
                     counted,
                 )
             clock = _clock(columns, request, first, last)
-            copy_sql, params = _pg_copy(request, columns, engine.dialect, clock, as_stored)
+            parts: list[Any] = [None]
+            if halves and counted >= HALVES_FROM:
+                middle = _middle_statement(request, counted, engine.dialect)
+                cursor.execute(str(middle), middle.params)
+                (at,) = cursor.fetchone()  # type: ignore[misc]
+                if at > first:  # else every row is in the later half: one stream
+                    parts = [EVENTS.c.occurred_at < at, EVENTS.c.occurred_at >= at]
+            if len(parts) == 1 and second is not None:
+                second.close()  # unused: back to the pool
+                second = None
+            copies = [
+                _pg_copy(request, columns, engine.dialect, clock, as_stored, part) for part in parts
+            ]
             progress(0, counted, "exporting")
             token.check()
             line_end = "\n"
             if request.file_format is FileFormat.CSV:
                 line_end = request.profile.line_end
                 out.write(_header(columns, line_end))
-            rows = 0
-            with cursor.copy(copy_sql, params) as copy:
-                reader = _CopyReader(pg, copy, crlf=line_end == "\r\n")
-                for chunk, count in reader:
-                    out.write(chunk)
-                    rows += count
+            crlf = line_end == "\r\n"
+            if second is None:
+
+                def each(rows: int) -> None:
                     token.check()
                     progress(rows, counted, "exporting")
-            copied = reader.server_rows
+
+                rows = _copy_rows(pg, cursor, copies[0], crlf, out.write, each)
+            else:
+                cursor.execute(
+                    f"SELECT {_ONE_PROCESS_EACH}, pg_export_snapshot(), pg_current_snapshot()::text"
+                )
+                _, name, seen = cursor.fetchone()  # type: ignore[misc]
+                rows = _two_halves(
+                    second.driver_connection,
+                    pg,
+                    cursor,
+                    (name, seen),
+                    copies,
+                    crlf,
+                    out,
+                    lambda rows: progress(rows, counted, "exporting"),
+                    token,
+                )
         pg.rollback()
-        if copied >= 0 and copied != rows:
-            raise UserError(
-                f"the server sent {copied} rows but {rows} arrived; the file was not kept"
-            )
         return rows, counted
     except pg_errors.QueryCanceled as error:
         if token.cancelled:
@@ -540,16 +698,60 @@ def _stream_pg(
         raise DatabaseUnavailable(
             "the connection to the database was lost during the export; no file was written"
         ) from error
-    except psycopg.Error as error:
+    except (psycopg.Error, SQLAlchemyError) as error:
         if token.cancelled:
             raise Cancelled() from error
         raise translate(error) from error
     finally:
         stop.disarm()
-        # The connection may be mid-COPY, cancelled or dead; a fresh one costs milliseconds,
+        # The connections may be mid-COPY, cancelled or dead; a fresh one costs milliseconds,
         # a poisoned one in the pool would fail someone else's query.
-        raw.invalidate()
-        raw.close()
+        for used in (raw, second):
+            if used is not None:
+                used.invalidate()
+                used.close()
+
+
+def _two_halves(
+    second: Any,
+    pg: Any,
+    cursor: Any,
+    snapshot: tuple[str, str],
+    copies: Sequence[tuple[str, dict[str, Any]]],
+    crlf: bool,
+    out: AtomicFile,
+    report: Callable[[int], None],
+    token: CancelToken,
+) -> int:
+    """The earlier half read here (``pg``) into ``out`` while :class:`_LaterHalf` reads the
+    later one on ``second`` into a part file; once the earlier half is whole, the part is
+    appended as it grows. The rows of both."""
+    halt = CancelToken()
+    token.on_cancel(halt.cancel)
+    with AtomicFile(out.destination, hashed=False) as part:
+        later = _LaterHalf(second, snapshot, copies[1], crlf, part, halt)
+        later.start()
+
+        def each(rows: int) -> None:
+            token.check()
+            later.raise_failure()  # a failed later half stops the export at once
+            report(rows + later.rows)
+
+        def growing() -> bool:
+            later.grew.wait(0.25)
+            later.grew.clear()
+            each(earlier)
+            return later.is_alive()
+
+        try:
+            earlier = _copy_rows(pg, cursor, copies[0], crlf, out.write, each)
+            out.append(part, growing)
+        finally:
+            halt.cancel()  # a no-op once the later half is whole
+            later.join()
+        later.raise_failure()
+        log.info("exported in two halves: %d + %d rows", earlier, later.rows)
+    return earlier + later.rows
 
 
 def _crlf_rows(chunk: bytes | bytearray, rows: int) -> bytes | bytearray:

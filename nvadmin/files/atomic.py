@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -137,13 +138,15 @@ class AtomicFile:
             out.publish()       # rename to the destination
         # leaving the block without publish() removes the temporary file
 
-    Every OSError becomes an :class:`ExportWriteError` with a plain message.
+    Every OSError becomes an :class:`ExportWriteError` with a plain message. A file that is
+    only a part of another (``hashed=False``, see :meth:`append`) is never published and
+    skips the hashing.
     """
 
-    def __init__(self, destination: Path) -> None:
+    def __init__(self, destination: Path, *, hashed: bool = True) -> None:
         self.destination = destination
         self.temp_path = temp_path_for(destination)
-        self._sha = hashlib.sha256()
+        self._sha = hashlib.sha256() if hashed else None
         self.size = 0
         self._fd: int | None = None
         self._buffer = bytearray()
@@ -176,6 +179,8 @@ class AtomicFile:
 
     @property
     def sha256(self) -> str:
+        if self._sha is None:
+            raise ValueError("this part file is not hashed")
         return self._sha.hexdigest()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -189,13 +194,30 @@ class AtomicFile:
         if self._fd is None:
             raise ExportWriteError("the export file is already closed")
         data, self._buffer = self._buffer, bytearray()
-        self._sha.update(data)
+        if self._sha is not None:
+            self._sha.update(data)
         self.size += len(data)
         view = memoryview(data)
         try:
             while view:
                 written = _write(self._fd, view)
                 view = view[written:]
+        except OSError as error:
+            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+
+    def append(self, part: AtomicFile, growing: Callable[[], bool] = lambda: False) -> None:
+        """Write what ``part`` holds (a file under its temporary name, written from its start
+        by one writer) after what this file holds, hashed as if it had been written here.
+        While ``growing()`` (which may wait a while for the writer) says the writer is still
+        at work, what it has written so far is taken, and then the rest."""
+        try:
+            with open(part.temp_path, "rb", buffering=0) as source:
+                while True:
+                    more = growing()  # asked first: once it says no, the file is whole
+                    while block := source.read(BUFFER_SIZE):
+                        self.write(block)
+                    if not more:
+                        return
         except OSError as error:
             raise ExportWriteError(describe_os_error(error, self.destination)) from error
 

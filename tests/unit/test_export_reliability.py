@@ -2,13 +2,15 @@
 
 E1 a killed database connection, E2 cancel at 10/50/99 %, E3 SIGKILL of the exporting process,
 E4 disk full and permission denied at every write, E5 completeness (see test_export_csv), C3
-files readable only by their owner; plus concurrent exports.
+files readable only by their owner; plus concurrent exports. On PostgreSQL E1, E2 and E5 hold
+for a range read as two halves at once too (``service.HALVES_FROM``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import errno
 import json
 import os
@@ -32,7 +34,8 @@ from sqlalchemy.engine import make_url
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
 from nvadmin.errors import DatabaseUnavailable, UserError
-from nvadmin.export import service
+from nvadmin.export import profiles, service
+from nvadmin.export.formats import FileFormat
 from nvadmin.export.manifest import file_sha256
 from nvadmin.export.service import ExportRequest, export_csv
 from nvadmin.files import atomic
@@ -41,7 +44,7 @@ from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter
 from nvadmin.query.localtime import day_range
 from nvadmin.workers.cancel import Cancelled, CancelToken
-from tests.factories import add_workspace, draft, write
+from tests.factories import add_workspace, draft, sign_in_as, write
 from tests.waiting import HANG_GUARD_MS
 
 CLEO = StaffIdentity(8, "cleo@nvadmin.example", "Cleo Compliance", Role.COMPLIANCE)
@@ -118,6 +121,23 @@ def running_copies(engine: Engine) -> int:
         )
 
 
+@pytest.fixture(params=["one stream", "two halves"])
+def halves(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether big_pg's range is read as two halves at once or as one stream."""
+    two = request.param == "two halves"
+    monkeypatch.setattr(service, "HALVES_FROM", 1000 if two else BIG * 10)
+    return two
+
+
+def halves_read(caplog: pytest.LogCaptureFixture) -> list[tuple[int, int]]:
+    """The row counts of each export read in two halves, from the export's log."""
+    found = []
+    for record in caplog.records:
+        if record.msg == "exported in two halves: %d + %d rows":
+            found.append(record.args)
+    return found  # type: ignore[return-value]
+
+
 def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -130,7 +150,11 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
 @pytest.mark.pg
 @pytest.mark.parametrize("at", [0.10, 0.50, 0.99])
 def test_cancel_is_prompt_and_stops_the_server_query(
-    big_pg: tuple[Engine, int], tmp_path: Path, at: float, monkeypatch: pytest.MonkeyPatch
+    big_pg: tuple[Engine, int],
+    tmp_path: Path,
+    at: float,
+    halves: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine, ws = big_pg
     monkeypatch.setattr(service, "CHECK_EVERY", 250)
@@ -152,15 +176,18 @@ def test_cancel_is_prompt_and_stops_the_server_query(
     # Prompt in rows, not seconds (a busy machine slows both): the export stops at its next
     # check, with no further progress report, instead of reading on to the end.
     assert after_cancel == []
-    if at < 0.5:
+    if at < 0.5 and not halves:
         assert copies_running == [1]  # the query really was running on the server
+    elif at < 0.5:  # the earlier half's at least (the later one may be done)
+        assert copies_running and copies_running[0] in (1, 2)
+    # Both halves' queries stop, and neither the file nor the later half's part is left.
     assert wait_until(lambda: running_copies(engine) == 0, HANG_GUARD_MS / 1000)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.pg
 def test_killed_connection_is_a_clear_error_and_leaves_nothing(
-    big_pg: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    big_pg: tuple[Engine, int], tmp_path: Path, halves: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, ws = big_pg
     monkeypatch.setattr(service, "CHECK_EVERY", 250)
@@ -227,6 +254,158 @@ def test_one_snapshot_while_events_keep_arriving(
     with out.open(encoding="utf-8", newline="") as handle:
         seqs = {int(r["seq"]) for r in csv.DictReader(handle)}
     assert not seqs & set(written)
+
+
+@pytest.mark.pg
+def test_the_later_half_reads_in_the_snapshot_of_the_count(
+    big_pg: tuple[Engine, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Events written after the count, in the later half's time, are not in the file: the
+    second connection reads the first one's snapshot, not a newer one of its own."""
+    engine, ws = big_pg
+    monkeypatch.setattr(service, "HALVES_FROM", 1000)
+    written: list[int] = []
+
+    def progress(done: int, total: int | None, message: str = "") -> None:
+        if message == "exporting" and not written:  # counted; the later half not started
+            written.extend(write(engine, ws, [draft(BIG * 0.05 - 1.5), draft(BIG * 0.05 - 0.5)]))
+
+    out = tmp_path / "later.csv"
+    with caplog.at_level("INFO", logger="nvadmin.export.service"):
+        result = export_csv(engine, CLEO, export_request(out, ws), progress=progress)
+    assert written
+    [(earlier, later)] = halves_read(caplog)
+    assert earlier > 0 and later > 0 and earlier + later == result.rows
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        seqs = [int(r["seq"]) for r in csv.DictReader(handle)]
+    assert len(seqs) == result.rows
+    assert not set(seqs) & set(written)
+
+
+@pytest.mark.pg
+def test_a_later_half_that_cannot_be_written_fails_the_export_and_leaves_nothing(
+    big_pg: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ws = big_pg
+    monkeypatch.setattr(service, "HALVES_FROM", 1000)
+    monkeypatch.setattr(service, "CHECK_EVERY", 250)
+    real_write = atomic._write
+
+    def full_for_the_later_half(fd: int, data: object) -> int:
+        if threading.current_thread().name == "export-later-half":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic, "_write", full_for_the_later_half)
+    before = export_events(engine)
+    with pytest.raises(ExportWriteError, match="disk is full"):
+        export_csv(engine, CLEO, export_request(tmp_path / "full.csv", ws))
+    assert wait_until(lambda: running_copies(engine) == 0, HANG_GUARD_MS / 1000)
+    assert list(tmp_path.iterdir()) == []
+    assert export_events(engine) == before
+
+
+@pytest.mark.pg
+def test_a_second_connection_that_sees_another_snapshot_is_refused(
+    big_pg: tuple[Engine, int], tmp_path: Path
+) -> None:
+    """The guard for a second connection that reached another server holding a snapshot of
+    the same name: what it sees is compared with what the first connection saw."""
+    engine, _ws = big_pg
+    second = engine.raw_connection()
+    with engine.connect() as connection:
+        connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        name, seen = connection.execute(
+            text("SELECT pg_export_snapshot(), pg_current_snapshot()::text")
+        ).one()
+        copy = ("COPY (SELECT 1) TO STDOUT", {})
+        for snapshot, refused in (((name, seen), False), ((name, "1:1:"), True)):
+            with atomic.AtomicFile(tmp_path / "x.csv", hashed=False) as part:
+                later = service._LaterHalf(
+                    second.driver_connection, snapshot, copy, False, part, CancelToken()
+                )
+                later.start()
+                later.join(HANG_GUARD_MS / 1000)
+                if refused:
+                    assert isinstance(later.failure, UserError)
+                    assert "did not see the first one's snapshot" in str(later.failure)
+                else:
+                    assert later.failure is None and later.rows == 1
+                    assert part.temp_path.read_bytes() == b"1\n"
+    second.invalidate()
+    second.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.pg
+def test_a_staff_login_reads_both_halves_through_its_session(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A staff login sees events only through its signed-in session (row-level security):
+    the later half's connection joins that session as the first one did."""
+    from nvadmin.context import Context
+
+    context = Context.create(pg_url)
+    ws = seed(context.engine, 2000)
+    identity = sign_in_as(context, CLEO)
+    monkeypatch.setattr(service, "HALVES_FROM", 1000)
+    out = tmp_path / "staff.csv"
+    try:
+        with caplog.at_level("INFO", logger="nvadmin.export.service"):
+            result = export_csv(context.read_engine, identity, export_request(out, ws))
+    finally:
+        context.dispose()
+    assert result.rows == 2000
+    assert halves_read(caplog) == [(1000, 1000)]
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize(
+    ("file_format", "profile"),
+    [
+        (FileFormat.CSV, profiles.EXCEL),
+        (FileFormat.CSV, profiles.DATA),
+        (FileFormat.JSONL, profiles.DEFAULT),
+    ],
+)
+def test_two_halves_write_the_file_one_stream_writes(
+    pg_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    file_format: FileFormat,
+    profile: profiles.Profile,
+) -> None:
+    """Byte for byte, with events sharing the middle row's time, cells holding line breaks,
+    quotes and commas, and the rows in time order across the seam."""
+    engine = make_engine(pg_url)
+    ws = add_workspace(engine, slug="seam")
+    awkward = 'line one\nline "two", \r\nthree'
+    drafts = [draft(i * 0.5, resource_id=f"r{i}") for i in range(1000)]
+    drafts += [draft(250, resource_id=awkward, details={"k": awkward}) for _ in range(40)]
+    write(engine, ws, sorted(drafts, key=lambda d: d.occurred_at))
+    request = export_request(tmp_path / "x", ws)
+    files = {}
+    for name, halves_from in (("one", 10**9), ("two", 1000)):
+        monkeypatch.setattr(service, "HALVES_FROM", halves_from)
+        out = tmp_path / f"{name}.{file_format}"
+        with caplog.at_level("INFO", logger="nvadmin.export.service"):
+            result = export_csv(
+                engine,
+                CLEO,
+                dataclasses.replace(request, output=out, file_format=file_format, profile=profile),
+            )
+        assert result.sha256 == file_sha256(out)
+        files[name] = out.read_bytes()
+    engine.dispose()
+    [(earlier, later)] = halves_read(caplog)
+    # The middle row is at minute 250: the 41 rows of that minute all open the later half.
+    assert (earlier, later) == (500, 540)
+    assert files["two"] == files["one"]
+    assert files["one"].count(b"line one") == 80  # two cells in each of the 40
 
 
 @pytest.mark.pg
