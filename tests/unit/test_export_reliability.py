@@ -12,6 +12,7 @@ import contextlib
 import csv
 import dataclasses
 import errno
+import hashlib
 import json
 import os
 import random
@@ -474,6 +475,68 @@ def test_disk_full_at_every_write_and_fsync(
         monkeypatch.setattr(atomic, name, getattr(os, name[1:]))
         assert list(folder.iterdir()) == [], (name, n)
     assert export_events(engine) == before
+
+
+def refuse_kernel_copy(code: int) -> Callable[..., int]:
+    def copy_file_range(*args: object) -> int:
+        raise OSError(code, os.strerror(code))
+
+    return copy_file_range
+
+
+@pytest.mark.parametrize("kernel_copy", ["copied by the kernel", "refused: EXDEV", "absent"])
+def test_a_part_appended_while_it_grows_ends_up_whole_and_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: str
+) -> None:
+    monkeypatch.setattr(atomic, "BUFFER_SIZE", 1000)  # many blocks, some cut mid-write
+    if kernel_copy == "absent":
+        monkeypatch.setattr(atomic, "_copy_file_range", None)
+    elif kernel_copy.startswith("refused"):
+        monkeypatch.setattr(atomic, "_copy_file_range", refuse_kernel_copy(errno.EXDEV))
+    pieces = [f"row {i},{'x' * (i % 97)}\r\n".encode() for i in range(3000)]
+    wrote_some = threading.Event()
+    with atomic.AtomicFile(tmp_path / "out.csv") as out:
+        out.write(b"header\r\n")
+        with atomic.AtomicFile(tmp_path / "out.csv", hashed=False) as part:
+
+            def writer() -> None:
+                for i, piece in enumerate(pieces):
+                    part.write(piece)
+                    if i % 50 == 0:
+                        part.flush()
+                        wrote_some.set()
+                part.flush()
+
+            thread = threading.Thread(target=writer)
+            thread.start()
+            assert wrote_some.wait(HANG_GUARD_MS / 1000)
+            out.append(part, thread.is_alive)
+            thread.join()
+        out.publish()
+    expected = b"header\r\n" + b"".join(pieces)
+    assert (tmp_path / "out.csv").read_bytes() == expected
+    assert out.sha256 == hashlib.sha256(expected).hexdigest() and out.size == len(expected)
+    assert [path.name for path in tmp_path.iterdir()] == ["out.csv"]
+
+
+@pytest.mark.parametrize("failing", ["_copy_file_range", "_write"])
+def test_disk_full_while_appending_a_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    if failing == "_write":
+        monkeypatch.setattr(atomic, "_copy_file_range", None)
+    with atomic.AtomicFile(tmp_path / "out.csv") as out:
+        out.write(b"header\n")
+        with atomic.AtomicFile(tmp_path / "out.csv", hashed=False) as part:
+            part.write(b"row\n" * 1000)
+            part.flush()
+            if failing == "_write":
+                monkeypatch.setattr(atomic, "_write", FailAt(os.write, 1, errno.ENOSPC))
+            else:
+                monkeypatch.setattr(atomic, failing, refuse_kernel_copy(errno.ENOSPC))
+            with pytest.raises(ExportWriteError, match="disk is full"):
+                out.append(part)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_permission_denied(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
