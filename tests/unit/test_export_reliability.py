@@ -235,55 +235,41 @@ def test_statement_timeout_is_a_plain_message(big_pg: tuple[Engine, int], tmp_pa
 
 
 @pytest.mark.pg
+@pytest.mark.parametrize("arriving", ["early, while rows stream", "late, once counted"])
 def test_one_snapshot_while_events_keep_arriving(
-    big_pg: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Events written during the export are not in the file, and the count still matches."""
-    engine, ws = big_pg
-    monkeypatch.setattr(service, "CHECK_EVERY", 2000)
-    written: list[int] = []
-
-    def progress(done: int, total: int | None, message: str = "") -> None:
-        if done > 0 and not written:
-            written.extend(write(engine, ws, [draft(5.5), draft(6.5)]))
-
-    out = tmp_path / "snap.csv"
-    result = export_csv(engine, CLEO, export_request(out, ws), progress=progress)
-    with out.open(encoding="utf-8", newline="") as handle:
-        rows = sum(1 for _ in csv.DictReader(handle))
-    assert written and rows == result.rows
-    with out.open(encoding="utf-8", newline="") as handle:
-        seqs = {int(r["seq"]) for r in csv.DictReader(handle)}
-    assert not seqs & set(written)
-
-
-@pytest.mark.pg
-def test_the_later_half_reads_in_the_snapshot_of_the_count(
     big_pg: tuple[Engine, int],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    halves: bool,
+    arriving: str,
 ) -> None:
-    """Events written after the count, in the later half's time, are not in the file: the
-    second connection reads the first one's snapshot, not a newer one of its own."""
+    """Events written during the export are not in the file, and the count still matches;
+    read in two halves, the later half's connection reads the first one's snapshot, not a
+    newer one of its own (the late events fall in the later half, and arrive before it
+    starts)."""
     engine, ws = big_pg
-    monkeypatch.setattr(service, "HALVES_FROM", 1000)
+    monkeypatch.setattr(service, "CHECK_EVERY", 2000)
+    early = arriving.startswith("early")
+    minutes = (5.5, 6.5) if early else (BIG * 0.05 - 1.5, BIG * 0.05 - 0.5)
     written: list[int] = []
 
     def progress(done: int, total: int | None, message: str = "") -> None:
-        if message == "exporting" and not written:  # counted; the later half not started
-            written.extend(write(engine, ws, [draft(BIG * 0.05 - 1.5), draft(BIG * 0.05 - 0.5)]))
+        if (done > 0 if early else message == "exporting") and not written:
+            written.extend(write(engine, ws, [draft(m) for m in minutes]))
 
-    out = tmp_path / "later.csv"
+    out = tmp_path / "snap.csv"
     with caplog.at_level("INFO", logger="nvadmin.export.service"):
         result = export_csv(engine, CLEO, export_request(out, ws), progress=progress)
-    assert written
-    [(earlier, later)] = halves_read(caplog)
-    assert earlier > 0 and later > 0 and earlier + later == result.rows
     with out.open(encoding="utf-8-sig", newline="") as handle:
         seqs = [int(r["seq"]) for r in csv.DictReader(handle)]
-    assert len(seqs) == result.rows
+    assert written and len(seqs) == result.rows
     assert not set(seqs) & set(written)
+    if halves:
+        [(earlier, later)] = halves_read(caplog)
+        assert earlier > 0 and later > 0 and earlier + later == result.rows
+    else:
+        assert halves_read(caplog) == []
 
 
 @pytest.mark.pg
