@@ -3,6 +3,7 @@
 Run:  uv run python -m benchmarks.casefile [--events 1000000]      (PostgreSQL, throwaway cluster)
       uv run python -m benchmarks.casefile --backend sqlite [--events 1000000]
       uv run python -m benchmarks.casefile --database URL          (an already seeded database)
+      ... [--window] [--bounds]
 
 Each step runs in a process of its own, so its peak resident memory (``ru_maxrss``) is its
 own: creating the case file, and opening it then verifying it offline. The reference, in the
@@ -12,6 +13,10 @@ to /dev/null) or the ``sqlite3`` shell. Printed: each step's time, CPU time and 
 and the create / reference ratio (target ≤ 2, memory ≤ 300 MB and flat in the number of
 events; open ≤ 2 s whatever the size), then the case browser's slowest page per sort and
 search on the open case file (the open step's process, after verification).
+
+``--window`` also measures the create step in the main window, as a reviewer saves a case
+file of the workspace being browsed (offscreen Qt): the window's memory while browsing, and
+the peak of the window and the copying process together while the case file is built.
 
 ``--bounds`` (SQLite sources) also measures two lower bounds of the create step, each in a
 process of its own, with the builder's copy (one ``INSERT ... SELECT`` from the source attached
@@ -142,6 +147,47 @@ def step_open_verify(path: Path) -> dict[str, Any]:
     }
 
 
+def step_window(url: str, destination: Path) -> dict[str, Any]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["NVADMIN_HOME"] = str(destination.parent / "home")  # not the user's settings
+    from PySide6.QtWidgets import QApplication
+
+    from benchmarks.export import RssSampler
+    from nvadmin.context import Context
+    from nvadmin.identity import Role, StaffIdentity
+    from nvadmin.query.filters import EventFilter
+    from nvadmin.ui.main_window import MainWindow
+
+    app = QApplication([])
+    reviewer = StaffIdentity(0, REVIEWER_EMAIL, "benchmark", Role.COMPLIANCE)
+    context = Context.create(url)
+    window = MainWindow(context, reviewer)
+    window.show()
+    workspace = EventFilter(workspace_ids=(_workspace(url),))
+    window.apply_filter(workspace)
+    while window.model.loading or window.model.rowCount() == 0:
+        app.processEvents()
+        time.sleep(0.01)
+    browsing = _rss_mb()
+    done: list[bool] = []
+    started = time.perf_counter()
+    with RssSampler(tree=True) as rss:  # the window and the copying process
+        job = window.features.compliance.save_case(destination, PASSPHRASE, workspace)
+        job.finished.connect(lambda *_: done.append(True))
+        while not done:
+            app.processEvents()
+            time.sleep(0.02)
+    seconds = time.perf_counter() - started
+    if not destination.with_name(destination.name + ".nvcase").exists():
+        raise SystemExit("the window did not save the case file")
+    return {
+        "seconds": seconds,
+        "browsing_mb": browsing,
+        "peak_mb": rss.peak / 1e6,
+        "after_mb": _rss_mb(),
+    }
+
+
 def step_bound(url: str, destination: Path, bound: str) -> dict[str, Any]:
     """One lower bound of the create step (see the module's text): ``rows`` or ``plain``."""
     import sqlcipher3
@@ -250,7 +296,7 @@ def reference_read(url: str, workspace_id: int) -> tuple[float, float]:
     return seconds, cpu
 
 
-def run(url: str, folder: Path, label: str, bounds: bool = False) -> None:
+def run(url: str, folder: Path, label: str, bounds: bool = False, window: bool = False) -> None:
     workspace_id = _workspace(url)
     reference_read(url, workspace_id)  # warm the cache as the steps will find it
     reference, reference_cpu = reference_read(url, workspace_id)
@@ -283,6 +329,16 @@ def run(url: str, folder: Path, label: str, bounds: bool = False) -> None:
         f"{opened['browse_peak_mb']:,.0f} MB):"
     )
     print(", ".join(f"{label} {ms:,.0f} ms" for label, ms in opened["browse"]))
+    if window:
+        path = folder / "window"
+        inside = _child("--step", "window", "--database", url, "--out", str(path))
+        path.with_name("window.nvcase").unlink()
+        print(
+            f"in the main window: {inside['browsing_mb']:,.0f} MB while browsing the "
+            f"workspace; saving its case file took {inside['seconds']:.1f} s, the window and "
+            f"the copying process together peaking at {inside['peak_mb']:,.0f} MB (the window "
+            f"alone {inside['after_mb']:,.0f} MB after)"
+        )
     if bounds:
         _bounds(url, folder, reference)
 
@@ -312,7 +368,10 @@ def main() -> int:
     parser.add_argument(
         "--bounds", action="store_true", help="also measure the create step's lower bounds"
     )
-    steps = ("create", "open", "bound-rows", "bound-plain")
+    parser.add_argument(
+        "--window", action="store_true", help="also measure the create step in the main window"
+    )
+    steps = ("create", "open", "window", "bound-rows", "bound-plain")
     parser.add_argument("--step", choices=steps, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -325,6 +384,9 @@ def main() -> int:
     if args.step == "open":
         print(json.dumps(step_open_verify(args.out)))
         return 0
+    if args.step == "window":
+        print(json.dumps(step_window(args.database, args.out)))
+        return 0
     if args.step:
         print(json.dumps(step_bound(args.database, args.out, args.step.removeprefix("bound-"))))
         return 0
@@ -334,17 +396,17 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as folder:
         if args.database:
-            run(args.database, Path(folder), "given database", args.bounds)
+            run(args.database, Path(folder), "given database", args.bounds, args.window)
         elif args.backend == "sqlite":
             if shutil.which("sqlite3") is None:
                 raise SystemExit("the sqlite3 shell is the reference: apt-get install sqlite3")
             source = _seeded(f"sqlite:///{folder}/source.sqlite3", args.events)
-            run(source, Path(folder), "SQLite", args.bounds)
+            run(source, Path(folder), "SQLite", args.bounds, args.window)
         else:
             from tests.pgcluster import cluster
 
             with cluster() as server:
-                run(_seeded(server, args.events), Path(folder), "PostgreSQL")
+                run(_seeded(server, args.events), Path(folder), "PostgreSQL", window=args.window)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
 
