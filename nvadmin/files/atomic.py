@@ -196,19 +196,21 @@ class AtomicFile:
     def flush(self) -> None:
         if not self._buffer:
             return
+        data, self._buffer = self._buffer, bytearray()
+        fd = self._take(data)
+        try:
+            _write_all(fd, data)
+        except OSError as error:
+            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+
+    def _take(self, data: bytes | bytearray) -> int:
+        """The file's descriptor, ``data`` hashed and counted, about to be written."""
         if self._fd is None:
             raise ExportWriteError("the export file is already closed")
-        data, self._buffer = self._buffer, bytearray()
         if self._sha is not None:
             self._sha.update(data)
         self.size += len(data)
-        view = memoryview(data)
-        try:
-            while view:
-                written = _write(self._fd, view)
-                view = view[written:]
-        except OSError as error:
-            raise ExportWriteError(describe_os_error(error, self.destination)) from error
+        return self._fd
 
     def append(self, part: AtomicFile, growing: Callable[[], bool] = lambda: False) -> None:
         """Write what ``part`` holds (a file under its temporary name, written from its start
@@ -229,17 +231,13 @@ class AtomicFile:
 
     def _append_block(self, source: int, block: bytes, offset: int) -> None:
         """``block``, read from ``source`` at ``offset``: hashed, and copied from file to file
-        by the kernel where it can (one copy of the bytes fewer; 1 GB took 0.83 s appended
-        so against 1.17 s written from here)."""
-        if self._fd is None:
-            raise ExportWriteError("the export file is already closed")
-        if self._sha is not None:
-            self._sha.update(block)
-        self.size += len(block)
+        by the kernel where it can (the export's 1 GB part at 5M rows: 0.85 s so, 2.2-2.6 s
+        written from this process)."""
+        fd = self._take(block)
         done = 0
         while self._kernel_copy and done < len(block):
             try:
-                copied = _copy_file_range(source, self._fd, len(block) - done, offset + done)  # type: ignore[misc]
+                copied = _copy_file_range(source, fd, len(block) - done, offset + done)  # type: ignore[misc]
             except OSError as error:
                 if error.errno not in _NO_KERNEL_COPY:
                     raise
@@ -247,10 +245,7 @@ class AtomicFile:
             if not copied:
                 self._kernel_copy = False
             done += copied
-        view = memoryview(block)[done:]
-        while view:
-            written = _write(self._fd, view)
-            view = view[written:]
+        _write_all(fd, memoryview(block)[done:])
 
     def finish(self) -> None:
         """Flush, fsync and close: the content is on disk under the temporary name."""
@@ -296,6 +291,12 @@ class AtomicFile:
     def _forget(self) -> None:
         with _active_lock:
             _active.discard(self.temp_path)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[_write(fd, view) :]
 
 
 def write_file(path: Path, data: bytes) -> None:
