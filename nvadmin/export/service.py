@@ -80,8 +80,8 @@ BOM = "\ufeff".encode()
 # Rows between cancel checks and progress reports while streaming.
 CHECK_EVERY = 4096
 # From this many rows a PostgreSQL export reads its two halves at once (see the module docs):
-# about 0.75x the time of one stream at 1M and 5M rows (benchmarks/RESULTS.md); below, a
-# second connection's set-up is not worth it.
+# about 0.75x the time of one stream from 105,000 rows to 5M (benchmarks/RESULTS.md); at
+# 30,000 rows both took the same time.
 HALVES_FROM = 100_000
 SQLITE_BATCH = 5000
 EVENTS = ActivityEvent.__table__
