@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 from sqlalchemy import Engine
@@ -226,6 +227,9 @@ class ExportDialog(FormDialog):
 
         self.workspace_box = QComboBox(self)
         self.workspace_box.setPlaceholderText("Loading workspaces…")
+        # As wide as the form: its size would otherwise be that of the placeholder, the
+        # workspaces arriving later ("Harbor Pediatrics (harb").
+        self.workspace_box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         form.addRow("&Workspace:", self.workspace_box)
 
         self.range_preset_box = QComboBox(self)

@@ -104,6 +104,20 @@ def test_export_form_fits(qtbot, context) -> None:  # type: ignore[no-untyped-de
     assert dialog.height() <= SCREEN.height() and dialog.width() <= SCREEN.width()
 
 
+def test_export_form_shows_whole_workspace_names(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    # The workspaces arrive after the form opens, sized for "Loading workspaces…": the box
+    # used to keep that width and show "Harbor Pediatrics (harb".
+    window = open_window(qtbot, context)
+    dialog = ExportDialog(context.engine, ADMIN, initial_filter=window.current_filter())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    box = dialog.workspace_box
+    qtbot.waitUntil(lambda: box.count() > 0)
+    for i in range(box.count()):
+        label = box.itemText(i)
+        assert box.width() >= box.fontMetrics().horizontalAdvance(label) + 30, (label, box.width())
+
+
 class _SlowFailingKeyring(keyring.backends.fail.Keyring):
     """No keyring, and it takes until ``answer`` is set to say so."""
 
