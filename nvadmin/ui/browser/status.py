@@ -116,12 +116,14 @@ class ReplicaStatus(QObject):
             return
         route = self._context.read_route
         fallback = route.notice if route is not None else None
-        text = position.lag_text
-        self.label.setText(f"⚠ {text}" if fallback else text)
+        # A fallback says why in this label, which the status bar never cuts short (its
+        # passing messages get what the labels leave).
+        self.label.setText(f"⚠ {fallback}" if fallback else position.lag_text)
         self.label.setToolTip(fallback or "")
 
     def _on_notice(self, message: str) -> None:
         log.warning("%s", message)
-        self.label.setToolTip(message)
-        self._window.statusBar().showMessage(message)
+        route = self._context.read_route
+        if route is None or route.notice is None:  # back on the standby
+            self._window.statusBar().showMessage(message, 10_000)
         self.refresh()
