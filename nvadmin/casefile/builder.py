@@ -9,6 +9,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +56,7 @@ from nvadmin.db.models import (
 )
 from nvadmin.db.types import sqlite_parameters, sqlite_timestamp
 from nvadmin.errors import UserError
-from nvadmin.files.atomic import AtomicFile, ExportWriteError, describe_os_error
+from nvadmin.files.atomic import AtomicFile, ExportWriteError, describe_os_error, sweep_stale
 from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query.filters import EventFilter, where_clause
 from nvadmin.workers import helper
@@ -82,6 +83,14 @@ CACHE_KIB = 128 * 1024
 # left reads the chain index once and adds rows in chain order. With CACHE_KIB it grew by
 # the index's size (5M events in the main window: 153 MB browsing, 259 MB after the build).
 AFTER_COPY_KIB = 16 * 1024
+# Rows read by the source's driver: the stretch the copying process moves on at once from
+# the staging database (see copier.follow).
+STAGING_WINDOW = 200_000
+# The copying process's page cache when following a staging database: this process holds the
+# driver's rows and the staging database meanwhile, and the two stay under 300 MB with a
+# quarter less (1M events from PostgreSQL: 286 MB and 20.0-20.3 s; 327 MB and 18.6 s with
+# CACHE_KIB; 29.0-29.4 s without staging, on one core).
+STAGED_CACHE_KIB = 96 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
 _ID = EVENT_COLUMNS.index("id")
 CASE_TABLES = (
@@ -164,6 +173,7 @@ def create_case_file(
         destination = destination.with_name(destination.name + SUFFIX)
     began = time.perf_counter()
     token = cancel or CancelToken()
+    sweep_stale(destination.parent)  # what a build killed outright left there
     keys, header = encrypted.new_header(passphrase)
     with AtomicFile(destination) as out:
         # SQLite writes the encrypted pages straight into the hidden temporary file.
@@ -321,6 +331,9 @@ def _copy(
     copied = None
     if source_file is not None:
         copied = _copy_in_child(database, key, source_file, where, total, progress, token)
+    matching = select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
+    if copied is None and source_file is None:
+        copied = _copy_staged(source_connection, database, key, matching, total, progress, token)
     if copied is not None:
         done = copied
         database.execute(f"PRAGMA main.cache_size = -{AFTER_COPY_KIB}")
@@ -335,7 +348,6 @@ def _copy(
         )
         database.execute("BEGIN")
         done = 0
-        matching = select(*stored).where(where).order_by(e.workspace_id, e.seq, e.id)
         for batch in _batches(source_connection, matching):
             token.check()
             database.executemany(
@@ -557,16 +569,9 @@ def _copy_in_child(
     compiled = statement.compile(
         dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
     )
-    (case_file,) = [
-        f for _seq, name, f in database.execute("PRAGMA database_list") if name == "main"
-    ]
-    # The child opens the case database itself: the exclusive hold on it is given up until
-    # then (an access after the change of mode releases it) and taken back after.
-    database.execute("PRAGMA main.locking_mode = NORMAL")
-    database.execute("SELECT count(*) FROM main.sqlite_master").fetchone()
-    try:
+    with _lent(database) as case_file:
         return copier.copy(
-            Path(case_file),
+            case_file,
             key,
             CACHE_KIB,
             source_file,
@@ -578,10 +583,106 @@ def _copy_in_child(
             ),
             token,
         )
+
+
+@contextmanager
+def _lent(database: encrypted.EncryptedConnection) -> Iterator[Path]:
+    """The case database's file, lent to a child process (:mod:`copier`), which opens it
+    itself: the exclusive hold on it is given up meanwhile (an access after the change of
+    mode releases it) and taken back after. A child's failure is the database's."""
+    (case_file,) = [
+        f for _seq, name, f in database.execute("PRAGMA database_list") if name == "main"
+    ]
+    database.execute("PRAGMA main.locking_mode = NORMAL")
+    database.execute("SELECT count(*) FROM main.sqlite_master").fetchone()
+    try:
+        yield Path(case_file)
     except helper.Failed as error:
         raise encrypted.DatabaseError(str(error)) from error
     finally:
         database.execute("PRAGMA main.locking_mode = EXCLUSIVE")
+
+
+def _copy_staged(
+    source_connection: Connection,
+    database: encrypted.EncryptedConnection,
+    key: bytes,
+    matching: Select[Any],
+    total: int,
+    progress: Progress,
+    token: CancelToken,
+) -> int | None:
+    """Copy the rows the source's driver reads (PostgreSQL) through a staging database on
+    two cores: this process binds each batch there while a child process moves the rows on
+    into the case database and its indexes (:func:`copier.follow`). None, having copied
+    nothing, when the child cannot start.
+
+    The staging database sits beside the case database under a temporary name the sweep of
+    stale files knows (its write-ahead log and index too), encrypted under a key of its own
+    that only the two processes hold, and is deleted with them however the build ends."""
+    columns = ", ".join(EVENT_COLUMNS)
+    placeholders = ", ".join("?" for _ in EVENT_COLUMNS)
+    staging_key = os.urandom(32)
+    statement = (
+        f"INSERT INTO main.activity_events ({columns}) SELECT {columns} "
+        f"FROM src.{copier.STAGED} WHERE rowid > ? AND rowid <= ? AND nvadmin_copying() = 1 "
+        "ORDER BY rowid"
+    )
+
+    def report(read: int) -> None:
+        progress(min(read, total), total, f"{min(read, total):,} of {total:,} events copied")
+
+    with _lent(database) as case_file, AtomicFile(case_file, hashed=False) as staging_file:
+        staging = sqlcipher3.connect(str(staging_file.temp_path), isolation_level=None)
+        try:
+            staging.execute(f"PRAGMA key = \"x'{staging_key.hex()}'\"")
+            # Write-ahead: the child reads committed stretches while batches go on being
+            # committed (with a rollback journal each waits for the other: 41.5 s at 1M).
+            staging.execute("PRAGMA journal_mode = WAL")
+            staging.execute("PRAGMA synchronous = OFF")
+            staging.execute("PRAGMA temp_store = MEMORY")
+            staging.execute(f"CREATE TABLE {copier.STAGED} ({columns})")
+            staging.execute(f"CREATE TABLE {copier.STAGED_TOTAL} (total INTEGER NOT NULL)")
+            child = copier.start(
+                case_file,
+                key,
+                STAGED_CACHE_KIB,
+                str(staging_file.temp_path),
+                statement,
+                (),
+                _BATCH,
+                source_key=staging_key,
+                window=STAGING_WINDOW,
+            )
+            if child is None:
+                return None
+            token.on_cancel(child.kill)
+            try:
+                staged = 0
+                insert_staged = f"INSERT INTO {copier.STAGED} ({columns}) VALUES ({placeholders})"
+                for batch in _batches(source_connection, matching):
+                    token.check()
+                    if child.ended():
+                        break  # it failed: finish says why
+                    staging.execute("BEGIN")
+                    staging.executemany(insert_staged, batch)
+                    staging.execute("COMMIT")
+                    staged += len(batch)
+                    report(child.done)
+                else:
+                    staging.execute(
+                        f"INSERT INTO {copier.STAGED_TOTAL} (total) VALUES (?)", (staged,)
+                    )
+                copied = copier.finish(child, report, token)
+            finally:
+                child.close()
+        finally:
+            staging.close()
+    if copied is None:  # the staging database could not be attached
+        raise encrypted.DatabaseError("the process copying the events could not read them")
+    if copied != staged:
+        raise encrypted.DatabaseError(f"{copied:,} of {staged:,} staged events were copied")
+    return copied
 
 
 def _stored_columns(dialect: str) -> list[ColumnElement[Any]]:

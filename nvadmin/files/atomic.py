@@ -115,6 +115,11 @@ def sweep_stale(folder: Path) -> list[Path]:
             continue
         log.info("removed stale export file %s", path)
         removed.append(path)
+        # A database's write-ahead log and its index (a case file's staging database).
+        for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                companion.unlink()
+                removed.append(companion)
     return removed
 
 

@@ -140,6 +140,10 @@ class Running:
             raise Failed(status, reason if status != 0 else "it reported no result")
         return self._result
 
+    def ended(self) -> bool:
+        """Whether it has ended (its result, or why not, from :meth:`wait`)."""
+        return self._process.poll() is not None
+
     def kill(self) -> None:
         """End it now (from any thread: a cancelled job may be waiting for it)."""
         self._process.kill()

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from nvadmin.casefile import builder
+from nvadmin.casefile import builder, copier
 from nvadmin.casefile.builder import EVENT_COLUMNS, create_case_file
 from nvadmin.casefile.reader import open_case_file, verify_case
 from nvadmin.db.engine import make_engine
 from nvadmin.db.types import sqlite_timestamp
-from nvadmin.files.atomic import ExportWriteError
+from nvadmin.files.atomic import TEMP_SUFFIX, ExportWriteError
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.workers import helper
@@ -164,11 +164,11 @@ def test_cancelling_stops_the_copy_and_leaves_no_file(
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(Cancelled):
-        _build(
-            engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)), progress=watch, cancel=token
-        )
-    assert copied and copied[0] < 3_000  # stopped in the middle of the copy
-    assert list(out.iterdir()) == []
+        _build(engine, out / "c", EventFilter(workspace_ids=(ws,)), progress=watch, cancel=token)
+    # Cancelled at the copy's first report. (A copying process may have copied everything by
+    # then, its reports arriving together; the build is cancelled all the same.)
+    assert copied
+    assert list(out.iterdir()) == []  # nor the staging database, its log or its index
 
 
 def test_the_source_stays_writable_during_and_after_the_copy(
@@ -264,3 +264,83 @@ def test_a_failed_copy_says_why_and_leaves_no_file(
     with pytest.raises(ExportWriteError, match=r"cannot write the case file c\.nvcase: .*full"):
         _build(engine, out / "c", EventFilter(workspace_ids=(ws,)))
     assert list(out.iterdir()) == []
+
+
+@pytest.fixture
+def pg_source(pg_url: str) -> Iterator[tuple[Engine, int]]:
+    """A PostgreSQL database with a workspace of 3,000 events, and the workspace's id."""
+    engine = make_engine(pg_url)
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i, details={"note": "é" * (i % 50)}) for i in range(3_000)])
+    yield engine, ws
+    engine.dispose()
+
+
+@pytest.mark.pg
+def test_rows_read_by_the_driver_are_staged_and_moved_on_in_stretches(
+    pg_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From PostgreSQL, this process stages the batches while the copying process moves
+    stretches on into the case database: several stretches, every row exactly once."""
+    engine, ws = pg_source
+    monkeypatch.setattr(builder, "_BATCH", 500)
+    monkeypatch.setattr(builder, "STAGING_WINDOW", 700)
+    windows: list[int] = []
+    start = copier.start
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        windows.append(kwargs["window"])
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(copier, "start", spied)
+    expected = _events(engine, f"workspace_id = {ws}")
+    summary = _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
+    assert windows == [700]
+    assert summary.events == 3_000
+    _holds_exactly(summary, expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.nvcase"]
+
+
+@pytest.mark.pg
+def test_a_staged_copy_whose_copying_process_fails_says_why_and_leaves_no_file(
+    pg_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ws = pg_source
+    monkeypatch.setattr(builder, "_BATCH", 500)
+    failing = "import sys; sys.stderr.write('database or disk is full\\n'); sys.exit(1)"
+    monkeypatch.setattr(helper, "command", lambda: [sys.executable, "-c", failing])
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportWriteError, match=r"cannot write the case file c\.nvcase: .*full"):
+        _build(engine, out / "c", EventFilter(workspace_ids=(ws,)))
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.pg
+def test_a_staged_copy_without_its_copying_process_is_done_here(
+    pg_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ws = pg_source
+    expected = _events(engine, f"workspace_id = {ws}")
+    monkeypatch.setattr(helper, "command", lambda: [str(tmp_path / "no-such-program")])
+    summary = _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
+    assert summary.events == 3_000
+    _holds_exactly(summary, expected)
+
+
+def test_a_killed_build_s_files_go_when_the_next_case_file_is_saved_there(
+    sqlite_source: tuple[Engine, int], tmp_path: Path
+) -> None:
+    """A build killed outright leaves its hidden case database, and a staging database in
+    write-ahead mode with its log and index (the process that wrote them, 999999999, no
+    longer runs); saving the next case file in that folder removes them."""
+    engine, ws = sqlite_source
+    out = tmp_path / "out"
+    out.mkdir()
+    case_part = out / f".c.nvcase.999999999.00000000{TEMP_SUFFIX}"
+    staging = out / f".{case_part.name}.999999999.00000001{TEMP_SUFFIX}"
+    left = [case_part, staging, *(staging.with_name(staging.name + e) for e in ("-wal", "-shm"))]
+    for path in left:
+        path.write_bytes(b"x")
+    _build(engine, out / "next", EventFilter(workspace_ids=(ws,)))
+    assert sorted(p.name for p in out.iterdir()) == ["next.nvcase"]
