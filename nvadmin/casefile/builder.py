@@ -580,11 +580,19 @@ def _copy_in_child(
             str(compiled),
             sqlite_parameters(compiled),
             _BATCH,
-            lambda read: progress(
-                min(read, total), total, f"{min(read, total):,} of {total:,} events copied"
-            ),
+            _child_progress(progress, total),
             token,
         )
+
+
+def _child_progress(progress: Progress, total: int) -> Callable[[int], None]:
+    """``progress`` for the rows a copying process has read (at most ``total``)."""
+
+    def report(read: int) -> None:
+        done = min(read, total)
+        progress(done, total, f"{done:,} of {total:,} events copied")
+
+    return report
 
 
 @contextmanager
@@ -631,9 +639,7 @@ def _copy_staged(
         "ORDER BY rowid"
     )
 
-    def report(read: int) -> None:
-        progress(min(read, total), total, f"{min(read, total):,} of {total:,} events copied")
-
+    report = _child_progress(progress, total)
     with _lent(database) as case_file, AtomicFile(case_file, hashed=False) as staging_file:
         staging = sqlcipher3.connect(str(staging_file.temp_path), isolation_level=None)
         try:

@@ -242,21 +242,28 @@ def test_building_from_the_embedded_database_keeps_this_program_s_readers_safe(
         reader.close()
 
 
+# A SQLite file is copied by the copying process itself; PostgreSQL's rows are staged for it.
+SOURCES = ["sqlite_source", pytest.param("pg_source", marks=pytest.mark.pg)]
+
+
+@pytest.mark.parametrize("source", SOURCES)
 def test_a_copying_process_that_cannot_start_leaves_the_copy_to_this_one(
-    sqlite_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine, ws = sqlite_source
+    engine, ws = request.getfixturevalue(source)
     expected = _events(engine, f"workspace_id = {ws}")
     monkeypatch.setattr(helper, "command", lambda: [str(tmp_path / "no-such-program")])
     summary = _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
-    assert summary.events == 30
+    assert summary.events == len(expected)
     _holds_exactly(summary, expected)
 
 
+@pytest.mark.parametrize("source", SOURCES)
 def test_a_failed_copy_says_why_and_leaves_no_file(
-    sqlite_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine, ws = sqlite_source
+    engine, ws = request.getfixturevalue(source)
+    monkeypatch.setattr(builder, "_BATCH", 500)
     failing = "import sys; sys.stderr.write('database or disk is full\\n'); sys.exit(1)"
     monkeypatch.setattr(helper, "command", lambda: [sys.executable, "-c", failing])
     out = tmp_path / "out"
@@ -299,33 +306,6 @@ def test_rows_read_by_the_driver_are_staged_and_moved_on_in_stretches(
     assert summary.events == 3_000
     _holds_exactly(summary, expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.nvcase"]
-
-
-@pytest.mark.pg
-def test_a_staged_copy_whose_copying_process_fails_says_why_and_leaves_no_file(
-    pg_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine, ws = pg_source
-    monkeypatch.setattr(builder, "_BATCH", 500)
-    failing = "import sys; sys.stderr.write('database or disk is full\\n'); sys.exit(1)"
-    monkeypatch.setattr(helper, "command", lambda: [sys.executable, "-c", failing])
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(ExportWriteError, match=r"cannot write the case file c\.nvcase: .*full"):
-        _build(engine, out / "c", EventFilter(workspace_ids=(ws,)))
-    assert list(out.iterdir()) == []
-
-
-@pytest.mark.pg
-def test_a_staged_copy_without_its_copying_process_is_done_here(
-    pg_source: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine, ws = pg_source
-    expected = _events(engine, f"workspace_id = {ws}")
-    monkeypatch.setattr(helper, "command", lambda: [str(tmp_path / "no-such-program")])
-    summary = _build(engine, tmp_path / "c", EventFilter(workspace_ids=(ws,)))
-    assert summary.events == 3_000
-    _holds_exactly(summary, expected)
 
 
 def test_a_killed_build_s_files_go_when_the_next_case_file_is_saved_there(
