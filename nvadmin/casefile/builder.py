@@ -9,7 +9,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +90,8 @@ STAGING_WINDOW = 200_000
 STAGING_LOG_RESTART = 250_000
 # The copying process's page cache when following a staging database: this process holds the
 # driver's rows and the staging database meanwhile, and the two stay under 300 MB with a
-# quarter less (1M events from PostgreSQL: 286 MB and 20.0-20.3 s; 327 MB and 18.6 s with
-# CACHE_KIB; 29.0-29.4 s without staging, on one core).
+# quarter less (1M events from PostgreSQL: 285-287 MB and 20.0-22.3 s; 327 MB and 18.6 s
+# with CACHE_KIB; 28.1-29.4 s without staging, on one core).
 STAGED_CACHE_KIB = 96 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
 _ID = EVENT_COLUMNS.index("id")
@@ -679,7 +679,8 @@ def _copy_staged(
                     if staged % STAGING_LOG_RESTART < len(batch):
                         # The log starts again from its beginning once the child reads only
                         # what is in the file: without this it grows with the case, and its
-                        # index in both processes' memory with it (5M events: 287 -> 295 MB).
+                        # index in both processes' memory with it (5M events: 295 MB, 288 MB
+                        # with restarts).
                         # This waits while the child reads a stretch; it is ahead meanwhile.
                         staging.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
                     report(child.done)
@@ -691,7 +692,12 @@ def _copy_staged(
             finally:
                 child.close()
         finally:
-            staging.close()
+            staging.close()  # which removes the log and its index, unless it cannot
+            for companion in ("-wal", "-shm"):
+                with suppress(FileNotFoundError):
+                    staging_file.temp_path.with_name(
+                        staging_file.temp_path.name + companion
+                    ).unlink()
     if copied is None:  # the staging database could not be attached
         raise encrypted.DatabaseError("the process copying the events could not read them")
     if copied != staged:
