@@ -9,7 +9,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +94,8 @@ STAGING_LOG_RESTART = 250_000
 # with CACHE_KIB; 28.1-29.4 s without staging, on one core).
 STAGED_CACHE_KIB = 96 * 1024
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in ActivityEvent.__table__.columns)
+_COLUMNS = ", ".join(EVENT_COLUMNS)
+_PLACEHOLDERS = ", ".join("?" for _ in EVENT_COLUMNS)
 _ID = EVENT_COLUMNS.index("id")
 CASE_TABLES = (
     "CREATE TABLE case_chain_context AS SELECT * FROM activity_events WHERE 0",
@@ -318,13 +320,11 @@ def _copy(
     total = int(
         source_connection.execute(select(func.count()).select_from(table).where(where)).scalar_one()
     )
-    columns = ", ".join(EVENT_COLUMNS)
-    placeholders = ", ".join("?" for _ in EVENT_COLUMNS)
     # The segment's other events: those not already copied as matching ones (looked up in
     # the case database by id, so memory does not grow with the number of events).
     insert_context = (
-        f"INSERT INTO case_chain_context ({columns}) "
-        f"SELECT {placeholders} WHERE NOT EXISTS (SELECT 1 FROM activity_events WHERE id = ?)"
+        f"INSERT INTO case_chain_context ({_COLUMNS}) "
+        f"SELECT {_PLACEHOLDERS} WHERE NOT EXISTS (SELECT 1 FROM activity_events WHERE id = ?)"
     )
     # A SQLite file is copied by SQLite itself, in a process of its own (see
     # :mod:`nvadmin.casefile.copier`); anything else (PostgreSQL, a database in memory, a
@@ -346,18 +346,18 @@ def _copy(
         # indexes' cursors where the last row went: a statement per row starts each of its
         # twelve inserts from the top of a tree (1M events from PostgreSQL: 27 s, now 25 s).
         database.execute(
-            f"CREATE TEMP TABLE case_batch AS SELECT {columns} FROM activity_events WHERE 0"
+            f"CREATE TEMP TABLE case_batch AS SELECT {_COLUMNS} FROM activity_events WHERE 0"
         )
         database.execute("BEGIN")
         done = 0
         for batch in _batches(source_connection, matching):
             token.check()
             database.executemany(
-                f"INSERT INTO temp.case_batch ({columns}) VALUES ({placeholders})", batch
+                f"INSERT INTO temp.case_batch ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", batch
             )
             database.execute(
-                f"INSERT INTO main.activity_events ({columns}) "
-                f"SELECT {columns} FROM temp.case_batch ORDER BY rowid"
+                f"INSERT INTO main.activity_events ({_COLUMNS}) "
+                f"SELECT {_COLUMNS} FROM temp.case_batch ORDER BY rowid"
             )
             database.execute("DELETE FROM temp.case_batch")
             done += len(batch)
@@ -630,11 +630,9 @@ def _copy_staged(
     The staging database sits beside the case database under a temporary name the sweep of
     stale files knows (its write-ahead log and index too), encrypted under a key of its own
     that only the two processes hold, and is deleted with them however the build ends."""
-    columns = ", ".join(EVENT_COLUMNS)
-    placeholders = ", ".join("?" for _ in EVENT_COLUMNS)
     staging_key = os.urandom(32)
     statement = (
-        f"INSERT INTO main.activity_events ({columns}) SELECT {columns} "
+        f"INSERT INTO main.activity_events ({_COLUMNS}) SELECT {_COLUMNS} "
         f"FROM src.{copier.STAGED} WHERE rowid > ? AND rowid <= ? AND nvadmin_copying() = 1 "
         "ORDER BY rowid"
     )
@@ -643,13 +641,13 @@ def _copy_staged(
     with _lent(database) as case_file, AtomicFile(case_file, hashed=False) as staging_file:
         staging = sqlcipher3.connect(str(staging_file.temp_path), isolation_level=None)
         try:
-            staging.execute(f"PRAGMA key = \"x'{staging_key.hex()}'\"")
+            staging.execute(f'PRAGMA key = "{encrypted.raw_key(staging_key)}"')
             # Write-ahead: the child reads committed stretches while batches go on being
             # committed (with a rollback journal each waits for the other: 41.5 s at 1M).
             staging.execute("PRAGMA journal_mode = WAL")
             staging.execute("PRAGMA synchronous = OFF")
             staging.execute("PRAGMA temp_store = MEMORY")
-            staging.execute(f"CREATE TABLE {copier.STAGED} ({columns})")
+            staging.execute(f"CREATE TABLE {copier.STAGED} ({_COLUMNS})")
             staging.execute(f"CREATE TABLE {copier.STAGED_TOTAL} (total INTEGER NOT NULL)")
             child = copier.start(
                 case_file,
@@ -667,7 +665,7 @@ def _copy_staged(
             token.on_cancel(child.kill)
             try:
                 staged = 0
-                insert_staged = f"INSERT INTO {copier.STAGED} ({columns}) VALUES ({placeholders})"
+                insert_staged = f"INSERT INTO {copier.STAGED} ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
                 for batch in _batches(source_connection, matching):
                     token.check()
                     if child.ended():
@@ -692,12 +690,7 @@ def _copy_staged(
             finally:
                 child.close()
         finally:
-            staging.close()  # which removes the log and its index, unless it cannot
-            for companion in ("-wal", "-shm"):
-                with suppress(FileNotFoundError):
-                    staging_file.temp_path.with_name(
-                        staging_file.temp_path.name + companion
-                    ).unlink()
+            staging.close()
     if copied is None:  # the staging database could not be attached
         raise encrypted.DatabaseError("the process copying the events could not read them")
     if copied != staged:

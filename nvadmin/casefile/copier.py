@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nvadmin.casefile import encrypted
 from nvadmin.workers import helper
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def start(
         "key": key.hex(),
         "cache_kib": cache_kib,
         "source": Path(source).resolve().as_uri() + "?mode=ro",
-        "source_key": f"x'{source_key.hex()}'" if source_key else "",
+        "source_key": encrypted.raw_key(source_key) if source_key else "",
         "statement": statement,
         "parameters": list(parameters),
         "batch": batch,
@@ -143,8 +144,6 @@ def follow(database: Any, statement: str, window: int) -> int:
 
 def helper_main(job: dict[str, Any]) -> int:
     """The helper's side: copy the rows, report them."""
-    from nvadmin.casefile import encrypted
-
     key = bytes.fromhex(job["key"])
     database = encrypted.create(Path(job["case_file"]), key, cache_kib=job["cache_kib"])
     try:

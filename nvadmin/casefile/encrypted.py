@@ -229,9 +229,14 @@ def unlock(header: Header, passphrase: str) -> Keys:
     return keys
 
 
+def raw_key(key: bytes) -> str:
+    """``key`` as SQLCipher takes 32 bytes as the key itself, with no PBKDF2 (a blob
+    literal), for ``PRAGMA key`` and ``ATTACH ... KEY``."""
+    return f"x'{key.hex()}'"
+
+
 def _keyed(connection: EncryptedConnection, key: bytes) -> EncryptedConnection:
-    # A blob literal: SQLCipher takes these 32 bytes as the key itself, no PBKDF2.
-    connection.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    connection.execute(f'PRAGMA key = "{raw_key(key)}"')
     for pragma in CIPHER_PRAGMAS:
         connection.execute(pragma)
     # Sorting, temporary tables and indexes under construction stay in memory: SQLCipher does

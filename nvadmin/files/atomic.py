@@ -115,11 +115,19 @@ def sweep_stale(folder: Path) -> list[Path]:
             continue
         log.info("removed stale export file %s", path)
         removed.append(path)
-        # A database's write-ahead log and its index (a case file's staging database).
-        for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                companion.unlink()
-                removed.append(companion)
+        removed += _remove_companions(path)
+    return removed
+
+
+def _remove_companions(path: Path) -> list[Path]:
+    """Remove what SQLite keeps beside a database written under a temporary name (a case
+    file's staging database: its write-ahead log and that log's index); those removed."""
+    removed = []
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            companion.unlink()
+            removed.append(companion)
     return removed
 
 
@@ -287,6 +295,7 @@ class AtomicFile:
                 os.close(fd)
         try:
             os.unlink(self.temp_path)
+            _remove_companions(self.temp_path)
         except FileNotFoundError:
             pass
         except OSError as error:

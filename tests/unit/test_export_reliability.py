@@ -669,6 +669,17 @@ def test_sigkill_leaves_nothing_or_a_complete_file(tmp_path: Path, db_url: str) 
     assert outcomes["absent"] > 0
 
 
+def test_a_discarded_database_goes_with_its_log_and_index(tmp_path: Path) -> None:
+    """A database written under a temporary name (a case file's staging database, in
+    write-ahead mode) leaves nothing when it is discarded, even when SQLite could not remove
+    its log and index on closing."""
+    with atomic.AtomicFile(tmp_path / "c.nvcase", hashed=False) as staging:
+        for suffix in ("-wal", "-shm"):
+            staging.temp_path.with_name(staging.temp_path.name + suffix).write_bytes(b"x")
+        assert len(list(tmp_path.iterdir())) == 3
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_stale_temporary_files_are_swept_at_the_next_export(engine: Engine, tmp_path: Path) -> None:
     ws = seed(engine, 3)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
