@@ -360,7 +360,9 @@ def _recorded_rows(
     """The report's rows; unless ``record`` is False (a read-only case file) the view is first
     committed through ``write_engine`` (default ``engine``: the primary), then rows are read."""
     if record:
-        access_log.record_view(write_engine or engine, identity, event_filter, purpose=purpose)
+        engine = access_log.recorded_view(
+            write_engine or engine, engine, identity, event_filter, purpose
+        )
     return _fetch(engine, event_filter)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nvadmin import __version__
 from nvadmin.audit import server_events
 from nvadmin.audit.chain import ChainWriter, EventDraft
+from nvadmin.db import routing
 from nvadmin.db.engine import describe
 from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG
 from nvadmin.db.taxonomy import ActorType
@@ -129,6 +130,37 @@ def record_view(
             f"the view could not be recorded in the Activity Log ({describe(error)}), "
             "so nothing is shown"
         ) from error
+
+
+def recorded_view(
+    write: Engine,
+    read: Engine,
+    identity: StaffIdentity,
+    event_filter: EventFilter,
+    purpose: str = "browse",
+) -> Engine:
+    """Record the view (:func:`record_view`) and return the engine to read its rows with:
+    ``read`` once its server has replayed the record, else the primary. On PostgreSQL the
+    server shows a session a workspace's events only once it has recorded an access to that
+    workspace (migration 0009), and a standby knows of it once it has replayed it."""
+    record_view(write, identity, event_filter, purpose)
+    return routing.including_own_writes(read, write)
+
+
+def opened_for(
+    write: Engine, read: Engine, identity: StaffIdentity, event_filter: EventFilter, purpose: str
+) -> Engine:
+    """The engine to read ``event_filter``'s events with for work other than browsing (an
+    export, a count, verification, a case file, a report). A PostgreSQL staff session that
+    has not yet opened one of its workspaces records a view first, naming ``purpose``
+    (:func:`recorded_view`); once opened, a workspace stays open for the session. SQLite,
+    and the tables' owner on the command line, read as they are."""
+    if not server_events.is_staff_login(write):
+        return read
+    opened = server_events.opened(write)
+    if None in opened or set(event_filter.workspace_ids or {None}) <= opened:
+        return read
+    return recorded_view(write, read, identity, event_filter, purpose)
 
 
 def record_export(

@@ -172,6 +172,21 @@ def store_head(connection: Connection, workspace_id: int, last_seq: int, last_ha
     )
 
 
+def append_in(connection: Connection, workspace_id: int, drafts: Sequence[EventDraft]) -> list[int]:
+    """Seal ``drafts`` into the workspace's chain inside ``connection``'s transaction (with the
+    change they record); returns their sequence numbers. The month's partition must exist
+    (:class:`ChainWriter` sees to it; SQLite has none)."""
+    last_seq, last_hash = lock_head(connection, workspace_id)
+    rows = [
+        dict(zip(STORED_FIELDS, r, strict=True))
+        for r in seal(workspace_id, last_seq, last_hash, drafts)
+    ]
+    # inline(): no RETURNING, so a writer needs no right to read events back.
+    connection.execute(insert(ActivityEvent).inline(), rows)
+    store_head(connection, workspace_id, rows[-1]["seq"], rows[-1]["hash"])
+    return [r["seq"] for r in rows]
+
+
 class ChainWriter:
     """Appends events to workspace chains. The only code that inserts activity events.
 
@@ -197,15 +212,7 @@ class ChainWriter:
             partitions.ensure(self._engine, months - self._known_months)
             self._known_months.update(months)
         with self._engine.begin() as connection:
-            last_seq, last_hash = lock_head(connection, workspace_id)
-            rows = [
-                dict(zip(STORED_FIELDS, r, strict=True))
-                for r in seal(workspace_id, last_seq, last_hash, drafts)
-            ]
-            # inline(): no RETURNING, so a writer needs no right to read events back.
-            connection.execute(insert(ActivityEvent).inline(), rows)
-            store_head(connection, workspace_id, rows[-1]["seq"], rows[-1]["hash"])
-        return [r["seq"] for r in rows]
+            return append_in(connection, workspace_id, drafts)
 
     def append_one(self, workspace_id: int, draft: EventDraft) -> int:
         return self.append(workspace_id, [draft])[0]

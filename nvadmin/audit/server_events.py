@@ -16,6 +16,9 @@ from nvadmin import __version__
 
 # Engines connected as a signed-in staff login: their writes go through the server functions.
 _STAFF_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+# The workspaces each such engine's session has opened by a recorded view or export (None:
+# every workspace): the server lets a session read only those (migration 0009).
+_OPENED: weakref.WeakKeyDictionary[Engine, set[int | None]] = weakref.WeakKeyDictionary()
 
 
 def user_agent() -> str:
@@ -34,7 +37,9 @@ def record_access(
     resource_type: str | None,
     resource_id: str | None,
 ) -> None:
-    """Append a view/export/lock event as the signed-in login (the server names the actor)."""
+    """Append a view/export/lock event as the signed-in login (the server names the actor);
+    a view or an export opens the workspace's log (or, for ``resource_id`` "all", every
+    workspace's) to the session."""
     with engine.begin() as connection:
         connection.execute(
             text("SELECT nvadmin_record_access(:w, :a, :d, :rt, :ri, :ua)"),
@@ -47,6 +52,13 @@ def record_access(
                 "ua": user_agent(),
             },
         )
+    if action != "staff.session_locked":
+        opened(engine).add(None if resource_id == "all" else workspace_id)
+
+
+def opened(engine: Engine) -> set[int | None]:
+    """The workspaces ``engine``'s session has opened so far (None: all of them)."""
+    return _OPENED.setdefault(engine, set())
 
 
 def sign_out_or_record(engine: Engine, workspace_id: int, action: str, details: str) -> None:

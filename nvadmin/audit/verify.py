@@ -68,14 +68,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, LargeBinary, cast, func, select
 
+from nvadmin.audit import access_log, fastpass
 from nvadmin.audit import checkpoints as cp
-from nvadmin.audit import fastpass
 from nvadmin.audit.chain import CHAINED_FIELDS, DOMAIN_TAG, digest, utc_text
 from nvadmin.audit.witness import ChainWitness, Remembered, WitnessError, sample_positions
 from nvadmin.db.models import ActivityEvent, ChainHead
 from nvadmin.errors import UserError
 from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query import workspaces
+from nvadmin.query.filters import EventFilter
 from nvadmin.workers.cancel import CancelToken, no_progress
 
 log = logging.getLogger(__name__)
@@ -955,6 +956,7 @@ def verify_workspace(
     progress: Progress = no_progress,
     cancel: CancelToken | None = None,
     independent: bool = False,
+    write_engine: Engine | None = None,
 ) -> Verification:
     """Verify a workspace's whole chain, or the events between ``start`` (incl.) and ``end``
     (excl.). Signed checkpoints count only when their key is in ``trusted_keys``. With a
@@ -962,9 +964,16 @@ def verify_workspace(
     whole chain (or a trusted checkpoint) is remembered for next time. ``untrusted_because``
     says why a key this computer knows is not trusted (:meth:`KeyStore.unusable_own_key`).
     ``independent``: every event laid out and hashed here, from the stored values alone
-    (see :func:`walk` and the trust model in the module's docstring)."""
+    (see :func:`walk` and the trust model in the module's docstring). ``write_engine``
+    (default ``engine``) records the view that opens the workspace's log to a PostgreSQL
+    staff session that has not opened it yet (:func:`access_log.opened_for`)."""
     identity.require(Permission.VERIFY)
     began = time.perf_counter()
+    with engine.connect() as connection:
+        found = workspaces.find(connection, workspace)
+    engine = access_log.opened_for(
+        write_engine or engine, engine, identity, EventFilter(workspace_ids=(found.id,)), "verify"
+    )
     trusted = dict(trusted_keys or {})
     remember: Remembered | None = None
     with engine.connect() as connection:

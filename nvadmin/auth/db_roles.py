@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from nvadmin.errors import UserError
 from nvadmin.identity import Role
@@ -62,6 +63,10 @@ SIGN_OUT = "nvadmin_sign_out(text, text, text)"
 MANAGE = "nvadmin_manage_staff(text, text, text, text, text, text)"
 HOURS = "nvadmin_set_working_hours(integer, integer, integer)"
 VERIFIED = "nvadmin_session_verified()"
+# Row-level security of the events (migration 0009): a workspace's log is read only once the
+# session has recorded an access to it.
+OPENED = ("nvadmin_opened_workspaces()", "nvadmin_opened_every_workspace()",
+          "nvadmin_unopened_log(integer)")  # fmt: skip
 PARTITION = "nvadmin_ensure_event_partition(date)"
 RECEIVE_REQUEST = (
     "nvadmin_receive_export_request(integer, text, date, date, text, text, text, text, text, "
@@ -90,6 +95,11 @@ PRIVILEGES: tuple[tuple[str, str, str], ...] = (
         + ", ".join("{s}." + f for f in (VERIFIED, ATTEMPT, SIGN_IN, RESUME, RECORD, SIGN_OUT))
         + " TO nvadmin_staff",
         "sign in, join the session, record views and exports, lock, sign out",
+    ),
+    (
+        STAFF,
+        "GRANT EXECUTE ON FUNCTION " + ", ".join("{s}." + f for f in OPENED) + " TO nvadmin_staff",
+        "the events' row-level security: which workspaces' logs the session has opened",
     ),
     (
         STAFF,
@@ -142,10 +152,22 @@ PRIVILEGES: tuple[tuple[str, str, str], ...] = (
 
 # Row-level security: (table, grantee, command, expression)
 _VERIFIED = f"(SELECT {{s}}.{VERIFIED})"
+# An event is read in a signed-in session that has recorded an access to its workspace (or to
+# every workspace); a row of another workspace fails the query (nvadmin_unopened_log), so a
+# read nobody recorded never passes for a smaller result. Each function is evaluated once per
+# query; per row only the comparison runs.
+_OPENED = (
+    f"CASE WHEN NOT {_VERIFIED} THEN false "
+    f"WHEN (SELECT {{s}}.{OPENED[1]}) THEN true "
+    f"WHEN workspace_id = ANY ((SELECT {{s}}.{OPENED[0]})::integer[]) THEN true "
+    f"ELSE {{s}}.nvadmin_unopened_log(workspace_id) END"
+)
 POLICIES: tuple[tuple[str, str, str, str], ...] = (
+    ("activity_events", STAFF, "SELECT", f"USING ({_OPENED})"),
     *(
         (t, STAFF, "SELECT", f"USING ({_VERIFIED})")
         for t in (*READ_TABLES, "staff", REQUESTS_TABLE)
+        if t != "activity_events"
     ),
     ("workspaces", VIEWER, "SELECT", "USING (true)"),
     ("activity_events", VIEWER, "INSERT", "WITH CHECK (true)"),
@@ -256,6 +278,27 @@ def create_roles(
                 "JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = 'staff'::regclass"
             )
         ).scalar()
+        # The sign-in functions tell a connection from an earlier one with the same process id
+        # by its start time, which the server shows the functions' owner (not a superuser)
+        # only with pg_read_all_stats; without it nobody could sign in.
+        owner, owner_sees_backends = connection.execute(
+            text(
+                "SELECT r.rolname, r.rolsuper OR pg_has_role(r.oid, 'pg_read_all_stats', "
+                "'USAGE') FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+                "WHERE c.oid = 'staff'::regclass"
+            )
+        ).one()
+        if not owner_sees_backends:
+            statement = f"GRANT pg_read_all_stats TO {_quote(connection, owner)}"
+            try:
+                with connection.begin_nested():
+                    connection.exec_driver_sql(statement)
+                done.append(statement)
+            except DBAPIError:
+                warnings.append(
+                    "the owner of the audit tables cannot see when a connection started, so "
+                    f"nobody can sign in: as a superuser, GRANT pg_read_all_stats TO {owner}"
+                )
         if not owner_creates_roles:
             warnings.append(
                 "the owner of the audit tables cannot create roles, so `staff add` will be "

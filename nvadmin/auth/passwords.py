@@ -37,6 +37,8 @@ def check_policy(password: str) -> None:
         raise UserError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
     if password.strip() == "":
         raise UserError("the password must not be blank")
+    if not _is_text(password):
+        raise UserError("the password must be text: it holds bytes that are not UTF-8")
 
 
 def hash_password(password: str) -> str:
@@ -44,10 +46,22 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    # Bytes that are not UTF-8 (piped in) arrive as lone surrogates. Encoded as they are,
+    # they are bytes no hash of a text password matches: such an attempt is a wrong password
+    # like any other (counted and recorded), not an encoding error.
+    secret = password.encode("utf-8", "surrogatepass")
     try:
-        return hasher().verify(password_hash, password)
+        return hasher().verify(password_hash, secret)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def _is_text(password: str) -> bool:
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -177,6 +177,9 @@ def create_case_file(
         destination = destination.with_name(destination.name + SUFFIX)
     began = time.perf_counter()
     token = cancel or CancelToken()
+    engine = access_log.opened_for(
+        write_engine or engine, engine, identity, event_filter, "case file"
+    )
     sweep_stale(destination.parent)  # what a build killed outright left there
     keys, header = encrypted.new_header(passphrase)
     with AtomicFile(destination) as out:

@@ -236,6 +236,11 @@ def raw_key(key: bytes) -> str:
 
 
 def _keyed(connection: EncryptedConnection, key: bytes) -> EncryptedConnection:
+    # SQLCipher would print its own lines on stderr for a page that fails its check ("ERROR
+    # CORE sqlcipher_page_cipher: hmac check failed ..."), beside nvadmin's one-line message
+    # (PAGE_FAILURE) that says what it means. The level is the process's, set on each
+    # connection before it reads a page.
+    connection.execute("PRAGMA cipher_log_level = NONE")
     connection.execute(f'PRAGMA key = "{raw_key(key)}"')
     for pragma in CIPHER_PRAGMAS:
         connection.execute(pragma)

@@ -111,6 +111,9 @@ def _path(text: str) -> Path:
 
 def output_file(text: str) -> Path:
     """A file to write: a name the file system takes, in a folder that exists."""
+    # A Path drops a trailing ``/`` or ``/.``: ``out/`` would become a file named ``out``.
+    if text.endswith(("/", "/.")):
+        raise argparse.ArgumentTypeError(f"{shown(text)} ends like a folder; name a file")
     path = _path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a folder, not a file")
@@ -118,6 +121,19 @@ def output_file(text: str) -> Path:
     if not folder.is_dir():
         raise argparse.ArgumentTypeError(f"the folder {folder} does not exist")
     return path
+
+
+def refuse_to_replace(option: str, path: Path, force: bool) -> None:
+    """Refuse ``path`` as ``option``'s file to write when it exists, unless ``force``, and,
+    even with ``force``, when it is not a regular file (a device, FIFO, link, ...: see
+    :func:`nvadmin.files.atomic.not_a_regular_file`). Checked before anything runs."""
+    from nvadmin.errors import UserError
+    from nvadmin.files.atomic import not_a_regular_file
+
+    if problem := not_a_regular_file(path):
+        raise UserError(f"{option}: {problem}")
+    if path.exists() and not force:
+        raise UserError(f"{option}: {path} already exists (give --force to replace it)")
 
 
 def input_file(text: str) -> Path:

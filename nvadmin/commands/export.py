@@ -115,7 +115,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _credentials(args: argparse.Namespace, stdin: TextIO) -> tuple[str, str | None]:
     if args.password_stdin:
-        lines = stdin.read().splitlines()
+        try:
+            lines = stdin.read().splitlines()
+        except UnicodeDecodeError:
+            raise UserError("standard input is not UTF-8 text") from None
         password = lines[0] if lines else ""
         code = lines[1].strip() if len(lines) > 1 and lines[1].strip() else None
     elif stdin.isatty():
@@ -211,6 +214,7 @@ def chosen_profile(args: argparse.Namespace) -> Profile:
 
 
 def run_export(context: Context, args: argparse.Namespace) -> int:
+    from nvadmin.db import migrate
     from nvadmin.db.engine import translate
     from nvadmin.db.taxonomy import CATEGORY_ALIASES
     from nvadmin.export.formats import FileFormat
@@ -219,6 +223,8 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.query.filters import EventFilter, Term
     from nvadmin.query.localtime import day_range
 
+    _check_destinations(args)
+    migrate.require_head(context.engine)
     if args.from_manifest is not None:
         return _rerun_manifest(context, args)
     missing = [
@@ -242,6 +248,10 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
                 f"unknown category {name!r} (use one of: {', '.join(sorted(CATEGORY_ALIASES))})"
             )
         categories.append(category.value)
+    try:
+        users = [Term("user", email.strip()) for email in args.user]
+    except ValueError as error:
+        raise UserError(f"--user: {error}") from None
     columns = chosen_columns(args.columns)
     profile = chosen_profile(args)
     password, code = _credentials(args, sys.stdin)
@@ -254,8 +264,7 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
         raise translate(error) from error
     zone = args.tz or workspace.timezone
     start, end = day_range(first, last, zone)
-    terms = [Term("user", email.strip()) for email in args.user]
-    terms += [Term("category", value) for value in dict.fromkeys(categories)]
+    terms = users + [Term("category", value) for value in dict.fromkeys(categories)]
     request = ExportRequest(
         event_filter=EventFilter(
             workspace_ids=(workspace.id,), start=start, end=end, terms=tuple(terms)
@@ -271,6 +280,18 @@ def run_export(context: Context, args: argparse.Namespace) -> int:
     )
     _export_and_report(context, args, identity, request)
     return 0
+
+
+def _check_destinations(args: argparse.Namespace) -> None:
+    """Refuse, before the password is read, files the export may not write: existing ones
+    without ``--force``, and those that are not regular files even with it (the export
+    service checks the first again, not yet the second)."""
+    from nvadmin.export.manifest import manifest_path_for
+
+    arguments.refuse_to_replace("--output", args.output, args.force)
+    arguments.refuse_to_replace("--output", manifest_path_for(args.output), args.force)
+    if args.package is not None:
+        arguments.refuse_to_replace("--package", args.package, args.force)
 
 
 def _export_and_report(

@@ -113,8 +113,8 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     thresholds = parse_thresholds(args.set)
     if args.last and (args.start or args.end):
         raise UserError("give either --last or --from/--to, not both")
-    if args.csv and args.csv.exists() and not args.force:
-        raise UserError(f"--csv: {args.csv} already exists (give --force to replace it)")
+    if args.csv:
+        arguments.refuse_to_replace("--csv", args.csv, args.force)
     migrate.require_head(context.engine)
     require_operator_login(context.engine, "flags")
     workspace = workspaces.by_slug(context.engine, args.workspace)
@@ -136,11 +136,13 @@ def run_flags(context: Context, args: argparse.Namespace) -> int:
     operator = command_line_operator()
     event_filter = EventFilter(workspace_ids=(workspace_id,), start=start, end=end, zone=zone)
     # The query is recorded on the primary before any row is read (from a standby if any).
-    access_log.record_view(context.write_engine, operator, event_filter, purpose="flags")
+    read = access_log.recorded_view(
+        context.write_engine, context.read_engine, operator, event_filter, "flags"
+    )
     progress, close = _progress(args.quiet, "checking")
     try:
         report = evaluate(
-            context.read_engine,
+            read,
             operator,
             event_filter,
             thresholds,

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -164,6 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     report.add_argument("--csv", type=arguments.output_file, metavar="FILE")
     report.add_argument("--pdf", type=arguments.output_file, metavar="FILE")
+    report.add_argument("--force", action="store_true", help="replace the files if they exist")
     report.set_defaults(run=run_disclosures)
 
     policy = actions.add_parser("policy", help="show or set how many business days are allowed")
@@ -197,6 +200,23 @@ def _folder(text: str) -> Path:
     return path
 
 
+Run = Callable[[Context, argparse.Namespace], int]
+
+
+def _on_current_schema(run: Run) -> Run:
+    """``run``, after checking the database is at this nvadmin's schema: an empty or older
+    database is named as such (as by every command), not by the first missing table."""
+
+    @functools.wraps(run)
+    def checked(context: Context, args: argparse.Namespace) -> int:
+        from nvadmin.db import migrate
+
+        migrate.require_head(context.engine)
+        return run(context, args)
+
+    return checked
+
+
 def _operator():  # type: ignore[no-untyped-def]
     from nvadmin.auth.accounts import command_line_operator
 
@@ -206,6 +226,7 @@ def _operator():  # type: ignore[no-untyped-def]
 # -- add -------------------------------------------------------------------------------------
 
 
+@_on_current_schema
 def run_add(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
 
@@ -365,6 +386,7 @@ def _draft(row: Any) -> Any:
 # -- the queue -------------------------------------------------------------------------------
 
 
+@_on_current_schema
 def run_list(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
 
@@ -394,6 +416,7 @@ def run_list(context: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+@_on_current_schema
 def run_show(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
 
@@ -406,6 +429,7 @@ def run_show(context: Context, args: argparse.Namespace) -> int:
 # -- moving ----------------------------------------------------------------------------------
 
 
+@_on_current_schema
 def run_fulfil(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
 
@@ -454,6 +478,7 @@ def _move(context: Context, args: argparse.Namespace, operation: Any, reason: st
     return 0
 
 
+@_on_current_schema
 def run_deliver(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
     from nvadmin.export.requests import Operation
@@ -467,18 +492,21 @@ def run_deliver(context: Context, args: argparse.Namespace) -> int:
     return _move(context, args, Operation.DELIVER, None)
 
 
+@_on_current_schema
 def run_reject(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export.requests import Operation
 
     return _move(context, args, Operation.REJECT, args.reason)
 
 
+@_on_current_schema
 def run_override(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export.requests import Operation
 
     return _move(context, args, Operation.OVERRIDE, args.reason)
 
 
+@_on_current_schema
 def run_assign(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export.requests import Operation
 
@@ -488,12 +516,16 @@ def run_assign(context: Context, args: argparse.Namespace) -> int:
 # -- the accounting of disclosures -----------------------------------------------------------
 
 
+@_on_current_schema
 def run_disclosures(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
     from nvadmin.files.atomic import write_file
 
     if not args.csv and not args.pdf:
         raise UserError("give --csv FILE and/or --pdf FILE")
+    for option, path in (("--csv", args.csv), ("--pdf", args.pdf)):
+        if path is not None:
+            arguments.refuse_to_replace(option, path, args.force)
     report = requests.disclosures(
         context.engine,
         _operator(),
@@ -520,6 +552,7 @@ def run_disclosures(context: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+@_on_current_schema
 def run_policy(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.export import requests
 

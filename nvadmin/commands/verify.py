@@ -68,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="FILE",
         help="write the public key (PEM)",
     )
+    sign.add_argument(
+        "--force", action="store_true", help="replace the --export-public-key file if it exists"
+    )
     sign.add_argument("--fingerprint", action="store_true", help="print the key's fingerprint")
     sign.add_argument(
         "--trust",
@@ -154,6 +157,7 @@ def run_verify(context: Context, args: argparse.Namespace) -> int:
             witness=witness,
             progress=progress,
             independent=args.independent,
+            write_engine=context.write_engine,
         )
     finally:
         close()
@@ -170,8 +174,11 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
     from nvadmin.audit.verify import sign_checkpoint
     from nvadmin.audit.witness import ChainWitness
     from nvadmin.auth.accounts import command_line_operator
+    from nvadmin.files.atomic import write_file
     from nvadmin.query import workspaces
 
+    if args.export_public_key:
+        arguments.refuse_to_replace("--export-public-key", args.export_public_key, args.force)
     store = KeyStore(context.paths.config_dir)
     did_something = False
     if args.create_key:
@@ -189,7 +196,7 @@ def run_checkpoint(context: Context, args: argparse.Namespace) -> int:
     if args.export_public_key or args.fingerprint:
         key = store.require_signing_key()
         if args.export_public_key:
-            args.export_public_key.write_bytes(public_pem(key.public_key))
+            write_file(args.export_public_key, public_pem(key.public_key))
             print(f"public key written to {args.export_public_key}")
         print(f"fingerprint: {fingerprint(key.public_key)}")
         did_something = True

@@ -61,6 +61,9 @@ class Outcome(StrEnum):
     FAILURE = "failure"
 
 
+# A workspace's working hours (the after-hours flags' notion of "open") changed by staff.
+WORKING_HOURS_CHANGED = "activity_log.working_hours_changed"
+
 # action -> (category, readable label)
 ACTIONS: dict[str, tuple[Category, str]] = {
     "chart.view": (Category.CHART_VIEWS, "Viewed chart"),
@@ -85,6 +88,7 @@ ACTIONS: dict[str, tuple[Category, str]] = {
     "activity_log.export_request.delivered": (Category.LOG_ACCESS, "Export request delivered"),
     "activity_log.export_request.rejected": (Category.LOG_ACCESS, "Export request rejected"),
     "activity_log.export_request.assigned": (Category.LOG_ACCESS, "Export request assigned"),
+    WORKING_HOURS_CHANGED: (Category.LOG_ACCESS, "Working hours changed"),
     "staff.sign_in": (Category.SIGN_INS, "Staff signed in"),
     "staff.sign_in_failed": (Category.FAILED_SIGN_INS, "Staff sign-in failed"),
     "staff.sign_out": (Category.SIGN_INS, "Staff signed out"),

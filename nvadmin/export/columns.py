@@ -10,8 +10,9 @@ to hold plain text alone (:mod:`nvadmin.export.plain`). On SQLite the cells are 
 SQL too (:mod:`nvadmin.export.sqlite_csv` makes whole lines of them).
 
 Formula injection (OWASP "CSV Injection"): a spreadsheet treats a cell starting with ``=``, ``+``,
-``-``, ``@``, tab, CR or LF as a formula. Every free-text cell starting with one of those gets a
-leading apostrophe, which spreadsheets show as text and never evaluate.
+``-``, ``@``, tab, CR or LF as a formula. Every free-text cell starting with one of those, or with
+an apostrophe, gets a leading apostrophe, which spreadsheets show as text and never evaluate
+(the rule, and why the apostrophe itself: :mod:`nvadmin.files.cells`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_timestamp
 from nvadmin.export.profiles import Profile, iso_offset
-from nvadmin.files.cells import FORMULA_STARTS
+from nvadmin.files.cells import FORMULA_STARTS as FORMULA_STARTS  # re-exported
+from nvadmin.files.cells import NEUTRALISED_STARTS
 from nvadmin.query.fields import EXPORTED
 from nvadmin.query.fields import Kind as Kind  # re-exported: the export service reads it
 from nvadmin.query.localtime import offset_spans
 
-_SQL_FORMULA_CODES = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
+_SQL_NEUTRALISED_CODES = ", ".join(str(ord(c)) for c in NEUTRALISED_STARTS)
 # The free-text columns whose every value is plain text (:mod:`nvadmin.export.plain`), each
 # with whether the empty text is among its values.
 Plain = Mapping[str, bool]
@@ -69,13 +71,13 @@ class Column:
             return _derived_sql(self.derived(), _SQLITE, table)
         c = f"{table}.{self.source}"
         if self.kind is Kind.TEXT:
-            # Every formula start is below 'A': a text from 'A' on (by bytes: a letter or a
+            # Every neutralised start is below 'A': a text from 'A' on (by bytes: a letter or a
             # non-ASCII start) passes on two comparisons and no function call. ``< x''`` is
             # true for every text and false for a blob (blobs sort after texts), which takes
             # the unicode() test as before.
             return (
                 f"CASE WHEN {c} >= 'A' AND {c} < x'' THEN {c} "
-                f"WHEN unicode({c}) IN ({_SQL_FORMULA_CODES}) THEN '''' || {c} ELSE {c} END"
+                f"WHEN unicode({c}) IN ({_SQL_NEUTRALISED_CODES}) THEN '''' || {c} ELSE {c} END"
             )
         if self.kind is Kind.UTC_TIME:
             # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (always six fraction digits).
@@ -100,12 +102,12 @@ class Column:
             return f"nullif({c}, '')" if plain[self.source] else c
         if self.kind is Kind.TEXT:
             # ascii() reads the first character's code without copying the text; every
-            # formula start is below 'A' (65), so ordinary text costs one integer comparison.
+            # neutralised start is below 'A' (65), so ordinary text costs one integer comparison.
             # An empty text is written as a missing value: COPY would quote it ("") where
             # SQLite and the csv module write nothing, and the bytes must be the same.
             return (
                 f"CASE WHEN ascii({c}) >= 65 THEN {c} "
-                f"WHEN ascii({c}) IN ({_SQL_FORMULA_CODES}) THEN '''' || {c} "
+                f"WHEN ascii({c}) IN ({_SQL_NEUTRALISED_CODES}) THEN '''' || {c} "
                 f"WHEN {c} = '' THEN NULL ELSE {c} END"
             )
         if self.zoned:

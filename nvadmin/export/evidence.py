@@ -11,9 +11,7 @@ Nothing here touches Qt or a database.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from nvadmin.errors import UserError
 from nvadmin.export import manifest as manifests
 from nvadmin.export.formats import FileFormat
+from nvadmin.files.atomic import AtomicFile, ExportWriteError, describe_os_error, not_a_regular_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -39,14 +38,14 @@ def request_from_manifest(
     manifest: Mapping[str, Any], output: Path, overwrite: bool = False
 ) -> ExportRequest:
     """The export a manifest describes (same filter, zones, columns, format, CSV profile,
-    ticket), to ``output``."""
+    ticket), to ``output``. A field of the wrong shape is reported as damage, in one line."""
     from nvadmin.export import profiles
     from nvadmin.export.service import ExportRequest
     from nvadmin.query.filters import EventFilter
 
     try:
         file_format = FileFormat.of_manifest(manifest.get("file_format"))
-        options = manifest[file_format.value]
+        options = _part(manifest, file_format.value, dict, "an object")
         profile = profiles.DEFAULT  # JSON Lines has one form of its own
         if file_format is FileFormat.CSV:
             if "profile" not in options:
@@ -55,19 +54,33 @@ def request_from_manifest(
                     "form); a new export cannot reproduce its file"
                 )
             profile = profiles.by_key(str(options["profile"]))
+        columns = _part(manifest, "columns", list, "a list of column names")
+        if not all(isinstance(c, str) for c in columns):
+            raise ValueError("its 'columns' are not all column names")
         return ExportRequest(
-            event_filter=EventFilter.from_dict(manifest["filter"]),
+            event_filter=EventFilter.from_dict(_part(manifest, "filter", dict, "an object")),
             output=output,
             time_zone=str(manifest["time_zone"]),
             range_zone=str(manifest.get("range_time_zone") or manifest["time_zone"]),
-            columns=tuple(str(c) for c in manifest["columns"]),
+            columns=tuple(columns),
             profile=profile,
             ticket=str(manifest.get("ticket") or ""),
             overwrite=overwrite,
             file_format=file_format,
         )
-    except (KeyError, TypeError, ValueError) as error:
-        raise UserError(f"the manifest does not describe an export ({error})") from None
+    except KeyError as error:
+        raise UserError(f"the manifest is damaged: it has no {error}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise UserError(f"the manifest is damaged: {error}") from None
+
+
+def _part(manifest: Mapping[str, Any], name: str, kind: type, what: str) -> Any:
+    """The manifest's field ``name``, which must be a ``kind`` (ValueError: ``what`` it must
+    be): a damaged field is named, not read as something else (a text letter by letter)."""
+    value = manifest[name]
+    if not isinstance(value, kind):
+        raise ValueError(f"its {name!r} is not {what}")
+    return value
 
 
 def generate_passphrase() -> str:
@@ -153,7 +166,8 @@ def package_export(
     """Write the encrypted delivery package ``output`` for an export and its manifest.
 
     The CSV must still have its manifest's SHA-256 (a changed file is refused, not sent).
-    The ZIP is written under a temporary name (mode 0600) and renamed when complete."""
+    The ZIP is written as an export is (:class:`AtomicFile`: mode 0600, a temporary name,
+    renamed when complete); a failed write is one line and leaves nothing."""
     import pyzipper
 
     from nvadmin.audit.checkpoints import public_pem
@@ -165,16 +179,17 @@ def package_export(
         raise UserError(f"cannot read the manifest {manifest_path}: {error}") from None
     if manifests.file_sha256(csv_path) != manifest.get("sha256"):
         raise UserError(f"{csv_path} no longer has its manifest's SHA-256; not packaged")
+    if problem := not_a_regular_file(output):
+        raise UserError(problem)
     if output.exists() and not overwrite:
         raise UserError(f"{output} already exists (choose another name or allow replacing)")
     key = signer_key(manifest, keys)
     passphrase = generate_passphrase()
-    fd, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    os.close(fd)
-    try:
-        with pyzipper.AESZipFile(
-            temporary, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
-        ) as archive:
+    with AtomicFile(output, hashed=False) as out:
+        archive = pyzipper.AESZipFile(
+            out.seekable_file(), "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        )
+        try:
             archive.setpassword(passphrase.encode("ascii"))
             archive.setencryption(pyzipper.WZ_AES, nbits=256)
             archive.write(csv_path, csv_path.name)
@@ -182,11 +197,13 @@ def package_export(
             if key is not None:
                 archive.writestr(PUBLIC_KEY_NAME, public_pem(key))
             archive.writestr(README_NAME, readme(manifest, csv_path.name, key))
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        digest = manifests.file_sha256(Path(temporary))
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return Package(output, digest, passphrase)
+            archive.close()
+        except OSError as error:
+            raise ExportWriteError(describe_os_error(error, output)) from error
+        finally:
+            # Failed, the archive is half written with its close still due: collected, it
+            # would write again, fail again and have Python print that too. It is let go
+            # (the temporary file goes when ``out`` ends).
+            archive.fp = None
+        out.publish()
+    return Package(output, manifests.file_sha256(output), passphrase)

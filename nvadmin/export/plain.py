@@ -7,7 +7,7 @@ free-text columns hold a few hundred values at most (actions, outcomes, roles, m
 addresses), so before the rows, in the export's own read transaction (the exported rows' values
 are among those read), each column an index leads with has its distinct values read, one seek
 each (the least value after the last: a loose index scan in a recursive query). A column whose
-every value is plain is written as stored: no value starts a formula, and on SQLite, which
+every value is plain is written as stored: no value gets an apostrophe, and on SQLite, which
 makes the lines itself, none holds a comma, quote, CR or LF either (PostgreSQL's COPY quotes
 the cells that need it, whatever the SQL gave it).
 
@@ -15,6 +15,8 @@ A column no index leads with (after the workspace) is not read, nor is one with 
 values than the rows exported make worth reading (below): its cells are tested row by row.
 Values are read workspace by workspace, or over the whole table when the column's index does
 not start with the workspace (the member e-mail's): more values than the export's, never fewer.
+A PostgreSQL staff session reads only the workspaces it has opened (row-level security), so
+for it such a column is read only in an export of every workspace, else tested row by row.
 Whether a seek is one is asked of the database's planner, so a missing index only costs the
 tests per row, never a scan per value. Measured: benchmarks/RESULTS.md, "Export".
 """
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from nvadmin.export.columns import Column, Plain
-from nvadmin.files.cells import FORMULA_STARTS
+from nvadmin.files.cells import NEUTRALISED_STARTS
 from nvadmin.query.fields import nullable_sql
 
 # SQL and its parameters -> the rows, in the export's read transaction.
@@ -71,6 +73,9 @@ def plain_columns(
     limit = min(max(rows // _ROWS_PER_VALUE, _FEWEST_VALUES), _MOST_VALUES)
     postgresql = dialect == "postgresql"
     quoting = not postgresql  # SQLite's export quotes the cells itself, COPY does it there
+    # A staff session's rows are those of the workspaces it has opened (row-level security,
+    # migration 0009): it may not read the whole table.
+    whole_table = not postgresql or not run("SELECT row_security_active(%s)", (table,))[0][0]
     if postgresql:
         # PostgreSQL plans the seeks into a small table as a scan of it: the index is asked
         # for (it serves the seeks whatever the size), and the planner's own choice given
@@ -88,7 +93,9 @@ def plain_columns(
             continue
         if quoting and column.source in QUOTED_IN_SQL:
             continue
-        values = _distinct_values(run, dialect, table, column.source, workspace_ids, limit)
+        values = _distinct_values(
+            run, dialect, table, column.source, workspace_ids, limit, whole_table
+        )
         if values is not None and all(_plain_value(v, quoting) for v in values):
             found[column.source] = "" in values
     if postgresql:  # (a failure above ends the transaction, and the settings with it)
@@ -101,22 +108,32 @@ def plain_columns(
 
 
 def _plain_value(value: Any, quoting: bool) -> bool:
-    """Whether ``value`` goes into a cell as it is: text that starts no formula and, when the
-    export quotes the cells itself (``quoting``), holds none of the characters needing it."""
+    """Whether ``value`` goes into a cell as it is: text that gets no apostrophe (starts no
+    formula, nor with an apostrophe) and, when the export quotes the cells itself
+    (``quoting``), holds none of the characters needing it."""
     return (
         isinstance(value, str)
-        and not value.startswith(FORMULA_STARTS)
+        and not value.startswith(NEUTRALISED_STARTS)
         and not (quoting and any(c in value for c in SPECIALS))
     )
 
 
 def _distinct_values(
-    run: Run, dialect: str, table: str, name: str, workspace_ids: Sequence[int], limit: int
+    run: Run,
+    dialect: str,
+    table: str,
+    name: str,
+    workspace_ids: Sequence[int],
+    limit: int,
+    whole_table: bool,
 ) -> list[Any] | None:
-    """Every distinct value of ``table.name`` in the workspaces, by a loose index scan; None
-    when no index serves one or there are more than ``limit``."""
+    """Every distinct value of ``table.name`` in the workspaces, by a loose index scan (over
+    the whole table when an index of the value alone serves it and ``whole_table`` says the
+    connection may read every row); None when no index serves one or there are more than
+    ``limit``."""
     for value in (name, nullable_sql(name)):
-        for scopes in ([f"workspace_id = {int(w)} AND " for w in workspace_ids], [""]):
+        whole = [[""]] if whole_table or not workspace_ids else []
+        for scopes in ([f"workspace_id = {int(w)} AND " for w in workspace_ids], *whole):
             if scopes and all(_seeks(run, dialect, table, value, scope) for scope in scopes):
                 values: list[Any] = []
                 for scope in scopes:

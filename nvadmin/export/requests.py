@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from nvadmin.analysis.reports import Report, ReportRow, ReportSection
 from nvadmin.audit import access_log, server_events
-from nvadmin.audit.chain import STORED_FIELDS, lock_head, seal, store_head
+from nvadmin.audit.chain import append_in
 from nvadmin.db.engine import translate
 from nvadmin.db.models import ActivityEvent, Meta, TeamMember, Workspace
 from nvadmin.db.models import ExportRequest as Row
@@ -55,6 +55,7 @@ from nvadmin.db.types import canonical_json
 from nvadmin.errors import AccessDenied, UserError
 from nvadmin.export import manifest as manifests
 from nvadmin.identity import Permission, Role, StaffIdentity
+from nvadmin.query import workspaces as workspace_repository
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.query.localtime import day_range, zone_info
 from nvadmin.workers.cancel import CancelToken
@@ -163,6 +164,10 @@ class RequestDraft:
         received = self.received_at
         if received is not None and received.tzinfo is None:
             raise UserError("the receipt time needs a zone offset")
+        # A filter given only blank values would silently become no filter: every event.
+        for name, given in (("team member", self.users), ("patient", self.patients)):
+            if given and not any(value.strip() for value in given):
+                raise UserError(f"a blank {name} filter: give a value, or leave the filter out")
         return RequestDraft(
             workspace=self.workspace.strip(),
             first_day=self.first_day,
@@ -691,13 +696,7 @@ def _chain(
         resource_type="export_request",
         resource_id=str(request_id),
     )
-    last_seq, last_hash = lock_head(connection, workspace_id)
-    rows = [
-        dict(zip(STORED_FIELDS, r, strict=True))
-        for r in seal(workspace_id, last_seq, last_hash, [draft])
-    ]
-    connection.execute(insert(ActivityEvent).inline(), rows)
-    store_head(connection, workspace_id, rows[-1]["seq"], rows[-1]["hash"])
+    append_in(connection, workspace_id, [draft])
 
 
 def move(
@@ -1111,6 +1110,10 @@ def disclosures(
         if not patient:
             raise UserError("give the patient id")
     try:
+        workspace = workspace_repository.by_slug(engine, workspace_slug)
+        engine = access_log.opened_for(
+            engine, engine, identity, EventFilter(workspace_ids=(workspace.id,)), "disclosures"
+        )
         return _disclosures(engine, workspace_slug, first, last, patient)
     except UserError:
         raise

@@ -65,7 +65,8 @@ from nvadmin.export.columns import (
 )
 from nvadmin.export.formats import FileFormat
 from nvadmin.export.profiles import Profile
-from nvadmin.files.atomic import AtomicFile, sweep_stale
+from nvadmin.files import cells
+from nvadmin.files.atomic import AtomicFile, not_a_regular_file, sweep_stale
 from nvadmin.identity import Permission, Role, StaffIdentity
 from nvadmin.query import workspaces as workspace_repository
 from nvadmin.query.fields import SEARCHED, Match
@@ -85,7 +86,6 @@ CHECK_EVERY = 4096
 HALVES_FROM = 100_000
 SQLITE_BATCH = 5000
 EVENTS = ActivityEvent.__table__
-NEUTRALISING = "cells starting with = + - @ tab CR LF are prefixed with an apostrophe"
 
 
 def _no_progress(done: int, total: int | None = None, message: str = "") -> None:
@@ -160,6 +160,9 @@ def validate(request: ExportRequest) -> tuple[Column, ...]:
         raise UserError("choose a file name for the export")
     if output.is_dir():
         raise UserError(f"{output} is a folder; choose a file name")
+    for path in (output, request.manifest_path):
+        if problem := not_a_regular_file(path):
+            raise UserError(problem)
     if not output.parent.is_dir():
         raise UserError(f"folder {output.parent} does not exist")
     if not request.overwrite:
@@ -174,11 +177,16 @@ def count_matching(
     identity: StaffIdentity,
     event_filter: EventFilter,
     token: CancelToken | None = None,
+    *,
+    write_engine: Engine | None = None,
 ) -> int:
-    """How many events an export of ``event_filter`` would hold right now (for the form)."""
+    """How many events an export of ``event_filter`` would hold right now (for the form).
+    ``write_engine`` (default ``engine``) records the view that opens the workspace's log
+    for counting when the session has not opened it yet (:func:`access_log.opened_for`)."""
     identity.require(Permission.EXPORT)
     if not event_filter.workspace_ids:
         identity.require(Permission.ALL_WORKSPACES)
+    engine = access_log.opened_for(write_engine or engine, engine, identity, event_filter, "count")
     statement = select(func.count()).select_from(EVENTS).where(where_clause(event_filter))
     try:
         with engine.connect() as connection:
@@ -221,6 +229,7 @@ def export_csv(
     authorize(identity, request)
     columns = validate(request)
     token.check()
+    engine = access_log.opened_for(writer, engine, identity, request.event_filter, "export")
     started = time.monotonic()
     created_at = datetime.now(UTC)
     workspaces = _workspaces(engine, request.event_filter)
@@ -360,7 +369,7 @@ def _csv_options(request: ExportRequest) -> dict[str, Any]:
         "delimiter": ",",
         "quoting": "RFC 4180",
         "order": "occurred_at, event id",
-        "formula_neutralising": NEUTRALISING,
+        "formula_neutralising": cells.NEUTRALISING,
     }
 
 

@@ -35,8 +35,8 @@ from nvadmin.audit import checkpoints
 from nvadmin.audit.chain import CHAINED_FIELDS, digest, utc_text
 from nvadmin.export import manifest as manifests
 from nvadmin.export import profiles
-from nvadmin.export.columns import FORMULA_STARTS
 from nvadmin.export.formats import FileFormat
+from nvadmin.files.cells import restore
 
 # Chained fields that are NOT NULL in the event table: an empty cell is an empty text there.
 _REQUIRED_TEXT = frozenset({"actor_type", "actor_name", "action", "category", "outcome"})
@@ -184,9 +184,7 @@ def cell_value(name: str, text: str) -> Any:
         return int(text)
     if name == "occurred_at_utc":
         return utc_text(datetime.fromisoformat(text))
-    if text[0] == "'" and len(text) > 1 and text[1] in FORMULA_STARTS:
-        return text[1:]  # the formula neutralising apostrophe
-    return text
+    return restore(text)  # the formula neutralising apostrophe
 
 
 # Empty optional cells that may be empty texts rather than missing values, tried both ways.

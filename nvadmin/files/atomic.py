@@ -13,14 +13,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import logging
 import os
 import re
 import secrets
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from nvadmin.errors import UserError
 
@@ -71,6 +74,32 @@ def describe_os_error(error: OSError, path: Path) -> str:
     if code == errno.EISDIR:
         return f"{path} is a folder; choose a file name"
     return f"cannot write {path}: {error.strerror or error}"
+
+
+# What an existing destination that is not a regular file is, as a message names it.
+_NOT_REGULAR: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why ``path`` may not be replaced by a written file, even when replacing is allowed: it
+    exists and is not a regular file. A file is published by renaming over its destination,
+    which would turn a device, a FIFO or a socket into a regular file and replace a symbolic
+    link itself (not the file it points to). None when ``path`` is a regular file or absent."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None  # absent, or out of reach: then writing it says why
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+    return f"{path} is {kind}; nvadmin replaces only regular files (choose another name)"
 
 
 def temp_path_for(destination: Path) -> Path:
@@ -225,6 +254,17 @@ class AtomicFile:
         self.size += len(data)
         return self._fd
 
+    def seekable_file(self) -> io.RawIOBase:
+        """The temporary file for a writer that goes back over what it wrote (a ZIP writes
+        each entry's sizes before it): a file object on this file's descriptor, written
+        through at once (what a buffer still held when a write failed would be flushed again
+        when the object is collected, and fail again). Its OSErrors are the caller's to
+        describe; what is written through it is not hashed."""
+        self.flush()
+        if self._fd is None:
+            raise ExportWriteError("the export file is already closed")
+        return _SeekableFile(self._fd)
+
     def append(self, part: AtomicFile, growing: Callable[[], bool] = lambda: False) -> None:
         """Write what ``part`` holds (a file under its temporary name, written from its start
         by one writer) after what this file holds, hashed as if it had been written here.
@@ -305,6 +345,32 @@ class AtomicFile:
     def _forget(self) -> None:
         with _active_lock:
             _active.discard(self.temp_path)
+
+
+class _SeekableFile(io.RawIOBase):
+    """A descriptor as a seekable binary file that writes every byte or raises (a raw
+    ``FileIO`` may write part of what it is given, and ``zipfile`` does not look)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        _write_all(self._fd, view)
+        return view.nbytes
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self._fd, offset, whence)
+
+    def tell(self) -> int:
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:

@@ -196,7 +196,15 @@ def _parse_action(value: str) -> str:
 
 
 def _parse_user(value: str) -> str:
+    _check_user(value)
     return value.lower() if "@" in value else value
+
+
+def _check_user(value: str) -> None:
+    # A name's start is matched as a prefix, and every name starts with the empty text: a
+    # blank value would silently stand for every member.
+    if not value.strip():
+        raise ValueError("give a team member's e-mail or the start of a name, not a blank")
 
 
 def _parse_weekday(value: str) -> str:
@@ -607,6 +615,7 @@ USER = EventField(
         ("user", "email"),
         E.actor_email,
         parse=_parse_user,
+        check=_check_user,
         match=Match.PERSON,
         widget=Widget.MEMBERS,
         example="Ana@Riverside.example",

@@ -188,6 +188,15 @@ def _folded_contains(element: FoldedContains, compiler: Any, **kw: Any) -> str:
 
 # The columns free text is looked for in.
 TEXT_COLUMNS = (E.details, E.actor_name, E.actor_email, E.resource_id)
+# The action ``access_log.record_view`` writes for every query, before its rows are read.
+# Its details are that query itself (the filter, free text included, and a purpose): free
+# text searched there would find the view of the very search being made, so a search that
+# matches nothing showed "1 event", the searcher's own, and every earlier view of the same
+# text. A view's details are a record of a question, not of something that happened to the
+# clinic's records, so free text does not look in them. The views stay found by who made
+# them (name, e-mail), by action and category, and shown by "Show log access"; exports and
+# other log-access events, whose details carry a ticket or a file name, keep theirs.
+RECORDED_QUERY_ACTION = "activity_log.view"
 
 # The filterable fields, their columns and values: ``fields.SEARCHED`` (the field registry).
 
@@ -401,8 +410,15 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
         where.append(E.category != Category.LOG_ACCESS.value)
     if f.text.strip():
         needle = f.text.strip()
-        where.append(or_(*(FoldedContains(column, needle) for column in TEXT_COLUMNS)))
+        where.append(or_(*(_text_in(column, needle) for column in TEXT_COLUMNS)))
     return where
+
+
+def _text_in(column: Any, needle: str) -> ColumnElement[bool]:
+    found: ColumnElement[bool] = FoldedContains(column, needle)
+    if column is E.details:
+        return and_(E.action != RECORDED_QUERY_ACTION, found)
+    return found
 
 
 def _person_conditions(f: EventFilter, name: str, email: Any) -> list[ColumnElement[bool]]:

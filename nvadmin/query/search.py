@@ -112,8 +112,10 @@ class Search:
 
 
 def relative_range(spec: str, now: datetime | None = None) -> datetime:
+    """Where ``last:<spec>`` (``24h``, ``7d``) starts; ValueError for anything else,
+    ``0h`` and ``0d`` included (an empty range would always say "nothing found")."""
     match = _RELATIVE.match(spec)
-    if not match:
+    if not match or int(match.group(1)) == 0:
         raise ValueError(f"not a relative range: {spec!r}")
     amount, unit = int(match.group(1)), match.group(2)
     span = timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
@@ -206,12 +208,14 @@ def parse(text: str, zone: tzinfo = UTC) -> Search:
             if token.negate:
                 raise SearchError(f"{q}: cannot be excluded", token.start, token.end)
             if q == "last":
-                if not _RELATIVE.match(token.value.lower()) or int(token.value[:-1]) == 0:
+                try:
+                    relative_range(token.value.lower())
+                except ValueError:
                     raise SearchError(
                         "last: takes hours or days, e.g. last:24h or last:7d",
                         token.value_start,
                         token.end,
-                    )
+                    ) from None
                 if last is not None:
                     raise SearchError("last: is given twice", token.start, token.end)
                 last, last_token = token.value.lower(), token

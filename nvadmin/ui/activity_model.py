@@ -37,7 +37,6 @@ from PySide6.QtGui import QIcon
 from sqlalchemy import Engine
 
 from nvadmin.audit import access_log
-from nvadmin.db import routing
 from nvadmin.db.taxonomy import Category
 from nvadmin.errors import DatabaseUnavailable
 from nvadmin.identity import StaffIdentity
@@ -344,17 +343,19 @@ class ActivityModel(QAbstractTableModel):
             if generation != self._generation:
                 control.token.cancel()
             control.token.check()
-            source = read
             if log_view:
                 # In the worker, before the page: the view event is committed on the primary
                 # first (no event, no rows), and it is part of what is shown.
                 try:
-                    access_log.record_view(engine, identity, event_filter)
+                    # Read from a standby once it holds the record: the server shows the
+                    # session a workspace's rows only after it (and it is shown itself
+                    # with "Show log access").
+                    source = access_log.recorded_view(engine, read, identity, event_filter)
                 except DatabaseUnavailable:
                     unrecorded.append(True)  # the rows of the query before go too
                     raise
-                if event_filter.include_log_access:
-                    source = routing.including_own_writes(read, engine)
+            else:  # the same search again (a sort): its workspaces are open already
+                source = access_log.opened_for(engine, read, identity, event_filter, "browse")
             pager = EventPager(source, identity, event_filter, sort, page_size=size)
             return pager.first(control.token)
 

@@ -285,8 +285,11 @@ class Compliance:
             description=describe_filter(event_filter, names, host.display_zone()),
         )
         engine, identity = host.context.read_engine, host.identity
+        writer = host.context.write_engine
         count = Job(
-            lambda control: count_matching(engine, identity, event_filter, control.token),
+            lambda control: count_matching(
+                engine, identity, event_filter, control.token, write_engine=writer
+            ),
             name="case file event count",
         )
         # Bound methods: a dialog closed (and deleted) before the count is simply not told.

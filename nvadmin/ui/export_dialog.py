@@ -105,9 +105,11 @@ class MatchCounter(QObject):
         identity: StaffIdentity,
         source: Callable[[], EventFilter | None],
         parent: QObject,
+        write_engine: Engine | None = None,
     ) -> None:
         super().__init__(parent)
         self._engine, self._identity, self._source = engine, identity, source
+        self._write_engine = write_engine or engine  # records the view counting may need
         self._generation = 0
         self._job: Job | None = None
         self._timer = QTimer(self)
@@ -136,9 +138,11 @@ class MatchCounter(QObject):
             self.counted.emit(None)
             return
         generation = self._generation
-        engine, identity = self._engine, self._identity
+        engine, identity, writer = self._engine, self._identity, self._write_engine
         job = Job(
-            lambda control: count_matching(engine, identity, event_filter, control.token),
+            lambda control: count_matching(
+                engine, identity, event_filter, control.token, write_engine=writer
+            ),
             name="export row count",
         )
         job.succeeded.connect(lambda count: self._on_count(generation, count))
@@ -180,6 +184,7 @@ class ExportDialog(FormDialog):
         folder: Path | None = None,
         parent: QWidget | None = None,
         read_position: Callable[[], ServerPosition | None] | None = None,
+        write_engine: Engine | None = None,
     ) -> None:
         super().__init__(
             parent, title="Export activity to CSV", name="exportDialog", error_name="exportError"
@@ -202,7 +207,9 @@ class ExportDialog(FormDialog):
         self.workspaces: list[WorkspaceInfo] = []
 
         self._build()
-        self.counter = MatchCounter(engine, identity, self._filter_to_count, self)
+        self.counter = MatchCounter(
+            engine, identity, self._filter_to_count, self, write_engine=write_engine
+        )
         self.counter.said.connect(self.count_label.setText)
         self.counter.counted.connect(self._on_counted)
         self._prefill()

@@ -407,6 +407,7 @@ class ExportFeature(QObject):
         dialog = ExportDialog(
             context.read_engine,
             host.identity,
+            write_engine=context.write_engine,
             initial_filter=initial,
             workspace=host.current_workspace(),
             display_zone=host.display_zone().key,

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy import Engine
 
 from nvadmin.analysis.flags.catalog import RULES
 from nvadmin.analysis.flags.evaluation import evaluate, set_working_hours
@@ -320,9 +321,15 @@ class InsightsWindow(QWidget):
         read_only = self.read_only
         bucket = BUCKET_CHOICES[self.bucket_box.currentIndex()][1]
 
+        def opened() -> Engine:
+            # Browsing has recorded a view of these workspaces (else one is recorded now).
+            if read_only:
+                return read
+            return access_log.opened_for(engine, read, identity, event_filter, "insights")
+
         def charts(control: JobControl) -> Insights:
             result = compute(
-                read,
+                opened(),
                 identity,
                 event_filter,
                 zone,
@@ -341,7 +348,7 @@ class InsightsWindow(QWidget):
 
             def run_flags(control: JobControl) -> FlagReport:
                 return evaluate(
-                    read,
+                    opened(),
                     identity,
                     event_filter,
                     thresholds,

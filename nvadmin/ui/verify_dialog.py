@@ -253,6 +253,7 @@ class VerifyDialog(QDialog):
                 start, end = day_range(first, last, workspace.timezone)
 
             engine, independent = self.read_engine, self.independent.isChecked()
+            writer = self.engine
 
             def work(control: JobControl) -> list[Verification]:
                 return [
@@ -268,6 +269,7 @@ class VerifyDialog(QDialog):
                         progress=control.progress,
                         cancel=control.token,
                         independent=independent,
+                        write_engine=writer,
                     )
                 ]
 

@@ -81,8 +81,10 @@ def test_reads_hit_the_standby_and_the_view_event_the_primary_first(
 
     event.listen(context.read_engine, "before_cursor_execute", before)
     event_filter = EventFilter(workspace_ids=(workspace,), include_log_access=False)
-    access_log.record_view(context.write_engine, identity, event_filter)
-    page = EventPager(context.read_engine, identity, event_filter).first()
+    read = access_log.recorded_view(context.write_engine, context.read_engine, identity,
+                                    event_filter)  # fmt: skip
+    assert read is context.read_engine  # once it has replayed the view: it opens the log
+    page = EventPager(read, identity, event_filter).first()
     assert len(page.rows) == EVENTS
     assert seen_at_first_read == [1]
     assert count_events(primary_url, "activity_log.view") == 1
@@ -107,7 +109,9 @@ def test_standby_stopped_mid_browse_falls_back_to_the_primary_with_a_notice(
     notices: list[str] = []
     context.add_notice_listener(notices.append)
     event_filter = EventFilter(workspace_ids=(workspace,), include_log_access=False)
-    pager = EventPager(context.read_engine, identity, event_filter, page_size=10)
+    read = access_log.recorded_view(context.write_engine, context.read_engine, identity,
+                                    event_filter)  # fmt: skip
+    pager = EventPager(read, identity, event_filter, page_size=10)
     first = pager.first()
     assert answering(context.read_engine)[0] is True
     pg_pair.standby.stop()
@@ -338,6 +342,8 @@ def test_insights_flags_reports_case_files_and_verification_read_the_standby(
     read, write_engine = context.read_engine, context.write_engine
     # Without log access events: the report's own view event may or may not be replayed yet.
     event_filter = EventFilter(workspace_ids=(workspace,), include_log_access=False)
+    # Browsing opens the workspace's log to the session (a view recorded on the primary).
+    assert access_log.recorded_view(write_engine, read, identity, event_filter) is read
     assert compute(read, identity, event_filter, "UTC").event_filter.workspace_ids
     assert evaluate(read, identity, event_filter).results
     report = user_activity_report(
@@ -345,7 +351,7 @@ def test_insights_flags_reports_case_files_and_verification_read_the_standby(
         start=None, end=None, write_engine=write_engine,
     )  # fmt: skip
     assert report.row_count == EVENTS
-    assert verify_workspace(read, identity, workspace).intact
+    assert verify_workspace(read, identity, workspace, write_engine=write_engine).intact
     summary = create_case_file(
         read, identity, event_filter, tmp_path / "case", "correct horse battery staple",
         source="test", write_engine=write_engine,
@@ -353,7 +359,7 @@ def test_insights_flags_reports_case_files_and_verification_read_the_standby(
     assert summary.events == EVENTS
     assert context.read_route is not None and context.read_route.notice is None
     assert answering(read) == (True, port_of(standby_url))
-    assert count_events(primary_url, "activity_log.view") == 1  # the report's
+    assert count_events(primary_url, "activity_log.view") == 2  # the browse's, the report's
     assert count_events(primary_url, "activity_log.export") == 1  # the case file's
 
 

@@ -201,4 +201,13 @@ def test_compliance_login_verifies_a_chain(owner: Engine) -> None:
     assert reviewer.engine is not None
     result = verify_workspace(reviewer.engine, reviewer.identity, workspace)
     reviewer.engine.dispose()
-    assert result.intact and result.events_verified == 30
+    # the 30 events, and the view the reviewer recorded to open the workspace's log
+    assert result.intact and result.events_verified == 31
+    with owner.connect() as connection:
+        last = connection.execute(
+            text("SELECT action, actor_email, details FROM activity_events "
+                 "WHERE workspace_id = :w ORDER BY seq DESC LIMIT 1"),
+            {"w": workspace},
+        ).one()  # fmt: skip
+    assert last[:2] == ("activity_log.view", "casey@n.example")
+    assert '"purpose":"verify"' in last.details

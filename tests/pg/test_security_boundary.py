@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -232,7 +235,10 @@ def test_a_session_without_its_code_reads_nothing(site: Site) -> None:
             {"c": code},
         ).scalar()
     assert status == "ok"
-    assert scalar(raw, "SELECT count(*) FROM activity_events") > 0  # type: ignore[operator]
+    assert scalar(raw, "SELECT count(*) FROM workspaces") > 0  # type: ignore[operator]
+    record(raw, site.workspace)  # and a workspace's events once the access is on record
+    assert scalar(raw, "SELECT count(*) FROM activity_events WHERE workspace_id = :w",
+                  w=site.workspace) > 0  # type: ignore[operator]  # fmt: skip
     # the same code again, on another connection, is refused (no replay)
     again = site.login(site.totp_email)
     with again.begin() as connection:
@@ -453,3 +459,253 @@ def test_hostile_values_are_refused_by_name(
     assert said in message
     after = scalar(site.owner, "SELECT count(*) FROM activity_events")
     assert after == before + 1  # only this sign-in's own event
+
+
+# -- 6. reading the log is recorded; code guesses count through a rollback (0009) ---------
+# Found with psql as a staff login: a signed-in session read every workspace's events with no
+# log entry, and a TOTP account's codes could be tried in a loop of rolled-back sign-ins.
+
+UNOPENED = "read only after the access is recorded"
+
+
+def record(engine: Engine, workspace: int, resource_id: str | None = None) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT nvadmin_record_access(:w, 'activity_log.view', '{}', "
+                 "'activity_log', :r, 'psql')"),
+            {"w": workspace, "r": resource_id or str(workspace)},
+        )  # fmt: skip
+
+
+def copy_rows(engine: Engine, query: str) -> int:
+    """``\\copy (query) to ...`` as psql does it: the rows COPY streams."""
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
+            return sum(bytes(chunk).count(b"\n") for chunk in copy)
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_session_reads_a_workspace_only_after_recording_the_access(
+    site: Site, role: Role
+) -> None:
+    engine = site.sign_in(role)
+    views = "SELECT count(*) FROM activity_events WHERE action = 'activity_log.view'"
+    before = scalar(site.owner, views)
+    assert UNOPENED in refused(engine, "SELECT count(*) FROM activity_events")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=UNOPENED):
+        copy_rows(engine, "SELECT * FROM activity_events")
+    assert UNOPENED in refused(
+        engine, "SELECT count(*) FROM activity_events WHERE workspace_id = :w", w=site.workspace
+    )
+    assert scalar(site.owner, views) == before  # nothing was read, nothing to record
+
+    record(engine, site.workspace)
+    # that workspace's rows, and only on the record: the view names the login as its actor
+    assert copy_rows(engine, f"SELECT * FROM activity_events WHERE workspace_id = "
+                     f"{site.workspace}") == 6  # fmt: skip
+    actor = scalar(site.owner, "SELECT actor_email FROM activity_events WHERE workspace_id = :w "
+                   "ORDER BY seq DESC LIMIT 1", w=site.workspace)  # fmt: skip
+    assert actor == site.emails[role]
+    # every other workspace (the staff workspace's sign-ins) is still closed
+    assert UNOPENED in refused(engine, "SELECT count(*) FROM activity_events")
+
+
+def test_only_an_admin_opens_every_workspace_at_once(site: Site) -> None:
+    staff_workspace = int(scalar(site.owner, "SELECT id FROM workspaces WHERE slug = :s",
+                                 s=SYSTEM_WORKSPACE_SLUG))  # type: ignore[arg-type]  # fmt: skip
+    support = site.sign_in(Role.SUPPORT)
+    message = refused(
+        support,
+        "SELECT nvadmin_record_access(:w, 'activity_log.view', '{}', 'activity_log', 'all', NULL)",
+        w=staff_workspace,
+    )
+    assert "only an admin reads every workspace" in message
+    assert UNOPENED in refused(support, "SELECT count(*) FROM activity_events")
+    admin = site.sign_in(Role.ADMIN)
+    record(admin, staff_workspace, "all")
+    total = scalar(site.owner, "SELECT count(*) FROM activity_events")
+    assert scalar(admin, "SELECT count(*) FROM activity_events") == total
+
+
+def test_the_workspace_stays_open_only_to_the_session_that_recorded_it(site: Site) -> None:
+    first = site.sign_in(Role.SUPPORT)
+    record(first, site.workspace)
+    assert scalar(first, "SELECT count(*) FROM activity_events WHERE workspace_id = :w",
+                  w=site.workspace) == 6  # fmt: skip
+    second = site.sign_in(Role.SUPPORT)  # the same login, another sign-in
+    assert UNOPENED in refused(
+        second, "SELECT count(*) FROM activity_events WHERE workspace_id = :w", w=site.workspace
+    )
+    with first.begin() as connection:
+        connection.execute(text("SELECT nvadmin_sign_out('explicit', NULL, NULL)"))
+    assert scalar(first, "SELECT count(*) FROM activity_events WHERE workspace_id = :w",
+                  w=site.workspace) == 0  # fmt: skip
+
+
+def _wrong_code(secret: str) -> str:
+    """A code no step around now accepts."""
+    now = datetime.now(UTC).timestamp()
+    near = {totp.code_at(secret, now + 30 * step) for step in (-2, -1, 0, 1, 2)}
+    return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in near)
+
+
+def _sign_in_status(connection: Any, code: str) -> str:
+    return str(
+        connection.execute(
+            text("SELECT status FROM nvadmin_sign_in(NULL, :c, 'sign_in', false, NULL, 'psql')"),
+            {"c": code},
+        ).scalar()
+    )
+
+
+def test_code_guesses_rolled_back_still_count_toward_the_lock(site: Site) -> None:
+    raw = site.login(site.totp_email)  # the password is right; the code is being guessed
+    wrong = _wrong_code(site.totp_secret)
+    with raw.connect() as connection:
+        for _ in range(8):  # more than max_failed_sign_ins, each undone
+            transaction = connection.begin()
+            assert _sign_in_status(connection, wrong) == "refused"
+            transaction.rollback()
+        # the right code now: refused unchecked, the guesses counted though none was kept
+        code = totp.code_at(site.totp_secret, datetime.now(UTC).timestamp())
+        transaction = connection.begin()
+        assert _sign_in_status(connection, code) == "refused"
+        transaction.rollback()
+    assert scalar(raw, "SELECT count(*) FROM workspaces") == 0
+    assert scalar(site.owner, "SELECT count(*) FROM staff_sessions s JOIN staff t ON "
+                  "t.id = s.staff_id WHERE t.email = :e", e=site.totp_email) == 0  # fmt: skip
+    # an admin's unlock gives the account its codes back
+    with site.owner.begin() as connection:
+        connection.execute(
+            text("SELECT nvadmin_manage_staff('unlock', :e, NULL, NULL, NULL, NULL)"),
+            {"e": site.totp_email},
+        )
+    with raw.begin() as connection:
+        assert _sign_in_status(connection, code) == "ok"
+
+
+def test_a_server_side_brute_force_loop_finds_no_code(site: Site) -> None:
+    """The loop found with psql: each guess in a block whose failure is undone."""
+    raw = site.login(site.totp_email)
+    with raw.begin() as connection:
+        connection.execute(
+            text(
+                """
+                DO $$ DECLARE st text; c int := 0; BEGIN
+                  WHILE c < 3000 LOOP
+                    BEGIN
+                      SELECT status INTO st FROM nvadmin_sign_in(
+                          NULL, lpad(c::text, 6, '0'), 'sign_in', false, NULL, 'psql');
+                      IF st = 'ok' THEN RAISE EXCEPTION 'found %', c USING ERRCODE = 'P0002';
+                      END IF;
+                      RAISE EXCEPTION 'undo' USING ERRCODE = 'P0001';
+                    EXCEPTION WHEN SQLSTATE 'P0001' THEN NULL;
+                    END;
+                    c := c + 1;
+                  END LOOP;
+                END $$
+                """
+            )
+        )
+    checks = scalar(
+        site.owner,
+        "SELECT last_value FROM nvadmin_code_checks_"
+        + str(scalar(site.owner, "SELECT id FROM staff WHERE email = :e", e=site.totp_email)),
+    )
+    assert checks == 3000  # every guess was counted, and past the fifth none was checked
+
+
+def test_event_details_must_be_a_json_object(site: Site) -> None:
+    engine = site.sign_in(Role.SUPPORT)
+    for details in ("[1]", '"text"', "42", "null"):
+        message = refused(
+            engine,
+            "SELECT nvadmin_record_access(:w, 'activity_log.export', :d, NULL, NULL, NULL)",
+            w=site.workspace,
+            d=details,
+        )
+        assert "must be a JSON object" in message, details
+
+
+def test_a_second_factor_turned_on_ends_sessions_and_remember_tokens(site: Site) -> None:
+    email = site.emails[Role.SUPPORT]
+    session = ServerAuthenticator(make_url(site.url)).sign_in(email, PASSWORD, remember=True)
+    assert session.remember_token
+    with site.owner.begin() as connection:
+        connection.execute(
+            text("SELECT nvadmin_manage_staff('set_totp', :e, NULL, NULL, NULL, :s)"),
+            {"e": email, "s": totp.new_secret()},
+        )
+    assert scalar(session.engine, "SELECT nvadmin_session_verified()") is False
+    with site.login(email).begin() as connection:
+        status = connection.execute(
+            text("SELECT status FROM nvadmin_sign_in(NULL, NULL, 'sign_in', false, :t, NULL)"),
+            {"t": session.remember_token},
+        ).scalar()
+    assert status == "code_required"  # the token no longer stands in for the new factor
+
+
+def test_changing_working_hours_is_recorded_in_the_workspace_log(site: Site) -> None:
+    compliance = site.sign_in(Role.COMPLIANCE)
+    with compliance.begin() as connection:
+        connection.execute(
+            text("SELECT nvadmin_set_working_hours(:w, 0, 24)"), {"w": site.workspace}
+        )
+    event = (
+        site.owner.connect()
+        .execute(
+            text("SELECT action, actor_email, details FROM activity_events WHERE workspace_id = :w "
+                 "ORDER BY seq DESC LIMIT 1"),
+            {"w": site.workspace},
+        )
+        .one()
+    )  # fmt: skip
+    assert event.action == "activity_log.working_hours_changed"
+    assert event.actor_email == site.emails[Role.COMPLIANCE]
+    assert json.loads(event.details) == {
+        "work_day_start": 0, "work_day_end": 24, "was_work_day_start": 7, "was_work_day_end": 19
+    }  # fmt: skip
+    assert verify.verify_workspace(site.owner, command_line_operator(), "riverside").intact
+
+
+def test_an_owner_that_is_not_a_superuser_lets_staff_sign_in(
+    pg_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tables' owner with CREATEROLE only, as the README sets it up: the sign-in functions
+    read the connection's start time, which PostgreSQL shows that owner only once
+    ``db roles`` has given it pg_read_all_stats; before, nobody could sign in."""
+    tag = uuid.uuid4().hex[:8]
+    owner_login, database = f"owner_{tag}", f"nvadmin_o_{tag}"
+    server = make_url(pg_server_url)
+    admin = make_engine(server.set(database="postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {owner_login} LOGIN CREATEROLE PASSWORD 'pw'")
+        connection.exec_driver_sql(f"CREATE DATABASE {database} OWNER {owner_login}")
+    with make_engine(server.set(database=database)).begin() as connection:
+        connection.exec_driver_sql("CREATE EXTENSION pgcrypto")  # as a superuser installs it
+    url = server.set(database=database, username=owner_login, password="pw")
+    owned = url.render_as_string(hide_password=False)
+    email = f"staff-{tag}@n.example"
+    try:
+        monkeypatch.setattr("sys.stdin", io.StringIO(""))
+        assert main(["--database", owned, "db", "upgrade"]) == 0
+        assert main(["--database", owned, "db", "roles"]) == 0
+        owner = make_engine(url)
+        accounts.add_staff(owner, command_line_operator(), email, PASSWORD, Role.SUPPORT)
+        owner.dispose()
+        session = ServerAuthenticator(url.set(username=None, password=None)).sign_in(
+            email, PASSWORD
+        )
+        with session.engine.connect() as first, session.engine.connect() as second:
+            assert first.execute(text("SELECT nvadmin_session_verified()")).scalar()
+            assert second.execute(text("SELECT nvadmin_session_verified()")).scalar()
+        session.engine.dispose()
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{email}"')
+            connection.exec_driver_sql(f"DROP ROLE IF EXISTS {owner_login}")
+        admin.dispose()

@@ -42,10 +42,20 @@ def test_weak_hash_is_flagged_for_upgrade() -> None:
     assert not passwords.needs_rehash(passwords.hash_password("a long enough password"))
 
 
-@pytest.mark.parametrize("password", ["short", "           ", "x" * 300])
+# Bytes that are not UTF-8, piped in (``printf '\\xff\\xfe'``), as Python reads them.
+NOT_UTF8 = b"\xff\xfe".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("password", ["short", "           ", "x" * 300, NOT_UTF8 * 6])
 def test_password_policy_rejects(password: str) -> None:
     with pytest.raises(UserError):
         passwords.check_policy(password)
+
+
+def test_a_password_that_is_not_utf8_is_wrong_not_an_error() -> None:
+    stored = passwords.hash_password("a long enough password")
+    assert passwords.verify_password(stored, NOT_UTF8) is False
+    assert passwords.verify_password(stored, "a long enough password") is True
 
 
 def test_totp_accepts_current_and_neighbour_steps_only() -> None:

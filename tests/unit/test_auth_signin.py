@@ -112,6 +112,22 @@ def test_same_message_for_unknown_wrong_locked_disabled(
 
 
 @LOCAL_CLOCK
+def test_a_password_that_is_not_utf8_is_counted_and_recorded(
+    engine: Engine, auth: Authenticator
+) -> None:
+    """Bytes that are not UTF-8 piped in (``printf '\\xff\\xfe' | nvadmin export ...``) reach
+    Python as lone surrogates: a wrong password like any other, never an encoding error."""
+    add(engine)
+    not_utf8 = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    assert refused(auth, "ana@nvadmin.example", not_utf8) == SIGN_IN_REFUSED
+    assert refused(auth, "nobody@nvadmin.example", not_utf8) == SIGN_IN_REFUSED
+    with Session(engine) as session:
+        assert session.execute(select(Staff.failed_attempts)).scalar_one() == 1
+    reasons = [e.failure_reason for e in staff_events(engine)]
+    assert reasons == ["wrong_password", "unknown_account"]
+
+
+@LOCAL_CLOCK
 def test_five_failures_lock_for_fifteen_minutes_then_unlock(
     engine: Engine, auth: Authenticator, clock: Clock
 ) -> None:

@@ -192,6 +192,22 @@ def test_a_flipped_byte_opens_nothing(
     assert not isinstance(caught.value, container.WrongPassphrase)
 
 
+def test_a_damaged_page_is_said_once_by_nvadmin_not_by_sqlcipher(
+    engine: Engine, clinic: int, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """SQLCipher printed its own lines on stderr ("ERROR CORE sqlcipher_page_cipher: hmac
+    check failed for pgno=1") beside nvadmin's message."""
+    path = make(engine, clinic, tmp_path / "c").path
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0x01  # in the first page
+    path.write_bytes(bytes(data))
+    capfd.readouterr()
+    with pytest.raises(container.CaseFileError) as caught:
+        open_case_file(path, PASSPHRASE)
+    assert str(caught.value) == encrypted.PAGE_FAILURE
+    assert capfd.readouterr() == ("", "")
+
+
 # How every page of a case file gets checked: by a helper process (nvadmin started again)
 # while the chains are walked, or here when the helper cannot start or fails.
 PAGE_CHECKERS = {

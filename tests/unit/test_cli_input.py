@@ -9,7 +9,10 @@ file names were echoed bare, and one ``--events`` value grew the process to 20.9
 from __future__ import annotations
 
 import io
+import os
 import resource
+import socket
+import stat
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -210,3 +213,84 @@ def test_flags_csv_refuses_to_replace_a_file_without_force(
     assert code in (0, 1) and err == ""  # 1: something is flagged
     replaced = existing.read_text(encoding="utf-8-sig")
     assert replaced.startswith("flag,flag_title,workspace,")
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_user_is_refused_not_read_as_every_member(
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    """``--user ""`` matched every member (every name starts with the empty text) and exported
+    the whole workspace."""
+    code, err = run(monkeypatch, capsys, *export(database, tmp_path, "--user", value))
+    assert_names_the_option(code, err, "--user", "not a blank")
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("ending", ["/", "/."])
+def test_an_output_ending_like_a_folder_is_refused(
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ending: str,
+) -> None:
+    """``--output new/`` wrote a file named ``new``."""
+    argv = export(database, tmp_path, "--output", f"{tmp_path / 'new'}{ending}")
+    code, err = run(monkeypatch, capsys, *argv)
+    assert_names_the_option(code, err, "--output", "ends like a folder; name a file")
+    assert not (tmp_path / "new").exists()
+
+
+def make_special_file(folder: Path, kind: str) -> Path:
+    """A file of ``kind`` that is not a regular file, made in ``folder`` (a test never aims
+    an export at the system's own /dev/null: a regression would replace it)."""
+    path = folder / kind.replace(" ", "-")
+    if kind == "FIFO":
+        os.mkfifo(path)
+    elif kind == "symbolic link":
+        path.symlink_to(folder / "kept.csv")
+    elif kind == "socket":
+        with socket.socket(socket.AF_UNIX) as listening:
+            listening.bind(str(path))
+    else:
+        try:  # the kernel's null device, as /dev/null is
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("making a device node needs root")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "symbolic link", "socket", "device"])
+def test_force_replaces_only_a_regular_file(
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    """``--force`` renamed the export over whatever had the name: a FIFO or a device became
+    a regular file, and a link was replaced instead of the file it points to."""
+    target = tmp_path / "kept.csv"
+    target.write_text("keep me\n", encoding="utf-8")
+    output = make_special_file(tmp_path, kind)
+    argv = [*export(database, tmp_path, "--output", str(output)), "--force"]
+    code, err = run(monkeypatch, capsys, *argv)
+    assert_names_the_option(code, err, "--output", f"is a {kind}", "only regular files")
+    assert not stat.S_ISREG(os.lstat(output).st_mode)
+    assert target.read_text(encoding="utf-8") == "keep me\n"
+
+
+@pytest.mark.parametrize("last", ["0h", "0d", "00h"])
+def test_flags_refuse_an_empty_last_range(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], last: str
+) -> None:
+    """``--last 0h`` ran over no time at all and said "nothing flagged"; the search bar's
+    ``last:0h`` was already refused, by the same rule now."""
+    argv = ["--database", database, "flags", "--workspace", "riverside", "--quiet"]
+    code, err = run(monkeypatch, capsys, *argv, "--last", last)
+    assert code == 1
+    assert err.strip() == f"nvadmin: --last takes hours or days, e.g. 24h or 7d, not '{last}'"

@@ -33,6 +33,7 @@ GLOBAL_TABLES = {
     "staff_sign_in_attempts": "coordinator: the sign-in gate's attempts (PostgreSQL only)",
     "staff_sessions": "coordinator: signed-in staff sessions (PostgreSQL only)",
     "staff_session_backends": "coordinator: the server connections of a session",
+    "staff_read_grants": "coordinator: the workspaces a session has opened (PostgreSQL only)",
     # Settings of the whole database (security policy, demo flag, request due days).
     "nvadmin_meta": "reference table: settings of the whole database",
     "alembic_version": "coordinator: the schema revision",

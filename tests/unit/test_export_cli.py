@@ -140,3 +140,47 @@ def test_unknown_workspace(
     )  # fmt: skip
     assert code == 1
     assert "no workspace 'nowhere' in this database (workspaces: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("database", ["missing", "empty"])
+def test_a_database_without_the_schema_is_named(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    database: str,
+) -> None:
+    """It said "no such table: staff", where every other command says what to do."""
+    path = tmp_path / f"{database}.sqlite3"
+    if database == "empty":
+        path.touch()
+    code = run(
+        monkeypatch, f"sqlite:///{path}", PASSWORD + "\n",
+        "--workspace", "riverside", "--from", "2025-03-01", "--to", "2025-03-02",
+        "--ticket", "T", "--output", str(tmp_path / "x.csv"), "--staff", "sam@nvadmin.example",
+        "--password-stdin",
+    )  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "nvadmin: the database is empty: run `nvadmin db upgrade` first\n"
+    )
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_password_that_is_not_utf8_text_is_one_line(
+    workspace: int,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Read strictly (a UTF-8 locale), such a password was Python's "'utf-8' codec can't
+    decode byte 0xff"; read with surrogates (the C locale), see test_auth_signin."""
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe\n"), encoding="utf-8"))
+    code = main(
+        ["--database", db_url, "export", "--workspace", "riverside", "--from", "2025-03-01",
+         "--to", "2025-03-02", "--ticket", "T", "--output", str(tmp_path / "x.csv"),
+         "--staff", "sam@nvadmin.example", "--password-stdin"]
+    )  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().err == "nvadmin: standard input is not UTF-8 text\n"
+    assert not (tmp_path / "x.csv").exists()

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import dataclasses
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -35,7 +36,9 @@ from sqlalchemy.engine import make_url
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
 from nvadmin.errors import DatabaseUnavailable, UserError
+from nvadmin.export import manifest as manifests
 from nvadmin.export import profiles, service
+from nvadmin.export.evidence import package_export
 from nvadmin.export.formats import FileFormat
 from nvadmin.export.manifest import file_sha256
 from nvadmin.export.service import ExportRequest, export_csv
@@ -557,6 +560,63 @@ def test_real_full_disk(engine: Engine, tiny_disk: Path) -> None:
     ws = seed(engine, 600)  # ~200 KB of CSV on a 64 KiB disk
     with pytest.raises(ExportWriteError, match="disk is full"):
         export_csv(engine, CLEO, export_request(tiny_disk / "full.csv", ws))
+    assert list(tiny_disk.iterdir()) == []
+
+
+def delivered_export(folder: Path, size: int) -> Path:
+    """An export as package-export finds it: a file and its manifest (unsigned), the file
+    random enough that its package is about ``size`` bytes too."""
+    path = folder / "t.csv"
+    path.write_text(
+        "\n".join(f"{i},{random.randbytes(48).hex()}" for i in range(size // 100)),
+        encoding="utf-8",
+    )
+    manifest = {"format": manifests.FORMAT, "sha256": file_sha256(path), "rows": size // 100}
+    manifests.manifest_path_for(path).write_text(json.dumps(manifest), encoding="utf-8")
+    return path
+
+
+def test_a_package_on_a_full_disk_fails_in_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package was written through its own temporary file: a full disk showed Python's
+    OSError, then "Exception ignored in ZipFile.__del__" and a traceback."""
+    exported = delivered_export(tmp_path, 64 * 1024)
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    counter = FailAt(atomic._write, 0, errno.ENOSPC)
+    monkeypatch.setattr(atomic, "_write", counter)
+    package_export(exported, folder / "count.zip", {})
+    writes = counter.calls
+    assert writes > 5
+    (folder / "count.zip").unlink()
+    collected_failures: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", collected_failures.append)
+    failures = [("_write", n) for n in range(1, writes + 1)] + [("_fsync", 1)]
+    for name, n in failures:
+        monkeypatch.setattr(atomic, name, FailAt(getattr(os, name[1:]), n, errno.ENOSPC))
+        with pytest.raises(ExportWriteError) as caught:
+            package_export(exported, folder / "full.zip", {})
+        monkeypatch.setattr(atomic, name, getattr(os, name[1:]))
+        assert (
+            str(caught.value) == f"the disk is full: no space left in {folder}; no file was written"
+        )
+        gc.collect()
+        assert list(folder.iterdir()) == [], (name, n)
+    assert collected_failures == []
+
+
+def test_a_package_on_a_real_full_disk(tmp_path: Path, tiny_disk: Path) -> None:
+    exported = delivered_export(tmp_path, 200 * 1024)  # on a 64 KiB disk
+    done = subprocess.run(
+        [sys.executable, "-m", "nvadmin", "package-export", str(exported),
+         "--output", str(tiny_disk / "p.zip")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"nvadmin: the disk is full: no space left in {tiny_disk}; no file was written\n"
+    )
     assert list(tiny_disk.iterdir()) == []
 
 

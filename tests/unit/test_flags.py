@@ -441,3 +441,24 @@ def test_flags_command_names_an_unknown_workspace(
 ) -> None:
     assert _cli(planted_db, "--workspace", "nowhere", "--last", "7d", "--quiet") == 1
     assert "no workspace 'nowhere'" in capsys.readouterr().err
+
+
+def test_changing_working_hours_is_recorded_in_the_workspace_log(engine: Engine) -> None:
+    """Working hours decide what is "after hours", for past activity too: who changed them,
+    and from what, is in the workspace's own log (as the server records it for staff logins,
+    tests/pg/test_security_boundary.py)."""
+    ws = add_workspace(engine)
+    set_working_hours(engine, ADMIN, ws, 0, 24)
+    with engine.connect() as connection:
+        event = connection.execute(
+            select(ActivityEvent.action, ActivityEvent.actor_email, ActivityEvent.details)
+            .where(ActivityEvent.workspace_id == ws)
+            .order_by(ActivityEvent.seq.desc())
+            .limit(1)
+        ).one()
+    assert (event.action, event.actor_email) == ("activity_log.working_hours_changed", ADMIN.email)
+    assert json.loads(event.details) == {
+        "work_day_start": 0, "work_day_end": 24, "was_work_day_start": 7, "was_work_day_end": 19
+    }  # fmt: skip
+    with pytest.raises(UserError, match="does not exist"):
+        set_working_hours(engine, ADMIN, ws + 1000, 8, 18)

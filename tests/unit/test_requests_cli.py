@@ -237,3 +237,38 @@ def test_fulfil_and_deliver_with_a_package_print_the_passphrase_once_and_record_
                "--csv", str(report))[0] == 0  # fmt: skip
     body = report.read_text(encoding="utf-8-sig")
     assert digest in body and file_sha256(chosen) in body
+
+
+def test_disclosures_replace_a_file_only_with_force(
+    clinic: Engine,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The report was written over an existing file without a word."""
+    report = tmp_path / "disclosures.csv"
+    report.write_text("keep me\n", encoding="utf-8")
+    argv = ("disclosures", "--workspace", "riverside", "--csv", str(report))
+    code, out, err = run(monkeypatch, capsys, db_url, *argv)
+    assert code == 1 and out == ""
+    assert err == f"nvadmin: --csv: {report} already exists (give --force to replace it)\n"
+    assert report.read_text(encoding="utf-8") == "keep me\n"
+    code, out, err = run(monkeypatch, capsys, db_url, *argv, "--force")
+    assert (code, err) == (0, "")
+    assert report.read_text(encoding="utf-8-sig") != "keep me\n"
+    assert (report.stat().st_mode & 0o777) == 0o600  # written as every report is
+
+
+@pytest.mark.parametrize("arguments", [("list",), ("policy",), ("show", "1")])
+def test_a_database_without_the_schema_is_named(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arguments: tuple[str, ...],
+) -> None:
+    """It said "no such table: export_requests", where other commands say what to do."""
+    url = f"sqlite:///{tmp_path / 'missing.sqlite3'}"
+    code, _, err = run(monkeypatch, capsys, url, *arguments)
+    assert code == 1
+    assert err == "nvadmin: the database is empty: run `nvadmin db upgrade` first\n"

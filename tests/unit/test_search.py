@@ -159,6 +159,8 @@ TOKYO = ZoneInfo("Asia/Tokyo")
         ('hour:"\u2070\u2074\u2075"', "hour: is an hour of the day", '"\u2070\u2074\u2075"'),
         ("status:\u00b2\u2070\u2070", "status: is an HTTP status", "\u00b2\u2070\u2070"),
         ("last:\u0663h", "last: takes hours or days", "\u0663h"),
+        ("last:0h", "last: takes hours or days", "0h"),  # the rule `flags --last` uses too
+        ('user:" "', "not a blank", '" "'),  # a blank start of a name is every member's
     ],
 )
 def test_hostile_values_are_parse_errors(text: str, message: str, spot: str) -> None:

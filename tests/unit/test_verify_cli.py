@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,42 @@ def test_independent_verification_says_so_and_finds_the_same_break(
     out = capsys.readouterr().out
     assert "chain broken at event #900" in out and "altered" in out
     assert "899 events verified before the break" in out
+
+
+def test_the_public_key_replaces_a_file_only_with_force(
+    populated: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--export-public-key wrote over an existing file without a word."""
+    assert run(populated, "checkpoint", "--create-key") == 0
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me\n", encoding="utf-8")
+    capsys.readouterr()
+    assert run(populated, "checkpoint", "--export-public-key", str(existing)) == 1
+    assert capsys.readouterr().err == (
+        f"nvadmin: --export-public-key: {existing} already exists (give --force to replace it)\n"
+    )
+    assert existing.read_text(encoding="utf-8") == "keep me\n"
+    assert run(populated, "checkpoint", "--export-public-key", str(existing), "--force") == 0
+    assert existing.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+def test_the_public_key_into_a_read_only_folder_is_one_line(
+    populated: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It showed Python's "[Errno 30] Read-only file system: ..."."""
+    from nvadmin.files import atomic
+
+    def read_only(*args: object) -> int:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    assert run(populated, "checkpoint", "--create-key") == 0
+    capsys.readouterr()
+    monkeypatch.setattr(atomic, "_open", read_only)
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    assert run(populated, "checkpoint", "--export-public-key", str(folder / "signer.pem")) == 1
+    assert capsys.readouterr().err == f"nvadmin: {folder} is on a read-only file system\n"
+    assert list(folder.iterdir()) == []

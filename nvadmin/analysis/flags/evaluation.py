@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, update
@@ -24,10 +25,13 @@ from nvadmin.analysis.flags.catalog import RULES
 from nvadmin.analysis.flags.check import WorkspaceCheck
 from nvadmin.analysis.flags.report import Finding, FlagReport, FlagResult
 from nvadmin.analysis.insights import analytic, resolve_range
-from nvadmin.audit import server_events
+from nvadmin.audit import access_log, server_events
+from nvadmin.audit.chain import append_in
+from nvadmin.db import partitions
 from nvadmin.db.engine import translate
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
+from nvadmin.db.taxonomy import WORKING_HOURS_CHANGED
 from nvadmin.errors import UserError
 from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query.filters import EventFilter, where_clause
@@ -124,11 +128,26 @@ def set_working_hours(
     if server_events.is_staff_login(engine):  # PostgreSQL: the server checks and writes
         server_events.set_working_hours(engine, workspace_id, start, end)
         return
+    now = datetime.now(UTC)
+    partitions.ensure(engine, partitions.months_between(now, now))  # the event's month
     with engine.begin() as connection:
-        done = connection.execute(
+        before = connection.execute(
+            select(Workspace.work_day_start, Workspace.work_day_end).where(
+                Workspace.id == workspace_id, Workspace.is_system.is_(False)
+            )
+        ).first()
+        if before is None:
+            raise UserError(f"workspace {workspace_id} does not exist in this database")
+        connection.execute(
             update(Workspace)
             .where(Workspace.id == workspace_id)
             .values(work_day_start=start, work_day_end=end)
         )
-        if done.rowcount != 1:
-            raise UserError(f"workspace {workspace_id} does not exist in this database")
+        # As the server does (migration 0009): the change is in the workspace's own log.
+        details = {"work_day_start": start, "work_day_end": end,
+                   "was_work_day_start": before[0], "was_work_day_end": before[1]}  # fmt: skip
+        draft = access_log.staff_draft(
+            identity, WORKING_HOURS_CHANGED, details,
+            resource_type="workspace", resource_id=str(workspace_id),
+        )  # fmt: skip
+        append_in(connection, workspace_id, [replace(draft, occurred_at=now)])

@@ -797,27 +797,29 @@ END $$;
 """
 
 
+# Every nvadmin function resolves names in this schema only (no search_path hijacking). Run
+# again after any revision replaces a function: a replaced function loses its settings.
+SEARCH_PATH = r"""
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.pronamespace = current_schema()::regnamespace
+               AND p.proname LIKE 'nvadmin\_%'
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp',
+                       f, current_schema());
+    END LOOP;
+END $$
+"""
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(SQL.replace("__CATEGORIES__", _CATEGORIES))
-    # Every nvadmin function resolves names in this schema only (no search_path hijacking).
-    op.execute(
-        r"""
-        DO $$
-        DECLARE
-            f regprocedure;
-        BEGIN
-            FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-                     WHERE p.pronamespace = current_schema()::regnamespace
-                       AND p.proname LIKE 'nvadmin\_%'
-            LOOP
-                EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp',
-                               f, current_schema());
-            END LOOP;
-        END $$
-        """
-    )
+    op.execute(SEARCH_PATH)
 
 
 def downgrade() -> None:  # pragma: no cover - nvadmin never downgrades an audit database

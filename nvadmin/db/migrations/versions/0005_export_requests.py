@@ -451,24 +451,8 @@ def upgrade() -> None:
     ):
         # Until `nvadmin db roles` grants them, nobody but the owner runs these.
         op.execute(f"REVOKE ALL ON FUNCTION {name} FROM PUBLIC")
-    # As 0003: every nvadmin function resolves names in this schema only (a replaced
-    # function loses its settings, so all are set again).
-    op.execute(
-        r"""
-        DO $$
-        DECLARE
-            f regprocedure;
-        BEGIN
-            FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-                     WHERE p.pronamespace = current_schema()::regnamespace
-                       AND p.proname LIKE 'nvadmin\_%'
-            LOOP
-                EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp',
-                               f, current_schema());
-            END LOOP;
-        END $$
-        """
-    )
+    # As 0003: every nvadmin function resolves names in this schema only.
+    op.execute(_server_identity().SEARCH_PATH)
 
 
 def downgrade() -> None:  # pragma: no cover - nvadmin never downgrades an audit database
