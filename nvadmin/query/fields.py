@@ -649,7 +649,7 @@ PATIENT = EventField(
     "patient",
     "Patient",
     search=Searched(
-        ("patient",), E.patient_id, widget=Widget.LINE, placeholder="Patient id", example="P123"
+        ("patient",), E.patient_id, widget=Widget.LINE, placeholder="Patient id", example="P0300404"
     ),
     detail=lambda row, view: row.patient_id or "",
     table=Shown(

@@ -2,7 +2,7 @@
 
 Example::
 
-    user:alice@clinic.example action:chart.view patient:P123 after:2025-03-01
+    user:alice@clinic.example action:chart.view patient:P0300404 after:2025-03-01
     before:2025-03-31 outcome:failure -category:api "free text"
 
 Rules a reader can predict:

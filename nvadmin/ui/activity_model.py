@@ -241,9 +241,6 @@ class ActivityModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMN_TITLES[section].format(zone=zone_name(self._zone))
-        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[section] is fields.TIME:
-            # A long zone name runs past the column: keep "Time (America/…" readable.
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             title = self.headerData(section, orientation)
             if section not in SORT_KEY_OF:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
 from sqlalchemy import Engine
 
@@ -14,8 +14,8 @@ from nvadmin.analysis.reports import Report
 from nvadmin.export import requests
 from nvadmin.identity import StaffIdentity
 from nvadmin.query.workspaces import WorkspaceInfo, list_workspaces
+from nvadmin.ui.filter_bar import PATIENT_EXAMPLE
 from nvadmin.ui.form_dialog import FormDialog
-from nvadmin.ui.placement import fit_on_screen
 from nvadmin.ui.report_view import ReportView
 from nvadmin.workers.jobs import Job
 
@@ -51,7 +51,9 @@ class DisclosuresDialog(FormDialog):
         self.workspace_box.setAccessibleName("Workspace")
         form.addRow("&Workspace:", self.workspace_box)
         self.patient_edit = QLineEdit(self)
-        self.patient_edit.setPlaceholderText("optional: one patient's accounting, e.g. P-10234")
+        self.patient_edit.setPlaceholderText(
+            f"optional: one patient's accounting, e.g. {PATIENT_EXAMPLE}"
+        )
         self.patient_edit.setAccessibleName("Patient id (optional)")
         form.addRow("&Patient:", self.patient_edit)
         hint = QLabel(
@@ -117,7 +119,6 @@ class DisclosuresDialog(FormDialog):
         self.produce_button.setEnabled(True)
         view = ReportView(report, self.parentWidget())
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        fit_on_screen(view, QSize(1200, 800))
         view.destroyed.connect(lambda: setattr(self, "report_view", None))
         self.report_view = view
         self.accept()

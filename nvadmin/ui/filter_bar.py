@@ -41,6 +41,8 @@ from nvadmin.ui.palette import set_tone
 log = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 400
+# The example patient id every hint shows: the field registry's, the one its tests search for.
+PATIENT_EXAMPLE = SEARCHED["patient"].example
 _ANY_TIME = "any"
 _CUSTOM = "custom"
 
@@ -120,7 +122,8 @@ class FilterBar(QWidget):
         self.search_edit.setObjectName("search")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setPlaceholderText(
-            "Search (Ctrl+F): user:alice@clinic.example action:chart.view patient:P123 "
+            "Search (Ctrl+F): user:alice@clinic.example action:chart.view "
+            f"patient:{PATIENT_EXAMPLE} "
             "after:2025-03-01 before:2025-03-31 outcome:failure -category:api"
         )
         self.search_edit.returnPressed.connect(self.run_search_text)

@@ -20,6 +20,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QImage,
+    QKeyEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
@@ -54,6 +55,7 @@ from nvadmin.audit import access_log
 from nvadmin.files.atomic import write_file
 from nvadmin.identity import Permission
 from nvadmin.query.filters import EventFilter
+from nvadmin.query.paging import EventCount
 from nvadmin.query.search import Search, describe_scope, format_search
 from nvadmin.ui.features import FeatureHost
 from nvadmin.ui.insights_dashboard import ChartsDashboard, encode
@@ -166,6 +168,11 @@ class ThresholdsDialog(QDialog):
         if not hasattr(self, "open_spin"):
             return None
         return self.open_spin.value(), self.close_spin.value()
+
+
+def events(count: int) -> str:
+    """ "1 event", "2,000 events": the browser's own wording."""
+    return EventCount(count, exact=True).label()
 
 
 class InsightsWindow(QWidget):
@@ -388,7 +395,7 @@ class InsightsWindow(QWidget):
         self.insights = insights
         self.scope = describe_scope(insights.event_filter, insights.zone, self.workspace_label)
         self.header.setText(
-            f"<b>{self.workspace_label}</b> — {insights.total:,} events — "
+            f"<b>{self.workspace_label}</b> — {events(insights.total)} — "
             + self.scope.split(" · ", 1)[-1]
             + f" · bars per {insights.bucket.value}"
         )
@@ -416,7 +423,7 @@ class InsightsWindow(QWidget):
                 child = QTreeWidgetItem(
                     [
                         finding.subject,
-                        f"{finding.events:,} events",
+                        events(finding.events),
                         finding.day.isoformat(),
                         finding.detail,
                         finding.workspace,
@@ -591,6 +598,13 @@ class InsightsWindow(QWidget):
         self.header.setText("")
         self.explanation.setText("")
         self.hide()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # A window of its own, not a dialog, so Qt gives it no Escape: it closes as they do.
+        if event.matches(QKeySequence.StandardKey.Cancel):
+            self.close()
+            return
+        super().keyPressEvent(event)
 
     def closeEvent(self, event: Any) -> None:
         self.cancel()

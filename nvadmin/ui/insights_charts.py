@@ -35,6 +35,7 @@ from PySide6.QtWidgets import QGraphicsSimpleTextItem, QSizePolicy, QToolTip, QW
 from nvadmin.analysis.insights import WEEKDAYS, Insights
 from nvadmin.db.taxonomy import CATEGORY_LABELS, Category
 from nvadmin.query.filters import EventFilter
+from nvadmin.query.paging import EventCount
 from nvadmin.ui.palette import (
     CHART_CATEGORY_COLOURS,
     FAILED,
@@ -251,7 +252,7 @@ class ActivityChart(InsightChart):
         totals = [sum(column) for column in zip(*insights.activity.values(), strict=True)]
         for category, counts in insights.activity.items():
             tips = [
-                f"{category_label(category)}, {labels[i]}: {n:,} events "
+                f"{category_label(category)}, {labels[i]}: {EventCount(n, exact=True).label()} "
                 f"({share(n, totals[i])} of that {insights.bucket.value}) — click to show them"
                 for i, n in enumerate(counts)
             ]
@@ -563,7 +564,7 @@ class HeatMap(QWidget):
     def _describe(self, weekday: int, hour: int) -> str:
         return (
             f"{WEEKDAYS[weekday]} {hour:02d}:00-{hour + 1:02d}:00: "
-            f"{self.grid[weekday][hour]:,} events"
+            f"{EventCount(self.grid[weekday][hour], exact=True).label()}"
         )
 
     def request_cell(self, weekday: int, hour: int) -> EventFilter | None:

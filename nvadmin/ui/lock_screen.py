@@ -25,10 +25,17 @@ from PySide6.QtWidgets import (
 )
 
 from nvadmin.context import Context
+from nvadmin.errors import UserError
 from nvadmin.identity import StaffIdentity
 from nvadmin.ui.palette import set_tone
 from nvadmin.ui.placement import grow_to_fit
 from nvadmin.workers.jobs import Job, JobControl
+
+# Only the password is asked for here (the e-mail is the session's, no code is needed).
+UNLOCK_REFUSED = (
+    "Not unlocked: the password is wrong, or the account has been locked or disabled since "
+    "you signed in. Sign out and ask an admin if this keeps happening."
+)
 
 
 class LockScreen(QDialog):
@@ -119,11 +126,15 @@ class LockScreen(QDialog):
             if check is not None:
                 check(password)
                 return
-            from nvadmin.auth.signin import Authenticator
+            from nvadmin.auth.signin import Authenticator, SignInRefused
 
-            result = Authenticator(context.engine).sign_in(
-                email, password, purpose="unlock", proof=context.session_key
-            )
+            try:
+                result = Authenticator(context.engine).sign_in(
+                    email, password, purpose="unlock", proof=context.session_key
+                )
+            except SignInRefused:
+                # Sign-in's one answer names an e-mail and a code this screen never asked for.
+                raise UserError(UNLOCK_REFUSED) from None
             if result.engine is not None:
                 result.engine.dispose()  # the window's own connections rejoined nothing new
 

@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import QDate, QSize, Qt
+from PySide6.QtGui import QTextOption
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
     QDialog,
@@ -30,11 +31,15 @@ from nvadmin.files.atomic import write_file
 from nvadmin.pdf import page_layout, paged_document, pdf_bytes
 from nvadmin.query.localtime import day_range
 from nvadmin.ui.date_field import DateField
+from nvadmin.ui.filter_bar import PATIENT_EXAMPLE
 from nvadmin.ui.form_dialog import FormDialog
+from nvadmin.ui.placement import fit_on_screen
 
 log = logging.getLogger(__name__)
 # The start of a saved report's suggested file name, per kind of report.
 _FILE_KINDS = {PATIENT_ACCESS: "patient-access", DISCLOSURES: "disclosures"}
+# A report window's size where the screen has room for it.
+WANTED_SIZE = QSize(1200, 800)
 
 
 class ReportRequestDialog(FormDialog):
@@ -59,7 +64,7 @@ class ReportRequestDialog(FormDialog):
         self.subject = QLineEdit(subject, self)
         self.subject.setObjectName("reportSubject")
         if kind == PATIENT_ACCESS:
-            self.subject.setPlaceholderText("patient id, e.g. P-10234")
+            self.subject.setPlaceholderText(f"patient id, e.g. {PATIENT_EXAMPLE}")
             form.addRow("Patient:", self.subject)
         else:
             self.subject.setPlaceholderText("team member e-mail")
@@ -113,10 +118,12 @@ class ReportView(QDialog):
         self.setObjectName("reportView")
         self.setWindowTitle(report.title)
         self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
-        self.resize(1200, 800)
         self.browser = QTextBrowser(self)
         self.browser.setObjectName("reportBrowser")
         self.browser.setAccessibleName(report.title)
+        # Break lines between words only: an e-mail address is read whole, its column as
+        # wide as the address (Qt's default breaks a word anywhere to make columns narrow).
+        self.browser.setWordWrapMode(QTextOption.WrapMode.WordWrap)
         self.browser.setHtml(report.html())
         self.print_button = QPushButton("&Print…", self)
         self.pdf_button = QPushButton("Save as P&DF…", self)
@@ -135,6 +142,8 @@ class ReportView(QDialog):
         layout.addWidget(self.browser, 1)
         layout.addLayout(buttons)
         self.last_folder: Path | None = None
+        # What the report would like, cut to the screen: the buttons below it stay on it.
+        fit_on_screen(self, WANTED_SIZE)
 
     def suggested_name(self, suffix: str) -> str:
         kind = _FILE_KINDS.get(self.report.kind, "user-activity")

@@ -277,7 +277,8 @@ class RequestsPanel(QWidget):
         self.status_label = QLabel(self)
         self.status_label.setObjectName("requestsStatus")
         self.status_label.setWordWrap(True)
-        self.fulfil_button = QPushButton("&Fulfil… (Enter)", self)
+        # Alt+F and Alt+A belong to the window's File and Account menus.
+        self.fulfil_button = QPushButton("F&ulfil… (Enter)", self)
         self.deliver_button = QPushButton("Mark &delivered", self)
         self.package_button = QPushButton("&Package and mark delivered…", self)
         self.package_button.setToolTip(
@@ -296,7 +297,7 @@ class RequestsPanel(QWidget):
         self.report_view: ReportView | None = None
 
         filters = QHBoxLayout()
-        for caption, box in (("&Show:", self.status_box), ("&Assigned:", self.assignee_box)):
+        for caption, box in (("&Show:", self.status_box), ("Assi&gned:", self.assignee_box)):
             buddy_label = QLabel(caption, self)
             buddy_label.setBuddy(box)
             filters.addWidget(buddy_label)

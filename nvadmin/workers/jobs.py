@@ -79,7 +79,10 @@ class Job(QObject):
         except Cancelled:
             self.cancelled.emit()
         except UserError as error:
-            log.info("%s failed: %s", self.name, error, exc_info=True)
+            # A wrong password or passphrase is the user's own slip, not a fault: one line.
+            # A user error raised over another exception (a lost connection, a full disk)
+            # keeps the traceback, where the cause is.
+            log.info("%s failed: %s", self.name, error, exc_info=_chained(error))
             if self.token.cancelled:
                 self.cancelled.emit()
             else:
@@ -114,3 +117,10 @@ class _Runner(QRunnable):
 
 def running_jobs() -> list[Job]:
     return list(_running)
+
+
+def _chained(error: BaseException) -> bool:
+    """Whether ``error`` was raised over another exception (as a traceback shows it)."""
+    if error.__cause__ is not None:
+        return True
+    return error.__context__ is not None and not error.__suppress_context__

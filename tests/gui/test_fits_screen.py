@@ -168,3 +168,24 @@ def test_lock_screen_is_tall_enough_after_a_refusal(qtbot, context) -> None:  # 
     qtbot.waitUntil(lambda: screen.height() >= layout.totalHeightForWidth(screen.width()))
     for child in screen.findChildren(QLineEdit) + screen.findChildren(QPushButton):
         assert child.height() >= child.minimumSizeHint().height()
+
+
+def test_the_time_column_shows_its_whole_title(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    """The time column's title names the zone the times are shown in: "Time (America/Den" with
+    the sort arrow over it hid the zone a reader needs (a long one shown here)."""
+    from zoneinfo import ZoneInfo
+
+    from nvadmin.query import fields
+    from nvadmin.ui.activity_model import column_of
+
+    window = open_window(qtbot, context)
+    qtbot.waitUntil(lambda: not window.model.loading)
+    window.model.set_display(ZoneInfo("America/Argentina/Buenos_Aires"), {})
+    column = column_of(fields.TIME)
+    title = window.model.headerData(column, Qt.Orientation.Horizontal)
+    assert title == "Time (America/Argentina/Buenos_Aires)"
+    metrics = window.table.horizontalHeader().fontMetrics()
+    # the title, the sort arrow beside it and the section's margins
+    assert (
+        window.table.columnWidth(column) >= metrics.horizontalAdvance(title) + 2 * metrics.height()
+    )

@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCharts import QAbstractBarSeries
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from sqlalchemy import Engine, func, select
 
 from nvadmin.analysis.flags.catalog import RULES
@@ -307,3 +307,22 @@ def test_closing_the_window_under_a_running_job_is_harmless(qtbot, context: Cont
     qtbot.waitUntil(lambda: not [j for j in running_jobs() if j.name.startswith("insights")])
     again = window.features.insights.open()
     qtbot.waitUntil(lambda: again.insights is not None and not again.busy())
+
+
+def test_flag_counts_read_naturally_and_escape_closes_the_window(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    _window, view = open_insights(qtbot, context)
+    tree = view.flags_tree
+    findings = [
+        row.child(i) for row in map(tree.topLevelItem, range(tree.topLevelItemCount()))
+        for i in range(row.childCount())
+    ]  # fmt: skip
+    counts = {item.data(0, FindingRole).events: item.text(1) for item in findings}
+    assert counts.get(1) == "1 event", counts  # a planted case of a single event
+    assert all(text == f"{n:,} events" for n, text in counts.items() if n != 1), counts
+    view.tabs.setCurrentIndex(1)
+    view.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is view)
+    tree.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is tree)
+    qtbot.keyClick(tree, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not view.isVisible())

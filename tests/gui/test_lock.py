@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
-from nvadmin.auth.signin import SIGN_IN_REFUSED, Authenticator
+from nvadmin.auth.signin import Authenticator
 from nvadmin.context import Context
 from nvadmin.db.models import ActivityEvent
 from nvadmin.paths import Paths
+from nvadmin.ui.lock_screen import UNLOCK_REFUSED
 from nvadmin.ui.session import Session
 from tests.factories import add_workspace, draft, write
 
@@ -78,9 +80,15 @@ def test_idle_lock_clears_data_and_needs_password(qtbot, context: Context) -> No
     screen = session.lock_screen
     assert screen is not None and "without input" in screen.reason_label.text()
 
-    unlock(qtbot, session, "not-my-password")
+    # A wrong password typed and Return: the message speaks of the password it asked for.
+    screen.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is screen.password_edit)
+    qtbot.keyClicks(screen.password_edit, "not-my-password")
+    qtbot.keyClick(screen.password_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: screen.message.isVisible())
-    assert screen.message.text() == SIGN_IN_REFUSED
+    assert screen.message.text() == UNLOCK_REFUSED
+    assert "password is wrong" in UNLOCK_REFUSED and "e-mail" not in UNLOCK_REFUSED
+    assert "code" not in UNLOCK_REFUSED
     assert session.locked and window.model.rowCount() == 0
 
     # Unlocking restarts the idle countdown; stopped right after (same event) so that the
@@ -151,4 +159,22 @@ def test_support_gets_no_staff_menu(qtbot, context: Context) -> None:  # type: i
     session.open_window()
     qtbot.addWidget(session.window)
     assert session.staff_action is None
+    session.watcher.stop()
+
+
+def test_a_wrong_password_is_logged_as_one_line(qtbot, caplog, context: Context) -> None:  # type: ignore[no-untyped-def]
+    """A user's slip is no fault: the log file gets one line, not a traceback."""
+    session = signed_in(qtbot, context, idle_ms=400)
+    qtbot.waitUntil(lambda: session.locked)
+    screen = session.lock_screen
+    assert screen is not None
+    caplog.set_level("INFO", logger="nvadmin.workers.jobs")
+    screen.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is screen.password_edit)
+    qtbot.keyClicks(screen.password_edit, "not-my-password")
+    qtbot.keyClick(screen.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: screen.message.isVisible())
+    failed = [r for r in caplog.records if r.name == "nvadmin.workers.jobs"]
+    assert [r.getMessage() for r in failed] == [f"unlock failed: {UNLOCK_REFUSED}"]
+    assert failed[0].exc_info is None or failed[0].exc_info is False
     session.watcher.stop()

@@ -32,7 +32,7 @@ def _events() -> list:  # type: ignore[type-arg]
             actor_role="physician",
             outcome="failure",
             failure_reason="not_permitted",
-            patient_id="P123",
+            patient_id="P0300404",
             ip="10.0.0.9",
             user_agent=CHROME,
             session_id="sess_7f3a",

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QPoint, Qt, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPoint,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTableView, QWidget
 
@@ -84,6 +93,7 @@ class BrowserTable(QObject):
             table.setColumnWidth(column, metrics.horizontalAdvance(sample) + metrics.height())
         for column in HIDDEN_BY_DEFAULT:
             table.setColumnHidden(column, True)
+        self._fit_time_header()
         header.setSortIndicator(column_of(fields.TIME), Qt.SortOrder.DescendingOrder)
 
         overlay = self.overlay
@@ -102,9 +112,21 @@ class BrowserTable(QObject):
         self.copy_action.triggered.connect(self.copy_selection)
         table.addAction(self.copy_action)
 
+    def _fit_time_header(self, *_changed: object) -> None:
+        """Widen the time column to its title, which names the zone ("Time (America/Los_
+        Angeles)"), and the sort arrow beside it: never narrowed, so a width the user set
+        stays when the zone name is shorter."""
+        table, column = self.view, column_of(fields.TIME)
+        title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
+        metrics = table.horizontalHeader().fontMetrics()
+        needed = metrics.horizontalAdvance(title) + 3 * metrics.height()  # margins and arrow
+        if table.columnWidth(column) < needed:
+            table.setColumnWidth(column, needed)
+
     def _connect(self) -> None:
         model, table = self.model, self.view
         header = table.horizontalHeader()
+        model.headerDataChanged.connect(self._fit_time_header)
         header.customContextMenuRequested.connect(self._column_menu_at)
         header.sortIndicatorChanged.connect(self._on_sort_indicator)
         table.installEventFilter(self)
@@ -201,8 +223,12 @@ class BrowserTable(QObject):
             return
         if table.window().focusWidget() is not table:
             return
-        column = table.horizontalHeader().logicalIndex(0)
-        table.setCurrentIndex(self.model.index(0, max(0, column)))
+        table.setCurrentIndex(self._row_index(0))
+
+    def _row_index(self, row: int) -> QModelIndex:
+        """``row``'s cell in the leftmost column shown (where the keyboard starts)."""
+        column = self.view.horizontalHeader().logicalIndex(0)
+        return self.model.index(row, max(0, column))
 
     def current_event(self) -> EventRow | None:
         index = self.view.currentIndex()
@@ -217,15 +243,23 @@ class BrowserTable(QObject):
 
     def _keep_place_after_prepend(self, count: int) -> None:
         bar = self.view.verticalScrollBar()
-        bar.setValue(bar.value() + count)
+        top = bar.value()
+        # The view lays out inserted rows later: until then the scroll range is the old one
+        # and the new value would be clamped, leaving the view mid-way through the rows.
+        self.view.executeDelayedItemsLayout()
+        bar.setValue(top + count)
 
     def _keep_place_after_trim(self, count: int) -> None:
         bar = self.view.verticalScrollBar()
         bar.setValue(max(0, bar.value() - count))
 
     def select_row(self, row: int) -> None:
-        index = self.model.index(row, 0)
-        self.view.setCurrentIndex(index)
+        """``row`` alone selected and current (the detail pane and Ctrl+C follow it), in view."""
+        index = self._row_index(row)
+        # Not view.setCurrentIndex: it reads the modifiers held when the page arrives (the
+        # Ctrl of Ctrl+End) and would toggle the row into the old selection.
+        flags = QItemSelectionModel.SelectionFlag
+        self.view.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
         self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
         self.view.setFocus(Qt.FocusReason.OtherFocusReason)
 

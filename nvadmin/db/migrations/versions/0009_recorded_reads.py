@@ -205,9 +205,12 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $$
                    WHERE g.session_id = nvadmin_current_session() AND g.workspace_id IS NULL)
 $$;
 
--- A row of a workspace the session has not opened: the whole query fails, saying why.
+-- A row of a workspace the session has not opened: the whole query fails, saying why. COST 1:
+-- it runs at most once per query (it ends it), and at PL/pgSQL's default cost the planner
+-- priced the policy per row so high that a workspace's export in time order became a parallel
+-- scan and a sort (1M events: 2.1 s instead of 1.6 s; benchmarks/RESULTS.md).
 CREATE FUNCTION nvadmin_unopened_log(workspace integer) RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE COST 1 AS $$
 BEGIN
     RAISE EXCEPTION 'nvadmin: the Activity Log of workspace % is read only after the access '
                     'is recorded (nvadmin_record_access)', workspace
