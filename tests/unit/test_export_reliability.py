@@ -233,7 +233,7 @@ def test_statement_timeout_is_a_plain_message(big_pg: tuple[Engine, int], tmp_pa
         # One of the export's two connections times out; the other is then stopped by the
         # export itself, and on a loaded machine its error can arrive first. Either way: one
         # plain line and no file.
-        with pytest.raises(UserError, match="narrow your filters|canceling statement"):
+        with pytest.raises(UserError, match=r"narrow your filters|canceling statement"):
             export_csv(impatient, CLEO, export_request(tmp_path / "t.csv", ws))
     finally:
         impatient.dispose()
