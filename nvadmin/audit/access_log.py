@@ -24,7 +24,7 @@ from nvadmin.audit.chain import ChainWriter, EventDraft
 from nvadmin.db import routing
 from nvadmin.db.engine import describe
 from nvadmin.db.models import SYSTEM_WORKSPACE_SLUG
-from nvadmin.db.taxonomy import ActorType
+from nvadmin.db.taxonomy import LOG_VIEW, ActorType
 from nvadmin.db.types import canonical_json
 from nvadmin.errors import DatabaseUnavailable
 from nvadmin.identity import StaffIdentity
@@ -124,7 +124,7 @@ def record_view(
     primary before any row is read (from it or from a standby). When it cannot be written,
     nothing may be shown: the error says so."""
     try:
-        record(engine, identity, "activity_log.view", event_filter, {"purpose": purpose})
+        record(engine, identity, LOG_VIEW, event_filter, {"purpose": purpose})
     except SQLAlchemyError as error:
         raise DatabaseUnavailable(
             f"the view could not be recorded in the Activity Log ({describe(error)}), "

@@ -172,10 +172,23 @@ def store_head(connection: Connection, workspace_id: int, last_seq: int, last_ha
     )
 
 
-def append_in(connection: Connection, workspace_id: int, drafts: Sequence[EventDraft]) -> list[int]:
+def _months(drafts: Sequence[EventDraft]) -> set[date]:
+    times = [d.occurred_at for d in drafts]
+    return set(partitions.months_between(min(times), max(times)))
+
+
+def append_in(
+    connection: Connection,
+    workspace_id: int,
+    drafts: Sequence[EventDraft],
+    *,
+    months_known: bool = False,
+) -> list[int]:
     """Seal ``drafts`` into the workspace's chain inside ``connection``'s transaction (with the
-    change they record); returns their sequence numbers. The month's partition must exist
-    (:class:`ChainWriter` sees to it; SQLite has none)."""
+    change they record); returns their sequence numbers. Their months' partitions are made
+    first where missing, unless the caller knows they exist (:class:`ChainWriter`)."""
+    if not months_known:
+        partitions.ensure_in(connection, _months(drafts))
     last_seq, last_hash = lock_head(connection, workspace_id)
     rows = [
         dict(zip(STORED_FIELDS, r, strict=True))
@@ -206,13 +219,12 @@ class ChainWriter:
         """Append events in one transaction; returns their sequence numbers."""
         if not drafts:
             return []
-        times = [d.occurred_at for d in drafts]
-        months = set(partitions.months_between(min(times), max(times)))
+        months = _months(drafts)
         if months - self._known_months:
             partitions.ensure(self._engine, months - self._known_months)
             self._known_months.update(months)
         with self._engine.begin() as connection:
-            return append_in(connection, workspace_id, drafts)
+            return append_in(connection, workspace_id, drafts, months_known=True)
 
     def append_one(self, workspace_id: int, draft: EventDraft) -> int:
         return self.append(workspace_id, [draft])[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 
 def months_between(first: datetime, last: datetime) -> list[date]:
@@ -28,10 +28,15 @@ def ensure(engine: Engine, months: Iterable[date]) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as connection:
-        for month in sorted(set(months)):
-            connection.execute(
-                text("SELECT nvadmin_ensure_event_partition(:month)"), {"month": month}
-            )
+        ensure_in(connection, months)
+
+
+def ensure_in(connection: Connection, months: Iterable[date]) -> None:
+    """:func:`ensure` inside ``connection``'s transaction (a month that exists costs a lookup)."""
+    if connection.dialect.name != "postgresql":
+        return
+    for month in sorted(set(months)):
+        connection.execute(text("SELECT nvadmin_ensure_event_partition(:month)"), {"month": month})
 
 
 def ensure_ahead(engine: Engine, now: datetime, months_ahead: int) -> list[date]:

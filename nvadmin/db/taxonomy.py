@@ -61,6 +61,8 @@ class Outcome(StrEnum):
     FAILURE = "failure"
 
 
+# Staff reading the log: recorded before every query, its details the query itself.
+LOG_VIEW = "activity_log.view"
 # A workspace's working hours (the after-hours flags' notion of "open") changed by staff.
 WORKING_HOURS_CHANGED = "activity_log.working_hours_changed"
 
@@ -76,7 +78,7 @@ ACTIONS: dict[str, tuple[Category, str]] = {
     "auth.sign_out": (Category.SIGN_INS, "Signed out"),
     "auth.sign_in_failed": (Category.FAILED_SIGN_INS, "Sign-in failed"),
     "api.request": (Category.API_USAGE, "API request"),
-    "activity_log.view": (Category.LOG_ACCESS, "Viewed activity log"),
+    LOG_VIEW: (Category.LOG_ACCESS, "Viewed activity log"),
     "activity_log.export": (Category.LOG_ACCESS, "Exported activity log"),
     "activity_log.export_request.received": (Category.LOG_ACCESS, "Export request received"),
     "activity_log.export_request.verified": (Category.LOG_ACCESS, "Export requester verified"),

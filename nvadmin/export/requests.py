@@ -55,7 +55,6 @@ from nvadmin.db.types import canonical_json
 from nvadmin.errors import AccessDenied, UserError
 from nvadmin.export import manifest as manifests
 from nvadmin.identity import Permission, Role, StaffIdentity
-from nvadmin.query import workspaces as workspace_repository
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.query.localtime import day_range, zone_info
 from nvadmin.workers.cancel import CancelToken
@@ -1110,11 +1109,7 @@ def disclosures(
         if not patient:
             raise UserError("give the patient id")
     try:
-        workspace = workspace_repository.by_slug(engine, workspace_slug)
-        engine = access_log.opened_for(
-            engine, engine, identity, EventFilter(workspace_ids=(workspace.id,)), "disclosures"
-        )
-        return _disclosures(engine, workspace_slug, first, last, patient)
+        return _disclosures(engine, identity, workspace_slug, first, last, patient)
     except UserError:
         raise
     except Exception as error:
@@ -1123,6 +1118,7 @@ def disclosures(
 
 def _disclosures(
     engine: Engine,
+    identity: StaffIdentity,
     workspace_slug: str,
     first: date | None,
     last: date | None,
@@ -1136,6 +1132,11 @@ def _disclosures(
         ).first()
         if workspace is None or workspace.is_system:
             raise UserError(f"no workspace with the slug {workspace_slug!r}")
+        # The export events read below are the workspace's log (READ COMMITTED: this
+        # connection's next statements see the view recorded on another one).
+        access_log.opened_for(
+            engine, engine, identity, EventFilter(workspace_ids=(workspace.id,)), "disclosures"
+        )
         statement = select(Row).where(
             Row.workspace_id == workspace.id, Row.status == Status.DELIVERED.value
         )

@@ -31,7 +31,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from nvadmin.db.models import ActivityEvent as E
-from nvadmin.db.taxonomy import Category
+from nvadmin.db.taxonomy import LOG_VIEW, Category
 from nvadmin.query.fields import NO_STATUS as NO_STATUS  # the query's vocabulary, re-exported
 from nvadmin.query.fields import SEARCHED, Match, nullable, nullable_sql
 from nvadmin.query.fields import WEEKDAYS as WEEKDAYS
@@ -188,15 +188,6 @@ def _folded_contains(element: FoldedContains, compiler: Any, **kw: Any) -> str:
 
 # The columns free text is looked for in.
 TEXT_COLUMNS = (E.details, E.actor_name, E.actor_email, E.resource_id)
-# The action ``access_log.record_view`` writes for every query, before its rows are read.
-# Its details are that query itself (the filter, free text included, and a purpose): free
-# text searched there would find the view of the very search being made, so a search that
-# matches nothing showed "1 event", the searcher's own, and every earlier view of the same
-# text. A view's details are a record of a question, not of something that happened to the
-# clinic's records, so free text does not look in them. The views stay found by who made
-# them (name, e-mail), by action and category, and shown by "Show log access"; exports and
-# other log-access events, whose details carry a ticket or a file name, keep theirs.
-RECORDED_QUERY_ACTION = "activity_log.view"
 
 # The filterable fields, their columns and values: ``fields.SEARCHED`` (the field registry).
 
@@ -415,9 +406,18 @@ def conditions(event_filter: EventFilter) -> list[ColumnElement[bool]]:
 
 
 def _text_in(column: Any, needle: str) -> ColumnElement[bool]:
+    # LOG_VIEW is what ``access_log.record_view`` writes for every query, before its rows are
+    # read. Its details are that query itself (the filter, free text included, and a
+    # purpose): free text searched there would find the view of the very search being made,
+    # so a search that matches nothing showed "1 event", the searcher's own, and every earlier
+    # view of the same text. A view's details are a record of a question, not of something
+    # that happened to the clinic's records, so free text does not look in them. The views
+    # stay found by who made them (name, e-mail), by action and category, and shown by "Show
+    # log access"; exports and other log-access events, whose details carry a ticket or a
+    # file name, keep theirs.
     found: ColumnElement[bool] = FoldedContains(column, needle)
     if column is E.details:
-        return and_(E.action != RECORDED_QUERY_ACTION, found)
+        return and_(E.action != LOG_VIEW, found)
     return found
 
 

@@ -52,6 +52,7 @@ from nvadmin.analysis.flags.evaluation import evaluate, set_working_hours
 from nvadmin.analysis.flags.report import Finding, FlagReport, to_csv
 from nvadmin.analysis.insights import Bucket, Insights, compute
 from nvadmin.audit import access_log
+from nvadmin.db.taxonomy import LOG_VIEW
 from nvadmin.files.atomic import write_file
 from nvadmin.identity import Permission
 from nvadmin.query.filters import EventFilter
@@ -556,7 +557,7 @@ class InsightsWindow(QWidget):
                 access_log.record(
                     engine,
                     identity,
-                    "activity_log.view",
+                    LOG_VIEW,
                     event_filter,
                     {"purpose": "insights", "export": what, "file": path.name},
                 )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, text
 
+from nvadmin.audit.chain import append_in
 from nvadmin.db import partitions
 from nvadmin.db.engine import make_engine
 from nvadmin.db.models import ActivityEvent
@@ -49,4 +50,21 @@ def test_partitions_ahead_are_idempotent(pg_url: str) -> None:
     names = partitions.existing(engine)
     for expected in ("2030_11", "2030_12", "2031_01", "2031_02"):
         assert f"activity_events_{expected}" in names
+    engine.dispose()
+
+
+def test_an_event_sealed_with_the_change_it_records_makes_its_month(pg_url: str) -> None:
+    """The working-hours change and the export-request steps seal their event inside their own
+    transaction: the first such event of a month has no partition to go to yet."""
+    engine = make_engine(pg_url)
+    ws = add_workspace(engine)
+    at = datetime(2032, 7, 1, 0, 0, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        assert append_in(connection, ws, [draft(occurred_at=at)]) == [1]
+    assert "activity_events_2032_07" in partitions.existing(engine)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(ActivityEvent.occurred_at).where(ActivityEvent.workspace_id == ws)
+        ).all()
+    assert [r[0] for r in stored] == [at]
     engine.dispose()

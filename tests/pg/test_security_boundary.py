@@ -424,6 +424,8 @@ HOSTILE_CALLS = [
      "NULL, NULL, NULL)", "too large"),
     (Role.SUPPORT, "SELECT nvadmin_record_access(NULL, 'activity_log.view', '{}', NULL, NULL, "
      "NULL)", "no workspace"),
+    (Role.SUPPORT, "SELECT nvadmin_record_access(2147483000, 'activity_log.view', '{}', NULL, "
+     "NULL, NULL)", "no workspace 2147483000"),
     (Role.SUPPORT, "SELECT nvadmin_sign_in_attempt(NULL, NULL)", "not an e-mail address"),
     (Role.SUPPORT, "SELECT nvadmin_sign_in_attempt(repeat('a', 400) || '@x.y', NULL)",
      "not an e-mail address"),

@@ -260,7 +260,7 @@ def matches(row: Row, event_filter: EventFilter) -> bool:
         return False
     needle = f.text.strip()
     if needle:
-        # A recorded query's own details are not searched (filters.RECORDED_QUERY_ACTION).
+        # A recorded query's own details are not searched (taxonomy.LOG_VIEW, filters._text_in).
         searched = [c for c in TEXT_COLUMNS if c != "details" or row.values["action"] != VIEW]
         haystacks = [row.values[c] for c in searched if row.values[c] is not None]
         if not any(fold_case(needle) in fold_case(h) for h in haystacks):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, update
@@ -27,7 +26,6 @@ from nvadmin.analysis.flags.report import Finding, FlagReport, FlagResult
 from nvadmin.analysis.insights import analytic, resolve_range
 from nvadmin.audit import access_log, server_events
 from nvadmin.audit.chain import append_in
-from nvadmin.db import partitions
 from nvadmin.db.engine import translate
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.models import Workspace
@@ -128,8 +126,6 @@ def set_working_hours(
     if server_events.is_staff_login(engine):  # PostgreSQL: the server checks and writes
         server_events.set_working_hours(engine, workspace_id, start, end)
         return
-    now = datetime.now(UTC)
-    partitions.ensure(engine, partitions.months_between(now, now))  # the event's month
     with engine.begin() as connection:
         before = connection.execute(
             select(Workspace.work_day_start, Workspace.work_day_end).where(
@@ -150,4 +146,4 @@ def set_working_hours(
             identity, WORKING_HOURS_CHANGED, details,
             resource_type="workspace", resource_id=str(workspace_id),
         )  # fmt: skip
-        append_in(connection, workspace_id, [replace(draft, occurred_at=now)])
+        append_in(connection, workspace_id, [draft])

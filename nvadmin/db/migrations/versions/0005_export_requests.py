@@ -14,14 +14,12 @@ Revises: 0003
 Create Date: 2026-11-30
 """
 
-import importlib.util
 import re
-from pathlib import Path
-from types import ModuleType
 
 import sqlalchemy as sa
 from alembic import op
 
+from nvadmin.db.migrations import revision_module
 from nvadmin.db.request_rules import (
     ADMIN_ROLES,
     EVENT_PREFIX,
@@ -39,19 +37,9 @@ branch_labels = None
 depends_on = None
 
 
-def _server_identity() -> ModuleType:
-    """Revision 0003's module (its file name starts with a digit, so no plain import)."""
-    path = Path(__file__).with_name("0003_server_identity.py")
-    spec = importlib.util.spec_from_file_location("nvadmin_migration_0003", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _seal_function() -> str:
     """0003's ``nvadmin_seal``, unchanged but for the list of actions it may write."""
-    previous = _server_identity()
+    previous = revision_module("0003_server_identity.py")
     body = re.search(
         r"CREATE FUNCTION nvadmin_seal\(.*?END \$\$;",
         previous.SQL,
@@ -452,7 +440,7 @@ def upgrade() -> None:
         # Until `nvadmin db roles` grants them, nobody but the owner runs these.
         op.execute(f"REVOKE ALL ON FUNCTION {name} FROM PUBLIC")
     # As 0003: every nvadmin function resolves names in this schema only.
-    op.execute(_server_identity().SEARCH_PATH)
+    op.execute(revision_module("0003_server_identity.py").SEARCH_PATH)
 
 
 def downgrade() -> None:  # pragma: no cover - nvadmin never downgrades an audit database

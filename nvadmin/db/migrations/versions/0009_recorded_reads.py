@@ -33,29 +33,17 @@ Revises: 0008
 Create Date: 2026-12-01
 """
 
-import importlib.util
 import re
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
 
+from nvadmin.db.migrations import revision_module
 from nvadmin.db.taxonomy import WORKING_HOURS_CHANGED as WORKING_HOURS
 
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
-
-
-def _migration(file_name: str) -> ModuleType:
-    """An earlier revision's module (its file name starts with a digit: no plain import)."""
-    path = Path(__file__).with_name(file_name)
-    spec = importlib.util.spec_from_file_location(f"nvadmin_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _edited(sql: str, name: str, edits: tuple[tuple[str, str], ...]) -> str:
@@ -130,7 +118,7 @@ def _manage_staff(sql: str) -> str:
 
 
 def _seal() -> str:
-    written = _migration("0005_export_requests.py")._seal_function()
+    written = revision_module("0005_export_requests.py")._seal_function()
     view = "('activity_log.view', 'activity_log_access')"
     return _edited(
         written,
@@ -225,6 +213,7 @@ DECLARE
     account staff;
     session bigint := nvadmin_current_session();
     all_of_them boolean := coalesce(resource_id = 'all', false);
+    event bigint;
 BEGIN
     IF session IS NULL THEN
         RAISE EXCEPTION 'nvadmin: sign in first' USING ERRCODE = 'insufficient_privilege';
@@ -240,18 +229,21 @@ BEGIN
         RAISE EXCEPTION 'nvadmin: event too large' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO account FROM staff WHERE email = session_user;
+    IF all_of_them AND action_name <> 'staff.session_locked'
+       AND (account.role <> 'admin' OR workspace <> nvadmin_staff_workspace()) THEN
+        RAISE EXCEPTION 'nvadmin: only an admin reads every workspace at once'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- Sealed first: the seal refuses an unknown workspace with its own message.
+    event := nvadmin_seal(workspace, action_name, 'success', NULL, account.id, account.email,
+        account.display_name, account.role, resource_type, resource_id, left(user_agent, 300),
+        session::text, details);
     IF action_name <> 'staff.session_locked' THEN
-        IF all_of_them AND (account.role <> 'admin' OR workspace <> nvadmin_staff_workspace()) THEN
-            RAISE EXCEPTION 'nvadmin: only an admin reads every workspace at once'
-                USING ERRCODE = 'insufficient_privilege';
-        END IF;
         INSERT INTO staff_read_grants (session_id, workspace_id)
             VALUES (session, CASE WHEN all_of_them THEN NULL ELSE workspace END)
             ON CONFLICT (session_id, (coalesce(workspace_id, 0))) DO NOTHING;
     END IF;
-    RETURN nvadmin_seal(workspace, action_name, 'success', NULL, account.id, account.email,
-        account.display_name, account.role, resource_type, resource_id, left(user_agent, 300),
-        session::text, details);
+    RETURN event;
 END $$;
 
 CREATE OR REPLACE FUNCTION nvadmin_set_working_hours(
@@ -291,7 +283,7 @@ END $$;
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    identity = _migration("0003_server_identity.py")
+    identity = revision_module("0003_server_identity.py")
     op.execute(SQL.replace("__WORKING_HOURS__", WORKING_HOURS))
     op.execute(_seal())
     op.execute(_sign_in(identity.SQL))
