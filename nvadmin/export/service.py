@@ -15,10 +15,13 @@ How an export stays honest:
   and the later half of the range on two connections (two server processes) at once: the
   second imports the first one's snapshot (``pg_export_snapshot``) and proves it did, and its
   rows go to a part file (mode 0600, swept like any temporary file) appended after the first
-  half's. The file is the one a single ``COPY`` writes, byte for byte.
+  half's. The file is the one a single ``COPY`` writes, byte for byte. A half that fails
+  stops the other; the user is told why it failed, never that the export stopped the other.
 - **Atomic.** The file and its manifest are written under temporary names (mode 0600), fsynced,
   the export is recorded in the workspace's log, and only then are both renamed into place.
-  Cancel, error or crash: nothing under the final names.
+  Cancel, error or crash: nothing under the final names. On SQLite the export fails instead
+  when the database file it read was removed or replaced meanwhile: its record would not be
+  in the database at that path.
 - **Cancellable on the server.** Cancel stops the query on the server too (a cancel request on
   PostgreSQL, ``interrupt()`` on SQLite), not only the reading loop.
 """
@@ -30,6 +33,7 @@ import csv
 import dataclasses
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +50,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.db import routing
-from nvadmin.db.engine import describe, translate
+from nvadmin.db.engine import translate
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_parameters
 from nvadmin.errors import DatabaseUnavailable, UserError
@@ -186,6 +190,7 @@ def count_matching(
     identity.require(Permission.EXPORT)
     if not event_filter.workspace_ids:
         identity.require(Permission.ALL_WORKSPACES)
+    started = time.monotonic()
     engine = access_log.opened_for(write_engine or engine, engine, identity, event_filter, "count")
     statement = select(func.count()).select_from(EVENTS).where(where_clause(event_filter))
     try:
@@ -201,7 +206,7 @@ def count_matching(
     except SQLAlchemyError as error:
         if token is not None and token.cancelled:
             raise Cancelled() from error
-        raise translate(error) from error
+        raise _failure(error, engine, started) from error
 
 
 def export_csv(
@@ -229,10 +234,13 @@ def export_csv(
     authorize(identity, request)
     columns = validate(request)
     token.check()
-    engine = access_log.opened_for(writer, engine, identity, request.event_filter, "export")
     started = time.monotonic()
+    engine = access_log.opened_for(writer, engine, identity, request.event_filter, "export")
     created_at = datetime.now(UTC)
-    workspaces = _workspaces(engine, request.event_filter)
+    workspaces = _workspaces(engine, request.event_filter, started)
+    # SQLite: the database files as the export opens them, to be found at their paths still
+    # when the export is recorded (see _still_in_place).
+    files = _sqlite_files(engine, writer)
     removed = sweep_stale(request.output.parent)
     if removed:
         log.info("swept %d stale export file(s) in %s", len(removed), request.output.parent)
@@ -242,7 +250,7 @@ def export_csv(
     if backend == "postgresql":
         # Two halves at once only on one server: a read route's second connection could
         # reach another one, where the first one's snapshot does not exist.
-        stream = functools.partial(_stream_pg, halves=writer is engine)
+        stream = functools.partial(_stream_pg, halves=writer is engine, since=started)
     with AtomicFile(request.output) as out:
         if request.file_format is FileFormat.CSV and request.profile.bom:
             out.write(BOM)
@@ -252,8 +260,8 @@ def export_csv(
                 pins["primary_lsn"] = routing.current_lsn(writer)
             except SQLAlchemyError as error:
                 raise DatabaseUnavailable(
-                    f"the export could not be recorded in the Activity Log ({describe(error)}); "
-                    "nothing was exported"
+                    "the export could not be recorded in the Activity Log "
+                    f"({_failure(error, writer, started)}); nothing was exported"
                 ) from error
         rows, counted = stream(engine, request, columns, out, progress, token, pins)
         read_from = pins.pop("read_from", None)
@@ -273,7 +281,7 @@ def export_csv(
             "exported_by_role": str(identity.role),
             "app_version": __version__,
             "created_at": created_at.isoformat(),
-            "chain": _chain_evidence(engine, pins),
+            "chain": _chain_evidence(engine, pins, started),
         }
         if read_from is not None:
             manifest["read_from"] = read_from.manifest()
@@ -282,15 +290,23 @@ def export_csv(
             manifest_out.write(manifests.render(manifest))
             manifest_out.finish()
             token.check()
+            # A SQLite file removed or replaced since the export opened it is checked for both
+            # before and after the record. Before: the record would go into the file the
+            # export still has open, which no one can open again, or into a new empty file
+            # SQLite makes at the path; nothing is written. After: a file replaced between
+            # that check and the record may have taken the record with it. Either way the
+            # export is not on record, so its file is not kept.
+            _still_in_place(files)
             try:
                 # Logged before the files get their names: every delivered export is in the log.
                 access_log.record_export(writer, identity, request.event_filter, facts)
             except SQLAlchemyError as error:
                 log.warning("recording the export failed", exc_info=True)
                 raise DatabaseUnavailable(
-                    f"could not record the export in the Activity Log ({describe(error)}); "
-                    "the file was not kept"
+                    f"could not record the export in the Activity Log "
+                    f"({_failure(error, writer, started)}); the file was not kept"
                 ) from error
+            _still_in_place(files)
             # Manifest first: whenever the CSV exists under its name, so does its manifest.
             manifest_out.publish()
             out.publish()
@@ -311,12 +327,12 @@ def export_csv(
 # -- the facts shared by the manifest and the log event ---------------------------------------
 
 
-def _workspaces(engine: Engine, event_filter: EventFilter) -> list[dict[str, Any]]:
+def _workspaces(engine: Engine, event_filter: EventFilter, since: float) -> list[dict[str, Any]]:
     """The manifest's entry for each workspace the filter names (by id)."""
     try:
         found = workspace_repository.by_ids(engine, event_filter.workspace_ids)
     except SQLAlchemyError as error:
-        raise translate(error) from error
+        raise _failure(error, engine, since) from error
     return [
         {"id": w.id, "slug": w.slug, "name": w.name, "timezone": w.timezone}
         for w in sorted(found, key=lambda w: w.id)
@@ -371,6 +387,100 @@ def _csv_options(request: ExportRequest) -> dict[str, Any]:
         "order": "occurred_at, event id",
         "formula_neutralising": cells.NEUTRALISING,
     }
+
+
+# -- what a failed query means to the user ----------------------------------------------------
+
+# What PostgreSQL says of a statement it stopped at ``statement_timeout`` (SQLSTATE 57014, as
+# for any cancel), which db.engine.translate words for the user.
+_STATEMENT_TIMEOUT = "canceling statement due to statement timeout"
+# The user's line for a query the server cancelled though neither the user nor the export
+# asked it to (57014, "canceling statement due to user request"), when it was no timeout.
+CANCELLED_ON_SERVER = (
+    "the query was cancelled on the database server (not by you or nvadmin); try again"
+)
+
+
+def _failure(error: BaseException, engine: Engine, since: float) -> UserError:
+    """The user's one line for a failed query (:func:`translate`), also when PostgreSQL
+    cancelled it though nobody here asked it to. The export's own stops and the user's cancel
+    never get here (see :func:`_two_halves`), so such a cancel is either someone stopping it
+    on the server or a statement timeout: PostgreSQL reports a timeout that fires just as a
+    statement ends as "canceling statement due to user request" on the session's next
+    statement (PostgreSQL 15 at ``statement_timeout`` 1 ms on a busy machine: 3 in 12,000
+    statements, with no cancel request sent at all). So with the session's timeout already
+    past since ``since`` (the work's start) it is that timeout, and otherwise the server's
+    doing."""
+    if not _cancelled_by_server(error) or _timed_out(error):
+        return translate(error)
+    if _past_statement_timeout(engine, since):
+        return translate(Exception(_STATEMENT_TIMEOUT))
+    return DatabaseUnavailable(CANCELLED_ON_SERVER)
+
+
+def _cancelled_by_server(error: BaseException) -> bool:
+    """Whether PostgreSQL cancelled the statement (timeout or cancel request: SQLSTATE 57014)."""
+    return getattr(getattr(error, "orig", None) or error, "sqlstate", None) == "57014"
+
+
+def _timed_out(error: BaseException) -> bool:
+    return _STATEMENT_TIMEOUT in str(getattr(error, "orig", None) or error)
+
+
+def _past_statement_timeout(engine: Engine, since: float) -> bool:
+    """Whether the session's ``statement_timeout`` is set and has passed since ``since``."""
+    try:
+        with engine.connect() as connection:
+            limit = connection.exec_driver_sql(
+                "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'"
+            ).scalar_one()
+    except SQLAlchemyError as error:
+        # Stopped too: by a limit that short (which PostgreSQL may again call a cancel).
+        return _cancelled_by_server(error)
+    return 0 < int(limit) <= (time.monotonic() - since) * 1000
+
+
+# -- a SQLite file removed or replaced during the export ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DatabaseFile:
+    """A SQLite database file and its identity (device, inode) when the export opened it."""
+
+    path: Path
+    identity: tuple[int, int] | None  # None: there was no file at the path
+
+
+def _sqlite_files(*engines: Engine) -> list[_DatabaseFile]:
+    """The files of the SQLite ``engines`` (read and write), as they are now. The file stays
+    open in SQLite's connections when it is removed or replaced (on Linux its rows can still
+    be read, and written), so only the path shows it is no longer the database."""
+    paths = {
+        Path(e.url.database).expanduser()
+        for e in engines
+        if e.dialect.name == "sqlite"
+        and e.url.database not in (None, "", ":memory:")
+        and not e.url.database.startswith("file:")
+    }
+    return [_DatabaseFile(path, _identity(path)) for path in sorted(paths)]
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _still_in_place(files: Sequence[_DatabaseFile]) -> None:
+    """Fail when a database file the export opened is no longer the one at its path."""
+    for file in files:
+        if file.identity is None or _identity(file.path) != file.identity:
+            raise DatabaseUnavailable(
+                f"the database file {file.path} was removed or replaced during the export; "
+                "the export could not be recorded, so the file was not kept"
+            )
 
 
 # -- cancelling the running statement ---------------------------------------------------------
@@ -527,15 +637,23 @@ def _copy_rows(
     return rows
 
 
+# SET TRANSACTION SNAPSHOT refused because the snapshot's transaction has ended: "could not
+# import the requested snapshot" (the source process is gone), "invalid snapshot identifier".
+_SNAPSHOT_GONE = ("55000", "22023")
+
+
 class _LaterHalf(threading.Thread):
     """The later half of the rows, read on a second connection in the snapshot the first one
     exported, into a part file, while the first connection reads the earlier half.
 
     ``halt`` stops it (the main token's cancel reaches it through the caller, and so does
     the first half's failure); its own failure is kept in :attr:`failure` for the caller to
-    raise. Before reading, it checks that it sees the very snapshot the first connection
-    sees (``pg_current_snapshot`` of both): the import could only succeed elsewhere on
-    another server holding a snapshot of the same name."""
+    raise, and stops the earlier half at once (``stop_earlier``), whatever it is doing. A
+    failure that follows from the earlier half's is marked :attr:`follows_earlier` instead:
+    a snapshot that is gone when imported, its transaction having failed. Before reading,
+    it checks that it sees the very snapshot the first connection sees
+    (``pg_current_snapshot`` of both): the import could only succeed elsewhere on another
+    server holding a snapshot of the same name."""
 
     def __init__(
         self,
@@ -545,15 +663,19 @@ class _LaterHalf(threading.Thread):
         crlf: bool,
         part: AtomicFile,
         halt: CancelToken,
+        stop_earlier: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(name="export-later-half", daemon=True)
         self._pg, self._snapshot, self._copy = pg, snapshot, copy
         self._crlf, self._part, self._halt = crlf, part, halt
+        self._stop_earlier = stop_earlier
         self.rows = 0
         self.failure: BaseException | None = None
+        self.follows_earlier = False
         self.grew = threading.Event()  # set at every chunk written, and at the end
 
     def run(self) -> None:
+        import psycopg
         from psycopg import sql
 
         pg = self._pg
@@ -564,7 +686,11 @@ class _LaterHalf(threading.Thread):
             name, seen = self._snapshot
             with pg.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(name)))
+                try:
+                    cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(name)))
+                except psycopg.Error as error:
+                    self.follows_earlier = error.sqlstate in _SNAPSHOT_GONE
+                    raise
                 cursor.execute(f"{_PG_SETTINGS}, {_ONE_PROCESS_EACH}, pg_current_snapshot()::text")
                 if cursor.fetchone()[-1] != seen:  # type: ignore[index]
                     raise UserError(
@@ -577,6 +703,10 @@ class _LaterHalf(threading.Thread):
             pg.rollback()
         except BaseException as error:  # raised by the caller, on its thread
             self.failure = error
+            # Its own failure, not its being stopped: the earlier half need not go on (a
+            # stop the caller tells from a failure of the earlier half's own).
+            if not self._halt.cancelled and not self.follows_earlier:
+                self._stop_earlier()
         finally:
             stop.disarm()
             self.grew.set()
@@ -601,17 +731,20 @@ def _stream_pg(
     token: CancelToken,
     pins: dict[str, Any] | None = None,
     halves: bool = False,
+    since: float | None = None,
 ) -> tuple[int, int]:
     """The rows through ``COPY`` into ``out``; with ``halves`` (one server, not a read route)
-    a range from HALVES_FROM rows is read as two halves at once (see the module docs)."""
+    a range from HALVES_FROM rows is read as two halves at once (see the module docs).
+    ``since``: when the export started (see :func:`_failure`)."""
     import psycopg
     from psycopg import errors as pg_errors
 
+    since = time.monotonic() if since is None else since
     range_sql = _range_statement(request, engine.dialect)
     try:
         raw = engine.raw_connection()
     except SQLAlchemyError as error:
-        raise translate(error) from error
+        raise _failure(error, engine, since) from error
     pg: Any = raw.driver_connection
     stop = _interrupter(pg, "postgresql")
     second = None  # the later half's connection, while it may be used
@@ -695,7 +828,7 @@ def _stream_pg(
     except pg_errors.QueryCanceled as error:
         if token.cancelled:
             raise Cancelled() from error
-        raise UserError(describe(error)) from error
+        raise _failure(error, engine, since) from error
     except pg_errors.InvalidParameterValue as error:
         raise UserError(
             f"the database does not know the time zone {request.time_zone!r}"
@@ -710,7 +843,7 @@ def _stream_pg(
     except (psycopg.Error, SQLAlchemyError) as error:
         if token.cancelled:
             raise Cancelled() from error
-        raise translate(error) from error
+        raise _failure(error, engine, since) from error
     finally:
         stop.disarm()
         # The connections may be mid-COPY, cancelled or dead; a fresh one costs milliseconds,
@@ -734,28 +867,48 @@ def _two_halves(
 ) -> int:
     """The earlier half read here (``pg``) into ``out`` while :class:`_LaterHalf` reads the
     later one on ``second`` into a part file; once the earlier half is whole, the part is
-    appended as it grows. The rows of both."""
-    halt = CancelToken()
+    appended as it grows. The rows of both.
+
+    Whichever half fails first stops the other (the export's own stop: a cancel request to
+    its server process); the user is told the failure, never the stop. Only the user's
+    cancel (``token``) outranks it. An earlier half stopped this way ends with a cancel
+    that is dropped for the later half's failure; one that ends with any other failure
+    failed on its own, before the stop, and that is raised instead, as it is when the
+    later half's failure follows from it."""
+    from psycopg import errors as pg_errors
+
+    halt = CancelToken()  # the export stopping the later half (and the user's cancel)
     token.on_cancel(halt.cancel)
+    stop_earlier = _interrupter(pg, "postgresql")  # the later half's failure stopping this one
     with AtomicFile(out.destination, hashed=False) as part:
-        later = _LaterHalf(second, snapshot, copies[1], crlf, part, halt)
+        later = _LaterHalf(second, snapshot, copies[1], crlf, part, halt, stop_earlier.fire)
         later.start()
 
         def each(rows: int) -> None:
             token.check()
-            later.raise_failure()  # a failed later half stops the export at once
             report(rows + later.rows)
 
         def growing() -> bool:
             later.grew.wait(0.25)
             later.grew.clear()
-            each(earlier)
+            token.check()
+            later.raise_failure()
+            report(earlier + later.rows)
             return later.is_alive()
 
         try:
-            earlier = _copy_rows(pg, cursor, copies[0], crlf, out.write, each)
+            try:
+                earlier = _copy_rows(pg, cursor, copies[0], crlf, out.write, each)
+            except pg_errors.QueryCanceled as error:
+                stopped = later.failure is not None and not later.follows_earlier
+                if token.cancelled or not stopped or _timed_out(error):
+                    raise
+                later.raise_failure()  # why the export stopped this half
+                raise
+            later.raise_failure()  # failed as this half ended, too late to stop it
             out.append(part, growing)
         finally:
+            stop_earlier.disarm()  # before the connection is used again or given back
             halt.cancel()  # a no-op once the later half is whole
             later.join()
         later.raise_failure()
@@ -1168,7 +1321,7 @@ def _sqlite_runner(db: Any) -> Callable[[Any], list[Any]]:
     return run
 
 
-def _chain_evidence(engine: Engine, pins: dict[str, Any]) -> dict[str, Any] | None:
+def _chain_evidence(engine: Engine, pins: dict[str, Any], since: float) -> dict[str, Any] | None:
     """The manifest's ``chain`` field: the exported events' ends, the chain head when the
     snapshot was taken, and the newest signed checkpoint then (with its signature, so a
     recipient can check it offline)."""
@@ -1193,7 +1346,7 @@ def _chain_evidence(engine: Engine, pins: dict[str, Any]) -> dict[str, Any] | No
                     if c.id == pins["checkpoint_id"]
                 ]
         except SQLAlchemyError as error:
-            raise translate(error) from error
+            raise _failure(error, engine, since) from error
         if found:
             c = found[0]
             checkpoint = {

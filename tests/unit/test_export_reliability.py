@@ -1,9 +1,11 @@
-"""What an export promises when things go wrong (RELIABILITY.md E1-E5, C3).
+"""What an export promises when things go wrong (RELIABILITY.md E1-E5, C3, D4).
 
 E1 a killed database connection, E2 cancel at 10/50/99 %, E3 SIGKILL of the exporting process,
 E4 disk full and permission denied at every write, E5 completeness (see test_export_csv), C3
-files readable only by their owner; plus concurrent exports. On PostgreSQL E1, E2 and E5 hold
-for a range read as two halves at once too (``service.HALVES_FROM``).
+files readable only by their owner, D4 a statement timeout; plus concurrent exports, the true
+cause of a failure whichever half of the range fails, and a SQLite file removed or replaced
+mid-export. On PostgreSQL E1, E2 and E5 hold for a range read as two halves at once too
+(``service.HALVES_FROM``).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from nvadmin.db.engine import make_engine
+from nvadmin.db.engine import make_engine, sqlite_url
 from nvadmin.db.models import ActivityEvent
 from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.export import manifest as manifests
@@ -225,19 +228,167 @@ def test_killed_connection_is_a_clear_error_and_leaves_nothing(
     assert out.exists()
 
 
+TIMED_OUT = "the query took too long and was stopped: narrow your filters"
+
+
 @pytest.mark.pg
 def test_statement_timeout_is_a_plain_message(big_pg: tuple[Engine, int], tmp_path: Path) -> None:
+    """Whichever statement the 1 ms limit stops, also when PostgreSQL calls that a cancel "due
+    to user request" (a timeout firing as a statement ends is reported so by the next one)."""
     engine, ws = big_pg
     impatient = make_engine(engine.url, statement_timeout_ms=1)
     try:
-        # One of the export's two connections times out; the other is then stopped by the
-        # export itself, and on a loaded machine its error can arrive first. Either way: one
-        # plain line and no file.
-        with pytest.raises(UserError, match=r"narrow your filters|canceling statement"):
+        with pytest.raises(UserError) as caught:
             export_csv(impatient, CLEO, export_request(tmp_path / "t.csv", ws))
     finally:
         impatient.dispose()
+    assert str(caught.value) == TIMED_OUT
     assert list(tmp_path.iterdir()) == []
+
+
+# Statements run instead of the rows by the tests below. Each ends only when stopped: by the
+# export, by a statement timeout, or by its own server process. (A set-returning function in
+# the select list streams its rows; in FROM it would make them all before sending the first.)
+ENDLESS_ROWS = "COPY (SELECT generate_series(1, 1000000000000)) TO STDOUT"
+WAITING = "COPY (SELECT pg_sleep(3600)) TO STDOUT"
+# Cancelled on the server, by no client: the session's process is sent a cancel by itself.
+CANCELLING_ITSELF = "COPY (SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(3600)) TO STDOUT"
+
+
+def failing_copies(
+    monkeypatch: pytest.MonkeyPatch, failing: str, cause: str
+) -> dict[str, BaseException]:
+    """The export's COPY statements replaced: the ``failing`` half's ("earlier", also the one
+    stream, or "later") fails of ``cause``, the other streams rows until the export stops it.
+    What ended each half's COPY is filled in, by half."""
+    real_copy_rows = service._copy_rows
+    ended: dict[str, BaseException] = {}
+
+    def copy_rows(pg: object, cursor: object, copy: object, *rest: object) -> int:
+        half = "later" if threading.current_thread().name == "export-later-half" else "earlier"
+        statement = ENDLESS_ROWS
+        if half == failing and cause == "statement timeout":
+            cursor.execute("SELECT set_config('statement_timeout', '1', true)")  # type: ignore[attr-defined]
+            statement = WAITING
+        elif half == failing:
+            statement = CANCELLING_ITSELF
+        try:
+            return real_copy_rows(pg, cursor, (statement, {}), *rest)  # type: ignore[arg-type]
+        except BaseException as error:
+            ended[half] = error
+            raise
+
+    monkeypatch.setattr(service, "_copy_rows", copy_rows)
+    return ended
+
+
+@pytest.mark.pg
+def test_a_query_cancelled_on_the_server_is_a_plain_message(
+    big_pg: tuple[Engine, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled neither by the user nor by the export: not PostgreSQL's "canceling statement
+    due to user request", which names a request nobody made here."""
+    engine, ws = big_pg
+    monkeypatch.setattr(service, "HALVES_FROM", BIG * 10)  # one stream
+    ended = failing_copies(monkeypatch, "earlier", "cancelled on the server")
+    with pytest.raises(UserError) as caught:
+        export_csv(engine, CLEO, export_request(tmp_path / "c.csv", ws))
+    assert "due to user request" in str(ended["earlier"])
+    assert str(caught.value) == service.CANCELLED_ON_SERVER
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize(
+    ("failing", "cause", "told"),
+    [
+        ("later", "statement timeout", TIMED_OUT),
+        ("earlier", "statement timeout", TIMED_OUT),
+        ("later", "cancelled on the server", service.CANCELLED_ON_SERVER),
+        ("earlier", "cancelled on the server", service.CANCELLED_ON_SERVER),
+        ("earlier, before the later half's import", "cancelled on the server",
+         service.CANCELLED_ON_SERVER),
+    ],
+)  # fmt: skip
+def test_the_true_cause_wins_whichever_half_fails(
+    big_pg: tuple[Engine, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+    cause: str,
+    told: str,
+) -> None:
+    """One half fails and the export stops the other (a cancel request to its server
+    process): the user is told the failure, never the stop, and no file is left. The last
+    case: the later half's snapshot is refused because the earlier half's transaction has
+    failed; that refusal follows from the failure and is not it either."""
+    engine, ws = big_pg
+    monkeypatch.setattr(service, "HALVES_FROM", 1000)
+    monkeypatch.setattr(service, "CHECK_EVERY", 250)
+    before_import = failing.endswith("import")
+    ended = failing_copies(monkeypatch, failing.split(",")[0], cause)
+    later_halves: list[service._LaterHalf] = []
+    if before_import:
+        # The later half starts only once the earlier half's COPY has failed, and the earlier
+        # half's failure is acted on only once the later half has failed too.
+        earlier_failed, later_failed = threading.Event(), threading.Event()
+        real_run, with_ended = service._LaterHalf.run, service._copy_rows
+
+        def late_run(self: service._LaterHalf) -> None:
+            later_halves.append(self)
+            assert earlier_failed.wait(HANG_GUARD_MS / 1000)
+            try:
+                real_run(self)
+            finally:
+                later_failed.set()
+
+        def earlier_copy(*args: object) -> int:
+            try:
+                return with_ended(*args)  # type: ignore[arg-type]
+            except BaseException:
+                earlier_failed.set()
+                assert later_failed.wait(HANG_GUARD_MS / 1000)
+                raise
+
+        monkeypatch.setattr(service._LaterHalf, "run", late_run)
+        monkeypatch.setattr(service, "_copy_rows", earlier_copy)
+    before = export_events(engine)
+    with pytest.raises(UserError) as caught:
+        export_csv(engine, CLEO, export_request(tmp_path / "h.csv", ws))
+    assert str(caught.value) == told
+    if before_import:  # the scenario happened: the import was refused
+        [later] = later_halves
+        assert later.follows_earlier and "snapshot" in str(later.failure)
+    elif failing == "later":  # the earlier half was stopped by the export, not by the user
+        assert "due to user request" in str(ended["earlier"])
+    assert list(tmp_path.iterdir()) == []
+    assert export_events(engine) == before
+
+
+@pytest.mark.pg
+def test_a_cancel_nobody_here_sent_is_the_statement_timeout_once_that_has_passed(
+    big_pg: tuple[Engine, int],
+) -> None:
+    """PostgreSQL reports a statement timeout that fires just as a statement ends as a cancel
+    "due to user request" of the next one (seen at 1 ms on a busy machine, no cancel sent):
+    such a cancel is the timeout when the session has one and it has passed since the work
+    began, else a cancel on the server."""
+    engine, _ws = big_pg
+    with engine.connect() as connection, pytest.raises(DBAPIError) as caught:
+        connection.execute(text("SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(3600)"))
+    error = caught.value
+    assert "canceling statement due to user request" in str(error)
+    hour = make_engine(engine.url, statement_timeout_ms=3_600_000)
+    now = time.monotonic()
+    try:
+        assert str(service._failure(error, hour, since=now - 7200)) == TIMED_OUT
+        assert str(service._failure(error, hour, since=now)) == service.CANCELLED_ON_SERVER
+        # No timeout at all: a cancel on the server, however long the work has run.
+        assert str(service._failure(error, engine, since=now - 7200)) == (
+            service.CANCELLED_ON_SERVER
+        )
+    finally:
+        hour.dispose()
 
 
 @pytest.mark.pg
@@ -645,6 +796,59 @@ def test_temporary_file_is_owner_only_while_written(
         os.umask(old_umask)
     assert modes and set(modes) == {0o600}
     assert stat.S_IMODE((tmp_path / "p.csv").stat().st_mode) == 0o600
+
+
+# -- a SQLite database removed or replaced mid-export -----------------------------------------
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_a_sqlite_file_removed_or_replaced_mid_export_fails_and_leaves_nothing(
+    sqlite_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """On Linux the export read on from the file it had open, recorded itself in it, where
+    no one will find the record (or in its copy now at the path), and reported success:
+    a file delivered whose export is not on record."""
+    path = Path(make_url(sqlite_db_url).database or "")
+    engine = make_engine(sqlite_db_url)
+    ws = seed(engine, 200)
+    monkeypatch.setattr(service, "SQLITE_BATCH", 20)
+    copy = tmp_path / "copy.sqlite3"
+    if how == "replaced":  # by the same database, byte for byte: only the file is another
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(path, copy)
+    before = export_events(engine)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    at: list[int] = []
+
+    def progress(done: int, total: int | None, message: str = "") -> None:
+        if done > 0 and not at:
+            if how == "removed":
+                path.unlink()
+            else:
+                os.replace(copy, path)
+            at.append(done)
+
+    try:
+        with pytest.raises(DatabaseUnavailable) as caught:
+            export_csv(engine, CLEO, export_request(folder / "gone.csv", ws), progress=progress)
+    finally:
+        engine.dispose()
+    assert at and at[0] < 200  # while the rows were being read
+    assert str(caught.value) == (
+        f"the database file {path} was removed or replaced during the export; "
+        "the export could not be recorded, so the file was not kept"
+    )
+    assert list(folder.iterdir()) == []
+    if how == "removed":
+        assert not path.exists()  # nor was an empty database made in its place
+    else:
+        now_there = make_engine(sqlite_url(path))
+        try:
+            assert export_events(now_there) == before
+        finally:
+            now_there.dispose()
 
 
 # -- E3: SIGKILL at random points --------------------------------------------------------------
