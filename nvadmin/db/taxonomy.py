@@ -34,17 +34,24 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.STAFF_ACCOUNTS: "Staff accounts",
 }
 
-# Short names accepted by the search bar (`category:api`) and the command line.
+# Each category's short name, as the search bar writes it (`category:api`).
+CATEGORY_SHORT: dict[Category, str] = {
+    Category.CHART_VIEWS: "chart",
+    Category.PATIENT_RECORDS: "records",
+    Category.SIGN_INS: "signin",
+    Category.FAILED_SIGN_INS: "failed",
+    Category.API_USAGE: "api",
+    Category.LOG_ACCESS: "log",
+    Category.STAFF_ACCOUNTS: "staff",
+}
+
+# The names the search bar and the command line accept: the short ones, a few spellings
+# people type, and the stored values.
 CATEGORY_ALIASES: dict[str, Category] = {
-    "chart": Category.CHART_VIEWS,
+    **{short: category for category, short in CATEGORY_SHORT.items()},
     "charts": Category.CHART_VIEWS,
     "record": Category.PATIENT_RECORDS,
-    "records": Category.PATIENT_RECORDS,
-    "signin": Category.SIGN_INS,
     "sign-in": Category.SIGN_INS,
-    "failed": Category.FAILED_SIGN_INS,
-    "api": Category.API_USAGE,
-    "log": Category.LOG_ACCESS,
     **{c.value: c for c in Category},
 }
 

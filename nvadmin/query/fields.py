@@ -38,6 +38,7 @@ from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.taxonomy import (
     ACTIONS,
     CATEGORY_ALIASES,
+    CATEGORY_SHORT,
     Category,
     Outcome,
     action_label,
@@ -152,15 +153,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # ``status:none``: API requests with no status recorded.
 NO_STATUS = "none"
-
-CATEGORY_SHORT: dict[Category, str] = {
-    Category.CHART_VIEWS: "chart",
-    Category.PATIENT_RECORDS: "records",
-    Category.SIGN_INS: "signin",
-    Category.FAILED_SIGN_INS: "failed",
-    Category.API_USAGE: "api",
-    Category.LOG_ACCESS: "log",
-}
 
 
 def _as_typed(value: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -91,6 +92,17 @@ EventRole = Qt.ItemDataRole.UserRole + 1  # the EventRow
 FilterValueRole = Qt.ItemDataRole.UserRole + 2  # (filter field, value) for "filter by this"
 
 
+@dataclass(frozen=True, slots=True)
+class TimeLanding:
+    """Where Go to time landed: the moment asked for (UTC), the event selected (None: the
+    view has no events) and whether that event is the oldest in the view, whichever way the
+    table is sorted."""
+
+    asked: datetime
+    event: EventRow | None
+    oldest: bool
+
+
 def category_icon(category: str) -> QIcon | None:
     """The category's own symbol, in its colour for the current theme (not colour alone)."""
     try:
@@ -109,6 +121,7 @@ class ActivityModel(QAbstractTableModel):
     rows_prepended = Signal(int)  # the view keeps its place by scrolling this many rows down
     rows_trimmed_top = Signal(int)  # ... or up
     jumped = Signal(int)  # row to scroll to and select after a jump
+    went_to_time = Signal(object)  # a TimeLanding, once Go to time's rows are shown
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +143,14 @@ class ActivityModel(QAbstractTableModel):
         self._jobs: list[Job] = []
         self._count_job: Job | None = None
         self._count: int | None = None
+        # The generation whose count is running or shown: a sort or a jump keeps the filter,
+        # so it keeps its count too.
+        self._count_generation = 0
+        # Owed by a request that a newer one replaced before its page came (a sort or a jump
+        # pressed at once): the view event, recorded before any row of the query is shown,
+        # and the count.
+        self._view_owed = False
+        self._count_owed = False
         self._requested_at = 0.0
         self.error: str | None = None
         self.page_size = 200
@@ -291,17 +312,34 @@ class ActivityModel(QAbstractTableModel):
         self._jump(lambda pager, token: pager.first(token))
 
     def go_to_time(self, instant: datetime) -> None:
-        """Rows around the first event at or after ``instant``; the table must be in time
-        order (the window switches to it first)."""
+        """Rows around the first event at or after ``instant`` (around the newest when none
+        is that late); the table must be in time order (the window switches to it first).
+        ``went_to_time`` then says where it landed, so the window can say why when that is
+        not at or just after ``instant``."""
         if self._sort.key != "time":
             self._sort = Sort("time", self._sort.descending)
-        self._jump(lambda pager, token: pager.at_time(instant, token))
+        descending = self._sort.descending
+
+        def land(page: Page) -> None:
+            self._replace(page)
+            rows, anchor = page.rows, page.anchor
+            # The oldest event is the first row of the first page in ascending order, the
+            # last row of the last page in descending order.
+            if descending:
+                oldest = page.at_end and anchor == len(rows) - 1
+            else:
+                oldest = page.at_start and anchor == 0
+            event = rows[anchor] if rows else None
+            self.went_to_time.emit(TimeLanding(instant, event, bool(rows) and oldest))
+
+        self._jump(lambda pager, token: pager.at_time(instant, token), land)
 
     def clear(self) -> None:
         """Forget every row and stop every request (used when the session locks)."""
         self._new_generation()
         self._filter = None
         self._count = None
+        self._view_owed = self._count_owed = False
         self.error = None
         self.beginResetModel()
         self._rows, self._display = [], []
@@ -310,14 +348,18 @@ class ActivityModel(QAbstractTableModel):
         self._set_loading(False)
         self.count_changed.emit(None)
 
-    def _new_generation(self) -> int:
+    def _new_generation(self, *, recount: bool = True) -> int:
+        """Stop the page requests under way; with ``recount`` (the filter changes), the count
+        too."""
         self._generation += 1
         for job in self._jobs:
             job.cancel()
         self._jobs = []
-        if self._count_job is not None:
-            self._count_job.cancel()
-            self._count_job = None
+        if recount:
+            self._count_generation = -1  # a count already on its way is dropped
+            if self._count_job is not None:
+                self._count_job.cancel()
+                self._count_job = None
         self._loading_after = self._loading_before = False
         return self._generation
 
@@ -328,12 +370,40 @@ class ActivityModel(QAbstractTableModel):
         )
 
     def _start_query(self, event_filter: EventFilter, *, log_view: bool, count: bool) -> None:
-        generation = self._new_generation()
         self._filter = event_filter
         self.error = None
+        if count:
+            self._count = None
+            self.count_changed.emit(None)
+        self._fetch(
+            lambda pager, token: pager.first(token),
+            self._replace,
+            "first page",
+            log_view=log_view,
+            count=count,
+        )
+
+    def _fetch(
+        self,
+        fetch: Callable[[EventPager, Any], Page],
+        apply: Callable[[Page], None],
+        name: str,
+        *,
+        log_view: bool,
+        count: bool,
+    ) -> None:
+        """A page of the current filter replacing the rows shown (a new query, a sort, a
+        jump). What the request it replaces still owed goes with it: its view event (no row
+        of a query is shown before it is on record) and its count."""
+        log_view = log_view or self._view_owed
+        count = count or self._count_owed
+        generation = self._new_generation(recount=count)
+        self._view_owed, self._count_owed = log_view, count
+        event_filter = self._filter
         self._requested_at = time.perf_counter()
         engine, identity, sort, size = self._engine, self._identity, self._sort, self.page_size
         read = self._read_engine
+        assert event_filter is not None
         assert engine is not None and read is not None and identity is not None
 
         def work(control: JobControl) -> Page:
@@ -351,26 +421,25 @@ class ActivityModel(QAbstractTableModel):
                 except DatabaseUnavailable:
                     unrecorded.append(True)  # the rows of the query before go too
                     raise
-            else:  # the same search again (a sort): its workspaces are open already
+            else:  # the same search again (a sort, a jump): its workspaces are open already
                 source = access_log.opened_for(engine, read, identity, event_filter, "browse")
             pager = EventPager(source, identity, event_filter, sort, page_size=size)
-            return pager.first(control.token)
+            return fetch(pager, control.token)
 
-        def show_first_page(page: Page) -> None:
-            self._replace(page)
+        def show(page: Page) -> None:
+            self._view_owed = False
+            apply(page)
             if count:
                 # Counted once the view event is written, so the count includes it.
+                self._count_owed = False
                 self._start_count(event_filter, generation)
 
-        if count:
-            self._count = None
-            self.count_changed.emit(None)
         unrecorded: list[bool] = []
         self._submit(
             work,
             generation,
-            show_first_page,
-            "first page",
+            show,
+            name,
             on_failure=lambda: self._clear_rows() if unrecorded else None,
         )
 
@@ -380,6 +449,7 @@ class ActivityModel(QAbstractTableModel):
         (the running count is cancelled)."""
         engine, identity, limit = self._read_engine, self._identity, self.quick_count_limit
         assert engine is not None and identity is not None
+        self._count_generation = generation
 
         def quick(control: JobControl) -> tuple[int, EventCount]:
             pager = EventPager(engine, identity, event_filter)
@@ -391,7 +461,7 @@ class ActivityModel(QAbstractTableModel):
 
         def on_quick(result: tuple[int, EventCount]) -> None:
             self._on_count(result)
-            if result[0] == self._generation and not result[1].exact:
+            if result[0] == self._count_generation and not result[1].exact:
                 self._run_count(exact)
 
         self._run_count(quick, on_quick)
@@ -409,23 +479,16 @@ class ActivityModel(QAbstractTableModel):
 
     def _on_count(self, result: tuple[int, EventCount]) -> None:
         generation, count = result
-        if generation != self._generation:
+        if generation != self._count_generation:
             return
         self._count = count.value if count.exact else None
         self.count_changed.emit(count)
 
-    def _jump(self, fetch: Callable[[EventPager, Any], Page]) -> None:
-        if self._filter is None:
-            return
-        generation = self._new_generation()
-        self._requested_at = time.perf_counter()
-        pager = self._pager(self._filter)
-
-        def work(control: JobControl) -> Page:
-            control.token.check()
-            return fetch(pager, control.token)
-
-        self._submit(work, generation, self._replace, "jump")
+    def _jump(
+        self, fetch: Callable[[EventPager, Any], Page], apply: Callable[[Page], None] | None = None
+    ) -> None:
+        if self._filter is not None:
+            self._fetch(fetch, apply or self._replace, "jump", log_view=False, count=False)
 
     def fetch_after(self) -> None:
         if self._loading_after or self._at_end or not self._rows or self._filter is None:

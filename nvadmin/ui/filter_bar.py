@@ -10,11 +10,11 @@ is selected. Typing in the text fields is debounced so a query runs once the use
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from PySide6.QtCore import QDate, QEvent, QObject, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QEvent, QObject, QSize, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QStyle,
+    QStyleOptionToolButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -88,6 +90,7 @@ _PRESET_BY_KEY = {preset.key: preset for preset in RANGE_PRESETS}
 _ROLLING = "24h"
 # A choice list whose entries are longer than this opens wider than the box.
 _LONG_CHOICE = 24
+ALL_CATEGORIES = "All categories"
 
 
 class _ListCompleter(QCompleter):
@@ -101,6 +104,42 @@ class _ListCompleter(QCompleter):
 
     def splitPath(self, path: str) -> list[str]:
         return [path.split(",")[-1].strip()]
+
+
+class ChoicesButton(QToolButton):
+    """A button that opens a menu of choices and names what is chosen, as wide as the widest
+    of ``labels`` (the texts it may show) in its own font: choosing never cuts its text short
+    nor moves the fields beside it. Other texts are shown only when :meth:`fits` says so.
+
+    Its menu opens on a press; the style then draws an arrow in the right corner, for which
+    QToolButton's own size hint leaves no room (the arrow sat on the text's last letter)."""
+
+    def __init__(self, labels: Sequence[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.labels = tuple(labels)
+        self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` is shown whole at this button's width."""
+        metrics = self.fontMetrics()
+        return metrics.horizontalAdvance(text) <= max(map(metrics.horizontalAdvance, self.labels))
+
+    def sizeHint(self) -> QSize:
+        option = QStyleOptionToolButton()
+        self.initStyleOption(option)
+        metrics = self.fontMetrics()
+        # As QToolButton sizes its text: a space either side; then the arrow beside it.
+        text = max(metrics.horizontalAdvance(label) for label in self.labels)
+        text += 2 * metrics.horizontalAdvance(" ")
+        arrow = self.style().pixelMetric(QStyle.PixelMetric.PM_MenuButtonIndicator, option, self)
+        contents = QSize(text + arrow, metrics.height())
+        size = self.style().sizeFromContents(
+            QStyle.ContentsType.CT_ToolButton, option, contents, self
+        )
+        return QSize(size.width(), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
 
 
 class FilterBar(QWidget):
@@ -161,8 +200,13 @@ class FilterBar(QWidget):
         self.members_edit.textEdited.connect(self._on_members)
         completer.activated.connect(lambda _text: self._on_members(self.members_edit.text()))
 
-        self.category_button = QToolButton(self)
-        self.category_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # Every text the box shows by itself: all, one category, or how many.
+        category_labels = [
+            ALL_CATEGORIES,
+            *(category.label for category in Category),
+            *(f"{n} categories" for n in range(2, len(Category) + 1)),
+        ]
+        self.category_button = ChoicesButton(category_labels, self)
         category_menu = QMenu(self.category_button)
         self.category_actions: dict[str, QAction] = {}
         for category in Category:
@@ -517,12 +561,18 @@ class FilterBar(QWidget):
 
     def _update_category_button(self) -> None:
         chosen = [a.text() for a in self.category_actions.values() if a.isChecked()]
+        self.category_button.setText(self.category_text(chosen))
+        self.category_button.setToolTip(
+            ", ".join(chosen) if chosen else "Choose the categories to show"
+        )
+
+    def category_text(self, chosen: Sequence[str]) -> str:
+        """What the category box says for the categories ``chosen``: their names when they
+        fit the box, else how many (the tooltip names them)."""
         if not chosen:
-            self.category_button.setText("All categories")
-        elif len(chosen) <= 2:
-            self.category_button.setText(", ".join(chosen))
-        else:
-            self.category_button.setText(f"{len(chosen)} categories")
+            return ALL_CATEGORIES
+        names = ", ".join(chosen)
+        return names if self.category_button.fits(names) else f"{len(chosen)} categories"
 
 
 def _fits_placeholder(edit: QLineEdit, text: str | None = None) -> int:

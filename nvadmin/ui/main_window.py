@@ -99,7 +99,11 @@ class MainWindow(QMainWindow):
         self.window_actions: WindowActions = self.browser_menus.window_actions
         self.theme_actions = self.browser_menus.theme_actions
         self.status = BrowserStatus(
-            self, self.model, identity, lambda text: self.show_message(text, error=True)
+            self,
+            self.model,
+            identity,
+            failed=lambda text: self.show_message(text, error=True),
+            note=self.show_message,
         )
         self.replica_status = (
             ReplicaStatus(self, context, self.model) if context.has_replicas else None
@@ -439,7 +443,8 @@ class MainWindow(QMainWindow):
         self.browser_table.go_to_time(instant)
 
     def ask_go_to_time(self) -> GoToTimeDialog:
-        """Ctrl+G: type or paste a moment; the table goes to the first event at or after it."""
+        """Ctrl+G: type or paste a moment; the table goes to the first event at or after it
+        (outside the view, to the nearest one: :class:`BrowserStatus` says why)."""
         zone = self.display_zone()
         current = self.detail.shown.occurred_at if self.detail.shown else datetime.now(UTC)
         dialog = GoToTimeDialog(current.astimezone(zone), zone, self)

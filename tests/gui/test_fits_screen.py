@@ -3,6 +3,7 @@ screen too) with every field reachable and readable, and opens fully on its scre
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -10,13 +11,14 @@ from datetime import date
 import keyring
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtWidgets import QLineEdit, QPushButton, QWidget
+from PySide6.QtCore import QRect, QSize, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QLineEdit, QMenu, QPushButton, QStyle, QWidget
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.auth.credentials import CredentialStore
 from nvadmin.context import Context
+from nvadmin.db.taxonomy import Category
 from nvadmin.demo.accounts import create_demo_accounts
 from nvadmin.demo.seed import SeedPlan, seed
 from nvadmin.identity import Role, StaffIdentity
@@ -29,6 +31,7 @@ from tests.gui.windows import ADMIN
 from tests.gui.windows import open_main_window as open_window
 
 SCREEN = QSize(1280, 720)
+CTRL = Qt.KeyboardModifier.ControlModifier
 
 
 @pytest.fixture
@@ -77,6 +80,81 @@ def test_main_window_fits_1280x720_with_every_filter_reachable(qtbot, context) -
         assert widget.isVisible() and window.rect().contains(
             QRect(widget.mapTo(window, widget.rect().topLeft()), widget.size())
         )
+
+
+def test_the_category_box_shows_each_of_its_texts_whole(qtbot, context) -> None:  # type: ignore[no-untyped-def]
+    """The category box was as wide as "All categories" with its menu arrow over the last
+    letter, and grew by half when two categories were chosen. It is as wide as its widest
+    text, keeps that width whatever is chosen, and names only what fits."""
+    window = open_window(qtbot, context)
+    window.resize(SCREEN)
+    qtbot.waitUntil(lambda: window.width() <= SCREEN.width())
+    bar = window.filter_bar
+    button = bar.category_button
+    metrics = button.fontMetrics()
+    arrow = button.style().pixelMetric(QStyle.PixelMetric.PM_MenuButtonIndicator, None, button)
+
+    def whole(text: str) -> bool:
+        # The text, a space either side (as QToolButton gives it), and the arrow beside it.
+        needed = metrics.horizontalAdvance(text) + 2 * metrics.horizontalAdvance(" ") + arrow
+        return button.width() >= needed
+
+    def in_window() -> bool:
+        where = QRect(button.mapTo(window, button.rect().topLeft()), button.size())
+        return window.rect().contains(where)
+
+    assert button.text() == "All categories"
+    assert whole(button.text()), button.width()
+    width = button.width()
+
+    # Its own menu, from the keyboard: Space opens it, Down and Enter tick "Chart views".
+    def tick_first() -> None:
+        qtbot.waitUntil(lambda: isinstance(QApplication.activePopupWidget(), QMenu))
+        menu = QApplication.activePopupWidget()
+        qtbot.keyClick(menu, Qt.Key.Key_Down)
+        assert menu.activeAction().text() == Category.CHART_VIEWS.label
+        qtbot.keyClick(menu, Qt.Key.Key_Return)
+
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    button.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is button)
+    QTimer.singleShot(0, tick_first)
+    qtbot.keyClick(button, Qt.Key.Key_Space)  # returns once the menu has closed
+    assert button.text() == Category.CHART_VIEWS.label
+    assert whole(button.text()) and button.width() == width and in_window()
+    window.activateWindow()  # the window manager's part once the menu has gone
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is button)
+
+    # Typed in the search bar: the widest name, two long names, six categories.
+    six = "category:chart category:records category:signin category:failed category:api"
+    for typed, shown in (
+        ("category:log", Category.LOG_ACCESS.label),
+        ("category:staff", Category.STAFF_ACCOUNTS.label),  # a KeyError once
+        ("category:log category:records", "2 categories"),
+        (f"{six} category:log", "6 categories"),
+        ("", "All categories"),
+    ):
+        edit = bar.search_edit
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_F, CTRL)
+        qtbot.waitUntil(lambda e=edit: QApplication.focusWidget() is e)
+        qtbot.keyClick(edit, Qt.Key.Key_A, CTRL)
+        qtbot.keyClick(edit, Qt.Key.Key_Backspace)
+        qtbot.keyClicks(edit, typed)
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+        assert button.text() == shown, typed
+        assert whole(shown), (shown, button.width())
+        assert button.width() == width and in_window(), shown
+        assert button.toolTip().count(",") == max(0, typed.count("category:") - 1)
+    qtbot.waitUntil(lambda: not window.model.loading)
+
+    # Whatever is chosen, what the box says fits it.
+    labels = [c.label for c in Category]
+    for count in range(len(labels) + 1):
+        for chosen in itertools.combinations(labels, count):
+            text = bar.category_text(chosen)
+            assert whole(text), (chosen, text, button.width())
+    assert fits(window), window.minimumSizeHint()
 
 
 def test_main_window_opens_on_screen(qtbot, context) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -312,6 +312,163 @@ def test_go_to_time_keeps_a_wrong_entry_and_says_why(qtbot, context: Context) ->
     assert current_event(window) == before
     back_in(qtbot, window)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.table)
+    assert session.watcher is not None
+    session.watcher.stop()
+
+
+# -- Go to time outside the view ------------------------------------------------------------
+
+OLDEST = CHICAGO_DAY + timedelta(minutes=-10, seconds=30)  # 09:50:30 Chicago
+NEWEST = CHICAGO_DAY + timedelta(minutes=33, seconds=25)  # 10:33:25 Chicago
+
+
+def search_for(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
+    """:func:`type_search`, then its first page shown and counted."""
+    with qtbot.waitSignal(window.model.rows_shown):
+        type_search(qtbot, window, text)
+    qtbot.waitUntil(lambda: not window.model.loading and window.model.count is not None)
+
+
+def type_search(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl+F, the search typed over the bar's text, Enter."""
+    edit = window.filter_bar.search_edit
+    qtbot.keyClick(focused(window), Qt.Key.Key_F, CTRL)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is edit)
+    qtbot.keyClick(edit, Qt.Key.Key_A, CTRL)
+    qtbot.keyClicks(edit, text)
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+
+def go_to_and_read_status(qtbot, window: MainWindow, typed: str) -> str:  # type: ignore[no-untyped-def]
+    """Ctrl+G, ``typed`` over the field, Enter; the status bar's message once the rows show
+    (read at once: it is the message the user sees as the table lands)."""
+    qtbot.keyClick(focused(window), Qt.Key.Key_G, CTRL)
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is not None)
+    dialog = window.go_to_time_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.edit)
+    qtbot.keyClick(dialog.edit, Qt.Key.Key_A, CTRL)
+    qtbot.keyClicks(dialog.edit, typed)
+    assert dialog.edit.text() == typed
+    with qtbot.waitSignal(window.model.rows_shown):
+        qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
+    message = window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.go_to_time_dialog is None)
+    back_in(qtbot, window)
+    qtbot.waitUntil(lambda: not window.model.loading)
+    return message
+
+
+def fits_the_status_bar(qtbot, window: MainWindow, message: str) -> None:  # type: ignore[no-untyped-def]
+    """``message`` is drawn whole left of the status bar's permanent labels (count, query
+    time, who is signed in), which take their room first, at the 1280-pixel width."""
+    status = window.statusBar()
+
+    def room() -> int:
+        labels = [
+            w
+            for w in status.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+            if w.isVisible() and w.width() > 0
+        ]
+        return min(w.x() for w in labels) - 12  # QStatusBar's margin and spacing
+
+    qtbot.waitUntil(lambda: status.fontMetrics().horizontalAdvance(message) <= room())
+
+
+@pytest.mark.parametrize(
+    ("typed", "landed", "said"),
+    [
+        (
+            "2026-11-06 09:00",
+            NEWEST,
+            "2026-11-06 09:00 is after the newest event in this view "
+            "(the filter ends 2026-11-05); showing the newest.",
+        ),
+        (
+            "2026-11-04 23:00",
+            OLDEST,
+            "2026-11-04 23:00 is before the oldest event in this view "
+            "(the filter starts 2026-11-05); showing the oldest.",
+        ),
+        (  # inside the filter's day, after its last event
+            "2026-11-05 10:40",
+            NEWEST,
+            "2026-11-05 10:40 is after the newest event in this view; showing the newest.",
+        ),
+    ],
+)
+def test_go_to_time_outside_the_view_goes_to_the_nearest_event_and_says_why(
+    qtbot, context: Context, typed: str, landed: datetime, said: str
+) -> None:  # type: ignore[no-untyped-def]
+    session = signed_in(qtbot, context)
+    window = session.window
+    assert isinstance(window, MainWindow)
+    window.resize(1280, 720)
+    search_for(qtbot, window, "on:2026-11-05")
+    message = go_to_and_read_status(qtbot, window, typed)
+    assert message == said  # the moment as typed, why, and where the table went
+    assert current_event(window).occurred_at == landed
+    assert window.browser_table.selected_rows() == [window.table.currentIndex().row()]
+    assert QApplication.focusWidget() is window.table
+    fits_the_status_bar(qtbot, window, message)
+    # A time inside the view lands where asked, and the note about the other one goes.
+    assert go_to_and_read_status(qtbot, window, "2026-11-05 10:06") == ""
+    assert current_event(window).patient_id == "EXACT"
+    assert session.watcher is not None
+    session.watcher.stop()
+
+
+def test_go_to_time_from_another_order_goes_by_time_and_says_why(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    """Go to time reads the table in time order: sorted by patient, it sorts by time first,
+    and "newest" is the newest whichever way the times run."""
+    from nvadmin.query import fields
+    from nvadmin.ui.activity_model import SORT_KEY_OF, column_of
+
+    session = signed_in(qtbot, context)
+    window = session.window
+    assert isinstance(window, MainWindow)
+    window.resize(1280, 720)
+    search_for(qtbot, window, "on:2026-11-05")
+    header = window.table.horizontalHeader()
+    patient = column_of(fields.PATIENT)
+    assert patient in SORT_KEY_OF
+    with qtbot.waitSignal(window.model.rows_shown):
+        qtbot.mouseClick(
+            header.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=QPoint(header.sectionViewportPosition(patient) + 10, header.height() // 2),
+        )
+    assert window.model.sort_order.key == "patient"
+    message = go_to_and_read_status(qtbot, window, "2026-11-06 09:00")
+    assert message == (
+        "2026-11-06 09:00 is after the newest event in this view "
+        "(the filter ends 2026-11-05); showing the newest."
+    )
+    assert header.sortIndicatorSection() == column_of(fields.TIME)
+    assert window.model.sort_order.key == "time"
+    assert current_event(window).occurred_at == NEWEST
+    # Sorted again, the rows are others: the note about where Go to time went goes.
+    with qtbot.waitSignal(window.model.rows_shown):
+        qtbot.mouseClick(
+            header.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=QPoint(header.sectionViewportPosition(patient) + 10, header.height() // 2),
+        )
+    assert window.statusBar().currentMessage() == ""
+    assert session.watcher is not None
+    session.watcher.stop()
+
+
+def test_go_to_time_with_no_events_says_there_is_nothing_to_go_to(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    session = signed_in(qtbot, context)
+    window = session.window
+    assert isinstance(window, MainWindow)
+    window.resize(1280, 720)
+    search_for(qtbot, window, "patient:NOBODY")
+    assert window.model.rowCount() == 0
+    message = go_to_and_read_status(qtbot, window, "2026-11-05 10:06")
+    assert message == "No events match these filters: there is nothing to go to."
+    assert window.model.rowCount() == 0
     assert session.watcher is not None
     session.watcher.stop()
 

@@ -70,6 +70,21 @@ def test_relative_ranges_stay_relative() -> None:
 
 
 @pytest.mark.parametrize(
+    ("typed", "written"),
+    [
+        ("category:staff_accounts", "category:staff"),  # a KeyError once: no short name
+        ("category:staff", "category:staff"),
+        ("category:Chart_Views", "category:chart"),
+        ("category:sign-in", "category:signin"),
+    ],
+)
+def test_every_category_is_written_back_by_its_short_name(typed: str, written: str) -> None:
+    search = parse(typed, UTC)
+    assert format_search(search) == written
+    assert parse(written, UTC).terms == search.terms
+
+
+@pytest.mark.parametrize(
     ("text", "message", "spot"),
     [
         ("usr:alice", "unknown qualifier usr: (did you mean user:?)", "usr"),

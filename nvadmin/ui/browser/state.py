@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -92,6 +93,63 @@ def with_value(search: Search, field: str, value: str, *, negate: bool = False) 
             search, terms=tuple(t for t in search.terms if t.field != field or t.negate)
         )
     return search.with_terms(term)
+
+
+def landing_note(
+    asked: datetime,
+    landed: datetime | None,
+    oldest: bool,
+    event_filter: EventFilter | None,
+    zone: tzinfo,
+) -> str | None:
+    """What Go to time says when it could not land at or just after ``asked``: ``landed`` is
+    the time of the event it selected (None: the view has none), ``oldest`` whether that is
+    the view's oldest event. None when it landed where asked, which the table shows itself.
+
+    Outside the view it goes to the nearest event (the newest or the oldest) rather than
+    staying put: that is where a reader who asked for a later or earlier time looks next,
+    and the note says why the time selected is not the one typed, naming the filter's end
+    or start when that is what leaves the moment out. The filter itself is never widened
+    behind the reader's back."""
+    if landed is None:
+        return "No events match these filters: there is nothing to go to."
+    moment = _moment_text(asked, zone)
+    start, end = (event_filter.start, event_filter.end) if event_filter else (None, None)
+    if landed < asked:  # nothing at or after it: the newest event
+        reason = ""
+        if end is not None and asked >= end:
+            reason = f" (the filter ends {_range_end_text(end, zone)})"
+        return f"{moment} is after the newest event in this view{reason}; showing the newest."
+    if oldest and landed > asked:
+        reason = ""
+        if start is not None and asked < start:
+            reason = f" (the filter starts {_range_start_text(start, zone)})"
+        return f"{moment} is before the oldest event in this view{reason}; showing the oldest."
+    return None
+
+
+def _moment_text(instant: datetime, zone: tzinfo) -> str:
+    """A moment as the table shows times, without the seconds when there are none (so a
+    typed 2026-11-05 10:06 reads back as typed)."""
+    local = instant.astimezone(zone)
+    if local.microsecond:
+        return local.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+
+
+def _range_start_text(start: datetime, zone: tzinfo) -> str:
+    """A range's first day, or its first moment when it starts within a day."""
+    local = start.astimezone(zone)
+    return local.date().isoformat() if local.time() == time(0) else _moment_text(start, zone)
+
+
+def _range_end_text(end: datetime, zone: tzinfo) -> str:
+    """A range's last day (its exclusive midnight is the day before, as the filter bar's
+    "To" shows it), or its end moment when it ends within a day."""
+    local = end.astimezone(zone)
+    if local.time() == time(0):
+        return (local.date() - timedelta(days=1)).isoformat()
+    return _moment_text(end, zone)
 
 
 @dataclass(frozen=True, slots=True)

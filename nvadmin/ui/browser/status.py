@@ -1,5 +1,6 @@
 """The browser's status bar: how many events match, how long the page took, who is signed in,
-and (with read replicas) which server answered and how far behind it is."""
+why Go to time went where it went, and (with read replicas) which server answered and how far
+behind it is."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from PySide6.QtWidgets import QLabel, QMainWindow
 
 from nvadmin.identity import StaffIdentity
 from nvadmin.query.paging import EventCount
-from nvadmin.ui.activity_model import ActivityModel
+from nvadmin.ui.activity_model import ActivityModel, TimeLanding
+from nvadmin.ui.browser.state import landing_note
 from nvadmin.workers.jobs import Job
 
 if TYPE_CHECKING:
@@ -27,7 +29,8 @@ LOADING = "Loading…"
 class BrowserStatus(QObject):
     """The permanent labels of the status bar, following the model.
 
-    ``failed(message)`` is called with the sentence to show when a page could not be loaded.
+    ``failed(message)`` is called with the sentence to show when a page could not be loaded,
+    ``note(message)`` with what Go to time says when it could not land where asked.
     """
 
     def __init__(
@@ -35,11 +38,16 @@ class BrowserStatus(QObject):
         window: QMainWindow,
         model: ActivityModel,
         identity: StaffIdentity,
+        *,
         failed: Callable[[str], None],
+        note: Callable[[str], None],
     ) -> None:
         super().__init__(window)
         self.model = model
+        self._window = window
         self._failed = failed
+        self._note = note
+        self._time_note: str | None = None  # what the last Go to time said
         self.count_label = QLabel("", window)
         self.time_label = QLabel("", window)
         self.identity_label = QLabel(f"{identity.display_name} ({identity.role})", window)
@@ -50,6 +58,8 @@ class BrowserStatus(QObject):
         model.rows_shown.connect(self._on_rows_shown)
         model.count_changed.connect(self._on_count)
         model.failed.connect(self._on_failed)
+        model.went_to_time.connect(self._on_went_to_time)
+        model.modelReset.connect(self._forget_time_note)
 
     def clear(self) -> None:
         self.count_label.setText("")
@@ -69,6 +79,22 @@ class BrowserStatus(QObject):
 
     def _on_rows_shown(self, shown: float, sql: float) -> None:
         self.time_label.setText(f"query {sql * 1000:.0f} ms, shown in {shown * 1000:.0f} ms")
+
+    def _on_went_to_time(self, landing: TimeLanding) -> None:
+        landed = landing.event.occurred_at if landing.event is not None else None
+        model = self.model
+        note = landing_note(landing.asked, landed, landing.oldest, model.event_filter, model.zone)
+        if note is not None:
+            self._note(note)
+            self._time_note = note
+
+    def _forget_time_note(self) -> None:
+        """New rows (a search, a sort, a jump, Go to time again): what Go to time said was
+        about the rows before them, so it goes. Scrolling adds rows and resets nothing."""
+        bar = self._window.statusBar()
+        if self._time_note is not None and bar.currentMessage() == self._time_note:
+            bar.clearMessage()
+        self._time_note = None
 
     def _on_count(self, count: EventCount | None) -> None:
         if count is None:
