@@ -104,6 +104,10 @@ _MESSAGES: tuple[tuple[tuple[str, ...], str], ...] = (
      "cannot open the SQLite database file (check the path and permissions)"),
     (("canceling statement due to statement timeout",),
      "the query took too long and was stopped: narrow your filters"),
+    # A cancel request nvadmin did not send (nvadmin's own are told apart where they are
+    # sent); PostgreSQL also reports some statement timeouts this way (export.service).
+    (("canceling statement due to user request",),
+     "the query was cancelled on the database server (not by you or nvadmin); try again"),
     (("password authentication failed",), "the database refused the user name or password"),
     (("not currently accepting connections", "is starting up", "is shutting down",
       "in recovery mode"),

@@ -394,11 +394,6 @@ def _csv_options(request: ExportRequest) -> dict[str, Any]:
 # What PostgreSQL says of a statement it stopped at ``statement_timeout`` (SQLSTATE 57014, as
 # for any cancel), which db.engine.translate words for the user.
 _STATEMENT_TIMEOUT = "canceling statement due to statement timeout"
-# The user's line for a query the server cancelled though neither the user nor the export
-# asked it to (57014, "canceling statement due to user request"), when it was no timeout.
-CANCELLED_ON_SERVER = (
-    "the query was cancelled on the database server (not by you or nvadmin); try again"
-)
 
 
 def _failure(error: BaseException, engine: Engine, since: float) -> UserError:
@@ -411,11 +406,13 @@ def _failure(error: BaseException, engine: Engine, since: float) -> UserError:
     statements, with no cancel request sent at all). So with the session's timeout already
     past since ``since`` (the work's start) it is that timeout, and otherwise the server's
     doing."""
-    if not _cancelled_by_server(error) or _timed_out(error):
-        return translate(error)
-    if _past_statement_timeout(engine, since):
+    if (
+        _cancelled_by_server(error)
+        and not _timed_out(error)
+        and _past_statement_timeout(engine, since)
+    ):
         return translate(Exception(_STATEMENT_TIMEOUT))
-    return DatabaseUnavailable(CANCELLED_ON_SERVER)
+    return translate(error)
 
 
 def _cancelled_by_server(error: BaseException) -> bool:
