@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -54,6 +54,19 @@ def make_engine(url: str | URL, *, statement_timeout_ms: int | None = None) -> E
         raise UserError(f"unsupported database driver {parsed.drivername!r}") from None
 
 
+_FILE = "nvadmin_sqlite_file"  # a pooled SQLite connection's file when it connected
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """The file at ``path`` (device, inode), None when there is none: what tells a database
+    file replaced at its path from the one a connection still holds open."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -64,9 +77,14 @@ def _sqlite_engine(url: URL) -> Engine:
 
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database).expanduser()
+        opened: list[tuple[int, int]] = []  # the file the engine's first connection opened
 
         @event.listens_for(engine, "do_connect")
         def _create_private(*_args: Any) -> None:
+            if opened and file_identity(path) is None:
+                # Not a new empty database in its place: every query would fail on a
+                # missing table, and every view event would go into it.
+                raise DatabaseUnavailable(f"the database file {path} was removed")
             # The file holds staff password hashes and patient activity: a new one is the
             # owner's alone (SQLite's own default is 0644); its -wal and -shm files follow it.
             try:
@@ -75,6 +93,21 @@ def _sqlite_engine(url: URL) -> Engine:
                 pass
             except OSError as error:  # SQLite itself then reports the folder's problem
                 log.debug("could not create %s: %s", path, error)
+
+        @event.listens_for(engine, "connect")
+        def _remember_file(_dbapi_connection: Any, record: Any) -> None:
+            record.info[_FILE] = file_identity(path)
+            if not opened and record.info[_FILE] is not None:
+                opened.append(record.info[_FILE])
+
+        @event.listens_for(engine, "checkout")
+        def _still_the_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            # A pooled connection keeps the file it opened after that file is removed or
+            # replaced at its path (a restored backup, a case file saved over): it would
+            # read the old rows and write the view and export events into a file nobody can
+            # open again. The pool then opens what is at the path now.
+            if record.info.get(_FILE) != file_identity(path):
+                raise exc.DisconnectionError(f"{path} is no longer the file this connection opened")
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -33,7 +33,6 @@ import csv
 import dataclasses
 import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,7 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nvadmin import __version__
 from nvadmin.audit import access_log
 from nvadmin.db import routing
-from nvadmin.db.engine import translate
+from nvadmin.db.engine import file_identity, translate
 from nvadmin.db.models import ActivityEvent
 from nvadmin.db.types import sqlite_parameters
 from nvadmin.errors import DatabaseUnavailable, UserError
@@ -459,21 +458,13 @@ def _sqlite_files(*engines: Engine) -> list[_DatabaseFile]:
         and e.url.database not in (None, "", ":memory:")
         and not e.url.database.startswith("file:")
     }
-    return [_DatabaseFile(path, _identity(path)) for path in sorted(paths)]
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino
+    return [_DatabaseFile(path, file_identity(path)) for path in sorted(paths)]
 
 
 def _still_in_place(files: Sequence[_DatabaseFile]) -> None:
     """Fail when a database file the export opened is no longer the one at its path."""
     for file in files:
-        if file.identity is None or _identity(file.path) != file.identity:
+        if file.identity is None or file_identity(file.path) != file.identity:
             raise DatabaseUnavailable(
                 f"the database file {file.path} was removed or replaced during the export; "
                 "the export could not be recorded, so the file was not kept"
