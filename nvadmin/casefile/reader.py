@@ -225,6 +225,14 @@ def verify_case(
             if pages is not None:
                 progress(total, total, "checking every page of the case file")
                 pages.check(connection, cancel)
+    except encrypted.DatabaseError as error:
+        # The chain walk reads through the driver's own cursor, past the engine's error
+        # handler: a page that does not verify is the file's fault, said as such, not
+        # "the SQLite file is damaged or is not an nvadmin database".
+        if encrypted.is_page_failure(error):
+            log.info("case file %s: a page does not verify: %s", case.path, error)
+            raise CaseFileError(encrypted.PAGE_FAILURE) from None
+        raise
     finally:
         if pages is not None:
             pages.stop()

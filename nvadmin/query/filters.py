@@ -170,8 +170,15 @@ class FoldedContains(FunctionElement[bool]):
     def __init__(self, column: Any, needle: str, *, prefix: bool = False) -> None:
         if "\x00" in needle:
             raise ValueError("text to match cannot contain a NUL character")
-        self.column, self.needle, self.prefix = column, needle, prefix
-        super().__init__()
+        self.needle, self.prefix = needle, prefix
+        # The column as the function's argument, where SQLAlchemy sees it: a statement
+        # rewritten for other tables (the case-file copy reads the source as an alias)
+        # replaces it there too.
+        super().__init__(column)
+
+    @property
+    def column(self) -> Any:
+        return next(iter(self.clauses))
 
 
 @compiles(FoldedContains, "postgresql")

@@ -45,6 +45,7 @@ from nvadmin.audit.checkpoints import KeyStore
 from nvadmin.audit.witness import ChainWitness
 from nvadmin.casefile import container
 from nvadmin.casefile.builder import SUFFIX, CaseFileSummary, create_case_file
+from nvadmin.casefile.container import WrongPassphrase
 from nvadmin.casefile.reader import OpenCase, open_case_file, passphrase_check
 from nvadmin.context import Context
 from nvadmin.errors import UserError
@@ -351,27 +352,74 @@ class Compliance:
             str(self.last_folder or Path.home()),
             f"nvadmin case files (*{SUFFIX});;All files (*)",
         )
-        if not chosen:
-            return
-        passphrase = ask_passphrase(host.widget(), Path(chosen))
-        if passphrase is not None:
-            self.open_case(Path(chosen), passphrase)
+        if chosen:
+            self.ask_case_passphrase(Path(chosen))
+
+    def ask_case_passphrase(self, path: Path, note: str = "") -> QInputDialog | None:
+        """Ask for ``path``'s passphrase and open it; None when nothing is asked: the case is
+        already open (its window comes to the front) or the file is refused (missing, a
+        folder, not a case file, truncated) in one sentence before anyone types it."""
+        self.last_folder = path.parent
+        showing = case_window_of(path)
+        if showing is not None:
+            showing.showNormal()
+            showing.raise_()
+            showing.activateWindow()
+            self.host.show_message(f"{path.name} is already open in its own window.")
+            return None
+        try:
+            container.read_header_of(path)
+        except container.CaseFileError as error:
+            self._refuse(path, str(error))
+            return None
+        prompt = passphrase_prompt(self.host.widget(), path, note)
+        prompt.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        prompt.textValueSelected.connect(lambda text: self.open_case(path, text))
+        prompt.open()
+        return prompt
 
     def open_case(self, path: Path, passphrase: str) -> Job:
         host = self.host
         progress = _progress_dialog(f"Opening {path.name}…", host.widget())
 
-        def work(control: JobControl) -> OpenCase:
-            return open_case_file(
-                path, passphrase, progress=lambda done, total: control.progress(done, total, "")
-            )
+        def work(control: JobControl) -> OpenCase | WrongPassphrase:
+            try:
+                return open_case_file(
+                    path, passphrase, progress=lambda done, total: control.progress(done, total, "")
+                )
+            except WrongPassphrase as wrong:
+                return wrong  # not a failure: the passphrase is asked for again
+
+        def opened(outcome: OpenCase | WrongPassphrase) -> None:
+            if isinstance(outcome, WrongPassphrase):
+                self.ask_case_passphrase(path, "That is not its passphrase; try again.")
+            else:
+                self.show_case(outcome)
 
         job = Job(work, name="open case file")
         _wire(job, progress)
-        job.succeeded.connect(self.show_case)
-        job.failed.connect(lambda message: host.show_message(message, error=True))
+        job.succeeded.connect(opened)
+        job.failed.connect(lambda message: self._refuse(path, message))
         job.start()
         return job
+
+    def _refuse(self, path: Path, reason: str) -> QMessageBox:
+        """Why ``path`` cannot be opened, in a message of its own (not the browser's banner,
+        whose Retry would search again) and on the status bar."""
+        text = f"{path.name} cannot be opened: {reason}"
+        text += "" if text.endswith((".", "?", ")")) else "."
+        self.host.show_message(text)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Open case file",
+            text,
+            QMessageBox.StandardButton.Ok,
+            self.host.widget(),
+        )
+        box.setObjectName("caseRefusal")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def show_case(self, case: OpenCase) -> MainWindow:
         case_window = open_case_window(case, self.host.context, self.host.identity)
@@ -382,6 +430,19 @@ class Compliance:
     def _forget(self, case_window: MainWindow) -> None:
         if case_window in self.case_windows:
             self.case_windows.remove(case_window)
+
+
+def case_window_of(path: Path) -> MainWindow | None:
+    """The window in which the case file at ``path`` is open, if one is."""
+    from nvadmin.ui.main_window import MainWindow  # the window imports the features
+
+    wanted = path.resolve()
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, MainWindow) and widget.isVisible():
+            case = case_of(widget.context)
+            if case is not None and case.path.resolve() == wanted:
+                return widget
+    return None
 
 
 def open_case_window(case: OpenCase, base: Context, identity: StaffIdentity) -> MainWindow:
@@ -488,8 +549,9 @@ class CaseFileDialog(FormDialog):
         self.count_label.setObjectName("caseCount")
         note = QLabel(
             "The file holds the matching events, their workspace and team members, and the "
-            "part of the hash chain needed to verify them, encrypted with AES-256-GCM under a "
-            "key derived from the passphrase (scrypt). Without the passphrase nobody can open "
+            "part of the hash chain needed to verify them, encrypted page by page (SQLCipher: "
+            "AES-256 and an HMAC-SHA512 on every page) under a key derived from the passphrase "
+            "(scrypt). Without the passphrase nobody can open "
             "it, including you: keep it apart from the file. Saving is recorded in the "
             "workspace's log as an export.",
             self,
@@ -547,11 +609,14 @@ class CaseFileDialog(FormDialog):
         self.accept()
 
 
-def passphrase_prompt(parent: QWidget | None, path: Path) -> QInputDialog:
-    """The passphrase prompt for opening the case file ``path``; its field is named for it."""
+def passphrase_prompt(parent: QWidget | None, path: Path, note: str = "") -> QInputDialog:
+    """The passphrase prompt for opening the case file ``path``; its field is named for it.
+    ``note`` (a wrong passphrase typed before) stands above the question."""
     prompt = QInputDialog(parent)
     prompt.setWindowTitle("Open case file")
-    prompt.setLabelText(f"Passphrase for {path.name}:")
+    prompt.setLabelText(
+        f"{note}\nPassphrase for {path.name}:" if note else f"Passphrase for {path.name}:"
+    )
     prompt.setTextEchoMode(QLineEdit.EchoMode.Password)
     field = prompt.findChild(QLineEdit)
     if field is not None:

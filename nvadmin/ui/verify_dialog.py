@@ -363,6 +363,8 @@ class VerifyDialog(QDialog):
         self.verify_button.setEnabled(True)
 
     def _show_failure(self, message: str) -> None:
+        # Failures come as clauses ("the case file was altered…"); the headline is a sentence.
+        message = message[:1].upper() + message[1:]
         set_tone(self.headline, "broken")
         self.headline.setText(message)
         self.details.setAccessibleDescription(message)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QInputDialog
 from sqlalchemy import Engine, func, select, text
 
 from nvadmin.analysis.reports import PATIENT_ACCESS, USER_ACTIVITY
@@ -314,7 +314,13 @@ def test_wrong_passphrase_is_shown_and_nothing_opens(
     with qtbot.waitSignal(opening.finished):
         pass
     assert window.features.compliance.case_windows == []
-    assert "wrong passphrase" in window.banner.text()
+    # Asked again, saying why, rather than left in the browser's banner.
+    prompt = QApplication.activeModalWidget()
+    assert isinstance(prompt, QInputDialog)
+    assert prompt.labelText().startswith("That is not its passphrase")
+    qtbot.keyClick(prompt.focusWidget() or prompt, Qt.Key.Key_Escape)
+    assert not prompt.isVisible() and not window.banner.isVisible()
+    assert window.features.compliance.case_windows == []
 
 
 def close_and_wait(qtbot, case_window) -> None:  # type: ignore[no-untyped-def]

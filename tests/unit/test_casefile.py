@@ -116,6 +116,31 @@ def test_round_trip_same_rows_and_verifies(engine: Engine, clinic: int, tmp_path
         case.close()
 
 
+@pytest.mark.parametrize(
+    ("terms", "text"),
+    [
+        ((Term("user", "ana"),), ""),  # part of an e-mail address
+        ((), "seen"),  # free text, in the details
+    ],
+)
+def test_a_case_of_a_partial_name_or_free_text_is_made(
+    engine: Engine, clinic: int, tmp_path: Path, terms: tuple[Term, ...], text: str
+) -> None:
+    """Both failed with "no such column: activity_events_1.actor_email": their condition kept
+    the source table's column when the copy read the source under another name."""
+    f = EventFilter(workspace_ids=(clinic,), terms=terms, text=text)
+    summary = create_case_file(
+        engine, REVIEWER, f, tmp_path / "partial", PASSPHRASE, source="test database"
+    )
+    assert summary.events == (40 if terms else 10)
+    case = open_case_file(summary.path, PASSPHRASE)
+    try:
+        (result,) = verify_case(case, REVIEWER)
+        assert result.intact
+    finally:
+        case.close()
+
+
 def test_creating_a_case_file_is_logged_as_an_export(
     engine: Engine, clinic: int, tmp_path: Path
 ) -> None:
