@@ -381,6 +381,7 @@ class ActivityModel(QAbstractTableModel):
             "first page",
             log_view=log_view,
             count=count,
+            answers_anew=True,
         )
 
     def _fetch(
@@ -391,10 +392,13 @@ class ActivityModel(QAbstractTableModel):
         *,
         log_view: bool,
         count: bool,
+        answers_anew: bool = False,
     ) -> None:
         """A page of the current filter replacing the rows shown (a new query, a sort, a
         jump). What the request it replaces still owed goes with it: its view event (no row
-        of a query is shown before it is on record) and its count."""
+        of a query is shown before it is on record) and its count. ``answers_anew``: the
+        filter or the sort changed, so when the page cannot be had the rows shown go too
+        (they answer the question before; a failed jump keeps them: they still answer it)."""
         log_view = log_view or self._view_owed
         count = count or self._count_owed
         generation = self._new_generation(recount=count)
@@ -440,7 +444,7 @@ class ActivityModel(QAbstractTableModel):
             generation,
             show,
             name,
-            on_failure=lambda: self._clear_rows() if unrecorded else None,
+            on_failure=lambda: self._clear_rows() if unrecorded or answers_anew else None,
         )
 
     def _start_count(self, event_filter: EventFilter, generation: int) -> None:
@@ -565,8 +569,8 @@ class ActivityModel(QAbstractTableModel):
         self.failed.emit(message)
 
     def _clear_rows(self) -> None:
-        """Nothing on screen: a query whose view could not be recorded shows no rows, not
-        even those of the query before it."""
+        """Nothing on screen: a query that could not be answered (its view not recorded, its
+        page not read) shows no rows, not even those of the query before it."""
         self.beginResetModel()
         self._rows, self._display = [], []
         self._at_start = self._at_end = True
