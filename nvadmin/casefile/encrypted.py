@@ -172,6 +172,8 @@ def read_header(path: Path) -> Header:
         size = path.stat().st_size
     except OSError:
         size = 0
+    if size == 0 and path.is_file():
+        raise CaseFileError("the file is empty: it is not a case file")
     tail = read_tail(path, min(size, _TAIL + _MAX_HEADER))
     if tail[-len(MAGIC) : -1] == MAGIC[:-1] and tail[-1] > MAGIC[-1]:
         raise CaseFileError("this case file was made by a newer nvadmin: upgrade to open it")

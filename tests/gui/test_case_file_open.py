@@ -118,6 +118,8 @@ def test_open_case_file_refuses_a_bad_file_before_asking_the_passphrase(
     # One sentence naming the file, and no passphrase typed for nothing.
     assert len(person.seen) == 1, person.seen
     assert person.seen[0].startswith("message: incident.nvcase cannot be opened: "), person.seen
+    if what == "empty":  # not "not a case file, or its end is missing (truncated?)"
+        assert "the file is empty" in person.seen[0], person.seen
     assert window.features.compliance.case_windows == []
     # Not the browser's banner, whose Retry would only search the log again.
     assert not window.banner.isVisible()
