@@ -90,6 +90,20 @@ def normalise_email(email: str) -> str:
     return cleaned
 
 
+MAX_NAME_LENGTH = 200  # the staff table's display_name column
+
+
+def check_name(display_name: str | None) -> str:
+    """The name as it will be kept (spaces around it dropped; empty: none given), or the
+    reason it cannot be: never cut short without a word."""
+    name = (display_name or "").strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise UserError(
+            f"the name must have at most {MAX_NAME_LENGTH} characters (this one has {len(name)})"
+        )
+    return name
+
+
 def parse_role(value: str) -> Role:
     try:
         return Role(value.strip().lower())
@@ -271,7 +285,7 @@ def _insert(
     address = normalise_email(email)
     chosen_role = role if isinstance(role, Role) else parse_role(role)
     passwords.check_policy(password)
-    name = (display_name or "").strip() or address.split("@")[0]
+    name = check_name(display_name) or address.split("@")[0][:MAX_NAME_LENGTH]
     secret = totp.new_secret() if with_totp else None
     if server_identity(engine):
         _manage(
@@ -280,7 +294,7 @@ def _insert(
         return NewAccount(find_staff(engine, actor, address), secret)
     row = Staff(
         email=address,
-        display_name=name[:200],
+        display_name=name,
         role=chosen_role.value,
         password_hash=passwords.hash_password(password),
         disabled=False,
@@ -388,6 +402,9 @@ def reset_password(engine: Engine, actor: StaffIdentity, email: str, password: s
 def change_role(engine: Engine, actor: StaffIdentity, email: str, role: Role | str) -> StaffAccount:
     actor.require(Permission.MANAGE_STAFF)
     new_role = role if isinstance(role, Role) else parse_role(role)
+    if find_staff(engine, actor, email).role is new_role:
+        # Not a change: recorded, it would claim one and end the account's remembered sign-ins.
+        raise UserError(f"{normalise_email(email)} is already {new_role.value}: nothing changed")
     if new_role is not Role.ADMIN:
         _require_other_admin(engine, actor, email)
     return _change(

@@ -29,6 +29,17 @@ def hasher() -> PasswordHasher:
     return PasswordHasher.from_parameters(PARAMETERS)
 
 
+def typed_password(text: str) -> str:
+    """The password in a one-line field, without the line break a paste may bring along.
+
+    A password copied from a password manager or a terminal often ends in a line break. No
+    one-line field can type it, and ``--password-stdin`` reads a line without its ending, so
+    kept it would make the password one that nobody can give again (and at sign-in it would
+    be a wrong guess, counted towards lockout). Only the line ending goes; spaces stay.
+    """
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 def check_policy(password: str) -> None:
     """NIST SP 800-63B: length is what matters; no composition rules, no silent truncation."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -37,6 +48,9 @@ def check_policy(password: str) -> None:
         raise UserError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
     if password.strip() == "":
         raise UserError("the password must not be blank")
+    if "\n" in password or "\r" in password:
+        # It could be set here but never typed: one-line fields and --password-stdin end there.
+        raise UserError("the password must be one line: it holds a line break")
     if not _is_text(password):
         raise UserError("the password must be text: it holds bytes that are not UTF-8")
 

@@ -83,10 +83,9 @@ def _password_option(parser: argparse.ArgumentParser) -> None:
 
 def read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
-        if password.endswith("\r"):
-            password = password[:-1]
+        from nvadmin.auth.passwords import typed_password
+
+        password = typed_password(sys.stdin.readline())
         if not password:
             raise UserError("no password on standard input")
         return password

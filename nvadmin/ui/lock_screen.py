@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvadmin.auth.passwords import typed_password
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 from nvadmin.identity import StaffIdentity
@@ -117,6 +118,8 @@ class LockScreen(QDialog):
         if self._busy:
             return
         password = self.password_edit.text()
+        if self.check is None:  # a staff password (a case file's passphrase is its own)
+            password = typed_password(password)
         if not password:
             self.password_edit.setFocus()
             return

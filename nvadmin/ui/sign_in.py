@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from nvadmin.auth.credentials import CredentialStore, KeyringStatus, KeyringUnavailable
+from nvadmin.auth.passwords import typed_password
 from nvadmin.auth.signin import SecondFactorRequired, SignInResult
 from nvadmin.context import Context
 from nvadmin.identity import StaffIdentity
@@ -377,7 +378,7 @@ class SignInDialog(QDialog):
         if self._busy or self.facts is None:
             return
         email = self.email_edit.text().strip()
-        password = self.password_edit.text()
+        password = typed_password(self.password_edit.text())
         if not email or not (password or self._certificate_sign_in()):
             self.show_error("Enter your e-mail and password.")
             (self.email_edit if not email else self.password_edit).setFocus()
@@ -436,11 +437,11 @@ class SignInDialog(QDialog):
         if self._busy:
             return
         page = self.first_admin
-        if page.password.text() != page.repeat.text():
+        password = typed_password(page.password.text())
+        if password != typed_password(page.repeat.text()):
             self.show_error("The two passwords differ.")
             return
-        email, name = page.email.text(), page.name.text()
-        password, context = page.password.text(), self.context
+        email, name, context = page.email.text(), page.name.text(), self.context
 
         def work(control: JobControl) -> SignInResult:
             from nvadmin.auth.accounts import create_first_admin

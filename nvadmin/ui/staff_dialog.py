@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import NewAccount, StaffAccount
-from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH, check_policy
+from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH, check_policy, typed_password
 from nvadmin.context import Context
 from nvadmin.errors import UserError
 from nvadmin.identity import Role, StaffIdentity
@@ -40,10 +40,18 @@ from nvadmin.ui.palette import error_brush, set_tone
 from nvadmin.workers.jobs import Job, JobControl
 
 COLUMNS = ("E-mail", "Name", "Role", "Status", "2FA", "Last sign-in")
+MAX_COLUMN_WIDTH = 300  # pixels; wider text is elided
 
 
 def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def _sentence(message: str) -> str:
+    """A service's refusal ("x is the only active admin: ...") as the sentence shown."""
+    first = message.split(" ", 1)[0]
+    text = message if "@" in first else message[:1].upper() + message[1:]  # e-mails as typed
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 class AccountForm(FormDialog):
@@ -86,11 +94,13 @@ class AccountForm(FormDialog):
         ):
             field.setAccessibleName(name)
         self.email_error = error_label(self, "emailError")
+        self.name_error = error_label(self, "nameError")
         self.password_error = error_label(self, "passwordError")
         if not self.reset_only:
             form.addRow("E-mail:", self.email)
             form.addRow("", self.email_error)
             form.addRow("Name:", self.name)
+            form.addRow("", self.name_error)
             form.addRow("Role:", self.role)
         form.addRow("Password:", self.password)
         form.addRow("", self.password_error)
@@ -101,25 +111,27 @@ class AccountForm(FormDialog):
             # Not laid out: hidden, or they would sit in a corner and take Tab focus.
             for widget in (self.email, self.name, self.role, self.totp):
                 widget.hide()
-        for edit in (self.email, self.password, self.repeat):
+        for edit in (self.email, self.name, self.password, self.repeat):
             edit.textEdited.connect(lambda _text: self.clear_error())
         self.add(form)
 
     def clear_error(self) -> None:
         super().clear_error()
-        for label in (self.email_error, self.password_error):
+        for label in (self.email_error, self.name_error, self.password_error):
             label.hide()
-        for edit in (self.email, self.password):
+        for edit in (self.email, self.name, self.password):
             edit.setAccessibleDescription("")
 
     def show_error(self, message: str, field: QWidget | None = None) -> None:
         """Show ``message`` next to the field it is about; everything typed stays."""
         self.clear_error()
         self.buttons.setEnabled(True)
-        text = message[:1].upper() + message[1:]
+        text = _sentence(message)
         lowered = message.lower()
         if not self.reset_only and ("e-mail" in lowered or "staff account for" in lowered):
             label, edit = self.email_error, self.email
+        elif not self.reset_only and lowered.startswith("the name"):
+            label, edit = self.name_error, self.name
         elif "password" in lowered:
             label, edit = self.password_error, self.password
         else:
@@ -131,6 +143,9 @@ class AccountForm(FormDialog):
         edit.setFocus()
         edit.selectAll()
 
+    def typed_password(self) -> str:
+        return typed_password(self.password.text())
+
     def saved(self) -> None:
         self.accept()
 
@@ -138,11 +153,12 @@ class AccountForm(FormDialog):
         try:
             if not self.reset_only:
                 accounts.normalise_email(self.email.text())
-            check_policy(self.password.text())
+                accounts.check_name(self.name.text())
+            check_policy(self.typed_password())
         except UserError as error:
             self.show_error(str(error))
             return
-        if self.password.text() != self.repeat.text():
+        if self.typed_password() != typed_password(self.repeat.text()):
             self.show_error("The two passwords differ.")
             self.repeat.setFocus()
             return
@@ -177,6 +193,10 @@ class StaffDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # A long name or e-mail is cut short with "…" (whole in its tooltip), so the role and
+        # status of every account stay in view without scrolling sideways.
+        self.table.horizontalHeader().setMaximumSectionSize(MAX_COLUMN_WIDTH)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.itemSelectionChanged.connect(self._update_buttons)
 
         self.add_button = QPushButton("&Add…", self)
@@ -267,7 +287,7 @@ class StaffDialog(QDialog):
     def _on_failed(self, message: str) -> None:
         self._busy = False
         set_tone(self.message, "error")
-        self.message.setText(message)
+        self.message.setText(_sentence(message))
         self._update_buttons()
 
     # -- table -------------------------------------------------------------------------------
@@ -289,6 +309,7 @@ class StaffDialog(QDialog):
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)
                 if column == 3 and account.status != "active":
                     item.setForeground(error_brush())
                 self.table.setItem(row, column, item)
@@ -321,9 +342,14 @@ class StaffDialog(QDialog):
         if account is None:
             return
         engine, me, email = self.context.engine, self.identity, account.email
+        # Asked only when it can happen: the last active admin is refused by the service.
+        others = any(
+            a.role is Role.ADMIN and not a.disabled and a.email != me.email for a in self.accounts
+        )
         if what == "disable":
             if (
                 email == me.email
+                and others
                 and QMessageBox.question(
                     self, "Disable your own account", "Disable your own account?"
                 )
@@ -337,6 +363,18 @@ class StaffDialog(QDialog):
             self._run(lambda: accounts.unlock_staff(engine, me, email), f"Unlocked {email}.")
         elif what == "role":
             role = str(self.role_box.currentData())
+            if (
+                email == me.email
+                and others
+                and role != Role.ADMIN.value
+                and QMessageBox.question(
+                    self,
+                    "Change your own role",
+                    f"Make yourself {role}? You will no longer be able to manage staff.",
+                )
+                != QMessageBox.StandardButton.Yes
+            ):
+                return
             self._run(
                 lambda: accounts.change_role(engine, me, email, role), f"{email} is now {role}."
             )
@@ -351,7 +389,7 @@ class StaffDialog(QDialog):
     def _add(self, form: AccountForm) -> None:
         engine, me = self.context.engine, self.identity
         email, name = form.email.text(), form.name.text()
-        role, password = str(form.role.currentData()), form.password.text()
+        role, password = str(form.role.currentData()), form.typed_password()
         totp = form.totp.isChecked()
         self._run(
             lambda: accounts.add_staff(engine, me, email, password, role, name, with_totp=totp),
@@ -371,7 +409,7 @@ class StaffDialog(QDialog):
         return form
 
     def _reset(self, form: AccountForm, email: str) -> None:
-        engine, me, password = self.context.engine, self.identity, form.password.text()
+        engine, me, password = self.context.engine, self.identity, form.typed_password()
         self._run(
             lambda: accounts.reset_password(engine, me, email, password),
             f"New password set for {email}; their remembered sign-ins were ended.",
