@@ -91,6 +91,28 @@ def wait_for(qtbot, done: Callable[[], bool]) -> None:  # type: ignore[no-untype
     qtbot.waitUntil(done)
 
 
+def case_to_open(qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The main window, and a case file saved from it that File → Open case file… will pick."""
+    ws = seed(context.engine)
+    window = open_window(qtbot, context)
+    path = tmp_path / "incident.nvcase"
+    save_case(qtbot, window, ws, path)
+    choose_in_file_dialog(monkeypatch, path)
+    return window, path
+
+
+def answering(qtbot, window, answers: list[str], done: Callable[[], bool]) -> list[str]:  # type: ignore[no-untyped-def]
+    """File → Open case file…, each prompt answered in turn with ``answers`` until ``done``;
+    what the person saw."""
+    person = Person(qtbot, answers)
+    try:
+        open_from_menu(window)
+        wait_for(qtbot, done)
+    finally:
+        person.stop()
+    return person.seen
+
+
 @pytest.mark.parametrize("what", ["empty", "folder", "not a case file", "truncated"])
 def test_open_case_file_refuses_a_bad_file_before_asking_the_passphrase(
     qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
@@ -128,22 +150,15 @@ def test_open_case_file_refuses_a_bad_file_before_asking_the_passphrase(
 def test_a_wrong_passphrase_is_asked_again_and_the_right_one_opens(
     qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    ws = seed(context.engine)
-    window = open_window(qtbot, context)
-    path = tmp_path / "incident.nvcase"
-    save_case(qtbot, window, ws, path)
-    choose_in_file_dialog(monkeypatch, path)
-    person = Person(qtbot, ["not the passphrase at all", PASSPHRASE])
-    try:
-        open_from_menu(window)
-        wait_for(
-            qtbot,
-            lambda: bool(window.features.compliance.case_windows) or window.banner.isVisible(),
-        )
-    finally:
-        person.stop()
+    window, _ = case_to_open(qtbot, context, tmp_path, monkeypatch)
+    seen = answering(
+        qtbot,
+        window,
+        ["not the passphrase at all", PASSPHRASE],
+        lambda: bool(window.features.compliance.case_windows) or window.banner.isVisible(),
+    )
     assert not window.banner.isVisible(), window.banner.text()
-    assert person.seen == [
+    assert seen == [
         "asked: Passphrase for incident.nvcase:",
         "asked: That is not its passphrase; try again.\nPassphrase for incident.nvcase:",
     ]
@@ -155,11 +170,7 @@ def test_a_wrong_passphrase_is_asked_again_and_the_right_one_opens(
 def test_escape_at_the_passphrase_opens_nothing_and_says_nothing(
     qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    ws = seed(context.engine)
-    window = open_window(qtbot, context)
-    path = tmp_path / "incident.nvcase"
-    save_case(qtbot, window, ws, path)
-    choose_in_file_dialog(monkeypatch, path)
+    window, _ = case_to_open(qtbot, context, tmp_path, monkeypatch)
     person = Person(qtbot, [])
     try:
         open_from_menu(window)
