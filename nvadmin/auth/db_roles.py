@@ -174,6 +174,18 @@ POLICIES: tuple[tuple[str, str, str, str], ...] = (
     ("chain_heads", VIEWER, "ALL", "USING (true)"),
 )
 RLS_TABLES = (*READ_TABLES, "staff", "remember_tokens", REQUESTS_TABLE)
+# Built-in roles the owner of the tables (whose SECURITY DEFINER functions act) needs, and what
+# goes wrong without each.
+OWNER_NEEDS = {
+    # The sign-in functions tell a connection from an earlier one with the same process id by
+    # its start time, which the server shows a non-superuser only with pg_read_all_stats.
+    "pg_read_all_stats": "cannot see when a connection started, so nobody can sign in",
+    # A writer ends a staff session that sits on a workspace's log (migration 0010).
+    "pg_signal_backend": (
+        "cannot end a session that holds a workspace's log open, so such a session stops "
+        "everyone else's views of that workspace until it ends"
+    ),
+}
 
 
 def _quote(connection: Connection, name: str) -> str:
@@ -278,26 +290,31 @@ def create_roles(
                 "JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = 'staff'::regclass"
             )
         ).scalar()
-        # The sign-in functions tell a connection from an earlier one with the same process id
-        # by its start time, which the server shows the functions' owner (not a superuser)
-        # only with pg_read_all_stats; without it nobody could sign in.
-        owner, owner_sees_backends = connection.execute(
+        owner = connection.execute(
             text(
-                "SELECT r.rolname, r.rolsuper OR pg_has_role(r.oid, 'pg_read_all_stats', "
-                "'USAGE') FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+                "SELECT r.rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
                 "WHERE c.oid = 'staff'::regclass"
             )
-        ).one()
-        if not owner_sees_backends:
-            statement = f"GRANT pg_read_all_stats TO {_quote(connection, owner)}"
+        ).scalar_one()
+        for builtin, without_it in OWNER_NEEDS.items():
+            has_it = connection.execute(
+                text(
+                    "SELECT rolsuper OR pg_has_role(oid, :builtin, 'USAGE') FROM pg_roles "
+                    "WHERE rolname = :owner"
+                ),
+                {"builtin": builtin, "owner": owner},
+            ).scalar()
+            if has_it:
+                continue
+            statement = f"GRANT {builtin} TO {_quote(connection, owner)}"
             try:
                 with connection.begin_nested():
                     connection.exec_driver_sql(statement)
                 done.append(statement)
             except DBAPIError:
                 warnings.append(
-                    "the owner of the audit tables cannot see when a connection started, so "
-                    f"nobody can sign in: as a superuser, GRANT pg_read_all_stats TO {owner}"
+                    f"the owner of the audit tables {without_it}: as a superuser, "
+                    f"GRANT {builtin} TO {owner}"
                 )
         if not owner_creates_roles:
             warnings.append(

@@ -159,6 +159,7 @@ def describe(error: BaseException) -> str:
         return str(error)
     original = getattr(error, "orig", None) or error
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
+    text = text.removeprefix("nvadmin: ")  # the server functions' own words, already plain
     for signs, message in _MESSAGES:
         if any(sign in text for sign in signs):
             return message

@@ -704,6 +704,27 @@ def test_an_owner_that_is_not_a_superuser_lets_staff_sign_in(
         with session.engine.connect() as first, session.engine.connect() as second:
             assert first.execute(text("SELECT nvadmin_session_verified()")).scalar()
             assert second.execute(text("SELECT nvadmin_session_verified()")).scalar()
+        # and it may end a session that sits on the staff log (pg_signal_backend), so that
+        # sign-ins go on (tests/pg/test_held_logs.py)
+        owner = make_engine(url)
+        with owner.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO nvadmin_meta VALUES ('security.writer_hold_seconds', '1')"
+            )
+            staff_workspace = connection.exec_driver_sql(
+                "SELECT nvadmin_staff_workspace()"
+            ).scalar()
+        sitter = session.engine.connect()
+        pid = sitter.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        sitter.execute(
+            text("SELECT nvadmin_record_access(:w, 'staff.session_locked', '{}', NULL, NULL, "
+                 "'psql')"),
+            {"w": staff_workspace},
+        )  # fmt: skip
+        ServerAuthenticator(url.set(username=None, password=None)).sign_in(email, PASSWORD)
+        assert not scalar(owner, "SELECT count(*) FROM pg_stat_activity WHERE pid = :p", p=pid)
+        sitter.invalidate()
+        owner.dispose()
         session.engine.dispose()
     finally:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
