@@ -4,6 +4,11 @@ Every function takes the acting :class:`StaffIdentity` and checks ``MANAGE_STAFF
 the rule holds whether the call comes from the Staff dialog, the command line or a test. Each
 change is written to the staff workspace's Activity Log.
 
+The identity is what the account was at sign-in; another admin may have demoted or disabled
+it since. So every change also reads the acting admin's own row as it is now, in the
+transaction that makes the change, and is refused with :class:`ChangedSinceSignIn` when that
+account may no longer manage staff (on PostgreSQL with staff logins the server does this).
+
 The command line acts as :func:`command_line_operator`: whoever runs it already holds database
 credentials that can write the staff table, so it is treated as an admin and named after the
 operating-system user. That is also how the first admin of a new database is made (there is
@@ -15,6 +20,7 @@ from __future__ import annotations
 import getpass
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +33,15 @@ from nvadmin.audit import server_events
 from nvadmin.audit.access_log import record_staff_event, staff_draft
 from nvadmin.auth import passwords, totp
 from nvadmin.db.models import RememberToken, Staff
-from nvadmin.errors import UserError
+from nvadmin.errors import AccessDenied, UserError
 from nvadmin.identity import Permission, Role, StaffIdentity
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ChangedSinceSignIn(AccessDenied):
+    """The acting admin's own account was demoted or disabled after they signed in: nothing
+    they ask in this session can change staff any more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +155,32 @@ def _record(
     )
 
 
+def _require_current_admin(session: Session, actor: StaffIdentity) -> None:
+    """Refuse unless the acting admin's account, as it is now, may still manage staff.
+
+    A no-op UPDATE reads the row and takes its lock (SQLite: the database's write lock), so
+    the account cannot be demoted or disabled between this check and the change's commit.
+    An actor with no account in this database (the command line, first-run and demo set-up)
+    holds the database's own credentials and has no row to read again."""
+    found = (
+        session.connection()
+        .execute(
+            update(Staff)
+            .where(Staff.id == actor.id)
+            .values(role=Staff.role)
+            .returning(Staff.role, Staff.disabled)
+        )
+        .first()
+    )
+    if found is None:
+        return
+    if found.disabled:
+        raise ChangedSinceSignIn("your account is disabled")
+    now = StaffIdentity(actor.id, actor.email, actor.display_name, Role(found.role))
+    if not now.can(Permission.MANAGE_STAFF):
+        raise ChangedSinceSignIn("your account is no longer an admin")
+
+
 def staff_count(engine: Engine) -> int:
     """How many accounts exist (no permission needed: the sign-in dialog asks it to decide
     whether to offer creating the first admin)."""
@@ -191,6 +228,9 @@ _OPERATIONS = {
 }
 
 
+_NOT_AN_ADMIN_NOW = "nvadmin: only a signed-in admin manages staff"
+
+
 def server_identity(engine: Engine) -> bool:
     """Staff accounts are PostgreSQL logins here (``nvadmin db roles`` was run)."""
     from nvadmin.auth.server_signin import uses_server_identity
@@ -227,6 +267,8 @@ def _manage(
             )
     except DBAPIError as error:
         message = str(error.orig).splitlines()[0] if error.orig else str(error)
+        if message == _NOT_AN_ADMIN_NOW:  # demoted, disabled or signed out meanwhile
+            raise ChangedSinceSignIn(message.removeprefix("nvadmin: ")) from None
         if message.startswith("nvadmin: "):
             raise UserError(message.removeprefix("nvadmin: ")) from None
         raise translate(error) from error
@@ -304,6 +346,7 @@ def _insert(
     )
     try:
         with Session(engine, expire_on_commit=False) as session, session.begin():
+            _require_current_admin(session, actor)
             session.add(row)
             session.flush()
             account = _account(row)
@@ -311,6 +354,10 @@ def _insert(
         raise UserError(f"a staff account for {address} already exists") from None
     _record(engine, actor, "staff.account_created", account, totp=with_totp)
     return NewAccount(account, secret)
+
+
+Check = Callable[[Session, StaffAccount], None]
+"""A rule about the account to change, as it is, that may refuse the change (UserError)."""
 
 
 def _change(
@@ -321,16 +368,26 @@ def _change(
     values: dict[str, object],
     *,
     revoke_tokens: bool = False,
+    check: Check | None = None,
     **details: object,
 ) -> StaffAccount:
+    """Change one account, ``check`` first: in the transaction that makes the change, or, where
+    the server's function makes it (which keeps the last admin itself, but would record a
+    role change to the role held), just before."""
     actor.require(Permission.MANAGE_STAFF)
     address = normalise_email(email)
     if server_identity(engine):
+        if check is not None:
+            with Session(engine) as session:
+                check(session, find_staff(engine, actor, address))
         return _server_change(engine, actor, address, action, values)
     with Session(engine, expire_on_commit=False) as session, session.begin():
+        _require_current_admin(session, actor)
         row = session.execute(select(Staff).where(Staff.email == address)).scalar_one_or_none()
         if row is None:
             raise UserError(f"no staff account for {email.strip()}")
+        if check is not None:
+            check(session, _account(row))
         for name, value in values.items():
             if name == "password":  # this file keeps the Argon2id hash, never the password
                 row.password_hash = passwords.hash_password(str(value))
@@ -348,27 +405,30 @@ def _change(
     return account
 
 
-def _require_other_admin(engine: Engine, actor: StaffIdentity, email: str) -> None:
+def _require_other_admin(session: Session, account: StaffAccount) -> None:
     """Refuse to take away the last working admin: nobody could manage staff afterwards."""
-    address = normalise_email(email)
-    with Session(engine) as session:
-        others = session.execute(
-            select(func.count())
-            .select_from(Staff)
-            .where(
-                Staff.role == Role.ADMIN.value, Staff.disabled.is_(False), Staff.email != address
-            )
-        ).scalar_one()
-        target = session.execute(select(Staff.role).where(Staff.email == address)).scalar()
-    if target == Role.ADMIN.value and not others:
-        raise UserError(f"{address} is the only active admin: add another admin first")
+    others = session.execute(
+        select(func.count())
+        .select_from(Staff)
+        .where(
+            Staff.role == Role.ADMIN.value,
+            Staff.disabled.is_(False),
+            Staff.email != account.email,
+        )
+    ).scalar_one()
+    if account.role is Role.ADMIN and not others:
+        raise UserError(f"{account.email} is the only active admin: add another admin first")
 
 
 def disable_staff(engine: Engine, actor: StaffIdentity, email: str) -> StaffAccount:
-    actor.require(Permission.MANAGE_STAFF)
-    _require_other_admin(engine, actor, email)
     return _change(
-        engine, actor, email, "staff.account_disabled", {"disabled": True}, revoke_tokens=True
+        engine,
+        actor,
+        email,
+        "staff.account_disabled",
+        {"disabled": True},
+        revoke_tokens=True,
+        check=_require_other_admin,
     )
 
 
@@ -402,11 +462,14 @@ def reset_password(engine: Engine, actor: StaffIdentity, email: str, password: s
 def change_role(engine: Engine, actor: StaffIdentity, email: str, role: Role | str) -> StaffAccount:
     actor.require(Permission.MANAGE_STAFF)
     new_role = role if isinstance(role, Role) else parse_role(role)
-    if find_staff(engine, actor, email).role is new_role:
-        # Not a change: recorded, it would claim one and end the account's remembered sign-ins.
-        raise UserError(f"{normalise_email(email)} is already {new_role.value}: nothing changed")
-    if new_role is not Role.ADMIN:
-        _require_other_admin(engine, actor, email)
+
+    def check(session: Session, account: StaffAccount) -> None:
+        if account.role is new_role:
+            # Not a change: recorded, it would claim one and end the remembered sign-ins.
+            raise UserError(f"{account.email} is already {new_role.value}: nothing changed")
+        if new_role is not Role.ADMIN:
+            _require_other_admin(session, account)
+
     return _change(
         engine,
         actor,
@@ -414,6 +477,7 @@ def change_role(engine: Engine, actor: StaffIdentity, email: str, role: Role | s
         "staff.role_changed",
         {"role": new_role.value},
         revoke_tokens=True,
+        check=check,
         new_role=new_role.value,
     )
 

@@ -1,4 +1,5 @@
-"""Account ▸ Staff…: admins add, disable, enable, unlock staff and reset their passwords.
+"""Account ▸ Staff…: admins add, disable, enable, unlock staff, reset their passwords, change
+their roles and turn their second factor on or off.
 
 The dialog calls the same service functions as ``nvadmin staff``; they check the admin role
 themselves, so this dialog being reachable is not what protects them.
@@ -6,6 +7,7 @@ themselves, so this dialog being reachable is not what protects them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -30,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from nvadmin.auth import accounts
-from nvadmin.auth.accounts import NewAccount, StaffAccount
+from nvadmin.auth.accounts import ChangedSinceSignIn, NewAccount, StaffAccount
 from nvadmin.auth.passwords import MIN_PASSWORD_LENGTH, check_policy, typed_password
 from nvadmin.context import Context
 from nvadmin.errors import UserError
@@ -38,6 +40,8 @@ from nvadmin.identity import Role, StaffIdentity
 from nvadmin.ui.form_dialog import FormDialog, error_label
 from nvadmin.ui.palette import error_brush, set_tone
 from nvadmin.workers.jobs import Job, JobControl
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("E-mail", "Name", "Role", "Status", "2FA", "Last sign-in")
 MAX_COLUMN_WIDTH = 300  # pixels; wider text is elided
@@ -84,7 +88,7 @@ class AccountForm(FormDialog):
         self.password.setPlaceholderText(f"at least {MIN_PASSWORD_LENGTH} characters")
         self.repeat = QLineEdit(self)
         self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
-        self.totp = QCheckBox("Require a code from an authenticator app", self)
+        self.totp = QCheckBox("Re&quire a code from an authenticator app", self)
         for field, name in (
             (self.email, "E-mail"),
             (self.name, "Name"),
@@ -96,15 +100,16 @@ class AccountForm(FormDialog):
         self.email_error = error_label(self, "emailError")
         self.name_error = error_label(self, "nameError")
         self.password_error = error_label(self, "passwordError")
+        # Each label's Alt+letter takes the keyboard to its field (the label's buddy).
         if not self.reset_only:
-            form.addRow("E-mail:", self.email)
+            form.addRow("&E-mail:", self.email)
             form.addRow("", self.email_error)
-            form.addRow("Name:", self.name)
+            form.addRow("&Name:", self.name)
             form.addRow("", self.name_error)
-            form.addRow("Role:", self.role)
-        form.addRow("Password:", self.password)
+            form.addRow("&Role:", self.role)
+        form.addRow("&Password:", self.password)
         form.addRow("", self.password_error)
-        form.addRow("Repeat:", self.repeat)
+        form.addRow("Repea&t:", self.repeat)
         if not self.reset_only:
             form.addRow("", self.totp)
         else:
@@ -114,6 +119,9 @@ class AccountForm(FormDialog):
         for edit in (self.email, self.name, self.password, self.repeat):
             edit.textEdited.connect(lambda _text: self.clear_error())
         self.add(form)
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setText("&Set password" if self.reset_only else "&Add account")
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("&Cancel")
 
     def clear_error(self) -> None:
         super().clear_error()
@@ -174,6 +182,10 @@ class StaffDialog(QDialog):
         self.identity = identity
         self.accounts: list[StaffAccount] = []
         self._busy = False
+        self._form: AccountForm | None = None  # the open form waiting on the running call
+        # Set when the services say this admin was demoted or disabled since signing in:
+        # nothing done here can change staff any more.
+        self._no_longer_admin = False
         self.setObjectName("staffDialog")
         self.setWindowTitle("Staff accounts")
         self.resize(860, 420)
@@ -198,22 +210,32 @@ class StaffDialog(QDialog):
         self.table.horizontalHeader().setMaximumSectionSize(MAX_COLUMN_WIDTH)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemSelectionChanged.connect(self._show_role)
 
         self.add_button = QPushButton("&Add…", self)
         self.disable_button = QPushButton("&Disable", self)
         self.enable_button = QPushButton("&Enable", self)
         self.unlock_button = QPushButton("&Unlock", self)
         self.reset_button = QPushButton("&Reset password…", self)
+        self.totp_button = QPushButton("Second &factor…", self)
+        self.totp_button.setAccessibleDescription(
+            "Require a code from an authenticator app for the selected account, give it a new "
+            "secret, or stop requiring one."
+        )
         self.role_box = QComboBox(self)
-        self.role_box.setAccessibleName("New role for the selected account")
+        self.role_box.setAccessibleName("Role of the selected account")
+        self.role_box.setAccessibleDescription(
+            "Shows the selected account's role; choose another, then Change role."
+        )
         for role in Role:
-            self.role_box.addItem(f"Make {role.value}", role.value)
+            self.role_box.addItem(role.value.capitalize(), role.value)
         self.role_button = QPushButton("C&hange role", self)
         self.add_button.clicked.connect(self.add_account)
         self.disable_button.clicked.connect(lambda: self._act("disable"))
         self.enable_button.clicked.connect(lambda: self._act("enable"))
         self.unlock_button.clicked.connect(lambda: self._act("unlock"))
         self.reset_button.clicked.connect(self.reset_selected_password)
+        self.totp_button.clicked.connect(self.change_second_factor)
         self.role_button.clicked.connect(lambda: self._act("role"))
         buttons = QHBoxLayout()
         for widget in (
@@ -222,6 +244,7 @@ class StaffDialog(QDialog):
             self.enable_button,
             self.unlock_button,
             self.reset_button,
+            self.totp_button,
         ):
             buttons.addWidget(widget)
         buttons.addStretch(1)
@@ -248,47 +271,80 @@ class StaffDialog(QDialog):
         done_text: str | None,
         form: AccountForm | None = None,
     ) -> None:
-        """Run one service call then reload the list; errors (including AccessDenied) shown,
-        in ``form`` (kept open with what was typed) when the call came from one."""
+        """Run one service call then reload the list. A refusal is said once, where the admin
+        is looking: in ``form`` (kept open with what was typed) when the call came from one,
+        else under the table. A refusal because this admin was demoted or disabled meanwhile
+        closes the form (nothing in it can succeed) and is said under the table."""
         engine, identity = self.context.engine, self.identity
 
-        def job_work(control: JobControl) -> tuple[object, list[StaffAccount]]:
-            result = work()
-            return result, accounts.list_staff(engine, identity)
+        def job_work(control: JobControl) -> tuple[object, list[StaffAccount] | None]:
+            try:
+                result: object = work()
+            except ChangedSinceSignIn as refusal:
+                log.info("staff change refused: %s", refusal)
+                result = refusal
+            try:
+                return result, accounts.list_staff(engine, identity)
+            except UserError:
+                if isinstance(result, ChangedSinceSignIn):
+                    return result, None  # the refusal is what to say; the list can wait
+                raise
 
         self._busy = True
         self._done_text = done_text
+        self._form = form
+        if form is not None:
+            form.finished.connect(lambda _code: self._forget_form(form))
+        self.message.clear()
         self._update_buttons()
         job = Job(job_work, name="staff")
-        if form is not None:
-            job.succeeded.connect(form.saved)
-            job.failed.connect(form.show_error)
         job.succeeded.connect(self._on_done)
         job.failed.connect(self._on_failed)
         job.start()
 
+    def _forget_form(self, form: AccountForm) -> None:
+        if self._form is form:
+            self._form = None
+
     def refresh(self) -> None:
         self._run(lambda: None, None)
 
-    def _on_done(self, outcome: tuple[object, list[StaffAccount]]) -> None:
+    def _on_done(self, outcome: tuple[object, list[StaffAccount] | None]) -> None:
         result, listed = outcome
         self._busy = False
-        selected = self.selected()
-        self._fill(listed)
-        if selected is not None:
-            self.select(selected.email)
-        if self._done_text:
-            set_tone(self.message, "success")
-            self.message.setText(self._done_text)
-        if isinstance(result, NewAccount) and result.totp_secret:
-            self._show_totp(result)
+        form, self._form = self._form, None
+        if listed is not None:
+            selected = self.selected()
+            self._fill(listed)
+            if selected is not None:
+                self.select(selected.email)
+            self._show_role()
+        if isinstance(result, ChangedSinceSignIn):
+            self._no_longer_admin = True
+            if form is not None:
+                form.reject()
+            self._say(str(result), error=True)
+        else:
+            if form is not None:
+                form.saved()
+            if self._done_text:
+                self._say(self._done_text)
+            if isinstance(result, NewAccount) and result.totp_secret:
+                self._show_totp(result)
         self._update_buttons()
 
     def _on_failed(self, message: str) -> None:
         self._busy = False
-        set_tone(self.message, "error")
-        self.message.setText(_sentence(message))
+        form, self._form = self._form, None
+        if form is not None:
+            form.show_error(message)
+        else:
+            self._say(message, error=True)
         self._update_buttons()
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        set_tone(self.message, "error" if error else "success")
+        self.message.setText(_sentence(text) if error else text)
 
     # -- table -------------------------------------------------------------------------------
 
@@ -323,9 +379,15 @@ class StaffDialog(QDialog):
             if account.email == email:
                 self.table.selectRow(row)
 
+    def _show_role(self) -> None:
+        """The role box starts from the selected account's role."""
+        account = self.selected()
+        if account is not None:
+            self.role_box.setCurrentIndex(self.role_box.findData(account.role.value))
+
     def _update_buttons(self) -> None:
         account = self.selected()
-        idle = not self._busy
+        idle = not self._busy and not self._no_longer_admin
         self.add_button.setEnabled(idle)
         self.disable_button.setEnabled(idle and account is not None and not account.disabled)
         self.enable_button.setEnabled(idle and account is not None and account.disabled)
@@ -333,7 +395,11 @@ class StaffDialog(QDialog):
             idle and account is not None and (account.failed_attempts > 0 or account.is_locked())
         )
         self.reset_button.setEnabled(idle and account is not None)
+        self.totp_button.setEnabled(idle and account is not None)
         self.role_button.setEnabled(idle and account is not None)
+        # Enabled with an account to show the role of, even while a change runs (it keeps
+        # the keyboard where the admin left it).
+        self.role_box.setEnabled(account is not None and not self._no_longer_admin)
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -416,8 +482,53 @@ class StaffDialog(QDialog):
             form,
         )
 
+    def change_second_factor(self) -> None:
+        """Turn the selected account's second factor on (its secret shown once, as for a new
+        account), give it a new secret, or turn it off: asked first, as each takes effect at
+        that account's next sign-in."""
+        account = self.selected()
+        if account is None:
+            return
+        engine, me, email = self.context.engine, self.identity, account.email
+        box = QMessageBox(self)
+        box.setObjectName("secondFactorQuestion")
+        box.setWindowTitle("Second factor")
+        box.setIcon(QMessageBox.Icon.Question)
+        if account.has_totp:
+            box.setText(f"{email} signs in with a code from an authenticator app.")
+            box.setInformativeText(
+                "A new secret stops the one in their app from working; without a second "
+                "factor they sign in with their password alone."
+            )
+            renew = box.addButton("&New secret", QMessageBox.ButtonRole.AcceptRole)
+            turn_off = box.addButton("&Turn off", QMessageBox.ButtonRole.DestructiveRole)
+        else:
+            box.setText(f"Require a code from an authenticator app for {email}?")
+            box.setInformativeText(
+                "Its secret is shown next, once: give it to them before they next sign in."
+            )
+            renew = box.addButton("&Require a code", QMessageBox.ButtonRole.AcceptRole)
+            turn_off = None
+        box.addButton("&Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(renew)
+        box.exec()
+        chosen = box.clickedButton()
+        if chosen is renew:
+            done = (
+                f"New authenticator secret for {email}."
+                if account.has_totp
+                else f"{email} now needs a code from an authenticator app."
+            )
+            self._run(lambda: accounts.set_totp(engine, me, email, True), done)
+        elif turn_off is not None and chosen is turn_off:
+            self._run(
+                lambda: accounts.set_totp(engine, me, email, False),
+                f"{email} no longer needs a code from an authenticator app.",
+            )
+
     def _show_totp(self, new: NewAccount) -> None:
         box = QMessageBox(self)
+        box.setObjectName("totpSecret")
         box.setWindowTitle("Authenticator app set-up")
         box.setText(
             f"Give {new.account.email} this secret for their authenticator app now. "
