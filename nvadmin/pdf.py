@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QSizeF
 from PySide6.QtGui import (
+    QFont,
     QPagedPaintDevice,
     QPageLayout,
     QPageSize,
@@ -29,8 +30,18 @@ def _document(
     option = QTextOption()
     option.setWrapMode(QTextOption.WrapMode.WordWrap)
     document.setDefaultTextOption(option)
+    document.setDefaultFont(_unjoined(document.defaultFont()))
     document.setHtml(report.html(breaks, widths))
     return document
+
+
+def _unjoined(font: QFont) -> QFont:
+    """``font`` with its letters never joined into one glyph: with ligatures, "Griffin" and
+    "Springfield" were printed (and read back, searched and copied) as "Gri\ufb03n" and
+    "Spring\ufb01eld", so a search of the PDF for a name or a word missed them."""
+    for tag in ("liga", "clig", "dlig"):
+        font.setFeature(QFont.Tag(tag), 0)
+    return font
 
 
 def paged_document(report: Report, device: QPagedPaintDevice) -> QTextDocument:

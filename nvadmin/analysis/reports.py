@@ -9,7 +9,9 @@
 A :class:`Report` is plain data: a header (filter, time zone, row count, who produced it and
 when), columns and sections of rows. It renders itself as HTML (shown, printed and saved as PDF
 by the window) and as CSV. Producing one writes an ``activity_log.view`` event: looking at a
-patient's accesses is itself an access to the log.
+patient's accesses is itself an access to the log; saving or printing it writes an
+``activity_log.export`` event (through the report's :class:`ExportRecorder`) before the file
+gets its name or the printer gets a page.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from html import escape
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin import __version__
 from nvadmin.audit import access_log
+from nvadmin.db.engine import describe
 from nvadmin.db.models import ActivityEvent as E
 from nvadmin.db.taxonomy import action_label, reason_label, role_label
-from nvadmin.errors import UserError
+from nvadmin.errors import DatabaseUnavailable, UserError
 from nvadmin.files.cells import neutralise
 from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query import workspaces
@@ -69,6 +73,24 @@ class ReportSection:
     level: int = 1  # 1: day (or the whole list), 2: session within a day
 
 
+@dataclass(frozen=True)
+class ExportRecorder:
+    """Where a report leaving nvadmin (a saved file, a printout) is put on record as an
+    ``activity_log.export`` of the events it shows: exporting the log is an access to it."""
+
+    engine: Engine  # the primary: records are written there
+    identity: StaffIdentity
+
+    def __call__(self, event_filter: EventFilter, facts: Mapping[str, Any]) -> None:
+        try:
+            access_log.record_export(self.engine, self.identity, event_filter, facts)
+        except SQLAlchemyError as error:
+            log.warning("recording a report's export failed", exc_info=True)
+            raise DatabaseUnavailable(
+                f"it could not be recorded in the Activity Log ({describe(error)})"
+            ) from error
+
+
 @dataclass
 class Report:
     kind: str
@@ -81,10 +103,19 @@ class Report:
     event_filter: EventFilter = field(default_factory=EventFilter)
     row_count: int = 0
     counted: str = "events"  # what a row is, as the footer and the report view count them
+    # None where there is no log to write to (a read-only case file).
+    recorder: ExportRecorder | None = field(default=None, repr=False, compare=False)
 
     @property
     def title(self) -> str:
         return f"{self.kind}: {self.subject}"
+
+    def record_export(self, facts: Mapping[str, Any]) -> None:
+        """Put the report's leaving nvadmin on record (``facts``: file, format, sha256, ...);
+        raises :class:`DatabaseUnavailable` when it cannot be, and then it must not leave."""
+        if self.recorder is not None:
+            details = {"kind": "report", "report": self.kind, "rows": self.row_count, **facts}
+            self.recorder(self.event_filter, details)
 
     def rows(self) -> Iterable[tuple[ReportSection, ReportRow]]:
         for section in self.sections:
@@ -211,6 +242,13 @@ def _html_cell(value: str) -> str:
         return f"{escape(name)}<br><span class='muted'>{escape(_whole(email))}</span>"
     if _TIME.fullmatch(value):
         return value.replace(" ", "&nbsp;")
+    if _DIGEST.fullmatch(value):
+        # A SHA-256 is wider than its column, and the layout breaks only at spaces: whole, it
+        # ran off the page's edge. Groups of 16 hex digits wrap inside the column instead.
+        # In a fixed-width face, whose letters are never joined: a proportional one printed
+        # "ff" as one ligature glyph, and a digest copied from the PDF no longer matched.
+        groups = " ".join(value[i : i + 16] for i in range(0, len(value), 16))
+        return f"<span style='font-family: monospace'>{groups}</span>"
     if " · " in value:  # "IP · device": one line where there is room, else two
         ip, device = value.split(" · ", 1)
         return f"{escape(_whole(ip))} · {escape(device).replace(' ', '&nbsp;')}"
@@ -223,7 +261,8 @@ def _whole(word: str) -> str:
 
 
 _NEW_PAGE = " style='page-break-before: always'"
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2})?")
+_DIGEST = re.compile(r"[0-9a-f]{40,}")
 
 
 def _html_table(
@@ -519,6 +558,7 @@ def patient_access_report(
         summary=summary,
         event_filter=event_filter,
         row_count=len(rows),
+        recorder=ExportRecorder(write_engine or engine, identity) if record else None,
     )
     return report
 
@@ -542,6 +582,10 @@ def user_activity_report(
     email = user_email.strip().lower()
     if not email:
         raise UserError("give the team member's e-mail address to report on")
+    if "@" not in email:
+        # The search reads a value without "@" as the start of any e-mail or name: the
+        # report would mix several people's activity under one person's name.
+        raise UserError(f"give the team member's whole e-mail address, not {email!r}")
     workspace = workspaces.by_id(engine, workspace_id) if workspace_id is not None else None
     zone_name = zone or (workspace.timezone if workspace else "UTC")
     tz = zone_info(zone_name)
@@ -659,5 +703,6 @@ def user_activity_report(
         summary=summary,
         event_filter=event_filter,
         row_count=len(rows),
+        recorder=ExportRecorder(write_engine or engine, identity) if record else None,
     )
     return report

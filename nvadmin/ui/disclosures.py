@@ -5,14 +5,17 @@ prints it and saves it as PDF or CSV (:mod:`nvadmin.ui.report_view`, :mod:`nvadm
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
 from sqlalchemy import Engine
 
-from nvadmin.analysis.reports import Report
+from nvadmin.analysis.reports import ExportRecorder, Report
+from nvadmin.audit import access_log
 from nvadmin.export import requests
 from nvadmin.identity import StaffIdentity
+from nvadmin.query.filters import EventFilter, Term
 from nvadmin.query.workspaces import WorkspaceInfo, list_workspaces
 from nvadmin.ui.filter_bar import PATIENT_EXAMPLE
 from nvadmin.ui.form_dialog import FormDialog
@@ -45,6 +48,7 @@ class DisclosuresDialog(FormDialog):
         self._wanted_slug = workspace_slug
         self.jobs: list[Job] = []
         self.report_view: ReportView | None = None
+        self._workspace_ids: dict[str, int] = {}
         form = QFormLayout()
         self.workspace_box = QComboBox(self)
         self.workspace_box.setPlaceholderText("Loading workspaces…")
@@ -88,6 +92,7 @@ class DisclosuresDialog(FormDialog):
         for workspace in workspaces:
             if not workspace.is_system:
                 self.workspace_box.addItem(workspace.label, workspace.slug)
+                self._workspace_ids[workspace.slug] = workspace.id
         index = self.workspace_box.findData(self._wanted_slug)
         self.workspace_box.setCurrentIndex(max(index, 0) if self.workspace_box.count() else -1)
 
@@ -98,10 +103,20 @@ class DisclosuresDialog(FormDialog):
             return
         patient = self.patient_edit.text().strip() or None
         engine, identity = self._engine(), self._identity
+        # The accounting reads the workspace's log (its delivery and export events and, for
+        # one patient, which of their events each export held): producing it is a view of
+        # the log, and saving or printing it an export, on record like any other report's.
+        patient_terms = (Term("patient", patient),) if patient else ()
+        shown = EventFilter(workspace_ids=(self._workspace_ids[str(slug)],), terms=patient_terms)
 
         def work(_control: object) -> Report:
             report = requests.disclosures(engine, identity, str(slug), patient=patient)
-            return requests.disclosure_report(report, identity)
+            access_log.record_view(engine, identity, shown, "disclosures")
+            return replace(
+                requests.disclosure_report(report, identity),
+                event_filter=shown,
+                recorder=ExportRecorder(engine, identity),
+            )
 
         job = Job(work, name="disclosures")
         job.succeeded.connect(self._on_produced)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTextBrowser,
     QVBoxLayout,
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 from nvadmin.analysis.reports import PATIENT_ACCESS, Report
 from nvadmin.errors import UserError
 from nvadmin.export.requests import DISCLOSURES
-from nvadmin.files.atomic import write_file
+from nvadmin.files.atomic import AtomicFile
 from nvadmin.pdf import page_layout, paged_document, pdf_bytes
 from nvadmin.query.localtime import day_range
 from nvadmin.ui.date_field import DateField
@@ -88,8 +89,13 @@ class ReportRequestDialog(FormDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Produce report")
 
     def submit(self) -> None:
-        if not self.subject.text().strip():
+        subject = self.subject.text().strip()
+        if not subject:
             self.show_error("Say who or what the report is about.", self.subject)
+            return
+        if self.kind != PATIENT_ACCESS and "@" not in subject:
+            # A name or the start of an address matches several people in the search.
+            self.show_error("Give the team member's whole e-mail address.", self.subject)
             return
         for edit, which in ((self.first, "first"), (self.last, "last")):
             if not edit.is_day():
@@ -164,16 +170,39 @@ class ReportView(QDialog):
             path = Path(chosen)
         if path.suffix.lower() != f".{fmt}":
             path = path.with_name(path.name + f".{fmt}")
+            # The file chooser asked about the name as typed, not about this one.
+            if path.exists() and not self._may_replace(path):
+                self.status.setText(f"Not saved: {path.name} was kept.")
+                return None
         try:
             data = pdf_bytes(self.report) if fmt == "pdf" else self.report.csv_bytes()
-            write_file(path, data)
+            with AtomicFile(path) as out:
+                out.write(data)
+                out.finish()
+                # On record before the file gets its name: a saved report is an export of
+                # the log, and none leaves unrecorded.
+                self.report.record_export(
+                    {"file": path.name, "format": fmt, "bytes": out.size, "sha256": out.sha256}
+                )
+                out.publish()
         except UserError as error:
-            self.status.setText(str(error))
+            log.warning("report %s not saved to %s: %s", self.report.title, path, error)
+            self.status.setText(f"Not saved: {error}.")
             return None
         self.last_folder = path.parent
         self.status.setText(f"Saved {path}")
         log.info("report %s saved to %s", self.report.title, path)
         return path
+
+    def _may_replace(self, path: Path) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Replace file",
+            f"{path} already exists. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def print_report(self, printer: Any = None) -> bool:
         if printer is None:
@@ -182,6 +211,14 @@ class ReportView(QDialog):
             dialog = QPrintDialog(printer, self)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return False
-        paged_document(self.report, printer).print_(printer)
+        document = paged_document(self.report, printer)
+        try:
+            # A printout is an export of the log too: on record before any page is sent.
+            self.report.record_export({"format": "print", "printer": printer.printerName()})
+        except UserError as error:
+            log.warning("report %s not printed: %s", self.report.title, error)
+            self.status.setText(f"Not printed: {error}.")
+            return False
+        document.print_(printer)
         self.status.setText("Sent to the printer")
         return True

@@ -4,15 +4,19 @@ saved as CSV and PDF from the report view's buttons."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog
+from sqlalchemy import select
 
 from nvadmin.auth.accounts import command_line_operator
 from nvadmin.context import Context
+from nvadmin.db.models import ActivityEvent
 from nvadmin.export import requests
 from nvadmin.export.requests import Operation
 from nvadmin.query import workspaces
@@ -86,6 +90,37 @@ def test_disclosures_of_one_patient_with_keys(  # type: ignore[no-untyped-def]
     csv_text = (tmp_path / "p1.csv").read_text(encoding="utf-8-sig")
     assert "Patient,P-1" in csv_text and "WHOLE" in csv_text
     assert (tmp_path / "p1.pdf").read_bytes().startswith(b"%PDF")
+    # Each file is an export of the workspace's log, on record in it with its SHA-256.
+    with context.engine.connect() as connection:
+        recorded = [
+            (workspace, json.loads(details))
+            for workspace, details in connection.execute(
+                select(ActivityEvent.workspace_id, ActivityEvent.details).where(
+                    ActivityEvent.action == "activity_log.export"
+                )
+            )
+        ]
+    # Producing the accounting read the log: a view naming the patient is on record.
+    with context.engine.connect() as connection:
+        viewed = [
+            json.loads(details)
+            for details in connection.execute(
+                select(ActivityEvent.details).where(
+                    ActivityEvent.action == "activity_log.view", ActivityEvent.workspace_id == ws
+                )
+            ).scalars()
+        ]
+    assert {"field": "patient", "value": "P-1", "negate": False} in [
+        term for v in viewed if v["purpose"] == "disclosures" for term in v["filter"]["terms"]
+    ]
+    reports = [(w, d) for w, d in recorded if d.get("kind") == "report"]
+    assert [(w, d["file"], d["report"]) for w, d in reports] == [
+        (ws, "p1.csv", "Accounting of disclosures"),
+        (ws, "p1.pdf", "Accounting of disclosures"),
+    ]
+    for _w, facts in reports:
+        data = (tmp_path / facts["file"]).read_bytes()
+        assert facts["sha256"] == hashlib.sha256(data).hexdigest() and facts["rows"] == 1
     view.close()
     window.close()
 

@@ -4,15 +4,18 @@ poppler's pdfinfo/pdftotext, as a reviewer's PDF viewer would show it."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from nvadmin.analysis.reports import patient_access_report, user_activity_report
 from nvadmin.context import Context
+from nvadmin.export.requests import Disclosure, DisclosureReport, disclosure_report
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.paths import Paths
 from nvadmin.pdf import pdf_bytes
@@ -197,3 +200,57 @@ def test_user_activity_pdf_keeps_rows_and_day_headings(qtbot, context, tmp_path)
     assert days and all(day in whole for day in days)
     assert all(s.title in whole for s in report.sections if s.level == 2)
     assert len(texts) <= report.row_count // 8, (len(texts), report.row_count)
+
+
+def test_disclosures_pdf_shows_every_package_digest_whole(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The package's SHA-256 is the evidence of what was sent: whole, it was wider than its
+    # column and ran off the page's right edge (a reviewer's PDF showed 51 of its 64 digits),
+    # and its "ff" was printed as one ligature glyph, read back (and copied) as U+FB00.
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(40)]
+    entries = [
+        Disclosure(
+            delivered_at=datetime(2025, 3, 1 + i % 28, 18, tzinfo=UTC),
+            recipient="External auditor, Smith & Partners LLP, 100 Main Street, Springfield",
+            purpose="annual HIPAA audit of access to records",
+            description="Whole workspace log, 2025-01-01 to 2025-03-31, every category",
+            requester="Olga Petrova <olga.petrova@riverside-family-clinic.example>",
+            ticket=f"TICKET-{i:05d}",
+            rows=1234 * i,
+            event_id=1000 + i,
+            package_sha256=digest,
+        )
+        for i, digest in enumerate(digests)
+    ]
+    accounting = DisclosureReport(
+        "riverside", "Riverside Family Clinic", "America/Chicago", "delivered to today", entries
+    )
+    report = disclosure_report(accounting, ADMIN)
+    texts = page_texts(pdf_bytes(report), tmp_path)
+    whole = "\n".join(texts)
+    for i, digest in enumerate(digests):
+        ticket = [n for n, text in enumerate(texts) if f"TICKET-{i:05d}" in text]
+        assert len(ticket) == 1, (i, ticket)
+        # Every digit on the page, on the ticket's page (the row is whole).
+        assert all(digest[k : k + 16] in texts[ticket[0]] for k in range(0, 64, 16)), i
+    assert "2025-03-01 12:00:00-06:00" in whole  # a time with its offset on one line
+
+
+def test_pdf_text_is_found_by_a_search_for_its_words(qtbot, context, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A reviewer searches the PDF for a name: "ff", "fi" and "ffl" were printed as single
+    # ligature glyphs, so "Griffith" and "Stafford" were not found, nor copied as typed.
+    workspace = add_workspace(context.engine, "denver", "Front Range", "America/Denver")
+    event = draft(
+        0,
+        email="raffi.griffith@front-range.example",
+        name="Raffi Griffith-Stafford",
+        patient_id="P-1",
+        details={"sections": ["office_flow", "fiscal"]},
+    )
+    write(context.engine, workspace, [event])
+    report = patient_access_report(
+        context.engine, ADMIN, workspace_id=workspace, patient_id="P-1", start=None, end=None
+    )
+    _pages, text = read_pdf(pdf_bytes(report), tmp_path)
+    for word in ("Raffi", "Griffith", "Stafford", "office_flow", "fiscal", "first"):
+        assert word in text, word
+    assert not any(0xFB00 <= ord(c) <= 0xFB06 for c in text)

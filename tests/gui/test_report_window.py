@@ -3,21 +3,30 @@ its buttons on it, and e-mail addresses are read whole, never broken across line
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QTextDocument
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtPrintSupport import QPrinter
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QPushButton, QWidget
+from sqlalchemy import select
 
 from nvadmin.context import Context
+from nvadmin.db.engine import make_engine, sqlite_url
+from nvadmin.db.models import ActivityEvent
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.paths import Paths
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from tests.factories import add_workspace, draft, write
+from tests.gui.test_first_hour import Modals
 from tests.gui.windows import open_main_window
 
 ALT = Qt.KeyboardModifier.AltModifier
@@ -118,3 +127,145 @@ def test_patient_report_fits_the_screen_with_its_buttons(qtbot, context: Context
     assert broken_addresses(document) == []
     press(qtbot, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not view.isVisible())
+
+
+def exports_on_record(context: Context) -> list[dict]:
+    """The details of every ``activity_log.export`` event a report left behind."""
+    with context.engine.connect() as connection:
+        details = connection.execute(
+            select(ActivityEvent.details).where(ActivityEvent.action == "activity_log.export")
+        ).scalars()
+        return [d for d in (json.loads(text) for text in details) if d.get("kind") == "report"]
+
+
+def save_with_keys(qtbot, view: ReportView, key: Qt.Key, target: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Alt+<key> in the report window; the file chooser answers ``target``."""
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a, **_k: (str(target), ""))
+    view.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is view)
+    qtbot.keyClick(view.focusWidget() or view, key, ALT)
+
+
+def test_a_saved_report_is_an_export_on_record(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Exporting the log is itself logged: a report saved as CSV or PDF is an export of the
+    # events it shows, recorded with the file's name, size and SHA-256.
+    window = open_main_window(qtbot, context, REVIEWER)
+    view = open_patient_report(qtbot, window)
+    for key, name in ((Qt.Key.Key_C, "p.csv"), (Qt.Key.Key_D, "p.pdf")):
+        target = tmp_path / name
+        save_with_keys(qtbot, view, key, target, monkeypatch)
+        qtbot.waitUntil(target.exists)
+    recorded = exports_on_record(context)
+    assert [(r["file"], r["format"]) for r in recorded] == [("p.csv", "csv"), ("p.pdf", "pdf")]
+    for facts in recorded:
+        data = (tmp_path / facts["file"]).read_bytes()
+        assert facts["sha256"] == hashlib.sha256(data).hexdigest()
+        assert facts["bytes"] == len(data) and facts["rows"] == len(PEOPLE) * 4
+        assert facts["report"] == "Patient access report"
+        assert facts["filter"]["terms"] == [{"field": "patient", "value": PATIENT, "negate": False}]
+    view.close()
+
+
+def test_a_report_that_cannot_be_put_on_record_is_not_saved(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = open_main_window(qtbot, context, REVIEWER)
+    view = open_patient_report(qtbot, window)
+    # The log's database is gone by the time the reviewer saves (a removed file's folder).
+    (tmp_path / "gone").mkdir()
+    gone = make_engine(sqlite_url(tmp_path / "gone" / "audit.sqlite3"))
+    (tmp_path / "gone").rmdir()
+    assert view.report.recorder is not None
+    view.report.recorder = replace(view.report.recorder, engine=gone)
+    target = tmp_path / "p.csv"
+    save_with_keys(qtbot, view, Qt.Key.Key_C, target, monkeypatch)
+    qtbot.waitUntil(lambda: view.status.text().startswith("Not saved"))
+    assert "Activity Log" in view.status.text() and "\n" not in view.status.text()
+    # Nothing left behind, not even the temporary file.
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("audit.sqlite3")] == []
+    gone.dispose()
+    view.close()
+
+
+def test_a_user_report_asks_for_a_whole_address(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    # "valentina" is the start of a name: the search would match every Valentina, and the
+    # report would put their activity under one person's name.
+    window = open_main_window(qtbot, context, REVIEWER)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    window.table.setFocus()
+    press(qtbot, Qt.Key.Key_T, ALT)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
+    press(qtbot, Qt.Key.Key_U)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)))
+    request = window.findChildren(ReportRequestDialog)[0]
+    request.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is request.subject)
+    qtbot.keyClicks(request.subject, "valentina")
+    qtbot.keyClick(request.subject, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "whole e-mail address" in request.error.text())
+    assert request.isVisible() and not window.findChildren(ReportView)
+    qtbot.keyClicks(request.subject, ".murphy-oconnell@alpine-dermatology.example")
+    qtbot.keyClick(request.subject, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ReportView)))
+    view = window.findChildren(ReportView)[0]
+    qtbot.waitUntil(view.isVisible)
+    assert view.report.row_count == 4
+    view.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [(Qt.Key.Key_Escape, True), (Qt.Key.Key_Space, False)],
+    ids=["kept", "replaced"],
+)
+def test_a_name_typed_without_its_extension_does_not_replace_a_file_unasked(  # type: ignore[no-untyped-def]
+    qtbot,
+    context: Context,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: Qt.Key,
+    kept: bool,
+) -> None:
+    # "findings" typed in the file chooser is saved as findings.csv, which the chooser never
+    # asked about: an older findings.csv was replaced without a word.
+    older = tmp_path / "findings.csv"
+    older.write_text("the reviewer's own notes\n")
+    window = open_main_window(qtbot, context, REVIEWER)
+    view = open_patient_report(qtbot, window)
+
+    def reply(box: QWidget) -> None:
+        assert "findings.csv already exists" in box.text()  # type: ignore[attr-defined]
+        if answer == Qt.Key.Key_Escape:
+            qtbot.keyClick(box, answer)
+            return
+        # From "No" (the default) back to "Yes", and press it.
+        qtbot.keyClick(box.focusWidget(), Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+        assert box.focusWidget().text() == "&Yes"  # type: ignore[attr-defined]
+        qtbot.keyClick(box.focusWidget(), answer)
+
+    modals = Modals(qtbot, (QMessageBox, reply))
+    save_with_keys(qtbot, view, Qt.Key.Key_C, tmp_path / "findings", monkeypatch)
+    qtbot.waitUntil(lambda: view.status.text().startswith(("Saved", "Not saved")))
+    modals.timer.stop()
+    assert modals.answered == ["QMessageBox"]
+    assert (older.read_text() == "the reviewer's own notes\n") is kept
+    assert view.status.text().startswith("Not saved" if kept else "Saved")
+    assert len(exports_on_record(context)) == (0 if kept else 1)
+    view.close()
+
+
+def test_a_printed_report_is_an_export_on_record(qtbot, context: Context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = open_main_window(qtbot, context, REVIEWER)
+    view = open_patient_report(qtbot, window)
+    # The print dialog's answer: a printer writing to a file.
+    printer = QPrinter()
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(tmp_path / "printed.pdf"))
+    assert view.print_report(printer)
+    assert (tmp_path / "printed.pdf").read_bytes().startswith(b"%PDF")
+    recorded = exports_on_record(context)
+    assert [(r["format"], r["rows"]) for r in recorded] == [("print", len(PEOPLE) * 4)]
+    view.close()
