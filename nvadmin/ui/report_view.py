@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QSize, Qt
+from PySide6.QtCore import QDate, QSize, Qt, Slot
 from PySide6.QtGui import QTextOption
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (
 )
 
 from nvadmin.analysis.reports import PATIENT_ACCESS, Report
-from nvadmin.errors import UserError
 from nvadmin.export.requests import DISCLOSURES
 from nvadmin.files.atomic import AtomicFile
 from nvadmin.pdf import page_layout, paged_document, pdf_bytes
@@ -35,6 +35,7 @@ from nvadmin.ui.date_field import DateField
 from nvadmin.ui.filter_bar import PATIENT_EXAMPLE
 from nvadmin.ui.form_dialog import FormDialog
 from nvadmin.ui.placement import fit_on_screen
+from nvadmin.workers.jobs import Job
 
 log = logging.getLogger(__name__)
 # The start of a saved report's suggested file name, per kind of report.
@@ -148,6 +149,9 @@ class ReportView(QDialog):
         layout.addWidget(self.browser, 1)
         layout.addLayout(buttons)
         self.last_folder: Path | None = None
+        self._actions = (self.print_button, self.pdf_button, self.csv_button)
+        self.job: Job | None = None  # the last save or printout
+        self._printer: Any = None
         # What the report would like, cut to the screen: the buttons below it stay on it.
         fit_on_screen(self, WANTED_SIZE)
 
@@ -156,7 +160,10 @@ class ReportView(QDialog):
         subject = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.report.subject)
         return f"{kind}-{subject[:60]}.{suffix}"
 
-    def save(self, fmt: str, path: Path | None = None) -> Path | None:
+    def save(self, fmt: str, path: Path | None = None) -> Job | None:
+        """Save the report as ``fmt`` (asking where unless ``path`` is given). The file is
+        written and put on record by a background job (the record waits on the database);
+        None when nothing is to be saved."""
         if path is None:
             folder = self.last_folder or Path.home()
             chosen, _ = QFileDialog.getSaveFileName(
@@ -174,25 +181,28 @@ class ReportView(QDialog):
             if path.exists() and not self._may_replace(path):
                 self.status.setText(f"Not saved: {path.name} was kept.")
                 return None
-        try:
-            data = pdf_bytes(self.report) if fmt == "pdf" else self.report.csv_bytes()
-            with AtomicFile(path) as out:
+        data = pdf_bytes(self.report) if fmt == "pdf" else self.report.csv_bytes()
+        report, target = self.report, path
+
+        def work(_control: object) -> Path:
+            with AtomicFile(target) as out:
                 out.write(data)
                 out.finish()
                 # On record before the file gets its name: a saved report is an export of
                 # the log, and none leaves unrecorded.
-                self.report.record_export(
-                    {"file": path.name, "format": fmt, "bytes": out.size, "sha256": out.sha256}
+                report.record_export(
+                    {"file": target.name, "format": fmt, "bytes": out.size, "sha256": out.sha256}
                 )
                 out.publish()
-        except UserError as error:
-            log.warning("report %s not saved to %s: %s", self.report.title, path, error)
-            self.status.setText(f"Not saved: {error}.")
-            return None
+            return target
+
+        return self._start(Job(work, name="report-save"), f"Saving {path.name}…", self._saved)
+
+    @Slot(object)
+    def _saved(self, path: Path) -> None:
         self.last_folder = path.parent
         self.status.setText(f"Saved {path}")
         log.info("report %s saved to %s", self.report.title, path)
-        return path
 
     def _may_replace(self, path: Path) -> bool:
         answer = QMessageBox.question(
@@ -204,21 +214,51 @@ class ReportView(QDialog):
         )
         return answer == QMessageBox.StandardButton.Yes
 
-    def print_report(self, printer: Any = None) -> bool:
+    def print_report(self, printer: Any = None) -> Job | None:
+        """Print the report (asking for the printer unless ``printer`` is given), once a
+        background job has put the printout on record; None when nothing is to be printed."""
         if printer is None:
             printer = QPrinter(QPrinter.PrinterMode.HighResolution)
             printer.setPageLayout(page_layout())
             dialog = QPrintDialog(printer, self)
             if dialog.exec() != QDialog.DialogCode.Accepted:
-                return False
-        document = paged_document(self.report, printer)
-        try:
+                return None
+        report, name = self.report, printer.printerName()
+
+        def work(_control: object) -> None:
             # A printout is an export of the log too: on record before any page is sent.
-            self.report.record_export({"format": "print", "printer": printer.printerName()})
-        except UserError as error:
-            log.warning("report %s not printed: %s", self.report.title, error)
-            self.status.setText(f"Not printed: {error}.")
-            return False
-        document.print_(printer)
+            report.record_export({"format": "print", "printer": name})
+
+        self._printer = printer
+        return self._start(Job(work, name="report-print"), "Putting the printout on record…",
+                           self._print)  # fmt: skip
+
+    @Slot(object)
+    def _print(self, _result: object) -> None:
+        paged_document(self.report, self._printer).print_(self._printer)
         self.status.setText("Sent to the printer")
-        return True
+
+    def _start(self, job: Job, doing: str, done: Callable[[Any], None]) -> Job:
+        """Run ``job`` with the buttons that would start another one off: ``done`` on success,
+        its reason in the status line otherwise. Slots of this window: a window closed
+        meanwhile is no longer told (the job still finishes what it started)."""
+        for button in self._actions:
+            button.setEnabled(False)
+        self.status.setText(doing)
+        job.succeeded.connect(done)
+        job.failed.connect(self._failed)
+        job.finished.connect(self._idle)
+        self.job = job
+        job.start()
+        return job
+
+    @Slot(str)
+    def _failed(self, message: str) -> None:
+        doing = "saved" if self.job is not None and self.job.name == "report-save" else "printed"
+        log.warning("report %s not %s: %s", self.report.title, doing, message)
+        self.status.setText(f"Not {doing}: {message}.")
+
+    @Slot()
+    def _idle(self) -> None:
+        for button in self._actions:
+            button.setEnabled(True)

@@ -23,6 +23,7 @@ from nvadmin.ui import compliance
 from nvadmin.ui.main_window import MainWindow
 from nvadmin.ui.report_view import ReportRequestDialog, ReportView
 from nvadmin.ui.verify_dialog import VerifyDialog
+from nvadmin.workers.jobs import Job
 from tests.factories import add_member, add_workspace, draft, sign_in_as, write
 from tests.waiting import HANG_GUARD_MS
 
@@ -65,6 +66,12 @@ def open_window(qtbot, context: Context, identity: StaffIdentity = REVIEWER) -> 
     qtbot.waitUntil(lambda: window.model.event_filter is not None)
     qtbot.waitUntil(lambda: not window.model.loading)
     return window
+
+
+def done(qtbot, job: Job | None) -> None:  # type: ignore[no-untyped-def]
+    """Wait for a report window's save or printout to finish."""
+    assert job is not None
+    qtbot.waitUntil(lambda: not job.running, timeout=HANG_GUARD_MS)
 
 
 def actions(menu) -> dict[str, bool]:  # type: ignore[no-untyped-def]
@@ -191,19 +198,19 @@ def test_patient_report_renders_saves_pdf_and_csv(qtbot, context: Context, tmp_p
     view = views[0]
     assert view.report.row_count == 30
     assert "P-17" in view.browser.toPlainText()
-    pdf = view.save("pdf", tmp_path / "report")
-    assert pdf == tmp_path / "report.pdf" and pdf.read_bytes().startswith(b"%PDF")
+    done(qtbot, view.save("pdf", tmp_path / "report"))
+    pdf = tmp_path / "report.pdf"
+    assert view.status.text() == f"Saved {pdf}" and pdf.read_bytes().startswith(b"%PDF")
     assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
     from PySide6.QtPrintSupport import QPrinter
 
     printer = QPrinter()
     printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
     printer.setOutputFileName(str(tmp_path / "printed.pdf"))
-    assert view.print_report(printer)
+    done(qtbot, view.print_report(printer))
     assert (tmp_path / "printed.pdf").read_bytes().startswith(b"%PDF")
-    csv_path = view.save("csv", tmp_path / "report.csv")
-    assert csv_path is not None
-    assert csv_path.read_bytes().count(b"\r\n") > 30
+    done(qtbot, view.save("csv", tmp_path / "report.csv"))
+    assert (tmp_path / "report.csv").read_bytes().count(b"\r\n") > 30
     with context.engine.connect() as c:
         purposes = [
             json.loads(d)["purpose"]

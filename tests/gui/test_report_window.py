@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -264,8 +265,36 @@ def test_a_printed_report_is_an_export_on_record(qtbot, context: Context, tmp_pa
     printer = QPrinter()
     printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
     printer.setOutputFileName(str(tmp_path / "printed.pdf"))
-    assert view.print_report(printer)
+    printing = view.print_report(printer)
+    assert printing is not None
+    qtbot.waitUntil(lambda: not printing.running)
+    assert view.status.text() == "Sent to the printer"
     assert (tmp_path / "printed.pdf").read_bytes().startswith(b"%PDF")
     recorded = exports_on_record(context)
     assert [(r["format"], r["rows"]) for r in recorded] == [("print", len(PEOPLE) * 4)]
+    view.close()
+
+
+def test_a_save_waiting_for_the_log_leaves_the_window_working(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Putting the save on record waits for the log's database (here another writer holds it;
+    # a busy or far server does the same). It waited on the window's own thread: the window
+    # froze until the database answered, up to its 30 s busy timeout.
+    window = open_main_window(qtbot, context, REVIEWER)
+    view = open_patient_report(qtbot, window)
+    database = context.engine.url.database
+    assert database is not None
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        target = tmp_path / "p.csv"
+        save_with_keys(qtbot, view, Qt.Key.Key_C, target, monkeypatch)
+        qtbot.waitUntil(lambda: view.status.text() == "Saving p.csv…")
+        assert not view.csv_button.isEnabled() and not target.exists()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    qtbot.waitUntil(lambda: view.status.text() == f"Saved {target}")
+    assert view.csv_button.isEnabled() and len(exports_on_record(context)) == 1
     view.close()
