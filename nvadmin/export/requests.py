@@ -1132,10 +1132,13 @@ def _disclosures(
         ).first()
         if workspace is None or workspace.is_system:
             raise UserError(f"no workspace with the slug {workspace_slug!r}")
-        # The export events read below are the workspace's log (READ COMMITTED: this
-        # connection's next statements see the view recorded on another one).
-        access_log.opened_for(
-            engine, engine, identity, EventFilter(workspace_ids=(workspace.id,)), "disclosures"
+        # The export events read below are the workspace's log, and for one patient which
+        # of their events each export held: an accounting is a view of the log, recorded
+        # (naming the patient) like any report's, from the app or the command line. READ
+        # COMMITTED: this connection's next statements see the view recorded on another one.
+        terms = (Term("patient", patient),) if patient is not None else ()
+        access_log.record_view(
+            engine, identity, EventFilter(workspace_ids=(workspace.id,), terms=terms), "disclosures"
         )
         statement = select(Row).where(
             Row.workspace_id == workspace.id, Row.status == Status.DELIVERED.value

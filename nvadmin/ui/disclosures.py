@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QFormLayout, QLabel, 
 from sqlalchemy import Engine
 
 from nvadmin.analysis.reports import ExportRecorder, Report
-from nvadmin.audit import access_log
 from nvadmin.export import requests
 from nvadmin.identity import StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
@@ -103,15 +102,13 @@ class DisclosuresDialog(FormDialog):
             return
         patient = self.patient_edit.text().strip() or None
         engine, identity = self._engine(), self._identity
-        # The accounting reads the workspace's log (its delivery and export events and, for
-        # one patient, which of their events each export held): producing it is a view of
-        # the log, and saving or printing it an export, on record like any other report's.
+        # Producing the accounting records a view of the log (requests.disclosures); saving
+        # or printing it is an export of the events it shows, on record like any report's.
         patient_terms = (Term("patient", patient),) if patient else ()
         shown = EventFilter(workspace_ids=(self._workspace_ids[str(slug)],), terms=patient_terms)
 
         def work(_control: object) -> Report:
             report = requests.disclosures(engine, identity, str(slug), patient=patient)
-            access_log.record_view(engine, identity, shown, "disclosures")
             return replace(
                 requests.disclosure_report(report, identity),
                 event_filter=shown,

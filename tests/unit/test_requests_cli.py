@@ -86,6 +86,12 @@ def test_from_email_to_delivery_on_the_command_line(
     assert (code, err) == (0, "")
     body = report.read_text(encoding="utf-8-sig")
     assert "complaint review" in body and "Olga Owens" in body and "SUP-100" in body
+    # The accounting read the workspace's log: on record, as from the app, on both databases.
+    with clinic.connect() as connection:
+        viewed = connection.execute(
+            text("SELECT details FROM activity_events WHERE action = 'activity_log.view'")
+        ).scalars()
+        assert [json.loads(d)["purpose"] for d in viewed] == ["disclosures"]
 
 
 def test_bad_input_gets_a_clear_message(

@@ -50,15 +50,16 @@ CHAIN_LOCK = 0x6E764348  # "nvCH"
 PARTITION_LOCK = 0x6E765054  # "nvPT"
 
 SQL = r"""
+-- The recording transaction's id (an xid8 kept as bigint, a type every client knows).
 ALTER TABLE staff_read_grants
-    ADD COLUMN granted_in xid8 NOT NULL DEFAULT pg_current_xact_id();
+    ADD COLUMN granted_in bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint;
 
 -- A grant opens the log once the transaction that recorded the access has committed. A grant
 -- row the session sees was either committed or written by its own open transaction (a rolled
 -- back one is seen by nobody), and a status too old to be kept is of a committed one.
-CREATE FUNCTION nvadmin_grant_committed(granted_in xid8) RETURNS boolean
+CREATE FUNCTION nvadmin_grant_committed(granted_in bigint) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-    SELECT coalesce(pg_xact_status(granted_in), 'committed') = 'committed'
+    SELECT coalesce(pg_xact_status(granted_in::text::xid8), 'committed') = 'committed'
 $$;
 
 CREATE OR REPLACE FUNCTION nvadmin_opened_workspaces() RETURNS integer[]
@@ -214,7 +215,7 @@ def upgrade() -> None:
     if definer:  # `db roles` made it so; replacing it made it the caller's again
         op.execute(f"ALTER FUNCTION {partition} SECURITY DEFINER")
     for name in (
-        "nvadmin_grant_committed(xid8)",
+        "nvadmin_grant_committed(bigint)",
         "nvadmin_desktop_login(name)",
         "nvadmin_take_writer_lock(integer, integer, text)",
     ):
