@@ -67,10 +67,10 @@ class ReportRequestDialog(FormDialog):
         self.subject.setObjectName("reportSubject")
         if kind == PATIENT_ACCESS:
             self.subject.setPlaceholderText(f"patient id, e.g. {PATIENT_EXAMPLE}")
-            form.addRow("Patient:", self.subject)
+            form.addRow("&Patient:", self.subject)
         else:
             self.subject.setPlaceholderText("team member e-mail")
-            form.addRow("Team member:", self.subject)
+            form.addRow("&Team member:", self.subject)
         today = date.today()
         # Typed days are the days used (a QDateEdit turned a typed 2025-01-01 into 2026-01-01).
         self.first = DateField(self)
@@ -80,14 +80,14 @@ class ReportRequestDialog(FormDialog):
             (self.last, last_day or today),
         ):
             edit.setDate(QDate(value.year, value.month, value.day))
-        form.addRow("From (day included):", self.first)
-        form.addRow("To (day included):", self.last)
+        form.addRow("&From (day included):", self.first)
+        form.addRow("T&o (day included):", self.last)
         self.subject.setAccessibleName("Patient id" if kind == PATIENT_ACCESS else "Team member")
         self.first.setAccessibleName("From day, included")
         self.last.setAccessibleName("To day, included")
         form.addRow("Time zone:", QLabel(zone, self))
         self.add(form)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Produce report")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("P&roduce report")
 
     def submit(self) -> None:
         subject = self.subject.text().strip()
@@ -144,6 +144,8 @@ class ReportView(QDialog):
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
         for button in (self.print_button, self.pdf_button, self.csv_button, close):
+            # No default button: Return (reading, or after a search of the text) printed.
+            button.setAutoDefault(False)
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser, 1)

@@ -298,3 +298,48 @@ def test_a_save_waiting_for_the_log_leaves_the_window_working(  # type: ignore[n
     qtbot.waitUntil(lambda: view.status.text() == f"Saved {target}")
     assert view.csv_button.isEnabled() and len(exports_on_record(context)) == 1
     view.close()
+
+
+def test_return_in_a_report_prints_nothing(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Print was the window's default button: Return while reading opened the print dialog.
+    asked: list[str] = []
+    monkeypatch.setattr(ReportView, "print_report", lambda *_a: asked.append("print"))
+    window = open_main_window(qtbot, context, REVIEWER)
+    view = open_patient_report(qtbot, window)
+    view.browser.setFocus()
+    press(qtbot, Qt.Key.Key_Return)
+    save_with_keys(qtbot, view, Qt.Key.Key_C, tmp_path / "after.csv", monkeypatch)
+    qtbot.waitUntil(lambda: view.status.text().startswith("Saved"))  # Return came first
+    assert asked == []
+    view.close()
+
+
+def reached(field: QWidget) -> bool:
+    focus = QApplication.focusWidget()
+    return focus is field or field.isAncestorOf(focus)
+
+
+@pytest.mark.parametrize("letter", ["P", "F", "O"])
+def test_every_field_of_the_report_request_has_its_alt_letter(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, letter: str
+) -> None:
+    window = open_main_window(qtbot, context, REVIEWER)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    window.table.setFocus()
+    press(qtbot, Qt.Key.Key_T, ALT)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
+    press(qtbot, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)))
+    request = window.findChildren(ReportRequestDialog)[0]
+    request.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is request.subject)
+    field = {"P": request.subject, "F": request.first, "O": request.last}[letter]
+    if letter == "P":  # from another field back to the patient's
+        press(qtbot, Qt.Key.Key_Tab)
+        qtbot.waitUntil(lambda: QApplication.focusWidget() is not request.subject)
+    press(qtbot, getattr(Qt.Key, f"Key_{letter}"), ALT)
+    qtbot.waitUntil(lambda: reached(field))
+    press(qtbot, Qt.Key.Key_Escape)
