@@ -199,6 +199,8 @@ def create_case_file(
             )
         except encrypted.DatabaseError as error:
             raise ExportWriteError(_write_failure(error, destination)) from error
+        except helper.Failed as error:
+            raise _copy_failure(error, destination) from error
         finally:
             database.discard()
         progress(0, None, "sealing")
@@ -279,11 +281,42 @@ def _build(
     return manifest
 
 
+class CaseSourceError(UserError):
+    """The events could not be read from the database the case file is made from."""
+
+
+def _disk_full(destination: Path) -> str:
+    return f"the disk is full: no space left in {destination.parent}; no file was written"
+
+
 def _write_failure(error: Exception, destination: Path) -> str:
-    """A one-line message for SQLite failing to write the case database."""
-    if getattr(error, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
-        return f"the disk is full: no space left in {destination.parent}; no file was written"
-    return f"cannot write the case file {destination.name}: {error}"
+    """A one-line message for SQLite failing to write the case database (what SQLite said
+    goes to the log)."""
+    log.warning("writing the case file %s failed: %s", destination, error)
+    if (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == 13:  # SQLITE_FULL
+        return _disk_full(destination)
+    return f"the case file {destination.name} could not be written; no file was written"
+
+
+def _copy_failure(error: helper.Failed, destination: Path) -> UserError:
+    """The plain cause of the copying process's failure (:mod:`copier` names it by its exit
+    status); what it said goes to the log."""
+    log.warning(
+        "the process copying the events into %s failed (exit status %s): %s",
+        destination,
+        error.status,
+        error,
+    )
+    if error.status == copier.DISK_FULL:
+        return ExportWriteError(_disk_full(destination))
+    if error.status == copier.SOURCE_UNREADABLE:
+        return CaseSourceError(
+            "the events could not be read from the source database (it may be damaged); "
+            "no case file was written"
+        )
+    return ExportWriteError(
+        f"the case file {destination.name} could not be written; no file was written"
+    )
 
 
 def _seal(path: Path, header: dict[str, Any]) -> tuple[int, str]:
@@ -574,6 +607,12 @@ def _copy_in_child(
     compiled = statement.compile(
         dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
     )
+    # The same rows read alone, should the copy fail: see copier.SOURCE_UNREADABLE.
+    reading = (
+        select(*(source.c[n] for n in EVENT_COLUMNS))
+        .where(replacement_traverse(where, {}, in_source))
+        .compile(dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True})
+    )
     with _lent(database) as case_file:
         return copier.copy(
             case_file,
@@ -585,6 +624,8 @@ def _copy_in_child(
             _BATCH,
             _child_progress(progress, total),
             token,
+            reading=str(reading),
+            reading_parameters=sqlite_parameters(reading),
         )
 
 
@@ -602,7 +643,8 @@ def _child_progress(progress: Progress, total: int) -> Callable[[int], None]:
 def _lent(database: encrypted.EncryptedConnection) -> Iterator[Path]:
     """The case database's file, lent to a child process (:mod:`copier`), which opens it
     itself: the exclusive hold on it is given up meanwhile (an access after the change of
-    mode releases it) and taken back after. A child's failure is the database's."""
+    mode releases it) and taken back after. A child's failure (:class:`helper.Failed`)
+    says by its exit status what failed (:mod:`copier`)."""
     (case_file,) = [
         f for _seq, name, f in database.execute("PRAGMA database_list") if name == "main"
     ]
@@ -610,8 +652,6 @@ def _lent(database: encrypted.EncryptedConnection) -> Iterator[Path]:
     database.execute("SELECT count(*) FROM main.sqlite_master").fetchone()
     try:
         yield Path(case_file)
-    except helper.Failed as error:
-        raise encrypted.DatabaseError(str(error)) from error
     finally:
         database.execute("PRAGMA main.locking_mode = EXCLUSIVE")
 

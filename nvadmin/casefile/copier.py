@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 # The child's exit status when the source cannot be attached (e.g. its folder is read-only and
 # WAL needs a -shm file there): the parent then copies the rows itself.
 NOT_ATTACHED = 3
+# Its exit statuses when the copy fails, naming the cause: the source could not be read (read
+# again alone, it fails too), or the disk is full; any other failure (1) is the case
+# database's, which could not be written.
+SOURCE_UNREADABLE = 4
+DISK_FULL = 5
+_SQLITE_FULL = 13
 # Following a staging database: its rows, and its count once the parent has staged them all.
 STAGED, STAGED_TOTAL = "staged", "staged_total"
 # How long the child waits before looking again when it has caught up with the parent.
@@ -57,11 +63,15 @@ def start(
     *,
     source_key: bytes | None = None,
     window: int = 0,
+    reading: str = "",
+    reading_parameters: Sequence[Any] = (),
 ) -> helper.Running | None:
     """The child process, running ``statement`` (an ``INSERT ... SELECT`` reading the schema
     ``src``), the case database opened with ``key`` and ``source`` (a file's path) attached
     read-only as ``src``, under ``source_key`` when it is encrypted. With ``window``, it
-    follows a staging database (:func:`follow`). None when it cannot start."""
+    follows a staging database (:func:`follow`). ``reading`` is the statement's ``SELECT``
+    alone, run when the copy fails to tell a source that cannot be read from a case database
+    that cannot be written. None when it cannot start."""
     job = {
         "case_file": str(case_file.resolve()),
         "key": key.hex(),
@@ -72,6 +82,8 @@ def start(
         "parameters": list(parameters),
         "batch": batch,
         "window": window,
+        "reading": reading,
+        "reading_parameters": list(reading_parameters),
     }
     try:
         return helper.Running("case-copy", job)
@@ -107,11 +119,24 @@ def copy(
     batch: int,
     progress: Callable[[int], None],
     token: CancelToken,
+    *,
+    reading: str = "",
+    reading_parameters: Sequence[Any] = (),
 ) -> int | None:
     """Run ``statement`` in a child process (:func:`start`) and wait for it (:func:`finish`).
     None when the source could not be attached or the process not started (nothing was
     copied)."""
-    child = start(case_file, key, cache_kib, source_file, statement, parameters, batch)
+    child = start(
+        case_file,
+        key,
+        cache_kib,
+        source_file,
+        statement,
+        parameters,
+        batch,
+        reading=reading,
+        reading_parameters=reading_parameters,
+    )
     if child is None:
         return None
     token.on_cancel(child.kill)
@@ -172,9 +197,24 @@ def helper_main(job: dict[str, Any]) -> int:
         database.execute("DETACH DATABASE src")
     except encrypted.DatabaseError as error:
         print(error, file=sys.stderr)
-        return 1
+        return _failure(database, job, error)
     finally:
         database.discard()
     helper.report(copied)  # progress reaches the end
     helper.answer({"copied": copied})
     return 0
+
+
+def _failure(database: Any, job: dict[str, Any], error: Exception) -> int:
+    """The exit status naming what made the copy fail with ``error``."""
+    if (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == _SQLITE_FULL:
+        return DISK_FULL
+    if job.get("reading"):
+        # Read alone, nothing written: if that fails too, the source is at fault.
+        try:
+            for _row in database.execute(job["reading"], job["reading_parameters"]):
+                pass
+        except encrypted.DatabaseError as unreadable:
+            print(f"reading the source alone: {unreadable}", file=sys.stderr)
+            return SOURCE_UNREADABLE
+    return 1

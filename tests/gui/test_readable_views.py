@@ -17,12 +17,13 @@ from nvadmin.demo.seed import SeedPlan, seed
 from nvadmin.query import fields
 from nvadmin.query.filters import EventFilter
 from nvadmin.ui import settings as keys
-from nvadmin.ui.activity_model import column_of
+from nvadmin.ui.activity_model import COLUMNS, WIDTH_SAMPLES, column_of
 from nvadmin.ui.insights_charts import InsightChart
 from nvadmin.ui.main_window import MainWindow
 from tests.gui.windows import open_main_window as open_window
 
 END = date(2026, 11, 1)
+COLUMNS_KEYS = [f.key for f in COLUMNS]
 
 
 @pytest.fixture
@@ -218,3 +219,49 @@ def test_view_theme_switches_charts_and_notes_and_is_remembered(
     assert QColor(notice.grab().toImage().pixel(8, 8)).lightness() > 150
     assert window.settings.desktop_text(keys.THEME) == "light"
     assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 200
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1264, 680), (1920, 1080)])
+def test_columns_end_clear_of_the_rows_scroll_bar(qtbot, context, size) -> None:  # type: ignore[no-untyped-def]
+    """At 1280x720 (and the window's size inside a window manager's frame there) and larger,
+    every column but the stretched last one is whole, never under the rows' scroll bar, its
+    text inside it; the last column is readable or wholly past the edge, never a sliver
+    of cut-off text against the scroll bar."""
+    from PySide6.QtWidgets import QStyle
+
+    window = open_window(qtbot, context)
+    window.resize(*size)
+    table, model = window.table, window.model
+    qtbot.waitUntil(lambda: table.verticalScrollBar().isVisible())
+    header = table.horizontalHeader()
+    shown = [header.logicalIndex(v) for v in range(header.count())]
+    shown = [c for c in shown if not header.isSectionHidden(c)]
+    whole, last = shown[:-1], shown[-1]
+    assert column_of(fields.IP) in whole
+    metrics = table.fontMetrics()
+    margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1
+    ip = column_of(fields.IP)
+    ips = [str(model.data(model.index(r, ip)) or "") for r in range(model.rowCount())]
+    last_title = str(model.headerData(last, Qt.Orientation.Horizontal))
+
+    def clipped() -> list[tuple[str, int, int]]:
+        """(what, where it ends, where it may end at most) of each thing cut short."""
+        viewport = table.viewport().width()
+        bad = []
+        for column in whole:
+            right = table.columnViewportPosition(column) + table.columnWidth(column)
+            if right > viewport:
+                bad.append((COLUMNS_KEYS[column], right, viewport))
+        text_end = margin + max(metrics.horizontalAdvance(text) for text in ips)
+        if text_end + margin > table.columnWidth(ip):
+            bad.append(("ip text", text_end, table.columnWidth(ip)))
+        sliver = viewport - table.columnViewportPosition(last)
+        if 0 < sliver < metrics.horizontalAdvance(last_title) + 2 * margin:
+            bad.append(("a sliver of " + COLUMNS_KEYS[last], sliver, 0))
+        return bad
+
+    qtbot.waitUntil(lambda: table.viewport().width() < size[0] * 0.8 and not clipped())
+    if size[0] > 1280:  # room enough: no column is made narrower than it is by default
+        member = column_of(fields.NAME)
+        default = metrics.horizontalAdvance(WIDTH_SAMPLES[member]) + metrics.height()
+        assert table.columnWidth(member) >= default

@@ -6,6 +6,8 @@ usable by everyone else, this program's other connections included."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from nvadmin.casefile.builder import EVENT_COLUMNS, create_case_file
 from nvadmin.casefile.reader import open_case_file, verify_case
 from nvadmin.db.engine import make_engine
 from nvadmin.db.types import sqlite_timestamp
+from nvadmin.errors import UserError
 from nvadmin.files.atomic import TEMP_SUFFIX, ExportWriteError
 from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
@@ -268,9 +271,90 @@ def test_a_failed_copy_says_why_and_leaves_no_file(
     monkeypatch.setattr(helper, "command", lambda: [sys.executable, "-c", failing])
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(ExportWriteError, match=r"cannot write the case file c\.nvcase: .*full"):
+    # What the process said is for the log; the person reads what could not be done.
+    with pytest.raises(ExportWriteError, match=r"^the case file c\.nvcase could not be written"):
         _build(engine, out / "c", EventFilter(workspace_ids=(ws,)))
     assert list(out.iterdir()) == []
+
+
+def _damage_the_events_table(engine: Engine) -> None:
+    """A page in the middle of the event table's rows overwritten in the file (its indexes
+    intact, so the source can still count the rows it is asked for)."""
+    path = str(engine.url.database)
+    with engine.connect() as c:
+        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    reader = sqlite3.connect(path)
+    try:
+        size = reader.execute("PRAGMA page_size").fetchone()[0]
+        leaves = [
+            page
+            for (page,) in reader.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'activity_events' AND pagetype = 'leaf'"
+            )
+        ]
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table to find the event table's pages")
+    finally:
+        reader.close()
+    with open(path, "r+b") as handle:
+        handle.seek((leaves[len(leaves) // 2] - 1) * size)
+        handle.write(b"\xff" * size)
+
+
+def test_a_source_that_cannot_be_read_is_named_not_the_case_file(
+    tmp_path: Path, sqlite_db_url: str
+) -> None:
+    """A damaged source fails the copying process as it reads: the message says the events
+    could not be read, not that the case file could not be written."""
+    engine = make_engine(sqlite_db_url)
+    ws = add_workspace(engine)
+    write(engine, ws, [draft(i, details={"note": "x" * 300}) for i in range(600)])
+    _damage_the_events_table(engine)
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        with pytest.raises(UserError) as raised:
+            _build(engine, out / "c", EventFilter(workspace_ids=(ws,)))
+    finally:
+        engine.dispose()
+    message = str(raised.value)
+    assert message.startswith("the events could not be read from the source database"), message
+    assert "write" not in message and "malformed" not in message, message
+    assert list(out.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB file system (tmpfs), when this machine lets us mount one."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_full_disk_is_named(source: str, request: pytest.FixtureRequest, tiny_disk: Path) -> None:
+    """The copying process fills the disk: the message says so in one sentence."""
+    engine, ws = request.getfixturevalue(source)
+    write(engine, ws, [draft(i, details={"note": "x" * 300}) for i in range(30, 1_500)])
+    with pytest.raises(ExportWriteError) as raised:
+        _build(engine, tiny_disk / "c", EventFilter(workspace_ids=(ws,)))
+    assert str(raised.value) == (
+        f"the disk is full: no space left in {tiny_disk}; no file was written"
+    )
+    assert list(tiny_disk.iterdir()) == []
 
 
 @pytest.fixture

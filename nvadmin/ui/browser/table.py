@@ -37,6 +37,9 @@ from nvadmin.ui.browser.state import BrowserState
 PREFETCH_ROWS = 60
 # The columns the table had before saved layouts recorded how many they knew.
 FIRST_COLUMN_COUNT = 12
+# The team member column gives up width first when the table is narrow: its names are cut
+# with "…" anyway, and this much of one still tells people apart.
+MEMBER_FLOOR_SAMPLE = "Dr. Ingrid Silva <i"
 
 
 def _order(descending: bool) -> Qt.SortOrder:
@@ -63,6 +66,10 @@ class BrowserTable(QObject):
         self.view = QTableView(parent)
         self.overlay = QLabel(self.view.viewport())
         self.copy_action = QAction("&Copy rows", parent)
+        # The width the team member column has when there is room for it (the default, a
+        # restored layout's or the user's own); narrower only while the table is narrow.
+        self.member_width = 0
+        self._fitting = False
         self._build()
         self._connect()
 
@@ -91,6 +98,7 @@ class BrowserTable(QObject):
         metrics = table.fontMetrics()
         for column, sample in WIDTH_SAMPLES.items():
             table.setColumnWidth(column, metrics.horizontalAdvance(sample) + metrics.height())
+        self.member_width = table.columnWidth(column_of(fields.NAME))
         for column in HIDDEN_BY_DEFAULT:
             table.setColumnHidden(column, True)
         self._fit_time_header()
@@ -122,6 +130,7 @@ class BrowserTable(QObject):
         needed = metrics.horizontalAdvance(title) + 3 * metrics.height()  # margins and arrow
         if table.columnWidth(column) < needed:
             table.setColumnWidth(column, needed)
+            self.fit_columns()
 
     def _connect(self) -> None:
         model, table = self.model, self.view
@@ -130,6 +139,9 @@ class BrowserTable(QObject):
         header.customContextMenuRequested.connect(self._column_menu_at)
         header.sortIndicatorChanged.connect(self._on_sort_indicator)
         table.installEventFilter(self)
+        # The viewport narrows when the rows' scroll bar appears, not only with the window.
+        table.viewport().installEventFilter(self)
+        header.sectionResized.connect(self._on_section_resized)
         table.customContextMenuRequested.connect(self._cell_menu_at)
         table.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         model.rows_prepended.connect(self._keep_place_after_prepend)
@@ -167,6 +179,8 @@ class BrowserTable(QObject):
         for column in HIDDEN_BY_DEFAULT:
             if column >= saved_columns:
                 header.setSectionHidden(column, True)
+        self.member_width = header.sectionSize(column_of(fields.NAME))
+        self.fit_columns()
         key = SORT_KEY_OF.get(header.sortIndicatorSection())
         if key is None:
             return None
@@ -328,7 +342,61 @@ class BrowserTable(QObject):
                 return True
         if event.type() == QEvent.Type.Resize and watched is self.view:
             self.fit_overlay()
+        if event.type() == QEvent.Type.Resize and watched is self.view.viewport():
+            self.fit_columns()
         return super().eventFilter(watched, event)
+
+    # -- columns whole on screen -----------------------------------------------------------------
+
+    def fit_columns(self) -> None:
+        """Every column but the stretched last one whole on screen, never under the rows'
+        scroll bar. The team member column gives up width (down to a floor) when the
+        viewport is too narrow for them, and gets it back when it is not. When the last
+        column has too little room left to be read it is left wholly past the edge (scroll
+        sideways to it) rather than shown as a sliver of cut-off text against the scroll
+        bar: the team member column takes that room. Columns the user adds may still need
+        scrolling sideways."""
+        header = self.view.horizontalHeader()
+        member = column_of(fields.NAME)
+        if header.isSectionHidden(member) or not self.member_width:
+            return
+        shown = [header.logicalIndex(v) for v in range(header.count())]
+        shown = [c for c in shown if not header.isSectionHidden(c)]
+        if len(shown) < 2 or member == shown[-1] or not header.stretchLastSection():
+            return
+        last = shown[-1]
+        others = sum(header.sectionSize(c) for c in shown[:-1] if c != member)
+        room = self.view.viewport().width() - others
+        width = self.member_width
+        if room - width < self.readable_width(last):
+            metrics = self.view.fontMetrics()
+            floor = metrics.horizontalAdvance(MEMBER_FLOOR_SAMPLE) + metrics.height()
+            width = max(room, min(floor, self.member_width))
+        if width != header.sectionSize(member):
+            self._fitting = True
+            try:
+                header.resizeSection(member, width)
+            finally:
+                self._fitting = False
+
+    def readable_width(self, column: int) -> int:
+        """The least width at which ``column`` shows something worth reading: its sample
+        text, or else its title beside the sort arrow."""
+        metrics = self.view.fontMetrics()
+        sample = WIDTH_SAMPLES.get(column)
+        if sample is not None:
+            return metrics.horizontalAdvance(sample) + metrics.height()
+        title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
+        return metrics.horizontalAdvance(title) + 3 * metrics.height()
+
+    def _on_section_resized(self, section: int, old: int, new: int) -> None:
+        if self._fitting:
+            return
+        if section == column_of(fields.NAME):
+            if new > 0:
+                self.member_width = new  # the user's own width, or the column shown again
+        elif old == 0 or new == 0:
+            self.fit_columns()  # a column shown or hidden
 
     def fit_overlay(self) -> None:
         self.overlay.setGeometry(self.view.viewport().rect())
