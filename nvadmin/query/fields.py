@@ -688,7 +688,7 @@ IP = EventField(
         "IP address",
         lambda row, view: row.ip or "",
         sort="ip",
-        width="34.152.122.239",
+        width="255.255.255.255",
         filter_by=lambda row: ("ip", row.ip),
     ),
     export=Exported(17, "ip", "IP address"),
