@@ -9,6 +9,8 @@ import getpass
 import json
 import socket
 import weakref
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -76,6 +78,19 @@ def sign_out(engine: Engine, reason: str, remember_token: str | None) -> None:
             text("SELECT nvadmin_sign_out(:r, :t, :a)"),
             {"r": reason, "t": remember_token, "a": user_agent()},
         )
+
+
+def all_opened(cursor: Any, workspace_ids: Sequence[int]) -> bool:
+    """Whether the session on ``cursor`` (a driver cursor, inside the read's own snapshot) has
+    opened the logs of ``workspace_ids`` (of every workspace, when empty). The events' policy
+    leaves any other workspace's rows out without a word, so a read whose access was never
+    recorded would come out short: an export asks first."""
+    cursor.execute(
+        "SELECT nvadmin_opened_every_workspace() OR (cardinality(%(ids)s::integer[]) > 0 "
+        "AND %(ids)s::integer[] <@ nvadmin_opened_workspaces())",
+        {"ids": list(workspace_ids)},
+    )
+    return bool(cursor.fetchone()[0])
 
 
 def is_staff_login(engine: Engine) -> bool:

@@ -65,8 +65,7 @@ HOURS = "nvadmin_set_working_hours(integer, integer, integer)"
 VERIFIED = "nvadmin_session_verified()"
 # Row-level security of the events (migration 0009): a workspace's log is read only once the
 # session has recorded an access to it.
-OPENED = ("nvadmin_opened_workspaces()", "nvadmin_opened_every_workspace()",
-          "nvadmin_unopened_log(integer)")  # fmt: skip
+OPENED = ("nvadmin_opened_workspaces()", "nvadmin_opened_every_workspace()")
 PARTITION = "nvadmin_ensure_event_partition(date)"
 RECEIVE_REQUEST = (
     "nvadmin_receive_export_request(integer, text, date, date, text, text, text, text, text, "
@@ -152,15 +151,17 @@ PRIVILEGES: tuple[tuple[str, str, str], ...] = (
 
 # Row-level security: (table, grantee, command, expression)
 _VERIFIED = f"(SELECT {{s}}.{VERIFIED})"
-# An event is read in a signed-in session that has recorded an access to its workspace (or to
-# every workspace); a row of another workspace fails the query (nvadmin_unopened_log), so a
-# read nobody recorded never passes for a smaller result. Each function is evaluated once per
-# query; per row only the comparison runs.
+# An event is read in a signed-in session that has recorded (and committed) an access to its
+# workspace, or to every workspace; the events of any other workspace are not there for it.
+# Not an error naming the workspace, as migration 0009 had it: PostgreSQL applies a query's
+# own simple conditions first (leakproof ones, and in index lookups), so a failure on the
+# first row that passed them answered a yes/no question about a closed log, on no record
+# ("does patient X have events at clinic W?"). Each function is evaluated once per query;
+# per row only the comparison runs.
 _OPENED = (
     f"CASE WHEN NOT {_VERIFIED} THEN false "
     f"WHEN (SELECT {{s}}.{OPENED[1]}) THEN true "
-    f"WHEN workspace_id = ANY ((SELECT {{s}}.{OPENED[0]})::integer[]) THEN true "
-    f"ELSE {{s}}.nvadmin_unopened_log(workspace_id) END"
+    f"ELSE workspace_id = ANY ((SELECT {{s}}.{OPENED[0]})::integer[]) END"
 )
 POLICIES: tuple[tuple[str, str, str, str], ...] = (
     ("activity_events", STAFF, "SELECT", f"USING ({_OPENED})"),

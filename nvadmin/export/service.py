@@ -47,7 +47,7 @@ from sqlalchemy import Engine, func, literal_column, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nvadmin import __version__
-from nvadmin.audit import access_log
+from nvadmin.audit import access_log, server_events
 from nvadmin.db import routing
 from nvadmin.db.engine import file_identity, translate
 from nvadmin.db.models import ActivityEvent
@@ -249,7 +249,12 @@ def export_csv(
     if backend == "postgresql":
         # Two halves at once only on one server: a read route's second connection could
         # reach another one, where the first one's snapshot does not exist.
-        stream = functools.partial(_stream_pg, halves=writer is engine, since=started)
+        stream = functools.partial(
+            _stream_pg,
+            halves=writer is engine,
+            since=started,
+            must_be_open=server_events.is_staff_login(writer),
+        )
     with AtomicFile(request.output) as out:
         if request.file_format is FileFormat.CSV and request.profile.bom:
             out.write(BOM)
@@ -720,10 +725,12 @@ def _stream_pg(
     pins: dict[str, Any] | None = None,
     halves: bool = False,
     since: float | None = None,
+    must_be_open: bool = False,
 ) -> tuple[int, int]:
     """The rows through ``COPY`` into ``out``; with ``halves`` (one server, not a read route)
     a range from HALVES_FROM rows is read as two halves at once (see the module docs).
-    ``since``: when the export started (see :func:`_failure`)."""
+    ``since``: when the export started (see :func:`_failure`). ``must_be_open``: a staff
+    session, which the events' policy shows only the workspaces it has opened."""
     import psycopg
     from psycopg import errors as pg_errors
 
@@ -747,6 +754,13 @@ def _stream_pg(
         with pg.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute(_PG_SETTINGS)
+            if must_be_open and not server_events.all_opened(
+                cursor, request.event_filter.workspace_ids
+            ):
+                raise UserError(
+                    "the workspaces to export were not opened to this session (no view of "
+                    "them is on record), so their events would be missing: nothing was exported"
+                )
             cursor.execute(str(range_sql), range_sql.params)
             counted, first, last = cursor.fetchone()  # type: ignore[misc]
             counted = int(counted)

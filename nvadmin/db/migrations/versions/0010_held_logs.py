@@ -76,14 +76,6 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $$
                      AND nvadmin_grant_committed(g.granted_in))
 $$;
 
-CREATE OR REPLACE FUNCTION nvadmin_unopened_log(workspace integer) RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE COST 1 AS $$
-BEGIN
-    RAISE EXCEPTION 'nvadmin: the Activity Log of workspace % is read only after the access '
-                    'is recorded and committed (nvadmin_record_access)', workspace
-        USING ERRCODE = 'insufficient_privilege';
-END $$;
-
 -- A login staff desktops hold (a staff login or the public gate): its sessions may be ended
 -- when they sit on a writer lock. Never a superuser, the tables' owner or a service login.
 CREATE FUNCTION nvadmin_desktop_login(login name) RETURNS boolean
