@@ -236,6 +236,7 @@ class RequestsPanel(QWidget):
         self.passphrase_dialog: PassphraseDialog | None = None
         self._generation = 0
         self.jobs: list[Job] = []
+        self.exports: dict[int, Job] = {}  # request id -> its running fulfilment
         self.reason_dialog: QInputDialog | None = None
 
         self.status_box = QComboBox(self)
@@ -277,6 +278,11 @@ class RequestsPanel(QWidget):
         self.status_label = QLabel(self)
         self.status_label.setObjectName("requestsStatus")
         self.status_label.setWordWrap(True)
+        # A ticket id is whatever the helpdesk sent: shown as typed, never as markup.
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.cancel_export_button = QPushButton("Cancel e&xport", self)
+        self.cancel_export_button.setToolTip("Stop the running export: no file is kept")
+        self.cancel_export_button.hide()
         # Alt+F and Alt+A belong to the window's File and Account menus.
         self.fulfil_button = QPushButton("F&ulfil… (Enter)", self)
         self.deliver_button = QPushButton("Mark &delivered", self)
@@ -306,6 +312,7 @@ class RequestsPanel(QWidget):
         filters.addWidget(self.disclosures_button)
         filters.addStretch(1)
         filters.addWidget(self.status_label, 2)
+        filters.addWidget(self.cancel_export_button)
         buttons = QHBoxLayout()
         for button in (self.fulfil_button, self.deliver_button, self.package_button,
                        self.reject_button, self.override_button):  # fmt: skip
@@ -340,6 +347,7 @@ class RequestsPanel(QWidget):
         self.reject_button.clicked.connect(lambda: self.ask_reason(Operation.REJECT))
         self.override_button.clicked.connect(lambda: self.ask_reason(Operation.OVERRIDE))
         self.disclosures_button.clicked.connect(self.ask_disclosures)
+        self.cancel_export_button.clicked.connect(self.cancel_exports)
         self._show_current()
 
     # -- loading -------------------------------------------------------------------------------
@@ -423,7 +431,9 @@ class RequestsPanel(QWidget):
         )
         self.detail.setText(f"<table cellspacing='2'>{rows}</table>")
         admin = self._identity.role is Role.ADMIN
-        self.fulfil_button.setEnabled(view.status is Status.VERIFIED)
+        self.fulfil_button.setEnabled(
+            view.status is Status.VERIFIED and view.id not in self.exports
+        )
         self.deliver_button.setEnabled(view.status is Status.EXPORTED)
         self.package_button.setEnabled(view.status is Status.EXPORTED)
         self.reject_button.setEnabled(view.status in OPEN)
@@ -454,6 +464,9 @@ class RequestsPanel(QWidget):
             return
         if view.status is not Status.VERIFIED:
             self.message.emit(f"Request {view.id} is {view.status.value}: nothing to export.", True)
+            return
+        if view.id in self.exports:
+            self.message.emit(f"Request {view.id} is being exported already.", True)
             return
         self.opened.emit(view)
 
@@ -494,7 +507,9 @@ class RequestsPanel(QWidget):
         )
         dialog = QInputDialog(self)
         dialog.setWindowTitle(title)
-        dialog.setLabelText(prompt)
+        dialog.setLabelText(prompt.replace("&", "&&"))  # its label marks a mnemonic with &
+        for label in dialog.findChildren(QLabel):  # the ticket and e-mail as typed, not markup
+            label.setTextFormat(Qt.TextFormat.PlainText)
         dialog.setOkButtonText("Reject" if operation is Operation.REJECT else "Override")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.textValueSelected.connect(lambda reason: self.change(operation, reason))
@@ -511,9 +526,13 @@ class RequestsPanel(QWidget):
             name=f"request {view.id} {operation.value}",
         )
         job.succeeded.connect(self._on_changed)
-        job.failed.connect(lambda text: self.message.emit(f"Request {view.id}: {text}", True))
+        job.failed.connect(lambda text: self._on_change_failed(view, text))
         self._keep(job)
         job.start()
+
+    def _on_change_failed(self, view: RequestView, text: str) -> None:
+        self.message.emit(f"Request {view.id}: {text}", True)
+        self.reload()  # someone else may have moved it meanwhile: show where it is now
 
     def package_and_deliver(self) -> Job | None:
         """Package the export in the background, then show the passphrase once."""
@@ -540,6 +559,7 @@ class RequestsPanel(QWidget):
     def _on_package_failed(self, view: RequestView, text: str) -> None:
         self.message.emit(f"Request {view.id}: {text}", True)
         self._show_current()
+        self.reload()
 
     def _on_packaged(self, outcome: tuple[RequestView, Package]) -> None:
         view, package = outcome
@@ -570,9 +590,28 @@ class RequestsPanel(QWidget):
         job.progressed.connect(lambda update: self._on_progress(view, update))
         job.succeeded.connect(self._on_exported)
         job.failed.connect(lambda text: self.message.emit(f"Request {view.id}: {text}", True))
+        job.cancelled.connect(
+            lambda: self.message.emit(f"Request {view.id}: export cancelled.", False)
+        )
+        job.finished.connect(lambda: self._on_export_ended(view.id, job))
         self._keep(job)
+        self.exports[view.id] = job
+        self.cancel_export_button.show()
+        self._show_current()
         job.start()
         return job
+
+    def cancel_exports(self) -> None:
+        for job in self.exports.values():
+            job.cancel()
+        self.status_label.setText("Cancelling the export…")
+
+    def _on_export_ended(self, request_id: int, job: Job) -> None:
+        if self.exports.get(request_id) is job:
+            del self.exports[request_id]
+        self.cancel_export_button.setVisible(bool(self.exports))
+        # Whatever the outcome, the "Exporting…" line gives way to the queue as it now is.
+        self.reload()
 
     def _on_progress(self, view: RequestView, update: ProgressUpdate) -> None:
         if update.total:
@@ -587,7 +626,6 @@ class RequestsPanel(QWidget):
             False,
         )
         self.changed.emit(view)
-        self.reload()
 
     def running(self) -> list[Job]:
         return [job for job in self.jobs if job.running]
@@ -674,6 +712,8 @@ class RequestsFeature(QObject):
         return dialog
 
     def _on_form_done(self, view: RequestView, dialog: ExportDialog, result: int) -> None:
+        # The keyboard goes back to the queue the form was opened from, not the window's table.
+        self.panel.table.setFocus(Qt.FocusReason.OtherFocusReason)
         request = dialog.request()
         if result != QDialog.DialogCode.Accepted or request is None:
             return

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtGui import Qt as GuiQt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel
 from sqlalchemy import select
 
@@ -272,4 +276,158 @@ def test_packaged_and_delivered_with_keys_only_passphrase_shown_once(  # type: i
     qtbot.keyClick(panel.status_box, Qt.Key.Key_End)
     qtbot.waitUntil(lambda: panel.current() is not None and bool(panel.current().package_sha256))
     assert view.package_sha256 in panel.detail.text()
+    window.close()
+
+
+def shown(label: QLabel) -> str:
+    """What a label puts on screen: its text, or the text its markup renders to."""
+    text = label.text()
+    rich = label.textFormat() == Qt.TextFormat.RichText or (
+        label.textFormat() == Qt.TextFormat.AutoText and GuiQt.mightBeRichText(text)
+    )
+    if not rich:
+        # A label with a buddy takes "&x" for its Alt+X and shows "&&" as "&".
+        return re.sub(r"&(.)", r"\1", text) if label.buddy() is not None else text
+    document = QTextDocument()
+    document.setHtml(text)
+    return document.toPlainText()
+
+
+def test_a_ticket_id_with_markup_reads_as_typed(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket = "HD-<b>77</b>&amp;"
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", ticket)  # fmt: skip
+    window = open_window(qtbot, context)
+    panel = window.features.requests.panel
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.current() is not None)
+    qtbot.keyClick(panel.table, Qt.Key.Key_R, Qt.KeyboardModifier.AltModifier)  # Reject…
+    qtbot.waitUntil(lambda: panel.reason_dialog is not None and panel.reason_dialog.isVisible())
+    box = panel.reason_dialog
+    labels = [shown(label) for label in box.findChildren(QLabel) if label.text()]
+    assert any(f"({ticket})" in text for text in labels), labels
+    qtbot.keyClick(box.focusWidget(), Qt.Key.Key_Escape)
+    # fulfilling it: the queue's status line names the ticket as typed too
+    feature = window.features.requests
+    feature.last_folder = tmp_path
+    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
+    dialog = feature.dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12)
+    qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Return)  # Start
+    assert shown(panel.status_label).startswith(f"Exporting request 1 ({ticket})")
+    qtbot.waitUntil(lambda: not panel.jobs)
+    window.close()
+
+
+def test_a_request_rejected_by_someone_else_while_the_form_is_open(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two people at once: the export is refused, the queue stops saying "Exporting…" and
+    shows the request as it now is (gone from the open requests)."""
+    from nvadmin.auth.accounts import command_line_operator
+
+    owner = context.engine
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "SUP-600")  # fmt: skip
+    request_id = requests.find_request(owner, "SUP-600").id
+    window = open_window(qtbot, context)
+    feature = window.features.requests
+    panel = feature.panel
+    feature.last_folder = tmp_path
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.current() is not None)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
+    dialog = feature.dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12)
+    # meanwhile a reviewer in another session rejects it
+    requests.move(owner, command_line_operator(), request_id, requests.Operation.REJECT,
+                  "not the clinic's request")  # fmt: skip
+    qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Return)  # Start
+    qtbot.waitUntil(lambda: "only a verified request is exported" in window.banner.text())
+    qtbot.waitUntil(lambda: not panel.jobs)
+    assert not panel.status_label.text().startswith("Exporting")
+    assert panel.model.row_of(request_id) is None
+    assert requests.get_request(owner, request_id).status is Status.REJECTED
+    assert not list(tmp_path.glob("*.csv"))
+    window.close()
+
+
+def test_a_running_fulfilment_is_cancelled_from_the_queue(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = context.engine
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "SUP-700")  # fmt: skip
+    request_id = requests.find_request(owner, "SUP-700").id
+    window = open_window(qtbot, context)
+    feature = window.features.requests
+    panel = feature.panel
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    feature.last_folder = folder
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.current() is not None)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
+    dialog = feature.dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12)
+    # Every worker thread busy: the export waits its turn, so it is surely still running
+    # when the keys cancel it (a 12-row export would otherwise end before any key).
+    gate = threading.Event()
+    pool = QThreadPool.globalInstance()
+    for _ in range(pool.maxThreadCount()):
+        pool.start(gate.wait)
+    try:
+        qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Return)  # Start
+        qtbot.waitUntil(lambda: request_id in panel.exports)
+        window.activateWindow()  # as a window manager gives it back; offscreen has none
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+        assert panel.table.hasFocus()  # back in the queue the form was opened from
+        assert not panel.fulfil_button.isEnabled()  # not a second export of the same request
+        qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+        assert "being exported already" in window.banner.text()
+        job = panel.exports[request_id]
+        qtbot.keyClick(panel.table, Qt.Key.Key_X, Qt.KeyboardModifier.AltModifier)
+        qtbot.waitUntil(lambda: job.token.cancelled)  # a mnemonic clicks a moment later
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: not panel.exports and not panel.jobs)
+    assert requests.get_request(owner, request_id).status is Status.VERIFIED
+    assert not list(folder.iterdir())  # nothing half-written left behind
+    assert not panel.status_label.text().startswith(("Exporting", "Cancelling"))
+    assert not panel.cancel_export_button.isVisible()
+    assert "export cancelled" in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_marking_delivered_what_someone_else_delivered_shows_it_as_it_now_is(  # type: ignore[no-untyped-def]
+    qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nvadmin.auth.accounts import command_line_operator
+
+    owner = context.engine
+    add_by_command_line(db_url, monkeypatch, "--requester", "olga@riverside.example",
+                        "--ticket", "SUP-800")  # fmt: skip
+    request_id = requests.find_request(owner, "SUP-800").id
+    requests.fulfil(owner, command_line_operator(), request_id, tmp_path)
+    window = open_window(qtbot, context)
+    panel = window.features.requests.panel
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.deliver_button.isEnabled())
+    # another session delivers it first
+    requests.move(owner, command_line_operator(), request_id, requests.Operation.DELIVER)
+    qtbot.keyClick(panel.table, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: "it cannot be delivered" in window.banner.text())
+    # the queue read again: delivered, no longer an open request
+    qtbot.waitUntil(
+        lambda: panel.model.row_of(request_id) is None and not panel.deliver_button.isEnabled()
+    )
     window.close()
