@@ -5,6 +5,7 @@ events in the main window, exportable (PNG/PDF, CSV), and logged as views of the
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from html import escape
 from pathlib import Path
@@ -50,11 +51,12 @@ from sqlalchemy import Engine
 from nvadmin.analysis.flags.catalog import RULES
 from nvadmin.analysis.flags.evaluation import evaluate, set_working_hours
 from nvadmin.analysis.flags.report import Finding, FlagReport, to_csv
+from nvadmin.analysis.flags.rule import Threshold
 from nvadmin.analysis.insights import Bucket, Insights, compute
 from nvadmin.audit import access_log
 from nvadmin.db.taxonomy import LOG_VIEW
 from nvadmin.files.atomic import write_file
-from nvadmin.identity import Permission
+from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query.filters import EventFilter
 from nvadmin.query.paging import EventCount
 from nvadmin.query.search import Search, describe_scope, format_search
@@ -124,11 +126,12 @@ class ThresholdsDialog(QDialog):
                         form.addRow(
                             QLabel("Only compliance staff and admins change working hours.")
                         )
+            in_force = rule.values(values)  # a hand-edited setting is not trusted
             for t in rule.thresholds:
                 threshold = QDoubleSpinBox(box)
                 threshold.setDecimals(t.decimals)
                 threshold.setRange(t.minimum, t.maximum)
-                threshold.setValue(values.get(rule.name, {}).get(t.key, t.default))
+                threshold.setValue(in_force[t.key])
                 if t.unit:
                     threshold.setSuffix(f" {t.unit}")
                 threshold.setToolTip(f"Default: {t.default:g}")
@@ -171,9 +174,55 @@ class ThresholdsDialog(QDialog):
         return self.open_spin.value(), self.close_spin.value()
 
 
+def threshold_text(threshold: Threshold, value: float) -> str:
+    """ "failed sign-ins 5", "within 10 min", "error rate 20 %": as the explanation says it."""
+    if threshold.percent:
+        return f"{threshold.label.lower()} {value * 100:g} %"
+    unit = f" {threshold.unit}" if threshold.unit else ""
+    return f"{threshold.label.lower()} {value:g}{unit}"
+
+
 def events(count: int) -> str:
     """ "1 event", "2,000 events": the browser's own wording."""
     return EventCount(count, exact=True).label()
+
+
+class _ViewRecord:
+    """The one ``activity_log.view`` (purpose ``insights``) of a refresh, written before the
+    charts or the flags read a row, whichever job asks first; the other waits for it, and
+    neither reads when it could not be written. An offline case file has no log to write to."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        read: Engine,
+        identity: StaffIdentity,
+        event_filter: EventFilter,
+        read_only: bool,
+    ) -> None:
+        self._args = (engine, read, identity, event_filter)
+        self._read_only = read_only
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._error: BaseException | None = None
+
+    def opened(self) -> Engine:
+        """The engine to read with, once the view is in the log."""
+        engine, read, identity, event_filter = self._args
+        if self._read_only:
+            return read
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._engine is None:
+                try:
+                    self._engine = access_log.recorded_view(
+                        engine, read, identity, event_filter, "insights"
+                    )
+                except BaseException as error:
+                    self._error = error
+                    raise
+            return self._engine
 
 
 class InsightsWindow(QWidget):
@@ -329,15 +378,11 @@ class InsightsWindow(QWidget):
         read_only = self.read_only
         bucket = BUCKET_CHOICES[self.bucket_box.currentIndex()][1]
 
-        def opened() -> Engine:
-            # Browsing has recorded a view of these workspaces (else one is recorded now).
-            if read_only:
-                return read
-            return access_log.opened_for(engine, read, identity, event_filter, "insights")
+        view = _ViewRecord(engine, read, identity, event_filter, read_only)
 
         def charts(control: JobControl) -> Insights:
-            result = compute(
-                opened(),
+            return compute(
+                view.opened(),
                 identity,
                 event_filter,
                 zone,
@@ -345,10 +390,6 @@ class InsightsWindow(QWidget):
                 token=control.token,
                 progress=control.progress,
             )
-            control.token.check()
-            if not read_only:  # an offline case file has no log to write to
-                access_log.record_view(engine, identity, result.event_filter, purpose="insights")
-            return result
 
         self.jobs.start("charts", charts, generation, self._on_insights)
         if flags:
@@ -356,7 +397,7 @@ class InsightsWindow(QWidget):
 
             def run_flags(control: JobControl) -> FlagReport:
                 return evaluate(
-                    opened(),
+                    view.opened(),
                     identity,
                     event_filter,
                     thresholds,
@@ -409,8 +450,7 @@ class InsightsWindow(QWidget):
         total = 0
         for result in report.results:
             thresholds = ", ".join(
-                f"{t.label.lower()} {result.values[t.key]:g}{(' ' + t.unit) if t.unit else ''}"
-                for t in result.rule.thresholds
+                threshold_text(t, result.values[t.key]) for t in result.rule.thresholds
             ) or ("working hours per workspace" if result.rule.uses_working_hours else "")
             parent = QTreeWidgetItem([result.rule.title, str(result.count), "", thresholds, ""])
             parent.setToolTip(0, result.explanation)

@@ -326,3 +326,72 @@ def test_flag_counts_read_naturally_and_escape_closes_the_window(qtbot, context:
     qtbot.waitUntil(lambda: QApplication.focusWidget() is tree)
     qtbot.keyClick(tree, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not view.isVisible())
+
+
+def test_thresholds_edited_by_hand_in_the_settings_file_give_the_defaults(
+    qtbot, context: Context
+) -> None:  # type: ignore[no-untyped-def]
+    """Text, null, NaN or a rule set to a number in the settings file: the flags are computed
+    with the defaults and the Thresholds dialog opens showing them."""
+    window = MainWindow(context, sign_in_as(context, ADMIN))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.state.loaded)
+    window.settings.set_json(
+        "insights/thresholds",
+        {
+            "failed_sign_in_burst": {"failures": "many", "minutes": None},
+            "chart_view_spike": {"multiplier": float("nan")},
+            "new_ip": 3,
+        },
+    )
+    window.apply_filter(last_month(clinic(context.engine)))
+    qtbot.waitUntil(lambda: not window.model.loading)
+    view = window.features.insights.open()
+    qtbot.waitUntil(lambda: view.insights is not None and not view.busy())
+    assert view.report is not None
+    results = {r.rule.name: r for r in view.report.results}
+    assert results["failed_sign_in_burst"].values == {"failures": 5, "minutes": 10}
+    assert results["failed_sign_in_burst"].count == 1
+    assert results["chart_view_spike"].values["multiplier"] == 3
+    view.edit_thresholds()
+    dialog: ThresholdsDialog = view.thresholds_dialog
+    assert dialog.spins[("failed_sign_in_burst", "failures")].value() == 5
+    assert dialog.spins[("chart_view_spike", "multiplier")].value() == 3
+    dialog.reject()
+
+
+def test_a_percentage_threshold_reads_as_in_its_explanation(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    _window, view = open_insights(qtbot, context)
+    tree = view.flags_tree
+    row = next(
+        tree.topLevelItem(i)
+        for i in range(tree.topLevelItemCount())
+        if tree.topLevelItem(i).text(0) == RULES["api_spike"].title
+    )
+    assert "error rate 20 %" in row.text(3), row.text(3)
+    assert "20 % or more failed" in row.toolTip(0)
+
+
+def test_the_view_is_in_the_log_before_the_charts_or_flags_read_it(qtbot, context: Context) -> None:  # type: ignore[no-untyped-def]
+    """Viewing the log is an entry in it, written before a row is read, once per refresh for
+    the charts and the flags together: over a range open at its end (as "Any time" is) the
+    charts count their own view, as the browser counts its own."""
+    engine = context.engine
+    window = MainWindow(context, sign_in_as(context, ADMIN))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.state.loaded)
+    ws = clinic(engine)
+    start = datetime.combine(END, datetime.min.time(), UTC) - timedelta(days=30)
+    window.apply_filter(EventFilter(workspace_ids=(ws,), start=start))
+    qtbot.waitUntil(lambda: not window.model.loading)
+    view = window.features.insights.open()
+    qtbot.waitUntil(lambda: view.insights is not None and view.report is not None)
+    qtbot.waitUntil(lambda: not view.busy())
+    assert len(views(engine)) == 1
+    insights = view.insights
+    assert insights is not None
+    everything = EventFilter(workspace_ids=(ws,), start=start)
+    assert insights.total == sql_count(engine, everything)
+    assert sum(insights.activity.get("activity_log_access", [])) >= 1

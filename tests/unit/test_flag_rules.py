@@ -51,3 +51,23 @@ def test_a_fraction_is_explained_as_a_percentage() -> None:
     spike = RULES["api_spike"]
     assert "20 % or more failed" in spike.explain(spike.values())
     assert "35 % or more" in spike.explain(spike.values({"api_spike": {"error_rate": 0.35}}))
+
+
+def test_thresholds_that_are_not_numbers_are_the_defaults() -> None:
+    """The thresholds come from a settings file a person can edit: text, null, true, NaN or a
+    rule set to a number instead of its thresholds give the defaults; numbers out of range are
+    kept within the limits."""
+    burst = RULES["failed_sign_in_burst"]
+    defaults = burst.values()
+    for odd in ("abc", None, True, float("nan"), [5], {"n": 5}):
+        assert burst.values({burst.name: {"failures": odd}}) == defaults, odd  # type: ignore[dict-item]
+    for odd_rule in (5, "x", None, [1, 2]):
+        assert burst.values({burst.name: odd_rule}) == defaults, odd_rule  # type: ignore[dict-item]
+    assert burst.values({burst.name: {"failures": -3, "minutes": 0}}) == {
+        "failures": 2,
+        "minutes": 1,
+    }
+    assert burst.values({burst.name: {"failures": 1e300, "minutes": float("inf")}}) == {
+        "failures": 1000,
+        "minutes": 1440,
+    }

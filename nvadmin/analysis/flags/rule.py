@@ -14,6 +14,7 @@ types are named for the type checker only.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,13 @@ class Threshold:
     decimals: int = 0
     percent: bool = False  # a fraction (0.2), stated as a percentage (20) in explanations
 
-    def clamp(self, value: float) -> float:
+    def clamp(self, value: object) -> float:
+        """``value`` kept within the limits; anything that is not a finite number (a setting
+        edited by hand: text, null, true, NaN) is the default."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return self.default
+        if math.isnan(value):
+            return self.default
         return min(self.maximum, max(self.minimum, float(value)))
 
 
@@ -79,6 +86,8 @@ class FlagRule(ABC):
         """The thresholds in force: the defaults, changed by ``overrides[self.name]`` and kept
         within each threshold's limits (a value from a settings file is not trusted)."""
         given = (overrides or {}).get(self.name, {})
+        if not isinstance(given, Mapping):
+            given = {}
         return {t.key: t.clamp(given.get(t.key, t.default)) for t in self.thresholds}
 
     def explain(self, values: Mapping[str, float | str]) -> str:

@@ -1,5 +1,6 @@
 """An API client's hour with a high error rate, or far above its usual volume (hours are UTC
-hours; findings are runs of consecutive flagged hours)."""
+hours, an hour cut by the range's start counting its requests in the range; findings are runs
+of consecutive flagged hours)."""
 
 from __future__ import annotations
 
@@ -50,26 +51,29 @@ class ApiSpike(FlagRule):
         v = check.values(self)
         hour = check.sql.hour_number("occurred_at")
         frame = check.baseline_days * 24
+        # An hour the range starts inside is judged on its requests in the range only (the
+        # ones its filter shows); those before the start are part of no judged hour.
+        judged = "CASE WHEN occurred_at >= :start THEN 1 ELSE 0 END"
         first_hour = int(check.start.timestamp() // 3600)
         rows = check.rows(
             f"""
             WITH hourly AS (
-                SELECT actor_name AS client, {hour} AS h, COUNT(*) AS n,
+                SELECT actor_name AS client, {hour} AS h, {judged} AS judged, COUNT(*) AS n,
                        SUM(CASE WHEN outcome = 'failure' THEN 1 ELSE 0 END) AS errors
                 FROM activity_events
                 WHERE workspace_id = :ws AND category = 'api_usage'
                   AND actor_type = 'api_client'
                   AND occurred_at >= :bstart AND occurred_at < :end
-                GROUP BY actor_name, {hour}
+                GROUP BY actor_name, {hour}, {judged}
             ), judged AS (
-                SELECT client, h, n, errors,
+                SELECT client, h, judged, n, errors,
                        SUM(n) OVER (PARTITION BY client ORDER BY h
                                     RANGE BETWEEN {frame} PRECEDING AND 1 PRECEDING) AS before,
                        MIN(h) OVER (PARTITION BY client) AS since
                 FROM hourly
             )
             SELECT client, h, n, errors, before, since FROM judged
-            WHERE h >= :first_hour AND n >= :min_requests
+            WHERE judged = 1 AND h >= :first_hour AND n >= :min_requests
             ORDER BY client, h
             """,
             first_hour=first_hour,
@@ -91,7 +95,7 @@ class ApiSpike(FlagRule):
 
     def _finding(self, check: WorkspaceCheck, run: list[Hour]) -> Finding:
         client = run[0][0]
-        first = datetime.fromtimestamp(run[0][1] * 3600, UTC)
+        first = max(datetime.fromtimestamp(run[0][1] * 3600, UTC), check.start)
         end = datetime.fromtimestamp((run[-1][1] + 1) * 3600, UTC)
         shows = check.event_filter(
             first,
