@@ -52,6 +52,7 @@ from nvadmin.errors import UserError
 from nvadmin.export.service import count_matching
 from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query.filters import EventFilter
+from nvadmin.query.paging import EventRow
 from nvadmin.query.search import Search, format_search
 from nvadmin.ui.browser.work import RunningWork
 from nvadmin.ui.features import FeatureHost
@@ -85,6 +86,8 @@ class Compliance:
         self.case_windows: list[MainWindow] = []
         self.verify_dialogs: list[VerifyDialog] = []
         self.case_builds: list[Job] = []
+        # Looked up when a report comes, not now (a test may watch what is shown).
+        self.reports = ReportJobs(host, lambda report: self.show_report(report))
         self.last_folder: Path | None = None
         identity = host.identity
         read_only = host.context.read_only
@@ -152,14 +155,16 @@ class Compliance:
     # -- locking --------------------------------------------------------------------------------
 
     def _follow_lock(self, locked: bool) -> None:
+        self.reports.follow_lock(locked)
         for case_window in list(self.case_windows):
             case_window.set_locked(locked)
             case_window.setEnabled(not locked)
 
     def running_work(self) -> list[RunningWork]:
-        """Verifications and case files being built: closing the window asks first."""
+        """Verifications, reports and case files being built: closing the window asks first."""
         self.case_builds = [job for job in self.case_builds if job.running]
         work = [RunningWork("case file", job) for job in self.case_builds]
+        work += [RunningWork("report", job) for job in self.reports.running()]
         for dialog in self.verify_dialogs:
             if dialog.job is not None and dialog.job.running:
                 work.append(RunningWork("verification", dialog.job))
@@ -196,8 +201,10 @@ class Compliance:
             host.show_message("Choose a workspace first: reports cover one workspace.")
             return None
         current: EventFilter = host.current_filter()
-        field = "patient" if kind == PATIENT_ACCESS else "user"
-        subject = next(iter(current.values(field)), "")
+        if kind == PATIENT_ACCESS:
+            subject = next(iter(current.values("patient")), "")
+        else:
+            subject = _team_member_address(host.current_event(), current)
         zone = host.display_zone().key
         if zone == "UTC" and workspace.timezone:
             zone = workspace.timezone
@@ -233,6 +240,8 @@ class Compliance:
         source = host.context.display_url
 
         def work(control: JobControl) -> Report:
+            # Cancelled while waiting for a thread: not even the view is recorded.
+            control.token.check()
             if kind == PATIENT_ACCESS:
                 return patient_access_report(
                     engine,
@@ -259,18 +268,13 @@ class Compliance:
                 write_engine=writer,
             )
 
-        job = Job(work, name=kind)
-        job.succeeded.connect(self.show_report)
-        job.failed.connect(lambda message: host.show_message(message, error=True))
-        host.show_message(f"Producing the {kind.lower()}…")
-        job.start()
-        return job
+        return self.reports.start(kind, work)
 
     def show_report(self, report: Report) -> ReportView:
         view = ReportView(report, self.host.widget())
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         view.show()
-        self.host.show_message(f"{report.kind}: {report.row_count:,} events")
+        self.host.show_message(f"{report.kind}: {report.row_count:,} {report.counted}")
         return view
 
     # -- case files -----------------------------------------------------------------------------
@@ -430,6 +434,79 @@ class Compliance:
     def _forget(self, case_window: MainWindow) -> None:
         if case_window in self.case_windows:
             self.case_windows.remove(case_window)
+
+
+class ReportJobs(QObject):
+    """The reports being produced for one window.
+
+    Each shows its progress with a Cancel button, as a case file being saved does, and is
+    listed with the window's running work, so closing the window or signing out asks first.
+    A report done while the window is locked waits for the unlock (nothing opens over the
+    lock screen); one done after the window closed or signed out opens nothing and says
+    nothing. Results come to this object's own methods, so once the window is deleted Qt
+    delivers nothing at all.
+    """
+
+    def __init__(self, host: FeatureHost, open_report: Callable[[Report], object]) -> None:
+        super().__init__(host.widget())
+        self.host = host
+        self.open_report = open_report
+        self.jobs: list[Job] = []
+        self.locked = False
+        self.held: list[Report] = []  # done while locked
+
+    def running(self) -> list[Job]:
+        self.jobs = [job for job in self.jobs if job.running]
+        return list(self.jobs)
+
+    def start(self, kind: str, work: Callable[[JobControl], Report]) -> Job:
+        host = self.host
+        progress = _progress_dialog(f"Producing the {kind.lower()}…", host.widget())
+        progress.setObjectName("reportProgress")
+        job = Job(work, name=kind)
+        _wire(job, progress)
+        job.succeeded.connect(self._produced)
+        job.failed.connect(self._failed)
+        job.cancelled.connect(self._cancelled)
+        host.show_message(f"Producing the {kind.lower()}…")
+        job.start()
+        self.jobs.append(job)
+        return job
+
+    def follow_lock(self, locked: bool) -> None:
+        self.locked = locked
+        if not locked:
+            held, self.held = self.held, []
+            for report in held:
+                self._produced(report)
+
+    def _produced(self, report: Report) -> None:
+        if not self.host.widget().isVisible():
+            return  # closed or signed out meanwhile
+        if self.locked:
+            self.held.append(report)
+        else:
+            self.open_report(report)
+
+    def _failed(self, message: str) -> None:
+        if self.host.widget().isVisible():
+            self.host.show_message(message, error=True)
+
+    def _cancelled(self) -> None:
+        job = self.sender()
+        kind = job.name if isinstance(job, Job) else "Report"  # each job is named for its kind
+        if self.host.widget().isVisible():
+            self.host.show_message(f"{kind} not produced (cancelled).")
+
+
+def _team_member_address(event: EventRow | None, current: EventFilter) -> str:
+    """Whom a user activity report is about, when that is known as a whole e-mail address:
+    the selected event's team member, else the filter's ``user:`` when it names one address
+    (a value without "@" is the start of several people's addresses or names)."""
+    if event is not None and event.actor_email and "@" in event.actor_email:
+        return event.actor_email
+    addresses = [value for value in current.values("user") if "@" in value]
+    return addresses[0] if len(addresses) == 1 else ""
 
 
 def case_window_of(path: Path) -> MainWindow | None:

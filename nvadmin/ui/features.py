@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QWidget
 from nvadmin.context import Context
 from nvadmin.identity import StaffIdentity
 from nvadmin.query.filters import EventFilter
+from nvadmin.query.paging import EventRow
 from nvadmin.query.workspaces import WorkspaceInfo
 from nvadmin.ui.browser.work import WorkSource
 from nvadmin.ui.settings import UiSettings
@@ -85,6 +86,10 @@ class FeatureHost(Protocol):
 
     def current_workspace(self) -> WorkspaceInfo | None: ...
 
+    def current_event(self) -> EventRow | None:
+        """The event at the table's current row, if one is loaded there."""
+        ...
+
     def workspace_names(self) -> dict[int, str]: ...
 
     def display_zone(self) -> ZoneInfo: ...
@@ -108,6 +113,12 @@ class FeatureHost(Protocol):
 
     def on_lock_requested(self, follower: Callable[[], None]) -> None:
         """``follower()`` when the staff member asks to lock (Account → Lock)."""
+        ...
+
+    def changed_since_sign_in(self, reason: str) -> None:
+        """A service refused because another admin demoted or disabled the signed-in account
+        after sign-in (``accounts.ChangedSinceSignIn``; ``reason`` is its message): the window
+        stops claiming the old role and offering staff management."""
         ...
 
 

@@ -25,11 +25,16 @@ from PySide6.QtWidgets import (
     QPushButton,
     QWidget,
 )
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
+from nvadmin.auth import accounts
+from nvadmin.auth.accounts import StaffAccount
 from nvadmin.context import Context
 from nvadmin.errors import AccessDenied
-from nvadmin.identity import StaffIdentity
+from nvadmin.identity import Permission, StaffIdentity
 from nvadmin.query.filters import EventFilter
+from nvadmin.query.paging import EventRow
 from nvadmin.query.search import Search, SearchError, format_search, parse
 from nvadmin.query.workspaces import MemberInfo, WorkspaceInfo, list_workspaces, member_suggestions
 from nvadmin.ui import features
@@ -50,6 +55,7 @@ from nvadmin.ui.filter_bar import FilterBar
 from nvadmin.ui.placement import fit_on_screen
 from nvadmin.ui.saved_searches import SavedSearchStore
 from nvadmin.ui.settings import UiSettings
+from nvadmin.ui.staff_dialog import StaffDialog
 from nvadmin.ui.workspace_picker import WorkspacePicker
 from nvadmin.workers.jobs import Job
 
@@ -58,6 +64,7 @@ __all__ = ["SEARCH_NOT_RUN", "GoToTimeDialog", "MainWindow", "RunningWork"]
 log = logging.getLogger(__name__)
 
 SEARCH_NOT_RUN = "Search not run: "
+STAFF_ENTRY = "Staff…"  # Account → Staff…, which the session adds for an admin
 _FOCUS_BACK = "nvadminFocusBack"  # set on a dialog once its closing gives focus to the table
 
 
@@ -77,6 +84,7 @@ class MainWindow(QMainWindow):
         self._lock_followers: list[Callable[[bool], None]] = []
         self._docks_before_lock: list[QDockWidget] = []
         self.go_to_time_dialog: GoToTimeDialog | None = None
+        self.identity_changed = False  # demoted or disabled since sign-in (said once)
         self.setWindowTitle(f"nvadmin — {context.display_url}")
         self.setObjectName("mainWindow")
 
@@ -143,6 +151,9 @@ class MainWindow(QMainWindow):
     def current_workspace(self) -> WorkspaceInfo | None:
         return self.state.workspace
 
+    def current_event(self) -> EventRow | None:
+        return self.browser_table.current_event()
+
     def workspace_names(self) -> dict[int, str]:
         return self.state.workspace_names()
 
@@ -179,6 +190,42 @@ class MainWindow(QMainWindow):
 
     def on_lock_requested(self, follower: Callable[[], None]) -> None:
         self.lock_requested.connect(follower)
+
+    def changed_since_sign_in(self, reason: str) -> None:
+        """Another admin demoted or disabled the signed-in account after sign-in (a service
+        refused with :class:`accounts.ChangedSinceSignIn`, or the account read again says so):
+        the status bar stops claiming the old role and Account → Staff… is no longer offered.
+        The session goes on; signing in again gives the account's present role."""
+        if self.identity_changed:
+            return
+        self.identity_changed = True
+        sentence = reason[:1].upper() + reason[1:].rstrip(".") + "."
+        label = self.status.identity_label
+        label.setText(f"{self.identity.display_name} (no longer {self.identity.role})")
+        label.setToolTip(f"{sentence} Sign in again to work with your present role.")
+        for action in self.menus.account.actions():
+            if action.text().replace("&", "") == STAFF_ENTRY:
+                action.setEnabled(False)
+                action.setVisible(False)
+        self.show_message(f"{sentence} Sign in again to work with your present role.")
+
+    def check_own_account(self, *_args: object) -> None:
+        """Read the signed-in admin's account as it is now, off the GUI thread."""
+        if self.identity_changed or not self.identity.can(Permission.MANAGE_STAFF):
+            return
+        engine, identity = self.context.engine, self.identity
+        job = Job(lambda control: _own_account(engine, identity), name="own account", parent=self)
+        job.succeeded.connect(self._on_own_account)
+        job.failed.connect(lambda message: log.info("own account not read: %s", message))
+        job.start()
+
+    def _on_own_account(self, account: StaffAccount | None) -> None:
+        if account is None:
+            self.changed_since_sign_in("your account may no longer manage staff")
+        elif account.disabled:
+            self.changed_since_sign_in("your account is disabled")
+        elif not account.identity().can(Permission.MANAGE_STAFF):
+            self.changed_since_sign_in("your account is no longer an admin")
 
     # -- the session's hold on the window ------------------------------------------------------
 
@@ -241,6 +288,10 @@ class MainWindow(QMainWindow):
         if isinstance(child, QDialog) and not child.property(_FOCUS_BACK):
             child.setProperty(_FOCUS_BACK, True)
             child.finished.connect(self.focus_table)
+            if isinstance(child, StaffDialog):
+                # It may have been refused because another admin demoted or disabled this
+                # account meanwhile: the window then stops claiming the role.
+                child.finished.connect(self.check_own_account)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -510,3 +561,18 @@ class MainWindow(QMainWindow):
         self.browser_table.show_sort(self.state.sort)
         self.show_search(search)
         return True
+
+
+def _own_account(engine: Engine, identity: StaffIdentity) -> StaffAccount | None:
+    """The signed-in admin's account as it is now; None when the server no longer shows it
+    to this login or lets it read the staff list (PostgreSQL with staff logins: only
+    signed-in admins may)."""
+    import psycopg
+
+    try:
+        listed = accounts.list_staff(engine, identity)
+    except DBAPIError as error:
+        if isinstance(error.orig, psycopg.errors.InsufficientPrivilege):
+            return None
+        raise
+    return next((account for account in listed if account.email == identity.email), None)
