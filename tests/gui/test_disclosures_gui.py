@@ -86,7 +86,9 @@ def test_disclosures_of_one_patient_with_keys(  # type: ignore[no-untyped-def]
         view.activateWindow()
         qtbot.waitUntil(lambda: QApplication.activeWindow() is view)
         qtbot.keyClick(view.focusWidget() or view, key, Qt.KeyboardModifier.AltModifier)
-        qtbot.waitUntil(target.exists)
+        # Saved, and its buttons back (they are off while a save runs)
+        qtbot.waitUntil(lambda _t=target: view.status.text() == f"Saved {_t}")
+        qtbot.waitUntil(view.pdf_button.isEnabled)
     csv_text = (tmp_path / "p1.csv").read_text(encoding="utf-8-sig")
     assert "Patient,P-1" in csv_text and "WHOLE" in csv_text
     assert (tmp_path / "p1.pdf").read_bytes().startswith(b"%PDF")

@@ -71,18 +71,25 @@ def press(
     qtbot.keyClick(widget, key, modifiers)
 
 
-def open_patient_report(qtbot, window: MainWindow) -> ReportView:  # type: ignore[no-untyped-def]
-    """Tools → Patient access report…, the patient typed, Return."""
+def open_request(qtbot, window: MainWindow, item: Qt.Key) -> ReportRequestDialog:  # type: ignore[no-untyped-def]
+    """Tools → the report ``item`` names (P: patient access, U: user activity), its dialog
+    open with the subject's field focused."""
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
     window.table.setFocus()
     press(qtbot, Qt.Key.Key_T, ALT)
     qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
-    press(qtbot, Qt.Key.Key_P)
+    press(qtbot, item)
     qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)))
     request = window.findChildren(ReportRequestDialog)[0]
     request.activateWindow()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is request.subject)
+    return request
+
+
+def open_patient_report(qtbot, window: MainWindow) -> ReportView:  # type: ignore[no-untyped-def]
+    """Tools → Patient access report…, the patient typed, Return."""
+    request = open_request(qtbot, window, Qt.Key.Key_P)
     qtbot.keyClick(request.subject, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClicks(request.subject, PATIENT)
     qtbot.keyClick(request.subject, Qt.Key.Key_Return)
@@ -157,7 +164,9 @@ def test_a_saved_report_is_an_export_on_record(  # type: ignore[no-untyped-def]
     for key, name in ((Qt.Key.Key_C, "p.csv"), (Qt.Key.Key_D, "p.pdf")):
         target = tmp_path / name
         save_with_keys(qtbot, view, key, target, monkeypatch)
-        qtbot.waitUntil(target.exists)
+        # Saved, and its buttons back (they are off while a save runs)
+        qtbot.waitUntil(lambda _t=target: view.status.text() == f"Saved {_t}")
+        qtbot.waitUntil(view.pdf_button.isEnabled)
     recorded = exports_on_record(context)
     assert [(r["file"], r["format"]) for r in recorded] == [("p.csv", "csv"), ("p.pdf", "pdf")]
     for facts in recorded:
@@ -194,16 +203,9 @@ def test_a_user_report_asks_for_a_whole_address(qtbot, context: Context) -> None
     # "valentina" is the start of a name: the search would match every Valentina, and the
     # report would put their activity under one person's name.
     window = open_main_window(qtbot, context, REVIEWER)
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
-    window.table.setFocus()
-    press(qtbot, Qt.Key.Key_T, ALT)
-    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
-    press(qtbot, Qt.Key.Key_U)
-    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)))
-    request = window.findChildren(ReportRequestDialog)[0]
-    request.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is request.subject)
+    request = open_request(qtbot, window, Qt.Key.Key_U)
+    # over what it starts from (the selected row's address)
+    qtbot.keyClick(request.subject, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClicks(request.subject, "valentina")
     qtbot.keyClick(request.subject, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: "whole e-mail address" in request.error.text())
@@ -325,17 +327,7 @@ def reached(field: QWidget) -> bool:
 def test_every_field_of_the_report_request_has_its_alt_letter(  # type: ignore[no-untyped-def]
     qtbot, context: Context, letter: str
 ) -> None:
-    window = open_main_window(qtbot, context, REVIEWER)
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
-    window.table.setFocus()
-    press(qtbot, Qt.Key.Key_T, ALT)
-    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
-    press(qtbot, Qt.Key.Key_P)
-    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)))
-    request = window.findChildren(ReportRequestDialog)[0]
-    request.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is request.subject)
+    request = open_request(qtbot, open_main_window(qtbot, context, REVIEWER), Qt.Key.Key_P)
     field = {"P": request.subject, "F": request.first, "O": request.last}[letter]
     if letter == "P":  # from another field back to the patient's
         press(qtbot, Qt.Key.Key_Tab)

@@ -6,8 +6,6 @@ usable by everyone else, this program's other connections included."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.workers import helper
 from nvadmin.workers.cancel import Cancelled, CancelToken
+from tests.disks import tiny_file_system
 from tests.factories import T0, add_workspace, draft, write
 
 REVIEWER = StaffIdentity(7, "casey@nvadmin.example", "Casey Reviewer", Role.COMPLIANCE)
@@ -327,21 +326,8 @@ def test_a_source_that_cannot_be_read_is_named_not_the_case_file(
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 256 KiB file system (tmpfs), when this machine lets us mount one."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tiny_file_system(tmp_path / "tiny", "256k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -51,6 +51,7 @@ from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter
 from nvadmin.query.localtime import day_range
 from nvadmin.workers.cancel import Cancelled, CancelToken
+from tests.disks import tiny_file_system
 from tests.factories import add_workspace, draft, sign_in_as, write
 from tests.waiting import HANG_GUARD_MS
 
@@ -695,21 +696,8 @@ def test_permission_denied(engine: Engine, tmp_path: Path, monkeypatch: pytest.M
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 64 KiB file system (tmpfs), when this machine lets us mount one."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tiny_file_system(tmp_path / "tiny", "64k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_real_full_disk(engine: Engine, tiny_disk: Path) -> None:
