@@ -193,8 +193,15 @@ def _directory(engine: Engine, address: str | None = None) -> list[StaffAccount]
     ``staff_directory`` view (it cannot read the secret columns); others read the table."""
     if server_events.is_staff_login(engine):
         query = "SELECT * FROM staff_directory" + (" WHERE email = :e" if address else "")
-        with engine.connect() as connection:
-            rows = connection.execute(text(query + " ORDER BY email"), {"e": address}).all()
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(text(query + " ORDER BY email"), {"e": address}).all()
+        except DBAPIError as error:
+            # Only the admins' group reads the directory: refused, this login is no longer in
+            # it (demoted since it signed in).
+            if "permission denied" in str(error.orig):
+                raise ChangedSinceSignIn("your account is no longer an admin") from None
+            raise
         return [_account(r) for r in rows]
     with Session(engine) as session:
         statement = select(Staff).order_by(Staff.email)

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from nvadmin.auth import accounts
 from nvadmin.auth.accounts import StaffAccount
@@ -567,12 +566,8 @@ def _own_account(engine: Engine, identity: StaffIdentity) -> StaffAccount | None
     """The signed-in admin's account as it is now; None when the server no longer shows it
     to this login or lets it read the staff list (PostgreSQL with staff logins: only
     signed-in admins may)."""
-    import psycopg
-
     try:
         listed = accounts.list_staff(engine, identity)
-    except DBAPIError as error:
-        if isinstance(error.orig, psycopg.errors.InsufficientPrivilege):
-            return None
-        raise
+    except accounts.ChangedSinceSignIn:
+        return None
     return next((account for account in listed if account.email == identity.email), None)

@@ -187,6 +187,17 @@ def test_only_admins_manage_staff_and_it_is_chained(site: Site) -> None:
     assert scalar(site.owner, "SELECT count(*) FROM activity_events") == before + 1  # type: ignore[operator]
 
 
+def test_an_admin_demoted_meanwhile_is_told_so_by_the_staff_list(site: Site) -> None:
+    """The server takes the role away at once; the Staff dialog's list, read again after the
+    refusal, said "permission denied for view staff_directory" as an unexpected failure."""
+    admin = site.sign_in(Role.ADMIN)
+    identity = StaffIdentity(0, site.emails[Role.ADMIN], "admin", Role.ADMIN)
+    assert site.emails[Role.SUPPORT] in {a.email for a in accounts.list_staff(admin, identity)}
+    accounts.change_role(site.owner, command_line_operator(), site.emails[Role.ADMIN], "support")
+    with pytest.raises(accounts.ChangedSinceSignIn, match="no longer an admin"):
+        accounts.list_staff(admin, identity)
+
+
 # -- 3. secrets unreadable --------------------------------------------------------------------
 
 
