@@ -199,7 +199,7 @@ def _directory(engine: Engine, address: str | None = None) -> list[StaffAccount]
         except DBAPIError as error:
             # Only the admins' group reads the directory: refused, this login is no longer in
             # it (demoted since it signed in).
-            if "permission denied" in str(error.orig):
+            if getattr(error.orig, "sqlstate", None) == "42501":  # insufficient_privilege
                 raise ChangedSinceSignIn("your account is no longer an admin") from None
             raise
         return [_account(r) for r in rows]

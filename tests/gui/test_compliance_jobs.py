@@ -21,11 +21,12 @@ from nvadmin.identity import Role, StaffIdentity
 from nvadmin.query.filters import EventFilter, Term
 from nvadmin.ui import compliance
 from nvadmin.ui.main_window import MainWindow
-from nvadmin.ui.report_view import ReportRequestDialog, ReportView
+from nvadmin.ui.report_view import ReportView
 from nvadmin.ui.session import Session
 from nvadmin.ui.staff_dialog import StaffDialog
 from tests.factories import add_workspace, draft, sign_in_as, write
 from tests.gui.test_compliance import context, open_window  # noqa: F401 (the fixture)
+from tests.gui.test_report_window import open_request
 from tests.gui.test_staff_odd_input import select_row
 from tests.gui.windows import open_session_window
 from tests.waiting import HANG_GUARD_MS
@@ -90,21 +91,6 @@ def press(  # type: ignore[no-untyped-def]
     widget = QApplication.activePopupWidget() or QApplication.focusWidget()
     assert widget is not None
     qtbot.keyClick(widget, key, modifiers)
-
-
-def open_request(qtbot, window: MainWindow, item: Qt.Key) -> ReportRequestDialog:  # type: ignore[no-untyped-def]
-    """Tools → the report ``item`` names (P: patient access, U: user activity)."""
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
-    window.table.setFocus()
-    press(qtbot, Qt.Key.Key_T, ALT)
-    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
-    press(qtbot, item)
-    qtbot.waitUntil(lambda: bool(window.findChildren(ReportRequestDialog)))
-    request = window.findChildren(ReportRequestDialog)[0]
-    request.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is request.subject)
-    return request
 
 
 def request_patient_report(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]

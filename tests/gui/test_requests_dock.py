@@ -323,6 +323,20 @@ def test_a_ticket_id_with_markup_reads_as_typed(  # type: ignore[no-untyped-def]
     window.close()
 
 
+def fulfil_form(qtbot, window):  # type: ignore[no-untyped-def]
+    """Ctrl+Shift+R to the queue, Return on its request: the export form, its 12 rows counted."""
+    feature = window.features.requests
+    panel = feature.panel
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
+    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.current() is not None)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
+    dialog = feature.dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12)
+    return dialog
+
+
 def test_a_request_rejected_by_someone_else_while_the_form_is_open(  # type: ignore[no-untyped-def]
     qtbot, context: Context, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -338,13 +352,7 @@ def test_a_request_rejected_by_someone_else_while_the_form_is_open(  # type: ign
     feature = window.features.requests
     panel = feature.panel
     feature.last_folder = tmp_path
-    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
-    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.current() is not None)
-    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
-    dialog = feature.dialog
-    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12)
+    dialog = fulfil_form(qtbot, window)
     # meanwhile a reviewer in another session rejects it
     requests.move(owner, command_line_operator(), request_id, requests.Operation.REJECT,
                   "not the clinic's request")  # fmt: skip
@@ -371,13 +379,7 @@ def test_a_running_fulfilment_is_cancelled_from_the_queue(  # type: ignore[no-un
     folder = tmp_path / "exports"
     folder.mkdir()
     feature.last_folder = folder
-    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
-    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.current() is not None)
-    qtbot.keyClick(panel.table, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: getattr(feature, "dialog", None) is not None)
-    dialog = feature.dialog
-    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.last_count == 12)
+    dialog = fulfil_form(qtbot, window)
     # Every worker thread busy: the export waits its turn, so it is surely still running
     # when the keys cancel it (a 12-row export would otherwise end before any key).
     gate = threading.Event()
