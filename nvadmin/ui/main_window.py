@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QChildEvent, QEvent, QModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtGui import QAction, QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -63,7 +63,6 @@ __all__ = ["SEARCH_NOT_RUN", "GoToTimeDialog", "MainWindow", "RunningWork"]
 log = logging.getLogger(__name__)
 
 SEARCH_NOT_RUN = "Search not run: "
-STAFF_ENTRY = "Staff…"  # Account → Staff…, which the session adds for an admin
 _FOCUS_BACK = "nvadminFocusBack"  # set on a dialog once its closing gives focus to the table
 
 
@@ -84,6 +83,7 @@ class MainWindow(QMainWindow):
         self._docks_before_lock: list[QDockWidget] = []
         self.go_to_time_dialog: GoToTimeDialog | None = None
         self.identity_changed = False  # demoted or disabled since sign-in (said once)
+        self.staff_action: QAction | None = None  # Account → Staff…, the session's, for an admin
         self.setWindowTitle(f"nvadmin — {context.display_url}")
         self.setObjectName("mainWindow")
 
@@ -202,10 +202,9 @@ class MainWindow(QMainWindow):
         label = self.status.identity_label
         label.setText(f"{self.identity.display_name} (no longer {self.identity.role})")
         label.setToolTip(f"{sentence} Sign in again to work with your present role.")
-        for action in self.menus.account.actions():
-            if action.text().replace("&", "") == STAFF_ENTRY:
-                action.setEnabled(False)
-                action.setVisible(False)
+        if self.staff_action is not None:
+            self.staff_action.setEnabled(False)
+            self.staff_action.setVisible(False)
         self.show_message(f"{sentence} Sign in again to work with your present role.")
 
     def check_own_account(self, *_args: object) -> None:

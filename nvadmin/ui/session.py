@@ -203,6 +203,7 @@ class Session(QObject):
             self.staff_action = QAction("&Staff…", window)
             self.staff_action.triggered.connect(self.open_staff_dialog)
             menu.addAction(self.staff_action)
+            window.staff_action = self.staff_action
         keyring_action = QAction("&Keyring status…", window)
         keyring_action.triggered.connect(self.show_keyring_status)
         menu.addAction(keyring_action)
