@@ -423,7 +423,11 @@ def test_marking_delivered_what_someone_else_delivered_shows_it_as_it_now_is(  #
     panel = window.features.requests.panel
     ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_R, ctrl_shift)
-    qtbot.waitUntil(lambda: panel.table.hasFocus() and panel.deliver_button.isEnabled())
+    # the queue loaded, and no load still under way (one reading after the delivery below
+    # would show it delivered before the keys act on it)
+    qtbot.waitUntil(
+        lambda: panel.table.hasFocus() and panel.deliver_button.isEnabled() and not panel.jobs
+    )
     # another session delivers it first
     requests.move(owner, command_line_operator(), request_id, requests.Operation.DELIVER)
     qtbot.keyClick(panel.table, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
